@@ -1,0 +1,57 @@
+//! Cluster backends: where the nodes under test run, and how faults reach them.
+//!
+//! The workbench drives a cluster only through the [`Cluster`] trait, so a
+//! workload, a nemesis or a campaign does not care whether the nodes are
+//! containers on a Docker bridge network ([`DockerCluster`], the real one:
+//! fixed addresses, iptables inside each container, libfaketime) or plain
+//! processes on 127.0.0.1 ports ([`LocalCluster`], the fallback when no Docker
+//! engine answers). A backend that cannot perform a fault says so through
+//! [`Cluster::supports`]; callers report it as unsupported instead of faking it.
+//!
+//! Everything a backend creates carries the [`LABEL`] label, so teardown, a
+//! Ctrl-C, or the next start's [`remove_leftovers`] can find and remove it.
+
+mod error;
+mod spec;
+
+pub use error::ClusterError;
+pub use spec::{ClusterSpec, ExecOutput, Fault};
+
+/// The label every container and network the workbench creates carries.
+pub const LABEL: &str = "dynamo-workbench";
+
+/// The port every node serves its gRPC services on (client, replica, admin).
+pub const NODE_PORT: u16 = 7000;
+
+pub type Result<T> = std::result::Result<T, ClusterError>;
+
+/// A running cluster of `dynamo-node`s that faults can be applied to.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync {
+    /// `"docker"` or `"local"`.
+    fn backend(&self) -> &'static str;
+    /// The node image id (docker) or binary path (local), for `run.json`.
+    fn image(&self) -> String;
+    /// Node ids, e.g. `["n1", "n2", "n3"]`.
+    fn nodes(&self) -> Vec<String>;
+    /// The gRPC endpoint the harness uses to reach `node`, e.g. `http://10.91.3.11:7000`.
+    fn endpoint(&self, node: &str) -> Result<String>;
+    /// The address other nodes see `node`'s packets come from (for iptables rules).
+    fn peer_ip(&self, node: &str) -> Result<std::net::IpAddr>;
+    /// Whether this backend can really perform `fault`.
+    fn supports(&self, fault: Fault) -> bool;
+    /// Runs a command inside the node's container (docker only).
+    async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput>;
+    /// SIGKILL the node process; its data directory is kept.
+    async fn kill(&self, node: &str) -> Result<()>;
+    /// Start a killed node again on the same data directory and wait until it answers.
+    async fn restart(&self, node: &str) -> Result<()>;
+    /// SIGSTOP the node process.
+    async fn pause(&self, node: &str) -> Result<()>;
+    /// SIGCONT the node process.
+    async fn resume(&self, node: &str) -> Result<()>;
+    /// Copies every node's log into the spec's log directory.
+    async fn collect_logs(&self) -> Result<()>;
+    /// Removes everything this cluster created. Idempotent.
+    async fn teardown(&self) -> Result<()>;
+}

@@ -1,0 +1,38 @@
+//! What a cluster is asked to be, and the small value types around it.
+
+use std::path::PathBuf;
+
+/// The description of a cluster to start.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Unique per run: names the network, containers and data directories.
+    pub name: String,
+    /// Node ids, e.g. `["n1", "n2", "n3"]`.
+    pub nodes: Vec<String>,
+    /// Flags every node gets (`--n 3 --w 2 --r 2 --resolution siblings ...`);
+    /// the backend adds `--id`, `--listen`, `--peers` and `--data-dir`.
+    pub node_args: Vec<String>,
+    /// Where node logs are collected at the end.
+    pub log_dir: PathBuf,
+}
+
+/// Faults a backend may or may not be able to perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// iptables inside the nodes.
+    Partition,
+    Kill,
+    Pause,
+    /// libfaketime offset per node.
+    Clock,
+    /// tc netem.
+    Latency,
+}
+
+/// What a command run inside a node printed.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}

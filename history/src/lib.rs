@@ -1,0 +1,33 @@
+//! The history: what every run records and every checker reads.
+//!
+//! A run writes `history.jsonl` (one [`Op`] per line, in the order the harness
+//! observed them), `run.json` (the [`RunConfig`] that produced it) and
+//! `admin.jsonl` (periodic [`AdminSnapshot`]s of every node's counters). The
+//! format is a public contract (`shared/spec/HISTORY.md`): fields are only
+//! ever added, never renamed, so other tools can read old runs.
+//!
+//! This crate is pure data plus the JSONL reader and writer. It knows nothing
+//! of Docker, gRPC or tokio, which is what lets `workbench check <run-dir>`
+//! re-check any run offline.
+
+mod admin;
+mod jsonl;
+mod op;
+mod recorder;
+mod run;
+mod version;
+
+pub use admin::AdminSnapshot;
+pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
+pub use op::{History, Op, OpPair, OpType, Process, Sibling};
+pub use recorder::Recorder;
+pub use run::{Resolution, RunConfig};
+pub use version::Version;
+
+/// File names inside a run directory.
+pub mod files {
+    pub const HISTORY: &str = "history.jsonl";
+    pub const RUN: &str = "run.json";
+    pub const ADMIN: &str = "admin.jsonl";
+    pub const RESULTS: &str = "results.json";
+}

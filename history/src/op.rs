@@ -1,0 +1,183 @@
+//! One line of `history.jsonl`: an invocation or completion of a client
+//! operation, or a nemesis action.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Version;
+
+/// Who performed an op: a client process (one op outstanding at a time) or
+/// the nemesis. Serialized as an integer or the string `"nemesis"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    Client(u64),
+    Nemesis,
+}
+
+impl Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .map(Process::Client)
+                .ok_or_else(|| serde::de::Error::custom("process must be a non-negative integer")),
+            serde_json::Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
+            other => Err(serde::de::Error::custom(format!(
+                "process must be an integer or \"nemesis\", got {other}"
+            ))),
+        }
+    }
+}
+
+/// `fail`: certainly did not happen. `info`: unknown, may have happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl OpType {
+    pub fn is_completion(self) -> bool {
+        self != OpType::Invoke
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// Position in the file, from 0.
+    pub index: u64,
+    /// Nanoseconds since the run started (harness monotonic clock).
+    pub time: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// `read`, `write`, `delete`, `add`, or a nemesis action.
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One version returned by a read: the value written (None for a tombstone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sibling {
+    pub value: serde_json::Value,
+    pub version: Version,
+}
+
+impl Op {
+    /// A client op with no completion fields yet; `index` and `time` are
+    /// assigned by the recorder.
+    pub fn client(process: u64, kind: OpType, f: &str, key: &str, node: &str) -> Op {
+        Op {
+            index: 0,
+            time: 0,
+            process: Process::Client(process),
+            kind,
+            f: f.to_string(),
+            key: Some(key.to_string()),
+            value: serde_json::Value::Null,
+            node: Some(node.to_string()),
+            version: None,
+            error: None,
+        }
+    }
+
+    /// A nemesis event: always `info`, with a value saying exactly what was done.
+    pub fn nemesis(f: &str, value: serde_json::Value) -> Op {
+        Op {
+            index: 0,
+            time: 0,
+            process: Process::Nemesis,
+            kind: OpType::Info,
+            f: f.to_string(),
+            key: None,
+            value,
+            node: None,
+            version: None,
+            error: None,
+        }
+    }
+
+    /// The siblings of an `ok` read; `None` if this is not one or the value
+    /// is not a list of `{value, version}` objects.
+    pub fn siblings(&self) -> Option<Vec<Sibling>> {
+        if self.f != "read" || self.kind != OpType::Ok {
+            return None;
+        }
+        serde_json::from_value(self.value.clone()).ok()
+    }
+}
+
+/// A whole history, in file order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub ops: Vec<Op>,
+}
+
+/// A client operation with its invocation and completion paired.
+#[derive(Debug, Clone, Copy)]
+pub struct OpPair<'a> {
+    pub invoke: &'a Op,
+    /// None when the run ended before the op completed (treated as `info`).
+    pub complete: Option<&'a Op>,
+}
+
+impl History {
+    pub fn new(ops: Vec<Op>) -> History {
+        History { ops }
+    }
+
+    /// Pairs each client invocation with its completion. Nemesis events are
+    /// skipped. Returned in invocation order.
+    pub fn pairs(&self) -> Vec<OpPair<'_>> {
+        let mut open: std::collections::HashMap<u64, usize> = Default::default();
+        let mut pairs: Vec<OpPair<'_>> = Vec::new();
+        for op in &self.ops {
+            let Process::Client(p) = op.process else { continue };
+            match op.kind {
+                OpType::Invoke => {
+                    open.insert(p, pairs.len());
+                    pairs.push(OpPair { invoke: op, complete: None });
+                }
+                _ => {
+                    if let Some(i) = open.remove(&p) {
+                        pairs[i].complete = Some(op);
+                    }
+                }
+            }
+        }
+        pairs
+    }
+
+    pub fn nemesis_events(&self) -> impl Iterator<Item = &Op> {
+        self.ops.iter().filter(|op| op.process == Process::Nemesis)
+    }
+}
+
+impl<'a> OpPair<'a> {
+    /// The completion type; an op that never completed is `info`.
+    pub fn outcome(&self) -> OpType {
+        self.complete.map(|c| c.kind).unwrap_or(OpType::Info)
+    }
+}
+
+

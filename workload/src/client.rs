@@ -1,0 +1,39 @@
+//! The client abstraction: one store, one request at a time, honest outcomes.
+
+use history::Version;
+
+/// A read's answer: every sibling (value or tombstone) and the opaque
+/// context to write back with.
+#[derive(Debug, Clone, Default)]
+pub struct ReadReply {
+    /// `(value, version)`; `None` is a tombstone.
+    pub siblings: Vec<(Option<String>, Version)>,
+    /// Opaque causal context for a later read-modify-write.
+    pub context: Vec<u8>,
+}
+
+/// A write's answer: the version the store assigned.
+#[derive(Debug, Clone)]
+pub struct WriteReply {
+    pub version: Version,
+}
+
+/// Why a request did not succeed, classified by what it tells us about the
+/// store's state.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The store guarantees nothing was applied (e.g. rejected input).
+    #[error("{0}")]
+    Definite(String),
+    /// Unknown: a timeout, a lost connection, or too few acks; it may have
+    /// been applied on some replicas and show up later.
+    #[error("{0}")]
+    Indefinite(String),
+}
+
+/// A store client bound to one node.
+#[async_trait::async_trait]
+pub trait Client: Send + Sync {
+    async fn read(&self, key: &str) -> Result<ReadReply, ClientError>;
+    async fn write(&self, key: &str, value: &str, context: &[u8]) -> Result<WriteReply, ClientError>;
+}

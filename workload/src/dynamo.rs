@@ -1,0 +1,86 @@
+//! The client for our own store, over the node's gRPC `Kv` service.
+//!
+//! Classification of errors, which is what every checker downstream trusts:
+//! `INVALID_ARGUMENT` is definite (the node validates before storing
+//! anything). For a read, `UNAVAILABLE` from the coordinator is definite too:
+//! a read changes nothing. For a write, `UNAVAILABLE` means fewer than W
+//! replicas acknowledged in time, but some may have stored it: indefinite.
+//! Timeouts and transport errors are always indefinite.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use history::Version;
+use proto::kv_client::KvClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use crate::{Client, ClientError, ReadReply, WriteReply};
+
+pub struct DynamoClient {
+    /// A lazily connected channel: a node that is down at start-up is not an
+    /// error until a request is sent to it.
+    kv: KvClient<Channel>,
+    /// Per-request deadline; longer than the node's own request timeout so the
+    /// coordinator's verdict (acks counted) normally arrives first.
+    timeout: Duration,
+}
+
+impl DynamoClient {
+    pub fn new(endpoint: &str, timeout_ms: u64) -> Result<DynamoClient, ClientError> {
+        let channel = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| ClientError::Definite(format!("bad endpoint {endpoint}: {e}")))?
+            .connect_timeout(Duration::from_millis(timeout_ms))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(DynamoClient { kv: KvClient::new(channel), timeout: Duration::from_millis(timeout_ms) })
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.timeout);
+        req
+    }
+}
+
+fn version_of(v: Option<proto::Version>) -> Version {
+    let v = v.unwrap_or_default();
+    Version { clock: v.clock.into_iter().collect::<BTreeMap<_, _>>(), ts: v.ts_ms }
+}
+
+fn classify(status: tonic::Status, is_read: bool) -> ClientError {
+    let msg = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::InvalidArgument => ClientError::Definite(msg),
+        Code::Unavailable if is_read && status.message().contains("replicas") => ClientError::Definite(msg),
+        _ => ClientError::Indefinite(msg),
+    }
+}
+
+#[async_trait::async_trait]
+impl Client for DynamoClient {
+    async fn read(&self, key: &str) -> Result<ReadReply, ClientError> {
+        let req = proto::GetRequest { key: key.as_bytes().to_vec(), r: None };
+        let resp = self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true))?.into_inner();
+        let siblings = resp
+            .siblings
+            .into_iter()
+            .map(|s| {
+                let value = (!s.tombstone).then(|| String::from_utf8_lossy(&s.value).into_owned());
+                (value, version_of(s.version))
+            })
+            .collect();
+        Ok(ReadReply { siblings, context: resp.context })
+    }
+
+    async fn write(&self, key: &str, value: &str, context: &[u8]) -> Result<WriteReply, ClientError> {
+        let req = proto::PutRequest {
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+            context: context.to_vec(),
+            w: None,
+        };
+        let resp = self.kv.clone().put(self.request(req)).await.map_err(|s| classify(s, false))?.into_inner();
+        Ok(WriteReply { version: version_of(resp.version) })
+    }
+}

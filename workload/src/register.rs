@@ -1,0 +1,287 @@
+//! The `register` workload: reads and writes of unique values over a small
+//! key space, each client process with one op outstanding.
+//!
+//! Why unique values: a read then names exactly which writes it saw, so the
+//! stale-read, read-your-writes and monotonic-read checkers need no guessing.
+//! Why a small key space: contention on a few keys is what makes concurrent
+//! versions, stale reads and lost updates show up within seconds.
+//!
+//! Writes are blind or read-modify-write: a read-modify-write passes the
+//! context of the process's latest read of that key, so the store replaces
+//! the siblings the client saw (the way a Dynamo client reconciles).
+//!
+//! Determinism: each worker draws every decision (key, node, read or write,
+//! blind or read-modify-write, start-time jitter) from its own stream of the
+//! run's seed, and draws them whatever the outcomes were, so two runs with the
+//! same seed issue the same op sequence per worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use history::{Op, OpType, Recorder};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tracing::warn;
+
+use crate::{seeded_rng, Client, ClientError};
+
+/// How a worker picks the node it sends an op to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeChoice {
+    /// Worker i always talks to node i mod nodes (sticky client).
+    Fixed,
+    /// A node drawn from the seed for every op.
+    Random,
+}
+
+impl std::str::FromStr for NodeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fixed" => Ok(NodeChoice::Fixed),
+            "random" => Ok(NodeChoice::Random),
+            other => Err(format!("unknown node choice {other:?} (expected fixed or random)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RegisterConfig {
+    /// Client processes, each with one op outstanding.
+    pub concurrency: u32,
+    /// Keys `k0..k{keys-1}`.
+    pub keys: u32,
+    /// Target ops/s across all workers; 0 = closed loop.
+    pub rate: f64,
+    /// Probability that an op is a read.
+    pub read_fraction: f64,
+    /// Probability that a write carries the context of the last read.
+    pub rmw_fraction: f64,
+    pub node_choice: NodeChoice,
+    pub seed: u64,
+}
+
+/// A node the workload can send to.
+#[derive(Clone)]
+pub struct Target {
+    pub node: String,
+    pub client: Arc<dyn Client>,
+}
+
+/// What a workload run did, for the progress line and sanity checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSummary {
+    pub ops: u64,
+    /// The highest process id used; final reads use fresh ids above it.
+    pub max_process: u64,
+}
+
+/// Runs `config.concurrency` workers against `targets` for `duration`.
+pub async fn run(
+    config: &RegisterConfig,
+    targets: &[Target],
+    recorder: Arc<Recorder>,
+    duration: Duration,
+) -> RunSummary {
+    assert!(!targets.is_empty(), "a workload needs at least one node");
+    assert!(config.concurrency > 0 && config.keys > 0);
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..config.concurrency {
+        let worker = Worker::new(config.clone(), worker, targets.to_vec(), recorder.clone());
+        tasks.push(tokio::spawn(worker.run(deadline)));
+    }
+    let mut summary = RunSummary::default();
+    for task in tasks {
+        match task.await {
+            Ok((ops, max_process)) => {
+                summary.ops += ops;
+                summary.max_process = summary.max_process.max(max_process);
+            }
+            Err(e) => warn!("a workload worker panicked: {e}"),
+        }
+    }
+    summary
+}
+
+/// One client: a sequence of process ids (a fresh one after each `info`).
+struct Worker {
+    config: RegisterConfig,
+    /// Index among workers; fixes the seed stream and the sticky node.
+    index: u32,
+    targets: Vec<Target>,
+    recorder: Arc<Recorder>,
+    /// Decisions come from here and only here.
+    rng: ChaCha8Rng,
+    /// Current process id; advances by `concurrency` after an `info`.
+    process: u64,
+    /// Writes issued, to make each value unique.
+    seq: u64,
+    /// Context of this worker's latest read of each key.
+    contexts: HashMap<String, Vec<u8>>,
+}
+
+/// One op, as drawn before it is sent.
+struct Plan {
+    key: String,
+    target: usize,
+    read: bool,
+    rmw: bool,
+}
+
+impl Worker {
+    fn new(config: RegisterConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
+        let rng = seeded_rng(config.seed, "register-worker", u64::from(index));
+        Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0, contexts: HashMap::new() }
+    }
+
+    async fn run(mut self, deadline: Instant) -> (u64, u64) {
+        let period = self.period();
+        // Spread the workers' start times so a rate limit does not fire them in lockstep.
+        let jitter = period.mul_f64(self.rng.random::<f64>());
+        let mut next = Instant::now() + jitter;
+        let mut ops = 0;
+        while next < deadline {
+            tokio::time::sleep_until(next.into()).await;
+            next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
+            let plan = self.plan();
+            if plan.read {
+                self.read(&plan).await;
+            } else {
+                self.write(&plan).await;
+            }
+            ops += 1;
+        }
+        (ops, self.process)
+    }
+
+    /// Time between op starts for this worker; zero in closed loop.
+    fn period(&self) -> Duration {
+        if self.config.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(f64::from(self.config.concurrency) / self.config.rate)
+    }
+
+    fn plan(&mut self) -> Plan {
+        let key = format!("k{}", self.rng.random_range(0..self.config.keys));
+        let random_target = self.rng.random_range(0..self.targets.len());
+        let target = match self.config.node_choice {
+            NodeChoice::Fixed => self.index as usize % self.targets.len(),
+            NodeChoice::Random => random_target,
+        };
+        let read = self.rng.random_bool(self.config.read_fraction.clamp(0.0, 1.0));
+        let rmw = self.rng.random_bool(self.config.rmw_fraction.clamp(0.0, 1.0));
+        Plan { key, target, read, rmw }
+    }
+
+    fn record(&self, op: Op) {
+        if let Err(e) = self.recorder.record(op) {
+            // Losing a history line would make every verdict meaningless.
+            panic!("cannot record the history: {e}");
+        }
+    }
+
+    async fn read(&mut self, plan: &Plan) {
+        let target = self.targets[plan.target].clone();
+        self.record(Op::client(self.process, OpType::Invoke, "read", &plan.key, &target.node));
+        let result = target.client.read(&plan.key).await;
+        let mut done = Op::client(self.process, OpType::Ok, "read", &plan.key, &target.node);
+        match result {
+            Ok(reply) => {
+                done.value = siblings_json(&reply.siblings);
+                self.contexts.insert(plan.key.clone(), reply.context);
+            }
+            Err(e) => self.fill_error(&mut done, e),
+        }
+        self.finish(done);
+    }
+
+    async fn write(&mut self, plan: &Plan) {
+        let target = self.targets[plan.target].clone();
+        let value = format!("p{}-{}", self.process, self.seq);
+        self.seq += 1;
+        let context = if plan.rmw { self.contexts.get(&plan.key).cloned().unwrap_or_default() } else { Vec::new() };
+        let mut invoke = Op::client(self.process, OpType::Invoke, "write", &plan.key, &target.node);
+        invoke.value = serde_json::Value::String(value.clone());
+        self.record(invoke.clone());
+        let result = target.client.write(&plan.key, &value, &context).await;
+        let mut done = invoke;
+        done.kind = OpType::Ok;
+        match result {
+            Ok(reply) => done.version = Some(reply.version),
+            Err(e) => self.fill_error(&mut done, e),
+        }
+        self.finish(done);
+    }
+
+    fn fill_error(&self, op: &mut Op, error: ClientError) {
+        op.kind = match error {
+            ClientError::Definite(_) => OpType::Fail,
+            ClientError::Indefinite(_) => OpType::Info,
+        };
+        op.error = Some(error.to_string());
+    }
+
+    /// Records a completion; after `info` the process is retired (Jepsen's
+    /// rule: its op may still take effect, so it never invokes again).
+    fn finish(&mut self, op: Op) {
+        let crashed = op.kind == OpType::Info;
+        self.record(op);
+        if crashed {
+            self.process += u64::from(self.config.concurrency);
+        }
+    }
+}
+
+/// The history's read value: `[{"value": ..., "version": ...}]`.
+pub fn siblings_json(siblings: &[(Option<String>, history::Version)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        siblings
+            .iter()
+            .map(|(value, version)| {
+                serde_json::json!({
+                    "value": value,
+                    "version": serde_json::to_value(version).unwrap_or_default(),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// After healing and a quiet period: every key read through every node, so
+/// the history ends with what each node's coordinator returns.
+pub async fn final_reads(config: &RegisterConfig, targets: &[Target], recorder: Arc<Recorder>, first_process: u64) {
+    let mut tasks = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let target = target.clone();
+        let recorder = recorder.clone();
+        let keys = config.keys;
+        let mut process = first_process + i as u64;
+        let stride = targets.len() as u64;
+        tasks.push(tokio::spawn(async move {
+            for k in 0..keys {
+                let key = format!("k{k}");
+                let record = |op| recorder.record(op).map(|_| ()).expect("cannot record the history");
+                record(Op::client(process, OpType::Invoke, "read", &key, &target.node));
+                let mut done = Op::client(process, OpType::Ok, "read", &key, &target.node);
+                match target.client.read(&key).await {
+                    Ok(reply) => done.value = siblings_json(&reply.siblings),
+                    Err(ClientError::Definite(e)) => (done.kind, done.error) = (OpType::Fail, Some(e)),
+                    Err(ClientError::Indefinite(e)) => (done.kind, done.error) = (OpType::Info, Some(e)),
+                }
+                let crashed = done.kind == OpType::Info;
+                record(done);
+                if crashed {
+                    process += stride;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        if let Err(e) = task.await {
+            warn!("a final-read task panicked: {e}");
+        }
+    }
+}

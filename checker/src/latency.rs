@@ -1,0 +1,130 @@
+//! Latency: how long client ops took, per op type and outcome, and the
+//! run's throughput.
+//!
+//! Definitions. An op's latency is its completion time minus its invocation
+//! time, on the harness's monotonic clock, reported in milliseconds. Ops the
+//! run ended before answering have no latency; they are counted under
+//! `incomplete` and left out of the percentiles rather than given an
+//! invented duration. Percentiles use the *nearest-rank* method, computed
+//! here with integer arithmetic: the p-th percentile of `n` sorted samples
+//! is the sample at rank `ceil(p * n / 100)` (1-based). It always returns an
+//! observed latency, never an interpolation between two, so "p99 = 250 ms"
+//! means some op really took 250 ms. Throughput is `ok` ops per second over
+//! the span from the first client invocation to the last client completion.
+//!
+//! Grouping: `by_f.<f>.<outcome>` and `by_phase.<phase>.<f>.<outcome>`
+//! (phase of the invocation, see [`crate::phase`]); timeouts (`info`) are
+//! kept apart from `ok` because a timeout's latency is the client's timeout
+//! setting, not the store's speed.
+//!
+//! Verdict. Latency promises nothing: `true`, or `unknown` when the history
+//! has no client ops to measure.
+
+use std::collections::BTreeMap;
+
+use history::{History, OpPair, OpType, RunConfig};
+use serde_json::{json, Map, Value};
+
+use crate::phase::Phases;
+use crate::result::{CheckResult, Validity};
+
+/// The checker's name in `results.json`.
+pub const NAME: &str = "latency";
+
+/// The percentiles reported, in percent.
+pub const PERCENTILES: [u64; 3] = [50, 95, 99];
+
+/// Latency samples (ms) grouped by `f`, then outcome name.
+type Groups = BTreeMap<String, BTreeMap<&'static str, Vec<f64>>>;
+
+/// Measures latency and throughput; see the module documentation.
+pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
+    let pairs = history.pairs();
+    let phases = Phases::of(history);
+    let mut by_f: Groups = BTreeMap::new();
+    let mut by_phase: BTreeMap<String, Groups> = BTreeMap::new();
+    let mut incomplete: BTreeMap<String, u64> = BTreeMap::new();
+    for pair in &pairs {
+        let Some(ms) = latency_ms(pair) else {
+            *incomplete.entry(pair.invoke.f.clone()).or_default() += 1;
+            continue;
+        };
+        let outcome = outcome_name(pair.outcome());
+        push(&mut by_f, &pair.invoke.f, outcome, ms);
+        let phase = by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default();
+        push(phase, &pair.invoke.f, outcome, ms);
+    }
+    let ok_ops = pairs.iter().filter(|p| p.outcome() == OpType::Ok).count();
+    let span_s = span_ns(&pairs).map(|ns| ns as f64 / 1e9);
+    let throughput = span_s.filter(|s| *s > 0.0).map(|s| ok_ops as f64 / s);
+    let valid = if pairs.is_empty() { Validity::Unknown } else { Validity::True };
+    CheckResult::new(valid)
+        .with("percentile_method", json!("nearest-rank"))
+        .with("ok_ops", json!(ok_ops))
+        .with("span_s", json!(span_s))
+        .with("throughput_ok_per_s", json!(throughput))
+        .with("incomplete", json!(incomplete))
+        .with("by_f", groups_json(&by_f))
+        .with(
+            "by_phase",
+            Value::Object(by_phase.iter().map(|(p, g)| (p.clone(), groups_json(g))).collect()),
+        )
+}
+
+/// Completion minus invocation, in ms; None for an op that never completed.
+fn latency_ms(pair: &OpPair<'_>) -> Option<f64> {
+    let done = pair.complete?;
+    Some(done.time.saturating_sub(pair.invoke.time) as f64 / 1e6)
+}
+
+fn outcome_name(outcome: OpType) -> &'static str {
+    match outcome {
+        OpType::Ok => "ok",
+        OpType::Fail => "fail",
+        OpType::Info | OpType::Invoke => "info",
+    }
+}
+
+fn push(groups: &mut Groups, f: &str, outcome: &'static str, ms: f64) {
+    groups.entry(f.to_string()).or_default().entry(outcome).or_default().push(ms);
+}
+
+/// First client invocation to last client completion, in ns.
+fn span_ns(pairs: &[OpPair<'_>]) -> Option<u64> {
+    let start = pairs.iter().map(|p| p.invoke.time).min()?;
+    let end = pairs.iter().filter_map(|p| p.complete.map(|c| c.time)).max()?;
+    Some(end.saturating_sub(start))
+}
+
+fn groups_json(groups: &Groups) -> Value {
+    let per_f = groups.iter().map(|(f, outcomes)| {
+        let per_outcome: Map<String, Value> =
+            outcomes.iter().map(|(o, samples)| (o.to_string(), summary(samples))).collect();
+        (f.clone(), Value::Object(per_outcome))
+    });
+    Value::Object(per_f.collect())
+}
+
+/// Count, nearest-rank percentiles and max of some samples (ms).
+pub fn summary(samples: &[f64]) -> Value {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut out = Map::new();
+    out.insert("count".into(), json!(sorted.len()));
+    for p in PERCENTILES {
+        out.insert(format!("p{p}_ms"), json!(nearest_rank(&sorted, p)));
+    }
+    out.insert("max_ms".into(), json!(sorted.last()));
+    Value::Object(out)
+}
+
+/// The nearest-rank `p`-th percentile of ascending `sorted`: the sample at
+/// 1-based rank `ceil(p * n / 100)`, clamped to `1..=n`. None when empty.
+pub fn nearest_rank(sorted: &[f64], p: u64) -> Option<f64> {
+    let n = sorted.len() as u64;
+    if n == 0 {
+        return None;
+    }
+    let rank = (p * n).div_ceil(100).clamp(1, n);
+    sorted.get((rank - 1) as usize).copied()
+}

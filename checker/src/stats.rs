@@ -1,0 +1,128 @@
+//! Stats: how many client ops succeeded, failed or ended unknown, overall,
+//! per op type (`f`) and per phase.
+//!
+//! Definitions. Each client op (an invocation and its completion) counts
+//! once, under its outcome: `ok`, `fail` (certainly did not happen) or
+//! `info` (unknown: a timeout or a lost connection). An op the run ended
+//! before answering counts as `info`, as HISTORY.md says. Percentages are
+//! `100 * outcome / total`; *availability* is the fraction of requests that
+//! succeeded, `ok / total`, so an `info` counts against it (the client did
+//! not get an answer it could act on). The phase of an op is the phase in
+//! force at its invocation ([`crate::phase`]), which is what lets a table
+//! show availability during faults next to availability after healing.
+//!
+//! Verdict. Stats promise nothing and so are `true`, except on a history
+//! with no client ops at all, which is `unknown`: an empty run is not a
+//! healthy one, and a report of 100% availability over zero requests would
+//! be a claim without evidence.
+
+use std::collections::BTreeMap;
+
+use history::{History, OpType, Process};
+use serde_json::{json, Value};
+
+use crate::phase::Phases;
+use crate::result::{CheckResult, Validity};
+
+/// The checker's name in `results.json`.
+pub const NAME: &str = "stats";
+
+/// Outcome counts over some set of ops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Ops that completed `ok`.
+    pub ok: u64,
+    /// Ops that completed `fail`.
+    pub fail: u64,
+    /// Ops that completed `info` or never completed.
+    pub info: u64,
+}
+
+impl Counts {
+    /// Counts one op with this outcome (an `invoke` outcome cannot happen
+    /// for a paired op; it would be counted as `info`).
+    pub fn add(&mut self, outcome: OpType) {
+        match outcome {
+            OpType::Ok => self.ok += 1,
+            OpType::Fail => self.fail += 1,
+            OpType::Info | OpType::Invoke => self.info += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ok + self.fail + self.info
+    }
+
+    /// `ok / total`, or 0 on no ops.
+    pub fn availability(&self) -> f64 {
+        ratio(self.ok, self.total())
+    }
+
+    /// The counts and their percentages as a JSON object.
+    pub fn to_json(&self) -> Value {
+        let total = self.total();
+        json!({
+            "total": total,
+            "ok": self.ok,
+            "fail": self.fail,
+            "info": self.info,
+            "ok_pct": 100.0 * ratio(self.ok, total),
+            "fail_pct": 100.0 * ratio(self.fail, total),
+            "info_pct": 100.0 * ratio(self.info, total),
+            "availability": self.availability(),
+        })
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Counts outcomes overall, per `f` and per phase.
+pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
+    let phases = Phases::of(history);
+    let mut all = Counts::default();
+    let mut by_f: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut by_phase: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut incomplete = 0u64;
+    for pair in history.pairs() {
+        let outcome = pair.outcome();
+        if pair.complete.is_none() {
+            incomplete += 1;
+        }
+        all.add(outcome);
+        by_f.entry(pair.invoke.f.clone()).or_default().add(outcome);
+        by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default().add(outcome);
+    }
+    let valid = if all.total() == 0 { Validity::Unknown } else { Validity::True };
+    let mut result = CheckResult::new(valid);
+    if let Value::Object(overall) = all.to_json() {
+        result.figures.extend(overall);
+    }
+    result = result
+        .with("incomplete", json!(incomplete))
+        .with("nemesis_events", json!(nemesis_actions(history)))
+        .with("by_f", to_json_map(&by_f))
+        .with("by_phase", to_json_map(&by_phase));
+    if all.total() == 0 {
+        result = result.with("reason", json!("the history has no client ops"));
+    }
+    result
+}
+
+/// Nemesis events other than phase markers: the faults actually injected.
+fn nemesis_actions(history: &History) -> usize {
+    history
+        .ops
+        .iter()
+        .filter(|op| op.process == Process::Nemesis && op.f != crate::phase::PHASE_F)
+        .count()
+}
+
+fn to_json_map(counts: &BTreeMap<String, Counts>) -> Value {
+    Value::Object(counts.iter().map(|(k, c)| (k.clone(), c.to_json())).collect())
+}

@@ -1,1 +1,41 @@
-//! placeholder
+//! `dynamo-node`: a Dynamo-style leaderless key-value node served over gRPC.
+//!
+//! Any node coordinates any request. A key lives on the first N distinct
+//! nodes clockwise on a consistent-hash ring (`ring`); a write gets a new
+//! version (vector clock + timestamp, `vclock`, `coordinator::mint_version`)
+//! and is sent to all N replicas, answering after W acks; a read asks all N
+//! and answers after R replies with every concurrent sibling and a causal
+//! context (`context`) for the client's next write. Quorum bookkeeping is a
+//! pure state machine (`coordinator`); replicas merge under a per-key lock
+//! (`replica`) into a pluggable engine (`storage`). `server` and `admin` are
+//! thin tonic glue over the assembled `node`.
+//!
+//! Static membership for now; gossip, hinted handoff, read repair, Merkle
+//! anti-entropy and an LSM engine are planned as separate modules that reuse
+//! the same merge rule (`SiblingSet::merge`) and replica store.
+//!
+//! Entry points: [`run`] (bind and serve) and [`serve`] (serve on a bound
+//! listener, used by the in-process cluster tests).
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod coordinator;
+pub mod metrics;
+pub mod node;
+pub mod node_id;
+pub mod peers;
+pub mod replica;
+pub mod ring;
+pub mod server;
+pub mod storage;
+pub mod validate;
+pub mod vclock;
+pub mod wire;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{Args, Config};
+pub use node_id::NodeId;
+pub use server::{run, serve, serve_with_clock, ServeError};
+pub use vclock::Resolution;

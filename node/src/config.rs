@@ -1,0 +1,338 @@
+//! Command-line flags and the validated configuration of one node.
+//!
+//! [`Args`] is what clap parses; [`Config`] is what the node runs with,
+//! built by [`Config::from_args`], which rejects anything inconsistent
+//! (unknown own id, quorums that cannot be met) before a socket is opened,
+//! so a misconfigured container exits at once with a clear message instead
+//! of failing requests later. Membership is static: `--peers` lists every
+//! node of the cluster, this one included.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::node_id::NodeId;
+use crate::ring::RingMember;
+use crate::vclock::Resolution;
+
+/// Which storage engine holds the replica's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// In memory; lost on restart.
+    Memory,
+}
+
+impl StorageKind {
+    /// The name reported by `Admin.Status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageKind::Memory => "memory",
+        }
+    }
+}
+
+/// The flags of `dynamo-node`, as parsed.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "dynamo-node", version, about = "A Dynamo-style leaderless key-value node")]
+pub struct Args {
+    /// This node's id; must appear in --peers.
+    #[arg(long)]
+    pub id: String,
+    /// Address to serve the Kv, Replica and Admin gRPC services on.
+    #[arg(long, default_value = "0.0.0.0:7000")]
+    pub listen: SocketAddr,
+    /// Every cluster member, this node included: id=host:port,id=host:port,...
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub peers: Vec<String>,
+    /// Directory for persistent data (unused by the memory engine).
+    #[arg(long, default_value = "/data")]
+    pub data_dir: PathBuf,
+    /// Replicas per key (N).
+    #[arg(long, default_value_t = 3)]
+    pub n: usize,
+    /// Default write quorum (W).
+    #[arg(long, default_value_t = 2)]
+    pub w: usize,
+    /// Default read quorum (R).
+    #[arg(long, default_value_t = 2)]
+    pub r: usize,
+    /// Conflict resolution: siblings (keep concurrent versions) or lww.
+    #[arg(long, default_value = "siblings")]
+    pub resolution: Resolution,
+    /// How long a coordinator waits for W acks or R replies.
+    #[arg(long, default_value_t = 500)]
+    pub request_timeout_ms: u64,
+    /// Virtual nodes per physical node (before weights).
+    #[arg(long, default_value_t = 64)]
+    pub vnodes: u32,
+    /// A node's weight, multiplying its vnodes: id=weight. Repeatable.
+    #[arg(long = "weight", value_delimiter = ',')]
+    pub weights: Vec<String>,
+    /// Largest accepted value.
+    #[arg(long, default_value_t = 10_240)]
+    pub max_value_bytes: usize,
+    /// Vector clock entries kept before the oldest are pruned.
+    #[arg(long, default_value_t = 10)]
+    pub max_clock_entries: usize,
+    /// Storage engine.
+    #[arg(long, value_enum, default_value = "memory")]
+    pub storage: StorageKind,
+}
+
+/// One cluster member and where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The member's id.
+    pub id: NodeId,
+    /// `host:port` of its gRPC server.
+    pub address: String,
+}
+
+/// A configuration that is invalid, with the reason.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A --peers entry is not `id=host:port`.
+    #[error("peer {0:?} is not of the form id=host:port")]
+    BadPeer(String),
+    /// The same id appears twice in --peers.
+    #[error("peer {0} is listed twice in --peers")]
+    DuplicatePeer(NodeId),
+    /// --id is not in --peers.
+    #[error("--id {0} does not appear in --peers (peers must include this node)")]
+    SelfNotInPeers(NodeId),
+    /// The quorum settings cannot be met.
+    #[error("need 1 <= w, r <= n <= number of peers; got n={n}, w={w}, r={r} with {peers} peers")]
+    BadQuorum {
+        /// --n
+        n: usize,
+        /// --w
+        w: usize,
+        /// --r
+        r: usize,
+        /// number of --peers
+        peers: usize,
+    },
+    /// A --weight entry is not `id=positive integer`.
+    #[error("weight {0:?} is not of the form id=weight with weight >= 1")]
+    BadWeight(String),
+    /// A --weight names a node that is not a peer.
+    #[error("weight given for {0}, which is not in --peers")]
+    WeightForStranger(NodeId),
+    /// A numeric flag that must be positive is 0.
+    #[error("--{0} must be at least 1")]
+    Zero(&'static str),
+}
+
+/// The validated configuration of a node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// Where the gRPC server listens.
+    pub listen: SocketAddr,
+    /// Every member, this node included, in the order given.
+    pub peers: Vec<Peer>,
+    /// Directory for persistent data (future disk engines).
+    pub data_dir: PathBuf,
+    /// Replicas per key.
+    pub n: usize,
+    /// Default write quorum.
+    pub w: usize,
+    /// Default read quorum.
+    pub r: usize,
+    /// How concurrent versions are resolved.
+    pub resolution: Resolution,
+    /// Coordinator wait for W/R, and each replica RPC's timeout.
+    pub request_timeout_ms: u64,
+    /// Base vnodes per node.
+    pub vnodes: u32,
+    /// Weight per node (absent = 1).
+    pub weights: BTreeMap<NodeId, u32>,
+    /// Largest accepted value.
+    pub max_value_bytes: usize,
+    /// Clock entries kept before pruning.
+    pub max_clock_entries: usize,
+    /// Storage engine.
+    pub storage: StorageKind,
+}
+
+impl Config {
+    /// Validates parsed flags.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let id = NodeId::from(args.id.as_str());
+        let peers = parse_peers(&args.peers)?;
+        if !peers.iter().any(|p| p.id == id) {
+            return Err(ConfigError::SelfNotInPeers(id));
+        }
+        check_quorum(args.n, args.w, args.r, peers.len())?;
+        let weights = parse_weights(&args.weights, &peers)?;
+        check_positive("vnodes", u64::from(args.vnodes))?;
+        check_positive("max-clock-entries", args.max_clock_entries as u64)?;
+        check_positive("request-timeout-ms", args.request_timeout_ms)?;
+        Ok(Config {
+            id,
+            listen: args.listen,
+            peers,
+            data_dir: args.data_dir,
+            n: args.n,
+            w: args.w,
+            r: args.r,
+            resolution: args.resolution,
+            request_timeout_ms: args.request_timeout_ms,
+            vnodes: args.vnodes,
+            weights,
+            max_value_bytes: args.max_value_bytes,
+            max_clock_entries: args.max_clock_entries,
+            storage: args.storage,
+        })
+    }
+
+    /// Parses and validates a command line (first item: program name).
+    pub fn from_cli<I, T>(argv: I) -> Result<Config, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
+        Config::from_args(args).map_err(|e| e.to_string())
+    }
+
+    /// The ring members: every peer with vnodes times its weight.
+    pub fn ring_members(&self) -> Vec<RingMember> {
+        self.peers
+            .iter()
+            .map(|p| {
+                let weight = self.weights.get(&p.id).copied().unwrap_or(1);
+                RingMember { id: p.id.clone(), vnodes: self.vnodes.saturating_mul(weight) }
+            })
+            .collect()
+    }
+
+    /// The address of a member.
+    pub fn peer_address(&self, id: &NodeId) -> Option<&str> {
+        self.peers.iter().find(|p| &p.id == id).map(|p| p.address.as_str())
+    }
+
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+fn parse_peers(entries: &[String]) -> Result<Vec<Peer>, ConfigError> {
+    let mut peers: Vec<Peer> = Vec::with_capacity(entries.len());
+    for entry in entries.iter().filter(|e| !e.trim().is_empty()) {
+        let peer = parse_peer(entry.trim())?;
+        if peers.iter().any(|p| p.id == peer.id) {
+            return Err(ConfigError::DuplicatePeer(peer.id));
+        }
+        peers.push(peer);
+    }
+    Ok(peers)
+}
+
+fn parse_peer(entry: &str) -> Result<Peer, ConfigError> {
+    let bad = || ConfigError::BadPeer(entry.to_string());
+    let (id, address) = entry.split_once('=').ok_or_else(bad)?;
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    if id.is_empty() || host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(Peer { id: NodeId::from(id), address: address.to_string() })
+}
+
+fn check_quorum(n: usize, w: usize, r: usize, peers: usize) -> Result<(), ConfigError> {
+    let ok = (1..=n).contains(&w) && (1..=n).contains(&r) && n <= peers;
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::BadQuorum { n, w, r, peers })
+    }
+}
+
+fn parse_weights(entries: &[String], peers: &[Peer]) -> Result<BTreeMap<NodeId, u32>, ConfigError> {
+    let mut weights = BTreeMap::new();
+    for entry in entries {
+        let bad = || ConfigError::BadWeight(entry.clone());
+        let (id, weight) = entry.split_once('=').ok_or_else(bad)?;
+        let weight: u32 = weight.parse().map_err(|_| bad())?;
+        if weight == 0 {
+            return Err(bad());
+        }
+        let id = NodeId::from(id);
+        if !peers.iter().any(|p| p.id == id) {
+            return Err(ConfigError::WeightForStranger(id));
+        }
+        weights.insert(id, weight);
+    }
+    Ok(weights)
+}
+
+fn check_positive(flag: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::Zero(flag))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEERS: &str = "n1=10.91.0.11:7000,n2=10.91.0.12:7000,n3=10.91.0.13:7000";
+
+    fn parse(extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["dynamo-node", "--id", "n1", "--peers", PEERS];
+        argv.extend_from_slice(extra);
+        Config::from_args(Args::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn full_command_line() {
+        let c = parse(&[
+            "--listen", "0.0.0.0:7000", "--data-dir", "/data", "--n", "3", "--w", "2", "--r", "2",
+            "--resolution", "lww", "--request-timeout-ms", "300", "--vnodes", "32", "--weight",
+            "n1=2", "--weight", "n3=3", "--max-value-bytes", "100", "--max-clock-entries", "4",
+            "--storage", "memory",
+        ])
+        .unwrap();
+        assert_eq!(c.id, NodeId::from("n1"));
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.peer_address(&NodeId::from("n2")), Some("10.91.0.12:7000"));
+        assert_eq!(c.resolution, Resolution::Lww);
+        assert_eq!(c.request_timeout(), Duration::from_millis(300));
+        let vnodes: Vec<u32> = c.ring_members().iter().map(|m| m.vnodes).collect();
+        assert_eq!(vnodes, vec![64, 32, 96]);
+        assert_eq!((c.max_value_bytes, c.max_clock_entries), (100, 4));
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.n, c.w, c.r), (3, 2, 2));
+        assert_eq!(c.resolution, Resolution::Siblings);
+        assert_eq!((c.vnodes, c.max_value_bytes, c.max_clock_entries), (64, 10_240, 10));
+        assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn rejects_inconsistent_settings() {
+        let err = Config::from_cli(["dynamo-node", "--id", "n9", "--peers", PEERS]).unwrap_err();
+        assert!(err.contains("does not appear in --peers"), "{err}");
+        assert!(matches!(parse(&["--w", "4", "--n", "3"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--n", "4"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--r", "0"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--weight", "n7=2"]), Err(ConfigError::WeightForStranger(_))));
+        assert!(matches!(parse(&["--weight", "n1=0"]), Err(ConfigError::BadWeight(_))));
+        assert!(matches!(parse(&["--vnodes", "0"]), Err(ConfigError::Zero("vnodes"))));
+        let bad_peer = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=nowhere"]);
+        assert!(bad_peer.unwrap_err().contains("id=host:port"));
+        let dup = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=a:1,n1=b:2"]);
+        assert!(dup.unwrap_err().contains("twice"));
+        assert!(Config::from_cli(["dynamo-node", "--id", "n1", "--peers", PEERS, "--resolution", "x"]).is_err());
+    }
+}

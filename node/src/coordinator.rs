@@ -1,0 +1,446 @@
+//! The coordinator's side of one request, as pure state machines.
+//!
+//! Any node coordinates any request (leaderless): it sends the request to the
+//! N replicas of the key's preference list and answers the client once W of
+//! them acknowledged a write ([`WriteRound`]) or R of them replied to a read
+//! ([`ReadRound`]). These types hold no sockets and no timers: replies,
+//! errors and the deadline are fed in as messages, and `decision()` says
+//! whether to keep waiting, answer, or give up. A round fails as soon as
+//! success became impossible (too many errors), not only at the deadline.
+//! The tonic glue in `server.rs` drives them; tests drive them by hand.
+//!
+//! This file also mints new versions ([`mint_version`]): the clock of a
+//! write is the client's context clock with the coordinator's own entry
+//! bumped past both the context and a node-wide counter ([`NodeCounter`]),
+//! so that two blind writes through the same coordinator are ordered, as in
+//! Dynamo, while writes through different coordinators stay concurrent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::node_id::NodeId;
+use crate::vclock::{Resolution, SiblingSet, VClock, Version};
+
+/// What the coordinator should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Not enough answers yet, and success is still possible.
+    Pending,
+    /// Enough replicas answered; `answers` of them so far.
+    Done {
+        /// Successful answers gathered (>= required).
+        answers: usize,
+    },
+    /// Success is impossible: too many replicas failed or timed out.
+    Failed {
+        /// Successful answers gathered (< required).
+        answers: usize,
+        /// How many were required (W or R).
+        required: usize,
+    },
+}
+
+/// What the glue needs from any round: feed results and the deadline in,
+/// read the decision out.
+pub trait Round {
+    /// What a successful replica answer carries.
+    type Reply;
+
+    /// A replica answered (or failed). Returns false if the answer was
+    /// ignored (not a replica, or already answered).
+    fn on_result(&mut self, node: &NodeId, result: Result<Self::Reply, String>) -> bool;
+
+    /// The request deadline passed.
+    fn on_deadline(&mut self);
+
+    /// Whether to wait, answer or fail.
+    fn decision(&self) -> Decision;
+}
+
+/// Who of the replicas answered, and how.
+#[derive(Debug, Clone)]
+struct Tally {
+    /// The preference list the request went to.
+    replicas: Vec<NodeId>,
+    /// How many successful answers are needed (W or R).
+    required: usize,
+    /// Replicas that answered successfully.
+    succeeded: BTreeSet<NodeId>,
+    /// Replicas that failed, with the reason (for logs).
+    failed: BTreeMap<NodeId, String>,
+}
+
+impl Tally {
+    fn new(replicas: Vec<NodeId>, required: usize) -> Self {
+        assert!(required >= 1, "a quorum of 0 is meaningless");
+        assert!(required <= replicas.len(), "quorum {required} > {} replicas", replicas.len());
+        let distinct: BTreeSet<_> = replicas.iter().collect();
+        assert_eq!(distinct.len(), replicas.len(), "replicas must be distinct");
+        Tally { replicas, required, succeeded: BTreeSet::new(), failed: BTreeMap::new() }
+    }
+
+    /// True when `node` is a replica that has not answered yet.
+    fn awaiting(&self, node: &NodeId) -> bool {
+        self.replicas.contains(node) && !self.succeeded.contains(node) && !self.failed.contains_key(node)
+    }
+
+    fn on_success(&mut self, node: &NodeId) -> bool {
+        self.awaiting(node) && self.succeeded.insert(node.clone())
+    }
+
+    fn on_error(&mut self, node: &NodeId, error: String) -> bool {
+        let fresh = self.awaiting(node);
+        if fresh {
+            self.failed.insert(node.clone(), error);
+        }
+        fresh
+    }
+
+    fn on_deadline(&mut self) {
+        let late: Vec<NodeId> = self.replicas.iter().filter(|n| self.awaiting(n)).cloned().collect();
+        for node in late {
+            self.failed.insert(node, "timed out".to_string());
+        }
+    }
+
+    fn outstanding(&self) -> usize {
+        self.replicas.len() - self.succeeded.len() - self.failed.len()
+    }
+
+    fn decision(&self) -> Decision {
+        let answers = self.succeeded.len();
+        if answers >= self.required {
+            Decision::Done { answers }
+        } else if answers + self.outstanding() < self.required {
+            Decision::Failed { answers, required: self.required }
+        } else {
+            Decision::Pending
+        }
+    }
+}
+
+/// One write: waiting for W acknowledgements out of N.
+#[derive(Debug, Clone)]
+pub struct WriteRound {
+    /// Acks and failures so far.
+    tally: Tally,
+}
+
+impl WriteRound {
+    /// A write sent to `replicas` that needs `w` acks.
+    pub fn new(replicas: Vec<NodeId>, w: usize) -> Self {
+        WriteRound { tally: Tally::new(replicas, w) }
+    }
+
+    /// A replica stored the version. Returns false (and changes nothing)
+    /// for a node that is not a replica or already answered.
+    pub fn on_ack(&mut self, node: &NodeId) -> bool {
+        self.tally.on_success(node)
+    }
+
+    /// A replica failed to store (RPC error, timeout, storage error).
+    pub fn on_error(&mut self, node: &NodeId, error: impl Into<String>) -> bool {
+        self.tally.on_error(node, error.into())
+    }
+
+    /// The request deadline passed: every silent replica counts as failed.
+    pub fn on_deadline(&mut self) {
+        self.tally.on_deadline();
+    }
+
+    /// Whether to wait, answer or fail.
+    pub fn decision(&self) -> Decision {
+        self.tally.decision()
+    }
+
+    /// The replicas that failed, with reasons.
+    pub fn failures(&self) -> &BTreeMap<NodeId, String> {
+        &self.tally.failed
+    }
+}
+
+impl Round for WriteRound {
+    type Reply = ();
+
+    fn on_result(&mut self, node: &NodeId, result: Result<(), String>) -> bool {
+        match result {
+            Ok(()) => self.on_ack(node),
+            Err(error) => self.on_error(node, error),
+        }
+    }
+
+    fn on_deadline(&mut self) {
+        WriteRound::on_deadline(self);
+    }
+
+    fn decision(&self) -> Decision {
+        WriteRound::decision(self)
+    }
+}
+
+/// One read: waiting for R replies out of N, merging what they return.
+#[derive(Debug, Clone)]
+pub struct ReadRound {
+    /// Replies and failures so far.
+    tally: Tally,
+    /// How replies are merged.
+    mode: Resolution,
+    /// The merge of every reply so far: what the client gets.
+    merged: SiblingSet,
+    /// Each replica's own reply, kept so that read repair can later tell
+    /// which replicas are stale.
+    replies: BTreeMap<NodeId, SiblingSet>,
+}
+
+impl ReadRound {
+    /// A read sent to `replicas` that needs `r` replies.
+    pub fn new(replicas: Vec<NodeId>, r: usize, mode: Resolution) -> Self {
+        ReadRound {
+            tally: Tally::new(replicas, r),
+            mode,
+            merged: SiblingSet::new(),
+            replies: BTreeMap::new(),
+        }
+    }
+
+    /// A replica returned its siblings. Returns false (and changes nothing)
+    /// for a node that is not a replica or already answered.
+    pub fn on_reply(&mut self, node: &NodeId, siblings: SiblingSet) -> bool {
+        if !self.tally.on_success(node) {
+            return false;
+        }
+        self.merged.merge(siblings.clone(), self.mode);
+        self.replies.insert(node.clone(), siblings);
+        true
+    }
+
+    /// A replica failed to answer.
+    pub fn on_error(&mut self, node: &NodeId, error: impl Into<String>) -> bool {
+        self.tally.on_error(node, error.into())
+    }
+
+    /// The request deadline passed: every silent replica counts as failed.
+    pub fn on_deadline(&mut self) {
+        self.tally.on_deadline();
+    }
+
+    /// Whether to wait, answer or fail.
+    pub fn decision(&self) -> Decision {
+        self.tally.decision()
+    }
+
+    /// The merged siblings of all replies so far.
+    pub fn merged(&self) -> &SiblingSet {
+        &self.merged
+    }
+
+    /// Each replica's reply so far.
+    pub fn replies(&self) -> &BTreeMap<NodeId, SiblingSet> {
+        &self.replies
+    }
+}
+
+impl Round for ReadRound {
+    type Reply = SiblingSet;
+
+    fn on_result(&mut self, node: &NodeId, result: Result<SiblingSet, String>) -> bool {
+        match result {
+            Ok(siblings) => self.on_reply(node, siblings),
+            Err(error) => self.on_error(node, error),
+        }
+    }
+
+    fn on_deadline(&mut self) {
+        ReadRound::on_deadline(self);
+    }
+
+    fn decision(&self) -> Decision {
+        ReadRound::decision(self)
+    }
+}
+
+/// The node-wide counter behind the coordinator's own clock entry.
+///
+/// It only grows, and every version this node coordinates takes a fresh
+/// value, so two writes through this node are always causally ordered by
+/// their clocks. It is seeded from the wall clock in microseconds at
+/// startup (see `Node::new`): a node restarted with empty (memory) storage
+/// has forgotten which counters it issued, but replicas may still hold
+/// versions carrying them; reissuing one would mint a clock that an old
+/// version already descends, and replicas would drop the new write as
+/// already seen. Starting above any past wall-clock microsecond avoids that
+/// unless the machine's clock jumps backwards or the node wrote more than one
+/// version per microsecond for its whole previous life.
+#[derive(Debug)]
+pub struct NodeCounter {
+    /// The last value issued.
+    last: AtomicU64,
+}
+
+impl NodeCounter {
+    /// A counter whose first value will be `initial + 1`.
+    pub fn starting_at(initial: u64) -> Self {
+        NodeCounter { last: AtomicU64::new(initial) }
+    }
+
+    /// Issues `max(last, floor) + 1`, atomically.
+    pub fn next_above(&self, floor: u64) -> u64 {
+        let bump = |last: u64| Some(last.max(floor) + 1);
+        let previous = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump)
+            .unwrap_or_else(|last| last);
+        let issued = previous.max(floor) + 1;
+        debug_assert!(issued > floor && issued > previous);
+        issued
+    }
+
+    /// The last value issued (for status and tests).
+    pub fn last(&self) -> u64 {
+        self.last.load(Ordering::SeqCst)
+    }
+}
+
+/// A freshly minted version and how many clock entries were pruned for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintedVersion {
+    /// The new version to store.
+    pub version: Version,
+    /// Clock entries dropped to stay within `max_clock_entries`.
+    pub pruned: usize,
+}
+
+/// Mints the version of a write coordinated by `me`: the context clock with
+/// `me`'s entry bumped to `max(context[me], counter) + 1`, stamped `now_ms`,
+/// pruned to `max_clock_entries`.
+pub fn mint_version(
+    context: VClock,
+    me: &NodeId,
+    counter: &NodeCounter,
+    now_ms: u64,
+    max_clock_entries: usize,
+) -> MintedVersion {
+    let mut clock = context;
+    let next = counter.next_above(clock.get(me));
+    clock.bump_to(me, next, now_ms);
+    let pruned = clock.prune(max_clock_entries, me);
+    MintedVersion { version: Version { clock, ts_ms: now_ms }, pruned }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vclock::Sibling;
+
+    fn ids(names: &[&str]) -> Vec<NodeId> {
+        names.iter().map(|n| NodeId::from(*n)).collect()
+    }
+
+    fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
+        let clock = VClock::from_entries([(NodeId::from(node), counter, 0)]);
+        SiblingSet::from_siblings(
+            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: 1 } }],
+            Resolution::Siblings,
+        )
+    }
+
+    #[test]
+    fn write_done_after_w_acks() {
+        let [a, b, c] = [NodeId::from("a"), NodeId::from("b"), NodeId::from("c")];
+        let mut round = WriteRound::new(ids(&["a", "b", "c"]), 2);
+        assert_eq!(round.decision(), Decision::Pending);
+        assert!(round.on_ack(&a));
+        assert!(!round.on_ack(&a), "duplicate ack ignored");
+        assert_eq!(round.decision(), Decision::Pending);
+        assert!(round.on_error(&c, "boom"));
+        assert_eq!(round.decision(), Decision::Pending);
+        assert!(round.on_ack(&b));
+        assert_eq!(round.decision(), Decision::Done { answers: 2 });
+    }
+
+    #[test]
+    fn write_fails_early_when_quorum_is_impossible() {
+        let mut round = WriteRound::new(ids(&["a", "b", "c"]), 2);
+        round.on_ack(&NodeId::from("a"));
+        round.on_error(&NodeId::from("b"), "refused");
+        round.on_error(&NodeId::from("c"), "refused");
+        assert_eq!(round.decision(), Decision::Failed { answers: 1, required: 2 });
+        assert_eq!(round.failures().len(), 2);
+    }
+
+    #[test]
+    fn write_fails_at_deadline() {
+        let mut round = WriteRound::new(ids(&["a", "b", "c"]), 3);
+        round.on_ack(&NodeId::from("a"));
+        round.on_ack(&NodeId::from("b"));
+        assert_eq!(round.decision(), Decision::Pending);
+        round.on_deadline();
+        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
+        assert_eq!(round.failures()[&NodeId::from("c")], "timed out");
+        assert!(!round.on_ack(&NodeId::from("c")), "late ack after deadline ignored");
+    }
+
+    #[test]
+    fn strangers_are_ignored() {
+        let mut round = WriteRound::new(ids(&["a"]), 1);
+        assert!(!round.on_ack(&NodeId::from("z")));
+        assert!(!round.on_error(&NodeId::from("z"), "x"));
+        assert_eq!(round.decision(), Decision::Pending);
+    }
+
+    #[test]
+    #[should_panic(expected = "quorum")]
+    fn quorum_larger_than_replicas_panics() {
+        WriteRound::new(ids(&["a", "b"]), 3);
+    }
+
+    #[test]
+    fn read_merges_replies() {
+        let mut round = ReadRound::new(ids(&["a", "b", "c"]), 2, Resolution::Siblings);
+        assert!(round.on_reply(&NodeId::from("a"), one("x", "a", 1)));
+        assert_eq!(round.decision(), Decision::Pending);
+        assert!(round.on_reply(&NodeId::from("b"), one("y", "b", 1)));
+        assert_eq!(round.decision(), Decision::Done { answers: 2 });
+        assert_eq!(round.merged().len(), 2);
+        assert_eq!(round.replies().len(), 2);
+    }
+
+    #[test]
+    fn read_keeps_newest_and_fails_without_quorum() {
+        let mut round = ReadRound::new(ids(&["a", "b", "c"]), 3, Resolution::Siblings);
+        round.on_reply(&NodeId::from("a"), one("old", "a", 1));
+        round.on_reply(&NodeId::from("b"), one("new", "a", 2));
+        assert_eq!(round.merged().len(), 1);
+        assert_eq!(round.merged().siblings()[0].value.as_deref(), Some(&b"new"[..]));
+        round.on_error(&NodeId::from("c"), "down");
+        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
+    }
+
+    #[test]
+    fn counter_orders_blind_writes_and_respects_context() {
+        let me = NodeId::from("n1");
+        let counter = NodeCounter::starting_at(100);
+        let first = mint_version(VClock::new(), &me, &counter, 5, 10);
+        let second = mint_version(VClock::new(), &me, &counter, 5, 10);
+        assert_eq!(first.version.clock.get(&me), 101);
+        assert!(second.version.clock.strictly_descends(&first.version.clock));
+        // A context that already saw a larger counter of ours is exceeded.
+        let ctx = VClock::from_entries([(me.clone(), 500, 1), (NodeId::from("n2"), 3, 1)]);
+        let third = mint_version(ctx.clone(), &me, &counter, 6, 10);
+        assert_eq!(third.version.clock.get(&me), 501);
+        assert!(third.version.clock.strictly_descends(&ctx));
+        assert_eq!(third.version.ts_ms, 6);
+        assert_eq!(counter.last(), 501);
+    }
+
+    #[test]
+    fn minting_prunes_oversized_clocks() {
+        let me = NodeId::from("me");
+        let ctx = VClock::from_entries((0..5).map(|i| (NodeId::new(format!("n{i}")), 1, i)));
+        let minted = mint_version(ctx, &me, &NodeCounter::starting_at(0), 100, 3);
+        assert_eq!(minted.pruned, 3);
+        assert_eq!(minted.version.clock.len(), 3);
+        assert_eq!(minted.version.clock.get(&me), 1);
+        assert_eq!(minted.version.clock.get(&NodeId::from("n4")), 1, "newest others survive");
+    }
+}

@@ -1,0 +1,51 @@
+//! The `dynamo-node` binary: parse flags, set up logging, serve until
+//! SIGTERM or SIGINT, then shut down gracefully (in-flight requests finish).
+
+use anyhow::Context;
+use clap::Parser;
+use dynamo_node::{Args, Config};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::from_args(Args::parse()).context("invalid configuration")?;
+    init_logging();
+    dynamo_node::run(config, shutdown_signal()).await.context("dynamo-node failed")?;
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info` level. Each line
+/// carries the node id through the `node{id=..}` span.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Completes on the first SIGTERM (docker stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT received, shutting down"),
+        () = terminate => info!("SIGTERM received, shutting down"),
+    }
+}

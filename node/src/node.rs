@@ -1,0 +1,307 @@
+//! The assembled node: ring, replica store, peer clients, counters and the
+//! coordinator's fan-out, wired together.
+//!
+//! This is where a client request becomes N replica operations: the
+//! preference list comes from the ring, one task per replica sends the
+//! operation (the local replica is applied directly, remote ones go through
+//! the cached `ReplicaClient`s, each bounded by the request timeout), and the
+//! pure round from `coordinator.rs` decides when W acks or R replies are
+//! enough. Replica tasks are spawned, not awaited: once the client has its
+//! answer the remaining writes still run to completion, so a write that met
+//! W still reaches all N replicas that are up.
+//!
+//! Time comes from the injected [`Clock`]; the tonic glue (`server.rs`,
+//! `admin.rs`) only translates messages and statuses.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::time::Instant;
+use tracing::{debug, warn, Instrument};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
+use crate::metrics::Metrics;
+use crate::node_id::NodeId;
+use crate::peers::PeerClients;
+use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
+use crate::ring::{Ring, RingError};
+use crate::storage::Storage;
+use crate::validate::{Limits, ValidRead, ValidWrite};
+use crate::vclock::{Sibling, SiblingSet, Version};
+use crate::wire;
+
+/// A request that could not gather its quorum in time.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QuorumError {
+    /// Fewer than W replicas acknowledged a write.
+    #[error("only {acks} of {required} required replicas acknowledged the write (n={n})")]
+    Write {
+        /// Acks received.
+        acks: usize,
+        /// W.
+        required: usize,
+        /// N.
+        n: usize,
+    },
+    /// Fewer than R replicas replied to a read.
+    #[error("only {replies} of {required} required replicas replied (n={n})")]
+    Read {
+        /// Replies received.
+        replies: usize,
+        /// R.
+        required: usize,
+        /// N.
+        n: usize,
+    },
+}
+
+/// A write that met its quorum.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    /// The version the write created.
+    pub version: Version,
+    /// Replicas that acknowledged before the reply.
+    pub acks: usize,
+}
+
+/// A read that met its quorum.
+#[derive(Debug, Clone)]
+pub struct ReadOutcome {
+    /// The merged siblings of the replies.
+    pub siblings: SiblingSet,
+    /// Replicas that replied before the answer.
+    pub replies: usize,
+}
+
+/// Everything one node process holds.
+#[derive(Debug)]
+pub struct Node {
+    /// The validated configuration.
+    config: Config,
+    /// The hash ring over the static membership.
+    ring: Ring,
+    /// This node's replica of its share of the keys.
+    replica: ReplicaStore,
+    /// Clients to the other members' Replica services.
+    peers: PeerClients,
+    /// Counters for `Admin.Status`.
+    metrics: Metrics,
+    /// Wall-clock time source (injected for tests).
+    clock: Arc<dyn Clock>,
+    /// Node-wide counter behind this node's clock entry.
+    counter: NodeCounter,
+    /// When the node started, for uptime.
+    started_ms: u64,
+}
+
+impl Node {
+    /// Assembles a node; the version counter is seeded from the clock in
+    /// microseconds (see [`NodeCounter`] for why).
+    pub fn new(config: Config, clock: Arc<dyn Clock>, storage: Arc<dyn Storage>) -> Result<Node, RingError> {
+        let ring = Ring::new(config.ring_members())?;
+        let addresses: BTreeMap<NodeId, String> =
+            config.peers.iter().map(|p| (p.id.clone(), p.address.clone())).collect();
+        let peers = PeerClients::new(addresses, config.request_timeout());
+        let replica = ReplicaStore::new(storage, config.resolution);
+        let counter = NodeCounter::starting_at(clock.now_us());
+        let started_ms = clock.now_ms();
+        Ok(Node { config, ring, replica, peers, metrics: Metrics::default(), clock, counter, started_ms })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The storage engine.
+    pub fn storage(&self) -> &dyn Storage {
+        self.replica.storage()
+    }
+
+    /// Milliseconds since the node started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.clock.now_ms().saturating_sub(self.started_ms)
+    }
+
+    /// The limits client requests are validated against.
+    pub fn limits(&self) -> Limits {
+        let c = &self.config;
+        Limits { n: c.n, w: c.w, r: c.r, max_value_bytes: c.max_value_bytes }
+    }
+
+    /// Coordinates a Put (`value: Some`) or Delete (`value: None`, a
+    /// tombstone): mints the version and waits for W replicas.
+    pub async fn write(
+        self: &Arc<Self>,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        request: ValidWrite,
+    ) -> Result<WriteOutcome, QuorumError> {
+        let now_ms = self.clock.now_ms();
+        let minted = mint_version(request.context, &self.config.id, &self.counter, now_ms, self.config.max_clock_entries);
+        self.metrics.clock_prunings.add(minted.pruned as u64);
+        let sibling = Sibling { value, version: minted.version.clone() };
+        let set = SiblingSet::from_siblings(vec![sibling], self.config.resolution);
+        let acks = self.replicate(key, set, request.w).await?;
+        Ok(WriteOutcome { version: minted.version, acks })
+    }
+
+    /// Coordinates a Get: waits for R replicas and merges their siblings.
+    pub async fn read(self: &Arc<Self>, key: Vec<u8>, request: ValidRead) -> Result<ReadOutcome, QuorumError> {
+        let replicas = self.ring.preference_list(&key, self.config.n);
+        let mut round = ReadRound::new(replicas.clone(), request.r, self.config.resolution);
+        let mut replies = fan_out(&replicas, |target| Arc::clone(self).fetch_on(target, key.clone()));
+        match await_quorum(&mut round, &mut replies, self.deadline()).await {
+            Ok(answers) => {
+                let siblings = round.merged().clone();
+                self.metrics.record_read_siblings(siblings.len());
+                Ok(ReadOutcome { siblings, replies: answers })
+            }
+            Err(Shortfall { answers, required }) => {
+                self.metrics.unavailable_reads.inc();
+                warn!(replies = answers, required, "read failed: quorum not met");
+                Err(QuorumError::Read { replies: answers, required, n: self.config.n })
+            }
+        }
+    }
+
+    /// Merges siblings into this node's replica (a Replica.Store).
+    pub fn local_store(&self, key: &[u8], siblings: SiblingSet) -> Result<StoreOutcome, ReplicaError> {
+        self.metrics.replica_stores.inc();
+        self.replica.store(key, siblings)
+    }
+
+    /// Reads this node's replica of a key (a Replica.Fetch).
+    pub fn local_fetch(&self, key: &[u8]) -> Result<SiblingSet, ReplicaError> {
+        self.metrics.replica_fetches.inc();
+        self.replica.fetch(key)
+    }
+
+    /// Reads this node's replica of a key for an operator (Admin.LocalGet);
+    /// not counted as a replica fetch.
+    pub fn local_peek(&self, key: &[u8]) -> Result<SiblingSet, ReplicaError> {
+        self.replica.fetch(key)
+    }
+
+    /// Sends the set to the key's N replicas; returns the acks once W came.
+    async fn replicate(self: &Arc<Self>, key: Vec<u8>, set: SiblingSet, w: usize) -> Result<usize, QuorumError> {
+        let replicas = self.ring.preference_list(&key, self.config.n);
+        let mut round = WriteRound::new(replicas.clone(), w);
+        let mut acks = fan_out(&replicas, |target| Arc::clone(self).store_on(target, key.clone(), set.clone()));
+        match await_quorum(&mut round, &mut acks, self.deadline()).await {
+            Ok(answers) => Ok(answers),
+            Err(Shortfall { answers, required }) => {
+                self.metrics.unavailable_writes.inc();
+                warn!(acks = answers, required, failures = ?round.failures(), "write failed: quorum not met");
+                Err(QuorumError::Write { acks: answers, required, n: self.config.n })
+            }
+        }
+    }
+
+    /// Stores on one replica: directly if it is this node, else by RPC.
+    async fn store_on(self: Arc<Self>, target: NodeId, key: Vec<u8>, set: SiblingSet) -> Result<(), String> {
+        if target == self.config.id {
+            return self.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string());
+        }
+        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let request = proto::StoreRequest { key, siblings: wire::set_to_proto(&set), from: self.config.id.to_string() };
+        let result = tokio::time::timeout(self.config.request_timeout(), client.store(request)).await;
+        flatten_rpc(&target, result).map(|_| ())
+    }
+
+    /// Fetches from one replica: directly if it is this node, else by RPC.
+    async fn fetch_on(self: Arc<Self>, target: NodeId, key: Vec<u8>) -> Result<SiblingSet, String> {
+        if target == self.config.id {
+            return self.local_fetch(&key).map_err(|e| e.to_string());
+        }
+        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let request = proto::FetchRequest { key, from: self.config.id.to_string() };
+        let result = tokio::time::timeout(self.config.request_timeout(), client.fetch(request)).await;
+        let response = flatten_rpc(&target, result)?;
+        wire::set_from_proto(response.siblings, self.config.resolution).map_err(|e| e.to_string())
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.config.request_timeout()
+    }
+}
+
+/// Turns a timed RPC result into the reply or a one-line reason.
+fn flatten_rpc<T>(
+    target: &NodeId,
+    result: Result<Result<tonic::Response<T>, tonic::Status>, tokio::time::error::Elapsed>,
+) -> Result<T, String> {
+    let reason = match result {
+        Ok(Ok(response)) => return Ok(response.into_inner()),
+        Ok(Err(status)) => format!("{:?}: {}", status.code(), status.message()),
+        Err(_) => "timed out".to_string(),
+    };
+    debug!(%target, %reason, "replica RPC failed");
+    Err(reason)
+}
+
+/// A round that failed: how many answered, how many were needed.
+#[derive(Debug, Clone, Copy)]
+struct Shortfall {
+    /// Successful answers.
+    answers: usize,
+    /// W or R.
+    required: usize,
+}
+
+/// Starts `call` for every replica as its own task; results arrive on the
+/// returned channel. Tasks outlive the receiver: late results are dropped
+/// but the operations themselves complete.
+fn fan_out<T, F, Fut>(replicas: &[NodeId], call: F) -> UnboundedReceiver<(NodeId, Result<T, String>)>
+where
+    T: Send + 'static,
+    F: Fn(NodeId) -> Fut,
+    Fut: Future<Output = Result<T, String>> + Send + 'static,
+{
+    let (tx, rx) = unbounded_channel();
+    for target in replicas {
+        let (tx, target, operation) = (tx.clone(), target.clone(), call(target.clone()));
+        let task = async move {
+            let result = operation.await;
+            let _ = tx.send((target, result));
+        };
+        tokio::spawn(task.in_current_span());
+    }
+    rx
+}
+
+/// Feeds results into the round until it decides or the deadline passes;
+/// returns the number of successful answers.
+async fn await_quorum<R: Round>(
+    round: &mut R,
+    results: &mut UnboundedReceiver<(NodeId, Result<R::Reply, String>)>,
+    deadline: Instant,
+) -> Result<usize, Shortfall> {
+    loop {
+        match round.decision() {
+            Decision::Done { answers } => return Ok(answers),
+            Decision::Failed { answers, required } => return Err(Shortfall { answers, required }),
+            Decision::Pending => {}
+        }
+        match tokio::time::timeout_at(deadline, results.recv()).await {
+            Ok(Some((node, result))) => {
+                round.on_result(&node, result);
+            }
+            Ok(None) | Err(_) => round.on_deadline(),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The gRPC glue: the `Kv` and `Replica` services and the server itself.
+//!
+//! Thin on purpose: each handler validates (`validate.rs`), calls the
+//! [`Node`], and translates the result into a reply or a `Status`
+//! (`INVALID_ARGUMENT` for bad input, `UNAVAILABLE` for a missed quorum,
+//! `INTERNAL` for storage failures). One tonic server on one port serves
+//! `Kv`, `Replica` and `Admin`, and stops gracefully when the shutdown
+//! future completes. Every request runs in a span carrying the node id, so
+//! the logs of several in-process nodes (tests) stay attributable.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use proto::admin_server::AdminServer;
+use proto::kv_server::{Kv, KvServer};
+use proto::replica_server::{Replica, ReplicaServer};
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic::{Request, Response, Status};
+use tracing::{debug, info, info_span, Instrument};
+
+use crate::admin::AdminService;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, StorageKind};
+use crate::context;
+use crate::node::{Node, QuorumError, WriteOutcome};
+use crate::replica::ReplicaError;
+use crate::ring::RingError;
+use crate::storage::{MemoryStorage, Storage};
+use crate::validate::{self, InvalidRequest};
+use crate::wire;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The membership does not form a ring.
+    #[error("cannot build the ring: {0}")]
+    Ring(#[from] RingError),
+    /// The listen address could not be bound.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Binds `config.listen` and serves until `shutdown` completes.
+pub async fn run<F>(config: Config, shutdown: F) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(config.listen).await?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves a node with the real clock on an already bound listener (tests
+/// bind port 0 first to learn their addresses) until `shutdown` completes.
+pub async fn serve<F>(config: Config, listener: TcpListener, shutdown: F) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with_clock(config, listener, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`serve`] with an injected clock.
+pub async fn serve_with_clock<F>(
+    config: Config,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let span = info_span!("node", id = %config.id);
+    async move {
+        let storage = open_storage(&config);
+        let node = Arc::new(Node::new(config, clock, storage)?);
+        serve_node(node, listener, shutdown).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// Serves an assembled node on `listener` until `shutdown` completes.
+pub async fn serve_node<F>(node: Arc<Node>, listener: TcpListener, shutdown: F) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let id = node.config().id.clone();
+    let c = node.config();
+    info!(addr = %listener.local_addr()?, n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
+    Server::builder()
+        .trace_fn(move |_| info_span!("node", id = %id))
+        .add_service(KvServer::new(KvService { node: Arc::clone(&node) }))
+        .add_service(ReplicaServer::new(ReplicaService { node: Arc::clone(&node) }))
+        .add_service(AdminServer::new(AdminService::new(node)))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .await?;
+    info!("stopped");
+    Ok(())
+}
+
+fn open_storage(config: &Config) -> Arc<dyn Storage> {
+    match config.storage {
+        StorageKind::Memory => Arc::new(MemoryStorage::new()),
+    }
+}
+
+/// The client API.
+#[derive(Debug)]
+pub struct KvService {
+    /// The node coordinating requests.
+    node: Arc<Node>,
+}
+
+impl KvService {
+    /// Counts and converts a validation failure.
+    fn invalid(&self, error: InvalidRequest) -> Status {
+        self.node.metrics().invalid_requests.inc();
+        debug!(%error, "invalid request");
+        Status::invalid_argument(error.to_string())
+    }
+
+    async fn write(&self, key: Vec<u8>, value: Option<Vec<u8>>, ctx: &[u8], w: Option<u32>) -> Result<Response<proto::WriteResponse>, Status> {
+        let limits = self.node.limits();
+        let request = validate::write(&limits, &key, value.as_deref(), ctx, w).map_err(|e| self.invalid(e))?;
+        let WriteOutcome { version, acks } = self.node.write(key, value, request).await.map_err(unavailable)?;
+        let acks = u32::try_from(acks).unwrap_or(u32::MAX);
+        Ok(Response::new(proto::WriteResponse { version: Some(wire::version_to_proto(&version)), acks }))
+    }
+}
+
+fn unavailable(error: QuorumError) -> Status {
+    Status::unavailable(error.to_string())
+}
+
+fn internal(error: ReplicaError) -> Status {
+    Status::internal(error.to_string())
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
+        self.node.metrics().gets.inc();
+        let proto::GetRequest { key, r } = request.into_inner();
+        let read = validate::read(&self.node.limits(), &key, r).map_err(|e| self.invalid(e))?;
+        let outcome = self.node.read(key, read).await.map_err(unavailable)?;
+        Ok(Response::new(proto::GetResponse {
+            siblings: wire::set_to_proto(&outcome.siblings),
+            context: context::encode(&outcome.siblings.merged_clock()),
+            replies: u32::try_from(outcome.replies).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn put(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
+        self.node.metrics().puts.inc();
+        let proto::PutRequest { key, value, context, w } = request.into_inner();
+        self.write(key, Some(value), &context, w).await
+    }
+
+    async fn delete(&self, request: Request<proto::DeleteRequest>) -> Result<Response<proto::WriteResponse>, Status> {
+        self.node.metrics().deletes.inc();
+        let proto::DeleteRequest { key, context, w } = request.into_inner();
+        self.write(key, None, &context, w).await
+    }
+}
+
+/// The coordinator-to-replica API.
+#[derive(Debug)]
+pub struct ReplicaService {
+    /// The node whose replica is read and written.
+    node: Arc<Node>,
+}
+
+#[tonic::async_trait]
+impl Replica for ReplicaService {
+    async fn store(&self, request: Request<proto::StoreRequest>) -> Result<Response<proto::StoreResponse>, Status> {
+        let proto::StoreRequest { key, siblings, from } = request.into_inner();
+        let set = wire::set_from_proto(siblings, self.node.config().resolution)
+            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
+        self.node.local_store(&key, set).map_err(internal)?;
+        Ok(Response::new(proto::StoreResponse {}))
+    }
+
+    async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::FetchResponse>, Status> {
+        let key = request.into_inner().key;
+        let set = self.node.local_fetch(&key).map_err(internal)?;
+        Ok(Response::new(proto::FetchResponse { siblings: wire::set_to_proto(&set) }))
+    }
+}

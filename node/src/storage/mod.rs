@@ -1,0 +1,56 @@
+//! The storage engine seam: where a replica keeps its bytes.
+//!
+//! The node stores one value per key: the serialized sibling set (see
+//! `wire::encode_set`). Engines know nothing of versions or merging; the
+//! replica layer (`replica.rs`) does read-merge-write under a per-key lock,
+//! so an engine only needs to be a thread-safe ordered map of byte strings.
+//! Keeping the trait this small is deliberate: the in-memory engine here
+//! and the LSM engine planned next (commit log, memtable, SSTables) must
+//! both implement it, and later features (Merkle trees, streaming ranges to
+//! new owners) need only ordered scans on top of point reads and writes.
+//!
+//! Methods are synchronous: the memory engine never blocks for long, and an
+//! engine that does disk I/O can be called from `spawn_blocking` by the
+//! replica layer when it arrives.
+
+pub mod memory;
+
+pub use memory::MemoryStorage;
+
+/// A failure of the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The engine's lock was poisoned by a panic in another thread.
+    #[error("storage lock poisoned")]
+    Poisoned,
+    /// An I/O error of a disk-backed engine.
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A thread-safe ordered map from key bytes to value bytes.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// The engine's name, reported by `Admin.Status` (e.g. `"memory"`).
+    fn name(&self) -> &'static str;
+
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Stores `value` under `key`, replacing any previous value.
+    fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StorageError>;
+
+    /// Removes `key` (no error if absent). Only for purging: deletes by
+    /// clients are tombstone siblings written with `put`.
+    fn delete(&self, key: &[u8]) -> Result<(), StorageError>;
+
+    /// Up to `limit` entries with keys `>= from`, in key order.
+    fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+
+    /// Number of keys stored.
+    fn len(&self) -> Result<u64, StorageError>;
+
+    /// True when no key is stored.
+    fn is_empty(&self) -> Result<bool, StorageError> {
+        Ok(self.len()? == 0)
+    }
+}

@@ -1,0 +1,644 @@
+//! Vector clocks, versions, siblings and the sibling set: the conflict model.
+//!
+//! Every write creates a new immutable [`Version`]: a [`VClock`] (node id ->
+//! counter) plus the coordinator's wall-clock timestamp. Two versions are
+//! ordered when one clock descends the other (every entry `>=`); otherwise
+//! they are concurrent and, in `siblings` mode, both are kept as
+//! [`Sibling`]s and handed back to the client to reconcile. In `lww` mode the
+//! set keeps exactly one sibling, the greatest by [`Version::lww_cmp`], which
+//! mirrors `history::Version::lww_cmp` so that the workbench's checkers judge
+//! the node by the same order it resolves with.
+//!
+//! [`SiblingSet::merge`] is the single merge rule used everywhere (replica
+//! stores, coordinator reads, later read repair, hinted handoff and
+//! anti-entropy). It is a function of the *union* of its inputs, which is what
+//! makes it commutative, associative and idempotent: replicas may receive the
+//! same versions in any order, any number of times, and converge.
+//!
+//! Clocks are bounded: past `max_clock_entries` the entries bumped longest
+//! ago are pruned (as in Dynamo). Pruning can make a later version look
+//! concurrent with an earlier one (a spurious sibling) but never loses a
+//! version silently; the node counts prunings so the workbench can show it.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::node_id::NodeId;
+
+/// How concurrent versions of a key are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Keep every concurrent version; the client reconciles (Dynamo, Riak).
+    Siblings,
+    /// Keep only the greatest version by timestamp (Cassandra); the rest are
+    /// silently discarded.
+    Lww,
+}
+
+impl Resolution {
+    /// The name used on the command line and in `Admin.Status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Siblings => "siblings",
+            Resolution::Lww => "lww",
+        }
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Resolution {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "siblings" => Ok(Resolution::Siblings),
+            "lww" => Ok(Resolution::Lww),
+            other => Err(format!("unknown resolution {other:?}: expected siblings or lww")),
+        }
+    }
+}
+
+/// A vector clock with, per entry, the time it was last bumped.
+///
+/// Invariant: no entry has counter 0 (an absent entry *is* 0), so two clocks
+/// descend each other exactly when their counter maps are equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct VClock {
+    /// Node id -> counter: the causal history this clock summarises.
+    counters: BTreeMap<NodeId, u64>,
+    /// Node id -> wall-clock ms of the entry's last bump; only pruning reads
+    /// it (oldest entries go first). Not part of causality.
+    entry_ts_ms: BTreeMap<NodeId, u64>,
+}
+
+impl VClock {
+    /// The empty clock (descended by every clock).
+    pub fn new() -> Self {
+        VClock::default()
+    }
+
+    /// Builds a clock from `(node, counter, last bump ms)` entries; zero
+    /// counters are dropped to keep the no-zero invariant.
+    pub fn from_entries<I>(entries: I) -> Self
+    where
+        I: IntoIterator<Item = (NodeId, u64, u64)>,
+    {
+        let mut clock = VClock::new();
+        for (node, counter, ts_ms) in entries.into_iter().filter(|e| e.1 > 0) {
+            clock.counters.insert(node.clone(), counter);
+            clock.entry_ts_ms.insert(node, ts_ms);
+        }
+        clock.check_invariants();
+        clock
+    }
+
+    /// The counter of `node` (0 when absent).
+    pub fn get(&self, node: &NodeId) -> u64 {
+        self.counters.get(node).copied().unwrap_or(0)
+    }
+
+    /// When `node`'s entry was last bumped (0 when absent).
+    pub fn entry_ts_ms(&self, node: &NodeId) -> u64 {
+        self.entry_ts_ms.get(node).copied().unwrap_or(0)
+    }
+
+    /// The counters, ordered by node id.
+    pub fn counters(&self) -> &BTreeMap<NodeId, u64> {
+        &self.counters
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.counters.len()
+    }
+
+    /// True for the empty clock.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+
+    /// True when every entry of `self` is `>=` the same entry of `other`
+    /// (equal clocks descend each other).
+    pub fn descends(&self, other: &VClock) -> bool {
+        other.counters.iter().all(|(node, c)| self.get(node) >= *c)
+    }
+
+    /// True when `self` descends `other` and they differ.
+    pub fn strictly_descends(&self, other: &VClock) -> bool {
+        self.descends(other) && self.counters != other.counters
+    }
+
+    /// True when neither clock descends the other.
+    pub fn concurrent(&self, other: &VClock) -> bool {
+        !self.descends(other) && !other.descends(self)
+    }
+
+    /// Pointwise maximum: the smallest clock that descends both.
+    pub fn merge(&mut self, other: &VClock) {
+        for (node, counter) in &other.counters {
+            let mine = self.counters.entry(node.clone()).or_insert(0);
+            *mine = (*mine).max(*counter);
+            let ts = self.entry_ts_ms.entry(node.clone()).or_insert(0);
+            *ts = (*ts).max(other.entry_ts_ms(node));
+        }
+        self.check_invariants();
+    }
+
+    /// Adds one to `node`'s entry and stamps it with `now_ms`.
+    pub fn increment(&mut self, node: &NodeId, now_ms: u64) {
+        let next = self.get(node) + 1;
+        self.bump_to(node, next, now_ms);
+    }
+
+    /// Sets `node`'s entry to `counter`, which must exceed its current value,
+    /// and stamps it with `now_ms`.
+    pub fn bump_to(&mut self, node: &NodeId, counter: u64, now_ms: u64) {
+        assert!(counter > self.get(node), "a clock entry may only grow");
+        self.counters.insert(node.clone(), counter);
+        self.entry_ts_ms.insert(node.clone(), now_ms);
+        self.check_invariants();
+    }
+
+    /// Drops the entries bumped longest ago until at most `max_entries`
+    /// remain, never dropping `keep` (the entry just bumped). Ties on the
+    /// timestamp are broken by node id. Returns how many entries were pruned.
+    pub fn prune(&mut self, max_entries: usize, keep: &NodeId) -> usize {
+        assert!(max_entries >= 1, "a clock must be allowed at least one entry");
+        if self.len() <= max_entries {
+            return 0;
+        }
+        let mut by_age: Vec<(u64, NodeId)> = self
+            .counters
+            .keys()
+            .filter(|node| *node != keep)
+            .map(|node| (self.entry_ts_ms(node), node.clone()))
+            .collect();
+        by_age.sort();
+        let excess = self.len() - max_entries;
+        for (_, node) in by_age.into_iter().take(excess) {
+            self.counters.remove(&node);
+            self.entry_ts_ms.remove(&node);
+        }
+        debug_assert!(self.len() <= max_entries);
+        self.check_invariants();
+        excess
+    }
+
+    fn check_invariants(&self) {
+        debug_assert!(self.counters.values().all(|c| *c > 0), "zero entry in clock");
+        debug_assert!(
+            self.counters.keys().eq(self.entry_ts_ms.keys()),
+            "every entry needs a bump time"
+        );
+    }
+}
+
+/// One immutable version of a key: its causal clock and the coordinator's
+/// wall-clock time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Version {
+    /// Causality: which writes this version has seen.
+    pub clock: VClock,
+    /// Coordinator wall-clock ms when the version was created; orders
+    /// versions under `lww`.
+    pub ts_ms: u64,
+}
+
+impl Version {
+    /// LWW order, identical to `history::Version::lww_cmp`: timestamp first,
+    /// then the clock (a descendant wins), then the clocks' map ordering.
+    ///
+    /// Caveat (inherited from the checker's definition): among versions with
+    /// the *same* timestamp this relation is not always transitive, because a
+    /// descendant may sort before its ancestor in map order while a third,
+    /// concurrent clock sorts between them. See [`SiblingSet::merge`].
+    pub fn lww_cmp(&self, other: &Version) -> Ordering {
+        self.ts_ms.cmp(&other.ts_ms).then_with(|| {
+            match (self.clock.descends(&other.clock), other.clock.descends(&self.clock)) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => self.clock.counters.cmp(&other.clock.counters),
+            }
+        })
+    }
+}
+
+/// One version of a key's value; `value: None` is a tombstone (a delete).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sibling {
+    /// The bytes written, or `None` for a delete, which must still be stored
+    /// and replicated so that it can supersede older values.
+    pub value: Option<Vec<u8>>,
+    /// Which write produced this sibling.
+    pub version: Version,
+}
+
+impl Sibling {
+    /// True for a delete marker.
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// A total order used only to break ties between siblings whose clocks
+    /// are equal (normally impossible: every write mints a fresh clock), so
+    /// that the merge stays deterministic even on odd inputs.
+    fn tiebreak_cmp(&self, other: &Sibling) -> Ordering {
+        self.version
+            .ts_ms
+            .cmp(&other.version.ts_ms)
+            .then_with(|| self.value.cmp(&other.value))
+            .then_with(|| self.version.clock.entry_ts_ms.cmp(&other.version.clock.entry_ts_ms))
+    }
+
+    /// The canonical order of siblings inside a set (by clock first).
+    fn canonical_cmp(&self, other: &Sibling) -> Ordering {
+        self.version
+            .clock
+            .counters
+            .cmp(&other.version.clock.counters)
+            .then_with(|| self.tiebreak_cmp(other))
+    }
+
+    /// Total order used for lww: [`Version::lww_cmp`] refined by the tiebreak.
+    fn lww_total_cmp(&self, other: &Sibling) -> Ordering {
+        self.version.lww_cmp(&other.version).then_with(|| self.tiebreak_cmp(other))
+    }
+}
+
+/// The stored state of one key: an antichain of siblings (no sibling's clock
+/// descends another's), kept in canonical order so equal sets compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiblingSet {
+    /// The concurrent versions; exactly one (or none) under `lww`.
+    siblings: Vec<Sibling>,
+}
+
+impl SiblingSet {
+    /// The empty set (key never written).
+    pub fn new() -> Self {
+        SiblingSet::default()
+    }
+
+    /// The set resolved from arbitrary siblings (not necessarily an antichain).
+    pub fn from_siblings(siblings: Vec<Sibling>, mode: Resolution) -> Self {
+        let set = SiblingSet { siblings: resolve(siblings, mode) };
+        set.check_invariants(mode);
+        set
+    }
+
+    /// Merges `incoming` into `self`: siblings dominated by (or equal to) a
+    /// sibling of the other side are dropped, concurrent ones are kept; under
+    /// `lww` only the greatest survives.
+    pub fn merge(&mut self, incoming: SiblingSet, mode: Resolution) {
+        let mut all = std::mem::take(&mut self.siblings);
+        all.extend(incoming.siblings);
+        self.siblings = resolve(all, mode);
+        self.check_invariants(mode);
+    }
+
+    /// The siblings, in canonical order.
+    pub fn siblings(&self) -> &[Sibling] {
+        &self.siblings
+    }
+
+    /// Consumes the set into its siblings.
+    pub fn into_siblings(self) -> Vec<Sibling> {
+        self.siblings
+    }
+
+    /// Number of siblings.
+    pub fn len(&self) -> usize {
+        self.siblings.len()
+    }
+
+    /// True when the key has no version at all.
+    pub fn is_empty(&self) -> bool {
+        self.siblings.is_empty()
+    }
+
+    /// The merge of every sibling's clock: the causal context a client needs
+    /// so that its next write supersedes all of them.
+    pub fn merged_clock(&self) -> VClock {
+        let mut clock = VClock::new();
+        for sibling in &self.siblings {
+            clock.merge(&sibling.version.clock);
+        }
+        clock
+    }
+
+    fn check_invariants(&self, mode: Resolution) {
+        if mode == Resolution::Lww {
+            debug_assert!(self.siblings.len() <= 1, "lww keeps at most one sibling");
+        }
+        debug_assert!(
+            self.siblings.windows(2).all(|w| w[0].canonical_cmp(&w[1]) == Ordering::Less),
+            "siblings must be in canonical order without duplicates"
+        );
+        debug_assert!(
+            self.siblings.iter().all(|a| self
+                .siblings
+                .iter()
+                .all(|b| a == b || !a.version.clock.descends(&b.version.clock))),
+            "sibling set must be an antichain"
+        );
+    }
+}
+
+/// Reduces any collection of siblings to the resolved set (a function of the
+/// collection's contents only, hence order-insensitive).
+fn resolve(all: Vec<Sibling>, mode: Resolution) -> Vec<Sibling> {
+    match mode {
+        Resolution::Siblings => maximal_siblings(all),
+        Resolution::Lww => lww_winner(all).into_iter().collect(),
+    }
+}
+
+/// The maximal elements under clock descent; among equal clocks the greatest
+/// by the tiebreak order.
+fn maximal_siblings(all: Vec<Sibling>) -> Vec<Sibling> {
+    let mut kept: Vec<Sibling> = all
+        .iter()
+        .filter(|s| !all.iter().any(|t| dominates(t, s)))
+        .cloned()
+        .collect();
+    kept.sort_by(Sibling::canonical_cmp);
+    kept.dedup();
+    kept
+}
+
+/// Whether `t` makes `s` redundant: a strictly newer clock, or the same clock
+/// with a greater tiebreak.
+fn dominates(t: &Sibling, s: &Sibling) -> bool {
+    let (tc, sc) = (&t.version.clock, &s.version.clock);
+    tc.strictly_descends(sc) || (tc.counters == sc.counters && t.tiebreak_cmp(s) == Ordering::Greater)
+}
+
+/// The lww survivor: the sibling that is `>=` every other under the lww
+/// order. Should same-timestamp versions form a cycle (see
+/// [`Version::lww_cmp`]), no such sibling exists and the greatest by
+/// (timestamp, clock map order, tiebreak) is kept instead, which is still a
+/// deterministic function of the inputs.
+fn lww_winner(all: Vec<Sibling>) -> Option<Sibling> {
+    let winner = all
+        .iter()
+        .find(|s| all.iter().all(|t| s.lww_total_cmp(t) != Ordering::Less));
+    match winner {
+        Some(w) => Some(w.clone()),
+        None => all.into_iter().max_by(|a, b| {
+            a.version
+                .ts_ms
+                .cmp(&b.version.ts_ms)
+                .then_with(|| a.canonical_cmp(b))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn clock(pairs: &[(&str, u64)]) -> VClock {
+        VClock::from_entries(pairs.iter().map(|(n, c)| (NodeId::from(*n), *c, *c)))
+    }
+
+    fn sib(value: &str, pairs: &[(&str, u64)], ts_ms: u64) -> Sibling {
+        Sibling {
+            value: Some(value.as_bytes().to_vec()),
+            version: Version { clock: clock(pairs), ts_ms },
+        }
+    }
+
+    fn set(siblings: Vec<Sibling>, mode: Resolution) -> SiblingSet {
+        SiblingSet::from_siblings(siblings, mode)
+    }
+
+    #[test]
+    fn descends_and_concurrent() {
+        let a = clock(&[("n1", 1)]);
+        let b = clock(&[("n1", 2), ("n2", 1)]);
+        let c = clock(&[("n2", 2)]);
+        assert!(b.descends(&a) && b.strictly_descends(&a));
+        assert!(!a.descends(&b));
+        assert!(a.descends(&a) && !a.strictly_descends(&a));
+        assert!(a.concurrent(&c) && b.concurrent(&c));
+        assert!(a.descends(&VClock::new()));
+    }
+
+    #[test]
+    fn merge_is_pointwise_max() {
+        let mut a = clock(&[("n1", 3), ("n2", 1)]);
+        a.merge(&clock(&[("n2", 4), ("n3", 1)]));
+        assert_eq!(a, clock(&[("n1", 3), ("n2", 4), ("n3", 1)]));
+    }
+
+    #[test]
+    fn increment_and_bump() {
+        let n1 = NodeId::from("n1");
+        let mut c = VClock::new();
+        c.increment(&n1, 7);
+        assert_eq!(c.get(&n1), 1);
+        assert_eq!(c.entry_ts_ms(&n1), 7);
+        c.bump_to(&n1, 10, 9);
+        assert_eq!(c.get(&n1), 10);
+        assert_eq!(c.entry_ts_ms(&n1), 9);
+    }
+
+    #[test]
+    #[should_panic(expected = "only grow")]
+    fn bump_backwards_panics() {
+        let n1 = NodeId::from("n1");
+        let mut c = clock(&[("n1", 5)]);
+        c.bump_to(&n1, 5, 0);
+    }
+
+    #[test]
+    fn prune_drops_oldest_but_keeps_the_bumped_entry() {
+        let mut c = VClock::from_entries([
+            (NodeId::from("a"), 1, 30),
+            (NodeId::from("b"), 1, 10),
+            (NodeId::from("c"), 1, 20),
+            (NodeId::from("d"), 1, 5),
+        ]);
+        assert_eq!(c.prune(4, &NodeId::from("d")), 0);
+        assert_eq!(c.prune(2, &NodeId::from("d")), 2);
+        let left: Vec<&str> = c.counters().keys().map(|n| n.as_str()).collect();
+        assert_eq!(left, vec!["a", "d"]);
+    }
+
+    #[test]
+    fn concurrent_writes_become_siblings_and_a_covering_write_replaces_them() {
+        let mode = Resolution::Siblings;
+        let mut s = set(vec![sib("x", &[("n1", 1)], 1)], mode);
+        s.merge(set(vec![sib("y", &[("n2", 1)], 1)], mode), mode);
+        assert_eq!(s.len(), 2);
+        s.merge(set(vec![sib("z", &[("n1", 2), ("n2", 1)], 2)], mode), mode);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"z"[..]));
+        // A stale version arriving late is dropped.
+        s.merge(set(vec![sib("x", &[("n1", 1)], 1)], mode), mode);
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn lww_keeps_latest_timestamp_even_if_causally_older() {
+        let mode = Resolution::Lww;
+        let mut s = set(vec![sib("new-clock-old-ts", &[("n1", 2)], 5)], mode);
+        s.merge(set(vec![sib("old-clock-new-ts", &[("n1", 1)], 9)], mode), mode);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.siblings()[0].version.ts_ms, 9);
+    }
+
+    #[test]
+    fn lww_same_ts_uses_descends_then_map_order() {
+        let mode = Resolution::Lww;
+        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n1", 1), ("n0", 1)], 5)], mode);
+        assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
+        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n2", 1)], 5)], mode);
+        // {n1:1} < {n2:1} in map order, as in history::Version::lww_cmp.
+        assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn lww_cycle_is_still_resolved_deterministically() {
+        // b descends a but sorts before it; c sorts between and is concurrent.
+        let a = sib("a", &[("x", 1)], 5);
+        let b = sib("b", &[("w", 1), ("x", 1)], 5);
+        let c = sib("c", &[("wz", 1)], 5);
+        assert_eq!(a.version.lww_cmp(&b.version), Ordering::Less);
+        assert_eq!(b.version.lww_cmp(&c.version), Ordering::Less);
+        assert_eq!(c.version.lww_cmp(&a.version), Ordering::Less);
+        let one = set(vec![a.clone(), b.clone(), c.clone()], Resolution::Lww);
+        let two = set(vec![c, a, b], Resolution::Lww);
+        assert_eq!(one, two);
+        assert_eq!(one.len(), 1);
+    }
+
+    #[test]
+    fn merged_clock_covers_all_siblings() {
+        let s = set(vec![sib("x", &[("n1", 3)], 1), sib("y", &[("n2", 2)], 1)], Resolution::Siblings);
+        assert_eq!(s.merged_clock(), clock(&[("n1", 3), ("n2", 2)]));
+    }
+
+    const NODES: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// Siblings whose payload is a function of the clock (as in a real
+    /// cluster, where each clock is minted once).
+    fn arb_sibling() -> impl Strategy<Value = Sibling> {
+        (proptest::collection::vec(0u64..4, NODES.len()), 0u64..4, any::<bool>()).prop_map(
+            |(counts, ts_ms, tomb)| {
+                let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
+                let c = clock(&pairs);
+                let value = (!tomb).then(|| format!("{:?}", c.counters()).into_bytes());
+                Sibling { value, version: Version { clock: c, ts_ms } }
+            },
+        )
+    }
+
+    /// Like `arb_sibling`, but with a timestamp unique to the clock, so the
+    /// lww order is a total order (no same-timestamp cycles).
+    fn arb_sibling_distinct_ts() -> impl Strategy<Value = Sibling> {
+        arb_sibling().prop_map(|mut s| {
+            let ts = s.version.clock.counters().values().fold(0u64, |acc, c| acc * 4 + c);
+            s.version.ts_ms = ts;
+            s
+        })
+    }
+
+    fn arb_mode() -> impl Strategy<Value = Resolution> {
+        prop_oneof![Just(Resolution::Siblings), Just(Resolution::Lww)]
+    }
+
+    fn arb_set(mode: Resolution) -> impl Strategy<Value = SiblingSet> {
+        proptest::collection::vec(arb_sibling(), 0..5).prop_map(move |v| set(v, mode))
+    }
+
+    fn merged(a: &SiblingSet, b: &SiblingSet, mode: Resolution) -> SiblingSet {
+        let mut out = a.clone();
+        out.merge(b.clone(), mode);
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_commutative(mode in arb_mode(), a in arb_set(Resolution::Siblings), b in arb_set(Resolution::Siblings)) {
+            let (a, b) = (set(a.into_siblings(), mode), set(b.into_siblings(), mode));
+            prop_assert_eq!(merged(&a, &b, mode), merged(&b, &a, mode));
+        }
+
+        #[test]
+        fn merge_is_idempotent(mode in arb_mode(), a in arb_set(Resolution::Siblings)) {
+            let a = set(a.into_siblings(), mode);
+            prop_assert_eq!(merged(&a, &a, mode), a);
+        }
+
+        #[test]
+        fn merge_is_associative_for_siblings(a in arb_set(Resolution::Siblings), b in arb_set(Resolution::Siblings), c in arb_set(Resolution::Siblings)) {
+            let mode = Resolution::Siblings;
+            prop_assert_eq!(merged(&merged(&a, &b, mode), &c, mode), merged(&a, &merged(&b, &c, mode), mode));
+        }
+
+        #[test]
+        fn merge_is_associative_for_lww_when_timestamps_differ(
+            a in proptest::collection::vec(arb_sibling_distinct_ts(), 0..4),
+            b in proptest::collection::vec(arb_sibling_distinct_ts(), 0..4),
+            c in proptest::collection::vec(arb_sibling_distinct_ts(), 0..4),
+        ) {
+            let mode = Resolution::Lww;
+            let (a, b, c) = (set(a, mode), set(b, mode), set(c, mode));
+            prop_assert_eq!(merged(&merged(&a, &b, mode), &c, mode), merged(&a, &merged(&b, &c, mode), mode));
+        }
+
+        #[test]
+        fn merged_set_is_an_antichain(a in arb_set(Resolution::Siblings), b in arb_set(Resolution::Siblings)) {
+            let m = merged(&a, &b, Resolution::Siblings);
+            for x in m.siblings() {
+                for y in m.siblings() {
+                    prop_assert!(x == y || !x.version.clock.descends(&y.version.clock));
+                }
+            }
+            // Nothing is lost: every input is dominated by (or in) the result.
+            for s in a.siblings().iter().chain(b.siblings()) {
+                prop_assert!(m.siblings().iter().any(|k| k.version.clock.descends(&s.version.clock)));
+            }
+        }
+
+        #[test]
+        fn a_descendant_of_all_replaces_all(a in arb_set(Resolution::Siblings), node in 0usize..4, ts_ms in 0u64..10) {
+            let mut c = a.merged_clock();
+            c.increment(&NodeId::from(NODES[node]), ts_ms);
+            let newer = Sibling { value: Some(b"new".to_vec()), version: Version { clock: c, ts_ms } };
+            let m = merged(&a, &set(vec![newer.clone()], Resolution::Siblings), Resolution::Siblings);
+            prop_assert_eq!(m.siblings(), &[newer][..]);
+        }
+
+        #[test]
+        fn lww_keeps_the_max(all in proptest::collection::vec(arb_sibling_distinct_ts(), 1..6)) {
+            let m = set(all.clone(), Resolution::Lww);
+            prop_assert_eq!(m.len(), 1);
+            let kept = &m.siblings()[0];
+            for s in &all {
+                prop_assert!(kept.version.lww_cmp(&s.version) != Ordering::Less);
+            }
+        }
+
+        #[test]
+        fn prune_bounds_the_clock(counts in proptest::collection::vec(1u64..5, 1..12), max in 1usize..6) {
+            let mut c = VClock::from_entries(counts.iter().enumerate().map(|(i, n)| (NodeId::new(format!("n{i}")), *n, i as u64)));
+            let before = c.len();
+            let keep = NodeId::from("n0");
+            let pruned = c.prune(max, &keep);
+            prop_assert_eq!(pruned, before.saturating_sub(max));
+            prop_assert!(c.len() <= max);
+            prop_assert!(c.get(&keep) > 0);
+        }
+    }
+}

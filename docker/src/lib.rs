@@ -11,14 +11,28 @@
 //! Everything a backend creates carries the [`LABEL`] label, so teardown, a
 //! Ctrl-C, or the next start's [`remove_leftovers`] can find and remove it.
 
+mod docker;
 mod error;
+mod local;
+mod ready;
+mod signal;
 mod spec;
 
+pub use docker::{
+    connect, docker_available, remove_leftovers, remove_run, DockerCluster, FAKETIME_FILE,
+};
 pub use error::ClusterError;
+pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};
+pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
+pub use signal::teardown_on_ctrl_c;
 pub use spec::{ClusterSpec, ExecOutput, Fault};
 
 /// The label every container and network the workbench creates carries.
 pub const LABEL: &str = "dynamo-workbench";
+
+/// Where libfaketime lives in the node image (and on a Debian host with the
+/// `libfaketime` package).
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 /// The port every node serves its gRPC services on (client, replica, admin).
 pub const NODE_PORT: u16 = 7000;
@@ -54,4 +68,24 @@ pub trait Cluster: Send + Sync {
     async fn collect_logs(&self) -> Result<()>;
     /// Removes everything this cluster created. Idempotent.
     async fn teardown(&self) -> Result<()>;
+    /// Sets the node's wall-clock offset through libfaketime, in whole seconds
+    /// (`120`, `-30`; `0` resets). The running process follows within ~0.1 s
+    /// (monotonic clocks are not faked) and the offset survives a restart.
+    /// Backends without libfaketime report [`ClusterError::Unsupported`].
+    async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
+        let _ = (node, offset_secs);
+        Err(ClusterError::Unsupported {
+            backend: self.backend(),
+            what: "skew a node's clock (no libfaketime)".to_string(),
+        })
+    }
+}
+
+/// The libfaketime timestamp-file line for an offset: `+120s`, `-30s`, `+0s`.
+pub fn faketime_offset_line(offset_secs: i64) -> String {
+    if offset_secs < 0 {
+        format!("{offset_secs}s")
+    } else {
+        format!("+{offset_secs}s")
+    }
 }

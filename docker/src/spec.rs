@@ -21,18 +21,23 @@ pub struct ClusterSpec {
 pub enum Fault {
     /// iptables inside the nodes.
     Partition,
+    /// SIGKILL and restart on the same data.
     Kill,
+    /// SIGSTOP / SIGCONT.
     Pause,
     /// libfaketime offset per node.
     Clock,
-    /// tc netem.
+    /// tc netem delay and loss.
     Latency,
 }
 
 /// What a command run inside a node printed.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
+    /// The command's exit status (-1 if the engine did not report one).
     pub exit_code: i64,
+    /// Everything it wrote to stdout.
     pub stdout: String,
+    /// Everything it wrote to stderr.
     pub stderr: String,
 }

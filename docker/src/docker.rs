@@ -1,0 +1,706 @@
+//! The Docker backend: one container per node on a bridge network we own.
+//!
+//! Why containers: every fault the workbench injects must be real and local
+//! to one node. A container gives each node its own network namespace (so
+//! `iptables -A INPUT -s <peer> -j DROP` inside it partitions exactly that
+//! node, and `tc netem` slows exactly its traffic, without touching the
+//! host's firewall), its own process tree (SIGKILL/SIGSTOP reach just the
+//! node) and its own filesystem (so `/data` survives a kill and restart).
+//!
+//! Shape of a cluster named `run1` with nodes n1..n3:
+//! - network `dwb-run1`: a user-defined bridge with an explicit subnet
+//!   `10.213.<k>.0/24` (k from a hash of the name, retried on overlap), so
+//!   node addresses are fixed before any container starts and every node can
+//!   be given the full `--peers` list on its command line;
+//! - containers `dwb-run1-n1`..: address `10.213.<k>.<11+i>`, `NET_ADMIN`,
+//!   hostname = node id, the node on port [`NODE_PORT`]. The harness reaches
+//!   nodes directly at `http://<ip>:7000` (the host routes to the bridge), so
+//!   nothing is published on host ports.
+//! - everything labeled [`LABEL`]`=1` and `dynamo-workbench.run=<name>`.
+//!
+//! The entrypoint is a tiny `sh -c` wrapper that creates the libfaketime
+//! timestamp file (`+0s`) if it is missing and then `exec`s the node with
+//! `LD_PRELOAD` set, so PID 1 is the node itself: `docker kill -s SIGSTOP`
+//! stops exactly it, and [`Cluster::set_clock_offset`] only has to rewrite
+//! the file. `LD_PRELOAD` is exported by the wrapper rather than set in the
+//! container environment, so `docker exec` tools (iptables, tc) run unfaked.
+//!
+//! The engine here is old (20.10, API 1.41) while bollard speaks 1.5x, so
+//! [`connect`] negotiates the API version down before anything else.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig, Ipam,
+    IpamConfig, NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures::StreamExt;
+
+use crate::ready::{wait_all_ready, wait_ready, READY_TIMEOUT};
+use crate::{
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result, LABEL,
+    LIBFAKETIME, NODE_PORT,
+};
+
+/// The label carrying the run (cluster) name.
+const RUN_LABEL: &str = "dynamo-workbench.run";
+
+/// The libfaketime timestamp file inside each container.
+pub const FAKETIME_FILE: &str = "/tmp/faketime";
+
+/// How long a ping may take before the engine counts as absent.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many subnets to try when the hashed one overlaps an existing network.
+const SUBNET_ATTEMPTS: u32 = 20;
+
+/// The entrypoint wrapper: create the faketime file once, then become the node.
+const WRAPPER: &str = concat!(
+    "[ -f /tmp/faketime ] || echo +0s > /tmp/faketime; ",
+    "export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1; ",
+    "exec /usr/local/bin/dynamo-node \"$@\""
+);
+
+/// One node's container.
+#[derive(Debug, Clone)]
+struct NodeContainer {
+    /// Node id, e.g. `n1`.
+    id: String,
+    /// Container name, `dwb-<run>-<node>`.
+    container: String,
+    /// Fixed address on the run's bridge network.
+    ip: Ipv4Addr,
+}
+
+/// A running cluster of node containers (see the module docs).
+pub struct DockerCluster {
+    /// Connection to the engine, API version negotiated.
+    docker: Docker,
+    /// What was asked for.
+    spec: ClusterSpec,
+    /// The image reference given to [`DockerCluster::start`].
+    image_tag: String,
+    /// The image id the reference resolved to at start (`sha256:...`).
+    image_id: String,
+    /// The bridge network's name, `dwb-<run>`.
+    network: String,
+    /// The network's subnet, e.g. `10.213.17.0/24`.
+    subnet: String,
+    /// The nodes, in `spec.nodes` order.
+    nodes: Vec<NodeContainer>,
+}
+
+/// Connects to the local engine and negotiates the API version down to what
+/// it speaks; a dead daemon becomes [`ClusterError::DockerUnavailable`].
+pub async fn connect() -> Result<Docker> {
+    let unavailable = |e: &dyn std::fmt::Display| ClusterError::DockerUnavailable(e.to_string());
+    let docker = Docker::connect_with_local_defaults().map_err(|e| unavailable(&e))?;
+    let docker = tokio::time::timeout(PING_TIMEOUT, docker.negotiate_version())
+        .await
+        .map_err(|_| unavailable(&"version negotiation timed out"))?
+        .map_err(|e| unavailable(&e))?;
+    tokio::time::timeout(PING_TIMEOUT, docker.ping())
+        .await
+        .map_err(|_| unavailable(&"ping timed out"))?
+        .map_err(|e| unavailable(&e))?;
+    Ok(docker)
+}
+
+/// Whether a Docker engine answers a ping within a couple of seconds.
+pub async fn docker_available() -> bool {
+    connect().await.is_ok()
+}
+
+/// Removes every container and network labeled [`LABEL`] (from any run):
+/// what a crashed or interrupted workbench left behind. Returns how many
+/// objects were removed.
+pub async fn remove_leftovers() -> Result<usize> {
+    let docker = connect().await?;
+    remove_labeled(&docker, LABEL).await
+}
+
+/// Removes the containers and network of one run, by its label; works
+/// without a [`DockerCluster`] handle (e.g. after an interrupted start).
+pub async fn remove_run(run: &str) -> Result<usize> {
+    let docker = connect().await?;
+    remove_labeled(&docker, &format!("{RUN_LABEL}={run}")).await
+}
+
+/// Force-removes containers, then networks, matching a label filter.
+async fn remove_labeled(docker: &Docker, label_filter: &str) -> Result<usize> {
+    let filters = HashMap::from([("label".to_string(), vec![label_filter.to_string()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| docker_err(format!("list containers labeled {label_filter}"), e))?;
+    let mut removed = 0;
+    for c in containers.iter().filter_map(|c| c.id.as_deref()) {
+        removed += usize::from(force_remove_container(docker, c).await?);
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| docker_err(format!("list networks labeled {label_filter}"), e))?;
+    for n in networks.iter().filter_map(|n| n.id.as_deref()) {
+        removed += usize::from(remove_network(docker, n).await?);
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            label_filter,
+            "removed leftover containers and networks"
+        );
+    }
+    Ok(removed)
+}
+
+/// Force-removes a container and its volumes; `false` if it was already gone.
+async fn force_remove_container(docker: &Docker, container: &str) -> Result<bool> {
+    let opts = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(container, Some(opts)).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_status(&e, 404) => Ok(false),
+        Err(e) => Err(docker_err(format!("remove container {container}"), e)),
+    }
+}
+
+/// Removes a network; `false` if it was already gone.
+async fn remove_network(docker: &Docker, network: &str) -> Result<bool> {
+    match docker.remove_network(network).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_status(&e, 404) => Ok(false),
+        Err(e) => Err(docker_err(format!("remove network {network}"), e)),
+    }
+}
+
+fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
+}
+
+fn docker_err(context: impl Into<String>, source: bollard::errors::Error) -> ClusterError {
+    ClusterError::Docker {
+        context: context.into(),
+        source,
+    }
+}
+
+/// The labels every object of run `run` carries.
+fn labels(run: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL.to_string(), "1".to_string()),
+        (RUN_LABEL.to_string(), run.to_string()),
+    ])
+}
+
+/// A stable small hash of the run name (FNV-1a), to spread runs over subnets.
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The `attempt`-th candidate third octet for run `name`.
+fn subnet_octet(name: &str, attempt: u32) -> u8 {
+    ((name_hash(name).wrapping_add(attempt.wrapping_mul(37))) % 254 + 1) as u8
+}
+
+/// Node `index`'s fixed address in subnet `10.213.<k>.0/24`.
+fn node_ip(k: u8, index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 213, k, 11 + index as u8)
+}
+
+/// The `--peers` value: `n1=10.213.k.11:7000,n2=...`.
+fn peers_arg(nodes: &[NodeContainer]) -> String {
+    let peers: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{}={}:{NODE_PORT}", n.id, n.ip))
+        .collect();
+    peers.join(",")
+}
+
+impl DockerCluster {
+    /// Creates the network and one container per node from `image`, starts
+    /// them and waits until every node answers its admin status. On failure
+    /// the node logs are collected (if any) and everything is removed.
+    pub async fn start(spec: &ClusterSpec, image: &str) -> Result<DockerCluster> {
+        if spec.nodes.is_empty() || spec.nodes.len() > 200 {
+            return Err(ClusterError::Other(format!(
+                "a docker cluster needs 1..=200 nodes, got {}",
+                spec.nodes.len()
+            )));
+        }
+        let docker = connect().await?;
+        let image_id = resolve_image(&docker, image).await?;
+        let network = format!("dwb-{}", spec.name);
+        let k = create_network(&docker, &network, &spec.name).await?;
+        let nodes = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, id)| NodeContainer {
+                id: id.clone(),
+                container: format!("dwb-{}-{id}", spec.name),
+                ip: node_ip(k, i),
+            })
+            .collect();
+        let cluster = DockerCluster {
+            docker,
+            spec: spec.clone(),
+            image_tag: image.to_string(),
+            image_id,
+            network,
+            subnet: format!("10.213.{k}.0/24"),
+            nodes,
+        };
+        match cluster.create_and_start_all().await {
+            Ok(()) => Ok(cluster),
+            Err(e) => Err(cluster.abandon(e).await),
+        }
+    }
+
+    /// The bridge network's name.
+    pub fn network_name(&self) -> &str {
+        &self.network
+    }
+
+    /// The bridge network's subnet, e.g. `10.213.17.0/24`.
+    pub fn subnet(&self) -> &str {
+        &self.subnet
+    }
+
+    /// The image reference the cluster was started from.
+    pub fn image_tag(&self) -> &str {
+        &self.image_tag
+    }
+
+    /// The container name of `node`.
+    pub fn container_name(&self, node: &str) -> Result<&str> {
+        Ok(&self.node(node)?.container)
+    }
+
+    async fn create_and_start_all(&self) -> Result<()> {
+        let peers = peers_arg(&self.nodes);
+        for node in &self.nodes {
+            self.create_container(node, &peers).await?;
+            self.start_container(node).await?;
+        }
+        let targets: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), endpoint_of(n.ip)))
+            .collect();
+        wait_all_ready(&targets, READY_TIMEOUT).await?;
+        tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), subnet = %self.subnet, "docker cluster ready");
+        Ok(())
+    }
+
+    /// Start failed: keep what the nodes printed, remove everything, and
+    /// return the original error (a teardown failure is only logged).
+    async fn abandon(&self, error: ClusterError) -> ClusterError {
+        tracing::warn!(run = %self.spec.name, %error, "docker cluster failed to start; removing it");
+        if let Err(e) = self.collect_logs().await {
+            tracing::warn!(error = %e, "could not collect logs of the failed start");
+        }
+        if let Err(e) = self.teardown().await {
+            tracing::warn!(error = %e, "could not remove the failed cluster");
+        }
+        error
+    }
+
+    fn node(&self, node: &str) -> Result<&NodeContainer> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == node)
+            .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+    }
+
+    fn container_body(&self, node: &NodeContainer, peers: &str) -> ContainerCreateBody {
+        let mut cmd = vec![
+            "--id".to_string(),
+            node.id.clone(),
+            "--listen".to_string(),
+            format!("0.0.0.0:{NODE_PORT}"),
+            "--peers".to_string(),
+            peers.to_string(),
+            "--data-dir".to_string(),
+            "/data".to_string(),
+        ];
+        cmd.extend(self.spec.node_args.iter().cloned());
+        let endpoint = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(node.ip.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(self.image_tag.clone()),
+            hostname: Some(node.id.clone()),
+            entrypoint: Some(vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                WRAPPER.to_string(),
+                "dynamo-node".to_string(),
+            ]),
+            cmd: Some(cmd),
+            env: Some(vec![
+                format!("FAKETIME_TIMESTAMP_FILE={FAKETIME_FILE}"),
+                "FAKETIME_NO_CACHE=1".to_string(),
+                "DONT_FAKE_MONOTONIC=1".to_string(),
+                "RUST_BACKTRACE=1".to_string(),
+            ]),
+            labels: Some(labels(&self.spec.name)),
+            host_config: Some(HostConfig {
+                cap_add: Some(vec!["NET_ADMIN".to_string()]),
+                network_mode: Some(self.network.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(self.network.clone(), endpoint)])),
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn create_container(&self, node: &NodeContainer, peers: &str) -> Result<()> {
+        let opts = CreateContainerOptionsBuilder::new()
+            .name(&node.container)
+            .build();
+        self.docker
+            .create_container(Some(opts), self.container_body(node, peers))
+            .await
+            .map_err(|e| docker_err(format!("create container {}", node.container), e))?;
+        tracing::debug!(container = %node.container, ip = %node.ip, "container created");
+        Ok(())
+    }
+
+    async fn start_container(&self, node: &NodeContainer) -> Result<()> {
+        self.docker
+            .start_container(&node.container, None)
+            .await
+            .map_err(|e| docker_err(format!("start container {}", node.container), e))
+    }
+
+    /// Sends `signal` to the container's PID 1, which is the node itself.
+    async fn signal(&self, node: &str, signal: &str) -> Result<()> {
+        let node = self.node(node)?;
+        let opts = KillContainerOptionsBuilder::new().signal(signal).build();
+        self.docker
+            .kill_container(&node.container, Some(opts))
+            .await
+            .map_err(|e| docker_err(format!("send {signal} to {}", node.container), e))?;
+        tracing::info!(node = %node.id, signal, "signal sent");
+        Ok(())
+    }
+
+    /// Everything the container printed (stdout and stderr, interleaved).
+    async fn container_logs(&self, node: &NodeContainer) -> Result<Vec<u8>> {
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail("all")
+            .build();
+        let mut stream = self.docker.logs(&node.container, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| docker_err(format!("read logs of {}", node.container), e))?;
+            out.extend_from_slice(chunk.as_ref());
+        }
+        Ok(out)
+    }
+}
+
+fn endpoint_of(ip: Ipv4Addr) -> String {
+    format!("http://{ip}:{NODE_PORT}")
+}
+
+/// Checks the image exists locally (nothing can be pulled) and returns its id.
+async fn resolve_image(docker: &Docker, image: &str) -> Result<String> {
+    match docker.inspect_image(image).await {
+        Ok(inspect) => Ok(inspect.id.unwrap_or_else(|| image.to_string())),
+        Err(e) if is_status(&e, 404) => Err(ClusterError::MissingImage(image.to_string())),
+        Err(e) => Err(docker_err(format!("inspect image {image}"), e)),
+    }
+}
+
+/// Creates the run's bridge network, trying other subnets when the hashed one
+/// overlaps an existing network. Returns the chosen third octet.
+async fn create_network(docker: &Docker, network: &str, run: &str) -> Result<u8> {
+    let mut last = None;
+    for attempt in 0..SUBNET_ATTEMPTS {
+        let k = subnet_octet(run, attempt);
+        match docker
+            .create_network(network_request(network, run, k))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(network, subnet = %format!("10.213.{k}.0/24"), "network created");
+                return Ok(k);
+            }
+            Err(e) if e.to_string().contains("overlap") => {
+                tracing::debug!(
+                    network,
+                    k,
+                    "subnet overlaps another network; trying the next"
+                );
+                last = Some(e);
+            }
+            Err(e) => return Err(docker_err(format!("create network {network}"), e)),
+        }
+    }
+    let context =
+        format!("create network {network}: {SUBNET_ATTEMPTS} subnets 10.213.x.0/24 all overlap");
+    Err(match last {
+        Some(e) => docker_err(context, e),
+        None => ClusterError::Other(context),
+    })
+}
+
+fn network_request(network: &str, run: &str, k: u8) -> NetworkCreateRequest {
+    NetworkCreateRequest {
+        name: network.to_string(),
+        driver: Some("bridge".to_string()),
+        ipam: Some(Ipam {
+            driver: Some("default".to_string()),
+            config: Some(vec![IpamConfig {
+                subnet: Some(format!("10.213.{k}.0/24")),
+                gateway: Some(format!("10.213.{k}.1")),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        labels: Some(labels(run)),
+        ..Default::default()
+    }
+}
+
+/// Runs `argv` in a container and collects its output and exit code.
+async fn exec_in(docker: &Docker, container: &str, argv: &[&str]) -> Result<ExecOutput> {
+    let config = ExecConfig {
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        cmd: Some(argv.iter().map(|a| a.to_string()).collect()),
+        ..Default::default()
+    };
+    let context = || format!("exec {argv:?} in {container}");
+    let created = docker
+        .create_exec(container, config)
+        .await
+        .map_err(|e| docker_err(context(), e))?;
+    let started = docker
+        .start_exec(&created.id, None::<StartExecOptions>)
+        .await
+        .map_err(|e| docker_err(context(), e))?;
+    let mut out = ExecOutput::default();
+    if let StartExecResults::Attached { mut output, .. } = started {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|e| docker_err(context(), e))? {
+                LogOutput::StdErr { message } => {
+                    out.stderr.push_str(&String::from_utf8_lossy(&message))
+                }
+                other => out
+                    .stdout
+                    .push_str(&String::from_utf8_lossy(other.as_ref())),
+            }
+        }
+    }
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|e| docker_err(context(), e))?;
+    out.exit_code = inspect.exit_code.unwrap_or(-1);
+    Ok(out)
+}
+
+async fn write_log(path: &Path, bytes: &[u8]) -> Result<()> {
+    tokio::fs::write(path, bytes)
+        .await
+        .map_err(|source| ClusterError::Io {
+            context: format!("write node log {}", path.display()),
+            source,
+        })
+}
+
+#[async_trait::async_trait]
+impl Cluster for DockerCluster {
+    fn backend(&self) -> &'static str {
+        "docker"
+    }
+
+    fn image(&self) -> String {
+        self.image_id.clone()
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    fn endpoint(&self, node: &str) -> Result<String> {
+        Ok(endpoint_of(self.node(node)?.ip))
+    }
+
+    fn peer_ip(&self, node: &str) -> Result<IpAddr> {
+        Ok(IpAddr::V4(self.node(node)?.ip))
+    }
+
+    fn supports(&self, _fault: Fault) -> bool {
+        true
+    }
+
+    async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {
+        exec_in(&self.docker, &self.node(node)?.container, argv).await
+    }
+
+    async fn kill(&self, node: &str) -> Result<()> {
+        self.signal(node, "SIGKILL").await
+    }
+
+    async fn restart(&self, node: &str) -> Result<()> {
+        let n = self.node(node)?;
+        self.start_container(n).await?;
+        wait_ready(&n.id, &endpoint_of(n.ip), READY_TIMEOUT).await?;
+        tracing::info!(node, "node restarted");
+        Ok(())
+    }
+
+    async fn pause(&self, node: &str) -> Result<()> {
+        self.signal(node, "SIGSTOP").await
+    }
+
+    async fn resume(&self, node: &str) -> Result<()> {
+        self.signal(node, "SIGCONT").await
+    }
+
+    async fn collect_logs(&self) -> Result<()> {
+        tokio::fs::create_dir_all(&self.spec.log_dir)
+            .await
+            .map_err(|source| ClusterError::Io {
+                context: format!("create log dir {}", self.spec.log_dir.display()),
+                source,
+            })?;
+        for node in &self.nodes {
+            let bytes = self.container_logs(node).await?;
+            write_log(&self.spec.log_dir.join(format!("{}.log", node.id)), &bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        for node in &self.nodes {
+            force_remove_container(&self.docker, &node.container).await?;
+        }
+        remove_network(&self.docker, &self.network).await?;
+        tracing::info!(run = %self.spec.name, "docker cluster removed");
+        Ok(())
+    }
+
+    async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
+        let line = faketime_offset_line(offset_secs);
+        // Write a temp file and rename it, so libfaketime never reads half a line.
+        let script = format!(
+            "echo '{line}' > {FAKETIME_FILE}.new && mv {FAKETIME_FILE}.new {FAKETIME_FILE}"
+        );
+        let out = self.exec(node, &["sh", "-c", &script]).await?;
+        if out.exit_code != 0 {
+            return Err(ClusterError::Other(format!(
+                "set clock offset {line} on {node}: exit {}: {}",
+                out.exit_code, out.stderr
+            )));
+        }
+        tracing::info!(node, offset = %line, lib = LIBFAKETIME, "clock offset set");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_spread_and_stay_in_range() {
+        let first: Vec<u8> = (0..SUBNET_ATTEMPTS)
+            .map(|a| subnet_octet("run-a", a))
+            .collect();
+        let distinct: std::collections::HashSet<_> = first.iter().collect();
+        assert_eq!(distinct.len(), first.len(), "retries try distinct subnets");
+        assert!(first.iter().all(|k| *k >= 1 && *k <= 254));
+        assert_eq!(
+            subnet_octet("run-a", 0),
+            subnet_octet("run-a", 0),
+            "stable per name"
+        );
+        assert_ne!(subnet_octet("run-a", 0), subnet_octet("run-b", 0));
+    }
+
+    #[test]
+    fn peers_list_names_every_node_with_its_fixed_address() {
+        let nodes: Vec<NodeContainer> = ["n1", "n2"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| NodeContainer {
+                id: id.to_string(),
+                container: format!("dwb-r-{id}"),
+                ip: node_ip(7, i),
+            })
+            .collect();
+        assert_eq!(peers_arg(&nodes), "n1=10.213.7.11:7000,n2=10.213.7.12:7000");
+    }
+
+    /// A labeled network left behind by a "crashed" run is found and removed.
+    #[tokio::test]
+    async fn remove_leftovers_removes_a_labeled_network() {
+        let Ok(docker) = connect().await else {
+            eprintln!("SKIP: no Docker engine answers");
+            return;
+        };
+        let run = format!("leftover-{}", std::process::id());
+        let name = format!("dwb-{run}");
+        let request = NetworkCreateRequest {
+            name: name.clone(),
+            labels: Some(labels(&run)),
+            ..Default::default()
+        };
+        docker
+            .create_network(request)
+            .await
+            .expect("create a leftover network");
+        let removed = remove_leftovers().await.expect("remove leftovers");
+        assert!(removed >= 1, "removed {removed}");
+        let gone = docker
+            .inspect_network(
+                &name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await;
+        assert!(
+            matches!(gone, Err(ref e) if is_status(e, 404)),
+            "network still there: {gone:?}"
+        );
+        assert_eq!(
+            remove_run(&run).await.expect("second pass"),
+            0,
+            "nothing left for the run"
+        );
+    }
+}

@@ -1,0 +1,441 @@
+//! The local-process backend: nodes as child processes on 127.0.0.1.
+//!
+//! Why it exists: a laptop or CI runner without a Docker engine can still
+//! run workloads, checkers and the faults that need no network namespace.
+//! Each node is a `dynamo-node` child process on its own free loopback port
+//! with its own data directory (under the system temp dir, wiped at start so
+//! a run never inherits another's data); its stdout and stderr are appended
+//! to `<log_dir>/<node>.log`, across restarts.
+//!
+//! What is real here: kill (SIGKILL), pause/resume (SIGSTOP/SIGCONT) through
+//! `nix`, restart on the same port and data directory, and clock skew when
+//! libfaketime is installed on the host (each node gets its own timestamp
+//! file). What is not: partitions and latency need iptables/tc inside a
+//! network namespace; they are reported as unsupported via
+//! [`Cluster::supports`] and [`Cluster::exec`] rather than faked.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use nix::sys::signal::{kill as send_signal, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::ready::{wait_all_ready, wait_ready, READY_TIMEOUT};
+use crate::{
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result,
+    LIBFAKETIME,
+};
+
+/// The environment variable that overrides [`find_node_binary`].
+pub const NODE_BINARY_ENV: &str = "DWB_NODE_BINARY";
+
+/// One node process and everything needed to start it again.
+struct LocalNode {
+    /// Node id, e.g. `n1`.
+    id: String,
+    /// Loopback port the node listens on; kept across restarts.
+    port: u16,
+    /// The node's `--data-dir`; kept across restarts.
+    data_dir: PathBuf,
+    /// This node's libfaketime timestamp file.
+    faketime_file: PathBuf,
+    /// Where stdout and stderr are appended.
+    log_path: PathBuf,
+    /// The running (or killed but not yet restarted) process.
+    child: Mutex<Option<Child>>,
+}
+
+/// A cluster of local `dynamo-node` processes (see the module docs).
+pub struct LocalCluster {
+    /// What was asked for.
+    spec: ClusterSpec,
+    /// The node binary every process runs.
+    binary: PathBuf,
+    /// Root of this run's data directories and faketime files.
+    base_dir: PathBuf,
+    /// The `--peers` value every node gets.
+    peers: String,
+    /// Whether nodes run under libfaketime.
+    faketime: bool,
+    /// The nodes, in `spec.nodes` order.
+    nodes: Vec<LocalNode>,
+}
+
+/// The path of libfaketime on this host, if installed.
+pub fn libfaketime_path() -> Option<PathBuf> {
+    let path = PathBuf::from(LIBFAKETIME);
+    path.exists().then_some(path)
+}
+
+/// Finds a built `dynamo-node`: `$DWB_NODE_BINARY`, else the newer of
+/// `target/{release,debug}/dynamo-node` under the current directory or any
+/// ancestor (then under this workspace), else `dynamo-node` on `PATH`.
+pub fn find_node_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(NODE_BINARY_ENV).map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    let cwd = std::env::current_dir().ok();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf);
+    let roots = cwd
+        .iter()
+        .flat_map(|d| d.ancestors().map(Path::to_path_buf).collect::<Vec<_>>());
+    roots
+        .chain(workspace)
+        .find_map(|root| newest_built_binary(&root))
+        .or_else(|| on_path("dynamo-node"))
+}
+
+fn newest_built_binary(root: &Path) -> Option<PathBuf> {
+    ["release", "debug"]
+        .iter()
+        .map(|profile| root.join("target").join(profile).join("dynamo-node"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Reserves `n` free loopback ports by binding to port 0 (all at once, so they
+/// differ), then releases them for the nodes.
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|source| io_err("find free loopback ports", source))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|source| io_err("read a bound port", source))
+}
+
+fn io_err(context: impl Into<String>, source: std::io::Error) -> ClusterError {
+    ClusterError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn pid_of(child: &Child) -> Option<Pid> {
+    child.id().map(|id| Pid::from_raw(id as i32))
+}
+
+impl LocalCluster {
+    /// Spawns one `binary` process per node and waits until all answer.
+    pub async fn start(spec: &ClusterSpec, binary: PathBuf) -> Result<LocalCluster> {
+        if !binary.is_file() {
+            return Err(ClusterError::Other(format!(
+                "node binary {} not found; build it with `cargo build --release -p dynamo-node`",
+                binary.display()
+            )));
+        }
+        let cluster = Self::prepare(spec, binary)?;
+        match cluster.spawn_all().await {
+            Ok(()) => Ok(cluster),
+            Err(e) => {
+                if let Err(te) = cluster.teardown().await {
+                    tracing::warn!(error = %te, "could not clean up the failed local start");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Lays out ports, directories and files; starts nothing.
+    fn prepare(spec: &ClusterSpec, binary: PathBuf) -> Result<LocalCluster> {
+        let base_dir = std::env::temp_dir().join(format!("dwb-{}", spec.name));
+        if base_dir.exists() {
+            std::fs::remove_dir_all(&base_dir)
+                .map_err(|s| io_err(format!("wipe stale data {}", base_dir.display()), s))?;
+        }
+        std::fs::create_dir_all(&spec.log_dir)
+            .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
+        let ports = free_ports(spec.nodes.len())?;
+        let nodes: Vec<LocalNode> = spec
+            .nodes
+            .iter()
+            .zip(ports)
+            .map(|(id, port)| LocalNode {
+                id: id.clone(),
+                port,
+                data_dir: base_dir.join("data").join(id),
+                faketime_file: base_dir.join(format!("{id}.faketime")),
+                log_path: spec.log_dir.join(format!("{id}.log")),
+                child: Mutex::new(None),
+            })
+            .collect();
+        let peers = nodes
+            .iter()
+            .map(|n| format!("{}=127.0.0.1:{}", n.id, n.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        for node in &nodes {
+            std::fs::create_dir_all(&node.data_dir)
+                .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
+        }
+        let faketime = libfaketime_path().is_some();
+        if faketime {
+            for node in &nodes {
+                write_offset(&node.faketime_file, 0)?;
+            }
+        }
+        Ok(LocalCluster {
+            spec: spec.clone(),
+            binary,
+            base_dir,
+            peers,
+            faketime,
+            nodes,
+        })
+    }
+
+    async fn spawn_all(&self) -> Result<()> {
+        for node in &self.nodes {
+            self.spawn(node).await?;
+        }
+        let targets: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), endpoint_of(n.port)))
+            .collect();
+        wait_all_ready(&targets, READY_TIMEOUT).await?;
+        tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), "local cluster ready");
+        Ok(())
+    }
+
+    /// The node's data directory (kept across restarts, removed at teardown).
+    pub fn data_dir(&self, node: &str) -> Result<PathBuf> {
+        Ok(self.node(node)?.data_dir.clone())
+    }
+
+    /// The pid of the node's process, if one is running (or stopped).
+    pub async fn pid(&self, node: &str) -> Result<Option<u32>> {
+        let guard = self.node(node)?.child.lock().await;
+        Ok(guard.as_ref().and_then(Child::id))
+    }
+
+    fn node(&self, node: &str) -> Result<&LocalNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == node)
+            .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+    }
+
+    fn command(&self, node: &LocalNode, log: std::fs::File) -> Result<Command> {
+        let log_err = log.try_clone().map_err(|s| {
+            io_err(
+                format!("duplicate log handle {}", node.log_path.display()),
+                s,
+            )
+        })?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--id")
+            .arg(&node.id)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", node.port))
+            .arg("--peers")
+            .arg(&self.peers)
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .args(&self.spec.node_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        if self.faketime {
+            cmd.env("LD_PRELOAD", LIBFAKETIME)
+                .env("FAKETIME_TIMESTAMP_FILE", &node.faketime_file)
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("DONT_FAKE_MONOTONIC", "1");
+        }
+        Ok(cmd)
+    }
+
+    /// Starts the node's process (appending to its log) and records it.
+    async fn spawn(&self, node: &LocalNode) -> Result<()> {
+        let log = open_log(&node.log_path)?;
+        let child = self.command(node, log)?.spawn().map_err(|s| {
+            io_err(
+                format!("spawn {} for {}", self.binary.display(), node.id),
+                s,
+            )
+        })?;
+        tracing::debug!(node = %node.id, port = node.port, pid = ?child.id(), "node process spawned");
+        *node.child.lock().await = Some(child);
+        Ok(())
+    }
+
+    /// Sends `signal` to the node's process.
+    async fn signal(&self, node: &str, signal: Signal) -> Result<()> {
+        let guard = self.node(node)?.child.lock().await;
+        let pid = guard
+            .as_ref()
+            .and_then(pid_of)
+            .ok_or_else(|| ClusterError::Other(format!("node {node} has no running process")))?;
+        send_signal(pid, signal).map_err(|e| {
+            ClusterError::Other(format!("send {signal} to {node} (pid {pid}): {e}"))
+        })?;
+        tracing::info!(node, %signal, %pid, "signal sent");
+        Ok(())
+    }
+
+    /// SIGCONT then SIGKILL the node's process and reap it; fine if none.
+    async fn stop_process(node: &LocalNode) -> Result<()> {
+        let mut guard = node.child.lock().await;
+        if let Some(mut child) = guard.take() {
+            if let Some(pid) = pid_of(&child) {
+                let _ = send_signal(pid, Signal::SIGCONT);
+                let _ = send_signal(pid, Signal::SIGKILL);
+            }
+            child
+                .wait()
+                .await
+                .map_err(|s| io_err(format!("reap the process of {}", node.id), s))?;
+        }
+        Ok(())
+    }
+}
+
+fn endpoint_of(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+fn open_log(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|s| io_err(format!("open node log {}", path.display()), s))
+}
+
+/// Atomically replaces a libfaketime timestamp file with an offset.
+fn write_offset(file: &Path, offset_secs: i64) -> Result<()> {
+    let tmp = file.with_extension("faketime.new");
+    std::fs::write(&tmp, format!("{}\n", faketime_offset_line(offset_secs)))
+        .map_err(|s| io_err(format!("write {}", tmp.display()), s))?;
+    std::fs::rename(&tmp, file).map_err(|s| io_err(format!("replace {}", file.display()), s))
+}
+
+#[async_trait::async_trait]
+impl Cluster for LocalCluster {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    fn image(&self) -> String {
+        self.binary.display().to_string()
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    fn endpoint(&self, node: &str) -> Result<String> {
+        Ok(endpoint_of(self.node(node)?.port))
+    }
+
+    fn peer_ip(&self, node: &str) -> Result<IpAddr> {
+        self.node(node)?;
+        Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    fn supports(&self, fault: Fault) -> bool {
+        match fault {
+            Fault::Kill | Fault::Pause => true,
+            Fault::Clock => self.faketime,
+            Fault::Partition | Fault::Latency => false,
+        }
+    }
+
+    async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {
+        self.node(node)?;
+        Err(ClusterError::Unsupported {
+            backend: "local",
+            what: format!("run {argv:?} inside node {node} (no container)"),
+        })
+    }
+
+    async fn kill(&self, node: &str) -> Result<()> {
+        self.signal(node, Signal::SIGKILL).await?;
+        let mut guard = self.node(node)?.child.lock().await;
+        if let Some(child) = guard.as_mut() {
+            child
+                .wait()
+                .await
+                .map_err(|s| io_err(format!("reap the killed process of {node}"), s))?;
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, node: &str) -> Result<()> {
+        let n = self.node(node)?;
+        {
+            let mut guard = n.child.lock().await;
+            if let Some(child) = guard.as_mut() {
+                let exited = child
+                    .try_wait()
+                    .map_err(|s| io_err(format!("check the process of {node}"), s))?;
+                if exited.is_none() {
+                    return Err(ClusterError::Other(format!(
+                        "node {node} is still running; kill it first"
+                    )));
+                }
+            }
+        }
+        self.spawn(n).await?;
+        wait_ready(&n.id, &endpoint_of(n.port), READY_TIMEOUT).await?;
+        tracing::info!(node, "node restarted");
+        Ok(())
+    }
+
+    async fn pause(&self, node: &str) -> Result<()> {
+        self.signal(node, Signal::SIGSTOP).await
+    }
+
+    async fn resume(&self, node: &str) -> Result<()> {
+        self.signal(node, Signal::SIGCONT).await
+    }
+
+    /// Nodes already write straight into `<log_dir>/<node>.log`.
+    async fn collect_logs(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        for node in &self.nodes {
+            Self::stop_process(node).await?;
+        }
+        if self.base_dir.exists() {
+            tokio::fs::remove_dir_all(&self.base_dir)
+                .await
+                .map_err(|s| io_err(format!("remove {}", self.base_dir.display()), s))?;
+        }
+        tracing::info!(run = %self.spec.name, "local cluster stopped");
+        Ok(())
+    }
+
+    async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
+        let n = self.node(node)?;
+        if !self.faketime {
+            return Err(ClusterError::Unsupported {
+                backend: "local",
+                what: format!(
+                    "skew {node}'s clock (libfaketime is not installed at {LIBFAKETIME})"
+                ),
+            });
+        }
+        write_offset(&n.faketime_file, offset_secs)?;
+        tracing::info!(node, offset_secs, "clock offset set");
+        Ok(())
+    }
+}

@@ -1,0 +1,47 @@
+# The workbench's entry points. `make test` is what CI runs; `make campaign`
+# runs a real campaign (Docker when an engine answers, else local processes).
+
+CARGO ?= cargo
+WORKBENCH := target/release/workbench
+# The short real campaign `make test` ends with: strict and weak quorums,
+# with and without partitions, and the expectations they must meet.
+TEST_CAMPAIGN_FLAGS ?= --quorums "1,1 2,2" --nemesis none,partition --time-limit 15 --quiet 2 --expect-anomalies
+CAMPAIGN_FLAGS ?= --expect-anomalies
+
+.PHONY: all build image unit-test e2e-test test campaign clean-docker docker-available
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+# The node image, built from nothing (debootstrap + docker import), cached by
+# a hash of its inputs; writes the tag to target/dynamo-node.image.
+image:
+	docker/image/build.sh
+
+unit-test:
+	$(CARGO) test --workspace
+
+# Real containers, real iptables partitions; fails unless the campaign finds
+# what it must (no stale reads without faults or with strict quorums, stale
+# reads with W=R=1 under partitions) and leaves nothing behind.
+e2e-test: build image
+	$(WORKBENCH) campaign --name ci-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CAMPAIGN_FLAGS)
+	@left=$$(docker ps -aq --filter label=dynamo-workbench | wc -l); \
+	 nets=$$(docker network ls -q --filter label=dynamo-workbench | wc -l); \
+	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \
+	   echo "leftovers: $$left containers, $$nets networks with the dynamo-workbench label"; exit 1; fi
+
+test: image unit-test e2e-test
+
+docker-available:
+	@docker info >/dev/null 2>&1
+
+# Docker when an engine answers (building the image first), else local processes.
+campaign: build
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
+	$(WORKBENCH) campaign $(CAMPAIGN_FLAGS)
+
+clean-docker: build
+	$(WORKBENCH) clean

@@ -23,6 +23,7 @@
 #   DWB_DEBIAN_MIRROR    Debian mirror (default: the one apt uses, else deb.debian.org)
 #   DWB_NODE_BIN         use this binary instead of building dynamo-node (tests only)
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
+#   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag them)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -148,6 +149,17 @@ verify_in_image() {
         /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 >&2
 }
 
+# Untags older dynamo-node:<hash> images (~130 MB each) so rebuilds do not
+# fill the disk; an image a container still uses is kept (rmi refuses).
+remove_old_images() {
+    local keep="$1" old
+    [ "${DWB_KEEP_OLD_IMAGES:-0}" = 1 ] && return
+    for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' dynamo-node); do
+        case "$old" in "$keep" | dynamo-node:latest | *"<none>"*) continue ;; esac
+        docker rmi "$old" >/dev/null 2>&1 && log "removed the old image $old" || true
+    done
+}
+
 main() {
     mkdir -p "$CACHE" "$ROOT/target"
     exec 9>"$CACHE/.build.lock"
@@ -172,6 +184,7 @@ main() {
         import_image "$rootfs_tar" "$bin" "$tag"
     fi
     docker tag "$tag" dynamo-node:latest
+    remove_old_images "$tag"
     [ "${DWB_SKIP_VERIFY:-0}" = 1 ] || verify_in_image "$tag"
 
     echo "$tag" > "$ROOT/target/dynamo-node.image"

@@ -116,6 +116,16 @@ pub async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
+/// The image tag `make image` recorded in `target/dynamo-node.image` (looked
+/// up from the current directory upwards, then in this workspace).
+pub fn built_image_tag() -> Option<String> {
+    crate::local::search_roots().into_iter().find_map(|root| {
+        let text = std::fs::read_to_string(root.join("target").join("dynamo-node.image")).ok()?;
+        let tag = text.trim();
+        (!tag.is_empty()).then(|| tag.to_string())
+    })
+}
+
 /// Whether a Docker engine answers a ping within a couple of seconds.
 pub async fn docker_available() -> bool {
     connect().await.is_ok()

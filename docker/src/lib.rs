@@ -19,7 +19,8 @@ mod signal;
 mod spec;
 
 pub use docker::{
-    connect, docker_available, remove_leftovers, remove_run, DockerCluster, FAKETIME_FILE,
+    built_image_tag, connect, docker_available, remove_leftovers, remove_run, DockerCluster,
+    FAKETIME_FILE,
 };
 pub use error::ClusterError;
 pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};

@@ -77,17 +77,23 @@ pub fn find_node_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(NODE_BINARY_ENV).map(PathBuf::from) {
         return path.is_file().then_some(path);
     }
+    search_roots()
+        .into_iter()
+        .find_map(|root| newest_built_binary(&root))
+        .or_else(|| on_path("dynamo-node"))
+}
+
+/// Where to look for a workspace's `target/`: the current directory and its
+/// ancestors, then the workspace this crate was built in.
+pub(crate) fn search_roots() -> Vec<PathBuf> {
     let cwd = std::env::current_dir().ok();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf);
-    let roots = cwd
-        .iter()
-        .flat_map(|d| d.ancestors().map(Path::to_path_buf).collect::<Vec<_>>());
-    roots
+    cwd.iter()
+        .flat_map(|d| d.ancestors().map(Path::to_path_buf))
         .chain(workspace)
-        .find_map(|root| newest_built_binary(&root))
-        .or_else(|| on_path("dynamo-node"))
+        .collect()
 }
 
 fn newest_built_binary(root: &Path) -> Option<PathBuf> {

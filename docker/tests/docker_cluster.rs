@@ -11,19 +11,12 @@ use docker::{
     admin_status, connect, docker_available, Cluster, ClusterError, ClusterSpec, DockerCluster,
 };
 
-/// The image tag `make image` wrote, if any.
-fn built_image() -> Option<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dynamo-node.image");
-    let tag = std::fs::read_to_string(path).ok()?.trim().to_string();
-    (!tag.is_empty()).then_some(tag)
-}
-
 async fn image_or_skip() -> Option<String> {
     if !docker_available().await {
         eprintln!("SKIP: no Docker engine answers");
         return None;
     }
-    let image = built_image();
+    let image = docker::built_image_tag();
     if image.is_none() {
         eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
     }

@@ -26,12 +26,6 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 /// The API version the proxy rewrites every request to.
 const ENGINE_API: &[u8; 4] = b"1.41";
 
-fn built_image() -> Option<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dynamo-node.image");
-    let tag = std::fs::read_to_string(path).ok()?.trim().to_string();
-    (!tag.is_empty()).then_some(tag)
-}
-
 fn engine_socket() -> String {
     match std::env::var("DOCKER_HOST") {
         Ok(host) if host.starts_with("unix://") => host.trim_start_matches("unix://").to_string(),
@@ -140,7 +134,7 @@ async fn one_node_via_testcontainers() {
         eprintln!("SKIP: no Docker engine answers");
         return;
     }
-    let Some(image) = built_image() else {
+    let Some(image) = docker::built_image_tag() else {
         eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
         return;
     };
@@ -177,6 +171,13 @@ async fn run_one_node(name: &str, tag: &str, network: &str) -> Result<(), String
             format!("n1=127.0.0.1:{NODE_PORT}"),
             "--data-dir".to_string(),
             "/data".to_string(),
+            // One node: the quorum sizes must fit in a cluster of one.
+            "--n".to_string(),
+            "1".to_string(),
+            "--w".to_string(),
+            "1".to_string(),
+            "--r".to_string(),
+            "1".to_string(),
         ])
         .start()
         .await

@@ -34,10 +34,16 @@ fn as_u32(value: usize) -> u32 {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _: Request<proto::StatusRequest>,
+    ) -> Result<Response<proto::StatusResponse>, Status> {
         let node = &self.node;
         let c = node.config();
-        let keys = node.storage().len().map_err(|e| Status::internal(e.to_string()))?;
+        let keys = node
+            .storage()
+            .len()
+            .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::StatusResponse {
             node_id: c.id.to_string(),
             n: as_u32(c.n),
@@ -52,7 +58,10 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn ring(&self, _: Request<proto::RingRequest>) -> Result<Response<proto::RingResponse>, Status> {
+    async fn ring(
+        &self,
+        _: Request<proto::RingRequest>,
+    ) -> Result<Response<proto::RingResponse>, Status> {
         let node = &self.node;
         let ownership = node.ring().ownership();
         let members = node
@@ -61,17 +70,32 @@ impl Admin for AdminService {
             .iter()
             .map(|m| proto::RingMember {
                 node_id: m.id.to_string(),
-                address: node.config().peer_address(&m.id).unwrap_or_default().to_string(),
+                address: node
+                    .config()
+                    .peer_address(&m.id)
+                    .unwrap_or_default()
+                    .to_string(),
                 vnodes: m.vnodes,
                 ownership: ownership.get(&m.id).copied().unwrap_or(0.0),
             })
             .collect();
-        Ok(Response::new(proto::RingResponse { members, total_vnodes: node.ring().total_vnodes() }))
+        Ok(Response::new(proto::RingResponse {
+            members,
+            total_vnodes: node.ring().total_vnodes(),
+        }))
     }
 
-    async fn local_get(&self, request: Request<proto::LocalGetRequest>) -> Result<Response<proto::FetchResponse>, Status> {
+    async fn local_get(
+        &self,
+        request: Request<proto::LocalGetRequest>,
+    ) -> Result<Response<proto::FetchResponse>, Status> {
         let key = request.into_inner().key;
-        let set = self.node.local_peek(&key).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(proto::FetchResponse { siblings: wire::set_to_proto(&set) }))
+        let set = self
+            .node
+            .local_peek(&key)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(proto::FetchResponse {
+            siblings: wire::set_to_proto(&set),
+        }))
     }
 }

@@ -44,7 +44,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock frozen at `now_ms` milliseconds.
     pub fn at_ms(now_ms: u64) -> Self {
-        ManualClock { now_us: AtomicU64::new(now_ms * 1_000) }
+        ManualClock {
+            now_us: AtomicU64::new(now_ms * 1_000),
+        }
     }
 
     /// Moves the clock forward by `delta_ms` milliseconds.

@@ -36,7 +36,11 @@ impl StorageKind {
 
 /// The flags of `dynamo-node`, as parsed.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "dynamo-node", version, about = "A Dynamo-style leaderless key-value node")]
+#[command(
+    name = "dynamo-node",
+    version,
+    about = "A Dynamo-style leaderless key-value node"
+)]
 pub struct Args {
     /// This node's id; must appear in --peers.
     #[arg(long)]
@@ -206,14 +210,20 @@ impl Config {
             .iter()
             .map(|p| {
                 let weight = self.weights.get(&p.id).copied().unwrap_or(1);
-                RingMember { id: p.id.clone(), vnodes: self.vnodes.saturating_mul(weight) }
+                RingMember {
+                    id: p.id.clone(),
+                    vnodes: self.vnodes.saturating_mul(weight),
+                }
             })
             .collect()
     }
 
     /// The address of a member.
     pub fn peer_address(&self, id: &NodeId) -> Option<&str> {
-        self.peers.iter().find(|p| &p.id == id).map(|p| p.address.as_str())
+        self.peers
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| p.address.as_str())
     }
 
     /// The request timeout as a duration.
@@ -241,7 +251,10 @@ fn parse_peer(entry: &str) -> Result<Peer, ConfigError> {
     if id.is_empty() || host.is_empty() || port.parse::<u16>().is_err() {
         return Err(bad());
     }
-    Ok(Peer { id: NodeId::from(id), address: address.to_string() })
+    Ok(Peer {
+        id: NodeId::from(id),
+        address: address.to_string(),
+    })
 }
 
 fn check_quorum(n: usize, w: usize, r: usize, peers: usize) -> Result<(), ConfigError> {
@@ -294,10 +307,32 @@ mod tests {
     #[test]
     fn full_command_line() {
         let c = parse(&[
-            "--listen", "0.0.0.0:7000", "--data-dir", "/data", "--n", "3", "--w", "2", "--r", "2",
-            "--resolution", "lww", "--request-timeout-ms", "300", "--vnodes", "32", "--weight",
-            "n1=2", "--weight", "n3=3", "--max-value-bytes", "100", "--max-clock-entries", "4",
-            "--storage", "memory",
+            "--listen",
+            "0.0.0.0:7000",
+            "--data-dir",
+            "/data",
+            "--n",
+            "3",
+            "--w",
+            "2",
+            "--r",
+            "2",
+            "--resolution",
+            "lww",
+            "--request-timeout-ms",
+            "300",
+            "--vnodes",
+            "32",
+            "--weight",
+            "n1=2",
+            "--weight",
+            "n3=3",
+            "--max-value-bytes",
+            "100",
+            "--max-clock-entries",
+            "4",
+            "--storage",
+            "memory",
         ])
         .unwrap();
         assert_eq!(c.id, NodeId::from("n1"));
@@ -315,7 +350,10 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!((c.n, c.w, c.r), (3, 2, 2));
         assert_eq!(c.resolution, Resolution::Siblings);
-        assert_eq!((c.vnodes, c.max_value_bytes, c.max_clock_entries), (64, 10_240, 10));
+        assert_eq!(
+            (c.vnodes, c.max_value_bytes, c.max_clock_entries),
+            (64, 10_240, 10)
+        );
         assert_eq!(c.storage, StorageKind::Memory);
     }
 
@@ -323,16 +361,43 @@ mod tests {
     fn rejects_inconsistent_settings() {
         let err = Config::from_cli(["dynamo-node", "--id", "n9", "--peers", PEERS]).unwrap_err();
         assert!(err.contains("does not appear in --peers"), "{err}");
-        assert!(matches!(parse(&["--w", "4", "--n", "3"]), Err(ConfigError::BadQuorum { .. })));
-        assert!(matches!(parse(&["--n", "4"]), Err(ConfigError::BadQuorum { .. })));
-        assert!(matches!(parse(&["--r", "0"]), Err(ConfigError::BadQuorum { .. })));
-        assert!(matches!(parse(&["--weight", "n7=2"]), Err(ConfigError::WeightForStranger(_))));
-        assert!(matches!(parse(&["--weight", "n1=0"]), Err(ConfigError::BadWeight(_))));
-        assert!(matches!(parse(&["--vnodes", "0"]), Err(ConfigError::Zero("vnodes"))));
+        assert!(matches!(
+            parse(&["--w", "4", "--n", "3"]),
+            Err(ConfigError::BadQuorum { .. })
+        ));
+        assert!(matches!(
+            parse(&["--n", "4"]),
+            Err(ConfigError::BadQuorum { .. })
+        ));
+        assert!(matches!(
+            parse(&["--r", "0"]),
+            Err(ConfigError::BadQuorum { .. })
+        ));
+        assert!(matches!(
+            parse(&["--weight", "n7=2"]),
+            Err(ConfigError::WeightForStranger(_))
+        ));
+        assert!(matches!(
+            parse(&["--weight", "n1=0"]),
+            Err(ConfigError::BadWeight(_))
+        ));
+        assert!(matches!(
+            parse(&["--vnodes", "0"]),
+            Err(ConfigError::Zero("vnodes"))
+        ));
         let bad_peer = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=nowhere"]);
         assert!(bad_peer.unwrap_err().contains("id=host:port"));
         let dup = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=a:1,n1=b:2"]);
         assert!(dup.unwrap_err().contains("twice"));
-        assert!(Config::from_cli(["dynamo-node", "--id", "n1", "--peers", PEERS, "--resolution", "x"]).is_err());
+        assert!(Config::from_cli([
+            "dynamo-node",
+            "--id",
+            "n1",
+            "--peers",
+            PEERS,
+            "--resolution",
+            "x"
+        ])
+        .is_err());
     }
 }

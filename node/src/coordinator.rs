@@ -73,15 +73,26 @@ struct Tally {
 impl Tally {
     fn new(replicas: Vec<NodeId>, required: usize) -> Self {
         assert!(required >= 1, "a quorum of 0 is meaningless");
-        assert!(required <= replicas.len(), "quorum {required} > {} replicas", replicas.len());
+        assert!(
+            required <= replicas.len(),
+            "quorum {required} > {} replicas",
+            replicas.len()
+        );
         let distinct: BTreeSet<_> = replicas.iter().collect();
         assert_eq!(distinct.len(), replicas.len(), "replicas must be distinct");
-        Tally { replicas, required, succeeded: BTreeSet::new(), failed: BTreeMap::new() }
+        Tally {
+            replicas,
+            required,
+            succeeded: BTreeSet::new(),
+            failed: BTreeMap::new(),
+        }
     }
 
     /// True when `node` is a replica that has not answered yet.
     fn awaiting(&self, node: &NodeId) -> bool {
-        self.replicas.contains(node) && !self.succeeded.contains(node) && !self.failed.contains_key(node)
+        self.replicas.contains(node)
+            && !self.succeeded.contains(node)
+            && !self.failed.contains_key(node)
     }
 
     fn on_success(&mut self, node: &NodeId) -> bool {
@@ -97,7 +108,12 @@ impl Tally {
     }
 
     fn on_deadline(&mut self) {
-        let late: Vec<NodeId> = self.replicas.iter().filter(|n| self.awaiting(n)).cloned().collect();
+        let late: Vec<NodeId> = self
+            .replicas
+            .iter()
+            .filter(|n| self.awaiting(n))
+            .cloned()
+            .collect();
         for node in late {
             self.failed.insert(node, "timed out".to_string());
         }
@@ -112,7 +128,10 @@ impl Tally {
         if answers >= self.required {
             Decision::Done { answers }
         } else if answers + self.outstanding() < self.required {
-            Decision::Failed { answers, required: self.required }
+            Decision::Failed {
+                answers,
+                required: self.required,
+            }
         } else {
             Decision::Pending
         }
@@ -129,7 +148,9 @@ pub struct WriteRound {
 impl WriteRound {
     /// A write sent to `replicas` that needs `w` acks.
     pub fn new(replicas: Vec<NodeId>, w: usize) -> Self {
-        WriteRound { tally: Tally::new(replicas, w) }
+        WriteRound {
+            tally: Tally::new(replicas, w),
+        }
     }
 
     /// A replica stored the version. Returns false (and changes nothing)
@@ -280,7 +301,9 @@ pub struct NodeCounter {
 impl NodeCounter {
     /// A counter whose first value will be `initial + 1`.
     pub fn starting_at(initial: u64) -> Self {
-        NodeCounter { last: AtomicU64::new(initial) }
+        NodeCounter {
+            last: AtomicU64::new(initial),
+        }
     }
 
     /// Issues `max(last, floor) + 1`, atomically.
@@ -324,7 +347,13 @@ pub fn mint_version(
     let next = counter.next_above(clock.get(me));
     clock.bump_to(me, next, now_ms);
     let pruned = clock.prune(max_clock_entries, me);
-    MintedVersion { version: Version { clock, ts_ms: now_ms }, pruned }
+    MintedVersion {
+        version: Version {
+            clock,
+            ts_ms: now_ms,
+        },
+        pruned,
+    }
 }
 
 #[cfg(test)]
@@ -339,7 +368,10 @@ mod tests {
     fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from(node), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: 1 } }],
+            vec![Sibling {
+                value: Some(value.as_bytes().to_vec()),
+                version: Version { clock, ts_ms: 1 },
+            }],
             Resolution::Siblings,
         )
     }
@@ -364,7 +396,13 @@ mod tests {
         round.on_ack(&NodeId::from("a"));
         round.on_error(&NodeId::from("b"), "refused");
         round.on_error(&NodeId::from("c"), "refused");
-        assert_eq!(round.decision(), Decision::Failed { answers: 1, required: 2 });
+        assert_eq!(
+            round.decision(),
+            Decision::Failed {
+                answers: 1,
+                required: 2
+            }
+        );
         assert_eq!(round.failures().len(), 2);
     }
 
@@ -375,9 +413,18 @@ mod tests {
         round.on_ack(&NodeId::from("b"));
         assert_eq!(round.decision(), Decision::Pending);
         round.on_deadline();
-        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
+        assert_eq!(
+            round.decision(),
+            Decision::Failed {
+                answers: 2,
+                required: 3
+            }
+        );
         assert_eq!(round.failures()[&NodeId::from("c")], "timed out");
-        assert!(!round.on_ack(&NodeId::from("c")), "late ack after deadline ignored");
+        assert!(
+            !round.on_ack(&NodeId::from("c")),
+            "late ack after deadline ignored"
+        );
     }
 
     #[test]
@@ -411,9 +458,18 @@ mod tests {
         round.on_reply(&NodeId::from("a"), one("old", "a", 1));
         round.on_reply(&NodeId::from("b"), one("new", "a", 2));
         assert_eq!(round.merged().len(), 1);
-        assert_eq!(round.merged().siblings()[0].value.as_deref(), Some(&b"new"[..]));
+        assert_eq!(
+            round.merged().siblings()[0].value.as_deref(),
+            Some(&b"new"[..])
+        );
         round.on_error(&NodeId::from("c"), "down");
-        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
+        assert_eq!(
+            round.decision(),
+            Decision::Failed {
+                answers: 2,
+                required: 3
+            }
+        );
     }
 
     #[test]
@@ -441,6 +497,10 @@ mod tests {
         assert_eq!(minted.pruned, 3);
         assert_eq!(minted.version.clock.len(), 3);
         assert_eq!(minted.version.clock.get(&me), 1);
-        assert_eq!(minted.version.clock.get(&NodeId::from("n4")), 1, "newest others survive");
+        assert_eq!(
+            minted.version.clock.get(&NodeId::from("n4")),
+            1,
+            "newest others survive"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The `dynamo-node` binary: parse flags, set up logging, serve until
 //! SIGTERM or SIGINT, then shut down gracefully (in-flight requests finish).
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use dynamo_node::{Args, Config};
@@ -9,9 +11,17 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::from_args(Args::parse()).context("invalid configuration")?;
+    let config = match Config::from_args(Args::parse()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("dynamo-node: invalid configuration: {error}");
+            std::process::exit(2);
+        }
+    };
     init_logging();
-    dynamo_node::run(config, shutdown_signal()).await.context("dynamo-node failed")?;
+    dynamo_node::run(config, shutdown_signal())
+        .await
+        .context("dynamo-node failed")?;
     Ok(())
 }
 
@@ -19,7 +29,11 @@ async fn main() -> anyhow::Result<()> {
 /// carries the node id through the `node{id=..}` span.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 /// Completes on the first SIGTERM (docker stop) or SIGINT (Ctrl-C).

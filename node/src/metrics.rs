@@ -85,7 +85,10 @@ impl Metrics {
             ("replica_stores", &self.replica_stores),
             ("replica_fetches", &self.replica_fetches),
         ];
-        named.iter().map(|(name, c)| (name.to_string(), c.get())).collect()
+        named
+            .iter()
+            .map(|(name, c)| (name.to_string(), c.get()))
+            .collect()
     }
 }
 

@@ -10,7 +10,9 @@
 //! answer the remaining writes still run to completion, so a write that met
 //! W still reaches all N replicas that are up.
 //!
-//! Time comes from the injected [`Clock`]; the tonic glue (`server.rs`,
+//! Wall-clock time (version timestamps, the counter seed, uptime) comes from
+//! the injected [`Clock`]; request deadlines use tokio's monotonic timer,
+//! which tests can pause and advance. The tonic glue (`server.rs`,
 //! `admin.rs`) only translates messages and statuses.
 
 use std::collections::BTreeMap;
@@ -101,15 +103,31 @@ pub struct Node {
 impl Node {
     /// Assembles a node; the version counter is seeded from the clock in
     /// microseconds (see [`NodeCounter`] for why).
-    pub fn new(config: Config, clock: Arc<dyn Clock>, storage: Arc<dyn Storage>) -> Result<Node, RingError> {
+    pub fn new(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Node, RingError> {
         let ring = Ring::new(config.ring_members())?;
-        let addresses: BTreeMap<NodeId, String> =
-            config.peers.iter().map(|p| (p.id.clone(), p.address.clone())).collect();
+        let addresses: BTreeMap<NodeId, String> = config
+            .peers
+            .iter()
+            .map(|p| (p.id.clone(), p.address.clone()))
+            .collect();
         let peers = PeerClients::new(addresses, config.request_timeout());
         let replica = ReplicaStore::new(storage, config.resolution);
         let counter = NodeCounter::starting_at(clock.now_us());
         let started_ms = clock.now_ms();
-        Ok(Node { config, ring, replica, peers, metrics: Metrics::default(), clock, counter, started_ms })
+        Ok(Node {
+            config,
+            ring,
+            replica,
+            peers,
+            metrics: Metrics::default(),
+            clock,
+            counter,
+            started_ms,
+        })
     }
 
     /// The configuration.
@@ -140,7 +158,12 @@ impl Node {
     /// The limits client requests are validated against.
     pub fn limits(&self) -> Limits {
         let c = &self.config;
-        Limits { n: c.n, w: c.w, r: c.r, max_value_bytes: c.max_value_bytes }
+        Limits {
+            n: c.n,
+            w: c.w,
+            r: c.r,
+            max_value_bytes: c.max_value_bytes,
+        }
     }
 
     /// Coordinates a Put (`value: Some`) or Delete (`value: None`, a
@@ -152,35 +175,64 @@ impl Node {
         request: ValidWrite,
     ) -> Result<WriteOutcome, QuorumError> {
         let now_ms = self.clock.now_ms();
-        let minted = mint_version(request.context, &self.config.id, &self.counter, now_ms, self.config.max_clock_entries);
+        let minted = mint_version(
+            request.context,
+            &self.config.id,
+            &self.counter,
+            now_ms,
+            self.config.max_clock_entries,
+        );
         self.metrics.clock_prunings.add(minted.pruned as u64);
-        let sibling = Sibling { value, version: minted.version.clone() };
+        let sibling = Sibling {
+            value,
+            version: minted.version.clone(),
+        };
         let set = SiblingSet::from_siblings(vec![sibling], self.config.resolution);
         let acks = self.replicate(key, set, request.w).await?;
-        Ok(WriteOutcome { version: minted.version, acks })
+        Ok(WriteOutcome {
+            version: minted.version,
+            acks,
+        })
     }
 
     /// Coordinates a Get: waits for R replicas and merges their siblings.
-    pub async fn read(self: &Arc<Self>, key: Vec<u8>, request: ValidRead) -> Result<ReadOutcome, QuorumError> {
+    pub async fn read(
+        self: &Arc<Self>,
+        key: Vec<u8>,
+        request: ValidRead,
+    ) -> Result<ReadOutcome, QuorumError> {
         let replicas = self.ring.preference_list(&key, self.config.n);
         let mut round = ReadRound::new(replicas.clone(), request.r, self.config.resolution);
-        let mut replies = fan_out(&replicas, |target| Arc::clone(self).fetch_on(target, key.clone()));
+        let mut replies = fan_out(&replicas, |target| {
+            Arc::clone(self).fetch_on(target, key.clone())
+        });
         match await_quorum(&mut round, &mut replies, self.deadline()).await {
             Ok(answers) => {
                 let siblings = round.merged().clone();
                 self.metrics.record_read_siblings(siblings.len());
-                Ok(ReadOutcome { siblings, replies: answers })
+                Ok(ReadOutcome {
+                    siblings,
+                    replies: answers,
+                })
             }
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_reads.inc();
                 warn!(replies = answers, required, "read failed: quorum not met");
-                Err(QuorumError::Read { replies: answers, required, n: self.config.n })
+                Err(QuorumError::Read {
+                    replies: answers,
+                    required,
+                    n: self.config.n,
+                })
             }
         }
     }
 
     /// Merges siblings into this node's replica (a Replica.Store).
-    pub fn local_store(&self, key: &[u8], siblings: SiblingSet) -> Result<StoreOutcome, ReplicaError> {
+    pub fn local_store(
+        &self,
+        key: &[u8],
+        siblings: SiblingSet,
+    ) -> Result<StoreOutcome, ReplicaError> {
         self.metrics.replica_stores.inc();
         self.replica.store(key, siblings)
     }
@@ -198,28 +250,52 @@ impl Node {
     }
 
     /// Sends the set to the key's N replicas; returns the acks once W came.
-    async fn replicate(self: &Arc<Self>, key: Vec<u8>, set: SiblingSet, w: usize) -> Result<usize, QuorumError> {
+    async fn replicate(
+        self: &Arc<Self>,
+        key: Vec<u8>,
+        set: SiblingSet,
+        w: usize,
+    ) -> Result<usize, QuorumError> {
         let replicas = self.ring.preference_list(&key, self.config.n);
         let mut round = WriteRound::new(replicas.clone(), w);
-        let mut acks = fan_out(&replicas, |target| Arc::clone(self).store_on(target, key.clone(), set.clone()));
+        let mut acks = fan_out(&replicas, |target| {
+            Arc::clone(self).store_on(target, key.clone(), set.clone())
+        });
         match await_quorum(&mut round, &mut acks, self.deadline()).await {
             Ok(answers) => Ok(answers),
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_writes.inc();
                 warn!(acks = answers, required, failures = ?round.failures(), "write failed: quorum not met");
-                Err(QuorumError::Write { acks: answers, required, n: self.config.n })
+                Err(QuorumError::Write {
+                    acks: answers,
+                    required,
+                    n: self.config.n,
+                })
             }
         }
     }
 
     /// Stores on one replica: directly if it is this node, else by RPC.
-    async fn store_on(self: Arc<Self>, target: NodeId, key: Vec<u8>, set: SiblingSet) -> Result<(), String> {
+    async fn store_on(
+        self: Arc<Self>,
+        target: NodeId,
+        key: Vec<u8>,
+        set: SiblingSet,
+    ) -> Result<(), String> {
         if target == self.config.id {
-            return self.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string());
+            return self
+                .local_store(&key, set)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
-        let request = proto::StoreRequest { key, siblings: wire::set_to_proto(&set), from: self.config.id.to_string() };
-        let result = tokio::time::timeout(self.config.request_timeout(), client.store(request)).await;
+        let request = proto::StoreRequest {
+            key,
+            siblings: wire::set_to_proto(&set),
+            from: self.config.id.to_string(),
+        };
+        let result =
+            tokio::time::timeout(self.config.request_timeout(), client.store(request)).await;
         flatten_rpc(&target, result).map(|_| ())
     }
 
@@ -229,8 +305,12 @@ impl Node {
             return self.local_fetch(&key).map_err(|e| e.to_string());
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
-        let request = proto::FetchRequest { key, from: self.config.id.to_string() };
-        let result = tokio::time::timeout(self.config.request_timeout(), client.fetch(request)).await;
+        let request = proto::FetchRequest {
+            key,
+            from: self.config.id.to_string(),
+        };
+        let result =
+            tokio::time::timeout(self.config.request_timeout(), client.fetch(request)).await;
         let response = flatten_rpc(&target, result)?;
         wire::set_from_proto(response.siblings, self.config.resolution).map_err(|e| e.to_string())
     }
@@ -266,7 +346,10 @@ struct Shortfall {
 /// Starts `call` for every replica as its own task; results arrive on the
 /// returned channel. Tasks outlive the receiver: late results are dropped
 /// but the operations themselves complete.
-fn fan_out<T, F, Fut>(replicas: &[NodeId], call: F) -> UnboundedReceiver<(NodeId, Result<T, String>)>
+fn fan_out<T, F, Fut>(
+    replicas: &[NodeId],
+    call: F,
+) -> UnboundedReceiver<(NodeId, Result<T, String>)>
 where
     T: Send + 'static,
     F: Fn(NodeId) -> Fut,

@@ -10,7 +10,7 @@
 use std::fmt;
 
 /// The identifier of one physical node, unique within a cluster.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(String);
 
 impl NodeId {
@@ -24,6 +24,14 @@ impl NodeId {
     /// The name as a string slice (what goes on the wire).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Debug prints the bare quoted name (`"n1"`), which keeps logged maps of
+/// node ids readable.
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 

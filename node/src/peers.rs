@@ -49,7 +49,11 @@ pub struct PeerClients {
 impl PeerClients {
     /// Clients for the given members (`id -> host:port`).
     pub fn new(addresses: BTreeMap<NodeId, String>, connect_timeout: Duration) -> Self {
-        PeerClients { addresses, connect_timeout, clients: Mutex::new(HashMap::new()) }
+        PeerClients {
+            addresses,
+            connect_timeout,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The cached client for `node`, created (without connecting) on first
@@ -65,9 +69,18 @@ impl PeerClients {
     }
 
     fn channel(&self, node: &NodeId) -> Result<Channel, PeerError> {
-        let address = self.addresses.get(node).ok_or_else(|| PeerError::Unknown(node.clone()))?;
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|source| PeerError::BadAddress { node: node.clone(), source })?;
-        Ok(endpoint.connect_timeout(self.connect_timeout).connect_lazy())
+        let address = self
+            .addresses
+            .get(node)
+            .ok_or_else(|| PeerError::Unknown(node.clone()))?;
+        let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|source| {
+            PeerError::BadAddress {
+                node: node.clone(),
+                source,
+            }
+        })?;
+        Ok(endpoint
+            .connect_timeout(self.connect_timeout)
+            .connect_lazy())
     }
 }

@@ -60,7 +60,11 @@ impl ReplicaStore {
     /// A replica over `storage`, merging under `mode`.
     pub fn new(storage: Arc<dyn Storage>, mode: Resolution) -> Self {
         let stripes = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        ReplicaStore { storage, mode, stripes }
+        ReplicaStore {
+            storage,
+            mode,
+            stripes,
+        }
     }
 
     /// The storage engine (for status: name, key count).
@@ -70,7 +74,10 @@ impl ReplicaStore {
 
     /// Merges `incoming` into the key's stored set, atomically per key.
     pub fn store(&self, key: &[u8], incoming: SiblingSet) -> Result<StoreOutcome, ReplicaError> {
-        let _guard = self.stripe(key).lock().map_err(|_| ReplicaError::Poisoned)?;
+        let _guard = self
+            .stripe(key)
+            .lock()
+            .map_err(|_| ReplicaError::Poisoned)?;
         let current = self.read(key)?;
         let mut merged = current.clone();
         merged.merge(incoming, self.mode);
@@ -109,7 +116,13 @@ mod tests {
     fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from(node), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: counter } }],
+            vec![Sibling {
+                value: Some(value.as_bytes().to_vec()),
+                version: Version {
+                    clock,
+                    ts_ms: counter,
+                },
+            }],
             Resolution::Siblings,
         )
     }
@@ -120,18 +133,26 @@ mod tests {
         assert!(replica.fetch(b"k").unwrap().is_empty());
         assert!(replica.store(b"k", one("a", "n1", 1)).unwrap().changed);
         assert!(replica.store(b"k", one("b", "n2", 1)).unwrap().changed);
-        assert!(!replica.store(b"k", one("a", "n1", 1)).unwrap().changed, "idempotent");
+        assert!(
+            !replica.store(b"k", one("a", "n1", 1)).unwrap().changed,
+            "idempotent"
+        );
         assert_eq!(replica.fetch(b"k").unwrap().len(), 2);
     }
 
     #[test]
     fn concurrent_stores_of_one_key_lose_nothing() {
-        let replica = Arc::new(ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings));
+        let replica = Arc::new(ReplicaStore::new(
+            Arc::new(MemoryStorage::new()),
+            Resolution::Siblings,
+        ));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let replica = Arc::clone(&replica);
                 std::thread::spawn(move || {
-                    replica.store(b"hot", one("v", &format!("n{t}"), 1)).unwrap();
+                    replica
+                        .store(b"hot", one("v", &format!("n{t}"), 1))
+                        .unwrap();
                 })
             })
             .collect();

@@ -79,7 +79,10 @@ impl Ring {
             .iter()
             .enumerate()
             .flat_map(|(member, m)| {
-                (0..m.vnodes).map(move |i| Point { hash: vnode_hash(&m.id, i), member })
+                (0..m.vnodes).map(move |i| Point {
+                    hash: vnode_hash(&m.id, i),
+                    member,
+                })
             })
             .collect();
         points.sort_unstable();
@@ -179,7 +182,10 @@ mod tests {
     fn ring(nodes: usize, vnodes: u32) -> Ring {
         Ring::new(
             (1..=nodes)
-                .map(|i| RingMember { id: NodeId::new(format!("n{i}")), vnodes })
+                .map(|i| RingMember {
+                    id: NodeId::new(format!("n{i}")),
+                    vnodes,
+                })
                 .collect(),
         )
         .unwrap()
@@ -197,7 +203,11 @@ mod tests {
             assert_eq!(list.len(), 3);
             assert_eq!(list.iter().collect::<BTreeSet<_>>().len(), 3);
         }
-        assert_eq!(r.preference_list(b"k", 9).len(), 5, "capped at the member count");
+        assert_eq!(
+            r.preference_list(b"k", 9).len(),
+            5,
+            "capped at the member count"
+        );
     }
 
     #[test]
@@ -234,7 +244,10 @@ mod tests {
             let ratios: Vec<f64> = (0..50)
                 .map(|c| {
                     let members = (1..=5)
-                        .map(|i| RingMember { id: NodeId::new(format!("c{c}-n{i}")), vnodes })
+                        .map(|i| RingMember {
+                            id: NodeId::new(format!("c{c}-n{i}")),
+                            vnodes,
+                        })
                         .collect();
                     Ring::new(members).unwrap().load_max_over_mean()
                 })
@@ -254,20 +267,34 @@ mod tests {
         let mut counts: BTreeMap<NodeId, usize> = BTreeMap::new();
         let total = 20_000;
         for key in keys(total) {
-            *counts.entry(r.preference_list(&key, 1)[0].clone()).or_default() += 1;
+            *counts
+                .entry(r.preference_list(&key, 1)[0].clone())
+                .or_default() += 1;
         }
         for (node, share) in r.ownership() {
             let measured = counts[&node] as f64 / total as f64;
-            assert!((measured - share).abs() < 0.02, "{node}: {measured} vs {share}");
+            assert!(
+                (measured - share).abs() < 0.02,
+                "{node}: {measured} vs {share}"
+            );
         }
     }
 
     #[test]
     fn weight_scales_ownership() {
         let r = Ring::new(vec![
-            RingMember { id: NodeId::from("big"), vnodes: 128 },
-            RingMember { id: NodeId::from("a"), vnodes: 64 },
-            RingMember { id: NodeId::from("b"), vnodes: 64 },
+            RingMember {
+                id: NodeId::from("big"),
+                vnodes: 128,
+            },
+            RingMember {
+                id: NodeId::from("a"),
+                vnodes: 64,
+            },
+            RingMember {
+                id: NodeId::from("b"),
+                vnodes: 64,
+            },
         ])
         .unwrap();
         let own = r.ownership();
@@ -283,27 +310,51 @@ mod tests {
         let total = 10_000;
         let mut moved = 0;
         for key in keys(total) {
-            let (old, new) = (before.preference_list(&key, 1), after.preference_list(&key, 1));
+            let (old, new) = (
+                before.preference_list(&key, 1),
+                after.preference_list(&key, 1),
+            );
             if old != new {
                 moved += 1;
                 assert_eq!(new[0], new_node, "keys only move to the new node");
             }
         }
         let fraction = moved as f64 / total as f64;
-        eprintln!("adding a 6th node moved {fraction:.3} of keys (ideal {:.3})", 1.0 / 6.0);
-        assert!(fraction > 0.5 / 6.0 && fraction < 1.5 / 6.0, "moved {fraction}");
+        eprintln!(
+            "adding a 6th node moved {fraction:.3} of keys (ideal {:.3})",
+            1.0 / 6.0
+        );
+        assert!(
+            fraction > 0.5 / 6.0 && fraction < 1.5 / 6.0,
+            "moved {fraction}"
+        );
     }
 
     #[test]
     fn rejects_bad_member_lists() {
         assert_eq!(Ring::new(vec![]).unwrap_err(), RingError::Empty);
         let dup = vec![
-            RingMember { id: NodeId::from("a"), vnodes: 1 },
-            RingMember { id: NodeId::from("a"), vnodes: 1 },
+            RingMember {
+                id: NodeId::from("a"),
+                vnodes: 1,
+            },
+            RingMember {
+                id: NodeId::from("a"),
+                vnodes: 1,
+            },
         ];
-        assert_eq!(Ring::new(dup).unwrap_err(), RingError::Duplicate(NodeId::from("a")));
-        let zero = vec![RingMember { id: NodeId::from("a"), vnodes: 0 }];
-        assert_eq!(Ring::new(zero).unwrap_err(), RingError::NoVnodes(NodeId::from("a")));
+        assert_eq!(
+            Ring::new(dup).unwrap_err(),
+            RingError::Duplicate(NodeId::from("a"))
+        );
+        let zero = vec![RingMember {
+            id: NodeId::from("a"),
+            vnodes: 0,
+        }];
+        assert_eq!(
+            Ring::new(zero).unwrap_err(),
+            RingError::NoVnodes(NodeId::from("a"))
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, error_span, info, Instrument};
 
 use crate::admin::AdminService;
 use crate::clock::{Clock, SystemClock};
@@ -73,7 +73,9 @@ pub async fn serve_with_clock<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let span = info_span!("node", id = %config.id);
+    // Error level so the span (and the node id in every line) stays enabled
+    // whatever the log filter; the level of a span only gates its existence.
+    let span = error_span!("node", id = %config.id);
     async move {
         let storage = open_storage(&config);
         let node = Arc::new(Node::new(config, clock, storage)?);
@@ -84,7 +86,11 @@ where
 }
 
 /// Serves an assembled node on `listener` until `shutdown` completes.
-pub async fn serve_node<F>(node: Arc<Node>, listener: TcpListener, shutdown: F) -> Result<(), ServeError>
+pub async fn serve_node<F>(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: F,
+) -> Result<(), ServeError>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -92,9 +98,13 @@ where
     let c = node.config();
     info!(addr = %listener.local_addr()?, n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
     Server::builder()
-        .trace_fn(move |_| info_span!("node", id = %id))
-        .add_service(KvServer::new(KvService { node: Arc::clone(&node) }))
-        .add_service(ReplicaServer::new(ReplicaService { node: Arc::clone(&node) }))
+        .trace_fn(move |_| error_span!("node", id = %id))
+        .add_service(KvServer::new(KvService {
+            node: Arc::clone(&node),
+        }))
+        .add_service(ReplicaServer::new(ReplicaService {
+            node: Arc::clone(&node),
+        }))
         .add_service(AdminServer::new(AdminService::new(node)))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await?;
@@ -123,12 +133,26 @@ impl KvService {
         Status::invalid_argument(error.to_string())
     }
 
-    async fn write(&self, key: Vec<u8>, value: Option<Vec<u8>>, ctx: &[u8], w: Option<u32>) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn write(
+        &self,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        ctx: &[u8],
+        w: Option<u32>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         let limits = self.node.limits();
-        let request = validate::write(&limits, &key, value.as_deref(), ctx, w).map_err(|e| self.invalid(e))?;
-        let WriteOutcome { version, acks } = self.node.write(key, value, request).await.map_err(unavailable)?;
+        let request = validate::write(&limits, &key, value.as_deref(), ctx, w)
+            .map_err(|e| self.invalid(e))?;
+        let WriteOutcome { version, acks } = self
+            .node
+            .write(key, value, request)
+            .await
+            .map_err(unavailable)?;
         let acks = u32::try_from(acks).unwrap_or(u32::MAX);
-        Ok(Response::new(proto::WriteResponse { version: Some(wire::version_to_proto(&version)), acks }))
+        Ok(Response::new(proto::WriteResponse {
+            version: Some(wire::version_to_proto(&version)),
+            acks,
+        }))
     }
 }
 
@@ -142,7 +166,10 @@ fn internal(error: ReplicaError) -> Status {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
+    async fn get(
+        &self,
+        request: Request<proto::GetRequest>,
+    ) -> Result<Response<proto::GetResponse>, Status> {
         self.node.metrics().gets.inc();
         let proto::GetRequest { key, r } = request.into_inner();
         let read = validate::read(&self.node.limits(), &key, r).map_err(|e| self.invalid(e))?;
@@ -154,13 +181,24 @@ impl Kv for KvService {
         }))
     }
 
-    async fn put(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn put(
+        &self,
+        request: Request<proto::PutRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         self.node.metrics().puts.inc();
-        let proto::PutRequest { key, value, context, w } = request.into_inner();
+        let proto::PutRequest {
+            key,
+            value,
+            context,
+            w,
+        } = request.into_inner();
         self.write(key, Some(value), &context, w).await
     }
 
-    async fn delete(&self, request: Request<proto::DeleteRequest>) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn delete(
+        &self,
+        request: Request<proto::DeleteRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
         self.node.metrics().deletes.inc();
         let proto::DeleteRequest { key, context, w } = request.into_inner();
         self.write(key, None, &context, w).await
@@ -176,17 +214,29 @@ pub struct ReplicaService {
 
 #[tonic::async_trait]
 impl Replica for ReplicaService {
-    async fn store(&self, request: Request<proto::StoreRequest>) -> Result<Response<proto::StoreResponse>, Status> {
-        let proto::StoreRequest { key, siblings, from } = request.into_inner();
+    async fn store(
+        &self,
+        request: Request<proto::StoreRequest>,
+    ) -> Result<Response<proto::StoreResponse>, Status> {
+        let proto::StoreRequest {
+            key,
+            siblings,
+            from,
+        } = request.into_inner();
         let set = wire::set_from_proto(siblings, self.node.config().resolution)
             .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
         self.node.local_store(&key, set).map_err(internal)?;
         Ok(Response::new(proto::StoreResponse {}))
     }
 
-    async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::FetchResponse>, Status> {
+    async fn fetch(
+        &self,
+        request: Request<proto::FetchRequest>,
+    ) -> Result<Response<proto::FetchResponse>, Status> {
         let key = request.into_inner().key;
         let set = self.node.local_fetch(&key).map_err(internal)?;
-        Ok(Response::new(proto::FetchResponse { siblings: wire::set_to_proto(&set) }))
+        Ok(Response::new(proto::FetchResponse {
+            siblings: wire::set_to_proto(&set),
+        }))
     }
 }

@@ -60,7 +60,9 @@ impl FromStr for Resolution {
         match s {
             "siblings" => Ok(Resolution::Siblings),
             "lww" => Ok(Resolution::Lww),
-            other => Err(format!("unknown resolution {other:?}: expected siblings or lww")),
+            other => Err(format!(
+                "unknown resolution {other:?}: expected siblings or lww"
+            )),
         }
     }
 }
@@ -170,7 +172,10 @@ impl VClock {
     /// remain, never dropping `keep` (the entry just bumped). Ties on the
     /// timestamp are broken by node id. Returns how many entries were pruned.
     pub fn prune(&mut self, max_entries: usize, keep: &NodeId) -> usize {
-        assert!(max_entries >= 1, "a clock must be allowed at least one entry");
+        assert!(
+            max_entries >= 1,
+            "a clock must be allowed at least one entry"
+        );
         if self.len() <= max_entries {
             return 0;
         }
@@ -192,7 +197,10 @@ impl VClock {
     }
 
     fn check_invariants(&self) {
-        debug_assert!(self.counters.values().all(|c| *c > 0), "zero entry in clock");
+        debug_assert!(
+            self.counters.values().all(|c| *c > 0),
+            "zero entry in clock"
+        );
         debug_assert!(
             self.counters.keys().eq(self.entry_ts_ms.keys()),
             "every entry needs a bump time"
@@ -221,7 +229,10 @@ impl Version {
     /// concurrent clock sorts between them. See [`SiblingSet::merge`].
     pub fn lww_cmp(&self, other: &Version) -> Ordering {
         self.ts_ms.cmp(&other.ts_ms).then_with(|| {
-            match (self.clock.descends(&other.clock), other.clock.descends(&self.clock)) {
+            match (
+                self.clock.descends(&other.clock),
+                other.clock.descends(&self.clock),
+            ) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
@@ -255,7 +266,12 @@ impl Sibling {
             .ts_ms
             .cmp(&other.version.ts_ms)
             .then_with(|| self.value.cmp(&other.value))
-            .then_with(|| self.version.clock.entry_ts_ms.cmp(&other.version.clock.entry_ts_ms))
+            .then_with(|| {
+                self.version
+                    .clock
+                    .entry_ts_ms
+                    .cmp(&other.version.clock.entry_ts_ms)
+            })
     }
 
     /// The canonical order of siblings inside a set (by clock first).
@@ -269,7 +285,9 @@ impl Sibling {
 
     /// Total order used for lww: [`Version::lww_cmp`] refined by the tiebreak.
     fn lww_total_cmp(&self, other: &Sibling) -> Ordering {
-        self.version.lww_cmp(&other.version).then_with(|| self.tiebreak_cmp(other))
+        self.version
+            .lww_cmp(&other.version)
+            .then_with(|| self.tiebreak_cmp(other))
     }
 }
 
@@ -289,7 +307,9 @@ impl SiblingSet {
 
     /// The set resolved from arbitrary siblings (not necessarily an antichain).
     pub fn from_siblings(siblings: Vec<Sibling>, mode: Resolution) -> Self {
-        let set = SiblingSet { siblings: resolve(siblings, mode) };
+        let set = SiblingSet {
+            siblings: resolve(siblings, mode),
+        };
         set.check_invariants(mode);
         set
     }
@@ -339,7 +359,9 @@ impl SiblingSet {
             debug_assert!(self.siblings.len() <= 1, "lww keeps at most one sibling");
         }
         debug_assert!(
-            self.siblings.windows(2).all(|w| w[0].canonical_cmp(&w[1]) == Ordering::Less),
+            self.siblings
+                .windows(2)
+                .all(|w| w[0].canonical_cmp(&w[1]) == Ordering::Less),
             "siblings must be in canonical order without duplicates"
         );
         debug_assert!(
@@ -378,7 +400,8 @@ fn maximal_siblings(all: Vec<Sibling>) -> Vec<Sibling> {
 /// with a greater tiebreak.
 fn dominates(t: &Sibling, s: &Sibling) -> bool {
     let (tc, sc) = (&t.version.clock, &s.version.clock);
-    tc.strictly_descends(sc) || (tc.counters == sc.counters && t.tiebreak_cmp(s) == Ordering::Greater)
+    tc.strictly_descends(sc)
+        || (tc.counters == sc.counters && t.tiebreak_cmp(s) == Ordering::Greater)
 }
 
 /// The lww survivor: the sibling that is `>=` every other under the lww
@@ -413,7 +436,10 @@ mod tests {
     fn sib(value: &str, pairs: &[(&str, u64)], ts_ms: u64) -> Sibling {
         Sibling {
             value: Some(value.as_bytes().to_vec()),
-            version: Version { clock: clock(pairs), ts_ms },
+            version: Version {
+                clock: clock(pairs),
+                ts_ms,
+            },
         }
     }
 
@@ -492,7 +518,10 @@ mod tests {
     fn lww_keeps_latest_timestamp_even_if_causally_older() {
         let mode = Resolution::Lww;
         let mut s = set(vec![sib("new-clock-old-ts", &[("n1", 2)], 5)], mode);
-        s.merge(set(vec![sib("old-clock-new-ts", &[("n1", 1)], 9)], mode), mode);
+        s.merge(
+            set(vec![sib("old-clock-new-ts", &[("n1", 1)], 9)], mode),
+            mode,
+        );
         assert_eq!(s.len(), 1);
         assert_eq!(s.siblings()[0].version.ts_ms, 9);
     }
@@ -500,9 +529,18 @@ mod tests {
     #[test]
     fn lww_same_ts_uses_descends_then_map_order() {
         let mode = Resolution::Lww;
-        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n1", 1), ("n0", 1)], 5)], mode);
+        let s = set(
+            vec![
+                sib("a", &[("n1", 1)], 5),
+                sib("b", &[("n1", 1), ("n0", 1)], 5),
+            ],
+            mode,
+        );
         assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
-        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n2", 1)], 5)], mode);
+        let s = set(
+            vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n2", 1)], 5)],
+            mode,
+        );
         // {n1:1} < {n2:1} in map order, as in history::Version::lww_cmp.
         assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
     }
@@ -524,7 +562,10 @@ mod tests {
 
     #[test]
     fn merged_clock_covers_all_siblings() {
-        let s = set(vec![sib("x", &[("n1", 3)], 1), sib("y", &[("n2", 2)], 1)], Resolution::Siblings);
+        let s = set(
+            vec![sib("x", &[("n1", 3)], 1), sib("y", &[("n2", 2)], 1)],
+            Resolution::Siblings,
+        );
         assert_eq!(s.merged_clock(), clock(&[("n1", 3), ("n2", 2)]));
     }
 
@@ -533,21 +574,32 @@ mod tests {
     /// Siblings whose payload is a function of the clock (as in a real
     /// cluster, where each clock is minted once).
     fn arb_sibling() -> impl Strategy<Value = Sibling> {
-        (proptest::collection::vec(0u64..4, NODES.len()), 0u64..4, any::<bool>()).prop_map(
-            |(counts, ts_ms, tomb)| {
+        (
+            proptest::collection::vec(0u64..4, NODES.len()),
+            0u64..4,
+            any::<bool>(),
+        )
+            .prop_map(|(counts, ts_ms, tomb)| {
                 let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
                 let c = clock(&pairs);
                 let value = (!tomb).then(|| format!("{:?}", c.counters()).into_bytes());
-                Sibling { value, version: Version { clock: c, ts_ms } }
-            },
-        )
+                Sibling {
+                    value,
+                    version: Version { clock: c, ts_ms },
+                }
+            })
     }
 
     /// Like `arb_sibling`, but with a timestamp unique to the clock, so the
     /// lww order is a total order (no same-timestamp cycles).
     fn arb_sibling_distinct_ts() -> impl Strategy<Value = Sibling> {
         arb_sibling().prop_map(|mut s| {
-            let ts = s.version.clock.counters().values().fold(0u64, |acc, c| acc * 4 + c);
+            let ts = s
+                .version
+                .clock
+                .counters()
+                .values()
+                .fold(0u64, |acc, c| acc * 4 + c);
             s.version.ts_ms = ts;
             s
         })

@@ -31,7 +31,11 @@ pub enum WireError {
 /// The clock as the wire carries it (two maps keyed by node id).
 pub fn clock_to_proto(clock: &VClock) -> proto::Version {
     proto::Version {
-        clock: clock.counters().iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+        clock: clock
+            .counters()
+            .iter()
+            .map(|(n, c)| (n.to_string(), *c))
+            .collect(),
         ts_ms: 0,
         entry_ts_ms: clock
             .counters()
@@ -51,12 +55,18 @@ pub fn clock_from_proto(version: &proto::Version) -> VClock {
 
 /// A version on the wire.
 pub fn version_to_proto(version: &Version) -> proto::Version {
-    proto::Version { ts_ms: version.ts_ms, ..clock_to_proto(&version.clock) }
+    proto::Version {
+        ts_ms: version.ts_ms,
+        ..clock_to_proto(&version.clock)
+    }
 }
 
 /// A version from the wire.
 pub fn version_from_proto(version: &proto::Version) -> Version {
-    Version { clock: clock_from_proto(version), ts_ms: version.ts_ms }
+    Version {
+        clock: clock_from_proto(version),
+        ts_ms: version.ts_ms,
+    }
 }
 
 /// A sibling on the wire.
@@ -75,7 +85,10 @@ pub fn sibling_from_proto(sibling: proto::Sibling) -> Result<Sibling, WireError>
         return Err(WireError::TombstoneWithValue(sibling.value.len()));
     }
     let value = (!sibling.tombstone).then_some(sibling.value);
-    Ok(Sibling { value, version: version_from_proto(version) })
+    Ok(Sibling {
+        value,
+        version: version_from_proto(version),
+    })
 }
 
 /// A sibling set on the wire.
@@ -97,7 +110,10 @@ pub fn set_from_proto(
 
 /// The stored form of a sibling set: an encoded `proto::FetchResponse`.
 pub fn encode_set(set: &SiblingSet) -> Vec<u8> {
-    proto::FetchResponse { siblings: set_to_proto(set) }.encode_to_vec()
+    proto::FetchResponse {
+        siblings: set_to_proto(set),
+    }
+    .encode_to_vec()
 }
 
 /// Reads back what [`encode_set`] wrote.
@@ -112,11 +128,24 @@ mod tests {
 
     #[test]
     fn sibling_set_round_trips_through_bytes() {
-        let clock = VClock::from_entries([(NodeId::from("n1"), 3, 11), (NodeId::from("n2"), 1, 12)]);
+        let clock =
+            VClock::from_entries([(NodeId::from("n1"), 3, 11), (NodeId::from("n2"), 1, 12)]);
         let set = SiblingSet::from_siblings(
             vec![
-                Sibling { value: Some(b"v".to_vec()), version: Version { clock: clock.clone(), ts_ms: 5 } },
-                Sibling { value: None, version: Version { clock: VClock::from_entries([(NodeId::from("n3"), 1, 1)]), ts_ms: 6 } },
+                Sibling {
+                    value: Some(b"v".to_vec()),
+                    version: Version {
+                        clock: clock.clone(),
+                        ts_ms: 5,
+                    },
+                },
+                Sibling {
+                    value: None,
+                    version: Version {
+                        clock: VClock::from_entries([(NodeId::from("n3"), 1, 1)]),
+                        ts_ms: 6,
+                    },
+                },
             ],
             Resolution::Siblings,
         );
@@ -127,9 +156,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_siblings() {
-        let no_version = proto::Sibling { value: vec![], tombstone: false, version: None };
-        assert!(matches!(sibling_from_proto(no_version), Err(WireError::MissingVersion)));
-        let bad_tomb = proto::Sibling { value: vec![1], tombstone: true, version: Some(proto::Version::default()) };
-        assert!(matches!(sibling_from_proto(bad_tomb), Err(WireError::TombstoneWithValue(1))));
+        let no_version = proto::Sibling {
+            value: vec![],
+            tombstone: false,
+            version: None,
+        };
+        assert!(matches!(
+            sibling_from_proto(no_version),
+            Err(WireError::MissingVersion)
+        ));
+        let bad_tomb = proto::Sibling {
+            value: vec![1],
+            tombstone: true,
+            version: Some(proto::Version::default()),
+        };
+        assert!(matches!(
+            sibling_from_proto(bad_tomb),
+            Err(WireError::TombstoneWithValue(1))
+        ));
     }
 }

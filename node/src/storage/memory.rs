@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use super::{Storage, StorageError};
+use super::{Entry, Storage, StorageError};
 
 /// Keys and values in a locked ordered map.
 #[derive(Debug, Default)]
@@ -47,7 +47,7 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<Entry>, StorageError> {
         let map = self.map.read().map_err(|_| StorageError::Poisoned)?;
         Ok(map
             .range(from.to_vec()..)
@@ -75,7 +75,12 @@ mod tests {
         s.put(b"c", b"3".to_vec()).unwrap();
         assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.len().unwrap(), 3);
-        let scanned: Vec<Vec<u8>> = s.scan(b"b", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+        let scanned: Vec<Vec<u8>> = s
+            .scan(b"b", 10)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(scanned, vec![b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(s.scan(b"", 1).unwrap().len(), 1);
         s.delete(b"a").unwrap();

@@ -28,6 +28,9 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
+/// One stored entry: (key, value).
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A thread-safe ordered map from key bytes to value bytes.
 pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The engine's name, reported by `Admin.Status` (e.g. `"memory"`).
@@ -44,7 +47,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &[u8]) -> Result<(), StorageError>;
 
     /// Up to `limit` entries with keys `>= from`, in key order.
-    fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<Entry>, StorageError>;
 
     /// Number of keys stored.
     fn len(&self) -> Result<u64, StorageError>;

@@ -37,17 +37,17 @@ impl Version {
         }
     }
 
-    /// LWW order: timestamp first, then the clock (descends wins), then the
-    /// clock's serialized form as a deterministic tiebreak.
+    /// LWW order: timestamp first, then the sum of the clock's counters,
+    /// then the clock's map order. Lexicographic over a tuple, so a total
+    /// (transitive) order; a strict descendant has a strictly larger sum, so
+    /// among equal timestamps the descendant wins. `dynamo-node` uses the
+    /// same order to pick the lww survivor.
     pub fn lww_cmp(&self, other: &Version) -> Ordering {
-        self.ts.cmp(&other.ts).then_with(|| {
-            match (self.descends(other), other.descends(self)) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => self.clock.cmp(&other.clock),
-            }
-        })
+        let sum = |v: &Version| v.clock.values().map(|c| u128::from(*c)).sum::<u128>();
+        self.ts
+            .cmp(&other.ts)
+            .then_with(|| sum(self).cmp(&sum(other)))
+            .then_with(|| self.clock.cmp(&other.clock))
     }
 }
 
@@ -69,6 +69,16 @@ mod tests {
         // Under lww the older timestamp wins nothing: b.ts < a.ts.
         assert!(!b.covers(&a, Resolution::Lww));
         assert!(a.covers(&b, Resolution::Lww));
+    }
+
+    #[test]
+    fn lww_order_is_transitive_on_equal_timestamps() {
+        let a = v(&[("x", 1)], 5);
+        let b = v(&[("w", 1), ("x", 1)], 5);
+        let c = v(&[("wz", 1)], 5);
+        assert_eq!(b.lww_cmp(&a), Ordering::Greater, "a descendant wins a tie");
+        assert_eq!(b.lww_cmp(&c), Ordering::Greater);
+        assert_eq!(a.lww_cmp(&c), Ordering::Greater, "equal sums: map order");
     }
 
     #[test]

@@ -106,7 +106,7 @@ where
             node: Arc::clone(&node),
         }))
         .add_service(AdminServer::new(AdminService::new(node)))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     info!("stopped");
     Ok(())
@@ -239,4 +239,10 @@ impl Replica for ReplicaService {
             siblings: wire::set_to_proto(&set),
         }))
     }
+}
+
+/// Accepted connections with Nagle off: every RPC here is a small request
+/// and response, which Nagle plus delayed ACKs would hold back for ~40 ms.
+fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -126,6 +126,12 @@ impl VClock {
         self.counters.is_empty()
     }
 
+    /// Sum of all counters: grows strictly along causality, which is what
+    /// lets the lww order break timestamp ties in favour of descendants.
+    pub fn counter_sum(&self) -> u128 {
+        self.counters.values().map(|c| u128::from(*c)).sum()
+    }
+
     /// True when every entry of `self` is `>=` the same entry of `other`
     /// (equal clocks descend each other).
     pub fn descends(&self, other: &VClock) -> bool {
@@ -220,25 +226,17 @@ pub struct Version {
 }
 
 impl Version {
-    /// LWW order, identical to `history::Version::lww_cmp`: timestamp first,
-    /// then the clock (a descendant wins), then the clocks' map ordering.
-    ///
-    /// Caveat (inherited from the checker's definition): among versions with
-    /// the *same* timestamp this relation is not always transitive, because a
-    /// descendant may sort before its ancestor in map order while a third,
-    /// concurrent clock sorts between them. See [`SiblingSet::merge`].
+    /// LWW order, identical to `history::Version::lww_cmp`: timestamp
+    /// first, then the sum of the clock's counters, then the clocks' map
+    /// ordering. A lexicographic order over a tuple is a total order, so it
+    /// is transitive (no same-timestamp cycles); and since a strict
+    /// descendant has a strictly larger counter sum, it agrees with
+    /// causality: among equal timestamps a descendant always wins.
     pub fn lww_cmp(&self, other: &Version) -> Ordering {
-        self.ts_ms.cmp(&other.ts_ms).then_with(|| {
-            match (
-                self.clock.descends(&other.clock),
-                other.clock.descends(&self.clock),
-            ) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => self.clock.counters.cmp(&other.clock.counters),
-            }
-        })
+        self.ts_ms
+            .cmp(&other.ts_ms)
+            .then_with(|| self.clock.counter_sum().cmp(&other.clock.counter_sum()))
+            .then_with(|| self.clock.counters.cmp(&other.clock.counters))
     }
 }
 
@@ -546,18 +544,18 @@ mod tests {
     }
 
     #[test]
-    fn lww_cycle_is_still_resolved_deterministically() {
-        // b descends a but sorts before it; c sorts between and is concurrent.
+    fn lww_order_is_transitive_and_a_descendant_wins_ties() {
+        // Under a map-order-only tiebreak these three formed a cycle.
         let a = sib("a", &[("x", 1)], 5);
         let b = sib("b", &[("w", 1), ("x", 1)], 5);
         let c = sib("c", &[("wz", 1)], 5);
-        assert_eq!(a.version.lww_cmp(&b.version), Ordering::Less);
-        assert_eq!(b.version.lww_cmp(&c.version), Ordering::Less);
-        assert_eq!(c.version.lww_cmp(&a.version), Ordering::Less);
+        assert_eq!(b.version.lww_cmp(&a.version), Ordering::Greater, "descendant wins");
+        assert_eq!(b.version.lww_cmp(&c.version), Ordering::Greater);
+        assert_eq!(a.version.lww_cmp(&c.version), Ordering::Greater, "equal sums: map order");
         let one = set(vec![a.clone(), b.clone(), c.clone()], Resolution::Lww);
         let two = set(vec![c, a, b], Resolution::Lww);
         assert_eq!(one, two);
-        assert_eq!(one.len(), 1);
+        assert_eq!(one.siblings()[0].value.as_deref(), Some(&b"b"[..]));
     }
 
     #[test]

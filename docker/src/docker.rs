@@ -131,23 +131,53 @@ pub async fn docker_available() -> bool {
     connect().await.is_ok()
 }
 
-/// Removes every container and network labeled [`LABEL`] (from any run):
-/// what a crashed or interrupted workbench left behind. Returns how many
-/// objects were removed.
+/// Removes the containers and networks labeled [`LABEL`] whose owning
+/// workbench process is gone: what a crashed or killed workbench left
+/// behind. Objects of a workbench that is still running (another campaign,
+/// a concurrent test) are left alone. Returns how many objects were removed.
 pub async fn remove_leftovers() -> Result<usize> {
     let docker = connect().await?;
-    remove_labeled(&docker, LABEL).await
+    remove_labeled(&docker, LABEL, is_orphan).await
+}
+
+/// Removes every container and network labeled [`LABEL`], running owner or
+/// not (`workbench clean --all`).
+pub async fn remove_all_labeled() -> Result<usize> {
+    let docker = connect().await?;
+    remove_labeled(&docker, LABEL, |_| true).await
+}
+
+/// The label naming the process that created an object, and the boot it ran in.
+const OWNER_PID_LABEL: &str = "dynamo-workbench.owner-pid";
+const OWNER_BOOT_LABEL: &str = "dynamo-workbench.owner-boot";
+
+/// This machine's boot id: a pid is only meaningful within one boot.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// An object is an orphan unless its owner label names a live process of this boot.
+fn is_orphan(labels: &HashMap<String, String>) -> bool {
+    let (Some(pid), Some(boot)) = (labels.get(OWNER_PID_LABEL), labels.get(OWNER_BOOT_LABEL)) else {
+        return true;
+    };
+    let alive = pid.parse::<u32>().is_ok_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+    !(alive && *boot == boot_id())
 }
 
 /// Removes the containers and network of one run, by its label; works
 /// without a [`DockerCluster`] handle (e.g. after an interrupted start).
 pub async fn remove_run(run: &str) -> Result<usize> {
     let docker = connect().await?;
-    remove_labeled(&docker, &format!("{RUN_LABEL}={run}")).await
+    remove_labeled(&docker, &format!("{RUN_LABEL}={run}"), |_| true).await
 }
 
-/// Force-removes containers, then networks, matching a label filter.
-async fn remove_labeled(docker: &Docker, label_filter: &str) -> Result<usize> {
+/// Force-removes containers, then networks, matching a label filter and `pick`.
+async fn remove_labeled(
+    docker: &Docker,
+    label_filter: &str,
+    pick: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<usize> {
     let filters = HashMap::from([("label".to_string(), vec![label_filter.to_string()])]);
     let containers = docker
         .list_containers(Some(
@@ -159,7 +189,8 @@ async fn remove_labeled(docker: &Docker, label_filter: &str) -> Result<usize> {
         .await
         .map_err(|e| docker_err(format!("list containers labeled {label_filter}"), e))?;
     let mut removed = 0;
-    for c in containers.iter().filter_map(|c| c.id.as_deref()) {
+    let picked = |labels: &Option<HashMap<String, String>>| pick(labels.as_ref().unwrap_or(&HashMap::new()));
+    for c in containers.iter().filter(|c| picked(&c.labels)).filter_map(|c| c.id.as_deref()) {
         removed += usize::from(force_remove_container(docker, c).await?);
     }
     let networks = docker
@@ -168,7 +199,7 @@ async fn remove_labeled(docker: &Docker, label_filter: &str) -> Result<usize> {
         ))
         .await
         .map_err(|e| docker_err(format!("list networks labeled {label_filter}"), e))?;
-    for n in networks.iter().filter_map(|n| n.id.as_deref()) {
+    for n in networks.iter().filter(|n| picked(&n.labels)).filter_map(|n| n.id.as_deref()) {
         removed += usize::from(remove_network(docker, n).await?);
     }
     if removed > 0 {
@@ -219,6 +250,8 @@ fn labels(run: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL.to_string(), "1".to_string()),
         (RUN_LABEL.to_string(), run.to_string()),
+        (OWNER_PID_LABEL.to_string(), std::process::id().to_string()),
+        (OWNER_BOOT_LABEL.to_string(), boot_id()),
     ])
 }
 
@@ -679,38 +712,32 @@ mod tests {
 
     /// A labeled network left behind by a "crashed" run is found and removed.
     #[tokio::test]
-    async fn remove_leftovers_removes_a_labeled_network() {
+    async fn remove_leftovers_removes_orphans_and_spares_live_owners() {
         let Ok(docker) = connect().await else {
             eprintln!("SKIP: no Docker engine answers");
             return;
         };
         let run = format!("leftover-{}", std::process::id());
-        let name = format!("dwb-{run}");
-        let request = NetworkCreateRequest {
-            name: name.clone(),
-            labels: Some(labels(&run)),
-            ..Default::default()
-        };
-        docker
-            .create_network(request)
-            .await
-            .expect("create a leftover network");
+        let orphan = format!("dwb-{run}-orphan");
+        let live = format!("dwb-{run}-live");
+        let mut dead_owner = labels(&run);
+        // No process has this pid: the owner is gone.
+        dead_owner.insert(OWNER_PID_LABEL.to_string(), "4000000000".to_string());
+        for (name, labels) in [(&orphan, dead_owner), (&live, labels(&run))] {
+            let request = NetworkCreateRequest { name: name.clone(), labels: Some(labels), ..Default::default() };
+            docker.create_network(request).await.expect("create a labeled network");
+        }
         let removed = remove_leftovers().await.expect("remove leftovers");
         assert!(removed >= 1, "removed {removed}");
-        let gone = docker
-            .inspect_network(
-                &name,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await;
-        assert!(
-            matches!(gone, Err(ref e) if is_status(e, 404)),
-            "network still there: {gone:?}"
-        );
-        assert_eq!(
-            remove_run(&run).await.expect("second pass"),
-            0,
-            "nothing left for the run"
-        );
+        let inspect = |name: String| {
+            let docker = docker.clone();
+            async move {
+                docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await
+            }
+        };
+        let gone = inspect(orphan.clone()).await;
+        assert!(matches!(gone, Err(ref e) if is_status(e, 404)), "orphan still there: {gone:?}");
+        assert!(inspect(live.clone()).await.is_ok(), "a live owner's network was removed");
+        assert_eq!(remove_run(&run).await.expect("remove the live one"), 1);
     }
 }

@@ -19,7 +19,8 @@ mod signal;
 mod spec;
 
 pub use docker::{
-    built_image_tag, connect, docker_available, remove_leftovers, remove_run, DockerCluster,
+    built_image_tag, connect, docker_available, remove_all_labeled, remove_leftovers, remove_run,
+    DockerCluster,
     FAKETIME_FILE,
 };
 pub use error::ClusterError;

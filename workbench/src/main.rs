@@ -45,8 +45,12 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
-    /// Remove every container and network carrying the workbench's label.
-    Clean,
+    /// Remove containers and networks a dead workbench left (its label, owner gone).
+    Clean {
+        /// Also remove those of workbenches still running.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Args)]
@@ -192,10 +196,13 @@ async fn main() {
     let code = match cli.command {
         Command::Campaign(args) => campaign(args).await,
         Command::Check { dir, write } => check::check(&dir, write),
-        Command::Clean => docker::remove_leftovers().await.map(|n| {
+        Command::Clean { all } => {
+            let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
+            removed.map(|n| {
             eprintln!("removed {n} leftover containers/networks");
             0
-        }).map_err(Into::into),
+        }).map_err(Into::into)
+        }
     };
     match code {
         Ok(code) => std::process::exit(code),

@@ -4,7 +4,8 @@
 # Why this shape: the Docker engine here cannot pull anything, so there is no
 # base image to build FROM. Instead we make a Debian root filesystem with
 # debootstrap (iptables for partitions, iproute2 for tc netem, libfaketime for
-# clock skew, procps for debugging), strip what a container never reads, keep
+# clock skew, procps for debugging, etcd-server and redis-server as peer
+# stores), strip what a container never reads, keep
 # it as a tar in a cache keyed by the recipe, append the node binary and hand
 # the result to `docker import`. No Dockerfile, no builder, no network access
 # beyond the Debian mirror apt already uses (and only on a cold cache).
@@ -32,7 +33,10 @@ LABEL="dynamo-workbench"
 START=$SECONDS
 
 SUITE="bookworm"
-PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps"
+# etcd-server and redis-server are the peer stores the workbench compares
+# against (issue 7); they ride in the same image so one debootstrap serves
+# all three, and a peer container just picks another entrypoint.
+PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps,etcd-server,redis-server"
 # Globs relative to the rootfs; expanded only inside it (see strip_rootfs).
 STRIP_PATTERNS='var/cache/apt/archives/*.deb var/lib/apt/lists/* usr/share/doc usr/share/locale usr/share/man usr/share/info'
 # Everything that decides the rootfs contents; bump "v1" when changing steps.
@@ -147,6 +151,8 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint tc "$tag" -V >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint ls "$tag" \
         /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 >&2
+    docker run --rm --network none --label "$LABEL=1" --entrypoint etcd "$tag" --version >&2
+    docker run --rm --network none --label "$LABEL=1" --entrypoint redis-server "$tag" --version >&2
 }
 
 # Untags older dynamo-node:<hash> images (~130 MB each) so rebuilds do not

@@ -46,11 +46,14 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
-use crate::ready::{wait_all_ready, wait_ready, READY_TIMEOUT};
+use crate::ready::{wait_ready, READY_TIMEOUT};
+use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
     faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result, LABEL,
     LIBFAKETIME, NODE_PORT,
 };
+
+mod membership;
 
 /// The label carrying the run (cluster) name.
 const RUN_LABEL: &str = "dynamo-workbench.run";
@@ -70,6 +73,13 @@ const WRAPPER: &str = concat!(
     "export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1; ",
     "exec /usr/local/bin/dynamo-node \"$@\""
 );
+
+/// The wrapper for a peer store: `$0` is the program (etcd, redis-server),
+/// found on PATH, run as PID 1. No libfaketime here: Redis with jemalloc
+/// recurses inside libfaketime's clock_gettime and dies, and Go (etcd) reads
+/// the clock through the vDSO, so the preload would not skew it anyway;
+/// clock faults are reported unsupported for peer stores instead.
+const PEER_WRAPPER: &str = "mkdir -p /data; exec \"$0\" \"$@\"";
 
 /// One node's container.
 #[derive(Debug, Clone)]
@@ -98,6 +108,8 @@ pub struct DockerCluster {
     subnet: String,
     /// The nodes, in `spec.nodes` order.
     nodes: Vec<NodeContainer>,
+    /// Which server the containers run (our node, or a peer store).
+    store: StoreKind,
 }
 
 /// Connects to the local engine and negotiates the API version down to what
@@ -286,6 +298,13 @@ impl DockerCluster {
     /// them and waits until every node answers its admin status. On failure
     /// the node logs are collected (if any) and everything is removed.
     pub async fn start(spec: &ClusterSpec, image: &str) -> Result<DockerCluster> {
+        Self::start_store(spec, image, StoreKind::Dynamo).await
+    }
+
+    /// Like [`DockerCluster::start`], for any [`StoreKind`]: a peer store
+    /// (etcd, Redis) runs from the same image with its own command line, and
+    /// is ready when its own protocol says so.
+    pub async fn start_store(spec: &ClusterSpec, image: &str, store: StoreKind) -> Result<DockerCluster> {
         if spec.nodes.is_empty() || spec.nodes.len() > 200 {
             return Err(ClusterError::Other(format!(
                 "a docker cluster needs 1..=200 nodes, got {}",
@@ -314,6 +333,7 @@ impl DockerCluster {
             network,
             subnet: format!("10.213.{k}.0/24"),
             nodes,
+            store,
         };
         match cluster.create_and_start_all().await {
             Ok(()) => Ok(cluster),
@@ -347,12 +367,8 @@ impl DockerCluster {
             self.create_container(node, &peers).await?;
             self.start_container(node).await?;
         }
-        let targets: Vec<(String, String)> = self
-            .nodes
-            .iter()
-            .map(|n| (n.id.clone(), endpoint_of(n.ip)))
-            .collect();
-        wait_all_ready(&targets, READY_TIMEOUT).await?;
+        let waits = self.nodes.iter().map(|n| self.wait_node_ready(n));
+        futures::future::try_join_all(waits).await?;
         tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), subnet = %self.subnet, "docker cluster ready");
         Ok(())
     }
@@ -377,7 +393,8 @@ impl DockerCluster {
             .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
     }
 
-    fn container_body(&self, node: &NodeContainer, peers: &str) -> ContainerCreateBody {
+    /// `dynamo-node`'s arguments: identity, the static peer list, the spec's flags.
+    fn node_cmd(&self, node: &NodeContainer, peers: &str) -> Vec<String> {
         let mut cmd = vec![
             "--id".to_string(),
             node.id.clone(),
@@ -389,6 +406,11 @@ impl DockerCluster {
             "/data".to_string(),
         ];
         cmd.extend(self.spec.node_args.iter().cloned());
+        cmd
+    }
+
+    fn container_body(&self, node: &NodeContainer, peers: &str) -> ContainerCreateBody {
+        let (entrypoint, cmd) = self.entry_and_cmd(node, peers);
         let endpoint = EndpointSettings {
             ipam_config: Some(EndpointIpamConfig {
                 ipv4_address: Some(node.ip.to_string()),
@@ -399,12 +421,7 @@ impl DockerCluster {
         ContainerCreateBody {
             image: Some(self.image_tag.clone()),
             hostname: Some(node.id.clone()),
-            entrypoint: Some(vec![
-                "/bin/sh".to_string(),
-                "-c".to_string(),
-                WRAPPER.to_string(),
-                "dynamo-node".to_string(),
-            ]),
+            entrypoint: Some(entrypoint),
             cmd: Some(cmd),
             env: Some(vec![
                 format!("FAKETIME_TIMESTAMP_FILE={FAKETIME_FILE}"),
@@ -474,8 +491,41 @@ impl DockerCluster {
     }
 }
 
-fn endpoint_of(ip: Ipv4Addr) -> String {
-    format!("http://{ip}:{NODE_PORT}")
+impl DockerCluster {
+    fn endpoint_of(&self, ip: Ipv4Addr) -> String {
+        self.store.endpoint(&ip.to_string(), self.store.client_port())
+    }
+
+    /// Waits until `node` answers: `Admin.Status` for our node, the store's
+    /// own health check for a peer store.
+    async fn wait_node_ready(&self, node: &NodeContainer) -> Result<()> {
+        match self.store {
+            StoreKind::Dynamo => wait_ready(&node.id, &self.endpoint_of(node.ip), READY_TIMEOUT).await.map(|_| ()),
+            store => wait_peer_ready(store, &node.id, &node.ip.to_string(), store.client_port(), READY_TIMEOUT).await,
+        }
+    }
+
+    /// Every member as the others address it (peer stores' command lines).
+    fn members(&self) -> Vec<Member> {
+        let store = self.store;
+        self.nodes
+            .iter()
+            .map(|n| Member { id: n.id.clone(), host: n.ip.to_string(), port: store.client_port(), peer_port: store.peer_port() })
+            .collect()
+    }
+
+    /// Entrypoint and command of `node`: the faketime wrapper around either
+    /// `dynamo-node --peers ...` or the peer store's own command line.
+    fn entry_and_cmd(&self, node: &NodeContainer, peers: &str) -> (Vec<String>, Vec<String>) {
+        if self.store == StoreKind::Dynamo {
+            let entry = vec!["/bin/sh".into(), "-c".into(), WRAPPER.into(), "dynamo-node".into()];
+            return (entry, self.node_cmd(node, peers));
+        }
+        let index = self.nodes.iter().position(|n| n.id == node.id).unwrap_or(0);
+        let mut argv = self.store.peer_argv(index, &self.members(), "/data", "0.0.0.0");
+        let program = argv.remove(0);
+        (vec!["/bin/sh".into(), "-c".into(), PEER_WRAPPER.into(), program], argv)
+    }
 }
 
 /// Checks the image exists locally (nothing can be pulled) and returns its id.
@@ -600,15 +650,16 @@ impl Cluster for DockerCluster {
     }
 
     fn endpoint(&self, node: &str) -> Result<String> {
-        Ok(endpoint_of(self.node(node)?.ip))
+        Ok(self.endpoint_of(self.node(node)?.ip))
     }
 
     fn peer_ip(&self, node: &str) -> Result<IpAddr> {
         Ok(IpAddr::V4(self.node(node)?.ip))
     }
 
-    fn supports(&self, _fault: Fault) -> bool {
-        true
+    fn supports(&self, fault: Fault) -> bool {
+        // Peer stores run without libfaketime (see PEER_WRAPPER).
+        !(fault == Fault::Clock && self.store != StoreKind::Dynamo)
     }
 
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {
@@ -622,7 +673,7 @@ impl Cluster for DockerCluster {
     async fn restart(&self, node: &str) -> Result<()> {
         let n = self.node(node)?;
         self.start_container(n).await?;
-        wait_ready(&n.id, &endpoint_of(n.ip), READY_TIMEOUT).await?;
+        self.wait_node_ready(n).await?;
         tracing::info!(node, "node restarted");
         Ok(())
     }
@@ -659,6 +710,12 @@ impl Cluster for DockerCluster {
     }
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
+        if !self.supports(Fault::Clock) {
+            return Err(ClusterError::Unsupported {
+                backend: "docker",
+                what: format!("skew the clock of a {} member (no libfaketime there)", self.store.name()),
+            });
+        }
         let line = faketime_offset_line(offset_secs);
         // Write a temp file and rename it, so libfaketime never reads half a line.
         let script = format!(

@@ -17,6 +17,7 @@ mod local;
 mod ready;
 mod signal;
 mod spec;
+mod store;
 
 pub use docker::{
     built_image_tag, connect, docker_available, remove_all_labeled, remove_leftovers, remove_run,
@@ -28,6 +29,7 @@ pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_EN
 pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
 pub use spec::{ClusterSpec, ExecOutput, Fault};
+pub use store::{probe_peer, wait_peer_ready, Member, StoreKind};
 
 /// The label every container and network the workbench creates carries.
 pub const LABEL: &str = "dynamo-workbench";

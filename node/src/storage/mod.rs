@@ -5,16 +5,18 @@
 //! replica layer (`replica.rs`) does read-merge-write under a per-key lock,
 //! so an engine only needs to be a thread-safe ordered map of byte strings.
 //! Keeping the trait this small is deliberate: the in-memory engine here
-//! and the LSM engine planned next (commit log, memtable, SSTables) must
-//! both implement it, and later features (Merkle trees, streaming ranges to
+//! and the LSM engine (`lsm/`: commit log, memtable, SSTables) both
+//! implement it, and later features (Merkle trees, streaming ranges to
 //! new owners) need only ordered scans on top of point reads and writes.
 //!
 //! Methods are synchronous: the memory engine never blocks for long, and an
 //! engine that does disk I/O can be called from `spawn_blocking` by the
 //! replica layer when it arrives.
 
+pub mod lsm;
 pub mod memory;
 
+pub use lsm::LsmStorage;
 pub use memory::MemoryStorage;
 
 /// A failure of the storage engine.
@@ -26,6 +28,9 @@ pub enum StorageError {
     /// An I/O error of a disk-backed engine.
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A failure of the LSM engine (I/O, corruption, limits), with context.
+    #[error("LSM storage: {0}")]
+    Lsm(#[from] lsm::LsmError),
 }
 
 /// One stored entry: (key, value).
@@ -55,5 +60,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// True when no key is stored.
     fn is_empty(&self) -> Result<bool, StorageError> {
         Ok(self.len()? == 0)
+    }
+
+    /// Engine counters for `Admin.Status` (names prefixed by the engine,
+    /// e.g. `lsm_flushes`); none by default.
+    fn stats(&self) -> Vec<(String, u64)> {
+        Vec::new()
     }
 }

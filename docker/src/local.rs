@@ -23,7 +23,8 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::ready::{wait_all_ready, wait_ready, READY_TIMEOUT};
+use crate::ready::{wait_ready, READY_TIMEOUT};
+use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
     faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result,
     LIBFAKETIME,
@@ -38,6 +39,8 @@ struct LocalNode {
     id: String,
     /// Loopback port the node listens on; kept across restarts.
     port: u16,
+    /// Member-to-member port (etcd's peer URL); unused by the other stores.
+    peer_port: u16,
     /// The node's `--data-dir`; kept across restarts.
     data_dir: PathBuf,
     /// This node's libfaketime timestamp file.
@@ -62,6 +65,8 @@ pub struct LocalCluster {
     faketime: bool,
     /// The nodes, in `spec.nodes` order.
     nodes: Vec<LocalNode>,
+    /// Which server the processes run (our node, or a peer store).
+    store: StoreKind,
 }
 
 /// The path of libfaketime on this host, if installed.
@@ -139,13 +144,31 @@ fn pid_of(child: &Child) -> Option<Pid> {
 impl LocalCluster {
     /// Spawns one `binary` process per node and waits until all answer.
     pub async fn start(spec: &ClusterSpec, binary: PathBuf) -> Result<LocalCluster> {
+        Self::start_with(spec, binary, StoreKind::Dynamo).await
+    }
+
+    /// Spawns a peer store (etcd, Redis) from the host's own installation
+    /// (Debian's `etcd-server` / `redis-server` packages).
+    pub async fn start_store(spec: &ClusterSpec, store: StoreKind) -> Result<LocalCluster> {
+        let program = match store {
+            StoreKind::Dynamo => find_node_binary(),
+            StoreKind::Etcd => on_path("etcd"),
+            StoreKind::Redis => on_path("redis-server"),
+        };
+        let program = program.ok_or_else(|| {
+            ClusterError::Other(format!("no {} binary on PATH (apt-get install etcd-server redis-server)", store.name()))
+        })?;
+        Self::start_with(spec, program, store).await
+    }
+
+    async fn start_with(spec: &ClusterSpec, binary: PathBuf, store: StoreKind) -> Result<LocalCluster> {
         if !binary.is_file() {
             return Err(ClusterError::Other(format!(
                 "node binary {} not found; build it with `cargo build --release -p dynamo-node`",
                 binary.display()
             )));
         }
-        let cluster = Self::prepare(spec, binary)?;
+        let cluster = Self::prepare(spec, binary, store)?;
         match cluster.spawn_all().await {
             Ok(()) => Ok(cluster),
             Err(e) => {
@@ -158,7 +181,7 @@ impl LocalCluster {
     }
 
     /// Lays out ports, directories and files; starts nothing.
-    fn prepare(spec: &ClusterSpec, binary: PathBuf) -> Result<LocalCluster> {
+    fn prepare(spec: &ClusterSpec, binary: PathBuf, store: StoreKind) -> Result<LocalCluster> {
         let base_dir = std::env::temp_dir().join(format!("dwb-{}", spec.name));
         if base_dir.exists() {
             std::fs::remove_dir_all(&base_dir)
@@ -166,14 +189,15 @@ impl LocalCluster {
         }
         std::fs::create_dir_all(&spec.log_dir)
             .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
-        let ports = free_ports(spec.nodes.len())?;
+        let ports = free_ports(2 * spec.nodes.len())?;
         let nodes: Vec<LocalNode> = spec
             .nodes
             .iter()
-            .zip(ports)
-            .map(|(id, port)| LocalNode {
+            .zip(ports.chunks(2))
+            .map(|(id, pair)| LocalNode {
                 id: id.clone(),
-                port,
+                port: pair[0],
+                peer_port: pair[1],
                 data_dir: base_dir.join("data").join(id),
                 faketime_file: base_dir.join(format!("{id}.faketime")),
                 log_path: spec.log_dir.join(format!("{id}.log")),
@@ -189,7 +213,8 @@ impl LocalCluster {
             std::fs::create_dir_all(&node.data_dir)
                 .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
         }
-        let faketime = libfaketime_path().is_some();
+        // Peer stores never run under libfaketime (see store.rs / PEER_WRAPPER).
+        let faketime = libfaketime_path().is_some() && store == StoreKind::Dynamo;
         if faketime {
             for node in &nodes {
                 write_offset(&node.faketime_file, 0)?;
@@ -202,6 +227,7 @@ impl LocalCluster {
             peers,
             faketime,
             nodes,
+            store,
         })
     }
 
@@ -209,12 +235,8 @@ impl LocalCluster {
         for node in &self.nodes {
             self.spawn(node).await?;
         }
-        let targets: Vec<(String, String)> = self
-            .nodes
-            .iter()
-            .map(|n| (n.id.clone(), endpoint_of(n.port)))
-            .collect();
-        wait_all_ready(&targets, READY_TIMEOUT).await?;
+        let waits = self.nodes.iter().map(|n| self.wait_node_ready(n));
+        futures::future::try_join_all(waits).await?;
         tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), "local cluster ready");
         Ok(())
     }
@@ -244,6 +266,9 @@ impl LocalCluster {
                 s,
             )
         })?;
+        if self.store != StoreKind::Dynamo {
+            return Ok(self.peer_command(node, log, log_err));
+        }
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--id")
             .arg(&node.id)
@@ -312,8 +337,37 @@ impl LocalCluster {
     }
 }
 
-fn endpoint_of(port: u16) -> String {
-    format!("http://127.0.0.1:{port}")
+impl LocalCluster {
+    fn endpoint_of(&self, port: u16) -> String {
+        self.store.endpoint("127.0.0.1", port)
+    }
+
+    /// `Admin.Status` for our node, the store's own health check for a peer.
+    async fn wait_node_ready(&self, node: &LocalNode) -> Result<()> {
+        match self.store {
+            StoreKind::Dynamo => wait_ready(&node.id, &self.endpoint_of(node.port), READY_TIMEOUT).await.map(|_| ()),
+            store => wait_peer_ready(store, &node.id, "127.0.0.1", node.port, READY_TIMEOUT).await,
+        }
+    }
+
+    /// A peer store member's process: its own command line on loopback ports.
+    fn peer_command(&self, node: &LocalNode, log: std::fs::File, log_err: std::fs::File) -> Command {
+        let members: Vec<Member> = self
+            .nodes
+            .iter()
+            .map(|n| Member { id: n.id.clone(), host: "127.0.0.1".into(), port: n.port, peer_port: n.peer_port })
+            .collect();
+        let index = self.nodes.iter().position(|n| n.id == node.id).unwrap_or(0);
+        let data_dir = node.data_dir.display().to_string();
+        let argv = self.store.peer_argv(index, &members, &data_dir, "127.0.0.1");
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        cmd
+    }
 }
 
 fn open_log(path: &Path) -> Result<std::fs::File> {
@@ -347,7 +401,7 @@ impl Cluster for LocalCluster {
     }
 
     fn endpoint(&self, node: &str) -> Result<String> {
-        Ok(endpoint_of(self.node(node)?.port))
+        Ok(self.endpoint_of(self.node(node)?.port))
     }
 
     fn peer_ip(&self, node: &str) -> Result<IpAddr> {
@@ -399,7 +453,7 @@ impl Cluster for LocalCluster {
             }
         }
         self.spawn(n).await?;
-        wait_ready(&n.id, &endpoint_of(n.port), READY_TIMEOUT).await?;
+        self.wait_node_ready(n).await?;
         tracing::info!(node, "node restarted");
         Ok(())
     }

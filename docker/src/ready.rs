@@ -63,11 +63,3 @@ pub async fn wait_ready(node: &str, endpoint: &str, total: Duration) -> Result<S
         tokio::time::sleep(RETRY_INTERVAL).await;
     }
 }
-
-/// Waits for every `(node, endpoint)` pair concurrently; the first failure wins.
-pub async fn wait_all_ready(targets: &[(String, String)], total: Duration) -> Result<()> {
-    let waits = targets
-        .iter()
-        .map(|(node, endpoint)| wait_ready(node, endpoint, total));
-    futures::future::try_join_all(waits).await.map(|_| ())
-}

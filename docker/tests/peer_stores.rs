@@ -76,3 +76,29 @@ async fn redis_replicas_link_to_the_primary() {
     cluster.teardown().await.expect("teardown");
     result
 }
+
+/// The same stores as local processes, from the host's Debian packages.
+#[tokio::test]
+async fn local_etcd_and_redis_start_and_tear_down() {
+    use docker::LocalCluster;
+    for store in [StoreKind::Etcd, StoreKind::Redis] {
+        let program = if store == StoreKind::Etcd { "etcd" } else { "redis-server" };
+        if std::process::Command::new(program).arg("--version").output().is_err() {
+            eprintln!("SKIP: {program} is not installed (apt-get install etcd-server redis-server)");
+            continue;
+        }
+        let cluster = LocalCluster::start_store(&spec(&format!("local-{}", store.name())), store).await.expect("starts");
+        let result = async {
+            for node in ["n1", "n2", "n3"] {
+                assert!(healthy(&cluster, store, node).await, "{} {node} not ready", store.name());
+            }
+            assert!(!cluster.supports(docker::Fault::Partition));
+            cluster.kill("n3").await.expect("kill");
+            assert!(!healthy(&cluster, store, "n3").await, "a killed member still answers");
+            cluster.restart("n3").await.expect("restart");
+        }
+        .await;
+        cluster.teardown().await.expect("teardown");
+        result
+    }
+}

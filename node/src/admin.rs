@@ -52,7 +52,12 @@ impl Admin for AdminService {
             resolution: c.resolution.to_string(),
             uptime_ms: node.uptime_ms(),
             load_max_over_mean: node.ring().load_max_over_mean(),
-            counters: node.metrics().snapshot().into_iter().collect(),
+            counters: node
+                .metrics()
+                .snapshot()
+                .into_iter()
+                .chain(node.hints().snapshot(node.now_ms()))
+                .collect(),
             storage: node.storage().name().to_string(),
             keys,
         }))
@@ -70,11 +75,7 @@ impl Admin for AdminService {
             .iter()
             .map(|m| proto::RingMember {
                 node_id: m.id.to_string(),
-                address: node
-                    .config()
-                    .peer_address(&m.id)
-                    .unwrap_or_default()
-                    .to_string(),
+                address: node.peers().address(&m.id).unwrap_or_default(),
                 vnodes: m.vnodes,
                 ownership: ownership.get(&m.id).copied().unwrap_or(0.0),
             })
@@ -96,6 +97,45 @@ impl Admin for AdminService {
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
+        }))
+    }
+
+    async fn membership(
+        &self,
+        _: Request<proto::MembershipRequest>,
+    ) -> Result<Response<proto::MembershipResponse>, Status> {
+        let now_ms = self.node.now_ms();
+        let members = self.node.membership().read(|g| {
+            g.members()
+                .iter()
+                .map(|(id, m)| proto::MemberView {
+                    node_id: id.to_string(),
+                    address: m.address.clone(),
+                    generation: m.generation,
+                    heartbeat: m.heartbeat,
+                    liveness: m.liveness.as_str().to_string(),
+                    ring_status: m.ring_status.as_str().to_string(),
+                    silent_ms: now_ms.saturating_sub(m.updated_ms),
+                    reporters: m.reporters.iter().map(ToString::to_string).collect(),
+                })
+                .collect()
+        });
+        Ok(Response::new(proto::MembershipResponse {
+            node_id: self.node.config().id.to_string(),
+            members,
+        }))
+    }
+
+    async fn leave(
+        &self,
+        _: Request<proto::LeaveRequest>,
+    ) -> Result<Response<proto::LeaveResponse>, Status> {
+        let (keys, elapsed) = crate::streaming::leave(Arc::clone(&self.node))
+            .await
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(proto::LeaveResponse {
+            keys_streamed: keys,
+            duration_ms: elapsed.as_millis() as u64,
         }))
     }
 }

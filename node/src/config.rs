@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::node_id::NodeId;
 use crate::ring::RingMember;
@@ -84,6 +84,36 @@ pub struct Args {
     /// Storage engine.
     #[arg(long, value_enum, default_value = "memory")]
     pub storage: StorageKind,
+    /// Sloppy quorum: a down home replica's writes and reads go to the next
+    /// healthy node on the ring, which keeps a hint.
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    pub sloppy_quorum: bool,
+    /// Hinted handoff: deliver hints to their home node when it is up again.
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
+    pub hinted_handoff: bool,
+    /// Gossip round period.
+    #[arg(long, default_value_t = 200)]
+    pub gossip_interval_ms: u64,
+    /// Peers each gossip round sends to.
+    #[arg(long, default_value_t = 2)]
+    pub gossip_fanout: usize,
+    /// Heartbeat silence after which a member is suspected.
+    #[arg(long, default_value_t = 1_000)]
+    pub fail_after_ms: u64,
+    /// Hints older than this are dropped (Cassandra's max_hint_window: 3 h).
+    #[arg(long, default_value_t = 10_800_000)]
+    pub hint_window_ms: u64,
+    /// A node to announce this one to when joining: id=host:port. Repeatable.
+    #[arg(long = "seed-node", value_delimiter = ',')]
+    pub seed_nodes: Vec<String>,
+    /// Join a running cluster: stream this node's future ranges in before
+    /// taking ownership of them.
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    pub join: bool,
+    /// How long a membership change waits for gossip to tell every node
+    /// before data moves (Cassandra's ring delay).
+    #[arg(long, default_value_t = 2_000)]
+    pub ring_delay_ms: u64,
 }
 
 /// One cluster member and where to reach it.
@@ -161,6 +191,24 @@ pub struct Config {
     pub max_clock_entries: usize,
     /// Storage engine.
     pub storage: StorageKind,
+    /// Down home replicas are replaced by stand-ins holding hints.
+    pub sloppy_quorum: bool,
+    /// Hints are delivered to their home node when it is up.
+    pub hinted_handoff: bool,
+    /// Gossip round period.
+    pub gossip_interval_ms: u64,
+    /// Peers per gossip round.
+    pub gossip_fanout: usize,
+    /// Heartbeat silence before suspicion.
+    pub fail_after_ms: u64,
+    /// Age past which hints are dropped.
+    pub hint_window_ms: u64,
+    /// Nodes to announce this one to (joining).
+    pub seed_nodes: Vec<Peer>,
+    /// Start as a joining node.
+    pub join: bool,
+    /// Wait for gossip to spread a ring status change before moving data.
+    pub ring_delay_ms: u64,
 }
 
 impl Config {
@@ -171,7 +219,13 @@ impl Config {
         if !peers.iter().any(|p| p.id == id) {
             return Err(ConfigError::SelfNotInPeers(id));
         }
-        check_quorum(args.n, args.w, args.r, peers.len())?;
+        let seed_nodes = parse_peers(&args.seed_nodes)?;
+        let known = peers.len() + seed_nodes.iter().filter(|s| !peers.iter().any(|p| p.id == s.id)).count();
+        check_quorum(args.n, args.w, args.r, known)?;
+        check_positive("gossip-interval-ms", args.gossip_interval_ms)?;
+        check_positive("gossip-fanout", args.gossip_fanout as u64)?;
+        check_positive("fail-after-ms", args.fail_after_ms)?;
+        check_positive("hint-window-ms", args.hint_window_ms)?;
         let weights = parse_weights(&args.weights, &peers)?;
         check_positive("vnodes", u64::from(args.vnodes))?;
         check_positive("max-clock-entries", args.max_clock_entries as u64)?;
@@ -191,6 +245,15 @@ impl Config {
             max_value_bytes: args.max_value_bytes,
             max_clock_entries: args.max_clock_entries,
             storage: args.storage,
+            sloppy_quorum: args.sloppy_quorum,
+            hinted_handoff: args.hinted_handoff,
+            gossip_interval_ms: args.gossip_interval_ms,
+            gossip_fanout: args.gossip_fanout,
+            fail_after_ms: args.fail_after_ms,
+            hint_window_ms: args.hint_window_ms,
+            seed_nodes,
+            join: args.join,
+            ring_delay_ms: args.ring_delay_ms,
         })
     }
 
@@ -355,6 +418,23 @@ mod tests {
             (64, 10_240, 10)
         );
         assert_eq!(c.storage, StorageKind::Memory);
+    }
+
+    #[test]
+    fn failure_handling_flags() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.sloppy_quorum && c.hinted_handoff && !c.join);
+        assert_eq!((c.gossip_interval_ms, c.gossip_fanout, c.fail_after_ms), (200, 2, 1_000));
+        assert_eq!(c.hint_window_ms, 10_800_000);
+        let c = parse(&[
+            "--sloppy-quorum", "true", "--hinted-handoff", "false", "--join", "true",
+            "--seed-node", "n2=10.91.0.12:7000", "--gossip-fanout", "3", "--hint-window-ms", "50",
+        ])
+        .unwrap();
+        assert!(c.sloppy_quorum && !c.hinted_handoff && c.join);
+        assert_eq!(c.seed_nodes[0].id, NodeId::from("n2"));
+        assert_eq!((c.gossip_fanout, c.hint_window_ms), (3, 50));
+        assert!(matches!(parse(&["--gossip-fanout", "0"]), Err(ConfigError::Zero("gossip-fanout"))));
     }
 
     #[test]

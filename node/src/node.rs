@@ -25,13 +25,16 @@ use tracing::{debug, warn, Instrument};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
+use crate::hints::{HintError, HintStore};
+use crate::membership::Membership;
 use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::Metrics;
 use crate::node_id::NodeId;
 use crate::peers::PeerClients;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
-use crate::ring::{Ring, RingError};
-use crate::storage::Storage;
+use crate::ring::{Ring, RingError, RingMember};
+use crate::storage::{MemoryStorage, Storage};
 use crate::validate::{Limits, ValidRead, ValidWrite};
 use crate::vclock::{Sibling, SiblingSet, Version};
 use crate::wire;
@@ -79,13 +82,30 @@ pub struct ReadOutcome {
     pub replies: usize,
 }
 
+/// Why a node could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configured membership does not form a ring.
+    #[error(transparent)]
+    Ring(#[from] RingError),
+    /// The hint store could not be opened.
+    #[error("cannot open hints: {0}")]
+    Hints(#[from] HintError),
+}
+
 /// Everything one node process holds.
 #[derive(Debug)]
 pub struct Node {
     /// The validated configuration.
     config: Config,
-    /// The hash ring over the static membership.
-    ring: Ring,
+    /// Gossip membership and the ring view coordinators plan against.
+    membership: Membership,
+    /// Writes held for down home replicas (hinted handoff).
+    hints: HintStore,
+    /// Set to true when the node shuts down; background loops watch it.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Wakes the hint delivery loop (a member came back up).
+    handoff: tokio::sync::Notify,
     /// This node's replica of its share of the keys.
     replica: ReplicaStore,
     /// Clients to the other members' Replica services.
@@ -108,19 +128,39 @@ impl Node {
         clock: Arc<dyn Clock>,
         storage: Arc<dyn Storage>,
     ) -> Result<Node, RingError> {
-        let ring = Ring::new(config.ring_members())?;
+        match Node::assemble(config, clock, storage, Arc::new(MemoryStorage::new())) {
+            Ok(node) => Ok(node),
+            Err(StartError::Ring(e)) => Err(e),
+            Err(StartError::Hints(e)) => unreachable!("an empty memory hint store opens: {e}"),
+        }
+    }
+
+    /// Assembles a node whose hints live in `hint_storage`.
+    pub fn assemble(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        storage: Arc<dyn Storage>,
+        hint_storage: Arc<dyn Storage>,
+    ) -> Result<Node, StartError> {
+        Ring::new(config.ring_members())?;
         let addresses: BTreeMap<NodeId, String> = config
             .peers
             .iter()
+            .chain(&config.seed_nodes)
             .map(|p| (p.id.clone(), p.address.clone()))
             .collect();
         let peers = PeerClients::new(addresses, config.request_timeout());
+        let membership = Membership::new(initial_gossip(&config, clock.now_ms()), config.n, config.sloppy_quorum);
+        let hints = HintStore::open(hint_storage, config.resolution, config.hint_window_ms)?;
         let replica = ReplicaStore::new(storage, config.resolution);
         let counter = NodeCounter::starting_at(clock.now_us());
         let started_ms = clock.now_ms();
         Ok(Node {
             config,
-            ring,
+            membership,
+            hints,
+            stop: tokio::sync::watch::channel(false).0,
+            handoff: tokio::sync::Notify::new(),
             replica,
             peers,
             metrics: Metrics::default(),
@@ -135,9 +175,72 @@ impl Node {
         &self.config
     }
 
-    /// The ring.
-    pub fn ring(&self) -> &Ring {
-        &self.ring
+    /// The current ring (normal and leaving members) as gossip sees it.
+    pub fn ring(&self) -> Arc<Ring> {
+        let view = self.membership.view();
+        view.current
+            .clone()
+            .or_else(|| view.future.clone())
+            .unwrap_or_else(|| Arc::new(Ring::new(self.config.ring_members()).expect("validated at start")))
+    }
+
+    /// Gossip membership and the derived view.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// The hints this node holds for others.
+    pub fn hints(&self) -> &HintStore {
+        &self.hints
+    }
+
+    /// Clients to the other members.
+    pub fn peers(&self) -> &PeerClients {
+        &self.peers
+    }
+
+    /// Wall-clock now, in ms.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// A receiver that turns true when the node shuts down.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Tells the background loops to stop.
+    pub fn shut_down(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Starts gossip, hint delivery and (with `--join`) the join.
+    pub fn start_background(self: &Arc<Self>) {
+        crate::gossiper::spawn(self);
+        crate::handoff::spawn(self);
+        if self.config.join {
+            crate::streaming::spawn_join(self);
+        }
+    }
+
+    /// Wakes the hint delivery loop now.
+    pub fn wake_handoff(&self) {
+        self.handoff.notify_one();
+    }
+
+    /// Completes when [`Node::wake_handoff`] is called.
+    pub async fn handoff_woken(&self) {
+        self.handoff.notified().await;
+    }
+
+    /// Keeps `set` as a hint for `home` (this node stands in for it).
+    pub fn store_hint(&self, home: &NodeId, key: &[u8], set: SiblingSet) -> Result<(), HintError> {
+        self.hints.store(home, key, set, self.clock.now_ms())
+    }
+
+    /// The hint held for (home, key): a sloppy read of a stand-in.
+    pub fn fetch_hint(&self, home: &NodeId, key: &[u8]) -> Result<SiblingSet, HintError> {
+        self.hints.get(home, key)
     }
 
     /// The counters.
@@ -201,10 +304,15 @@ impl Node {
         key: Vec<u8>,
         request: ValidRead,
     ) -> Result<ReadOutcome, QuorumError> {
-        let replicas = self.ring.preference_list(&key, self.config.n);
-        let mut round = ReadRound::new(replicas.clone(), request.r, self.config.resolution);
+        let plan = self.membership.view().read_plan(&key, request.r);
+        if plan.targets.is_empty() {
+            return Err(QuorumError::Read { replies: 0, required: request.r, n: self.config.n });
+        }
+        let replicas = plan.nodes();
+        let mut round = ReadRound::new(replicas.clone(), plan.required, self.config.resolution);
         let mut replies = fan_out(&replicas, |target| {
-            Arc::clone(self).fetch_on(target, key.clone())
+            let hint_for = plan.hint_for(&target);
+            Arc::clone(self).fetch_on(target, key.clone(), hint_for)
         });
         match await_quorum(&mut round, &mut replies, self.deadline()).await {
             Ok(answers) => {
@@ -256,10 +364,15 @@ impl Node {
         set: SiblingSet,
         w: usize,
     ) -> Result<usize, QuorumError> {
-        let replicas = self.ring.preference_list(&key, self.config.n);
-        let mut round = WriteRound::new(replicas.clone(), w);
+        let plan = self.membership.view().write_plan(&key, w);
+        if plan.targets.is_empty() {
+            return Err(QuorumError::Write { acks: 0, required: w, n: self.config.n });
+        }
+        let replicas = plan.nodes();
+        let mut round = WriteRound::new(replicas.clone(), plan.required);
         let mut acks = fan_out(&replicas, |target| {
-            Arc::clone(self).store_on(target, key.clone(), set.clone())
+            let hint_for = plan.hint_for(&target);
+            Arc::clone(self).store_on(target, key.clone(), set.clone(), hint_for)
         });
         match await_quorum(&mut round, &mut acks, self.deadline()).await {
             Ok(answers) => Ok(answers),
@@ -275,39 +388,60 @@ impl Node {
         }
     }
 
-    /// Stores on one replica: directly if it is this node, else by RPC.
+    /// Stores on one replica: directly if it is this node, else by RPC. A
+    /// stand-in (`hint_for`) keeps the write as a hint. When a home
+    /// replica's store fails and hinted handoff is on, the coordinator keeps
+    /// a hint for it itself (not counted towards W).
     async fn store_on(
         self: Arc<Self>,
         target: NodeId,
         key: Vec<u8>,
         set: SiblingSet,
+        hint_for: Option<NodeId>,
     ) -> Result<(), String> {
         if target == self.config.id {
-            return self
-                .local_store(&key, set)
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            return match &hint_for {
+                Some(home) => self.store_hint(home, &key, set).map_err(|e| e.to_string()),
+                None => self.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string()),
+            };
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::StoreRequest {
-            key,
+            key: key.clone(),
             siblings: wire::set_to_proto(&set),
             from: self.config.id.to_string(),
+            hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
         let result =
             tokio::time::timeout(self.config.request_timeout(), client.store(request)).await;
-        flatten_rpc(&target, result).map(|_| ())
+        let outcome = flatten_rpc(&target, result).map(|_| ());
+        if outcome.is_err() && hint_for.is_none() && self.config.hinted_handoff {
+            if let Err(error) = self.store_hint(&target, &key, set) {
+                warn!(%target, %error, "cannot keep a hint for a failed replica");
+            }
+        }
+        outcome
     }
 
-    /// Fetches from one replica: directly if it is this node, else by RPC.
-    async fn fetch_on(self: Arc<Self>, target: NodeId, key: Vec<u8>) -> Result<SiblingSet, String> {
+    /// Fetches from one replica: directly if it is this node, else by RPC;
+    /// a stand-in (`hint_for`) answers from its hint for the home node.
+    async fn fetch_on(
+        self: Arc<Self>,
+        target: NodeId,
+        key: Vec<u8>,
+        hint_for: Option<NodeId>,
+    ) -> Result<SiblingSet, String> {
         if target == self.config.id {
-            return self.local_fetch(&key).map_err(|e| e.to_string());
+            return match &hint_for {
+                Some(home) => self.fetch_hint(home, &key).map_err(|e| e.to_string()),
+                None => self.local_fetch(&key).map_err(|e| e.to_string()),
+            };
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::FetchRequest {
             key,
             from: self.config.id.to_string(),
+            hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
         let result =
             tokio::time::timeout(self.config.request_timeout(), client.fetch(request)).await;
@@ -318,6 +452,33 @@ impl Node {
     fn deadline(&self) -> Instant {
         Instant::now() + self.config.request_timeout()
     }
+}
+
+/// This node's gossip list at start: itself (joining or normal) and every
+/// configured peer and seed as a normal member not yet heard from.
+fn initial_gossip(config: &Config, now_ms: u64) -> Gossip {
+    let vnodes_of = |members: &[RingMember], id: &NodeId| {
+        members.iter().find(|m| &m.id == id).map_or(config.vnodes, |m| m.vnodes)
+    };
+    let members = config.ring_members();
+    let me = Digest {
+        id: config.id.clone(),
+        address: config.peer_address(&config.id).unwrap_or_default().to_string(),
+        generation: now_ms,
+        heartbeat: 0,
+        ring_status: if config.join { RingStatus::Joining } else { RingStatus::Normal },
+        vnodes: vnodes_of(&members, &config.id),
+        suspected: false,
+    };
+    let gossip_config = GossipConfig { fanout: config.gossip_fanout, fail_after_ms: config.fail_after_ms };
+    let seed = xxhash_rust::xxh3::xxh3_64(config.id.as_str().as_bytes()) ^ now_ms;
+    let mut gossip = Gossip::new(me, gossip_config, seed, now_ms);
+    for peer in config.peers.iter().chain(&config.seed_nodes) {
+        if peer.id != config.id {
+            gossip.add_known(peer.id.clone(), peer.address.clone(), vnodes_of(&members, &peer.id), now_ms);
+        }
+    }
+    gossip
 }
 
 /// Turns a timed RPC result into the reply or a one-line reason.

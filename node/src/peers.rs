@@ -8,7 +8,7 @@
 //! failed (timed-out or refused) RPC rather than a failed startup.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use proto::replica_client::ReplicaClient;
@@ -38,8 +38,8 @@ pub enum PeerError {
 /// Lazily connected, cached Replica clients, one per peer.
 #[derive(Debug)]
 pub struct PeerClients {
-    /// Member id -> `host:port`.
-    addresses: BTreeMap<NodeId, String>,
+    /// Member id -> `host:port`; grows as gossip discovers members.
+    addresses: RwLock<BTreeMap<NodeId, String>>,
     /// Timeout for establishing a connection.
     connect_timeout: Duration,
     /// Clients created so far (cloning a client is cheap: it shares the channel).
@@ -50,7 +50,7 @@ impl PeerClients {
     /// Clients for the given members (`id -> host:port`).
     pub fn new(addresses: BTreeMap<NodeId, String>, connect_timeout: Duration) -> Self {
         PeerClients {
-            addresses,
+            addresses: RwLock::new(addresses),
             connect_timeout,
             clients: Mutex::new(HashMap::new()),
         }
@@ -63,15 +63,33 @@ impl PeerClients {
         if let Some(client) = clients.get(node) {
             return Ok(client.clone());
         }
-        let client = ReplicaClient::new(self.channel(node)?);
+        // Streamed ranges and hint batches carry hundreds of values.
+        let client = ReplicaClient::new(self.channel(node)?).max_decoding_message_size(64 << 20);
         clients.insert(node.clone(), client.clone());
         Ok(client)
     }
 
+    /// Records (or changes) a member's address, learned from gossip; a
+    /// changed address drops the cached client so the next call reconnects.
+    pub fn set_address(&self, node: &NodeId, address: &str) -> Result<(), PeerError> {
+        let mut addresses = self.addresses.write().map_err(|_| PeerError::Poisoned)?;
+        if addresses.get(node).map(String::as_str) == Some(address) {
+            return Ok(());
+        }
+        addresses.insert(node.clone(), address.to_string());
+        drop(addresses);
+        self.clients.lock().map_err(|_| PeerError::Poisoned)?.remove(node);
+        Ok(())
+    }
+
+    /// The address of a member, if known.
+    pub fn address(&self, node: &NodeId) -> Option<String> {
+        self.addresses.read().ok()?.get(node).cloned()
+    }
+
     fn channel(&self, node: &NodeId) -> Result<Channel, PeerError> {
         let address = self
-            .addresses
-            .get(node)
+            .address(node)
             .ok_or_else(|| PeerError::Unknown(node.clone()))?;
         let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|source| {
             PeerError::BadAddress {

@@ -37,6 +37,9 @@ pub enum ServeError {
     /// The membership does not form a ring.
     #[error("cannot build the ring: {0}")]
     Ring(#[from] RingError),
+    /// The node could not be assembled (ring or hint store).
+    #[error("cannot start the node: {0}")]
+    Start(#[from] crate::node::StartError),
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -78,7 +81,8 @@ where
     let span = error_span!("node", id = %config.id);
     async move {
         let storage = open_storage(&config);
-        let node = Arc::new(Node::new(config, clock, storage)?);
+        let hint_storage = open_hint_storage(&config);
+        let node = Arc::new(Node::assemble(config, clock, storage, hint_storage)?);
         serve_node(node, listener, shutdown).await
     }
     .instrument(span)
@@ -97,19 +101,34 @@ where
     let id = node.config().id.clone();
     let c = node.config();
     info!(addr = %listener.local_addr()?, n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
-    Server::builder()
+    node.start_background();
+    let node_for_shutdown = Arc::clone(&node);
+    let served = Server::builder()
         .trace_fn(move |_| error_span!("node", id = %id))
         .add_service(KvServer::new(KvService {
             node: Arc::clone(&node),
         }))
-        .add_service(ReplicaServer::new(ReplicaService {
-            node: Arc::clone(&node),
-        }))
-        .add_service(AdminServer::new(AdminService::new(node)))
+        .add_service(
+            ReplicaServer::new(ReplicaService {
+                node: Arc::clone(&node),
+            })
+            // Hint batches and streamed ranges carry up to ~500 values.
+            .max_decoding_message_size(64 << 20),
+        )
+        .add_service(AdminServer::new(AdminService::new(Arc::clone(&node))))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
-        .await?;
+        .await;
+    node_for_shutdown.shut_down();
+    served?;
     info!("stopped");
     Ok(())
+}
+
+/// The hint store's engine: built like the main one, under `<data-dir>/hints`.
+fn open_hint_storage(config: &Config) -> Arc<dyn Storage> {
+    let mut hints = config.clone();
+    hints.data_dir = config.data_dir.join("hints");
+    open_storage(&hints)
 }
 
 fn open_storage(config: &Config) -> Arc<dyn Storage> {
@@ -218,14 +237,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        let proto::StoreRequest {
-            key,
-            siblings,
-            from,
-        } = request.into_inner();
-        let set = wire::set_from_proto(siblings, self.node.config().resolution)
-            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
-        self.node.local_store(&key, set).map_err(internal)?;
+        self.store_one(request.into_inner())?;
         Ok(Response::new(proto::StoreResponse {}))
     }
 
@@ -233,11 +245,59 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::FetchRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
-        let key = request.into_inner().key;
-        let set = self.node.local_fetch(&key).map_err(internal)?;
+        let proto::FetchRequest { key, hint_for, .. } = request.into_inner();
+        let set = if hint_for.is_empty() || hint_for == self.node.config().id.as_str() {
+            self.node.local_fetch(&key).map_err(internal)?
+        } else {
+            let home = crate::NodeId::from(hint_for.as_str());
+            self.node.fetch_hint(&home, &key).map_err(|e| Status::internal(e.to_string()))?
+        };
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
         }))
+    }
+
+    async fn gossip(
+        &self,
+        request: Request<proto::GossipMessage>,
+    ) -> Result<Response<proto::GossipMessage>, Status> {
+        Ok(Response::new(crate::gossiper::on_message(&self.node, &request.into_inner())))
+    }
+
+    async fn store_batch(
+        &self,
+        request: Request<proto::StoreBatchRequest>,
+    ) -> Result<Response<proto::StoreResponse>, Status> {
+        for store in request.into_inner().stores {
+            self.store_one(store)?;
+        }
+        Ok(Response::new(proto::StoreResponse {}))
+    }
+
+    async fn stream_range(
+        &self,
+        request: Request<proto::StreamRangeRequest>,
+    ) -> Result<Response<proto::StreamRangeResponse>, Status> {
+        crate::streaming::serve_range(&self.node, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::internal)
+    }
+}
+
+impl ReplicaService {
+    /// Applies one Store: into the replica, or as a hint when the sender
+    /// made this node a stand-in for another home node.
+    fn store_one(&self, request: proto::StoreRequest) -> Result<(), Status> {
+        let proto::StoreRequest { key, siblings, from, hint_for } = request;
+        let set = wire::set_from_proto(siblings, self.node.config().resolution)
+            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
+        if hint_for.is_empty() || hint_for == self.node.config().id.as_str() {
+            self.node.local_store(&key, set).map_err(internal)?;
+        } else {
+            let home = crate::NodeId::from(hint_for.as_str());
+            self.node.store_hint(&home, &key, set).map_err(|e| Status::internal(e.to_string()))?;
+        }
+        Ok(())
     }
 }
 

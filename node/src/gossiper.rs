@@ -1,0 +1,143 @@
+//! The gossip loop and the Gossip RPC: `gossip.rs` put on the network.
+//!
+//! Every `--gossip-interval-ms` the loop ticks the membership list (own
+//! heartbeat, liveness rules), sends the list to the peers the tick picked
+//! and merges each reply (push-pull). The `Gossip` RPC handler does the
+//! mirror image: merge the sender's list, answer with ours. Both feed the
+//! changes back into the view coordinators use, log them, record new
+//! members' addresses for the peer clients, and wake the hint delivery when
+//! a member comes back up. Each exchange is bounded by the request timeout,
+//! so a dead peer costs one timed-out RPC per round, never a stuck loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, Instrument};
+
+use crate::gossip::{Change, Digest, Liveness, RingStatus};
+use crate::node::Node;
+use crate::node_id::NodeId;
+
+/// A gossip message on the wire.
+pub fn to_proto(from: &NodeId, digests: &[Digest]) -> proto::GossipMessage {
+    proto::GossipMessage {
+        from: from.to_string(),
+        members: digests
+            .iter()
+            .map(|d| proto::GossipMember {
+                node_id: d.id.to_string(),
+                address: d.address.clone(),
+                generation: d.generation,
+                heartbeat: d.heartbeat,
+                ring_status: d.ring_status.as_str().to_string(),
+                vnodes: d.vnodes,
+                suspected: d.suspected,
+            })
+            .collect(),
+    }
+}
+
+/// The digests of a wire message (members with an empty id are skipped).
+pub fn from_proto(message: &proto::GossipMessage) -> Vec<Digest> {
+    message
+        .members
+        .iter()
+        .filter(|m| !m.node_id.is_empty())
+        .map(|m| Digest {
+            id: NodeId::from(m.node_id.as_str()),
+            address: m.address.clone(),
+            generation: m.generation,
+            heartbeat: m.heartbeat,
+            ring_status: RingStatus::parse(&m.ring_status),
+            vnodes: m.vnodes,
+            suspected: m.suspected,
+        })
+        .collect()
+}
+
+/// Handles an incoming Gossip RPC: merge, then answer with our list.
+pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipMessage {
+    let from = NodeId::from(message.from.as_str());
+    let digests = from_proto(message);
+    let now_ms = node.now_ms();
+    let (reply, changes) = node.membership().update(false, |g| {
+        let changes = g.receive(&from, &digests, now_ms);
+        (g.digests(), changes)
+    });
+    apply_changes(node, &changes, &digests);
+    to_proto(&node.config().id, &reply)
+}
+
+/// Logs changes and records the addresses of newly discovered members.
+fn apply_changes(node: &Node, changes: &[Change], digests: &[Digest]) {
+    for change in changes {
+        match change {
+            Change::Discovered(id) => {
+                if let Some(d) = digests.iter().find(|d| &d.id == id) {
+                    if let Err(error) = node.peers().set_address(id, &d.address) {
+                        debug!(%id, %error, "cannot record a member's address");
+                    }
+                }
+                info!(member = %id, "member discovered");
+            }
+            Change::Liveness(id, from, to) => {
+                info!(member = %id, from = from.as_str(), to = to.as_str(), "member liveness changed");
+                if *to == Liveness::Up {
+                    node.wake_handoff();
+                }
+            }
+            Change::Ring(id, status) => info!(member = %id, status = status.as_str(), "member ring status changed"),
+        }
+    }
+}
+
+/// One round: tick, then exchange with the picked peers concurrently.
+async fn round(node: &Arc<Node>) {
+    let now_ms = node.now_ms();
+    let ((peers, digests), changes) = node.membership().update(false, |g| {
+        let (peers, changes) = g.tick(now_ms);
+        ((peers, g.digests()), changes)
+    });
+    apply_changes(node, &changes, &digests);
+    let message = to_proto(&node.config().id, &digests);
+    let exchanges = peers.into_iter().map(|peer| exchange(Arc::clone(node), peer, message.clone()));
+    futures::future::join_all(exchanges).await;
+}
+
+/// Sends our list to one peer and merges its answer.
+async fn exchange(node: Arc<Node>, peer: NodeId, message: proto::GossipMessage) {
+    let Ok(mut client) = node.peers().client(&peer) else {
+        debug!(%peer, "no address for gossip peer");
+        return;
+    };
+    let timeout = node.config().request_timeout();
+    match tokio::time::timeout(timeout, client.gossip(message)).await {
+        Ok(Ok(reply)) => {
+            on_message(&node, &reply.into_inner());
+        }
+        Ok(Err(status)) => debug!(%peer, code = ?status.code(), "gossip failed"),
+        Err(_) => debug!(%peer, "gossip timed out"),
+    }
+}
+
+/// Runs gossip rounds until the node stops.
+pub async fn run(node: Arc<Node>) {
+    let mut stopping = node.stopping();
+    let mut ticker = tokio::time::interval(Duration::from_millis(node.config().gossip_interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => round(&node).await,
+            _ = stopping.changed() => break,
+        }
+        if *stopping.borrow() {
+            break;
+        }
+    }
+    debug!("gossip loop stopped");
+}
+
+/// Spawns the gossip loop in the current span (which carries the node id).
+pub fn spawn(node: &Arc<Node>) {
+    tokio::spawn(run(Arc::clone(node)).in_current_span());
+}

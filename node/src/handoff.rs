@@ -1,0 +1,131 @@
+//! Hinted handoff: delivering the hints this node holds to their home nodes.
+//!
+//! A background loop wakes every gossip interval, and at once when gossip
+//! sees a member come back up. It drops hints older than the window, then,
+//! for every home node that gossip sees *up*, sends its hints in batches
+//! (one `StoreBatch` RPC per [`BATCH`] hints; the home merges them through
+//! its normal replica path) and deletes each acknowledged hint unless a
+//! newer write was merged into it meanwhile (`HintStore::delivered`). A
+//! failed batch stops delivery to that home until the next wake-up; nothing
+//! is deleted that was not acknowledged. With `--hinted-handoff false` the
+//! hints are kept (sloppy reads still see them) and only expire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info, warn, Instrument};
+
+use crate::hints::Hint;
+use crate::node::Node;
+use crate::node_id::NodeId;
+use crate::wire;
+
+/// Hints per `StoreBatch` RPC.
+pub const BATCH: usize = 500;
+
+/// Most batches sent to one home per wake-up, so one home with a huge
+/// backlog cannot starve the others (the next wake-up continues).
+const MAX_BATCHES_PER_PASS: usize = 200;
+
+/// Runs delivery passes until the node stops.
+pub async fn run(node: Arc<Node>) {
+    let mut stopping = node.stopping();
+    let period = Duration::from_millis(node.config().gossip_interval_ms);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = node.handoff_woken() => {}
+            _ = stopping.changed() => break,
+        }
+        if *stopping.borrow() {
+            break;
+        }
+        pass(&node).await;
+    }
+    debug!("handoff loop stopped");
+}
+
+/// Spawns the delivery loop in the current span.
+pub fn spawn(node: &Arc<Node>) {
+    tokio::spawn(run(Arc::clone(node)).in_current_span());
+}
+
+/// One pass: expire, then deliver to every home that is up.
+pub async fn pass(node: &Arc<Node>) {
+    let hints = node.hints();
+    match hints.expire(node.now_ms()) {
+        Ok(0) => {}
+        Ok(dropped) => warn!(dropped, "hints older than the window dropped"),
+        Err(error) => warn!(%error, "cannot expire hints"),
+    }
+    if !node.config().hinted_handoff {
+        return;
+    }
+    let homes = match hints.homes() {
+        Ok(homes) => homes,
+        Err(error) => return warn!(%error, "cannot list hinted homes"),
+    };
+    for home in homes {
+        if home == node.config().id || node.membership().is_up(&home) {
+            deliver_to(node, &home).await;
+        }
+    }
+}
+
+/// Sends `home` its hints batch by batch until none are left, a batch
+/// fails, or the per-pass bound is reached. Returns hints delivered.
+pub async fn deliver_to(node: &Arc<Node>, home: &NodeId) -> u64 {
+    let mut delivered = 0;
+    for _ in 0..MAX_BATCHES_PER_PASS {
+        let batch = match node.hints().batch(home, BATCH, node.now_ms()) {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => batch,
+            Err(error) => {
+                warn!(%home, %error, "cannot read hints");
+                break;
+            }
+        };
+        if let Err(reason) = send(node, home, &batch).await {
+            debug!(%home, %reason, "hint delivery failed; retrying later");
+            break;
+        }
+        match node.hints().delivered(&batch) {
+            Ok(n) => delivered += n,
+            Err(error) => {
+                warn!(%home, %error, "cannot delete delivered hints");
+                break;
+            }
+        }
+    }
+    if delivered > 0 {
+        info!(%home, delivered, pending = node.hints().pending(), "hints handed off");
+    }
+    delivered
+}
+
+/// Stores one batch on the home node (or locally if the home is us).
+async fn send(node: &Arc<Node>, home: &NodeId, batch: &[Hint]) -> Result<(), String> {
+    if *home == node.config().id {
+        for hint in batch {
+            node.local_store(&hint.key, hint.siblings.clone()).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    let stores = batch
+        .iter()
+        .map(|h| proto::StoreRequest {
+            key: h.key.clone(),
+            siblings: wire::set_to_proto(&h.siblings),
+            from: node.config().id.to_string(),
+            hint_for: String::new(),
+        })
+        .collect();
+    let request = proto::StoreBatchRequest { stores, from: node.config().id.to_string() };
+    let mut client = node.peers().client(home).map_err(|e| e.to_string())?;
+    let timeout = node.config().request_timeout() * 4;
+    match tokio::time::timeout(timeout, client.store_batch(request)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => Err("timed out".to_string()),
+    }
+}

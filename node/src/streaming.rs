@@ -1,0 +1,276 @@
+//! Membership changes at run time: joining and leaving with range streaming.
+//!
+//! **Join.** A node started with `--join true` gossips itself as *joining*.
+//! Coordinators that see it joining send it the writes of the ranges it
+//! will own (as an extra replica, with the quorum raised by one; see
+//! `membership.rs`), but do not read from it. After the ring delay (time
+//! for gossip to reach every node), it pulls its future ranges from every
+//! current member, page by page (`StreamRange`: the holder filters its keys
+//! by the future ring the joiner sends), merging each entry through the
+//! normal replica path. Only then does it declare itself *normal*, so
+//! ownership switches after the data is in place and no acknowledged write
+//! becomes unreadable.
+//!
+//! **Leave.** `Admin.Leave` declares the node *leaving*: coordinators add
+//! the new owners of its ranges as extra replicas. After the ring delay the
+//! node scans its storage and pushes every key to the nodes that own it on
+//! the future ring but not on the current one (`StoreBatch`), hands off the
+//! hints it holds, then declares itself *left* and stays up a few gossip
+//! rounds so that everyone hears it.
+//!
+//! Every loop here is bounded: pages have a fixed size, pulls and pushes
+//! retry a fixed number of times, and a source that stays down is skipped
+//! (the other replicas of its keys still stream them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn, Instrument};
+
+use crate::gossip::RingStatus;
+use crate::node::Node;
+use crate::node_id::NodeId;
+use crate::ring::{Ring, RingMember};
+use crate::wire;
+
+/// Keys per streaming page.
+pub const PAGE: u32 = 512;
+
+/// Attempts per page before a source or target is skipped.
+const ATTEMPTS: usize = 5;
+
+/// Most pages streamed from one source (bounds a runaway scan).
+const MAX_PAGES: usize = 1_000_000;
+
+/// Why a membership change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// This node is not in a state where the change makes sense.
+    #[error("cannot {0}: this node is {1}")]
+    BadState(&'static str, &'static str),
+    /// No ring to compute placement on.
+    #[error("no ring members known")]
+    NoRing,
+    /// Reading local storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A target kept refusing a batch.
+    #[error("streaming to {0} failed: {1}")]
+    Push(NodeId, String),
+}
+
+/// The members of a ring on the wire.
+fn ring_spec(ring: &Ring) -> Vec<proto::RingSpecMember> {
+    ring.members()
+        .iter()
+        .map(|m| proto::RingSpecMember { node_id: m.id.to_string(), vnodes: m.vnodes })
+        .collect()
+}
+
+/// Serves one `StreamRange` page: the keys held here that `ring` places on
+/// `for_node`, scanning at most `limit` keys from `from_key`.
+pub fn serve_range(node: &Node, request: &proto::StreamRangeRequest) -> Result<proto::StreamRangeResponse, String> {
+    let members: Vec<RingMember> = request
+        .ring
+        .iter()
+        .map(|m| RingMember { id: NodeId::from(m.node_id.as_str()), vnodes: m.vnodes.max(1) })
+        .collect();
+    let ring = Ring::new(members).map_err(|e| e.to_string())?;
+    let for_node = NodeId::from(request.for_node.as_str());
+    let limit = request.limit.clamp(1, 4 * PAGE) as usize;
+    let page = node.storage().scan(&request.from_key, limit).map_err(|e| e.to_string())?;
+    let n = (request.n as usize).max(1);
+    let mut entries = Vec::new();
+    for (key, value) in &page {
+        if ring.preference_list(key, n).contains(&for_node) {
+            let set = wire::decode_set(value, node.config().resolution).map_err(|e| e.to_string())?;
+            entries.push(proto::StreamEntry { key: key.clone(), siblings: wire::set_to_proto(&set) });
+        }
+    }
+    let next_key = match page.last() {
+        Some((last, _)) if page.len() == limit => successor(last),
+        _ => Vec::new(),
+    };
+    Ok(proto::StreamRangeResponse { entries, next_key, scanned: page.len() as u32 })
+}
+
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// Joins: wait for gossip, pull the future ranges, then become normal.
+pub async fn join(node: Arc<Node>) -> Result<u64, StreamError> {
+    let started = Instant::now();
+    wait_for_contact(&node).await;
+    tokio::time::sleep(ring_delay(&node)).await;
+    let view = node.membership().view();
+    let future = view.future.clone().ok_or(StreamError::NoRing)?;
+    let sources: Vec<NodeId> = view
+        .current
+        .as_ref()
+        .map(|r| r.members().iter().map(|m| m.id.clone()).filter(|id| *id != node.config().id).collect())
+        .unwrap_or_default();
+    let mut keys = 0;
+    for source in &sources {
+        keys += pull_from(&node, source, &future).await;
+    }
+    node.membership().set_ring_status(RingStatus::Normal);
+    info!(keys, sources = sources.len(), elapsed_ms = started.elapsed().as_millis() as u64, "joined: ranges streamed in, now normal");
+    Ok(keys)
+}
+
+/// Spawns [`join`] in the current span.
+pub fn spawn_join(node: &Arc<Node>) {
+    let node = Arc::clone(node);
+    let task = async move {
+        if let Err(error) = join(node).await {
+            warn!(%error, "join failed");
+        }
+    };
+    tokio::spawn(task.in_current_span());
+}
+
+/// Waits (bounded) until gossip has heard from at least one other member.
+async fn wait_for_contact(node: &Node) {
+    let me = node.config().id.clone();
+    for _ in 0..200 {
+        let heard = node.membership().read(|g| g.members().iter().any(|(id, m)| *id != me && m.heartbeat > 0));
+        if heard {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(node.config().gossip_interval_ms)).await;
+    }
+    warn!("no member answered gossip; joining with what is known");
+}
+
+fn ring_delay(node: &Node) -> Duration {
+    Duration::from_millis(node.config().ring_delay_ms)
+}
+
+/// Pulls every page `source` holds for this node; returns keys merged.
+async fn pull_from(node: &Arc<Node>, source: &NodeId, future: &Ring) -> u64 {
+    let mut request = proto::StreamRangeRequest {
+        for_node: node.config().id.to_string(),
+        ring: ring_spec(future),
+        n: node.config().n as u32,
+        from_key: Vec::new(),
+        limit: PAGE,
+    };
+    let mut merged = 0;
+    for _ in 0..MAX_PAGES {
+        let Some(page) = fetch_page(node, source, &request).await else {
+            warn!(%source, "source unreachable; its keys come from the other replicas");
+            return merged;
+        };
+        for entry in page.entries {
+            let Ok(set) = wire::set_from_proto(entry.siblings, node.config().resolution) else { continue };
+            if node.local_store(&entry.key, set).is_ok() {
+                merged += 1;
+            }
+        }
+        if page.next_key.is_empty() {
+            break;
+        }
+        request.from_key = page.next_key;
+    }
+    merged
+}
+
+async fn fetch_page(
+    node: &Node,
+    source: &NodeId,
+    request: &proto::StreamRangeRequest,
+) -> Option<proto::StreamRangeResponse> {
+    for attempt in 0..ATTEMPTS {
+        if let Ok(mut client) = node.peers().client(source) {
+            let call = client.stream_range(request.clone());
+            if let Ok(Ok(reply)) = tokio::time::timeout(node.config().request_timeout() * 4, call).await {
+                return Some(reply.into_inner());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+    None
+}
+
+/// Decommissions this node; returns (keys pushed, elapsed).
+pub async fn leave(node: Arc<Node>) -> Result<(u64, Duration), StreamError> {
+    let started = Instant::now();
+    let status = node.membership().read(|g| g.member(&node.config().id).map(|m| m.ring_status));
+    if status != Some(RingStatus::Normal) {
+        return Err(StreamError::BadState("leave", status.map_or("unknown", RingStatus::as_str)));
+    }
+    node.membership().set_ring_status(RingStatus::Leaving);
+    info!("leaving: waiting for the ring delay");
+    tokio::time::sleep(ring_delay(&node)).await;
+    let view = node.membership().view();
+    let (current, future) = match (&view.current, &view.future) {
+        (Some(c), Some(f)) => (Arc::clone(c), Arc::clone(f)),
+        _ => return Err(StreamError::NoRing),
+    };
+    let pushed = push_all(&node, &current, &future).await?;
+    for home in node.hints().homes().unwrap_or_default() {
+        crate::handoff::deliver_to(&node, &home).await;
+    }
+    node.membership().set_ring_status(RingStatus::Left);
+    // Stay a few rounds so that gossip carries "left" to everyone.
+    tokio::time::sleep(Duration::from_millis(node.config().gossip_interval_ms * 5)).await;
+    info!(keys = pushed, elapsed_ms = started.elapsed().as_millis() as u64, "left the ring");
+    Ok((pushed, started.elapsed()))
+}
+
+/// Pushes every local key to its owners on `future` that are not owners on
+/// `current`, page by page.
+async fn push_all(node: &Arc<Node>, current: &Ring, future: &Ring) -> Result<u64, StreamError> {
+    let n = node.config().n;
+    let mut from = Vec::new();
+    let mut pushed = 0;
+    for _ in 0..MAX_PAGES {
+        let page = node.storage().scan(&from, PAGE as usize).map_err(|e| StreamError::Storage(e.to_string()))?;
+        let mut batches: BTreeMap<NodeId, Vec<proto::StoreRequest>> = BTreeMap::new();
+        for (key, value) in &page {
+            let old = current.preference_list(key, n);
+            for target in future.preference_list(key, n).into_iter().filter(|t| !old.contains(t)) {
+                let set = wire::decode_set(value, node.config().resolution).map_err(|e| StreamError::Storage(e.to_string()))?;
+                batches.entry(target).or_default().push(proto::StoreRequest {
+                    key: key.clone(),
+                    siblings: wire::set_to_proto(&set),
+                    from: node.config().id.to_string(),
+                    hint_for: String::new(),
+                });
+            }
+        }
+        for (target, stores) in batches {
+            pushed += stores.len() as u64;
+            push_batch(node, &target, stores).await?;
+        }
+        match page.last() {
+            Some((last, _)) if page.len() == PAGE as usize => from = successor(last),
+            _ => break,
+        }
+    }
+    Ok(pushed)
+}
+
+async fn push_batch(node: &Node, target: &NodeId, stores: Vec<proto::StoreRequest>) -> Result<(), StreamError> {
+    let request = proto::StoreBatchRequest { stores, from: node.config().id.to_string() };
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        match node.peers().client(target) {
+            Ok(mut client) => {
+                let call = client.store_batch(request.clone());
+                match tokio::time::timeout(node.config().request_timeout() * 4, call).await {
+                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Err(status)) => last = status.message().to_string(),
+                    Err(_) => last = "timed out".to_string(),
+                }
+            }
+            Err(error) => last = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+    Err(StreamError::Push(target.clone(), last))
+}

@@ -101,7 +101,10 @@ impl Client for EtcdClient {
         };
         let resp = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(read_error(e, e_is_timeout(&e))),
+            Ok(Err(e)) => {
+                let timed_out = e_is_timeout(&e);
+                return Err(read_error(e, timed_out));
+            }
             Err(_) => return Err(read_error("no answer".into(), true)),
         };
         let siblings = resp

@@ -1,0 +1,164 @@
+//! `workbench bench-peers`: our store side by side with the stores people
+//! would use instead, under one load generator, in one invocation.
+//!
+//! One after another, on the same machine and the same kind of network
+//! (Docker bridge, or loopback for the local backend): our 3-node cluster
+//! with N=3 W=2 R=2 on the LSM engine with WAL fsync=batch (durable before
+//! the ack, as etcd is), a 3-member etcd (Raft, linearizable reads), a
+//! single Redis (appendfsync always), and our single node with N=1. Each
+//! gets the same closed-loop load ([`workload::bench`]). The table gives
+//! ops/s, puts/s, p50 and p99, and the ratios the goals are stated in:
+//! ours/etcd puts/s (goal >= 3x with p99 no worse) and ours-N1/redis ops/s
+//! (goal >= 0.5x). It is a benchmark, not a test: it asserts nothing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use docker::{Cluster, ClusterSpec, DockerCluster, LocalCluster, StoreKind};
+use workload::bench::{self, BenchConfig, BenchResult};
+use workload::{Client, DynamoClient, EtcdClient, EtcdRead, RedisClient};
+
+/// One store setting to measure.
+struct Contender {
+    /// Row label.
+    label: &'static str,
+    store: StoreKind,
+    nodes: usize,
+    /// dynamo-node flags (ignored by peer stores).
+    node_args: Vec<String>,
+}
+
+fn contenders() -> Vec<Contender> {
+    let dynamo = |n: u32, w: u32, r: u32| {
+        ["--n", &n.to_string(), "--w", &w.to_string(), "--r", &r.to_string(), "--storage", "lsm", "--fsync", "batch"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    vec![
+        Contender { label: "dynamo N3 W2 R2 (3 nodes)", store: StoreKind::Dynamo, nodes: 3, node_args: dynamo(3, 2, 2) },
+        Contender { label: "etcd (3 members)", store: StoreKind::Etcd, nodes: 3, node_args: vec![] },
+        Contender { label: "redis (1 node)", store: StoreKind::Redis, nodes: 1, node_args: vec![] },
+        Contender { label: "dynamo N1 (1 node)", store: StoreKind::Dynamo, nodes: 1, node_args: dynamo(1, 1, 1) },
+    ]
+}
+
+/// Where clusters come from.
+pub enum Where {
+    Docker { image: String },
+    Local { node_binary: PathBuf },
+}
+
+/// Runs every contender and writes `results/bench/<time>/bench.md`.
+pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path) -> Result<i32> {
+    let dir = results_dir.join("bench").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut rows = Vec::new();
+    for (i, contender) in contenders().iter().enumerate() {
+        eprintln!("[{}/4] {} for {} s", i + 1, contender.label, config.duration.as_secs());
+        let result = measure(config, contender, place, &dir, i).await?;
+        rows.push((contender.label, result));
+    }
+    let text = report(config, &rows);
+    std::fs::write(dir.join("bench.md"), &text)?;
+    crate::bench_plot::latency_cdf(&dir.join("latency.png"), &rows)?;
+    println!("{text}");
+    eprintln!("written: {}", dir.join("bench.md").display());
+    Ok(0)
+}
+
+async fn measure(config: &BenchConfig, c: &Contender, place: &Where, dir: &Path, index: usize) -> Result<BenchResult> {
+    let spec = ClusterSpec {
+        name: format!("bench{}-{index}", std::process::id()),
+        nodes: (1..=c.nodes).map(|i| format!("n{i}")).collect(),
+        node_args: c.node_args.clone(),
+        log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
+    };
+    std::fs::create_dir_all(&spec.log_dir)?;
+    let cluster: Arc<dyn Cluster> = match place {
+        Where::Docker { image } => Arc::new(DockerCluster::start_store(&spec, image, c.store).await?),
+        Where::Local { node_binary } if c.store == StoreKind::Dynamo => {
+            Arc::new(LocalCluster::start(&spec, node_binary.clone()).await?)
+        }
+        Where::Local { .. } => Arc::new(LocalCluster::start_store(&spec, c.store).await?),
+    };
+    let result = match clients(c.store, cluster.as_ref()) {
+        Ok(clients) => Ok(bench::run(config, &clients).await),
+        Err(e) => Err(e),
+    };
+    let _ = cluster.collect_logs().await;
+    cluster.teardown().await?;
+    result
+}
+
+/// One client per member, each bound to its member (clients spread evenly).
+fn clients(store: StoreKind, cluster: &dyn Cluster) -> Result<Vec<Arc<dyn Client>>> {
+    const TIMEOUT_MS: u64 = 5_000;
+    let nodes = cluster.nodes();
+    let primary = cluster.endpoint(&nodes[0])?;
+    nodes
+        .iter()
+        .map(|node| {
+            let endpoint = cluster.endpoint(node)?;
+            let client: Arc<dyn Client> = match store {
+                StoreKind::Dynamo => Arc::new(DynamoClient::new(&endpoint, TIMEOUT_MS)?),
+                StoreKind::Etcd => Arc::new(EtcdClient::new(&endpoint, EtcdRead::Linearizable, TIMEOUT_MS)),
+                StoreKind::Redis => Arc::new(RedisClient::new(&primary, &endpoint, TIMEOUT_MS)),
+            };
+            Ok(client)
+        })
+        .collect()
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "-".into()
+    }
+}
+
+fn report(config: &BenchConfig, rows: &[(&str, BenchResult)]) -> String {
+    let mut text = format!(
+        "# bench-peers\n\n{} closed-loop clients, {:.0}% reads, {} uniform keys, {}-byte values, {} s per store\n\n",
+        config.concurrency,
+        config.read_fraction * 100.0,
+        config.keys,
+        config.value_bytes,
+        config.duration.as_secs()
+    );
+    text.push_str("| store | ops/s | puts/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|\n");
+    for (label, r) in rows {
+        text.push_str(&format!(
+            "| {label} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+            r.ops_per_s(),
+            r.puts_per_s(),
+            r.quantile_ms(0.5),
+            r.quantile_ms(0.99),
+            r.errors
+        ));
+    }
+    let [ours3, etcd, redis, ours1] = [&rows[0].1, &rows[1].1, &rows[2].1, &rows[3].1];
+    text.push_str(&format!(
+        "\nours(3 nodes)/etcd puts/s: **{}** (goal >= 3), p99 ours/etcd: {} (goal <= 1)\n\
+         ours(N1)/redis ops/s: **{}** (goal >= 0.5)\n",
+        ratio(ours3.puts_per_s(), etcd.puts_per_s()),
+        ratio(ours3.quantile_ms(0.99), etcd.quantile_ms(0.99)),
+        ratio(ours1.ops_per_s(), redis.ops_per_s()),
+    ));
+    text
+}
+
+/// The bench's defaults: 32 clients, half reads, 1000 keys, 100-byte values.
+pub fn default_config(duration_s: u64, concurrency: u32, seed: u64) -> BenchConfig {
+    BenchConfig {
+        concurrency,
+        keys: 1_000,
+        value_bytes: 100,
+        read_fraction: 0.5,
+        duration: Duration::from_secs(duration_s),
+        seed,
+    }
+}

@@ -60,6 +60,8 @@ impl Admin for AdminService {
                 .collect(),
             storage: node.storage().name().to_string(),
             keys,
+            merkle_roots: node.anti_entropy().index().roots().into_iter().collect(),
+            aae_last_exchange_ms: node.anti_entropy().last_exchange_ms().into_iter().collect(),
         }))
     }
 

@@ -84,6 +84,31 @@ pub struct Args {
     /// Storage engine.
     #[arg(long, value_enum, default_value = "memory")]
     pub storage: StorageKind,
+    /// Read repair: after a read, write the merged version to replicas
+    /// whose reply was stale.
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
+    pub read_repair: bool,
+    /// Finish read repair before replying to the client (default: after).
+    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    pub read_repair_blocking: bool,
+    /// How long read repair waits for the replies beyond the quorum.
+    #[arg(long, default_value_t = 200)]
+    pub read_repair_wait_ms: u64,
+    /// Merkle-tree anti-entropy between the replicas of each range.
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
+    pub anti_entropy: bool,
+    /// Period of anti-entropy rounds (one exchange per range each).
+    #[arg(long, default_value_t = 2_000)]
+    pub aae_interval_ms: u64,
+    /// Leaves of each range's Merkle tree (a power of two).
+    #[arg(long, default_value_t = 1_024)]
+    pub merkle_buckets: usize,
+    /// Most anti-entropy exchanges running at once.
+    #[arg(long, default_value_t = 1)]
+    pub aae_concurrency: usize,
+    /// Address of the Prometheus metrics HTTP endpoint; empty disables it.
+    #[arg(long, default_value = "0.0.0.0:9100")]
+    pub metrics_listen: String,
     /// Sloppy quorum: a down home replica's writes and reads go to the next
     /// healthy node on the ring, which keeps a hint.
     #[arg(long, action = ArgAction::Set, default_value_t = false)]
@@ -158,6 +183,12 @@ pub enum ConfigError {
     /// A numeric flag that must be positive is 0.
     #[error("--{0} must be at least 1")]
     Zero(&'static str),
+    /// --merkle-buckets is not a power of two in range.
+    #[error("--merkle-buckets must be a power of two between 1 and 1048576, got {0}")]
+    BadBuckets(usize),
+    /// --metrics-listen is neither empty nor host:port.
+    #[error("--metrics-listen {0:?} is not an ip:port address (empty disables it)")]
+    BadMetricsListen(String),
 }
 
 /// The validated configuration of a node.
@@ -191,6 +222,22 @@ pub struct Config {
     pub max_clock_entries: usize,
     /// Storage engine.
     pub storage: StorageKind,
+    /// Read repair on.
+    pub read_repair: bool,
+    /// Read repair before the reply.
+    pub read_repair_blocking: bool,
+    /// Read repair's wait for late replies.
+    pub read_repair_wait_ms: u64,
+    /// Anti-entropy on.
+    pub anti_entropy: bool,
+    /// Period of anti-entropy rounds.
+    pub aae_interval_ms: u64,
+    /// Leaves per Merkle tree (power of two, <= `merkle::MAX_BUCKETS`).
+    pub merkle_buckets: usize,
+    /// Concurrent anti-entropy exchanges.
+    pub aae_concurrency: usize,
+    /// Prometheus endpoint address; `None` disables it.
+    pub metrics_listen: Option<SocketAddr>,
     /// Down home replicas are replaced by stand-ins holding hints.
     pub sloppy_quorum: bool,
     /// Hints are delivered to their home node when it is up.
@@ -230,6 +277,9 @@ impl Config {
         check_positive("vnodes", u64::from(args.vnodes))?;
         check_positive("max-clock-entries", args.max_clock_entries as u64)?;
         check_positive("request-timeout-ms", args.request_timeout_ms)?;
+        check_positive("aae-interval-ms", args.aae_interval_ms)?;
+        check_positive("aae-concurrency", args.aae_concurrency as u64)?;
+        check_buckets(args.merkle_buckets)?;
         Ok(Config {
             id,
             listen: args.listen,
@@ -245,6 +295,14 @@ impl Config {
             max_value_bytes: args.max_value_bytes,
             max_clock_entries: args.max_clock_entries,
             storage: args.storage,
+            read_repair: args.read_repair,
+            read_repair_blocking: args.read_repair_blocking,
+            read_repair_wait_ms: args.read_repair_wait_ms,
+            anti_entropy: args.anti_entropy,
+            aae_interval_ms: args.aae_interval_ms,
+            merkle_buckets: args.merkle_buckets,
+            aae_concurrency: args.aae_concurrency,
+            metrics_listen: parse_metrics_listen(&args.metrics_listen)?,
             sloppy_quorum: args.sloppy_quorum,
             hinted_handoff: args.hinted_handoff,
             gossip_interval_ms: args.gossip_interval_ms,
@@ -347,6 +405,25 @@ fn parse_weights(entries: &[String], peers: &[Peer]) -> Result<BTreeMap<NodeId, 
     Ok(weights)
 }
 
+fn check_buckets(buckets: usize) -> Result<(), ConfigError> {
+    if buckets.is_power_of_two() && buckets <= crate::merkle::MAX_BUCKETS {
+        Ok(())
+    } else {
+        Err(ConfigError::BadBuckets(buckets))
+    }
+}
+
+fn parse_metrics_listen(value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ConfigError::BadMetricsListen(value.to_string()))
+}
+
 fn check_positive(flag: &'static str, value: u64) -> Result<(), ConfigError> {
     if value == 0 {
         Err(ConfigError::Zero(flag))
@@ -435,6 +512,27 @@ mod tests {
         assert_eq!(c.seed_nodes[0].id, NodeId::from("n2"));
         assert_eq!((c.gossip_fanout, c.hint_window_ms), (3, 50));
         assert!(matches!(parse(&["--gossip-fanout", "0"]), Err(ConfigError::Zero("gossip-fanout"))));
+    }
+
+    #[test]
+    fn repair_anti_entropy_and_metrics_flags() {
+        let c = parse(&[]).unwrap();
+        assert!(c.read_repair && !c.read_repair_blocking && c.anti_entropy);
+        assert_eq!((c.read_repair_wait_ms, c.aae_interval_ms), (200, 2_000));
+        assert_eq!((c.merkle_buckets, c.aae_concurrency), (1_024, 1));
+        assert_eq!(c.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
+        let c = parse(&[
+            "--read-repair", "false", "--read-repair-blocking", "true", "--read-repair-wait-ms", "50",
+            "--anti-entropy", "false", "--aae-interval-ms", "300", "--merkle-buckets", "4096",
+            "--aae-concurrency", "2", "--metrics-listen", "",
+        ])
+        .unwrap();
+        assert!(!c.read_repair && c.read_repair_blocking && !c.anti_entropy);
+        assert_eq!((c.read_repair_wait_ms, c.aae_interval_ms), (50, 300));
+        assert_eq!((c.merkle_buckets, c.aae_concurrency, c.metrics_listen), (4_096, 2, None));
+        assert!(matches!(parse(&["--merkle-buckets", "1000"]), Err(ConfigError::BadBuckets(1000))));
+        assert!(matches!(parse(&["--metrics-listen", "nowhere"]), Err(ConfigError::BadMetricsListen(_))));
+        assert!(matches!(parse(&["--aae-concurrency", "0"]), Err(ConfigError::Zero("aae-concurrency"))));
     }
 
     #[test]

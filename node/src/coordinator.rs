@@ -259,6 +259,12 @@ impl ReadRound {
     pub fn replies(&self) -> &BTreeMap<NodeId, SiblingSet> {
         &self.replies
     }
+
+    /// Replicas that have neither replied nor failed yet (read repair keeps
+    /// listening for them after the quorum is met).
+    pub fn outstanding(&self) -> usize {
+        self.tally.outstanding()
+    }
 }
 
 impl Round for ReadRound {

@@ -18,6 +18,7 @@
 //! listener, used by the in-process cluster tests).
 
 pub mod admin;
+pub mod anti_entropy;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -27,10 +28,13 @@ pub mod gossiper;
 pub mod handoff;
 pub mod hints;
 pub mod membership;
+pub mod merkle;
 pub mod metrics;
+pub mod metrics_http;
 pub mod node;
 pub mod node_id;
 pub mod peers;
+pub mod read_repair;
 pub mod replica;
 pub mod ring;
 pub mod server;

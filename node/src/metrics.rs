@@ -1,13 +1,24 @@
-//! The node's counters: plain atomics, read by `Admin.Status`.
+//! The node's counters and request metrics.
 //!
-//! Every counter is a named field (no string-keyed registry), so a typo is a
-//! compile error and the set of counters is documented in one place. The
-//! names in [`Metrics::snapshot`] are the contract with the workbench: they
-//! only ever get added, never renamed. Later issues add hint, read-repair and
-//! anti-entropy counters here.
+//! Counters are plain atomics read by `Admin.Status`. Every counter is a
+//! named field (no string-keyed registry), so a typo is a compile error and
+//! the set of counters is documented in one place. The names in
+//! [`Metrics::snapshot`] are the contract with the workbench: they only ever
+//! get added, never renamed.
+//!
+//! The same counters, plus request counts and latency histograms by
+//! operation and outcome ([`RequestMetrics`], a per-node `prometheus`
+//! registry: no global state, so several nodes can share a test process),
+//! are served as Prometheus text by [`render_prometheus`] on
+//! `--metrics-listen` (see `metrics_http.rs`). Admin counters are exported
+//! as `dynamo_<name>` with type `untyped`, because the admin map mixes
+//! monotonic counts with levels such as pending hints.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// A monotonically increasing event count.
 #[derive(Debug, Default)]
@@ -57,6 +68,30 @@ pub struct Metrics {
     pub replica_stores: Counter,
     /// Replica Fetch operations served here (local or via RPC).
     pub replica_fetches: Counter,
+    /// Read repair: stale replicas successfully written the merged version.
+    pub read_repairs: Counter,
+    /// Read repair: reads that found at least one stale replica.
+    pub read_repair_reads: Counter,
+    /// Read repair: stores to stale replicas that failed.
+    pub read_repair_failures: Counter,
+    /// Anti-entropy exchanges this node initiated and completed.
+    pub aae_exchanges: Counter,
+    /// Anti-entropy exchanges that failed (peer unreachable, refused, ...).
+    pub aae_exchange_failures: Counter,
+    /// Leaf buckets whose hashes an exchange compared (leaf level reached).
+    pub aae_buckets_compared: Counter,
+    /// Leaf buckets found different by an exchange.
+    pub aae_buckets_differing: Counter,
+    /// Keys (with their sibling sets) this node sent during exchanges, as
+    /// initiator (pushed) or responder (returned).
+    pub aae_keys_sent: Counter,
+    /// Encoded bytes of those keys and sibling sets: the repair payload.
+    pub aae_bytes_sent: Counter,
+    /// Encoded bytes of tree hashes and bucket digests this node sent or
+    /// requested: the cost of finding the differences.
+    pub aae_tree_bytes_sent: Counter,
+    /// Keys whose local replica changed by merging a peer's version.
+    pub aae_keys_repaired: Counter,
 }
 
 impl Metrics {
@@ -71,7 +106,15 @@ impl Metrics {
 
     /// Every counter by its stable name.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        let named: [(&str, &Counter); 12] = [
+        self.named()
+            .iter()
+            .map(|(name, c)| (name.to_string(), c.get()))
+            .collect()
+    }
+
+    /// Every counter with its stable name (add new counters here).
+    fn named(&self) -> Vec<(&'static str, &Counter)> {
+        vec![
             ("gets", &self.gets),
             ("puts", &self.puts),
             ("deletes", &self.deletes),
@@ -84,12 +127,124 @@ impl Metrics {
             ("reads_multi_version", &self.reads_multi_version),
             ("replica_stores", &self.replica_stores),
             ("replica_fetches", &self.replica_fetches),
-        ];
-        named
-            .iter()
-            .map(|(name, c)| (name.to_string(), c.get()))
-            .collect()
+            ("read_repairs", &self.read_repairs),
+            ("read_repair_reads", &self.read_repair_reads),
+            ("read_repair_failures", &self.read_repair_failures),
+            ("aae_exchanges", &self.aae_exchanges),
+            ("aae_exchange_failures", &self.aae_exchange_failures),
+            ("aae_buckets_compared", &self.aae_buckets_compared),
+            ("aae_buckets_differing", &self.aae_buckets_differing),
+            ("aae_keys_sent", &self.aae_keys_sent),
+            ("aae_bytes_sent", &self.aae_bytes_sent),
+            ("aae_tree_bytes_sent", &self.aae_tree_bytes_sent),
+            ("aae_keys_repaired", &self.aae_keys_repaired),
+        ]
     }
+}
+
+/// Latency histogram buckets in seconds: 0.25 ms .. 5 s.
+const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+/// Client request counts and latencies by operation and outcome, in a
+/// registry owned by one node.
+#[derive(Debug, Clone)]
+pub struct RequestMetrics {
+    /// The node's own registry (never the process-global one).
+    registry: Registry,
+    /// `dynamo_requests_total{op, outcome}`.
+    requests: IntCounterVec,
+    /// `dynamo_request_duration_seconds{op, outcome}`.
+    latency: HistogramVec,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestMetrics {
+    /// A fresh registry with the request families registered.
+    pub fn new() -> Self {
+        let labels = ["op", "outcome"];
+        let requests = IntCounterVec::new(
+            Opts::new("dynamo_requests_total", "Client requests by operation and outcome"),
+            &labels,
+        )
+        .expect("valid counter options");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "dynamo_request_duration_seconds",
+                "Client request latency by operation and outcome",
+            )
+            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+            &labels,
+        )
+        .expect("valid histogram options");
+        let registry = Registry::new();
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("first registration");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("first registration");
+        RequestMetrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    /// Records one finished client request.
+    pub fn observe(&self, op: &str, outcome: &str, elapsed: Duration) {
+        self.requests.with_label_values(&[op, outcome]).inc();
+        self.latency
+            .with_label_values(&[op, outcome])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The request families in Prometheus text format.
+    fn encode(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(%error, "cannot encode request metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The outcome label of a finished gRPC request.
+pub fn outcome_label<T>(result: &Result<T, tonic::Status>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(status) => match status.code() {
+            tonic::Code::InvalidArgument => "invalid",
+            tonic::Code::Unavailable => "unavailable",
+            tonic::Code::DeadlineExceeded => "timeout",
+            _ => "error",
+        },
+    }
+}
+
+/// Everything the node exports, in Prometheus text format: the request
+/// families, then every admin counter as `dynamo_<name>`.
+pub fn render_prometheus(requests: &RequestMetrics, counters: &BTreeMap<String, u64>) -> String {
+    let mut text = requests.encode();
+    for (name, value) in counters {
+        let metric = format!("dynamo_{}", sanitize(name));
+        text.push_str(&format!("# HELP {metric} Admin counter {name}\n"));
+        text.push_str(&format!("# TYPE {metric} untyped\n{metric} {value}\n"));
+    }
+    text
+}
+
+/// A metric name keeps `[a-zA-Z0-9_]`; anything else becomes `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,9 +258,23 @@ mod tests {
         m.clock_prunings.add(3);
         m.record_read_siblings(2);
         let snap = m.snapshot();
-        assert_eq!(snap.len(), 12);
+        assert_eq!(snap.len(), m.named().len());
         assert_eq!(snap["puts"], 1);
         assert_eq!(snap["clock_prunings"], 3);
         assert_eq!(snap["reads_multi_version"], 1);
+    }
+
+    #[test]
+    fn prometheus_text_has_requests_and_counters() {
+        let m = Metrics::default();
+        m.aae_bytes_sent.add(42);
+        let requests = RequestMetrics::new();
+        requests.observe("get", "ok", Duration::from_millis(3));
+        requests.observe("put", "unavailable", Duration::from_millis(500));
+        let text = render_prometheus(&requests, &m.snapshot());
+        assert!(text.contains("dynamo_requests_total{op=\"get\",outcome=\"ok\"} 1"), "{text}");
+        assert!(text.contains("dynamo_request_duration_seconds_bucket{op=\"put\",outcome=\"unavailable\",le=\"0.5\"} 1"), "{text}");
+        assert!(text.contains("dynamo_aae_bytes_sent 42\n"), "{text}");
+        assert!(text.contains("# TYPE dynamo_read_repairs untyped"), "{text}");
     }
 }

@@ -23,13 +23,15 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
+use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::hints::{HintError, HintStore};
 use crate::membership::Membership;
 use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestMetrics};
+use crate::read_repair;
 use crate::node_id::NodeId;
 use crate::peers::PeerClients;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
@@ -112,6 +114,10 @@ pub struct Node {
     peers: PeerClients,
     /// Counters for `Admin.Status`.
     metrics: Metrics,
+    /// Client request counts and latencies for Prometheus.
+    requests: RequestMetrics,
+    /// Merkle trees of this node's ranges and the exchange schedule.
+    anti_entropy: AntiEntropy,
     /// Wall-clock time source (injected for tests).
     clock: Arc<dyn Clock>,
     /// Node-wide counter behind this node's clock entry.
@@ -152,7 +158,19 @@ impl Node {
         let peers = PeerClients::new(addresses, config.request_timeout());
         let membership = Membership::new(initial_gossip(&config, clock.now_ms()), config.n, config.sloppy_quorum);
         let hints = HintStore::open(hint_storage, config.resolution, config.hint_window_ms)?;
-        let replica = ReplicaStore::new(storage, config.resolution);
+        let aae_index = Arc::new(AaeIndex::new(
+            config.id.clone(),
+            config.n,
+            config.merkle_buckets,
+            Ring::new(config.ring_members())?,
+        ));
+        let replica = ReplicaStore::new(storage, config.resolution).observed_by(aae_index.clone());
+        match aae_index.rebuild(replica.storage(), config.resolution) {
+            Ok(0) => {}
+            Ok(skipped) => warn!(skipped, "merkle rebuild skipped undecodable entries"),
+            Err(error) => warn!(%error, "merkle rebuild failed; anti-entropy will repair"),
+        }
+        let anti_entropy = AntiEntropy::new(aae_index, config.aae_concurrency);
         let counter = NodeCounter::starting_at(clock.now_us());
         let started_ms = clock.now_ms();
         Ok(Node {
@@ -164,6 +182,8 @@ impl Node {
             replica,
             peers,
             metrics: Metrics::default(),
+            requests: RequestMetrics::new(),
+            anti_entropy,
             clock,
             counter,
             started_ms,
@@ -248,6 +268,26 @@ impl Node {
         &self.metrics
     }
 
+    /// Client request counts and latencies (Prometheus).
+    pub fn requests(&self) -> &RequestMetrics {
+        &self.requests
+    }
+
+    /// Anti-entropy: Merkle trees and exchange state.
+    pub fn anti_entropy(&self) -> &AntiEntropy {
+        &self.anti_entropy
+    }
+
+    /// This node's replica as anti-entropy exchanges see it.
+    pub fn aae_replica(&self) -> AaeReplica<'_> {
+        AaeReplica {
+            index: self.anti_entropy.index(),
+            store: &self.replica,
+            metrics: &self.metrics,
+            mode: self.config.resolution,
+        }
+    }
+
     /// The storage engine.
     pub fn storage(&self) -> &dyn Storage {
         self.replica.storage()
@@ -318,6 +358,15 @@ impl Node {
             Ok(answers) => {
                 let siblings = round.merged().clone();
                 self.metrics.record_read_siblings(siblings.len());
+                if self.config.read_repair {
+                    let hints = replicas.iter().map(|t| (t.clone(), plan.hint_for(t))).collect();
+                    let repair = Arc::clone(self).repair_read(key, round, replies, hints);
+                    if self.config.read_repair_blocking {
+                        repair.await;
+                    } else {
+                        tokio::spawn(repair.in_current_span());
+                    }
+                }
                 Ok(ReadOutcome {
                     siblings,
                     replies: answers,
@@ -332,6 +381,30 @@ impl Node {
                     n: self.config.n,
                 })
             }
+        }
+    }
+
+    /// Read repair once a read met its quorum: waits up to
+    /// `--read-repair-wait-ms` for the other replies, then stores the merge
+    /// on the stale replicas (see `read_repair.rs`) and counts.
+    async fn repair_read(
+        self: Arc<Self>,
+        key: Vec<u8>,
+        round: ReadRound,
+        late: UnboundedReceiver<(NodeId, Result<SiblingSet, String>)>,
+        hints: BTreeMap<NodeId, Option<NodeId>>,
+    ) {
+        let wait = std::time::Duration::from_millis(self.config.read_repair_wait_ms);
+        let report = read_repair::finish_and_repair(round, late, wait, |target, set| {
+            let hint_for = hints.get(&target).cloned().flatten();
+            Arc::clone(&self).store_on(target, key.clone(), set, hint_for)
+        })
+        .await;
+        if !report.targets.is_empty() {
+            debug!(?report, "read repair");
+            self.metrics.read_repair_reads.inc();
+            self.metrics.read_repairs.add(report.repaired as u64);
+            self.metrics.read_repair_failures.add(report.failed as u64);
         }
     }
 

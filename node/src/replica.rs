@@ -9,12 +9,15 @@
 //! stripe wait for each other briefly, which is harmless.
 //!
 //! Later, hinted handoff, read repair and anti-entropy all write through
-//! [`ReplicaStore::store`] too: there is one merge path into storage.
+//! [`ReplicaStore::store`] too: there is one merge path into storage. An
+//! optional [`StoreObserver`] (the anti-entropy index) hears of every
+//! change under the key's lock, so the Merkle trees follow every write.
 
 use std::sync::{Arc, Mutex};
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::anti_entropy::StoreObserver;
 use crate::storage::{Storage, StorageError};
 use crate::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};
@@ -45,6 +48,8 @@ pub struct ReplicaStore {
     mode: Resolution,
     /// Serializes read-merge-write of keys hashing to the same stripe.
     stripes: Vec<Mutex<()>>,
+    /// Told of every change, under the key's lock (anti-entropy's index).
+    observer: Option<Arc<dyn StoreObserver>>,
 }
 
 /// What a store did to the key.
@@ -64,7 +69,14 @@ impl ReplicaStore {
             storage,
             mode,
             stripes,
+            observer: None,
         }
+    }
+
+    /// The same store, telling `observer` of every change.
+    pub fn observed_by(mut self, observer: Arc<dyn StoreObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The storage engine (for status: name, key count).
@@ -84,6 +96,9 @@ impl ReplicaStore {
         let changed = merged != current;
         if changed {
             self.storage.put(key, wire::encode_set(&merged))?;
+            if let Some(observer) = &self.observer {
+                observer.stored(key, &merged);
+            }
         }
         Ok(StoreOutcome { merged, changed })
     }

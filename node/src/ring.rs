@@ -119,6 +119,27 @@ impl Ring {
         list
     }
 
+    /// Every distinct replica set (sorted by id) that some arc of the ring
+    /// has for `n` replicas: the key ranges anti-entropy keeps a Merkle
+    /// tree for. Two arcs with the same replica set are one range.
+    pub fn replica_sets(&self, n: usize) -> BTreeSet<Vec<NodeId>> {
+        let wanted = n.min(self.members.len());
+        let mut sets = BTreeSet::new();
+        for start in 0..self.points.len() {
+            let mut seen = BTreeSet::new();
+            for k in 0..self.points.len() {
+                if seen.len() == wanted {
+                    break;
+                }
+                seen.insert(self.points[(start + k) % self.points.len()].member);
+            }
+            let mut set: Vec<NodeId> = seen.iter().map(|m| self.members[*m].id.clone()).collect();
+            set.sort();
+            sets.insert(set);
+        }
+        sets
+    }
+
     /// Fraction of the hash space each node owns as a primary (sums to 1).
     pub fn ownership(&self) -> BTreeMap<NodeId, f64> {
         let mut owned = vec![0u128; self.members.len()];

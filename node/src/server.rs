@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use proto::admin_server::AdminServer;
+use proto::anti_entropy_server::AntiEntropyServer;
 use proto::kv_server::{Kv, KvServer};
 use proto::replica_server::{Replica, ReplicaServer};
 use tokio::net::TcpListener;
@@ -21,6 +22,9 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
 use crate::admin::AdminService;
+use crate::anti_entropy::{self, AntiEntropyService};
+use crate::metrics::outcome_label;
+use crate::metrics_http;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::context;
@@ -101,6 +105,7 @@ where
     let id = node.config().id.clone();
     let c = node.config();
     info!(addr = %listener.local_addr()?, n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
+    let background = BackgroundTasks::start(&node);
     node.start_background();
     let node_for_shutdown = Arc::clone(&node);
     let served = Server::builder()
@@ -115,13 +120,45 @@ where
             // Hint batches and streamed ranges carry up to ~500 values.
             .max_decoding_message_size(64 << 20),
         )
+        .add_service(AntiEntropyServer::new(AntiEntropyService::new(Arc::clone(&node))).max_decoding_message_size(64 << 20))
         .add_service(AdminServer::new(AdminService::new(Arc::clone(&node))))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
+    drop(background);
     node_for_shutdown.shut_down();
     served?;
     info!("stopped");
     Ok(())
+}
+
+/// Anti-entropy rounds and the Prometheus endpoint, aborted when dropped
+/// (the server stopped).
+struct BackgroundTasks {
+    /// The running tasks.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BackgroundTasks {
+    /// Starts the tasks the configuration switches on.
+    fn start(node: &Arc<Node>) -> Self {
+        let c = node.config();
+        let mut tasks = Vec::new();
+        if c.anti_entropy {
+            tasks.push(tokio::spawn(anti_entropy::run(Arc::clone(node)).in_current_span()));
+        }
+        if let Some(addr) = c.metrics_listen {
+            tasks.push(tokio::spawn(metrics_http::run(Arc::clone(node), addr).in_current_span()));
+        }
+        BackgroundTasks { tasks }
+    }
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// The hint store's engine: built like the main one, under `<data-dir>/hints`.
@@ -189,6 +226,46 @@ impl Kv for KvService {
         &self,
         request: Request<proto::GetRequest>,
     ) -> Result<Response<proto::GetResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.get_untimed(request).await;
+        self.observe("get", &result, started);
+        result
+    }
+
+    async fn put(
+        &self,
+        request: Request<proto::PutRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.put_untimed(request).await;
+        self.observe("put", &result, started);
+        result
+    }
+
+    async fn delete(
+        &self,
+        request: Request<proto::DeleteRequest>,
+    ) -> Result<Response<proto::WriteResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.delete_untimed(request).await;
+        self.observe("delete", &result, started);
+        result
+    }
+}
+
+/// The handlers proper; the trait methods above time them.
+impl KvService {
+    /// Records a finished request for Prometheus.
+    fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: std::time::Instant) {
+        self.node
+            .requests()
+            .observe(op, outcome_label(result), started.elapsed());
+    }
+
+    async fn get_untimed(
+        &self,
+        request: Request<proto::GetRequest>,
+    ) -> Result<Response<proto::GetResponse>, Status> {
         self.node.metrics().gets.inc();
         let proto::GetRequest { key, r } = request.into_inner();
         let read = validate::read(&self.node.limits(), &key, r).map_err(|e| self.invalid(e))?;
@@ -200,7 +277,7 @@ impl Kv for KvService {
         }))
     }
 
-    async fn put(
+    async fn put_untimed(
         &self,
         request: Request<proto::PutRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
@@ -214,7 +291,7 @@ impl Kv for KvService {
         self.write(key, Some(value), &context, w).await
     }
 
-    async fn delete(
+    async fn delete_untimed(
         &self,
         request: Request<proto::DeleteRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {

@@ -108,6 +108,7 @@ impl Inner {
         if let Ok(Some(status)) = tokio::time::timeout(Duration::from_millis(TIMEOUT_MS), call).await {
             snap.reachable = true;
             snap.counters = status.counters.into_iter().collect();
+            snap.merkle_roots = status.merkle_roots.into_iter().collect();
         }
         snap
     }

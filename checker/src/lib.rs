@@ -1,7 +1,8 @@
 //! Checkers: pure functions from a recorded history to a verdict and figures.
 //!
-//! Every checker here is `fn check(&History, &RunConfig) -> CheckResult`. It
-//! reads only what a run directory holds (`history.jsonl`, `run.json`), so
+//! Every checker here is `fn check(&History, &RunConfig) -> CheckResult` (the
+//! admin checkers also take the `admin.jsonl` snapshots). They read only
+//! what a run directory holds (`history.jsonl`, `run.json`, `admin.jsonl`), so
 //! `workbench check <run-dir>` can re-check any old run offline, and a test
 //! can hand it a history written by hand. None of them knows about Docker,
 //! tokio or the node.
@@ -24,6 +25,17 @@
 //!   quorum and missed by the next), so it is always reported, never failed.
 //! - **`latency`** ([`latency`]): nearest-rank p50/p95/p99/max per op type
 //!   and outcome (and per phase), and `ok` throughput over the run.
+//! - **`siblings`** ([`siblings`]): sibling counts per read, single-version
+//!   fraction (Dynamo: 99.94%).
+//! - **`t-visibility`** ([`t_visibility`]): P(covered | t) with
+//!   Clopper-Pearson intervals, k-staleness, and the PBS closed form.
+//! - **`quorum`** ([`quorum`]): strict runs must have no stale read and no
+//!   read-your-writes violation, or the run is invalid.
+//! - **`lost-writes`** ([`lost_writes`], set workload): acknowledged adds
+//!   absent from the final reads, recovered `info` adds, losses to clocks.
+//! - **`hint-delivery`** and **`convergence`** ([`hint_delivery`],
+//!   [`convergence`]): from `admin.jsonl`, hints stored/delivered/dropped and
+//!   their drain time; time until the replicas' Merkle roots agree.
 //!
 //! "Covers" is always [`history::Version::covers`] under the run's
 //! resolution (`siblings`: vector-clock descent; `lww`: not-older
@@ -52,35 +64,66 @@
 mod frontier;
 mod observe;
 
+pub mod convergence;
+pub mod hint_delivery;
 pub mod latency;
+pub mod lost_writes;
 pub mod monotonic_reads;
 pub mod phase;
+pub mod quorum;
 pub mod read_your_writes;
 pub mod result;
+pub mod siblings;
 pub mod stale_reads;
 pub mod stats;
+pub mod t_visibility;
 
 use std::collections::BTreeMap;
 
-use history::{History, RunConfig};
+use history::{AdminSnapshot, History, RunConfig};
 
 pub use result::{CheckResult, Results, Validity};
 
 /// A checker: a pure function from a history and its run to a result.
 pub type CheckFn = fn(&History, &RunConfig) -> CheckResult;
 
-/// Every checker, by its name in `results.json`.
-pub const CHECKERS: [(&str, CheckFn); 5] = [
+/// A checker that also reads the admin snapshots; None when the run holds
+/// no data it applies to (the nodes do not report its counters).
+pub type AdminCheckFn = fn(&History, &RunConfig, &[AdminSnapshot]) -> Option<CheckResult>;
+
+/// Every history checker, by its name in `results.json`.
+pub const CHECKERS: [(&str, CheckFn); 8] = [
     (stats::NAME, stats::check),
     (stale_reads::NAME, stale_reads::check),
     (read_your_writes::NAME, read_your_writes::check),
     (monotonic_reads::NAME, monotonic_reads::check),
     (latency::NAME, latency::check),
+    (siblings::NAME, siblings::check),
+    (t_visibility::NAME, t_visibility::check),
+    (quorum::NAME, quorum::check),
 ];
 
-/// Runs every checker and combines their verdicts into `results.json`.
-pub fn check_all(history: &History, run: &RunConfig) -> Results {
-    let checkers: BTreeMap<String, CheckResult> =
+/// Checkers of the set workload only.
+pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes::check)];
+
+/// Checkers of the admin snapshots.
+pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 2] =
+    [(hint_delivery::NAME, hint_delivery::check), (convergence::NAME, convergence::check)];
+
+/// Runs every checker that applies to this run and combines their verdicts
+/// into `results.json`. A checker that does not apply (the set checkers on a
+/// register run, the admin checkers when the nodes report none of their
+/// counters) is left out, never reported as passing.
+pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
+    let mut checkers: BTreeMap<String, CheckResult> =
         CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))).collect();
+    if run.workload == "set" {
+        checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+    }
+    for (name, check) in ADMIN_CHECKERS {
+        if let Some(result) = check(history, run, admin) {
+            checkers.insert(name.to_string(), result);
+        }
+    }
     Results::from_checkers(checkers)
 }

@@ -13,8 +13,9 @@
 use history::{OpPair, OpType, Process, Sibling, Version};
 use serde_json::Value;
 
-/// The `f`s that install a version a later read must see.
-pub const WRITE_FS: [&str; 2] = ["write", "delete"];
+/// The `f`s that install a version a later read must see (`add` is the set
+/// workload's read-merge-write).
+pub const WRITE_FS: [&str; 3] = ["write", "delete", "add"];
 
 /// An acknowledged write or delete.
 #[derive(Debug, Clone)]

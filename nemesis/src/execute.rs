@@ -1,82 +1,163 @@
-//! The effectful half: applying a schedule to a cluster and recording it.
+//! The effectful half: applying schedules to a cluster and recording them.
+//!
+//! Each schedule runs as its own sequence (so composed nemeses keep their own
+//! timing); all of them share one [`FaultState`]. Every action is recorded
+//! after it was performed, as a nemesis `info` event whose value says exactly
+//! what was done; a failed action is recorded with its error and ends its
+//! schedule. [`heal_all`] undoes whatever is still in force.
 
 use std::time::{Duration, Instant};
 
-use docker::{Cluster, ClusterError};
+use docker::{Cluster, ClusterError, Fault};
+use futures::future::join_all;
 use history::{Op, Recorder};
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::{partition, Action, Schedule};
+use crate::perform::perform;
+use crate::state::FaultState;
+use crate::{netem, partition, Schedule};
 
+/// Why a nemesis could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum NemesisError {
+    /// The backend cannot perform this fault; reported, never faked.
     #[error("the {backend} backend cannot do {fault}; reported as unsupported, not faked")]
-    Unsupported { backend: &'static str, fault: String },
+    Unsupported {
+        /// The backend's name.
+        backend: &'static str,
+        /// The fault asked for.
+        fault: String,
+    },
+    /// A command inside a node failed.
     #[error("on {node}, `{command}` failed: {detail}")]
-    Command { node: String, command: String, detail: String },
+    Command {
+        /// The node it ran in.
+        node: String,
+        /// The shell command.
+        command: String,
+        /// Exit status and output.
+        detail: String,
+    },
+    /// The backend failed (kill, restart, exec, ...).
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The history could not be written.
     #[error("cannot record a nemesis event: {0}")]
     Record(#[from] history::HistoryError),
 }
 
-/// Runs `schedule`, whose times are offsets from `phase_start`. Each action
-/// is recorded after it was performed, with exactly what was done; a failed
-/// action is recorded with its error and ends the schedule.
+/// Runs one schedule, whose times are offsets from `phase_start`.
 pub async fn execute(
     schedule: &Schedule,
     cluster: &dyn Cluster,
     recorder: &Recorder,
     phase_start: Instant,
+    state: &Mutex<FaultState>,
 ) -> Result<(), NemesisError> {
     for step in &schedule.actions {
         tokio::time::sleep_until((phase_start + Duration::from_millis(step.at_ms)).into()).await;
-        let result = perform(&step.action, cluster).await;
-        let mut value = describe(&step.action);
-        if let Err(e) = &result {
-            value["error"] = json!(e.to_string());
-        }
-        recorder.record(Op::nemesis(name(&step.action), value))?;
-        info!(action = name(&step.action), "nemesis");
+        let result = perform(&step.action, cluster, state).await;
+        let value = match &result {
+            Ok(done) => with_kind(done.clone(), schedule),
+            Err(e) => with_kind(json!({"requested": step.action, "error": e.to_string()}), schedule),
+        };
+        recorder.record(Op::nemesis(step.action.name(), value))?;
+        info!(action = step.action.name(), "nemesis");
         result?;
     }
     Ok(())
 }
 
-async fn perform(action: &Action, cluster: &dyn Cluster) -> Result<(), NemesisError> {
-    match action {
-        Action::StartPartition { grudge, .. } => partition::apply(cluster, grudge).await,
-        Action::StopPartition => partition::heal(cluster).await,
+fn with_kind(mut value: Value, schedule: &Schedule) -> Value {
+    if let (Value::Object(map), Some(kind)) = (&mut value, schedule.kind) {
+        map.insert("nemesis".into(), json!(kind.as_str()));
     }
+    value
 }
 
-fn name(action: &Action) -> &'static str {
-    match action {
-        Action::StartPartition { .. } => "start-partition",
-        Action::StopPartition => "stop-partition",
-    }
+/// Runs every schedule side by side; the first error, if any, after all ended.
+pub async fn execute_all(
+    schedules: &[Schedule],
+    cluster: &dyn Cluster,
+    recorder: &Recorder,
+    phase_start: Instant,
+    state: &Mutex<FaultState>,
+) -> Result<(), NemesisError> {
+    let results = join_all(schedules.iter().map(|s| execute(s, cluster, recorder, phase_start, state))).await;
+    results.into_iter().collect()
 }
 
-fn describe(action: &Action) -> serde_json::Value {
-    match action {
-        Action::StartPartition { scheme, grudge } => json!({"scheme": scheme, "grudge": grudge}),
-        Action::StopPartition => json!({"healed": "iptables -F INPUT on every node"}),
+/// The final heal: undo every fault still in force (and flush rules and
+/// qdiscs the backend supports, whatever the state says). Each step is
+/// recorded; the first error is returned after all steps were tried.
+pub async fn heal_all(cluster: &dyn Cluster, recorder: &Recorder, state: &Mutex<FaultState>) -> Result<(), NemesisError> {
+    let snapshot = state.lock().await.clone();
+    let mut first_error = None;
+    let mut note = |f: &str, result: Result<Value, NemesisError>| -> Result<(), NemesisError> {
+        let value = match result {
+            Ok(mut v) => {
+                v["final"] = json!(true);
+                v
+            }
+            Err(e) => {
+                warn!("final heal ({f}) failed: {e}");
+                let v = json!({"final": true, "error": e.to_string()});
+                first_error.get_or_insert(e);
+                v
+            }
+        };
+        recorder.record(Op::nemesis(f, value)).map(|_| ()).map_err(NemesisError::from)
+    };
+    if !snapshot.paused.is_empty() {
+        note("resume", resume_all(cluster, state, &snapshot).await)?;
     }
+    if !snapshot.killed.is_empty() {
+        note("restart", restart_all(cluster, state, &snapshot).await)?;
+    }
+    if !snapshot.skewed.is_empty() {
+        note("clock-reset", reset_clocks(cluster, state, &snapshot).await)?;
+    }
+    if cluster.supports(Fault::Partition) {
+        let healed = partition::heal(cluster).await.map(|_| json!({"healed": "iptables -F INPUT on every node"}));
+        note("stop-partition", healed)?;
+    }
+    if cluster.supports(Fault::Latency) && snapshot.latency {
+        note("stop-latency", remove_qdiscs(cluster).await)?;
+    }
+    *state.lock().await = FaultState::default();
+    first_error.map_or(Ok(()), Err)
 }
 
-/// The final heal: whatever happened, remove every fault this crate can
-/// inject. Faults the backend cannot do were never applied, so are skipped.
-pub async fn heal_all(cluster: &dyn Cluster, recorder: &Recorder) -> Result<(), NemesisError> {
-    if !cluster.supports(docker::Fault::Partition) {
-        return Ok(());
+async fn resume_all(cluster: &dyn Cluster, state: &Mutex<FaultState>, s: &FaultState) -> Result<Value, NemesisError> {
+    for node in &s.paused {
+        cluster.resume(node).await?;
+        state.lock().await.paused.remove(node);
     }
-    let result = partition::heal(cluster).await;
-    let mut value = json!({"healed": "iptables -F INPUT on every node", "final": true});
-    if let Err(e) = &result {
-        warn!("final heal failed: {e}");
-        value["error"] = json!(e.to_string());
+    Ok(json!({"nodes": s.paused, "signal": "SIGCONT"}))
+}
+
+async fn restart_all(cluster: &dyn Cluster, state: &Mutex<FaultState>, s: &FaultState) -> Result<Value, NemesisError> {
+    for node in &s.killed {
+        cluster.restart(node).await?;
+        state.lock().await.killed.remove(node);
     }
-    recorder.record(Op::nemesis("stop-partition", value))?;
-    result
+    Ok(json!({"nodes": s.killed, "data": "same data directory"}))
+}
+
+async fn reset_clocks(cluster: &dyn Cluster, state: &Mutex<FaultState>, s: &FaultState) -> Result<Value, NemesisError> {
+    for node in &s.skewed {
+        cluster.set_clock_offset(node, 0).await?;
+        state.lock().await.skewed.remove(node);
+    }
+    Ok(json!({"nodes": s.skewed, "offset_s": 0}))
+}
+
+async fn remove_qdiscs(cluster: &dyn Cluster) -> Result<Value, NemesisError> {
+    let command = netem::stop_command();
+    for node in cluster.nodes() {
+        partition::run_sh(cluster, &node, &command).await?;
+    }
+    Ok(json!({"nodes": cluster.nodes(), "command": command}))
 }

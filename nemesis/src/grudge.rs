@@ -4,7 +4,7 @@
 //! implement (`-A INPUT -s <peer> -j DROP` on the node holding the grudge)
 //! and because a grudge can be asymmetric (one-way partitions) while a list
 //! of components cannot. The schemes below are Jepsen's: isolate one node,
-//! random halves, and the majorities ring in which every node sees a
+//! random halves, the bridge, one-way, and the majorities ring in which every node sees a
 //! majority but no two nodes see the same majority.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,6 +72,34 @@ pub fn majorities_ring(nodes: &[String], rng: &mut impl Rng) -> Grudge {
     symmetric(grudge)
 }
 
+/// Jepsen's bridge: two halves that cannot see each other, and one node in
+/// the middle that sees both (and is seen by both).
+pub fn bridge(nodes: &[String], rng: &mut impl Rng) -> Grudge {
+    assert!(nodes.len() >= 3, "a bridge needs at least three nodes");
+    let mut ring = nodes.to_vec();
+    ring.shuffle(rng);
+    let middle = ring.len() / 2;
+    let (left, rest) = ring.split_at(middle);
+    let right = &rest[1..];
+    let mut grudge = Grudge::new();
+    for a in left {
+        grudge.insert(a.clone(), right.iter().cloned().collect());
+    }
+    symmetric(grudge)
+}
+
+/// A one-way partition: one node drops the packets of some others, who
+/// still hear it (`A` drops `B`, `B` still hears `A`). Not symmetrised.
+pub fn one_way(nodes: &[String], rng: &mut impl Rng) -> Grudge {
+    assert!(nodes.len() >= 2, "one-way needs at least two nodes");
+    let deaf = nodes[rng.random_range(0..nodes.len())].clone();
+    let others: Vec<String> = nodes.iter().filter(|n| **n != deaf).cloned().collect();
+    let count = rng.random_range(1..=others.len());
+    let mut shuffled = others;
+    shuffled.shuffle(rng);
+    Grudge::from([(deaf, shuffled.into_iter().take(count).collect())])
+}
+
 /// Makes a grudge symmetric: if a drops b, b drops a. TCP needs both ways
 /// cut for a clean partition; one-way partitions skip this on purpose.
 pub fn symmetric(mut grudge: Grudge) -> Grudge {
@@ -135,6 +163,28 @@ mod tests {
                     assert!(g[b].contains(a));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bridge_node_sees_everyone_and_halves_do_not_see_each_other() {
+        for seed in 0..10 {
+            let ns = nodes(5);
+            let g = bridge(&ns, &mut ChaCha8Rng::seed_from_u64(seed));
+            let views: Vec<BTreeSet<String>> = ns.iter().map(|n| visible_from(&g, &ns, n)).collect();
+            assert_eq!(views.iter().filter(|v| v.len() == 5).count(), 1, "{g:?}");
+            assert_eq!(views.iter().filter(|v| v.len() == 3).count(), 4, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn one_way_is_not_symmetric() {
+        let ns = nodes(3);
+        let g = one_way(&ns, &mut ChaCha8Rng::seed_from_u64(4));
+        assert_eq!(g.len(), 1, "{g:?}");
+        let (deaf, dropped) = g.iter().next().unwrap();
+        for d in dropped {
+            assert!(visible_from(&g, &ns, d).contains(deaf), "{d} must still hear {deaf}");
         }
     }
 

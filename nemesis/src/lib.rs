@@ -4,19 +4,35 @@
 //! time limit it decides what happens when and to whom, e.g. "at 4.2 s cut
 //! n2 off from n1 and n3; at 9.0 s heal". It touches nothing, so a test can
 //! compare the schedules of two runs with the same seed. An *executor*
-//! ([`execute`]) applies a schedule to a [`docker::Cluster`] and records each
+//! ([`execute`]) applies schedules to a [`docker::Cluster`] and records each
 //! action in the history as a nemesis `info` event that says exactly what was
-//! done (the grudge: who drops whose packets).
+//! done (the grudge, the nodes killed, the clock offsets set and observed).
+//!
+//! The nemeses ([`NemesisKind`]): partitions (isolate one, random halves,
+//! bridge, one-way, majorities ring; iptables inside the containers), kill
+//! and restart, pause and resume, clock skew (libfaketime: bump, strobe,
+//! reset) and latency/loss (tc netem). Several compose in one run
+//! ([`Composition`]), each on its own seeded schedule.
 //!
 //! A fault the backend cannot perform (iptables on local processes) is an
 //! [`NemesisError::Unsupported`]: the campaign reports the run as such rather
 //! than pretending a partition happened.
 
+pub mod clock;
 pub mod grudge;
+pub mod kind;
+pub mod netem;
 pub mod partition;
+pub mod partition_plan;
 pub mod schedule;
+pub mod state;
+pub mod targets;
 mod execute;
+mod perform;
 
-pub use execute::{execute, heal_all, NemesisError};
+pub use execute::{execute, execute_all, heal_all, NemesisError};
 pub use grudge::Grudge;
-pub use schedule::{Action, NemesisKind, Schedule, ScheduledAction};
+pub use kind::{Composition, NemesisKind, ALL_KINDS};
+pub use perform::observed_offset_s;
+pub use schedule::{Action, Rhythm, Schedule, ScheduledAction};
+pub use state::FaultState;

@@ -24,7 +24,7 @@ fn rules_for(cluster: &dyn Cluster, grudge: &Grudge, node: &str) -> Result<Optio
     Ok(Some(cmds.join(" && ")))
 }
 
-async fn run_sh(cluster: &dyn Cluster, node: &str, script: &str) -> Result<(), NemesisError> {
+pub(crate) async fn run_sh(cluster: &dyn Cluster, node: &str, script: &str) -> Result<(), NemesisError> {
     let out = cluster.exec(node, &["sh", "-c", script]).await?;
     if out.exit_code != 0 {
         return Err(NemesisError::Command {

@@ -6,71 +6,134 @@
 //! whatever the schedule says. Times are offsets from the start of the fault
 //! phase, in milliseconds, so two runs with the same seed have the same
 //! schedule exactly (and, executed, the same actions within scheduling noise).
+//!
+//! Several nemeses compose: each kind gets its own schedule drawn from its
+//! own random stream ([`plan_all`]), so adding `clock` to `kill` does not move
+//! a single kill. The executor runs the schedules side by side.
+
+use std::collections::BTreeMap;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::grudge::{self, Grudge};
+use crate::grudge::Grudge;
+use crate::kind::NemesisKind;
+use crate::{clock, netem, partition_plan, targets};
 
-/// The nemeses this crate knows how to schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NemesisKind {
-    /// No faults: the control group.
-    None,
-    /// iptables partitions: isolate one, random halves, majorities ring.
-    Partition,
-}
-
-impl NemesisKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NemesisKind::None => "none",
-            NemesisKind::Partition => "partition",
-        }
-    }
-}
-
-impl std::str::FromStr for NemesisKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(NemesisKind::None),
-            "partition" => Ok(NemesisKind::Partition),
-            other => Err(format!("unknown nemesis {other:?} (known: none, partition)")),
-        }
-    }
-}
-
-/// One thing the nemesis does.
+/// One thing the nemesis does. Serialized with the history's `f` names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "kebab-case")]
 pub enum Action {
     /// Install a grudge (scheme names which partition shape it is).
-    StartPartition { scheme: String, grudge: Grudge },
+    StartPartition {
+        /// `isolate-one`, `random-halves`, `majorities-ring`, `bridge` or `one-way`.
+        scheme: String,
+        /// Who drops whose packets.
+        grudge: Grudge,
+    },
     /// Remove every partition rule.
     StopPartition,
+    /// SIGKILL these nodes' processes (data directories kept).
+    Kill {
+        /// The victims.
+        nodes: Vec<String>,
+    },
+    /// Start killed nodes again on their data.
+    Restart {
+        /// The nodes to bring back.
+        nodes: Vec<String>,
+    },
+    /// SIGSTOP these nodes.
+    Pause {
+        /// The victims.
+        nodes: Vec<String>,
+    },
+    /// SIGCONT these nodes.
+    Resume {
+        /// The nodes to wake.
+        nodes: Vec<String>,
+    },
+    /// Set these nodes' wall-clock offsets (libfaketime), in seconds.
+    ClockBump {
+        /// `bump` (one jump) or `strobe` (one of several back-and-forth jumps).
+        mode: String,
+        /// node -> offset from the true time, seconds.
+        offsets_s: BTreeMap<String, i64>,
+    },
+    /// Reset these nodes' clocks to the true time.
+    ClockReset {
+        /// The nodes whose offset goes back to zero.
+        nodes: Vec<String>,
+    },
+    /// `tc qdisc replace dev eth0 root netem ...` on these nodes.
+    StartLatency {
+        /// The nodes whose interface gets the qdisc.
+        nodes: Vec<String>,
+        /// Mean added delay, ms.
+        delay_ms: u64,
+        /// Standard deviation of the delay (normal distribution), ms.
+        jitter_ms: u64,
+        /// Packet loss, percent.
+        loss_pct: u32,
+    },
+    /// Remove the netem qdisc from every node.
+    StopLatency,
 }
 
+impl Action {
+    /// The history's `f` for this action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::StartPartition { .. } => "start-partition",
+            Action::StopPartition => "stop-partition",
+            Action::Kill { .. } => "kill",
+            Action::Restart { .. } => "restart",
+            Action::Pause { .. } => "pause",
+            Action::Resume { .. } => "resume",
+            Action::ClockBump { .. } => "clock-bump",
+            Action::ClockReset { .. } => "clock-reset",
+            Action::StartLatency { .. } => "start-latency",
+            Action::StopLatency => "stop-latency",
+        }
+    }
+
+    /// Whether this action begins a fault window (the rest end one or adjust it).
+    pub fn starts_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::StartPartition { .. }
+                | Action::Kill { .. }
+                | Action::Pause { .. }
+                | Action::StartLatency { .. }
+        ) || matches!(self, Action::ClockBump { mode, .. } if mode != "strobe")
+    }
+}
+
+/// An action and when it happens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledAction {
     /// Milliseconds after the fault phase starts.
     pub at_ms: u64,
+    /// What is done then.
     pub action: Action,
 }
 
-/// The whole plan for one run.
+/// The whole plan of one nemesis kind for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Schedule {
+    /// Which nemesis drew this schedule.
+    #[serde(default)]
+    pub kind: Option<NemesisKind>,
+    /// In time order.
     pub actions: Vec<ScheduledAction>,
 }
 
 /// Knobs of the fault rhythm.
 #[derive(Debug, Clone, Copy)]
 pub struct Rhythm {
-    /// Quiet time before a fault, drawn uniformly from this range.
+    /// Quiet time before a fault, drawn uniformly from this range (ms).
     pub calm_ms: (u64, u64),
-    /// How long a fault is held, drawn uniformly from this range.
+    /// How long a fault is held, drawn uniformly from this range (ms).
     pub fault_ms: (u64, u64),
 }
 
@@ -80,52 +143,72 @@ impl Default for Rhythm {
     }
 }
 
-/// Partition shapes valid for this many nodes.
-fn schemes(node_count: usize) -> Vec<&'static str> {
-    let mut s = vec!["isolate-one", "random-halves"];
-    if node_count >= 5 {
-        s.push("majorities-ring");
-    }
-    s
-}
-
-fn draw_grudge(scheme: &str, nodes: &[String], rng: &mut impl Rng) -> Grudge {
-    match scheme {
-        "isolate-one" => grudge::isolate_one(nodes, rng),
-        "random-halves" => grudge::random_halves(nodes, rng),
-        "majorities-ring" => grudge::majorities_ring(nodes, rng),
-        other => unreachable!("scheme {other} is not offered by schemes()"),
-    }
-}
-
-fn draw_ms(range: (u64, u64), rng: &mut impl Rng) -> u64 {
+/// A uniform draw from an inclusive range; the low end if it is empty.
+pub fn draw_ms(range: (u64, u64), rng: &mut impl Rng) -> u64 {
     if range.1 <= range.0 {
         return range.0;
     }
     rng.random_range(range.0..=range.1)
 }
 
+/// The actions of one fault window starting at `start_ms` and held until
+/// `end_ms` (`end_ms > start_ms`), for `kind`.
+fn window(kind: NemesisKind, nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {
+    debug_assert!(end_ms > start_ms);
+    let at = |at_ms, action| ScheduledAction { at_ms, action };
+    match kind {
+        NemesisKind::None => vec![],
+        NemesisKind::Partition => {
+            let (scheme, grudge) = partition_plan::draw(nodes, rng);
+            vec![at(start_ms, Action::StartPartition { scheme, grudge }), at(end_ms, Action::StopPartition)]
+        }
+        NemesisKind::Kill => {
+            let victims = targets::draw(nodes, rng);
+            vec![at(start_ms, Action::Kill { nodes: victims.clone() }), at(end_ms, Action::Restart { nodes: victims })]
+        }
+        NemesisKind::Pause => {
+            let victims = targets::draw(nodes, rng);
+            vec![at(start_ms, Action::Pause { nodes: victims.clone() }), at(end_ms, Action::Resume { nodes: victims })]
+        }
+        NemesisKind::Clock => clock::window(nodes, start_ms, end_ms, rng),
+        NemesisKind::Latency => netem::window(nodes, start_ms, end_ms, rng),
+    }
+}
+
 /// The schedule of `kind` over `fault_phase_ms` for `nodes`, from `rng`.
 pub fn plan(kind: NemesisKind, nodes: &[String], fault_phase_ms: u64, rhythm: Rhythm, rng: &mut impl Rng) -> Schedule {
     let mut actions = Vec::new();
     if kind == NemesisKind::None || nodes.len() < 2 {
-        return Schedule { actions };
+        return Schedule { kind: Some(kind), actions };
     }
-    let offered = schemes(nodes.len());
     let mut t = 0;
-    // Bounded: every iteration advances t by at least calm_ms.0 + 1.
+    // Bounded: every iteration advances t by at least 2 ms.
     while actions.len() < 10_000 {
         t += draw_ms(rhythm.calm_ms, rng).max(1);
         if t >= fault_phase_ms {
             break;
         }
-        let scheme = offered[rng.random_range(0..offered.len())];
-        let grudge = draw_grudge(scheme, nodes, rng);
-        actions.push(ScheduledAction { at_ms: t, action: Action::StartPartition { scheme: scheme.into(), grudge } });
-        t = (t + draw_ms(rhythm.fault_ms, rng).max(1)).min(fault_phase_ms);
-        actions.push(ScheduledAction { at_ms: t, action: Action::StopPartition });
+        let end = (t + draw_ms(rhythm.fault_ms, rng).max(1)).min(fault_phase_ms);
+        actions.extend(window(kind, nodes, t, end, rng));
+        t = end;
     }
-    Schedule { actions }
+    Schedule { kind: Some(kind), actions }
+}
+
+/// One schedule per kind, each from its own stream (`rng_for(kind)`), so
+/// composing nemeses leaves each one's schedule exactly as it was alone.
+pub fn plan_all<R: Rng>(
+    kinds: &[NemesisKind],
+    nodes: &[String],
+    fault_phase_ms: u64,
+    rhythm: Rhythm,
+    mut rng_for: impl FnMut(NemesisKind) -> R,
+) -> Vec<Schedule> {
+    kinds
+        .iter()
+        .filter(|k| **k != NemesisKind::None)
+        .map(|k| plan(*k, nodes, fault_phase_ms, rhythm, &mut rng_for(*k)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -138,26 +221,49 @@ mod tests {
         (1..=3).map(|i| format!("n{i}")).collect()
     }
 
+    const ALL: [NemesisKind; 5] =
+        [NemesisKind::Partition, NemesisKind::Kill, NemesisKind::Pause, NemesisKind::Clock, NemesisKind::Latency];
+
     #[test]
     fn same_seed_same_schedule_different_seed_differs() {
-        let a = plan(NemesisKind::Partition, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
-        let b = plan(NemesisKind::Partition, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
-        let c = plan(NemesisKind::Partition, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(10));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(!a.actions.is_empty());
+        for kind in ALL {
+            let a = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
+            let b = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
+            let c = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(10));
+            assert_eq!(a, b, "{kind:?}");
+            assert_ne!(a, c, "{kind:?}");
+            assert!(!a.actions.is_empty());
+        }
     }
 
     #[test]
-    fn starts_and_stops_alternate_within_the_phase() {
+    fn windows_start_and_end_within_the_phase_in_time_order() {
+        for kind in ALL {
+            let s = plan(kind, &nodes(), 20_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(1));
+            assert!(s.actions.iter().all(|a| a.at_ms <= 20_000), "{s:?}");
+            assert!(s.actions.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "{s:?}");
+            assert!(s.actions.first().is_some_and(|a| a.action.starts_fault()), "{s:?}");
+            assert!(s.actions.last().is_some_and(|a| !a.action.starts_fault()), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn partitions_alternate_start_and_stop() {
         let s = plan(NemesisKind::Partition, &nodes(), 20_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(1));
         for (i, a) in s.actions.iter().enumerate() {
-            assert!(a.at_ms <= 20_000);
             let is_start = matches!(a.action, Action::StartPartition { .. });
             assert_eq!(is_start, i % 2 == 0, "action {i} out of order: {s:?}");
         }
-        assert!(s.actions.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
         assert_eq!(s.actions.len() % 2, 0, "every start has its stop");
+    }
+
+    #[test]
+    fn composition_keeps_each_schedule_as_it_was_alone() {
+        let rng = |k: NemesisKind| ChaCha8Rng::seed_from_u64(7 ^ k.as_str().len() as u64);
+        let alone = plan_all(&[NemesisKind::Kill], &nodes(), 20_000, Rhythm::default(), rng);
+        let both = plan_all(&[NemesisKind::Clock, NemesisKind::Kill], &nodes(), 20_000, Rhythm::default(), rng);
+        assert_eq!(both.len(), 2);
+        assert_eq!(alone[0], both[1]);
     }
 
     #[test]

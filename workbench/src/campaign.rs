@@ -1,11 +1,13 @@
-//! A campaign: a matrix of configurations x nemeses, run one after another,
-//! each on a fresh cluster, leaving `results/<campaign>/` with a directory per
-//! run and `summary.md` with one table per nemesis.
+//! A campaign: the matrix's runs one after another, each on a fresh cluster,
+//! leaving `results/<campaign>/` with a directory per run (history, results,
+//! plots), `summary.md` with one table per nemesis and workload, and
+//! `index.html` linking every run.
 //!
-//! Robustness rules: leftovers of an earlier, killed workbench (anything with
-//! the label) are removed before the first run; every cluster is torn down
-//! after its run, also when the run fails or Ctrl-C arrives; on Ctrl-C the
-//! finished runs stay readable and the summary covers them.
+//! Robustness rules: leftovers of an earlier, killed workbench are removed
+//! before the first run; every cluster is torn down after its run, also when
+//! the run fails or Ctrl-C arrives; the summary and index are rewritten after
+//! every run, so an interrupted campaign leaves its finished runs readable;
+//! `--resume` skips every run whose `results.json` is already there.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,22 +16,30 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use docker::{Cluster, ClusterSpec, DockerCluster, Fault, LocalCluster};
-use history::{files, read_history, Resolution, RunConfig};
-use nemesis::NemesisKind;
+use history::{files, read_admin, read_history, RunConfig};
+use nemesis::Composition;
 use tracing::{info, warn};
-use workload::register::NodeChoice;
 
 use crate::expect::{self, Measured};
-use crate::run::{self, write_json, RunSpec};
-use crate::table::{self, Row};
+use crate::matrix::Matrix;
+use crate::progress::Progress;
+use crate::run::{self, write_json};
+use crate::spec::RunSpec;
+use crate::{index, plot, table};
 
 /// Where the nodes run.
 #[derive(Debug, Clone)]
 pub enum Backend {
     /// Containers from this image tag.
-    Docker { image: String },
+    Docker {
+        /// The node image.
+        image: String,
+    },
     /// Local processes of this binary.
-    Local { binary: PathBuf },
+    Local {
+        /// The `dynamo-node` binary.
+        binary: PathBuf,
+    },
 }
 
 impl Backend {
@@ -47,107 +57,56 @@ impl Backend {
         }
     }
 
-    /// Whether the backend can perform the faults of `kind`, without starting anything.
-    fn supports(&self, kind: NemesisKind) -> bool {
-        match (self, kind) {
-            (_, NemesisKind::None) => true,
-            (Backend::Docker { .. }, _) => true,
-            (Backend::Local { .. }, NemesisKind::Partition) => false,
+    /// The first fault of `nemesis` this backend cannot perform, without starting anything.
+    fn unsupported(&self, nemesis: &Composition) -> Option<Fault> {
+        let faults = nemesis.kinds.iter().filter_map(|k| k.fault());
+        match self {
+            Backend::Docker { .. } => None,
+            Backend::Local { .. } => faults.into_iter().find(|f| match f {
+                Fault::Kill | Fault::Pause => false,
+                Fault::Clock => docker::libfaketime_path().is_none(),
+                Fault::Partition | Fault::Latency => true,
+            }),
         }
     }
 }
 
-/// The campaign's matrix and knobs (already validated).
+/// A campaign: its name, where it writes, the backend and the matrix.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Directory name under `results_dir`.
     pub name: String,
+    /// Parent of the campaign directory.
     pub results_dir: PathBuf,
+    /// Where the nodes run.
     pub backend: Backend,
-    pub node_count: usize,
-    pub n: u32,
-    /// (W, R) pairs.
-    pub quorums: Vec<(u32, u32)>,
-    pub resolutions: Vec<Resolution>,
-    pub nemeses: Vec<NemesisKind>,
-    pub seed: u64,
-    pub time_limit_s: u64,
-    pub quiet_s: u64,
-    pub concurrency: u32,
-    pub rate: f64,
-    pub keys: u32,
-    pub node_choice: NodeChoice,
-    pub read_fraction: f64,
-    pub rmw_fraction: f64,
-    pub request_timeout_ms: u64,
-    pub client_timeout_ms: u64,
+    /// Every run to do.
+    pub matrix: Matrix,
+    /// Also require the known anomalies (see [`crate::expect`]).
     pub expect_anomalies: bool,
-}
-
-impl Plan {
-    pub fn validate(&self) -> Result<()> {
-        if self.node_count < self.n as usize {
-            bail!("N={} needs at least {} nodes, the cluster has {}", self.n, self.n, self.node_count);
-        }
-        for (w, r) in &self.quorums {
-            if *w == 0 || *r == 0 || *w > self.n || *r > self.n {
-                bail!("W={w} R={r} is not valid with N={}: both must be in 1..=N", self.n);
-            }
-        }
-        if self.quorums.is_empty() || self.nemeses.is_empty() || self.resolutions.is_empty() {
-            bail!("the matrix is empty: give at least one quorum, resolution and nemesis");
-        }
-        Ok(())
-    }
-
-    /// Every run of the matrix, nemesis-major so each table's rows are adjacent.
-    pub fn runs(&self) -> Vec<RunSpec> {
-        let mut out = Vec::new();
-        for nemesis in &self.nemeses {
-            for resolution in &self.resolutions {
-                for (w, r) in &self.quorums {
-                    out.push(self.run_spec(*nemesis, *resolution, *w, *r));
-                }
-            }
-        }
-        out
-    }
-
-    fn run_spec(&self, nemesis: NemesisKind, resolution: Resolution, w: u32, r: u32) -> RunSpec {
-        RunSpec {
-            name: format!("{}-n{}-w{w}-r{r}-{}", nemesis.as_str(), self.n, resolution.as_str()),
-            node_count: self.node_count,
-            n: self.n,
-            w,
-            r,
-            resolution,
-            nemesis,
-            seed: self.seed,
-            time_limit_s: self.time_limit_s,
-            quiet_s: self.quiet_s,
-            concurrency: self.concurrency,
-            rate: self.rate,
-            keys: self.keys,
-            node_choice: self.node_choice,
-            read_fraction: self.read_fraction,
-            rmw_fraction: self.rmw_fraction,
-            request_timeout_ms: self.request_timeout_ms,
-            client_timeout_ms: self.client_timeout_ms,
-        }
-    }
+    /// Skip runs already finished in this campaign's directory.
+    pub resume: bool,
 }
 
 /// What one run left behind.
-struct Outcome {
-    run: RunConfig,
+pub struct Outcome {
+    /// Its `run.json`.
+    pub run: RunConfig,
+    /// Its directory name.
+    pub dir_name: String,
     /// None: the run could not be performed on this backend.
-    results: Option<Results>,
-    unsupported: Option<String>,
+    pub results: Option<Results>,
+    /// Why it was not performed.
+    pub unsupported: Option<String>,
 }
 
 /// Runs the whole campaign; returns the process exit code.
 pub async fn run_campaign(plan: &Plan) -> Result<i32> {
-    plan.validate()?;
+    plan.matrix.validate()?;
     let dir = plan.results_dir.join(&plan.name);
+    if !plan.resume && has_runs(&dir) {
+        bail!("{} already holds runs: pass --resume to finish it, or choose another --name", dir.display());
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if matches!(plan.backend, Backend::Docker { .. }) {
         let removed = docker::remove_leftovers().await?;
@@ -155,21 +114,69 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
             warn!("removed {removed} leftover containers/networks of an earlier workbench");
         }
     }
-    let runs = plan.runs();
+    let runs = plan.matrix.runs();
+    let progress = Progress::new(runs.len());
     let mut outcomes = Vec::new();
     for (i, spec) in runs.iter().enumerate() {
-        eprintln!("[{}/{}] {} ({} backend, {} s + {} s quiet)", i + 1, runs.len(), spec.name, plan.backend.name(), spec.time_limit_s, spec.quiet_s);
+        if plan.resume {
+            if let Some(done) = finished(&dir, spec)? {
+                progress.skip(&spec.name);
+                outcomes.push(done);
+                continue;
+            }
+        }
+        progress.start(&spec.name, &format!("{} backend, {} s", plan.backend.name(), spec.warmup_s + spec.time_limit_s + spec.quiet_s));
         match one_run(plan, spec, &dir, i).await {
-            Ok(outcome) => outcomes.push(outcome),
+            Ok(outcome) => {
+                progress.finish(&spec.name, &verdict_label(&outcome));
+                outcomes.push(outcome);
+                write_reports(plan, &dir, &outcomes)?;
+            }
             Err(e) if e.is::<Interrupted>() => {
-                eprintln!("interrupted: the cluster was torn down; {} finished runs are in {}", outcomes.len(), dir.display());
-                write_summary(plan, &dir, &outcomes)?;
+                progress.abandon();
+                eprintln!("interrupted: the cluster was torn down; {} finished runs are in {} (resume with --resume)", outcomes.len(), dir.display());
+                write_reports(plan, &dir, &outcomes)?;
                 return Ok(130);
             }
-            Err(e) => return Err(e.context(format!("run {} failed", spec.name))),
+            Err(e) => {
+                progress.abandon();
+                write_reports(plan, &dir, &outcomes)?;
+                return Err(e.context(format!("run {} failed", spec.name)));
+            }
         }
     }
-    write_summary(plan, &dir, &outcomes)
+    progress.done();
+    write_reports(plan, &dir, &outcomes)
+}
+
+fn has_runs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| e.path().join(files::RUN).exists())).unwrap_or(false)
+}
+
+fn verdict_label(o: &Outcome) -> String {
+    match (&o.results, &o.unsupported) {
+        (Some(r), _) => format!("valid: {}", table::validity_label(r.valid)),
+        (None, why) => format!("unsupported: {}", why.as_deref().unwrap_or("?")),
+    }
+}
+
+/// A run of this campaign that already has its results (for `--resume`).
+fn finished(dir: &Path, spec: &RunSpec) -> Result<Option<Outcome>> {
+    let run_dir = dir.join(&spec.name);
+    let (run_path, results_path) = (run_dir.join(files::RUN), run_dir.join(files::RESULTS));
+    if !run_path.exists() || !results_path.exists() {
+        return Ok(None);
+    }
+    let run: RunConfig = read_json(&run_path)?;
+    let results: Results = read_json(&results_path)?;
+    let performed = run_dir.join(files::HISTORY).exists();
+    let unsupported = (!performed).then(|| "not performed (unsupported by the backend)".to_string());
+    Ok(Some(Outcome { run, dir_name: spec.name.clone(), results: performed.then_some(results), unsupported }))
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
 }
 
 /// Ctrl-C arrived during a run; the cluster has been torn down.
@@ -187,16 +194,17 @@ impl std::error::Error for Interrupted {}
 async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize) -> Result<Outcome> {
     let dir = campaign_dir.join(&spec.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let run = spec.run_config(plan.backend.name(), &plan.backend.image());
+    let _ = std::fs::remove_file(dir.join(files::RESULTS));
+    let mut run = spec.run_config(plan.backend.name(), &plan.backend.image());
     write_json(&dir.join(files::RUN), &run)?;
-    if !plan.backend.supports(spec.nemesis) {
-        let why = format!("the {} backend cannot do {} faults", plan.backend.name(), spec.nemesis.as_str());
-        let results = unsupported_results(&why);
-        write_json(&dir.join(files::RESULTS), &results)?;
-        eprintln!("  unsupported: {why}");
-        return Ok(Outcome { run, results: None, unsupported: Some(why) });
+    if let Some(fault) = plan.backend.unsupported(&spec.nemesis) {
+        let why = format!("the {} backend cannot do {fault:?} faults", plan.backend.name());
+        write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
+        return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
     }
     let cluster = start_cluster(plan, spec, &dir, index).await?;
+    record_storage(cluster.as_ref(), &mut run).await;
+    write_json(&dir.join(files::RUN), &run)?;
     let driven = tokio::select! {
         r = run::drive(spec, cluster.clone(), &dir) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(Interrupted)),
@@ -208,15 +216,32 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     let history_path = driven?;
     let results = check_run(&run, &history_path)?;
     write_json(&dir.join(files::RESULTS), &results)?;
-    eprintln!("  valid: {}", table::validity_label(results.valid));
-    Ok(Outcome { run, results: Some(results), unsupported: None })
+    if let Err(e) = plot::plot_run(&dir, &run, &results) {
+        warn!("plots for {} failed: {e:#}", spec.name);
+    }
+    Ok(Outcome { run, dir_name: spec.name.clone(), results: Some(results), unsupported: None })
 }
 
-/// Re-reads the history from disk (so the live verdict is exactly what an
-/// offline `workbench check` computes) and runs every checker.
+/// Records the storage engine the nodes report (`extra.storage`), so an
+/// expectation can depend on whether data survives a kill.
+async fn record_storage(cluster: &dyn Cluster, run: &mut RunConfig) {
+    let Some(node) = cluster.nodes().first().cloned() else { return };
+    let Ok(endpoint) = cluster.endpoint(&node) else { return };
+    match docker::admin_status(&endpoint, std::time::Duration::from_secs(2)).await {
+        Ok(status) => {
+            run.extra.insert("storage".into(), serde_json::json!(status.storage));
+        }
+        Err(e) => warn!("cannot read the storage engine from {node}: {e}"),
+    }
+}
+
+/// Re-reads the history (and admin snapshots) from disk, so the live verdict
+/// is exactly what an offline `workbench check` computes, and runs every checker.
 pub fn check_run(run: &RunConfig, history_path: &Path) -> Result<Results> {
     let history = read_history(history_path)?;
-    Ok(checker::check_all(&history, run))
+    let admin_path = history_path.with_file_name(files::ADMIN);
+    let admin = read_admin(&admin_path)?;
+    Ok(checker::check_all(&history, run, &admin))
 }
 
 fn unsupported_results(why: &str) -> Results {
@@ -237,7 +262,6 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
         Backend::Docker { image } => Arc::new(DockerCluster::start(&cluster_spec, image).await?),
         Backend::Local { binary } => Arc::new(LocalCluster::start(&cluster_spec, binary.clone()).await?),
     };
-    debug_assert!(spec.nemesis == NemesisKind::None || cluster.supports(Fault::Partition));
     Ok(cluster)
 }
 
@@ -248,52 +272,44 @@ fn short_name(campaign: &str) -> String {
     format!("c{tail}")
 }
 
-fn write_summary(plan: &Plan, dir: &Path, outcomes: &[Outcome]) -> Result<i32> {
-    let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    for o in outcomes {
-        let row = match (&o.results, &o.unsupported) {
-            (Some(results), _) => table::row(&o.run, results),
-            (None, why) => table::unsupported_row(&o.run, why.as_deref().unwrap_or("unsupported")),
-        };
-        groups.entry(table::nemesis_label(&o.run)).or_default().push(row);
-    }
+/// Rewrites `summary.md` and `index.html`; returns the exit code so far.
+fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome]) -> Result<i32> {
+    let groups = table::group(outcomes.iter().map(|o| (&o.run, o.results.as_ref(), o.unsupported.as_deref())));
     let measured: Vec<Measured<'_>> =
         outcomes.iter().map(|o| Measured { run: &o.run, results: o.results.as_ref() }).collect();
     let verdict = expect::evaluate(&measured, plan.expect_anomalies);
     let text = summary_text(plan, &groups, &verdict);
     std::fs::write(dir.join("summary.md"), &text).with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
-    println!("{text}");
-    eprintln!("summary: {}", dir.join("summary.md").display());
+    index::write_index(dir, &plan.name, outcomes, &verdict)?;
+    if outcomes.len() == plan.matrix.runs().len() {
+        println!("{text}");
+        eprintln!("summary: {}\nindex: {}", dir.join("summary.md").display(), dir.join("index.html").display());
+    }
     Ok(verdict.exit_code())
 }
 
-fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<Row>>, verdict: &expect::Verdict) -> String {
+fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<table::Row>>, verdict: &expect::Verdict) -> String {
+    let m = &plan.matrix;
     let mut text = format!(
-        "# Campaign {}\n\nbackend: {} ({}), nodes: {}, seed: {}, time limit: {} s + {} s quiet, \
-         concurrency: {}, rate: {} ops/s, keys: {}\n\n",
+        "# Campaign {}\n\nbackend: {} ({}), nodes: {}, seed: {}, phases: {} s warm-up + {} s faults + {} s quiet, \
+         concurrency: {}, rate: {} ops/s, keys: {} ({}), tests per configuration: {}\n\n",
         plan.name,
         plan.backend.name(),
         plan.backend.image(),
-        plan.node_count,
-        plan.seed,
-        plan.time_limit_s,
-        plan.quiet_s,
-        plan.concurrency,
-        plan.rate,
-        plan.keys,
+        m.node_count,
+        m.seed,
+        m.warmup_s,
+        m.time_limit_s,
+        m.quiet_s,
+        m.concurrency,
+        m.rate,
+        m.key_dist.keys(),
+        m.key_dist.label(),
+        m.test_count,
     );
+    text.push_str(table::LEGEND);
     text.push_str(&table::render(groups));
     text.push_str("## verdict\n\n");
-    match verdict.exit_code() {
-        0 => text.push_str("Every run is as valid as expected.\n"),
-        _ => {
-            for f in &verdict.failures {
-                text.push_str(&format!("- FAILED: {f}\n"));
-            }
-            for u in &verdict.unknowns {
-                text.push_str(&format!("- unknown: {u}\n"));
-            }
-        }
-    }
+    text.push_str(&verdict.markdown());
     text
 }

@@ -12,14 +12,9 @@ use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use history::{files, RunConfig};
 
-use crate::campaign::check_run;
+use crate::campaign::{check_run, read_json};
 use crate::run::write_json;
 use crate::table::{self, Row};
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
-}
 
 /// Run directories under `dir`: itself if it holds a `run.json`, else its children that do.
 fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -53,6 +48,9 @@ fn recheck(dir: &Path, write: bool) -> Result<(RunConfig, Option<Results>, bool)
     };
     if write {
         write_json(&stored_path, &results)?;
+        if let Err(e) = crate::plot::plot_run(dir, &run, &results) {
+            eprintln!("{}: plots failed: {e:#}", dir.display());
+        }
     }
     Ok((run, Some(results), same))
 }
@@ -74,7 +72,7 @@ pub fn check(dir: &Path, write: bool) -> Result<i32> {
             verdicts.push(Validity::Unknown);
         }
         verdicts.push(verdict);
-        groups.entry(table::nemesis_label(&run)).or_default().push(row);
+        groups.entry(table::group_label(&run)).or_default().push(row);
     }
     println!("{}", table::render(&groups));
     Ok(match Validity::all(verdicts) {

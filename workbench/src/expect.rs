@@ -4,26 +4,39 @@
 //! a stale read is a bug). With `--expect-anomalies` the campaign also claims
 //! the things a Dynamo-style store is known to do, so a workbench that
 //! stopped finding them fails loudly instead of reporting a clean bill:
-//! no stale reads with no faults at all, and stale reads under partitions
-//! for weak settings (W + R <= N). A run that could not be performed
-//! (unsupported fault) makes the verdict unknown, never a pass.
+//! - register, no faults: no stale reads;
+//! - register, partitions, W + R <= N: stale reads;
+//! - set under contention (no more keys than clients), last-write-wins:
+//!   acknowledged adds are lost (concurrent read-merge-writes overwrite);
+//! - set, sibling resolution, no faults or only kills on a durable engine
+//!   (`storage: lsm`): no acknowledged add is lost (union merge keeps all);
+//! - set, clock skew, last-write-wins: adds are lost to the skewed clock.
+//! A run that could not be performed (unsupported fault) makes the verdict
+//! unknown, never a pass.
 
 use checker::{Results, Validity};
-use history::RunConfig;
+use history::{Resolution, RunConfig};
+use serde_json::Value;
 
 use crate::table::{config_label, nemesis_label};
 
 /// One run as the expectations see it; `results` is None when unsupported.
 pub struct Measured<'a> {
+    /// Its `run.json`.
     pub run: &'a RunConfig,
+    /// Its `results.json`, if it was performed.
     pub results: Option<&'a Results>,
 }
 
 /// The campaign's verdict and the reasons for it.
 #[derive(Debug, Default)]
 pub struct Verdict {
+    /// Expectations not met and invalid runs.
     pub failures: Vec<String>,
+    /// Runs that could not be decided or performed.
     pub unknowns: Vec<String>,
+    /// Expectations that held, for the summary.
+    pub met: Vec<String>,
 }
 
 impl Verdict {
@@ -37,16 +50,34 @@ impl Verdict {
             0
         }
     }
+
+    /// The verdict section of `summary.md`.
+    pub fn markdown(&self) -> String {
+        let mut text = String::new();
+        if self.exit_code() == 0 {
+            text.push_str("Every run is as valid as expected.\n");
+        }
+        for f in &self.failures {
+            text.push_str(&format!("- FAILED: {f}\n"));
+        }
+        for u in &self.unknowns {
+            text.push_str(&format!("- unknown: {u}\n"));
+        }
+        for m in &self.met {
+            text.push_str(&format!("- as expected: {m}\n"));
+        }
+        text
+    }
 }
 
-fn stale(results: &Results) -> Option<u64> {
-    results.checkers.get("stale-reads")?.figure("stale")?.as_u64()
+fn figure(results: &Results, checker: &str, key: &str) -> Option<u64> {
+    results.checkers.get(checker)?.figure(key)?.as_u64()
 }
 
 pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
     let mut v = Verdict::default();
     for m in measured {
-        let label = format!("[{}] {}", nemesis_label(m.run), config_label(m.run));
+        let label = format!("[{} / {}] {}", nemesis_label(m.run), m.run.workload, config_label(m.run));
         let Some(results) = m.results else {
             v.unknowns.push(format!("{label}: not performed (unsupported by the backend)"));
             continue;
@@ -57,19 +88,66 @@ pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
             Validity::True => {}
         }
         if expect_anomalies {
-            expect_known_behaviour(m.run, results, &label, &mut v);
+            for claim in claims(m.run, results) {
+                match claim {
+                    Ok(met) => v.met.push(format!("{label}: {met}")),
+                    Err(failed) => v.failures.push(format!("{label}: {failed}")),
+                }
+            }
         }
     }
     v
 }
 
-fn expect_known_behaviour(run: &RunConfig, results: &Results, label: &str, v: &mut Verdict) {
-    let stale = stale(results);
-    if run.nemesis.is_empty() && stale != Some(0) {
-        v.failures.push(format!("{label}: expected 0 stale reads without faults, found {stale:?}"));
+/// A claim's outcome: `Ok(what held)` or `Err(what did not)`.
+type Claim = Result<String, String>;
+
+fn claim(holds: bool, what: String) -> Claim {
+    if holds {
+        Ok(what)
+    } else {
+        Err(format!("expected {what}"))
     }
-    let partitioned = run.nemesis.iter().any(|n| n == "partition");
-    if partitioned && run.w + run.r <= run.n && !matches!(stale, Some(s) if s > 0) {
-        v.failures.push(format!("{label}: expected stale reads under partitions (W+R<=N), found {stale:?}"));
+}
+
+/// The known behaviours that apply to this run.
+fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
+    let has = |n: &str| run.nemesis.iter().any(|x| x == n);
+    let mut out = Vec::new();
+    if run.workload == "register" {
+        let stale = figure(results, "stale-reads", "stale");
+        if run.nemesis.is_empty() {
+            out.push(claim(stale == Some(0), format!("0 stale reads without faults, found {stale:?}")));
+        }
+        if has("partition") && run.w + run.r <= run.n {
+            out.push(claim(stale.is_some_and(|s| s > 0), format!("stale reads under partitions (W+R<=N), found {stale:?}")));
+        }
     }
+    if run.workload == "set" {
+        out.extend(set_claims(run, results));
+    }
+    out
+}
+
+fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
+    let lost = figure(results, "lost-writes", "lost");
+    let to_clock = figure(results, "lost-writes", "lost_to_clock");
+    let keys = run.extra.get("keys").and_then(Value::as_u64).unwrap_or(u64::MAX);
+    let contended = keys <= u64::from(run.concurrency);
+    let durable = run.extra.get("storage").and_then(Value::as_str) == Some("lsm");
+    let only = |allowed: &[&str]| run.nemesis.iter().all(|n| allowed.contains(&n.as_str()));
+    let mut out = Vec::new();
+    match run.resolution {
+        Resolution::Lww if contended && run.nemesis.is_empty() => {
+            out.push(claim(lost.is_some_and(|l| l > 0), format!("LWW to lose acknowledged adds under contention, lost {lost:?}")));
+        }
+        Resolution::Siblings if run.nemesis.is_empty() || (durable && only(&["kill"])) => {
+            out.push(claim(lost == Some(0), format!("siblings with union merge to lose no acknowledged add, lost {lost:?}")));
+        }
+        _ => {}
+    }
+    if run.resolution == Resolution::Lww && run.nemesis.iter().any(|n| n == "clock") {
+        out.push(claim(to_clock.is_some_and(|l| l > 0), format!("LWW to lose adds to skewed clocks, lost_to_clock {to_clock:?}")));
+    }
+    out
 }

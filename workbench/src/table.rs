@@ -1,4 +1,5 @@
-//! The campaign's tables: one per nemesis, one row per configuration.
+//! The campaign's tables: one per nemesis and workload, one row per
+//! configuration (and repetition).
 //!
 //! Rows are built from `run.json` and `results.json` only, so the same
 //! tables come out of a live campaign and of `workbench check` re-reading
@@ -12,29 +13,60 @@ use serde_json::Value;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
 
+/// What the columns mean, printed above the tables.
+pub const LEGEND: &str = "Columns: stale = reads that missed a write acknowledged before they began; \
+RYW / mono = read-your-writes and monotonic-read violations; lost = acknowledged adds absent from every \
+final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
+1-ver = % of reads with at most one version; P(stale) = measured in the first t-visibility bin \
+(read within 1 ms of the ack) vs the PBS closed form C(N-W,R)/C(N,R); conv = ms from heal until \
+Merkle roots agree.\n\n";
+
 /// One line of a summary table.
 #[derive(Debug, Clone, Tabled)]
 pub struct Row {
+    /// N/W/R, resolution, switches, strict or weak.
     #[tabled(rename = "config")]
     pub config: String,
+    /// Client ops.
     #[tabled(rename = "ops")]
     pub ops: String,
+    /// % ok.
     #[tabled(rename = "ok %")]
     pub ok_pct: String,
-    #[tabled(rename = "fail %")]
-    pub fail_pct: String,
+    /// % info.
     #[tabled(rename = "info %")]
     pub info_pct: String,
-    #[tabled(rename = "stale reads")]
+    /// Stale reads.
+    #[tabled(rename = "stale")]
     pub stale: String,
-    #[tabled(rename = "RYW viol.")]
+    /// Read-your-writes violations.
+    #[tabled(rename = "RYW")]
     pub ryw: String,
-    #[tabled(rename = "monotonic viol.")]
+    /// Monotonic-read violations.
+    #[tabled(rename = "mono")]
     pub monotonic: String,
+    /// Lost adds / checked adds.
+    #[tabled(rename = "lost")]
+    pub lost: String,
+    /// Lost adds attributed to clocks.
+    #[tabled(rename = "clock")]
+    pub lost_to_clock: String,
+    /// % single-version reads.
+    #[tabled(rename = "1-ver %")]
+    pub single_version: String,
+    /// Measured vs PBS staleness.
+    #[tabled(rename = "P(stale) meas/PBS")]
+    pub p_stale: String,
+    /// Read p50/p99.
     #[tabled(rename = "read p50/p99 ms")]
     pub read_latency: String,
+    /// Write or add p50/p99.
     #[tabled(rename = "write p50/p99 ms")]
     pub write_latency: String,
+    /// Convergence time after heal.
+    #[tabled(rename = "conv ms")]
+    pub convergence: String,
+    /// Verdict.
     #[tabled(rename = "valid")]
     pub valid: String,
 }
@@ -42,16 +74,31 @@ pub struct Row {
 /// What a run is, as a table's first column: `N3 W2 R2 siblings (strict)`.
 pub fn config_label(run: &RunConfig) -> String {
     let quorum = if run.is_strict_quorum() { "strict" } else { "weak" };
-    format!("N{} W{} R{} {} ({quorum})", run.n, run.w, run.r, run.resolution.as_str())
+    let mut label = format!("N{} W{} R{} {}", run.n, run.w, run.r, run.resolution.as_str());
+    if let Some(Value::Object(passed)) = run.extra.get("switches_passed") {
+        for (flag, v) in passed {
+            let on = if v.as_bool() == Some(true) { "on" } else { "off" };
+            label.push_str(&format!(" {}:{on}", flag.trim_start_matches("--")));
+        }
+    }
+    if let Some(t) = run.extra.get("test_index").and_then(Value::as_u64).filter(|t| *t > 0) {
+        label.push_str(&format!(" #{t}"));
+    }
+    format!("{label} ({quorum})")
 }
 
-/// The table a run belongs to.
+/// The nemesis part of a table's title.
 pub fn nemesis_label(run: &RunConfig) -> String {
     if run.nemesis.is_empty() {
         "none".into()
     } else {
         run.nemesis.join("+")
     }
+}
+
+/// The table a run belongs to: nemesis and workload.
+pub fn group_label(run: &RunConfig) -> String {
+    format!("nemesis: {} / workload: {}", nemesis_label(run), run.workload)
 }
 
 fn pointer<'a>(results: &'a Results, checker: &str, path: &str) -> Option<&'a Value> {
@@ -65,15 +112,13 @@ fn int(results: &Results, checker: &str, path: &str) -> String {
     pointer(results, checker, path).and_then(Value::as_u64).map_or("-".into(), |v| v.to_string())
 }
 
-fn pct(results: &Results, checker: &str, path: &str) -> String {
-    pointer(results, checker, path).and_then(Value::as_f64).map_or("-".into(), |v| format!("{v:.1}"))
+fn pct(results: &Results, checker: &str, path: &str, scale: f64) -> String {
+    pointer(results, checker, path).and_then(Value::as_f64).map_or("-".into(), |v| format!("{:.1}", v * scale))
 }
 
 fn ms(results: &Results, f: &str) -> String {
     let get = |p: &str| {
-        pointer(results, "latency", &format!("by_f/{f}/ok/{p}"))
-            .and_then(Value::as_f64)
-            .map_or("-".to_string(), |v| format!("{v:.1}"))
+        pointer(results, "latency", &format!("by_f/{f}/ok/{p}")).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.1}"))
     };
     format!("{}/{}", get("p50_ms"), get("p99_ms"))
 }
@@ -86,18 +131,36 @@ pub fn validity_label(v: Validity) -> &'static str {
     }
 }
 
+fn p_stale(results: &Results) -> String {
+    let get = |k| pointer(results, "t-visibility", k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.2}"));
+    format!("{}/{}", get("p_stale_first_bin"), get("pbs_p_stale"))
+}
+
+fn lost(results: &Results) -> String {
+    if !results.checkers.contains_key("lost-writes") {
+        return "-".into();
+    }
+    format!("{}/{}", int(results, "lost-writes", "lost"), int(results, "lost-writes", "checked_adds"))
+}
+
+/// A row from a run's config and results.
 pub fn row(run: &RunConfig, results: &Results) -> Row {
+    let write_f = if run.workload == "set" { "add" } else { "write" };
     Row {
         config: config_label(run),
         ops: int(results, "stats", "total"),
-        ok_pct: pct(results, "stats", "ok_pct"),
-        fail_pct: pct(results, "stats", "fail_pct"),
-        info_pct: pct(results, "stats", "info_pct"),
+        ok_pct: pct(results, "stats", "ok_pct", 1.0),
+        info_pct: pct(results, "stats", "info_pct", 1.0),
         stale: int(results, "stale-reads", "stale"),
         ryw: int(results, "read-your-writes", "violations"),
         monotonic: int(results, "monotonic-reads", "violations"),
+        lost: lost(results),
+        lost_to_clock: int(results, "lost-writes", "lost_to_clock"),
+        single_version: pct(results, "siblings", "single_version_fraction", 100.0),
+        p_stale: p_stale(results),
         read_latency: ms(results, "read"),
-        write_latency: ms(results, "write"),
+        write_latency: ms(results, write_f),
+        convergence: int(results, "convergence", "converged_ms_after_heal"),
         valid: validity_label(results.valid).into(),
     }
 }
@@ -109,22 +172,39 @@ pub fn unsupported_row(run: &RunConfig, why: &str) -> Row {
         config: config_label(run),
         ops: dash(),
         ok_pct: dash(),
-        fail_pct: dash(),
         info_pct: dash(),
         stale: dash(),
         ryw: dash(),
         monotonic: dash(),
+        lost: dash(),
+        lost_to_clock: dash(),
+        single_version: dash(),
+        p_stale: dash(),
         read_latency: dash(),
         write_latency: dash(),
+        convergence: dash(),
         valid: format!("unsupported: {why}"),
     }
 }
 
-/// Renders `rows` grouped by nemesis: a heading and a table each, in markdown.
+/// Rows grouped by table, in run order within each table.
+pub fn group<'a>(runs: impl Iterator<Item = (&'a RunConfig, Option<&'a Results>, Option<&'a str>)>) -> BTreeMap<String, Vec<Row>> {
+    let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for (run, results, why) in runs {
+        let row = match results {
+            Some(results) => row(run, results),
+            None => unsupported_row(run, why.unwrap_or("unsupported")),
+        };
+        groups.entry(group_label(run)).or_default().push(row);
+    }
+    groups
+}
+
+/// Renders `groups`: a heading and a markdown table each.
 pub fn render(groups: &BTreeMap<String, Vec<Row>>) -> String {
     let mut out = String::new();
-    for (nemesis, rows) in groups {
-        out.push_str(&format!("## nemesis: {nemesis}\n\n"));
+    for (title, rows) in groups {
+        out.push_str(&format!("## {title}\n\n"));
         out.push_str(&Table::new(rows).with(Style::markdown()).to_string());
         out.push_str("\n\n");
     }

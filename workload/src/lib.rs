@@ -8,16 +8,32 @@
 //! a request to one node and classifies the answer honestly: `ok`; `fail` only
 //! where the store guarantees nothing was applied; `info` when it may have
 //! been (a timeout, a lost connection, a write that gathered fewer than W
-//! acks but may have reached a replica). The *runner* ([`register::run`])
-//! drives C client tasks, each with one op outstanding, at a target rate.
+//! acks but may have reached a replica). The *runners* drive C client tasks,
+//! each with one op outstanding, at a target rate.
+//!
+//! Two workloads: [`register`] (reads and writes of unique values: stale
+//! reads, read-your-writes, monotonic reads, t-visibility) and [`set`]
+//! (read-merge-write adds of unique elements: lost writes). Keys follow a
+//! [`KeyDist`] (uniform or zipfian); both end with [`final_reads`] on every
+//! node after the heal.
 //!
 //! The workload knows node addresses, not containers: it never reaches Docker.
 
+pub mod bench;
 mod client;
 mod dynamo;
+mod etcd;
+mod redis_client;
+mod final_reads;
+mod keys;
 pub mod register;
 mod rng;
+pub mod set;
 
 pub use client::{Client, ClientError, ReadReply, WriteReply};
 pub use dynamo::DynamoClient;
+pub use etcd::{EtcdClient, EtcdRead};
+pub use redis_client::RedisClient;
+pub use final_reads::{final_reads, Decode};
+pub use keys::{key_name, KeyDist};
 pub use rng::seeded_rng;

@@ -24,7 +24,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tracing::warn;
 
-use crate::{seeded_rng, Client, ClientError};
+use crate::{seeded_rng, Client, ClientError, KeyDist};
 
 /// How a worker picks the node it sends an op to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +50,8 @@ impl std::str::FromStr for NodeChoice {
 pub struct RegisterConfig {
     /// Client processes, each with one op outstanding.
     pub concurrency: u32,
-    /// Keys `k0..k{keys-1}`.
-    pub keys: u32,
+    /// Which key each op touches (`k0..k{n-1}`, uniform or zipfian).
+    pub key_dist: KeyDist,
     /// Target ops/s across all workers; 0 = closed loop.
     pub rate: f64,
     /// Probability that an op is a read.
@@ -85,7 +85,7 @@ pub async fn run(
     duration: Duration,
 ) -> RunSummary {
     assert!(!targets.is_empty(), "a workload needs at least one node");
-    assert!(config.concurrency > 0 && config.keys > 0);
+    assert!(config.concurrency > 0 && config.key_dist.keys() > 0);
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for worker in 0..config.concurrency {
@@ -165,7 +165,7 @@ impl Worker {
     }
 
     fn plan(&mut self) -> Plan {
-        let key = format!("k{}", self.rng.random_range(0..self.config.keys));
+        let key = self.config.key_dist.sample(&mut self.rng);
         let random_target = self.rng.random_range(0..self.targets.len());
         let target = match self.config.node_choice {
             NodeChoice::Fixed => self.index as usize % self.targets.len(),
@@ -248,40 +248,4 @@ pub fn siblings_json(siblings: &[(Option<String>, history::Version)]) -> serde_j
             })
             .collect(),
     )
-}
-
-/// After healing and a quiet period: every key read through every node, so
-/// the history ends with what each node's coordinator returns.
-pub async fn final_reads(config: &RegisterConfig, targets: &[Target], recorder: Arc<Recorder>, first_process: u64) {
-    let mut tasks = Vec::new();
-    for (i, target) in targets.iter().enumerate() {
-        let target = target.clone();
-        let recorder = recorder.clone();
-        let keys = config.keys;
-        let mut process = first_process + i as u64;
-        let stride = targets.len() as u64;
-        tasks.push(tokio::spawn(async move {
-            for k in 0..keys {
-                let key = format!("k{k}");
-                let record = |op| recorder.record(op).map(|_| ()).expect("cannot record the history");
-                record(Op::client(process, OpType::Invoke, "read", &key, &target.node));
-                let mut done = Op::client(process, OpType::Ok, "read", &key, &target.node);
-                match target.client.read(&key).await {
-                    Ok(reply) => done.value = siblings_json(&reply.siblings),
-                    Err(ClientError::Definite(e)) => (done.kind, done.error) = (OpType::Fail, Some(e)),
-                    Err(ClientError::Indefinite(e)) => (done.kind, done.error) = (OpType::Info, Some(e)),
-                }
-                let crashed = done.kind == OpType::Info;
-                record(done);
-                if crashed {
-                    process += stride;
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        if let Err(e) = task.await {
-            warn!("a final-read task panicked: {e}");
-        }
-    }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use history::{OpType, Process, Recorder, Version};
 use workload::register::{self, NodeChoice, RegisterConfig, Target};
-use workload::{Client, ClientError, ReadReply, WriteReply};
+use workload::set::{self, SetConfig};
+use workload::{Client, ClientError, KeyDist, ReadReply, WriteReply};
 
 #[derive(Default)]
 struct MemStore {
@@ -33,9 +34,10 @@ impl Client for MemStore {
     }
 }
 
-/// (process, f, key, node) of every invocation, per worker (process mod concurrency).
-async fn invocations(seed: u64) -> BTreeMap<u64, Vec<(String, String, String)>> {
-    let dir = std::env::temp_dir().join(format!("wl-det-{}-{seed}", std::process::id()));
+/// (f, key, node) of every invocation, per worker (process mod concurrency),
+/// of the register workload (`set == false`) or the set workload.
+async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String, String)>> {
+    let dir = std::env::temp_dir().join(format!("wl-det-{}-{seed}-{set}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let recorder = Arc::new(Recorder::create(&dir.join("h.jsonl"), Instant::now()).unwrap());
     let store: Arc<dyn Client> = Arc::new(MemStore::default());
@@ -43,14 +45,26 @@ async fn invocations(seed: u64) -> BTreeMap<u64, Vec<(String, String, String)>> 
         (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
     let config = RegisterConfig {
         concurrency: 3,
-        keys: 4,
+        key_dist: KeyDist::zipfian(4, 1.0),
         rate: 600.0,
         read_fraction: 0.5,
         rmw_fraction: 0.5,
         node_choice: NodeChoice::Random,
         seed,
     };
-    register::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
+    if set {
+        let config = SetConfig {
+            concurrency: 3,
+            key_dist: KeyDist::uniform(4),
+            rate: 600.0,
+            read_fraction: 0.3,
+            node_choice: NodeChoice::Random,
+            seed,
+        };
+        set::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
+    } else {
+        register::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
+    }
     let mut out: BTreeMap<u64, Vec<(String, String, String)>> = BTreeMap::new();
     for op in recorder.snapshot() {
         if let (Process::Client(p), OpType::Invoke) = (op.process, op.kind) {
@@ -66,9 +80,18 @@ fn prefix(a: &[(String, String, String)], len: usize) -> &[(String, String, Stri
 
 #[tokio::test]
 async fn same_seed_same_op_sequence_per_worker() {
-    let a = invocations(7).await;
-    let b = invocations(7).await;
-    let c = invocations(8).await;
+    same_seed_same_sequences(false).await;
+}
+
+#[tokio::test]
+async fn set_workload_same_seed_same_op_sequence_per_worker() {
+    same_seed_same_sequences(true).await;
+}
+
+async fn same_seed_same_sequences(set: bool) {
+    let a = invocations(7, set).await;
+    let b = invocations(7, set).await;
+    let c = invocations(8, set).await;
     assert_eq!(a.len(), 3);
     let mut differs = false;
     for worker in 0..3 {

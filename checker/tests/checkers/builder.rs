@@ -115,6 +115,24 @@ impl HistoryBuilder {
         self.push(op)
     }
 
+    pub fn invoke_add(&mut self, p: u64, key: &str, element: &str, node: &str) -> &mut Self {
+        self.invoke(p, "add", key, node, json!(element))
+    }
+
+    pub fn ok_add(&mut self, p: u64, key: &str, element: &str, version: Version) -> &mut Self {
+        let mut op = self.complete(p, OpType::Ok, "add", key);
+        op.value = json!(element);
+        op.version = Some(version);
+        self.push(op)
+    }
+
+    /// An `ok` read of a set: each sibling holds a JSON array of elements.
+    pub fn ok_read_set(&mut self, p: u64, key: &str, siblings: &[(&[&str], Version)]) -> &mut Self {
+        let mut op = self.complete(p, OpType::Ok, "read", key);
+        op.value = Value::Array(siblings.iter().map(|(els, version)| json!({"value": els, "version": version})).collect());
+        self.push(op)
+    }
+
     /// A `fail` or `info` completion of `f`, with an error.
     pub fn end(&mut self, p: u64, kind: OpType, f: &str, key: &str) -> &mut Self {
         let mut op = self.complete(p, kind, f, key);

@@ -1,10 +1,15 @@
 //! Checker tests: for every checker, a history with a planted anomaly it
 //! must flag and a clean history it must pass.
 
+mod admin;
 mod builder;
 mod latency;
+mod lost_writes;
 mod monotonic_reads;
+mod quorum;
 mod read_your_writes;
 mod results;
+mod siblings;
 mod stale_reads;
 mod stats;
+mod t_visibility;

@@ -45,9 +45,13 @@ fn check_all_runs_every_checker() {
     let mut b = HistoryBuilder::new();
     acked_write(&mut b, 0, "k", "p0-1", v(&[("n1", 1)], 100), 5, 10);
     read(&mut b, 1, "k", &[], 20, 30);
-    let results = check_all(&b.build(), &strict());
+    let results = check_all(&b.build(), &strict(), &[]);
     let names: Vec<&str> = results.checkers.keys().map(String::as_str).collect();
-    assert_eq!(names, ["latency", "monotonic-reads", "read-your-writes", "stale-reads", "stats"]);
+    assert_eq!(
+        names,
+        ["latency", "monotonic-reads", "quorum", "read-your-writes", "siblings", "stale-reads", "stats", "t-visibility"]
+    );
+    assert_eq!(value_of(&results, "quorum"), json!(false));
     assert_eq!(results.valid, Validity::False);
     let value = serde_json::to_value(&results).unwrap();
     assert_eq!(value["valid"], json!(false));
@@ -55,6 +59,21 @@ fn check_all_runs_every_checker() {
     assert_eq!(value["checkers"]["monotonic-reads"]["valid"], json!("unknown"));
     assert_eq!(value["checkers"]["stats"]["valid"], json!(true));
 
-    let empty = check_all(&HistoryBuilder::new().build(), &strict());
+    let empty = check_all(&HistoryBuilder::new().build(), &strict(), &[]);
     assert_eq!(serde_json::to_value(&empty).unwrap()["valid"], json!("unknown"));
+}
+
+fn value_of(results: &Results, checker: &str) -> serde_json::Value {
+    serde_json::to_value(results.checkers[checker].valid).unwrap()
+}
+
+#[test]
+fn set_runs_get_the_lost_writes_checker_and_register_runs_do_not() {
+    let mut run = strict();
+    run.workload = "set".into();
+    let results = check_all(&HistoryBuilder::new().build(), &run, &[]);
+    assert!(results.checkers.contains_key("lost-writes"));
+    let results = check_all(&HistoryBuilder::new().build(), &strict(), &[]);
+    assert!(!results.checkers.contains_key("lost-writes"));
+    assert!(!results.checkers.contains_key("hint-delivery"), "no counters: not applicable");
 }

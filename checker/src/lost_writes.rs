@@ -1,0 +1,195 @@
+//! Lost writes (set workload): acknowledged adds absent from the final reads.
+//!
+//! Definition. The set workload adds unique elements by read-merge-write;
+//! after the heal and a quiet period every key is read through every node
+//! (phase `final`). An `ok` add of element `e` to key `k` is *lost* when `k`
+//! had at least one `ok` final read and no final read of `k` holds `e` in any
+//! sibling: the union over nodes is the most generous view, so a lost add is
+//! one no client can ever see again. An `info` add (it may or may not have
+//! happened) that does appear is *recovered*; one that does not is simply
+//! not there, which is allowed. Adds to keys with no `ok` final read cannot
+//! be judged and are counted apart (`unchecked`).
+//!
+//! Clock attribution. Under last-write-wins a write whose timestamp is older
+//! than one acknowledged *before it was invoked* loses although it came
+//! later in real time: a skewed clock. A lost add is counted under
+//! `lost_to_clock` when such an earlier-acknowledged, later-stamped write of
+//! its key exists; `ts_inversions` counts those inversions among all
+//! acknowledged adds, lost or not. Without skew they need two writes racing
+//! within a clock tick, so a large count points at clocks.
+//!
+//! Promise. With sibling resolution and strict quorums no acknowledged add
+//! may be lost: any is a failure. Under LWW (or weak quorums) the count is
+//! the measurement, the verdict `true`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use history::{History, OpType, Resolution, RunConfig, Version};
+use serde_json::{json, Value};
+
+use crate::phase::Phases;
+use crate::result::{CheckResult, Validity};
+
+/// The checker's name in `results.json`.
+pub const NAME: &str = "lost-writes";
+
+/// The phase whose reads are the final reads.
+pub const FINAL_PHASE: &str = "final";
+
+/// How many lost adds are described in full.
+pub const MAX_EXAMPLES: usize = 5;
+
+/// An add, as the checker needs it.
+#[derive(Debug, Clone)]
+struct Add {
+    /// History index of its invocation.
+    index: u64,
+    /// Invocation time, ns.
+    invoke_time: u64,
+    /// Acknowledgement time, ns (acked adds only).
+    ack_time: u64,
+    /// The key.
+    key: String,
+    /// The element added.
+    element: String,
+    /// The version the store assigned (acked adds only).
+    version: Option<Version>,
+}
+
+/// Everything extracted from the history.
+#[derive(Debug, Default)]
+struct Extract {
+    /// `ok` adds.
+    acked: Vec<Add>,
+    /// `info` (or never completed) adds.
+    unknown: Vec<Add>,
+    /// key -> union of elements over every `ok` final read.
+    final_elements: BTreeMap<String, BTreeSet<String>>,
+    /// `ok` final reads whose siblings were not arrays of strings.
+    unparsed_final_reads: usize,
+}
+
+/// Checks a set history for lost adds; see the module documentation.
+pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+    let x = extract(history);
+    let inversions = inversions(&x.acked);
+    let mut lost = Vec::new();
+    let mut unchecked = 0usize;
+    for add in &x.acked {
+        match x.final_elements.get(&add.key) {
+            None => unchecked += 1,
+            Some(seen) if !seen.contains(&add.element) => lost.push(add),
+            Some(_) => {}
+        }
+    }
+    let recovered = x.unknown.iter().filter(|a| x.final_elements.get(&a.key).is_some_and(|s| s.contains(&a.element))).count();
+    let lost_to_clock = lost.iter().filter(|a| inversions.contains(&a.index)).count();
+    let checked = x.acked.len() - unchecked;
+    let promised = run.resolution == Resolution::Siblings && run.is_strict_quorum();
+    let mut result = CheckResult::new(Validity::for_promise(promised, lost.len(), checked))
+        .with("acked_adds", json!(x.acked.len()))
+        .with("checked_adds", json!(checked))
+        .with("lost", json!(lost.len()))
+        .with("lost_fraction", json!(if checked == 0 { 0.0 } else { lost.len() as f64 / checked as f64 }))
+        .with("lost_to_clock", json!(lost_to_clock))
+        .with("ts_inversions", json!(inversions.len()))
+        .with("unknown_adds", json!(x.unknown.len()))
+        .with("recovered", json!(recovered))
+        .with("unchecked", json!(unchecked))
+        .with("unparsed_final_reads", json!(x.unparsed_final_reads))
+        .with("keys_with_final_reads", json!(x.final_elements.len()))
+        .with("expected_zero", json!(promised))
+        .with("examples", Value::Array(lost.iter().take(MAX_EXAMPLES).map(|a| example(a, inversions.contains(&a.index))).collect()));
+    if checked == 0 {
+        result = result.with("reason", json!("no acknowledged add to a key with an ok final read"));
+    }
+    result
+}
+
+fn example(add: &Add, clock: bool) -> Value {
+    json!({"add_index": add.index, "key": add.key, "element": add.element, "version": add.version, "lost_to_clock": clock})
+}
+
+fn extract(history: &History) -> Extract {
+    let phases = Phases::of(history);
+    let mut x = Extract::default();
+    for pair in history.pairs() {
+        let (Some(key), f) = (pair.invoke.key.clone(), pair.invoke.f.as_str()) else { continue };
+        match (f, pair.outcome()) {
+            ("add", OpType::Ok | OpType::Info) => {
+                let Some(element) = pair.invoke.value.as_str() else { continue };
+                let done = pair.complete;
+                let add = Add {
+                    index: pair.invoke.index,
+                    invoke_time: pair.invoke.time,
+                    ack_time: done.map_or(u64::MAX, |d| d.time),
+                    key,
+                    element: element.to_string(),
+                    version: done.and_then(|d| d.version.clone()),
+                };
+                if pair.outcome() == OpType::Ok {
+                    x.acked.push(add);
+                } else {
+                    x.unknown.push(add);
+                }
+            }
+            ("read", OpType::Ok) if phases.at(pair.invoke.index) == FINAL_PHASE => {
+                let Some(done) = pair.complete else { continue };
+                match elements_of(&done.value) {
+                    Some(els) => x.final_elements.entry(key).or_default().extend(els),
+                    None => x.unparsed_final_reads += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+    x
+}
+
+/// The elements of every sibling of a set read; None if a sibling's value is
+/// neither an array of strings nor null (a tombstone).
+pub fn elements_of(read_value: &Value) -> Option<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for sibling in read_value.as_array()? {
+        match sibling.get("value")? {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    out.insert(item.as_str()?.to_string());
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Indices of acked adds whose timestamp is older than that of an add of the
+/// same key acknowledged before they were invoked.
+fn inversions(acked: &[Add]) -> BTreeSet<u64> {
+    let mut by_key: BTreeMap<&str, Vec<&Add>> = BTreeMap::new();
+    for a in acked.iter().filter(|a| a.version.is_some()) {
+        by_key.entry(a.key.as_str()).or_default().push(a);
+    }
+    let mut out = BTreeSet::new();
+    for adds in by_key.values() {
+        let mut by_ack: Vec<&&Add> = adds.iter().collect();
+        by_ack.sort_by_key(|a| a.ack_time);
+        let mut by_invoke: Vec<&&Add> = adds.iter().collect();
+        by_invoke.sort_by_key(|a| a.invoke_time);
+        // Sweep: the largest ts among adds acked strictly before each invocation.
+        let (mut i, mut max_ts) = (0usize, None::<u64>);
+        for add in by_invoke {
+            while i < by_ack.len() && by_ack[i].ack_time < add.invoke_time {
+                let ts = by_ack[i].version.as_ref().map(|v| v.ts);
+                max_ts = max_ts.max(ts);
+                i += 1;
+            }
+            let ts = add.version.as_ref().map(|v| v.ts).unwrap_or(0);
+            if max_ts.is_some_and(|m| m > ts) {
+                out.insert(add.index);
+            }
+        }
+    }
+    out
+}

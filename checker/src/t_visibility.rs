@@ -1,0 +1,169 @@
+//! t-visibility and k-staleness: how soon an acknowledged write becomes
+//! visible, measured, next to the PBS closed form.
+//!
+//! t-visibility. For every acknowledged write `w` of key `k` and every later
+//! `ok` read of `k` that began `t` ms after `w`'s acknowledgement (up to
+//! [`HORIZON_MS`]), the pair is *covered* when a sibling of the read covers
+//! `w`'s version. Pairs are binned by `t`; per bin the checker reports
+//! `P(covered | t)` with a 95% Clopper-Pearson interval (exact binomial,
+//! from the Beta quantiles in statrs), so a bin with 3 pairs says how little
+//! it knows. This is the curve of Bailis et al.'s Probabilistically Bounded
+//! Staleness, measured instead of simulated.
+//!
+//! k-staleness. For each read, `k` is the number of writes of its key that
+//! were acknowledged before it began and that it does not cover: `k = 0` is
+//! a fresh read, `k = 1` missed the latest, and so on.
+//!
+//! PBS closed form. With N replicas, a write acknowledged by W and a read
+//! of R chosen uniformly, the read misses the write at `t = 0` with
+//! probability `C(N-W, R) / C(N, R)` (zero when `W + R > N`). It ignores
+//! propagation after the ack, so measured staleness should be at most this.
+//!
+//! A measurement: `true`, or `unknown` when no read followed an ack.
+
+use std::collections::BTreeMap;
+
+use history::{History, RunConfig};
+use serde_json::{json, Value};
+use statrs::distribution::{Beta, ContinuousCDF};
+
+use crate::observe::{Ack, Observed, Read};
+use crate::result::{CheckResult, Validity};
+
+/// The checker's name in `results.json`.
+pub const NAME: &str = "t-visibility";
+
+/// Reads later than this after an ack are not paired with it, ms.
+pub const HORIZON_MS: u64 = 10_000;
+
+/// Upper edges of the `t` bins, ms; the last bin is `[5000, HORIZON_MS]`.
+pub const BIN_EDGES_MS: [u64; 11] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000];
+
+/// At most this many (write, read) pairs are examined; more are counted, not checked.
+pub const MAX_PAIRS: usize = 5_000_000;
+
+/// Confidence level of the intervals.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// Covered and total pairs in one bin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bin {
+    /// Pairs whose read covered the write.
+    pub covered: u64,
+    /// All pairs.
+    pub total: u64,
+}
+
+/// `C(n, k)` as a float (exact for the small n of a cluster).
+pub fn binomial(n: u32, k: u32) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
+}
+
+/// PBS: the probability that a read quorum of R misses a write quorum of W
+/// among N replicas, right at the acknowledgement.
+pub fn pbs_p_stale(n: u32, w: u32, r: u32) -> f64 {
+    assert!(w <= n && r <= n, "W={w} R={r} must not exceed N={n}");
+    binomial(n - w, r) / binomial(n, r)
+}
+
+/// The Clopper-Pearson interval of `covered / total` at [`CONFIDENCE`].
+pub fn clopper_pearson(covered: u64, total: u64) -> (f64, f64) {
+    assert!(covered <= total && total > 0);
+    let alpha = 1.0 - CONFIDENCE;
+    let (k, n) = (covered as f64, total as f64);
+    let lower = if covered == 0 { 0.0 } else { Beta::new(k, n - k + 1.0).map_or(0.0, |b| b.inverse_cdf(alpha / 2.0)) };
+    let upper = if covered == total { 1.0 } else { Beta::new(k + 1.0, n - k).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0)) };
+    (lower, upper)
+}
+
+fn bin_of(t_ms: u64) -> usize {
+    BIN_EDGES_MS.iter().position(|edge| t_ms < *edge).unwrap_or(BIN_EDGES_MS.len())
+}
+
+fn bin_label(i: usize) -> String {
+    let lo = if i == 0 { 0 } else { BIN_EDGES_MS[i - 1] };
+    let hi = BIN_EDGES_MS.get(i).copied().unwrap_or(HORIZON_MS);
+    format!("{lo}-{hi}")
+}
+
+/// Measures t-visibility and k-staleness; see the module documentation.
+pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+    let pairs = history.pairs();
+    let observed = Observed::from_pairs(&pairs);
+    let mut acks: BTreeMap<&str, Vec<&Ack<'_>>> = BTreeMap::new();
+    for ack in &observed.acks {
+        acks.entry(ack.key).or_default().push(ack);
+    }
+    let mut bins = vec![Bin::default(); BIN_EDGES_MS.len() + 1];
+    let mut k_hist: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut examined = 0usize;
+    let mut skipped = 0usize;
+    for read in &observed.reads {
+        let Some(key_acks) = acks.get(read.key) else { continue };
+        let k = visit(read, key_acks, run, &mut bins, &mut examined, &mut skipped);
+        if let Some(k) = k {
+            *k_hist.entry(k).or_default() += 1;
+        }
+    }
+    figures(run, &bins, &k_hist, examined, skipped)
+}
+
+/// Pairs one read with the acks before it; returns its k (None if no ack preceded it).
+fn visit(read: &Read<'_>, acks: &[&Ack<'_>], run: &RunConfig, bins: &mut [Bin], examined: &mut usize, skipped: &mut usize) -> Option<u64> {
+    let mut k = 0u64;
+    let mut any = false;
+    for ack in acks.iter().filter(|a| a.ack_time < read.invoke_time) {
+        any = true;
+        let covered = read.siblings.iter().any(|s| s.version.covers(&ack.version, run.resolution));
+        k += u64::from(!covered);
+        let t_ms = (read.invoke_time - ack.ack_time) / 1_000_000;
+        if t_ms > HORIZON_MS {
+            continue;
+        }
+        if *examined >= MAX_PAIRS {
+            *skipped += 1;
+            continue;
+        }
+        *examined += 1;
+        let bin = &mut bins[bin_of(t_ms)];
+        bin.total += 1;
+        bin.covered += u64::from(covered);
+    }
+    any.then_some(k)
+}
+
+fn figures(run: &RunConfig, bins: &[Bin], k_hist: &BTreeMap<u64, u64>, examined: usize, skipped: usize) -> CheckResult {
+    let curve: Vec<Value> = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.total > 0)
+        .map(|(i, b)| {
+            let (lo, hi) = clopper_pearson(b.covered, b.total);
+            json!({"t_ms": bin_label(i), "t_lo_ms": if i == 0 { 0 } else { BIN_EDGES_MS[i - 1] },
+                   "pairs": b.total, "covered": b.covered, "p_covered": b.covered as f64 / b.total as f64,
+                   "ci_low": lo, "ci_high": hi})
+        })
+        .collect();
+    let reads: u64 = k_hist.values().sum();
+    let fresh = k_hist.get(&0).copied().unwrap_or(0);
+    let first = bins.iter().find(|b| b.total > 0);
+    let valid = if examined == 0 { Validity::Unknown } else { Validity::True };
+    let k_json: serde_json::Map<String, Value> = k_hist.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    let mut result = CheckResult::new(valid)
+        .with("pairs", json!(examined))
+        .with("pairs_not_examined", json!(skipped))
+        .with("confidence", json!(CONFIDENCE))
+        .with("interval", json!("clopper-pearson"))
+        .with("curve", Value::Array(curve))
+        .with("p_stale_first_bin", json!(first.map(|b| 1.0 - b.covered as f64 / b.total as f64)))
+        .with("pbs_p_stale", json!(pbs_p_stale(run.n, run.w.min(run.n), run.r.min(run.n))))
+        .with("k_staleness", Value::Object(k_json))
+        .with("fresh_read_fraction", json!(if reads == 0 { Value::Null } else { json!(fresh as f64 / reads as f64) }));
+    if examined == 0 {
+        result = result.with("reason", json!("no ok read began after an acknowledged write of its key"));
+    }
+    result
+}

@@ -1,0 +1,73 @@
+//! hint-delivery and convergence, from admin snapshots.
+
+use std::collections::BTreeMap;
+
+use checker::{convergence, hint_delivery, Validity};
+use history::AdminSnapshot;
+use serde_json::json;
+
+use crate::builder::*;
+
+const S: u64 = 1_000_000_000;
+
+fn snap(time: u64, node: &str, counters: &[(&str, u64)], roots: &[(&str, &str)]) -> AdminSnapshot {
+    AdminSnapshot {
+        time,
+        node: node.into(),
+        reachable: true,
+        counters: counters.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+        merkle_roots: roots.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn healed_at(t: u64) -> history::History {
+    let mut b = HistoryBuilder::new();
+    b.at(t).phase("heal");
+    b.build()
+}
+
+#[test]
+fn hints_drain_after_heal_is_measured() {
+    let admin = vec![
+        snap(S, "n1", &[("hints_stored", 5), ("hints_pending", 5)], &[]),
+        snap(3 * S, "n1", &[("hints_stored", 5), ("hints_delivered", 5), ("hints_pending", 0)], &[]),
+    ];
+    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin).expect("applies");
+    assert_eq!(r.valid, Validity::True);
+    assert_eq!(count(&r, "delivered"), 5);
+    assert_eq!(count(&r, "drain_ms_after_heal"), 1_000);
+    assert_eq!(r.figure("drained"), Some(&json!(true)));
+}
+
+#[test]
+fn planted_impossible_counters_fail_and_no_counters_do_not_apply() {
+    let admin = vec![snap(S, "n1", &[("hints_stored", 1), ("hints_delivered", 3)], &[])];
+    let r = hint_delivery::check(&healed_at(0), &strict(), &admin).unwrap();
+    assert_eq!(r.valid, Validity::False);
+    let none = vec![snap(S, "n1", &[("requests", 1)], &[])];
+    assert!(hint_delivery::check(&healed_at(0), &strict(), &none).is_none());
+}
+
+#[test]
+fn planted_diverged_roots_never_converge() {
+    let admin = vec![
+        snap(3 * S, "n1", &[], &[("n1+n2", "aa")]),
+        snap(3 * S, "n2", &[], &[("n1+n2", "bb")]),
+    ];
+    let r = convergence::check(&healed_at(2 * S), &strict(), &admin).expect("applies");
+    assert_eq!(r.figure("converged"), Some(&json!(false)));
+    assert_eq!(r.figure("converged_ms_after_heal"), Some(&json!(null)));
+}
+
+#[test]
+fn roots_that_agree_later_converge_with_a_time() {
+    let admin = vec![
+        snap(3 * S, "n1", &[], &[("n1+n2", "aa")]),
+        snap(3 * S, "n2", &[], &[("n1+n2", "bb")]),
+        snap(5 * S, "n2", &[], &[("n1+n2", "aa")]),
+    ];
+    let r = convergence::check(&healed_at(2 * S), &strict(), &admin).unwrap();
+    assert_eq!(r.figure("converged"), Some(&json!(true)));
+    assert_eq!(count(&r, "converged_ms_after_heal"), 3_000);
+    assert!(convergence::check(&healed_at(0), &strict(), &[snap(S, "n1", &[], &[])]).is_none());
+}

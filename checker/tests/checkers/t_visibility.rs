@@ -1,0 +1,56 @@
+//! t-visibility: P(covered | t), its intervals, k-staleness and PBS.
+
+use checker::t_visibility::{self, clopper_pearson, pbs_p_stale};
+use checker::Validity;
+use serde_json::Value;
+
+use crate::builder::*;
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn pbs_closed_form_matches_hand_computation() {
+    assert!((pbs_p_stale(3, 1, 1) - 2.0 / 3.0).abs() < 1e-12);
+    assert!((pbs_p_stale(5, 2, 2) - 3.0 / 10.0).abs() < 1e-12);
+    assert_eq!(pbs_p_stale(3, 2, 2), 0.0);
+}
+
+#[test]
+fn clopper_pearson_brackets_the_estimate() {
+    let (lo, hi) = clopper_pearson(5, 10);
+    assert!(lo < 0.5 && hi > 0.5 && lo > 0.15 && hi < 0.85, "{lo} {hi}");
+    assert_eq!(clopper_pearson(0, 4).0, 0.0);
+    assert_eq!(clopper_pearson(4, 4).1, 1.0);
+    let (lo, _) = clopper_pearson(4, 4);
+    assert!((lo - 0.025f64.powf(0.25)).abs() < 1e-6, "{lo}");
+}
+
+#[test]
+fn planted_stale_read_lowers_the_early_bin_and_counts_in_k() {
+    let mut b = HistoryBuilder::new();
+    let w = v(&[("n1", 1)], 100);
+    acked_write(&mut b, 0, "k", "p0-0", w.clone(), 0, MS);
+    // 0.5 ms after the ack: misses it (k = 1). 300 ms after: sees it.
+    read(&mut b, 1, "k", &[], MS + MS / 2, 2 * MS);
+    read(&mut b, 2, "k", &[sib(Some("p0-0"), w)], 301 * MS, 302 * MS);
+    let r = t_visibility::check(&b.build(), &run(3, 1, 1));
+    assert_eq!(r.valid, Validity::True);
+    let curve = r.figure("curve").and_then(Value::as_array).unwrap();
+    assert_eq!(curve.len(), 2, "{curve:?}");
+    assert_eq!(curve[0]["p_covered"].as_f64(), Some(0.0));
+    assert_eq!(curve[1]["p_covered"].as_f64(), Some(1.0));
+    assert_eq!(r.figure("k_staleness").unwrap()["1"], 1);
+    assert_eq!(r.figure("k_staleness").unwrap()["0"], 1);
+    assert!((r.figure("pbs_p_stale").unwrap().as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn clean_history_is_all_covered_and_empty_is_unknown() {
+    let mut b = HistoryBuilder::new();
+    let w = v(&[("n1", 1)], 100);
+    acked_write(&mut b, 0, "k", "p0-0", w.clone(), 0, MS);
+    read(&mut b, 1, "k", &[sib(Some("p0-0"), w)], 3 * MS, 4 * MS);
+    let r = t_visibility::check(&b.build(), &strict());
+    assert_eq!(r.figure("fresh_read_fraction").unwrap().as_f64(), Some(1.0));
+    assert_eq!(t_visibility::check(&HistoryBuilder::new().build(), &strict()).valid, Validity::Unknown);
+}

@@ -1,0 +1,123 @@
+//! The nemeses by name, and compositions of them (`kill+clock`).
+//!
+//! A run's nemesis is a list of kinds; `none` is the control group. The
+//! names are what `--nemesis` takes, what `run.json` records and what the
+//! tables group by, so they never change.
+
+use serde::{Deserialize, Serialize};
+
+/// The nemeses this crate knows how to schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NemesisKind {
+    /// No faults: the control group.
+    None,
+    /// iptables partitions: isolate one, random halves, majorities ring, bridge, one-way.
+    Partition,
+    /// SIGKILL a node and restart it on the same data.
+    Kill,
+    /// SIGSTOP / SIGCONT.
+    Pause,
+    /// libfaketime clock offsets: bump, strobe, reset.
+    Clock,
+    /// tc netem delay, jitter and loss.
+    Latency,
+}
+
+/// Every kind, in the order `--help` lists them.
+pub const ALL_KINDS: [NemesisKind; 6] = [
+    NemesisKind::None,
+    NemesisKind::Partition,
+    NemesisKind::Kill,
+    NemesisKind::Pause,
+    NemesisKind::Clock,
+    NemesisKind::Latency,
+];
+
+impl NemesisKind {
+    /// The kind's name on the command line and in `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NemesisKind::None => "none",
+            NemesisKind::Partition => "partition",
+            NemesisKind::Kill => "kill",
+            NemesisKind::Pause => "pause",
+            NemesisKind::Clock => "clock",
+            NemesisKind::Latency => "latency",
+        }
+    }
+
+    /// The backend fault this kind needs, if any.
+    pub fn fault(self) -> Option<docker::Fault> {
+        match self {
+            NemesisKind::None => None,
+            NemesisKind::Partition => Some(docker::Fault::Partition),
+            NemesisKind::Kill => Some(docker::Fault::Kill),
+            NemesisKind::Pause => Some(docker::Fault::Pause),
+            NemesisKind::Clock => Some(docker::Fault::Clock),
+            NemesisKind::Latency => Some(docker::Fault::Latency),
+        }
+    }
+}
+
+impl std::str::FromStr for NemesisKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_KINDS.iter().copied().find(|k| k.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = ALL_KINDS.iter().map(|k| k.as_str()).collect();
+            format!("unknown nemesis {s:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// Several nemeses in one run, each on its own schedule: `kill+clock`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Composition {
+    /// Sorted, without duplicates or `none` (empty: no faults).
+    pub kinds: Vec<NemesisKind>,
+}
+
+impl Composition {
+    /// The name tables and run directories use: `none`, `kill`, `clock+kill`.
+    pub fn label(&self) -> String {
+        if self.kinds.is_empty() {
+            return "none".into();
+        }
+        self.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("+")
+    }
+
+    /// The names `run.json` records (empty for no faults).
+    pub fn names(&self) -> Vec<String> {
+        self.kinds.iter().map(|k| k.as_str().to_string()).collect()
+    }
+
+    /// Whether this composition includes `kind`.
+    pub fn has(&self, kind: NemesisKind) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+impl std::str::FromStr for Composition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut kinds = s.split('+').map(|k| k.trim().parse::<NemesisKind>()).collect::<Result<Vec<_>, _>>()?;
+        kinds.retain(|k| *k != NemesisKind::None);
+        kinds.sort();
+        kinds.dedup();
+        Ok(Composition { kinds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compositions_parse_sorted_without_none() {
+        let c: Composition = "kill+clock+none+kill".parse().unwrap();
+        assert_eq!(c.kinds, vec![NemesisKind::Kill, NemesisKind::Clock]);
+        assert_eq!(c.label(), "kill+clock");
+        assert_eq!("none".parse::<Composition>().unwrap().label(), "none");
+        assert!("kil".parse::<Composition>().is_err());
+    }
+}

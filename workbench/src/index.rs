@@ -1,0 +1,75 @@
+//! `results/<campaign>/index.html`: a static page linking every run, its
+//! verdict and its plots, next to the campaign's verdict. No scripts, no
+//! external assets: it opens from the file system.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::campaign::Outcome;
+use crate::expect::Verdict;
+use crate::plot::{LATENCY_PNG, THROUGHPUT_PNG, T_VISIBILITY_PNG};
+use crate::table::{config_label, nemesis_label, validity_label};
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn verdict_cell(o: &Outcome) -> String {
+    match (&o.results, &o.unsupported) {
+        (Some(r), _) => {
+            let label = validity_label(r.valid);
+            let class = if label == "yes" { "ok" } else { "bad" };
+            format!("<td class=\"{class}\">{label}</td>")
+        }
+        (None, why) => format!("<td class=\"bad\">unsupported: {}</td>", esc(why.as_deref().unwrap_or("?"))),
+    }
+}
+
+fn plots_cell(dir: &Path, o: &Outcome) -> String {
+    let mut cell = String::new();
+    for png in [LATENCY_PNG, THROUGHPUT_PNG, T_VISIBILITY_PNG] {
+        if dir.join(&o.dir_name).join(png).exists() {
+            let href = format!("{}/{png}", o.dir_name);
+            cell.push_str(&format!("<a href=\"{href}\"><img src=\"{href}\" width=\"180\" alt=\"{png}\"></a> "));
+        }
+    }
+    cell
+}
+
+fn row(dir: &Path, o: &Outcome) -> String {
+    let name = &o.dir_name;
+    format!(
+        "<tr><td><a href=\"{name}/\">{n}</a><br><small><a href=\"{name}/results.json\">results.json</a> · \
+         <a href=\"{name}/history.jsonl\">history</a> · <a href=\"{name}/run.json\">run.json</a></small></td>\
+         <td>{nem}</td><td>{wl}</td><td>{cfg}</td>{verdict}<td>{plots}</td></tr>\n",
+        n = esc(name),
+        nem = esc(&nemesis_label(&o.run)),
+        wl = esc(&o.run.workload),
+        cfg = esc(&config_label(&o.run)),
+        verdict = verdict_cell(o),
+        plots = plots_cell(dir, o),
+    )
+}
+
+/// Writes `index.html` into the campaign directory `dir`.
+pub fn write_index(dir: &Path, name: &str, outcomes: &[Outcome], verdict: &Verdict) -> Result<()> {
+    let mut html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Campaign {t}</title>\n<style>\
+         body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} \
+         td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} .ok{{background:#dfd}} .bad{{background:#fdd}}\
+         </style></head><body>\n<h1>Campaign {t}</h1>\n<p><a href=\"summary.md\">summary.md</a> · exit code {code}</p>\n\
+         <table><tr><th>run</th><th>nemesis</th><th>workload</th><th>configuration</th><th>valid</th><th>plots</th></tr>\n",
+        t = esc(name),
+        code = verdict.exit_code(),
+    );
+    for o in outcomes {
+        html.push_str(&row(dir, o));
+    }
+    html.push_str("</table>\n<h2>Verdict</h2>\n<pre>");
+    html.push_str(&esc(&verdict.markdown()));
+    html.push_str("</pre>\n</body></html>\n");
+    let path = dir.join("index.html");
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,230 @@
+//! The campaign's matrix: N x (W, R) x resolution x switches x workloads x
+//! nemeses x `--test-count`, expanded into run specs in a fixed order.
+//!
+//! Order is nemesis-major, then workload, so each summary table's rows are
+//! adjacent and a resumed campaign finds its runs by name. (W, R) pairs that
+//! are not valid for an N (W or R above N) are skipped for that N, so
+//! `--n 3,5 --quorums "1,1 3,3"` does what it says. Repetition `i` of a
+//! configuration runs with seed `seed + i`: the same campaign twice gives the
+//! same runs; repetitions differ from each other.
+
+use anyhow::{bail, Result};
+use history::Resolution;
+use nemesis::Composition;
+use workload::register::NodeChoice;
+use workload::KeyDist;
+
+use crate::spec::{RunSpec, Switches, WorkloadKind};
+
+/// Every dimension of the matrix, and the knobs every run shares.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// Cluster size (at least the largest N).
+    pub node_count: usize,
+    /// Replication factors.
+    pub ns: Vec<u32>,
+    /// (W, R) pairs.
+    pub quorums: Vec<(u32, u32)>,
+    /// Conflict resolutions.
+    pub resolutions: Vec<Resolution>,
+    /// Switch combinations (each a full setting of the four switches).
+    pub switches: Vec<Switches>,
+    /// `--storage` for every node (None: node default).
+    pub storage: Option<String>,
+    /// Workloads.
+    pub workloads: Vec<WorkloadKind>,
+    /// Nemesis compositions.
+    pub nemeses: Vec<Composition>,
+    /// Repetitions of every configuration.
+    pub test_count: u32,
+    /// The campaign's seed.
+    pub seed: u64,
+    /// Fault-free seconds before the faults.
+    pub warmup_s: u64,
+    /// Seconds with faults.
+    pub time_limit_s: u64,
+    /// Fault-free seconds after the heal.
+    pub quiet_s: u64,
+    /// Client processes.
+    pub concurrency: u32,
+    /// Target ops/s (0: closed loop).
+    pub rate: f64,
+    /// Key distribution.
+    pub key_dist: KeyDist,
+    /// How clients pick nodes.
+    pub node_choice: NodeChoice,
+    /// Fraction of reads.
+    pub read_fraction: f64,
+    /// Register: fraction of writes with the last read's context.
+    pub rmw_fraction: f64,
+    /// Node request timeout, ms.
+    pub request_timeout_ms: u64,
+    /// Client timeout, ms.
+    pub client_timeout_ms: u64,
+}
+
+/// Every combination of the four switches' value lists.
+pub fn switch_combinations(
+    sloppy: &[Option<bool>],
+    hinted: &[Option<bool>],
+    repair: &[Option<bool>],
+    entropy: &[Option<bool>],
+) -> Vec<Switches> {
+    let mut out = Vec::new();
+    for s in sloppy {
+        for h in hinted {
+            for r in repair {
+                for a in entropy {
+                    out.push(Switches { sloppy_quorum: *s, hinted_handoff: *h, read_repair: *r, anti_entropy: *a });
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Matrix {
+    /// Rejects a matrix that is empty or cannot run.
+    pub fn validate(&self) -> Result<()> {
+        if self.ns.is_empty() || self.quorums.is_empty() || self.resolutions.is_empty() || self.switches.is_empty() {
+            bail!("the matrix is empty: give at least one N, quorum, resolution and switch setting");
+        }
+        if self.workloads.is_empty() || self.nemeses.is_empty() || self.test_count == 0 {
+            bail!("the matrix is empty: give at least one workload and nemesis, and --test-count >= 1");
+        }
+        if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
+            bail!("N={n} needs 1..={} (the cluster has {} nodes)", self.node_count, self.node_count);
+        }
+        if self.runs().is_empty() {
+            bail!("no (W, R) pair is valid for any N: W and R must be in 1..=N");
+        }
+        Ok(())
+    }
+
+    /// Every run, nemesis-major.
+    pub fn runs(&self) -> Vec<RunSpec> {
+        let mut out = Vec::new();
+        for nemesis in &self.nemeses {
+            for workload in &self.workloads {
+                for config in self.configurations() {
+                    for t in 0..self.test_count {
+                        out.push(self.run_spec(nemesis, *workload, config, t));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// (N, W, R, resolution, switches) rows, valid pairs only.
+    fn configurations(&self) -> Vec<(u32, u32, u32, Resolution, Switches)> {
+        let mut out = Vec::new();
+        for n in &self.ns {
+            for resolution in &self.resolutions {
+                for switches in &self.switches {
+                    for (w, r) in &self.quorums {
+                        if (1..=*n).contains(w) && (1..=*n).contains(r) {
+                            out.push((*n, *w, *r, *resolution, *switches));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn run_spec(
+        &self,
+        nemesis: &Composition,
+        workload: WorkloadKind,
+        (n, w, r, resolution, switches): (u32, u32, u32, Resolution, Switches),
+        test_index: u32,
+    ) -> RunSpec {
+        let mut name = format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str());
+        let label = switches.label().replace([' ', ':'], "-");
+        if !label.is_empty() {
+            name.push('-');
+            name.push_str(&label);
+        }
+        if self.test_count > 1 {
+            name.push_str(&format!("-t{test_index}"));
+        }
+        RunSpec {
+            name,
+            node_count: self.node_count,
+            n,
+            w,
+            r,
+            resolution,
+            switches,
+            storage: self.storage.clone(),
+            workload,
+            nemesis: nemesis.clone(),
+            test_index,
+            seed: self.seed.wrapping_add(u64::from(test_index)),
+            warmup_s: self.warmup_s,
+            time_limit_s: self.time_limit_s,
+            quiet_s: self.quiet_s,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            key_dist: self.key_dist.clone(),
+            node_choice: self.node_choice,
+            read_fraction: self.read_fraction,
+            rmw_fraction: self.rmw_fraction,
+            request_timeout_ms: self.request_timeout_ms,
+            client_timeout_ms: self.client_timeout_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn matrix() -> Matrix {
+        Matrix {
+            node_count: 5,
+            ns: vec![3, 5],
+            quorums: vec![(1, 1), (2, 2), (4, 1)],
+            resolutions: vec![Resolution::Siblings, Resolution::Lww],
+            switches: switch_combinations(&[None], &[None, Some(false)], &[None], &[None]),
+            storage: None,
+            workloads: vec![WorkloadKind::Register, WorkloadKind::Set],
+            nemeses: vec!["none".parse().unwrap(), "kill+clock".parse().unwrap()],
+            test_count: 2,
+            seed: 42,
+            warmup_s: 0,
+            time_limit_s: 10,
+            quiet_s: 2,
+            concurrency: 4,
+            rate: 100.0,
+            key_dist: KeyDist::uniform(3),
+            node_choice: NodeChoice::Random,
+            read_fraction: 0.5,
+            rmw_fraction: 0.5,
+            request_timeout_ms: 500,
+            client_timeout_ms: 2000,
+        }
+    }
+
+    #[test]
+    fn expands_every_dimension_and_skips_invalid_pairs() {
+        let m = matrix();
+        m.validate().unwrap();
+        let runs = m.runs();
+        // N=3: 2 valid pairs, N=5: 3 -> 5 x 2 resolutions x 2 switch settings x 2 workloads x 2 nemeses x 2 tests.
+        assert_eq!(runs.len(), 5 * 2 * 2 * 2 * 2 * 2);
+        let names: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), runs.len(), "run names are unique");
+        assert!(runs.iter().all(|r| r.w <= r.n && r.r <= r.n));
+        assert!(runs.iter().any(|r| r.name == "clock+kill-set-n3-w1-r1-lww-hh-off-t1") || runs.iter().any(|r| r.name.starts_with("kill+clock-set-n3-w1-r1-lww-hh-off")));
+    }
+
+    #[test]
+    fn repetitions_differ_by_seed_only() {
+        let runs = matrix().runs();
+        assert_eq!(runs[0].seed, 42);
+        assert_eq!(runs[1].seed, 43);
+        assert_eq!(runs[0].name.replace("-t0", ""), runs[1].name.replace("-t1", ""));
+    }
+}

@@ -1,0 +1,237 @@
+//! The `set` workload: the shopping cart of DDIA chapter 5.
+//!
+//! Each key holds a set of unique elements, stored as a JSON array. A client
+//! *adds* an element by read-merge-write: read the key, take the union of all
+//! siblings' arrays (the merge a Dynamo client does), add its element, and
+//! write the result back with the read's causal context, so the store
+//! replaces exactly the siblings it merged. Plain reads are recorded too.
+//!
+//! The history records an add as one op: `invoke add <element>`, then `ok`
+//! (with the version the write got), `fail` (the read or write certainly
+//! changed nothing) or `info` (the write may have landed). Reads record each
+//! sibling's `value` as the JSON array it holds, as `HISTORY.md` says.
+//!
+//! What it exposes: with sibling resolution, concurrent adds become siblings
+//! and the next read-merge-write unions them, so no acknowledged add is lost;
+//! under last-write-wins, two clients that read the same state and write
+//! back concurrently lose one of the two adds even though both were
+//! acknowledged, and a node whose clock runs behind loses even sequential
+//! ones. The `lost-writes` checker compares acknowledged adds with the final
+//! reads.
+//!
+//! Determinism: each worker draws key, node and read-or-add from its own
+//! stream of the seed whatever the outcomes, as in [`crate::register`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use history::{Op, OpType, Recorder, Version};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use tracing::warn;
+
+use crate::register::{NodeChoice, RunSummary, Target};
+use crate::{seeded_rng, ClientError, KeyDist};
+
+/// The knobs of a set run.
+#[derive(Debug, Clone)]
+pub struct SetConfig {
+    /// Client processes, each with one op outstanding.
+    pub concurrency: u32,
+    /// Which key each op touches.
+    pub key_dist: KeyDist,
+    /// Target ops/s across all workers; 0 = closed loop.
+    pub rate: f64,
+    /// Probability that an op is a plain read (else an add).
+    pub read_fraction: f64,
+    /// How a worker picks its node.
+    pub node_choice: NodeChoice,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// The elements a stored value holds: a JSON array of strings. A value that
+/// is not one (a tombstone, garbage) holds none.
+pub fn elements(value: Option<&str>) -> BTreeSet<String> {
+    value.and_then(|v| serde_json::from_str::<Vec<String>>(v).ok()).unwrap_or_default().into_iter().collect()
+}
+
+/// The union of every sibling's elements: the client-side merge.
+pub fn merge(siblings: &[(Option<String>, Version)]) -> BTreeSet<String> {
+    siblings.iter().flat_map(|(v, _)| elements(v.as_deref())).collect()
+}
+
+/// The history's read value for a set: each sibling's value as its JSON
+/// array (null for a tombstone; a string kept as is if it does not parse).
+pub fn siblings_json(siblings: &[(Option<String>, Version)]) -> Value {
+    Value::Array(
+        siblings
+            .iter()
+            .map(|(value, version)| {
+                let parsed = match value {
+                    None => Value::Null,
+                    Some(s) => serde_json::from_str::<Value>(s).unwrap_or_else(|_| json!(s)),
+                };
+                json!({"value": parsed, "version": serde_json::to_value(version).unwrap_or_default()})
+            })
+            .collect(),
+    )
+}
+
+/// Runs `config.concurrency` workers against `targets` for `duration`.
+pub async fn run(config: &SetConfig, targets: &[Target], recorder: Arc<Recorder>, duration: Duration) -> RunSummary {
+    assert!(!targets.is_empty() && config.concurrency > 0);
+    let deadline = Instant::now() + duration;
+    let tasks: Vec<_> = (0..config.concurrency)
+        .map(|i| tokio::spawn(Worker::new(config.clone(), i, targets.to_vec(), recorder.clone()).run(deadline)))
+        .collect();
+    let mut summary = RunSummary::default();
+    for task in tasks {
+        match task.await {
+            Ok((ops, max_process)) => {
+                summary.ops += ops;
+                summary.max_process = summary.max_process.max(max_process);
+            }
+            Err(e) => warn!("a set worker panicked: {e}"),
+        }
+    }
+    summary
+}
+
+/// One client of the set workload.
+struct Worker {
+    /// The run's knobs.
+    config: SetConfig,
+    /// Index among workers; fixes the seed stream and the sticky node.
+    index: u32,
+    /// The nodes it may talk to.
+    targets: Vec<Target>,
+    /// Where ops are recorded.
+    recorder: Arc<Recorder>,
+    /// Every decision comes from here.
+    rng: ChaCha8Rng,
+    /// Current process id; advances by `concurrency` after an `info`.
+    process: u64,
+    /// Adds issued, to make each element unique.
+    seq: u64,
+}
+
+impl Worker {
+    fn new(config: SetConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
+        let rng = seeded_rng(config.seed, "set-worker", u64::from(index));
+        Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0 }
+    }
+
+    async fn run(mut self, deadline: Instant) -> (u64, u64) {
+        let period = if self.config.rate <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(f64::from(self.config.concurrency) / self.config.rate)
+        };
+        let mut next = Instant::now() + period.mul_f64(self.rng.random::<f64>());
+        let mut ops = 0;
+        while next < deadline {
+            tokio::time::sleep_until(next.into()).await;
+            next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
+            let key = self.config.key_dist.sample(&mut self.rng);
+            let random_target = self.rng.random_range(0..self.targets.len());
+            let read = self.rng.random_bool(self.config.read_fraction.clamp(0.0, 1.0));
+            let target = match self.config.node_choice {
+                NodeChoice::Fixed => self.index as usize % self.targets.len(),
+                NodeChoice::Random => random_target,
+            };
+            if read {
+                self.read(&key, target).await;
+            } else {
+                self.add(&key, target).await;
+            }
+            ops += 1;
+        }
+        (ops, self.process)
+    }
+
+    fn record(&self, op: Op) {
+        if let Err(e) = self.recorder.record(op) {
+            panic!("cannot record the history: {e}");
+        }
+    }
+
+    async fn read(&mut self, key: &str, target: usize) {
+        let target = self.targets[target].clone();
+        self.record(Op::client(self.process, OpType::Invoke, "read", key, &target.node));
+        let mut done = Op::client(self.process, OpType::Ok, "read", key, &target.node);
+        match target.client.read(key).await {
+            Ok(reply) => done.value = siblings_json(&reply.siblings),
+            Err(e) => fill_error(&mut done, e),
+        }
+        self.finish(done);
+    }
+
+    /// Read, merge, add, write back with the read's context.
+    async fn add(&mut self, key: &str, target: usize) {
+        let target = self.targets[target].clone();
+        let element = format!("p{}-{}", self.process, self.seq);
+        self.seq += 1;
+        let mut invoke = Op::client(self.process, OpType::Invoke, "add", key, &target.node);
+        invoke.value = json!(element);
+        self.record(invoke.clone());
+        let mut done = invoke;
+        done.kind = OpType::Ok;
+        match target.client.read(key).await {
+            // A failed read wrote nothing: whatever the reason, the add certainly did not happen.
+            Err(e) => (done.kind, done.error) = (OpType::Fail, Some(format!("read before add: {e}"))),
+            Ok(reply) => {
+                let mut set = merge(&reply.siblings);
+                set.insert(element);
+                let value = serde_json::to_string(&set).expect("a set of strings serializes");
+                match target.client.write(key, &value, &reply.context).await {
+                    Ok(w) => done.version = Some(w.version),
+                    Err(e) => fill_error(&mut done, e),
+                }
+            }
+        }
+        self.finish(done);
+    }
+
+    /// Records a completion; after `info` the process is retired.
+    fn finish(&mut self, op: Op) {
+        let crashed = op.kind == OpType::Info;
+        self.record(op);
+        if crashed {
+            self.process += u64::from(self.config.concurrency);
+        }
+    }
+}
+
+fn fill_error(op: &mut Op, error: ClientError) {
+    op.kind = match error {
+        ClientError::Definite(_) => OpType::Fail,
+        ClientError::Indefinite(_) => OpType::Info,
+    };
+    op.error = Some(error.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_is_the_union_of_sibling_arrays_and_ignores_tombstones() {
+        let v = Version::default();
+        let sibs = vec![
+            (Some(r#"["a","b"]"#.to_string()), v.clone()),
+            (Some(r#"["b","c"]"#.to_string()), v.clone()),
+            (None, v),
+        ];
+        let got: Vec<String> = merge(&sibs).into_iter().collect();
+        assert_eq!(got, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn read_values_are_json_arrays() {
+        let sibs = vec![(Some(r#"["a"]"#.to_string()), Version::default())];
+        assert_eq!(siblings_json(&sibs)[0]["value"], json!(["a"]));
+    }
+}

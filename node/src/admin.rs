@@ -56,6 +56,7 @@ impl Admin for AdminService {
                 .metrics()
                 .snapshot()
                 .into_iter()
+                .chain(node.storage().stats())
                 .chain(node.hints().snapshot(node.now_ms()))
                 .collect(),
             storage: node.storage().name().to_string(),

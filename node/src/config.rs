@@ -16,6 +16,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::node_id::NodeId;
 use crate::ring::RingMember;
+use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
 use crate::vclock::Resolution;
 
 /// Which storage engine holds the replica's data.
@@ -23,6 +24,8 @@ use crate::vclock::Resolution;
 pub enum StorageKind {
     /// In memory; lost on restart.
     Memory,
+    /// The LSM engine under `--data-dir` (commit log, SSTables).
+    Lsm,
 }
 
 impl StorageKind {
@@ -30,6 +33,7 @@ impl StorageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             StorageKind::Memory => "memory",
+            StorageKind::Lsm => "lsm",
         }
     }
 }
@@ -51,7 +55,7 @@ pub struct Args {
     /// Every cluster member, this node included: id=host:port,id=host:port,...
     #[arg(long, value_delimiter = ',', required = true)]
     pub peers: Vec<String>,
-    /// Directory for persistent data (unused by the memory engine).
+    /// Directory for persistent data (the LSM engine's files; created if missing).
     #[arg(long, default_value = "/data")]
     pub data_dir: PathBuf,
     /// Replicas per key (N).
@@ -82,8 +86,20 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub max_clock_entries: usize,
     /// Storage engine.
-    #[arg(long, value_enum, default_value = "memory")]
+    #[arg(long, value_enum, default_value = "lsm")]
     pub storage: StorageKind,
+    /// LSM commit log fsync policy: always, batch (group commit) or never.
+    #[arg(long, value_enum, default_value = "batch")]
+    pub fsync: FsyncPolicy,
+    /// LSM SSTable block compression.
+    #[arg(long, value_enum, default_value = "lz4")]
+    pub compression: Compression,
+    /// LSM Bloom filter bits per key (10 gives about 1% false positives).
+    #[arg(long, default_value_t = 10)]
+    pub bloom_bits_per_key: u32,
+    /// LSM memtable size at which it is flushed to an SSTable.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub memtable_bytes: usize,
     /// Read repair: after a read, write the merged version to replicas
     /// whose reply was stale.
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
@@ -222,6 +238,8 @@ pub struct Config {
     pub max_clock_entries: usize,
     /// Storage engine.
     pub storage: StorageKind,
+    /// Tunables of the LSM engine (when `storage` is `Lsm`).
+    pub lsm: LsmOptions,
     /// Read repair on.
     pub read_repair: bool,
     /// Read repair before the reply.
@@ -277,6 +295,8 @@ impl Config {
         check_positive("vnodes", u64::from(args.vnodes))?;
         check_positive("max-clock-entries", args.max_clock_entries as u64)?;
         check_positive("request-timeout-ms", args.request_timeout_ms)?;
+        check_positive("bloom-bits-per-key", u64::from(args.bloom_bits_per_key))?;
+        check_positive("memtable-bytes", args.memtable_bytes as u64)?;
         check_positive("aae-interval-ms", args.aae_interval_ms)?;
         check_positive("aae-concurrency", args.aae_concurrency as u64)?;
         check_buckets(args.merkle_buckets)?;
@@ -295,6 +315,13 @@ impl Config {
             max_value_bytes: args.max_value_bytes,
             max_clock_entries: args.max_clock_entries,
             storage: args.storage,
+            lsm: LsmOptions {
+                fsync: args.fsync,
+                compression: args.compression,
+                bloom_bits_per_key: args.bloom_bits_per_key,
+                memtable_bytes: args.memtable_bytes,
+                ..LsmOptions::default()
+            },
             read_repair: args.read_repair,
             read_repair_blocking: args.read_repair_blocking,
             read_repair_wait_ms: args.read_repair_wait_ms,
@@ -494,7 +521,8 @@ mod tests {
             (c.vnodes, c.max_value_bytes, c.max_clock_entries),
             (64, 10_240, 10)
         );
-        assert_eq!(c.storage, StorageKind::Memory);
+        assert_eq!(c.storage, StorageKind::Lsm);
+        assert_eq!(c.lsm.fsync, FsyncPolicy::Batch);
     }
 
     #[test]

@@ -31,7 +31,8 @@ use crate::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
 use crate::replica::ReplicaError;
 use crate::ring::RingError;
-use crate::storage::{MemoryStorage, Storage};
+use crate::storage::lsm::LsmError;
+use crate::storage::{LsmStorage, MemoryStorage, Storage};
 use crate::validate::{self, InvalidRequest};
 use crate::wire;
 
@@ -50,6 +51,9 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The storage engine could not be opened (data dir, corruption, ...).
+    #[error("cannot open storage: {0}")]
+    Storage(#[from] LsmError),
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -84,8 +88,8 @@ where
     // whatever the log filter; the level of a span only gates its existence.
     let span = error_span!("node", id = %config.id);
     async move {
-        let storage = open_storage(&config);
-        let hint_storage = open_hint_storage(&config);
+        let storage = open_storage(&config)?;
+        let hint_storage = open_hint_storage(&config)?;
         let node = Arc::new(Node::assemble(config, clock, storage, hint_storage)?);
         serve_node(node, listener, shutdown).await
     }
@@ -162,16 +166,17 @@ impl Drop for BackgroundTasks {
 }
 
 /// The hint store's engine: built like the main one, under `<data-dir>/hints`.
-fn open_hint_storage(config: &Config) -> Arc<dyn Storage> {
+fn open_hint_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
     let mut hints = config.clone();
     hints.data_dir = config.data_dir.join("hints");
     open_storage(&hints)
 }
 
-fn open_storage(config: &Config) -> Arc<dyn Storage> {
-    match config.storage {
+fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
+    Ok(match config.storage {
         StorageKind::Memory => Arc::new(MemoryStorage::new()),
-    }
+        StorageKind::Lsm => Arc::new(LsmStorage::open(&config.data_dir, config.lsm.clone())?),
+    })
 }
 
 /// The client API.

@@ -58,6 +58,7 @@ impl Cluster {
                 "--peers",
                 &peers,
             ];
+            argv.extend_from_slice(&["--storage", "memory"]);
             argv.extend_from_slice(extra);
             let config = Config::from_cli(argv).unwrap();
             let (stop, stopped) = oneshot::channel::<()>();

@@ -167,3 +167,13 @@ fn newer_format_versions_are_refused() {
     assert!(matches!(e, LsmError::NewerFormat { found: 99, .. }), "{e}");
     assert!(e.to_string().contains("format version 99"), "{e}");
 }
+
+#[test]
+fn a_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = LsmStorage::open(dir.path(), options()).expect("open");
+    let e = LsmStorage::open(dir.path(), options()).unwrap_err();
+    assert!(e.to_string().contains("in use by another engine"), "{e}");
+    drop(first);
+    LsmStorage::open(dir.path(), options()).expect("free again after drop");
+}

@@ -113,6 +113,10 @@ struct Inner {
     failure: Mutex<Option<String>>,
     /// Counters.
     stats: Stats,
+    /// The open `LOCK` file, exclusively locked while the engine lives, so
+    /// a second engine (in this or another process) cannot open the same
+    /// directory and interleave its writes.
+    _lock: std::fs::File,
 }
 
 /// The LSM engine: open it on a directory, use it through [`Storage`].
@@ -181,11 +185,33 @@ fn prepare_dir(dir: &Path, create: bool) -> Result<(), LsmError> {
     Ok(())
 }
 
+/// Takes the directory's exclusive lock (released by the OS if we die).
+#[allow(clippy::incompatible_msrv)]
+fn lock_dir(dir: &Path) -> Result<std::fs::File, LsmError> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(disk::io_err("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LsmError::Io {
+            op: "lock",
+            path,
+            source: std::io::Error::other("the data directory is in use by another engine"),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(disk::io_err("lock", &path)(e)),
+    }
+}
+
 impl LsmStorage {
     /// Opens (recovering) or creates the engine in `dir`.
     pub fn open(dir: &Path, opts: LsmOptions) -> Result<LsmStorage, LsmError> {
         assert!(opts.memtable_bytes > 0 && opts.max_frozen_memtables > 0);
         prepare_dir(dir, opts.create_dir)?;
+        let lock = lock_dir(dir)?;
         let manifest = match Manifest::load(dir)? {
             Some(m) => m,
             None => {
@@ -231,6 +257,7 @@ impl LsmStorage {
             shutdown: AtomicBool::new(false),
             failure: Mutex::new(None),
             stats: Stats::default(),
+            _lock: lock,
         });
         inner
             .stats

@@ -45,3 +45,12 @@ campaign: build
 
 clean-docker: build
 	$(WORKBENCH) clean
+
+# Criterion benchmarks of the node's LSM engine against fjall on the same
+# data (random put, get hit/miss, scan); prints ours/fjall ratios at the end.
+# LSM_BENCH_KEYS keys of 100 B (default 1M); LSM_BENCH_FSYNC=never|always.
+LSM_BENCH_KEYS ?= 1000000
+LSM_BENCH_FSYNC ?= never
+.PHONY: bench
+bench:
+	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm

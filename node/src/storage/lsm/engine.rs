@@ -27,6 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLock
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::cache::BlockCache;
 use super::compaction::{self, MergeIter, Source, Throttle};
 use super::disk;
 use super::manifest::{Manifest, TableEntry};
@@ -113,6 +114,8 @@ struct Inner {
     failure: Mutex<Option<String>>,
     /// Counters.
     stats: Stats,
+    /// Decompressed blocks shared by all tables.
+    cache: Arc<BlockCache>,
     /// The open `LOCK` file, exclusively locked while the engine lives, so
     /// a second engine (in this or another process) cannot open the same
     /// directory and interleave its writes.
@@ -226,7 +229,8 @@ impl LsmStorage {
         };
         let listing = list_dir(dir)?;
         remove_unlisted(dir, &manifest, &listing)?;
-        let tables = open_tables(dir, &manifest)?;
+        let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
+        let tables = open_tables(dir, &manifest, &cache)?;
         let live_segments: Vec<u64> = listing
             .segments
             .iter()
@@ -257,6 +261,7 @@ impl LsmStorage {
             shutdown: AtomicBool::new(false),
             failure: Mutex::new(None),
             stats: Stats::default(),
+            cache,
             _lock: lock,
         });
         inner
@@ -433,6 +438,7 @@ impl LsmStorage {
             ("lsm_table_bytes", table_bytes),
             ("lsm_wal_bytes", wal_bytes(&self.inner.dir)),
             ("lsm_memtable_bytes", memtable_bytes),
+            ("lsm_block_cache_bytes", self.inner.cache.bytes() as u64),
             ("lsm_frozen_memtables", frozen),
             ("lsm_flushes", get(&s.flushes)),
             ("lsm_flush_ms_total", get(&s.flush_ms_total)),
@@ -478,7 +484,11 @@ fn remove_unlisted(dir: &Path, manifest: &Manifest, listing: &Listing) -> Result
     disk::remove_file(&dir.join("MANIFEST.tmp"))
 }
 
-fn open_tables(dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<LiveTable>>, LsmError> {
+fn open_tables(
+    dir: &Path,
+    manifest: &Manifest,
+    cache: &Arc<BlockCache>,
+) -> Result<Vec<Arc<LiveTable>>, LsmError> {
     manifest
         .tables
         .iter()
@@ -486,7 +496,11 @@ fn open_tables(dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<LiveTable>>, L
             Ok(Arc::new(LiveTable {
                 id: e.id,
                 tier: e.tier,
-                table: Arc::new(Table::open(&table_path(dir, e.id))?),
+                table: Arc::new(Table::open_cached(
+                    &table_path(dir, e.id),
+                    e.id,
+                    Arc::clone(cache),
+                )?),
             }))
         })
         .collect()
@@ -679,7 +693,7 @@ impl Inner {
         let live = Arc::new(LiveTable {
             id,
             tier: 0,
-            table: Arc::new(Table::open(&path)?),
+            table: Arc::new(Table::open_cached(&path, id, Arc::clone(&self.cache))?),
         });
         let floor = frozen.last_wal_seq + 1;
         {
@@ -773,7 +787,7 @@ impl Inner {
         )?;
         let sources: Vec<Source> = inputs
             .iter()
-            .map(|t| Box::new(TableCursor::new(Arc::clone(&t.table), b"")) as Source)
+            .map(|t| Box::new(TableCursor::uncached(Arc::clone(&t.table))) as Source)
             .collect();
         let drop_upto = if bottom {
             now_ms().checked_sub(self.opts.tombstone_grace_ms)
@@ -793,7 +807,7 @@ impl Inner {
         Ok(Some(Arc::new(LiveTable {
             id,
             tier,
-            table: Arc::new(Table::open(&path)?),
+            table: Arc::new(Table::open_cached(&path, id, Arc::clone(&self.cache))?),
         })))
     }
 

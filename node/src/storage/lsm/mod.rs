@@ -24,6 +24,7 @@
 //! further writes (the log may end in a partial record); reopening it
 //! recovers to the last acknowledged state.
 
+pub mod cache;
 pub mod compaction;
 pub mod disk;
 mod engine;
@@ -165,6 +166,8 @@ pub struct LsmOptions {
     pub bloom_bits_per_key: u32,
     /// Memtable size at which it is frozen and flushed.
     pub memtable_bytes: usize,
+    /// Bytes of decompressed blocks kept in memory for reads.
+    pub block_cache_bytes: usize,
     /// Frozen memtables allowed to wait for a flush before writers stall.
     pub max_frozen_memtables: usize,
     /// Adjacent same-tier tables merged by one compaction.
@@ -187,6 +190,7 @@ impl Default for LsmOptions {
             compression: Compression::Lz4,
             bloom_bits_per_key: 10,
             memtable_bytes: 8 * 1024 * 1024,
+            block_cache_bytes: 64 * 1024 * 1024,
             max_frozen_memtables: 2,
             compaction_fanout: 4,
             compaction_max_bytes_per_sec: 256 * 1024 * 1024,

@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 use fastbloom::BloomFilter;
 
+use super::cache::BlockCache;
 use super::disk::{self, DiskBudget};
 use super::memtable::Slot;
 use super::{Compression, LsmError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -204,11 +205,8 @@ fn encode_footer(f: &Footer) -> Vec<u8> {
     out
 }
 
-/// Decodes and verifies a data block into its entries, in order.
-pub fn decode_block(
-    raw: &[u8],
-    compression: Compression,
-) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
+/// Verifies a data block's checksum and decompresses it.
+pub fn block_plain(raw: &[u8], compression: Compression) -> Result<Vec<u8>, FormatError> {
     let body = checked_body(raw)?;
     let mut r = Reader { buf: body, at: 0 };
     let len = r.u32()? as usize;
@@ -221,7 +219,69 @@ pub fn decode_block(
     if plain.len() != len {
         return Err(bad(0, "decompressed length differs from the header"));
     }
-    decode_entries(&plain)
+    Ok(plain)
+}
+
+/// Decodes and verifies a data block into its entries, in order.
+pub fn decode_block(
+    raw: &[u8],
+    compression: Compression,
+) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
+    decode_entries(&block_plain(raw, compression)?)
+}
+
+/// One entry read in place from a decompressed block.
+struct RawEntry<'a> {
+    /// The key bytes.
+    key: &'a [u8],
+    /// Value or tombstone.
+    kind: u8,
+    /// The value bytes (a tombstone's timestamp).
+    value: &'a [u8],
+}
+
+fn next_raw<'a>(r: &mut Reader<'a>) -> Result<RawEntry<'a>, FormatError> {
+    let at = r.at;
+    let key_len = r.u32()? as usize;
+    let kind = r.u8()?;
+    let value_len = r.u32()? as usize;
+    if key_len > MAX_KEY_BYTES || value_len > MAX_VALUE_BYTES {
+        return Err(bad(at, "entry lengths out of range"));
+    }
+    Ok(RawEntry {
+        key: r.take(key_len)?,
+        kind,
+        value: r.take(value_len)?,
+    })
+}
+
+fn slot_of(e: &RawEntry<'_>, at: usize) -> Result<Slot, FormatError> {
+    match (e.kind, e.value.len()) {
+        (KIND_VALUE, _) => Ok(Slot::Value(e.value.to_vec())),
+        (KIND_TOMBSTONE, 8) => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(e.value);
+            Ok(Slot::Tombstone {
+                deleted_at_ms: u64::from_le_bytes(b),
+            })
+        }
+        _ => Err(bad(at, "unknown entry kind")),
+    }
+}
+
+/// Finds `key` in a decompressed block without decoding the other entries.
+pub fn search_block(plain: &[u8], key: &[u8]) -> Result<Option<Slot>, FormatError> {
+    let mut r = Reader { buf: plain, at: 0 };
+    while !r.done() {
+        let at = r.at;
+        let e = next_raw(&mut r)?;
+        match e.key.cmp(key) {
+            std::cmp::Ordering::Less => continue,
+            std::cmp::Ordering::Equal => return slot_of(&e, at).map(Some),
+            std::cmp::Ordering::Greater => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 fn decode_entries(plain: &[u8]) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
@@ -229,29 +289,11 @@ fn decode_entries(plain: &[u8]) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
     let mut out: Vec<(Vec<u8>, Slot)> = Vec::new();
     while !r.done() {
         let at = r.at;
-        let key_len = r.u32()? as usize;
-        let kind = r.u8()?;
-        let value_len = r.u32()? as usize;
-        if key_len > MAX_KEY_BYTES || value_len > MAX_VALUE_BYTES {
-            return Err(bad(at, "entry lengths out of range"));
-        }
-        let key = r.take(key_len)?.to_vec();
-        let value = r.take(value_len)?;
-        let slot = match (kind, value_len) {
-            (KIND_VALUE, _) => Slot::Value(value.to_vec()),
-            (KIND_TOMBSTONE, 8) => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(value);
-                Slot::Tombstone {
-                    deleted_at_ms: u64::from_le_bytes(b),
-                }
-            }
-            _ => return Err(bad(at, "unknown entry kind")),
-        };
-        if out.last().is_some_and(|(prev, _)| *prev >= key) {
+        let e = next_raw(&mut r)?;
+        if out.last().is_some_and(|(prev, _)| prev.as_slice() >= e.key) {
             return Err(bad(at, "keys out of order"));
         }
-        out.push((key, slot));
+        out.push((e.key.to_vec(), slot_of(&e, at)?));
     }
     Ok(out)
 }
@@ -486,6 +528,8 @@ pub struct Table {
     bloom: BloomFilter,
     /// The file's size in bytes.
     size_bytes: u64,
+    /// The engine's block cache, with this table's id as part of the key.
+    cache: Option<(Arc<BlockCache>, u64)>,
 }
 
 /// What a point lookup in one table found.
@@ -541,7 +585,40 @@ impl Table {
             index,
             bloom,
             size_bytes,
+            cache: None,
         })
+    }
+
+    /// Opens a table whose blocks go through `cache` under `id`.
+    pub fn open_cached(path: &Path, id: u64, cache: Arc<BlockCache>) -> Result<Table, LsmError> {
+        let mut t = Table::open(path)?;
+        t.cache = Some((cache, id));
+        Ok(t)
+    }
+
+    /// Block `i`, decompressed and verified: from the cache when it is
+    /// there, else from disk (then cached if `fill` is set).
+    fn plain_block(&self, i: usize, fill: bool) -> Result<Arc<Vec<u8>>, LsmError> {
+        if let Some((cache, id)) = &self.cache {
+            if let Some(b) = cache.get(*id, i as u32) {
+                return Ok(b);
+            }
+        }
+        let h = &self.index[i];
+        let raw = read_region(
+            &self.file,
+            &self.path,
+            h.offset,
+            h.len,
+            self.footer.bloom_offset,
+        )?;
+        let plain = block_plain(&raw, self.footer.compression)
+            .map_err(|e| format_err(&self.path, h.offset, "SSTable block", e))?;
+        let plain = Arc::new(plain);
+        if let (Some((cache, id)), true) = (&self.cache, fill) {
+            cache.insert(*id, i as u32, Arc::clone(&plain));
+        }
+        Ok(plain)
     }
 
     /// Looks `key` up: Bloom filter, then index, then one verified block.
@@ -553,27 +630,21 @@ impl Table {
         if i == self.index.len() {
             return Ok(Lookup::FalsePositive);
         }
-        let entries = self.read_block(i)?;
-        Ok(
-            match entries.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
-                Ok(at) => Lookup::Found(entries[at].1.clone()),
-                Err(_) => Lookup::FalsePositive,
-            },
-        )
+        let plain = self.plain_block(i, true)?;
+        let found = search_block(&plain, key)
+            .map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))?;
+        Ok(found.map_or(Lookup::FalsePositive, Lookup::Found))
     }
 
     /// Reads, verifies and decodes data block `i`.
     pub fn read_block(&self, i: usize) -> Result<Vec<(Vec<u8>, Slot)>, LsmError> {
-        let h = &self.index[i];
-        let raw = read_region(
-            &self.file,
-            &self.path,
-            h.offset,
-            h.len,
-            self.footer.bloom_offset,
-        )?;
-        decode_block(&raw, self.footer.compression)
-            .map_err(|e| format_err(&self.path, h.offset, "SSTable block", e))
+        self.read_block_filling(i, true)
+    }
+
+    fn read_block_filling(&self, i: usize, fill: bool) -> Result<Vec<(Vec<u8>, Slot)>, LsmError> {
+        let plain = self.plain_block(i, fill)?;
+        decode_entries(&plain)
+            .map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))
     }
 
     /// Index of the first block that may hold keys `>= from`.
@@ -665,6 +736,9 @@ pub struct TableCursor {
     pending: Vec<(Vec<u8>, Slot)>,
     /// Where the walk starts.
     from: Vec<u8>,
+    /// Whether blocks read go into the block cache (not for compaction,
+    /// which reads everything once and would evict the hot blocks).
+    fill_cache: bool,
 }
 
 impl TableCursor {
@@ -676,6 +750,15 @@ impl TableCursor {
             next_block,
             pending: Vec::new(),
             from: from.to_vec(),
+            fill_cache: true,
+        }
+    }
+
+    /// A cursor over the whole table that leaves the block cache alone.
+    pub fn uncached(table: Arc<Table>) -> Self {
+        TableCursor {
+            fill_cache: false,
+            ..TableCursor::new(table, b"")
         }
     }
 
@@ -684,7 +767,9 @@ impl TableCursor {
             if self.next_block >= self.table.block_count() {
                 return Ok(false);
             }
-            let mut entries = self.table.read_block(self.next_block)?;
+            let mut entries = self
+                .table
+                .read_block_filling(self.next_block, self.fill_cache)?;
             self.next_block += 1;
             entries.retain(|(k, _)| k.as_slice() >= self.from.as_slice());
             entries.reverse();

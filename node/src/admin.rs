@@ -52,13 +52,7 @@ impl Admin for AdminService {
             resolution: c.resolution.to_string(),
             uptime_ms: node.uptime_ms(),
             load_max_over_mean: node.ring().load_max_over_mean(),
-            counters: node
-                .metrics()
-                .snapshot()
-                .into_iter()
-                .chain(node.storage().stats())
-                .chain(node.hints().snapshot(node.now_ms()))
-                .collect(),
+            counters: node.counters().into_iter().collect(),
             storage: node.storage().name().to_string(),
             keys,
             merkle_roots: node.anti_entropy().index().roots().into_iter().collect(),

@@ -75,7 +75,7 @@ async fn respond(node: &Node, mut stream: TcpStream) -> std::io::Result<()> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out"))??;
     let response = match request_path(&head) {
         Some("/metrics") | Some("/") => {
-            let body = render_prometheus(node.requests(), &node.metrics().snapshot());
+            let body = render_prometheus(node.requests(), &node.counters());
             http_response("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
         }
         _ => http_response("404 Not Found", "text/plain", "not found\n"),

@@ -214,6 +214,15 @@ impl Node {
         &self.hints
     }
 
+    /// Every named counter (`Admin.Status` and Prometheus): the metrics,
+    /// the storage engine's figures and the hint counters.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        let mut all = self.metrics.snapshot();
+        all.extend(self.replica.storage().stats());
+        all.extend(self.hints.snapshot(self.clock.now_ms()));
+        all
+    }
+
     /// Clients to the other members.
     pub fn peers(&self) -> &PeerClients {
         &self.peers

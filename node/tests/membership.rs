@@ -1,0 +1,138 @@
+//! Join and leave between in-process nodes on 127.0.0.1, over real gRPC.
+//!
+//! Three nodes (N=3) take 300 writes with W=3, so every home replica holds
+//! every key it owns. A fourth node starts with `--join true`; once every
+//! node's gossip shows it normal, its own replica must hold exactly the
+//! keys the four-node ring places on it (streamed in before it took
+//! ownership) and nothing else, and the share of replicas that moved is
+//! printed (ideal 1/4). Then n2 is decommissioned with `Admin.Leave`; the
+//! remaining three nodes are then the replicas of every key and must each
+//! hold all 300.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dynamo_node::ring::{Ring, RingMember};
+use dynamo_node::{serve, Config, NodeId, ServeError};
+use proto::admin_client::AdminClient;
+use proto::kv_client::KvClient;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+const KEYS: usize = 300;
+const FLAGS: &[&str] = &[
+    "--n", "3", "--w", "2", "--r", "2", "--storage", "memory", "--request-timeout-ms", "500",
+    "--gossip-interval-ms", "50", "--fail-after-ms", "500", "--ring-delay-ms", "300", "--vnodes", "64",
+];
+
+/// A running in-process node.
+struct TestNode {
+    /// Stops it gracefully.
+    _stop: oneshot::Sender<()>,
+    /// The server task.
+    _task: JoinHandle<Result<(), ServeError>>,
+}
+
+fn start(id: &str, listener: TcpListener, peers: &str, extra: &[&str]) -> TestNode {
+    let listen = listener.local_addr().unwrap().to_string();
+    let mut argv = vec!["dynamo-node", "--id", id, "--listen", &listen, "--peers", peers];
+    argv.extend_from_slice(FLAGS);
+    argv.extend_from_slice(extra);
+    let config = Config::from_cli(argv).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    TestNode { _stop: stop, _task: task }
+}
+
+fn peers(addrs: &[SocketAddr]) -> String {
+    addrs.iter().enumerate().map(|(i, a)| format!("n{}={a}", i + 1)).collect::<Vec<_>>().join(",")
+}
+
+async fn admin(addr: SocketAddr) -> AdminClient<Channel> {
+    AdminClient::connect(format!("http://{addr}")).await.unwrap()
+}
+
+/// Waits until every node in `probes` sees `member` with `status`.
+async fn wait_status(probes: &[SocketAddr], member: &str, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut everywhere = true;
+        for addr in probes {
+            let view = admin(*addr).await.membership(proto::MembershipRequest {}).await.unwrap().into_inner();
+            everywhere &= view.members.iter().any(|m| m.node_id == member && m.ring_status == status);
+        }
+        if everywhere {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{member} never became {status} everywhere");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn holds(addr: SocketAddr, key: &[u8]) -> bool {
+    let reply = admin(addr).await.local_get(proto::LocalGetRequest { key: key.to_vec() }).await.unwrap();
+    !reply.into_inner().siblings.is_empty()
+}
+
+fn ring(ids: &[&str]) -> Ring {
+    Ring::new(ids.iter().map(|id| RingMember { id: NodeId::from(*id), vnodes: 64 }).collect()).unwrap()
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("member-{i:04}").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_streams_exactly_the_new_ranges_and_leave_hands_them_on() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+    let mut listeners = Vec::new();
+    for _ in 0..4 {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let first_three = peers(&addrs[..3]);
+    let mut nodes = Vec::new();
+    let mut listeners = listeners.into_iter();
+    for i in 1..=3 {
+        nodes.push(start(&format!("n{i}"), listeners.next().unwrap(), &first_three, &[]));
+    }
+    let mut kv = KvClient::connect(format!("http://{}", addrs[0])).await.unwrap();
+    for i in 0..KEYS {
+        let put = proto::PutRequest { key: key(i), value: b"v".to_vec(), context: vec![], w: Some(3) };
+        kv.put(put).await.expect("write with all three replicas up");
+    }
+
+    let joined = Instant::now();
+    let seed = format!("n1={}", addrs[0]);
+    nodes.push(start("n4", listeners.next().unwrap(), &peers(&addrs), &["--join", "true", "--seed-node", &seed]));
+    wait_status(&addrs, "n4", "normal").await;
+    eprintln!("n4 normal everywhere {} ms after it started", joined.elapsed().as_millis());
+    let after_join = ring(&["n1", "n2", "n3", "n4"]);
+    let mut owned = 0;
+    for i in 0..KEYS {
+        let owner = after_join.preference_list(&key(i), 3).contains(&NodeId::from("n4"));
+        owned += usize::from(owner);
+        assert_eq!(holds(addrs[3], &key(i)).await, owner, "key {i}: n4 owns it = {owner}");
+    }
+    let moved = owned as f64 / (3 * KEYS) as f64;
+    eprintln!("join moved {owned} of {} replicas: {moved:.3} (ideal 0.250)", 3 * KEYS);
+    assert!((0.15..0.35).contains(&moved), "moved {moved}");
+
+    let reply = admin(addrs[1]).await.leave(proto::LeaveRequest {}).await.expect("n2 leaves");
+    let left = reply.into_inner();
+    eprintln!("n2 left: {} keys streamed in {} ms", left.keys_streamed, left.duration_ms);
+    let rest = [addrs[0], addrs[2], addrs[3]];
+    wait_status(&rest, "n2", "left").await;
+    for i in 0..KEYS {
+        for addr in rest {
+            assert!(holds(addr, &key(i)).await, "key {i} missing on {addr} after n2 left");
+        }
+    }
+    let mut kv = KvClient::connect(format!("http://{}", addrs[3])).await.unwrap();
+    let read = kv.get(proto::GetRequest { key: key(0), r: Some(3) }).await.expect("R=3 on the new ring");
+    assert_eq!(read.into_inner().siblings.len(), 1);
+}

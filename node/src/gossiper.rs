@@ -141,3 +141,36 @@ pub async fn run(node: Arc<Node>) {
 pub fn spawn(node: &Arc<Node>) {
     tokio::spawn(run(Arc::clone(node)).in_current_span());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_round_trip_through_the_wire() {
+        let digests = vec![
+            Digest {
+                id: NodeId::from("n1"),
+                address: "10.0.0.1:7000".into(),
+                generation: 7,
+                heartbeat: 42,
+                ring_status: RingStatus::Leaving,
+                vnodes: 64,
+                suspected: true,
+            },
+            Digest {
+                id: NodeId::from("n2"),
+                address: "10.0.0.2:7000".into(),
+                generation: 1,
+                heartbeat: 0,
+                ring_status: RingStatus::Joining,
+                vnodes: 128,
+                suspected: false,
+            },
+        ];
+        let mut message = to_proto(&NodeId::from("n9"), &digests);
+        assert_eq!(message.from, "n9");
+        message.members.push(proto::GossipMember::default());
+        assert_eq!(from_proto(&message), digests, "members without an id are dropped");
+    }
+}

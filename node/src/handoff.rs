@@ -9,12 +9,20 @@
 //! failed batch stops delivery to that home until the next wake-up; nothing
 //! is deleted that was not acknowledged. With `--hinted-handoff false` the
 //! hints are kept (sloppy reads still see them) and only expire.
+//!
+//! A home node that left the ring for good will never come back for its
+//! hints; they are re-routed to the key's current home replicas instead
+//! (each hint to every one of them), so a write acknowledged while the
+//! home was down is not lost with the home's departure.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{debug, info, warn, Instrument};
 
+use std::collections::BTreeMap;
+
+use crate::gossip::RingStatus;
 use crate::hints::Hint;
 use crate::node::Node;
 use crate::node_id::NodeId;
@@ -66,8 +74,39 @@ pub async fn pass(node: &Arc<Node>) {
         Err(error) => return warn!(%error, "cannot list hinted homes"),
     };
     for home in homes {
-        if home == node.config().id || node.membership().is_up(&home) {
+        let left = node.membership().read(|g| g.member(&home).map(|m| m.ring_status)) == Some(RingStatus::Left);
+        if left {
+            reroute(node, &home).await;
+        } else if home == node.config().id || node.membership().is_up(&home) {
             deliver_to(node, &home).await;
+        }
+    }
+}
+
+/// Sends the hints of a departed home to each key's current home replicas;
+/// a hint is deleted once every one of them acknowledged it.
+async fn reroute(node: &Arc<Node>, home: &NodeId) {
+    for _ in 0..MAX_BATCHES_PER_PASS {
+        let batch = match node.hints().batch(home, BATCH, node.now_ms()) {
+            Ok(batch) if batch.is_empty() => return,
+            Ok(batch) => batch,
+            Err(error) => return warn!(%home, %error, "cannot read hints"),
+        };
+        let view = node.membership().view();
+        let mut by_target: BTreeMap<NodeId, Vec<Hint>> = BTreeMap::new();
+        for hint in &batch {
+            for target in view.homes(&hint.key).0.into_iter().filter(|t| t != home) {
+                by_target.entry(target).or_default().push(hint.clone());
+            }
+        }
+        for (target, hints) in &by_target {
+            if let Err(reason) = send(node, target, hints).await {
+                return debug!(%home, %target, %reason, "re-routing hints failed; retrying later");
+            }
+        }
+        match node.hints().delivered(&batch) {
+            Ok(n) => info!(%home, rerouted = n, "hints of a departed node re-routed to the current replicas"),
+            Err(error) => return warn!(%home, %error, "cannot delete re-routed hints"),
         }
     }
 }

@@ -31,6 +31,9 @@ use crate::wire::{self, WireError};
 /// Most entries scanned per page when rebuilding the index.
 const SCAN_PAGE: usize = 1_024;
 
+/// Most pages scanned when rebuilding the index (a billion hints).
+const MAX_SCAN_PAGES: usize = 1 << 20;
+
 /// A hint store operation that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HintError {
@@ -131,7 +134,7 @@ impl HintStore {
         assert!(window_ms >= 1, "a hint window of 0 would drop every hint");
         let mut index = BTreeMap::new();
         let mut from = Vec::new();
-        loop {
+        for _ in 0..MAX_SCAN_PAGES {
             let page = storage.scan(&from, SCAN_PAGE)?;
             for (key, value) in &page {
                 let (stored_ms, _) = decode_value(value, mode)?;

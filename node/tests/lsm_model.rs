@@ -139,3 +139,41 @@ fn a_wrong_model_is_caught() {
         "a model that ignores deletes must disagree with the engine"
     );
 }
+
+fn stat(db: &LsmStorage, name: &str) -> u64 {
+    db.stats()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no stat {name}"))
+}
+
+/// The paths the model test relies on really run: background flushes,
+/// tiered compactions, tombstone dropping, Bloom filter rejections.
+#[test]
+fn flushes_compactions_and_tombstone_drops_happen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path(), Compression::Lz4);
+    for i in 0..2_000u32 {
+        db.put(format!("k{i:05}").as_bytes(), vec![1; 50])
+            .expect("put");
+    }
+    for i in 0..1_000u32 {
+        db.delete(format!("k{i:05}").as_bytes()).expect("delete");
+    }
+    db.flush().expect("flush");
+    db.compact().expect("compact");
+    assert!(stat(&db, "lsm_flushes") > 10, "{:?}", db.stats());
+    assert!(stat(&db, "lsm_compactions") > 0, "{:?}", db.stats());
+    db.compact_all().expect("compact all");
+    assert_eq!(db.table_count(), 1);
+    assert!(
+        stat(&db, "lsm_tombstones_dropped") >= 1_000,
+        "{:?}",
+        db.stats()
+    );
+    assert_eq!(db.len().expect("len"), 1_000);
+    assert_eq!(db.get(b"k00005").expect("get"), None);
+    assert_eq!(db.get(b"nothing-here").expect("get"), None);
+    assert!(stat(&db, "lsm_bloom_negatives") + stat(&db, "lsm_bloom_false_positives") > 0);
+}

@@ -83,12 +83,10 @@ impl Compression {
     }
 
     /// Compresses a block.
-    pub fn compress(self, plain: &[u8]) -> Vec<u8> {
+    pub fn compress(self, plain: &[u8]) -> std::io::Result<Vec<u8>> {
         match self {
-            Compression::Lz4 => lz4_flex::block::compress(plain),
-            // zstd only fails on allocation failure or bad parameters;
-            // fall back to storing a copy that will fail its length check.
-            Compression::Zstd => zstd::bulk::compress(plain, 1).unwrap_or_default(),
+            Compression::Lz4 => Ok(lz4_flex::block::compress(plain)),
+            Compression::Zstd => zstd::bulk::compress(plain, 1),
         }
     }
 

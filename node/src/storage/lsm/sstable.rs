@@ -452,7 +452,11 @@ impl TableBuilder {
             return Ok(());
         }
         let mut body = (self.block.len() as u32).to_le_bytes().to_vec();
-        body.extend_from_slice(&self.compression.compress(&self.block));
+        let packed = self
+            .compression
+            .compress(&self.block)
+            .map_err(disk::io_err("compress a block of", &self.path))?;
+        body.extend_from_slice(&packed);
         let raw = with_crc(body);
         let handle = BlockHandle {
             last_key,

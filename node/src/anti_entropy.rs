@@ -29,10 +29,18 @@
 //!    children of differing nodes are asked for, so a few differences cost
 //!    O(differences x depth) hashes, not O(buckets);
 //! 2. list the keys and digests of the differing leaves (`BucketDigests`);
-//! 3. push the local sets of keys the peer lacks or holds differently, and
-//!    pull the peer's sets of keys it holds differently or alone
-//!    (`SyncKeys`); both sides merge with the normal replica merge, so after
-//!    an exchange both hold the merge of both.
+//! 3. push the local sets of keys only this side holds, pull the peer's
+//!    sets of keys only it holds, and for keys both hold differently offer
+//!    just the local *versions* (clocks and timestamps, no values): the
+//!    peer returns its set only if this side lacks something of it
+//!    ([`lacks`]) and names the keys it lacks something of, which are then
+//!    pushed (`SyncKeys`). A key newer on one side thus crosses the network
+//!    once, not in both directions. Both sides merge with the normal replica
+//!    merge, so after an exchange both hold the merge of both.
+//!
+//! Two replicas initiating the same range at the same moment would each
+//! send the same repairs; a node refuses (`ABORTED`) an exchange of a range
+//! it is itself initiating, and the refused initiator simply skips its turn.
 //!
 //! A semaphore (`--aae-concurrency`) bounds concurrent exchanges, every RPC
 //! has a timeout, and batches are bounded in count and bytes, so the
@@ -40,7 +48,7 @@
 //! The exchange logic is written against the [`AaePeer`] trait, so tests
 //! run it between two in-memory replicas without sockets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,10 +59,11 @@ use proto::anti_entropy_server::AntiEntropy as AntiEntropyRpc;
 use tokio::sync::Semaphore;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::merkle::{bucket_of, children_of, diff_keys, set_hash, KeyDiff, RangeIndex};
+use crate::vclock::Version;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::node_id::NodeId;
@@ -92,6 +101,9 @@ pub enum AaeError {
     /// The peer's tree has another shape (different `--merkle-buckets`).
     #[error("range {0} is unknown here or has another bucket count")]
     Mismatch(String),
+    /// The peer is itself exchanging this range right now; skip this turn.
+    #[error("peer {0} is busy with this range")]
+    Busy(NodeId),
     /// The local replica failed.
     #[error(transparent)]
     Replica(#[from] ReplicaError),
@@ -201,6 +213,11 @@ impl AaeIndex {
         self.rebuild(storage, mode)
     }
 
+    /// The members of the ring the ranges are computed on.
+    pub fn ring_members(&self) -> Vec<crate::ring::RingMember> {
+        self.lock().ring.members().to_vec()
+    }
+
     /// Range name -> root hash (16 hex digits) of every range replicated here.
     pub fn roots(&self) -> BTreeMap<String, String> {
         self.lock()
@@ -287,6 +304,54 @@ fn successor(key: &[u8]) -> Vec<u8> {
     next
 }
 
+/// True when a replica holding `mine` lacks something of `theirs`, i.e.
+/// merging `theirs` in would change it. Under `siblings`: some version of
+/// theirs is descended by none of mine (an equal clock counts as held).
+/// Under `lww`: their greatest version beats our greatest.
+pub fn lacks(mine: &[Version], theirs: &[Version], mode: Resolution) -> bool {
+    match mode {
+        Resolution::Siblings => theirs
+            .iter()
+            .any(|t| !mine.iter().any(|m| m.clock.descends(&t.clock))),
+        Resolution::Lww => {
+            let best = |vs: &[Version]| vs.iter().max_by(|a, b| a.lww_cmp(b)).cloned();
+            match (best(mine), best(theirs)) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(m), Some(t)) => t.lww_cmp(&m).is_gt(),
+            }
+        }
+    }
+}
+
+/// Which way a key both sides hold differently must go: (the responder
+/// lacks something, the initiator lacks something). Sets whose versions
+/// say neither (equal clocks with different contents, which a correct
+/// system never produces) go both ways, so an exchange never stalls.
+pub fn directions(responder: &[Version], initiator: &[Version], mode: Resolution) -> (bool, bool) {
+    let responder_lacks = lacks(responder, initiator, mode);
+    let initiator_lacks = lacks(initiator, responder, mode);
+    if responder_lacks || initiator_lacks {
+        (responder_lacks, initiator_lacks)
+    } else {
+        (true, true)
+    }
+}
+
+/// The versions of a set's siblings.
+fn versions_of(set: &SiblingSet) -> Vec<Version> {
+    set.siblings().iter().map(|s| s.version.clone()).collect()
+}
+
+/// What the responder of a `SyncKeys` returns.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReply {
+    /// Its sets of the wanted keys and of offered keys the initiator lacks.
+    pub entries: Vec<proto::KeyEntry>,
+    /// Offered keys it lacks something of.
+    pub need: Vec<Vec<u8>>,
+}
+
 /// The other side of an exchange, as the initiator sees it.
 pub trait AaePeer {
     /// The peer's hashes of the given nodes of `range`'s tree.
@@ -297,14 +362,16 @@ pub trait AaePeer {
         range: &str,
         buckets: Vec<u32>,
     ) -> impl Future<Output = Result<Vec<(Vec<u8>, u64)>, AaeError>> + Send;
-    /// Merges `push` into the peer and returns its sets of `want` (read
-    /// before the push).
+    /// Merges `push` into the peer; returns its sets of `want`, and for
+    /// `offer` its sets where we lack something and the keys it lacks
+    /// something of (all read before the push).
     fn sync_keys(
         &self,
         range: &str,
         push: Vec<proto::KeyEntry>,
         want: Vec<Vec<u8>>,
-    ) -> impl Future<Output = Result<Vec<proto::KeyEntry>, AaeError>> + Send;
+        offer: Vec<proto::KeyVersions>,
+    ) -> impl Future<Output = Result<SyncReply, AaeError>> + Send;
 }
 
 /// One replica's side of the protocol: its index, its store, its counters.
@@ -321,15 +388,50 @@ pub struct Replica<'a> {
 }
 
 impl Replica<'_> {
-    /// Serves `SyncKeys`: reads `want`, then merges `push`; counts what it
-    /// returns as sent.
-    pub fn sync_keys(&self, push: Vec<proto::KeyEntry>, want: &[Vec<u8>]) -> Result<Vec<proto::KeyEntry>, AaeError> {
-        let entries = self.read_entries(want)?;
-        let bytes: usize = entries.iter().map(Message::encoded_len).sum();
-        self.metrics.aae_keys_sent.add(entries.len() as u64);
+    /// Serves `SyncKeys`: reads `want` and settles `offer`, then merges
+    /// `push`; counts the entries it returns as sent.
+    pub fn sync_keys(
+        &self,
+        push: Vec<proto::KeyEntry>,
+        want: &[Vec<u8>],
+        offer: Vec<proto::KeyVersions>,
+    ) -> Result<SyncReply, AaeError> {
+        let mut reply = SyncReply {
+            entries: self.read_entries(want)?,
+            need: Vec::new(),
+        };
+        for offered in offer {
+            let theirs: Vec<Version> = offered.versions.iter().map(wire::version_from_proto).collect();
+            let mine = self.store.fetch(&offered.key)?;
+            let (i_lack, they_lack) = directions(&versions_of(&mine), &theirs, self.mode);
+            if they_lack && !mine.is_empty() {
+                reply.entries.push(proto::KeyEntry {
+                    key: offered.key.clone(),
+                    siblings: wire::set_to_proto(&mine),
+                });
+            }
+            if i_lack {
+                reply.need.push(offered.key);
+            }
+        }
+        let bytes: usize = reply.entries.iter().map(Message::encoded_len).sum();
+        self.metrics.aae_keys_sent.add(reply.entries.len() as u64);
         self.metrics.aae_bytes_sent.add(bytes as u64);
         self.merge_entries(push)?;
-        Ok(entries)
+        Ok(reply)
+    }
+
+    /// The versions of the given keys, offered instead of their values.
+    fn read_versions(&self, keys: &[Vec<u8>]) -> Result<Vec<proto::KeyVersions>, AaeError> {
+        let mut offers = Vec::with_capacity(keys.len());
+        for key in keys {
+            let set = self.store.fetch(key)?;
+            offers.push(proto::KeyVersions {
+                key: key.clone(),
+                versions: set.siblings().iter().map(|s| wire::version_to_proto(&s.version)).collect(),
+            });
+        }
+        Ok(offers)
     }
 
     /// The stored sets of `keys`, as wire entries (absent keys skipped).
@@ -439,14 +541,12 @@ async fn differing_keys<P: AaePeer>(local: Replica<'_>, peer: &P, range: &str, l
     for bucket in leaves {
         let mine = local.index.bucket_digests(range, &[*bucket])?;
         let remote = theirs.remove(bucket).unwrap_or_default();
-        let d = diff_keys(&mine, &remote);
-        diff.push.extend(d.push);
-        diff.pull.extend(d.pull);
+        diff.extend(diff_keys(&mine, &remote));
     }
     Ok(diff)
 }
 
-/// Pushes and pulls the differing keys in bounded batches.
+/// Pushes, pulls and settles the differing keys in bounded batches.
 async fn sync<P: AaePeer>(
     local: Replica<'_>,
     peer: &P,
@@ -455,20 +555,49 @@ async fn sync<P: AaePeer>(
     report: &mut ExchangeReport,
 ) -> Result<(), AaeError> {
     let mut push = diff.push.into_iter().peekable();
-    let mut pull = diff.pull.into_iter().peekable();
+    let mut pull = diff.pull.into_iter();
+    let mut differ = diff.differ.into_iter();
     // Bounded: each call consumes at least one key while any remain.
-    while push.peek().is_some() || pull.peek().is_some() {
+    loop {
         let (entries, bytes) = next_push_batch(local, &mut push)?;
         let want: Vec<Vec<u8>> = pull.by_ref().take(MAX_KEYS_PER_SYNC).collect();
-        report.keys_pushed += entries.len();
-        report.bytes_pushed += bytes;
-        local.metrics.aae_keys_sent.add(entries.len() as u64);
-        local.metrics.aae_bytes_sent.add(bytes as u64);
-        let pulled = peer.sync_keys(range, entries, want).await?;
-        report.keys_pulled += pulled.len();
-        local.merge_entries(pulled)?;
+        let offered: Vec<Vec<u8>> = differ.by_ref().take(MAX_KEYS_PER_SYNC).collect();
+        if entries.is_empty() && want.is_empty() && offered.is_empty() {
+            return Ok(());
+        }
+        let offer = local.read_versions(&offered)?;
+        local.metrics.aae_tree_bytes_sent.add(offer.iter().map(Message::encoded_len).sum::<usize>() as u64);
+        count_push(local, report, entries.len(), bytes);
+        let reply = peer.sync_keys(range, entries, want, offer).await?;
+        report.keys_pulled += reply.entries.len();
+        local.merge_entries(reply.entries)?;
+        push_needed(local, peer, range, reply.need, report).await?;
+    }
+}
+
+/// Pushes the keys the peer said it lacks something of (after merging its
+/// versions here, so it gets the merge).
+async fn push_needed<P: AaePeer>(
+    local: Replica<'_>,
+    peer: &P,
+    range: &str,
+    need: Vec<Vec<u8>>,
+    report: &mut ExchangeReport,
+) -> Result<(), AaeError> {
+    let mut need = need.into_iter().peekable();
+    while need.peek().is_some() {
+        let (entries, bytes) = next_push_batch(local, &mut need)?;
+        count_push(local, report, entries.len(), bytes);
+        peer.sync_keys(range, entries, Vec::new(), Vec::new()).await?;
     }
     Ok(())
+}
+
+fn count_push(local: Replica<'_>, report: &mut ExchangeReport, keys: usize, bytes: usize) {
+    report.keys_pushed += keys;
+    report.bytes_pushed += bytes;
+    local.metrics.aae_keys_sent.add(keys as u64);
+    local.metrics.aae_bytes_sent.add(bytes as u64);
 }
 
 /// The next batch of local entries to push: at most `MAX_KEYS_PER_SYNC`
@@ -520,6 +649,7 @@ impl GrpcPeer {
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                 Err(AaeError::Mismatch(status.message().to_string()))
             }
+            Ok(Err(status)) if status.code() == tonic::Code::Aborted => Err(AaeError::Busy(self.peer.clone())),
             Ok(Err(status)) => Err(self.fail(format!("{:?}: {}", status.code(), status.message()))),
             Err(_) => Err(self.fail("timed out")),
         }
@@ -550,15 +680,26 @@ impl AaePeer for GrpcPeer {
         Ok(response.digests.into_iter().map(|d| (d.key, d.hash)).collect())
     }
 
-    async fn sync_keys(&self, range: &str, push: Vec<proto::KeyEntry>, want: Vec<Vec<u8>>) -> Result<Vec<proto::KeyEntry>, AaeError> {
+    async fn sync_keys(
+        &self,
+        range: &str,
+        push: Vec<proto::KeyEntry>,
+        want: Vec<Vec<u8>>,
+        offer: Vec<proto::KeyVersions>,
+    ) -> Result<SyncReply, AaeError> {
         let request = proto::SyncKeysRequest {
             range: range.to_string(),
             push,
             want,
             from: self.from.clone(),
+            offer,
         };
         let mut client = self.client.clone();
-        Ok(self.call(client.sync_keys(request)).await?.entries)
+        let response = self.call(client.sync_keys(request)).await?;
+        Ok(SyncReply {
+            entries: response.entries,
+            need: response.need,
+        })
     }
 }
 
@@ -573,6 +714,8 @@ pub struct AntiEntropy {
     last_exchange_ms: Mutex<BTreeMap<String, u64>>,
     /// Lazily connected channels to peers, by id.
     channels: Mutex<HashMap<NodeId, Channel>>,
+    /// Ranges this node is initiating an exchange of right now.
+    initiating: Mutex<BTreeSet<String>>,
 }
 
 impl AntiEntropy {
@@ -584,6 +727,23 @@ impl AntiEntropy {
             permits: Semaphore::new(concurrency),
             last_exchange_ms: Mutex::new(BTreeMap::new()),
             channels: Mutex::new(HashMap::new()),
+            initiating: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// True while this node runs its own exchange of `range`.
+    pub fn is_initiating(&self, range: &str) -> bool {
+        self.initiating.lock().map(|r| r.contains(range)).unwrap_or(false)
+    }
+
+    /// Marks `range` as being exchanged by this node until the guard drops.
+    fn initiate(&self, range: &str) -> InitiatingGuard<'_> {
+        if let Ok(mut ranges) = self.initiating.lock() {
+            ranges.insert(range.to_string());
+        }
+        InitiatingGuard {
+            aae: self,
+            range: range.to_string(),
         }
     }
 
@@ -638,6 +798,22 @@ impl AntiEntropy {
     }
 }
 
+/// Clears a range's "initiating" mark when its exchange ends.
+struct InitiatingGuard<'a> {
+    /// Whose mark.
+    aae: &'a AntiEntropy,
+    /// Which range.
+    range: String,
+}
+
+impl Drop for InitiatingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut ranges) = self.aae.initiating.lock() {
+            ranges.remove(&self.range);
+        }
+    }
+}
+
 /// Runs anti-entropy rounds every `--aae-interval-ms` until the task is
 /// aborted (the server aborts it on shutdown). The first round waits a
 /// per-node offset within the interval so nodes do not all start at once.
@@ -653,8 +829,9 @@ pub async fn run(node: Arc<Node>) {
 }
 
 /// One exchange per range, with the next replica of that range in turn,
-/// at most `--aae-concurrency` at a time.
+/// at most `--aae-concurrency` at a time; first follows a ring change.
 pub async fn run_round(node: &Arc<Node>, round: u64) {
+    follow_ring(node).await;
     let ranges = node.anti_entropy().index().peers_by_range();
     let exchanges = ranges.into_iter().filter(|(_, peers)| !peers.is_empty()).map(|(range, peers)| {
         let turn = (round + xxh3_64(range.as_bytes())) % peers.len() as u64;
@@ -664,10 +841,37 @@ pub async fn run_round(node: &Arc<Node>, round: u64) {
     futures::future::join_all(exchanges).await;
 }
 
+/// Rebuilds the trees from storage when membership changed the ring (a
+/// join or leave moves ranges), off the async threads.
+async fn follow_ring(node: &Arc<Node>) {
+    let ring = node.ring();
+    let sorted = |mut members: Vec<crate::ring::RingMember>| {
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members
+    };
+    if sorted(ring.members().to_vec()) == sorted(node.anti_entropy().index().ring_members()) {
+        return;
+    }
+    info!(members = ring.members().len(), "ring changed; rebuilding merkle trees");
+    let node = Arc::clone(node);
+    let rebuild = tokio::task::spawn_blocking(move || {
+        let mode = node.config().resolution;
+        node.anti_entropy()
+            .index()
+            .set_ring(Ring::clone(&ring), node.storage(), mode)
+    });
+    match rebuild.await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => warn!(%error, "merkle rebuild failed"),
+        Err(error) => warn!(%error, "merkle rebuild panicked"),
+    }
+}
+
 /// One exchange of `range` with `peer`, under a concurrency permit.
 async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
     let aae = node.anti_entropy();
     let Ok(_permit) = aae.permits.acquire().await else { return };
+    let _initiating = aae.initiate(&range);
     let started = std::time::Instant::now();
     let result = match aae.peer(&node, &peer) {
         Ok(grpc) => exchange(node.aae_replica(), &grpc, &range).await,
@@ -684,6 +888,7 @@ async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
                 last.insert(range, node.now_ms());
             }
         }
+        Err(AaeError::Busy(_)) => debug!(%range, %peer, "peer busy with this range; skipping a turn"),
         Err(error) => {
             node.metrics().aae_exchange_failures.inc();
             debug!(%range, %peer, %error, "anti-entropy exchange failed");
@@ -736,6 +941,10 @@ impl AntiEntropyRpc for AntiEntropyService {
         let request = request.into_inner();
         self.check_buckets(request.buckets)?;
         check_len(request.nodes.len())?;
+        let starting = request.nodes == [1];
+        if starting && self.node.anti_entropy().is_initiating(&request.range) {
+            return Err(Status::aborted(format!("exchanging {} myself", request.range)));
+        }
         let hashes = self
             .node
             .anti_entropy()
@@ -766,15 +975,22 @@ impl AntiEntropyRpc for AntiEntropyService {
 
     async fn sync_keys(&self, request: Request<proto::SyncKeysRequest>) -> Result<Response<proto::SyncKeysResponse>, Status> {
         let request = request.into_inner();
-        if request.push.len() > MAX_KEYS_PER_SYNC || request.want.len() > MAX_KEYS_PER_SYNC {
+        let sizes = [request.push.len(), request.want.len(), request.offer.len()];
+        if sizes.iter().any(|len| *len > MAX_KEYS_PER_SYNC) {
             return Err(Status::invalid_argument(format!("at most {MAX_KEYS_PER_SYNC} keys per sync")));
         }
         let node = Arc::clone(&self.node);
-        let entries = tokio::task::spawn_blocking(move || node.aae_replica().sync_keys(request.push, &request.want))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(status_of)?;
-        Ok(Response::new(proto::SyncKeysResponse { entries }))
+        let reply = tokio::task::spawn_blocking(move || {
+            node.aae_replica()
+                .sync_keys(request.push, &request.want, request.offer)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(status_of)?;
+        Ok(Response::new(proto::SyncKeysResponse {
+            entries: reply.entries,
+            need: reply.need,
+        }))
     }
 }
 
@@ -827,8 +1043,14 @@ mod tests {
         async fn bucket_digests(&self, range: &str, buckets: Vec<u32>) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
             self.index.bucket_digests(range, &buckets)
         }
-        async fn sync_keys(&self, _range: &str, push: Vec<proto::KeyEntry>, want: Vec<Vec<u8>>) -> Result<Vec<proto::KeyEntry>, AaeError> {
-            self.replica().sync_keys(push, &want)
+        async fn sync_keys(
+            &self,
+            _range: &str,
+            push: Vec<proto::KeyEntry>,
+            want: Vec<Vec<u8>>,
+            offer: Vec<proto::KeyVersions>,
+        ) -> Result<SyncReply, AaeError> {
+            self.replica().sync_keys(push, &want, offer)
         }
     }
 
@@ -890,6 +1112,51 @@ mod tests {
         assert_eq!((again.nodes_compared, again.keys_pushed, again.keys_pulled), (1, 0, 0));
     }
 
+    fn version(entries: &[(&str, u64)], ts_ms: u64) -> Version {
+        Version {
+            clock: VClock::from_entries(entries.iter().map(|(n, c)| (NodeId::from(*n), *c, 1))),
+            ts_ms,
+        }
+    }
+
+    #[test]
+    fn directions_follow_the_versions() {
+        let old = [version(&[("a", 1)], 5)];
+        let new = [version(&[("a", 2)], 4)];
+        let other = [version(&[("b", 1)], 6)];
+        let s = Resolution::Siblings;
+        assert_eq!(directions(&old, &new, s), (true, false), "responder is behind");
+        assert_eq!(directions(&new, &old, s), (false, true), "initiator is behind");
+        assert_eq!(directions(&new, &other, s), (true, true), "concurrent: both ways");
+        assert_eq!(directions(&[], &new, s), (true, false));
+        let both = [new[0].clone(), other[0].clone()];
+        assert_eq!(directions(&both, &new, s), (false, true), "siblings held count");
+        assert_eq!(directions(&new, &new, s), (true, true), "no evidence: both ways");
+        // lww: the greatest version by timestamp wins, whatever the clocks.
+        let l = Resolution::Lww;
+        assert_eq!(directions(&new, &other, l), (true, false));
+        assert_eq!(directions(&old, &new, l), (false, true));
+    }
+
+    #[tokio::test]
+    async fn a_key_newer_on_one_side_crosses_once() {
+        let (a, b) = (Side::new("a", 64), Side::new("b", 64));
+        for i in 0..100 {
+            a.store.store(&key(i), set("v", "a", 1)).unwrap();
+            b.store.store(&key(i), set("v", "a", 1)).unwrap();
+        }
+        for i in 0..10 {
+            a.store.store(&key(i), set("newer", "a", 2)).unwrap();
+        }
+        for i in 10..15 {
+            b.store.store(&key(i), set("newer", "a", 2)).unwrap();
+        }
+        let report = exchange(a.replica(), &b, "a+b").await.unwrap();
+        assert_eq!(a.root(), b.root());
+        assert_eq!((report.keys_pushed, report.keys_pulled), (10, 5));
+        assert_eq!(a.metrics.aae_keys_sent.get() + b.metrics.aae_keys_sent.get(), 15);
+    }
+
     #[test]
     fn rebuild_from_storage_equals_incremental_index() {
         let side = Side::new("a", 64);
@@ -900,6 +1167,25 @@ mod tests {
         side.index.rebuild(side.store.storage(), Resolution::Siblings).unwrap();
         assert_eq!(side.index.roots(), incremental);
         assert_ne!(incremental["a+b"], format!("{:016x}", 0));
+    }
+
+    #[test]
+    fn a_ring_change_regroups_the_keys() {
+        let side = Side::new("a", 16);
+        for i in 0..200 {
+            side.store.store(&key(i), set("v", "a", 1)).unwrap();
+        }
+        assert_eq!(side.index.roots().len(), 1);
+        let ring = Ring::new(vec![member("a"), member("b"), member("c")]).unwrap();
+        side.index.set_ring(ring.clone(), side.store.storage(), Resolution::Siblings).unwrap();
+        let ranges: Vec<String> = side.index.roots().into_keys().collect();
+        assert_eq!(ranges, vec!["a+b".to_string(), "a+c".to_string()], "the ranges that include a");
+        // A fresh index over the new ring, fed key by key, agrees.
+        let fresh = AaeIndex::new(NodeId::from("a"), 2, 16, ring);
+        for i in 0..200 {
+            fresh.stored(&key(i), &set("v", "a", 1));
+        }
+        assert_eq!(fresh.roots(), side.index.roots());
     }
 
     #[test]

@@ -236,18 +236,29 @@ impl RangeIndex {
     }
 }
 
-/// Which keys of a differing bucket each side must send, from both sides'
-/// (key, digest) lists.
+/// Which keys of the differing buckets each side must send, from both
+/// sides' (key, digest) lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyDiff {
-    /// Keys the local side holds differently or alone: push them.
+    /// Keys only the local side holds: push them.
     pub push: Vec<Vec<u8>>,
-    /// Keys the remote side holds differently or alone: pull them.
+    /// Keys only the remote side holds: pull them.
     pub pull: Vec<Vec<u8>>,
+    /// Keys both hold, differently: which way they go is decided from their
+    /// versions (see `anti_entropy::lacks`).
+    pub differ: Vec<Vec<u8>>,
 }
 
-/// Compares two digest lists (any order). A key held by both sides with
-/// different digests is both pushed and pulled, so both end with the merge.
+impl KeyDiff {
+    /// Appends another diff.
+    pub fn extend(&mut self, other: KeyDiff) {
+        self.push.extend(other.push);
+        self.pull.extend(other.pull);
+        self.differ.extend(other.differ);
+    }
+}
+
+/// Compares two digest lists (any order).
 pub fn diff_keys(local: &[(Vec<u8>, u64)], remote: &[(Vec<u8>, u64)]) -> KeyDiff {
     let mine: BTreeMap<&[u8], u64> = local.iter().map(|(k, d)| (k.as_slice(), *d)).collect();
     let theirs: BTreeMap<&[u8], u64> = remote.iter().map(|(k, d)| (k.as_slice(), *d)).collect();
@@ -255,10 +266,7 @@ pub fn diff_keys(local: &[(Vec<u8>, u64)], remote: &[(Vec<u8>, u64)]) -> KeyDiff
     for (key, digest) in &mine {
         match theirs.get(key) {
             Some(other) if other == digest => {}
-            Some(_) => {
-                diff.push.push(key.to_vec());
-                diff.pull.push(key.to_vec());
-            }
+            Some(_) => diff.differ.push(key.to_vec()),
             None => diff.push.push(key.to_vec()),
         }
     }
@@ -391,18 +399,16 @@ mod tests {
         // Inside those buckets, exactly the planted keys differ.
         let mut diff = KeyDiff::default();
         for bucket in found {
-            let d = diff_keys(&a.bucket_digests(bucket), &b.bucket_digests(bucket));
-            diff.push.extend(d.push);
-            diff.pull.extend(d.pull);
+            diff.extend(diff_keys(&a.bucket_digests(bucket), &b.bucket_digests(bucket)));
         }
         diff.push.sort();
-        diff.pull.sort();
-        let mut want_push: Vec<Vec<u8>> = changed.iter().chain(&extra).map(|i| key(*i)).collect();
-        want_push.sort();
-        let mut want_pull: Vec<Vec<u8>> = changed.iter().map(|i| key(*i)).collect();
-        want_pull.sort();
+        diff.differ.sort();
+        let want_push: Vec<Vec<u8>> = extra.iter().map(|i| key(*i)).collect();
+        let mut want_differ: Vec<Vec<u8>> = changed.iter().map(|i| key(*i)).collect();
+        want_differ.sort();
         assert_eq!(diff.push, want_push);
-        assert_eq!(diff.pull, want_pull);
+        assert!(diff.pull.is_empty());
+        assert_eq!(diff.differ, want_differ);
     }
 
     #[test]

@@ -8,7 +8,7 @@ WORKBENCH := target/release/workbench
 TEST_CAMPAIGN_FLAGS ?= --quorums "1,1 2,2" --nemesis none,partition --time-limit 15 --quiet 2 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 
-.PHONY: all build image unit-test e2e-test test campaign clean-docker docker-available
+.PHONY: bench-peers all build image unit-test e2e-test test campaign clean-docker docker-available
 
 all: build
 
@@ -54,3 +54,10 @@ LSM_BENCH_FSYNC ?= never
 .PHONY: bench
 bench:
 	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm
+
+# Our store next to etcd and Redis under one closed-loop load (a benchmark,
+# not a test): prints the table and writes results/bench/<time>/bench.md.
+BENCH_PEERS_FLAGS ?= --duration 20 --concurrency 32
+bench-peers: build
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
+	$(WORKBENCH) bench-peers $(BENCH_PEERS_FLAGS)

@@ -13,6 +13,8 @@
 
 mod admin_poll;
 mod args;
+mod bench_peers;
+mod bench_plot;
 mod campaign;
 mod check;
 mod expect;
@@ -50,6 +52,25 @@ enum Command {
         /// Rewrite results.json (and the plots) with the new verdicts.
         #[arg(long)]
         write: bool,
+    },
+    /// Our store side by side with etcd and Redis under one closed-loop load
+    /// (a benchmark, not a test); writes results/bench/<time>/bench.md.
+    BenchPeers {
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        #[arg(long)]
+        image: Option<String>,
+        #[arg(long)]
+        node_binary: Option<PathBuf>,
+        /// Seconds of load per store.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value = "results")]
+        results_dir: PathBuf,
     },
     /// Remove containers and networks a dead workbench left (its label, owner gone).
     Clean {
@@ -90,6 +111,31 @@ fn image_tag(args: &CampaignArgs) -> Result<String> {
     Ok(tag.trim().to_string())
 }
 
+async fn bench_peers(
+    backend: &str,
+    image: Option<String>,
+    node_binary: Option<PathBuf>,
+    config: workload::bench::BenchConfig,
+    results_dir: &std::path::Path,
+) -> Result<i32> {
+    let docker_up = backend != "local" && docker::docker_available().await;
+    let place = match (backend, docker_up) {
+        ("docker", false) => bail!("--backend docker, but no Docker engine answers"),
+        ("docker" | "auto", true) => {
+            let image = match image {
+                Some(i) => i,
+                None => docker::built_image_tag().context("no node image: run `make image` first (or pass --image)")?,
+            };
+            bench_peers::Where::Docker { image }
+        }
+        ("local" | "auto", _) => bench_peers::Where::Local {
+            node_binary: node_binary.or_else(docker::find_node_binary).context("no dynamo-node binary found")?,
+        },
+        (other, _) => bail!("unknown --backend {other:?} (expected docker, local or auto)"),
+    };
+    bench_peers::bench_peers(&config, &place, results_dir).await
+}
+
 async fn campaign(args: CampaignArgs) -> Result<i32> {
     let backend = choose_backend(&args).await?;
     let plan = args.plan(backend)?;
@@ -113,6 +159,9 @@ async fn main() {
     let code = match cli.command {
         Command::Campaign(args) => campaign(args).await,
         Command::Check { dir, write } => check::check(&dir, write),
+        Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir } => {
+            bench_peers(&backend, image, node_binary, bench_peers::default_config(duration, concurrency, seed), &results_dir).await
+        }
         Command::Clean { all } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
             removed.map(|n| {

@@ -38,7 +38,7 @@ const FONT_PATHS: [&str; 4] = [
 const SIZE: (u32, u32) = (1100, 500);
 
 /// Registers a font once; false when none is installed.
-fn font_ready() -> bool {
+pub(crate) fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
         let Some(bytes) = FONT_PATHS.iter().find_map(|p| std::fs::read(p).ok()) else { return false };
@@ -112,18 +112,20 @@ where
 fn latency(history: &History, windows: &[Window], path: &Path, run: &RunConfig) -> Result<()> {
     let series = latency_series(history);
     let max_ms = series.values().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.2;
+    let min_ms = (series.values().flatten().map(|p| p.1).fold(f64::MAX, f64::min) / 2.0).clamp(0.01, 1.0);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let title = format!("latency by op and outcome (shaded: faults: {})", run.nemesis.join("+"));
+    let faults = if run.nemesis.is_empty() { "none".to_string() } else { run.nemesis.join("+") };
+    let title = format!("latency by op and outcome (shaded: fault windows of {faults})");
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..end_s(history), (0.01f64..max_ms).log_scale())
+        .build_cartesian_2d(0f64..end_s(history), (min_ms..max_ms).log_scale())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     chart.configure_mesh().x_desc("time (s)").y_desc("latency (ms)").draw().map_err(|e| anyhow::anyhow!("{e}"))?;
-    shade(&mut chart, windows, (0.01, max_ms))?;
+    shade(&mut chart, windows, (min_ms, max_ms))?;
     for (i, ((f, outcome), points)) in series.iter().enumerate() {
         let color = color_for(i, outcome);
         chart

@@ -497,8 +497,8 @@ mod tests {
         eprintln!("n5 died at 1000 ms, marked down everywhere at {at} ms");
         assert!(at >= 1000 + CONFIG.fail_after_ms, "not before fail_after");
         assert!(at <= 1000 + CONFIG.fail_after_ms + 1_000, "converged late: {at}");
-        for i in 0..4 {
-            assert!(nodes[i].down() == BTreeSet::from([id(5)]), "no false positives");
+        for g in &nodes[..4] {
+            assert_eq!(g.down(), BTreeSet::from([id(5)]), "no false positives");
         }
         // n5 restarts with a new generation and its heartbeat grows again.
         nodes[4] = Gossip::new(Digest { generation: 2, ..me(5) }, CONFIG, 99, 8_000);

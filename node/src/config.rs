@@ -285,8 +285,10 @@ impl Config {
             return Err(ConfigError::SelfNotInPeers(id));
         }
         let seed_nodes = parse_peers(&args.seed_nodes)?;
+        // A joining node learns the cluster from gossip: it may know fewer
+        // than N members at start, so only W, R <= N is checked then.
         let known = peers.len() + seed_nodes.iter().filter(|s| !peers.iter().any(|p| p.id == s.id)).count();
-        check_quorum(args.n, args.w, args.r, known)?;
+        check_quorum(args.n, args.w, args.r, if args.join { known.max(args.n) } else { known })?;
         check_positive("gossip-interval-ms", args.gossip_interval_ms)?;
         check_positive("gossip-fanout", args.gossip_fanout as u64)?;
         check_positive("fail-after-ms", args.fail_after_ms)?;
@@ -540,6 +542,8 @@ mod tests {
         assert_eq!(c.seed_nodes[0].id, NodeId::from("n2"));
         assert_eq!((c.gossip_fanout, c.hint_window_ms), (3, 50));
         assert!(matches!(parse(&["--gossip-fanout", "0"]), Err(ConfigError::Zero("gossip-fanout"))));
+        let joiner = Config::from_cli(["dynamo-node", "--id", "n4", "--peers", "n4=h:1", "--join", "true", "--seed-node", "n1=h:2"]);
+        assert!(joiner.is_ok(), "a joiner may know only itself and a seed: {joiner:?}");
     }
 
     #[test]

@@ -61,7 +61,10 @@ struct Figures {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -121,9 +124,14 @@ fn key(i: usize) -> Vec<u8> {
 /// Loads, diverges, serves, waits for equal roots, reads the counters.
 async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
     let listeners = [bind().await, bind().await];
-    let addrs: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
     let peers = format!("n1={},n2={}", addrs[0], addrs[1]);
-    let nodes: Vec<Arc<Node>> = (0..2).map(|i| node(i, &addrs[i], &peers, buckets)).collect();
+    let nodes: Vec<Arc<Node>> = (0..2)
+        .map(|i| node(i, &addrs[i], &peers, buckets))
+        .collect();
     let mut ideal_bytes = 0u64;
     let diverged = keys / 100;
     for i in 0..keys {
@@ -134,7 +142,11 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
         if i % 100 == 0 {
             let side = (i / 100) % 2;
             // A later write through n1 or n2 that saw the base version.
-            let clock: &[(&str, u64)] = if side == 0 { &[("n1", 2)] } else { &[("n1", 1), ("n2", 1)] };
+            let clock: &[(&str, u64)] = if side == 0 {
+                &[("n1", 2)]
+            } else {
+                &[("n1", 1), ("n2", 1)]
+            };
             let newer = set(vec![b'w'; value_bytes], clock);
             ideal_bytes += entry_bytes(&key(i), &newer);
             nodes[side].local_store(&key(i), newer).unwrap();
@@ -156,7 +168,12 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
     }
     let converged = started.elapsed();
     tokio::time::sleep(SETTLE).await;
-    let total = |name: &str| nodes.iter().map(|n| n.metrics().snapshot()[name]).sum::<u64>();
+    let total = |name: &str| {
+        nodes
+            .iter()
+            .map(|n| n.metrics().snapshot()[name])
+            .sum::<u64>()
+    };
     let figures = Figures {
         buckets,
         diverged,
@@ -181,11 +198,37 @@ fn node(i: usize, listen: &str, peers: &str, buckets: usize) -> Arc<Node> {
     let id = format!("n{}", i + 1);
     let buckets = buckets.to_string();
     let argv = [
-        "dynamo-node", "--id", &id, "--listen", listen, "--peers", peers, "--n", "2", "--w", "1", "--r", "1",
-        "--aae-interval-ms", "100", "--merkle-buckets", &buckets, "--metrics-listen", "", "--storage", "memory",
+        "dynamo-node",
+        "--id",
+        &id,
+        "--listen",
+        listen,
+        "--peers",
+        peers,
+        "--n",
+        "2",
+        "--w",
+        "1",
+        "--r",
+        "1",
+        "--aae-interval-ms",
+        "100",
+        "--merkle-buckets",
+        &buckets,
+        "--metrics-listen",
+        "",
+        "--storage",
+        "memory",
     ];
     let config = Config::from_cli(argv).expect("config");
-    Arc::new(Node::new(config, Arc::new(SystemClock), Arc::new(MemoryStorage::new())).expect("node"))
+    Arc::new(
+        Node::new(
+            config,
+            Arc::new(SystemClock),
+            Arc::new(MemoryStorage::new()),
+        )
+        .expect("node"),
+    )
 }
 
 fn roots(node: &Node) -> std::collections::BTreeMap<String, String> {

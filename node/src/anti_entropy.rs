@@ -63,13 +63,13 @@ use tracing::{debug, info, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::merkle::{bucket_of, children_of, diff_keys, set_hash, KeyDiff, RangeIndex};
-use crate::vclock::Version;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::replica::{ReplicaError, ReplicaStore};
 use crate::ring::Ring;
 use crate::storage::{Storage, StorageError};
+use crate::vclock::Version;
 use crate::vclock::{Resolution, SiblingSet};
 use crate::wire;
 
@@ -181,7 +181,9 @@ impl AaeIndex {
     fn lock(&self) -> std::sync::MutexGuard<'_, IndexState> {
         // A panic while updating a tree leaves at worst a stale digest,
         // which the next exchange repairs; keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Recomputes every tree from `storage` (startup, ring change). Entries
@@ -208,7 +210,12 @@ impl AaeIndex {
     }
 
     /// Switches to a new ring and rebuilds from storage (membership change).
-    pub fn set_ring(&self, ring: Ring, storage: &dyn Storage, mode: Resolution) -> Result<usize, StorageError> {
+    pub fn set_ring(
+        &self,
+        ring: Ring,
+        storage: &dyn Storage,
+        mode: Resolution,
+    ) -> Result<usize, StorageError> {
         self.lock().ring = ring;
         self.rebuild(storage, mode)
     }
@@ -233,7 +240,12 @@ impl AaeIndex {
             .ranges
             .iter()
             .map(|(name, entry)| {
-                let others = entry.replicas.iter().filter(|r| **r != self.me).cloned().collect();
+                let others = entry
+                    .replicas
+                    .iter()
+                    .filter(|r| **r != self.me)
+                    .cloned()
+                    .collect();
                 (name.clone(), others)
             })
             .collect()
@@ -242,22 +254,41 @@ impl AaeIndex {
     /// The hashes of the given tree nodes of `range`.
     pub fn tree_nodes(&self, range: &str, nodes: &[u32]) -> Result<Vec<u64>, AaeError> {
         let state = self.lock();
-        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
-        Ok(nodes.iter().map(|i| entry.index.tree().node(*i).unwrap_or(0)).collect())
+        let entry = state
+            .ranges
+            .get(range)
+            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        Ok(nodes
+            .iter()
+            .map(|i| entry.index.tree().node(*i).unwrap_or(0))
+            .collect())
     }
 
     /// Of `asked`, the nodes whose local hash differs from `theirs`.
     fn differing(&self, range: &str, asked: &[u32], theirs: &[u64]) -> Result<Vec<u32>, AaeError> {
         let state = self.lock();
-        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        let entry = state
+            .ranges
+            .get(range)
+            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
         Ok(entry.index.tree().differing(asked, theirs))
     }
 
     /// The (key, digest) pairs of the given buckets of `range`.
-    pub fn bucket_digests(&self, range: &str, buckets: &[u32]) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+    pub fn bucket_digests(
+        &self,
+        range: &str,
+        buckets: &[u32],
+    ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
         let state = self.lock();
-        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
-        Ok(buckets.iter().flat_map(|b| entry.index.bucket_digests(*b)).collect())
+        let entry = state
+            .ranges
+            .get(range)
+            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        Ok(buckets
+            .iter()
+            .flat_map(|b| entry.index.bucket_digests(*b))
+            .collect())
     }
 }
 
@@ -355,7 +386,11 @@ pub struct SyncReply {
 /// The other side of an exchange, as the initiator sees it.
 pub trait AaePeer {
     /// The peer's hashes of the given nodes of `range`'s tree.
-    fn tree_nodes(&self, range: &str, nodes: Vec<u32>) -> impl Future<Output = Result<Vec<u64>, AaeError>> + Send;
+    fn tree_nodes(
+        &self,
+        range: &str,
+        nodes: Vec<u32>,
+    ) -> impl Future<Output = Result<Vec<u64>, AaeError>> + Send;
     /// The peer's (key, digest) pairs of the given buckets.
     fn bucket_digests(
         &self,
@@ -401,7 +436,11 @@ impl Replica<'_> {
             need: Vec::new(),
         };
         for offered in offer {
-            let theirs: Vec<Version> = offered.versions.iter().map(wire::version_from_proto).collect();
+            let theirs: Vec<Version> = offered
+                .versions
+                .iter()
+                .map(wire::version_from_proto)
+                .collect();
             let mine = self.store.fetch(&offered.key)?;
             let (i_lack, they_lack) = directions(&versions_of(&mine), &theirs, self.mode);
             if they_lack && !mine.is_empty() {
@@ -428,7 +467,11 @@ impl Replica<'_> {
             let set = self.store.fetch(key)?;
             offers.push(proto::KeyVersions {
                 key: key.clone(),
-                versions: set.siblings().iter().map(|s| wire::version_to_proto(&s.version)).collect(),
+                versions: set
+                    .siblings()
+                    .iter()
+                    .map(|s| wire::version_to_proto(&s.version))
+                    .collect(),
             });
         }
         Ok(offers)
@@ -480,11 +523,18 @@ pub struct ExchangeReport {
 
 /// Runs one exchange of `range` between `local` and `peer` (see the module
 /// doc), counting into `local.metrics`.
-pub async fn exchange<P: AaePeer>(local: Replica<'_>, peer: &P, range: &str) -> Result<ExchangeReport, AaeError> {
+pub async fn exchange<P: AaePeer>(
+    local: Replica<'_>,
+    peer: &P,
+    range: &str,
+) -> Result<ExchangeReport, AaeError> {
     let mut report = ExchangeReport::default();
     let leaves = differing_leaves(local, peer, range, &mut report).await?;
     report.buckets_differing = leaves.len();
-    local.metrics.aae_buckets_compared.add(report.buckets_compared as u64);
+    local
+        .metrics
+        .aae_buckets_compared
+        .add(report.buckets_compared as u64);
     local.metrics.aae_buckets_differing.add(leaves.len() as u64);
     if !leaves.is_empty() {
         let diff = differing_keys(local, peer, range, &leaves).await?;
@@ -511,7 +561,10 @@ async fn differing_leaves<P: AaePeer>(
             if theirs.len() != chunk.len() {
                 return Err(AaeError::Mismatch(range.to_string()));
             }
-            local.metrics.aae_tree_bytes_sent.add(4 * chunk.len() as u64);
+            local
+                .metrics
+                .aae_tree_bytes_sent
+                .add(4 * chunk.len() as u64);
             differing.extend(local.index.differing(range, chunk, &theirs)?);
         }
         report.nodes_compared += level.len();
@@ -524,17 +577,31 @@ async fn differing_leaves<P: AaePeer>(
         }
         level = children_of(&differing);
     }
-    unreachable!("a tree of {buckets} leaves has {} levels", buckets.trailing_zeros() + 1)
+    unreachable!(
+        "a tree of {buckets} leaves has {} levels",
+        buckets.trailing_zeros() + 1
+    )
 }
 
 /// Lists both sides' keys in the differing buckets; what to push and pull.
-async fn differing_keys<P: AaePeer>(local: Replica<'_>, peer: &P, range: &str, leaves: &[u32]) -> Result<KeyDiff, AaeError> {
+async fn differing_keys<P: AaePeer>(
+    local: Replica<'_>,
+    peer: &P,
+    range: &str,
+    leaves: &[u32],
+) -> Result<KeyDiff, AaeError> {
     let buckets = local.index.buckets();
     let mut theirs: BTreeMap<u32, Vec<(Vec<u8>, u64)>> = BTreeMap::new();
     for chunk in leaves.chunks(MAX_IDS_PER_CALL) {
-        local.metrics.aae_tree_bytes_sent.add(4 * chunk.len() as u64);
+        local
+            .metrics
+            .aae_tree_bytes_sent
+            .add(4 * chunk.len() as u64);
         for (key, digest) in peer.bucket_digests(range, chunk.to_vec()).await? {
-            theirs.entry(bucket_of(&key, buckets)).or_default().push((key, digest));
+            theirs
+                .entry(bucket_of(&key, buckets))
+                .or_default()
+                .push((key, digest));
         }
     }
     let mut diff = KeyDiff::default();
@@ -566,7 +633,10 @@ async fn sync<P: AaePeer>(
             return Ok(());
         }
         let offer = local.read_versions(&offered)?;
-        local.metrics.aae_tree_bytes_sent.add(offer.iter().map(Message::encoded_len).sum::<usize>() as u64);
+        local
+            .metrics
+            .aae_tree_bytes_sent
+            .add(offer.iter().map(Message::encoded_len).sum::<usize>() as u64);
         count_push(local, report, entries.len(), bytes);
         let reply = peer.sync_keys(range, entries, want, offer).await?;
         report.keys_pulled += reply.entries.len();
@@ -588,7 +658,8 @@ async fn push_needed<P: AaePeer>(
     while need.peek().is_some() {
         let (entries, bytes) = next_push_batch(local, &mut need)?;
         count_push(local, report, entries.len(), bytes);
-        peer.sync_keys(range, entries, Vec::new(), Vec::new()).await?;
+        peer.sync_keys(range, entries, Vec::new(), Vec::new())
+            .await?;
     }
     Ok(())
 }
@@ -649,7 +720,9 @@ impl GrpcPeer {
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                 Err(AaeError::Mismatch(status.message().to_string()))
             }
-            Ok(Err(status)) if status.code() == tonic::Code::Aborted => Err(AaeError::Busy(self.peer.clone())),
+            Ok(Err(status)) if status.code() == tonic::Code::Aborted => {
+                Err(AaeError::Busy(self.peer.clone()))
+            }
             Ok(Err(status)) => Err(self.fail(format!("{:?}: {}", status.code(), status.message()))),
             Err(_) => Err(self.fail("timed out")),
         }
@@ -668,7 +741,11 @@ impl AaePeer for GrpcPeer {
         Ok(self.call(client.tree_nodes(request)).await?.hashes)
     }
 
-    async fn bucket_digests(&self, range: &str, buckets: Vec<u32>) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+    async fn bucket_digests(
+        &self,
+        range: &str,
+        buckets: Vec<u32>,
+    ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
         let request = proto::BucketDigestsRequest {
             range: range.to_string(),
             buckets: self.buckets,
@@ -677,7 +754,11 @@ impl AaePeer for GrpcPeer {
         };
         let mut client = self.client.clone();
         let response = self.call(client.bucket_digests(request)).await?;
-        Ok(response.digests.into_iter().map(|d| (d.key, d.hash)).collect())
+        Ok(response
+            .digests
+            .into_iter()
+            .map(|d| (d.key, d.hash))
+            .collect())
     }
 
     async fn sync_keys(
@@ -733,7 +814,10 @@ impl AntiEntropy {
 
     /// True while this node runs its own exchange of `range`.
     pub fn is_initiating(&self, range: &str) -> bool {
-        self.initiating.lock().map(|r| r.contains(range)).unwrap_or(false)
+        self.initiating
+            .lock()
+            .map(|r| r.contains(range))
+            .unwrap_or(false)
     }
 
     /// Marks `range` as being exchanged by this node until the guard drops.
@@ -754,7 +838,10 @@ impl AntiEntropy {
 
     /// Range name -> wall-clock ms of its last completed exchange.
     pub fn last_exchange_ms(&self) -> BTreeMap<String, u64> {
-        self.last_exchange_ms.lock().map(|m| m.clone()).unwrap_or_default()
+        self.last_exchange_ms
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     fn channel(&self, node: &Node, peer: &NodeId) -> Result<Channel, AaeError> {
@@ -762,7 +849,10 @@ impl AntiEntropy {
             peer: peer.clone(),
             reason,
         };
-        let mut channels = self.channels.lock().map_err(|_| fail("channel cache poisoned".into()))?;
+        let mut channels = self
+            .channels
+            .lock()
+            .map_err(|_| fail("channel cache poisoned".into()))?;
         if let Some(channel) = channels.get(peer) {
             return Ok(channel.clone());
         }
@@ -793,7 +883,11 @@ impl AntiEntropy {
             buckets: self.index.buckets() as u32,
             client: AntiEntropyClient::new(self.channel(node, peer)?)
                 .max_decoding_message_size(64 << 20),
-            timeout: Duration::from_millis(c.request_timeout_ms.saturating_mul(4).max(MIN_RPC_TIMEOUT_MS)),
+            timeout: Duration::from_millis(
+                c.request_timeout_ms
+                    .saturating_mul(4)
+                    .max(MIN_RPC_TIMEOUT_MS),
+            ),
         })
     }
 }
@@ -819,9 +913,13 @@ impl Drop for InitiatingGuard<'_> {
 /// per-node offset within the interval so nodes do not all start at once.
 pub async fn run(node: Arc<Node>) {
     let interval = Duration::from_millis(node.config().aae_interval_ms);
-    let offset_ms = xxh3_64(node.config().id.to_string().as_bytes()) % node.config().aae_interval_ms.max(1);
+    let offset_ms =
+        xxh3_64(node.config().id.to_string().as_bytes()) % node.config().aae_interval_ms.max(1);
     tokio::time::sleep(Duration::from_millis(offset_ms)).await;
-    info!(interval_ms = node.config().aae_interval_ms, "anti-entropy running");
+    info!(
+        interval_ms = node.config().aae_interval_ms,
+        "anti-entropy running"
+    );
     for round in 0u64.. {
         run_round(&node, round).await;
         tokio::time::sleep(interval).await;
@@ -833,11 +931,14 @@ pub async fn run(node: Arc<Node>) {
 pub async fn run_round(node: &Arc<Node>, round: u64) {
     follow_ring(node).await;
     let ranges = node.anti_entropy().index().peers_by_range();
-    let exchanges = ranges.into_iter().filter(|(_, peers)| !peers.is_empty()).map(|(range, peers)| {
-        let turn = (round + xxh3_64(range.as_bytes())) % peers.len() as u64;
-        let peer = peers[turn as usize].clone();
-        exchange_with(Arc::clone(node), range, peer)
-    });
+    let exchanges = ranges
+        .into_iter()
+        .filter(|(_, peers)| !peers.is_empty())
+        .map(|(range, peers)| {
+            let turn = (round + xxh3_64(range.as_bytes())) % peers.len() as u64;
+            let peer = peers[turn as usize].clone();
+            exchange_with(Arc::clone(node), range, peer)
+        });
     futures::future::join_all(exchanges).await;
 }
 
@@ -852,7 +953,10 @@ async fn follow_ring(node: &Arc<Node>) {
     if sorted(ring.members().to_vec()) == sorted(node.anti_entropy().index().ring_members()) {
         return;
     }
-    info!(members = ring.members().len(), "ring changed; rebuilding merkle trees");
+    info!(
+        members = ring.members().len(),
+        "ring changed; rebuilding merkle trees"
+    );
     let node = Arc::clone(node);
     let rebuild = tokio::task::spawn_blocking(move || {
         let mode = node.config().resolution;
@@ -870,7 +974,9 @@ async fn follow_ring(node: &Arc<Node>) {
 /// One exchange of `range` with `peer`, under a concurrency permit.
 async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
     let aae = node.anti_entropy();
-    let Ok(_permit) = aae.permits.acquire().await else { return };
+    let Ok(_permit) = aae.permits.acquire().await else {
+        return;
+    };
     let _initiating = aae.initiate(&range);
     let started = std::time::Instant::now();
     let result = match aae.peer(&node, &peer) {
@@ -888,7 +994,9 @@ async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
                 last.insert(range, node.now_ms());
             }
         }
-        Err(AaeError::Busy(_)) => debug!(%range, %peer, "peer busy with this range; skipping a turn"),
+        Err(AaeError::Busy(_)) => {
+            debug!(%range, %peer, "peer busy with this range; skipping a turn")
+        }
         Err(error) => {
             node.metrics().aae_exchange_failures.inc();
             debug!(%range, %peer, %error, "anti-entropy exchange failed");
@@ -913,7 +1021,9 @@ impl AntiEntropyService {
     fn check_buckets(&self, buckets: u32) -> Result<(), Status> {
         let mine = self.node.anti_entropy().index().buckets();
         if buckets as usize != mine {
-            return Err(Status::failed_precondition(format!("peer has {buckets} merkle buckets, this node {mine}")));
+            return Err(Status::failed_precondition(format!(
+                "peer has {buckets} merkle buckets, this node {mine}"
+            )));
         }
         Ok(())
     }
@@ -921,7 +1031,9 @@ impl AntiEntropyService {
 
 fn status_of(error: AaeError) -> Status {
     match error {
-        AaeError::Mismatch(range) => Status::failed_precondition(format!("range {range} not replicated here")),
+        AaeError::Mismatch(range) => {
+            Status::failed_precondition(format!("range {range} not replicated here"))
+        }
         AaeError::Wire(e) => Status::invalid_argument(e.to_string()),
         other => Status::internal(other.to_string()),
     }
@@ -930,20 +1042,28 @@ fn status_of(error: AaeError) -> Status {
 /// Rejects requests asking for more ids than one call may carry.
 fn check_len(len: usize) -> Result<(), Status> {
     if len > MAX_IDS_PER_CALL {
-        return Err(Status::invalid_argument(format!("at most {MAX_IDS_PER_CALL} ids per call, got {len}")));
+        return Err(Status::invalid_argument(format!(
+            "at most {MAX_IDS_PER_CALL} ids per call, got {len}"
+        )));
     }
     Ok(())
 }
 
 #[tonic::async_trait]
 impl AntiEntropyRpc for AntiEntropyService {
-    async fn tree_nodes(&self, request: Request<proto::TreeNodesRequest>) -> Result<Response<proto::TreeNodesResponse>, Status> {
+    async fn tree_nodes(
+        &self,
+        request: Request<proto::TreeNodesRequest>,
+    ) -> Result<Response<proto::TreeNodesResponse>, Status> {
         let request = request.into_inner();
         self.check_buckets(request.buckets)?;
         check_len(request.nodes.len())?;
         let starting = request.nodes == [1];
         if starting && self.node.anti_entropy().is_initiating(&request.range) {
-            return Err(Status::aborted(format!("exchanging {} myself", request.range)));
+            return Err(Status::aborted(format!(
+                "exchanging {} myself",
+                request.range
+            )));
         }
         let hashes = self
             .node
@@ -951,11 +1071,17 @@ impl AntiEntropyRpc for AntiEntropyService {
             .index()
             .tree_nodes(&request.range, &request.nodes)
             .map_err(status_of)?;
-        self.node.metrics().aae_tree_bytes_sent.add(8 * hashes.len() as u64);
+        self.node
+            .metrics()
+            .aae_tree_bytes_sent
+            .add(8 * hashes.len() as u64);
         Ok(Response::new(proto::TreeNodesResponse { hashes }))
     }
 
-    async fn bucket_digests(&self, request: Request<proto::BucketDigestsRequest>) -> Result<Response<proto::BucketDigestsResponse>, Status> {
+    async fn bucket_digests(
+        &self,
+        request: Request<proto::BucketDigestsRequest>,
+    ) -> Result<Response<proto::BucketDigestsResponse>, Status> {
         let request = request.into_inner();
         self.check_buckets(request.buckets)?;
         check_len(request.bucket_ids.len())?;
@@ -969,15 +1095,23 @@ impl AntiEntropyRpc for AntiEntropyService {
             .map(|(key, hash)| proto::KeyDigest { key, hash })
             .collect();
         let response = proto::BucketDigestsResponse { digests };
-        self.node.metrics().aae_tree_bytes_sent.add(response.encoded_len() as u64);
+        self.node
+            .metrics()
+            .aae_tree_bytes_sent
+            .add(response.encoded_len() as u64);
         Ok(Response::new(response))
     }
 
-    async fn sync_keys(&self, request: Request<proto::SyncKeysRequest>) -> Result<Response<proto::SyncKeysResponse>, Status> {
+    async fn sync_keys(
+        &self,
+        request: Request<proto::SyncKeysRequest>,
+    ) -> Result<Response<proto::SyncKeysResponse>, Status> {
         let request = request.into_inner();
         let sizes = [request.push.len(), request.want.len(), request.offer.len()];
         if sizes.iter().any(|len| *len > MAX_KEYS_PER_SYNC) {
-            return Err(Status::invalid_argument(format!("at most {MAX_KEYS_PER_SYNC} keys per sync")));
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_KEYS_PER_SYNC} keys per sync"
+            )));
         }
         let node = Arc::clone(&self.node);
         let reply = tokio::task::spawn_blocking(move || {
@@ -1013,7 +1147,8 @@ mod tests {
             let ring = Ring::new(vec![member("a"), member("b")]).unwrap();
             let index = Arc::new(AaeIndex::new(NodeId::from(me), 2, buckets, ring));
             let observer: Arc<dyn StoreObserver> = index.clone();
-            let store = ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings).observed_by(observer);
+            let store = ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings)
+                .observed_by(observer);
             Side {
                 index,
                 store,
@@ -1040,7 +1175,11 @@ mod tests {
         async fn tree_nodes(&self, range: &str, nodes: Vec<u32>) -> Result<Vec<u64>, AaeError> {
             self.index.tree_nodes(range, &nodes)
         }
-        async fn bucket_digests(&self, range: &str, buckets: Vec<u32>) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+        async fn bucket_digests(
+            &self,
+            range: &str,
+            buckets: Vec<u32>,
+        ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
             self.index.bucket_digests(range, &buckets)
         }
         async fn sync_keys(
@@ -1102,14 +1241,27 @@ mod tests {
         assert_eq!(a.root(), b.root(), "converged after one exchange");
         assert_eq!(report.keys_pushed, 5 + 2);
         assert_eq!(report.keys_pulled, 3 + 2);
-        assert!(report.buckets_differing <= 10 && report.buckets_differing >= 1, "{report:?}");
-        assert_eq!(a.store.fetch(&key(7)).unwrap().len(), 2, "concurrent versions both kept");
-        assert_eq!(a.store.fetch(&key(7)).unwrap(), b.store.fetch(&key(7)).unwrap());
+        assert!(
+            report.buckets_differing <= 10 && report.buckets_differing >= 1,
+            "{report:?}"
+        );
+        assert_eq!(
+            a.store.fetch(&key(7)).unwrap().len(),
+            2,
+            "concurrent versions both kept"
+        );
+        assert_eq!(
+            a.store.fetch(&key(7)).unwrap(),
+            b.store.fetch(&key(7)).unwrap()
+        );
         assert_eq!(a.metrics.aae_keys_sent.get(), 7);
         assert_eq!(b.metrics.aae_keys_sent.get(), 5);
         // In sync now: the next exchange compares the roots only.
         let again = exchange(a.replica(), &b, "a+b").await.unwrap();
-        assert_eq!((again.nodes_compared, again.keys_pushed, again.keys_pulled), (1, 0, 0));
+        assert_eq!(
+            (again.nodes_compared, again.keys_pushed, again.keys_pulled),
+            (1, 0, 0)
+        );
     }
 
     fn version(entries: &[(&str, u64)], ts_ms: u64) -> Version {
@@ -1125,13 +1277,33 @@ mod tests {
         let new = [version(&[("a", 2)], 4)];
         let other = [version(&[("b", 1)], 6)];
         let s = Resolution::Siblings;
-        assert_eq!(directions(&old, &new, s), (true, false), "responder is behind");
-        assert_eq!(directions(&new, &old, s), (false, true), "initiator is behind");
-        assert_eq!(directions(&new, &other, s), (true, true), "concurrent: both ways");
+        assert_eq!(
+            directions(&old, &new, s),
+            (true, false),
+            "responder is behind"
+        );
+        assert_eq!(
+            directions(&new, &old, s),
+            (false, true),
+            "initiator is behind"
+        );
+        assert_eq!(
+            directions(&new, &other, s),
+            (true, true),
+            "concurrent: both ways"
+        );
         assert_eq!(directions(&[], &new, s), (true, false));
         let both = [new[0].clone(), other[0].clone()];
-        assert_eq!(directions(&both, &new, s), (false, true), "siblings held count");
-        assert_eq!(directions(&new, &new, s), (true, true), "no evidence: both ways");
+        assert_eq!(
+            directions(&both, &new, s),
+            (false, true),
+            "siblings held count"
+        );
+        assert_eq!(
+            directions(&new, &new, s),
+            (true, true),
+            "no evidence: both ways"
+        );
         // lww: the greatest version by timestamp wins, whatever the clocks.
         let l = Resolution::Lww;
         assert_eq!(directions(&new, &other, l), (true, false));
@@ -1154,17 +1326,24 @@ mod tests {
         let report = exchange(a.replica(), &b, "a+b").await.unwrap();
         assert_eq!(a.root(), b.root());
         assert_eq!((report.keys_pushed, report.keys_pulled), (10, 5));
-        assert_eq!(a.metrics.aae_keys_sent.get() + b.metrics.aae_keys_sent.get(), 15);
+        assert_eq!(
+            a.metrics.aae_keys_sent.get() + b.metrics.aae_keys_sent.get(),
+            15
+        );
     }
 
     #[test]
     fn rebuild_from_storage_equals_incremental_index() {
         let side = Side::new("a", 64);
         for i in 0..500 {
-            side.store.store(&key(i), set("v", "a", (i % 3 + 1) as u64)).unwrap();
+            side.store
+                .store(&key(i), set("v", "a", (i % 3 + 1) as u64))
+                .unwrap();
         }
         let incremental = side.index.roots();
-        side.index.rebuild(side.store.storage(), Resolution::Siblings).unwrap();
+        side.index
+            .rebuild(side.store.storage(), Resolution::Siblings)
+            .unwrap();
         assert_eq!(side.index.roots(), incremental);
         assert_ne!(incremental["a+b"], format!("{:016x}", 0));
     }
@@ -1177,9 +1356,15 @@ mod tests {
         }
         assert_eq!(side.index.roots().len(), 1);
         let ring = Ring::new(vec![member("a"), member("b"), member("c")]).unwrap();
-        side.index.set_ring(ring.clone(), side.store.storage(), Resolution::Siblings).unwrap();
+        side.index
+            .set_ring(ring.clone(), side.store.storage(), Resolution::Siblings)
+            .unwrap();
         let ranges: Vec<String> = side.index.roots().into_keys().collect();
-        assert_eq!(ranges, vec!["a+b".to_string(), "a+c".to_string()], "the ranges that include a");
+        assert_eq!(
+            ranges,
+            vec!["a+b".to_string(), "a+c".to_string()],
+            "the ranges that include a"
+        );
         // A fresh index over the new ring, fed key by key, agrees.
         let fresh = AaeIndex::new(NodeId::from("a"), 2, 16, ring);
         for i in 0..200 {
@@ -1192,9 +1377,15 @@ mod tests {
     fn keys_of_ranges_elsewhere_are_ignored() {
         let ring = Ring::new(vec![member("a"), member("b"), member("c")]).unwrap();
         let index = AaeIndex::new(NodeId::from("a"), 1, 16, ring.clone());
-        let theirs = (0..100).map(key).find(|k| ring.preference_list(k, 1) != vec![NodeId::from("a")]).unwrap();
+        let theirs = (0..100)
+            .map(key)
+            .find(|k| ring.preference_list(k, 1) != vec![NodeId::from("a")])
+            .unwrap();
         index.stored(&theirs, &set("v", "b", 1));
         assert!(index.roots().values().all(|r| r == &format!("{:016x}", 0)));
-        assert_eq!(index.roots().keys().cloned().collect::<Vec<_>>(), vec!["a".to_string()]);
+        assert_eq!(
+            index.roots().keys().cloned().collect::<Vec<_>>(),
+            vec!["a".to_string()]
+        );
     }
 }

@@ -399,7 +399,10 @@ mod tests {
         // Inside those buckets, exactly the planted keys differ.
         let mut diff = KeyDiff::default();
         for bucket in found {
-            diff.extend(diff_keys(&a.bucket_digests(bucket), &b.bucket_digests(bucket)));
+            diff.extend(diff_keys(
+                &a.bucket_digests(bucket),
+                &b.bucket_digests(bucket),
+            ));
         }
         diff.push.sort();
         diff.differ.sort();

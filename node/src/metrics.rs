@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// A monotonically increasing event count.
 #[derive(Debug, Default)]
@@ -170,7 +172,10 @@ impl RequestMetrics {
     pub fn new() -> Self {
         let labels = ["op", "outcome"];
         let requests = IntCounterVec::new(
-            Opts::new("dynamo_requests_total", "Client requests by operation and outcome"),
+            Opts::new(
+                "dynamo_requests_total",
+                "Client requests by operation and outcome",
+            ),
             &labels,
         )
         .expect("valid counter options");
@@ -272,9 +277,15 @@ mod tests {
         requests.observe("get", "ok", Duration::from_millis(3));
         requests.observe("put", "unavailable", Duration::from_millis(500));
         let text = render_prometheus(&requests, &m.snapshot());
-        assert!(text.contains("dynamo_requests_total{op=\"get\",outcome=\"ok\"} 1"), "{text}");
+        assert!(
+            text.contains("dynamo_requests_total{op=\"get\",outcome=\"ok\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("dynamo_request_duration_seconds_bucket{op=\"put\",outcome=\"unavailable\",le=\"0.5\"} 1"), "{text}");
         assert!(text.contains("dynamo_aae_bytes_sent 42\n"), "{text}");
-        assert!(text.contains("# TYPE dynamo_read_repairs untyped"), "{text}");
+        assert!(
+            text.contains("# TYPE dynamo_read_repairs untyped"),
+            "{text}"
+        );
     }
 }

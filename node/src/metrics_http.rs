@@ -49,7 +49,9 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
     }
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -72,7 +74,9 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
 async fn respond(node: &Node, mut stream: TcpStream) -> std::io::Result<()> {
     let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out"))??;
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out")
+        })??;
     let response = match request_path(&head) {
         Some("/metrics") | Some("/") => {
             let body = render_prometheus(node.requests(), &node.counters());
@@ -121,8 +125,14 @@ mod tests {
 
     #[test]
     fn parses_the_request_line() {
-        assert_eq!(request_path("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Some("/metrics"));
-        assert_eq!(request_path("GET /metrics?x=1 HTTP/1.1\r\n\r\n"), Some("/metrics"));
+        assert_eq!(
+            request_path("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some("/metrics")
+        );
+        assert_eq!(
+            request_path("GET /metrics?x=1 HTTP/1.1\r\n\r\n"),
+            Some("/metrics")
+        );
         assert_eq!(request_path("POST /metrics HTTP/1.1\r\n\r\n"), None);
         assert_eq!(request_path(""), None);
     }

@@ -135,7 +135,10 @@ mod tests {
         round.on_reply(&id("a"), one("new", "a", 2));
         round.on_reply(&id("b"), one("old", "a", 1));
         round.on_error(&id("c"), "down");
-        assert_eq!(stale_replicas(round.merged(), round.replies()), vec![id("b")]);
+        assert_eq!(
+            stale_replicas(round.merged(), round.replies()),
+            vec![id("b")]
+        );
     }
 
     #[test]
@@ -166,7 +169,11 @@ mod tests {
         assert_eq!(report.targets, vec![id("c")]);
         assert_eq!((report.repaired, report.failed), (1, 0));
         let stored = stored.into_inner().unwrap();
-        assert_eq!(stored[0].1, one("new", "a", 2), "the merge is what gets stored");
+        assert_eq!(
+            stored[0].1,
+            one("new", "a", 2),
+            "the merge is what gets stored"
+        );
     }
 
     #[tokio::test]
@@ -181,7 +188,10 @@ mod tests {
         })
         .await;
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(2), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
         assert_eq!(report.targets, vec![id("b")]);
         assert_eq!((report.repaired, report.failed), (0, 1));
     }

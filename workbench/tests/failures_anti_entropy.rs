@@ -39,7 +39,11 @@ async fn anti_entropy_repairs_a_partitioned_replica() {
         return;
     };
     let spec = spec(&format!("aae{}", std::process::id()));
-    let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
+    let cluster = Arc::new(
+        DockerCluster::start(&spec, &image)
+            .await
+            .expect("cluster starts"),
+    );
     let scenario = tokio::spawn(scenario(Arc::clone(&cluster)));
     let outcome = scenario.await;
     cluster.collect_logs().await.ok();
@@ -121,8 +125,18 @@ async fn exec_ok(cluster: &DockerCluster, node: &str, script: &str) -> Result<()
 async fn partition(cluster: &DockerCluster, victim: &str) -> Result<(), String> {
     for other in NODES.iter().filter(|n| **n != victim) {
         let (victim_ip, other_ip) = (peer_ip(cluster, victim)?, peer_ip(cluster, other)?);
-        exec_ok(cluster, victim, &format!("iptables -w -A INPUT -s {other_ip} -j DROP")).await?;
-        exec_ok(cluster, other, &format!("iptables -w -A INPUT -s {victim_ip} -j DROP")).await?;
+        exec_ok(
+            cluster,
+            victim,
+            &format!("iptables -w -A INPUT -s {other_ip} -j DROP"),
+        )
+        .await?;
+        exec_ok(
+            cluster,
+            other,
+            &format!("iptables -w -A INPUT -s {victim_ip} -j DROP"),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -141,14 +155,24 @@ fn peer_ip(cluster: &DockerCluster, node: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn kv(cluster: &DockerCluster, node: &str) -> Result<KvClient<tonic::transport::Channel>, String> {
+async fn kv(
+    cluster: &DockerCluster,
+    node: &str,
+) -> Result<KvClient<tonic::transport::Channel>, String> {
     let endpoint = cluster.endpoint(node).map_err(|e| e.to_string())?;
-    KvClient::connect(endpoint).await.map_err(|e| format!("connect {node}: {e}"))
+    KvClient::connect(endpoint)
+        .await
+        .map_err(|e| format!("connect {node}: {e}"))
 }
 
-async fn admin(cluster: &DockerCluster, node: &str) -> Result<AdminClient<tonic::transport::Channel>, String> {
+async fn admin(
+    cluster: &DockerCluster,
+    node: &str,
+) -> Result<AdminClient<tonic::transport::Channel>, String> {
     let endpoint = cluster.endpoint(node).map_err(|e| e.to_string())?;
-    AdminClient::connect(endpoint).await.map_err(|e| format!("connect {node}: {e}"))
+    AdminClient::connect(endpoint)
+        .await
+        .map_err(|e| format!("connect {node}: {e}"))
 }
 
 /// Writes `KEYS` keys with W=2 through n1 and n2 alternately.
@@ -202,7 +226,10 @@ fn ideal_repair(keys: &[Vec<u8>], replicas: &Replicas) -> Result<(usize, u64), S
     for key in keys {
         let full = &replicas["n1"][key];
         if full.is_empty() || replicas["n2"][key] != *full {
-            return Err(format!("n1 and n2 should both hold {}", String::from_utf8_lossy(key)));
+            return Err(format!(
+                "n1 and n2 should both hold {}",
+                String::from_utf8_lossy(key)
+            ));
         }
         if replicas["n3"][key] != *full {
             differing += 1;
@@ -214,7 +241,9 @@ fn ideal_repair(keys: &[Vec<u8>], replicas: &Replicas) -> Result<(usize, u64), S
         }
     }
     if differing * 2 < keys.len() {
-        return Err(format!("the partition did not hold: n3 lacks only {differing} keys"));
+        return Err(format!(
+            "the partition did not hold: n3 lacks only {differing} keys"
+        ));
     }
     Ok((differing, bytes))
 }
@@ -224,14 +253,20 @@ fn check_replicas_agree(keys: &[Vec<u8>], replicas: &Replicas) -> Result<(), Str
         let n1 = &replicas["n1"][key];
         for node in ["n2", "n3"] {
             if replicas[node][key] != *n1 {
-                return Err(format!("{node} disagrees with n1 on {}", String::from_utf8_lossy(key)));
+                return Err(format!(
+                    "{node} disagrees with n1 on {}",
+                    String::from_utf8_lossy(key)
+                ));
             }
         }
     }
     Ok(())
 }
 
-async fn merkle_roots(cluster: &DockerCluster, node: &str) -> Result<BTreeMap<String, String>, String> {
+async fn merkle_roots(
+    cluster: &DockerCluster,
+    node: &str,
+) -> Result<BTreeMap<String, String>, String> {
     let status = admin(cluster, node)
         .await?
         .status(proto::StatusRequest {})
@@ -243,7 +278,11 @@ async fn merkle_roots(cluster: &DockerCluster, node: &str) -> Result<BTreeMap<St
 
 /// Polls until `nodes` report identical, non-empty Merkle roots; returns the
 /// milliseconds it took.
-async fn wait_roots_agree(cluster: &DockerCluster, nodes: &[&str], bound: Duration) -> Result<u128, String> {
+async fn wait_roots_agree(
+    cluster: &DockerCluster,
+    nodes: &[&str],
+    bound: Duration,
+) -> Result<u128, String> {
     let started = Instant::now();
     let mut last = Vec::new();
     while started.elapsed() < bound {
@@ -256,7 +295,9 @@ async fn wait_roots_agree(cluster: &DockerCluster, nodes: &[&str], bound: Durati
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("roots of {nodes:?} still differ after {bound:?}: {last:?}"))
+    Err(format!(
+        "roots of {nodes:?} still differ after {bound:?}: {last:?}"
+    ))
 }
 
 async fn sum_counters(cluster: &DockerCluster) -> Result<BTreeMap<String, u64>, String> {

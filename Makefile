@@ -54,6 +54,7 @@ LSM_BENCH_FSYNC ?= never
 .PHONY: bench
 bench:
 	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm
+	$(CARGO) bench -p dynamo-node --bench anti_entropy
 
 # Our store next to etcd and Redis under one closed-loop load (a benchmark,
 # not a test): prints the table and writes results/bench/<time>/bench.md.

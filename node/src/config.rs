@@ -4,8 +4,9 @@
 //! built by [`Config::from_args`], which rejects anything inconsistent
 //! (unknown own id, quorums that cannot be met) before a socket is opened,
 //! so a misconfigured container exits at once with a clear message instead
-//! of failing requests later. Membership is static: `--peers` lists every
-//! node of the cluster, this one included.
+//! of failing requests later. `--peers` lists the members known at start,
+//! this one included; gossip discovers the rest (a node started with
+//! `--join true` may know only itself and a `--seed-node`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

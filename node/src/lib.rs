@@ -10,9 +10,14 @@
 //! (`replica`) into a pluggable engine (`storage`). `server` and `admin` are
 //! thin tonic glue over the assembled `node`.
 //!
-//! Static membership for now; gossip, hinted handoff, read repair, Merkle
-//! anti-entropy and an LSM engine are planned as separate modules that reuse
-//! the same merge rule (`SiblingSet::merge`) and replica store.
+//! Failures and membership: `gossip` (membership list, heartbeats, the
+//! two-reporter failure detector, ring status) runs in `gossiper`;
+//! `membership` turns it into the view a coordinator plans against (strict
+//! or sloppy quorum, the extra replicas of a join or leave in progress);
+//! `hints` and `handoff` keep and deliver writes for down home replicas;
+//! `streaming` moves ranges when a node joins or leaves. Read repair,
+//! Merkle anti-entropy and the storage engines reuse the same merge rule
+//! (`SiblingSet::merge`) and replica store.
 //!
 //! Entry points: [`run`] (bind and serve) and [`serve`] (serve on a bound
 //! listener, used by the in-process cluster tests).

@@ -93,9 +93,13 @@ impl View {
             .filter(|(_, m)| m.liveness == Liveness::Down)
             .map(|(id, _)| id.clone())
             .collect();
+        let current = ring(|s| s.in_current_ring());
+        let future = ring(|s| s.in_future_ring());
+        // Outside a membership change both rings are one (one walk per request).
+        let future = if Self::ring_ids(&current) == Self::ring_ids(&future) { current.clone() } else { future };
         View {
-            current: ring(|s| s.in_current_ring()),
-            future: ring(|s| s.in_future_ring()),
+            current,
+            future,
             down,
             n,
             sloppy,
@@ -118,7 +122,9 @@ impl View {
     /// of them are extra (only on the future ring, or only on the current).
     pub fn homes(&self, key: &[u8]) -> (Vec<NodeId>, usize) {
         let list = |ring: &Option<Arc<Ring>>| ring.as_ref().map(|r| r.preference_list(key, self.n)).unwrap_or_default();
-        let (current, future) = (list(&self.current), list(&self.future));
+        let current = list(&self.current);
+        let same = matches!((&self.current, &self.future), (Some(c), Some(f)) if Arc::ptr_eq(c, f));
+        let future = if same { current.clone() } else { list(&self.future) };
         let mut homes = current.clone();
         homes.extend(future.iter().filter(|f| !current.contains(f)).cloned());
         let extra = homes.len().saturating_sub(current.len().max(future.len()));

@@ -8,8 +8,17 @@
 //! phase marker) until the first snapshot at which every node's latest
 //! `hints_pending` is zero (`null` if it never drained during the run).
 //!
+//! Restarts. Counters live in the node's memory and start again from zero
+//! when a node is killed and restarted, while its persisted hints survive and
+//! are delivered by the next incarnation. A counter that goes down between
+//! two snapshots of a node marks a new incarnation; totals sum each
+//! incarnation's last values. A node named in a nemesis `restart` event
+//! counts as restarted even when no counter went down.
+//!
 //! Verdict. A hint can only be delivered or dropped once it was stored, so
-//! `delivered + dropped > stored` on a node is a counting bug: `false`.
+//! `delivered + dropped > stored` on a node that was never restarted is a
+//! counting bug: `false`. (On a restarted node the hints counted as stored
+//! in the snapshot gap before the kill are unknown, so it is not judged.)
 //! Pending hints left at the end are reported (`drained: false`) but not
 //! failed: the quiet period may be shorter than the delivery interval.
 //! Whether every hinted write is present on its home replica needs a
@@ -48,11 +57,16 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
     }
     let mut sorted: Vec<&AdminSnapshot> = admin.iter().filter(|s| s.reachable).collect();
     sorted.sort_by_key(|s| s.time);
-    let last: BTreeMap<&str, &AdminSnapshot> = sorted.iter().map(|s| (s.node.as_str(), *s)).collect();
-    let total = |name| last.values().map(|s| counter(s, name)).sum::<u64>();
+    let mut last = totals(&sorted);
+    for node in restarted_in(history) {
+        if let Some(t) = last.get_mut(node.as_str()) {
+            t.restarted = true;
+        }
+    }
+    let total = |name| last.values().map(|t| t.get(name)).sum::<u64>();
     let broken: Vec<&str> = last
         .iter()
-        .filter(|(_, s)| counter(s, DELIVERED) + counter(s, DROPPED) > counter(s, STORED))
+        .filter(|(_, t)| !t.restarted && t.get(DELIVERED) + t.get(DROPPED) > t.get(STORED))
         .map(|(n, _)| *n)
         .collect();
     let heal = phase::start_time(history, "heal");
@@ -63,6 +77,7 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
         .with("dropped", json!(total(DROPPED)))
         .with("pending_at_end", json!(total(PENDING)))
         .with("drained", json!(total(PENDING) == 0))
+        .with("restarted_nodes", json!(last.iter().filter(|(_, t)| t.restarted).map(|(n, _)| *n).collect::<Vec<_>>()))
         .with("drain_ms_after_heal", json!(drained_at.zip(heal).map(|(d, h)| (d.saturating_sub(h)) / 1_000_000)))
         .with("per_node", per_node(&last))
         .with("home_check", json!("not available: needs replica-local reads"));
@@ -85,12 +100,66 @@ fn drained_at(sorted: &[&AdminSnapshot], heal: u64) -> Option<u64> {
     None
 }
 
-fn per_node(last: &BTreeMap<&str, &AdminSnapshot>) -> Value {
+/// Nodes the nemesis restarted, from its `restart` events.
+fn restarted_in(history: &History) -> Vec<String> {
+    history
+        .nemesis_events()
+        .filter(|op| op.f == "restart")
+        .filter_map(|op| op.value.get("nodes").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
+}
+
+/// One node's counters summed over its incarnations (pending: the latest).
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    /// Sum over incarnations of each counter's last value.
+    done: BTreeMap<&'static str, u64>,
+    /// The current incarnation's latest values.
+    current: BTreeMap<&'static str, u64>,
+    /// Whether a counter reset (a restart) was seen.
+    restarted: bool,
+}
+
+impl Totals {
+    fn get(&self, name: &str) -> u64 {
+        if name == PENDING {
+            return self.current.get(name).copied().unwrap_or(0);
+        }
+        self.done.get(name).copied().unwrap_or(0) + self.current.get(name).copied().unwrap_or(0)
+    }
+
+    fn observe(&mut self, s: &AdminSnapshot) {
+        let cumulative = [STORED, DELIVERED, DROPPED];
+        let reset = cumulative.iter().any(|n| counter(s, n) < self.current.get(n).copied().unwrap_or(0));
+        if reset {
+            self.restarted = true;
+            for n in cumulative {
+                *self.done.entry(n).or_default() += self.current.get(n).copied().unwrap_or(0);
+            }
+        }
+        for n in [STORED, DELIVERED, DROPPED, PENDING] {
+            self.current.insert(n, counter(s, n));
+        }
+    }
+}
+
+/// Per node, counters summed over incarnations, from time-sorted snapshots.
+fn totals<'a>(sorted: &[&'a AdminSnapshot]) -> BTreeMap<&'a str, Totals> {
+    let mut out: BTreeMap<&str, Totals> = BTreeMap::new();
+    for s in sorted {
+        out.entry(s.node.as_str()).or_default().observe(s);
+    }
+    out
+}
+
+fn per_node(last: &BTreeMap<&str, Totals>) -> Value {
     Value::Object(
         last.iter()
-            .map(|(n, s)| {
-                let c = json!({"stored": counter(s, STORED), "delivered": counter(s, DELIVERED),
-                               "dropped": counter(s, DROPPED), "pending": counter(s, PENDING)});
+            .map(|(n, t)| {
+                let c = json!({"stored": t.get(STORED), "delivered": t.get(DELIVERED),
+                               "dropped": t.get(DROPPED), "pending": t.get(PENDING), "restarted": t.restarted});
                 (n.to_string(), c)
             })
             .collect(),

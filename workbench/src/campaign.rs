@@ -130,23 +130,23 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
             Ok(outcome) => {
                 progress.finish(&spec.name, &verdict_label(&outcome));
                 outcomes.push(outcome);
-                write_reports(plan, &dir, &outcomes)?;
+                write_reports(plan, &dir, &outcomes, false)?;
             }
             Err(e) if e.is::<Interrupted>() => {
                 progress.abandon();
                 eprintln!("interrupted: the cluster was torn down; {} finished runs are in {} (resume with --resume)", outcomes.len(), dir.display());
-                write_reports(plan, &dir, &outcomes)?;
+                write_reports(plan, &dir, &outcomes, true)?;
                 return Ok(130);
             }
             Err(e) => {
                 progress.abandon();
-                write_reports(plan, &dir, &outcomes)?;
+                write_reports(plan, &dir, &outcomes, true)?;
                 return Err(e.context(format!("run {} failed", spec.name)));
             }
         }
     }
     progress.done();
-    write_reports(plan, &dir, &outcomes)
+    write_reports(plan, &dir, &outcomes, true)
 }
 
 fn has_runs(dir: &Path) -> bool {
@@ -272,8 +272,9 @@ fn short_name(campaign: &str) -> String {
     format!("c{tail}")
 }
 
-/// Rewrites `summary.md` and `index.html`; returns the exit code so far.
-fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome]) -> Result<i32> {
+/// Rewrites `summary.md` and `index.html` (and prints the summary when
+/// `last`); returns the exit code so far.
+fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], last: bool) -> Result<i32> {
     let groups = table::group(outcomes.iter().map(|o| (&o.run, o.results.as_ref(), o.unsupported.as_deref())));
     let measured: Vec<Measured<'_>> =
         outcomes.iter().map(|o| Measured { run: &o.run, results: o.results.as_ref() }).collect();
@@ -281,7 +282,7 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome]) -> Result<i32> {
     let text = summary_text(plan, &groups, &verdict);
     std::fs::write(dir.join("summary.md"), &text).with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
     index::write_index(dir, &plan.name, outcomes, &verdict)?;
-    if outcomes.len() == plan.matrix.runs().len() {
+    if last {
         println!("{text}");
         eprintln!("summary: {}\nindex: {}", dir.join("summary.md").display(), dir.join("index.html").display());
     }

@@ -49,6 +49,20 @@ fn planted_impossible_counters_fail_and_no_counters_do_not_apply() {
 }
 
 #[test]
+fn a_restarted_node_sums_its_incarnations_and_is_not_judged() {
+    let admin = vec![
+        snap(S, "n2", &[("hints_stored", 4), ("hints_pending", 4)], &[]),
+        // Killed and restarted: counters start again; the persisted hints are delivered.
+        snap(3 * S, "n2", &[("hints_stored", 0), ("hints_delivered", 4), ("hints_pending", 0)], &[]),
+    ];
+    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin).unwrap();
+    assert_eq!(r.valid, Validity::True, "{:?}", r.figures);
+    assert_eq!(count(&r, "stored"), 4);
+    assert_eq!(count(&r, "delivered"), 4);
+    assert_eq!(r.figure("restarted_nodes"), Some(&json!(["n2"])));
+}
+
+#[test]
 fn planted_diverged_roots_never_converge() {
     let admin = vec![
         snap(3 * S, "n1", &[], &[("n1+n2", "aa")]),

@@ -139,3 +139,55 @@ async fn join_streams_exactly_the_new_ranges_and_leave_hands_them_on() {
     let read = kv.get(proto::GetRequest { key: key(0), r: Some(3) }).await.expect("R=3 on the new ring");
     assert_eq!(read.into_inner().siblings.len(), 1);
 }
+
+/// Hints held for a node that has left the ring are re-routed to the key's
+/// current replicas instead of waiting for a home that never comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_for_a_departed_node_reach_the_current_replicas() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+    let mut listeners = Vec::new();
+    for _ in 0..4 {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let all = peers(&addrs);
+    let _nodes: Vec<TestNode> =
+        listeners.into_iter().enumerate().map(|(i, l)| start(&format!("n{}", i + 1), l, &all, &[])).collect();
+    admin(addrs[2]).await.leave(proto::LeaveRequest {}).await.expect("n3 leaves");
+    let rest = [addrs[0], addrs[1], addrs[3]];
+    wait_status(&rest, "n3", "left").await;
+    let hinted = 50;
+    let stores = (0..hinted)
+        .map(|i| proto::StoreRequest {
+            key: key(i),
+            siblings: vec![proto::Sibling {
+                value: b"late".to_vec(),
+                tombstone: false,
+                version: Some(proto::Version {
+                    clock: [("n1".to_string(), 1)].into(),
+                    ts_ms: 1,
+                    entry_ts_ms: [("n1".to_string(), 1)].into(),
+                }),
+            }],
+            from: "test".into(),
+            hint_for: "n3".into(),
+        })
+        .collect();
+    let mut replica = proto::replica_client::ReplicaClient::connect(format!("http://{}", addrs[0])).await.unwrap();
+    replica.store_batch(proto::StoreBatchRequest { stores, from: "test".into() }).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = admin(addrs[0]).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
+        if status.counters["hints_pending"] == 0 {
+            assert_eq!(status.counters["hints_stored"], hinted as u64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "hints for the departed n3 never re-routed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..hinted {
+        for addr in rest {
+            assert!(holds(addr, &key(i)).await, "re-routed key {i} missing on {addr}");
+        }
+    }
+}

@@ -3,11 +3,19 @@
 //! preloaded keys (default 1,000,000) with 100-byte values, both engines
 //! with the same fsync setting (`LSM_BENCH_FSYNC`: `never`, the default, or
 //! `always`: ours fsyncs each write, fjall persists with `SyncData` after
-//! each write).
+//! each write). Both engines compress every data block with LZ4 (fjall's
+//! default would leave its first two levels uncompressed) and run their own
+//! default memtable and cache sizes (ours: 8 MiB memtable, 64 MiB block
+//! cache; fjall: 64 MiB memtable, its default cache).
 //!
 //! Criterion measures each line; at the end the harness reads criterion's
 //! estimates and prints one table row per operation with the throughput
 //! ratio ours/fjall (above 1.0: ours is faster).
+//!
+//! `LSM_BENCH_PROFILE=<op>` (put_random, get_hit, get_miss, scan_100)
+//! skips criterion and fjall: after the preload it prints `PROFILE START`
+//! and runs that operation on our engine for 20 s, for a profiler to
+//! attach to (`perf record -p <pid>`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +23,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion};
 use dynamo_node::storage::lsm::{FsyncPolicy, LsmOptions, LsmStorage};
 use dynamo_node::storage::Storage;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 const VALUE_BYTES: usize = 100;
 const SCAN_LEN: usize = 100;
@@ -131,9 +140,13 @@ fn open_ours(dir: &Path, always: bool) -> Ours {
 
 fn open_fjall(dir: &Path, sync: bool) -> Fjall {
     let db = Database::builder(dir).open().expect("open fjall");
-    let ks = db
-        .keyspace("bench", KeyspaceCreateOptions::default)
-        .expect("fjall keyspace");
+    // Like ours, LZ4 on every level (fjall's default leaves L0 and L1
+    // uncompressed), so both engines decompress the same way.
+    let lz4 = || {
+        KeyspaceCreateOptions::default()
+            .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+    };
+    let ks = db.keyspace("bench", lz4).expect("fjall keyspace");
     Fjall { db, ks, sync }
 }
 
@@ -209,6 +222,30 @@ fn print_ratios(n: u64) {
     println!("(ratio = fjall time / our time = our throughput / fjall throughput; >= 1.0 means ours is as fast or faster)");
 }
 
+/// Runs one operation of ours in a loop for a profiler.
+fn profile(op: &str, e: &dyn Engine, n: u64) {
+    let mut rng = Rng(0x1234_5678);
+    println!("PROFILE START {op} pid {}", std::process::id());
+    let started = std::time::Instant::now();
+    let mut ops = 0u64;
+    while started.elapsed() < Duration::from_secs(20) {
+        let i = rng.next() % n;
+        match op {
+            "put_random" => e.put(&key(i), value(i + 1)),
+            "get_hit" => assert!(e.get(&key(i)).is_some()),
+            "get_miss" => assert!(e.get(&missing_key(i)).is_none()),
+            _ => {
+                e.scan(&key(i), SCAN_LEN);
+            }
+        }
+        ops += 1;
+    }
+    println!(
+        "PROFILE END {op}: {:.0} ns/op",
+        started.elapsed().as_nanos() as f64 / ops as f64
+    );
+}
+
 fn main() {
     let n = key_count();
     let mut c = Criterion::default().configure_from_args();
@@ -219,6 +256,10 @@ fn main() {
         let ours = open_ours(&ours_dir, false);
         preload(&ours, n);
         ours.0.flush().expect("flush");
+    }
+    if let Ok(op) = std::env::var("LSM_BENCH_PROFILE") {
+        profile(&op, &open_ours(&ours_dir, fsync_always()), n);
+        return;
     }
     bench_engine(&mut c, "ours", &open_ours(&ours_dir, fsync_always()), n);
     let mut fjall = open_fjall(&root.path().join("fjall"), false);

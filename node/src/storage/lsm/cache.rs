@@ -16,6 +16,7 @@
 //! configured capacity by more than one block per shard.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// Number of independently locked shards.
@@ -24,11 +25,36 @@ const SHARDS: usize = 16;
 /// (table file id, block index).
 type BlockKey = (u64, u32);
 
+/// A multiply-rotate hasher for block keys: two integers need no SipHash
+/// (which showed up in read profiles), and the keys are not attacker-chosen.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
+
 /// One shard: blocks by key and their insertion order.
 #[derive(Debug, Default)]
 struct Shard {
     /// The cached blocks.
-    map: HashMap<BlockKey, Arc<Vec<u8>>>,
+    map: HashMap<BlockKey, Arc<Vec<u8>>, BuildHasherDefault<KeyHasher>>,
     /// Keys in insertion order, for FIFO eviction.
     order: VecDeque<BlockKey>,
     /// Bytes held by `map`.

@@ -37,22 +37,29 @@ struct Cluster {
     addrs: Vec<SocketAddr>,
     /// The running nodes (None: stopped).
     nodes: Vec<Option<TestNode>>,
+    /// With the LSM engine: the directory holding each node's data dir.
+    data_root: Option<std::path::PathBuf>,
 }
 
 const FLAGS: &[&str] = &[
-    "--n", "3", "--w", "2", "--r", "2", "--storage", "memory", "--request-timeout-ms", "300",
+    "--n", "3", "--w", "2", "--r", "2", "--request-timeout-ms", "300",
     "--gossip-interval-ms", "50", "--fail-after-ms", "300",
 ];
 
 impl Cluster {
     async fn start() -> Cluster {
+        Cluster::start_with(None).await
+    }
+
+    /// Starts n1..n3, on the LSM engine under `data_root` if given.
+    async fn start_with(data_root: Option<std::path::PathBuf>) -> Cluster {
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
         let mut listeners = Vec::new();
         for _ in 0..3 {
             listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
         }
         let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-        let mut cluster = Cluster { addrs, nodes: Vec::new() };
+        let mut cluster = Cluster { addrs, nodes: Vec::new(), data_root };
         for (i, listener) in listeners.into_iter().enumerate() {
             let node = cluster.spawn(i, listener);
             cluster.nodes.push(Some(node));
@@ -65,6 +72,11 @@ impl Cluster {
         let (id, listen, peers) = (format!("n{}", i + 1), self.addrs[i].to_string(), peers.join(","));
         let mut argv = vec!["dynamo-node", "--id", &id, "--listen", &listen, "--peers", &peers];
         argv.extend_from_slice(FLAGS);
+        let data_dir = self.data_root.as_ref().map(|r| r.join(&id).display().to_string());
+        match &data_dir {
+            Some(dir) => argv.extend_from_slice(&["--storage", "lsm", "--data-dir", dir]),
+            None => argv.extend_from_slice(&["--storage", "memory"]),
+        }
         let config = Config::from_cli(argv).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(config, listener, async {
@@ -80,9 +92,34 @@ impl Cluster {
         done.expect("node stops in time").unwrap().unwrap();
     }
 
+    /// Starts node `i` again on its address (and data dir) and waits until
+    /// it answers. The previous instance's engine may still be closing (its
+    /// background tasks drop their handles asynchronously): a start refused
+    /// for that reason is retried, a bounded number of times.
     async fn restart(&mut self, i: usize) {
-        let listener = TcpListener::bind(self.addrs[i]).await.expect("rebind the same address");
-        self.nodes[i] = Some(self.spawn(i, listener));
+        for _ in 0..100 {
+            let listener = TcpListener::bind(self.addrs[i]).await.expect("rebind the same address");
+            let mut node = self.spawn(i, listener);
+            let ready = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    if node.task.is_finished() {
+                        return false;
+                    }
+                    if AdminClient::connect(self.url(i)).await.is_ok() {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            if ready.await.unwrap_or(false) {
+                self.nodes[i] = Some(node);
+                return;
+            }
+            let outcome = (&mut node.task).await;
+            eprintln!("restart of n{} refused, retrying: {outcome:?}", i + 1);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("n{} never restarted", i + 1);
     }
 
     fn url(&self, i: usize) -> String {
@@ -138,6 +175,39 @@ async fn hints_reach_a_restarted_home_node() {
         let got = n3.local_get(proto::LocalGetRequest { key: format!("k{i}").into_bytes() }).await.unwrap();
         assert_eq!(got.into_inner().siblings.len(), 1, "n3 holds k{i}");
     }
+}
+
+/// With the LSM engine, hints live under `<data-dir>/hints` and survive the
+/// stand-in's own restart; they are still delivered afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_survive_the_holders_restart_with_lsm() {
+    let root = std::env::temp_dir().join(format!("dynamo-hints-lsm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut cluster = Cluster::start_with(Some(root.clone())).await;
+    cluster.stop(2).await;
+    let mut kv = KvClient::connect(cluster.url(0)).await.unwrap();
+    let keys = 20;
+    for i in 0..keys {
+        let put = proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
+        kv.put(put).await.expect("W=2 with one replica down");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cluster.counter(0, "hints_pending").await, keys);
+    cluster.stop(0).await;
+    cluster.restart(0).await;
+    assert_eq!(cluster.counter(0, "hints_pending").await, keys, "hints reloaded from <data-dir>/hints");
+    assert!(root.join("n1").join("hints").is_dir());
+    cluster.restart(2).await;
+    cluster.drained_within(Duration::from_secs(10)).await;
+    let mut n3 = cluster.admin(2).await;
+    for i in 0..keys {
+        let got = n3.local_get(proto::LocalGetRequest { key: format!("k{i}").into_bytes() }).await.unwrap();
+        assert_eq!(got.into_inner().siblings.len(), 1, "n3 holds k{i}");
+    }
+    for i in 0..3 {
+        cluster.stop(i).await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

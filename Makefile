@@ -3,9 +3,16 @@
 
 CARGO ?= cargo
 WORKBENCH := target/release/workbench
-# The short real campaign `make test` ends with: strict and weak quorums,
-# with and without partitions, and the expectations they must meet.
-TEST_CAMPAIGN_FLAGS ?= --quorums "1,1 2,2" --nemesis none,partition --time-limit 15 --quiet 2 --expect-anomalies
+# The short real campaigns `make test` ends with, and the expectations they
+# must meet (workbench/src/expect.rs):
+# - register, strict and weak quorums, with and without partitions: no stale
+#   reads without faults, stale reads with W=R=1 under partitions;
+# - set (shopping cart), 3 sticky clients on 2 keys: LWW loses acknowledged
+#   adds and siblings with union merge loses none; clock skew under LWW loses
+#   adds to the skewed clock; kill/restart on the LSM engine loses none.
+TEST_CAMPAIGN_FLAGS ?= --quorums "1,1 2,2" --nemesis none,partition --time-limit 10 --quiet 2 --expect-anomalies
+TEST_SET_CAMPAIGN_FLAGS ?= --workload set --resolution lww,siblings --quorums "2,2" --nemesis none,clock,kill \
+	--concurrency 3 --node-choice fixed --keys 2 --rate 300 --time-limit 10 --quiet 3 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 
 .PHONY: bench-peers all build image unit-test e2e-test test campaign clean-docker docker-available
@@ -23,11 +30,12 @@ image:
 unit-test:
 	$(CARGO) test --workspace
 
-# Real containers, real iptables partitions; fails unless the campaign finds
-# what it must (no stale reads without faults or with strict quorums, stale
-# reads with W=R=1 under partitions) and leaves nothing behind.
+# Real containers, real iptables partitions, kills and libfaketime clocks;
+# fails unless the campaigns find what they must (TEST_*_FLAGS above) and
+# leave nothing behind.
 e2e-test: build image
 	$(WORKBENCH) campaign --name ci-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CAMPAIGN_FLAGS)
+	$(WORKBENCH) campaign --name ci-set-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_SET_CAMPAIGN_FLAGS)
 	@left=$$(docker ps -aq --filter label=dynamo-workbench | wc -l); \
 	 nets=$$(docker network ls -q --filter label=dynamo-workbench | wc -l); \
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \

@@ -143,9 +143,22 @@ async fn start_latency(
     ensure(cluster, Fault::Latency, "latency (tc netem)")?;
     state.lock().await.latency = true;
     for node in nodes {
-        partition::run_sh(cluster, node, &command).await?;
+        partition::run_sh(cluster, node, &command).await.map_err(|e| netem_missing(cluster, e))?;
     }
     Ok(json!({"nodes": nodes, "command": command}))
+}
+
+/// `tc` says "Specified qdisc kind is unknown" when the host kernel has no
+/// `sch_netem` (e.g. a VM kernel built without modules): the fault cannot be
+/// performed here, which is Unsupported, not a failed run.
+fn netem_missing(cluster: &dyn Cluster, e: NemesisError) -> NemesisError {
+    match e {
+        NemesisError::Command { detail, .. } if detail.contains("qdisc kind is unknown") => NemesisError::Unsupported {
+            backend: cluster.backend(),
+            fault: "latency (tc netem): the host kernel has no sch_netem".into(),
+        },
+        other => other,
+    }
 }
 
 async fn stop_latency(cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {

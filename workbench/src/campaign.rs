@@ -169,7 +169,7 @@ fn finished(dir: &Path, spec: &RunSpec) -> Result<Option<Outcome>> {
     }
     let run: RunConfig = read_json(&run_path)?;
     let results: Results = read_json(&results_path)?;
-    let performed = run_dir.join(files::HISTORY).exists();
+    let performed = !results.checkers.contains_key(UNSUPPORTED_CHECKER);
     let unsupported = (!performed).then(|| "not performed (unsupported by the backend)".to_string());
     Ok(Some(Outcome { run, dir_name: spec.name.clone(), results: performed.then_some(results), unsupported }))
 }
@@ -213,6 +213,11 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
         warn!("collecting node logs failed: {e}");
     }
     cluster.teardown().await.context("tearing the cluster down failed")?;
+    if let Some(nemesis::NemesisError::Unsupported { .. }) = driven.as_ref().err().and_then(|e| e.downcast_ref()) {
+        let why = format!("{:#}", driven.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
+        write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
+        return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
+    }
     let history_path = driven?;
     let results = check_run(&run, &history_path)?;
     write_json(&dir.join(files::RESULTS), &results)?;
@@ -244,9 +249,12 @@ pub fn check_run(run: &RunConfig, history_path: &Path) -> Result<Results> {
     Ok(checker::check_all(&history, run, &admin))
 }
 
+/// The only checker in the results of a run the backend could not perform.
+const UNSUPPORTED_CHECKER: &str = "nemesis";
+
 fn unsupported_results(why: &str) -> Results {
     let nemesis = checker::CheckResult::new(Validity::Unknown).with("reason", serde_json::json!(why));
-    Results::from_checkers(BTreeMap::from([("nemesis".to_string(), nemesis)]))
+    Results::from_checkers(BTreeMap::from([(UNSUPPORTED_CHECKER.to_string(), nemesis)]))
 }
 
 async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) -> Result<Arc<dyn Cluster>> {
@@ -313,4 +321,31 @@ fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<table::Row>>, verdict
     text.push_str("## verdict\n\n");
     text.push_str(&verdict.markdown());
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::tests::matrix;
+
+    #[test]
+    fn resume_finds_finished_runs_and_only_those() {
+        let dir = std::env::temp_dir().join(format!("wb-resume-{}", std::process::id()));
+        let runs = matrix().runs();
+        let (done, todo) = (&runs[0], &runs[1]);
+        let run_dir = dir.join(&done.name);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        write_json(&run_dir.join(files::RUN), &done.run_config("docker", "img")).unwrap();
+        let results = Results::from_checkers(BTreeMap::from([("stats".to_string(), checker::CheckResult::new(Validity::True))]));
+        write_json(&run_dir.join(files::RESULTS), &results).unwrap();
+        std::fs::write(run_dir.join(files::HISTORY), "").unwrap();
+        assert!(has_runs(&dir));
+        let found = finished(&dir, done).unwrap().expect("a finished run is found");
+        assert!(found.results.is_some() && found.unsupported.is_none());
+        assert!(finished(&dir, todo).unwrap().is_none(), "an unfinished run is redone");
+        // A run without its results.json (interrupted mid-run) is redone too.
+        std::fs::remove_file(run_dir.join(files::RESULTS)).unwrap();
+        assert!(finished(&dir, done).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

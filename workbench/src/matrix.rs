@@ -178,10 +178,10 @@ impl Matrix {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn matrix() -> Matrix {
+    pub fn matrix() -> Matrix {
         Matrix {
             node_count: 5,
             ns: vec![3, 5],

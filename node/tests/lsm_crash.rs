@@ -104,7 +104,7 @@ fn parse_acks(out: &str, acked: &mut Acked) -> usize {
 }
 
 fn run_child(dir: &Path, round: u32, kill_after: Duration) -> String {
-    let (policy, writers) = if round % 2 == 0 {
+    let (policy, writers) = if round & 1 == 0 {
         ("always", 1)
     } else {
         ("batch", 4)

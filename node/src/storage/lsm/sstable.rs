@@ -736,8 +736,14 @@ pub struct TableCursor {
     table: Arc<Table>,
     /// The next block to load.
     next_block: usize,
-    /// Entries of the loaded block not yet returned, reversed (pop = next).
-    pending: Vec<(Vec<u8>, Slot)>,
+    /// The loaded block, decompressed and verified; entries are decoded
+    /// from it one at a time, so a short scan allocates only for the
+    /// entries it actually returns.
+    block: Option<Arc<Vec<u8>>>,
+    /// Offset of the next entry in `block`.
+    pos: usize,
+    /// Offset in the file of the loaded block (for errors).
+    block_offset: u64,
     /// Where the walk starts.
     from: Vec<u8>,
     /// Whether blocks read go into the block cache (not for compaction,
@@ -752,7 +758,9 @@ impl TableCursor {
         TableCursor {
             table,
             next_block,
-            pending: Vec::new(),
+            block: None,
+            pos: 0,
+            block_offset: 0,
             from: from.to_vec(),
             fill_cache: true,
         }
@@ -766,20 +774,36 @@ impl TableCursor {
         }
     }
 
-    fn load(&mut self) -> Result<bool, LsmError> {
-        while self.pending.is_empty() {
-            if self.next_block >= self.table.block_count() {
-                return Ok(false);
+    /// The next entry `>= from`, loading blocks as needed.
+    fn advance(&mut self) -> Result<Option<(Vec<u8>, Slot)>, LsmError> {
+        loop {
+            if let Some(block) = &self.block {
+                if self.pos < block.len() {
+                    let mut r = Reader {
+                        buf: block,
+                        at: self.pos,
+                    };
+                    let at = self.pos;
+                    let e = next_raw(&mut r).and_then(|e| slot_of(&e, at).map(|s| (e.key, s)));
+                    let (key, slot) = e.map_err(|e| {
+                        format_err(&self.table.path, self.block_offset, "SSTable block", e)
+                    })?;
+                    self.pos = r.at;
+                    if key >= self.from.as_slice() {
+                        return Ok(Some((key.to_vec(), slot)));
+                    }
+                    continue;
+                }
             }
-            let mut entries = self
-                .table
-                .read_block_filling(self.next_block, self.fill_cache)?;
+            if self.next_block >= self.table.block_count() {
+                return Ok(None);
+            }
+            let i = self.next_block;
+            self.block = Some(self.table.plain_block(i, self.fill_cache)?);
+            self.block_offset = self.table.index[i].offset;
+            self.pos = 0;
             self.next_block += 1;
-            entries.retain(|(k, _)| k.as_slice() >= self.from.as_slice());
-            entries.reverse();
-            self.pending = entries;
         }
-        Ok(true)
     }
 }
 
@@ -787,12 +811,11 @@ impl Iterator for TableCursor {
     type Item = Result<(Vec<u8>, Slot), LsmError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.load() {
-            Ok(true) => self.pending.pop().map(Ok),
-            Ok(false) => None,
+        match self.advance() {
+            Ok(item) => item.map(Ok),
             Err(e) => {
                 self.next_block = usize::MAX;
-                self.pending.clear();
+                self.block = None;
                 Some(Err(e))
             }
         }

@@ -43,6 +43,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `docker` or `local`, as `run.json` records it.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Docker { .. } => "docker",
@@ -50,6 +51,7 @@ impl Backend {
         }
     }
 
+    /// The node image tag or binary path.
     pub fn image(&self) -> String {
         match self {
             Backend::Docker { image } => image.clone(),
@@ -174,6 +176,7 @@ fn finished(dir: &Path, spec: &RunSpec) -> Result<Option<Outcome>> {
     Ok(Some(Outcome { run, dir_name: spec.name.clone(), results: performed.then_some(results), unsupported }))
 }
 
+/// Reads and parses a JSON file, naming it in errors.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))

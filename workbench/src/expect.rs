@@ -74,6 +74,7 @@ fn figure(results: &Results, checker: &str, key: &str) -> Option<u64> {
     results.checkers.get(checker)?.figure(key)?.as_u64()
 }
 
+/// Judges every run, and with `expect_anomalies` the known behaviours too.
 pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
     let mut v = Verdict::default();
     for m in measured {

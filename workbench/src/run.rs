@@ -31,6 +31,7 @@ use crate::spec::{RunSpec, WorkloadKind};
 /// File name of the planned nemesis schedules inside a run directory.
 pub const SCHEDULE_FILE: &str = "schedule.json";
 
+/// Writes `value` as pretty JSON to `path` atomically (temp file, rename).
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     let tmp = path.with_extension("json.tmp");

@@ -123,6 +123,7 @@ fn ms(results: &Results, f: &str) -> String {
     format!("{}/{}", get("p50_ms"), get("p99_ms"))
 }
 
+/// `yes`, `NO` or `unknown`.
 pub fn validity_label(v: Validity) -> &'static str {
     match v {
         Validity::True => "yes",

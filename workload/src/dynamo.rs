@@ -31,9 +31,20 @@ impl DynamoClient {
         let channel = Endpoint::from_shared(endpoint.to_string())
             .map_err(|e| ClientError::Definite(format!("bad endpoint {endpoint}: {e}")))?
             .connect_timeout(Duration::from_millis(timeout_ms))
+            .timeout(Duration::from_millis(timeout_ms))
             .tcp_nodelay(true)
             .connect_lazy();
         Ok(DynamoClient { kv: KvClient::new(channel), timeout: Duration::from_millis(timeout_ms) })
+    }
+
+    /// Runs `call` under the client's own deadline. The `grpc-timeout` header
+    /// only tells the server; a request to a node that vanished (killed
+    /// container: SYNs unanswered) or is paused must still end, as `info`.
+    async fn deadline<T>(&self, call: impl std::future::Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Indefinite(format!("client deadline of {:?} passed", self.timeout))),
+        }
     }
 
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
@@ -61,7 +72,8 @@ fn classify(status: tonic::Status, is_read: bool) -> ClientError {
 impl Client for DynamoClient {
     async fn read(&self, key: &str) -> Result<ReadReply, ClientError> {
         let req = proto::GetRequest { key: key.as_bytes().to_vec(), r: None };
-        let resp = self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true))?.into_inner();
+        let call = async { self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true)) };
+        let resp = self.deadline(call).await?.into_inner();
         let siblings = resp
             .siblings
             .into_iter()
@@ -80,7 +92,8 @@ impl Client for DynamoClient {
             context: context.to_vec(),
             w: None,
         };
-        let resp = self.kv.clone().put(self.request(req)).await.map_err(|s| classify(s, false))?.into_inner();
+        let call = async { self.kv.clone().put(self.request(req)).await.map_err(|s| classify(s, false)) };
+        let resp = self.deadline(call).await?.into_inner();
         Ok(WriteReply { version: version_of(resp.version) })
     }
 }

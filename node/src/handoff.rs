@@ -29,7 +29,12 @@ use crate::node_id::NodeId;
 use crate::wire;
 
 /// Hints per `StoreBatch` RPC.
-pub const BATCH: usize = 500;
+pub const BATCH: usize = 1_000;
+
+/// Threads applying one batch on the home node, or deleting a delivered
+/// batch on the stand-in: with a disk engine, concurrent writers share the
+/// commit log's group-commit fsyncs instead of waiting for one each.
+pub const WRITERS: usize = 64;
 
 /// Most batches sent to one home per wake-up, so one home with a huge
 /// backlog cannot starve the others (the next wake-up continues).
@@ -104,7 +109,7 @@ async fn reroute(node: &Arc<Node>, home: &NodeId) {
                 return debug!(%home, %target, %reason, "re-routing hints failed; retrying later");
             }
         }
-        match node.hints().delivered(&batch) {
+        match delete_delivered(Arc::clone(node), batch).await {
             Ok(n) => info!(%home, rerouted = n, "hints of a departed node re-routed to the current replicas"),
             Err(error) => return warn!(%home, %error, "cannot delete re-routed hints"),
         }
@@ -115,8 +120,12 @@ async fn reroute(node: &Arc<Node>, home: &NodeId) {
 /// fails, or the per-pass bound is reached. Returns hints delivered.
 pub async fn deliver_to(node: &Arc<Node>, home: &NodeId) -> u64 {
     let mut delivered = 0;
+    // Batch k is deleted here while batch k+1 travels to the home node; a
+    // cursor keeps the next batch clear of the one still being deleted.
+    let mut cursor: Option<Vec<u8>> = None;
+    let mut deleting: Option<tokio::task::JoinHandle<Result<u64, String>>> = None;
     for _ in 0..MAX_BATCHES_PER_PASS {
-        let batch = match node.hints().batch(home, BATCH, node.now_ms()) {
+        let batch = match node.hints().batch_after(home, cursor.as_deref(), BATCH, node.now_ms()) {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => batch,
             Err(error) => {
@@ -124,22 +133,68 @@ pub async fn deliver_to(node: &Arc<Node>, home: &NodeId) -> u64 {
                 break;
             }
         };
-        if let Err(reason) = send(node, home, &batch).await {
+        cursor = batch.last().map(|h| h.key.clone());
+        let sent = send(node, home, &batch).await;
+        delivered += finish(deleting.take(), home).await;
+        if let Err(reason) = sent {
             debug!(%home, %reason, "hint delivery failed; retrying later");
             break;
         }
-        match node.hints().delivered(&batch) {
-            Ok(n) => delivered += n,
-            Err(error) => {
-                warn!(%home, %error, "cannot delete delivered hints");
-                break;
-            }
-        }
+        deleting = Some(tokio::spawn(delete_delivered(Arc::clone(node), batch).in_current_span()));
     }
+    delivered += finish(deleting, home).await;
     if delivered > 0 {
         info!(%home, delivered, pending = node.hints().pending(), "hints handed off");
     }
     delivered
+}
+
+/// Waits for a batch deletion, if any; returns hints deleted.
+async fn finish(deleting: Option<tokio::task::JoinHandle<Result<u64, String>>>, home: &NodeId) -> u64 {
+    let Some(task) = deleting else { return 0 };
+    match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
+        Ok(deleted) => deleted,
+        Err(error) => {
+            warn!(%home, %error, "cannot delete delivered hints");
+            0
+        }
+    }
+}
+
+/// Deletes an acknowledged batch on [`WRITERS`] blocking threads.
+async fn delete_delivered(node: Arc<Node>, batch: Vec<Hint>) -> Result<u64, String> {
+    let task = tokio::task::spawn_blocking(move || node.hints().delivered_parallel(&batch, WRITERS));
+    task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+}
+
+/// Applies a `StoreBatch` (hints handed off, ranges streamed) on
+/// [`WRITERS`] blocking threads; fails if any store fails.
+pub async fn apply_batch(node: Arc<Node>, stores: Vec<proto::StoreRequest>) -> Result<(), String> {
+    let task = tokio::task::spawn_blocking(move || {
+        let chunk = stores.len().div_ceil(WRITERS).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = stores
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| part.iter().try_for_each(|s| apply_store(&node, s))))
+                .collect();
+            let joined = parts.into_iter().map(|p| p.join().unwrap_or_else(|_| Err("a store thread panicked".into())));
+            joined.collect::<Result<Vec<()>, String>>().map(|_| ())
+        })
+    });
+    task.await.map_err(|e| e.to_string())?
+}
+
+/// One store of a batch: into the replica, or as a hint when the sender
+/// made this node a stand-in for another home.
+fn apply_store(node: &Node, store: &proto::StoreRequest) -> Result<(), String> {
+    let set = wire::set_from_proto(store.siblings.clone(), node.config().resolution)
+        .map_err(|e| format!("bad siblings from {}: {e}", store.from))?;
+    if store.hint_for.is_empty() || store.hint_for == node.config().id.as_str() {
+        node.local_store(&store.key, set).map(|_| ()).map_err(|e| e.to_string())
+    } else {
+        let home = NodeId::from(store.hint_for.as_str());
+        node.store_hint(&home, &store.key, set).map_err(|e| e.to_string())
+    }
 }
 
 /// Stores one batch on the home node (or locally if the home is us).

@@ -350,9 +350,10 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        for store in request.into_inner().stores {
-            self.store_one(store)?;
-        }
+        let stores = request.into_inner().stores;
+        crate::handoff::apply_batch(Arc::clone(&self.node), stores)
+            .await
+            .map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
     }
 

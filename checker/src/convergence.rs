@@ -5,7 +5,10 @@
 //! shares; the replicas *agree* at a moment when, for every range, all
 //! reachable nodes' latest roots for it are equal. The figure is the time
 //! from the final heal (the `heal` phase marker) to the first snapshot at
-//! which they agree, and whether they still agree at the end. From the
+//! which they agree, and whether they still agree at the end. The workload
+//! keeps writing through the quiet period after the heal, so roots churn
+//! until it stops; `converged_ms_after_writes_stop` measures from the start
+//! of the final reads (no more writes) instead. From the
 //! history: the final reads of each key through every node return the same
 //! siblings (`final_reads_disagree` counts keys where they do not). Keys and
 //! bytes moved are the growth, after the heal, of every counter whose name
@@ -34,10 +37,13 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
     sorted.sort_by_key(|s| s.time);
     let heal = phase::start_time(history, "heal").unwrap_or(0);
     let (first_agree, agree_at_end) = agreement(&sorted, heal);
+    let quiesced = phase::start_time(history, "final");
+    let after_writes = quiesced.and_then(|q| agreement(&sorted, q).0.map(|t| t.saturating_sub(q) / 1_000_000));
     let disagree = final_reads_disagree(history);
     let result = CheckResult::new(Validity::True)
         .with("converged", json!(agree_at_end))
         .with("converged_ms_after_heal", json!(first_agree.map(|t| t.saturating_sub(heal) / 1_000_000)))
+        .with("converged_ms_after_writes_stop", json!(after_writes))
         .with("final_reads_disagree", json!(disagree.len()))
         .with("disagreeing_keys", json!(disagree.iter().take(5).collect::<Vec<_>>()))
         .with("moved_after_heal", moved(&sorted, heal));

@@ -4,7 +4,11 @@
 //! a stale read is a bug). With `--expect-anomalies` the campaign also claims
 //! the things a Dynamo-style store is known to do, so a workbench that
 //! stopped finding them fails loudly instead of reporting a clean bill:
-//! - register, no faults: no stale reads;
+//! - register, no faults, strict quorums (W + R > N): no stale reads (weak
+//!   settings promise nothing even without faults: a W=1 write is
+//!   acknowledged before its replicas have it, and PBS puts the chance that
+//!   an R=1 read right after misses it at C(N-W,R)/C(N,R); the node's faster
+//!   paths made that visible, 5 stale reads in 3,000 ops on a healthy cluster);
 //! - register, partitions, W + R <= N: stale reads;
 //! - set under contention (no more keys than clients), last-write-wins:
 //!   acknowledged adds are lost (concurrent read-merge-writes overwrite);
@@ -117,8 +121,8 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     let mut out = Vec::new();
     if run.workload == "register" {
         let stale = figure(results, "stale-reads", "stale");
-        if run.nemesis.is_empty() {
-            out.push(claim(stale == Some(0), format!("0 stale reads without faults, found {stale:?}")));
+        if run.nemesis.is_empty() && run.is_strict_quorum() {
+            out.push(claim(stale == Some(0), format!("0 stale reads without faults (W+R>N), found {stale:?}")));
         }
         if has("partition") && run.w + run.r <= run.n {
             out.push(claim(stale.is_some_and(|s| s > 0), format!("stale reads under partitions (W+R<=N), found {stale:?}")));

@@ -18,8 +18,8 @@ pub const LEGEND: &str = "Columns: stale = reads that missed a write acknowledge
 RYW / mono = read-your-writes and monotonic-read violations; lost = acknowledged adds absent from every \
 final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
 1-ver = % of reads with at most one version; P(stale) = measured in the first t-visibility bin \
-(read within 1 ms of the ack) vs the PBS closed form C(N-W,R)/C(N,R); conv = ms from heal until \
-Merkle roots agree.\n\n";
+(read within 1 ms of the ack) vs the PBS closed form C(N-W,R)/C(N,R); conv = ms from the end of \
+the writes (final reads) until every range's Merkle roots agree on all replicas.\n\n";
 
 /// One line of a summary table.
 #[derive(Debug, Clone, Tabled)]
@@ -161,7 +161,7 @@ pub fn row(run: &RunConfig, results: &Results) -> Row {
         p_stale: p_stale(results),
         read_latency: ms(results, "read"),
         write_latency: ms(results, write_f),
-        convergence: int(results, "convergence", "converged_ms_after_heal"),
+        convergence: int(results, "convergence", "converged_ms_after_writes_stop"),
         valid: validity_label(results.valid).into(),
     }
 }

@@ -83,5 +83,10 @@ fn roots_that_agree_later_converge_with_a_time() {
     let r = convergence::check(&healed_at(2 * S), &strict(), &admin).unwrap();
     assert_eq!(r.figure("converged"), Some(&json!(true)));
     assert_eq!(count(&r, "converged_ms_after_heal"), 3_000);
+    let mut b = HistoryBuilder::new();
+    b.at(2 * S).phase("heal");
+    b.at(4 * S).phase("final");
+    let r = convergence::check(&b.build(), &strict(), &admin).unwrap();
+    assert_eq!(count(&r, "converged_ms_after_writes_stop"), 1_000);
     assert!(convergence::check(&healed_at(0), &strict(), &[snap(S, "n1", &[], &[])]).is_none());
 }

@@ -482,10 +482,13 @@ impl Node {
         hint_for: Option<NodeId>,
     ) -> Result<(), String> {
         if target == self.config.id {
-            return match &hint_for {
-                Some(home) => self.store_hint(home, &key, set).map_err(|e| e.to_string()),
-                None => self.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string()),
-            };
+            // Storage may fsync: off the async workers.
+            let node = Arc::clone(&self);
+            return blocking(move || match &hint_for {
+                Some(home) => node.store_hint(home, &key, set).map_err(|e| e.to_string()),
+                None => node.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string()),
+            })
+            .await;
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::StoreRequest {
@@ -514,10 +517,13 @@ impl Node {
         hint_for: Option<NodeId>,
     ) -> Result<SiblingSet, String> {
         if target == self.config.id {
-            return match &hint_for {
-                Some(home) => self.fetch_hint(home, &key).map_err(|e| e.to_string()),
-                None => self.local_fetch(&key).map_err(|e| e.to_string()),
-            };
+            // Storage may read from disk: off the async workers.
+            let node = Arc::clone(&self);
+            return blocking(move || match &hint_for {
+                Some(home) => node.fetch_hint(home, &key).map_err(|e| e.to_string()),
+                None => node.local_fetch(&key).map_err(|e| e.to_string()),
+            })
+            .await;
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::FetchRequest {
@@ -561,6 +567,19 @@ fn initial_gossip(config: &Config, now_ms: u64) -> Gossip {
         }
     }
     gossip
+}
+
+/// Runs storage work (which may block on disk and fsync) on tokio's
+/// blocking pool, so a slow disk does not stall every request of the node
+/// on a 2-core machine with 2 async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, String> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
 }
 
 /// Turns a timed RPC result into the reply or a one-line reason.

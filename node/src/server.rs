@@ -319,7 +319,12 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        self.store_one(request.into_inner())?;
+        let node = Arc::clone(&self.node);
+        let request = request.into_inner();
+        // Storage may fsync: off the async workers.
+        tokio::task::spawn_blocking(move || store_one(&node, request))
+            .await
+            .map_err(|e| Status::internal(format!("storage task failed: {e}")))??;
         Ok(Response::new(proto::StoreResponse {}))
     }
 
@@ -328,12 +333,18 @@ impl Replica for ReplicaService {
         request: Request<proto::FetchRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
         let proto::FetchRequest { key, hint_for, .. } = request.into_inner();
-        let set = if hint_for.is_empty() || hint_for == self.node.config().id.as_str() {
-            self.node.local_fetch(&key).map_err(internal)?
-        } else {
-            let home = crate::NodeId::from(hint_for.as_str());
-            self.node.fetch_hint(&home, &key).map_err(|e| Status::internal(e.to_string()))?
-        };
+        let node = Arc::clone(&self.node);
+        // Storage may read from disk: off the async workers.
+        let set = tokio::task::spawn_blocking(move || {
+            if hint_for.is_empty() || hint_for == node.config().id.as_str() {
+                node.local_fetch(&key).map_err(internal)
+            } else {
+                let home = crate::NodeId::from(hint_for.as_str());
+                node.fetch_hint(&home, &key).map_err(|e| Status::internal(e.to_string()))
+            }
+        })
+        .await
+        .map_err(|e| Status::internal(format!("storage task failed: {e}")))??;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
         }))
@@ -367,21 +378,19 @@ impl Replica for ReplicaService {
     }
 }
 
-impl ReplicaService {
-    /// Applies one Store: into the replica, or as a hint when the sender
-    /// made this node a stand-in for another home node.
-    fn store_one(&self, request: proto::StoreRequest) -> Result<(), Status> {
-        let proto::StoreRequest { key, siblings, from, hint_for } = request;
-        let set = wire::set_from_proto(siblings, self.node.config().resolution)
-            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
-        if hint_for.is_empty() || hint_for == self.node.config().id.as_str() {
-            self.node.local_store(&key, set).map_err(internal)?;
-        } else {
-            let home = crate::NodeId::from(hint_for.as_str());
-            self.node.store_hint(&home, &key, set).map_err(|e| Status::internal(e.to_string()))?;
-        }
-        Ok(())
+/// Applies one Store: into the replica, or as a hint when the sender made
+/// this node a stand-in for another home node. Blocking (storage).
+fn store_one(node: &Node, request: proto::StoreRequest) -> Result<(), Status> {
+    let proto::StoreRequest { key, siblings, from, hint_for } = request;
+    let set = wire::set_from_proto(siblings, node.config().resolution)
+        .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
+    if hint_for.is_empty() || hint_for == node.config().id.as_str() {
+        node.local_store(&key, set).map_err(internal)?;
+    } else {
+        let home = crate::NodeId::from(hint_for.as_str());
+        node.store_hint(&home, &key, set).map_err(|e| Status::internal(e.to_string()))?;
     }
+    Ok(())
 }
 
 /// Accepted connections with Nagle off: every RPC here is a small request

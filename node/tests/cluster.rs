@@ -392,17 +392,22 @@ async fn losing_two_of_three_nodes_makes_quorum_writes_unavailable() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    assert!(status.message().contains("1 of 2"), "{}", status.message());
-    assert_eq!(
-        status.message(),
-        "only 1 of 2 required replicas acknowledged the write (n=3)"
+    // The coordinator gives up as soon as W is out of reach, possibly before
+    // its own (off-thread) local store has acked: 0 or 1 acks by then.
+    let message = status.message();
+    assert!(
+        message == "only 1 of 2 required replicas acknowledged the write (n=3)"
+            || message == "only 0 of 2 required replicas acknowledged the write (n=3)",
+        "{message}"
     );
 
     let status = kv.get(get(b"before", Some(2))).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(
-        status.message(),
-        "only 1 of 2 required replicas replied (n=3)"
+    let message = status.message();
+    assert!(
+        message == "only 1 of 2 required replicas replied (n=3)"
+            || message == "only 0 of 2 required replicas replied (n=3)",
+        "{message}"
     );
 
     // W=1 / R=1 still work with one node left.

@@ -290,7 +290,16 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], last: bool) -> R
     let measured: Vec<Measured<'_>> =
         outcomes.iter().map(|o| Measured { run: &o.run, results: o.results.as_ref() }).collect();
     let verdict = expect::evaluate(&measured, plan.expect_anomalies);
-    let text = summary_text(plan, &groups, &verdict);
+    let mut text = summary_text(plan, &groups, &verdict);
+    let planned = plan.matrix.runs().len();
+    if outcomes.len() < planned {
+        // An interrupted or failed campaign must not read as a clean bill.
+        text.push_str(&format!(
+            "\n**Incomplete: {} of {planned} runs finished**; `--resume --name {}` runs the rest.\n",
+            outcomes.len(),
+            plan.name
+        ));
+    }
     std::fs::write(dir.join("summary.md"), &text).with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
     index::write_index(dir, &plan.name, outcomes, &verdict)?;
     if last {

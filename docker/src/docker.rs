@@ -138,6 +138,20 @@ pub fn built_image_tag() -> Option<String> {
     })
 }
 
+/// For end-to-end tests: the locally built node image when a Docker engine
+/// answers, else `None` after printing why (the test then skips, saying so).
+pub async fn image_for_tests() -> Option<String> {
+    if !docker_available().await {
+        eprintln!("SKIP: no Docker engine answers");
+        return None;
+    }
+    let image = built_image_tag();
+    if image.is_none() {
+        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
+    }
+    image
+}
+
 /// Whether a Docker engine answers a ping within a couple of seconds.
 pub async fn docker_available() -> bool {
     connect().await.is_ok()

@@ -20,7 +20,7 @@ mod spec;
 mod store;
 
 pub use docker::{
-    built_image_tag, connect, docker_available, remove_all_labeled, remove_leftovers, remove_run,
+    built_image_tag, connect, docker_available, image_for_tests, remove_all_labeled, remove_leftovers, remove_run,
     DockerCluster,
     FAKETIME_FILE,
 };

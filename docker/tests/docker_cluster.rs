@@ -11,17 +11,6 @@ use docker::{
     admin_status, connect, docker_available, Cluster, ClusterError, ClusterSpec, DockerCluster,
 };
 
-async fn image_or_skip() -> Option<String> {
-    if !docker_available().await {
-        eprintln!("SKIP: no Docker engine answers");
-        return None;
-    }
-    let image = docker::built_image_tag();
-    if image.is_none() {
-        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
-    }
-    image
-}
 
 fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
@@ -67,7 +56,7 @@ async fn remaining(run: &str) -> (usize, usize) {
 
 #[tokio::test]
 async fn docker_cluster_faults_logs_teardown() {
-    let Some(image) = image_or_skip().await else {
+    let Some(image) = docker::image_for_tests().await else {
         return;
     };
     let run = format!("t{}", std::process::id());

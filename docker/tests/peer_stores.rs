@@ -6,19 +6,8 @@
 
 use std::time::Duration;
 
-use docker::{docker_available, probe_peer, Cluster, ClusterSpec, DockerCluster, StoreKind};
+use docker::{probe_peer, Cluster, ClusterSpec, DockerCluster, StoreKind};
 
-async fn image_or_skip() -> Option<String> {
-    if !docker_available().await {
-        eprintln!("SKIP: no Docker engine answers");
-        return None;
-    }
-    let image = docker::built_image_tag();
-    if image.is_none() {
-        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
-    }
-    image
-}
 
 fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}-{}", std::process::id()));
@@ -40,7 +29,7 @@ async fn healthy(cluster: &dyn Cluster, store: StoreKind, node: &str) -> bool {
 
 #[tokio::test]
 async fn etcd_cluster_starts_survives_a_kill_and_tears_down() {
-    let Some(image) = image_or_skip().await else { return };
+    let Some(image) = docker::image_for_tests().await else { return };
     let cluster = DockerCluster::start_store(&spec("etcd"), &image, StoreKind::Etcd).await.expect("etcd starts");
     let result = async {
         for node in ["n1", "n2", "n3"] {
@@ -62,7 +51,7 @@ async fn etcd_cluster_starts_survives_a_kill_and_tears_down() {
 
 #[tokio::test]
 async fn redis_replicas_link_to_the_primary() {
-    let Some(image) = image_or_skip().await else { return };
+    let Some(image) = docker::image_for_tests().await else { return };
     let cluster = DockerCluster::start_store(&spec("redis"), &image, StoreKind::Redis).await.expect("redis starts");
     let result = async {
         for node in ["n1", "n2", "n3"] {

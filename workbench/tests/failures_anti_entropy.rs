@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docker::{docker_available, Cluster, ClusterSpec, DockerCluster};
+use docker::{Cluster, ClusterSpec, DockerCluster};
 use prost::Message;
 use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;
@@ -35,7 +35,7 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anti_entropy_repairs_a_partitioned_replica() {
-    let Some(image) = image_or_skip().await else {
+    let Some(image) = docker::image_for_tests().await else {
         return;
     };
     let spec = spec(&format!("aae{}", std::process::id()));
@@ -55,17 +55,6 @@ async fn anti_entropy_repairs_a_partitioned_replica() {
     }
 }
 
-async fn image_or_skip() -> Option<String> {
-    if !docker_available().await {
-        eprintln!("SKIP: no Docker engine answers");
-        return None;
-    }
-    let image = docker::built_image_tag();
-    if image.is_none() {
-        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
-    }
-    image
-}
 
 fn spec(name: &str) -> ClusterSpec {
     let args = "--n 3 --w 2 --r 2 --request-timeout-ms 500 --hinted-handoff false \

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docker::{docker_available, Cluster, ClusterSpec, DockerCluster};
+use docker::{Cluster, ClusterSpec, DockerCluster};
 use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;
 use tonic::transport::Channel;
@@ -49,7 +49,7 @@ async fn four_nodes_stand_in_hints_reach_the_restarted_home() {
 
 /// Starts the cluster, runs the scenario in a task, always tears down.
 async fn run(nodes: usize) {
-    let Some(image) = image_or_skip().await else {
+    let Some(image) = docker::image_for_tests().await else {
         return;
     };
     let started = Instant::now();
@@ -65,17 +65,6 @@ async fn run(nodes: usize) {
     }
 }
 
-async fn image_or_skip() -> Option<String> {
-    if !docker_available().await {
-        eprintln!("SKIP: no Docker engine answers");
-        return None;
-    }
-    let image = docker::built_image_tag();
-    if image.is_none() {
-        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
-    }
-    image
-}
 
 fn names(nodes: usize) -> Vec<String> {
     (1..=nodes).map(|i| format!("n{i}")).collect()

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use checker::Validity;
-use docker::{docker_available, Cluster, ClusterSpec, DockerCluster};
+use docker::{Cluster, ClusterSpec, DockerCluster};
 use history::{Op, Recorder, RunConfig};
 use proto::admin_client::AdminClient;
 use tokio::sync::Mutex;
@@ -38,7 +38,7 @@ const NODE_ARGS: &str = "--n 3 --w 2 --r 2 --request-timeout-ms 500 --sloppy-quo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_and_leave_under_a_register_workload_lose_nothing() {
-    let Some(image) = image_or_skip().await else {
+    let Some(image) = docker::image_for_tests().await else {
         return;
     };
     let started = Instant::now();
@@ -57,17 +57,6 @@ async fn join_and_leave_under_a_register_workload_lose_nothing() {
     }
 }
 
-async fn image_or_skip() -> Option<String> {
-    if !docker_available().await {
-        eprintln!("SKIP: no Docker engine answers");
-        return None;
-    }
-    let image = docker::built_image_tag();
-    if image.is_none() {
-        eprintln!("SKIP: target/dynamo-node.image is missing; run `make image`");
-    }
-    image
-}
 
 fn spec(name: &str) -> ClusterSpec {
     ClusterSpec {

@@ -13,6 +13,10 @@ WORKBENCH := target/release/workbench
 TEST_CAMPAIGN_FLAGS ?= --quorums "1,1 2,2" --nemesis none,partition --time-limit 10 --quiet 2 --expect-anomalies
 TEST_SET_CAMPAIGN_FLAGS ?= --workload set --resolution lww,siblings --quorums "2,2" --nemesis none,clock,kill \
 	--concurrency 3 --node-choice fixed --keys 2 --rate 300 --time-limit 10 --quiet 3 --expect-anomalies
+# - peers under partitions: etcd with linearizable reads serves no stale
+#   read; etcd serializable reads and Redis replica reads do.
+TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-replica --nemesis partition \
+	--node-choice random --time-limit 10 --quiet 2 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 
 .PHONY: bench-peers all build image unit-test e2e-test test campaign clean-docker docker-available
@@ -39,6 +43,7 @@ unit-test:
 e2e-test: build image
 	$(WORKBENCH) campaign --name ci-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-set-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_SET_CAMPAIGN_FLAGS)
+	$(WORKBENCH) campaign --name ci-peers-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_PEERS_CAMPAIGN_FLAGS)
 	@left=$$(docker ps -aq --filter label=dynamo-workbench | wc -l); \
 	 nets=$$(docker network ls -q --filter label=dynamo-workbench | wc -l); \
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \

@@ -155,13 +155,20 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint redis-server "$tag" --version >&2
 }
 
-# Untags older dynamo-node:<hash> images (~130 MB each) so rebuilds do not
-# fill the disk; an image a container still uses is kept (rmi refuses).
+# Untags older dynamo-node:<hash> images (~190 MB each) so rebuilds do not
+# fill the disk. The newest KEEP_IMAGES tags survive, not just this one:
+# another checkout on the same engine (a CI clone, a second worktree) may be
+# using its own recent tag. An image a container still uses is kept too
+# (rmi refuses).
+KEEP_IMAGES=3
 remove_old_images() {
-    local keep="$1" old
+    local keep="$1" old seen=0
     [ "${DWB_KEEP_OLD_IMAGES:-0}" = 1 ] && return
+    # `docker image ls` lists newest first.
     for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' dynamo-node); do
         case "$old" in "$keep" | dynamo-node:latest | *"<none>"*) continue ;; esac
+        seen=$((seen + 1))
+        [ "$seen" -lt "$KEEP_IMAGES" ] && continue
         docker rmi "$old" >/dev/null 2>&1 && log "removed the old image $old" || true
     done
 }

@@ -16,6 +16,7 @@ use nemesis::Composition;
 use workload::register::NodeChoice;
 use workload::KeyDist;
 
+use crate::store::Store;
 use crate::campaign::{Backend, Plan};
 use crate::matrix::{switch_combinations, Matrix};
 use crate::spec::WorkloadKind;
@@ -46,6 +47,10 @@ pub struct CampaignArgs {
     /// Cluster size.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
+    /// Stores, comma-separated: dynamo, etcd-linearizable, etcd-serializable,
+    /// redis-primary, redis-replica (peers get one row each; register only).
+    #[arg(long, default_value = "dynamo")]
+    pub stores: String,
     /// Replication factors N, comma-separated.
     #[arg(long, default_value = "3")]
     pub n: String,
@@ -158,6 +163,7 @@ impl CampaignArgs {
     pub fn matrix(&self) -> Result<Matrix> {
         Ok(Matrix {
             node_count: self.nodes,
+            stores: parse_list::<Store>(&self.stores, "stores")?,
             ns: parse_ns(&self.n)?,
             quorums: parse_quorums(&self.quorums)?,
             resolutions: parse_list::<Resolution>(&self.resolution, "resolution")?,

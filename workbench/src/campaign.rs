@@ -269,9 +269,13 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
     };
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");
+    let kind = spec.store.kind();
     let cluster: Arc<dyn Cluster> = match &plan.backend {
-        Backend::Docker { image } => Arc::new(DockerCluster::start(&cluster_spec, image).await?),
-        Backend::Local { binary } => Arc::new(LocalCluster::start(&cluster_spec, binary.clone()).await?),
+        Backend::Docker { image } => Arc::new(DockerCluster::start_store(&cluster_spec, image, kind).await?),
+        Backend::Local { binary } if kind == docker::StoreKind::Dynamo => {
+            Arc::new(LocalCluster::start(&cluster_spec, binary.clone()).await?)
+        }
+        Backend::Local { .. } => Arc::new(LocalCluster::start_store(&cluster_spec, kind).await?),
     };
     Ok(cluster)
 }

@@ -24,6 +24,7 @@ mod plot;
 mod progress;
 mod run;
 mod spec;
+mod store;
 mod table;
 mod windows;
 

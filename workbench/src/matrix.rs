@@ -15,12 +15,15 @@ use workload::register::NodeChoice;
 use workload::KeyDist;
 
 use crate::spec::{RunSpec, Switches, WorkloadKind};
+use crate::store::Store;
 
 /// Every dimension of the matrix, and the knobs every run shares.
 #[derive(Debug, Clone)]
 pub struct Matrix {
     /// Cluster size (at least the largest N).
     pub node_count: usize,
+    /// Stores under test (ours and/or peers); peers get one row each.
+    pub stores: Vec<Store>,
     /// Replication factors.
     pub ns: Vec<u32>,
     /// (W, R) pairs.
@@ -106,9 +109,15 @@ impl Matrix {
         let mut out = Vec::new();
         for nemesis in &self.nemeses {
             for workload in &self.workloads {
-                for config in self.configurations() {
-                    for t in 0..self.test_count {
-                        out.push(self.run_spec(nemesis, *workload, config, t));
+                for store in &self.stores {
+                    // Peer stores hold one value per key: the register workload only.
+                    if *store != Store::Dynamo && *workload != WorkloadKind::Register {
+                        continue;
+                    }
+                    for config in self.configurations(*store) {
+                        for t in 0..self.test_count {
+                            out.push(self.run_spec(*store, nemesis, *workload, config, t));
+                        }
                     }
                 }
             }
@@ -117,7 +126,11 @@ impl Matrix {
     }
 
     /// (N, W, R, resolution, switches) rows, valid pairs only.
-    fn configurations(&self) -> Vec<(u32, u32, u32, Resolution, Switches)> {
+    fn configurations(&self, store: Store) -> Vec<(u32, u32, u32, Resolution, Switches)> {
+        let members = self.node_count as u32;
+        if let Some((w, r)) = store.promised_quorum(members) {
+            return vec![(members, w, r, Resolution::Siblings, Switches::default())];
+        }
         let mut out = Vec::new();
         for n in &self.ns {
             for resolution in &self.resolutions {
@@ -135,12 +148,16 @@ impl Matrix {
 
     fn run_spec(
         &self,
+        store: Store,
         nemesis: &Composition,
         workload: WorkloadKind,
         (n, w, r, resolution, switches): (u32, u32, u32, Resolution, Switches),
         test_index: u32,
     ) -> RunSpec {
-        let mut name = format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str());
+        let mut name = match store {
+            Store::Dynamo => format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str()),
+            peer => format!("{}-{}-{}", nemesis.label(), workload.as_str(), peer.as_str()),
+        };
         let label = switches.label().replace([' ', ':'], "-");
         if !label.is_empty() {
             name.push('-');
@@ -151,6 +168,7 @@ impl Matrix {
         }
         RunSpec {
             name,
+            store,
             node_count: self.node_count,
             n,
             w,
@@ -184,6 +202,7 @@ pub(crate) mod tests {
     pub fn matrix() -> Matrix {
         Matrix {
             node_count: 5,
+            stores: vec![Store::Dynamo],
             ns: vec![3, 5],
             quorums: vec![(1, 1), (2, 2), (4, 1)],
             resolutions: vec![Resolution::Siblings, Resolution::Lww],
@@ -226,5 +245,29 @@ pub(crate) mod tests {
         assert_eq!(runs[0].seed, 42);
         assert_eq!(runs[1].seed, 43);
         assert_eq!(runs[0].name.replace("-t0", ""), runs[1].name.replace("-t1", ""));
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::tests::matrix;
+    use super::*;
+
+    #[test]
+    fn peer_stores_get_one_register_row_each_with_their_promise() {
+        let mut m = matrix();
+        m.node_count = 3;
+        m.ns = vec![3];
+        m.test_count = 1;
+        m.stores = vec![Store::Dynamo, "etcd-serializable".parse().unwrap(), "redis-replica".parse().unwrap()];
+        let runs = m.runs();
+        let peers: Vec<&RunSpec> = runs.iter().filter(|r| r.store != Store::Dynamo).collect();
+        // 2 peers x 1 row x register only x 2 nemeses.
+        assert_eq!(peers.len(), 2 * 2);
+        assert!(peers.iter().all(|r| r.workload == WorkloadKind::Register && r.n == 3));
+        let etcd = peers.iter().find(|r| r.name.ends_with("etcd-serializable")).expect("an etcd run");
+        assert_eq!((etcd.w, etcd.r), (2, 1));
+        let names: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), runs.len(), "run names are unique");
     }
 }

@@ -23,7 +23,9 @@ use nemesis::{FaultState, NemesisKind, Rhythm, Schedule};
 use serde_json::json;
 use tokio::sync::Mutex;
 use workload::register::{self, RunSummary, Target};
-use workload::{set, DynamoClient};
+use workload::{set, DynamoClient, EtcdClient, RedisClient};
+
+use crate::store::{RedisRead, Store};
 
 use crate::admin_poll::AdminPoller;
 use crate::spec::{RunSpec, WorkloadKind};
@@ -115,12 +117,28 @@ async fn run_nemeses(
     Ok(())
 }
 
+/// One client per node the workload may send to. Redis writes always go to
+/// the primary (n1), so its targets are the members reads go to: the
+/// primary alone, or the replicas alone; each target is named after the
+/// member it reads from, so the history says where a stale read came from.
 fn targets(spec: &RunSpec, cluster: &dyn Cluster) -> Result<Vec<Target>> {
+    let nodes = cluster.nodes();
+    let primary = cluster.endpoint(&nodes[0])?;
+    let readers: Vec<String> = match spec.store {
+        Store::Redis(RedisRead::Primary) => nodes[..1].to_vec(),
+        Store::Redis(RedisRead::Replica) if nodes.len() > 1 => nodes[1..].to_vec(),
+        _ => nodes,
+    };
     let mut out = Vec::new();
-    for node in cluster.nodes() {
+    for node in readers {
         let endpoint = cluster.endpoint(&node)?;
-        let client = DynamoClient::new(&endpoint, spec.client_timeout_ms)?;
-        out.push(Target { node, client: Arc::new(client) });
+        let timeout_ms = spec.client_timeout_ms;
+        let client: Arc<dyn workload::Client> = match spec.store {
+            Store::Dynamo => Arc::new(DynamoClient::new(&endpoint, timeout_ms)?),
+            Store::Etcd(read) => Arc::new(EtcdClient::new(&endpoint, read, timeout_ms)),
+            Store::Redis(_) => Arc::new(RedisClient::new(&primary, &endpoint, timeout_ms)),
+        };
+        out.push(Target { node, client });
     }
     Ok(out)
 }

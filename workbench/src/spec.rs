@@ -15,6 +15,8 @@ use workload::register::{NodeChoice, RegisterConfig};
 use workload::set::SetConfig;
 use workload::KeyDist;
 
+use crate::store::Store;
+
 /// Which workload a run drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WorkloadKind {
@@ -93,6 +95,8 @@ impl Switches {
 pub struct RunSpec {
     /// Directory name inside the campaign, e.g. `partition-register-n3-w2-r2-siblings-t0`.
     pub name: String,
+    /// The store under test: ours, or a peer (etcd, Redis).
+    pub store: Store,
     /// Cluster size.
     pub node_count: usize,
     /// Replicas per key.
@@ -173,16 +177,18 @@ impl RunSpec {
     /// `run.json` for this run.
     pub fn run_config(&self, backend: &str, image: &str) -> RunConfig {
         let s = self.switches;
+        // Peer stores have none of our mechanisms: record them off.
+        let ours = self.store == Store::Dynamo;
         RunConfig {
             nodes: self.node_ids(),
             n: self.n,
             w: self.w,
             r: self.r,
-            sloppy_quorum: s.sloppy_quorum.unwrap_or(DEFAULT_SLOPPY_QUORUM),
+            sloppy_quorum: ours && s.sloppy_quorum.unwrap_or(DEFAULT_SLOPPY_QUORUM),
             resolution: self.resolution,
-            hinted_handoff: s.hinted_handoff.unwrap_or(DEFAULT_HINTED_HANDOFF),
-            read_repair: s.read_repair.unwrap_or(DEFAULT_READ_REPAIR),
-            anti_entropy: s.anti_entropy.unwrap_or(DEFAULT_ANTI_ENTROPY),
+            hinted_handoff: ours && s.hinted_handoff.unwrap_or(DEFAULT_HINTED_HANDOFF),
+            read_repair: ours && s.read_repair.unwrap_or(DEFAULT_READ_REPAIR),
+            anti_entropy: ours && s.anti_entropy.unwrap_or(DEFAULT_ANTI_ENTROPY),
             workload: self.workload.as_str().into(),
             nemesis: self.nemesis.names(),
             seed: self.seed,
@@ -201,6 +207,7 @@ impl RunSpec {
         let passed: Map<String, Value> = self.switches.passed().into_iter().map(|(f, v)| (f.to_string(), json!(v))).collect();
         let value = json!({
             "run_name": self.name,
+            "store": self.store.as_str(),
             "test_index": self.test_index,
             "warmup_s": self.warmup_s,
             "quiet_s": self.quiet_s,

@@ -74,6 +74,9 @@ pub struct Row {
 /// What a run is, as a table's first column: `N3 W2 R2 siblings (strict)`.
 pub fn config_label(run: &RunConfig) -> String {
     let quorum = if run.is_strict_quorum() { "strict" } else { "weak" };
+    if let Some(store) = run.extra.get("store").and_then(Value::as_str).filter(|s| *s != "dynamo") {
+        return format!("{store} ({} members, {quorum})", run.nodes.len());
+    }
     let mut label = format!("N{} W{} R{} {}", run.n, run.w, run.r, run.resolution.as_str());
     if let Some(Value::Object(passed)) = run.extra.get("switches_passed") {
         for (flag, v) in passed {

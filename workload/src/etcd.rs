@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::{Client, ClientError, ReadReply, WriteReply};
 
 /// How a read is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EtcdRead {
     /// Through the Raft read index: sees every write acknowledged before it.
     Linearizable,

@@ -206,7 +206,10 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
         return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
     }
     let cluster = start_cluster(plan, spec, &dir, index).await?;
-    record_storage(cluster.as_ref(), &mut run).await;
+    if spec.store == crate::store::Store::Dynamo {
+        // Peer stores have no admin service to ask.
+        record_storage(cluster.as_ref(), &mut run).await;
+    }
     write_json(&dir.join(files::RUN), &run)?;
     let driven = tokio::select! {
         r = run::drive(spec, cluster.clone(), &dir) => r,

@@ -77,6 +77,24 @@ pub struct RunSummary {
     pub max_process: u64,
 }
 
+impl RunSummary {
+    /// Waits for every worker task (each returning its op count and last
+    /// process id) and adds up what they did; a panicked worker is logged.
+    pub(crate) async fn join(tasks: Vec<tokio::task::JoinHandle<(u64, u64)>>, workload: &str) -> RunSummary {
+        let mut summary = RunSummary::default();
+        for task in tasks {
+            match task.await {
+                Ok((ops, max_process)) => {
+                    summary.ops += ops;
+                    summary.max_process = summary.max_process.max(max_process);
+                }
+                Err(e) => warn!("a {workload} worker panicked: {e}"),
+            }
+        }
+        summary
+    }
+}
+
 /// Runs `config.concurrency` workers against `targets` for `duration`.
 pub async fn run(
     config: &RegisterConfig,
@@ -92,17 +110,7 @@ pub async fn run(
         let worker = Worker::new(config.clone(), worker, targets.to_vec(), recorder.clone());
         tasks.push(tokio::spawn(worker.run(deadline)));
     }
-    let mut summary = RunSummary::default();
-    for task in tasks {
-        match task.await {
-            Ok((ops, max_process)) => {
-                summary.ops += ops;
-                summary.max_process = summary.max_process.max(max_process);
-            }
-            Err(e) => warn!("a workload worker panicked: {e}"),
-        }
-    }
-    summary
+    RunSummary::join(tasks, "register").await
 }
 
 /// One client: a sequence of process ids (a fresh one after each `info`).

@@ -30,7 +30,6 @@ use history::{Op, OpType, Recorder, Version};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use tracing::warn;
 
 use crate::register::{NodeChoice, RunSummary, Target};
 use crate::{seeded_rng, ClientError, KeyDist};
@@ -87,17 +86,7 @@ pub async fn run(config: &SetConfig, targets: &[Target], recorder: Arc<Recorder>
     let tasks: Vec<_> = (0..config.concurrency)
         .map(|i| tokio::spawn(Worker::new(config.clone(), i, targets.to_vec(), recorder.clone()).run(deadline)))
         .collect();
-    let mut summary = RunSummary::default();
-    for task in tasks {
-        match task.await {
-            Ok((ops, max_process)) => {
-                summary.ops += ops;
-                summary.max_process = summary.max_process.max(max_process);
-            }
-            Err(e) => warn!("a set worker panicked: {e}"),
-        }
-    }
-    summary
+    RunSummary::join(tasks, "set").await
 }
 
 /// One client of the set workload.

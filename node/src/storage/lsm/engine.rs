@@ -675,17 +675,24 @@ impl Inner {
         Ok(id)
     }
 
-    /// Writes a frozen memtable as a tier-0 table and commits it.
-    fn flush_one(&self, frozen: &Arc<Frozen>) -> Result<(), LsmError> {
-        let started = Instant::now();
+    /// A fresh table file id, its path, and a builder writing to it with
+    /// this engine's compression, Bloom and disk-budget settings.
+    fn new_table(&self) -> Result<(u64, PathBuf, TableBuilder), LsmError> {
         let id = self.alloc_file_id()?;
         let path = table_path(&self.dir, id);
-        let mut b = TableBuilder::create(
+        let builder = TableBuilder::create(
             &path,
             self.opts.compression,
             self.opts.bloom_bits_per_key,
             self.opts.disk_budget.clone(),
         )?;
+        Ok((id, path, builder))
+    }
+
+    /// Writes a frozen memtable as a tier-0 table and commits it.
+    fn flush_one(&self, frozen: &Arc<Frozen>) -> Result<(), LsmError> {
+        let started = Instant::now();
+        let (id, path, mut b) = self.new_table()?;
         for (k, s) in frozen.table.iter() {
             b.add(k, s)?;
         }
@@ -777,14 +784,7 @@ impl Inner {
         bottom: bool,
         tier: u32,
     ) -> Result<Option<Arc<LiveTable>>, LsmError> {
-        let id = self.alloc_file_id()?;
-        let path = table_path(&self.dir, id);
-        let mut b = TableBuilder::create(
-            &path,
-            self.opts.compression,
-            self.opts.bloom_bits_per_key,
-            self.opts.disk_budget.clone(),
-        )?;
+        let (id, path, mut b) = self.new_table()?;
         let sources: Vec<Source> = inputs
             .iter()
             .map(|t| Box::new(TableCursor::uncached(Arc::clone(&t.table))) as Source)

@@ -83,6 +83,18 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn preference_list(
+        &self,
+        request: Request<proto::PreferenceListRequest>,
+    ) -> Result<Response<proto::PreferenceListResponse>, Status> {
+        let key = request.into_inner().key;
+        let n = self.node.config().n;
+        let replicas = self.node.ring().preference_list(&key, n);
+        Ok(Response::new(proto::PreferenceListResponse {
+            replicas: replicas.iter().map(ToString::to_string).collect(),
+        }))
+    }
+
     async fn local_get(
         &self,
         request: Request<proto::LocalGetRequest>,

@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::hints::{HintError, HintStore};
-use crate::membership::Membership;
+use crate::membership::{Membership, Plan};
 use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
 use crate::read_repair;
@@ -73,6 +73,8 @@ pub struct WriteOutcome {
     pub version: Version,
     /// Replicas that acknowledged before the reply.
     pub acks: usize,
+    /// Home replicas a stand-in held the write for (sloppy quorum).
+    pub hinted_for: Vec<NodeId>,
 }
 
 /// A read that met its quorum.
@@ -340,10 +342,11 @@ impl Node {
             version: minted.version.clone(),
         };
         let set = SiblingSet::from_siblings(vec![sibling], self.config.resolution);
-        let acks = self.replicate(key, set, request.w).await?;
+        let (acks, hinted_for) = self.replicate(key, set, request.w).await?;
         Ok(WriteOutcome {
             version: minted.version,
             acks,
+            hinted_for,
         })
     }
 
@@ -439,13 +442,15 @@ impl Node {
         self.replica.fetch(key)
     }
 
-    /// Sends the set to the key's N replicas; returns the acks once W came.
+    /// Sends the set to the key's N replicas; returns the acks once W came,
+    /// and the home replicas hinted handoff owes the write to (see
+    /// [`Self::owed_homes`]).
     async fn replicate(
         self: &Arc<Self>,
         key: Vec<u8>,
         set: SiblingSet,
         w: usize,
-    ) -> Result<usize, QuorumError> {
+    ) -> Result<(usize, Vec<NodeId>), QuorumError> {
         let plan = self.membership.view().write_plan(&key, w);
         if plan.targets.is_empty() {
             return Err(QuorumError::Write { acks: 0, required: w, n: self.config.n });
@@ -457,7 +462,7 @@ impl Node {
             Arc::clone(self).store_on(target, key.clone(), set.clone(), hint_for)
         });
         match await_quorum(&mut round, &mut acks, self.deadline()).await {
-            Ok(answers) => Ok(answers),
+            Ok(answers) => Ok((answers, self.owed_homes(&plan, &round))),
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_writes.inc();
                 warn!(acks = answers, required, failures = ?round.failures(), "write failed: quorum not met");
@@ -468,6 +473,22 @@ impl Node {
                 })
             }
         }
+    }
+
+    /// The home replicas a hint exists for when the write is acknowledged:
+    /// those a stand-in was sent the write for (sloppy quorum), and, with
+    /// hinted handoff on, those whose store already failed (the coordinator
+    /// kept the hint before the failure reached the round). Failures after
+    /// the reply are not known here; the workbench checks what it is told.
+    fn owed_homes(&self, plan: &Plan, round: &WriteRound) -> Vec<NodeId> {
+        let mut homes: Vec<NodeId> = plan.targets.iter().filter_map(|t| t.hint_for.clone()).collect();
+        if self.config.hinted_handoff {
+            let failed_homes = round.failures().keys().filter(|n| plan.hint_for(n).is_none());
+            homes.extend(failed_homes.cloned());
+        }
+        homes.sort();
+        homes.dedup();
+        homes
     }
 
     /// Stores on one replica: directly if it is this node, else by RPC. A

@@ -204,7 +204,7 @@ impl KvService {
         let limits = self.node.limits();
         let request = validate::write(&limits, &key, value.as_deref(), ctx, w)
             .map_err(|e| self.invalid(e))?;
-        let WriteOutcome { version, acks } = self
+        let WriteOutcome { version, acks, hinted_for } = self
             .node
             .write(key, value, request)
             .await
@@ -213,6 +213,7 @@ impl KvService {
         Ok(Response::new(proto::WriteResponse {
             version: Some(wire::version_to_proto(&version)),
             acks,
+            hinted_for: hinted_for.iter().map(ToString::to_string).collect(),
         }))
     }
 }

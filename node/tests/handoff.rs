@@ -165,8 +165,16 @@ async fn hints_reach_a_restarted_home_node() {
     let keys = 50;
     for i in 0..keys {
         let put = proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
-        kv.put(put).await.expect("W=2 with one replica down");
+        let reply = kv.put(put).await.expect("W=2 with one replica down").into_inner();
+        // A hint is owed only to the stopped node, and only a failure known
+        // before the reply can be listed (the rest are reported as empty).
+        assert!(reply.hinted_for.iter().all(|h| h == "n3"), "hinted_for {:?}", reply.hinted_for);
     }
+    let mut admin = cluster.admin(0).await;
+    let homes = admin.preference_list(proto::PreferenceListRequest { key: b"k0".to_vec() }).await;
+    let mut homes = homes.unwrap().into_inner().replicas;
+    homes.sort();
+    assert_eq!(homes, ["n1", "n2", "n3"], "N=3 of 3 nodes: every node is home");
     // The coordinator keeps its hints after answering; give the failed
     // stores their timeout.
     tokio::time::sleep(Duration::from_millis(500)).await;

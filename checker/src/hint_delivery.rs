@@ -21,15 +21,26 @@
 //! in the snapshot gap before the kill are unknown, so it is not judged.)
 //! Pending hints left at the end are reported (`drained: false`) but not
 //! failed: the quiet period may be shorter than the delivery interval.
-//! Whether every hinted write is present on its home replica needs a
-//! replica-local read the harness does not take yet; `home_check` says so.
-//! Not applicable (None) when no node ever reported a hint counter.
+//!
+//! Homes. Whether every hinted write is present on its home replica is
+//! [`crate::hint_homes`]: the writes' `hinted_for` in the history against
+//! the replica-local reads of `replica_reads.jsonl`. It enters the verdict
+//! when some acknowledged write was hinted: a write missing on its home after
+//! the hints drained is `false`; one missing while hints were still pending,
+//! a home that could not be read, or no file at all is `unknown` (with the
+//! reason in `home_check`), never `true`. "Drained" is judged at the replica
+//! reads: each node's latest snapshot at or before the first read says
+//! `hints_pending: 0` (the harness takes one right before reading).
+//!
+//! Not applicable (None) when no node ever reported a hint counter and no
+//! write was hinted.
 
 use std::collections::BTreeMap;
 
-use history::{AdminSnapshot, History, RunConfig};
+use history::{AdminSnapshot, History, ReplicaRead, RunConfig};
 use serde_json::{json, Value};
 
+use crate::hint_homes::HomeCheck;
 use crate::phase;
 use crate::result::{CheckResult, Validity};
 
@@ -49,10 +60,18 @@ fn counter(s: &AdminSnapshot, name: &str) -> u64 {
     s.counters.get(name).copied().unwrap_or(0)
 }
 
-/// Checks hint delivery; None when the nodes report no hint counters.
-pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Option<CheckResult> {
+/// Checks hint delivery from the counters and, where given, the replica
+/// reads (`None`: the run has no `replica_reads.jsonl`). None when the nodes
+/// report no hint counters and no write was hinted.
+pub fn check(
+    history: &History,
+    run: &RunConfig,
+    admin: &[AdminSnapshot],
+    replica_reads: Option<&[ReplicaRead]>,
+) -> Option<CheckResult> {
     let names = [STORED, DELIVERED, DROPPED, PENDING];
-    if !admin.iter().any(|s| names.iter().any(|n| s.counters.contains_key(*n))) {
+    let homes = HomeCheck::run(history, run, replica_reads);
+    if homes.hinted_writes == 0 && !admin.iter().any(|s| names.iter().any(|n| s.counters.contains_key(*n))) {
         return None;
     }
     let mut sorted: Vec<&AdminSnapshot> = admin.iter().filter(|s| s.reachable).collect();
@@ -71,7 +90,12 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
         .collect();
     let heal = phase::start_time(history, "heal");
     let drained_at = heal.and_then(|h| drained_at(&sorted, h));
-    let mut result = CheckResult::new(Validity::from(broken.is_empty()))
+    let drained_before_reads = drained_before(admin, replica_reads);
+    let (home_valid, _) = homes.verdict(drained_before_reads);
+    // The home part is judged only when some write was hinted.
+    let home_counts = homes.hinted_writes > 0;
+    let valid = Validity::all([Validity::from(broken.is_empty()), if home_counts { home_valid } else { Validity::True }]);
+    let mut result = CheckResult::new(valid)
         .with("stored", json!(total(STORED)))
         .with("delivered", json!(total(DELIVERED)))
         .with("dropped", json!(total(DROPPED)))
@@ -80,11 +104,45 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
         .with("restarted_nodes", json!(last.iter().filter(|(_, t)| t.restarted).map(|(n, _)| *n).collect::<Vec<_>>()))
         .with("drain_ms_after_heal", json!(drained_at.zip(heal).map(|(d, h)| (d.saturating_sub(h)) / 1_000_000)))
         .with("per_node", per_node(&last))
-        .with("home_check", json!("not available: needs replica-local reads"));
+        .with("hinted_writes", json!(homes.hinted_writes))
+        .with("missing", json!(homes.missing.len()))
+        .with("home_check", home_figures(&homes, drained_before_reads));
     if !broken.is_empty() {
         result = result.with("reason", json!(format!("delivered + dropped exceeds stored on {broken:?}")));
+    } else if let (true, (_, Some(why))) = (home_counts, homes.verdict(drained_before_reads)) {
+        result = result.with("reason", json!(format!("home check: {why}")));
     }
     Some(result)
+}
+
+/// The home part's figures; a note instead when no write was hinted.
+fn home_figures(homes: &HomeCheck, drained: Option<bool>) -> Value {
+    if homes.hinted_writes > 0 {
+        return homes.figures(drained);
+    }
+    json!({"hinted_writes": 0, "note": "no acknowledged write named a home in hinted_for: nothing to look for"})
+}
+
+/// Whether every node's hints had drained when the replica reads began:
+/// each node's latest snapshot at or before the first read is reachable and
+/// says `hints_pending: 0`. Without replica reads, the end of the run.
+/// None when a node's latest snapshot is unreachable and none is pending.
+fn drained_before(admin: &[AdminSnapshot], reads: Option<&[ReplicaRead]>) -> Option<bool> {
+    let cutoff = reads.and_then(|r| r.iter().map(|r| r.time).min()).unwrap_or(u64::MAX);
+    let mut latest: BTreeMap<&str, &AdminSnapshot> = BTreeMap::new();
+    for s in admin.iter().filter(|s| s.time <= cutoff) {
+        let slot = latest.entry(s.node.as_str()).or_insert(s);
+        if s.time >= slot.time {
+            *slot = s;
+        }
+    }
+    if latest.values().any(|s| s.reachable && counter(s, PENDING) > 0) {
+        return Some(false);
+    }
+    if latest.is_empty() || latest.values().any(|s| !s.reachable) {
+        return None;
+    }
+    Some(true)
 }
 
 /// The first snapshot time at or after `heal` when every node's latest

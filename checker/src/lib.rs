@@ -35,7 +35,8 @@
 //!   absent from the final reads, recovered `info` adds, losses to clocks.
 //! - **`hint-delivery`** and **`convergence`** ([`hint_delivery`],
 //!   [`convergence`]): from `admin.jsonl`, hints stored/delivered/dropped and
-//!   their drain time; time until the replicas' Merkle roots agree.
+//!   their drain time, and (from `replica_reads.jsonl`) whether every hinted
+//!   write is on its home replica; time until the replicas' Merkle roots agree.
 //!
 //! "Covers" is always [`history::Version::covers`] under the run's
 //! resolution (`siblings`: vector-clock descent; `lww`: not-older
@@ -62,6 +63,7 @@
 //! design.
 
 mod frontier;
+mod hint_homes;
 mod observe;
 
 pub mod convergence;
@@ -80,7 +82,7 @@ pub mod t_visibility;
 
 use std::collections::BTreeMap;
 
-use history::{AdminSnapshot, History, RunConfig};
+use history::{AdminSnapshot, History, ReplicaRead, RunConfig};
 
 pub use result::{CheckResult, Results, Validity};
 
@@ -106,15 +108,26 @@ pub const CHECKERS: [(&str, CheckFn); 8] = [
 /// Checkers of the set workload only.
 pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes::check)];
 
-/// Checkers of the admin snapshots.
-pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 2] =
-    [(hint_delivery::NAME, hint_delivery::check), (convergence::NAME, convergence::check)];
+/// Checkers of the admin snapshots alone (hint delivery also reads the
+/// replica reads, so [`check_run_files`] calls it by name).
+pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 1] = [(convergence::NAME, convergence::check)];
+
+/// [`check_run_files`] for a run without `replica_reads.jsonl`.
+pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
+    check_run_files(history, run, admin, None)
+}
 
 /// Runs every checker that applies to this run and combines their verdicts
 /// into `results.json`. A checker that does not apply (the set checkers on a
 /// register run, the admin checkers when the nodes report none of their
-/// counters) is left out, never reported as passing.
-pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
+/// counters) is left out, never reported as passing. `replica_reads`: the
+/// run's `replica_reads.jsonl`, None when it has none.
+pub fn check_run_files(
+    history: &History,
+    run: &RunConfig,
+    admin: &[AdminSnapshot],
+    replica_reads: Option<&[ReplicaRead]>,
+) -> Results {
     let mut checkers: BTreeMap<String, CheckResult> =
         CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))).collect();
     if run.workload == "set" {
@@ -124,6 +137,9 @@ pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) ->
         if let Some(result) = check(history, run, admin) {
             checkers.insert(name.to_string(), result);
         }
+    }
+    if let Some(result) = hint_delivery::check(history, run, admin, replica_reads) {
+        checkers.insert(hint_delivery::NAME.to_string(), result);
     }
     Results::from_checkers(checkers)
 }

@@ -133,4 +133,16 @@ mod tests {
             assert_eq!(a, b);
         }
     }
+
+    #[test]
+    fn hinted_for_is_written_only_when_present_and_read_back() {
+        let mut op = crate::Op::client(3, OpType::Ok, "write", "k1", "n1");
+        let plain = serde_json::to_value(&op).unwrap();
+        assert!(plain.get("hinted_for").is_none(), "an unhinted write looks as it always did");
+        op.hinted_for = vec!["n2".into()];
+        let line = serde_json::to_string(&op).unwrap();
+        assert!(line.contains(r#""hinted_for":["n2"]"#), "{line}");
+        let back: crate::Op = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, op);
+    }
 }

@@ -1,8 +1,10 @@
 //! The history: what every run records and every checker reads.
 //!
 //! A run writes `history.jsonl` (one [`Op`] per line, in the order the harness
-//! observed them), `run.json` (the [`RunConfig`] that produced it) and
-//! `admin.jsonl` (periodic [`AdminSnapshot`]s of every node's counters). The
+//! observed them), `run.json` (the [`RunConfig`] that produced it),
+//! `admin.jsonl` (periodic [`AdminSnapshot`]s of every node's counters) and,
+//! for our store, `replica_reads.jsonl` ([`ReplicaRead`]s: each home
+//! replica's own copy of every key a hinted write touched). The
 //! format is a public contract (`shared/spec/HISTORY.md`): fields are only
 //! ever added, never renamed, so other tools can read old runs.
 //!
@@ -14,6 +16,7 @@ mod admin;
 mod jsonl;
 mod op;
 mod recorder;
+mod replica;
 mod run;
 mod version;
 
@@ -21,6 +24,7 @@ pub use admin::AdminSnapshot;
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling};
 pub use recorder::Recorder;
+pub use replica::{read_replica_reads, ReplicaRead};
 pub use run::{Resolution, RunConfig};
 pub use version::Version;
 
@@ -30,4 +34,6 @@ pub mod files {
     pub const RUN: &str = "run.json";
     pub const ADMIN: &str = "admin.jsonl";
     pub const RESULTS: &str = "results.json";
+    /// Replica-local reads of every key with a hinted write, after the quiet period.
+    pub const REPLICA_READS: &str = "replica_reads.jsonl";
 }

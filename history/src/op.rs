@@ -74,6 +74,13 @@ pub struct Op {
     pub version: Option<Version>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On `ok` of `write`/`delete`/`add` (our store, sloppy quorum): the home
+    /// replicas a stand-in was asked to hold this write for. Hinted handoff
+    /// owes each of them this version; the hint-delivery checker looks for it
+    /// on their replica-local reads. Omitted when empty, so histories without
+    /// hints (and those written before the field existed) read the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hinted_for: Vec<String>,
 }
 
 /// One version returned by a read: the value written (None for a tombstone).
@@ -98,6 +105,7 @@ impl Op {
             node: Some(node.to_string()),
             version: None,
             error: None,
+            hinted_for: Vec::new(),
         }
     }
 
@@ -114,6 +122,7 @@ impl Op {
             node: None,
             version: None,
             error: None,
+            hinted_for: Vec::new(),
         }
     }
 

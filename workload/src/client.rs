@@ -15,7 +15,11 @@ pub struct ReadReply {
 /// A write's answer: the version the store assigned.
 #[derive(Debug, Clone)]
 pub struct WriteReply {
+    /// The version the store assigned.
     pub version: Version,
+    /// Home replicas a stand-in was asked to hold the write for (our store
+    /// under a sloppy quorum); empty for every other store.
+    pub hinted_for: Vec<String>,
 }
 
 /// Why a request did not succeed, classified by what it tells us about the

@@ -6,6 +6,10 @@
 //! a read changes nothing. For a write, `UNAVAILABLE` means fewer than W
 //! replicas acknowledged in time, but some may have stored it: indefinite.
 //! Timeouts and transport errors are always indefinite.
+//!
+//! A write's answer also names the home replicas a stand-in held it for
+//! (`hinted_for`, under a sloppy quorum); the runners record it on the `ok`
+//! so the hint-delivery checker knows which home owes which write.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -59,6 +63,12 @@ fn version_of(v: Option<proto::Version>) -> Version {
     Version { clock: v.clock.into_iter().collect::<BTreeMap<_, _>>(), ts: v.ts_ms }
 }
 
+/// A stored sibling as the workload sees it: `None` is a tombstone.
+pub(crate) fn sibling_of(s: proto::Sibling) -> (Option<String>, Version) {
+    let value = (!s.tombstone).then(|| String::from_utf8_lossy(&s.value).into_owned());
+    (value, version_of(s.version))
+}
+
 fn classify(status: tonic::Status, is_read: bool) -> ClientError {
     let msg = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
@@ -74,14 +84,7 @@ impl Client for DynamoClient {
         let req = proto::GetRequest { key: key.as_bytes().to_vec(), r: None };
         let call = async { self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true)) };
         let resp = self.deadline(call).await?.into_inner();
-        let siblings = resp
-            .siblings
-            .into_iter()
-            .map(|s| {
-                let value = (!s.tombstone).then(|| String::from_utf8_lossy(&s.value).into_owned());
-                (value, version_of(s.version))
-            })
-            .collect();
+        let siblings = resp.siblings.into_iter().map(sibling_of).collect();
         Ok(ReadReply { siblings, context: resp.context })
     }
 
@@ -94,6 +97,6 @@ impl Client for DynamoClient {
         };
         let call = async { self.kv.clone().put(self.request(req)).await.map_err(|s| classify(s, false)) };
         let resp = self.deadline(call).await?.into_inner();
-        Ok(WriteReply { version: version_of(resp.version) })
+        Ok(WriteReply { version: version_of(resp.version), hinted_for: resp.hinted_for })
     }
 }

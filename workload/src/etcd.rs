@@ -130,7 +130,7 @@ impl Client for EtcdClient {
         let revision = resp.header().map(|h| h.revision()).ok_or_else(|| {
             ClientError::Indefinite("put answered without a header (no revision)".to_string())
         })?;
-        Ok(WriteReply { version: revision_version(revision) })
+        Ok(WriteReply { version: revision_version(revision), hinted_for: Vec::new() })
     }
 }
 

@@ -15,7 +15,8 @@
 //! reads, read-your-writes, monotonic reads, t-visibility) and [`set`]
 //! (read-merge-write adds of unique elements: lost writes). Keys follow a
 //! [`KeyDist`] (uniform or zipfian); both end with [`final_reads`] on every
-//! node after the heal.
+//! node after the heal, and for our store [`replica_reads`] first: each home
+//! replica's own copy of every key a hinted write touched.
 //!
 //! The workload knows node addresses, not containers: it never reaches Docker.
 
@@ -27,6 +28,7 @@ mod redis_client;
 mod final_reads;
 mod keys;
 pub mod register;
+mod replica_reads;
 mod rng;
 pub mod set;
 
@@ -35,5 +37,6 @@ pub use dynamo::DynamoClient;
 pub use etcd::{EtcdClient, EtcdRead};
 pub use redis_client::RedisClient;
 pub use final_reads::{final_reads, Decode};
+pub use replica_reads::{hinted_keys, replica_reads, ReplicaReadSummary};
 pub use keys::{key_name, KeyDist};
 pub use rng::seeded_rng;

@@ -116,7 +116,7 @@ impl Client for RedisClient {
                 .map_err(|e| e.to_string())
         };
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(seq)) => Ok(WriteReply { version: seq_version(seq) }),
+            Ok(Ok(seq)) => Ok(WriteReply { version: seq_version(seq), hinted_for: Vec::new() }),
             Ok(Err(e)) => {
                 self.drop_connection(&self.primary).await;
                 Err(ClientError::Indefinite(e))

@@ -218,7 +218,7 @@ impl Worker {
         let mut done = invoke;
         done.kind = OpType::Ok;
         match result {
-            Ok(reply) => done.version = Some(reply.version),
+            Ok(reply) => (done.version, done.hinted_for) = (Some(reply.version), reply.hinted_for),
             Err(e) => self.fill_error(&mut done, e),
         }
         self.finish(done);

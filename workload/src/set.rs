@@ -176,7 +176,7 @@ impl Worker {
                 set.insert(element);
                 let value = serde_json::to_string(&set).expect("a set of strings serializes");
                 match target.client.write(key, &value, &reply.context).await {
-                    Ok(w) => done.version = Some(w.version),
+                    Ok(w) => (done.version, done.hinted_for) = (Some(w.version), w.hinted_for),
                     Err(e) => fill_error(&mut done, e),
                 }
             }

@@ -32,7 +32,7 @@ fn hints_drain_after_heal_is_measured() {
         snap(S, "n1", &[("hints_stored", 5), ("hints_pending", 5)], &[]),
         snap(3 * S, "n1", &[("hints_stored", 5), ("hints_delivered", 5), ("hints_pending", 0)], &[]),
     ];
-    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin).expect("applies");
+    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin, None).expect("applies");
     assert_eq!(r.valid, Validity::True);
     assert_eq!(count(&r, "delivered"), 5);
     assert_eq!(count(&r, "drain_ms_after_heal"), 1_000);
@@ -42,10 +42,10 @@ fn hints_drain_after_heal_is_measured() {
 #[test]
 fn planted_impossible_counters_fail_and_no_counters_do_not_apply() {
     let admin = vec![snap(S, "n1", &[("hints_stored", 1), ("hints_delivered", 3)], &[])];
-    let r = hint_delivery::check(&healed_at(0), &strict(), &admin).unwrap();
+    let r = hint_delivery::check(&healed_at(0), &strict(), &admin, None).unwrap();
     assert_eq!(r.valid, Validity::False);
     let none = vec![snap(S, "n1", &[("requests", 1)], &[])];
-    assert!(hint_delivery::check(&healed_at(0), &strict(), &none).is_none());
+    assert!(hint_delivery::check(&healed_at(0), &strict(), &none, None).is_none());
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn a_restarted_node_sums_its_incarnations_and_is_not_judged() {
         // Killed and restarted: counters start again; the persisted hints are delivered.
         snap(3 * S, "n2", &[("hints_stored", 0), ("hints_delivered", 4), ("hints_pending", 0)], &[]),
     ];
-    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin).unwrap();
+    let r = hint_delivery::check(&healed_at(2 * S), &strict(), &admin, None).unwrap();
     assert_eq!(r.valid, Validity::True, "{:?}", r.figures);
     assert_eq!(count(&r, "stored"), 4);
     assert_eq!(count(&r, "delivered"), 4);

@@ -140,6 +140,18 @@ impl HistoryBuilder {
         self.push(op)
     }
 
+    /// Marks the last op (an `ok` write/add/delete) as hinted for `homes`.
+    pub fn hinted_for(&mut self, homes: &[&str]) -> &mut Self {
+        let last = self.ops.last_mut().expect("an op to mark");
+        last.hinted_for = homes.iter().map(|h| h.to_string()).collect();
+        self
+    }
+
+    /// A nemesis action with the nodes it acted on.
+    pub fn nemesis_on(&mut self, f: &str, nodes: &[&str]) -> &mut Self {
+        self.push(Op::nemesis(f, json!({ "nodes": nodes })))
+    }
+
     /// A phase marker, as the workload records it.
     pub fn phase(&mut self, name: &str) -> &mut Self {
         self.push(Op::nemesis("phase", json!({"phase": name})))

@@ -3,6 +3,7 @@
 
 mod admin;
 mod builder;
+mod hint_homes;
 mod latency;
 mod lost_writes;
 mod monotonic_reads;

@@ -30,7 +30,8 @@ impl Client for MemStore {
         let mut data = self.data.lock().unwrap();
         let counter = data.get(key).map_or(1, |(_, c)| c + 1);
         data.insert(key.to_string(), (value.to_string(), counter));
-        Ok(WriteReply { version: Version { clock: [("m".to_string(), counter)].into(), ts: counter } })
+        let version = Version { clock: [("m".to_string(), counter)].into(), ts: counter };
+        Ok(WriteReply { version, hinted_for: Vec::new() })
     }
 }
 

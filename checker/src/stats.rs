@@ -11,6 +11,14 @@
 //! force at its invocation ([`crate::phase`]), which is what lets a table
 //! show availability during faults next to availability after healing.
 //!
+//! Offered load. The workload ends by recording a `workload` event (process
+//! `nemesis`, like the phase markers) with its arrival mode, target rate,
+//! duration, and, for an open loop, how many arrivals it scheduled and how
+//! many found every process busy and were never issued. `offered_load`
+//! repeats it with `achieved_rate_per_s` (ops issued per second of workload)
+//! and `dropped_fraction`, so a table can show the load the store was offered
+//! next to what it took. Dropped arrivals are a measurement, not a failure.
+//!
 //! Verdict. Stats promise nothing and so are `true`, except on a history
 //! with no client ops at all, which is `unknown`: an empty run is not a
 //! healthy one, and a report of 100% availability over zero requests would
@@ -107,20 +115,40 @@ pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
         .with("incomplete", json!(incomplete))
         .with("nemesis_events", json!(nemesis_actions(history)))
         .with("by_f", to_json_map(&by_f))
-        .with("by_phase", to_json_map(&by_phase));
+        .with("by_phase", to_json_map(&by_phase))
+        .with("offered_load", offered_load(history));
     if all.total() == 0 {
         result = result.with("reason", json!("the history has no client ops"));
     }
     result
 }
 
-/// Nemesis events other than phase markers: the faults actually injected.
+/// The `f` of the workload's summary event.
+pub const WORKLOAD_F: &str = "workload";
+
+/// Nemesis events other than phase markers and the workload's summary: the
+/// faults actually injected.
 fn nemesis_actions(history: &History) -> usize {
     history
         .ops
         .iter()
-        .filter(|op| op.process == Process::Nemesis && op.f != crate::phase::PHASE_F)
+        .filter(|op| op.process == Process::Nemesis && op.f != crate::phase::PHASE_F && op.f != WORKLOAD_F)
         .count()
+}
+
+/// The workload's summary event with the achieved rate and dropped fraction
+/// added; null when the history has none (runs from before it existed).
+fn offered_load(history: &History) -> Value {
+    let Some(event) = history.nemesis_events().find(|op| op.f == WORKLOAD_F) else { return Value::Null };
+    let mut load = event.value.clone();
+    let figure = |name: &str| event.value.get(name).and_then(Value::as_f64);
+    let achieved = figure("issued").zip(figure("duration_s")).filter(|(_, d)| *d > 0.0).map(|(n, d)| n / d);
+    let dropped = figure("dropped_arrivals").zip(figure("arrivals")).filter(|(_, a)| *a > 0.0).map(|(d, a)| d / a);
+    if let Value::Object(map) = &mut load {
+        map.insert("achieved_rate_per_s".into(), json!(achieved));
+        map.insert("dropped_fraction".into(), json!(dropped));
+    }
+    load
 }
 
 fn to_json_map(counts: &BTreeMap<String, Counts>) -> Value {

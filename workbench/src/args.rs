@@ -14,7 +14,7 @@ use clap::Args;
 use history::Resolution;
 use nemesis::Composition;
 use workload::register::NodeChoice;
-use workload::KeyDist;
+use workload::{Arrival, KeyDist};
 
 use crate::store::Store;
 use crate::campaign::{Backend, Plan};
@@ -97,9 +97,15 @@ pub struct CampaignArgs {
     pub quiet: u64,
     #[arg(long, default_value_t = 6)]
     pub concurrency: u32,
-    /// Target ops/s across all clients (0: closed loop).
+    /// Target ops/s across all clients (0: closed loop, as fast as possible).
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
+    /// closed: each client goes again when its op completes (paced by --rate);
+    /// open: ops arrive at --rate on a seeded Poisson schedule whatever the
+    /// store does, taken by a free client of --concurrency or counted as
+    /// dropped_arrivals.
+    #[arg(long, default_value = "closed")]
+    pub arrival: String,
     #[arg(long, default_value_t = 5)]
     pub keys: u32,
     /// uniform, zipfian, or zipfian:<exponent>.
@@ -183,6 +189,7 @@ impl CampaignArgs {
             quiet_s: self.quiet,
             concurrency: self.concurrency,
             rate: self.rate,
+            arrival: self.arrival.parse::<Arrival>().map_err(anyhow::Error::msg)?,
             key_dist: KeyDist::parse(&self.key_dist, self.keys).map_err(anyhow::Error::msg)?,
             node_choice: self.node_choice.parse::<NodeChoice>().map_err(anyhow::Error::msg)?,
             read_fraction: self.read_fraction,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use docker::{Cluster, ClusterSpec, DockerCluster, Fault, LocalCluster};
-use history::{files, read_admin, read_history, RunConfig};
+use history::{files, read_admin, read_history, read_replica_reads, RunConfig};
 use nemesis::Composition;
 use tracing::{info, warn};
 
@@ -252,7 +252,8 @@ pub fn check_run(run: &RunConfig, history_path: &Path) -> Result<Results> {
     let history = read_history(history_path)?;
     let admin_path = history_path.with_file_name(files::ADMIN);
     let admin = read_admin(&admin_path)?;
-    Ok(checker::check_all(&history, run, &admin))
+    let replica_reads = read_replica_reads(&history_path.with_file_name(files::REPLICA_READS))?;
+    Ok(checker::check_run_files(&history, run, &admin, replica_reads.as_deref()))
 }
 
 /// The only checker in the results of a run the backend could not perform.

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use history::Resolution;
 use nemesis::Composition;
 use workload::register::NodeChoice;
-use workload::KeyDist;
+use workload::{Arrival, KeyDist};
 
 use crate::spec::{RunSpec, Switches, WorkloadKind};
 use crate::store::Store;
@@ -52,6 +52,8 @@ pub struct Matrix {
     pub concurrency: u32,
     /// Target ops/s (0: closed loop).
     pub rate: f64,
+    /// Closed or open loop.
+    pub arrival: Arrival,
     /// Key distribution.
     pub key_dist: KeyDist,
     /// How clients pick nodes.
@@ -97,6 +99,9 @@ impl Matrix {
         }
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
             bail!("N={n} needs 1..={} (the cluster has {} nodes)", self.node_count, self.node_count);
+        }
+        if self.arrival == Arrival::Open && !(self.rate > 0.0 && self.rate.is_finite()) {
+            bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }
         if self.runs().is_empty() {
             bail!("no (W, R) pair is valid for any N: W and R must be in 1..=N");
@@ -185,6 +190,7 @@ impl Matrix {
             quiet_s: self.quiet_s,
             concurrency: self.concurrency,
             rate: self.rate,
+            arrival: self.arrival,
             key_dist: self.key_dist.clone(),
             node_choice: self.node_choice,
             read_fraction: self.read_fraction,
@@ -217,6 +223,7 @@ pub(crate) mod tests {
             quiet_s: 2,
             concurrency: 4,
             rate: 100.0,
+            arrival: Arrival::Closed,
             key_dist: KeyDist::uniform(3),
             node_choice: NodeChoice::Random,
             read_fraction: 0.5,

@@ -7,7 +7,8 @@
 //! nemesis on its own seeded schedule, `time_limit_s`), `heal` (every fault
 //! still in force undone), `quiet` (workload, no faults, `quiet_s`, so hints,
 //! repairs and late writes can land), `final` (every key read through every
-//! node).
+//! node). Between `quiet` and `final`, for our store, each home replica of
+//! every key with a hinted write is read directly (`replica_reads.jsonl`).
 //!
 //! The cluster is always torn down by the caller ([`crate::campaign`]), also
 //! on error and on Ctrl-C; this module only borrows it.
@@ -78,14 +79,39 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     poller.snapshot_now().await;
     phase(&recorder, "quiet")?;
     let summary = workload.await.context("the workload task panicked")?;
-    phase(&recorder, "final")?;
+    tracing::info!(
+        "workload ({} loop): {} ops issued of {} arrivals, {} dropped",
+        summary.arrival.as_str(),
+        summary.ops,
+        summary.arrivals,
+        summary.dropped_arrivals
+    );
     let decode = match spec.workload {
         WorkloadKind::Register => register::siblings_json,
         WorkloadKind::Set => set::siblings_json,
     };
+    if spec.store == Store::Dynamo {
+        // Before the final reads, whose read repair could deliver what a hint did not.
+        poller.snapshot_now().await;
+        read_replicas(cluster.as_ref(), &recorder, decode, dir).await?;
+    }
+    phase(&recorder, "final")?;
     workload::final_reads(spec.key_dist.keys(), &targets, recorder.clone(), summary.max_process + 1, decode).await;
     poller.stop().await?;
     Ok(history_path)
+}
+
+/// Writes `replica_reads.jsonl`: each home replica's own copy of every key
+/// a hinted write touched (see [`workload::replica_reads`]).
+async fn read_replicas(cluster: &dyn Cluster, recorder: &Arc<Recorder>, decode: workload::Decode, dir: &Path) -> Result<()> {
+    let mut endpoints = std::collections::BTreeMap::new();
+    for node in cluster.nodes() {
+        endpoints.insert(node.clone(), cluster.endpoint(&node)?);
+    }
+    let path = dir.join(files::REPLICA_READS);
+    let done = workload::replica_reads(&endpoints, recorder.clone(), decode, &path).await?;
+    tracing::info!("replica reads: {} hinted keys, {} reads, {} unreachable", done.keys, done.reads, done.unreachable);
+    Ok(())
 }
 
 async fn run_workload(spec: RunSpec, targets: Vec<Target>, recorder: Arc<Recorder>, total: Duration) -> RunSummary {

@@ -13,7 +13,7 @@ use nemesis::Composition;
 use serde_json::{json, Map, Value};
 use workload::register::{NodeChoice, RegisterConfig};
 use workload::set::SetConfig;
-use workload::KeyDist;
+use workload::{Arrival, KeyDist};
 
 use crate::store::Store;
 
@@ -129,6 +129,8 @@ pub struct RunSpec {
     pub concurrency: u32,
     /// Target ops/s over all clients (0: closed loop).
     pub rate: f64,
+    /// Closed loop, or open loop at `rate`.
+    pub arrival: Arrival,
     /// Key distribution.
     pub key_dist: KeyDist,
     /// How clients pick nodes.
@@ -216,6 +218,7 @@ impl RunSpec {
             "node_choice": format!("{:?}", self.node_choice).to_lowercase(),
             "read_fraction": self.read_fraction,
             "rmw_fraction": self.rmw_fraction,
+            "arrival": self.arrival.as_str(),
             "request_timeout_ms": self.request_timeout_ms,
             "client_timeout_ms": self.client_timeout_ms,
             "switches_passed": passed,
@@ -233,6 +236,7 @@ impl RunSpec {
             concurrency: self.concurrency,
             key_dist: self.key_dist.clone(),
             rate: self.rate,
+            arrival: self.arrival,
             read_fraction: self.read_fraction,
             rmw_fraction: self.rmw_fraction,
             node_choice: self.node_choice,
@@ -246,6 +250,7 @@ impl RunSpec {
             concurrency: self.concurrency,
             key_dist: self.key_dist.clone(),
             rate: self.rate,
+            arrival: self.arrival,
             read_fraction: self.read_fraction,
             node_choice: self.node_choice,
             seed: self.seed,

@@ -72,6 +72,7 @@ fn register_config() -> RegisterConfig {
         concurrency: 4,
         key_dist: KeyDist::uniform(20),
         rate: 100.0,
+        arrival: workload::Arrival::Closed,
         read_fraction: 0.5,
         rmw_fraction: 0.5,
         node_choice: NodeChoice::Random,

@@ -20,6 +20,7 @@
 //!
 //! The workload knows node addresses, not containers: it never reaches Docker.
 
+pub mod arrival;
 pub mod bench;
 mod client;
 mod dynamo;
@@ -32,6 +33,7 @@ mod replica_reads;
 mod rng;
 pub mod set;
 
+pub use arrival::Arrival;
 pub use client::{Client, ClientError, ReadReply, WriteReply};
 pub use dynamo::DynamoClient;
 pub use etcd::{EtcdClient, EtcdRead};

@@ -14,6 +14,12 @@
 //! blind or read-modify-write, start-time jitter) from its own stream of the
 //! run's seed, and draws them whatever the outcomes were, so two runs with the
 //! same seed issue the same op sequence per worker.
+//!
+//! Arrivals ([`Arrival`]): closed loop by default (each worker goes again when
+//! its op completes, paced by `rate` split over the workers); open loop sends
+//! `rate` ops/s on a seeded Poisson schedule to a pool of `concurrency`
+//! processes, each op drawn in arrival order from one stream of the seed, and
+//! counts the arrivals that found every process busy ([`crate::arrival`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +28,10 @@ use std::time::{Duration, Instant};
 use history::{Op, OpType, Recorder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde_json::json;
 use tracing::warn;
 
+use crate::arrival::{self, Arrival, OpenLoopCounts, Schedule, Slot};
 use crate::{seeded_rng, Client, ClientError, KeyDist};
 
 /// How a worker picks the node it sends an op to.
@@ -52,8 +60,10 @@ pub struct RegisterConfig {
     pub concurrency: u32,
     /// Which key each op touches (`k0..k{n-1}`, uniform or zipfian).
     pub key_dist: KeyDist,
-    /// Target ops/s across all workers; 0 = closed loop.
+    /// Target ops/s across all workers; 0 = closed loop as fast as possible.
     pub rate: f64,
+    /// Closed loop, or open loop at `rate` (which must then be positive).
+    pub arrival: Arrival,
     /// Probability that an op is a read.
     pub read_fraction: f64,
     /// Probability that a write carries the context of the last read.
@@ -72,12 +82,72 @@ pub struct Target {
 /// What a workload run did, for the progress line and sanity checks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunSummary {
+    /// Ops issued.
     pub ops: u64,
     /// The highest process id used; final reads use fresh ids above it.
     pub max_process: u64,
+    /// How ops were offered.
+    pub arrival: Arrival,
+    /// Open loop: arrivals scheduled (issued plus dropped); closed: `ops`.
+    pub arrivals: u64,
+    /// Open loop: arrivals that found every process busy and were not issued.
+    pub dropped_arrivals: u64,
 }
 
 impl RunSummary {
+    /// The summary of an open-loop run.
+    pub(crate) fn open(counts: OpenLoopCounts) -> RunSummary {
+        RunSummary {
+            ops: counts.issued,
+            max_process: counts.max_process,
+            arrival: Arrival::Open,
+            arrivals: counts.arrivals,
+            dropped_arrivals: counts.dropped_arrivals,
+        }
+    }
+
+    /// Drives `workers` closed or open loop (`draw`: each open-loop
+    /// arrival's op, in order), then records the summary in the history.
+    pub(crate) async fn drive<S: Slot>(
+        workers: Vec<S>,
+        pace: Pace,
+        draw: impl FnMut() -> S::Plan,
+        recorder: &Recorder,
+        workload: &str,
+    ) -> RunSummary {
+        let summary = match pace.arrival {
+            Arrival::Closed => {
+                let deadline = Instant::now() + pace.duration;
+                let tasks = workers.into_iter().map(|w| tokio::spawn(w.run_closed(deadline))).collect();
+                RunSummary::join(tasks, workload).await
+            }
+            Arrival::Open => {
+                let deadline = tokio::time::Instant::now() + pace.duration;
+                let schedule = Schedule::new(pace.seed, pace.rate);
+                RunSummary::open(arrival::open_loop(workers, schedule, deadline, draw).await)
+            }
+        };
+        summary.record(recorder, pace.rate, pace.duration);
+        summary
+    }
+
+    /// Records the summary in the history as a `workload` event (process
+    /// `nemesis`, like the phase markers), so the offered load, and what of
+    /// it was dropped, can be checked offline from the history alone.
+    pub(crate) fn record(&self, recorder: &Recorder, rate: f64, duration: Duration) {
+        let value = json!({
+            "arrival": self.arrival.as_str(),
+            "target_rate_per_s": rate,
+            "duration_s": duration.as_secs_f64(),
+            "arrivals": self.arrivals,
+            "issued": self.ops,
+            "dropped_arrivals": self.dropped_arrivals,
+        });
+        if let Err(e) = recorder.record(Op::nemesis("workload", value)) {
+            panic!("cannot record the history: {e}");
+        }
+    }
+
     /// Waits for every worker task (each returning its op count and last
     /// process id) and adds up what they did; a panicked worker is logged.
     pub(crate) async fn join(tasks: Vec<tokio::task::JoinHandle<(u64, u64)>>, workload: &str) -> RunSummary {
@@ -86,6 +156,7 @@ impl RunSummary {
             match task.await {
                 Ok((ops, max_process)) => {
                     summary.ops += ops;
+                    summary.arrivals += ops;
                     summary.max_process = summary.max_process.max(max_process);
                 }
                 Err(e) => warn!("a {workload} worker panicked: {e}"),
@@ -104,13 +175,25 @@ pub async fn run(
 ) -> RunSummary {
     assert!(!targets.is_empty(), "a workload needs at least one node");
     assert!(config.concurrency > 0 && config.key_dist.keys() > 0);
-    let deadline = Instant::now() + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..config.concurrency {
-        let worker = Worker::new(config.clone(), worker, targets.to_vec(), recorder.clone());
-        tasks.push(tokio::spawn(worker.run(deadline)));
-    }
-    RunSummary::join(tasks, "register").await
+    let workers: Vec<Worker> =
+        (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+    let mut rng = seeded_rng(config.seed, "register-arrivals", 0);
+    let draw = || draw_plan(config, &mut rng, targets.len(), 0);
+    let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
+    RunSummary::drive(workers, pace, draw, &recorder, "register").await
+}
+
+/// How a pool of workers is driven: arrival mode, rate, seed and duration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Closed or open loop.
+    pub arrival: Arrival,
+    /// Target ops/s over all workers.
+    pub rate: f64,
+    /// The run's seed (the open loop's arrival times).
+    pub seed: u64,
+    /// How long ops are issued.
+    pub duration: Duration,
 }
 
 /// One client: a sequence of process ids (a fresh one after each `info`).
@@ -131,7 +214,7 @@ struct Worker {
 }
 
 /// One op, as drawn before it is sent.
-struct Plan {
+pub(crate) struct Plan {
     key: String,
     target: usize,
     read: bool,
@@ -154,11 +237,7 @@ impl Worker {
             tokio::time::sleep_until(next.into()).await;
             next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
             let plan = self.plan();
-            if plan.read {
-                self.read(&plan).await;
-            } else {
-                self.write(&plan).await;
-            }
+            self.perform_plan(&plan).await;
             ops += 1;
         }
         (ops, self.process)
@@ -173,15 +252,16 @@ impl Worker {
     }
 
     fn plan(&mut self) -> Plan {
-        let key = self.config.key_dist.sample(&mut self.rng);
-        let random_target = self.rng.random_range(0..self.targets.len());
-        let target = match self.config.node_choice {
-            NodeChoice::Fixed => self.index as usize % self.targets.len(),
-            NodeChoice::Random => random_target,
-        };
-        let read = self.rng.random_bool(self.config.read_fraction.clamp(0.0, 1.0));
-        let rmw = self.rng.random_bool(self.config.rmw_fraction.clamp(0.0, 1.0));
-        Plan { key, target, read, rmw }
+        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
+    }
+
+    /// Runs one planned op.
+    async fn perform_plan(&mut self, plan: &Plan) {
+        if plan.read {
+            self.read(plan).await;
+        } else {
+            self.write(plan).await;
+        }
     }
 
     fn record(&self, op: Op) {
@@ -241,6 +321,42 @@ impl Worker {
             self.process += u64::from(self.config.concurrency);
         }
     }
+}
+
+/// An open-loop arrival runs on whichever process is free; under
+/// [`NodeChoice::Fixed`] it goes to that process's own node.
+impl Slot for Worker {
+    type Plan = Plan;
+
+    async fn perform(mut self, mut plan: Plan) -> Worker {
+        if self.config.node_choice == NodeChoice::Fixed {
+            plan.target = self.index as usize % self.targets.len();
+        }
+        self.perform_plan(&plan).await;
+        self
+    }
+
+    fn process(&self) -> u64 {
+        self.process
+    }
+
+    async fn run_closed(self, deadline: Instant) -> (u64, u64) {
+        self.run(deadline).await
+    }
+}
+
+/// Draws one op: key, node, read or write, blind or read-modify-write; all
+/// four draws are made whatever the choices, so the stream never shifts.
+fn draw_plan(config: &RegisterConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
+    let key = config.key_dist.sample(rng);
+    let random_target = rng.random_range(0..targets);
+    let target = match config.node_choice {
+        NodeChoice::Fixed => index as usize % targets,
+        NodeChoice::Random => random_target,
+    };
+    let read = rng.random_bool(config.read_fraction.clamp(0.0, 1.0));
+    let rmw = rng.random_bool(config.rmw_fraction.clamp(0.0, 1.0));
+    Plan { key, target, read, rmw }
 }
 
 /// The history's read value: `[{"value": ..., "version": ...}]`.

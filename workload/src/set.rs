@@ -20,7 +20,8 @@
 //! reads.
 //!
 //! Determinism: each worker draws key, node and read-or-add from its own
-//! stream of the seed whatever the outcomes, as in [`crate::register`].
+//! stream of the seed whatever the outcomes, as in [`crate::register`]; in
+//! open loop ([`crate::arrival`]) one stream draws them in arrival order.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -31,7 +32,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::register::{NodeChoice, RunSummary, Target};
+use crate::arrival::{Arrival, Slot};
+use crate::register::{NodeChoice, Pace, RunSummary, Target};
 use crate::{seeded_rng, ClientError, KeyDist};
 
 /// The knobs of a set run.
@@ -41,8 +43,10 @@ pub struct SetConfig {
     pub concurrency: u32,
     /// Which key each op touches.
     pub key_dist: KeyDist,
-    /// Target ops/s across all workers; 0 = closed loop.
+    /// Target ops/s across all workers; 0 = closed loop as fast as possible.
     pub rate: f64,
+    /// Closed loop, or open loop at `rate` (which must then be positive).
+    pub arrival: Arrival,
     /// Probability that an op is a plain read (else an add).
     pub read_fraction: f64,
     /// How a worker picks its node.
@@ -82,11 +86,34 @@ pub fn siblings_json(siblings: &[(Option<String>, Version)]) -> Value {
 /// Runs `config.concurrency` workers against `targets` for `duration`.
 pub async fn run(config: &SetConfig, targets: &[Target], recorder: Arc<Recorder>, duration: Duration) -> RunSummary {
     assert!(!targets.is_empty() && config.concurrency > 0);
-    let deadline = Instant::now() + duration;
-    let tasks: Vec<_> = (0..config.concurrency)
-        .map(|i| tokio::spawn(Worker::new(config.clone(), i, targets.to_vec(), recorder.clone()).run(deadline)))
-        .collect();
-    RunSummary::join(tasks, "set").await
+    let workers: Vec<Worker> =
+        (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+    let mut rng = seeded_rng(config.seed, "set-arrivals", 0);
+    let draw = || draw_plan(config, &mut rng, targets.len(), 0);
+    let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
+    RunSummary::drive(workers, pace, draw, &recorder, "set").await
+}
+
+/// One set op, as drawn before it is sent.
+pub(crate) struct Plan {
+    /// Key touched.
+    key: String,
+    /// Index of the node it goes to.
+    target: usize,
+    /// A plain read (else an add).
+    read: bool,
+}
+
+/// Draws key, node and read-or-add; every draw is made whatever the choices.
+fn draw_plan(config: &SetConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
+    let key = config.key_dist.sample(rng);
+    let random_target = rng.random_range(0..targets);
+    let read = rng.random_bool(config.read_fraction.clamp(0.0, 1.0));
+    let target = match config.node_choice {
+        NodeChoice::Fixed => index as usize % targets,
+        NodeChoice::Random => random_target,
+    };
+    Plan { key, target, read }
 }
 
 /// One client of the set workload.
@@ -124,21 +151,19 @@ impl Worker {
         while next < deadline {
             tokio::time::sleep_until(next.into()).await;
             next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
-            let key = self.config.key_dist.sample(&mut self.rng);
-            let random_target = self.rng.random_range(0..self.targets.len());
-            let read = self.rng.random_bool(self.config.read_fraction.clamp(0.0, 1.0));
-            let target = match self.config.node_choice {
-                NodeChoice::Fixed => self.index as usize % self.targets.len(),
-                NodeChoice::Random => random_target,
-            };
-            if read {
-                self.read(&key, target).await;
-            } else {
-                self.add(&key, target).await;
-            }
+            let plan = draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index);
+            self.perform_plan(&plan).await;
             ops += 1;
         }
         (ops, self.process)
+    }
+
+    async fn perform_plan(&mut self, plan: &Plan) {
+        if plan.read {
+            self.read(&plan.key, plan.target).await;
+        } else {
+            self.add(&plan.key, plan.target).await;
+        }
     }
 
     fn record(&self, op: Op) {
@@ -191,6 +216,28 @@ impl Worker {
         if crashed {
             self.process += u64::from(self.config.concurrency);
         }
+    }
+}
+
+/// An open-loop arrival runs on whichever process is free; under
+/// [`NodeChoice::Fixed`] it goes to that process's own node.
+impl Slot for Worker {
+    type Plan = Plan;
+
+    async fn perform(mut self, mut plan: Plan) -> Worker {
+        if self.config.node_choice == NodeChoice::Fixed {
+            plan.target = self.index as usize % self.targets.len();
+        }
+        self.perform_plan(&plan).await;
+        self
+    }
+
+    fn process(&self) -> u64 {
+        self.process
+    }
+
+    async fn run_closed(self, deadline: Instant) -> (u64, u64) {
+        self.run(deadline).await
     }
 }
 

@@ -1,6 +1,8 @@
 //! Same seed, same op sequence per worker; different seed, different one.
 //! The store here is an in-memory register used only as a test double for
 //! the network: the property under test is the generator's determinism.
+//! The open-loop tests run on tokio's paused clock, so arrival times, and
+//! with them which arrivals find a free process, repeat exactly.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,11 +11,13 @@ use std::time::{Duration, Instant};
 use history::{OpType, Process, Recorder, Version};
 use workload::register::{self, NodeChoice, RegisterConfig, Target};
 use workload::set::{self, SetConfig};
-use workload::{Client, ClientError, KeyDist, ReadReply, WriteReply};
+use workload::{Arrival, Client, ClientError, KeyDist, ReadReply, WriteReply};
 
 #[derive(Default)]
 struct MemStore {
     data: Mutex<BTreeMap<String, (String, u64)>>,
+    /// How long each write takes (on tokio's clock).
+    write_ms: u64,
 }
 
 #[async_trait::async_trait]
@@ -27,6 +31,7 @@ impl Client for MemStore {
         Ok(ReadReply { siblings, context: vec![] })
     }
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {
+        tokio::time::sleep(Duration::from_millis(self.write_ms)).await;
         let mut data = self.data.lock().unwrap();
         let counter = data.get(key).map_or(1, |(_, c)| c + 1);
         data.insert(key.to_string(), (value.to_string(), counter));
@@ -48,6 +53,7 @@ async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String,
         concurrency: 3,
         key_dist: KeyDist::zipfian(4, 1.0),
         rate: 600.0,
+        arrival: Arrival::Closed,
         read_fraction: 0.5,
         rmw_fraction: 0.5,
         node_choice: NodeChoice::Random,
@@ -58,6 +64,7 @@ async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String,
             concurrency: 3,
             key_dist: KeyDist::uniform(4),
             rate: 600.0,
+            arrival: Arrival::Closed,
             read_fraction: 0.3,
             node_choice: NodeChoice::Random,
             seed,
@@ -104,4 +111,63 @@ async fn same_seed_same_sequences(set: bool) {
         differs |= prefix(x, len) != prefix(z, len);
     }
     assert!(differs, "a different seed produced the same sequences");
+}
+
+/// An open-loop register run at 200 ops/s for 2 s on the paused clock, over
+/// 3 processes and a store whose writes take `write_ms`: every op's (process,
+/// type, f, key, node) in history order, and the recorded `workload` event.
+async fn open_loop(seed: u64, write_ms: u64) -> (Vec<(Process, OpType, String, Option<String>, Option<String>)>, serde_json::Value) {
+    let dir = std::env::temp_dir().join(format!("wl-open-{}-{seed}-{write_ms}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let recorder = Arc::new(Recorder::create(&dir.join("h.jsonl"), Instant::now()).unwrap());
+    let store: Arc<dyn Client> = Arc::new(MemStore { write_ms, ..MemStore::default() });
+    let targets: Vec<Target> = (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
+    let config = RegisterConfig {
+        concurrency: 3,
+        key_dist: KeyDist::uniform(4),
+        rate: 200.0,
+        arrival: Arrival::Open,
+        read_fraction: 0.5,
+        rmw_fraction: 0.5,
+        node_choice: NodeChoice::Random,
+        seed,
+    };
+    let summary = register::run(&config, &targets, recorder.clone(), Duration::from_secs(2)).await;
+    let ops = recorder.snapshot();
+    let event = ops.iter().find(|op| op.f == "workload").expect("the run records its offered load").value.clone();
+    assert_eq!(event["dropped_arrivals"], summary.dropped_arrivals);
+    let ops = ops.into_iter().filter(|op| op.f != "workload").map(|op| (op.process, op.kind, op.f, op.key, op.node)).collect();
+    (ops, event)
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_loop_same_seed_same_arrivals_and_ops_another_seed_others() {
+    let (a, event) = open_loop(7, 0).await;
+    let (b, _) = open_loop(7, 0).await;
+    let (c, _) = open_loop(8, 0).await;
+    assert_eq!(a, b, "same seed, same ops in the same order");
+    assert_ne!(a, c);
+    let arrivals = workload::arrival::Schedule::new(7, 200.0).take_while(|d| *d < Duration::from_secs(2)).count();
+    assert_eq!(event["arrivals"], arrivals as u64);
+    assert_eq!(event["dropped_arrivals"], 0, "an instant store takes every arrival");
+    assert_eq!(event["arrival"], "open");
+    assert_eq!(a.len(), 2 * arrivals, "each arrival is one invoke and one completion");
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_loop_drops_what_busy_processes_cannot_take_and_keeps_one_op_per_process() {
+    // Writes take 100 ms: 3 processes cannot keep up with 200 arrivals/s.
+    let (ops, event) = open_loop(7, 100).await;
+    let (arrivals, issued, dropped) =
+        (event["arrivals"].as_u64().unwrap(), event["issued"].as_u64().unwrap(), event["dropped_arrivals"].as_u64().unwrap());
+    assert!(dropped > 0, "{event}");
+    assert_eq!(issued + dropped, arrivals);
+    let mut open: BTreeMap<Process, bool> = BTreeMap::new();
+    for (process, kind, ..) in &ops {
+        let outstanding = open.entry(*process).or_default();
+        assert_eq!(*outstanding, *kind != OpType::Invoke, "process {process:?}: one op outstanding at a time");
+        *outstanding = *kind == OpType::Invoke;
+    }
+    let (again, event_again) = open_loop(7, 100).await;
+    assert_eq!((ops, event), (again, event_again), "the paused clock repeats the drops exactly");
 }

@@ -147,9 +147,9 @@ impl HistoryBuilder {
         self
     }
 
-    /// A nemesis action with the nodes it acted on.
-    pub fn nemesis_on(&mut self, f: &str, nodes: &[&str]) -> &mut Self {
-        self.push(Op::nemesis(f, json!({ "nodes": nodes })))
+    /// A nemesis-process event with its value (an action, or the workload's summary).
+    pub fn nemesis_value(&mut self, f: &str, value: Value) -> &mut Self {
+        self.push(Op::nemesis(f, value))
     }
 
     /// A phase marker, as the workload records it.

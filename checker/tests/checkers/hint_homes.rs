@@ -122,7 +122,7 @@ fn a_home_killed_after_the_ack_on_memory_storage_is_not_judged() {
     let mut b = HistoryBuilder::new();
     acked_write(&mut b, 0, "k1", "p0-1", v(&[("n1", 1)], 100), S, 2 * S);
     b.hinted_for(&["n3"]);
-    b.at(3 * S).nemesis_on("kill", &["n3"]);
+    b.at(3 * S).nemesis_value("kill", json!({"nodes": ["n3"]}));
     let mut run = strict();
     run.extra.insert("storage".into(), json!("memory"));
     let reads = [on_n3("k1", vec![])];

@@ -61,3 +61,19 @@ fn no_client_ops_is_unknown() {
     assert_eq!(result.valid, Validity::Unknown);
     assert_eq!(result.figures["total"], json!(0));
 }
+
+#[test]
+fn offered_load_reports_the_achieved_rate_and_the_dropped_arrivals() {
+    let mut b = HistoryBuilder::new();
+    b.invoke_write(0, "k", "p0-1", "n1").ok_write(0, "k", "p0-1", v(&[("n1", 1)], 1));
+    let summary = json!({"arrival": "open", "target_rate_per_s": 200.0, "duration_s": 10.0,
+                         "arrivals": 2000, "issued": 1500, "dropped_arrivals": 500});
+    b.nemesis_value("workload", summary);
+    let result = stats::check(&b.build(), &strict());
+    let load = &result.figures["offered_load"];
+    assert_eq!(load["achieved_rate_per_s"], json!(150.0));
+    assert_eq!(load["dropped_fraction"], json!(0.25));
+    assert_eq!(load["dropped_arrivals"], json!(500));
+    assert_eq!(result.figures["nemesis_events"], json!(0), "the summary is not a fault");
+    assert_eq!(stats::check(&fixed_history(), &strict()).figures["offered_load"], json!(null));
+}

@@ -49,7 +49,7 @@ use futures::StreamExt;
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result, LABEL,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Joined, Left, Result, LABEL,
     LIBFAKETIME, NODE_PORT,
 };
 
@@ -106,8 +106,15 @@ pub struct DockerCluster {
     network: String,
     /// The network's subnet, e.g. `10.213.17.0/24`.
     subnet: String,
-    /// The nodes, in `spec.nodes` order.
-    nodes: Vec<NodeContainer>,
+    /// The current members, in start order then join order. Behind a lock
+    /// because [`Cluster::join_node`] and [`Cluster::leave_node`] change it
+    /// through `&self` while workloads and nemeses read it.
+    nodes: std::sync::RwLock<Vec<NodeContainer>>,
+    /// The highest address ever given to a node: a joiner gets the next one,
+    /// never a departed node's (peers may still hold connections to it).
+    highest_ip: std::sync::Mutex<Ipv4Addr>,
+    /// Held for a whole join or leave, so two changes never interleave.
+    membership_change: tokio::sync::Mutex<()>,
     /// Which server the containers run (our node, or a peer store).
     store: StoreKind,
 }
@@ -329,7 +336,7 @@ impl DockerCluster {
         let image_id = resolve_image(&docker, image).await?;
         let network = format!("dwb-{}", spec.name);
         let k = create_network(&docker, &network, &spec.name).await?;
-        let nodes = spec
+        let nodes: Vec<NodeContainer> = spec
             .nodes
             .iter()
             .enumerate()
@@ -339,6 +346,7 @@ impl DockerCluster {
                 ip: node_ip(k, i),
             })
             .collect();
+        let highest_ip = node_ip(k, nodes.len() - 1);
         let cluster = DockerCluster {
             docker,
             spec: spec.clone(),
@@ -346,7 +354,9 @@ impl DockerCluster {
             image_id,
             network,
             subnet: format!("10.213.{k}.0/24"),
-            nodes,
+            nodes: std::sync::RwLock::new(nodes),
+            highest_ip: std::sync::Mutex::new(highest_ip),
+            membership_change: tokio::sync::Mutex::new(()),
             store,
         };
         match cluster.create_and_start_all().await {
@@ -371,19 +381,20 @@ impl DockerCluster {
     }
 
     /// The container name of `node`.
-    pub fn container_name(&self, node: &str) -> Result<&str> {
-        Ok(&self.node(node)?.container)
+    pub fn container_name(&self, node: &str) -> Result<String> {
+        Ok(self.node(node)?.container)
     }
 
     async fn create_and_start_all(&self) -> Result<()> {
-        let peers = peers_arg(&self.nodes);
-        for node in &self.nodes {
+        let nodes = self.roster();
+        let peers = peers_arg(&nodes);
+        for node in &nodes {
             self.create_container(node, &peers).await?;
             self.start_container(node).await?;
         }
-        let waits = self.nodes.iter().map(|n| self.wait_node_ready(n));
+        let waits = nodes.iter().map(|n| self.wait_node_ready(n));
         futures::future::try_join_all(waits).await?;
-        tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), subnet = %self.subnet, "docker cluster ready");
+        tracing::info!(run = %self.spec.name, nodes = nodes.len(), subnet = %self.subnet, "docker cluster ready");
         Ok(())
     }
 
@@ -400,9 +411,14 @@ impl DockerCluster {
         error
     }
 
-    fn node(&self, node: &str) -> Result<&NodeContainer> {
-        self.nodes
-            .iter()
+    /// A copy of the current members (the lock is never held across an await).
+    fn roster(&self) -> Vec<NodeContainer> {
+        self.nodes.read().expect("the node list lock is never poisoned").clone()
+    }
+
+    fn node(&self, node: &str) -> Result<NodeContainer> {
+        self.roster()
+            .into_iter()
             .find(|n| n.id == node)
             .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
     }
@@ -522,7 +538,7 @@ impl DockerCluster {
     /// Every member as the others address it (peer stores' command lines).
     fn members(&self) -> Vec<Member> {
         let store = self.store;
-        self.nodes
+        self.roster()
             .iter()
             .map(|n| Member { id: n.id.clone(), host: n.ip.to_string(), port: store.client_port(), peer_port: store.peer_port() })
             .collect()
@@ -535,7 +551,7 @@ impl DockerCluster {
             let entry = vec!["/bin/sh".into(), "-c".into(), WRAPPER.into(), "dynamo-node".into()];
             return (entry, self.node_cmd(node, peers));
         }
-        let index = self.nodes.iter().position(|n| n.id == node.id).unwrap_or(0);
+        let index = self.roster().iter().position(|n| n.id == node.id).unwrap_or(0);
         let mut argv = self.store.peer_argv(index, &self.members(), "/data", "0.0.0.0");
         let program = argv.remove(0);
         (vec!["/bin/sh".into(), "-c".into(), PEER_WRAPPER.into(), program], argv)
@@ -660,7 +676,7 @@ impl Cluster for DockerCluster {
     }
 
     fn nodes(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.id.clone()).collect()
+        self.roster().into_iter().map(|n| n.id).collect()
     }
 
     fn endpoint(&self, node: &str) -> Result<String> {
@@ -672,8 +688,12 @@ impl Cluster for DockerCluster {
     }
 
     fn supports(&self, fault: Fault) -> bool {
-        // Peer stores run without libfaketime (see PEER_WRAPPER).
-        !(fault == Fault::Clock && self.store != StoreKind::Dynamo)
+        match fault {
+            // Peer stores run without libfaketime (see PEER_WRAPPER), and
+            // have no join flags or Admin.Leave.
+            Fault::Clock | Fault::Membership => self.store == StoreKind::Dynamo,
+            Fault::Partition | Fault::Kill | Fault::Pause | Fault::Latency => true,
+        }
     }
 
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {
@@ -686,8 +706,8 @@ impl Cluster for DockerCluster {
 
     async fn restart(&self, node: &str) -> Result<()> {
         let n = self.node(node)?;
-        self.start_container(n).await?;
-        self.wait_node_ready(n).await?;
+        self.start_container(&n).await?;
+        self.wait_node_ready(&n).await?;
         tracing::info!(node, "node restarted");
         Ok(())
     }
@@ -701,26 +721,31 @@ impl Cluster for DockerCluster {
     }
 
     async fn collect_logs(&self) -> Result<()> {
-        tokio::fs::create_dir_all(&self.spec.log_dir)
-            .await
-            .map_err(|source| ClusterError::Io {
-                context: format!("create log dir {}", self.spec.log_dir.display()),
-                source,
-            })?;
-        for node in &self.nodes {
-            let bytes = self.container_logs(node).await?;
-            write_log(&self.spec.log_dir.join(format!("{}.log", node.id)), &bytes).await?;
+        for node in &self.roster() {
+            self.save_log(node).await?;
         }
         Ok(())
     }
 
     async fn teardown(&self) -> Result<()> {
-        for node in &self.nodes {
+        for node in &self.roster() {
             force_remove_container(&self.docker, &node.container).await?;
         }
         remove_network(&self.docker, &self.network).await?;
         tracing::info!(run = %self.spec.name, "docker cluster removed");
         Ok(())
+    }
+
+    async fn join_node(&self, id: &str) -> Result<Joined> {
+        crate::ring_change::join(self, id).await
+    }
+
+    async fn leave_node(&self, node: &str) -> Result<Left> {
+        crate::ring_change::leave(self, node).await
+    }
+
+    async fn preference_list(&self, key: &str) -> Result<Vec<String>> {
+        crate::ring_change::preference_list(self, key).await
     }
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {

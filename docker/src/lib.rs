@@ -15,6 +15,7 @@ mod docker;
 mod error;
 mod local;
 mod ready;
+mod ring_change;
 mod signal;
 mod spec;
 mod store;
@@ -27,6 +28,7 @@ pub use docker::{
 pub use error::ClusterError;
 pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};
 pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
+pub use ring_change::{Joined, Left, MEMBERSHIP_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
 pub use spec::{ClusterSpec, ExecOutput, Fault};
 pub use store::{probe_peer, wait_peer_ready, Member, StoreKind};
@@ -78,10 +80,34 @@ pub trait Cluster: Send + Sync {
     /// Backends without libfaketime report [`ClusterError::Unsupported`].
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
         let _ = (node, offset_secs);
-        Err(ClusterError::Unsupported {
-            backend: self.backend(),
-            what: "skew a node's clock (no libfaketime)".to_string(),
-        })
+        Err(self.unsupported("skew a node's clock (no libfaketime)"))
+    }
+    /// Starts a fresh node `id` that joins the running ring (`--join true`,
+    /// announced to every current member), and returns once the members that
+    /// answer all see it normal (its ranges streamed in). From then on it is
+    /// in [`Cluster::nodes`]. Needs [`Fault::Membership`].
+    async fn join_node(&self, id: &str) -> Result<Joined> {
+        let _ = id;
+        Err(self.unsupported("add a node to a running cluster"))
+    }
+    /// Decommissions `node` (`Admin.Leave`: its ranges stream to their new
+    /// owners), then removes its container or process (its log is kept).
+    /// From then on it is no longer in [`Cluster::nodes`]. Needs
+    /// [`Fault::Membership`]; refused for the only node.
+    async fn leave_node(&self, node: &str) -> Result<Left> {
+        let _ = node;
+        Err(self.unsupported("remove a node from a running cluster"))
+    }
+    /// The home replicas of `key` (its preference list, N node ids in ring
+    /// order, down or not), asked of the first member that answers
+    /// `Admin.PreferenceList`. Peer stores have no such service.
+    async fn preference_list(&self, key: &str) -> Result<Vec<String>> {
+        let _ = key;
+        Err(self.unsupported("tell a key's preference list (no admin service)"))
+    }
+    /// The error a backend returns for something it cannot do.
+    fn unsupported(&self, what: &str) -> ClusterError {
+        ClusterError::Unsupported { backend: self.backend(), what: what.to_string() }
     }
 }
 

@@ -17,6 +17,7 @@
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use nix::sys::signal::{kill as send_signal, Signal};
 use nix::unistd::Pid;
@@ -24,11 +25,14 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use crate::ready::{wait_ready, READY_TIMEOUT};
+use crate::ring_change::{self, Joined, Left};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
     faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result,
     LIBFAKETIME,
 };
+
+mod membership;
 
 /// The environment variable that overrides [`find_node_binary`].
 pub const NODE_BINARY_ENV: &str = "DWB_NODE_BINARY";
@@ -47,6 +51,11 @@ struct LocalNode {
     faketime_file: PathBuf,
     /// Where stdout and stderr are appended.
     log_path: PathBuf,
+    /// The `--peers` value it starts with (the members when it was added).
+    peers: String,
+    /// Flags after the spec's (a joiner's `--join true --seed-node ...`),
+    /// kept so a restart runs the same command line.
+    extra_args: Vec<String>,
     /// The running (or killed but not yet restarted) process.
     child: Mutex<Option<Child>>,
 }
@@ -59,12 +68,14 @@ pub struct LocalCluster {
     binary: PathBuf,
     /// Root of this run's data directories and faketime files.
     base_dir: PathBuf,
-    /// The `--peers` value every node gets.
-    peers: String,
     /// Whether nodes run under libfaketime.
     faketime: bool,
-    /// The nodes, in `spec.nodes` order.
-    nodes: Vec<LocalNode>,
+    /// The current members, in start order then join order. Behind a lock
+    /// because [`Cluster::join_node`] and [`Cluster::leave_node`] change it
+    /// through `&self` while workloads and nemeses read it.
+    nodes: std::sync::RwLock<Vec<Arc<LocalNode>>>,
+    /// Held for a whole join or leave, so two changes never interleave.
+    membership_change: Mutex<()>,
     /// Which server the processes run (our node, or a peer store).
     store: StoreKind,
 }
@@ -190,54 +201,65 @@ impl LocalCluster {
         std::fs::create_dir_all(&spec.log_dir)
             .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
         let ports = free_ports(2 * spec.nodes.len())?;
-        let nodes: Vec<LocalNode> = spec
+        let peers = spec
             .nodes
             .iter()
             .zip(ports.chunks(2))
-            .map(|(id, pair)| LocalNode {
-                id: id.clone(),
-                port: pair[0],
-                peer_port: pair[1],
-                data_dir: base_dir.join("data").join(id),
-                faketime_file: base_dir.join(format!("{id}.faketime")),
-                log_path: spec.log_dir.join(format!("{id}.log")),
-                child: Mutex::new(None),
-            })
-            .collect();
-        let peers = nodes
-            .iter()
-            .map(|n| format!("{}=127.0.0.1:{}", n.id, n.port))
+            .map(|(id, pair)| format!("{id}=127.0.0.1:{}", pair[0]))
             .collect::<Vec<_>>()
             .join(",");
-        for node in &nodes {
-            std::fs::create_dir_all(&node.data_dir)
-                .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
-        }
         // Peer stores never run under libfaketime (see store.rs / PEER_WRAPPER).
         let faketime = libfaketime_path().is_some() && store == StoreKind::Dynamo;
-        if faketime {
-            for node in &nodes {
-                write_offset(&node.faketime_file, 0)?;
-            }
-        }
-        Ok(LocalCluster {
+        let cluster = LocalCluster {
             spec: spec.clone(),
             binary,
             base_dir,
-            peers,
             faketime,
-            nodes,
+            nodes: std::sync::RwLock::new(Vec::new()),
+            membership_change: Mutex::new(()),
             store,
-        })
+        };
+        for (id, pair) in spec.nodes.iter().zip(ports.chunks(2)) {
+            let node = cluster.lay_out(id, (pair[0], pair[1]), peers.clone(), Vec::new())?;
+            cluster.nodes.write().expect("the node list lock is never poisoned").push(Arc::new(node));
+        }
+        Ok(cluster)
+    }
+
+    /// One node's ports, data directory and faketime file (at offset zero).
+    fn lay_out(&self, id: &str, ports: (u16, u16), peers: String, extra_args: Vec<String>) -> Result<LocalNode> {
+        let node = LocalNode {
+            id: id.to_string(),
+            port: ports.0,
+            peer_port: ports.1,
+            data_dir: self.base_dir.join("data").join(id),
+            faketime_file: self.base_dir.join(format!("{id}.faketime")),
+            log_path: self.spec.log_dir.join(format!("{id}.log")),
+            peers,
+            extra_args,
+            child: Mutex::new(None),
+        };
+        std::fs::create_dir_all(&node.data_dir)
+            .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
+        if self.faketime {
+            write_offset(&node.faketime_file, 0)?;
+        }
+        Ok(node)
+    }
+
+    /// A copy of the current members (the lock is never held across an await).
+    fn roster(&self) -> Vec<Arc<LocalNode>> {
+        self.nodes.read().expect("the node list lock is never poisoned").clone()
     }
 
     async fn spawn_all(&self) -> Result<()> {
-        for node in &self.nodes {
+        let nodes = self.roster();
+        for node in &nodes {
             self.spawn(node).await?;
         }
-        let waits = self.nodes.iter().map(|n| self.wait_node_ready(n));
+        let waits = nodes.iter().map(|n| self.wait_node_ready(n));
         futures::future::try_join_all(waits).await?;
-        tracing::info!(run = %self.spec.name, nodes = self.nodes.len(), "local cluster ready");
+        tracing::info!(run = %self.spec.name, nodes = nodes.len(), "local cluster ready");
         Ok(())
     }
 
@@ -248,13 +270,14 @@ impl LocalCluster {
 
     /// The pid of the node's process, if one is running (or stopped).
     pub async fn pid(&self, node: &str) -> Result<Option<u32>> {
-        let guard = self.node(node)?.child.lock().await;
+        let node = self.node(node)?;
+        let guard = node.child.lock().await;
         Ok(guard.as_ref().and_then(Child::id))
     }
 
-    fn node(&self, node: &str) -> Result<&LocalNode> {
-        self.nodes
-            .iter()
+    fn node(&self, node: &str) -> Result<Arc<LocalNode>> {
+        self.roster()
+            .into_iter()
             .find(|n| n.id == node)
             .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
     }
@@ -275,10 +298,11 @@ impl LocalCluster {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", node.port))
             .arg("--peers")
-            .arg(&self.peers)
+            .arg(&node.peers)
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(&self.spec.node_args)
+            .args(&node.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
@@ -308,7 +332,8 @@ impl LocalCluster {
 
     /// Sends `signal` to the node's process.
     async fn signal(&self, node: &str, signal: Signal) -> Result<()> {
-        let guard = self.node(node)?.child.lock().await;
+        let target = self.node(node)?;
+        let guard = target.child.lock().await;
         let pid = guard
             .as_ref()
             .and_then(pid_of)
@@ -353,11 +378,11 @@ impl LocalCluster {
     /// A peer store member's process: its own command line on loopback ports.
     fn peer_command(&self, node: &LocalNode, log: std::fs::File, log_err: std::fs::File) -> Command {
         let members: Vec<Member> = self
-            .nodes
+            .roster()
             .iter()
             .map(|n| Member { id: n.id.clone(), host: "127.0.0.1".into(), port: n.port, peer_port: n.peer_port })
             .collect();
-        let index = self.nodes.iter().position(|n| n.id == node.id).unwrap_or(0);
+        let index = self.roster().iter().position(|n| n.id == node.id).unwrap_or(0);
         let data_dir = node.data_dir.display().to_string();
         let argv = self.store.peer_argv(index, &members, &data_dir, "127.0.0.1");
         let mut cmd = Command::new(&self.binary);
@@ -397,7 +422,7 @@ impl Cluster for LocalCluster {
     }
 
     fn nodes(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.id.clone()).collect()
+        self.roster().iter().map(|n| n.id.clone()).collect()
     }
 
     fn endpoint(&self, node: &str) -> Result<String> {
@@ -413,6 +438,7 @@ impl Cluster for LocalCluster {
         match fault {
             Fault::Kill | Fault::Pause => true,
             Fault::Clock => self.faketime,
+            Fault::Membership => self.store == StoreKind::Dynamo,
             Fault::Partition | Fault::Latency => false,
         }
     }
@@ -427,7 +453,8 @@ impl Cluster for LocalCluster {
 
     async fn kill(&self, node: &str) -> Result<()> {
         self.signal(node, Signal::SIGKILL).await?;
-        let mut guard = self.node(node)?.child.lock().await;
+        let target = self.node(node)?;
+        let mut guard = target.child.lock().await;
         if let Some(child) = guard.as_mut() {
             child
                 .wait()
@@ -452,8 +479,8 @@ impl Cluster for LocalCluster {
                 }
             }
         }
-        self.spawn(n).await?;
-        self.wait_node_ready(n).await?;
+        self.spawn(&n).await?;
+        self.wait_node_ready(&n).await?;
         tracing::info!(node, "node restarted");
         Ok(())
     }
@@ -472,7 +499,7 @@ impl Cluster for LocalCluster {
     }
 
     async fn teardown(&self) -> Result<()> {
-        for node in &self.nodes {
+        for node in &self.roster() {
             Self::stop_process(node).await?;
         }
         if self.base_dir.exists() {
@@ -482,6 +509,18 @@ impl Cluster for LocalCluster {
         }
         tracing::info!(run = %self.spec.name, "local cluster stopped");
         Ok(())
+    }
+
+    async fn join_node(&self, id: &str) -> Result<Joined> {
+        ring_change::join(self, id).await
+    }
+
+    async fn leave_node(&self, node: &str) -> Result<Left> {
+        ring_change::leave(self, node).await
+    }
+
+    async fn preference_list(&self, key: &str) -> Result<Vec<String>> {
+        ring_change::preference_list(self, key).await
     }
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use proto::admin_client::AdminClient;
 use proto::{StatusRequest, StatusResponse};
-use tonic::transport::Endpoint;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::{ClusterError, Result};
 
@@ -28,18 +28,29 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(200);
 /// One `Admin.Status` call to `endpoint` (e.g. `http://10.213.4.11:7000`),
 /// bounded by `timeout` for the connect and again for the request.
 pub async fn admin_status(endpoint: &str, timeout: Duration) -> Result<StatusResponse> {
-    let channel = Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| ClusterError::Other(format!("bad endpoint {endpoint:?}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
-        .await
-        .map_err(|e| ClusterError::Other(format!("connect to {endpoint}: {e}")))?;
-    let reply = AdminClient::new(channel)
+    let reply = admin_client(endpoint, timeout, timeout)
+        .await?
         .status(StatusRequest {})
         .await
         .map_err(|e| ClusterError::Other(format!("status from {endpoint}: {e}")))?;
     Ok(reply.into_inner())
+}
+
+/// An `Admin` client of `endpoint`, bounded by `connect_timeout` for the
+/// connect and `request_timeout` for each request.
+pub(crate) async fn admin_client(
+    endpoint: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<AdminClient<Channel>> {
+    let channel = Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| ClusterError::Other(format!("bad endpoint {endpoint:?}: {e}")))?
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .connect()
+        .await
+        .map_err(|e| ClusterError::Other(format!("connect to {endpoint}: {e}")))?;
+    Ok(AdminClient::new(channel))
 }
 
 /// Retries [`admin_status`] until it answers or `total` has passed.

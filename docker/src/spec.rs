@@ -29,6 +29,8 @@ pub enum Fault {
     Clock,
     /// tc netem delay and loss.
     Latency,
+    /// Nodes join (range streaming in) and leave (`Admin.Leave`) the ring.
+    Membership,
 }
 
 /// What a command run inside a node printed.

@@ -4,7 +4,8 @@
 //! timing); all of them share one [`FaultState`]. Every action is recorded
 //! after it was performed, as a nemesis `info` event whose value says exactly
 //! what was done; a failed action is recorded with its error and ends its
-//! schedule. [`heal_all`] undoes whatever is still in force.
+//! schedule. [`heal_all`] undoes whatever is still in force, and after a
+//! membership nemesis records the final members (event `membership`).
 
 use std::time::{Duration, Instant};
 
@@ -125,6 +126,12 @@ pub async fn heal_all(cluster: &dyn Cluster, recorder: &Recorder, state: &Mutex<
     }
     if cluster.supports(Fault::Latency) && snapshot.latency {
         note("stop-latency", remove_qdiscs(cluster).await)?;
+    }
+    if !snapshot.joined.is_empty() || !snapshot.left.is_empty() {
+        // Nothing to undo (no join or leave is in flight: the schedules
+        // ended before the heal); the record is who the final reads ask.
+        let members = json!({"nodes": cluster.nodes(), "joined": snapshot.joined, "left": snapshot.left});
+        note("membership", Ok(members))?;
     }
     *state.lock().await = FaultState::default();
     first_error.map_or(Ok(()), Err)

@@ -22,16 +22,19 @@ pub enum NemesisKind {
     Clock,
     /// tc netem delay, jitter and loss.
     Latency,
+    /// Fresh nodes join the ring and members leave it (`Admin.Leave`).
+    Membership,
 }
 
 /// Every kind, in the order `--help` lists them.
-pub const ALL_KINDS: [NemesisKind; 6] = [
+pub const ALL_KINDS: [NemesisKind; 7] = [
     NemesisKind::None,
     NemesisKind::Partition,
     NemesisKind::Kill,
     NemesisKind::Pause,
     NemesisKind::Clock,
     NemesisKind::Latency,
+    NemesisKind::Membership,
 ];
 
 impl NemesisKind {
@@ -44,6 +47,7 @@ impl NemesisKind {
             NemesisKind::Pause => "pause",
             NemesisKind::Clock => "clock",
             NemesisKind::Latency => "latency",
+            NemesisKind::Membership => "membership",
         }
     }
 
@@ -56,6 +60,7 @@ impl NemesisKind {
             NemesisKind::Pause => Some(docker::Fault::Pause),
             NemesisKind::Clock => Some(docker::Fault::Clock),
             NemesisKind::Latency => Some(docker::Fault::Latency),
+            NemesisKind::Membership => Some(docker::Fault::Membership),
         }
     }
 }

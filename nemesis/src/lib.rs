@@ -11,7 +11,9 @@
 //! The nemeses ([`NemesisKind`]): partitions (isolate one, random halves,
 //! bridge, one-way, majorities ring; iptables inside the containers), kill
 //! and restart, pause and resume, clock skew (libfaketime: bump, strobe,
-//! reset) and latency/loss (tc netem). Several compose in one run
+//! reset), latency/loss (tc netem) and membership (nodes join with range
+//! streaming and leave with `Admin.Leave`). Kills and pauses hit one node, a
+//! minority, or the home replicas of one key ([`targets`]). Several compose in one run
 //! ([`Composition`]), each on its own seeded schedule.
 //!
 //! A fault the backend cannot perform (iptables on local processes) is an
@@ -21,6 +23,7 @@
 pub mod clock;
 pub mod grudge;
 pub mod kind;
+pub mod membership;
 pub mod netem;
 pub mod partition;
 pub mod partition_plan;
@@ -34,5 +37,5 @@ pub use execute::{execute, execute_all, heal_all, NemesisError};
 pub use grudge::Grudge;
 pub use kind::{Composition, NemesisKind, ALL_KINDS};
 pub use perform::observed_offset_s;
-pub use schedule::{Action, Rhythm, Schedule, ScheduledAction};
+pub use schedule::{Action, Rhythm, Schedule, ScheduledAction, Scope};
 pub use state::FaultState;

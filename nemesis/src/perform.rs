@@ -2,8 +2,12 @@
 //!
 //! Each function acts, updates the [`FaultState`] and returns the JSON value
 //! the history records for the event: the nodes actually acted on (which may
-//! be fewer than requested when another nemesis already holds a node down),
-//! and for clock bumps the offset observed inside the container afterwards.
+//! be fewer than requested when another nemesis already holds a node down
+//! or the node left), for clock bumps the offset observed inside the
+//! container afterwards, for a key-primaries target the preference list the
+//! ring gave (or why the drawn fallback was hit instead), and for joins and
+//! leaves the node, its address, the keys it held or streamed, how long it
+//! took and the members afterwards.
 
 use std::collections::BTreeMap;
 
@@ -13,15 +17,16 @@ use tokio::sync::Mutex;
 
 use crate::schedule::Action;
 use crate::state::FaultState;
-use crate::{netem, partition, NemesisError};
+use crate::{netem, partition, targets, Grudge, NemesisError};
 
 /// Does `action`; returns what was done.
 pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {
     match action {
         Action::StartPartition { scheme, grudge } => {
             // Marked first: a half-applied grudge must still be healed.
+            let grudge = without_gone(grudge, &*state.lock().await);
             state.lock().await.partitioned = true;
-            partition::apply(cluster, grudge).await?;
+            partition::apply(cluster, &grudge).await?;
             Ok(json!({"scheme": scheme, "grudge": grudge}))
         }
         Action::StopPartition => {
@@ -29,17 +34,121 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
             state.lock().await.partitioned = false;
             Ok(json!({"healed": "iptables -F INPUT on every node"}))
         }
-        Action::Kill { nodes } => kill(cluster, state, nodes).await,
-        Action::Restart { nodes } => restart(cluster, state, nodes).await,
-        Action::Pause { nodes } => pause(cluster, state, nodes).await,
-        Action::Resume { nodes } => resume(cluster, state, nodes).await,
+        Action::Kill { nodes, primaries_of } => {
+            let (nodes, aimed) = aim(cluster, state, "kill", nodes, primaries_of).await;
+            Ok(merged(kill(cluster, state, &nodes).await?, aimed))
+        }
+        Action::Restart { nodes, primaries_of } => {
+            restart(cluster, state, &aimed_at(state, "kill", nodes, primaries_of).await).await
+        }
+        Action::Pause { nodes, primaries_of } => {
+            let (nodes, aimed) = aim(cluster, state, "pause", nodes, primaries_of).await;
+            Ok(merged(pause(cluster, state, &nodes).await?, aimed))
+        }
+        Action::Resume { nodes, primaries_of } => {
+            resume(cluster, state, &aimed_at(state, "pause", nodes, primaries_of).await).await
+        }
         Action::ClockBump { mode, offsets_s } => clock_bump(cluster, state, mode, offsets_s).await,
         Action::ClockReset { nodes } => clock_reset(cluster, state, nodes).await,
         Action::StartLatency { nodes, delay_ms, jitter_ms, loss_pct } => {
             start_latency(cluster, state, nodes, netem::start_command(*delay_ms, *jitter_ms, *loss_pct)).await
         }
         Action::StopLatency => stop_latency(cluster, state).await,
+        Action::Join { node } => join(cluster, state, node).await,
+        Action::Leave { node } => leave(cluster, state, node).await,
     }
+}
+
+/// Whom a kill or pause hits: `nodes`, or with `key` the primaries of that
+/// key as the ring says now (remembered in `state` for the matching restart
+/// or resume). A store that cannot tell (peer stores have no admin service)
+/// gets the drawn fallback `nodes`, and the returned note says so.
+async fn aim(
+    cluster: &dyn Cluster,
+    state: &Mutex<FaultState>,
+    f: &str,
+    nodes: &[String],
+    key: &Option<String>,
+) -> (Vec<String>, Value) {
+    let Some(key) = key else { return (nodes.to_vec(), json!({})) };
+    let (chosen, note) = match cluster.preference_list(key).await {
+        Ok(list) => {
+            let chosen = targets::primaries(&list, cluster.nodes().len());
+            (chosen, json!({"target": "primaries", "key": key, "preference_list": list}))
+        }
+        Err(e) => {
+            let why = format!("no preference list ({e}); hit the drawn fallback instead");
+            (nodes.to_vec(), json!({"target": "fallback", "key": key, "fallback": why}))
+        }
+    };
+    state.lock().await.aimed.insert(format!("{f} {key}"), chosen.clone());
+    (chosen, note)
+}
+
+/// The nodes the start action of this window hit (see [`aim`]).
+async fn aimed_at(state: &Mutex<FaultState>, f: &str, nodes: &[String], key: &Option<String>) -> Vec<String> {
+    let Some(key) = key else { return nodes.to_vec() };
+    state.lock().await.aimed.remove(&format!("{f} {key}")).unwrap_or_else(|| nodes.to_vec())
+}
+
+/// `value` with `extra`'s fields added.
+fn merged(mut value: Value, extra: Value) -> Value {
+    if let (Value::Object(map), Value::Object(more)) = (&mut value, extra) {
+        map.extend(more);
+    }
+    value
+}
+
+/// `grudge` without the nodes that left or are leaving (no rules to install there).
+fn without_gone(grudge: &Grudge, state: &FaultState) -> Grudge {
+    grudge
+        .iter()
+        .filter(|(node, _)| !state.gone(node))
+        .map(|(node, peers)| (node.clone(), peers.iter().filter(|p| !state.gone(p)).cloned().collect()))
+        .filter(|(_, peers): &(String, std::collections::BTreeSet<String>)| !peers.is_empty())
+        .collect()
+}
+
+async fn join(cluster: &dyn Cluster, state: &Mutex<FaultState>, node: &str) -> Result<Value, NemesisError> {
+    ensure(cluster, Fault::Membership, "membership (join)")?;
+    let joined = cluster.join_node(node).await?;
+    state.lock().await.joined.insert(node.to_string());
+    Ok(json!({
+        "node": joined.node,
+        "address": joined.address,
+        "keys_held": joined.keys_held,
+        "duration_ms": joined.duration_ms,
+        "members": cluster.nodes(),
+    }))
+}
+
+/// Decommissions `node` unless another nemesis holds it down (then the
+/// leave is skipped and the event says why).
+async fn leave(cluster: &dyn Cluster, state: &Mutex<FaultState>, node: &str) -> Result<Value, NemesisError> {
+    ensure(cluster, Fault::Membership, "membership (leave)")?;
+    {
+        let mut s = state.lock().await;
+        let held = s.killed.contains(node) || s.paused.contains(node);
+        if held || !cluster.nodes().iter().any(|n| n == node) {
+            let why = if held { "held down by another nemesis" } else { "not a member" };
+            return Ok(json!({"node": node, "skipped": why, "members": cluster.nodes()}));
+        }
+        s.leaving.insert(node.to_string());
+    }
+    let result = cluster.leave_node(node).await;
+    let mut s = state.lock().await;
+    s.leaving.remove(node);
+    let left = result?;
+    s.left.insert(node.to_string());
+    s.skewed.remove(node);
+    Ok(json!({
+        "node": left.node,
+        "address": left.address,
+        "keys_streamed": left.keys_streamed,
+        "duration_ms": left.duration_ms,
+        "total_ms": left.total_ms,
+        "members": cluster.nodes(),
+    }))
 }
 
 /// Fails unless the backend can really do `fault`.
@@ -102,8 +211,12 @@ async fn clock_bump(
 ) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Clock, "clock skew (libfaketime)")?;
     let mut observed = BTreeMap::new();
-    for (node, offset) in offsets_s {
-        cluster.set_clock_offset(node, *offset).await?;
+    let offsets_s: BTreeMap<&String, &i64> = {
+        let s = state.lock().await;
+        offsets_s.iter().filter(|(node, _)| !s.gone(node)).collect()
+    };
+    for (node, offset) in offsets_s.iter().map(|(n, o)| (*n, **o)) {
+        cluster.set_clock_offset(node, offset).await?;
         state.lock().await.skewed.insert(node.clone());
         observed.insert(node.clone(), observed_offset_s(cluster, node).await);
     }
@@ -112,7 +225,11 @@ async fn clock_bump(
 
 async fn clock_reset(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Clock, "clock skew (libfaketime)")?;
-    for node in nodes {
+    let nodes: Vec<String> = {
+        let s = state.lock().await;
+        nodes.iter().filter(|n| !s.gone(n)).cloned().collect()
+    };
+    for node in &nodes {
         cluster.set_clock_offset(node, 0).await?;
         state.lock().await.skewed.remove(node);
     }
@@ -141,8 +258,12 @@ async fn start_latency(
     command: String,
 ) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Latency, "latency (tc netem)")?;
-    state.lock().await.latency = true;
-    for node in nodes {
+    let nodes: Vec<String> = {
+        let mut s = state.lock().await;
+        s.latency = true;
+        nodes.iter().filter(|n| !s.gone(n)).cloned().collect()
+    };
+    for node in &nodes {
         partition::run_sh(cluster, node, &command).await.map_err(|e| netem_missing(cluster, e))?;
     }
     Ok(json!({"nodes": nodes, "command": command}))

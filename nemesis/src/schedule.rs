@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grudge::Grudge;
 use crate::kind::NemesisKind;
-use crate::{clock, netem, partition_plan, targets};
+use crate::{clock, membership, netem, partition_plan, targets};
 
 /// One thing the nemesis does. Serialized with the history's `f` names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,23 +35,43 @@ pub enum Action {
     StopPartition,
     /// SIGKILL these nodes' processes (data directories kept).
     Kill {
-        /// The victims.
+        /// The victims; with `primaries_of`, only the fallback for stores
+        /// that cannot tell a key's preference list.
         nodes: Vec<String>,
+        /// Target the home replicas of this key instead (a minority of
+        /// them, resolved when executed; see [`targets`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primaries_of: Option<String>,
     },
     /// Start killed nodes again on their data.
     Restart {
-        /// The nodes to bring back.
+        /// The nodes to bring back; with `primaries_of`, only the fallback for stores
+        /// that cannot tell a key's preference list.
         nodes: Vec<String>,
+        /// Target the home replicas of this key instead (a minority of
+        /// them, resolved when executed; see [`targets`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primaries_of: Option<String>,
     },
     /// SIGSTOP these nodes.
     Pause {
-        /// The victims.
+        /// The victims; with `primaries_of`, only the fallback for stores
+        /// that cannot tell a key's preference list.
         nodes: Vec<String>,
+        /// Target the home replicas of this key instead (a minority of
+        /// them, resolved when executed; see [`targets`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primaries_of: Option<String>,
     },
     /// SIGCONT these nodes.
     Resume {
-        /// The nodes to wake.
+        /// The nodes to wake; with `primaries_of`, only the fallback for stores
+        /// that cannot tell a key's preference list.
         nodes: Vec<String>,
+        /// Target the home replicas of this key instead (a minority of
+        /// them, resolved when executed; see [`targets`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primaries_of: Option<String>,
     },
     /// Set these nodes' wall-clock offsets (libfaketime), in seconds.
     ClockBump {
@@ -78,6 +98,17 @@ pub enum Action {
     },
     /// Remove the netem qdisc from every node.
     StopLatency,
+    /// Start a fresh node that joins the ring (its ranges stream in).
+    Join {
+        /// Its id, past every name the run has used.
+        node: String,
+    },
+    /// Decommission a node (`Admin.Leave`: its ranges stream away), then
+    /// remove its container or process.
+    Leave {
+        /// The departing member.
+        node: String,
+    },
 }
 
 impl Action {
@@ -94,6 +125,8 @@ impl Action {
             Action::ClockReset { .. } => "clock-reset",
             Action::StartLatency { .. } => "start-latency",
             Action::StopLatency => "stop-latency",
+            Action::Join { .. } => "join",
+            Action::Leave { .. } => "leave",
         }
     }
 
@@ -105,6 +138,7 @@ impl Action {
                 | Action::Kill { .. }
                 | Action::Pause { .. }
                 | Action::StartLatency { .. }
+                | Action::Join { .. }
         ) || matches!(self, Action::ClockBump { mode, .. } if mode != "strobe")
     }
 }
@@ -151,36 +185,50 @@ pub fn draw_ms(range: (u64, u64), rng: &mut impl Rng) -> u64 {
     rng.random_range(range.0..=range.1)
 }
 
+/// What a schedule is drawn over: the initial nodes and the run's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The nodes the cluster starts with.
+    pub nodes: &'a [String],
+    /// The workload's key space (targets of "primaries of a key"); empty: none.
+    pub keys: &'a [String],
+}
+
 /// The actions of one fault window starting at `start_ms` and held until
-/// `end_ms` (`end_ms > start_ms`), for `kind`.
-fn window(kind: NemesisKind, nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {
+/// `end_ms` (`end_ms > start_ms`), for `kind` (not membership: see
+/// [`membership::Roster`], which remembers who joined).
+fn window(kind: NemesisKind, scope: Scope<'_>, start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {
     debug_assert!(end_ms > start_ms);
     let at = |at_ms, action| ScheduledAction { at_ms, action };
+    let nodes = scope.nodes;
     match kind {
-        NemesisKind::None => vec![],
+        NemesisKind::None | NemesisKind::Membership => vec![],
         NemesisKind::Partition => {
             let (scheme, grudge) = partition_plan::draw(nodes, rng);
             vec![at(start_ms, Action::StartPartition { scheme, grudge }), at(end_ms, Action::StopPartition)]
         }
         NemesisKind::Kill => {
-            let victims = targets::draw(nodes, rng);
-            vec![at(start_ms, Action::Kill { nodes: victims.clone() }), at(end_ms, Action::Restart { nodes: victims })]
+            let (nodes, primaries_of) = targets::draw_target(nodes, scope.keys, rng);
+            let restart = Action::Restart { nodes: nodes.clone(), primaries_of: primaries_of.clone() };
+            vec![at(start_ms, Action::Kill { nodes, primaries_of }), at(end_ms, restart)]
         }
         NemesisKind::Pause => {
-            let victims = targets::draw(nodes, rng);
-            vec![at(start_ms, Action::Pause { nodes: victims.clone() }), at(end_ms, Action::Resume { nodes: victims })]
+            let (nodes, primaries_of) = targets::draw_target(nodes, scope.keys, rng);
+            let resume = Action::Resume { nodes: nodes.clone(), primaries_of: primaries_of.clone() };
+            vec![at(start_ms, Action::Pause { nodes, primaries_of }), at(end_ms, resume)]
         }
         NemesisKind::Clock => clock::window(nodes, start_ms, end_ms, rng),
         NemesisKind::Latency => netem::window(nodes, start_ms, end_ms, rng),
     }
 }
 
-/// The schedule of `kind` over `fault_phase_ms` for `nodes`, from `rng`.
-pub fn plan(kind: NemesisKind, nodes: &[String], fault_phase_ms: u64, rhythm: Rhythm, rng: &mut impl Rng) -> Schedule {
+/// The schedule of `kind` over `fault_phase_ms` for `scope`, from `rng`.
+pub fn plan(kind: NemesisKind, scope: Scope<'_>, fault_phase_ms: u64, rhythm: Rhythm, rng: &mut impl Rng) -> Schedule {
     let mut actions = Vec::new();
-    if kind == NemesisKind::None || nodes.len() < 2 {
+    if kind == NemesisKind::None || scope.nodes.len() < 2 {
         return Schedule { kind: Some(kind), actions };
     }
+    let mut roster = membership::Roster::new(scope.nodes);
     let mut t = 0;
     // Bounded: every iteration advances t by at least 2 ms.
     while actions.len() < 10_000 {
@@ -189,7 +237,11 @@ pub fn plan(kind: NemesisKind, nodes: &[String], fault_phase_ms: u64, rhythm: Rh
             break;
         }
         let end = (t + draw_ms(rhythm.fault_ms, rng).max(1)).min(fault_phase_ms);
-        actions.extend(window(kind, nodes, t, end, rng));
+        if kind == NemesisKind::Membership {
+            actions.extend(roster.window(t, end, rng));
+        } else {
+            actions.extend(window(kind, scope, t, end, rng));
+        }
         t = end;
     }
     Schedule { kind: Some(kind), actions }
@@ -199,7 +251,7 @@ pub fn plan(kind: NemesisKind, nodes: &[String], fault_phase_ms: u64, rhythm: Rh
 /// composing nemeses leaves each one's schedule exactly as it was alone.
 pub fn plan_all<R: Rng>(
     kinds: &[NemesisKind],
-    nodes: &[String],
+    scope: Scope<'_>,
     fault_phase_ms: u64,
     rhythm: Rhythm,
     mut rng_for: impl FnMut(NemesisKind) -> R,
@@ -207,7 +259,7 @@ pub fn plan_all<R: Rng>(
     kinds
         .iter()
         .filter(|k| **k != NemesisKind::None)
-        .map(|k| plan(*k, nodes, fault_phase_ms, rhythm, &mut rng_for(*k)))
+        .map(|k| plan(*k, scope, fault_phase_ms, rhythm, &mut rng_for(*k)))
         .collect()
 }
 
@@ -221,15 +273,32 @@ mod tests {
         (1..=3).map(|i| format!("n{i}")).collect()
     }
 
-    const ALL: [NemesisKind; 5] =
-        [NemesisKind::Partition, NemesisKind::Kill, NemesisKind::Pause, NemesisKind::Clock, NemesisKind::Latency];
+    fn keys() -> Vec<String> {
+        (0..10).map(|i| format!("k{i}")).collect()
+    }
+
+    /// `plan` over three nodes and ten keys.
+    fn plan3(kind: NemesisKind, fault_phase_ms: u64, seed: u64) -> Schedule {
+        let (nodes, keys) = (nodes(), keys());
+        let scope = Scope { nodes: &nodes, keys: &keys };
+        plan(kind, scope, fault_phase_ms, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    const ALL: [NemesisKind; 6] = [
+        NemesisKind::Partition,
+        NemesisKind::Kill,
+        NemesisKind::Pause,
+        NemesisKind::Clock,
+        NemesisKind::Latency,
+        NemesisKind::Membership,
+    ];
 
     #[test]
     fn same_seed_same_schedule_different_seed_differs() {
         for kind in ALL {
-            let a = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
-            let b = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(9));
-            let c = plan(kind, &nodes(), 30_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(10));
+            let a = plan3(kind, 30_000, 9);
+            let b = plan3(kind, 30_000, 9);
+            let c = plan3(kind, 30_000, 10);
             assert_eq!(a, b, "{kind:?}");
             assert_ne!(a, c, "{kind:?}");
             assert!(!a.actions.is_empty());
@@ -239,7 +308,7 @@ mod tests {
     #[test]
     fn windows_start_and_end_within_the_phase_in_time_order() {
         for kind in ALL {
-            let s = plan(kind, &nodes(), 20_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(1));
+            let s = plan3(kind, 20_000, 1);
             assert!(s.actions.iter().all(|a| a.at_ms <= 20_000), "{s:?}");
             assert!(s.actions.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "{s:?}");
             assert!(s.actions.first().is_some_and(|a| a.action.starts_fault()), "{s:?}");
@@ -249,7 +318,7 @@ mod tests {
 
     #[test]
     fn partitions_alternate_start_and_stop() {
-        let s = plan(NemesisKind::Partition, &nodes(), 20_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(1));
+        let s = plan3(NemesisKind::Partition, 20_000, 1);
         for (i, a) in s.actions.iter().enumerate() {
             let is_start = matches!(a.action, Action::StartPartition { .. });
             assert_eq!(is_start, i % 2 == 0, "action {i} out of order: {s:?}");
@@ -260,15 +329,17 @@ mod tests {
     #[test]
     fn composition_keeps_each_schedule_as_it_was_alone() {
         let rng = |k: NemesisKind| ChaCha8Rng::seed_from_u64(7 ^ k.as_str().len() as u64);
-        let alone = plan_all(&[NemesisKind::Kill], &nodes(), 20_000, Rhythm::default(), rng);
-        let both = plan_all(&[NemesisKind::Clock, NemesisKind::Kill], &nodes(), 20_000, Rhythm::default(), rng);
+        let (nodes, keys) = (nodes(), keys());
+        let scope = Scope { nodes: &nodes, keys: &keys };
+        let alone = plan_all(&[NemesisKind::Kill], scope, 20_000, Rhythm::default(), rng);
+        let both = plan_all(&[NemesisKind::Clock, NemesisKind::Kill], scope, 20_000, Rhythm::default(), rng);
         assert_eq!(both.len(), 2);
         assert_eq!(alone[0], both[1]);
     }
 
     #[test]
     fn no_nemesis_no_actions() {
-        let s = plan(NemesisKind::None, &nodes(), 20_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(1));
+        let s = plan3(NemesisKind::None, 20_000, 1);
         assert!(s.actions.is_empty());
     }
 }

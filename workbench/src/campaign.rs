@@ -65,7 +65,7 @@ impl Backend {
         match self {
             Backend::Docker { .. } => None,
             Backend::Local { .. } => faults.into_iter().find(|f| match f {
-                Fault::Kill | Fault::Pause => false,
+                Fault::Kill | Fault::Pause | Fault::Membership => false,
                 Fault::Clock => docker::libfaketime_path().is_none(),
                 Fault::Partition | Fault::Latency => true,
             }),

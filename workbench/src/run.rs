@@ -51,7 +51,9 @@ fn phase(recorder: &Recorder, name: &str) -> Result<()> {
 /// the seed: pure, so a test (and `schedule.json`) can compare two runs.
 pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
     let fault_ms = spec.time_limit_s * 1_000;
-    nemesis::schedule::plan_all(&spec.nemesis.kinds, &spec.node_ids(), fault_ms, Rhythm::default(), |k: NemesisKind| {
+    let (nodes, keys) = (spec.node_ids(), (0..spec.key_dist.keys()).map(workload::key_name).collect::<Vec<_>>());
+    let scope = nemesis::Scope { nodes: &nodes, keys: &keys };
+    nemesis::schedule::plan_all(&spec.nemesis.kinds, scope, fault_ms, Rhythm::default(), |k: NemesisKind| {
         workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.as_str()), 0)
     })
 }
@@ -96,7 +98,10 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
         read_replicas(cluster.as_ref(), &recorder, decode, dir).await?;
     }
     phase(&recorder, "final")?;
-    workload::final_reads(spec.key_dist.keys(), &targets, recorder.clone(), summary.max_process + 1, decode).await;
+    // Through the nodes that are members now: a membership nemesis may have
+    // removed some of the workload's and added others.
+    let members = self::targets(spec, cluster.as_ref())?;
+    workload::final_reads(spec.key_dist.keys(), &members, recorder.clone(), summary.max_process + 1, decode).await;
     poller.stop().await?;
     Ok(history_path)
 }

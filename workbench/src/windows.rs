@@ -1,9 +1,10 @@
 //! Fault windows: when each nemesis held a fault, read back from the history.
 //!
 //! A window opens at a fault-starting event (`start-partition`, `kill`,
-//! `pause`, `clock-bump` other than a strobe flip, `start-latency`) and
-//! closes at its kind's next ending event (`stop-partition`, `restart`,
-//! `resume`, `clock-reset`, `stop-latency`) or at the end of the history.
+//! `pause`, `clock-bump` other than a strobe flip, `start-latency`, `join`)
+//! and closes at its kind's next ending event (`stop-partition`, `restart`,
+//! `resume`, `clock-reset`, `stop-latency`, `leave`) or at the end of the
+//! history.
 //! Plots shade them; the index lists them.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ fn classify(f: &str, value: &serde_json::Value) -> Option<(&'static str, bool)> 
         "clock-reset" => ("clock", false),
         "start-latency" => ("latency", true),
         "stop-latency" => ("latency", false),
+        "join" => ("membership", true),
+        "leave" => ("membership", false),
         _ => return None,
     })
 }

@@ -161,12 +161,26 @@ pub fn ensure(cluster: &dyn Cluster, fault: Fault, what: &str) -> Result<(), Nem
 
 async fn kill(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Kill, "kill")?;
-    let victims: Vec<String> = state.lock().await.running(nodes).into_iter().cloned().collect();
+    let victims = claim(state, nodes, |s| &mut s.killed).await;
     for node in &victims {
         cluster.kill(node).await?;
-        state.lock().await.killed.insert(node.clone());
     }
     Ok(json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL"}))
+}
+
+/// Of `nodes`, those running now, marked held down (in the set `held`
+/// picks) in the same critical section, so a kill and a pause running side
+/// by side never both take a node (SIGSTOP to a dead container fails). A
+/// node marked but not reached (the signal failed) is undone by the heal.
+async fn claim(
+    state: &Mutex<FaultState>,
+    nodes: &[String],
+    held: impl FnOnce(&mut FaultState) -> &mut std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut s = state.lock().await;
+    let victims: Vec<String> = s.running(nodes).into_iter().cloned().collect();
+    held(&mut s).extend(victims.iter().cloned());
+    victims
 }
 
 async fn restart(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
@@ -183,10 +197,9 @@ async fn restart(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[Stri
 
 async fn pause(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Pause, "pause")?;
-    let victims: Vec<String> = state.lock().await.running(nodes).into_iter().cloned().collect();
+    let victims = claim(state, nodes, |s| &mut s.paused).await;
     for node in &victims {
         cluster.pause(node).await?;
-        state.lock().await.paused.insert(node.clone());
     }
     Ok(json!({"nodes": victims, "requested": nodes, "signal": "SIGSTOP"}))
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use history::{files, RunConfig};
+use serde_json::json;
 
 use crate::campaign::{check_run, read_json};
 use crate::run::write_json;
@@ -55,6 +56,29 @@ fn recheck(dir: &Path, write: bool) -> Result<(RunConfig, Option<Results>, bool)
     Ok((run, Some(results), same))
 }
 
+/// The figures the tables have no column for: hinted writes missing on their
+/// home replicas, and the offered load of an open loop.
+fn details(results: &Results) -> String {
+    let mut out = Vec::new();
+    if let Some(hints) = results.checkers.get(checker::hint_delivery::NAME) {
+        let home = hints.figure("home_check").and_then(|h| h.get("valid")).cloned().unwrap_or(json!("no hinted write"));
+        let figure = |k: &str| hints.figure(k).cloned().unwrap_or_default();
+        out.push(format!("hint-delivery: hinted_writes {} missing {} (home check: {home})", figure("hinted_writes"), figure("missing")));
+    }
+    let load = results.checkers.get(checker::stats::NAME).and_then(|s| s.figure("offered_load")).filter(|l| l["arrival"] == "open");
+    if let Some(load) = load {
+        let rate = |k: &str| load[k].as_f64().map_or("-".to_string(), |r| format!("{r:.1}"));
+        out.push(format!(
+            "offered load: target {} ops/s, achieved {} ops/s, dropped_arrivals {} of {}",
+            rate("target_rate_per_s"),
+            rate("achieved_rate_per_s"),
+            load["dropped_arrivals"],
+            load["arrivals"]
+        ));
+    }
+    out.join("; ")
+}
+
 /// Returns the exit code: 0 valid, 1 invalid, 2 unknown (or a verdict changed).
 pub fn check(dir: &Path, write: bool) -> Result<i32> {
     let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
@@ -68,6 +92,9 @@ pub fn check(dir: &Path, write: bool) -> Result<i32> {
         let verdict = results.as_ref().map_or(Validity::Unknown, |r| r.valid);
         let note = if same { "same verdict as stored" } else { "DIFFERS from the stored results.json" };
         eprintln!("{}: {} ({note})", run_dir.display(), table::validity_label(verdict));
+        if let Some(details) = results.as_ref().map(details).filter(|d| !d.is_empty()) {
+            eprintln!("  {details}");
+        }
         if !same && results.is_some() {
             verdicts.push(Validity::Unknown);
         }

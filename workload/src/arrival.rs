@@ -98,17 +98,35 @@ impl Iterator for Schedule {
     }
 }
 
-/// A logical process of the pool: runs one op at a time and is handed back.
+/// A client worker: a logical process that runs one op at a time, in a
+/// closed loop on its own or as a slot of the open loop's pool.
 pub(crate) trait Slot: Send + 'static {
-    /// What one arrival asks for, drawn by the dispatcher.
+    /// One op, drawn before it is sent.
     type Plan: Send + 'static;
-    /// Runs one op and returns the slot, free again.
-    fn perform(self, plan: Self::Plan) -> impl Future<Output = Self> + Send;
+    /// Closed loop: draws this worker's next op from its own stream.
+    fn next_plan(&mut self) -> Self::Plan;
+    /// Runs one op (invocation and completion recorded).
+    fn perform(&mut self, plan: Self::Plan) -> impl Future<Output = ()> + Send;
     /// The process id it will use next (for the run summary).
     fn process(&self) -> u64;
-    /// Closed loop instead: draws and runs its own ops until `deadline`;
-    /// returns (ops, last process id).
-    fn run_closed(self, deadline: std::time::Instant) -> impl Future<Output = (u64, u64)> + Send;
+}
+
+/// Closed loop: `slot` draws and runs its own ops, one start per `period`
+/// at most (zero: as fast as it gets answers), until `deadline`, starting
+/// after `jitter` of a period (in [0, 1), from the seed) so that a rate
+/// limit does not fire the workers in lockstep. Returns (ops, last process id).
+pub(crate) async fn closed_loop<S: Slot>(mut slot: S, period: Duration, jitter: f64, deadline: Instant) -> (u64, u64) {
+    assert!((0.0..1.0).contains(&jitter), "the start jitter is a fraction of a period");
+    let mut next = Instant::now() + period.mul_f64(jitter);
+    let mut ops = 0;
+    while next < deadline {
+        tokio::time::sleep_until(next).await;
+        next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
+        let plan = slot.next_plan();
+        slot.perform(plan).await;
+        ops += 1;
+    }
+    (ops, slot.process())
 }
 
 /// What an open-loop run offered and what it issued.
@@ -126,12 +144,14 @@ pub struct OpenLoopCounts {
 
 /// Offers ops on `schedule` until `deadline`, each to the lowest free slot,
 /// dropping (and counting) arrivals that find none; waits for the ops in
-/// flight before returning. `draw` gives each arrival its plan, in order.
+/// flight before returning. `draw` gives each arrival its plan, in arrival
+/// order, also to a dropped one; it is told the index of the slot the plan
+/// goes to (0 for a dropped arrival), for sticky clients.
 pub(crate) async fn open_loop<S: Slot>(
     slots: Vec<S>,
     schedule: Schedule,
     deadline: Instant,
-    mut draw: impl FnMut() -> S::Plan,
+    mut draw: impl FnMut(usize) -> S::Plan,
 ) -> OpenLoopCounts {
     assert!(!slots.is_empty(), "an open loop needs at least one process");
     let free: Arc<Mutex<BTreeMap<usize, S>>> = Arc::new(Mutex::new(slots.into_iter().enumerate().collect()));
@@ -145,16 +165,17 @@ pub(crate) async fn open_loop<S: Slot>(
         }
         tokio::time::sleep_until(at).await;
         counts.arrivals += 1;
-        let plan = draw();
         let taken = free.lock().expect("slot pool lock").pop_first();
-        let Some((index, slot)) = taken else {
+        let Some((index, mut slot)) = taken else {
+            draw(0);
             counts.dropped_arrivals += 1;
             continue;
         };
+        let plan = draw(index);
         counts.issued += 1;
         let free = free.clone();
         in_flight.spawn(async move {
-            let slot = slot.perform(plan).await;
+            slot.perform(plan).await;
             free.lock().expect("slot pool lock").insert(index, slot);
         });
         while in_flight.try_join_next().is_some() {}
@@ -175,30 +196,31 @@ mod tests {
         index: u64,
         busy_ms: u64,
         log: Arc<Mutex<Vec<(u64, u64, Instant)>>>,
+        rng: ChaCha8Rng,
     }
 
     impl Slot for Sleepy {
         type Plan = u64;
-        async fn perform(self, plan: u64) -> Sleepy {
+        fn next_plan(&mut self) -> u64 {
+            self.rng.random()
+        }
+        async fn perform(&mut self, plan: u64) {
             self.log.lock().unwrap().push((plan, self.index, Instant::now()));
             tokio::time::sleep(Duration::from_millis(self.busy_ms)).await;
-            self
         }
         fn process(&self) -> u64 {
             self.index
-        }
-        async fn run_closed(self, _deadline: std::time::Instant) -> (u64, u64) {
-            unreachable!("the open-loop tests never run closed")
         }
     }
 
     /// Runs `slots` slots whose ops take `busy_ms` at `rate` for 10 s.
     async fn drive(slots: u64, busy_ms: u64, rate: f64) -> (OpenLoopCounts, Vec<(u64, u64, Instant)>) {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let pool = (0..slots).map(|index| Sleepy { index, busy_ms, log: log.clone() }).collect();
+        let rng = |i| seeded_rng(7, "test-slot", i);
+        let pool = (0..slots).map(|index| Sleepy { index, busy_ms, log: log.clone(), rng: rng(index) }).collect();
         let mut n = 0;
         let deadline = Instant::now() + Duration::from_secs(10);
-        let counts = open_loop(pool, Schedule::new(7, rate), deadline, || {
+        let counts = open_loop(pool, Schedule::new(7, rate), deadline, |_| {
             n += 1;
             n
         })
@@ -246,5 +268,16 @@ mod tests {
         assert_eq!(again, counts);
         let key = |l: &[(u64, u64, Instant)]| l.iter().map(|e| (e.0, e.1)).collect::<Vec<_>>();
         assert_eq!(key(&log), key(&log_again), "same plans to the same processes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_loop_paces_one_worker_at_its_period_after_its_jitter() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let slot = Sleepy { index: 3, busy_ms: 1, log: log.clone(), rng: seeded_rng(7, "test-slot", 3) };
+        let start = Instant::now();
+        let (ops, process) = closed_loop(slot, Duration::from_millis(100), 0.5, start + Duration::from_secs(1)).await;
+        assert_eq!((ops, process), (10, 3), "starts at 50, 150, ..., 950 ms");
+        let first = log.lock().unwrap()[0].2 - start;
+        assert_eq!(first, Duration::from_millis(50));
     }
 }

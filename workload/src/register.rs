@@ -23,7 +23,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use history::{Op, OpType, Recorder};
 use rand::Rng;
@@ -111,18 +113,22 @@ impl RunSummary {
     pub(crate) async fn drive<S: Slot>(
         workers: Vec<S>,
         pace: Pace,
-        draw: impl FnMut() -> S::Plan,
+        draw: impl FnMut(usize) -> S::Plan,
         recorder: &Recorder,
         workload: &str,
     ) -> RunSummary {
+        let deadline = Instant::now() + pace.duration;
         let summary = match pace.arrival {
             Arrival::Closed => {
-                let deadline = Instant::now() + pace.duration;
-                let tasks = workers.into_iter().map(|w| tokio::spawn(w.run_closed(deadline))).collect();
+                let period = pace.period(workers.len());
+                let mut jitter = seeded_rng(pace.seed, &format!("{workload}-start-jitter"), 0);
+                let tasks = workers
+                    .into_iter()
+                    .map(|w| tokio::spawn(arrival::closed_loop(w, period, jitter.random::<f64>(), deadline)))
+                    .collect();
                 RunSummary::join(tasks, workload).await
             }
             Arrival::Open => {
-                let deadline = tokio::time::Instant::now() + pace.duration;
                 let schedule = Schedule::new(pace.seed, pace.rate);
                 RunSummary::open(arrival::open_loop(workers, schedule, deadline, draw).await)
             }
@@ -178,7 +184,7 @@ pub async fn run(
     let workers: Vec<Worker> =
         (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
     let mut rng = seeded_rng(config.seed, "register-arrivals", 0);
-    let draw = || draw_plan(config, &mut rng, targets.len(), 0);
+    let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
     let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
     RunSummary::drive(workers, pace, draw, &recorder, "register").await
 }
@@ -194,6 +200,17 @@ pub(crate) struct Pace {
     pub seed: u64,
     /// How long ops are issued.
     pub duration: Duration,
+}
+
+impl Pace {
+    /// Closed loop: time between one worker's op starts so that `workers`
+    /// together offer `rate`; zero (as fast as answers come) without a rate.
+    fn period(&self, workers: usize) -> Duration {
+        if self.rate <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(workers as f64 / self.rate)
+    }
 }
 
 /// One client: a sequence of process ids (a fresh one after each `info`).
@@ -227,42 +244,6 @@ impl Worker {
         Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0, contexts: HashMap::new() }
     }
 
-    async fn run(mut self, deadline: Instant) -> (u64, u64) {
-        let period = self.period();
-        // Spread the workers' start times so a rate limit does not fire them in lockstep.
-        let jitter = period.mul_f64(self.rng.random::<f64>());
-        let mut next = Instant::now() + jitter;
-        let mut ops = 0;
-        while next < deadline {
-            tokio::time::sleep_until(next.into()).await;
-            next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
-            let plan = self.plan();
-            self.perform_plan(&plan).await;
-            ops += 1;
-        }
-        (ops, self.process)
-    }
-
-    /// Time between op starts for this worker; zero in closed loop.
-    fn period(&self) -> Duration {
-        if self.config.rate <= 0.0 {
-            return Duration::ZERO;
-        }
-        Duration::from_secs_f64(f64::from(self.config.concurrency) / self.config.rate)
-    }
-
-    fn plan(&mut self) -> Plan {
-        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
-    }
-
-    /// Runs one planned op.
-    async fn perform_plan(&mut self, plan: &Plan) {
-        if plan.read {
-            self.read(plan).await;
-        } else {
-            self.write(plan).await;
-        }
-    }
 
     fn record(&self, op: Op) {
         if let Err(e) = self.recorder.record(op) {
@@ -323,25 +304,24 @@ impl Worker {
     }
 }
 
-/// An open-loop arrival runs on whichever process is free; under
-/// [`NodeChoice::Fixed`] it goes to that process's own node.
 impl Slot for Worker {
     type Plan = Plan;
 
-    async fn perform(mut self, mut plan: Plan) -> Worker {
-        if self.config.node_choice == NodeChoice::Fixed {
-            plan.target = self.index as usize % self.targets.len();
+    fn next_plan(&mut self) -> Plan {
+        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
+    }
+
+    /// A read, or a blind or read-modify-write write.
+    async fn perform(&mut self, plan: Plan) {
+        if plan.read {
+            self.read(&plan).await;
+        } else {
+            self.write(&plan).await;
         }
-        self.perform_plan(&plan).await;
-        self
     }
 
     fn process(&self) -> u64 {
         self.process
-    }
-
-    async fn run_closed(self, deadline: Instant) -> (u64, u64) {
-        self.run(deadline).await
     }
 }
 

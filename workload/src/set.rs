@@ -25,7 +25,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use history::{Op, OpType, Recorder, Version};
 use rand::Rng;
@@ -89,7 +89,7 @@ pub async fn run(config: &SetConfig, targets: &[Target], recorder: Arc<Recorder>
     let workers: Vec<Worker> =
         (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
     let mut rng = seeded_rng(config.seed, "set-arrivals", 0);
-    let draw = || draw_plan(config, &mut rng, targets.len(), 0);
+    let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
     let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
     RunSummary::drive(workers, pace, draw, &recorder, "set").await
 }
@@ -138,32 +138,6 @@ impl Worker {
     fn new(config: SetConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
         let rng = seeded_rng(config.seed, "set-worker", u64::from(index));
         Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0 }
-    }
-
-    async fn run(mut self, deadline: Instant) -> (u64, u64) {
-        let period = if self.config.rate <= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(f64::from(self.config.concurrency) / self.config.rate)
-        };
-        let mut next = Instant::now() + period.mul_f64(self.rng.random::<f64>());
-        let mut ops = 0;
-        while next < deadline {
-            tokio::time::sleep_until(next.into()).await;
-            next = next.max(Instant::now().checked_sub(period).unwrap_or(next)) + period;
-            let plan = draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index);
-            self.perform_plan(&plan).await;
-            ops += 1;
-        }
-        (ops, self.process)
-    }
-
-    async fn perform_plan(&mut self, plan: &Plan) {
-        if plan.read {
-            self.read(&plan.key, plan.target).await;
-        } else {
-            self.add(&plan.key, plan.target).await;
-        }
     }
 
     fn record(&self, op: Op) {
@@ -219,25 +193,23 @@ impl Worker {
     }
 }
 
-/// An open-loop arrival runs on whichever process is free; under
-/// [`NodeChoice::Fixed`] it goes to that process's own node.
 impl Slot for Worker {
     type Plan = Plan;
 
-    async fn perform(mut self, mut plan: Plan) -> Worker {
-        if self.config.node_choice == NodeChoice::Fixed {
-            plan.target = self.index as usize % self.targets.len();
+    fn next_plan(&mut self) -> Plan {
+        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
+    }
+
+    /// A plain read, or a read-merge-write add.
+    async fn perform(&mut self, plan: Plan) {
+        match plan.read {
+            true => self.read(&plan.key, plan.target).await,
+            false => self.add(&plan.key, plan.target).await,
         }
-        self.perform_plan(&plan).await;
-        self
     }
 
     fn process(&self) -> u64 {
         self.process
-    }
-
-    async fn run_closed(self, deadline: Instant) -> (u64, u64) {
-        self.run(deadline).await
     }
 }
 

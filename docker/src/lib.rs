@@ -111,6 +111,23 @@ pub trait Cluster: Send + Sync {
     }
 }
 
+/// For end-to-end tests: keeps the node logs, tears `cluster` down, then
+/// reports the scenario's outcome (its report printed, or a panic that says
+/// where the logs are), so a failing scenario never leaves containers behind.
+pub async fn conclude_test(
+    cluster: &dyn Cluster,
+    log_dir: &std::path::Path,
+    outcome: std::result::Result<std::result::Result<String, String>, tokio::task::JoinError>,
+) {
+    cluster.collect_logs().await.ok();
+    cluster.teardown().await.expect("teardown");
+    match outcome {
+        Ok(Ok(report)) => eprintln!("{report}"),
+        Ok(Err(failure)) => panic!("{failure} (node logs in {})", log_dir.display()),
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+    }
+}
+
 /// The libfaketime timestamp-file line for an offset: `+120s`, `-30s`, `+0s`.
 pub fn faketime_offset_line(offset_secs: i64) -> String {
     if offset_secs < 0 {

@@ -50,13 +50,7 @@ async fn membership_nemesis_joins_and_leaves_without_losing_acknowledged_writes(
     };
     let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
     let outcome = tokio::spawn(scenario(Arc::clone(&cluster))).await;
-    cluster.collect_logs().await.ok();
-    cluster.teardown().await.expect("teardown");
-    match outcome {
-        Ok(Ok(report)) => eprintln!("{report}"),
-        Ok(Err(failure)) => panic!("{failure} (node logs in {})", spec.log_dir.display()),
-        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-    }
+    docker::conclude_test(cluster.as_ref(), &spec.log_dir, outcome).await;
 }
 
 /// The whole scenario; errors (not panics) so the caller tears down first.

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::anti_entropy::StoreObserver;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Durability, Storage, StorageError};
 use crate::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};
 
@@ -84,8 +84,36 @@ impl ReplicaStore {
         self.storage.as_ref()
     }
 
-    /// Merges `incoming` into the key's stored set, atomically per key.
+    /// Merges `incoming` into the key's stored set, atomically per key;
+    /// returns once the merge is durable.
     pub fn store(&self, key: &[u8], incoming: SiblingSet) -> Result<StoreOutcome, ReplicaError> {
+        self.merge_with(key, incoming, |k, v| self.storage.put(k, v)).map(|(outcome, _)| outcome)
+    }
+
+    /// Merges like [`ReplicaStore::store`] but returns before the engine's
+    /// fsync, with the [`Durability`] to await before acknowledging. The
+    /// key's lock is not held while waiting, so writes to other keys of the
+    /// stripe share the same group commit instead of queueing behind it.
+    pub fn store_deferred(&self, key: &[u8], incoming: SiblingSet) -> Result<(StoreOutcome, Durability), ReplicaError> {
+        let (outcome, durability) = self.merge_with(key, incoming, |k, v| self.storage.put_deferred(k, v))?;
+        // Nothing changed: what is stored may still be waiting for its
+        // fsync (a concurrent deferred store of the same version), and an
+        // acknowledgement must not overtake it.
+        let durability = match durability {
+            Some(d) => d,
+            None => self.storage.sync_barrier()?,
+        };
+        Ok((outcome, durability))
+    }
+
+    /// Read-merge-write under the key's stripe lock; `write` stores the
+    /// merged bytes when anything changed (its result is `None` otherwise).
+    fn merge_with<T>(
+        &self,
+        key: &[u8],
+        incoming: SiblingSet,
+        write: impl FnOnce(&[u8], Vec<u8>) -> Result<T, StorageError>,
+    ) -> Result<(StoreOutcome, Option<T>), ReplicaError> {
         let _guard = self
             .stripe(key)
             .lock()
@@ -94,13 +122,14 @@ impl ReplicaStore {
         let mut merged = current.clone();
         merged.merge(incoming, self.mode);
         let changed = merged != current;
+        let mut written = None;
         if changed {
-            self.storage.put(key, wire::encode_set(&merged))?;
+            written = Some(write(key, wire::encode_set(&merged))?);
             if let Some(observer) = &self.observer {
                 observer.stored(key, &merged);
             }
         }
-        Ok(StoreOutcome { merged, changed })
+        Ok((StoreOutcome { merged, changed }, written))
     }
 
     /// The key's stored set (empty if never written).

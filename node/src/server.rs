@@ -29,7 +29,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
-use crate::replica::ReplicaError;
 use crate::ring::RingError;
 use crate::storage::lsm::LsmError;
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
@@ -222,9 +221,6 @@ fn unavailable(error: QuorumError) -> Status {
     Status::unavailable(error.to_string())
 }
 
-fn internal(error: ReplicaError) -> Status {
-    Status::internal(error.to_string())
-}
 
 #[tonic::async_trait]
 impl Kv for KvService {
@@ -314,18 +310,26 @@ pub struct ReplicaService {
     node: Arc<Node>,
 }
 
+impl ReplicaService {
+    /// The home node a request's `hint_for` makes this node a stand-in for;
+    /// `None` when it names no one or this node itself.
+    fn stand_in_for(&self, hint_for: &str) -> Option<crate::NodeId> {
+        let me = self.node.config().id.as_str();
+        (!hint_for.is_empty() && hint_for != me).then(|| crate::NodeId::from(hint_for))
+    }
+}
+
 #[tonic::async_trait]
 impl Replica for ReplicaService {
     async fn store(
         &self,
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        let node = Arc::clone(&self.node);
-        let request = request.into_inner();
-        // Storage may fsync: off the async workers.
-        tokio::task::spawn_blocking(move || store_one(&node, request))
-            .await
-            .map_err(|e| Status::internal(format!("storage task failed: {e}")))??;
+        let proto::StoreRequest { key, siblings, from, hint_for } = request.into_inner();
+        let set = wire::set_from_proto(siblings, self.node.config().resolution)
+            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
+        let hint_for = self.stand_in_for(&hint_for);
+        self.node.store_replica(key, set, hint_for).await.map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
     }
 
@@ -334,18 +338,8 @@ impl Replica for ReplicaService {
         request: Request<proto::FetchRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
         let proto::FetchRequest { key, hint_for, .. } = request.into_inner();
-        let node = Arc::clone(&self.node);
-        // Storage may read from disk: off the async workers.
-        let set = tokio::task::spawn_blocking(move || {
-            if hint_for.is_empty() || hint_for == node.config().id.as_str() {
-                node.local_fetch(&key).map_err(internal)
-            } else {
-                let home = crate::NodeId::from(hint_for.as_str());
-                node.fetch_hint(&home, &key).map_err(|e| Status::internal(e.to_string()))
-            }
-        })
-        .await
-        .map_err(|e| Status::internal(format!("storage task failed: {e}")))??;
+        let hint_for = self.stand_in_for(&hint_for);
+        let set = self.node.fetch_replica(key, hint_for).await.map_err(Status::internal)?;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
         }))
@@ -379,20 +373,6 @@ impl Replica for ReplicaService {
     }
 }
 
-/// Applies one Store: into the replica, or as a hint when the sender made
-/// this node a stand-in for another home node. Blocking (storage).
-fn store_one(node: &Node, request: proto::StoreRequest) -> Result<(), Status> {
-    let proto::StoreRequest { key, siblings, from, hint_for } = request;
-    let set = wire::set_from_proto(siblings, node.config().resolution)
-        .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
-    if hint_for.is_empty() || hint_for == node.config().id.as_str() {
-        node.local_store(&key, set).map_err(internal)?;
-    } else {
-        let home = crate::NodeId::from(hint_for.as_str());
-        node.store_hint(&home, &key, set).map_err(|e| Status::internal(e.to_string()))?;
-    }
-    Ok(())
-}
 
 /// Accepted connections with Nagle off: every RPC here is a small request
 /// and response, which Nagle plus delayed ACKs would hold back for ~40 ms.

@@ -5,8 +5,10 @@
 //! one the child wrote for that key (nothing corrupt or invented).
 //!
 //! The child is this test binary re-executed with `LSM_CRASH_CHILD` set, so
-//! no extra binary is needed. Rounds alternate fsync `always` (one writer)
-//! and `batch` (four writers sharing group commits); the data directory is
+//! no extra binary is needed. Rounds cycle through fsync `always` (one
+//! writer), `batch` (four writers sharing group commits) and `batch` with
+//! deferred durability (four writers that `put_deferred` and await the
+//! syncer thread's fsync, as the node's async path does); the data directory is
 //! kept across rounds, so later rounds kill a child in the middle of
 //! recovery, flushes and compactions of a growing tree. Rounds:
 //! `LSM_CRASH_ROUNDS` (default 60).
@@ -42,17 +44,29 @@ fn options(policy: FsyncPolicy) -> LsmOptions {
     }
 }
 
+/// One acknowledged put: blocking, or deferred and awaited.
+fn put_acked(db: &LsmStorage, key: &str, deferred: Option<&tokio::runtime::Runtime>) {
+    match deferred {
+        None => db.put(key.as_bytes(), value_for(key)).expect("child put"),
+        Some(rt) => {
+            let durability = db.put_deferred(key.as_bytes(), value_for(key)).expect("child put_deferred");
+            rt.block_on(durability.wait()).expect("child durability");
+        }
+    }
+}
+
 /// The child's body: write forever, printing each acknowledgement.
-fn child(dir: &Path, round: u32, policy: FsyncPolicy, writers: u32) {
+fn child(dir: &Path, round: u32, policy: FsyncPolicy, writers: u32, deferred: bool) {
     let db = Arc::new(LsmStorage::open(dir, options(policy)).expect("child open"));
     println!("OPEN");
     let threads: Vec<_> = (0..writers)
         .map(|w| {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
+                let rt = deferred.then(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"));
                 for i in 0u64.. {
                     let key = format!("r{round:03}-w{w}-{i:08}");
-                    db.put(key.as_bytes(), value_for(&key)).expect("child put");
+                    put_acked(&db, &key, rt.as_ref());
                     println!("P {key}");
                     if i % 7 == 6 {
                         let old = format!("r{round:03}-w{w}-{:08}", i - 3);
@@ -104,10 +118,10 @@ fn parse_acks(out: &str, acked: &mut Acked) -> usize {
 }
 
 fn run_child(dir: &Path, round: u32, kill_after: Duration) -> String {
-    let (policy, writers) = if round & 1 == 0 {
-        ("always", 1)
-    } else {
-        ("batch", 4)
+    let (policy, writers) = match round % 3 {
+        0 => ("always", 1),
+        1 => ("batch", 4),
+        _ => ("deferred", 4),
     };
     let exe = std::env::current_exe().expect("test binary path");
     let mut c = Command::new(exe)
@@ -179,6 +193,7 @@ fn crash_child() {
         parts[1].parse().expect("round"),
         policy,
         parts[3].parse().expect("writers"),
+        parts[2] == "deferred",
     );
 }
 

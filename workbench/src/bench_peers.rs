@@ -22,6 +22,8 @@ use workload::{Client, DynamoClient, EtcdClient, EtcdRead, RedisClient};
 
 /// One store setting to measure.
 struct Contender {
+    /// What `--only` selects it by.
+    key: &'static str,
     /// Row label.
     label: &'static str,
     store: StoreKind,
@@ -38,10 +40,10 @@ fn contenders() -> Vec<Contender> {
             .collect()
     };
     vec![
-        Contender { label: "dynamo N3 W2 R2 (3 nodes)", store: StoreKind::Dynamo, nodes: 3, node_args: dynamo(3, 2, 2) },
-        Contender { label: "etcd (3 members)", store: StoreKind::Etcd, nodes: 3, node_args: vec![] },
-        Contender { label: "redis (1 node)", store: StoreKind::Redis, nodes: 1, node_args: vec![] },
-        Contender { label: "dynamo N1 (1 node)", store: StoreKind::Dynamo, nodes: 1, node_args: dynamo(1, 1, 1) },
+        Contender { key: "dynamo3", label: "dynamo N3 W2 R2 (3 nodes)", store: StoreKind::Dynamo, nodes: 3, node_args: dynamo(3, 2, 2) },
+        Contender { key: "etcd", label: "etcd (3 members)", store: StoreKind::Etcd, nodes: 3, node_args: vec![] },
+        Contender { key: "redis", label: "redis (1 node)", store: StoreKind::Redis, nodes: 1, node_args: vec![] },
+        Contender { key: "dynamo1", label: "dynamo N1 (1 node)", store: StoreKind::Dynamo, nodes: 1, node_args: dynamo(1, 1, 1) },
     ]
 }
 
@@ -52,16 +54,23 @@ pub enum Where {
 }
 
 /// Runs every contender and writes `results/bench/<time>/bench.md`.
-pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path) -> Result<i32> {
+pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path, only: &[String]) -> Result<i32> {
+    let all = contenders();
+    if let Some(unknown) = only.iter().find(|k| !all.iter().any(|c| c.key == k.as_str())) {
+        let keys: Vec<&str> = all.iter().map(|c| c.key).collect();
+        anyhow::bail!("unknown contender {unknown:?} in --only (known: {})", keys.join(", "));
+    }
+    let chosen: Vec<&Contender> = all.iter().filter(|c| only.is_empty() || only.iter().any(|k| k == c.key)).collect();
     let dir = results_dir.join("bench").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut rows = Vec::new();
-    for (i, contender) in contenders().iter().enumerate() {
-        eprintln!("[{}/4] {} for {} s", i + 1, contender.label, config.duration.as_secs());
+    for (i, contender) in chosen.iter().enumerate() {
+        eprintln!("[{}/{}] {} for {} s", i + 1, chosen.len(), contender.label, config.duration.as_secs());
         let result = measure(config, contender, place, &dir, i).await?;
         rows.push((contender.label, result));
     }
-    let text = report(config, &rows);
+    let keys: Vec<&str> = chosen.iter().map(|c| c.key).collect();
+    let text = report(config, &rows, &keys);
     std::fs::write(dir.join("bench.md"), &text)?;
     crate::bench_plot::latency_cdf(&dir.join("latency.png"), &rows)?;
     println!("{text}");
@@ -120,7 +129,9 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
-fn report(config: &BenchConfig, rows: &[(&str, BenchResult)]) -> String {
+/// The table, and the goal ratios for the pairs that were measured.
+fn report(config: &BenchConfig, rows: &[(&str, BenchResult)], keys: &[&str]) -> String {
+    assert_eq!(rows.len(), keys.len(), "one key per row");
     let mut text = format!(
         "# bench-peers\n\n{} closed-loop clients, {:.0}% reads, {} uniform keys, {}-byte values, {} s per store\n\n",
         config.concurrency,
@@ -140,14 +151,17 @@ fn report(config: &BenchConfig, rows: &[(&str, BenchResult)]) -> String {
             r.errors
         ));
     }
-    let [ours3, etcd, redis, ours1] = [&rows[0].1, &rows[1].1, &rows[2].1, &rows[3].1];
-    text.push_str(&format!(
-        "\nours(3 nodes)/etcd puts/s: **{}** (goal >= 3), p99 ours/etcd: {} (goal <= 1)\n\
-         ours(N1)/redis ops/s: **{}** (goal >= 0.5)\n",
-        ratio(ours3.puts_per_s(), etcd.puts_per_s()),
-        ratio(ours3.quantile_ms(0.99), etcd.quantile_ms(0.99)),
-        ratio(ours1.ops_per_s(), redis.ops_per_s()),
-    ));
+    let find = |key: &str| keys.iter().position(|k| *k == key).map(|i| &rows[i].1);
+    if let (Some(ours3), Some(etcd)) = (find("dynamo3"), find("etcd")) {
+        text.push_str(&format!(
+            "\nours(3 nodes)/etcd puts/s: **{}** (goal >= 3), p99 ours/etcd: {} (goal <= 1)\n",
+            ratio(ours3.puts_per_s(), etcd.puts_per_s()),
+            ratio(ours3.quantile_ms(0.99), etcd.quantile_ms(0.99)),
+        ));
+    }
+    if let (Some(ours1), Some(redis)) = (find("dynamo1"), find("redis")) {
+        text.push_str(&format!("ours(N1)/redis ops/s: **{}** (goal >= 0.5)\n", ratio(ours1.ops_per_s(), redis.ops_per_s())));
+    }
     text
 }
 

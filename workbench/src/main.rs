@@ -72,6 +72,10 @@ enum Command {
         seed: u64,
         #[arg(long, default_value = "results")]
         results_dir: PathBuf,
+        /// Measure only these contenders (comma-separated keys: dynamo3,
+        /// etcd, redis, dynamo1), e.g. to profile one; default all.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Remove containers and networks a dead workbench left (its label, owner gone).
     Clean {
@@ -118,6 +122,7 @@ async fn bench_peers(
     node_binary: Option<PathBuf>,
     config: workload::bench::BenchConfig,
     results_dir: &std::path::Path,
+    only: &[String],
 ) -> Result<i32> {
     let docker_up = backend != "local" && docker::docker_available().await;
     let place = match (backend, docker_up) {
@@ -134,7 +139,7 @@ async fn bench_peers(
         },
         (other, _) => bail!("unknown --backend {other:?} (expected docker, local or auto)"),
     };
-    bench_peers::bench_peers(&config, &place, results_dir).await
+    bench_peers::bench_peers(&config, &place, results_dir, only).await
 }
 
 async fn campaign(args: CampaignArgs) -> Result<i32> {
@@ -160,8 +165,9 @@ async fn main() {
     let code = match cli.command {
         Command::Campaign(args) => campaign(args).await,
         Command::Check { dir, write } => check::check(&dir, write),
-        Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir } => {
-            bench_peers(&backend, image, node_binary, bench_peers::default_config(duration, concurrency, seed), &results_dir).await
+        Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir, only } => {
+            let config = bench_peers::default_config(duration, concurrency, seed);
+            bench_peers(&backend, image, node_binary, config, &results_dir, &only).await
         }
         Command::Clean { all } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };

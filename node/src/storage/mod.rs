@@ -9,12 +9,17 @@
 //! implement it, and later features (Merkle trees, streaming ranges to
 //! new owners) need only ordered scans on top of point reads and writes.
 //!
-//! Methods are synchronous: the memory engine never blocks for long, and an
-//! engine that does disk I/O can be called from `spawn_blocking` by the
-//! replica layer when it arrives.
+//! Methods are synchronous and short, except a `put` that waits for an
+//! fsync: [`Storage::put_deferred`] returns before it with a
+//! [`Durability`] to await (see `durability.rs`), and
+//! [`Storage::put_may_block`] tells async callers when a put syncs inline
+//! and belongs on a blocking thread.
 
+pub mod durability;
 pub mod lsm;
 pub mod memory;
+
+pub use durability::{Durability, DurableMark};
 
 pub use lsm::LsmStorage;
 pub use memory::MemoryStorage;
@@ -46,6 +51,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Stores `value` under `key`, replacing any previous value.
     fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StorageError>;
+
+    /// Stores like [`Storage::put`] but returns as soon as the write is
+    /// applied (readable), with when it will be durable; the caller awaits
+    /// that before acknowledging. By default the put is already durable.
+    fn put_deferred(&self, key: &[u8], value: Vec<u8>) -> Result<Durability, StorageError> {
+        self.put(key, value).map(|()| Durability::Now)
+    }
+
+    /// When everything applied so far will be durable (for an
+    /// acknowledgement that wrote nothing new but must not overtake earlier
+    /// deferred writes).
+    fn sync_barrier(&self) -> Result<Durability, StorageError> {
+        Ok(Durability::Now)
+    }
+
+    /// True when `put_deferred` itself may wait on the disk (an fsync per
+    /// write): async callers then run it on a blocking thread.
+    fn put_may_block(&self) -> bool {
+        false
+    }
 
     /// Removes `key` (no error if absent). Only for purging: deletes by
     /// clients are tombstone siblings written with `put`.

@@ -35,10 +35,13 @@ use super::memtable::{Frozen, FrozenCursor, Memtable, Slot};
 use super::sstable::{Lookup, Table, TableBuilder, TableCursor};
 use super::wal::{self, GroupCommit, WalOp, WalWriter};
 use super::{FsyncPolicy, LsmError, LsmOptions, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::storage::{Entry, Storage, StorageError};
+use crate::storage::{Durability, Entry, Storage, StorageError};
 
 /// How long a stalled writer waits for the flusher before failing.
 const MAX_STALL_MS: u64 = 120_000;
+
+/// How often the idle syncer thread looks at the shutdown flag.
+const SYNC_POLL_MS: u64 = 50;
 /// How often idle background threads look for work.
 const IDLE_POLL_MS: u64 = 100;
 
@@ -318,6 +321,31 @@ impl LsmStorage {
     }
 
     fn write(&self, key: &[u8], slot: Slot) -> Result<(), LsmError> {
+        let lsn = self.apply(key, slot)?;
+        if self.inner.opts.fsync == FsyncPolicy::Batch {
+            let inner = &self.inner;
+            let synced = inner
+                .group
+                .wait_durable(lsn, || inner.lock_writer()?.sync_target());
+            synced.map_err(|e| inner.fail(e))?;
+        }
+        Ok(())
+    }
+
+    /// Like `write`, but under `batch` returns before the group commit with
+    /// the LSN to await (the syncer thread fsyncs for it).
+    fn write_deferred(&self, key: &[u8], slot: Slot) -> Result<Durability, LsmError> {
+        let lsn = self.apply(key, slot)?;
+        Ok(match self.inner.opts.fsync {
+            FsyncPolicy::Batch => Durability::After { lsn, mark: self.inner.group.request(lsn) },
+            // `always` synced in the append; `never` promises nothing more.
+            FsyncPolicy::Always | FsyncPolicy::Never => Durability::Now,
+        })
+    }
+
+    /// Checks the limits, appends to the commit log and the memtable;
+    /// returns the record's LSN.
+    fn apply(&self, key: &[u8], slot: Slot) -> Result<u64, LsmError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(LsmError::KeyTooLarge(key.len()));
         }
@@ -327,15 +355,7 @@ impl LsmStorage {
             }
         }
         self.inner.check_failure()?;
-        let lsn = self.inner.append(key, slot)?;
-        if self.inner.opts.fsync == FsyncPolicy::Batch {
-            let inner = &self.inner;
-            let synced = inner
-                .group
-                .wait_durable(lsn, || inner.lock_writer()?.sync_target());
-            synced.map_err(|e| inner.fail(e))?;
-        }
-        Ok(())
+        self.inner.append(key, slot)
     }
 
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LsmError> {
@@ -534,10 +554,14 @@ fn spawn_workers(inner: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>, LsmError> {
                 source,
             })
     };
-    Ok(vec![
+    let mut workers = vec![
         spawn("lsm-flush", Inner::flush_loop)?,
         spawn("lsm-compact", Inner::compact_loop)?,
-    ])
+    ];
+    if inner.opts.fsync == FsyncPolicy::Batch {
+        workers.push(spawn("lsm-sync", Inner::sync_loop)?);
+    }
+    Ok(workers)
 }
 
 fn inner_dir(name: &str) -> PathBuf {
@@ -579,6 +603,21 @@ impl Inner {
         }
         self.wake.notify_all();
         e
+    }
+
+    /// The syncer thread: leads a group-commit fsync whenever async writers
+    /// wait for one (`put_deferred`), until shutdown.
+    fn sync_loop(&self) {
+        let poll = Duration::from_millis(SYNC_POLL_MS);
+        while !self.shutdown.load(Ordering::Acquire) {
+            let Some(lsn) = self.group.next_request(poll) else { continue };
+            let synced = self.group.sync_requested(lsn, || self.lock_writer()?.sync_target());
+            if let Err(e) = synced {
+                // Recorded and published by the group commit; the engine
+                // refuses further writes.
+                self.fail(e);
+            }
+        }
     }
 
     fn wait_for_work(&self, timeout: Duration) {
@@ -887,6 +926,22 @@ impl Storage for LsmStorage {
 
     fn put(&self, key: &[u8], value: Vec<u8>) -> Result<(), StorageError> {
         self.write(key, Slot::Value(value)).map_err(lsm)
+    }
+
+    fn put_deferred(&self, key: &[u8], value: Vec<u8>) -> Result<Durability, StorageError> {
+        self.write_deferred(key, Slot::Value(value)).map_err(lsm)
+    }
+
+    fn sync_barrier(&self) -> Result<Durability, StorageError> {
+        if self.inner.opts.fsync != FsyncPolicy::Batch {
+            return Ok(Durability::Now);
+        }
+        let lsn = self.inner.lock_writer().map_err(lsm)?.appended_lsn();
+        Ok(Durability::After { lsn, mark: self.inner.group.request(lsn) })
+    }
+
+    fn put_may_block(&self) -> bool {
+        self.inner.opts.fsync == FsyncPolicy::Always
     }
 
     fn delete(&self, key: &[u8]) -> Result<(), StorageError> {

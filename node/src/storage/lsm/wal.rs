@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use super::disk::{self, DiskBudget};
 use super::memtable::Slot;
 use super::{FsyncPolicy, LsmError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::storage::DurableMark;
 
 /// Bytes before a record's payload.
 pub const RECORD_HEADER_BYTES: usize = 12;
@@ -396,6 +397,13 @@ struct SyncState {
 }
 
 /// Makes concurrent `batch` writers share fsyncs.
+///
+/// Blocking writers call [`GroupCommit::wait_durable`]: one of them leads
+/// the fsync, the others sleep on `done`. Async writers call
+/// [`GroupCommit::request`] and await the published [`DurableMark`]; the
+/// engine's syncer thread picks their requests up ([`GroupCommit::next_request`])
+/// and leads fsyncs for them through the same `wait_durable`, so both
+/// kinds share every fsync.
 #[derive(Debug)]
 pub struct GroupCommit {
     /// Durability progress.
@@ -404,6 +412,12 @@ pub struct GroupCommit {
     done: Condvar,
     /// How long a leader waits for more writers before its fsync.
     delay: Duration,
+    /// Durability progress published to async waiters after every change.
+    mark: tokio::sync::watch::Sender<DurableMark>,
+    /// The highest LSN async writers are waiting for (0: none yet).
+    requested_lsn: Mutex<u64>,
+    /// Wakes the syncer thread when `requested_lsn` grows.
+    wanted: Condvar,
 }
 
 impl GroupCommit {
@@ -413,13 +427,51 @@ impl GroupCommit {
             state: Mutex::new(SyncState::default()),
             done: Condvar::new(),
             delay,
+            mark: tokio::sync::watch::Sender::new(DurableMark::default()),
+            requested_lsn: Mutex::new(0),
+            wanted: Condvar::new(),
         }
+    }
+
+    /// Asks the syncer thread to make `lsn` durable; the receiver sees the
+    /// progress (see `storage::Durability`).
+    pub fn request(&self, lsn: u64) -> tokio::sync::watch::Receiver<DurableMark> {
+        let receiver = self.mark.subscribe();
+        if let Ok(mut requested) = self.requested_lsn.lock() {
+            *requested = (*requested).max(lsn);
+        }
+        self.wanted.notify_one();
+        receiver
+    }
+
+    /// For the syncer thread: the highest requested LSN not yet durable,
+    /// waiting up to `timeout` for one; `None` when there is none.
+    pub fn next_request(&self, timeout: Duration) -> Option<u64> {
+        let pending = |requested: u64| requested > self.mark.borrow().durable_lsn;
+        let requested = self.requested_lsn.lock().ok()?;
+        if pending(*requested) {
+            return Some(*requested);
+        }
+        let (requested, _) = self.wanted.wait_timeout(requested, timeout).ok()?;
+        pending(*requested).then_some(*requested)
+    }
+
+    /// Tells async waiters what `st` says (called under the state lock, so
+    /// publications are in order).
+    fn publish(&self, st: &SyncState) {
+        self.mark.send_if_modified(|m| {
+            let next = DurableMark { durable_lsn: st.durable_lsn, failed: st.failed.clone() };
+            let changed = *m != next;
+            *m = next;
+            changed
+        });
     }
 
     /// Records that everything up to `lsn` is durable (e.g. after a rotation).
     pub fn mark_durable(&self, lsn: u64) {
         if let Ok(mut st) = self.state.lock() {
             st.durable_lsn = st.durable_lsn.max(lsn);
+            self.publish(&st);
         }
         self.done.notify_all();
     }
@@ -427,6 +479,24 @@ impl GroupCommit {
     /// Returns once record `lsn` is durable, fsyncing as the leader if no
     /// one else is. `target` gives the file to sync and the LSN it covers.
     pub fn wait_durable<F>(&self, lsn: u64, target: F) -> Result<(), LsmError>
+    where
+        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+    {
+        self.wait_durable_after(lsn, target, self.delay)
+    }
+
+    /// For the syncer thread: like `wait_durable`, but a leader fsyncs at
+    /// once. Its writers are already queued by the time it runs (they
+    /// arrive during the previous fsync), so waiting for company only adds
+    /// latency.
+    pub fn sync_requested<F>(&self, lsn: u64, target: F) -> Result<(), LsmError>
+    where
+        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+    {
+        self.wait_durable_after(lsn, target, Duration::ZERO)
+    }
+
+    fn wait_durable_after<F>(&self, lsn: u64, target: F, delay: Duration) -> Result<(), LsmError>
     where
         F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
     {
@@ -442,13 +512,14 @@ impl GroupCommit {
             if !st.leader_active {
                 st.leader_active = true;
                 drop(st);
-                let outcome = self.lead(&target);
+                let outcome = Self::lead(&target, delay);
                 st = self.state.lock().map_err(|_| LsmError::Poisoned)?;
                 st.leader_active = false;
                 match outcome {
                     Ok(upto) => st.durable_lsn = st.durable_lsn.max(upto),
                     Err(e) => st.failed = Some(e.to_string()),
                 }
+                self.publish(&st);
                 self.done.notify_all();
             } else {
                 st = self
@@ -461,12 +532,12 @@ impl GroupCommit {
         Ok(())
     }
 
-    fn lead<F>(&self, target: &F) -> Result<u64, LsmError>
+    fn lead<F>(target: &F, delay: Duration) -> Result<u64, LsmError>
     where
         F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
     {
-        if !self.delay.is_zero() {
-            std::thread::sleep(self.delay);
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
         }
         let (file, path, upto) = target()?;
         disk::sync_file(&file, &path)?;

@@ -337,13 +337,14 @@ fn successor(key: &[u8]) -> Vec<u8> {
 
 /// True when a replica holding `mine` lacks something of `theirs`, i.e.
 /// merging `theirs` in would change it. Under `siblings`: some version of
-/// theirs is descended by none of mine (an equal clock counts as held).
+/// theirs is included by none of mine (`Version::includes`, the merge's own
+/// rule; an equal history counts as held).
 /// Under `lww`: their greatest version beats our greatest.
 pub fn lacks(mine: &[Version], theirs: &[Version], mode: Resolution) -> bool {
     match mode {
         Resolution::Siblings => theirs
             .iter()
-            .any(|t| !mine.iter().any(|m| m.clock.descends(&t.clock))),
+            .any(|t| !mine.iter().any(|m| m.includes(t))),
         Resolution::Lww => {
             let best = |vs: &[Version]| vs.iter().max_by(|a, b| a.lww_cmp(b)).cloned();
             match (best(mine), best(theirs)) {
@@ -440,7 +441,7 @@ impl Replica<'_> {
                 .versions
                 .iter()
                 .map(wire::version_from_proto)
-                .collect();
+                .collect::<Result<_, _>>()?;
             let mine = self.store.fetch(&offered.key)?;
             let (i_lack, they_lack) = directions(&versions_of(&mine), &theirs, self.mode);
             if they_lack && !mine.is_empty() {
@@ -1207,6 +1208,7 @@ mod tests {
                 version: Version {
                     clock: VClock::from_entries([(NodeId::from(node), counter, 1)]),
                     ts_ms: 1,
+                    dot: None,
                 },
             }],
             Resolution::Siblings,
@@ -1268,6 +1270,7 @@ mod tests {
         Version {
             clock: VClock::from_entries(entries.iter().map(|(n, c)| (NodeId::from(*n), *c, 1))),
             ts_ms,
+            dot: None,
         }
     }
 

@@ -328,7 +328,7 @@ mod tests {
     fn set(value: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from("c"), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: counter } }],
+            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: counter, dot: None } }],
             Resolution::Siblings,
         )
     }

@@ -300,7 +300,7 @@ mod tests {
         SiblingSet::from_siblings(
             vec![Sibling {
                 value: Some(value.as_bytes().to_vec()),
-                version: Version { clock, ts_ms: 9 },
+                version: Version { clock, ts_ms: 9, dot: None },
             }],
             Resolution::Siblings,
         )
@@ -331,6 +331,7 @@ mod tests {
                     version: Version {
                         clock: VClock::from_entries([(NodeId::from("n2"), 1, 7)]),
                         ts_ms: 9,
+                        dot: None,
                     },
                 }],
                 Resolution::Siblings,

@@ -115,7 +115,7 @@ mod tests {
         SiblingSet::from_siblings(
             vec![Sibling {
                 value: Some(value.as_bytes().to_vec()),
-                version: Version { clock, ts_ms: 1 },
+                version: Version { clock, ts_ms: 1, dot: None },
             }],
             Resolution::Siblings,
         )

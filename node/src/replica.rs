@@ -165,6 +165,7 @@ mod tests {
                 version: Version {
                     clock,
                     ts_ms: counter,
+                    dot: None,
                 },
             }],
             Resolution::Siblings,

@@ -1,19 +1,62 @@
-//! Vector clocks, versions, siblings and the sibling set: the conflict model.
+//! Vector clocks, dotted versions, siblings and the sibling set: the
+//! conflict model.
 //!
-//! Every write creates a new immutable [`Version`]: a [`VClock`] (node id ->
-//! counter) plus the coordinator's wall-clock timestamp. Two versions are
-//! ordered when one clock descends the other (every entry `>=`); otherwise
-//! they are concurrent and, in `siblings` mode, both are kept as
-//! [`Sibling`]s and handed back to the client to reconcile. In `lww` mode the
-//! set keeps exactly one sibling, the greatest by [`Version::lww_cmp`], which
-//! mirrors `history::Version::lww_cmp` so that the workbench's checkers judge
-//! the node by the same order it resolves with.
+//! Every write creates a new immutable [`Version`]. A version minted by this
+//! node is a *dotted version vector* (Preguiça et al., "Dotted Version
+//! Vectors"; Riak 2.0): its [`Dot`] names the single event that created it
+//! (the coordinator and a value of its node-wide counter, unique and never
+//! reused) and its `clock` is the causal *context*: what the writer had
+//! seen, i.e. the context clock the client sent, *excluding* the new event.
+//! The version's causal history is the set of events
+//! `{(n, k) : 1 <= k <= clock[n]} ∪ {dot}`. A version without a dot (legacy
+//! or hand-built) has history `{(n, k) : k <= clock[n]}`: its clock is the
+//! whole clock, and every rule below reduces to plain clock descent for it.
+//!
+//! Why the dot. With a plain clock the coordinator must bump its own entry
+//! past a node-wide counter, and two clients writing the same key through
+//! the same coordinator with the same (empty) context got `{n1:101}` and
+//! `{n1:102}`: the second strictly descends the first, so every replica
+//! silently dropped the first, acknowledged write although its writer never
+//! saw it. With dots the two versions are `(n1,101) | {}` and
+//! `(n1,102) | {}`; neither history contains the other's dot, so both are
+//! kept as siblings.
+//!
+//! Obsolescence ([`Version::includes`]): `b` replaces `a` when `a`'s whole
+//! causal history is contained in `b`'s: `a`'s dot is in `b`'s history
+//! (`a.dot == b.dot`, or `b.clock[a.dot.node] >= a.dot.counter`) *and* `a`'s
+//! context is too. In a real run the second condition follows from the first
+//! (whoever saw `a` also saw what `a` had seen); requiring it anyway makes
+//! obsolescence literally set inclusion, a partial order, so the merge stays
+//! commutative, associative and idempotent on *any* input, and it can only
+//! keep a version the bare dot rule would have dropped, never the reverse.
+//!
+//! The context handed to a client on a read stays a plain vector clock
+//! ([`SiblingSet::merged_clock`]): the join over the siblings read of each
+//! one's clock with its dot folded in (as a max). A client that read both
+//! siblings therefore writes back a version that obsoletes both.
+//!
+//! Known limit (not solved here): counters are node-wide, and a vector clock
+//! summarises "every event of n1 up to 102", so a context can claim events
+//! it never saw. A reader that saw only `(n1,102)` gets context `{n1:102}`,
+//! which also covers an unseen concurrent `(n1,101)`; its next write then
+//! obsoletes `(n1,101)` (when that version's own context is covered too, as
+//! an empty one is). This needs a reader that missed `(n1,101)` although it
+//! was acknowledged: with W + R > N every read quorum intersects every write
+//! quorum, so it arises only with W + R <= N or under sloppy quorums (hinted
+//! writes outside the home replicas).
+//!
+//! In `siblings` mode concurrent versions are all kept as [`Sibling`]s and
+//! handed back to the client to reconcile. In `lww` mode the set keeps
+//! exactly one sibling, the greatest by [`Version::lww_cmp`], which mirrors
+//! `history::Version::lww_cmp` so that the workbench's checkers judge the
+//! node by the same order it resolves with.
 //!
 //! [`SiblingSet::merge`] is the single merge rule used everywhere (replica
-//! stores, coordinator reads, later read repair, hinted handoff and
-//! anti-entropy). It is a function of the *union* of its inputs, which is what
-//! makes it commutative, associative and idempotent: replicas may receive the
-//! same versions in any order, any number of times, and converge.
+//! stores, coordinator reads, read repair, hinted handoff and anti-entropy).
+//! It is a function of the *union* of its inputs (the maximal elements under
+//! a strict partial order), which is what makes it commutative, associative
+//! and idempotent: replicas may receive the same versions in any order, any
+//! number of times, and converge.
 //!
 //! Clocks are bounded: past `max_clock_entries` the entries bumped longest
 //! ago are pruned (as in Dynamo). Pruning can make a later version look
@@ -202,6 +245,20 @@ impl VClock {
         excess
     }
 
+    /// Keeps only the entries whose node satisfies `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&NodeId) -> bool) {
+        self.counters.retain(|node, _| keep(node));
+        self.entry_ts_ms.retain(|node, _| keep(node));
+        self.check_invariants();
+    }
+
+    /// Folds one event in as a max: afterwards `get(node) >= counter`.
+    pub fn fold(&mut self, node: &NodeId, counter: u64, ts_ms: u64) {
+        if counter > self.get(node) {
+            self.bump_to(node, counter, ts_ms);
+        }
+    }
+
     fn check_invariants(&self) {
         debug_assert!(
             self.counters.values().all(|c| *c > 0),
@@ -214,29 +271,130 @@ impl VClock {
     }
 }
 
-/// One immutable version of a key: its causal clock and the coordinator's
-/// wall-clock time.
+/// The event that created a version: which coordinator minted it, and the
+/// value of that node's counter it took (unique per node, never reused).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dot {
+    /// The coordinator that minted the version.
+    pub node: NodeId,
+    /// The counter value it issued for it (>= 1).
+    pub counter: u64,
+}
+
+/// One immutable version of a key: its causal history (context clock and
+/// dot, see the module essay) and the coordinator's wall-clock time.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Version {
-    /// Causality: which writes this version has seen.
+    /// With a dot: the causal context, what the writer had seen (the dot is
+    /// *not* in it). Without a dot: the version's whole clock.
     pub clock: VClock,
     /// Coordinator wall-clock ms when the version was created; orders
     /// versions under `lww`.
     pub ts_ms: u64,
+    /// The event that created this version; `None` for undotted versions,
+    /// which keep the plain clock-descent rule.
+    pub dot: Option<Dot>,
 }
 
 impl Version {
+    /// The version's clock with its dot folded in (as a max, stamped with
+    /// `ts_ms`): the plain vector clock summarising its history, which is
+    /// what a reader's context is built from and what lww compares.
+    pub fn full_clock(&self) -> VClock {
+        let mut clock = self.clock.clone();
+        if let Some(dot) = &self.dot {
+            clock.fold(&dot.node, dot.counter, self.ts_ms);
+        }
+        clock
+    }
+
+    /// Whether event `(node, counter)` is in this version's causal history.
+    pub fn has_event(&self, node: &NodeId, counter: u64) -> bool {
+        counter <= self.clock.get(node)
+            || self
+                .dot
+                .as_ref()
+                .is_some_and(|d| d.node == *node && d.counter == counter)
+    }
+
+    /// Whether events `(node, 1..=upto)` are all in this version's history:
+    /// below the context's entry, plus possibly the dot right after it.
+    fn has_events_upto(&self, node: &NodeId, upto: u64) -> bool {
+        let below = self.clock.get(node);
+        upto <= below || (upto == below + 1 && self.has_event(node, upto))
+    }
+
+    /// Whether `other`'s causal history is contained in `self`'s (equal
+    /// histories include each other). For two undotted versions this is
+    /// exactly `self.clock.descends(&other.clock)`.
+    pub fn includes(&self, other: &Version) -> bool {
+        let dot_seen = other
+            .dot
+            .as_ref()
+            .is_none_or(|d| self.has_event(&d.node, d.counter));
+        dot_seen
+            && other
+                .clock
+                .counters()
+                .iter()
+                .all(|(node, upto)| self.has_events_upto(node, *upto))
+    }
+
+    /// Whether `self` makes `other` obsolete: `other`'s history is a strict
+    /// subset of `self`'s.
+    pub fn obsoletes(&self, other: &Version) -> bool {
+        self.includes(other) && !other.includes(self)
+    }
+
     /// LWW order, identical to `history::Version::lww_cmp`: timestamp
-    /// first, then the sum of the clock's counters, then the clocks' map
-    /// ordering. A lexicographic order over a tuple is a total order, so it
-    /// is transitive (no same-timestamp cycles); and since a strict
-    /// descendant has a strictly larger counter sum, it agrees with
-    /// causality: among equal timestamps a descendant always wins.
+    /// first, then the sum of the full clock's counters, then the full
+    /// clocks' map ordering, then the dots (absent first). A lexicographic
+    /// order over a tuple is a total order, so it is transitive (no
+    /// same-timestamp cycles); since a strict descendant has a strictly
+    /// larger counter sum, it agrees with causality: among equal timestamps a
+    /// descendant always wins. Two versions with different dots never compare
+    /// `Equal`.
     pub fn lww_cmp(&self, other: &Version) -> Ordering {
+        let sum = |v: &Version| v.full_counters().map(|(_, c)| u128::from(c)).sum::<u128>();
         self.ts_ms
             .cmp(&other.ts_ms)
-            .then_with(|| self.clock.counter_sum().cmp(&other.clock.counter_sum()))
-            .then_with(|| self.clock.counters.cmp(&other.clock.counters))
+            .then_with(|| sum(self).cmp(&sum(other)))
+            .then_with(|| self.full_counters().cmp(other.full_counters()))
+            .then_with(|| self.dot.cmp(&other.dot))
+    }
+
+    /// The counters of [`Version::full_clock`] in node order, without
+    /// building it (lww compares on every replica store).
+    fn full_counters(&self) -> impl Iterator<Item = (&NodeId, u64)> + '_ {
+        let dot = self.dot.as_ref();
+        let mut extra = dot
+            .filter(|d| !self.clock.counters.contains_key(&d.node))
+            .map(|d| (&d.node, d.counter));
+        let mut context = self
+            .clock
+            .counters
+            .iter()
+            .map(move |(n, c)| (n, dot.filter(|d| d.node == *n).map_or(*c, |d| d.counter.max(*c))))
+            .peekable();
+        std::iter::from_fn(move || match (extra, context.peek()) {
+            (Some(e), Some((n, _))) if e.0 >= *n => context.next(),
+            (Some(e), _) => {
+                extra = None;
+                Some(e)
+            }
+            (None, _) => context.next(),
+        })
+    }
+
+    /// Asserts what [`crate::coordinator::mint_version`] guarantees and the
+    /// wire decoder checks: a dot lies outside its own context.
+    fn check_invariants(&self) {
+        if let Some(dot) = &self.dot {
+            debug_assert!(
+                dot.counter > self.clock.get(&dot.node),
+                "a dot must lie outside its own context"
+            );
+        }
     }
 }
 
@@ -256,9 +414,10 @@ impl Sibling {
         self.value.is_none()
     }
 
-    /// A total order used only to break ties between siblings whose clocks
-    /// are equal (normally impossible: every write mints a fresh clock), so
-    /// that the merge stays deterministic even on odd inputs.
+    /// A total order used only to break ties between siblings with equal
+    /// causal histories (normally impossible: every write mints a fresh
+    /// dot), so that the merge stays deterministic even on odd inputs. It
+    /// compares every field, so it is `Equal` only for identical siblings.
     fn tiebreak_cmp(&self, other: &Sibling) -> Ordering {
         self.version
             .ts_ms
@@ -270,14 +429,22 @@ impl Sibling {
                     .entry_ts_ms
                     .cmp(&other.version.clock.entry_ts_ms)
             })
+            .then_with(|| self.version.dot.cmp(&other.version.dot))
+            .then_with(|| {
+                self.version
+                    .clock
+                    .counters
+                    .cmp(&other.version.clock.counters)
+            })
     }
 
-    /// The canonical order of siblings inside a set (by clock first).
+    /// The canonical order of siblings inside a set (by clock, then dot).
     fn canonical_cmp(&self, other: &Sibling) -> Ordering {
         self.version
             .clock
             .counters
             .cmp(&other.version.clock.counters)
+            .then_with(|| self.version.dot.cmp(&other.version.dot))
             .then_with(|| self.tiebreak_cmp(other))
     }
 
@@ -289,8 +456,9 @@ impl Sibling {
     }
 }
 
-/// The stored state of one key: an antichain of siblings (no sibling's clock
-/// descends another's), kept in canonical order so equal sets compare equal.
+/// The stored state of one key: an antichain of siblings (no sibling's
+/// causal history includes another's), kept in canonical order so equal sets
+/// compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SiblingSet {
     /// The concurrent versions; exactly one (or none) under `lww`.
@@ -342,12 +510,13 @@ impl SiblingSet {
         self.siblings.is_empty()
     }
 
-    /// The merge of every sibling's clock: the causal context a client needs
-    /// so that its next write supersedes all of them.
+    /// The join of every sibling's full clock (context with the dot folded
+    /// in): the causal context a client needs so that its next write
+    /// obsoletes all of them.
     pub fn merged_clock(&self) -> VClock {
         let mut clock = VClock::new();
         for sibling in &self.siblings {
-            clock.merge(&sibling.version.clock);
+            clock.merge(&sibling.version.full_clock());
         }
         clock
     }
@@ -366,9 +535,10 @@ impl SiblingSet {
             self.siblings.iter().all(|a| self
                 .siblings
                 .iter()
-                .all(|b| a == b || !a.version.clock.descends(&b.version.clock))),
+                .all(|b| a == b || !a.version.includes(&b.version))),
             "sibling set must be an antichain"
         );
+        self.siblings.iter().for_each(|s| s.version.check_invariants());
     }
 }
 
@@ -381,8 +551,8 @@ fn resolve(all: Vec<Sibling>, mode: Resolution) -> Vec<Sibling> {
     }
 }
 
-/// The maximal elements under clock descent; among equal clocks the greatest
-/// by the tiebreak order.
+/// The maximal elements under history inclusion; among equal histories the
+/// greatest by the tiebreak order.
 fn maximal_siblings(all: Vec<Sibling>) -> Vec<Sibling> {
     let mut kept: Vec<Sibling> = all
         .iter()
@@ -394,12 +564,13 @@ fn maximal_siblings(all: Vec<Sibling>) -> Vec<Sibling> {
     kept
 }
 
-/// Whether `t` makes `s` redundant: a strictly newer clock, or the same clock
-/// with a greater tiebreak.
+/// Whether `t` makes `s` redundant: a strictly larger causal history, or the
+/// same history with a greater tiebreak. Lexicographic over (history by
+/// inclusion, tiebreak), hence a strict partial order: the merge's maximal
+/// elements do not depend on grouping.
 fn dominates(t: &Sibling, s: &Sibling) -> bool {
-    let (tc, sc) = (&t.version.clock, &s.version.clock);
-    tc.strictly_descends(sc)
-        || (tc.counters == sc.counters && t.tiebreak_cmp(s) == Ordering::Greater)
+    let (tv, sv) = (&t.version, &s.version);
+    tv.includes(sv) && (!sv.includes(tv) || t.tiebreak_cmp(s) == Ordering::Greater)
 }
 
 /// The lww survivor: the sibling that is `>=` every other under the lww
@@ -437,6 +608,7 @@ mod tests {
             version: Version {
                 clock: clock(pairs),
                 ts_ms,
+                dot: None,
             },
         }
     }
@@ -567,6 +739,132 @@ mod tests {
         assert_eq!(s.merged_clock(), clock(&[("n1", 3), ("n2", 2)]));
     }
 
+    fn dotted(value: &str, context: &[(&str, u64)], dot: (&str, u64), ts_ms: u64) -> Sibling {
+        Sibling {
+            value: Some(value.as_bytes().to_vec()),
+            version: Version {
+                clock: clock(context),
+                ts_ms,
+                dot: Some(Dot {
+                    node: NodeId::from(dot.0),
+                    counter: dot.1,
+                }),
+            },
+        }
+    }
+
+    fn values(s: &SiblingSet) -> Vec<&str> {
+        let mut v: Vec<&str> = s
+            .siblings()
+            .iter()
+            .map(|x| std::str::from_utf8(x.value.as_deref().unwrap()).unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn same_coordinator_same_context_writes_are_siblings() {
+        // The bug: A and B both read {} and write through n1.
+        let mode = Resolution::Siblings;
+        let a = dotted("A", &[], ("n1", 101), 1);
+        let b = dotted("B", &[], ("n1", 102), 2);
+        assert!(!b.version.includes(&a.version) && !a.version.includes(&b.version));
+        let mut s = set(vec![a.clone()], mode);
+        s.merge(set(vec![b.clone()], mode), mode);
+        assert_eq!(values(&s), vec!["A", "B"]);
+        // The context a reader of both gets, and a write with it.
+        let ctx = s.merged_clock();
+        assert_eq!(ctx.counters(), clock(&[("n1", 102)]).counters());
+        let c = Sibling {
+            value: Some(b"C".to_vec()),
+            version: Version {
+                clock: ctx,
+                ts_ms: 3,
+                dot: Some(Dot {
+                    node: NodeId::from("n2"),
+                    counter: 7,
+                }),
+            },
+        };
+        s.merge(set(vec![c.clone()], mode), mode);
+        assert_eq!(values(&s), vec!["C"]);
+        // A stale replica re-sending an obsoleted version resurrects nothing.
+        s.merge(set(vec![a, b], mode), mode);
+        assert_eq!(s.siblings(), &[c][..]);
+    }
+
+    #[test]
+    fn a_write_that_saw_one_sibling_replaces_only_that_one() {
+        let mode = Resolution::Siblings;
+        let a = dotted("A", &[], ("n1", 101), 1);
+        let b = dotted("B", &[], ("n2", 5), 1);
+        // Saw only A (context {n1:101}), wrote through n1.
+        let a2 = dotted("A2", &[("n1", 101)], ("n1", 103), 2);
+        let s = set(vec![a, b, a2], mode);
+        assert_eq!(values(&s), vec!["A2", "B"]);
+    }
+
+    #[test]
+    fn the_dot_rule_is_history_inclusion() {
+        let v = |ctx: &[(&str, u64)], dot: (&str, u64)| dotted("x", ctx, dot, 1).version;
+        let a = v(&[("n2", 3)], ("n1", 5));
+        // The dot is seen but not a's context: a is kept (never lost).
+        assert!(!v(&[("n1", 5)], ("n3", 1)).includes(&a));
+        assert!(v(&[("n1", 5), ("n2", 3)], ("n3", 1)).includes(&a));
+        // The same dot and context: equal histories.
+        assert!(a.includes(&a.clone()) && !a.obsoletes(&a.clone()));
+        // A context entry just below the dot, completed by the dot.
+        let b = v(&[("n1", 4)], ("n1", 5));
+        assert!(!b.includes(&v(&[("n1", 5)], ("n1", 6))));
+        assert!(b.includes(&undotted(&[("n1", 5)])));
+        assert!(!undotted(&[("n1", 4)]).includes(&b));
+        assert!(undotted(&[("n1", 5)]).includes(&b));
+    }
+
+    fn undotted(pairs: &[(&str, u64)]) -> Version {
+        sib("u", pairs, 1).version
+    }
+
+    #[test]
+    fn lww_is_unchanged_by_dots_and_never_ties_different_dots() {
+        let a = dotted("A", &[], ("n1", 101), 5).version;
+        let b = dotted("B", &[], ("n1", 102), 5).version;
+        // As the undotted {n1:101} vs {n1:102}: the larger sum wins.
+        assert_eq!(b.lww_cmp(&a), Ordering::Greater);
+        assert_eq!(
+            b.lww_cmp(&a),
+            undotted(&[("n1", 102)]).lww_cmp(&undotted(&[("n1", 101)]))
+        );
+        // Same full clock {n1:2, n2:1}, different dots: still ordered.
+        let c = dotted("C", &[("n1", 2)], ("n2", 1), 5).version;
+        let d = dotted("D", &[("n2", 1)], ("n1", 2), 5).version;
+        assert_eq!(c.full_clock().counters(), d.full_clock().counters());
+        assert_ne!(c.lww_cmp(&d), Ordering::Equal);
+        assert_eq!(c.lww_cmp(&d), d.lww_cmp(&c).reverse());
+        let s = set(
+            vec![dotted("A", &[], ("n1", 101), 5), dotted("B", &[], ("n1", 102), 5)],
+            Resolution::Lww,
+        );
+        assert_eq!(values(&s), vec!["B"]);
+    }
+
+    #[test]
+    fn full_counters_fold_the_dot_in_order() {
+        for (ctx, dot) in [
+            (vec![], ("b", 3)),
+            (vec![("a", 1), ("c", 2)], ("b", 3)),
+            (vec![("a", 1), ("b", 2)], ("b", 3)),
+            (vec![("b", 1)], ("a", 3)),
+            (vec![("b", 1)], ("c", 3)),
+        ] {
+            let v = dotted("x", &ctx, dot, 1).version;
+            let via_iter: BTreeMap<NodeId, u64> =
+                v.full_counters().map(|(n, c)| (n.clone(), c)).collect();
+            assert_eq!(&via_iter, v.full_clock().counters());
+        }
+    }
+
     const NODES: [&str; 4] = ["a", "b", "c", "d"];
 
     /// Siblings whose payload is a function of the clock (as in a real
@@ -583,7 +881,7 @@ mod tests {
                 let value = (!tomb).then(|| format!("{:?}", c.counters()).into_bytes());
                 Sibling {
                     value,
-                    version: Version { clock: c, ts_ms },
+                    version: Version { clock: c, ts_ms, dot: None },
                 }
             })
     }
@@ -601,6 +899,42 @@ mod tests {
             s.version.ts_ms = ts;
             s
         })
+    }
+
+    /// Dotted siblings: a context, a dot outside it, a payload that is a
+    /// function of the dot (each dot is minted once in a real cluster).
+    fn arb_dotted() -> impl Strategy<Value = Sibling> {
+        (
+            proptest::collection::vec(0u64..3, NODES.len()),
+            0usize..NODES.len(),
+            1u64..3,
+            0u64..4,
+            any::<bool>(),
+        )
+            .prop_map(|(counts, node, above, ts_ms, tomb)| {
+                let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
+                let context = clock(&pairs);
+                let dot_node = NodeId::from(NODES[node]);
+                let counter = context.get(&dot_node) + above;
+                let value = (!tomb).then(|| format!("{:?}@{node}:{counter}", context.counters()).into_bytes());
+                Sibling {
+                    value,
+                    version: Version {
+                        clock: context,
+                        ts_ms,
+                        dot: Some(Dot { node: dot_node, counter }),
+                    },
+                }
+            })
+    }
+
+    /// Dotted and undotted siblings mixed.
+    fn arb_any_sibling() -> impl Strategy<Value = Sibling> {
+        prop_oneof![arb_sibling(), arb_dotted(), arb_dotted()]
+    }
+
+    fn arb_dotted_set(mode: Resolution) -> impl Strategy<Value = SiblingSet> {
+        proptest::collection::vec(arb_any_sibling(), 0..5).prop_map(move |v| set(v, mode))
     }
 
     fn arb_mode() -> impl Strategy<Value = Resolution> {
@@ -665,7 +999,7 @@ mod tests {
         fn a_descendant_of_all_replaces_all(a in arb_set(Resolution::Siblings), node in 0usize..4, ts_ms in 0u64..10) {
             let mut c = a.merged_clock();
             c.increment(&NodeId::from(NODES[node]), ts_ms);
-            let newer = Sibling { value: Some(b"new".to_vec()), version: Version { clock: c, ts_ms } };
+            let newer = Sibling { value: Some(b"new".to_vec()), version: Version { clock: c, ts_ms, dot: None } };
             let m = merged(&a, &set(vec![newer.clone()], Resolution::Siblings), Resolution::Siblings);
             prop_assert_eq!(m.siblings(), &[newer][..]);
         }
@@ -677,6 +1011,53 @@ mod tests {
             let kept = &m.siblings()[0];
             for s in &all {
                 prop_assert!(kept.version.lww_cmp(&s.version) != Ordering::Less);
+            }
+        }
+
+        #[test]
+        fn dotted_merge_is_commutative_idempotent_associative(mode in arb_mode(), a in arb_dotted_set(Resolution::Siblings), b in arb_dotted_set(Resolution::Siblings), c in arb_dotted_set(Resolution::Siblings)) {
+            let (a, b, c) = (set(a.into_siblings(), mode), set(b.into_siblings(), mode), set(c.into_siblings(), mode));
+            prop_assert_eq!(merged(&a, &b, mode), merged(&b, &a, mode));
+            prop_assert_eq!(merged(&a, &a, mode), a.clone());
+            if mode == Resolution::Siblings {
+                prop_assert_eq!(merged(&merged(&a, &b, mode), &c, mode), merged(&a, &merged(&b, &c, mode), mode));
+            }
+        }
+
+        #[test]
+        fn dotted_merge_loses_nothing(a in arb_dotted_set(Resolution::Siblings), b in arb_dotted_set(Resolution::Siblings)) {
+            let m = merged(&a, &b, Resolution::Siblings);
+            for x in m.siblings() {
+                for y in m.siblings() {
+                    prop_assert!(x == y || !x.version.includes(&y.version));
+                }
+            }
+            for s in a.siblings().iter().chain(b.siblings()) {
+                prop_assert!(m.siblings().iter().any(|k| k.version.includes(&s.version)));
+            }
+        }
+
+        #[test]
+        fn a_write_with_the_read_context_obsoletes_every_sibling_read(a in arb_dotted_set(Resolution::Siblings), node in 0usize..4, above in 1u64..3, ts_ms in 0u64..10) {
+            let context = a.merged_clock();
+            let me = NodeId::from(NODES[node]);
+            let counter = context.get(&me) + above;
+            let newer = Sibling { value: Some(b"new".to_vec()), version: Version { clock: context, ts_ms, dot: Some(Dot { node: me, counter }) } };
+            let m = merged(&a, &set(vec![newer.clone()], Resolution::Siblings), Resolution::Siblings);
+            prop_assert_eq!(m.siblings(), &[newer][..]);
+        }
+
+        #[test]
+        fn undotted_inclusion_is_clock_descent(a in arb_sibling(), b in arb_sibling()) {
+            prop_assert_eq!(a.version.includes(&b.version), a.version.clock.descends(&b.version.clock));
+        }
+
+        #[test]
+        fn lww_is_a_total_order_on_dotted_versions(a in arb_any_sibling(), b in arb_any_sibling()) {
+            let (x, y) = (&a.version, &b.version);
+            prop_assert_eq!(x.lww_cmp(y), y.lww_cmp(x).reverse());
+            if x.lww_cmp(y) == Ordering::Equal {
+                prop_assert_eq!(&x.dot, &y.dot);
             }
         }
 

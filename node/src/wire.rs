@@ -7,11 +7,17 @@
 //! is rejected in exactly one place. The serialized form of a stored sibling
 //! set is a prost-encoded `proto::FetchResponse`: the same message a replica
 //! returns, so storage needs no second format.
+//!
+//! A version's dot travels (and is stored) as `Version.dot`, next to its
+//! context in `Version.clock`. A dot must name a node and lie outside its
+//! own context (`counter > clock[node]`, hence `>= 1`): anything else is not
+//! a version any node mints, and is rejected rather than guessed at, since a
+//! misread dot could drop or resurrect siblings.
 
 use prost::Message;
 
 use crate::node_id::NodeId;
-use crate::vclock::{Resolution, Sibling, SiblingSet, VClock, Version};
+use crate::vclock::{Dot, Resolution, Sibling, SiblingSet, VClock, Version};
 
 /// A message from the wire (or from storage) that does not describe a valid
 /// sibling.
@@ -23,14 +29,28 @@ pub enum WireError {
     /// A tombstone also carried value bytes.
     #[error("tombstone sibling carries a value of {0} bytes")]
     TombstoneWithValue(usize),
+    /// A dot without a node id.
+    #[error("dot has an empty node id")]
+    DotWithoutNode,
+    /// A dot inside its own context (or with counter 0): not a minted event.
+    #[error("dot ({node}, {counter}) is not above its context's entry {context}")]
+    DotInContext {
+        /// The dot's node.
+        node: String,
+        /// The dot's counter.
+        counter: u64,
+        /// The context's entry for that node.
+        context: u64,
+    },
     /// The bytes are not a prost-encoded message.
     #[error("cannot decode: {0}")]
     Decode(#[from] prost::DecodeError),
 }
 
-/// The clock as the wire carries it (two maps keyed by node id).
+/// The clock as the wire carries it (two maps keyed by node id, no dot).
 pub fn clock_to_proto(clock: &VClock) -> proto::Version {
     proto::Version {
+        dot: None,
         clock: clock
             .counters()
             .iter()
@@ -45,7 +65,8 @@ pub fn clock_to_proto(clock: &VClock) -> proto::Version {
     }
 }
 
-/// The clock of a wire version (its `ts_ms` is ignored); zero entries drop.
+/// The clock of a wire version (its `ts_ms` and `dot` are ignored); zero
+/// entries drop.
 pub fn clock_from_proto(version: &proto::Version) -> VClock {
     VClock::from_entries(version.clock.iter().map(|(node, counter)| {
         let ts_ms = version.entry_ts_ms.get(node).copied().unwrap_or(0);
@@ -57,16 +78,47 @@ pub fn clock_from_proto(version: &proto::Version) -> VClock {
 pub fn version_to_proto(version: &Version) -> proto::Version {
     proto::Version {
         ts_ms: version.ts_ms,
+        dot: version.dot.as_ref().map(|d| proto::version::Dot {
+            node: d.node.to_string(),
+            counter: d.counter,
+        }),
         ..clock_to_proto(&version.clock)
     }
 }
 
-/// A version from the wire.
-pub fn version_from_proto(version: &proto::Version) -> Version {
-    Version {
-        clock: clock_from_proto(version),
+/// A version from the wire, its dot checked against its context.
+pub fn version_from_proto(version: &proto::Version) -> Result<Version, WireError> {
+    let clock = clock_from_proto(version);
+    let dot = version
+        .dot
+        .as_ref()
+        .map(|d| dot_from_proto(d, &clock))
+        .transpose()?;
+    Ok(Version {
+        clock,
         ts_ms: version.ts_ms,
+        dot,
+    })
+}
+
+/// A dot from the wire: named, and above its context's entry.
+fn dot_from_proto(dot: &proto::version::Dot, context: &VClock) -> Result<Dot, WireError> {
+    if dot.node.is_empty() {
+        return Err(WireError::DotWithoutNode);
     }
+    let node = NodeId::from(dot.node.as_str());
+    let below = context.get(&node);
+    if dot.counter <= below {
+        return Err(WireError::DotInContext {
+            node: dot.node.clone(),
+            counter: dot.counter,
+            context: below,
+        });
+    }
+    Ok(Dot {
+        node,
+        counter: dot.counter,
+    })
 }
 
 /// A sibling on the wire.
@@ -87,7 +139,7 @@ pub fn sibling_from_proto(sibling: proto::Sibling) -> Result<Sibling, WireError>
     let value = (!sibling.tombstone).then_some(sibling.value);
     Ok(Sibling {
         value,
-        version: version_from_proto(version),
+        version: version_from_proto(version)?,
     })
 }
 
@@ -137,6 +189,10 @@ mod tests {
                     version: Version {
                         clock: clock.clone(),
                         ts_ms: 5,
+                        dot: Some(Dot {
+                            node: NodeId::from("n3"),
+                            counter: 9,
+                        }),
                     },
                 },
                 Sibling {
@@ -144,6 +200,7 @@ mod tests {
                     version: Version {
                         clock: VClock::from_entries([(NodeId::from("n3"), 1, 1)]),
                         ts_ms: 6,
+                        dot: None,
                     },
                 },
             ],
@@ -174,5 +231,46 @@ mod tests {
             sibling_from_proto(bad_tomb),
             Err(WireError::TombstoneWithValue(1))
         ));
+    }
+
+    fn with_dot(clock: &[(&str, u64)], node: &str, counter: u64) -> proto::Sibling {
+        proto::Sibling {
+            value: vec![1],
+            tombstone: false,
+            version: Some(proto::Version {
+                clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+                ts_ms: 1,
+                entry_ts_ms: Default::default(),
+                dot: Some(proto::version::Dot {
+                    node: node.to_string(),
+                    counter,
+                }),
+            }),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_dots() {
+        assert!(matches!(
+            sibling_from_proto(with_dot(&[], "", 3)),
+            Err(WireError::DotWithoutNode)
+        ));
+        assert!(matches!(
+            sibling_from_proto(with_dot(&[], "n1", 0)),
+            Err(WireError::DotInContext { counter: 0, .. })
+        ));
+        assert!(matches!(
+            sibling_from_proto(with_dot(&[("n1", 5)], "n1", 5)),
+            Err(WireError::DotInContext { context: 5, .. })
+        ));
+        let ok = sibling_from_proto(with_dot(&[("n1", 5)], "n1", 6)).unwrap();
+        assert_eq!(ok.version.dot.unwrap().counter, 6);
+        // A stored set with a bad dot fails to decode instead of guessing.
+        let bytes = proto::FetchResponse {
+            siblings: vec![with_dot(&[("n2", 2)], "n2", 1)],
+        }
+        .encode_to_vec();
+        assert!(decode_set(&bytes, Resolution::Siblings).is_err());
+        assert!(decode_set(&[0xff, 0xff, 0xff], Resolution::Siblings).is_err());
     }
 }

@@ -244,6 +244,7 @@ async fn bench_10k_hints_drain() {
                         clock: [("n1".to_string(), 1 + i as u64)].into(),
                         ts_ms: 1,
                         entry_ts_ms: [("n1".to_string(), 1)].into(),
+                        dot: None,
                     }),
                 }],
                 from: "bench".to_string(),

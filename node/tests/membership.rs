@@ -167,6 +167,7 @@ async fn hints_for_a_departed_node_reach_the_current_replicas() {
                     clock: [("n1".to_string(), 1)].into(),
                     ts_ms: 1,
                     entry_ts_ms: [("n1".to_string(), 1)].into(),
+                    dot: None,
                 }),
             }],
             from: "test".into(),

@@ -114,6 +114,7 @@ fn set(value: &str, node: &str, counter: u64) -> SiblingSet {
             version: Version {
                 clock: VClock::from_entries([(NodeId::from(node), counter, 1)]),
                 ts_ms: 1,
+                dot: None,
             },
         }],
         Resolution::Siblings,

@@ -9,7 +9,9 @@
 //! versions (the frontier) need testing, and the answer is exactly the same.
 //!
 //! Domination depends on the resolution mode:
-//! - `siblings`: `a` descends from `b` (descent is transitive).
+//! - `siblings`: `a`'s causal history includes `b`'s
+//!   ([`history::Version::includes`]; set inclusion is transitive, and for
+//!   undotted versions it is clock descent).
 //! - `lww`: `a.ts > b.ts`, or `a` and `b` are the same version. Equal
 //!   timestamps with different clocks are left side by side, because the
 //!   store's tiebreak on clocks is not guaranteed transitive.
@@ -70,7 +72,7 @@ impl Frontier {
 /// Whether every version that covers `a` also covers `b`.
 pub fn dominates(a: &Version, b: &Version, resolution: Resolution) -> bool {
     match resolution {
-        Resolution::Siblings => a.descends(b),
+        Resolution::Siblings => a.includes(b),
         Resolution::Lww => a.ts > b.ts || a == b,
     }
 }

@@ -39,8 +39,9 @@
 //!   write is on its home replica; time until the replicas' Merkle roots agree.
 //!
 //! "Covers" is always [`history::Version::covers`] under the run's
-//! resolution (`siblings`: vector-clock descent; `lww`: not-older
-//! `(ts, clock)`), and only acknowledged (`ok`) writes are owed to anyone:
+//! resolution (`siblings`: inclusion of causal histories, which for
+//! undotted versions is vector-clock descent and for dotted ones is the
+//! node's own obsolescence rule; `lww`: not-older `(ts, clock)`), and only acknowledged (`ok`) writes are owed to anyone:
 //! `fail` certainly did not happen, `info` may or may not have.
 //!
 //! # Three verdicts, and why a checker must be able to fail

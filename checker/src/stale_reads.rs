@@ -3,8 +3,9 @@
 //! Definition. An `ok` read of key `k` invoked at time `t` is *stale* when
 //! some write or delete of `k` was acknowledged (its `ok` recorded) strictly
 //! before `t` and none of the read's siblings covers that write's version
-//! (`Version::covers` under the run's resolution: descent of vector clocks
-//! for `siblings`, not-older `(ts, clock)` for `lww`). Writes that were still
+//! (`Version::covers` under the run's resolution: inclusion of causal
+//! histories, i.e. descent of vector clocks or the dot rule, for
+//! `siblings`, not-older `(ts, clock)` for `lww`). Writes that were still
 //! in flight when the read began are concurrent with it, and the read may
 //! legitimately miss them; `fail`ed and `info` writes promise nothing.
 //!

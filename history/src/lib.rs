@@ -26,7 +26,7 @@ pub use op::{History, Op, OpPair, OpType, Process, Sibling};
 pub use recorder::Recorder;
 pub use replica::{read_replica_reads, ReplicaRead};
 pub use run::{Resolution, RunConfig};
-pub use version::Version;
+pub use version::{Dot, Version};
 
 /// File names inside a run directory.
 pub mod files {

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use history::Version;
+use history::{Dot, Version};
 use proto::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
@@ -58,9 +58,13 @@ impl DynamoClient {
     }
 }
 
+/// The history's form of a node version: the same clock map (for a dotted
+/// version, its causal context), timestamp and dot, so that the checkers'
+/// `covers` decides exactly as the node's merge does.
 fn version_of(v: Option<proto::Version>) -> Version {
     let v = v.unwrap_or_default();
-    Version { clock: v.clock.into_iter().collect::<BTreeMap<_, _>>(), ts: v.ts_ms }
+    let dot = v.dot.map(|d| Dot { node: d.node, counter: d.counter });
+    Version { clock: v.clock.into_iter().collect::<BTreeMap<_, _>>(), ts: v.ts_ms, dot }
 }
 
 /// A stored sibling as the workload sees it: `None` is a tombstone.

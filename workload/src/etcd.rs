@@ -76,7 +76,7 @@ impl EtcdClient {
 }
 
 fn revision_version(revision: i64) -> Version {
-    Version { clock: BTreeMap::from([("rev".to_string(), revision.max(0) as u64)]), ts: 0 }
+    Version { clock: BTreeMap::from([("rev".to_string(), revision.max(0) as u64)]), ts: 0, dot: None }
 }
 
 /// A read changes nothing, so only a timeout leaves its outcome unknown.

@@ -69,7 +69,7 @@ impl RedisClient {
 }
 
 fn seq_version(seq: u64) -> Version {
-    Version { clock: BTreeMap::from([("seq".to_string(), seq)]), ts: 0 }
+    Version { clock: BTreeMap::from([("seq".to_string(), seq)]), ts: 0, dot: None }
 }
 
 /// `<counter>:<value>` back into its parts.

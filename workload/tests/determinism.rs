@@ -26,7 +26,7 @@ impl Client for MemStore {
         let data = self.data.lock().unwrap();
         let siblings = data
             .get(key)
-            .map(|(v, c)| vec![(Some(v.clone()), Version { clock: [("m".to_string(), *c)].into(), ts: *c })])
+            .map(|(v, c)| vec![(Some(v.clone()), Version { clock: [("m".to_string(), *c)].into(), ts: *c, dot: None })])
             .unwrap_or_default();
         Ok(ReadReply { siblings, context: vec![] })
     }
@@ -35,7 +35,7 @@ impl Client for MemStore {
         let mut data = self.data.lock().unwrap();
         let counter = data.get(key).map_or(1, |(_, c)| c + 1);
         data.insert(key.to_string(), (value.to_string(), counter));
-        let version = Version { clock: [("m".to_string(), counter)].into(), ts: counter };
+        let version = Version { clock: [("m".to_string(), counter)].into(), ts: counter, dot: None };
         Ok(WriteReply { version, hinted_for: Vec::new() })
     }
 }

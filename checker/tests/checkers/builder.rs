@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 /// A version with the given clock entries and timestamp.
 pub fn v(clock: &[(&str, u64)], ts: u64) -> Version {
-    Version { clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(), ts }
+    Version { clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(), ts, dot: None }
 }
 
 /// A register run with the given N/W/R, strict (not sloppy), siblings mode.

@@ -157,7 +157,7 @@ impl Lcg {
             .iter()
             .filter_map(|n| Some((n.to_string(), self.next(3))).filter(|(_, c)| *c > 0))
             .collect();
-        Version { clock, ts: self.next(5) }
+        Version { clock, ts: self.next(5), dot: None }
     }
 }
 

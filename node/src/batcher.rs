@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +65,18 @@ pub struct Batcher<Req, Resp> {
     send: SendFn<Req, Resp>,
     /// How long one round trip may take before all its requests fail.
     timeout: Duration,
+    /// Round trips sent and the requests they carried: their ratio is the
+    /// mean batch size, reported so a profile can be read against it.
+    sent: Arc<SentCounts>,
+}
+
+/// Round trips and the requests they carried, since start.
+#[derive(Debug, Default)]
+pub struct SentCounts {
+    /// Batches sent.
+    pub round_trips: AtomicU64,
+    /// Requests in them.
+    pub requests: AtomicU64,
 }
 
 impl<Req, Resp> std::fmt::Debug for Batcher<Req, Resp> {
@@ -75,7 +88,12 @@ impl<Req, Resp> std::fmt::Debug for Batcher<Req, Resp> {
 impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// A batcher whose round trips are `send`, each bounded by `timeout`.
     pub fn new(send: SendFn<Req, Resp>, timeout: Duration) -> Self {
-        Batcher { queues: Mutex::new(HashMap::new()), send, timeout }
+        Batcher { queues: Mutex::new(HashMap::new()), send, timeout, sent: Arc::default() }
+    }
+
+    /// (round trips, requests carried) so far.
+    pub fn sent(&self) -> (u64, u64) {
+        (self.sent.round_trips.load(Ordering::Relaxed), self.sent.requests.load(Ordering::Relaxed))
     }
 
     /// Queues `request` for `replica` and returns its own answer.
@@ -94,7 +112,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
             return Ok(queue.clone());
         }
         let (queue, waiting) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(drain(waiting, Arc::clone(&self.send), self.timeout));
+        tokio::spawn(drain(waiting, Arc::clone(&self.send), self.timeout, Arc::clone(&self.sent)));
         queues.insert(replica.clone(), queue.clone());
         Ok(queue)
     }
@@ -106,6 +124,7 @@ async fn drain<Req: Send + 'static, Resp: Send + 'static>(
     mut waiting: mpsc::Receiver<Pending<Req, Resp>>,
     send: SendFn<Req, Resp>,
     timeout: Duration,
+    sent: Arc<SentCounts>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
@@ -118,6 +137,8 @@ async fn drain<Req: Send + 'static, Resp: Send + 'static>(
                 Err(_) => break,
             }
         }
+        sent.round_trips.fetch_add(1, Ordering::Relaxed);
+        sent.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let send = Arc::clone(&send);
         tokio::spawn(async move {
             round_trip(batch, send, timeout).await;
@@ -190,6 +211,7 @@ mod tests {
         }
         let trips = trips.load(Ordering::SeqCst);
         assert!(trips < 100 / 4, "{trips} round trips for 100 concurrent requests: not coalesced");
+        assert_eq!(batcher.sent(), (trips as u64, 100), "every request counted once");
     }
 
     #[tokio::test]

@@ -233,6 +233,12 @@ impl Node {
         let mut all = self.metrics.snapshot();
         all.extend(self.replica.storage().stats());
         all.extend(self.hints.snapshot(self.clock.now_ms()));
+        let (store_trips, stores) = self.store_batcher.sent();
+        let (fetch_trips, fetches) = self.fetch_batcher.sent();
+        all.insert("replica_store_round_trips".into(), store_trips);
+        all.insert("replica_stores_sent".into(), stores);
+        all.insert("replica_fetch_round_trips".into(), fetch_trips);
+        all.insert("replica_fetches_sent".into(), fetches);
         all
     }
 

@@ -23,6 +23,7 @@
 //! listener, used by the in-process cluster tests).
 
 pub mod admin;
+pub mod batcher;
 pub mod anti_entropy;
 pub mod clock;
 pub mod config;

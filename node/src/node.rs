@@ -23,7 +23,11 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
+use proto::replica_client::ReplicaClient;
+use tonic::transport::Channel;
+
 use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
+use crate::batcher::{BatchResult, Batcher};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
@@ -114,6 +118,10 @@ pub struct Node {
     replica: ReplicaStore,
     /// Clients to the other members' Replica services.
     peers: PeerClients,
+    /// Coalesces this node's Stores to each replica into StoreMany calls.
+    store_batcher: Batcher<proto::StoreRequest, ()>,
+    /// Coalesces this node's Fetches to each replica into FetchMany calls.
+    fetch_batcher: Batcher<proto::FetchRequest, proto::FetchResponse>,
     /// Counters for `Admin.Status`.
     metrics: Metrics,
     /// Client request counts and latencies for Prometheus.
@@ -175,6 +183,7 @@ impl Node {
         let anti_entropy = AntiEntropy::new(aae_index, config.aae_concurrency);
         let counter = NodeCounter::starting_at(clock.now_us());
         let started_ms = clock.now_ms();
+        let timeout = config.request_timeout();
         Ok(Node {
             config,
             membership,
@@ -183,6 +192,8 @@ impl Node {
             handoff: tokio::sync::Notify::new(),
             replica,
             peers,
+            store_batcher: Batcher::new(Arc::new(store_many), timeout),
+            fetch_batcher: Batcher::new(Arc::new(fetch_many), timeout),
             metrics: Metrics::default(),
             requests: RequestMetrics::new(),
             anti_entropy,
@@ -222,6 +233,12 @@ impl Node {
         let mut all = self.metrics.snapshot();
         all.extend(self.replica.storage().stats());
         all.extend(self.hints.snapshot(self.clock.now_ms()));
+        let (store_trips, stores) = self.store_batcher.sent();
+        let (fetch_trips, fetches) = self.fetch_batcher.sent();
+        all.insert("replica_store_round_trips".into(), store_trips);
+        all.insert("replica_stores_sent".into(), stores);
+        all.insert("replica_fetch_round_trips".into(), fetch_trips);
+        all.insert("replica_fetches_sent".into(), fetches);
         all
     }
 
@@ -546,16 +563,14 @@ impl Node {
         if target == self.config.id {
             return self.store_replica(key, set, hint_for).await;
         }
-        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::StoreRequest {
             key: key.clone(),
             siblings: wire::set_to_proto(&set),
             from: self.config.id.to_string(),
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
-        let result =
-            tokio::time::timeout(self.config.request_timeout(), client.store(request)).await;
-        let outcome = flatten_rpc(&target, result).map(|_| ());
+        let outcome = self.store_batcher.call(&target, client, request).await;
         if outcome.is_err() && hint_for.is_none() && self.config.hinted_handoff {
             if let Err(error) = self.store_hint(&target, &key, set) {
                 warn!(%target, %error, "cannot keep a hint for a failed replica");
@@ -575,15 +590,13 @@ impl Node {
         if target == self.config.id {
             return self.fetch_replica(key, hint_for).await;
         }
-        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::FetchRequest {
             key,
             from: self.config.id.to_string(),
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
-        let result =
-            tokio::time::timeout(self.config.request_timeout(), client.fetch(request)).await;
-        let response = flatten_rpc(&target, result)?;
+        let response = self.fetch_batcher.call(&target, client, request).await?;
         wire::set_from_proto(response.siblings, self.config.resolution).map_err(|e| e.to_string())
     }
 
@@ -632,19 +645,31 @@ where
         .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
 }
 
-/// Turns a timed RPC result into the reply or a one-line reason.
-fn flatten_rpc<T>(
-    target: &NodeId,
-    result: Result<Result<tonic::Response<T>, tonic::Status>, tokio::time::error::Elapsed>,
-) -> Result<T, String> {
-    let reason = match result {
-        Ok(Ok(response)) => return Ok(response.into_inner()),
-        Ok(Err(status)) => format!("{:?}: {}", status.code(), status.message()),
-        Err(_) => "timed out".to_string(),
-    };
-    debug!(%target, %reason, "replica RPC failed");
-    Err(reason)
+/// One StoreMany round trip (see `batcher.rs`).
+fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreRequest>) -> BoxedBatch<()> {
+    Box::pin(async move {
+        let reply = client.store_many(proto::StoreManyRequest { stores }).await;
+        let errors = reply.map_err(|status| format!("{:?}: {}", status.code(), status.message()))?.into_inner().errors;
+        Ok(errors.into_iter().map(|e| if e.is_empty() { Ok(()) } else { Err(e) }).collect())
+    })
 }
+
+/// One FetchMany round trip (see `batcher.rs`).
+fn fetch_many(mut client: ReplicaClient<Channel>, fetches: Vec<proto::FetchRequest>) -> BoxedBatch<proto::FetchResponse> {
+    Box::pin(async move {
+        let reply = client.fetch_many(proto::FetchManyRequest { fetches }).await;
+        let results = reply.map_err(|status| format!("{:?}: {}", status.code(), status.message()))?.into_inner().results;
+        let answer = |r: proto::FetchResult| match r.error.is_empty() {
+            true => Ok(proto::FetchResponse { siblings: r.siblings }),
+            false => Err(r.error),
+        };
+        Ok(results.into_iter().map(answer).collect())
+    })
+}
+
+/// What `store_many` and `fetch_many` return.
+type BoxedBatch<Resp> = std::pin::Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>>;
+
 
 /// A round that failed: how many answered, how many were needed.
 #[derive(Debug, Clone, Copy)]

@@ -311,6 +311,15 @@ pub struct ReplicaService {
 }
 
 impl ReplicaService {
+    /// Applies one Store (into the replica, or as a hint for a home node
+    /// when the sender made this node a stand-in); returns once durable.
+    async fn store_one(&self, store: proto::StoreRequest) -> Result<(), String> {
+        let proto::StoreRequest { key, siblings, from, hint_for } = store;
+        let set = wire::set_from_proto(siblings, self.node.config().resolution)
+            .map_err(|e| format!("bad siblings from {from}: {e}"))?;
+        self.node.store_replica(key, set, self.stand_in_for(&hint_for)).await
+    }
+
     /// The home node a request's `hint_for` makes this node a stand-in for;
     /// `None` when it names no one or this node itself.
     fn stand_in_for(&self, hint_for: &str) -> Option<crate::NodeId> {
@@ -325,11 +334,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        let proto::StoreRequest { key, siblings, from, hint_for } = request.into_inner();
-        let set = wire::set_from_proto(siblings, self.node.config().resolution)
-            .map_err(|e| Status::invalid_argument(format!("bad siblings from {from}: {e}")))?;
-        let hint_for = self.stand_in_for(&hint_for);
-        self.node.store_replica(key, set, hint_for).await.map_err(Status::internal)?;
+        self.store_one(request.into_inner()).await.map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
     }
 
@@ -361,6 +366,34 @@ impl Replica for ReplicaService {
             .await
             .map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
+    }
+
+    async fn store_many(
+        &self,
+        request: Request<proto::StoreManyRequest>,
+    ) -> Result<Response<proto::StoreManyResponse>, Status> {
+        let stores = request.into_inner().stores;
+        // Concurrently, so that all of them share one group commit.
+        let each = stores.into_iter().map(|store| self.store_one(store));
+        let errors = futures::future::join_all(each).await;
+        let errors = errors.into_iter().map(|r| r.err().unwrap_or_default()).collect();
+        Ok(Response::new(proto::StoreManyResponse { errors }))
+    }
+
+    async fn fetch_many(
+        &self,
+        request: Request<proto::FetchManyRequest>,
+    ) -> Result<Response<proto::FetchManyResponse>, Status> {
+        let mut results = Vec::new();
+        for fetch in request.into_inner().fetches {
+            let hint_for = self.stand_in_for(&fetch.hint_for);
+            let result = match self.node.fetch_replica(fetch.key, hint_for).await {
+                Ok(set) => proto::FetchResult { siblings: wire::set_to_proto(&set), error: String::new() },
+                Err(error) => proto::FetchResult { siblings: Vec::new(), error },
+            };
+            results.push(result);
+        }
+        Ok(Response::new(proto::FetchManyResponse { results }))
     }
 
     async fn stream_range(

@@ -33,6 +33,7 @@ pub mod gossip;
 pub mod gossiper;
 pub mod handoff;
 pub mod hints;
+pub mod inflight;
 pub mod membership;
 pub mod merkle;
 pub mod metrics;

@@ -32,6 +32,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::hints::{HintError, HintStore};
+use crate::inflight::{Flight, InFlight};
 use crate::membership::{Membership, Plan};
 use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
@@ -42,7 +43,7 @@ use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
 use crate::ring::{Ring, RingError, RingMember};
 use crate::storage::{MemoryStorage, Storage};
 use crate::validate::{Limits, ValidRead, ValidWrite};
-use crate::vclock::{Sibling, SiblingSet, Version};
+use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
 use crate::wire;
 
 /// A request that could not gather its quorum in time.
@@ -118,6 +119,9 @@ pub struct Node {
     replica: ReplicaStore,
     /// Clients to the other members' Replica services.
     peers: PeerClients,
+    /// This node's versions still replicating, shipped with newer ones of
+    /// the same key (see `inflight.rs`).
+    inflight: Arc<InFlight>,
     /// Coalesces this node's Stores to each replica into StoreMany calls.
     store_batcher: Batcher<proto::StoreRequest, ()>,
     /// Coalesces this node's Fetches to each replica into FetchMany calls.
@@ -192,6 +196,7 @@ impl Node {
             handoff: tokio::sync::Notify::new(),
             replica,
             peers,
+            inflight: Arc::default(),
             store_batcher: Batcher::new(Arc::new(store_many), timeout),
             fetch_batcher: Batcher::new(Arc::new(fetch_many), timeout),
             metrics: Metrics::default(),
@@ -358,8 +363,14 @@ impl Node {
             value,
             version: minted.version.clone(),
         };
-        let set = SiblingSet::from_siblings(vec![sibling], self.config.resolution);
-        let (acks, hinted_for) = self.replicate(key, set, request.w).await?;
+        let (set, flight) = match self.config.resolution {
+            Resolution::Siblings => {
+                let (set, flight) = self.inflight.begin(&key, sibling, Resolution::Siblings);
+                (set, Some(flight))
+            }
+            Resolution::Lww => (SiblingSet::from_siblings(vec![sibling], Resolution::Lww), None),
+        };
+        let (acks, hinted_for) = self.replicate(key, set, request.w, flight).await?;
         Ok(WriteOutcome {
             version: minted.version,
             acks,
@@ -503,11 +514,13 @@ impl Node {
     /// Sends the set to the key's N replicas; returns the acks once W came,
     /// and the home replicas hinted handoff owes the write to (see
     /// [`Self::owed_homes`]).
+    /// `flight` is released once every replica answered or failed.
     async fn replicate(
         self: &Arc<Self>,
         key: Vec<u8>,
         set: SiblingSet,
         w: usize,
+        flight: Option<Flight>,
     ) -> Result<(usize, Vec<NodeId>), QuorumError> {
         let plan = self.membership.view().write_plan(&key, w);
         if plan.targets.is_empty() {
@@ -519,7 +532,14 @@ impl Node {
             let hint_for = plan.hint_for(&target);
             Arc::clone(self).store_on(target, key.clone(), set.clone(), hint_for)
         });
-        match await_quorum(&mut round, &mut acks, self.deadline()).await {
+        let outcome = await_quorum(&mut round, &mut acks, self.deadline()).await;
+        // The version stays "in flight" until the last replica answered: the
+        // channel closes when every store task has finished.
+        tokio::spawn(async move {
+            while acks.recv().await.is_some() {}
+            drop(flight);
+        });
+        match outcome {
             Ok(answers) => Ok((answers, self.owed_homes(&plan, &round))),
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_writes.inc();

@@ -35,20 +35,21 @@
 //! one's clock with its dot folded in (as a max). A client that read both
 //! siblings therefore writes back a version that obsoletes both.
 //!
-//! Known limit (not solved here): counters are node-wide, and a vector clock
-//! summarises "every event of n1 up to 102", so a context can claim events
-//! it never saw. A reader that saw only `(n1,102)` gets context `{n1:102}`,
-//! which also covers an unseen concurrent `(n1,101)`; its next write then
-//! obsoletes `(n1,101)` (when that version's own context is covered too, as
-//! an empty one is). This needs a reader that missed `(n1,101)` while seeing
-//! `(n1,102)`: with W + R <= N or sloppy quorums a read may miss an
-//! acknowledged write; and even with W + R > N, `(n1,101)` may still be in
-//! flight (not yet on the read quorum) when `(n1,102)`, minted just after it
-//! by the same coordinator, is already readable. Measured: 2 of 1787 acked
-//! adds lost this way (set workload, N3 W2 R2, 6 clients, random coordinator,
-//! no faults). The cure is per-key dots made contiguous at the coordinator
-//! (Riak mints the dot on the coordinating replica against its stored
-//! siblings and replicates the whole set), not attempted here.
+//! Known limit, and how the coordinator narrows it: counters are node-wide,
+//! and a vector clock summarises "every event of n1 up to 102", so a
+//! context can claim events it never saw. A reader that saw only `(n1,102)`
+//! gets context `{n1:102}`, which also covers an unseen concurrent
+//! `(n1,101)`; its next write then obsoletes `(n1,101)` (when that version's
+//! own context is covered too, as an empty one is). Even with W + R > N this
+//! happened while `(n1,101)` was still in flight and `(n1,102)`, minted just
+//! after it by the same coordinator, was already readable (2 of 1787 acked
+//! adds lost, N3 W2 R2, random coordinators, no faults). The coordinator now
+//! ships its in-flight versions of a key with every newer one
+//! (`inflight.rs`), so whoever holds `(n1,102)` holds `(n1,101)` too: 0 of
+//! ~9,000 adds lost since. What remains needs a read quorum that missed an
+//! acknowledged write outright (W + R <= N, or sloppy quorums with failed
+//! homes); Riak's cure for that is per-key dots minted at a replica against
+//! its stored siblings, not attempted here.
 //!
 //! In `siblings` mode concurrent versions are all kept as [`Sibling`]s and
 //! handed back to the client to reconcile. In `lww` mode the set keeps

@@ -15,7 +15,10 @@
 //! requests wait in the replica's queue and the next round trip takes all
 //! of them (up to `MAX_BATCH`). The queue is bounded: when it is full the
 //! request fails at once (the coordinator counts it like any failed
-//! replica) instead of growing without limit behind a slow peer.
+//! replica) instead of growing without limit behind a slow peer. Every
+//! request keeps its own deadline (the request timeout, as an unbatched RPC
+//! had): its caller stops waiting then, and a request found still queued
+//! past it is answered "timed out" and never sent.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use proto::replica_client::ReplicaClient;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use crate::node_id::NodeId;
@@ -53,6 +57,8 @@ struct Pending<Req, Resp> {
     request: Req,
     /// A client for the replica (cheap to clone: it shares the channel).
     client: ReplicaClient<Channel>,
+    /// When the caller stops waiting: not sent after it.
+    deadline: Instant,
     /// Where its answer goes.
     reply: oneshot::Sender<Result<Resp, String>>,
 }
@@ -100,10 +106,14 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     pub async fn call(&self, replica: &NodeId, client: ReplicaClient<Channel>, request: Req) -> Result<Resp, String> {
         let queue = self.queue(replica)?;
         let (reply, answer) = oneshot::channel();
+        let deadline = Instant::now() + self.timeout;
         queue
-            .try_send(Pending { request, client, reply })
+            .try_send(Pending { request, client, deadline, reply })
             .map_err(|_| format!("{replica}: {QUEUE_CAPACITY} requests already queued for this replica"))?;
-        answer.await.map_err(|_| format!("{replica}: the batch carrying the request was dropped"))?
+        match tokio::time::timeout_at(deadline, answer).await {
+            Err(_) => Err(format!("timed out after {} ms", self.timeout.as_millis())),
+            Ok(answer) => answer.map_err(|_| format!("{replica}: the batch carrying the request was dropped"))?,
+        }
     }
 
     fn queue(&self, replica: &NodeId) -> Result<mpsc::Sender<Pending<Req, Resp>>, String> {
@@ -112,7 +122,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
             return Ok(queue.clone());
         }
         let (queue, waiting) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(drain(waiting, Arc::clone(&self.send), self.timeout, Arc::clone(&self.sent)));
+        tokio::spawn(drain(waiting, Arc::clone(&self.send), Arc::clone(&self.sent)));
         queues.insert(replica.clone(), queue.clone());
         Ok(queue)
     }
@@ -123,37 +133,47 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
 async fn drain<Req: Send + 'static, Resp: Send + 'static>(
     mut waiting: mpsc::Receiver<Pending<Req, Resp>>,
     send: SendFn<Req, Resp>,
-    timeout: Duration,
     sent: Arc<SentCounts>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
         let Some(first) = waiting.recv().await else { return };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match waiting.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut next = Some(first);
+        while let Some(pending) = next.take() {
+            if pending.deadline <= Instant::now() {
+                let _ = pending.reply.send(Err("timed out waiting for a round trip".to_string()));
+            } else {
+                batch.push(pending);
             }
+            if batch.len() < MAX_BATCH {
+                next = waiting.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         sent.round_trips.fetch_add(1, Ordering::Relaxed);
         sent.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let send = Arc::clone(&send);
         tokio::spawn(async move {
-            round_trip(batch, send, timeout).await;
+            round_trip(batch, send).await;
             drop(slot);
         });
     }
 }
 
-/// Sends one batch and hands every request its answer.
-async fn round_trip<Req, Resp>(batch: Vec<Pending<Req, Resp>>, send: SendFn<Req, Resp>, timeout: Duration) {
+/// Sends one batch and hands every request its answer; the round trip
+/// ends when the last of its requests' deadlines passes.
+async fn round_trip<Req, Resp>(batch: Vec<Pending<Req, Resp>>, send: SendFn<Req, Resp>) {
+    assert!(!batch.is_empty(), "an empty batch is never sent");
     let client = batch[0].client.clone();
+    let deadline = batch.iter().map(|p| p.deadline).max().expect("non-empty");
     let (requests, replies): (Vec<Req>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
     let count = requests.len();
-    let answers = match tokio::time::timeout(timeout, send(client, requests)).await {
-        Err(_) => Err(format!("batch of {count} timed out after {} ms", timeout.as_millis())),
+    let answers = match tokio::time::timeout_at(deadline, send(client, requests)).await {
+        Err(_) => Err(format!("batch of {count} timed out")),
         Ok(Ok(answers)) if answers.len() != count => {
             Err(format!("batch of {count} answered {} times", answers.len()))
         }

@@ -583,14 +583,18 @@ impl Node {
         if target == self.config.id {
             return self.store_replica(key, set, hint_for).await;
         }
-        let client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::StoreRequest {
             key: key.clone(),
             siblings: wire::set_to_proto(&set),
             from: self.config.id.to_string(),
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
-        let outcome = self.store_batcher.call(&target, client, request).await;
+        let outcome = if self.config.replica_batching {
+            self.store_batcher.call(&target, client, request).await
+        } else {
+            unbatched(self.config.request_timeout(), client.store(request)).await.map(|_| ())
+        };
         if outcome.is_err() && hint_for.is_none() && self.config.hinted_handoff {
             if let Err(error) = self.store_hint(&target, &key, set) {
                 warn!(%target, %error, "cannot keep a hint for a failed replica");
@@ -610,13 +614,17 @@ impl Node {
         if target == self.config.id {
             return self.fetch_replica(key, hint_for).await;
         }
-        let client = self.peers.client(&target).map_err(|e| e.to_string())?;
+        let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::FetchRequest {
             key,
             from: self.config.id.to_string(),
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
-        let response = self.fetch_batcher.call(&target, client, request).await?;
+        let response = if self.config.replica_batching {
+            self.fetch_batcher.call(&target, client, request).await?
+        } else {
+            unbatched(self.config.request_timeout(), client.fetch(request)).await?
+        };
         wire::set_from_proto(response.siblings, self.config.resolution).map_err(|e| e.to_string())
     }
 
@@ -663,6 +671,18 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
+}
+
+/// One replica RPC on its own, bounded by the request timeout.
+async fn unbatched<T>(
+    timeout: std::time::Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => Err("timed out".to_string()),
+    }
 }
 
 /// One StoreMany round trip (see `batcher.rs`).

@@ -680,16 +680,21 @@ async fn unbatched<T>(
 ) -> Result<T, String> {
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Ok(Err(status)) => Err(status_reason(&status)),
         Err(_) => Err("timed out".to_string()),
     }
+}
+
+/// A failed replica RPC as a one-line reason (code and message).
+fn status_reason(status: &tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
 }
 
 /// One StoreMany round trip (see `batcher.rs`).
 fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreRequest>) -> BoxedBatch<()> {
     Box::pin(async move {
         let reply = client.store_many(proto::StoreManyRequest { stores }).await;
-        let errors = reply.map_err(|status| format!("{:?}: {}", status.code(), status.message()))?.into_inner().errors;
+        let errors = reply.map_err(|status| status_reason(&status))?.into_inner().errors;
         Ok(errors.into_iter().map(|e| if e.is_empty() { Ok(()) } else { Err(e) }).collect())
     })
 }
@@ -698,7 +703,7 @@ fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreReques
 fn fetch_many(mut client: ReplicaClient<Channel>, fetches: Vec<proto::FetchRequest>) -> BoxedBatch<proto::FetchResponse> {
     Box::pin(async move {
         let reply = client.fetch_many(proto::FetchManyRequest { fetches }).await;
-        let results = reply.map_err(|status| format!("{:?}: {}", status.code(), status.message()))?.into_inner().results;
+        let results = reply.map_err(|status| status_reason(&status))?.into_inner().results;
         let answer = |r: proto::FetchResult| match r.error.is_empty() {
             true => Ok(proto::FetchResponse { siblings: r.siblings }),
             false => Err(r.error),
@@ -709,7 +714,6 @@ fn fetch_many(mut client: ReplicaClient<Channel>, fetches: Vec<proto::FetchReque
 
 /// What `store_many` and `fetch_many` return.
 type BoxedBatch<Resp> = std::pin::Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>>;
-
 
 /// A round that failed: how many answered, how many were needed.
 #[derive(Debug, Clone, Copy)]

@@ -1,9 +1,11 @@
-//! Compiles `proto/dynamo.proto` with protox (a pure-Rust protobuf compiler),
-//! so a fresh machine needs no system `protoc`.
+//! Compiles `proto/dynamo.proto` (our node's services) and `proto/etcd/kv.proto`
+//! (the slice of etcd's v3 API the workbench's etcd client uses) with protox,
+//! a pure-Rust protobuf compiler, so a fresh machine needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let fds = protox::compile(["dynamo.proto"], ["proto"])?;
+    let fds = protox::compile(["dynamo.proto", "etcd/kv.proto"], ["proto"])?;
     tonic_prost_build::configure().compile_fds(fds)?;
     println!("cargo:rerun-if-changed=proto/dynamo.proto");
+    println!("cargo:rerun-if-changed=proto/etcd/kv.proto");
     Ok(())
 }

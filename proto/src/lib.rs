@@ -1,12 +1,22 @@
-//! The wire contract between `dynamo-node` and everything that talks to it.
+//! The wire contracts between `dynamo-node`, the peer stores and everything
+//! that talks to them.
 //!
-//! Three services share one port: `Kv` is what clients call (any node
-//! coordinates any request), `Replica` is what a coordinator calls on the
+//! Three services share one port of our node: `Kv` is what clients call (any
+//! node coordinates any request), `Replica` is what a coordinator calls on the
 //! replicas of a key's preference list, and `Admin` is for operators and the
 //! workbench's checkers (status, ring, replica-local reads that bypass the
-//! coordinator). The definitions live in `proto/dynamo.proto`; they are
-//! compiled with protox, so no system `protoc` is needed.
+//! coordinator). The definitions live in `proto/dynamo.proto`.
+//!
+//! [`etcd`] is the slice of etcd's v3 KV API the workbench's etcd client
+//! needs (`proto/etcd/kv.proto`, etcd's field numbers). Both are compiled with
+//! protox, so no system `protoc` is needed to build the workspace.
 
 #![allow(clippy::all)]
 
 tonic::include_proto!("dynamo");
+
+/// etcd's `etcdserverpb` KV service: `Range` and `Put` only.
+pub mod etcd {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("etcdserverpb");
+}

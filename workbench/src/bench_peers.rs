@@ -121,7 +121,7 @@ fn clients(store: StoreKind, cluster: &dyn Cluster) -> Result<Vec<Arc<dyn Client
             let endpoint = cluster.endpoint(node)?;
             let client: Arc<dyn Client> = match store {
                 StoreKind::Dynamo => Arc::new(DynamoClient::new(&endpoint, TIMEOUT_MS)?),
-                StoreKind::Etcd => Arc::new(EtcdClient::new(&endpoint, EtcdRead::Linearizable, TIMEOUT_MS)),
+                StoreKind::Etcd => Arc::new(EtcdClient::new(&endpoint, EtcdRead::Linearizable, TIMEOUT_MS)?),
                 StoreKind::Redis => Arc::new(RedisClient::new(&primary, &endpoint, TIMEOUT_MS)),
             };
             Ok(client)

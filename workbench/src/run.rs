@@ -166,7 +166,7 @@ fn targets(spec: &RunSpec, cluster: &dyn Cluster) -> Result<Vec<Target>> {
         let timeout_ms = spec.client_timeout_ms;
         let client: Arc<dyn workload::Client> = match spec.store {
             Store::Dynamo => Arc::new(DynamoClient::new(&endpoint, timeout_ms)?),
-            Store::Etcd(read) => Arc::new(EtcdClient::new(&endpoint, read, timeout_ms)),
+            Store::Etcd(read) => Arc::new(EtcdClient::new(&endpoint, read, timeout_ms)?),
             Store::Redis(_) => Arc::new(RedisClient::new(&primary, &endpoint, timeout_ms)),
         };
         out.push(Target { node, client });

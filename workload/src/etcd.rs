@@ -15,9 +15,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{Client as Etcd, ConnectOptions, GetOptions};
 use history::Version;
-use tokio::sync::Mutex;
+use proto::etcd::kv_client::KvClient;
+use proto::etcd::{PutRequest, RangeRequest};
+use tonic::transport::{Channel, Endpoint};
 
 use crate::{Client, ClientError, ReadReply, WriteReply};
 
@@ -41,37 +42,30 @@ impl std::str::FromStr for EtcdRead {
     }
 }
 
+/// A client of one etcd member's KV service, on the protox-compiled slice of
+/// etcd's API (`proto/etcd/kv.proto`).
 pub struct EtcdClient {
     /// The member this client talks to (and only it: no client-side
     /// failover, so a partitioned member's behaviour is what is measured).
-    endpoint: String,
-    /// Connected on first use, so a member that is down at start-up is an
-    /// op outcome, not a setup error. etcd-client's KV calls take `&mut`.
-    client: Mutex<Option<Etcd>>,
+    /// The channel is lazy: a member that is down at start-up is an op
+    /// outcome, not a setup error; it reconnects by itself after a restart.
+    kv: KvClient<Channel>,
+    /// Linearizable or serializable ranges.
     read_mode: EtcdRead,
     /// Per-request deadline.
     timeout: Duration,
 }
 
 impl EtcdClient {
-    pub fn new(endpoint: &str, read_mode: EtcdRead, timeout_ms: u64) -> EtcdClient {
-        EtcdClient {
-            endpoint: endpoint.to_string(),
-            client: Mutex::new(None),
-            read_mode,
-            timeout: Duration::from_millis(timeout_ms),
-        }
-    }
-
-    async fn connected(&self) -> Result<Etcd, String> {
-        let mut guard = self.client.lock().await;
-        if let Some(client) = guard.as_ref() {
-            return Ok(client.clone());
-        }
-        let options = ConnectOptions::new().with_connect_timeout(self.timeout).with_timeout(self.timeout);
-        let client = Etcd::connect([self.endpoint.as_str()], Some(options)).await.map_err(|e| e.to_string())?;
-        *guard = Some(client.clone());
-        Ok(client)
+    /// A client of the member at `endpoint` (`http://host:port`).
+    pub fn new(endpoint: &str, read_mode: EtcdRead, timeout_ms: u64) -> Result<EtcdClient, ClientError> {
+        let timeout = Duration::from_millis(timeout_ms);
+        let channel = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| ClientError::Definite(format!("bad etcd endpoint {endpoint:?}: {e}")))?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .connect_lazy();
+        Ok(EtcdClient { kv: KvClient::new(channel), read_mode, timeout })
     }
 }
 
@@ -91,43 +85,37 @@ fn read_error(e: String, timed_out: bool) -> ClientError {
 #[async_trait::async_trait]
 impl Client for EtcdClient {
     async fn read(&self, key: &str) -> Result<ReadReply, ClientError> {
-        let call = async {
-            let mut kv = self.connected().await?.kv_client();
-            let options = match self.read_mode {
-                EtcdRead::Serializable => Some(GetOptions::new().with_serializable()),
-                EtcdRead::Linearizable => None,
-            };
-            kv.get(key, options).await.map_err(|e| e.to_string())
+        let request = RangeRequest {
+            key: key.as_bytes().to_vec(),
+            serializable: self.read_mode == EtcdRead::Serializable,
+            ..RangeRequest::default()
         };
-        let resp = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => {
-                let timed_out = e_is_timeout(&e);
-                return Err(read_error(e, timed_out));
+        let resp = match tokio::time::timeout(self.timeout, self.kv.clone().range(request)).await {
+            Ok(Ok(resp)) => resp.into_inner(),
+            Ok(Err(status)) => {
+                let timed_out = status.code() == tonic::Code::DeadlineExceeded || e_is_timeout(status.message());
+                return Err(read_error(status.to_string(), timed_out));
             }
             Err(_) => return Err(read_error("no answer".into(), true)),
         };
         let siblings = resp
-            .kvs()
+            .kvs
             .iter()
-            .map(|kv| (Some(String::from_utf8_lossy(kv.value()).into_owned()), revision_version(kv.mod_revision())))
+            .map(|kv| (Some(String::from_utf8_lossy(&kv.value).into_owned()), revision_version(kv.mod_revision)))
             .collect();
         Ok(ReadReply { siblings, context: Vec::new() })
     }
 
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {
-        let call = async {
-            let mut kv = self.connected().await?.kv_client();
-            kv.put(key, value, None).await.map_err(|e| e.to_string())
-        };
+        let request = PutRequest { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), ..PutRequest::default() };
         // Any failure of a put may still commit (the proposal can be in the
         // Raft log): indefinite.
-        let resp = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return Err(ClientError::Indefinite(e)),
+        let resp = match tokio::time::timeout(self.timeout, self.kv.clone().put(request)).await {
+            Ok(Ok(resp)) => resp.into_inner(),
+            Ok(Err(status)) => return Err(ClientError::Indefinite(status.to_string())),
             Err(_) => return Err(ClientError::Indefinite("timeout: no answer".into())),
         };
-        let revision = resp.header().map(|h| h.revision()).ok_or_else(|| {
+        let revision = resp.header.map(|h| h.revision).ok_or_else(|| {
             ClientError::Indefinite("put answered without a header (no revision)".to_string())
         })?;
         Ok(WriteReply { version: revision_version(revision), hinted_for: Vec::new() })

@@ -1,5 +1,7 @@
 # The workbench's entry points. `make test` is what CI runs; `make campaign`
 # runs a real campaign (Docker when an engine answers, else local processes).
+# Both first install the system packages they need and the machine lacks
+# (`deps`, scripts/deps.sh), before anything compiles.
 
 CARGO ?= cargo
 WORKBENCH := target/release/workbench
@@ -30,16 +32,29 @@ TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-
 	--node-choice random --time-limit 10 --quiet 2 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 
-.PHONY: bench-peers all build image unit-test e2e-test test campaign clean-docker docker-available
+.PHONY: bench-peers all build deps image unit-test e2e-test test campaign clean-docker docker-available
 
 all: build
+
+# System packages, by what needs them (scripts/deps.sh says what it installs,
+# or names what is missing and stops). The image needs debootstrap; `make
+# test` also runs the peer stores as local processes (etcd-server,
+# redis-server); `make campaign` needs the image only when Docker answers.
+# A target-specific DEPS reaches this prerequisite.
+DEPS ?= image
+deps:
+	@scripts/deps.sh $(DEPS)
+
+test: DEPS = image peers
+campaign: DEPS = image-if-docker
+bench-peers: DEPS = image-if-docker peers
 
 build:
 	$(CARGO) build --release --workspace
 
 # The node image, built from nothing (debootstrap + docker import), cached by
 # a hash of its inputs; writes the tag to target/dynamo-node.image.
-image:
+image: deps
 	docker/image/build.sh
 
 # In the release profile, so the tests share one build of the workspace with
@@ -61,13 +76,13 @@ e2e-test: build image
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \
 	   echo "leftovers: $$left containers, $$nets networks with the dynamo-workbench label"; exit 1; fi
 
-test: image unit-test e2e-test
+test: deps image unit-test e2e-test
 
 docker-available:
 	@docker info >/dev/null 2>&1
 
 # Docker when an engine answers (building the image first), else local processes.
-campaign: build
+campaign: deps build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
 	$(WORKBENCH) campaign $(CAMPAIGN_FLAGS)
 
@@ -87,6 +102,6 @@ bench:
 # Our store next to etcd and Redis under one closed-loop load (a benchmark,
 # not a test): prints the table and writes results/bench/<time>/bench.md.
 BENCH_PEERS_FLAGS ?= --duration 20 --concurrency 32
-bench-peers: build
+bench-peers: deps build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
 	$(WORKBENCH) bench-peers $(BENCH_PEERS_FLAGS)

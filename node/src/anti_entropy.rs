@@ -48,7 +48,7 @@
 //! The exchange logic is written against the [`AaePeer`] trait, so tests
 //! run it between two in-memory replicas without sockets.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,7 +57,7 @@ use prost::Message;
 use proto::anti_entropy_client::AntiEntropyClient;
 use proto::anti_entropy_server::AntiEntropy as AntiEntropyRpc;
 use tokio::sync::Semaphore;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info, warn};
 use xxhash_rust::xxh3::xxh3_64;
@@ -82,8 +82,6 @@ const MAX_KEYS_PER_SYNC: usize = 1_024;
 const MAX_SYNC_BYTES: usize = 1 << 20;
 /// Entries read per page when rebuilding the index from storage.
 const SCAN_PAGE: usize = 1_024;
-/// HTTP/2 ping period and timeout on anti-entropy channels.
-const KEEPALIVE: Duration = Duration::from_secs(1);
 /// Shortest timeout of one anti-entropy RPC.
 const MIN_RPC_TIMEOUT_MS: u64 = 2_000;
 
@@ -794,8 +792,6 @@ pub struct AntiEntropy {
     permits: Semaphore,
     /// Range name -> wall-clock ms of its last completed exchange.
     last_exchange_ms: Mutex<BTreeMap<String, u64>>,
-    /// Lazily connected channels to peers, by id.
-    channels: Mutex<HashMap<NodeId, Channel>>,
     /// Ranges this node is initiating an exchange of right now.
     initiating: Mutex<BTreeSet<String>>,
 }
@@ -808,7 +804,6 @@ impl AntiEntropy {
             index,
             permits: Semaphore::new(concurrency),
             last_exchange_ms: Mutex::new(BTreeMap::new()),
-            channels: Mutex::new(HashMap::new()),
             initiating: Mutex::new(BTreeSet::new()),
         }
     }
@@ -845,45 +840,17 @@ impl AntiEntropy {
             .unwrap_or_default()
     }
 
-    fn channel(&self, node: &Node, peer: &NodeId) -> Result<Channel, AaeError> {
-        let fail = |reason: String| AaeError::Peer {
-            peer: peer.clone(),
-            reason,
-        };
-        let mut channels = self
-            .channels
-            .lock()
-            .map_err(|_| fail("channel cache poisoned".into()))?;
-        if let Some(channel) = channels.get(peer) {
-            return Ok(channel.clone());
-        }
-        let address = node
-            .config()
-            .peer_address(peer)
-            .ok_or_else(|| fail("no address".into()))?;
-        let channel = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| fail(e.to_string()))?
-            .connect_timeout(node.config().request_timeout())
-            .tcp_nodelay(true)
-            // A partition leaves the connection hung rather than reset; pings
-            // notice within seconds so the channel reconnects after a heal
-            // instead of waiting out TCP's retransmission backoff.
-            .http2_keep_alive_interval(KEEPALIVE)
-            .keep_alive_timeout(KEEPALIVE)
-            .keep_alive_while_idle(true)
-            .connect_lazy();
-        channels.insert(peer.clone(), channel.clone());
-        Ok(channel)
-    }
-
     fn peer(&self, node: &Node, peer: &NodeId) -> Result<GrpcPeer, AaeError> {
         let c = node.config();
         Ok(GrpcPeer {
             peer: peer.clone(),
             from: c.id.to_string(),
             buckets: self.index.buckets() as u32,
-            client: AntiEntropyClient::new(self.channel(node, peer)?)
-                .max_decoding_message_size(64 << 20),
+            // The node's one channel cache, addresses from membership.
+            client: node.peers().anti_entropy(peer).map_err(|e| AaeError::Peer {
+                peer: peer.clone(),
+                reason: e.to_string(),
+            })?,
             timeout: Duration::from_millis(
                 c.request_timeout_ms
                     .saturating_mul(4)
@@ -944,7 +911,8 @@ pub async fn run_round(node: &Arc<Node>, round: u64) {
 }
 
 /// Rebuilds the trees from storage when membership changed the ring (a
-/// join or leave moves ranges), off the async threads.
+/// join or leave moves ranges): off the async threads for a disk engine,
+/// inline for memory (`Node::storage_work`).
 async fn follow_ring(node: &Arc<Node>) {
     let ring = node.ring();
     let sorted = |mut members: Vec<crate::ring::RingMember>| {
@@ -958,17 +926,17 @@ async fn follow_ring(node: &Arc<Node>) {
         members = ring.members().len(),
         "ring changed; rebuilding merkle trees"
     );
-    let node = Arc::clone(node);
-    let rebuild = tokio::task::spawn_blocking(move || {
-        let mode = node.config().resolution;
-        node.anti_entropy()
+    let worker = Arc::clone(node);
+    let rebuild = node.storage_work(move || {
+        let mode = worker.config().resolution;
+        worker
+            .anti_entropy()
             .index()
-            .set_ring(Ring::clone(&ring), node.storage(), mode)
+            .set_ring(Ring::clone(&ring), worker.storage(), mode)
+            .map_err(|e| e.to_string())
     });
-    match rebuild.await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => warn!(%error, "merkle rebuild failed"),
-        Err(error) => warn!(%error, "merkle rebuild panicked"),
+    if let Err(error) = rebuild.await {
+        warn!(%error, "merkle rebuild failed");
     }
 }
 
@@ -979,7 +947,7 @@ async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
         return;
     };
     let _initiating = aae.initiate(&range);
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let result = match aae.peer(&node, &peer) {
         Ok(grpc) => exchange(node.aae_replica(), &grpc, &range).await,
         Err(error) => Err(error),
@@ -1115,13 +1083,16 @@ impl AntiEntropyRpc for AntiEntropyService {
             )));
         }
         let node = Arc::clone(&self.node);
-        let reply = tokio::task::spawn_blocking(move || {
-            node.aae_replica()
-                .sync_keys(request.push, &request.want, request.offer)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(status_of)?;
+        let reply = self
+            .node
+            .storage_work(move || {
+                Ok(node
+                    .aae_replica()
+                    .sync_keys(request.push, &request.want, request.offer))
+            })
+            .await
+            .map_err(Status::internal)?
+            .map_err(status_of)?;
         Ok(Response::new(proto::SyncKeysResponse {
             entries: reply.entries,
             need: reply.need,

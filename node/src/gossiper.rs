@@ -4,9 +4,9 @@
 //! heartbeat, liveness rules), sends the list to the peers the tick picked
 //! and merges each reply (push-pull). The `Gossip` RPC handler does the
 //! mirror image: merge the sender's list, answer with ours. Both feed the
-//! changes back into the view coordinators use, log them, record new
-//! members' addresses for the peer clients, and wake the hint delivery when
-//! a member comes back up. Each exchange is bounded by the request timeout,
+//! changes back into the view coordinators use, log them, and wake the hint
+//! delivery when a member comes back up; the peer clients take every
+//! member's address from the same list (`net/peers.rs`). Each exchange is bounded by the request timeout,
 //! so a dead peer costs one timed-out RPC per round, never a stuck loop.
 
 use std::sync::Arc;
@@ -68,17 +68,14 @@ pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipM
     to_proto(&node.config().id, &reply)
 }
 
-/// Logs changes and records the addresses of newly discovered members.
+/// Logs changes and wakes hint delivery when a member comes back up. (The
+/// peer clients read members' addresses from the gossip list itself.)
 fn apply_changes(node: &Node, changes: &[Change], digests: &[Digest]) {
     for change in changes {
         match change {
             Change::Discovered(id) => {
-                if let Some(d) = digests.iter().find(|d| &d.id == id) {
-                    if let Err(error) = node.peers().set_address(id, &d.address) {
-                        debug!(%id, %error, "cannot record a member's address");
-                    }
-                }
-                info!(member = %id, "member discovered");
+                let address = digests.iter().find(|d| &d.id == id).map(|d| d.address.as_str());
+                info!(member = %id, address = address.unwrap_or(""), "member discovered");
             }
             Change::Liveness(id, from, to) => {
                 info!(member = %id, from = from.as_str(), to = to.as_str(), "member liveness changed");

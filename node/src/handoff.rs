@@ -161,27 +161,37 @@ async fn finish(deleting: Option<tokio::task::JoinHandle<Result<u64, String>>>, 
     }
 }
 
-/// Deletes an acknowledged batch on [`WRITERS`] blocking threads.
+/// Deletes an acknowledged batch: inline on memory engines, else on
+/// [`WRITERS`] blocking threads.
 async fn delete_delivered(node: Arc<Node>, batch: Vec<Hint>) -> Result<u64, String> {
-    let task = tokio::task::spawn_blocking(move || node.hints().delivered_parallel(&batch, WRITERS));
-    task.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+    if node.inline_storage() {
+        return node.hints().delivered(&batch).map_err(|e| e.to_string());
+    }
+    let worker = Arc::clone(&node);
+    let delete = move || worker.hints().delivered_parallel(&batch, WRITERS).map_err(|e| e.to_string());
+    node.storage_work(delete).await
 }
 
-/// Applies a `StoreBatch` (hints handed off, ranges streamed) on
-/// [`WRITERS`] blocking threads; fails if any store fails.
+/// Applies a `StoreBatch` (hints handed off, ranges streamed); fails if
+/// any store fails. Inline on memory engines, else on [`WRITERS`] blocking
+/// threads.
 pub async fn apply_batch(node: Arc<Node>, stores: Vec<proto::StoreRequest>) -> Result<(), String> {
-    let task = tokio::task::spawn_blocking(move || {
+    if node.inline_storage() {
+        return stores.iter().try_for_each(|s| apply_store(&node, s));
+    }
+    let worker = Arc::clone(&node);
+    node.storage_work(move || {
         let chunk = stores.len().div_ceil(WRITERS).max(1);
         std::thread::scope(|scope| {
             let parts: Vec<_> = stores
                 .chunks(chunk)
-                .map(|part| scope.spawn(|| part.iter().try_for_each(|s| apply_store(&node, s))))
+                .map(|part| scope.spawn(|| part.iter().try_for_each(|s| apply_store(&worker, s))))
                 .collect();
             let joined = parts.into_iter().map(|p| p.join().unwrap_or_else(|_| Err("a store thread panicked".into())));
             joined.collect::<Result<Vec<()>, String>>().map(|_| ())
         })
-    });
-    task.await.map_err(|e| e.to_string())?
+    })
+    .await
 }
 
 /// One store of a batch: into the replica, or as a hint when the sender

@@ -19,8 +19,11 @@
 //! Merkle anti-entropy and the storage engines reuse the same merge rule
 //! (`SiblingSet::merge`) and replica store.
 //!
-//! Entry points: [`run`] (bind and serve) and [`serve`] (serve on a bound
-//! listener, used by the in-process cluster tests).
+//! Entry points: [`run`] (bind and serve), [`serve`] (serve on a bound
+//! listener, used by the in-process cluster tests) and [`serve_incoming`]
+//! (serve in an injected [`Environment`] on any stream of connections: the
+//! seam a deterministic simulator uses to stand its clock, sockets, storage
+//! and seed in for the machine's).
 
 pub mod admin;
 pub mod batcher;
@@ -29,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod coordinator;
+pub mod environment;
 pub mod gossip;
 pub mod gossiper;
 pub mod handoff;
@@ -39,8 +43,8 @@ pub mod merkle;
 pub mod metrics;
 pub mod metrics_http;
 pub mod node;
+pub mod net;
 pub mod node_id;
-pub mod peers;
 pub mod read_repair;
 pub mod replica;
 pub mod ring;
@@ -54,5 +58,7 @@ pub mod wire;
 pub use clock::{Clock, SystemClock};
 pub use config::{Args, Config};
 pub use node_id::NodeId;
-pub use server::{run, serve, serve_with_clock, ServeError};
+pub use environment::Environment;
+pub use net::dialer::{tcp_dialer, Dialer};
+pub use server::{run, serve, serve_incoming, serve_with_clock, ServeError};
 pub use vclock::Resolution;

@@ -38,7 +38,8 @@ use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, 
 use crate::metrics::{Metrics, RequestMetrics};
 use crate::read_repair;
 use crate::node_id::NodeId;
-use crate::peers::PeerClients;
+use crate::net::peers::PeerClients;
+use crate::environment::Environment;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
 use crate::ring::{Ring, RingError, RingMember};
 use crate::storage::{MemoryStorage, Storage};
@@ -107,8 +108,9 @@ pub enum StartError {
 pub struct Node {
     /// The validated configuration.
     config: Config,
-    /// Gossip membership and the ring view coordinators plan against.
-    membership: Membership,
+    /// Gossip membership and the ring view coordinators plan against;
+    /// shared with the peer clients, which take addresses from it.
+    membership: Arc<Membership>,
     /// Writes held for down home replicas (hinted handoff).
     hints: HintStore,
     /// Set to true when the node shuts down; background loops watch it.
@@ -117,8 +119,11 @@ pub struct Node {
     handoff: tokio::sync::Notify,
     /// This node's replica of its share of the keys.
     replica: ReplicaStore,
-    /// Clients to the other members' Replica services.
+    /// The one channel cache every peer RPC goes through.
     peers: PeerClients,
+    /// True when both the replica's and the hints' engines are in memory:
+    /// storage work then runs inline, never on a blocking thread.
+    inline_storage: bool,
     /// This node's versions still replicating, shipped with newer ones of
     /// the same key (see `inflight.rs`).
     inflight: Arc<InFlight>,
@@ -141,36 +146,42 @@ pub struct Node {
 }
 
 impl Node {
-    /// Assembles a node; the version counter is seeded from the clock in
-    /// microseconds (see [`NodeCounter`] for why).
+    /// Assembles a node with TCP peers and memory hints; the version
+    /// counter is seeded from the clock in microseconds (see
+    /// [`NodeCounter`] for why), and so is the random seed.
     pub fn new(
         config: Config,
         clock: Arc<dyn Clock>,
         storage: Arc<dyn Storage>,
     ) -> Result<Node, RingError> {
-        match Node::assemble(config, clock, storage, Arc::new(MemoryStorage::new())) {
+        let env = Environment {
+            seed: clock.now_us(),
+            clock,
+            storage: None,
+            ..Environment::real().with_tcp_connect_timeout(config.request_timeout())
+        };
+        match Node::assemble(config, &env, storage, Arc::new(MemoryStorage::new())) {
             Ok(node) => Ok(node),
             Err(StartError::Ring(e)) => Err(e),
             Err(StartError::Hints(e)) => unreachable!("an empty memory hint store opens: {e}"),
         }
     }
 
-    /// Assembles a node whose hints live in `hint_storage`.
+    /// Assembles a node on `env`'s clock, dialer and seed, keeping its
+    /// replica in `storage` and its hints in `hint_storage` (`env.storage`
+    /// is not looked at: the caller resolved it into `storage`).
     pub fn assemble(
         config: Config,
-        clock: Arc<dyn Clock>,
+        env: &Environment,
         storage: Arc<dyn Storage>,
         hint_storage: Arc<dyn Storage>,
     ) -> Result<Node, StartError> {
         Ring::new(config.ring_members())?;
-        let addresses: BTreeMap<NodeId, String> = config
-            .peers
-            .iter()
-            .chain(&config.seed_nodes)
-            .map(|p| (p.id.clone(), p.address.clone()))
-            .collect();
-        let peers = PeerClients::new(addresses, config.request_timeout());
-        let membership = Membership::new(initial_gossip(&config, clock.now_ms()), config.n, config.sloppy_quorum);
+        let clock = Arc::clone(&env.clock);
+        let gossip = initial_gossip(&config, clock.now_ms(), env.seed);
+        let membership = Arc::new(Membership::new(gossip, config.n, config.sloppy_quorum));
+        let peers = PeerClients::new(Arc::clone(&membership), env.dialer.clone());
+        let inline_storage = storage.is_in_memory() && hint_storage.is_in_memory();
         let hints = HintStore::open(hint_storage, config.resolution, config.hint_window_ms)?;
         let aae_index = Arc::new(AaeIndex::new(
             config.id.clone(),
@@ -196,6 +207,7 @@ impl Node {
             handoff: tokio::sync::Notify::new(),
             replica,
             peers,
+            inline_storage,
             inflight: Arc::default(),
             store_batcher: Batcher::new(Arc::new(store_many), timeout),
             fetch_batcher: Batcher::new(Arc::new(fetch_many), timeout),
@@ -247,9 +259,32 @@ impl Node {
         all
     }
 
-    /// Clients to the other members.
+    /// The channels to the other members (every peer RPC).
     pub fn peers(&self) -> &PeerClients {
         &self.peers
+    }
+
+    /// True when storage work runs inline (memory engines), false when it
+    /// goes to blocking threads (a disk engine).
+    pub fn inline_storage(&self) -> bool {
+        self.inline_storage
+    }
+
+    /// Runs storage work inline on memory engines, or on tokio's blocking
+    /// pool for a disk engine (which may block on disk and fsync), so a
+    /// slow disk does not stall every request of the node on a 2-core
+    /// machine with 2 async workers.
+    pub async fn storage_work<T, F>(&self, work: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, String> + Send + 'static,
+    {
+        if self.inline_storage {
+            return work();
+        }
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
     }
 
     /// Wall-clock now, in ms.
@@ -462,8 +497,9 @@ impl Node {
     /// `hint_for`, and returns once that is durable. Engines with deferred
     /// durability are written right here on the async worker (a memtable
     /// insert and a buffered log append) and their group commit awaited;
-    /// engines that fsync inline, and hints, go to a blocking thread.
-    /// (Profiling showed a blocking-thread hop per store costing a third of
+    /// engines that fsync inline, and hints, go through
+    /// [`Node::storage_work`] (a blocking thread unless the engines are in
+    /// memory). (Profiling showed a blocking-thread hop per store costing a third of
     /// the node's CPU in futex wake-ups and context switches.)
     pub async fn store_replica(
         self: &Arc<Self>,
@@ -477,7 +513,7 @@ impl Node {
             return durability.wait().await.map_err(|e| e.to_string());
         }
         let node = Arc::clone(self);
-        blocking(move || match &hint_for {
+        self.storage_work(move || match &hint_for {
             Some(home) => node.store_hint(home, &key, set).map_err(|e| e.to_string()),
             None => node.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string()),
         })
@@ -496,7 +532,7 @@ impl Node {
             return self.local_fetch(&key).map_err(|e| e.to_string());
         };
         let node = Arc::clone(self);
-        blocking(move || node.fetch_hint(&home, &key).map_err(|e| e.to_string())).await
+        self.storage_work(move || node.fetch_hint(&home, &key).map_err(|e| e.to_string())).await
     }
 
     /// Reads this node's replica of a key (a Replica.Fetch).
@@ -634,8 +670,10 @@ impl Node {
 }
 
 /// This node's gossip list at start: itself (joining or normal) and every
-/// configured peer and seed as a normal member not yet heard from.
-fn initial_gossip(config: &Config, now_ms: u64) -> Gossip {
+/// configured peer and seed as a normal member not yet heard from. Peer
+/// choice is seeded from the node's seed mixed with its id (nodes given
+/// one seed still pick differently).
+fn initial_gossip(config: &Config, now_ms: u64, seed: u64) -> Gossip {
     let vnodes_of = |members: &[RingMember], id: &NodeId| {
         members.iter().find(|m| &m.id == id).map_or(config.vnodes, |m| m.vnodes)
     };
@@ -650,7 +688,7 @@ fn initial_gossip(config: &Config, now_ms: u64) -> Gossip {
         suspected: false,
     };
     let gossip_config = GossipConfig { fanout: config.gossip_fanout, fail_after_ms: config.fail_after_ms };
-    let seed = xxhash_rust::xxh3::xxh3_64(config.id.as_str().as_bytes()) ^ now_ms;
+    let seed = xxhash_rust::xxh3::xxh3_64(config.id.as_str().as_bytes()) ^ seed;
     let mut gossip = Gossip::new(me, gossip_config, seed, now_ms);
     for peer in config.peers.iter().chain(&config.seed_nodes) {
         if peer.id != config.id {
@@ -658,19 +696,6 @@ fn initial_gossip(config: &Config, now_ms: u64) -> Gossip {
         }
     }
     gossip
-}
-
-/// Runs storage work (which may block on disk and fsync) on tokio's
-/// blocking pool, so a slow disk does not stall every request of the node
-/// on a 2-core machine with 2 async workers.
-pub(crate) async fn blocking<T, F>(work: F) -> Result<T, String>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, String> + Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
 }
 
 /// One replica RPC on its own, bounded by the request timeout.

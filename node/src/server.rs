@@ -16,7 +16,7 @@ use proto::anti_entropy_server::AntiEntropyServer;
 use proto::kv_server::{Kv, KvServer};
 use proto::replica_server::{Replica, ReplicaServer};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Connected, TcpIncoming};
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
@@ -27,6 +27,8 @@ use crate::metrics::outcome_label;
 use crate::metrics_http;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
+use crate::environment::Environment;
+use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
 use crate::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
 use crate::ring::RingError;
@@ -55,7 +57,8 @@ pub enum ServeError {
     Storage(#[from] LsmError),
 }
 
-/// Binds `config.listen` and serves until `shutdown` completes.
+/// Binds `config.listen` and serves until `shutdown` completes, in the real
+/// environment (the dialer's connect timeout is the request timeout).
 pub async fn run<F>(config: Config, shutdown: F) -> Result<(), ServeError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -83,14 +86,40 @@ pub async fn serve_with_clock<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let env = Environment {
+        clock,
+        ..Environment::real().with_tcp_connect_timeout(config.request_timeout())
+    };
+    info!(addr = %listener.local_addr()?, "listening");
+    serve_incoming(config, env, tcp_incoming(listener), shutdown).await
+}
+
+/// Assembles a node in `env` and serves it on the connections `incoming`
+/// yields (TCP, or a simulator's sockets) until `shutdown` completes.
+/// Storage is `env.storage` if given (then the hints are kept in memory),
+/// else the engine the configuration names, with its hints beside it.
+pub async fn serve_incoming<I, IO, IE, F>(
+    config: Config,
+    env: Environment,
+    incoming: I,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    I: futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: Future<Output = ()> + Send,
+{
     // Error level so the span (and the node id in every line) stays enabled
     // whatever the log filter; the level of a span only gates its existence.
     let span = error_span!("node", id = %config.id);
     async move {
-        let storage = open_storage(&config)?;
-        let hint_storage = open_hint_storage(&config)?;
-        let node = Arc::new(Node::assemble(config, clock, storage, hint_storage)?);
-        serve_node(node, listener, shutdown).await
+        let (storage, hint_storage) = match &env.storage {
+            Some(storage) => (Arc::clone(storage), Arc::new(MemoryStorage::new()) as Arc<dyn Storage>),
+            None => (open_storage(&config)?, open_hint_storage(&config)?),
+        };
+        let node = Arc::new(Node::assemble(config, &env, storage, hint_storage)?);
+        serve_node_incoming(node, incoming, shutdown).await
     }
     .instrument(span)
     .await
@@ -105,9 +134,25 @@ pub async fn serve_node<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_node_incoming(node, tcp_incoming(listener), shutdown).await
+}
+
+/// Serves an assembled node on the connections `incoming` yields until
+/// `shutdown` completes, then stops the background loops.
+pub async fn serve_node_incoming<I, IO, IE, F>(
+    node: Arc<Node>,
+    incoming: I,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    I: futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Connected + Unpin + Send + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: Future<Output = ()> + Send,
+{
     let id = node.config().id.clone();
     let c = node.config();
-    info!(addr = %listener.local_addr()?, n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
+    info!(n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
     let background = BackgroundTasks::start(&node);
     node.start_background();
     let node_for_shutdown = Arc::clone(&node);
@@ -121,11 +166,11 @@ where
                 node: Arc::clone(&node),
             })
             // Hint batches and streamed ranges carry up to ~500 values.
-            .max_decoding_message_size(64 << 20),
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES),
         )
-        .add_service(AntiEntropyServer::new(AntiEntropyService::new(Arc::clone(&node))).max_decoding_message_size(64 << 20))
+        .add_service(AntiEntropyServer::new(AntiEntropyService::new(Arc::clone(&node))).max_decoding_message_size(MAX_PEER_MESSAGE_BYTES))
         .add_service(AdminServer::new(AdminService::new(Arc::clone(&node))))
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     drop(background);
     node_for_shutdown.shut_down();
@@ -228,7 +273,7 @@ impl Kv for KvService {
         &self,
         request: Request<proto::GetRequest>,
     ) -> Result<Response<proto::GetResponse>, Status> {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let result = self.get_untimed(request).await;
         self.observe("get", &result, started);
         result
@@ -238,7 +283,7 @@ impl Kv for KvService {
         &self,
         request: Request<proto::PutRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let result = self.put_untimed(request).await;
         self.observe("put", &result, started);
         result
@@ -248,7 +293,7 @@ impl Kv for KvService {
         &self,
         request: Request<proto::DeleteRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let result = self.delete_untimed(request).await;
         self.observe("delete", &result, started);
         result
@@ -258,7 +303,7 @@ impl Kv for KvService {
 /// The handlers proper; the trait methods above time them.
 impl KvService {
     /// Records a finished request for Prometheus.
-    fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: std::time::Instant) {
+    fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: tokio::time::Instant) {
         self.node
             .requests()
             .observe(op, outcome_label(result), started.elapsed());
@@ -409,6 +454,6 @@ impl Replica for ReplicaService {
 
 /// Accepted connections with Nagle off: every RPC here is a small request
 /// and response, which Nagle plus delayed ACKs would hold back for ~40 ms.
-fn incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
+fn tcp_incoming(listener: tokio::net::TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }

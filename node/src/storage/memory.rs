@@ -30,6 +30,10 @@ impl Storage for MemoryStorage {
         "memory"
     }
 
+    fn is_in_memory(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let map = self.map.read().map_err(|_| StorageError::Poisoned)?;
         Ok(map.get(key).cloned())

@@ -72,6 +72,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// True when every call is a short in-memory operation that never
+    /// waits on a disk: the node then does storage work inline on its
+    /// async tasks instead of on blocking threads (no thread a simulator
+    /// cannot see). Engines that touch a disk keep the default, false.
+    fn is_in_memory(&self) -> bool {
+        false
+    }
+
     /// Removes `key` (no error if absent). Only for purging: deletes by
     /// clients are tombstone siblings written with `put`.
     fn delete(&self, key: &[u8]) -> Result<(), StorageError>;

@@ -9,10 +9,14 @@
 //! printed (ideal 1/4). Then n2 is decommissioned with `Admin.Leave`; the
 //! remaining three nodes are then the replicas of every key and must each
 //! hold all 300.
+//!
+//! Anti-entropy across a join: the nodes started before it know the joiner
+//! only from gossip, and their exchanges must reach it all the same.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use dynamo_node::anti_entropy::range_name;
 use dynamo_node::ring::{Ring, RingMember};
 use dynamo_node::{serve, Config, NodeId, ServeError};
 use proto::admin_client::AdminClient;
@@ -190,5 +194,104 @@ async fn hints_for_a_departed_node_reach_the_current_replicas() {
         for addr in rest {
             assert!(holds(addr, &key(i)).await, "re-routed key {i} missing on {addr}");
         }
+    }
+}
+
+/// The status of the node at `addr`.
+async fn status(addr: SocketAddr) -> proto::StatusResponse {
+    admin(addr).await.status(proto::StatusRequest {}).await.unwrap().into_inner()
+}
+
+/// Waits until every node's Merkle ranges are those `ring` gives it.
+async fn wait_ranges(addrs: &[SocketAddr], ring: &Ring) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (i, addr) in addrs.iter().enumerate() {
+        let me = NodeId::from(format!("n{}", i + 1).as_str());
+        let expected: Vec<String> =
+            ring.replica_sets(3).into_iter().filter(|s| s.contains(&me)).map(|s| range_name(&s)).collect();
+        while status(*addr).await.merkle_roots.keys().cloned().collect::<Vec<_>>() != expected {
+            assert!(Instant::now() < deadline, "{me} never indexed the ranges of the new ring");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Anti-entropy of the nodes started before a join reaches the joiner.
+/// n1 to n3 know only each other from `--peers`; n4 joins through a seed.
+/// Once every node indexes the 4-node ring's ranges, a key planted on n1
+/// alone (placed on n4 by that ring) must reach n4, and over the next
+/// rounds each old node must complete exchanges and count no failure:
+/// an old node's peer for a range alternates between its other replicas
+/// round by round, so within two rounds it picks n4 for every range they
+/// share. (It did count failures when anti-entropy resolved addresses from
+/// `--peers` instead of from membership: n4 had no address there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_from_an_old_node_reaches_a_node_that_joined() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
+    let mut listeners = Vec::new();
+    for _ in 0..4 {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    let first_three = peers(&addrs[..3]);
+    let aae = ["--aae-interval-ms", "100", "--merkle-buckets", "64", "--read-repair", "false", "--metrics-listen", ""];
+    let mut listeners = listeners.into_iter();
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(start(&format!("n{i}"), listeners.next().unwrap(), &first_three, &aae));
+    }
+    let seed = format!("n1={}", addrs[0]);
+    let own = format!("n4={}", addrs[3]);
+    let mut joiner_flags = vec!["--join", "true", "--seed-node", &seed];
+    joiner_flags.extend_from_slice(&aae);
+    nodes.push(start("n4", listeners.next().unwrap(), &own, &joiner_flags));
+    wait_status(&addrs, "n4", "normal").await;
+    let after_join = ring(&["n1", "n2", "n3", "n4"]);
+    wait_ranges(&addrs, &after_join).await;
+    let mut before = Vec::new();
+    for addr in &addrs[..3] {
+        before.push(status(*addr).await.counters);
+    }
+
+    let on_n1_and_n4 = |i: &usize| {
+        let homes = after_join.preference_list(&key(*i), 3);
+        homes.contains(&NodeId::from("n1")) && homes.contains(&NodeId::from("n4"))
+    };
+    let planted: Vec<usize> = (0..KEYS).filter(on_n1_and_n4).take(5).collect();
+    assert_eq!(planted.len(), 5, "the 4-node ring puts some keys on n1 and n4");
+    let mut replica = proto::replica_client::ReplicaClient::connect(format!("http://{}", addrs[0])).await.unwrap();
+    for i in &planted {
+        let store = proto::StoreRequest {
+            key: key(*i),
+            siblings: vec![proto::Sibling {
+                value: b"planted".to_vec(),
+                tombstone: false,
+                version: Some(proto::Version {
+                    clock: [("n1".to_string(), 1)].into(),
+                    ts_ms: 1,
+                    entry_ts_ms: [("n1".to_string(), 1)].into(),
+                    dot: None,
+                }),
+            }],
+            from: "test".into(),
+            hint_for: String::new(),
+        };
+        replica.store(store).await.expect("planted on n1 alone");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in &planted {
+        while !holds(addrs[3], &key(*i)).await {
+            assert!(Instant::now() < deadline, "anti-entropy never brought key {i} to n4");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // At least four more rounds of every old node (100 ms apart).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    for (n, addr) in addrs[..3].iter().enumerate() {
+        let after = status(*addr).await.counters;
+        let grew = |name: &str| after[name] - before[n][name];
+        assert!(grew("aae_exchanges") >= 4, "n{} completed {} exchanges", n + 1, grew("aae_exchanges"));
+        assert_eq!(grew("aae_exchange_failures"), 0, "n{} failed exchanges after the join", n + 1);
     }
 }

@@ -6,8 +6,10 @@
 //! so an engine only needs to be a thread-safe ordered map of byte strings.
 //! Keeping the trait this small is deliberate: the in-memory engine here
 //! and the LSM engine (`lsm/`: commit log, memtable, SSTables) both
-//! implement it, and later features (Merkle trees, streaming ranges to
-//! new owners) need only ordered scans on top of point reads and writes.
+//! implement it (and, for the simulator, `power_loss.rs`: memory whose
+//! unsynced writes a simulated crash drops), and later features (Merkle
+//! trees, streaming ranges to new owners) need only ordered scans on top of
+//! point reads and writes.
 //!
 //! Methods are synchronous and short, except a `put` that waits for an
 //! fsync: [`Storage::put_deferred`] returns before it with a
@@ -18,11 +20,13 @@
 pub mod durability;
 pub mod lsm;
 pub mod memory;
+pub mod power_loss;
 
 pub use durability::{Durability, DurableMark};
 
 pub use lsm::LsmStorage;
 pub use memory::MemoryStorage;
+pub use power_loss::{PowerLoss, PowerLossStorage};
 
 /// A failure of the storage engine.
 #[derive(Debug, thiserror::Error)]

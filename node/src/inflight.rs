@@ -23,7 +23,7 @@
 //! most [`MAX_PER_KEY`] versions of one key ride along (the newest; an older
 //! one beyond that still replicates on its own).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
@@ -35,7 +35,7 @@ pub const MAX_PER_KEY: usize = 64;
 #[derive(Debug, Default)]
 pub struct InFlight {
     /// Key -> this node's versions of it still replicating, oldest first.
-    by_key: Mutex<HashMap<Vec<u8>, Vec<Sibling>>>,
+    by_key: Mutex<BTreeMap<Vec<u8>, Vec<Sibling>>>,
 }
 
 /// Forgets its version when dropped (the write's requests all ended).

@@ -67,7 +67,7 @@ use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::replica::{ReplicaError, ReplicaStore};
-use crate::ring::Ring;
+use crate::placement::ring::Ring;
 use crate::storage::{Storage, StorageError};
 use crate::vclock::Version;
 use crate::vclock::{Resolution, SiblingSet};
@@ -219,7 +219,7 @@ impl AaeIndex {
     }
 
     /// The members of the ring the ranges are computed on.
-    pub fn ring_members(&self) -> Vec<crate::ring::RingMember> {
+    pub fn ring_members(&self) -> Vec<crate::placement::ring::RingMember> {
         self.lock().ring.members().to_vec()
     }
 
@@ -915,7 +915,7 @@ pub async fn run_round(node: &Arc<Node>, round: u64) {
 /// inline for memory (`Node::storage_work`).
 async fn follow_ring(node: &Arc<Node>) {
     let ring = node.ring();
-    let sorted = |mut members: Vec<crate::ring::RingMember>| {
+    let sorted = |mut members: Vec<crate::placement::ring::RingMember>| {
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members
     };
@@ -1103,7 +1103,7 @@ impl AntiEntropyRpc for AntiEntropyService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::RingMember;
+    use crate::placement::ring::RingMember;
     use crate::storage::MemoryStorage;
     use crate::vclock::{Sibling, VClock, Version};
 

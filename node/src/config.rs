@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::node_id::NodeId;
-use crate::ring::RingMember;
+use crate::placement::ring::RingMember;
 use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
 use crate::vclock::Resolution;
 

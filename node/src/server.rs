@@ -31,7 +31,7 @@ use crate::environment::Environment;
 use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
 use crate::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
-use crate::ring::RingError;
+use crate::placement::ring::RingError;
 use crate::storage::lsm::{LsmError, LsmOptions};
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
 use crate::validate::{self, InvalidRequest};

@@ -32,7 +32,7 @@ use tracing::{info, warn, Instrument};
 use crate::gossip::RingStatus;
 use crate::node::Node;
 use crate::node_id::NodeId;
-use crate::ring::{Ring, RingMember};
+use crate::placement::ring::{Ring, RingMember};
 use crate::wire;
 
 /// Keys per streaming page.

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::gossip::{Change, Gossip, Liveness, RingStatus};
 use crate::node_id::NodeId;
-use crate::ring::{Ring, RingMember};
+use crate::placement::ring::{Ring, RingMember};
 
 /// One node to contact for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,8 +69,8 @@ use crate::node_id::NodeId;
 use crate::replica::{ReplicaError, ReplicaStore};
 use crate::placement::ring::Ring;
 use crate::storage::{Storage, StorageError};
-use crate::vclock::Version;
-use crate::vclock::{Resolution, SiblingSet};
+use crate::versioning::vclock::Version;
+use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire;
 
 /// Most tree nodes or buckets asked for in one RPC.
@@ -1105,7 +1105,7 @@ mod tests {
     use super::*;
     use crate::placement::ring::RingMember;
     use crate::storage::MemoryStorage;
-    use crate::vclock::{Sibling, VClock, Version};
+    use crate::versioning::vclock::{Sibling, VClock, Version};
 
     /// One in-memory replica: storage, store observed by its index, counters.
     struct Side {

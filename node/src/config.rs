@@ -18,7 +18,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use crate::node_id::NodeId;
 use crate::placement::ring::RingMember;
 use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
-use crate::vclock::Resolution;
+use crate::versioning::vclock::Resolution;
 
 /// Which storage engine holds the replica's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
+use crate::versioning::vclock::{Resolution, Sibling, SiblingSet, Version};
 
 /// Most earlier in-flight versions of one key shipped with a new one.
 pub const MAX_PER_KEY: usize = 64;
@@ -91,7 +91,7 @@ impl Drop for Flight {
 mod tests {
     use super::*;
     use crate::node_id::NodeId;
-    use crate::vclock::{Dot, VClock};
+    use crate::versioning::vclock::{Dot, VClock};
 
     fn add(counter: u64, context: VClock) -> Sibling {
         let version = Version { clock: context, ts_ms: counter, dot: Some(Dot { node: NodeId::from("n2"), counter }) };

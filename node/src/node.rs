@@ -43,8 +43,8 @@ use crate::environment::Environment;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
 use crate::placement::ring::{Ring, RingError, RingMember};
 use crate::storage::{MemoryStorage, Storage};
-use crate::validate::{Limits, ValidRead, ValidWrite};
-use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
+use crate::versioning::validate::{Limits, ValidRead, ValidWrite};
+use crate::versioning::vclock::{Resolution, Sibling, SiblingSet, Version};
 use crate::wire;
 
 /// A request that could not gather its quorum in time.

@@ -29,12 +29,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::environment::Environment;
 use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
-use crate::context;
+use crate::versioning::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
 use crate::placement::ring::RingError;
 use crate::storage::lsm::{LsmError, LsmOptions};
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
-use crate::validate::{self, InvalidRequest};
+use crate::versioning::validate::{self, InvalidRequest};
 use crate::wire;
 
 /// Why the server could not start or stopped with an error.

@@ -26,17 +26,15 @@
 //! and seed in for the machine's).
 
 pub mod admin;
-pub mod batcher;
 pub mod anti_entropy;
 pub mod clock;
 pub mod config;
-pub mod coordinator;
+pub mod coordinate;
 pub mod environment;
 pub mod gossip;
 pub mod gossiper;
 pub mod handoff;
 pub mod hints;
-pub mod inflight;
 pub mod merkle;
 pub mod metrics;
 pub mod metrics_http;

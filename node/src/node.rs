@@ -27,14 +27,14 @@ use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
 use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
-use crate::batcher::{BatchResult, Batcher};
+use crate::coordinate::batcher::{BatchResult, Batcher};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::hints::{HintError, HintStore};
-use crate::inflight::{Flight, InFlight};
+use crate::coordinate::inflight::{Flight, InFlight};
 use crate::placement::view::{Membership, Plan};
-use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
+use crate::coordinate::rounds::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
 use crate::read_repair;
 use crate::node_id::NodeId;

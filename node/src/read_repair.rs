@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use crate::coordinator::{ReadRound, Round};
+use crate::coordinate::rounds::{ReadRound, Round};
 use crate::node_id::NodeId;
 use crate::versioning::vclock::SiblingSet;
 

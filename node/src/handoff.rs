@@ -22,7 +22,7 @@ use tracing::{debug, info, warn, Instrument};
 
 use std::collections::BTreeMap;
 
-use crate::gossip::RingStatus;
+use crate::membership::gossip::RingStatus;
 use crate::hints::Hint;
 use crate::node::Node;
 use crate::node_id::NodeId;

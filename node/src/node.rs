@@ -30,7 +30,7 @@ use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
 use crate::coordinate::batcher::{BatchResult, Batcher};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
+use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::hints::{HintError, HintStore};
 use crate::coordinate::inflight::{Flight, InFlight};
 use crate::placement::view::{Membership, Plan};
@@ -304,10 +304,10 @@ impl Node {
 
     /// Starts gossip, hint delivery and (with `--join`) the join.
     pub fn start_background(self: &Arc<Self>) {
-        crate::gossiper::spawn(self);
+        crate::membership::gossiper::spawn(self);
         crate::handoff::spawn(self);
         if self.config.join {
-            crate::streaming::spawn_join(self);
+            crate::membership::streaming::spawn_join(self);
         }
     }
 

@@ -404,7 +404,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::GossipMessage>,
     ) -> Result<Response<proto::GossipMessage>, Status> {
-        Ok(Response::new(crate::gossiper::on_message(&self.node, &request.into_inner())))
+        Ok(Response::new(crate::membership::gossiper::on_message(&self.node, &request.into_inner())))
     }
 
     async fn store_batch(
@@ -450,7 +450,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StreamRangeRequest>,
     ) -> Result<Response<proto::StreamRangeResponse>, Status> {
-        crate::streaming::serve_range(&self.node, &request.into_inner())
+        crate::membership::streaming::serve_range(&self.node, &request.into_inner())
             .map(Response::new)
             .map_err(Status::internal)
     }

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn, Instrument};
 
-use crate::gossip::RingStatus;
+use crate::membership::gossip::RingStatus;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::placement::ring::{Ring, RingMember};

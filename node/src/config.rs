@@ -446,7 +446,7 @@ fn parse_weights(entries: &[String], peers: &[Peer]) -> Result<BTreeMap<NodeId, 
 }
 
 fn check_buckets(buckets: usize) -> Result<(), ConfigError> {
-    if buckets.is_power_of_two() && buckets <= crate::merkle::MAX_BUCKETS {
+    if buckets.is_power_of_two() && buckets <= crate::repair::merkle::MAX_BUCKETS {
         Ok(())
     } else {
         Err(ConfigError::BadBuckets(buckets))

@@ -26,22 +26,18 @@
 //! and seed in for the machine's).
 
 pub mod admin;
-pub mod anti_entropy;
 pub mod clock;
 pub mod config;
 pub mod coordinate;
 pub mod environment;
-pub mod handoff;
-pub mod hints;
 pub mod membership;
-pub mod merkle;
 pub mod metrics;
 pub mod metrics_http;
 pub mod node;
 pub mod net;
 pub mod node_id;
 pub mod placement;
-pub mod read_repair;
+pub mod repair;
 pub mod replica;
 pub mod server;
 pub mod storage;

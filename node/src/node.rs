@@ -26,17 +26,17 @@ use tracing::{debug, warn, Instrument};
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
+use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
 use crate::coordinate::batcher::{BatchResult, Batcher};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
-use crate::hints::{HintError, HintStore};
+use crate::repair::hints::{HintError, HintStore};
 use crate::coordinate::inflight::{Flight, InFlight};
 use crate::placement::view::{Membership, Plan};
 use crate::coordinate::rounds::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
-use crate::read_repair;
+use crate::repair::read_repair;
 use crate::node_id::NodeId;
 use crate::net::peers::PeerClients;
 use crate::environment::Environment;
@@ -305,7 +305,7 @@ impl Node {
     /// Starts gossip, hint delivery and (with `--join`) the join.
     pub fn start_background(self: &Arc<Self>) {
         crate::membership::gossiper::spawn(self);
-        crate::handoff::spawn(self);
+        crate::repair::handoff::spawn(self);
         if self.config.join {
             crate::membership::streaming::spawn_join(self);
         }

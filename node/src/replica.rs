@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::anti_entropy::StoreObserver;
+use crate::repair::anti_entropy::StoreObserver;
 use crate::storage::{Durability, Storage, StorageError};
 use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};

@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
 use crate::admin::AdminService;
-use crate::anti_entropy::{self, AntiEntropyService};
+use crate::repair::anti_entropy::{self, AntiEntropyService};
 use crate::metrics::outcome_label;
 use crate::metrics_http;
 use crate::clock::{Clock, SystemClock};
@@ -412,7 +412,7 @@ impl Replica for ReplicaService {
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
         let stores = request.into_inner().stores;
-        crate::handoff::apply_batch(Arc::clone(&self.node), stores)
+        crate::repair::handoff::apply_batch(Arc::clone(&self.node), stores)
             .await
             .map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))

@@ -214,7 +214,7 @@ pub async fn leave(node: Arc<Node>) -> Result<(u64, Duration), StreamError> {
     };
     let pushed = push_all(&node, &current, &future).await?;
     for home in node.hints().homes().unwrap_or_default() {
-        crate::handoff::deliver_to(&node, &home).await;
+        crate::repair::handoff::deliver_to(&node, &home).await;
     }
     node.membership().set_ring_status(RingStatus::Left);
     // Stay a few rounds so that gossip carries "left" to everyone.

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn, Instrument};
 use std::collections::BTreeMap;
 
 use crate::membership::gossip::RingStatus;
-use crate::hints::Hint;
+use crate::repair::hints::Hint;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::wire;

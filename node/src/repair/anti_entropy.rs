@@ -62,7 +62,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, info, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::merkle::{bucket_of, children_of, diff_keys, set_hash, KeyDiff, RangeIndex};
+use crate::repair::merkle::{bucket_of, children_of, diff_keys, set_hash, KeyDiff, RangeIndex};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::node_id::NodeId;

@@ -16,9 +16,9 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::node_id::NodeId;
-use crate::ring::RingMember;
+use crate::placement::ring::RingMember;
 use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
-use crate::vclock::Resolution;
+use crate::versioning::vclock::Resolution;
 
 /// Which storage engine holds the replica's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -446,7 +446,7 @@ fn parse_weights(entries: &[String], peers: &[Peer]) -> Result<BTreeMap<NodeId, 
 }
 
 fn check_buckets(buckets: usize) -> Result<(), ConfigError> {
-    if buckets.is_power_of_two() && buckets <= crate::merkle::MAX_BUCKETS {
+    if buckets.is_power_of_two() && buckets <= crate::repair::merkle::MAX_BUCKETS {
         Ok(())
     } else {
         Err(ConfigError::BadBuckets(buckets))

@@ -26,33 +26,22 @@
 //! and seed in for the machine's).
 
 pub mod admin;
-pub mod batcher;
-pub mod anti_entropy;
 pub mod clock;
 pub mod config;
-pub mod context;
-pub mod coordinator;
+pub mod coordinate;
 pub mod environment;
-pub mod gossip;
-pub mod gossiper;
-pub mod handoff;
-pub mod hints;
-pub mod inflight;
 pub mod membership;
-pub mod merkle;
 pub mod metrics;
 pub mod metrics_http;
 pub mod node;
 pub mod net;
 pub mod node_id;
-pub mod read_repair;
+pub mod placement;
+pub mod repair;
 pub mod replica;
-pub mod ring;
 pub mod server;
 pub mod storage;
-pub mod streaming;
-pub mod validate;
-pub mod vclock;
+pub mod versioning;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};
@@ -61,4 +50,4 @@ pub use node_id::NodeId;
 pub use environment::Environment;
 pub use net::dialer::{tcp_dialer, Dialer};
 pub use server::{run, serve, serve_incoming, serve_with_clock, ServeError};
-pub use vclock::Resolution;
+pub use versioning::vclock::Resolution;

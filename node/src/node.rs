@@ -26,25 +26,25 @@ use tracing::{debug, warn, Instrument};
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use crate::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
-use crate::batcher::{BatchResult, Batcher};
+use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
+use crate::coordinate::batcher::{BatchResult, Batcher};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::gossip::{Digest, Gossip, GossipConfig, RingStatus};
-use crate::hints::{HintError, HintStore};
-use crate::inflight::{Flight, InFlight};
-use crate::membership::{Membership, Plan};
-use crate::coordinator::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
+use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
+use crate::repair::hints::{HintError, HintStore};
+use crate::coordinate::inflight::{Flight, InFlight};
+use crate::placement::view::{Membership, Plan};
+use crate::coordinate::rounds::{mint_version, Decision, NodeCounter, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
-use crate::read_repair;
+use crate::repair::read_repair;
 use crate::node_id::NodeId;
 use crate::net::peers::PeerClients;
 use crate::environment::Environment;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
-use crate::ring::{Ring, RingError, RingMember};
+use crate::placement::ring::{Ring, RingError, RingMember};
 use crate::storage::{MemoryStorage, Storage};
-use crate::validate::{Limits, ValidRead, ValidWrite};
-use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
+use crate::versioning::validate::{Limits, ValidRead, ValidWrite};
+use crate::versioning::vclock::{Resolution, Sibling, SiblingSet, Version};
 use crate::wire;
 
 /// A request that could not gather its quorum in time.
@@ -304,10 +304,10 @@ impl Node {
 
     /// Starts gossip, hint delivery and (with `--join`) the join.
     pub fn start_background(self: &Arc<Self>) {
-        crate::gossiper::spawn(self);
-        crate::handoff::spawn(self);
+        crate::membership::gossiper::spawn(self);
+        crate::repair::handoff::spawn(self);
         if self.config.join {
-            crate::streaming::spawn_join(self);
+            crate::membership::streaming::spawn_join(self);
         }
     }
 

@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::anti_entropy::StoreObserver;
+use crate::repair::anti_entropy::StoreObserver;
 use crate::storage::{Durability, Storage, StorageError};
-use crate::vclock::{Resolution, SiblingSet};
+use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};
 
 /// How many lock stripes guard read-merge-write.
@@ -155,7 +155,7 @@ mod tests {
     use super::*;
     use crate::node_id::NodeId;
     use crate::storage::MemoryStorage;
-    use crate::vclock::{Sibling, VClock, Version};
+    use crate::versioning::vclock::{Sibling, VClock, Version};
 
     fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from(node), counter, 0)]);

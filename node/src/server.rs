@@ -22,19 +22,19 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
 use crate::admin::AdminService;
-use crate::anti_entropy::{self, AntiEntropyService};
+use crate::repair::anti_entropy::{self, AntiEntropyService};
 use crate::metrics::outcome_label;
 use crate::metrics_http;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::environment::Environment;
 use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
-use crate::context;
+use crate::versioning::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
-use crate::ring::RingError;
-use crate::storage::lsm::LsmError;
+use crate::placement::ring::RingError;
+use crate::storage::lsm::{LsmError, LsmOptions};
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
-use crate::validate::{self, InvalidRequest};
+use crate::versioning::validate::{self, InvalidRequest};
 use crate::wire;
 
 /// Why the server could not start or stopped with an error.
@@ -116,7 +116,7 @@ where
     async move {
         let (storage, hint_storage) = match &env.storage {
             Some(storage) => (Arc::clone(storage), Arc::new(MemoryStorage::new()) as Arc<dyn Storage>),
-            None => (open_storage(&config)?, open_hint_storage(&config)?),
+            None => (open_storage(&config, &env.clock)?, open_hint_storage(&config, &env.clock)?),
         };
         let node = Arc::new(Node::assemble(config, &env, storage, hint_storage)?);
         serve_node_incoming(node, incoming, shutdown).await
@@ -210,16 +210,21 @@ impl Drop for BackgroundTasks {
 }
 
 /// The hint store's engine: built like the main one, under `<data-dir>/hints`.
-fn open_hint_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
+fn open_hint_storage(config: &Config, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Storage>, ServeError> {
     let mut hints = config.clone();
     hints.data_dir = config.data_dir.join("hints");
-    open_storage(&hints)
+    open_storage(&hints, clock)
 }
 
-fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServeError> {
+/// The engine the configuration names; an LSM engine stamps and ages its
+/// tombstones by the node's clock.
+fn open_storage(config: &Config, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Storage>, ServeError> {
     Ok(match config.storage {
         StorageKind::Memory => Arc::new(MemoryStorage::new()),
-        StorageKind::Lsm => Arc::new(LsmStorage::open(&config.data_dir, config.lsm.clone())?),
+        StorageKind::Lsm => {
+            let options = LsmOptions { clock: Arc::clone(clock), ..config.lsm.clone() };
+            Arc::new(LsmStorage::open(&config.data_dir, options)?)
+        }
     })
 }
 
@@ -399,7 +404,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::GossipMessage>,
     ) -> Result<Response<proto::GossipMessage>, Status> {
-        Ok(Response::new(crate::gossiper::on_message(&self.node, &request.into_inner())))
+        Ok(Response::new(crate::membership::gossiper::on_message(&self.node, &request.into_inner())))
     }
 
     async fn store_batch(
@@ -407,7 +412,7 @@ impl Replica for ReplicaService {
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
         let stores = request.into_inner().stores;
-        crate::handoff::apply_batch(Arc::clone(&self.node), stores)
+        crate::repair::handoff::apply_batch(Arc::clone(&self.node), stores)
             .await
             .map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
@@ -445,7 +450,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StreamRangeRequest>,
     ) -> Result<Response<proto::StreamRangeResponse>, Status> {
-        crate::streaming::serve_range(&self.node, &request.into_inner())
+        crate::membership::streaming::serve_range(&self.node, &request.into_inner())
             .map(Response::new)
             .map_err(Status::internal)
     }

@@ -17,7 +17,7 @@
 use prost::Message;
 
 use crate::node_id::NodeId;
-use crate::vclock::{Dot, Resolution, Sibling, SiblingSet, VClock, Version};
+use crate::versioning::vclock::{Dot, Resolution, Sibling, SiblingSet, VClock, Version};
 
 /// A message from the wire (or from storage) that does not describe a valid
 /// sibling.

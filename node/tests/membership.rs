@@ -16,8 +16,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dynamo_node::anti_entropy::range_name;
-use dynamo_node::ring::{Ring, RingMember};
+use dynamo_node::repair::anti_entropy::range_name;
+use dynamo_node::placement::ring::{Ring, RingMember};
 use dynamo_node::{serve, Config, NodeId, ServeError};
 use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use dynamo_node::node::Node;
 use dynamo_node::server::serve_node;
 use dynamo_node::storage::MemoryStorage;
-use dynamo_node::vclock::{Sibling, SiblingSet, VClock, Version};
+use dynamo_node::versioning::vclock::{Sibling, SiblingSet, VClock, Version};
 use dynamo_node::{metrics_http, Config, NodeId, Resolution, SystemClock};
 use proto::kv_client::KvClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -21,7 +21,7 @@ use proto::anti_entropy_client::AntiEntropyClient;
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use crate::membership::Membership;
+use crate::placement::view::Membership;
 use crate::net::dialer::Dialer;
 use crate::node_id::NodeId;
 

@@ -34,6 +34,7 @@ pub mod sstable;
 pub mod wal;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use disk::DiskBudget;
@@ -174,6 +175,9 @@ pub struct LsmOptions {
     pub compaction_max_bytes_per_sec: u64,
     /// Tombstones younger than this survive compaction.
     pub tombstone_grace_ms: u64,
+    /// Wall clock stamping tombstones and judging their grace: the node's
+    /// clock, so a simulator or test moves it (default: the machine's).
+    pub clock: Arc<dyn crate::clock::Clock>,
     /// Create the data directory if it is missing.
     pub create_dir: bool,
     /// Simulated disk capacity, for tests of a full disk.
@@ -193,6 +197,7 @@ impl Default for LsmOptions {
             compaction_fanout: 4,
             compaction_max_bytes_per_sec: 256 * 1024 * 1024,
             tombstone_grace_ms: 10 * 60 * 1000,
+            clock: Arc::new(crate::clock::SystemClock),
             create_dir: true,
             disk_budget: None,
         }

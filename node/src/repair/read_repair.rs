@@ -27,9 +27,9 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use crate::coordinator::{ReadRound, Round};
+use crate::coordinate::rounds::{ReadRound, Round};
 use crate::node_id::NodeId;
-use crate::vclock::SiblingSet;
+use crate::versioning::vclock::SiblingSet;
 
 /// The replicas whose reply lacks something `merged` has, in id order.
 pub fn stale_replicas(merged: &SiblingSet, replies: &BTreeMap<NodeId, SiblingSet>) -> Vec<NodeId> {
@@ -104,7 +104,7 @@ mod tests {
 
     use tokio::sync::mpsc::unbounded_channel;
 
-    use crate::vclock::{Resolution, Sibling, VClock, Version};
+    use crate::versioning::vclock::{Resolution, Sibling, VClock, Version};
 
     fn id(name: &str) -> NodeId {
         NodeId::from(name)

@@ -29,10 +29,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn, Instrument};
 
-use crate::gossip::RingStatus;
+use crate::membership::gossip::RingStatus;
 use crate::node::Node;
 use crate::node_id::NodeId;
-use crate::ring::{Ring, RingMember};
+use crate::placement::ring::{Ring, RingMember};
 use crate::wire;
 
 /// Keys per streaming page.
@@ -214,7 +214,7 @@ pub async fn leave(node: Arc<Node>) -> Result<(u64, Duration), StreamError> {
     };
     let pushed = push_all(&node, &current, &future).await?;
     for home in node.hints().homes().unwrap_or_default() {
-        crate::handoff::deliver_to(&node, &home).await;
+        crate::repair::handoff::deliver_to(&node, &home).await;
     }
     node.membership().set_ring_status(RingStatus::Left);
     // Stay a few rounds so that gossip carries "left" to everyone.

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::node_id::NodeId;
-use crate::vclock::{Dot, Resolution, SiblingSet, VClock, Version};
+use crate::versioning::vclock::{Dot, Resolution, SiblingSet, VClock, Version};
 
 /// What the coordinator should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,7 +383,7 @@ fn prune_context(context: &mut VClock, dot: &Dot, now_ms: u64, max_entries: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vclock::Sibling;
+    use crate::versioning::vclock::Sibling;
 
     fn ids(names: &[&str]) -> Vec<NodeId> {
         names.iter().map(|n| NodeId::from(*n)).collect()
@@ -511,7 +511,7 @@ mod tests {
         assert_eq!(dot(&second).counter, 102);
         assert!(first.version.clock.is_empty() && second.version.clock.is_empty());
         assert!(!second.version.includes(&first.version), "the lost-update bug");
-        let sibling = |m: &MintedVersion, v: &str| crate::vclock::Sibling {
+        let sibling = |m: &MintedVersion, v: &str| crate::versioning::vclock::Sibling {
             value: Some(v.as_bytes().to_vec()),
             version: m.version.clone(),
         };

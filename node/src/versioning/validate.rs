@@ -7,8 +7,8 @@
 //! coordinator only starts once validation returned a [`ValidWrite`] or
 //! [`ValidRead`].
 
-use crate::context::{self, ContextError};
-use crate::vclock::VClock;
+use crate::versioning::context::{self, ContextError};
+use crate::versioning::vclock::VClock;
 
 /// Largest accepted key.
 pub const MAX_KEY_BYTES: usize = 1024;

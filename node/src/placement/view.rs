@@ -23,9 +23,9 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::gossip::{Change, Gossip, Liveness, RingStatus};
+use crate::membership::gossip::{Change, Gossip, Liveness, RingStatus};
 use crate::node_id::NodeId;
-use crate::ring::{Ring, RingMember};
+use crate::placement::ring::{Ring, RingMember};
 
 /// One node to contact for a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub struct View {
 impl View {
     /// The view gossip describes.
     pub fn from_gossip(gossip: &Gossip, n: usize, sloppy: bool) -> View {
-        let ring = |keep: fn(crate::gossip::RingStatus) -> bool| {
+        let ring = |keep: fn(crate::membership::gossip::RingStatus) -> bool| {
             let members: Vec<RingMember> = gossip
                 .members()
                 .iter()
@@ -229,7 +229,7 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gossip::{Digest, GossipConfig, RingStatus};
+    use crate::membership::gossip::{Digest, GossipConfig, RingStatus};
 
     fn id(i: usize) -> NodeId {
         NodeId::new(format!("n{i}"))

@@ -15,7 +15,7 @@
 
 use prost::Message;
 
-use crate::vclock::VClock;
+use crate::versioning::vclock::VClock;
 use crate::wire;
 
 /// The first byte of every context this node issues.

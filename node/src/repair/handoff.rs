@@ -22,8 +22,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use std::collections::BTreeMap;
 
-use crate::gossip::RingStatus;
-use crate::hints::Hint;
+use crate::membership::gossip::RingStatus;
+use crate::repair::hints::Hint;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::wire;

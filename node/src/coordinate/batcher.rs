@@ -20,7 +20,7 @@
 //! had): its caller stops waiting then, and a request found still queued
 //! past it is answered "timed out" and never sent.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +66,7 @@ struct Pending<Req, Resp> {
 /// Per-replica queues and the tasks that drain them.
 pub struct Batcher<Req, Resp> {
     /// Replica -> its queue; a drain task per queue, started on first use.
-    queues: Mutex<HashMap<NodeId, mpsc::Sender<Pending<Req, Resp>>>>,
+    queues: Mutex<BTreeMap<NodeId, mpsc::Sender<Pending<Req, Resp>>>>,
     /// The RPC a batch goes out as.
     send: SendFn<Req, Resp>,
     /// How long one round trip may take before all its requests fail.
@@ -94,7 +94,7 @@ impl<Req, Resp> std::fmt::Debug for Batcher<Req, Resp> {
 impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// A batcher whose round trips are `send`, each bounded by `timeout`.
     pub fn new(send: SendFn<Req, Resp>, timeout: Duration) -> Self {
-        Batcher { queues: Mutex::new(HashMap::new()), send, timeout, sent: Arc::default() }
+        Batcher { queues: Mutex::new(BTreeMap::new()), send, timeout, sent: Arc::default() }
     }
 
     /// (round trips, requests carried) so far.

@@ -34,7 +34,7 @@ use std::hash::{Hash, Hasher};
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed, Xxh3Default};
 
-use crate::vclock::SiblingSet;
+use crate::versioning::vclock::SiblingSet;
 
 /// Seed of the key -> bucket hash, distinct from the ring's key hash so
 /// buckets do not follow ring arcs.
@@ -293,7 +293,7 @@ pub fn differing_buckets(local: &MerkleTree, remote: &MerkleTree) -> Vec<u32> {
 mod tests {
     use super::*;
     use crate::node_id::NodeId;
-    use crate::vclock::{Resolution, Sibling, VClock, Version};
+    use crate::versioning::vclock::{Resolution, Sibling, VClock, Version};
 
     fn set(value: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from("n1"), counter, 7)]);

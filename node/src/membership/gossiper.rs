@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, Instrument};
 
-use crate::gossip::{Change, Digest, Liveness, RingStatus};
+use crate::membership::gossip::{Change, Digest, Liveness, RingStatus};
 use crate::node::Node;
 use crate::node_id::NodeId;
 

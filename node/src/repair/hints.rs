@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use crate::metrics::Counter;
 use crate::node_id::NodeId;
 use crate::storage::{Storage, StorageError};
-use crate::vclock::{Resolution, SiblingSet};
+use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};
 
 /// Most entries scanned per page when rebuilding the index.
@@ -323,7 +323,7 @@ fn successor(key: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
-    use crate::vclock::{Sibling, VClock, Version};
+    use crate::versioning::vclock::{Sibling, VClock, Version};
 
     fn set(value: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from("c"), counter, 0)]);

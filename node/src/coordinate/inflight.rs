@@ -23,10 +23,10 @@
 //! most [`MAX_PER_KEY`] versions of one key ride along (the newest; an older
 //! one beyond that still replicates on its own).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::vclock::{Resolution, Sibling, SiblingSet, Version};
+use crate::versioning::vclock::{Resolution, Sibling, SiblingSet, Version};
 
 /// Most earlier in-flight versions of one key shipped with a new one.
 pub const MAX_PER_KEY: usize = 64;
@@ -35,7 +35,7 @@ pub const MAX_PER_KEY: usize = 64;
 #[derive(Debug, Default)]
 pub struct InFlight {
     /// Key -> this node's versions of it still replicating, oldest first.
-    by_key: Mutex<HashMap<Vec<u8>, Vec<Sibling>>>,
+    by_key: Mutex<BTreeMap<Vec<u8>, Vec<Sibling>>>,
 }
 
 /// Forgets its version when dropped (the write's requests all ended).
@@ -91,7 +91,7 @@ impl Drop for Flight {
 mod tests {
     use super::*;
     use crate::node_id::NodeId;
-    use crate::vclock::{Dot, VClock};
+    use crate::versioning::vclock::{Dot, VClock};
 
     fn add(counter: u64, context: VClock) -> Sibling {
         let version = Version { clock: context, ts_ms: counter, dot: Some(Dot { node: NodeId::from("n2"), counter }) };

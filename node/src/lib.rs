@@ -45,6 +45,7 @@ pub mod metrics_http;
 pub mod node;
 pub mod net;
 pub mod node_id;
+pub mod planted;
 pub mod read_repair;
 pub mod replica;
 pub mod ring;

@@ -57,6 +57,7 @@ impl Admin for AdminService {
             keys,
             merkle_roots: node.anti_entropy().index().roots().into_iter().collect(),
             aae_last_exchange_ms: node.anti_entropy().last_exchange_ms().into_iter().collect(),
+            planted_bugs: crate::planted::PLANTED_BUGS.iter().map(|b| b.to_string()).collect(),
         }))
     }
 

@@ -43,7 +43,7 @@ impl StorageKind {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "dynamo-node",
-    version,
+    version = crate::planted::VERSION,
     about = "A Dynamo-style leaderless key-value node"
 )]
 pub struct Args {

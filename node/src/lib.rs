@@ -37,6 +37,7 @@ pub mod node;
 pub mod net;
 pub mod node_id;
 pub mod placement;
+pub mod planted;
 pub mod repair;
 pub mod replica;
 pub mod server;

@@ -1,5 +1,6 @@
 //! The `dynamo-node` binary: parse flags, set up logging, serve until
 //! SIGTERM or SIGINT, then shut down gracefully (in-flight requests finish).
+//! A build with a planted bug (`planted.rs`) refuses to serve.
 
 use std::io::IsTerminal;
 
@@ -11,7 +12,16 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = match Config::from_args(Args::parse()) {
+    // Parsed first, so that --version and --help still answer.
+    let args = Args::parse();
+    if !dynamo_node::planted::PLANTED_BUGS.is_empty() {
+        eprintln!(
+            "dynamo-node: this binary was built with planted bugs {:?} (test-only cargo features); refusing to serve",
+            dynamo_node::planted::PLANTED_BUGS
+        );
+        std::process::exit(2);
+    }
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("dynamo-node: invalid configuration: {error}");

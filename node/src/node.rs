@@ -40,6 +40,7 @@ use crate::repair::read_repair;
 use crate::node_id::NodeId;
 use crate::net::peers::PeerClients;
 use crate::environment::Environment;
+use crate::planted;
 use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
 use crate::placement::ring::{Ring, RingError, RingMember};
 use crate::storage::{MemoryStorage, Storage};
@@ -563,7 +564,7 @@ impl Node {
             return Err(QuorumError::Write { acks: 0, required: w, n: self.config.n });
         }
         let replicas = plan.nodes();
-        let mut round = WriteRound::new(replicas.clone(), plan.required);
+        let mut round = WriteRound::new(replicas.clone(), planted::write_acks_required(plan.required));
         let mut acks = fan_out(&replicas, |target| {
             let hint_for = plan.hint_for(&target);
             Arc::clone(self).store_on(target, key.clone(), set.clone(), hint_for)

@@ -24,7 +24,8 @@
 #   DWB_DEBIAN_MIRROR    Debian mirror (default: the one apt uses, else deb.debian.org)
 #   DWB_NODE_BIN         use this binary instead of building dynamo-node (tests only)
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
-#   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag them)
+#   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
+#                        no registered checkout names; see named_tags)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -155,20 +156,48 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint redis-server "$tag" --version >&2
 }
 
+# Every checkout that built an image registers its root here, so a build in
+# one clone never untags the image another clone's target/dynamo-node.image
+# still names (that clone's next campaign would find it missing).
+CHECKOUTS="$CACHE/checkouts"
+register_checkout() {
+    mkdir -p "$CHECKOUTS"
+    printf '%s\n' "$ROOT" > "$CHECKOUTS/$(sha256_of_string "$ROOT" | cut -c1-16)"
+}
+
+# The tags registered checkouts name now; forgets checkouts that are gone.
+named_tags() {
+    local entry root
+    [ -d "$CHECKOUTS" ] || return 0
+    for entry in "$CHECKOUTS"/*; do
+        [ -f "$entry" ] || continue
+        root="$(cat "$entry")"
+        if [ -f "$root/target/dynamo-node.image" ]; then
+            tr -d '[:space:]' < "$root/target/dynamo-node.image"; echo
+        else
+            rm -f "$entry"
+        fi
+    done
+}
+
 # Untags older dynamo-node:<hash> images (~190 MB each) so rebuilds do not
-# fill the disk. The newest KEEP_IMAGES tags survive, not just this one:
-# another checkout on the same engine (a CI clone, a second worktree) may be
-# using its own recent tag. An image a container still uses is kept too
-# (rmi refuses).
+# fill the disk. Never one a registered checkout names (see named_tags); the
+# newest KEEP_IMAGES tags survive too, for a clone that built before checkouts
+# were registered. An image a container still uses is kept too (rmi refuses).
 KEEP_IMAGES=3
 remove_old_images() {
-    local keep="$1" old seen=0
+    local keep="$1" old seen=0 named
     [ "${DWB_KEEP_OLD_IMAGES:-0}" = 1 ] && return
+    named="$(named_tags)"
     # `docker image ls` lists newest first.
     for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' dynamo-node); do
         case "$old" in "$keep" | dynamo-node:latest | *"<none>"*) continue ;; esac
         seen=$((seen + 1))
         [ "$seen" -lt "$KEEP_IMAGES" ] && continue
+        if grep -qxF "$old" <<< "$named"; then
+            log "keeping $old: a checkout's target/dynamo-node.image names it"
+            continue
+        fi
         docker rmi "$old" >/dev/null 2>&1 && log "removed the old image $old" || true
     done
 }
@@ -197,10 +226,11 @@ main() {
         import_image "$rootfs_tar" "$bin" "$tag"
     fi
     docker tag "$tag" dynamo-node:latest
-    remove_old_images "$tag"
     [ "${DWB_SKIP_VERIFY:-0}" = 1 ] || verify_in_image "$tag"
 
     echo "$tag" > "$ROOT/target/dynamo-node.image"
+    register_checkout
+    remove_old_images "$tag"
     log "done in $((SECONDS - START)) s; size $(docker image inspect -f '{{.Size}}' "$tag") bytes"
     echo "$tag"
 }

@@ -46,6 +46,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
+use crate::capabilities::{Capabilities, PEER_STORES};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
@@ -326,6 +327,15 @@ fn peers_arg(nodes: &[NodeContainer]) -> String {
 }
 
 impl DockerCluster {
+    /// What Docker clusters can perform, before one is started: everything
+    /// on our node; peer stores run without libfaketime (see PEER_WRAPPER)
+    /// and have no join flags or `Admin.Leave`.
+    pub fn capabilities() -> Capabilities {
+        Capabilities::all("docker")
+            .without(Fault::Clock, &PEER_STORES, "peer stores run without libfaketime")
+            .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
+    }
+
     /// Creates the network and one container per node from `image`, starts
     /// them and waits until every node answers its admin status. On failure
     /// the node logs are collected (if any) and everything is removed.
@@ -570,6 +580,13 @@ impl DockerCluster {
     }
 }
 
+/// Checks that `image` is present on the local engine (nothing can be
+/// pulled), so a campaign can refuse a missing image before any run.
+pub async fn check_image(image: &str) -> Result<()> {
+    let docker = connect().await?;
+    resolve_image(&docker, image).await.map(|_| ())
+}
+
 /// Checks the image exists locally (nothing can be pulled) and returns its id.
 async fn resolve_image(docker: &Docker, image: &str) -> Result<String> {
     match docker.inspect_image(image).await {
@@ -700,12 +717,7 @@ impl Cluster for DockerCluster {
     }
 
     fn supports(&self, fault: Fault) -> bool {
-        match fault {
-            // Peer stores run without libfaketime (see PEER_WRAPPER), and
-            // have no join flags or Admin.Leave.
-            Fault::Clock | Fault::Membership => self.store == StoreKind::Dynamo,
-            Fault::Partition | Fault::Kill | Fault::Pause | Fault::Latency => true,
-        }
+        DockerCluster::capabilities().supports(fault, self.store)
     }
 
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {

@@ -5,12 +5,14 @@
 //! containers on a Docker bridge network ([`DockerCluster`], the real one:
 //! fixed addresses, iptables inside each container, libfaketime) or plain
 //! processes on 127.0.0.1 ports ([`LocalCluster`], the fallback when no Docker
-//! engine answers). A backend that cannot perform a fault says so through
-//! [`Cluster::supports`]; callers report it as unsupported instead of faking it.
+//! engine answers). What a backend cannot perform is one table per backend
+//! kind ([`Capabilities`], asked before a cluster starts and behind
+//! [`Cluster::supports`]); callers report it as unsupported instead of faking it.
 //!
 //! Everything a backend creates carries the [`LABEL`] label, so teardown, a
 //! Ctrl-C, or the next start's [`remove_leftovers`] can find and remove it.
 
+mod capabilities;
 mod docker;
 mod error;
 mod local;
@@ -20,8 +22,9 @@ mod signal;
 mod spec;
 mod store;
 
+pub use capabilities::{Capabilities, ALL_STORES, PEER_STORES};
 pub use docker::{
-    built_image_tag, connect, docker_available, image_for_tests, remove_all_labeled, remove_leftovers, remove_run,
+    built_image_tag, check_image, connect, docker_available, image_for_tests, remove_all_labeled, remove_leftovers, remove_run,
     DockerCluster,
     FAKETIME_FILE,
 };

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
+use crate::capabilities::{Capabilities, ALL_STORES, PEER_STORES};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left};
 use crate::store::{wait_peer_ready, Member, StoreKind};
@@ -153,6 +154,22 @@ fn pid_of(child: &Child) -> Option<Pid> {
 }
 
 impl LocalCluster {
+    /// What local clusters can perform, before one is started: processes
+    /// on one host share its network (no per-node iptables or netem); clock
+    /// skew needs the host's libfaketime and is never applied to peer
+    /// stores; peer stores have no join flags or `Admin.Leave`.
+    pub fn capabilities() -> Capabilities {
+        let shared = "processes on one host share its network stack";
+        let caps = Capabilities::all("local")
+            .without(Fault::Partition, &ALL_STORES, shared)
+            .without(Fault::Latency, &ALL_STORES, shared)
+            .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave");
+        match libfaketime_path() {
+            Some(_) => caps.without(Fault::Clock, &PEER_STORES, "peer stores never run under libfaketime"),
+            None => caps.without(Fault::Clock, &ALL_STORES, "libfaketime is not installed on this host"),
+        }
+    }
+
     /// Spawns one `binary` process per node and waits until all answer.
     pub async fn start(spec: &ClusterSpec, binary: PathBuf) -> Result<LocalCluster> {
         Self::start_with(spec, binary, StoreKind::Dynamo).await
@@ -208,8 +225,8 @@ impl LocalCluster {
             .map(|(id, pair)| format!("{id}=127.0.0.1:{}", pair[0]))
             .collect::<Vec<_>>()
             .join(",");
-        // Peer stores never run under libfaketime (see store.rs / PEER_WRAPPER).
-        let faketime = libfaketime_path().is_some() && store == StoreKind::Dynamo;
+        // The capability table decides (peer stores never run under libfaketime).
+        let faketime = LocalCluster::capabilities().supports(Fault::Clock, store);
         let cluster = LocalCluster {
             spec: spec.clone(),
             binary,
@@ -435,12 +452,7 @@ impl Cluster for LocalCluster {
     }
 
     fn supports(&self, fault: Fault) -> bool {
-        match fault {
-            Fault::Kill | Fault::Pause => true,
-            Fault::Clock => self.faketime,
-            Fault::Membership => self.store == StoreKind::Dynamo,
-            Fault::Partition | Fault::Latency => false,
-        }
+        LocalCluster::capabilities().supports(fault, self.store)
     }
 
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {

@@ -14,6 +14,7 @@
 
 mod admin;
 mod jsonl;
+mod knobs;
 mod op;
 mod recorder;
 mod replica;
@@ -21,6 +22,7 @@ mod run;
 mod version;
 
 pub use admin::AdminSnapshot;
+pub use knobs::{Arrival, KeyShape, NodeChoice, StorageEngine};
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling};
 pub use recorder::Recorder;

@@ -14,6 +14,9 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// Every resolution, in the order `--help` lists them.
+    pub const ALL: [Resolution; 2] = [Resolution::Siblings, Resolution::Lww];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Siblings => "siblings",

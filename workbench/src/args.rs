@@ -6,20 +6,51 @@
 //! file (`--config`) may hold the same flags by name (`nemesis =
 //! ["none", "kill+clock"]`, `time-limit = 10`); flags on the command line
 //! override it.
+//!
+//! Every value is typed by the parser ([`crate::flag_values`]): a bad one
+//! is refused with the flag and the allowed values named (exit code 2), and
+//! [`CampaignArgs::matrix`] refuses combinations that cannot run (N above
+//! the cluster size, an open loop without a rate, `--resume` without
+//! `--name`), all before a backend is chosen or a container started.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use history::Resolution;
+use history::{Arrival, NodeChoice, Resolution, StorageEngine};
 use nemesis::Composition;
-use workload::register::NodeChoice;
-use workload::{Arrival, KeyDist};
+use workload::{KeyDist, KeyShape};
 
-use crate::store::Store;
-use crate::campaign::{Backend, Plan};
+use crate::backend::{Backend, BackendChoice, Overrides};
+use crate::campaign::Plan;
+use crate::flag_values::{self, one_of, CompositionParser, Quorums};
 use crate::matrix::{switch_combinations, Matrix};
 use crate::spec::WorkloadKind;
+use crate::store::Store;
+
+/// A switch's value: leave the node's default, or set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Pass no flag: the node's own default.
+    Default,
+    /// Pass `--<switch> true`.
+    #[value(alias = "on")]
+    True,
+    /// Pass `--<switch> false`.
+    #[value(alias = "off")]
+    False,
+}
+
+impl Switch {
+    /// `None` for the node's default.
+    pub fn value(self) -> Option<bool> {
+        match self {
+            Switch::Default => None,
+            Switch::True => Some(true),
+            Switch::False => Some(false),
+        }
+    }
+}
 
 /// `workbench campaign` flags.
 #[derive(Args, Debug)]
@@ -35,9 +66,9 @@ pub struct CampaignArgs {
     pub resume: bool,
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
-    /// docker, local, or auto (docker when an engine answers, else local).
-    #[arg(long, default_value = "auto")]
-    pub backend: String,
+    /// Where the nodes run (auto: docker when an engine answers, else local).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
     /// Node image tag (docker); default: the tag `make image` wrote to target/dynamo-node.image.
     #[arg(long)]
     pub image: Option<String>,
@@ -45,44 +76,43 @@ pub struct CampaignArgs {
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
     /// Cluster size.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub nodes: usize,
-    /// Stores, comma-separated: dynamo, etcd-linearizable, etcd-serializable,
-    /// redis-primary, redis-replica (peers get one row each; register only).
-    #[arg(long, default_value = "dynamo")]
-    pub stores: String,
+    /// Stores, comma-separated (peers get one row each; register only).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "dynamo")]
+    pub stores: Vec<Store>,
     /// Replication factors N, comma-separated.
-    #[arg(long, default_value = "3")]
-    pub n: String,
+    #[arg(long, value_delimiter = ',', default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+    pub n: Vec<u32>,
     /// W,R pairs separated by spaces or semicolons, e.g. "1,1 2,2 3,1 1,3"; pairs above N are skipped.
-    #[arg(long, default_value = "1,1 2,2 3,1 1,3")]
-    pub quorums: String,
-    /// Comma-separated: siblings, lww.
-    #[arg(long, default_value = "siblings")]
-    pub resolution: String,
-    /// Sloppy quorum: default, true, false (comma-separated to run several).
-    #[arg(long, default_value = "default")]
-    pub sloppy_quorum: String,
-    /// Hinted handoff: default, true, false.
-    #[arg(long, default_value = "default")]
-    pub hinted_handoff: String,
-    /// Read repair: default, true, false.
-    #[arg(long, default_value = "default")]
-    pub read_repair: String,
-    /// Anti-entropy: default, true, false.
-    #[arg(long, default_value = "default")]
-    pub anti_entropy: String,
-    /// Storage engine for the nodes (memory, lsm); default: the node's.
-    #[arg(long)]
-    pub storage: Option<String>,
-    /// Comma-separated: register, set.
-    #[arg(long, default_value = "register")]
-    pub workload: String,
-    /// Comma-separated nemeses; compose with +: none, partition, kill, pause, clock, latency, e.g. "none,kill+clock".
-    #[arg(long, default_value = "none,partition")]
-    pub nemesis: String,
+    #[arg(long, default_value = "1,1 2,2 3,1 1,3", value_parser = flag_values::quorums)]
+    pub quorums: Quorums,
+    /// Conflict resolutions, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "siblings", value_parser = one_of(&Resolution::ALL, Resolution::as_str))]
+    pub resolution: Vec<Resolution>,
+    /// Sloppy quorum (comma-separated to run several).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    pub sloppy_quorum: Vec<Switch>,
+    /// Hinted handoff (comma-separated to run several).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    pub hinted_handoff: Vec<Switch>,
+    /// Read repair (comma-separated to run several).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    pub read_repair: Vec<Switch>,
+    /// Anti-entropy (comma-separated to run several).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    pub anti_entropy: Vec<Switch>,
+    /// Storage engine for the nodes; default: the node's.
+    #[arg(long, value_parser = one_of(&StorageEngine::ALL, StorageEngine::as_str))]
+    pub storage: Option<StorageEngine>,
+    /// Workloads, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "register")]
+    pub workload: Vec<WorkloadKind>,
+    /// Comma-separated nemeses; compose with +, e.g. "none,kill+clock".
+    #[arg(long, value_delimiter = ',', default_value = "none,partition", value_parser = CompositionParser)]
+    pub nemesis: Vec<Composition>,
     /// Runs per configuration (seeds seed, seed+1, ...).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_count: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -90,38 +120,43 @@ pub struct CampaignArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
     /// Seconds of workload with faults per run.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub time_limit: u64,
     /// Seconds of fault-free workload after the final heal.
     #[arg(long, default_value_t = 3)]
     pub quiet: u64,
-    #[arg(long, default_value_t = 6)]
+    /// Client processes, each with one op outstanding.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
     /// Target ops/s across all clients (0: closed loop, as fast as possible).
-    #[arg(long, default_value_t = 200.0)]
+    #[arg(long, default_value_t = 200.0, value_parser = flag_values::rate)]
     pub rate: f64,
     /// closed: each client goes again when its op completes (paced by --rate);
     /// open: ops arrive at --rate on a seeded Poisson schedule whatever the
     /// store does, taken by a free client of --concurrency or counted as
     /// dropped_arrivals.
-    #[arg(long, default_value = "closed")]
-    pub arrival: String,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value = "closed", value_parser = one_of(&Arrival::ALL, Arrival::as_str))]
+    pub arrival: Arrival,
+    /// Number of keys (k0, k1, ...).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub keys: u32,
-    /// uniform, zipfian, or zipfian:<exponent>.
-    #[arg(long, default_value = "uniform")]
-    pub key_dist: String,
+    /// uniform, zipfian, or zipfian:<exponent >= 0>.
+    #[arg(long, default_value = "uniform", value_parser = flag_values::key_shape)]
+    pub key_dist: KeyShape,
     /// fixed (client i -> node i) or random (a node per op).
-    #[arg(long, default_value = "random")]
-    pub node_choice: String,
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value = "random", value_parser = one_of(&NodeChoice::ALL, NodeChoice::as_str))]
+    pub node_choice: NodeChoice,
+    /// Fraction of ops that are reads (0..=1).
+    #[arg(long, default_value_t = 0.5, value_parser = flag_values::fraction)]
     pub read_fraction: f64,
-    /// Fraction of register writes that carry the context of the client's last read.
-    #[arg(long, default_value_t = 0.5)]
+    /// Fraction of register writes that carry the context of the client's last read (0..=1).
+    #[arg(long, default_value_t = 0.5, value_parser = flag_values::fraction)]
     pub rmw_fraction: f64,
-    #[arg(long, default_value_t = 500)]
+    /// The node's deadline for gathering W acks / R replies.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
-    #[arg(long, default_value_t = 2000)]
+    /// The client's deadline; longer than the node's so its verdict arrives.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub client_timeout_ms: u64,
     /// Also require the known behaviour (see `expect.rs`): stale reads under
     /// partitions for W+R<=N, lost adds under LWW, none with siblings, ...
@@ -129,59 +164,28 @@ pub struct CampaignArgs {
     pub expect_anomalies: bool,
 }
 
-fn parse_list<T: std::str::FromStr<Err = String>>(s: &str, what: &str) -> Result<Vec<T>> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<T>().map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<T>>>()
-        .with_context(|| format!("bad --{what}"))
-}
-
-fn parse_ns(s: &str) -> Result<Vec<u32>> {
-    s.split([',', ' ']).filter(|x| !x.is_empty()).map(|x| x.parse::<u32>().with_context(|| format!("bad --n value {x:?}"))).collect()
-}
-
-fn parse_quorums(s: &str) -> Result<Vec<(u32, u32)>> {
-    s.split([' ', ';'])
-        .filter(|x| !x.is_empty())
-        .map(|pair| {
-            let (w, r) = pair.split_once(',').with_context(|| format!("quorum {pair:?} is not W,R"))?;
-            Ok((w.trim().parse().with_context(|| format!("bad W in {pair:?}"))?, r.trim().parse().with_context(|| format!("bad R in {pair:?}"))?))
-        })
-        .collect()
-}
-
-fn parse_switch(s: &str, what: &str) -> Result<Vec<Option<bool>>> {
-    s.split(',')
-        .map(str::trim)
-        .map(|v| match v {
-            "default" => Ok(None),
-            "true" | "on" => Ok(Some(true)),
-            "false" | "off" => Ok(Some(false)),
-            other => bail!("bad --{what} value {other:?} (default, true, false)"),
-        })
-        .collect()
+fn switch_values(switches: &[Switch]) -> Vec<Option<bool>> {
+    switches.iter().map(|s| s.value()).collect()
 }
 
 impl CampaignArgs {
-    /// The matrix these flags describe.
+    /// The matrix these flags describe, refused when it cannot run.
     pub fn matrix(&self) -> Result<Matrix> {
-        Ok(Matrix {
+        let matrix = Matrix {
             node_count: self.nodes,
-            stores: parse_list::<Store>(&self.stores, "stores")?,
-            ns: parse_ns(&self.n)?,
-            quorums: parse_quorums(&self.quorums)?,
-            resolutions: parse_list::<Resolution>(&self.resolution, "resolution")?,
+            stores: self.stores.clone(),
+            ns: self.n.clone(),
+            quorums: self.quorums.0.iter().map(|q| (q.w, q.r)).collect(),
+            resolutions: self.resolution.clone(),
             switches: switch_combinations(
-                &parse_switch(&self.sloppy_quorum, "sloppy-quorum")?,
-                &parse_switch(&self.hinted_handoff, "hinted-handoff")?,
-                &parse_switch(&self.read_repair, "read-repair")?,
-                &parse_switch(&self.anti_entropy, "anti-entropy")?,
+                &switch_values(&self.sloppy_quorum),
+                &switch_values(&self.hinted_handoff),
+                &switch_values(&self.read_repair),
+                &switch_values(&self.anti_entropy),
             ),
-            storage: self.storage.clone(),
-            workloads: parse_list::<WorkloadKind>(&self.workload, "workload")?,
-            nemeses: parse_list::<Composition>(&self.nemesis, "nemesis")?,
+            storage: self.storage.map(|s| s.as_str().to_string()),
+            workloads: self.workload.clone(),
+            nemeses: self.nemesis.clone(),
             test_count: self.test_count,
             seed: self.seed,
             warmup_s: self.warmup,
@@ -189,29 +193,41 @@ impl CampaignArgs {
             quiet_s: self.quiet,
             concurrency: self.concurrency,
             rate: self.rate,
-            arrival: self.arrival.parse::<Arrival>().map_err(anyhow::Error::msg)?,
-            key_dist: KeyDist::parse(&self.key_dist, self.keys).map_err(anyhow::Error::msg)?,
-            node_choice: self.node_choice.parse::<NodeChoice>().map_err(anyhow::Error::msg)?,
+            arrival: self.arrival,
+            key_dist: KeyDist::new(self.key_dist, self.keys),
+            node_choice: self.node_choice,
             read_fraction: self.read_fraction,
             rmw_fraction: self.rmw_fraction,
             request_timeout_ms: self.request_timeout_ms,
             client_timeout_ms: self.client_timeout_ms,
-        })
+        };
+        matrix.validate()?;
+        Ok(matrix)
+    }
+
+    /// The explicit image and binary for [`crate::backend::choose`].
+    pub fn overrides(&self) -> Overrides {
+        Overrides { image: self.image.clone(), node_binary: self.node_binary.clone() }
     }
 
     /// The whole plan, with the backend already chosen.
-    pub fn plan(&self, backend: Backend) -> Result<Plan> {
-        if self.resume && self.name.is_none() {
-            bail!("--resume needs the --name of the campaign to finish");
-        }
-        Ok(Plan {
+    pub fn plan(&self, matrix: Matrix, backend: Backend) -> Plan {
+        Plan {
             name: self.name.clone().unwrap_or_else(|| format!("campaign-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))),
             results_dir: self.results_dir.clone(),
             backend,
-            matrix: self.matrix()?,
+            matrix,
             expect_anomalies: self.expect_anomalies,
             resume: self.resume,
-        })
+        }
+    }
+
+    /// Refuses flags that cannot go together, before anything starts.
+    pub fn validate(&self) -> Result<()> {
+        if self.resume && self.name.is_none() {
+            bail!("--resume needs the --name of the campaign to finish");
+        }
+        Ok(())
     }
 }
 
@@ -282,11 +298,5 @@ mod tests {
         assert!(joined.contains("--expect-anomalies"), "{joined}");
         let last_time = expanded.iter().rposition(|a| a == "--time-limit").unwrap();
         assert_eq!(expanded[last_time + 1], "9", "the command line comes last and wins");
-    }
-
-    #[test]
-    fn switch_values_parse() {
-        assert_eq!(parse_switch("default,true,off", "x").unwrap(), vec![None, Some(true), Some(false)]);
-        assert!(parse_switch("maybe", "x").is_err());
     }
 }

@@ -18,12 +18,14 @@
 //! key's sibling set would grow for the whole run and the benchmark would
 //! measure that growth instead of the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use docker::{Cluster, ClusterSpec, DockerCluster, LocalCluster, StoreKind};
+
+use crate::backend::Backend;
+use docker::{Cluster, ClusterSpec, StoreKind};
 use workload::bench::{self, BenchConfig, BenchResult};
 use workload::{Client, DynamoClient, EtcdClient, EtcdRead, RedisClient};
 
@@ -55,14 +57,8 @@ fn contenders() -> Vec<Contender> {
     ]
 }
 
-/// Where clusters come from.
-pub enum Where {
-    Docker { image: String },
-    Local { node_binary: PathBuf },
-}
-
 /// Runs every contender and writes `results/bench/<time>/bench.md`.
-pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path, only: &[String]) -> Result<i32> {
+pub async fn bench_peers(config: &BenchConfig, backend: &Backend, results_dir: &Path, only: &[String]) -> Result<i32> {
     let all = contenders();
     if let Some(unknown) = only.iter().find(|k| !all.iter().any(|c| c.key == k.as_str())) {
         let keys: Vec<&str> = all.iter().map(|c| c.key).collect();
@@ -74,7 +70,7 @@ pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path
     let mut rows = Vec::new();
     for (i, contender) in chosen.iter().enumerate() {
         eprintln!("[{}/{}] {} for {} s", i + 1, chosen.len(), contender.label, config.duration.as_secs());
-        let result = measure(config, contender, place, &dir, i).await?;
+        let result = measure(config, contender, backend, &dir, i).await?;
         rows.push((contender.label, result));
     }
     let keys: Vec<&str> = chosen.iter().map(|c| c.key).collect();
@@ -86,7 +82,7 @@ pub async fn bench_peers(config: &BenchConfig, place: &Where, results_dir: &Path
     Ok(0)
 }
 
-async fn measure(config: &BenchConfig, c: &Contender, place: &Where, dir: &Path, index: usize) -> Result<BenchResult> {
+async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &Path, index: usize) -> Result<BenchResult> {
     let spec = ClusterSpec {
         name: format!("bench{}-{index}", std::process::id()),
         nodes: (1..=c.nodes).map(|i| format!("n{i}")).collect(),
@@ -94,13 +90,7 @@ async fn measure(config: &BenchConfig, c: &Contender, place: &Where, dir: &Path,
         log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
     };
     std::fs::create_dir_all(&spec.log_dir)?;
-    let cluster: Arc<dyn Cluster> = match place {
-        Where::Docker { image } => Arc::new(DockerCluster::start_store(&spec, image, c.store).await?),
-        Where::Local { node_binary } if c.store == StoreKind::Dynamo => {
-            Arc::new(LocalCluster::start(&spec, node_binary.clone()).await?)
-        }
-        Where::Local { .. } => Arc::new(LocalCluster::start_store(&spec, c.store).await?),
-    };
+    let cluster = backend.start(&spec, c.store).await?;
     let result = match clients(c.store, cluster.as_ref()) {
         Ok(clients) => Ok(bench::run(config, &clients).await),
         Err(e) => Err(e),

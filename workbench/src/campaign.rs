@@ -15,63 +15,17 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
-use docker::{Cluster, ClusterSpec, DockerCluster, Fault, LocalCluster};
+use docker::{Cluster, ClusterSpec};
 use history::{files, read_admin, read_history, read_replica_reads, RunConfig};
-use nemesis::Composition;
 use tracing::{info, warn};
 
+use crate::backend::Backend;
 use crate::expect::{self, Measured};
 use crate::matrix::Matrix;
 use crate::progress::Progress;
 use crate::run::{self, write_json};
 use crate::spec::RunSpec;
 use crate::{index, plot, table};
-
-/// Where the nodes run.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// Containers from this image tag.
-    Docker {
-        /// The node image.
-        image: String,
-    },
-    /// Local processes of this binary.
-    Local {
-        /// The `dynamo-node` binary.
-        binary: PathBuf,
-    },
-}
-
-impl Backend {
-    /// `docker` or `local`, as `run.json` records it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Docker { .. } => "docker",
-            Backend::Local { .. } => "local",
-        }
-    }
-
-    /// The node image tag or binary path.
-    pub fn image(&self) -> String {
-        match self {
-            Backend::Docker { image } => image.clone(),
-            Backend::Local { binary } => binary.display().to_string(),
-        }
-    }
-
-    /// The first fault of `nemesis` this backend cannot perform, without starting anything.
-    fn unsupported(&self, nemesis: &Composition) -> Option<Fault> {
-        let faults = nemesis.kinds.iter().filter_map(|k| k.fault());
-        match self {
-            Backend::Docker { .. } => None,
-            Backend::Local { .. } => faults.into_iter().find(|f| match f {
-                Fault::Kill | Fault::Pause | Fault::Membership => false,
-                Fault::Clock => docker::libfaketime_path().is_none(),
-                Fault::Partition | Fault::Latency => true,
-            }),
-        }
-    }
-}
 
 /// A campaign: its name, where it writes, the backend and the matrix.
 #[derive(Debug, Clone)]
@@ -132,23 +86,24 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
             Ok(outcome) => {
                 progress.finish(&spec.name, &verdict_label(&outcome));
                 outcomes.push(outcome);
-                write_reports(plan, &dir, &outcomes, false)?;
+                write_reports(plan, &dir, &outcomes, None)?;
             }
             Err(e) if e.is::<Interrupted>() => {
                 progress.abandon();
                 eprintln!("interrupted: the cluster was torn down; {} finished runs are in {} (resume with --resume)", outcomes.len(), dir.display());
-                write_reports(plan, &dir, &outcomes, true)?;
+                write_reports(plan, &dir, &outcomes, Some(&format!("interrupted by Ctrl-C during run {}", spec.name)))?;
                 return Ok(130);
             }
             Err(e) => {
                 progress.abandon();
-                write_reports(plan, &dir, &outcomes, true)?;
-                return Err(e.context(format!("run {} failed", spec.name)));
+                let e = e.context(format!("run {} failed", spec.name));
+                write_reports(plan, &dir, &outcomes, Some(&format!("{e:#}")))?;
+                return Err(e);
             }
         }
     }
     progress.done();
-    write_reports(plan, &dir, &outcomes, true)
+    write_reports(plan, &dir, &outcomes, Some(""))
 }
 
 fn has_runs(dir: &Path) -> bool {
@@ -200,8 +155,7 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     let _ = std::fs::remove_file(dir.join(files::RESULTS));
     let mut run = spec.run_config(plan.backend.name(), &plan.backend.image());
     write_json(&dir.join(files::RUN), &run)?;
-    if let Some(fault) = plan.backend.unsupported(&spec.nemesis) {
-        let why = format!("the {} backend cannot do {fault:?} faults", plan.backend.name());
+    if let Some(why) = plan.backend.cannot(&spec.nemesis, spec.store.kind()) {
         write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
         return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
     }
@@ -273,15 +227,7 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
     };
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");
-    let kind = spec.store.kind();
-    let cluster: Arc<dyn Cluster> = match &plan.backend {
-        Backend::Docker { image } => Arc::new(DockerCluster::start_store(&cluster_spec, image, kind).await?),
-        Backend::Local { binary } if kind == docker::StoreKind::Dynamo => {
-            Arc::new(LocalCluster::start(&cluster_spec, binary.clone()).await?)
-        }
-        Backend::Local { .. } => Arc::new(LocalCluster::start_store(&cluster_spec, kind).await?),
-    };
-    Ok(cluster)
+    plan.backend.start(&cluster_spec, spec.store.kind()).await
 }
 
 /// Docker object names stay short and unique per campaign.
@@ -291,26 +237,29 @@ fn short_name(campaign: &str) -> String {
     format!("c{tail}")
 }
 
-/// Rewrites `summary.md` and `index.html` (and prints the summary when
-/// `last`); returns the exit code so far.
-fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], last: bool) -> Result<i32> {
+/// Rewrites `summary.md` and `index.html`; returns the exit code so far.
+/// `stopped` is set on the last call: `""` when every run was attempted,
+/// else why the campaign stopped early (then the summary is printed, and
+/// leads with that: the runs that did not finish were never checked).
+fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], stopped: Option<&str>) -> Result<i32> {
     let groups = table::group(outcomes.iter().map(|o| (&o.run, o.results.as_ref(), o.unsupported.as_deref())));
     let measured: Vec<Measured<'_>> =
         outcomes.iter().map(|o| Measured { run: &o.run, results: o.results.as_ref() }).collect();
-    let verdict = expect::evaluate(&measured, plan.expect_anomalies);
-    let mut text = summary_text(plan, &groups, &verdict);
+    let mut verdict = expect::evaluate(&measured, plan.expect_anomalies);
     let planned = plan.matrix.runs().len();
     if outcomes.len() < planned {
         // An interrupted or failed campaign must not read as a clean bill.
-        text.push_str(&format!(
-            "\n**Incomplete: {} of {planned} runs finished**; `--resume --name {}` runs the rest.\n",
+        let why = stopped.filter(|w| !w.is_empty()).unwrap_or("still running");
+        verdict.incomplete = Some(format!(
+            "{} of {planned} runs finished ({why}); `--resume --name {}` runs the rest",
             outcomes.len(),
             plan.name
         ));
     }
+    let text = summary_text(plan, &groups, &verdict);
     std::fs::write(dir.join("summary.md"), &text).with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
     index::write_index(dir, &plan.name, outcomes, &verdict)?;
-    if last {
+    if stopped.is_some() {
         println!("{text}");
         eprintln!("summary: {}\nindex: {}", dir.join("summary.md").display(), dir.join("index.html").display());
     }
@@ -336,6 +285,9 @@ fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<table::Row>>, verdict
         m.key_dist.label(),
         m.test_count,
     );
+    if let Some(incomplete) = &verdict.incomplete {
+        text.push_str(&format!("**Incomplete, verdict unknown: {incomplete}.**\n\n"));
+    }
     text.push_str(table::LEGEND);
     text.push_str(&table::render(groups));
     text.push_str("## verdict\n\n");
@@ -366,6 +318,30 @@ mod tests {
         // A run without its results.json (interrupted mid-run) is redone too.
         std::fs::remove_file(run_dir.join(files::RESULTS)).unwrap();
         assert!(finished(&dir, done).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_campaign_stopped_early_leads_with_an_unknown_verdict_and_the_reason() {
+        let dir = std::env::temp_dir().join(format!("wb-stopped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan = Plan {
+            name: "stopped".into(),
+            results_dir: dir.clone(),
+            backend: Backend::Local { binary: "/nonexistent/dynamo-node".into() },
+            matrix: matrix(),
+            expect_anomalies: true,
+            resume: false,
+        };
+        let planned = plan.matrix.runs().len();
+        for why in ["interrupted by Ctrl-C during run r0", "run r0 failed: image \"x\" is not present"] {
+            assert_eq!(write_reports(&plan, &dir, &[], Some(why)).unwrap(), 2, "nothing checked: unknown");
+            let text = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+            assert!(!text.contains("Every run is as valid as expected"), "{text}");
+            let lead = text.find(&format!("Incomplete, verdict unknown: 0 of {planned} runs finished ({why})")).expect(&text);
+            assert!(lead < text.find("Columns:").unwrap(), "the reason comes before the tables: {text}");
+            assert!(text.contains("Verdict unknown: 0 of"), "{text}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

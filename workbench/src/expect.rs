@@ -41,14 +41,18 @@ pub struct Verdict {
     pub unknowns: Vec<String>,
     /// Expectations that held, for the summary.
     pub met: Vec<String>,
+    /// Why not every planned run finished (interrupted, a run failed to
+    /// start): then nothing after it was checked and the verdict is unknown.
+    pub incomplete: Option<String>,
 }
 
 impl Verdict {
-    /// 0 all as expected, 1 something is not, 2 something could not be decided.
+    /// 0 all as expected, 1 something is not, 2 something could not be
+    /// decided or was not run.
     pub fn exit_code(&self) -> i32 {
         if !self.failures.is_empty() {
             1
-        } else if !self.unknowns.is_empty() {
+        } else if !self.unknowns.is_empty() || self.incomplete.is_some() {
             2
         } else {
             0
@@ -58,7 +62,9 @@ impl Verdict {
     /// The verdict section of `summary.md`.
     pub fn markdown(&self) -> String {
         let mut text = String::new();
-        if self.exit_code() == 0 {
+        if let Some(incomplete) = &self.incomplete {
+            text.push_str(&format!("Verdict unknown: {incomplete}. Runs that did not finish were not checked.\n"));
+        } else if self.exit_code() == 0 {
             text.push_str("Every run is as valid as expected.\n");
         }
         for f in &self.failures {

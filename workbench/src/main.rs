@@ -13,11 +13,13 @@
 
 mod admin_poll;
 mod args;
+mod backend;
 mod bench_peers;
 mod bench_plot;
 mod campaign;
 mod check;
 mod expect;
+mod flag_values;
 mod index;
 mod matrix;
 mod plot;
@@ -30,11 +32,11 @@ mod windows;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::args::CampaignArgs;
-use crate::campaign::Backend;
+use crate::backend::{BackendChoice, Overrides};
 
 #[derive(Parser)]
 #[command(name = "workbench", version, about = "A Jepsen-style workbench for a Dynamo-style store", args_override_self = true)]
@@ -57,8 +59,9 @@ enum Command {
     /// Our store side by side with etcd and Redis under one closed-loop load
     /// (a benchmark, not a test); writes results/bench/<time>/bench.md.
     BenchPeers {
-        #[arg(long, default_value = "auto")]
-        backend: String,
+        /// Where the stores run (auto: docker when an engine answers, else local).
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
         #[arg(long)]
         image: Option<String>,
         #[arg(long)]
@@ -66,7 +69,7 @@ enum Command {
         /// Seconds of load per store.
         #[arg(long, default_value_t = 20)]
         duration: u64,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
         concurrency: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -85,67 +88,13 @@ enum Command {
     },
 }
 
-async fn choose_backend(args: &CampaignArgs) -> Result<Backend> {
-    let want = args.backend.as_str();
-    let docker_up = want != "local" && docker::docker_available().await;
-    match (want, docker_up) {
-        ("docker", false) => bail!("--backend docker, but no Docker engine answers; is the daemon running?"),
-        ("docker" | "auto", true) => Ok(Backend::Docker { image: image_tag(args)? }),
-        ("local" | "auto", false) | ("local", _) => {
-            if want == "auto" {
-                eprintln!("no Docker engine answers: falling back to local processes (partitions and latency will be reported unsupported)");
-            }
-            let binary = match &args.node_binary {
-                Some(b) => b.clone(),
-                None => docker::find_node_binary()
-                    .context("no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary")?,
-            };
-            Ok(Backend::Local { binary })
-        }
-        (other, _) => bail!("unknown --backend {other:?} (expected docker, local or auto)"),
-    }
-}
-
-fn image_tag(args: &CampaignArgs) -> Result<String> {
-    if let Some(image) = &args.image {
-        return Ok(image.clone());
-    }
-    let path = PathBuf::from("target/dynamo-node.image");
-    let tag = std::fs::read_to_string(&path)
-        .with_context(|| format!("no node image recorded in {}: run `make image` first (or pass --image)", path.display()))?;
-    Ok(tag.trim().to_string())
-}
-
-async fn bench_peers(
-    backend: &str,
-    image: Option<String>,
-    node_binary: Option<PathBuf>,
-    config: workload::bench::BenchConfig,
-    results_dir: &std::path::Path,
-    only: &[String],
-) -> Result<i32> {
-    let docker_up = backend != "local" && docker::docker_available().await;
-    let place = match (backend, docker_up) {
-        ("docker", false) => bail!("--backend docker, but no Docker engine answers"),
-        ("docker" | "auto", true) => {
-            let image = match image {
-                Some(i) => i,
-                None => docker::built_image_tag().context("no node image: run `make image` first (or pass --image)")?,
-            };
-            bench_peers::Where::Docker { image }
-        }
-        ("local" | "auto", _) => bench_peers::Where::Local {
-            node_binary: node_binary.or_else(docker::find_node_binary).context("no dynamo-node binary found")?,
-        },
-        (other, _) => bail!("unknown --backend {other:?} (expected docker, local or auto)"),
-    };
-    bench_peers::bench_peers(&config, &place, results_dir, only).await
-}
-
 async fn campaign(args: CampaignArgs) -> Result<i32> {
-    let backend = choose_backend(&args).await?;
-    let plan = args.plan(backend)?;
-    campaign::run_campaign(&plan).await
+    // Everything the flags can be wrong about is refused before a backend
+    // is chosen, let alone a container started.
+    args.validate()?;
+    let matrix = args.matrix()?;
+    let backend = backend::choose(args.backend, &args.overrides()).await?;
+    campaign::run_campaign(&args.plan(matrix, backend)).await
 }
 
 #[tokio::main]
@@ -167,7 +116,10 @@ async fn main() {
         Command::Check { dir, write } => check::check(&dir, write),
         Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir, only } => {
             let config = bench_peers::default_config(duration, concurrency, seed);
-            bench_peers(&backend, image, node_binary, config, &results_dir, &only).await
+            match backend::choose(backend, &Overrides { image, node_binary }).await {
+                Ok(backend) => bench_peers::bench_peers(&config, &backend, &results_dir, &only).await,
+                Err(e) => Err(e),
+            }
         }
         Command::Clean { all } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };

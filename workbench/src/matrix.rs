@@ -89,22 +89,25 @@ pub fn switch_combinations(
 }
 
 impl Matrix {
-    /// Rejects a matrix that is empty or cannot run.
+    /// Rejects a matrix that is empty or cannot run, naming the flags at fault.
     pub fn validate(&self) -> Result<()> {
         if self.ns.is_empty() || self.quorums.is_empty() || self.resolutions.is_empty() || self.switches.is_empty() {
-            bail!("the matrix is empty: give at least one N, quorum, resolution and switch setting");
+            bail!("the matrix is empty: give at least one --n, --quorums pair, --resolution and switch setting");
         }
-        if self.workloads.is_empty() || self.nemeses.is_empty() || self.test_count == 0 {
-            bail!("the matrix is empty: give at least one workload and nemesis, and --test-count >= 1");
+        if self.stores.is_empty() || self.workloads.is_empty() || self.nemeses.is_empty() || self.test_count == 0 {
+            bail!("the matrix is empty: give at least one --stores, --workload and --nemesis, and --test-count >= 1");
         }
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
-            bail!("N={n} needs 1..={} (the cluster has {} nodes)", self.node_count, self.node_count);
+            bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
         if self.arrival == Arrival::Open && !(self.rate > 0.0 && self.rate.is_finite()) {
             bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }
         if self.runs().is_empty() {
-            bail!("no (W, R) pair is valid for any N: W and R must be in 1..=N");
+            if !self.stores.contains(&Store::Dynamo) && !self.workloads.contains(&WorkloadKind::Register) {
+                bail!("nothing to run: peer stores (--stores) take only --workload register");
+            }
+            bail!("no --quorums pair fits any --n: W and R must be in 1..=N");
         }
         Ok(())
     }

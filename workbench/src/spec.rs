@@ -18,7 +18,7 @@ use workload::{Arrival, KeyDist};
 use crate::store::Store;
 
 /// Which workload a run drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum WorkloadKind {
     /// Reads and writes of unique values.
     Register,
@@ -32,17 +32,6 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
-        }
-    }
-}
-
-impl std::str::FromStr for WorkloadKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "register" => Ok(WorkloadKind::Register),
-            "set" => Ok(WorkloadKind::Set),
-            other => Err(format!("unknown workload {other:?} (register, set)")),
         }
     }
 }

@@ -67,19 +67,36 @@ impl Store {
     }
 }
 
+/// Every store setting, in the order `--help` lists them.
+const ALL_STORES: [Store; 5] = [
+    Store::Dynamo,
+    Store::Etcd(EtcdRead::Linearizable),
+    Store::Etcd(EtcdRead::Serializable),
+    Store::Redis(RedisRead::Primary),
+    Store::Redis(RedisRead::Replica),
+];
+
+/// `--stores` values: the names above, `etcd` and `redis` as short aliases.
+impl clap::ValueEnum for Store {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ALL_STORES
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let value = clap::builder::PossibleValue::new(self.as_str());
+        Some(match self {
+            Store::Etcd(EtcdRead::Linearizable) => value.alias("etcd"),
+            Store::Redis(RedisRead::Replica) => value.alias("redis"),
+            _ => value,
+        })
+    }
+}
+
 impl std::str::FromStr for Store {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "dynamo" => Ok(Store::Dynamo),
-            "etcd-linearizable" | "etcd" => Ok(Store::Etcd(EtcdRead::Linearizable)),
-            "etcd-serializable" => Ok(Store::Etcd(EtcdRead::Serializable)),
-            "redis-primary" => Ok(Store::Redis(RedisRead::Primary)),
-            "redis-replica" | "redis" => Ok(Store::Redis(RedisRead::Replica)),
-            other => Err(format!(
-                "unknown store {other:?} (dynamo, etcd-linearizable, etcd-serializable, redis-primary, redis-replica)"
-            )),
-        }
+        let names: Vec<&str> = ALL_STORES.iter().map(|s| s.as_str()).collect();
+        clap::ValueEnum::from_str(s, false).map_err(|_| format!("unknown store {s:?} ({})", names.join(", ")))
     }
 }
 

@@ -38,37 +38,7 @@ use tokio::time::Instant;
 
 use crate::seeded_rng;
 
-/// How operations are offered to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum Arrival {
-    /// Each process issues its next op when the last one completed
-    /// (optionally paced by `rate`).
-    #[default]
-    Closed,
-    /// Ops arrive at `rate` ops/s on a Poisson schedule from the seed.
-    Open,
-}
-
-impl Arrival {
-    /// The name in flags and `run.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arrival::Closed => "closed",
-            Arrival::Open => "open",
-        }
-    }
-}
-
-impl std::str::FromStr for Arrival {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "closed" => Ok(Arrival::Closed),
-            "open" => Ok(Arrival::Open),
-            other => Err(format!("unknown arrival mode {other:?} (expected closed or open)")),
-        }
-    }
-}
+pub use history::Arrival;
 
 /// The Poisson arrival times of a run: offsets from its start, seeded.
 pub struct Schedule {

@@ -9,6 +9,8 @@
 
 use rand::Rng;
 
+pub use history::KeyShape;
+
 /// A key distribution over `k0..k{keys-1}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyDist {
@@ -48,13 +50,24 @@ impl KeyDist {
         KeyDist::Zipfian { keys, exponent, cdf }
     }
 
+    /// The distribution of `shape` over `keys` keys.
+    pub fn new(shape: KeyShape, keys: u32) -> KeyDist {
+        match shape {
+            KeyShape::Uniform => KeyDist::uniform(keys),
+            KeyShape::Zipfian { exponent } => KeyDist::zipfian(keys, exponent),
+        }
+    }
+
     /// Parses `uniform` or `zipfian` (exponent 1.0) or `zipfian:<s>`.
     pub fn parse(s: &str, keys: u32) -> Result<KeyDist, String> {
-        match s.split_once(':') {
-            None if s == "uniform" => Ok(KeyDist::uniform(keys)),
-            None if s == "zipfian" => Ok(KeyDist::zipfian(keys, 1.0)),
-            Some(("zipfian", e)) => e.parse::<f64>().map(|e| KeyDist::zipfian(keys, e)).map_err(|e| e.to_string()),
-            _ => Err(format!("unknown key distribution {s:?} (uniform, zipfian, zipfian:<exponent>)")),
+        Ok(KeyDist::new(s.parse()?, keys))
+    }
+
+    /// Its shape, without the size.
+    pub fn shape(&self) -> KeyShape {
+        match self {
+            KeyDist::Uniform { .. } => KeyShape::Uniform,
+            KeyDist::Zipfian { exponent, .. } => KeyShape::Zipfian { exponent: *exponent },
         }
     }
 
@@ -67,10 +80,7 @@ impl KeyDist {
 
     /// Its name for `run.json`.
     pub fn label(&self) -> String {
-        match self {
-            KeyDist::Uniform { .. } => "uniform".into(),
-            KeyDist::Zipfian { exponent, .. } => format!("zipfian:{exponent}"),
-        }
+        self.shape().label()
     }
 
     /// A key rank in `0..keys`, from one uniform draw.

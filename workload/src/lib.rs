@@ -40,5 +40,5 @@ pub use etcd::{EtcdClient, EtcdRead};
 pub use redis_client::RedisClient;
 pub use final_reads::{final_reads, Decode};
 pub use replica_reads::{hinted_keys, replica_reads, ReplicaReadSummary};
-pub use keys::{key_name, KeyDist};
+pub use keys::{key_name, KeyDist, KeyShape};
 pub use rng::seeded_rng;

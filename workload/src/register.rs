@@ -36,25 +36,7 @@ use tracing::warn;
 use crate::arrival::{self, Arrival, OpenLoopCounts, Schedule, Slot};
 use crate::{seeded_rng, Client, ClientError, KeyDist};
 
-/// How a worker picks the node it sends an op to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeChoice {
-    /// Worker i always talks to node i mod nodes (sticky client).
-    Fixed,
-    /// A node drawn from the seed for every op.
-    Random,
-}
-
-impl std::str::FromStr for NodeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fixed" => Ok(NodeChoice::Fixed),
-            "random" => Ok(NodeChoice::Random),
-            other => Err(format!("unknown node choice {other:?} (expected fixed or random)")),
-        }
-    }
-}
+pub use history::NodeChoice;
 
 #[derive(Debug, Clone)]
 pub struct RegisterConfig {

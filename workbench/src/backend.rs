@@ -1,0 +1,125 @@
+//! Where the nodes run, chosen once from `--backend` for every subcommand.
+//!
+//! `--backend` is a closed set ([`BackendChoice`], so `--help` lists it and
+//! a typo is refused by the parser). [`choose`] turns it into a [`Backend`]
+//! before anything starts: `auto` asks whether a Docker engine answers;
+//! `docker` also checks that the node image is present (nothing can be
+//! pulled here), so a missing image is a clear error up front instead of a
+//! failed first run; `local` finds the `dynamo-node` binary. `campaign` and
+//! `bench-peers` both choose and start clusters through this one module.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use docker::{Capabilities, Cluster, ClusterSpec, DockerCluster, LocalCluster, StoreKind};
+use nemesis::Composition;
+
+/// The values of `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// Docker when an engine answers, else local processes.
+    Auto,
+    /// Containers of the node image on a bridge network per run.
+    Docker,
+    /// Processes on 127.0.0.1 (no partitions or latency).
+    Local,
+}
+
+/// Where the nodes run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Containers from this image tag.
+    Docker {
+        /// The node image.
+        image: String,
+    },
+    /// Local processes of this binary.
+    Local {
+        /// The `dynamo-node` binary.
+        binary: PathBuf,
+    },
+}
+
+/// What [`choose`] needs besides the choice: the explicit image and binary, if given.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--image`: a node image tag instead of the one `make image` recorded.
+    pub image: Option<String>,
+    /// `--node-binary`: a `dynamo-node` binary instead of the built one.
+    pub node_binary: Option<PathBuf>,
+}
+
+/// The backend `choice` stands for on this machine, with its image or binary checked.
+pub async fn choose(choice: BackendChoice, overrides: &Overrides) -> Result<Backend> {
+    let docker_up = choice != BackendChoice::Local && docker::docker_available().await;
+    match (choice, docker_up) {
+        (BackendChoice::Docker, false) => bail!("--backend docker, but no Docker engine answers; is the daemon running?"),
+        (BackendChoice::Docker | BackendChoice::Auto, true) => {
+            let image = match &overrides.image {
+                Some(image) => image.clone(),
+                None => docker::built_image_tag()
+                    .context("no node image recorded in target/dynamo-node.image: run `make image` first (or pass --image)")?,
+            };
+            docker::check_image(&image).await.with_context(|| format!("--image {image}"))?;
+            Ok(Backend::Docker { image })
+        }
+        (BackendChoice::Local | BackendChoice::Auto, _) => {
+            if choice == BackendChoice::Auto {
+                eprintln!("no Docker engine answers: falling back to local processes (partitions and latency will be reported unsupported)");
+            }
+            let binary = match &overrides.node_binary {
+                Some(b) => b.clone(),
+                None => docker::find_node_binary()
+                    .context("no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary")?,
+            };
+            Ok(Backend::Local { binary })
+        }
+    }
+}
+
+impl Backend {
+    /// `docker` or `local`, as `run.json` records it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Docker { .. } => "docker",
+            Backend::Local { .. } => "local",
+        }
+    }
+
+    /// The node image tag or binary path.
+    pub fn image(&self) -> String {
+        match self {
+            Backend::Docker { image } => image.clone(),
+            Backend::Local { binary } => binary.display().to_string(),
+        }
+    }
+
+    /// Starts a cluster of `kind` described by `spec` on this backend.
+    pub async fn start(&self, spec: &ClusterSpec, kind: StoreKind) -> Result<Arc<dyn Cluster>> {
+        let cluster: Arc<dyn Cluster> = match self {
+            Backend::Docker { image } => Arc::new(DockerCluster::start_store(spec, image, kind).await?),
+            Backend::Local { binary } if kind == StoreKind::Dynamo => Arc::new(LocalCluster::start(spec, binary.clone()).await?),
+            Backend::Local { .. } => Arc::new(LocalCluster::start_store(spec, kind).await?),
+        };
+        Ok(cluster)
+    }
+
+    /// What this backend can perform: the backend type's one table.
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            Backend::Docker { .. } => DockerCluster::capabilities(),
+            Backend::Local { .. } => LocalCluster::capabilities(),
+        }
+    }
+
+    /// Why this backend cannot perform `nemesis` on `store`, asked before
+    /// anything starts; None when it can.
+    pub fn cannot(&self, nemesis: &Composition, store: StoreKind) -> Option<String> {
+        let caps = self.capabilities();
+        nemesis.kinds.iter().filter_map(|k| k.fault()).find_map(|fault| {
+            let why = caps.why_not(fault, store)?;
+            Some(format!("the {} backend cannot do {fault:?} faults on {}: {why}", caps.backend, store.name()))
+        })
+    }
+}

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dynamo_node::node::Node;
-use dynamo_node::server::serve_node;
+use dynamo_node::net::server::serve_node;
 use dynamo_node::storage::MemoryStorage;
 use dynamo_node::versioning::vclock::{Sibling, SiblingSet, VClock, Version};
 use dynamo_node::{wire, Config, NodeId, Resolution, SystemClock};
@@ -111,7 +111,7 @@ fn set(value: Vec<u8>, clock: &[(&str, u64)]) -> SiblingSet {
     SiblingSet::from_siblings(
         vec![Sibling {
             value: Some(value),
-            version: Version { clock, ts_ms: 1 },
+            version: Version { clock, ts_ms: 1, dot: None },
         }],
         Resolution::Siblings,
     )

@@ -1,23 +1,36 @@
 //! `dynamo-node`: a Dynamo-style leaderless key-value node served over gRPC.
 //!
 //! Any node coordinates any request. A key lives on the first N distinct
-//! nodes clockwise on a consistent-hash ring (`ring`); a write gets a new
-//! version (vector clock + timestamp, `vclock`, `coordinator::mint_version`)
-//! and is sent to all N replicas, answering after W acks; a read asks all N
-//! and answers after R replies with every concurrent sibling and a causal
-//! context (`context`) for the client's next write. Quorum bookkeeping is a
-//! pure state machine (`coordinator`); replicas merge under a per-key lock
-//! (`replica`) into a pluggable engine (`storage`). `server` and `admin` are
-//! thin tonic glue over the assembled `node`.
+//! nodes clockwise on a consistent-hash ring (`placement::ring`); a write
+//! gets a new version (dotted version vector + timestamp,
+//! `versioning::vclock`, minted by `coordinate::rounds::mint_version`) and
+//! is sent to all N replicas, answering after W acks; a read asks all N and
+//! answers after R replies with every concurrent sibling and a causal
+//! context (`versioning::context`) for the client's next write. Quorum
+//! bookkeeping is a pure state machine (`coordinate::rounds`); replicas
+//! merge under a per-key lock (`replica`) into a pluggable engine
+//! (`storage`). `node` assembles the pieces and drives the fan-out.
 //!
-//! Failures and membership: `gossip` (membership list, heartbeats, the
-//! two-reporter failure detector, ring status) runs in `gossiper`;
-//! `membership` turns it into the view a coordinator plans against (strict
-//! or sloppy quorum, the extra replicas of a join or leave in progress);
-//! `hints` and `handoff` keep and deliver writes for down home replicas;
-//! `streaming` moves ranges when a node joins or leaves. Read repair,
-//! Merkle anti-entropy and the storage engines reuse the same merge rule
-//! (`SiblingSet::merge`) and replica store.
+//! The folders follow the concerns:
+//! - `placement/`: the ring, and the view a request is planned against
+//!   (strict or sloppy quorum, the extra replicas of a join or leave);
+//! - `versioning/`: version vectors and sibling sets, the client context,
+//!   request validation;
+//! - `coordinate/`: rounds and minting, in-flight versions, batching;
+//! - `membership/`: gossip (membership list, heartbeats, the two-reporter
+//!   failure detector, ring status), its loop and RPC, join/leave streaming;
+//! - `repair/`: hints and their handoff, read repair, Merkle trees and
+//!   anti-entropy (index, exchange, schedule, gRPC), all reusing the one
+//!   merge rule (`SiblingSet::merge`) and replica store;
+//! - `storage/`: the engine trait, the memory engine, the LSM engine;
+//! - `net/`: the dialer and the one peer channel cache, the tonic servers,
+//!   admin and the Prometheus endpoint.
+//!
+//! tonic lives in `net/` and in the background drivers (the gossiper,
+//! handoff, streaming, anti-entropy's schedule and gRPC); the rest takes
+//! time, randomness and messages as inputs. What the host provides comes in
+//! as one [`Environment`]: the clock, the [`Dialer`], optionally the storage,
+//! and the seed of every random choice.
 //!
 //! Entry points: [`run`] (bind and serve), [`serve`] (serve on a bound
 //! listener, used by the in-process cluster tests) and [`serve_incoming`]
@@ -25,14 +38,12 @@
 //! seam a deterministic simulator uses to stand its clock, sockets, storage
 //! and seed in for the machine's).
 
-pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod coordinate;
 pub mod environment;
 pub mod membership;
 pub mod metrics;
-pub mod metrics_http;
 pub mod node;
 pub mod net;
 pub mod node_id;
@@ -40,7 +51,6 @@ pub mod placement;
 pub mod planted;
 pub mod repair;
 pub mod replica;
-pub mod server;
 pub mod storage;
 pub mod versioning;
 pub mod wire;
@@ -50,5 +60,5 @@ pub use config::{Args, Config};
 pub use node_id::NodeId;
 pub use environment::Environment;
 pub use net::dialer::{tcp_dialer, Dialer};
-pub use server::{run, serve, serve_incoming, serve_with_clock, ServeError};
+pub use net::server::{run, serve, serve_incoming, serve_with_clock, ServeError};
 pub use versioning::vclock::Resolution;

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dynamo_node::node::Node;
-use dynamo_node::server::serve_node;
+use dynamo_node::net::server::serve_node;
 use dynamo_node::storage::MemoryStorage;
 use dynamo_node::versioning::vclock::{Sibling, SiblingSet, VClock, Version};
-use dynamo_node::{metrics_http, Config, NodeId, Resolution, SystemClock};
+use dynamo_node::net::metrics_http;
+use dynamo_node::{Config, NodeId, Resolution, SystemClock};
 use proto::kv_client::KvClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

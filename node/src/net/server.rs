@@ -1,6 +1,6 @@
 //! The gRPC glue: the `Kv` and `Replica` services and the server itself.
 //!
-//! Thin on purpose: each handler validates (`validate.rs`), calls the
+//! Thin on purpose: each handler validates (`versioning/validate.rs`), calls the
 //! [`Node`], and translates the result into a reply or a `Status`
 //! (`INVALID_ARGUMENT` for bad input, `UNAVAILABLE` for a missed quorum,
 //! `INTERNAL` for storage failures). One tonic server on one port serves
@@ -21,10 +21,10 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
-use crate::admin::AdminService;
+use crate::net::admin::AdminService;
 use crate::repair::anti_entropy::{self, AntiEntropyService};
 use crate::metrics::outcome_label;
-use crate::metrics_http;
+use crate::net::metrics_http;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::environment::Environment;

@@ -10,7 +10,7 @@
 //! operation and outcome ([`RequestMetrics`], a per-node `prometheus`
 //! registry: no global state, so several nodes can share a test process),
 //! are served as Prometheus text by [`render_prometheus`] on
-//! `--metrics-listen` (see `metrics_http.rs`). Admin counters are exported
+//! `--metrics-listen` (see `net/metrics_http.rs`). Admin counters are exported
 //! as `dynamo_<name>` with type `untyped`, because the admin map mixes
 //! monotonic counts with levels such as pending hints.
 

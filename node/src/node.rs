@@ -5,15 +5,15 @@
 //! preference list comes from the ring, one task per replica sends the
 //! operation (the local replica is applied directly, remote ones go through
 //! the cached `ReplicaClient`s, each bounded by the request timeout), and the
-//! pure round from `coordinator.rs` decides when W acks or R replies are
+//! pure round from `coordinate/rounds.rs` decides when W acks or R replies are
 //! enough. Replica tasks are spawned, not awaited: once the client has its
 //! answer the remaining writes still run to completion, so a write that met
 //! W still reaches all N replicas that are up.
 //!
 //! Wall-clock time (version timestamps, the counter seed, uptime) comes from
 //! the injected [`Clock`]; request deadlines use tokio's monotonic timer,
-//! which tests can pause and advance. The tonic glue (`server.rs`,
-//! `admin.rs`) only translates messages and statuses.
+//! which tests can pause and advance. The tonic glue (`net/server.rs`,
+//! `net/admin.rs`) only translates messages and statuses.
 
 use std::collections::BTreeMap;
 use std::future::Future;

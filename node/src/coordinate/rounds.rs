@@ -7,7 +7,7 @@
 //! errors and the deadline are fed in as messages, and `decision()` says
 //! whether to keep waiting, answer, or give up. A round fails as soon as
 //! success became impossible (too many errors), not only at the deadline.
-//! The tonic glue in `server.rs` drives them; tests drive them by hand.
+//! `node.rs` drives them; tests drive them by hand.
 //!
 //! This file also mints new versions ([`mint_version`]) as dotted version
 //! vectors (see `vclock`): the version's dot is `(me, n)` with `n` a fresh

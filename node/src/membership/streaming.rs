@@ -3,7 +3,7 @@
 //! **Join.** A node started with `--join true` gossips itself as *joining*.
 //! Coordinators that see it joining send it the writes of the ranges it
 //! will own (as an extra replica, with the quorum raised by one; see
-//! `membership.rs`), but do not read from it. After the ring delay (time
+//! `placement/view.rs`), but do not read from it. After the ring delay (time
 //! for gossip to reach every node), it pulls its future ranges from every
 //! current member, page by page (`StreamRange`: the holder filters its keys
 //! by the future ring the joiner sends), merging each entry through the

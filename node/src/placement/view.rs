@@ -1,6 +1,6 @@
 //! Where a request goes, given who is in the ring and who is alive.
 //!
-//! Gossip (`gossip.rs`) says which members exist, their ring status and
+//! Gossip (`membership/gossip.rs`) says which members exist, their ring status and
 //! their liveness; this file turns that into a [`View`] (two rings and a set
 //! of down nodes) and the [`View::write_plan`] / [`View::read_plan`] of one
 //! key: which nodes to contact, for whom each one stands in, and how many

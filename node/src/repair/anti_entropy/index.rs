@@ -1,7 +1,7 @@
 //! Anti-entropy's index: the Merkle trees of this node's ranges.
 //!
 //! [`AaeIndex`] holds one [`RangeIndex`] (key digests + tree, see
-//! `merkle.rs`) per range this node replicates. It observes every change to
+//! `repair/merkle.rs`) per range this node replicates. It observes every change to
 //! the replica ([`StoreObserver`], called by `ReplicaStore::store` under the
 //! key's lock), so trees are updated incrementally on write and never
 //! rebuilt per exchange; [`AaeIndex::rebuild`] scans storage once at startup

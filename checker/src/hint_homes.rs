@@ -210,10 +210,10 @@ fn latest_reads(reads: &[ReplicaRead]) -> BTreeMap<(&str, &str), &ReplicaRead> {
     out
 }
 
-/// Whether the run's storage survives a kill (`extra.storage`, as the
-/// campaign recorded what the nodes reported).
+/// Whether the run's storage survives a kill (`storage`, as the campaign
+/// recorded what the nodes reported).
 fn durable(run: &RunConfig) -> bool {
-    run.extra.get("storage").and_then(Value::as_str) == Some("lsm")
+    run.durable_storage()
 }
 
 /// `(time, node)` of every node the nemesis killed.

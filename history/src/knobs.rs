@@ -158,9 +158,142 @@ impl From<KeyShape> for String {
     }
 }
 
+/// The knobs every run of a campaign shares: how long, how hard, on which
+/// keys and nodes the workload runs. The campaign's flags build one, the
+/// matrix hands it to every run unchanged, the workload configs hold it and
+/// `run.json` records it (flattened: `concurrency`, `keys`, ... at the top).
+/// Fields missing from an older `run.json` read as their default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Knobs {
+    /// Seconds of fault-free workload before the faults.
+    pub warmup_s: u64,
+    /// Seconds of workload with faults (a contract field of `run.json`).
+    pub time_limit_s: u64,
+    /// Seconds of fault-free workload after the final heal, for hints,
+    /// repairs and late writes to land.
+    pub quiet_s: u64,
+    /// Client processes, each with one op outstanding (at least 1).
+    pub concurrency: u32,
+    /// Target ops/s over all clients; 0: closed loop, as fast as possible.
+    pub rate: f64,
+    /// Closed loop, or open loop at `rate` (then positive).
+    pub arrival: Arrival,
+    /// Keys `k0..k{keys-1}` (at least 1; 0 only in runs that predate it).
+    pub keys: u32,
+    /// Which keys are hot: uniform or zipfian.
+    pub key_distribution: KeyShape,
+    /// Whether a client sticks to one node or picks one per op.
+    pub node_choice: NodeChoice,
+    /// Probability that an op is a read.
+    pub read_fraction: f64,
+    /// Register: probability that a write carries the last read's context.
+    pub rmw_fraction: f64,
+    /// The node's own deadline for gathering W acks / R replies.
+    pub request_timeout_ms: u64,
+    /// The client's deadline; longer than the node's so its verdict arrives.
+    pub client_timeout_ms: u64,
+}
+
+impl Knobs {
+    /// The whole length of a run's workload: warm-up, faults and quiet.
+    pub fn total_s(&self) -> u64 {
+        self.warmup_s + self.time_limit_s + self.quiet_s
+    }
+}
+
+/// The node's feature switches a run sets; `None` passes no flag, leaving
+/// the node's own default (what that was, `Admin.Status` tells: see
+/// [`crate::RunConfig`]'s `sloppy_quorum` and siblings). `run.json` records
+/// them as `switches_passed`, keyed by the flag, only those given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Switches {
+    /// `--sloppy-quorum`.
+    #[serde(rename = "--sloppy-quorum", default, skip_serializing_if = "Option::is_none")]
+    pub sloppy_quorum: Option<bool>,
+    /// `--hinted-handoff`.
+    #[serde(rename = "--hinted-handoff", default, skip_serializing_if = "Option::is_none")]
+    pub hinted_handoff: Option<bool>,
+    /// `--read-repair`.
+    #[serde(rename = "--read-repair", default, skip_serializing_if = "Option::is_none")]
+    pub read_repair: Option<bool>,
+    /// `--anti-entropy`.
+    #[serde(rename = "--anti-entropy", default, skip_serializing_if = "Option::is_none")]
+    pub anti_entropy: Option<bool>,
+}
+
+impl Switches {
+    /// `(flag, short name, value)` of every switch, set or not.
+    fn all(&self) -> [(&'static str, &'static str, Option<bool>); 4] {
+        [
+            ("--sloppy-quorum", "sloppy", self.sloppy_quorum),
+            ("--hinted-handoff", "hh", self.hinted_handoff),
+            ("--read-repair", "rr", self.read_repair),
+            ("--anti-entropy", "ae", self.anti_entropy),
+        ]
+    }
+
+    /// `(flag, value)` for every switch that was set.
+    pub fn passed(&self) -> Vec<(&'static str, bool)> {
+        self.all().into_iter().filter_map(|(flag, _, v)| v.map(|v| (flag, v))).collect()
+    }
+
+    /// A short label of the set switches: `sloppy:on hh:off`.
+    pub fn label(&self) -> String {
+        let on_off = |v: bool| if v { "on" } else { "off" };
+        let set = self.all().into_iter().filter_map(|(_, short, v)| v.map(|v| format!("{short}:{}", on_off(v))));
+        set.collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// What names and places one run among a campaign's: recorded in `run.json`
+/// (flattened) so tables and expectations read them back typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunLabels {
+    /// Directory name inside the campaign, e.g. `partition-register-n3-w2-r2-siblings`.
+    pub run_name: String,
+    /// The store under test: `dynamo` (ours), or a peer (`etcd-serializable`, ...).
+    pub store: String,
+    /// Which repetition of its configuration (`--test-count`).
+    pub test_index: u32,
+    /// The switch flags given to the nodes.
+    pub switches_passed: Switches,
+    /// `--storage` as requested (None: the node's default).
+    pub storage_requested: Option<StorageEngine>,
+    /// The storage engine the nodes reported in `Admin.Status` at the start
+    /// (absent when the run did not get that far, or for peer stores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+}
+
+impl Default for RunLabels {
+    /// What a `run.json` without these fields was: a single run of our store.
+    fn default() -> RunLabels {
+        RunLabels {
+            run_name: String::new(),
+            store: "dynamo".into(),
+            test_index: 0,
+            switches_passed: Switches::default(),
+            storage_requested: None,
+            storage: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn switches_serialize_as_the_flags_given() {
+        let s = Switches { sloppy_quorum: Some(true), hinted_handoff: Some(false), ..Switches::default() };
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(json, serde_json::json!({"--sloppy-quorum": true, "--hinted-handoff": false}));
+        assert_eq!(serde_json::from_value::<Switches>(json).unwrap(), s);
+        assert_eq!(s.label(), "sloppy:on hh:off");
+        assert_eq!(s.passed(), vec![("--sloppy-quorum", true), ("--hinted-handoff", false)]);
+    }
 
     #[test]
     fn names_round_trip_through_text_and_json() {

@@ -22,7 +22,7 @@ mod run;
 mod version;
 
 pub use admin::AdminSnapshot;
-pub use knobs::{Arrival, KeyShape, NodeChoice, StorageEngine};
+pub use knobs::{Arrival, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling};
 pub use recorder::Recorder;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Knobs, RunLabels};
+
 /// How the store resolves concurrent writes; decides what "covers" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
 #[serde(rename_all = "lowercase")]
@@ -56,15 +58,19 @@ pub struct RunConfig {
     #[serde(default)]
     pub nemesis: Vec<String>,
     pub seed: u64,
-    pub time_limit_s: u64,
-    pub concurrency: u32,
-    /// Target ops/s across all clients; 0 means closed loop, as fast as possible.
-    pub rate: f64,
     pub backend: String,
     #[serde(default)]
     pub node_image: String,
     pub started_at: String,
+    /// The workload's knobs (`time_limit_s`, `concurrency`, `rate`, `keys`,
+    /// ...), under the field names `run.json` always had.
+    #[serde(flatten)]
+    pub knobs: Knobs,
+    /// The run's name, store, repetition and the flags given to the nodes.
+    #[serde(flatten)]
+    pub labels: RunLabels,
     /// Fields this version does not know, kept so a rewrite loses nothing.
+    /// (Declared last: the typed fields above take their keys first.)
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -73,5 +79,55 @@ impl RunConfig {
     /// Overlapping read and write quorums: W + R > N.
     pub fn is_strict_quorum(&self) -> bool {
         self.w + self.r > self.n && !self.sloppy_quorum
+    }
+
+    /// Whether the nodes' data survives a kill: they reported the LSM engine.
+    pub fn durable_storage(&self) -> bool {
+        self.labels.storage.as_deref() == Some("lsm")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `run.json` as earlier versions wrote it: the knobs among `extra`.
+    const OLD_RUN: &str = r#"{
+        "nodes": ["n1", "n2", "n3"], "n": 3, "w": 2, "r": 2, "sloppy_quorum": false,
+        "resolution": "lww", "hinted_handoff": true, "read_repair": true, "anti_entropy": true,
+        "workload": "set", "nemesis": ["kill"], "seed": 42, "time_limit_s": 10, "concurrency": 6,
+        "rate": 600.0, "backend": "docker", "node_image": "dynamo-node:abc", "started_at": "2026-11-30T00:00:00Z",
+        "run_name": "kill-set-n3-w2-r2-lww-hh-off", "store": "dynamo", "test_index": 1, "warmup_s": 0,
+        "quiet_s": 3, "keys": 2, "key_distribution": "zipfian:1", "node_choice": "fixed",
+        "read_fraction": 0.5, "rmw_fraction": 0.5, "arrival": "closed", "request_timeout_ms": 500,
+        "client_timeout_ms": 2000, "switches_passed": {"--hinted-handoff": false},
+        "storage_requested": "lsm", "storage": "lsm", "some_future_field": [1, 2]
+    }"#;
+
+    #[test]
+    fn an_old_run_json_reads_into_the_typed_fields_and_writes_back_the_same_names() {
+        let run: RunConfig = serde_json::from_str(OLD_RUN).unwrap();
+        assert_eq!((run.knobs.concurrency, run.knobs.keys, run.knobs.time_limit_s, run.knobs.quiet_s), (6, 2, 10, 3));
+        assert_eq!(run.knobs.key_distribution, crate::KeyShape::Zipfian { exponent: 1.0 });
+        assert_eq!(run.knobs.node_choice, crate::NodeChoice::Fixed);
+        assert_eq!(run.labels.test_index, 1);
+        assert_eq!(run.labels.switches_passed.hinted_handoff, Some(false));
+        assert!(run.durable_storage());
+        assert_eq!(run.extra.keys().collect::<Vec<_>>(), vec!["some_future_field"], "only unknown fields stay untyped");
+        let old: serde_json::Value = serde_json::from_str(OLD_RUN).unwrap();
+        assert_eq!(serde_json::to_value(&run).unwrap(), old, "the same fields, the same values");
+    }
+
+    #[test]
+    fn a_run_json_without_the_later_fields_still_reads() {
+        let mut old: serde_json::Value = serde_json::from_str(OLD_RUN).unwrap();
+        for key in ["arrival", "store", "storage", "key_distribution", "switches_passed", "keys"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let run: RunConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(run.labels.store, "dynamo");
+        assert_eq!(run.knobs.arrival, crate::Arrival::Closed);
+        assert_eq!(run.knobs.keys, 0, "unknown, not invented");
+        assert!(!run.durable_storage());
     }
 }

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use history::{Arrival, NodeChoice, Resolution, StorageEngine};
+use history::{Arrival, Knobs, NodeChoice, Resolution, StorageEngine};
 use nemesis::Composition;
-use workload::{KeyDist, KeyShape};
+use workload::KeyShape;
 
 use crate::backend::{Backend, BackendChoice, Overrides};
 use crate::campaign::Plan;
@@ -183,26 +183,34 @@ impl CampaignArgs {
                 &switch_values(&self.read_repair),
                 &switch_values(&self.anti_entropy),
             ),
-            storage: self.storage.map(|s| s.as_str().to_string()),
+            storage: self.storage,
             workloads: self.workload.clone(),
             nemeses: self.nemesis.clone(),
             test_count: self.test_count,
             seed: self.seed,
+            knobs: self.knobs(),
+        };
+        matrix.validate()?;
+        Ok(matrix)
+    }
+
+    /// The knobs every run shares, from their flags.
+    fn knobs(&self) -> Knobs {
+        Knobs {
             warmup_s: self.warmup,
             time_limit_s: self.time_limit,
             quiet_s: self.quiet,
             concurrency: self.concurrency,
             rate: self.rate,
             arrival: self.arrival,
-            key_dist: KeyDist::new(self.key_dist, self.keys),
+            keys: self.keys,
+            key_distribution: self.key_dist,
             node_choice: self.node_choice,
             read_fraction: self.read_fraction,
             rmw_fraction: self.rmw_fraction,
             request_timeout_ms: self.request_timeout_ms,
             client_timeout_ms: self.client_timeout_ms,
-        };
-        matrix.validate()?;
-        Ok(matrix)
+        }
     }
 
     /// The explicit image and binary for [`crate::backend::choose`].

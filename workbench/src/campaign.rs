@@ -81,7 +81,7 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
                 continue;
             }
         }
-        progress.start(&spec.name, &format!("{} backend, {} s", plan.backend.name(), spec.warmup_s + spec.time_limit_s + spec.quiet_s));
+        progress.start(&spec.name, &format!("{} backend, {} s", plan.backend.name(), spec.knobs.total_s()));
         match one_run(plan, spec, &dir, i).await {
             Ok(outcome) => {
                 progress.finish(&spec.name, &verdict_label(&outcome));
@@ -162,7 +162,7 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     let cluster = start_cluster(plan, spec, &dir, index).await?;
     if spec.store == crate::store::Store::Dynamo {
         // Peer stores have no admin service to ask.
-        record_storage(cluster.as_ref(), &mut run).await;
+        record_status(cluster.as_ref(), &mut run).await;
     }
     write_json(&dir.join(files::RUN), &run)?;
     let driven = tokio::select! {
@@ -187,16 +187,31 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     Ok(Outcome { run, dir_name: spec.name.clone(), results: Some(results), unsupported: None })
 }
 
-/// Records the storage engine the nodes report (`extra.storage`), so an
-/// expectation can depend on whether data survives a kill.
-async fn record_storage(cluster: &dyn Cluster, run: &mut RunConfig) {
+/// Records what the nodes report in `Admin.Status` as in force: the
+/// storage engine (so an expectation can depend on whether data survives a
+/// kill) and the four switches, instead of assuming the node's defaults.
+async fn record_status(cluster: &dyn Cluster, run: &mut RunConfig) {
     let Some(node) = cluster.nodes().first().cloned() else { return };
     let Ok(endpoint) = cluster.endpoint(&node) else { return };
-    match docker::admin_status(&endpoint, std::time::Duration::from_secs(2)).await {
-        Ok(status) => {
-            run.extra.insert("storage".into(), serde_json::json!(status.storage));
+    let status = match docker::admin_status(&endpoint, std::time::Duration::from_secs(2)).await {
+        Ok(status) => status,
+        Err(e) => {
+            warn!("cannot read what is in force from {node}: {e}; run.json keeps the flags passed");
+            return;
         }
-        Err(e) => warn!("cannot read the storage engine from {node}: {e}"),
+    };
+    run.labels.storage = Some(status.storage.clone());
+    let reported = [
+        (&mut run.sloppy_quorum, status.sloppy_quorum),
+        (&mut run.hinted_handoff, status.hinted_handoff),
+        (&mut run.read_repair, status.read_repair),
+        (&mut run.anti_entropy, status.anti_entropy),
+    ];
+    for (field, value) in reported {
+        match value {
+            Some(v) => *field = v,
+            None => warn!("{node} does not report its switches (an older node); run.json keeps the flags passed"),
+        }
     }
 }
 
@@ -276,13 +291,13 @@ fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<table::Row>>, verdict
         plan.backend.image(),
         m.node_count,
         m.seed,
-        m.warmup_s,
-        m.time_limit_s,
-        m.quiet_s,
-        m.concurrency,
-        m.rate,
-        m.key_dist.keys(),
-        m.key_dist.label(),
+        m.knobs.warmup_s,
+        m.knobs.time_limit_s,
+        m.knobs.quiet_s,
+        m.knobs.concurrency,
+        m.knobs.rate,
+        m.knobs.keys,
+        m.knobs.key_distribution.label(),
         m.test_count,
     );
     if let Some(incomplete) = &verdict.incomplete {

@@ -20,7 +20,6 @@
 
 use checker::{Results, Validity};
 use history::{Resolution, RunConfig};
-use serde_json::Value;
 
 use crate::table::{config_label, nemesis_label};
 
@@ -143,9 +142,9 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
 fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     let lost = figure(results, "lost-writes", "lost");
     let to_clock = figure(results, "lost-writes", "lost_to_clock");
-    let keys = run.extra.get("keys").and_then(Value::as_u64).unwrap_or(u64::MAX);
-    let contended = keys <= u64::from(run.concurrency);
-    let durable = run.extra.get("storage").and_then(Value::as_str) == Some("lsm");
+    // keys is 0 only in runs that predate recording it: then not known to be contended.
+    let contended = run.knobs.keys > 0 && run.knobs.keys <= run.knobs.concurrency;
+    let durable = run.durable_storage();
     let only = |allowed: &[&str]| run.nemesis.iter().all(|n| allowed.contains(&n.as_str()));
     let mut out = Vec::new();
     match run.resolution {

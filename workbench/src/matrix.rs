@@ -9,10 +9,8 @@
 //! same runs; repetitions differ from each other.
 
 use anyhow::{bail, Result};
-use history::Resolution;
+use history::{Arrival, Knobs, Resolution, StorageEngine};
 use nemesis::Composition;
-use workload::register::NodeChoice;
-use workload::{Arrival, KeyDist};
 
 use crate::spec::{RunSpec, Switches, WorkloadKind};
 use crate::store::Store;
@@ -33,7 +31,7 @@ pub struct Matrix {
     /// Switch combinations (each a full setting of the four switches).
     pub switches: Vec<Switches>,
     /// `--storage` for every node (None: node default).
-    pub storage: Option<String>,
+    pub storage: Option<StorageEngine>,
     /// Workloads.
     pub workloads: Vec<WorkloadKind>,
     /// Nemesis compositions.
@@ -42,30 +40,8 @@ pub struct Matrix {
     pub test_count: u32,
     /// The campaign's seed.
     pub seed: u64,
-    /// Fault-free seconds before the faults.
-    pub warmup_s: u64,
-    /// Seconds with faults.
-    pub time_limit_s: u64,
-    /// Fault-free seconds after the heal.
-    pub quiet_s: u64,
-    /// Client processes.
-    pub concurrency: u32,
-    /// Target ops/s (0: closed loop).
-    pub rate: f64,
-    /// Closed or open loop.
-    pub arrival: Arrival,
-    /// Key distribution.
-    pub key_dist: KeyDist,
-    /// How clients pick nodes.
-    pub node_choice: NodeChoice,
-    /// Fraction of reads.
-    pub read_fraction: f64,
-    /// Register: fraction of writes with the last read's context.
-    pub rmw_fraction: f64,
-    /// Node request timeout, ms.
-    pub request_timeout_ms: u64,
-    /// Client timeout, ms.
-    pub client_timeout_ms: u64,
+    /// The knobs every run shares, handed to each as they are.
+    pub knobs: Knobs,
 }
 
 /// Every combination of the four switches' value lists.
@@ -100,7 +76,7 @@ impl Matrix {
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
             bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
-        if self.arrival == Arrival::Open && !(self.rate > 0.0 && self.rate.is_finite()) {
+        if self.knobs.arrival == Arrival::Open && !(self.knobs.rate > 0.0 && self.knobs.rate.is_finite()) {
             bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }
         if self.runs().is_empty() {
@@ -183,23 +159,12 @@ impl Matrix {
             r,
             resolution,
             switches,
-            storage: self.storage.clone(),
+            storage: self.storage,
             workload,
             nemesis: nemesis.clone(),
             test_index,
             seed: self.seed.wrapping_add(u64::from(test_index)),
-            warmup_s: self.warmup_s,
-            time_limit_s: self.time_limit_s,
-            quiet_s: self.quiet_s,
-            concurrency: self.concurrency,
-            rate: self.rate,
-            arrival: self.arrival,
-            key_dist: self.key_dist.clone(),
-            node_choice: self.node_choice,
-            read_fraction: self.read_fraction,
-            rmw_fraction: self.rmw_fraction,
-            request_timeout_ms: self.request_timeout_ms,
-            client_timeout_ms: self.client_timeout_ms,
+            knobs: self.knobs.clone(),
         }
     }
 }
@@ -207,6 +172,7 @@ impl Matrix {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use history::{KeyShape, NodeChoice};
 
     pub fn matrix() -> Matrix {
         Matrix {
@@ -221,18 +187,21 @@ pub(crate) mod tests {
             nemeses: vec!["none".parse().unwrap(), "kill+clock".parse().unwrap()],
             test_count: 2,
             seed: 42,
-            warmup_s: 0,
-            time_limit_s: 10,
-            quiet_s: 2,
-            concurrency: 4,
-            rate: 100.0,
-            arrival: Arrival::Closed,
-            key_dist: KeyDist::uniform(3),
-            node_choice: NodeChoice::Random,
-            read_fraction: 0.5,
-            rmw_fraction: 0.5,
-            request_timeout_ms: 500,
-            client_timeout_ms: 2000,
+            knobs: Knobs {
+                warmup_s: 0,
+                time_limit_s: 10,
+                quiet_s: 2,
+                concurrency: 4,
+                rate: 100.0,
+                arrival: Arrival::Closed,
+                keys: 3,
+                key_distribution: KeyShape::Uniform,
+                node_choice: NodeChoice::Random,
+                read_fraction: 0.5,
+                rmw_fraction: 0.5,
+                request_timeout_ms: 500,
+                client_timeout_ms: 2000,
+            },
         }
     }
 

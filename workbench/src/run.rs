@@ -50,8 +50,8 @@ fn phase(recorder: &Recorder, name: &str) -> Result<()> {
 /// The schedules of every nemesis of `spec`, each from its own stream of
 /// the seed: pure, so a test (and `schedule.json`) can compare two runs.
 pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
-    let fault_ms = spec.time_limit_s * 1_000;
-    let (nodes, keys) = (spec.node_ids(), (0..spec.key_dist.keys()).map(workload::key_name).collect::<Vec<_>>());
+    let fault_ms = spec.knobs.time_limit_s * 1_000;
+    let (nodes, keys) = (spec.node_ids(), (0..spec.knobs.keys).map(workload::key_name).collect::<Vec<_>>());
     let scope = nemesis::Scope { nodes: &nodes, keys: &keys };
     nemesis::schedule::plan_all(&spec.nemesis.kinds, scope, fault_ms, Rhythm::default(), |k: NemesisKind| {
         workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.as_str()), 0)
@@ -70,9 +70,9 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     write_json(&dir.join(SCHEDULE_FILE), &schedules)?;
 
     phase(&recorder, "warm-up")?;
-    let warmup = Duration::from_secs(spec.warmup_s);
-    let fault_phase = Duration::from_secs(spec.time_limit_s);
-    let total = warmup + fault_phase + Duration::from_secs(spec.quiet_s);
+    let warmup = Duration::from_secs(spec.knobs.warmup_s);
+    let fault_phase = Duration::from_secs(spec.knobs.time_limit_s);
+    let total = Duration::from_secs(spec.knobs.total_s());
     let workload = tokio::spawn(run_workload(spec.clone(), targets.clone(), recorder.clone(), total));
     tokio::time::sleep_until((start + warmup).into()).await;
     phase(&recorder, "faults")?;
@@ -101,7 +101,7 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     // Through the nodes that are members now: a membership nemesis may have
     // removed some of the workload's and added others.
     let members = self::targets(spec, cluster.as_ref())?;
-    workload::final_reads(spec.key_dist.keys(), &members, recorder.clone(), summary.max_process + 1, decode).await;
+    workload::final_reads(spec.knobs.keys, &members, recorder.clone(), summary.max_process + 1, decode).await;
     poller.stop().await?;
     Ok(history_path)
 }
@@ -121,8 +121,8 @@ async fn read_replicas(cluster: &dyn Cluster, recorder: &Arc<Recorder>, decode: 
 
 async fn run_workload(spec: RunSpec, targets: Vec<Target>, recorder: Arc<Recorder>, total: Duration) -> RunSummary {
     match spec.workload {
-        WorkloadKind::Register => register::run(&spec.register_config(), &targets, recorder, total).await,
-        WorkloadKind::Set => set::run(&spec.set_config(), &targets, recorder, total).await,
+        WorkloadKind::Register => register::run(&spec.workload_config(), &targets, recorder, total).await,
+        WorkloadKind::Set => set::run(&spec.workload_config(), &targets, recorder, total).await,
     }
 }
 
@@ -163,7 +163,7 @@ fn targets(spec: &RunSpec, cluster: &dyn Cluster) -> Result<Vec<Target>> {
     let mut out = Vec::new();
     for node in readers {
         let endpoint = cluster.endpoint(&node)?;
-        let timeout_ms = spec.client_timeout_ms;
+        let timeout_ms = spec.knobs.client_timeout_ms;
         let client: Arc<dyn workload::Client> = match spec.store {
             Store::Dynamo => Arc::new(DynamoClient::new(&endpoint, timeout_ms)?),
             Store::Etcd(read) => Arc::new(EtcdClient::new(&endpoint, read, timeout_ms)?),

@@ -74,18 +74,15 @@ pub struct Row {
 /// What a run is, as a table's first column: `N3 W2 R2 siblings (strict)`.
 pub fn config_label(run: &RunConfig) -> String {
     let quorum = if run.is_strict_quorum() { "strict" } else { "weak" };
-    if let Some(store) = run.extra.get("store").and_then(Value::as_str).filter(|s| *s != "dynamo") {
-        return format!("{store} ({} members, {quorum})", run.nodes.len());
+    if run.labels.store != "dynamo" {
+        return format!("{} ({} members, {quorum})", run.labels.store, run.nodes.len());
     }
     let mut label = format!("N{} W{} R{} {}", run.n, run.w, run.r, run.resolution.as_str());
-    if let Some(Value::Object(passed)) = run.extra.get("switches_passed") {
-        for (flag, v) in passed {
-            let on = if v.as_bool() == Some(true) { "on" } else { "off" };
-            label.push_str(&format!(" {}:{on}", flag.trim_start_matches("--")));
-        }
+    for (flag, on) in run.labels.switches_passed.passed() {
+        label.push_str(&format!(" {}:{}", flag.trim_start_matches("--"), if on { "on" } else { "off" }));
     }
-    if let Some(t) = run.extra.get("test_index").and_then(Value::as_u64).filter(|t| *t > 0) {
-        label.push_str(&format!(" #{t}"));
+    if run.labels.test_index > 0 {
+        label.push_str(&format!(" #{}", run.labels.test_index));
     }
     format!("{label} ({quorum})")
 }

@@ -25,8 +25,10 @@ use history::{Op, Recorder, RunConfig};
 use proto::admin_client::AdminClient;
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
-use workload::register::{self, NodeChoice, RegisterConfig, Target};
-use workload::{DynamoClient, KeyDist};
+use history::Knobs;
+use workload::register::{self, NodeChoice, Target};
+use workload::WorkloadConfig;
+use workload::DynamoClient;
 
 /// How long the workload runs (the membership changes happen inside).
 const WORKLOAD: Duration = Duration::from_secs(24);
@@ -67,17 +69,21 @@ fn spec(name: &str) -> ClusterSpec {
     }
 }
 
-fn register_config() -> RegisterConfig {
-    RegisterConfig {
+fn knobs() -> Knobs {
+    Knobs {
+        time_limit_s: WORKLOAD.as_secs(),
         concurrency: 4,
-        key_dist: KeyDist::uniform(20),
         rate: 100.0,
-        arrival: workload::Arrival::Closed,
+        keys: 20,
         read_fraction: 0.5,
         rmw_fraction: 0.5,
         node_choice: NodeChoice::Random,
-        seed: 7,
+        ..Knobs::default()
     }
+}
+
+fn register_config() -> WorkloadConfig {
+    WorkloadConfig::new(knobs(), 7)
 }
 
 fn run_config(image: String) -> RunConfig {
@@ -94,12 +100,11 @@ fn run_config(image: String) -> RunConfig {
         workload: "register".into(),
         nemesis: vec!["join".into(), "leave".into()],
         seed: 7,
-        time_limit_s: WORKLOAD.as_secs(),
-        concurrency: 4,
-        rate: 100.0,
         backend: "docker".into(),
         node_image: image,
         started_at: String::new(),
+        knobs: knobs(),
+        labels: history::RunLabels::default(),
         extra: serde_json::Map::new(),
     }
 }
@@ -124,7 +129,7 @@ async fn scenario(cluster: Arc<Mutex<DockerCluster>>) -> Result<String, String> 
     let summary = workload.await.map_err(|e| format!("workload panicked: {e}"))?;
     let timeline = timeline?;
     recorder.record(Op::nemesis("phase", serde_json::json!({"phase": "final"}))).map_err(|e| e.to_string())?;
-    workload::final_reads(config.key_dist.keys(), &targets, Arc::clone(&recorder), summary.max_process + 1, register::siblings_json).await;
+    workload::final_reads(config.knobs.keys, &targets, Arc::clone(&recorder), summary.max_process + 1, register::siblings_json).await;
     let history = history::History::new(recorder.snapshot());
     let results = checker::check_all(&history, &run_config(image), &[]);
     let stale = results.checkers.get("stale-reads").map(|c| c.valid);

@@ -23,6 +23,7 @@
 pub mod arrival;
 pub mod bench;
 mod client;
+mod config;
 mod dynamo;
 mod etcd;
 mod redis_client;
@@ -35,6 +36,7 @@ pub mod set;
 
 pub use arrival::Arrival;
 pub use client::{Client, ClientError, ReadReply, WriteReply};
+pub use config::WorkloadConfig;
 pub use dynamo::DynamoClient;
 pub use etcd::{EtcdClient, EtcdRead};
 pub use redis_client::RedisClient;

@@ -34,27 +34,9 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::arrival::{self, Arrival, OpenLoopCounts, Schedule, Slot};
-use crate::{seeded_rng, Client, ClientError, KeyDist};
+use crate::{seeded_rng, Client, ClientError, WorkloadConfig};
 
 pub use history::NodeChoice;
-
-#[derive(Debug, Clone)]
-pub struct RegisterConfig {
-    /// Client processes, each with one op outstanding.
-    pub concurrency: u32,
-    /// Which key each op touches (`k0..k{n-1}`, uniform or zipfian).
-    pub key_dist: KeyDist,
-    /// Target ops/s across all workers; 0 = closed loop as fast as possible.
-    pub rate: f64,
-    /// Closed loop, or open loop at `rate` (which must then be positive).
-    pub arrival: Arrival,
-    /// Probability that an op is a read.
-    pub read_fraction: f64,
-    /// Probability that a write carries the context of the last read.
-    pub rmw_fraction: f64,
-    pub node_choice: NodeChoice,
-    pub seed: u64,
-}
 
 /// A node the workload can send to.
 #[derive(Clone)]
@@ -154,20 +136,20 @@ impl RunSummary {
     }
 }
 
-/// Runs `config.concurrency` workers against `targets` for `duration`.
+/// Runs `config.knobs.concurrency` workers against `targets` for `duration`.
 pub async fn run(
-    config: &RegisterConfig,
+    config: &WorkloadConfig,
     targets: &[Target],
     recorder: Arc<Recorder>,
     duration: Duration,
 ) -> RunSummary {
     assert!(!targets.is_empty(), "a workload needs at least one node");
-    assert!(config.concurrency > 0 && config.key_dist.keys() > 0);
+    assert!(config.knobs.concurrency > 0 && config.key_dist().keys() > 0);
     let workers: Vec<Worker> =
-        (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+        (0..config.knobs.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
     let mut rng = seeded_rng(config.seed, "register-arrivals", 0);
     let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
-    let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
+    let pace = Pace { arrival: config.knobs.arrival, rate: config.knobs.rate, seed: config.seed, duration };
     RunSummary::drive(workers, pace, draw, &recorder, "register").await
 }
 
@@ -197,7 +179,7 @@ impl Pace {
 
 /// One client: a sequence of process ids (a fresh one after each `info`).
 struct Worker {
-    config: RegisterConfig,
+    config: WorkloadConfig,
     /// Index among workers; fixes the seed stream and the sticky node.
     index: u32,
     targets: Vec<Target>,
@@ -221,7 +203,7 @@ pub(crate) struct Plan {
 }
 
 impl Worker {
-    fn new(config: RegisterConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
+    fn new(config: WorkloadConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
         let rng = seeded_rng(config.seed, "register-worker", u64::from(index));
         Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0, contexts: HashMap::new() }
     }
@@ -281,7 +263,7 @@ impl Worker {
         let crashed = op.kind == OpType::Info;
         self.record(op);
         if crashed {
-            self.process += u64::from(self.config.concurrency);
+            self.process += u64::from(self.config.knobs.concurrency);
         }
     }
 }
@@ -309,15 +291,15 @@ impl Slot for Worker {
 
 /// Draws one op: key, node, read or write, blind or read-modify-write; all
 /// four draws are made whatever the choices, so the stream never shifts.
-fn draw_plan(config: &RegisterConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
-    let key = config.key_dist.sample(rng);
+fn draw_plan(config: &WorkloadConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
+    let key = config.key_dist().sample(rng);
     let random_target = rng.random_range(0..targets);
-    let target = match config.node_choice {
+    let target = match config.knobs.node_choice {
         NodeChoice::Fixed => index as usize % targets,
         NodeChoice::Random => random_target,
     };
-    let read = rng.random_bool(config.read_fraction.clamp(0.0, 1.0));
-    let rmw = rng.random_bool(config.rmw_fraction.clamp(0.0, 1.0));
+    let read = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
+    let rmw = rng.random_bool(config.knobs.rmw_fraction.clamp(0.0, 1.0));
     Plan { key, target, read, rmw }
 }
 

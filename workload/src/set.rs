@@ -32,28 +32,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::arrival::{Arrival, Slot};
+use crate::arrival::Slot;
 use crate::register::{NodeChoice, Pace, RunSummary, Target};
-use crate::{seeded_rng, ClientError, KeyDist};
-
-/// The knobs of a set run.
-#[derive(Debug, Clone)]
-pub struct SetConfig {
-    /// Client processes, each with one op outstanding.
-    pub concurrency: u32,
-    /// Which key each op touches.
-    pub key_dist: KeyDist,
-    /// Target ops/s across all workers; 0 = closed loop as fast as possible.
-    pub rate: f64,
-    /// Closed loop, or open loop at `rate` (which must then be positive).
-    pub arrival: Arrival,
-    /// Probability that an op is a plain read (else an add).
-    pub read_fraction: f64,
-    /// How a worker picks its node.
-    pub node_choice: NodeChoice,
-    /// The run's seed.
-    pub seed: u64,
-}
+use crate::{seeded_rng, ClientError, WorkloadConfig};
 
 /// The elements a stored value holds: a JSON array of strings. A value that
 /// is not one (a tombstone, garbage) holds none.
@@ -83,14 +64,14 @@ pub fn siblings_json(siblings: &[(Option<String>, Version)]) -> Value {
     )
 }
 
-/// Runs `config.concurrency` workers against `targets` for `duration`.
-pub async fn run(config: &SetConfig, targets: &[Target], recorder: Arc<Recorder>, duration: Duration) -> RunSummary {
-    assert!(!targets.is_empty() && config.concurrency > 0);
+/// Runs `config.knobs.concurrency` workers against `targets` for `duration`.
+pub async fn run(config: &WorkloadConfig, targets: &[Target], recorder: Arc<Recorder>, duration: Duration) -> RunSummary {
+    assert!(!targets.is_empty() && config.knobs.concurrency > 0);
     let workers: Vec<Worker> =
-        (0..config.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+        (0..config.knobs.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
     let mut rng = seeded_rng(config.seed, "set-arrivals", 0);
     let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
-    let pace = Pace { arrival: config.arrival, rate: config.rate, seed: config.seed, duration };
+    let pace = Pace { arrival: config.knobs.arrival, rate: config.knobs.rate, seed: config.seed, duration };
     RunSummary::drive(workers, pace, draw, &recorder, "set").await
 }
 
@@ -105,11 +86,11 @@ pub(crate) struct Plan {
 }
 
 /// Draws key, node and read-or-add; every draw is made whatever the choices.
-fn draw_plan(config: &SetConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
-    let key = config.key_dist.sample(rng);
+fn draw_plan(config: &WorkloadConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
+    let key = config.key_dist().sample(rng);
     let random_target = rng.random_range(0..targets);
-    let read = rng.random_bool(config.read_fraction.clamp(0.0, 1.0));
-    let target = match config.node_choice {
+    let read = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
+    let target = match config.knobs.node_choice {
         NodeChoice::Fixed => index as usize % targets,
         NodeChoice::Random => random_target,
     };
@@ -119,7 +100,7 @@ fn draw_plan(config: &SetConfig, rng: &mut ChaCha8Rng, targets: usize, index: u3
 /// One client of the set workload.
 struct Worker {
     /// The run's knobs.
-    config: SetConfig,
+    config: WorkloadConfig,
     /// Index among workers; fixes the seed stream and the sticky node.
     index: u32,
     /// The nodes it may talk to.
@@ -135,7 +116,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(config: SetConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
+    fn new(config: WorkloadConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
         let rng = seeded_rng(config.seed, "set-worker", u64::from(index));
         Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0 }
     }
@@ -188,7 +169,7 @@ impl Worker {
         let crashed = op.kind == OpType::Info;
         self.record(op);
         if crashed {
-            self.process += u64::from(self.config.concurrency);
+            self.process += u64::from(self.config.knobs.concurrency);
         }
     }
 }

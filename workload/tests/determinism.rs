@@ -9,9 +9,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use history::{OpType, Process, Recorder, Version};
-use workload::register::{self, NodeChoice, RegisterConfig, Target};
-use workload::set::{self, SetConfig};
-use workload::{Arrival, Client, ClientError, KeyDist, ReadReply, WriteReply};
+use history::{KeyShape, Knobs};
+use workload::register::{self, NodeChoice, Target};
+use workload::set;
+use workload::{Arrival, Client, ClientError, ReadReply, WorkloadConfig, WriteReply};
+
+/// A workload config with the knobs these tests vary.
+fn config(keys: u32, key_distribution: KeyShape, rate: f64, arrival: Arrival, read_fraction: f64, seed: u64) -> WorkloadConfig {
+    let knobs = Knobs {
+        concurrency: 3,
+        keys,
+        key_distribution,
+        rate,
+        arrival,
+        read_fraction,
+        rmw_fraction: 0.5,
+        node_choice: NodeChoice::Random,
+        ..Knobs::default()
+    };
+    WorkloadConfig::new(knobs, seed)
+}
 
 #[derive(Default)]
 struct MemStore {
@@ -49,26 +66,9 @@ async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String,
     let store: Arc<dyn Client> = Arc::new(MemStore::default());
     let targets: Vec<Target> =
         (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
-    let config = RegisterConfig {
-        concurrency: 3,
-        key_dist: KeyDist::zipfian(4, 1.0),
-        rate: 600.0,
-        arrival: Arrival::Closed,
-        read_fraction: 0.5,
-        rmw_fraction: 0.5,
-        node_choice: NodeChoice::Random,
-        seed,
-    };
+    let config = config(4, KeyShape::Zipfian { exponent: 1.0 }, 600.0, Arrival::Closed, 0.5, seed);
     if set {
-        let config = SetConfig {
-            concurrency: 3,
-            key_dist: KeyDist::uniform(4),
-            rate: 600.0,
-            arrival: Arrival::Closed,
-            read_fraction: 0.3,
-            node_choice: NodeChoice::Random,
-            seed,
-        };
+        let config = self::config(4, KeyShape::Uniform, 600.0, Arrival::Closed, 0.3, seed);
         set::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
     } else {
         register::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
@@ -122,16 +122,7 @@ async fn open_loop(seed: u64, write_ms: u64) -> (Vec<(Process, OpType, String, O
     let recorder = Arc::new(Recorder::create(&dir.join("h.jsonl"), Instant::now()).unwrap());
     let store: Arc<dyn Client> = Arc::new(MemStore { write_ms, ..MemStore::default() });
     let targets: Vec<Target> = (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
-    let config = RegisterConfig {
-        concurrency: 3,
-        key_dist: KeyDist::uniform(4),
-        rate: 200.0,
-        arrival: Arrival::Open,
-        read_fraction: 0.5,
-        rmw_fraction: 0.5,
-        node_choice: NodeChoice::Random,
-        seed,
-    };
+    let config = config(4, KeyShape::Uniform, 200.0, Arrival::Open, 0.5, seed);
     let summary = register::run(&config, &targets, recorder.clone(), Duration::from_secs(2)).await;
     let ops = recorder.snapshot();
     let event = ops.iter().find(|op| op.f == "workload").expect("the run records its offered load").value.clone();

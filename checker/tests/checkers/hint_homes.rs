@@ -124,12 +124,12 @@ fn a_home_killed_after_the_ack_on_memory_storage_is_not_judged() {
     b.hinted_for(&["n3"]);
     b.at(3 * S).nemesis_value("kill", json!({"nodes": ["n3"]}));
     let mut run = strict();
-    run.extra.insert("storage".into(), json!("memory"));
+    run.labels.storage = Some("memory".into());
     let reads = [on_n3("k1", vec![])];
     let r = check(&b.build(), &run, 0, Some(&reads));
     assert_eq!(home(&r, "lost_to_kill"), json!(1));
     assert_eq!(r.valid, Validity::Unknown, "nothing judged is never true: {:?}", r.figures);
-    run.extra.insert("storage".into(), json!("lsm"));
+    run.labels.storage = Some("lsm".into());
     assert_eq!(check(&b.build(), &run, 0, Some(&reads)).valid, Validity::False, "lsm keeps it");
 }
 

@@ -58,6 +58,10 @@ impl Admin for AdminService {
             merkle_roots: node.anti_entropy().index().roots().into_iter().collect(),
             aae_last_exchange_ms: node.anti_entropy().last_exchange_ms().into_iter().collect(),
             planted_bugs: crate::planted::PLANTED_BUGS.iter().map(|b| b.to_string()).collect(),
+            sloppy_quorum: Some(c.sloppy_quorum),
+            hinted_handoff: Some(c.hinted_handoff),
+            read_repair: Some(c.read_repair),
+            anti_entropy: Some(c.anti_entropy),
         }))
     }
 

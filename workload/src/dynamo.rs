@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use history::{Dot, Version};
 use proto::kv_client::KvClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
+use crate::channel::lazy_channel;
 use crate::{Client, ClientError, ReadReply, WriteReply};
 
 pub struct DynamoClient {
@@ -32,12 +33,7 @@ pub struct DynamoClient {
 
 impl DynamoClient {
     pub fn new(endpoint: &str, timeout_ms: u64) -> Result<DynamoClient, ClientError> {
-        let channel = Endpoint::from_shared(endpoint.to_string())
-            .map_err(|e| ClientError::Definite(format!("bad endpoint {endpoint}: {e}")))?
-            .connect_timeout(Duration::from_millis(timeout_ms))
-            .timeout(Duration::from_millis(timeout_ms))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = lazy_channel(endpoint, Duration::from_millis(timeout_ms))?;
         Ok(DynamoClient { kv: KvClient::new(channel), timeout: Duration::from_millis(timeout_ms) })
     }
 

@@ -18,8 +18,9 @@ use std::time::Duration;
 use history::Version;
 use proto::etcd::kv_client::KvClient;
 use proto::etcd::{PutRequest, RangeRequest};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use crate::channel::lazy_channel;
 use crate::{Client, ClientError, ReadReply, WriteReply};
 
 /// How a read is served.
@@ -60,11 +61,7 @@ impl EtcdClient {
     /// A client of the member at `endpoint` (`http://host:port`).
     pub fn new(endpoint: &str, read_mode: EtcdRead, timeout_ms: u64) -> Result<EtcdClient, ClientError> {
         let timeout = Duration::from_millis(timeout_ms);
-        let channel = Endpoint::from_shared(endpoint.to_string())
-            .map_err(|e| ClientError::Definite(format!("bad etcd endpoint {endpoint:?}: {e}")))?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect_lazy();
+        let channel = lazy_channel(endpoint, timeout)?;
         Ok(EtcdClient { kv: KvClient::new(channel), read_mode, timeout })
     }
 }

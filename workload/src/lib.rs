@@ -22,6 +22,7 @@
 
 pub mod arrival;
 pub mod bench;
+mod channel;
 mod client;
 mod config;
 mod dynamo;

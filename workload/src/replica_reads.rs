@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use history::{HistoryError, JsonlWriter, Op, OpType, Recorder, ReplicaRead, Sibling};
 use proto::admin_client::AdminClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use crate::channel::lazy_channel;
 use crate::dynamo::sibling_of;
 use crate::Decode;
 
@@ -80,7 +81,7 @@ pub async fn replica_reads(
 /// A lazily connected admin client with the per-call deadline.
 fn admin_client(url: &str) -> Option<AdminClient<Channel>> {
     let timeout = Duration::from_millis(TIMEOUT_MS);
-    let channel = Endpoint::from_shared(url.to_string()).ok()?.connect_timeout(timeout).timeout(timeout).connect_lazy();
+    let channel = lazy_channel(url, timeout).ok()?;
     Some(AdminClient::new(channel))
 }
 

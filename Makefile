@@ -31,8 +31,19 @@ TEST_RANDOM_SET_CAMPAIGN_FLAGS ?= --workload set --resolution siblings --quorums
 TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-replica --nemesis partition \
 	--node-choice random --time-limit 10 --quiet 2 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
+# Simulated campaigns (--backend sim: every node's library code in this
+# process under turmoil, network, clocks and disks simulated, fixed seeds, a
+# few seconds each): strict quorums no stale read under partitions, W=R=1
+# stale reads; LWW loses adds and siblings none; clock skew loses adds under
+# LWW; a kill is a power loss, and with --fsync never W=1 loses acknowledged
+# adds (always: none).
+SIM_TEST_FLAGS ?= --backend sim --quorums "1,1 2,2" --nemesis none,partition --time-limit 10 --quiet 2 --expect-anomalies
+SIM_TEST_SET_FLAGS ?= --backend sim --workload set --resolution lww,siblings --quorums "2,2" --nemesis none,clock \
+	--concurrency 6 --node-choice fixed --keys 2 --rate 600 --time-limit 10 --quiet 3 --expect-anomalies
+SIM_TEST_POWER_FLAGS ?= --backend sim --workload set --resolution siblings --quorums "1,1" --nemesis kill \
+	--concurrency 6 --node-choice fixed --keys 2 --rate 600 --time-limit 10 --quiet 3 --expect-anomalies
 
-.PHONY: bench-peers all build deps image unit-test e2e-test test campaign clean-docker docker-available
+.PHONY: bench-peers all build deps image unit-test e2e-test sim-test test campaign clean-docker docker-available
 
 all: build
 
@@ -76,12 +87,20 @@ e2e-test: build image
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \
 	   echo "leftovers: $$left containers, $$nets networks with the dynamo-workbench label"; exit 1; fi
 
-test: deps image unit-test e2e-test
+# The simulated campaigns: no Docker needed, seconds each, fixed seeds.
+sim-test: build
+	$(WORKBENCH) campaign --name ci-sim-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_FLAGS)
+	$(WORKBENCH) campaign --name ci-sim-set-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_SET_FLAGS)
+	$(WORKBENCH) campaign --name ci-sim-power-never-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_POWER_FLAGS) --fsync never
+	$(WORKBENCH) campaign --name ci-sim-power-always-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_POWER_FLAGS) --fsync always
+
+test: deps image unit-test sim-test e2e-test
 
 docker-available:
 	@docker info >/dev/null 2>&1
 
-# Docker when an engine answers (building the image first), else local processes.
+# Docker when an engine answers (building the image first), else the
+# simulator (--backend auto), which performs the whole matrix, partitions included.
 campaign: deps build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
 	$(WORKBENCH) campaign $(CAMPAIGN_FLAGS)
@@ -94,6 +113,13 @@ clean-docker: build
 # LSM_BENCH_KEYS keys of 100 B (default 1M); LSM_BENCH_FSYNC=never|always.
 LSM_BENCH_KEYS ?= 1000000
 LSM_BENCH_FSYNC ?= never
+# The simulator's speed: simulated seconds per wall second and client ops
+# per wall second for 5 nodes at 1,000 ops/s and for 100 nodes (N=3), the
+# seeds per minute `workbench explore` achieves, and peak RSS.
+.PHONY: bench-sim
+bench-sim: build
+	scripts/bench-sim.sh
+
 .PHONY: bench
 bench:
 	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm

@@ -17,7 +17,7 @@ mod docker;
 mod error;
 mod local;
 mod ready;
-mod ring_change;
+pub mod ring_change;
 mod signal;
 mod spec;
 mod store;
@@ -31,7 +31,7 @@ pub use docker::{
 pub use error::ClusterError;
 pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};
 pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
-pub use ring_change::{Joined, Left, MEMBERSHIP_TIMEOUT};
+pub use ring_change::{Joined, Left, Members, MEMBERSHIP_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
 pub use spec::{ClusterSpec, ExecOutput, Fault};
 pub use store::{probe_peer, wait_peer_ready, Member, StoreKind};
@@ -59,6 +59,13 @@ pub trait Cluster: Send + Sync {
     fn nodes(&self) -> Vec<String>;
     /// The gRPC endpoint the harness uses to reach `node`, e.g. `http://10.91.3.11:7000`.
     fn endpoint(&self, node: &str) -> Result<String>;
+    /// A lazily connected gRPC channel from the harness to `node`'s services
+    /// (client, admin), each request bounded by `timeout`. Over TCP to
+    /// [`Cluster::endpoint`] by default; a simulated cluster dials its own
+    /// sockets, so every harness connection goes through here.
+    fn channel(&self, node: &str, timeout: std::time::Duration) -> Result<tonic::transport::Channel> {
+        tcp_channel(&self.endpoint(node)?, timeout)
+    }
     /// The address other nodes see `node`'s packets come from (for iptables rules).
     fn peer_ip(&self, node: &str) -> Result<std::net::IpAddr>;
     /// Whether this backend can really perform `fault`.
@@ -108,10 +115,46 @@ pub trait Cluster: Send + Sync {
         let _ = key;
         Err(self.unsupported("tell a key's preference list (no admin service)"))
     }
+    /// How this backend performs `fault` when that is not what the event's
+    /// own words say (SIGKILL, SIGSTOP, libfaketime): the simulator's
+    /// power loss, held links, simulated clock. Recorded in the event.
+    fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        let _ = fault;
+        None
+    }
+    /// Link faults this backend performs natively (a simulator's network),
+    /// or `None` to have the nemesis run iptables and tc inside the nodes.
+    fn link_faults(&self) -> Option<&dyn LinkFaults> {
+        None
+    }
     /// The error a backend returns for something it cannot do.
     fn unsupported(&self, what: &str) -> ClusterError {
         ClusterError::Unsupported { backend: self.backend(), what: what.to_string() }
     }
+}
+
+/// Faults on the links between nodes, performed by the backend's own
+/// network instead of by commands inside the nodes. Links are directed
+/// (`from` -> `to`), as an iptables INPUT rule on `to` dropping `from` is.
+/// Each call returns what was done, for the nemesis event.
+pub trait LinkFaults: Send + Sync {
+    /// What performs these faults, recorded in every event (`"turmoil"`).
+    fn mechanism(&self) -> &'static str;
+    /// Drops every message on each directed link until [`LinkFaults::heal`].
+    fn cut(&self, links: &[(String, String)]) -> Result<serde_json::Value>;
+    /// Removes every cut and hold: messages flow again, held ones are delivered.
+    fn heal(&self) -> Result<serde_json::Value>;
+    /// Holds (queues, delivers nothing) every message between each pair,
+    /// both ways, until [`LinkFaults::release`]: TCP after an iptables DROP
+    /// retransmits across the heal, and that is what this models.
+    fn hold(&self, pairs: &[(String, String)]) -> Result<serde_json::Value>;
+    /// Delivers every held message and lets the links flow again.
+    fn release(&self) -> Result<serde_json::Value>;
+    /// Adds `delay_ms` (with `jitter_ms` of spread) and `loss_pct` loss on
+    /// every link of each of `nodes`, both ways.
+    fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> Result<serde_json::Value>;
+    /// Every link back to the backend's base latency and no loss.
+    fn unslow(&self) -> Result<serde_json::Value>;
 }
 
 /// For end-to-end tests: keeps the node logs, tears `cluster` down, then
@@ -129,6 +172,19 @@ pub async fn conclude_test(
         Ok(Err(failure)) => panic!("{failure} (node logs in {})", log_dir.display()),
         Err(panic) => std::panic::resume_unwind(panic.into_panic()),
     }
+}
+
+/// A lazily connected channel over TCP to `endpoint` (`http://ip:port`):
+/// opening it dials nothing, so a node that is down is an error only when a
+/// request is sent; connects and requests are each bounded by `timeout`.
+pub fn tcp_channel(endpoint: &str, timeout: std::time::Duration) -> Result<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| ClusterError::Other(format!("bad endpoint {endpoint:?}: {e}")))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(channel)
 }
 
 /// The libfaketime timestamp-file line for an offset: `+120s`, `-30s`, `+0s`.

@@ -17,11 +17,13 @@
 //! Every wait is bounded by [`MEMBERSHIP_TIMEOUT`] and its error says which
 //! node was still seen in which state.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use proto::admin_client::AdminClient;
 use proto::{LeaveRequest, MembershipRequest, PreferenceListRequest};
+use tokio::time::Instant;
+use tonic::transport::Channel;
 
-use crate::ready::admin_client;
 use crate::store::StoreKind;
 use crate::{Cluster, ClusterError, Result};
 
@@ -69,7 +71,7 @@ pub struct Left {
 /// What a backend provides so that [`join`] and [`leave`] can change its
 /// membership: starting and removing one node, nothing of the protocol.
 #[async_trait::async_trait]
-pub(crate) trait Members: Cluster {
+pub trait Members: Cluster {
     /// Which server the nodes run.
     fn store(&self) -> StoreKind;
     /// Starts node `id` with `extra_args` after the usual flags, makes it a
@@ -79,19 +81,33 @@ pub(crate) trait Members: Cluster {
     async fn remove_member(&self, id: &str) -> Result<()>;
 }
 
-/// A member the harness can ask: its id and its admin endpoint.
+/// A member the harness can ask: its id, its endpoint and a channel to its
+/// admin service (from [`Cluster::channel`], so a simulated cluster's too).
 #[derive(Debug, Clone)]
 struct Probe {
     /// Node id.
     id: String,
     /// gRPC endpoint, `http://host:port`.
     endpoint: String,
+    /// Lazily connected, each call bounded by [`PROBE_TIMEOUT`].
+    channel: Channel,
+}
+
+impl Probe {
+    /// `id` of `cluster`, if it has an endpoint.
+    fn of(cluster: &dyn Cluster, id: &str) -> Result<Probe> {
+        let (endpoint, channel) = (cluster.endpoint(id)?, cluster.channel(id, PROBE_TIMEOUT)?);
+        Ok(Probe { id: id.to_string(), endpoint, channel })
+    }
+
+    fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel.clone())
+    }
 }
 
 /// Every current member of `cluster` as the harness asks it.
 fn probes(cluster: &dyn Cluster) -> Vec<Probe> {
-    let nodes = cluster.nodes();
-    nodes.into_iter().filter_map(|id| Some(Probe { endpoint: cluster.endpoint(&id).ok()?, id })).collect()
+    cluster.nodes().into_iter().filter_map(|id| Probe::of(cluster, &id).ok()).collect()
 }
 
 /// Membership changes and preference lists need our node's admin service.
@@ -104,31 +120,33 @@ fn ensure_ours(cluster: &impl Members, what: &str) -> Result<()> {
 
 /// [`Cluster::join_node`]: start `id` with the join flags, announced to
 /// every current member, and wait until it is normal everywhere.
-pub(crate) async fn join(cluster: &impl Members, id: &str) -> Result<Joined> {
+pub async fn join(cluster: &impl Members, id: &str) -> Result<Joined> {
     ensure_ours(cluster, "add a node to a running cluster")?;
     let started = Instant::now();
     let seeds: Vec<(String, String)> = probes(cluster).into_iter().map(|p| (p.id, address_of(&p.endpoint))).collect();
     cluster.start_member(id, join_args(&seeds)).await?;
-    let joiner = Probe { id: id.to_string(), endpoint: cluster.endpoint(id)? };
+    let joiner = Probe::of(cluster, id)?;
     wait_status(id, "normal", &probes(cluster), Some(id), started).await?;
+    let status = joiner.admin().status(proto::StatusRequest {}).await;
+    let status = status.map_err(|e| ClusterError::Other(format!("status from {id}: {e}")))?.into_inner();
     Ok(Joined {
         node: id.to_string(),
         address: address_of(&joiner.endpoint),
-        keys_held: crate::admin_status(&joiner.endpoint, PROBE_TIMEOUT).await?.keys,
+        keys_held: status.keys,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
 
 /// [`Cluster::leave_node`]: `Admin.Leave`, "left" seen by the answering
 /// members, then the node removed.
-pub(crate) async fn leave(cluster: &impl Members, id: &str) -> Result<Left> {
+pub async fn leave(cluster: &impl Members, id: &str) -> Result<Left> {
     ensure_ours(cluster, "remove a node from a running cluster")?;
     if cluster.nodes().len() <= 1 {
         return Err(ClusterError::Other(format!("{id} is the only node: it cannot leave")));
     }
     let started = Instant::now();
-    let leaver = Probe { id: id.to_string(), endpoint: cluster.endpoint(id)? };
-    let (keys_streamed, duration_ms) = decommission(&leaver).await?;
+    let leaver = Probe::of(cluster, id)?;
+    let (keys_streamed, duration_ms) = decommission(cluster, &leaver).await?;
     let others: Vec<Probe> = probes(cluster).into_iter().filter(|p| p.id != id).collect();
     wait_status(id, "left", &others, None, started).await?;
     cluster.remove_member(id).await?;
@@ -183,8 +201,7 @@ async fn wait_status(
 async fn survey(member: &str, status: &str, probes: &[Probe]) -> (Vec<String>, Vec<String>) {
     let (mut agree, mut disagree) = (Vec::new(), Vec::new());
     for probe in probes {
-        let Ok(mut client) = admin_client(&probe.endpoint, PROBE_TIMEOUT, PROBE_TIMEOUT).await else { continue };
-        let Ok(view) = client.membership(MembershipRequest {}).await else { continue };
+        let Ok(view) = probe.admin().membership(MembershipRequest {}).await else { continue };
         let seen = view.into_inner().members.iter().any(|m| m.node_id == member && m.ring_status == status);
         if seen { agree.push(probe.id.clone()) } else { disagree.push(probe.id.clone()) }
     }
@@ -193,8 +210,8 @@ async fn survey(member: &str, status: &str, probes: &[Probe]) -> (Vec<String>, V
 
 /// `Admin.Leave` on `probe`'s node, which returns once it has streamed its
 /// ranges away and declared itself left: (keys streamed, its duration in ms).
-async fn decommission(probe: &Probe) -> Result<(u64, u64)> {
-    let mut client = admin_client(&probe.endpoint, PROBE_TIMEOUT, MEMBERSHIP_TIMEOUT).await?;
+async fn decommission(cluster: &dyn Cluster, probe: &Probe) -> Result<(u64, u64)> {
+    let mut client = AdminClient::new(cluster.channel(&probe.id, MEMBERSHIP_TIMEOUT)?);
     let reply = client
         .leave(LeaveRequest {})
         .await
@@ -206,12 +223,12 @@ async fn decommission(probe: &Probe) -> Result<(u64, u64)> {
 /// [`Cluster::preference_list`]: the home replicas of `key` in ring order,
 /// from the first member that answers `Admin.PreferenceList` (any member's
 /// ring will do: they agree once gossip settled).
-pub(crate) async fn preference_list(cluster: &impl Members, key: &str) -> Result<Vec<String>> {
+pub async fn preference_list(cluster: &impl Members, key: &str) -> Result<Vec<String>> {
     ensure_ours(cluster, "tell a key's preference list")?;
     let mut errors = Vec::new();
     for probe in probes(cluster) {
         let asked = async {
-            let mut client = admin_client(&probe.endpoint, PROBE_TIMEOUT, PROBE_TIMEOUT).await?;
+            let mut client = probe.admin();
             let request = PreferenceListRequest { key: key.as_bytes().to_vec() };
             let reply = client.preference_list(request).await;
             reply.map_err(|e| ClusterError::Other(format!("Admin.PreferenceList on {}: {e}", probe.id)))

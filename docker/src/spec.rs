@@ -33,6 +33,11 @@ pub enum Fault {
     Membership,
 }
 
+impl Fault {
+    /// Every fault a nemesis may need.
+    pub const ALL: [Fault; 6] = [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership];
+}
+
 /// What a command run inside a node printed.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {

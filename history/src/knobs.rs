@@ -104,6 +104,34 @@ impl StorageEngine {
     }
 }
 
+/// The node's commit-log fsync policy (`--fsync`): when a write becomes
+/// durable. Under the simulator a kill is a power loss, so this decides
+/// what the node keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Synced before every acknowledgement.
+    Always,
+    /// Group commit: acknowledged once the batch it joined is synced.
+    Batch,
+    /// Acknowledged at once; durable only when the kernel writes it back.
+    Never,
+}
+
+impl Fsync {
+    /// Every policy, in the order `--help` lists them.
+    pub const ALL: [Fsync; 3] = [Fsync::Always, Fsync::Batch, Fsync::Never];
+
+    /// The name in the node's `--fsync` flag and `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Batch => "batch",
+            Fsync::Never => "never",
+        }
+    }
+}
+
 /// The shape of the key distribution, without its size (`keys`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -261,6 +289,9 @@ pub struct RunLabels {
     pub switches_passed: Switches,
     /// `--storage` as requested (None: the node's default).
     pub storage_requested: Option<StorageEngine>,
+    /// `--fsync` as requested (None: the node's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync_requested: Option<Fsync>,
     /// The storage engine the nodes reported in `Admin.Status` at the start
     /// (absent when the run did not get that far, or for peer stores).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,6 +307,7 @@ impl Default for RunLabels {
             test_index: 0,
             switches_passed: Switches::default(),
             storage_requested: None,
+            fsync_requested: None,
             storage: None,
         }
     }

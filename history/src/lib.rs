@@ -22,10 +22,10 @@ mod run;
 mod version;
 
 pub use admin::AdminSnapshot;
-pub use knobs::{Arrival, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
+pub use knobs::{Arrival, Fsync, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling};
-pub use recorder::Recorder;
+pub use recorder::{ElapsedNs, Recorder};
 pub use replica::{read_replica_reads, ReplicaRead};
 pub use run::{Resolution, RunConfig};
 pub use version::{Dot, Version};

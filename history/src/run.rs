@@ -81,9 +81,16 @@ impl RunConfig {
         self.w + self.r > self.n && !self.sloppy_quorum
     }
 
-    /// Whether the nodes' data survives a kill: they reported the LSM engine.
+    /// Whether the nodes' acknowledged data survives a kill: they reported
+    /// the LSM engine, or the simulator's power-loss disk (where a kill is a
+    /// power loss) with a policy that syncs before the ack (the node's
+    /// default, `batch`, does).
     pub fn durable_storage(&self) -> bool {
-        self.labels.storage.as_deref() == Some("lsm")
+        match self.labels.storage.as_deref() {
+            Some("lsm") => true,
+            Some("power_loss") => self.labels.fsync_requested != Some(crate::Fsync::Never),
+            _ => false,
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! schedule. [`heal_all`] undoes whatever is still in force, and after a
 //! membership nemesis records the final members (event `membership`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use docker::{Cluster, ClusterError, Fault};
 use futures::future::join_all;
@@ -58,7 +60,7 @@ pub async fn execute(
     state: &Mutex<FaultState>,
 ) -> Result<(), NemesisError> {
     for step in &schedule.actions {
-        tokio::time::sleep_until((phase_start + Duration::from_millis(step.at_ms)).into()).await;
+        tokio::time::sleep_until(phase_start + Duration::from_millis(step.at_ms)).await;
         let result = perform(&step.action, cluster, state).await;
         let value = match &result {
             Ok(done) => with_kind(done.clone(), schedule),
@@ -121,8 +123,7 @@ pub async fn heal_all(cluster: &dyn Cluster, recorder: &Recorder, state: &Mutex<
         note("clock-reset", reset_clocks(cluster, state, &snapshot).await)?;
     }
     if cluster.supports(Fault::Partition) {
-        let healed = partition::heal(cluster).await.map(|_| json!({"healed": "iptables -F INPUT on every node"}));
-        note("stop-partition", healed)?;
+        note("stop-partition", partition::heal(cluster).await)?;
     }
     if cluster.supports(Fault::Latency) && snapshot.latency {
         note("stop-latency", remove_qdiscs(cluster).await)?;
@@ -162,6 +163,10 @@ async fn reset_clocks(cluster: &dyn Cluster, state: &Mutex<FaultState>, s: &Faul
 }
 
 async fn remove_qdiscs(cluster: &dyn Cluster) -> Result<Value, NemesisError> {
+    if let Some(native) = cluster.link_faults() {
+        let done = native.unslow()?;
+        return Ok(json!({"nodes": cluster.nodes(), "mechanism": native.mechanism(), "done": done}));
+    }
     let command = netem::stop_command();
     for node in cluster.nodes() {
         partition::run_sh(cluster, &node, &command).await?;

@@ -7,6 +7,10 @@
 //! names, so clients still reach every node (as in Jepsen). Healing flushes
 //! INPUT on every node. `-w` waits for the xtables lock instead of failing.
 //! Nothing here touches the host's iptables.
+//!
+//! A backend with its own network ([`docker::LinkFaults`], the simulator)
+//! gets the same grudge as directed links to cut instead, and the event says
+//! which mechanism did it.
 
 use docker::{Cluster, Fault};
 use futures::future::join_all;
@@ -43,9 +47,23 @@ fn ensure_supported(cluster: &dyn Cluster) -> Result<(), NemesisError> {
     Err(NemesisError::Unsupported { backend: cluster.backend(), fault: "partition (iptables)".into() })
 }
 
-/// Installs `grudge` on every node it names, concurrently.
-pub async fn apply(cluster: &dyn Cluster, grudge: &Grudge) -> Result<(), NemesisError> {
+/// The directed links (`from`, `to`) a grudge cuts: `to` drops `from`'s packets.
+pub fn links(grudge: &Grudge) -> Vec<(String, String)> {
+    grudge.iter().flat_map(|(node, peers)| peers.iter().map(move |peer| (peer.clone(), node.clone()))).collect()
+}
+
+/// Installs `grudge` on every node it names, concurrently; returns how.
+pub async fn apply(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_json::Value, NemesisError> {
     ensure_supported(cluster)?;
+    if let Some(native) = cluster.link_faults() {
+        let done = native.cut(&links(grudge))?;
+        return Ok(serde_json::json!({"mechanism": native.mechanism(), "done": done}));
+    }
+    apply_iptables(cluster, grudge).await?;
+    Ok(serde_json::json!({"mechanism": "iptables"}))
+}
+
+async fn apply_iptables(cluster: &dyn Cluster, grudge: &Grudge) -> Result<(), NemesisError> {
     let mut scripts = Vec::new();
     for node in grudge.keys() {
         if let Some(script) = rules_for(cluster, grudge, node)? {
@@ -56,10 +74,26 @@ pub async fn apply(cluster: &dyn Cluster, grudge: &Grudge) -> Result<(), Nemesis
     results.into_iter().collect()
 }
 
-/// Removes every partition rule from every node, concurrently.
-pub async fn heal(cluster: &dyn Cluster) -> Result<(), NemesisError> {
+/// Removes every partition rule from every node, concurrently; returns how.
+pub async fn heal(cluster: &dyn Cluster) -> Result<serde_json::Value, NemesisError> {
     ensure_supported(cluster)?;
+    if let Some(native) = cluster.link_faults() {
+        let done = native.heal()?;
+        return Ok(serde_json::json!({"mechanism": native.mechanism(), "healed": done}));
+    }
     let nodes = cluster.nodes();
     let results = join_all(nodes.iter().map(|node| run_sh(cluster, node, "iptables -w -F INPUT"))).await;
-    results.into_iter().collect()
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(serde_json::json!({"mechanism": "iptables", "healed": "iptables -F INPUT on every node"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grudge_cuts_the_links_into_its_holder() {
+        let grudge: Grudge = [("n1".to_string(), ["n2".to_string(), "n3".to_string()].into())].into();
+        assert_eq!(links(&grudge), vec![("n2".to_string(), "n1".to_string()), ("n3".to_string(), "n1".to_string())]);
+    }
 }

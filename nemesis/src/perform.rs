@@ -26,13 +26,13 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
             // Marked first: a half-applied grudge must still be healed.
             let grudge = without_gone(grudge, &*state.lock().await);
             state.lock().await.partitioned = true;
-            partition::apply(cluster, &grudge).await?;
-            Ok(json!({"scheme": scheme, "grudge": grudge}))
+            let how = partition::apply(cluster, &grudge).await?;
+            Ok(merged(json!({"scheme": scheme, "grudge": grudge}), how))
         }
         Action::StopPartition => {
-            partition::heal(cluster).await?;
+            let how = partition::heal(cluster).await?;
             state.lock().await.partitioned = false;
-            Ok(json!({"healed": "iptables -F INPUT on every node"}))
+            Ok(how)
         }
         Action::Kill { nodes, primaries_of } => {
             let (nodes, aimed) = aim(cluster, state, "kill", nodes, primaries_of).await;
@@ -51,7 +51,7 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
         Action::ClockBump { mode, offsets_s } => clock_bump(cluster, state, mode, offsets_s).await,
         Action::ClockReset { nodes } => clock_reset(cluster, state, nodes).await,
         Action::StartLatency { nodes, delay_ms, jitter_ms, loss_pct } => {
-            start_latency(cluster, state, nodes, netem::start_command(*delay_ms, *jitter_ms, *loss_pct)).await
+            start_latency(cluster, state, nodes, (*delay_ms, *jitter_ms, *loss_pct)).await
         }
         Action::StopLatency => stop_latency(cluster, state).await,
         Action::Join { node } => join(cluster, state, node).await,
@@ -89,6 +89,14 @@ async fn aim(
 async fn aimed_at(state: &Mutex<FaultState>, f: &str, nodes: &[String], key: &Option<String>) -> Vec<String> {
     let Some(key) = key else { return nodes.to_vec() };
     state.lock().await.aimed.remove(&format!("{f} {key}")).unwrap_or_else(|| nodes.to_vec())
+}
+
+/// `value` with `"mechanism"` added when the backend performs `fault` its own way.
+fn with_mechanism(cluster: &dyn Cluster, fault: Fault, value: Value) -> Value {
+    match cluster.fault_mechanism(fault) {
+        Some(how) => merged(value, json!({"mechanism": how})),
+        None => value,
+    }
 }
 
 /// `value` with `extra`'s fields added.
@@ -165,7 +173,7 @@ async fn kill(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]
     for node in &victims {
         cluster.kill(node).await?;
     }
-    Ok(json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL"}))
+    Ok(with_mechanism(cluster, Fault::Kill, json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL"})))
 }
 
 /// Of `nodes`, those running now, marked held down (in the set `held`
@@ -192,7 +200,7 @@ async fn restart(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[Stri
         cluster.restart(node).await?;
         state.lock().await.killed.remove(node);
     }
-    Ok(json!({"nodes": down, "requested": nodes, "data": "same data directory"}))
+    Ok(with_mechanism(cluster, Fault::Kill, json!({"nodes": down, "requested": nodes, "data": "same data directory"})))
 }
 
 async fn pause(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
@@ -201,7 +209,7 @@ async fn pause(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String
     for node in &victims {
         cluster.pause(node).await?;
     }
-    Ok(json!({"nodes": victims, "requested": nodes, "signal": "SIGSTOP"}))
+    Ok(with_mechanism(cluster, Fault::Pause, json!({"nodes": victims, "requested": nodes, "signal": "SIGSTOP"})))
 }
 
 async fn resume(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
@@ -213,7 +221,7 @@ async fn resume(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[Strin
         cluster.resume(node).await?;
         state.lock().await.paused.remove(node);
     }
-    Ok(json!({"nodes": paused, "requested": nodes, "signal": "SIGCONT"}))
+    Ok(with_mechanism(cluster, Fault::Pause, json!({"nodes": paused, "requested": nodes, "signal": "SIGCONT"})))
 }
 
 async fn clock_bump(
@@ -233,7 +241,8 @@ async fn clock_bump(
         state.lock().await.skewed.insert(node.clone());
         observed.insert(node.clone(), observed_offset_s(cluster, node).await);
     }
-    Ok(json!({"mode": mode, "offsets_s": offsets_s, "observed_offsets_s": observed}))
+    let done = json!({"mode": mode, "offsets_s": offsets_s, "observed_offsets_s": observed});
+    Ok(with_mechanism(cluster, Fault::Clock, done))
 }
 
 async fn clock_reset(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
@@ -264,11 +273,13 @@ pub async fn observed_offset_s(cluster: &dyn Cluster, node: &str) -> Option<i64>
     Some(inside - host)
 }
 
+/// `(delay_ms, jitter_ms, loss_pct)` on every link of `nodes`: natively
+/// where the backend has its own network, else `tc netem` inside each node.
 async fn start_latency(
     cluster: &dyn Cluster,
     state: &Mutex<FaultState>,
     nodes: &[String],
-    command: String,
+    (delay_ms, jitter_ms, loss_pct): (u64, u64, u32),
 ) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Latency, "latency (tc netem)")?;
     let nodes: Vec<String> = {
@@ -276,6 +287,11 @@ async fn start_latency(
         s.latency = true;
         nodes.iter().filter(|n| !s.gone(n)).cloned().collect()
     };
+    if let Some(native) = cluster.link_faults() {
+        let done = native.slow(&nodes, delay_ms, jitter_ms, loss_pct)?;
+        return Ok(json!({"nodes": nodes, "mechanism": native.mechanism(), "done": done}));
+    }
+    let command = netem::start_command(delay_ms, jitter_ms, loss_pct);
     for node in &nodes {
         partition::run_sh(cluster, node, &command).await.map_err(|e| netem_missing(cluster, e))?;
     }
@@ -297,6 +313,11 @@ fn netem_missing(cluster: &dyn Cluster, e: NemesisError) -> NemesisError {
 
 async fn stop_latency(cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Latency, "latency (tc netem)")?;
+    if let Some(native) = cluster.link_faults() {
+        let done = native.unslow()?;
+        state.lock().await.latency = false;
+        return Ok(json!({"nodes": cluster.nodes(), "mechanism": native.mechanism(), "done": done}));
+    }
     let command = netem::stop_command();
     for node in cluster.nodes() {
         partition::run_sh(cluster, &node, &command).await?;

@@ -73,7 +73,7 @@ async fn scenario(cluster: Arc<DockerCluster>) -> Result<String, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(write_until(Arc::clone(&cluster), Arc::clone(&acked), Arc::clone(&stop)));
     let state = Mutex::new(FaultState::default());
-    let executed = nemesis::execute(&schedule, cluster.as_ref(), &recorder, Instant::now(), &state).await;
+    let executed = nemesis::execute(&schedule, cluster.as_ref(), &recorder, tokio::time::Instant::now(), &state).await;
     stop.store(true, Ordering::Relaxed);
     let written = writer.await.map_err(|e| format!("writer panicked: {e}"))?;
     executed.map_err(|e| format!("the membership nemesis failed: {e}"))?;

@@ -46,7 +46,9 @@ impl AdminPoller {
             async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(INTERVAL_MS));
                 loop {
+                    // Biased: a simulated run must poll the same branch first every time.
                     tokio::select! {
+                        biased;
                         _ = tick.tick() => inner.snapshot().await,
                         _ = &mut stopped => break,
                     }
@@ -100,9 +102,9 @@ impl Inner {
             counters: Default::default(),
             merkle_roots: Default::default(),
         };
-        let Ok(endpoint) = self.cluster.endpoint(node) else { return snap };
+        let Ok(channel) = self.cluster.channel(node, Duration::from_millis(TIMEOUT_MS)) else { return snap };
         let call = async {
-            let mut client = AdminClient::connect(endpoint).await.ok()?;
+            let mut client = AdminClient::new(channel);
             client.status(proto::StatusRequest {}).await.ok().map(|r| r.into_inner())
         };
         if let Ok(Some(status)) = tokio::time::timeout(Duration::from_millis(TIMEOUT_MS), call).await {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use history::{Arrival, Knobs, NodeChoice, Resolution, StorageEngine};
+use history::{Arrival, Fsync, Knobs, NodeChoice, Resolution, StorageEngine};
 use nemesis::Composition;
 use workload::KeyShape;
 
@@ -66,7 +66,7 @@ pub struct CampaignArgs {
     pub resume: bool,
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
-    /// Where the nodes run (auto: docker when an engine answers, else local).
+    /// Where the nodes run (auto: docker when an engine answers, else the simulator).
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Node image tag (docker); default: the tag `make image` wrote to target/dynamo-node.image.
@@ -105,6 +105,10 @@ pub struct CampaignArgs {
     /// Storage engine for the nodes; default: the node's.
     #[arg(long, value_parser = one_of(&StorageEngine::ALL, StorageEngine::as_str))]
     pub storage: Option<StorageEngine>,
+    /// Commit-log fsync policy for the nodes; default: the node's. Under the
+    /// simulator a kill is a power loss, and this decides what it keeps.
+    #[arg(long, value_parser = one_of(&Fsync::ALL, Fsync::as_str))]
+    pub fsync: Option<Fsync>,
     /// Workloads, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "register")]
     pub workload: Vec<WorkloadKind>,
@@ -184,6 +188,7 @@ impl CampaignArgs {
                 &switch_values(&self.anti_entropy),
             ),
             storage: self.storage,
+            fsync: self.fsync,
             workloads: self.workload.clone(),
             nemeses: self.nemesis.clone(),
             test_count: self.test_count,

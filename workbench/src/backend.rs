@@ -5,8 +5,11 @@
 //! before anything starts: `auto` asks whether a Docker engine answers;
 //! `docker` also checks that the node image is present (nothing can be
 //! pulled here), so a missing image is a clear error up front instead of a
-//! failed first run; `local` finds the `dynamo-node` binary. `campaign` and
-//! `bench-peers` both choose and start clusters through this one module.
+//! failed first run; `local` finds the `dynamo-node` binary; `sim` needs
+//! nothing (the node's library is linked in). `campaign` and `bench-peers`
+//! both choose and start clusters through this one module; where no engine
+//! answers, `auto` falls back to the simulator for a campaign and to local
+//! processes for `bench-peers` (its peers are real etcd and Redis).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,12 +21,15 @@ use nemesis::Composition;
 /// The values of `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
-    /// Docker when an engine answers, else local processes.
+    /// Docker when an engine answers, else the simulator (local processes for `bench-peers`).
     Auto,
     /// Containers of the node image on a bridge network per run.
     Docker,
     /// Processes on 127.0.0.1 (no partitions or latency).
     Local,
+    /// Every node's library code in this process under a deterministic
+    /// simulator: every fault, replayable by seed (our node only).
+    Sim,
 }
 
 /// Where the nodes run.
@@ -39,6 +45,8 @@ pub enum Backend {
         /// The `dynamo-node` binary.
         binary: PathBuf,
     },
+    /// The simulator (`dynamo-sim`): nothing to find, the node is linked in.
+    Sim,
 }
 
 /// What [`choose`] needs besides the choice: the explicit image and binary, if given.
@@ -50,9 +58,11 @@ pub struct Overrides {
     pub node_binary: Option<PathBuf>,
 }
 
-/// The backend `choice` stands for on this machine, with its image or binary checked.
-pub async fn choose(choice: BackendChoice, overrides: &Overrides) -> Result<Backend> {
-    let docker_up = choice != BackendChoice::Local && docker::docker_available().await;
+/// The backend `choice` stands for on this machine, with its image or binary
+/// checked; `auto` without a Docker engine becomes `fallback` (`Sim` or `Local`).
+pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: BackendChoice) -> Result<Backend> {
+    assert!(matches!(fallback, BackendChoice::Sim | BackendChoice::Local), "auto falls back to sim or local");
+    let docker_up = matches!(choice, BackendChoice::Docker | BackendChoice::Auto) && docker::docker_available().await;
     match (choice, docker_up) {
         (BackendChoice::Docker, false) => bail!("--backend docker, but no Docker engine answers; is the daemon running?"),
         (BackendChoice::Docker | BackendChoice::Auto, true) => {
@@ -64,6 +74,11 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides) -> Result<Back
             docker::check_image(&image).await.with_context(|| format!("--image {image}"))?;
             Ok(Backend::Docker { image })
         }
+        (BackendChoice::Auto, false) if fallback == BackendChoice::Sim => {
+            eprintln!("no Docker engine answers: running the nodes under the deterministic simulator (--backend sim)");
+            Ok(Backend::Sim)
+        }
+        (BackendChoice::Sim, _) => Ok(Backend::Sim),
         (BackendChoice::Local | BackendChoice::Auto, _) => {
             if choice == BackendChoice::Auto {
                 eprintln!("no Docker engine answers: falling back to local processes (partitions and latency will be reported unsupported)");
@@ -79,11 +94,12 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides) -> Result<Back
 }
 
 impl Backend {
-    /// `docker` or `local`, as `run.json` records it.
+    /// `docker`, `local` or `sim`, as `run.json` records it.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Docker { .. } => "docker",
             Backend::Local { .. } => "local",
+            Backend::Sim => dynamo_sim::BACKEND,
         }
     }
 
@@ -92,6 +108,7 @@ impl Backend {
         match self {
             Backend::Docker { image } => image.clone(),
             Backend::Local { binary } => binary.display().to_string(),
+            Backend::Sim => crate::sim_run::image(),
         }
     }
 
@@ -101,6 +118,7 @@ impl Backend {
             Backend::Docker { image } => Arc::new(DockerCluster::start_store(spec, image, kind).await?),
             Backend::Local { binary } if kind == StoreKind::Dynamo => Arc::new(LocalCluster::start(spec, binary.clone()).await?),
             Backend::Local { .. } => Arc::new(LocalCluster::start_store(spec, kind).await?),
+            Backend::Sim => bail!("a simulated cluster lives inside its simulation (sim_run::drive), not started here"),
         };
         Ok(cluster)
     }
@@ -110,7 +128,17 @@ impl Backend {
         match self {
             Backend::Docker { .. } => DockerCluster::capabilities(),
             Backend::Local { .. } => LocalCluster::capabilities(),
+            Backend::Sim => dynamo_sim::SimCluster::capabilities(),
         }
+    }
+
+    /// Why this backend cannot run `matrix` at all, before anything starts:
+    /// the simulator hosts only our node, not the peer stores.
+    pub fn refuses(&self, matrix: &crate::matrix::Matrix) -> Option<String> {
+        let peer = matrix.stores.iter().find(|s| s.kind() != StoreKind::Dynamo)?;
+        matches!(self, Backend::Sim).then(|| {
+            format!("--stores {}: the sim backend hosts only our node (dynamo); peer stores need --backend docker or local", peer.as_str())
+        })
     }
 
     /// Why this backend cannot perform `nemesis` on `store`, asked before

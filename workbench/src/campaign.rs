@@ -159,20 +159,10 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
         write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
         return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
     }
-    let cluster = start_cluster(plan, spec, &dir, index).await?;
-    if spec.store == crate::store::Store::Dynamo {
-        // Peer stores have no admin service to ask.
-        record_status(cluster.as_ref(), &mut run).await;
-    }
-    write_json(&dir.join(files::RUN), &run)?;
-    let driven = tokio::select! {
-        r = run::drive(spec, cluster.clone(), &dir) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(Interrupted)),
+    let driven = match plan.backend {
+        Backend::Sim => crate::sim_run::drive(spec, &dir, &mut run, &plan.name).await,
+        _ => drive_real(plan, spec, &dir, index, &mut run).await?,
     };
-    if let Err(e) = cluster.collect_logs().await {
-        warn!("collecting node logs failed: {e}");
-    }
-    cluster.teardown().await.context("tearing the cluster down failed")?;
     if let Some(nemesis::NemesisError::Unsupported { .. }) = driven.as_ref().err().and_then(|e| e.downcast_ref()) {
         let why = format!("{:#}", driven.as_ref().err().map(|e| e.to_string()).unwrap_or_default());
         write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
@@ -187,19 +177,52 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     Ok(Outcome { run, dir_name: spec.name.clone(), results: Some(results), unsupported: None })
 }
 
+/// Starts a real cluster for `spec`, drives the run on it and tears it down
+/// (the outer error); the inner result is the run's own.
+async fn drive_real(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) -> Result<Result<PathBuf>> {
+    let cluster = start_cluster(plan, spec, dir, index).await?;
+    if spec.store == crate::store::Store::Dynamo {
+        // Peer stores have no admin service to ask.
+        record_status(cluster.as_ref(), run).await;
+    }
+    write_json(&dir.join(files::RUN), &*run)?;
+    let driven = tokio::select! {
+        r = run::drive(spec, cluster.clone(), dir) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(Interrupted)),
+    };
+    if let Err(e) = cluster.collect_logs().await {
+        warn!("collecting node logs failed: {e}");
+    }
+    cluster.teardown().await.context("tearing the cluster down failed")?;
+    Ok(driven)
+}
+
 /// Records what the nodes report in `Admin.Status` as in force: the
 /// storage engine (so an expectation can depend on whether data survives a
 /// kill) and the four switches, instead of assuming the node's defaults.
 async fn record_status(cluster: &dyn Cluster, run: &mut RunConfig) {
-    let Some(node) = cluster.nodes().first().cloned() else { return };
-    let Ok(endpoint) = cluster.endpoint(&node) else { return };
-    let status = match docker::admin_status(&endpoint, std::time::Duration::from_secs(2)).await {
-        Ok(status) => status,
+    if let Some(status) = node_status(cluster).await {
+        apply_status(&status, run);
+    }
+}
+
+/// What the first node reports in `Admin.Status`, over the cluster's own
+/// channel (TCP, or the simulator's sockets); None, with a warning, if it
+/// does not answer.
+pub async fn node_status(cluster: &dyn Cluster) -> Option<proto::StatusResponse> {
+    let node = cluster.nodes().first().cloned()?;
+    let channel = cluster.channel(&node, std::time::Duration::from_secs(2)).ok()?;
+    match proto::admin_client::AdminClient::new(channel).status(proto::StatusRequest {}).await {
+        Ok(status) => Some(status.into_inner()),
         Err(e) => {
             warn!("cannot read what is in force from {node}: {e}; run.json keeps the flags passed");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Writes `status`'s storage engine and switches into `run`.
+pub fn apply_status(status: &proto::StatusResponse, run: &mut RunConfig) {
     run.labels.storage = Some(status.storage.clone());
     let reported = [
         (&mut run.sloppy_quorum, status.sloppy_quorum),
@@ -210,7 +233,7 @@ async fn record_status(cluster: &dyn Cluster, run: &mut RunConfig) {
     for (field, value) in reported {
         match value {
             Some(v) => *field = v,
-            None => warn!("{node} does not report its switches (an older node); run.json keeps the flags passed"),
+            None => warn!("the node does not report its switches (an older node); run.json keeps the flags passed"),
         }
     }
 }

@@ -15,11 +15,15 @@
 //! - set, sibling resolution, no faults or only kills on a durable engine
 //!   (`storage: lsm`): no acknowledged add is lost (union merge keeps all);
 //! - set, clock skew, last-write-wins: adds are lost to the skewed clock.
+//! - set under the simulator, kills only (a kill there is a power loss):
+//!   with `--fsync never` and W=1 acknowledged adds are lost (they lived
+//!   only in the page cache of the one replica that acknowledged them);
+//!   with `--fsync always` and siblings none is.
 //! A run that could not be performed (unsupported fault) makes the verdict
 //! unknown, never a pass.
 
 use checker::{Results, Validity};
-use history::{Resolution, RunConfig};
+use history::{Fsync, Resolution, RunConfig};
 
 use crate::table::{config_label, nemesis_label};
 
@@ -145,6 +149,7 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     // keys is 0 only in runs that predate recording it: then not known to be contended.
     let contended = run.knobs.keys > 0 && run.knobs.keys <= run.knobs.concurrency;
     let durable = run.durable_storage();
+    let fsync = run.labels.fsync_requested;
     let only = |allowed: &[&str]| run.nemesis.iter().all(|n| allowed.contains(&n.as_str()));
     let mut out = Vec::new();
     match run.resolution {
@@ -155,6 +160,13 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
             out.push(claim(lost == Some(0), format!("siblings with union merge to lose no acknowledged add, lost {lost:?}")));
         }
         _ => {}
+    }
+    let power_loss = run.backend == "sim" && !run.nemesis.is_empty() && only(&["kill"]);
+    if power_loss && fsync == Some(Fsync::Never) && run.w == 1 {
+        out.push(claim(lost.is_some_and(|l| l > 0), format!("power loss with fsync never to lose acknowledged W=1 adds, lost {lost:?}")));
+    }
+    if power_loss && fsync == Some(Fsync::Always) && run.resolution == Resolution::Siblings {
+        out.push(claim(lost == Some(0), format!("power loss with fsync always to lose no acknowledged add, lost {lost:?}")));
     }
     if run.resolution == Resolution::Lww && run.nemesis.iter().any(|n| n == "clock") {
         out.push(claim(to_clock.is_some_and(|l| l > 0), format!("LWW to lose adds to skewed clocks, lost_to_clock {to_clock:?}")));

@@ -19,12 +19,14 @@ mod bench_plot;
 mod campaign;
 mod check;
 mod expect;
+mod explore;
 mod flag_values;
 mod index;
 mod matrix;
 mod plot;
 mod progress;
 mod run;
+mod sim_run;
 mod spec;
 mod store;
 mod table;
@@ -49,6 +51,9 @@ struct Cli {
 enum Command {
     /// Run a matrix of configurations x nemeses x workloads and write results/<name>/.
     Campaign(CampaignArgs),
+    /// One configuration over many seeds under the simulator, in parallel:
+    /// the seeds with invalid verdicts or anomalies, and how to replay each.
+    Explore(explore::ExploreArgs),
     /// Re-check a run directory or a campaign directory offline.
     Check {
         dir: PathBuf,
@@ -93,7 +98,10 @@ async fn campaign(args: CampaignArgs) -> Result<i32> {
     // is chosen, let alone a container started.
     args.validate()?;
     let matrix = args.matrix()?;
-    let backend = backend::choose(args.backend, &args.overrides()).await?;
+    let backend = backend::choose(args.backend, &args.overrides(), BackendChoice::Sim).await?;
+    if let Some(why) = backend.refuses(&matrix) {
+        anyhow::bail!("{why}");
+    }
     campaign::run_campaign(&args.plan(matrix, backend)).await
 }
 
@@ -114,9 +122,11 @@ async fn main() {
     let code = match cli.command {
         Command::Campaign(args) => campaign(args).await,
         Command::Check { dir, write } => check::check(&dir, write),
+        // Its workers run simulations, which must not be inside this runtime.
+        Command::Explore(args) => tokio::task::block_in_place(|| explore::explore(&args)),
         Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir, only } => {
             let config = bench_peers::default_config(duration, concurrency, seed);
-            match backend::choose(backend, &Overrides { image, node_binary }).await {
+            match backend::choose(backend, &Overrides { image, node_binary }, BackendChoice::Local).await {
                 Ok(backend) => bench_peers::bench_peers(&config, &backend, &results_dir, &only).await,
                 Err(e) => Err(e),
             }

@@ -9,7 +9,7 @@
 //! same runs; repetitions differ from each other.
 
 use anyhow::{bail, Result};
-use history::{Arrival, Knobs, Resolution, StorageEngine};
+use history::{Arrival, Fsync, Knobs, Resolution, StorageEngine};
 use nemesis::Composition;
 
 use crate::spec::{RunSpec, Switches, WorkloadKind};
@@ -32,6 +32,8 @@ pub struct Matrix {
     pub switches: Vec<Switches>,
     /// `--storage` for every node (None: node default).
     pub storage: Option<StorageEngine>,
+    /// `--fsync` for every node (None: node default).
+    pub fsync: Option<Fsync>,
     /// Workloads.
     pub workloads: Vec<WorkloadKind>,
     /// Nemesis compositions.
@@ -160,11 +162,13 @@ impl Matrix {
             resolution,
             switches,
             storage: self.storage,
+            fsync: self.fsync,
             workload,
             nemesis: nemesis.clone(),
             test_index,
             seed: self.seed.wrapping_add(u64::from(test_index)),
             knobs: self.knobs.clone(),
+            schedule_override: None,
         }
     }
 }
@@ -183,6 +187,7 @@ pub(crate) mod tests {
             resolutions: vec![Resolution::Siblings, Resolution::Lww],
             switches: switch_combinations(&[None], &[None, Some(false)], &[None], &[None]),
             storage: None,
+            fsync: None,
             workloads: vec![WorkloadKind::Register, WorkloadKind::Set],
             nemeses: vec!["none".parse().unwrap(), "kill+clock".parse().unwrap()],
             test_count: 2,

@@ -15,7 +15,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{Context, Result};
 use docker::Cluster;
@@ -62,11 +64,12 @@ pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
 /// `history.jsonl`, `admin.jsonl` and `schedule.json` into `dir`.
 pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Result<PathBuf> {
     let history_path = dir.join(files::HISTORY);
+    // tokio's clock: the host's in a real run, the simulator's under `--backend sim`.
     let start = Instant::now();
-    let recorder = Arc::new(Recorder::create(&history_path, start)?);
+    let recorder = Arc::new(Recorder::with_clock(&history_path, Box::new(move || start.elapsed().as_nanos() as u64))?);
     let poller = AdminPoller::start(cluster.clone(), recorder.clone(), &dir.join(files::ADMIN))?;
     let targets = targets(spec, cluster.as_ref())?;
-    let schedules = schedules(spec);
+    let schedules = spec.schedule_override.clone().unwrap_or_else(|| schedules(spec));
     write_json(&dir.join(SCHEDULE_FILE), &schedules)?;
 
     phase(&recorder, "warm-up")?;
@@ -74,7 +77,7 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     let fault_phase = Duration::from_secs(spec.knobs.time_limit_s);
     let total = Duration::from_secs(spec.knobs.total_s());
     let workload = tokio::spawn(run_workload(spec.clone(), targets.clone(), recorder.clone(), total));
-    tokio::time::sleep_until((start + warmup).into()).await;
+    tokio::time::sleep_until(start + warmup).await;
     phase(&recorder, "faults")?;
     let faults_start = Instant::now();
     run_nemeses(&schedules, cluster.as_ref(), &recorder, faults_start, fault_phase).await?;
@@ -109,12 +112,13 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
 /// Writes `replica_reads.jsonl`: each home replica's own copy of every key
 /// a hinted write touched (see [`workload::replica_reads`]).
 async fn read_replicas(cluster: &dyn Cluster, recorder: &Arc<Recorder>, decode: workload::Decode, dir: &Path) -> Result<()> {
-    let mut endpoints = std::collections::BTreeMap::new();
+    let timeout = Duration::from_millis(workload::REPLICA_READ_TIMEOUT_MS);
+    let mut channels = std::collections::BTreeMap::new();
     for node in cluster.nodes() {
-        endpoints.insert(node.clone(), cluster.endpoint(&node)?);
+        channels.insert(node.clone(), cluster.channel(&node, timeout)?);
     }
     let path = dir.join(files::REPLICA_READS);
-    let done = workload::replica_reads(&endpoints, recorder.clone(), decode, &path).await?;
+    let done = workload::replica_reads(&channels, recorder.clone(), decode, &path).await?;
     tracing::info!("replica reads: {} hinted keys, {} reads, {} unreachable", done.keys, done.reads, done.unreachable);
     Ok(())
 }
@@ -136,7 +140,7 @@ async fn run_nemeses(
 ) -> Result<()> {
     let state = Mutex::new(FaultState::default());
     let executed = nemesis::execute_all(schedules, cluster, recorder, faults_start, &state).await;
-    tokio::time::sleep_until((faults_start + fault_phase).into()).await;
+    tokio::time::sleep_until(faults_start + fault_phase).await;
     phase(recorder, "heal")?;
     let healed = if schedules.is_empty() { Ok(()) } else { nemesis::heal_all(cluster, recorder, &state).await };
     // Unsupported stays a typed error, so the campaign reports the run as such.
@@ -165,7 +169,10 @@ fn targets(spec: &RunSpec, cluster: &dyn Cluster) -> Result<Vec<Target>> {
         let endpoint = cluster.endpoint(&node)?;
         let timeout_ms = spec.knobs.client_timeout_ms;
         let client: Arc<dyn workload::Client> = match spec.store {
-            Store::Dynamo => Arc::new(DynamoClient::new(&endpoint, timeout_ms)?),
+            Store::Dynamo => {
+                let channel = cluster.channel(&node, Duration::from_millis(timeout_ms))?;
+                Arc::new(DynamoClient::from_channel(channel, timeout_ms))
+            }
             Store::Etcd(read) => Arc::new(EtcdClient::new(&endpoint, read, timeout_ms)?),
             Store::Redis(_) => Arc::new(RedisClient::new(&primary, &endpoint, timeout_ms)),
         };

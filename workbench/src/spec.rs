@@ -12,7 +12,7 @@
 //! `run.json` holds the flags passed (`switches_passed`) and `false` for the
 //! rest.
 
-use history::{Knobs, Resolution, RunConfig, RunLabels, StorageEngine};
+use history::{Fsync, Knobs, Resolution, RunConfig, RunLabels, StorageEngine};
 use nemesis::Composition;
 use workload::WorkloadConfig;
 
@@ -60,6 +60,8 @@ pub struct RunSpec {
     pub switches: Switches,
     /// `--storage` for the nodes (None: node default).
     pub storage: Option<StorageEngine>,
+    /// `--fsync` for the nodes (None: node default).
+    pub fsync: Option<Fsync>,
     /// The workload.
     pub workload: WorkloadKind,
     /// The nemeses, each on its own schedule.
@@ -70,6 +72,9 @@ pub struct RunSpec {
     pub seed: u64,
     /// The knobs every run of the campaign shares.
     pub knobs: Knobs,
+    /// These nemesis schedules instead of the ones drawn from the seed
+    /// (`explore`'s shrinking drops actions from a failing schedule).
+    pub schedule_override: Option<Vec<nemesis::Schedule>>,
 }
 
 impl RunSpec {
@@ -99,6 +104,10 @@ impl RunSpec {
         if let Some(storage) = self.storage {
             args.push("--storage".into());
             args.push(storage.as_str().into());
+        }
+        if let Some(fsync) = self.fsync {
+            args.push("--fsync".into());
+            args.push(fsync.as_str().into());
         }
         args
     }
@@ -131,6 +140,7 @@ impl RunSpec {
                 test_index: self.test_index,
                 switches_passed: self.switches,
                 storage_requested: self.storage,
+                fsync_requested: self.fsync,
                 storage: None,
             },
             extra: Default::default(),

@@ -34,7 +34,12 @@ pub struct DynamoClient {
 impl DynamoClient {
     pub fn new(endpoint: &str, timeout_ms: u64) -> Result<DynamoClient, ClientError> {
         let channel = lazy_channel(endpoint, Duration::from_millis(timeout_ms))?;
-        Ok(DynamoClient { kv: KvClient::new(channel), timeout: Duration::from_millis(timeout_ms) })
+        Ok(DynamoClient::from_channel(channel, timeout_ms))
+    }
+
+    /// A client over a channel the caller dialed (e.g. a simulator's sockets).
+    pub fn from_channel(channel: Channel, timeout_ms: u64) -> DynamoClient {
+        DynamoClient { kv: KvClient::new(channel), timeout: Duration::from_millis(timeout_ms) }
     }
 
     /// Runs `call` under the client's own deadline. The `grpc-timeout` header

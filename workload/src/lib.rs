@@ -42,6 +42,6 @@ pub use dynamo::DynamoClient;
 pub use etcd::{EtcdClient, EtcdRead};
 pub use redis_client::RedisClient;
 pub use final_reads::{final_reads, Decode};
-pub use replica_reads::{hinted_keys, replica_reads, ReplicaReadSummary};
+pub use replica_reads::{hinted_keys, replica_reads, ReplicaReadSummary, TIMEOUT_MS as REPLICA_READ_TIMEOUT_MS};
 pub use keys::{key_name, KeyDist, KeyShape};
 pub use rng::seeded_rng;

@@ -24,12 +24,11 @@ use history::{HistoryError, JsonlWriter, Op, OpType, Recorder, ReplicaRead, Sibl
 use proto::admin_client::AdminClient;
 use tonic::transport::Channel;
 
-use crate::channel::lazy_channel;
 use crate::dynamo::sibling_of;
 use crate::Decode;
 
 /// Per-call deadline of an admin read.
-const TIMEOUT_MS: u64 = 2_000;
+pub const TIMEOUT_MS: u64 = 2_000;
 
 /// What the replica reads did, for the log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,10 +51,12 @@ pub fn hinted_keys(ops: &[Op]) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// Reads every hinted key on its homes through `endpoints` (node -> gRPC
-/// URL) and writes `path` (always created, empty when nothing was hinted).
+/// Reads every hinted key on its homes through `channels` (node -> a
+/// lazily connected channel to its admin service, each call bounded by the
+/// channel's timeout and again by [`TIMEOUT_MS`] here) and writes `path`
+/// (always created, empty when nothing was hinted).
 pub async fn replica_reads(
-    endpoints: &BTreeMap<String, String>,
+    channels: &BTreeMap<String, Channel>,
     recorder: Arc<Recorder>,
     decode: Decode,
     path: &Path,
@@ -63,7 +64,7 @@ pub async fn replica_reads(
     let mut writer = JsonlWriter::create(path)?;
     let keys = hinted_keys(&recorder.snapshot());
     let admins: BTreeMap<&str, AdminClient<Channel>> =
-        endpoints.iter().filter_map(|(node, url)| Some((node.as_str(), admin_client(url)?))).collect();
+        channels.iter().map(|(node, channel)| (node.as_str(), AdminClient::new(channel.clone()))).collect();
     let mut summary = ReplicaReadSummary { keys: keys.len(), ..Default::default() };
     for (key, hinted) in &keys {
         let homes = preference_list(&admins, key).await;
@@ -76,13 +77,6 @@ pub async fn replica_reads(
         }
     }
     Ok(summary)
-}
-
-/// A lazily connected admin client with the per-call deadline.
-fn admin_client(url: &str) -> Option<AdminClient<Channel>> {
-    let timeout = Duration::from_millis(TIMEOUT_MS);
-    let channel = lazy_channel(url, timeout).ok()?;
-    Some(AdminClient::new(channel))
 }
 
 /// The key's home replicas from the first node that answers; empty when

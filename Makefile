@@ -33,14 +33,16 @@ TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-
 CAMPAIGN_FLAGS ?= --expect-anomalies
 # Simulated campaigns (--backend sim: every node's library code in this
 # process under turmoil, network, clocks and disks simulated, fixed seeds, a
-# few seconds each): strict quorums no stale read under partitions, W=R=1
-# stale reads; LWW loses adds and siblings none; clock skew loses adds under
-# LWW; a kill is a power loss, and with --fsync never W=1 loses acknowledged
-# adds (always: none).
-SIM_TEST_FLAGS ?= --backend sim --quorums "1,1 2,2" --nemesis none,partition --time-limit 10 --quiet 2 --expect-anomalies
+# few seconds each): every nemesis on the register, strict quorums valid
+# under all of them, W=R=1 stale reads under partitions; LWW loses adds and siblings none; clock skew loses adds under
+# LWW; a kill is a power loss: with one replica per key (N=1) and --fsync
+# never the killed node's acknowledged adds are lost, only in its page cache
+# (and the run is invalid, as it must be), with --fsync always none is.
+SIM_TEST_FLAGS ?= --backend sim --quorums "1,1 2,2" --nemesis none,partition,kill,pause,clock,latency,membership,partition+kill \
+	--time-limit 10 --quiet 2 --expect-anomalies
 SIM_TEST_SET_FLAGS ?= --backend sim --workload set --resolution lww,siblings --quorums "2,2" --nemesis none,clock \
 	--concurrency 6 --node-choice fixed --keys 2 --rate 600 --time-limit 10 --quiet 3 --expect-anomalies
-SIM_TEST_POWER_FLAGS ?= --backend sim --workload set --resolution siblings --quorums "1,1" --nemesis kill \
+SIM_TEST_POWER_FLAGS ?= --backend sim --workload set --resolution siblings --n 1 --quorums "1,1" --nemesis kill \
 	--concurrency 6 --node-choice fixed --keys 2 --rate 600 --time-limit 10 --quiet 3 --expect-anomalies
 
 .PHONY: bench-peers all build deps image unit-test e2e-test sim-test test campaign clean-docker docker-available

@@ -24,7 +24,9 @@
 //!   merge rule (`SiblingSet::merge`) and replica store;
 //! - `storage/`: the engine trait, the memory engine, the LSM engine;
 //! - `net/`: the dialer and the one peer channel cache, the tonic servers,
-//!   admin and the Prometheus endpoint.
+//!   admin and the Prometheus endpoint;
+//! - `background`: every background loop (gossip, hint delivery, join,
+//!   anti-entropy, metrics), started together and stopped through one path.
 //!
 //! tonic lives in `net/` and in the background drivers (the gossiper,
 //! handoff, streaming, anti-entropy's schedule and gRPC); the rest takes
@@ -38,6 +40,7 @@
 //! seam a deterministic simulator uses to stand its clock, sockets, storage
 //! and seed in for the machine's).
 
+pub mod background;
 pub mod clock;
 pub mod config;
 pub mod coordinate;

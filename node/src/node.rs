@@ -303,15 +303,6 @@ impl Node {
         self.stop.send_replace(true);
     }
 
-    /// Starts gossip, hint delivery and (with `--join`) the join.
-    pub fn start_background(self: &Arc<Self>) {
-        crate::membership::gossiper::spawn(self);
-        crate::repair::handoff::spawn(self);
-        if self.config.join {
-            crate::membership::streaming::spawn_join(self);
-        }
-    }
-
     /// Wakes the hint delivery loop now.
     pub fn wake_handoff(&self) {
         self.handoff.notify_one();

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, info, Instrument};
+use tracing::{debug, info};
 
 use crate::membership::gossip::{Change, Digest, Liveness, RingStatus};
 use crate::node::Node;
@@ -132,11 +132,6 @@ pub async fn run(node: Arc<Node>) {
         }
     }
     debug!("gossip loop stopped");
-}
-
-/// Spawns the gossip loop in the current span (which carries the node id).
-pub fn spawn(node: &Arc<Node>) {
-    tokio::spawn(run(Arc::clone(node)).in_current_span());
 }
 
 #[cfg(test)]

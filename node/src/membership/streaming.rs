@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::membership::gossip::RingStatus;
 use crate::node::Node;
@@ -123,15 +123,11 @@ pub async fn join(node: Arc<Node>) -> Result<u64, StreamError> {
     Ok(keys)
 }
 
-/// Spawns [`join`] in the current span.
-pub fn spawn_join(node: &Arc<Node>) {
-    let node = Arc::clone(node);
-    let task = async move {
-        if let Err(error) = join(node).await {
-            warn!(%error, "join failed");
-        }
-    };
-    tokio::spawn(task.in_current_span());
+/// [`join`] as a background loop (`crate::background`): a failure is logged.
+pub async fn run_join(node: Arc<Node>) {
+    if let Err(error) = join(node).await {
+        warn!(%error, "join failed");
+    }
 }
 
 /// Waits (bounded) until gossip has heard from at least one other member.

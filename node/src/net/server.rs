@@ -22,9 +22,9 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
 use crate::net::admin::AdminService;
-use crate::repair::anti_entropy::{self, AntiEntropyService};
+use crate::repair::anti_entropy::AntiEntropyService;
 use crate::metrics::outcome_label;
-use crate::net::metrics_http;
+use crate::background::Background;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::environment::Environment;
@@ -138,7 +138,8 @@ where
 }
 
 /// Serves an assembled node on the connections `incoming` yields until
-/// `shutdown` completes, then stops the background loops.
+/// `shutdown` completes, then stops the background loops and waits for
+/// them (`crate::background`).
 pub async fn serve_node_incoming<I, IO, IE, F>(
     node: Arc<Node>,
     incoming: I,
@@ -153,8 +154,7 @@ where
     let id = node.config().id.clone();
     let c = node.config();
     info!(n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
-    let background = BackgroundTasks::start(&node);
-    node.start_background();
+    let background = Background::start(&node);
     let node_for_shutdown = Arc::clone(&node);
     let served = Server::builder()
         .trace_fn(move |_| error_span!("node", id = %id))
@@ -172,41 +172,10 @@ where
         .add_service(AdminServer::new(AdminService::new(Arc::clone(&node))))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
-    drop(background);
-    node_for_shutdown.shut_down();
+    background.stop(&node_for_shutdown).await;
     served?;
     info!("stopped");
     Ok(())
-}
-
-/// Anti-entropy rounds and the Prometheus endpoint, aborted when dropped
-/// (the server stopped).
-struct BackgroundTasks {
-    /// The running tasks.
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl BackgroundTasks {
-    /// Starts the tasks the configuration switches on.
-    fn start(node: &Arc<Node>) -> Self {
-        let c = node.config();
-        let mut tasks = Vec::new();
-        if c.anti_entropy {
-            tasks.push(tokio::spawn(anti_entropy::run(Arc::clone(node)).in_current_span()));
-        }
-        if let Some(addr) = c.metrics_listen {
-            tasks.push(tokio::spawn(metrics_http::run(Arc::clone(node), addr).in_current_span()));
-        }
-        BackgroundTasks { tasks }
-    }
-}
-
-impl Drop for BackgroundTasks {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
 }
 
 /// The hint store's engine: built like the main one, under `<data-dir>/hints`.

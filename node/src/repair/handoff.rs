@@ -58,11 +58,6 @@ pub async fn run(node: Arc<Node>) {
     debug!("handoff loop stopped");
 }
 
-/// Spawns the delivery loop in the current span.
-pub fn spawn(node: &Arc<Node>) {
-    tokio::spawn(run(Arc::clone(node)).in_current_span());
-}
-
 /// One pass: expire, then deliver to every home that is up.
 pub async fn pass(node: &Arc<Node>) {
     let hints = node.hints();

@@ -31,6 +31,11 @@ pub struct Environment {
     /// Pre-opened storage (a simulator keeps it across a crash); `None`:
     /// open the engine the configuration names.
     pub storage: Option<Arc<dyn Storage>>,
+    /// Pre-opened storage for the hint log, kept across a crash like
+    /// `storage` (a simulator's power loss then drops unsynced hints as it
+    /// drops unsynced data); `None`: beside the data (the configured engine
+    /// under `<data-dir>/hints`), or in memory when `storage` is given.
+    pub hint_storage: Option<Arc<dyn Storage>>,
     /// Every random choice of the node comes from it.
     pub seed: u64,
 }
@@ -40,6 +45,7 @@ impl std::fmt::Debug for Environment {
         f.debug_struct("Environment")
             .field("clock", &self.clock)
             .field("storage", &self.storage.as_ref().map(|s| s.name()))
+            .field("hint_storage", &self.hint_storage.as_ref().map(|s| s.name()))
             .field("seed", &self.seed)
             .finish_non_exhaustive()
     }
@@ -56,6 +62,7 @@ impl Environment {
             clock,
             dialer: tcp_dialer(DEFAULT_CONNECT_TIMEOUT),
             storage: None,
+            hint_storage: None,
         }
     }
 

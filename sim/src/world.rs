@@ -11,9 +11,9 @@
 //! A node host's software is the real `dynamo-node` library: a turmoil
 //! listener as its incoming stream, a dialer of turmoil sockets, the
 //! simulated clock plus its offset, and a power-loss disk that lives in the
-//! step loop, outside the host, so a crash and restart keep what was synced
-//! (the node keeps its hints in memory when given a storage: a crash loses
-//! them, as a power loss would lose an unsynced hint log).
+//! step loop, outside the host, so a crash and restart keep what was synced;
+//! its hint log is a second such disk, so a crash drops unsynced hints as
+//! it drops unsynced data, and keeps the synced ones for delivery.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -110,8 +110,10 @@ pub enum SimError {
 struct NodeHost {
     /// The node's configuration (parsed once, cloned per boot).
     config: Config,
-    /// The node's disk (its hints are kept in memory: lost with any crash).
+    /// The node's data disk.
     disk: PowerLoss,
+    /// The node's hint log, a disk of its own (as `<data-dir>/hints` is).
+    hint_disk: PowerLoss,
     /// The node's clock skew.
     offset: ClockOffset,
     /// Whether its software is running.
@@ -216,7 +218,13 @@ fn crash(sim: &mut turmoil::Sim<'_>, hosts: &mut BTreeMap<String, NodeHost>, nod
     sim.crash(node);
     h.running = false;
     let lost = h.disk.crash().map_err(|e| e.to_string())?;
-    Ok(json!({"lost_unsynced_writes": lost.lost_writes, "keys_left": lost.keys_left}))
+    let hints_lost = h.hint_disk.crash().map_err(|e| e.to_string())?;
+    Ok(json!({
+        "lost_unsynced_writes": lost.lost_writes,
+        "keys_left": lost.keys_left,
+        "lost_unsynced_hint_writes": hints_lost.lost_writes,
+        "hints_left": hints_lost.keys_left,
+    }))
 }
 
 fn start(sim: &mut turmoil::Sim<'_>, hosts: &mut BTreeMap<String, NodeHost>, node: &str) -> Reply {
@@ -233,6 +241,7 @@ fn start(sim: &mut turmoil::Sim<'_>, hosts: &mut BTreeMap<String, NodeHost>, nod
 fn remove(sim: &mut turmoil::Sim<'_>, hosts: &mut BTreeMap<String, NodeHost>, node: &str) -> Reply {
     let h = host(hosts, node)?;
     h.disk.sync().map_err(|e| e.to_string())?;
+    h.hint_disk.sync().map_err(|e| e.to_string())?;
     if h.running {
         sim.crash(node);
         h.running = false;
@@ -278,6 +287,7 @@ fn add_node(
     let config = Config::from_cli(argv).map_err(|reason| SimError::Config { node: node.to_string(), reason })?;
     let h = NodeHost {
         disk: PowerLoss::new(&config.lsm),
+        hint_disk: PowerLoss::new(&config.lsm),
         offset: ClockOffset::default(),
         config,
         running: true,
@@ -295,12 +305,13 @@ pub fn node_seed(seed: u64, node: &str) -> u64 {
 
 /// What the host runs at every boot: the node library on the kept disks.
 fn software(h: &NodeHost, seed: u64) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = turmoil::Result>>> + 'static {
-    let (config, disk, offset) = (h.config.clone(), h.disk.clone(), h.offset.clone());
+    let (config, disk, hint_disk, offset) = (h.config.clone(), h.disk.clone(), h.hint_disk.clone(), h.offset.clone());
     move || {
         let env = dynamo_node::Environment {
             clock: Arc::new(SimClock::new(offset.clone())),
             dialer: dialer(),
             storage: Some(crate::disk::SimStorage::new(disk.storage())),
+            hint_storage: Some(crate::disk::SimStorage::new(hint_disk.storage())),
             seed,
         };
         let config = config.clone();

@@ -96,8 +96,9 @@ where
 
 /// Assembles a node in `env` and serves it on the connections `incoming`
 /// yields (TCP, or a simulator's sockets) until `shutdown` completes.
-/// Storage is `env.storage` if given (then the hints are kept in memory),
-/// else the engine the configuration names, with its hints beside it.
+/// Storage is `env.storage` if given (its hints in `env.hint_storage`, or
+/// in memory), else the engine the configuration names, with its hints
+/// beside it.
 pub async fn serve_incoming<I, IO, IE, F>(
     config: Config,
     env: Environment,
@@ -115,7 +116,10 @@ where
     let span = error_span!("node", id = %config.id);
     async move {
         let (storage, hint_storage) = match &env.storage {
-            Some(storage) => (Arc::clone(storage), Arc::new(MemoryStorage::new()) as Arc<dyn Storage>),
+            Some(storage) => {
+                let hints = env.hint_storage.clone().unwrap_or_else(|| Arc::new(MemoryStorage::new()));
+                (Arc::clone(storage), hints)
+            }
             None => (open_storage(&config, &env.clock)?, open_hint_storage(&config, &env.clock)?),
         };
         let node = Arc::new(Node::assemble(config, &env, storage, hint_storage)?);

@@ -3,7 +3,7 @@
 //! Any node coordinates any request. A key lives on the first N distinct
 //! nodes clockwise on a consistent-hash ring (`placement::ring`); a write
 //! gets a new version (dotted version vector + timestamp,
-//! `versioning::vclock`, minted by `coordinate::rounds::mint_version`) and
+//! `versioning::vclock`, minted by `coordinate::mint::mint_version`) and
 //! is sent to all N replicas, answering after W acks; a read asks all N and
 //! answers after R replies with every concurrent sibling and a causal
 //! context (`versioning::context`) for the client's next write. Quorum

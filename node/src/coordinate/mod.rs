@@ -1,8 +1,8 @@
 //! Coordinating a client request across its replicas.
 //!
 //! [`rounds`] holds the pure quorum state machines (a write waits for W
-//! acks, a read for R replies) and the minting of a new version from the
-//! node-wide counter; [`inflight`] the versions this node is still
+//! acks, a read for R replies); [`mint`] the minting of a new version from
+//! the node-wide counter; [`inflight`] the versions this node is still
 //! replicating, shipped along with newer ones of the same key; [`batcher`]
 //! coalesces a coordinator's stores and fetches per replica into one round
 //! trip. The fan-out itself (a task per replica, the deadline) is driven by
@@ -10,4 +10,5 @@
 
 pub mod batcher;
 pub mod inflight;
+pub mod mint;
 pub mod rounds;

@@ -392,7 +392,7 @@ impl Version {
         })
     }
 
-    /// Asserts what [`crate::coordinate::rounds::mint_version`] guarantees and the
+    /// Asserts what [`crate::coordinate::mint::mint_version`] guarantees and the
     /// wire decoder checks: a dot lies outside its own context.
     fn check_invariants(&self) {
         if let Some(dot) = &self.dot {

@@ -107,10 +107,13 @@ build_rootfs_tar() {
         log "reusing the finished debootstrap in $CACHE/rootfs-tmp"
         mv "$CACHE/rootfs-tmp" "$dir"
     else
-        command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+        # Debian puts it in /usr/sbin, which is on root's PATH but not on a
+        # user's (who runs it through sudo): look there too, and run it by path.
+        local debootstrap; debootstrap="$(PATH="$PATH:/usr/sbin:/sbin" command -v debootstrap)" \
+            || die "debootstrap is not installed (apt-get install debootstrap)"
         local mirror; mirror="$(detect_mirror)"
         log "debootstrap $SUITE from $mirror (takes ~80 s)"
-        as_root debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$dir" "$mirror" >&2
+        as_root "$debootstrap" --variant=minbase --include="$PACKAGES" "$SUITE" "$dir" "$mirror" >&2
     fi
     strip_rootfs "$dir"
     as_root tar --numeric-owner -C "$dir" -cf "$out.tmp" .

@@ -31,6 +31,10 @@
 //!   Clopper-Pearson intervals, k-staleness, and the PBS closed form.
 //! - **`quorum`** ([`quorum`]): strict runs must have no stale read and no
 //!   read-your-writes violation, or the run is invalid.
+//! - **`linearizable`** ([`linearizable`], register workload): whether one
+//!   real-time order of all ops makes every read return the latest write,
+//!   per key (Wing-Gong/Lowe search), with a shrunk witness per violating
+//!   key; a measurement, since no quorum setting promises it.
 //! - **`lost-writes`** ([`lost_writes`], set workload): acknowledged adds
 //!   absent from the final reads, recovered `info` adds, losses to clocks.
 //! - **`hint-delivery`** and **`convergence`** ([`hint_delivery`],
@@ -70,6 +74,7 @@ mod observe;
 pub mod convergence;
 pub mod hint_delivery;
 pub mod latency;
+pub mod linearizable;
 pub mod lost_writes;
 pub mod monotonic_reads;
 pub mod phase;
@@ -106,6 +111,9 @@ pub const CHECKERS: [(&str, CheckFn); 8] = [
     (quorum::NAME, quorum::check),
 ];
 
+/// Checkers of the register workload only.
+pub const REGISTER_CHECKERS: [(&str, CheckFn); 1] = [(linearizable::NAME, linearizable::check)];
+
 /// Checkers of the set workload only.
 pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes::check)];
 
@@ -131,6 +139,9 @@ pub fn check_run_files(
 ) -> Results {
     let mut checkers: BTreeMap<String, CheckResult> =
         CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))).collect();
+    if run.workload == "register" {
+        checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+    }
     if run.workload == "set" {
         checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
     }

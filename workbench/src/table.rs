@@ -15,7 +15,9 @@ use tabled::{Table, Tabled};
 
 /// What the columns mean, printed above the tables.
 pub const LEGEND: &str = "Columns: stale = reads that missed a write acknowledged before they began; \
-RYW / mono = read-your-writes and monotonic-read violations; lost = acknowledged adds absent from every \
+RYW / mono = read-your-writes and monotonic-read violations; lin = whether one real-time order of \
+all ops makes every read return the latest write (register; `NO k/d`: k of d decided keys are not \
+linearizable, a measurement: no quorum setting promises it); lost = acknowledged adds absent from every \
 final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
 1-ver = % of reads with at most one version; P(stale) = measured in the first t-visibility bin \
 (read within 1 ms of the ack) vs the PBS closed form C(N-W,R)/C(N,R); conv = ms from the end of \
@@ -45,6 +47,10 @@ pub struct Row {
     /// Monotonic-read violations.
     #[tabled(rename = "mono")]
     pub monotonic: String,
+    /// Linearizable (register): yes, NO (with violating keys / decided
+    /// keys), unknown, or `-` where it does not apply.
+    #[tabled(rename = "lin")]
+    pub linearizable: String,
     /// Lost adds / checked adds.
     #[tabled(rename = "lost")]
     pub lost: String,
@@ -144,6 +150,19 @@ fn lost(results: &Results) -> String {
     format!("{}/{}", int(results, "lost-writes", "lost"), int(results, "lost-writes", "checked_adds"))
 }
 
+/// `yes`, `NO 2/5` (keys not linearizable / keys decided), `unknown`, or `-`.
+fn linearizable(results: &Results) -> String {
+    let answer = pointer(results, "linearizable", "linearizable");
+    let decided = int(results, "linearizable", "keys_decided");
+    let violating = pointer(results, "linearizable", "keys_violating").and_then(Value::as_array).map_or(0, Vec::len);
+    match answer {
+        Some(Value::Bool(true)) => "yes".into(),
+        Some(Value::Bool(false)) => format!("NO {violating}/{decided}"),
+        Some(_) => "unknown".into(),
+        None => "-".into(),
+    }
+}
+
 /// A row from a run's config and results.
 pub fn row(run: &RunConfig, results: &Results) -> Row {
     let write_f = if run.workload == "set" { "add" } else { "write" };
@@ -155,6 +174,7 @@ pub fn row(run: &RunConfig, results: &Results) -> Row {
         stale: int(results, "stale-reads", "stale"),
         ryw: int(results, "read-your-writes", "violations"),
         monotonic: int(results, "monotonic-reads", "violations"),
+        linearizable: linearizable(results),
         lost: lost(results),
         lost_to_clock: int(results, "lost-writes", "lost_to_clock"),
         single_version: pct(results, "siblings", "single_version_fraction", 100.0),
@@ -177,6 +197,7 @@ pub fn unsupported_row(run: &RunConfig, why: &str) -> Row {
         stale: dash(),
         ryw: dash(),
         monotonic: dash(),
+        linearizable: dash(),
         lost: dash(),
         lost_to_clock: dash(),
         single_version: dash(),

@@ -5,6 +5,7 @@ mod admin;
 mod builder;
 mod hint_homes;
 mod latency;
+mod linearizable;
 mod lost_writes;
 mod monotonic_reads;
 mod quorum;

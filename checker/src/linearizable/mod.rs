@@ -1,0 +1,231 @@
+//! Linearizability of the register workload: is there one order of all
+//! operations, consistent with real time, in which every read returns the
+//! latest write?
+//!
+//! Why this checker exists. DDIA (ch. 5) warns that W + R > N does not make
+//! a Dynamo-style store linearizable: a read can see a write still in
+//! flight, and a later read, meeting other replicas, can then miss it. The
+//! stale-read checker cannot see that: the write was not acknowledged when
+//! the second read began, so nothing was owed to it. This checker decides
+//! the question itself.
+//!
+//! How. Registers compose (linearizability is local, Herlihy and Wing), so
+//! each key is checked alone ([`search`]: Wing and Gong's backtracking with
+//! Lowe's memo of (linearized set, state), as Porcupine). Per key:
+//! - a write is `Write(value)` from its invocation to its `ok`; a `fail`ed
+//!   write is left out (it certainly did not happen); an `info` write, or
+//!   one the run never answered, may or may not have taken effect, and
+//!   returns at infinity (the search may place it anywhere after its call,
+//!   last of all being "never");
+//! - an `ok` read is `Read(value)` (a delete's tombstone, or no sibling at
+//!   all, reads as the absent key); reads that failed or timed out saw
+//!   nothing and constrain nothing;
+//! - under `siblings`, a read that returned several versions is not a
+//!   register read. Such a key is not decided: it is counted as unknown,
+//!   with the reason, never guessed at. Under `lww` a read returns one
+//!   version, and every key is decided.
+//!
+//! A per-key budget (time, and memo entries as a bound on memory) ends a
+//! search that would not finish in `unknown` with the reason.
+//!
+//! For every key that is not linearizable a [`witness`] is shrunk from its
+//! ops (a write or two and two reads, usually) and written out as a sentence.
+//!
+//! The verdict. No configuration of a Dynamo-style store promises
+//! linearizability, so, like monotonic reads, this is a measurement, and
+//! its checker verdict is always `true`: it never makes a run invalid, nor
+//! unknown (under `siblings` most keys cannot be decided, and that says
+//! nothing about the run). The answer itself is the `linearizable` figure:
+//! `true`, `false`, or `unknown` when some key could not be decided and
+//! none was found violated, with the reason per key, beside the witnesses.
+//! The tables show it as the `lin` column.
+
+pub mod search;
+pub mod witness;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use history::{History, OpPair, OpType, RunConfig};
+use serde_json::{json, Value};
+
+use crate::result::{CheckResult, Validity};
+use search::{Budget, Entry, Kind, Outcome};
+use witness::Described;
+
+/// The checker's name in `results.json`.
+pub const NAME: &str = "linearizable";
+
+/// What one key's search may spend.
+pub const KEY_BUDGET: Budget = Budget { time: Duration::from_secs(10), memo_entries: 2_000_000 };
+
+/// Witnesses written to `results.json`.
+pub const MAX_WITNESSES: usize = 5;
+
+/// One key's ops, ready for the search, with what a witness names.
+#[derive(Debug, Default)]
+struct KeyOps {
+    /// The ops, in invocation order.
+    entries: Vec<Entry>,
+    /// What each is, for the witness sentence.
+    about: Vec<Described>,
+    /// Why the key cannot be decided, if it cannot.
+    undecidable: Option<String>,
+}
+
+/// Checks every key of a register history; see the module documentation.
+pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+    if run.workload != "register" {
+        return CheckResult::new(Validity::Unknown).with("reason", json!("only the register workload is a register"));
+    }
+    let keys = split_by_key(&history.pairs());
+    let mut decided = 0usize;
+    let mut violating: Vec<String> = Vec::new();
+    let mut unknown: BTreeMap<String, String> = BTreeMap::new();
+    let mut witnesses: Vec<Value> = Vec::new();
+    for (key, ops) in &keys {
+        if let Some(why) = &ops.undecidable {
+            unknown.insert(key.clone(), why.clone());
+            continue;
+        }
+        match search::search(&ops.entries, KEY_BUDGET) {
+            Outcome::Linearizable => decided += 1,
+            Outcome::GaveUp(why) => {
+                unknown.insert(key.clone(), format!("{why} ({} ops)", ops.entries.len()));
+            }
+            Outcome::Violation => {
+                decided += 1;
+                violating.push(key.clone());
+                if witnesses.len() < MAX_WITNESSES {
+                    witnesses.push(witness_of(key, ops));
+                }
+            }
+        }
+    }
+    summary(decided, &violating, &unknown, witnesses, keys.len())
+}
+
+fn summary(decided: usize, violating: &[String], unknown: &BTreeMap<String, String>, witnesses: Vec<Value>, keys: usize) -> CheckResult {
+    let answer = if !violating.is_empty() {
+        json!(false)
+    } else if unknown.is_empty() && decided > 0 {
+        json!(true)
+    } else {
+        json!("unknown")
+    };
+    let mut result = CheckResult::new(Validity::True)
+        .with("linearizable", answer)
+        .with("keys", json!(keys))
+        .with("keys_decided", json!(decided))
+        .with("keys_violating", json!(violating))
+        .with("keys_unknown", json!(unknown))
+        .with("expected_zero", json!(false))
+        .with("examples", Value::Array(witnesses));
+    if decided == 0 {
+        result = result.with("reason", json!("no key could be decided (see keys_unknown)"));
+    }
+    result
+}
+
+/// The witness of a violating key, as an example of `results.json`.
+fn witness_of(key: &str, ops: &KeyOps) -> Value {
+    let shrunk = witness::shrink(&ops.entries, KEY_BUDGET);
+    let indices: Vec<u64> = shrunk.ops.iter().map(|&i| ops.about[i].index).collect();
+    json!({
+        "key": key,
+        "ops": ops.entries.len(),
+        "witness_indices": indices,
+        "minimal": shrunk.minimal,
+        "sentence": format!("key {key}: {}", witness::sentence(&ops.entries, &ops.about, &shrunk.ops)),
+    })
+}
+
+/// Every key's ops, in invocation order. Values are interned per key
+/// (0 is the absent key).
+fn split_by_key(pairs: &[OpPair<'_>]) -> BTreeMap<String, KeyOps> {
+    let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
+    let mut ids: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for pair in pairs {
+        let Some(key) = pair.invoke.key.as_deref() else { continue };
+        let Some(op) = op_of(pair) else { continue };
+        let ops = keys.entry(key.to_string()).or_default();
+        if op.versions_seen > 1 {
+            let why = format!("a read returned {} concurrent versions: not a register read", op.versions_seen);
+            ops.undecidable.get_or_insert(why);
+            continue;
+        }
+        let id = match &op.value {
+            None => 0,
+            Some(v) => {
+                let next = u32::try_from(ids.len() + 1).expect("fewer than 2^32 values");
+                *ids.entry((key.to_string(), v.clone())).or_insert(next)
+            }
+        };
+        let kind = if op.is_write { Kind::Write(id) } else { Kind::Read(id) };
+        ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
+        ops.about.push(Described { process: op.process, index: pair.invoke.index, value: op.value, node: op.node });
+    }
+    keys
+}
+
+/// One client op as the search sees it.
+struct RegisterOp {
+    /// Invocation time (ns).
+    call_ns: u64,
+    /// `ok` time (ns), or `u64::MAX` when it may or may not have happened.
+    return_ns: u64,
+    /// A write or delete (else a read).
+    is_write: bool,
+    /// Written or seen; None: a tombstone or the absent key.
+    value: Option<String>,
+    /// Versions a read returned (0 for writes).
+    versions_seen: usize,
+    /// The client process.
+    process: u64,
+    /// The node it was sent to.
+    node: Option<String>,
+}
+
+/// The op of `pair`, or None when it constrains nothing (a failed op, a
+/// read without an answer) or is not a register op.
+fn op_of(pair: &OpPair<'_>) -> Option<RegisterOp> {
+    let history::Process::Client(process) = pair.invoke.process else { return None };
+    let kind = pair.complete.map_or(OpType::Info, |d| d.kind);
+    if kind == OpType::Fail {
+        return None;
+    }
+    let return_ns = match pair.complete {
+        Some(done) if kind == OpType::Ok => done.time,
+        _ => u64::MAX,
+    };
+    let mut op = RegisterOp {
+        call_ns: pair.invoke.time,
+        return_ns,
+        is_write: true,
+        value: None,
+        versions_seen: 0,
+        process,
+        node: pair.invoke.node.clone(),
+    };
+    match pair.invoke.f.as_str() {
+        "write" => op.value = value_text(&pair.invoke.value),
+        "delete" => {}
+        "read" if kind == OpType::Ok => {
+            let siblings = pair.complete.and_then(|d| d.siblings())?;
+            op.is_write = false;
+            op.versions_seen = siblings.len();
+            op.value = siblings.first().and_then(|s| value_text(&s.value));
+        }
+        _ => return None,
+    }
+    Some(op)
+}
+
+/// A written value as text (`None` for a tombstone).
+fn value_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}

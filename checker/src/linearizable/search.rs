@@ -1,0 +1,298 @@
+//! The search for a linearization of one register's history: Wing and
+//! Gong's backtracking over the real-time order, with Lowe's memoisation of
+//! (linearized set, state) pairs, as Porcupine does it.
+//!
+//! The history is a list of calls and returns sorted by time, kept as a
+//! doubly linked list. Walking it from the front, a call may be
+//! *linearized* (taken out of the list, call and return, and applied to the
+//! register) if the register allows it in the current state and the pair
+//! (ops linearized so far, new state) has not been tried before; the choice
+//! is pushed on a stack. Reaching a return means the op it closes was not
+//! linearized before its response, so the last choice was wrong: pop it,
+//! put its op back and try the next call after it. An empty list is a
+//! linearization; a return reached with an empty stack proves there is
+//! none. The memo is what keeps this from exploring the same partial
+//! linearization twice: two orders that linearize the same ops and leave the
+//! same value are interchangeable for the rest of the search.
+//!
+//! Ties in time: a call at the same instant as another op's return is
+//! sorted before it, so the two count as concurrent. The recorder's clock
+//! has finite resolution (whole milliseconds under the simulator), and
+//! ordering ops it cannot tell apart would invent anomalies.
+//!
+//! An op whose outcome is unknown (`info`, or no completion) returns at
+//! `u64::MAX`: it may be linearized anywhere after its call, and being
+//! linearized after everything else is the same as never taking effect.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// An op's effect on the register. Values are interned: `0` is the absent
+/// key (never written, or deleted), every written value has its own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sets the register to the value.
+    Write(u32),
+    /// Returned the value; allowed only when the register holds it.
+    Read(u32),
+}
+
+/// One operation of the register's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// When it was invoked (ns since the run started).
+    pub call_ns: u64,
+    /// When it completed; `u64::MAX` when it may or may not have happened.
+    pub return_ns: u64,
+    /// What it did or saw.
+    pub kind: Kind,
+}
+
+/// What the search may spend on one history before it gives up.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Wall-clock time.
+    pub time: Duration,
+    /// Memoised (linearized set, state) pairs, a bound on memory: each
+    /// holds one bit per op.
+    pub memo_entries: usize,
+}
+
+/// The answer for one history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Some order of the ops respects real time and the register.
+    Linearizable,
+    /// None does (the witness module finds a small set of ops that shows it).
+    Violation,
+    /// The budget ran out first; why.
+    GaveUp(String),
+}
+
+/// The register after `kind`, or None if `kind` is impossible in `state`.
+fn step(state: u32, kind: Kind) -> Option<u32> {
+    match kind {
+        Kind::Write(value) => Some(value),
+        Kind::Read(value) => (value == state).then_some(state),
+    }
+}
+
+/// Searches `ops` for a linearization within `budget`.
+pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
+    let mut list = EventList::new(ops);
+    let started = Instant::now();
+    let words = ops.len().div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut memo: HashSet<(Box<[u64]>, u32)> = HashSet::new();
+    let mut stack: Vec<(usize, u32)> = Vec::new();
+    let mut state = 0u32;
+    let mut event = list.first();
+    let mut steps = 0u64;
+    while let Some(e) = event {
+        steps += 1;
+        if steps % 4096 == 0 && started.elapsed() > budget.time {
+            return Outcome::GaveUp(format!("search passed its {} ms budget", budget.time.as_millis()));
+        }
+        let op = list.op_of(e);
+        if list.is_call(e) {
+            if let Some(next_state) = step(state, ops[op].kind) {
+                set_bit(&mut linearized, op, true);
+                if memo.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                    if memo.len() > budget.memo_entries {
+                        return Outcome::GaveUp(format!("search passed its {} memo-entry budget", budget.memo_entries));
+                    }
+                    stack.push((op, state));
+                    state = next_state;
+                    list.lift(op);
+                    event = list.first();
+                    continue;
+                }
+                set_bit(&mut linearized, op, false);
+            }
+            event = list.next(e);
+        } else {
+            let Some((undone, before)) = stack.pop() else {
+                return Outcome::Violation;
+            };
+            state = before;
+            set_bit(&mut linearized, undone, false);
+            list.unlift(undone);
+            event = list.next(list.call_event(undone));
+        }
+    }
+    debug_assert!(linearized.iter().map(|w| w.count_ones() as usize).sum::<usize>() == ops.len());
+    Outcome::Linearizable
+}
+
+fn set_bit(bits: &mut [u64], i: usize, on: bool) {
+    let mask = 1u64 << (i % 64);
+    if on {
+        bits[i / 64] |= mask;
+    } else {
+        bits[i / 64] &= !mask;
+    }
+}
+
+/// Calls and returns in time order, as a doubly linked list that ops can
+/// be lifted out of and put back in (the last lifted first, as the stack
+/// undoes them). Two sentinels close it: `head` and `tail`, placed after
+/// the events in the arrays.
+struct EventList {
+    /// Per event (and sentinel): the previous one.
+    prev: Vec<usize>,
+    /// Per event (and sentinel): the next one.
+    next: Vec<usize>,
+    /// Per event: its op, and whether it is the call.
+    event_op: Vec<(usize, bool)>,
+    /// Per op: its call event and return event.
+    op_events: Vec<(usize, usize)>,
+    /// The head sentinel's position.
+    head: usize,
+    /// The tail sentinel's position.
+    tail: usize,
+}
+
+impl EventList {
+    fn new(ops: &[Entry]) -> EventList {
+        assert!(ops.iter().all(|o| o.call_ns <= o.return_ns), "an op returns before its call");
+        let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+        for (i, o) in ops.iter().enumerate() {
+            events.push((o.call_ns, false, i));
+            events.push((o.return_ns, true, i));
+        }
+        // At one instant calls come first (false < true): such ops are concurrent.
+        events.sort_unstable();
+        let count = events.len();
+        let (head, tail) = (count, count + 1);
+        let mut op_events = vec![(0, 0); ops.len()];
+        let mut event_op = Vec::with_capacity(count);
+        for (e, &(_, is_return, op)) in events.iter().enumerate() {
+            event_op.push((op, !is_return));
+            if is_return {
+                op_events[op].1 = e;
+            } else {
+                op_events[op].0 = e;
+            }
+        }
+        // Positions in list order: head, 0, 1, ..., count - 1, tail.
+        let order: Vec<usize> = std::iter::once(head).chain(0..count).chain(std::iter::once(tail)).collect();
+        let mut prev = vec![head; count + 2];
+        let mut next = vec![tail; count + 2];
+        for pair in order.windows(2) {
+            next[pair[0]] = pair[1];
+            prev[pair[1]] = pair[0];
+        }
+        EventList { prev, next, event_op, op_events, head, tail }
+    }
+
+    /// The first event still in the list.
+    fn first(&self) -> Option<usize> {
+        self.next(self.head)
+    }
+
+    /// The event after `e`, if any.
+    fn next(&self, e: usize) -> Option<usize> {
+        let n = self.next[e];
+        (n != self.tail).then_some(n)
+    }
+
+    fn op_of(&self, e: usize) -> usize {
+        self.event_op[e].0
+    }
+
+    fn is_call(&self, e: usize) -> bool {
+        self.event_op[e].1
+    }
+
+    fn call_event(&self, op: usize) -> usize {
+        self.op_events[op].0
+    }
+
+    fn unlink(&mut self, e: usize) {
+        let (p, n) = (self.prev[e], self.next[e]);
+        self.next[p] = n;
+        self.prev[n] = p;
+    }
+
+    /// Puts `e` back between the neighbours it had (which must be back).
+    fn relink(&mut self, e: usize) {
+        let (p, n) = (self.prev[e], self.next[e]);
+        self.next[p] = e;
+        self.prev[n] = e;
+    }
+
+    /// Takes `op`'s call and return out of the list.
+    fn lift(&mut self, op: usize) {
+        let (call, ret) = self.op_events[op];
+        self.unlink(call);
+        self.unlink(ret);
+    }
+
+    /// Undoes the last [`EventList::lift`], which must have been of `op`.
+    fn unlift(&mut self, op: usize) {
+        let (call, ret) = self.op_events[op];
+        self.relink(ret);
+        self.relink(call);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUDGET: Budget = Budget { time: Duration::from_secs(5), memo_entries: 1_000_000 };
+
+    fn w(call_ms: u64, return_ms: u64, value: u32) -> Entry {
+        Entry { call_ns: call_ms * 1_000_000, return_ns: return_ms * 1_000_000, kind: Kind::Write(value) }
+    }
+
+    fn r(call_ms: u64, return_ms: u64, value: u32) -> Entry {
+        Entry { call_ns: call_ms * 1_000_000, return_ns: return_ms * 1_000_000, kind: Kind::Read(value) }
+    }
+
+    #[test]
+    fn sequential_and_overlapping_histories_linearize() {
+        assert_eq!(search(&[], BUDGET), Outcome::Linearizable);
+        assert_eq!(search(&[w(0, 1, 1), r(2, 3, 1), w(4, 5, 2), r(6, 7, 2)], BUDGET), Outcome::Linearizable);
+        // A read concurrent with a write may see either value.
+        assert_eq!(search(&[w(0, 1, 1), w(2, 10, 2), r(3, 4, 2), r(5, 6, 2)], BUDGET), Outcome::Linearizable);
+        assert_eq!(search(&[w(0, 1, 1), w(2, 10, 2), r(3, 4, 1), r(5, 6, 2)], BUDGET), Outcome::Linearizable);
+        // Ops that touch at one instant are concurrent.
+        assert_eq!(search(&[w(0, 5, 1), r(5, 6, 0)], BUDGET), Outcome::Linearizable);
+    }
+
+    #[test]
+    fn a_read_that_goes_back_after_another_saw_the_new_value_is_a_violation() {
+        // Write 2 is in flight (4..20); read A (5..6) sees it, read B
+        // (7..8) begins after A ended and sees the older 1: no stale read
+        // (2 was not acknowledged when B began), but not linearizable.
+        let ops = [w(0, 1, 1), w(4, 20, 2), r(5, 6, 2), r(7, 8, 1)];
+        assert_eq!(search(&ops, BUDGET), Outcome::Violation);
+        // Without the read that saw 2, nothing is wrong.
+        assert_eq!(search(&[ops[0], ops[1], ops[3]], BUDGET), Outcome::Linearizable);
+    }
+
+    #[test]
+    fn unknown_writes_may_or_may_not_take_effect() {
+        let info = |call_ms: u64, value: u32| Entry { call_ns: call_ms * 1_000_000, return_ns: u64::MAX, kind: Kind::Write(value) };
+        assert_eq!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 1)], BUDGET), Outcome::Linearizable);
+        assert_eq!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 2), r(5, 6, 2)], BUDGET), Outcome::Linearizable);
+        assert!(matches!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 2), r(5, 6, 1)], BUDGET), Outcome::Violation));
+    }
+
+    #[test]
+    fn a_value_never_written_is_a_violation() {
+        assert!(matches!(search(&[w(0, 1, 1), r(2, 3, 7)], BUDGET), Outcome::Violation));
+        assert!(matches!(search(&[r(0, 1, 1)], BUDGET), Outcome::Violation));
+    }
+
+    #[test]
+    fn the_budget_ends_in_giving_up_not_a_guess() {
+        // Many concurrent writes and a read of a value none wrote: the
+        // search must try every subset before it can say no.
+        let mut ops: Vec<Entry> = (1..=40).map(|v| w(0, 100, v)).collect();
+        ops.push(r(50, 60, 99));
+        let tiny = Budget { time: Duration::from_secs(5), memo_entries: 1_000 };
+        assert!(matches!(search(&ops, tiny), Outcome::GaveUp(_)));
+    }
+}

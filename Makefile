@@ -122,6 +122,13 @@ LSM_BENCH_FSYNC ?= never
 bench-sim: build
 	scripts/bench-sim.sh
 
+# Every checker on a seeded generated register history (linearizable by
+# construction): ops/s and peak RSS; CHECKER_BENCH_OPS (default 1M) for the
+# linearizability search, CHECKER_BENCH_OTHERS_OPS (default 100k) for the rest.
+.PHONY: bench-checkers
+bench-checkers:
+	$(CARGO) bench -p checker --bench checkers
+
 .PHONY: bench
 bench:
 	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm

@@ -93,10 +93,11 @@ safe_rm_tree() {
 # Deletes what a container never reads; the globs expand inside the rootfs.
 strip_rootfs() {
     local dir="$1" before after
-    before="$(du -sm "$dir" | cut -f1)"
+    # The tree is root's (debootstrap ran as root): measure it as root too.
+    before="$(as_root du -sm "$dir" | cut -f1)"
     # shellcheck disable=SC2086 # word splitting and globbing are the point
     (cd "$dir" && shopt -s nullglob && set -- $STRIP_PATTERNS && { [ $# -eq 0 ] || as_root rm -rf -- "$@"; })
-    after="$(du -sm "$dir" | cut -f1)"
+    after="$(as_root du -sm "$dir" | cut -f1)"
     log "stripped the rootfs from ${before} MB to ${after} MB"
 }
 

@@ -166,6 +166,15 @@ pub struct CampaignArgs {
     /// partitions for W+R<=N, lost adds under LWW, none with siblings, ...
     #[arg(long)]
     pub expect_anomalies: bool,
+    /// Nemesis schedules (a run's schedule.json, or the shrunk-schedule.json
+    /// of `explore --shrink`) instead of those drawn from --seed; the flags
+    /// must make exactly one run.
+    #[arg(long)]
+    pub schedule: Option<PathBuf>,
+    /// Run even though this workbench was built with planted bugs
+    /// (test-only, `--version` names them); simulated runs only.
+    #[arg(long)]
+    pub allow_planted_bugs: bool,
 }
 
 fn switch_values(switches: &[Switch]) -> Vec<Option<bool>> {
@@ -194,6 +203,7 @@ impl CampaignArgs {
             test_count: self.test_count,
             seed: self.seed,
             knobs: self.knobs(),
+            schedule_override: self.schedule.as_deref().map(read_schedules).transpose()?,
         };
         matrix.validate()?;
         Ok(matrix)
@@ -242,6 +252,12 @@ impl CampaignArgs {
         }
         Ok(())
     }
+}
+
+/// The nemesis schedules in `path` (the JSON list a run's `schedule.json` holds).
+fn read_schedules(path: &std::path::Path) -> Result<Vec<nemesis::Schedule>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("--schedule: cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("--schedule: {} is not a list of nemesis schedules (schedule.json)", path.display()))
 }
 
 /// The flags a TOML config file stands for, to put before the command line's.

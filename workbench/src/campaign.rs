@@ -236,6 +236,10 @@ pub fn apply_status(status: &proto::StatusResponse, run: &mut RunConfig) {
             None => warn!("the node does not report its switches (an older node); run.json keeps the flags passed"),
         }
     }
+    // Only a test build has any; its runs must say so wherever they are read.
+    if !status.planted_bugs.is_empty() {
+        run.extra.insert("planted_bugs".into(), serde_json::json!(status.planted_bugs));
+    }
 }
 
 /// Re-reads the history (and admin snapshots) from disk, so the live verdict

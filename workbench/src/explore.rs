@@ -11,15 +11,24 @@
 //! them for the ones worth a look.
 //!
 //! The report: every seed whose verdict is invalid or whose run showed an
-//! anomaly (stale reads, read-your-writes or monotonic-read violations,
-//! lost acknowledged writes), with the command that replays it, then the
-//! totals and the seeds per minute achieved.
+//! anomaly its configuration promises away (stale reads or read-your-writes
+//! violations with W+R>N, lost acknowledged adds with siblings), with the
+//! command that replays it; then the seeds that only measured what the
+//! configuration allows (see [`anomalies`]; `--flag-measured` flags those
+//! too); then the totals and the seeds per minute achieved.
 //!
-//! With `--shrink`, the first invalid seed is shrunk: nemesis actions are
-//! dropped one at a time, and then the offered rate halved (fewer ops), for
-//! as long as the verdict stays invalid (greedy, bounded by
-//! [`SHRINK_ATTEMPTS`] simulations). The smallest schedule found is printed
-//! and written to `shrunk-schedule.json` beside the seeds.
+//! With `--shrink`, the first invalid seed (else the first with anomalies)
+//! is shrunk ([`shrink`]): whole fault windows are dropped, then single
+//! nemesis actions, then the fault phase is cut just past the last action
+//! left, then the offered rate halved, each kept only while the run still
+//! shows what it showed (greedy, bounded by [`SHRINK_ATTEMPTS`]
+//! simulations). The smallest schedule is printed and written to
+//! `shrunk-schedule.json`, its run kept in `shrunk-seed-<S>/`, with the
+//! command that replays it (`campaign --schedule ... --seed S`).
+//!
+//! The replay commands name the binary that ran the sweep: a planted build
+//! (`workbench-planted`, see [`crate::planted`]) replays its seeds, the
+//! clean one does not.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +66,11 @@ pub struct ExploreArgs {
     /// Shrink the first invalid seed's schedule and print the smallest found.
     #[arg(long)]
     pub shrink: bool,
+    /// Also flag seeds for anomalies the configuration does not promise
+    /// away (stale reads with W+R<=N, monotonic-read violations, LWW's lost
+    /// adds): to hunt examples of them rather than bugs.
+    #[arg(long)]
+    pub flag_measured: bool,
     #[command(flatten)]
     pub campaign: CampaignArgs,
 }
@@ -91,8 +105,15 @@ pub struct SeedRow {
     pub run: String,
     /// Its verdict.
     pub valid: Validity,
-    /// The anomalies found, `checker: count`.
+    /// The anomalies found that the configuration promises away
+    /// (`checker: count`), and checkers with an invalid verdict.
     pub anomalies: Vec<String>,
+    /// Anomalies found that the configuration does not promise away (the
+    /// checker says `expected_zero: false`: weak quorums' stale reads,
+    /// monotonic-read violations under any quorum, LWW's lost adds).
+    pub measured: Vec<String>,
+    /// Whether `measured` anomalies flag the seed too (`--flag-measured`).
+    pub flag_measured: bool,
     /// The command that replays this seed.
     pub replay: String,
     /// Simulated seconds per wall second of this run.
@@ -104,26 +125,42 @@ pub struct SeedRow {
 impl SeedRow {
     /// Whether the report lists this seed.
     pub fn flagged(&self) -> bool {
-        self.valid == Validity::False || !self.anomalies.is_empty() || self.error.is_some()
+        self.valid == Validity::False
+            || !self.anomalies.is_empty()
+            || (self.flag_measured && !self.measured.is_empty())
+            || self.error.is_some()
     }
 }
 
-/// The anomaly counts a run's results show.
-pub fn anomalies(results: &Results) -> Vec<String> {
+/// The anomalies a run's results show: those its configuration promises
+/// away (and checkers with an invalid verdict), then those it does not.
+///
+/// Why two lists: a Dynamo-style store promises no monotonic reads even
+/// with W+R>N (a write that reached one replica and failed can be seen by
+/// one read quorum and missed by the next; `checker/src/monotonic_reads.rs`),
+/// nor fresh reads with W+R<=N; the checkers count these with
+/// `expected_zero: false`. A sweep of a correct build finds them on some
+/// seeds, so they are reported, but flag a seed only with `--flag-measured`.
+pub fn anomalies(results: &Results) -> (Vec<String>, Vec<String>) {
     let figures = [("stale-reads", "stale"), ("read-your-writes", "violations"), ("monotonic-reads", "violations"), ("lost-writes", "lost")];
-    let mut out = Vec::new();
+    let (mut promised, mut measured) = (Vec::new(), Vec::new());
     for (checker, key) in figures {
-        let count = results.checkers.get(checker).and_then(|c| c.figure(key)).and_then(|v| v.as_u64()).unwrap_or(0);
-        if count > 0 {
-            out.push(format!("{checker}: {count}"));
+        let Some(result) = results.checkers.get(checker) else { continue };
+        let count = result.figure(key).and_then(|v| v.as_u64()).unwrap_or(0);
+        if count == 0 {
+            continue;
         }
+        // A checker that does not say counts as promised: flagged rather than missed.
+        let expected_zero = result.figure("expected_zero").and_then(|v| v.as_bool()).unwrap_or(true);
+        let list = if expected_zero { &mut promised } else { &mut measured };
+        list.push(format!("{checker}: {count}"));
     }
     for (name, result) in &results.checkers {
-        if result.valid == Validity::False && !out.iter().any(|a| a.starts_with(name.as_str())) {
-            out.push(format!("{name}: invalid"));
+        if result.valid == Validity::False && !promised.iter().chain(&measured).any(|a| a.starts_with(name.as_str())) {
+            promised.push(format!("{name}: invalid"));
         }
     }
-    out
+    (promised, measured)
 }
 
 /// The whole sweep; returns the exit code.
@@ -131,6 +168,7 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
     if !matches!(args.campaign.backend, BackendChoice::Sim | BackendChoice::Auto) {
         bail!("explore runs under the simulator only (--backend sim)");
     }
+    crate::planted::refuse_unless_allowed(true, args.campaign.allow_planted_bugs)?;
     let seeds = parse_seeds(&args.seeds)?;
     args.campaign.validate()?;
     let plan = args.campaign.plan(args.campaign.matrix()?, Backend::Sim);
@@ -138,29 +176,35 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, 64);
     let started = Instant::now();
-    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, jobs)?;
+    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, jobs, args.flag_measured)?;
     let wall = started.elapsed();
     let flagged: Vec<&SeedRow> = rows.iter().filter(|r| r.flagged()).collect();
+    let flagged_seeds = flagged.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len();
     println!("{}", report(&rows, &flagged, seeds.len(), wall, jobs));
     if args.shrink {
-        if let Some(first) = rows.iter().find(|r| r.valid == Validity::False) {
-            let mut m = plan.matrix.clone();
-            m.seed = first.seed;
-            if let Some(spec) = m.runs().into_iter().find(|s| s.name == first.run) {
-                println!("{}", shrink_report(&spec, &dir)?);
+        // An invalid seed first; else any seed with anomalies (never one that errored).
+        let candidates = || rows.iter().filter(|r| r.error.is_none());
+        let first = candidates().find(|r| r.valid == Validity::False).or_else(|| candidates().find(|r| r.flagged()));
+        match first {
+            Some(first) => {
+                let mut m = plan.matrix.clone();
+                m.seed = first.seed;
+                let spec = m.runs().into_iter().find(|s| s.name == first.run).context("the flagged run is not in the matrix")?;
+                println!("{}", shrink_report(&spec, first, &dir, &plan.name)?);
             }
+            None => println!("--shrink: no flagged seed to shrink"),
         }
     }
     let mut code = if rows.iter().any(|r| r.error.is_some()) { 2 } else { 0 };
     if let Some(min) = args.expect_flagged {
-        if flagged.len() < min {
-            eprintln!("expected at least {min} flagged seeds, found {}", flagged.len());
+        if flagged_seeds < min {
+            eprintln!("expected at least {min} flagged seeds, found {flagged_seeds}");
             code = 1;
         }
     }
     if let Some(max) = args.max_flagged {
-        if flagged.len() > max {
-            eprintln!("expected at most {max} flagged seeds, found {}", flagged.len());
+        if flagged_seeds > max {
+            eprintln!("expected at most {max} flagged seeds, found {flagged_seeds}");
             code = 1;
         }
     }
@@ -168,7 +212,7 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
 }
 
 /// Runs every seed's runs on `jobs` worker threads; rows in seed order.
-fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &str, jobs: usize) -> Result<Vec<SeedRow>> {
+fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &str, jobs: usize, flag_measured: bool) -> Result<Vec<SeedRow>> {
     let next = Arc::new(AtomicUsize::new(0));
     let rows = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -181,7 +225,7 @@ fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &s
             let mut m = matrix.clone();
             m.seed = seed;
             for spec in m.runs() {
-                let row = one_seed(&spec, seed, &dir, &campaign);
+                let row = one_seed(&spec, seed, &dir, &campaign, flag_measured);
                 eprintln!("seed {seed} {}: {}", spec.name, row_status(&row));
                 rows.lock().expect("rows lock poisoned").push(row);
             }
@@ -199,7 +243,7 @@ fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &s
 fn row_status(row: &SeedRow) -> String {
     match &row.error {
         Some(e) => format!("error: {e}"),
-        None => format!("valid: {} {}", validity_label(row.valid), row.anomalies.join(", ")),
+        None => format!("valid: {} {}", validity_label(row.valid), row.anomalies.iter().chain(&row.measured).cloned().collect::<Vec<_>>().join(", ")),
     }
 }
 
@@ -213,20 +257,22 @@ fn replay(campaign: &str, seed: u64) -> String {
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--seeds" | "--jobs" | "--seed" | "--name" | "--expect-flagged" | "--max-flagged" => {
+            "--seeds" | "--jobs" | "--seed" | "--name" | "--expect-flagged" | "--max-flagged" | "--backend" => {
                 it.next();
             }
-            "--expect-anomalies" | "--resume" => {}
-            a if a.starts_with("--seeds=") || a.starts_with("--seed=") || a.starts_with("--name=") || a.starts_with("--jobs=") => {}
+            "--expect-anomalies" | "--resume" | "--shrink" | "--flag-measured" => {}
+            a if ["--seeds=", "--seed=", "--name=", "--jobs=", "--expect-flagged=", "--max-flagged=", "--backend="]
+                .iter()
+                .any(|p| a.starts_with(p)) => {}
             _ => out.push(arg),
         }
     }
     let quoted: Vec<String> = out.iter().map(|a| sim_run::shell_word(a)).collect();
-    format!("target/release/workbench {} --backend sim --seed {seed} --name {campaign}-seed-{seed}", quoted.join(" "))
+    format!("{} {} --backend sim --seed {seed} --name {campaign}-seed-{seed}", sim_run::program(), quoted.join(" "))
 }
 
 /// One run of one seed: simulated, checked, written.
-fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str) -> SeedRow {
+fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str, flag_measured: bool) -> SeedRow {
     let run_dir: PathBuf = dir.join(format!("seed-{seed}")).join(&spec.name);
     let replay = replay(campaign, seed);
     let mut row = SeedRow {
@@ -234,6 +280,8 @@ fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str) -> SeedRow {
         run: spec.name.clone(),
         valid: Validity::Unknown,
         anomalies: Vec::new(),
+        measured: Vec::new(),
+        flag_measured,
         replay: replay.clone(),
         speedup: 0.0,
         error: None,
@@ -241,7 +289,7 @@ fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str) -> SeedRow {
     match simulate_and_check(spec, &run_dir, &replay) {
         Ok((results, speedup)) => {
             row.valid = results.valid;
-            row.anomalies = anomalies(&results);
+            (row.anomalies, row.measured) = anomalies(&results);
             row.speedup = speedup;
         }
         Err(e) => row.error = Some(format!("{e:#}")),
@@ -268,73 +316,289 @@ fn simulate_and_check(spec: &RunSpec, run_dir: &Path, replay: &str) -> Result<(R
 /// Simulations a shrink may spend.
 pub const SHRINK_ATTEMPTS: usize = 40;
 
-/// Whether `spec` (with its schedule override) still gives an invalid verdict.
-fn still_invalid(spec: &RunSpec, dir: &Path, attempt: usize) -> bool {
-    let run_dir = dir.join(format!("shrink-{}", spec.seed)).join(format!("attempt-{attempt}"));
-    let verdict = simulate_and_check(spec, &run_dir, "(shrinking)").map(|(r, _)| r.valid);
-    let _ = std::fs::remove_dir_all(&run_dir);
-    verdict.is_ok_and(|v| v == Validity::False)
+/// What a shrunk run must keep showing: an invalid verdict (a seed that
+/// gave one), else an anomaly its configuration promises away, else (a seed
+/// flagged for a measured one, `--flag-measured`) any anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Invalid,
+    Promised,
+    Any,
 }
 
-/// Greedy shrink of an invalid run: drop nemesis actions, then halve the rate.
-fn shrink_report(spec: &RunSpec, dir: &Path) -> Result<String> {
-    let mut current = crate::run::schedules(spec);
-    let before: usize = current.iter().map(|s| s.actions.len()).sum();
-    let mut attempts = 0;
-    'scan: loop {
-        for si in 0..current.len() {
-            for ai in 0..current[si].actions.len() {
-                if attempts >= SHRINK_ATTEMPTS {
-                    break 'scan;
+impl Keep {
+    fn of(row: &SeedRow) -> Keep {
+        if row.valid == Validity::False {
+            Keep::Invalid
+        } else if !row.anomalies.is_empty() {
+            Keep::Promised
+        } else {
+            Keep::Any
+        }
+    }
+
+    fn holds(self, results: &Results) -> bool {
+        let (promised, measured) = anomalies(results);
+        match self {
+            Keep::Invalid => results.valid == Validity::False,
+            Keep::Promised => !promised.is_empty(),
+            Keep::Any => !promised.is_empty() || !measured.is_empty(),
+        }
+    }
+}
+
+/// The client ops a run's history holds (the `stats` checker's totals).
+fn ops_of(results: &Results) -> u64 {
+    let by_f = results.checkers.get("stats").and_then(|c| c.figure("by_f")).and_then(|v| v.as_object());
+    by_f.map_or(0, |by_f| by_f.values().filter_map(|f| f.get("total").and_then(|t| t.as_u64())).sum())
+}
+
+/// A greedy shrink of one flagged seed, bounded by [`SHRINK_ATTEMPTS`].
+struct Shrinker<'a> {
+    dir: &'a Path,
+    keep: Keep,
+    /// Simulations it may spend.
+    budget: usize,
+    attempts: usize,
+    /// The directory of the smallest run that still showed it, and its ops.
+    best: Option<(PathBuf, u64)>,
+}
+
+impl Shrinker<'_> {
+    /// Whether `spec` still shows what is kept; `None` once the budget is spent.
+    fn reproduces(&mut self, spec: &RunSpec, what: &str) -> Option<bool> {
+        if self.attempts >= self.budget {
+            return None;
+        }
+        self.attempts += 1;
+        let run_dir = self.dir.join(format!("shrink-{}", spec.seed)).join(format!("attempt-{}", self.attempts));
+        let kept = match simulate_and_check(spec, &run_dir, "(shrinking)") {
+            Ok((results, _)) if self.keep.holds(&results) => Some(ops_of(&results)),
+            Ok(_) => None,
+            Err(e) => {
+                eprintln!("shrink attempt {} ({what}): {e:#}", self.attempts);
+                None
+            }
+        };
+        eprintln!("shrink attempt {} ({what}): {}", self.attempts, if kept.is_some() { "still flagged, kept" } else { "no longer flagged" });
+        match kept {
+            Some(ops) => {
+                if let Some((old, _)) = self.best.replace((run_dir, ops)) {
+                    let _ = std::fs::remove_dir_all(old);
                 }
+                Some(true)
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                Some(false)
+            }
+        }
+    }
+}
+
+/// The fault windows of a schedule: index ranges that each begin with an
+/// action that starts a fault and run up to the next such action (a
+/// partition and its heal, a kill and its restart), so dropping one drops
+/// a whole fault rather than leaving its heal dangling.
+fn windows(schedule: &nemesis::Schedule) -> Vec<std::ops::Range<usize>> {
+    let starts: Vec<usize> = (0..schedule.actions.len()).filter(|&i| i == 0 || schedule.actions[i].action.starts_fault()).collect();
+    starts.iter().enumerate().map(|(k, &a)| a..starts.get(k + 1).copied().unwrap_or(schedule.actions.len())).collect()
+}
+
+fn with_schedules(spec: &RunSpec, schedules: &[nemesis::Schedule]) -> RunSpec {
+    RunSpec { schedule_override: Some(schedules.to_vec()), ..spec.clone() }
+}
+
+fn action_count(schedules: &[nemesis::Schedule]) -> usize {
+    schedules.iter().map(|s| s.actions.len()).sum()
+}
+
+/// What a shrink found: the smallest run still flagged.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The run, with its schedules and knobs shrunk.
+    pub spec: RunSpec,
+    /// Nemesis actions before and after.
+    pub actions_before: usize,
+    /// Nemesis actions left.
+    pub actions_after: usize,
+    /// Client ops of the original run and of the smallest.
+    pub ops_before: u64,
+    /// Client ops of the smallest run.
+    pub ops_after: u64,
+    /// Simulations spent.
+    pub attempts: usize,
+    /// The smallest run's directory.
+    pub run_dir: PathBuf,
+}
+
+/// Greedy shrink of a flagged run: drop whole fault windows, then single
+/// actions, then end the fault phase after the last action left (halving it
+/// when none is), then halve the offered rate, each kept only while the run
+/// still shows what it showed (invalid, or anomalies). Every step is a whole
+/// simulation from the same seed, so what is kept replays exactly; at most
+/// `budget` simulations.
+pub fn shrink(spec: &RunSpec, original: &SeedRow, dir: &Path, budget: usize) -> Result<Shrunk> {
+    let keep = Keep::of(original);
+    let mut s = Shrinker { dir, keep, budget, attempts: 0, best: None };
+    let mut current = spec.schedule_override.clone().unwrap_or_else(|| crate::run::schedules(spec));
+    let actions_before = action_count(&current);
+    // The run as swept, once more: its ops, and a check that it still shows it.
+    if s.reproduces(&with_schedules(spec, &current), "the seed as swept") != Some(true) {
+        bail!("seed {} ({}) did not show it again when re-run: not deterministic, or the budget is spent", spec.seed, spec.name);
+    }
+    let ops_before = s.best.as_ref().map_or(0, |b| b.1);
+
+    // Whole windows, last first (later faults matter less often), until a pass drops none.
+    'windows: loop {
+        for si in 0..current.len() {
+            for w in windows(&current[si]).into_iter().rev() {
                 let mut candidate = current.clone();
-                candidate[si].actions.remove(ai);
-                attempts += 1;
-                let trial = RunSpec { schedule_override: Some(candidate.clone()), ..spec.clone() };
-                if still_invalid(&trial, dir, attempts) {
-                    current = candidate;
-                    continue 'scan;
+                let dropped: Vec<&str> = candidate[si].actions.drain(w.clone()).map(|a| a.action.name()).collect::<Vec<_>>();
+                let what = format!("drop {} at {} ms", dropped.join("+"), current[si].actions[w.start].at_ms);
+                match s.reproduces(&with_schedules(spec, &candidate), &what) {
+                    Some(true) => {
+                        current = candidate;
+                        continue 'windows;
+                    }
+                    Some(false) => {}
+                    None => break 'windows,
                 }
             }
         }
         break;
     }
-    let mut smallest = RunSpec { schedule_override: Some(current.clone()), ..spec.clone() };
-    while attempts < SHRINK_ATTEMPTS && smallest.knobs.rate >= 2.0 {
-        attempts += 1;
-        let mut trial = smallest.clone();
-        trial.knobs.rate = smallest.knobs.rate / 2.0;
-        if !still_invalid(&trial, dir, attempts) {
+    // Single actions (a heal dropped leaves its fault on until the final heal).
+    'actions: loop {
+        for si in 0..current.len() {
+            for ai in (0..current[si].actions.len()).rev() {
+                let mut candidate = current.clone();
+                let gone = candidate[si].actions.remove(ai);
+                let what = format!("drop {} at {} ms", gone.action.name(), gone.at_ms);
+                match s.reproduces(&with_schedules(spec, &candidate), &what) {
+                    Some(true) => {
+                        current = candidate;
+                        continue 'actions;
+                    }
+                    Some(false) => {}
+                    None => break 'actions,
+                }
+            }
+        }
+        break;
+    }
+    let mut smallest = with_schedules(spec, &current);
+    // A shorter fault phase: fewer ops. Just past the last action left, or halved when none is.
+    loop {
+        let last_ms = current.iter().flat_map(|s| s.actions.iter().map(|a| a.at_ms)).max();
+        let limit_s = smallest.knobs.time_limit_s;
+        let shorter_s = match last_ms {
+            Some(ms) => ms / 1_000 + 1,
+            None => limit_s / 2,
+        }
+        .max(1);
+        if shorter_s >= limit_s {
             break;
         }
-        smallest = trial;
+        let mut trial = smallest.clone();
+        trial.knobs.time_limit_s = shorter_s;
+        match s.reproduces(&trial, &format!("fault phase {limit_s} s -> {shorter_s} s")) {
+            Some(true) => smallest = trial,
+            _ => break,
+        }
+        if last_ms.is_some() {
+            break; // Already just past the last action.
+        }
     }
-    let after: usize = current.iter().map(|s| s.actions.len()).sum();
+    // Fewer ops per second.
+    while smallest.knobs.rate >= 2.0 {
+        let mut trial = smallest.clone();
+        trial.knobs.rate = (smallest.knobs.rate / 2.0).floor();
+        match s.reproduces(&trial, &format!("rate {} -> {} ops/s", smallest.knobs.rate, trial.knobs.rate)) {
+            Some(true) => smallest = trial,
+            _ => break,
+        }
+    }
+    let (best_dir, ops_after) = s.best.take().expect("the first attempt reproduced");
+    let run_dir = dir.join(format!("shrunk-seed-{}", spec.seed));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::rename(&best_dir, &run_dir).with_context(|| format!("cannot move {} to {}", best_dir.display(), run_dir.display()))?;
+    let _ = std::fs::remove_dir_all(dir.join(format!("shrink-{}", spec.seed)));
+    Ok(Shrunk { actions_after: action_count(&current), spec: smallest, actions_before, ops_before, ops_after, attempts: s.attempts, run_dir })
+}
+
+/// Shrinks `row`'s run and says what is left and how to replay it.
+fn shrink_report(spec: &RunSpec, row: &SeedRow, dir: &Path, campaign: &str) -> Result<String> {
+    let shrunk = shrink(spec, row, dir, SHRINK_ATTEMPTS)?;
+    let schedules = shrunk.spec.schedule_override.clone().unwrap_or_default();
     let path = dir.join("shrunk-schedule.json");
-    write_json(&path, &current)?;
-    Ok(format!(
-        "shrunk seed {} ({}) in {attempts} simulations: {after} of {before} nemesis actions, rate {} ops/s, still invalid; schedule: {}\n{}",
+    write_json(&path, &schedules)?;
+    let knobs = &shrunk.spec.knobs;
+    let replay = format!(
+        "{} --time-limit {} --rate {} --schedule {} --name {campaign}-seed-{}-shrunk",
+        replay(campaign, spec.seed).rsplit_once(" --name ").map_or(row.replay.as_str(), |(head, _)| head),
+        knobs.time_limit_s,
+        knobs.rate,
+        sim_run::shell_word(&path.display().to_string()),
+        spec.seed,
+    );
+    let mut text = format!(
+        "shrunk seed {} ({}) in {} simulations: {} of {} nemesis actions, fault phase {} s, rate {} ops/s, {} of {} client ops; still {}\n",
         spec.seed,
         spec.name,
-        smallest.knobs.rate,
-        path.display(),
-        serde_json::to_string(&current)?,
-    ))
+        shrunk.attempts,
+        shrunk.actions_after,
+        shrunk.actions_before,
+        knobs.time_limit_s,
+        knobs.rate,
+        shrunk.ops_after,
+        shrunk.ops_before,
+        match Keep::of(row) {
+            Keep::Invalid => "invalid",
+            Keep::Promised => "showing an anomaly its configuration promises away",
+            Keep::Any => "showing an anomaly",
+        },
+    );
+    text.push_str(&format!("smallest schedule ({}):\n", path.display()));
+    for schedule in &schedules {
+        let kind = schedule.kind.map_or("?", |k| k.as_str());
+        if schedule.actions.is_empty() {
+            text.push_str(&format!("  {kind}: no actions\n"));
+        }
+        for a in &schedule.actions {
+            text.push_str(&format!("  {kind} {:>6} ms {}\n", a.at_ms, serde_json::to_string(&a.action)?));
+        }
+    }
+    text.push_str(&format!("its run: {}\nreplay: {replay}\n", shrunk.run_dir.display()));
+    Ok(text)
 }
 
 /// The table of flagged seeds and the totals.
 fn report(rows: &[SeedRow], flagged: &[&SeedRow], seeds: usize, wall: std::time::Duration, jobs: usize) -> String {
-    let mut text = String::from("| seed | run | valid | anomalies | replay |\n| --- | --- | --- | --- | --- |\n");
+    let mut text = String::from("| seed | run | valid | anomalies | measured (not promised) | replay |\n| --- | --- | --- | --- | --- | --- |\n");
     for r in flagged {
         let what = r.error.clone().unwrap_or_else(|| r.anomalies.join(", "));
-        text.push_str(&format!("| {} | {} | {} | {} | `{}` |\n", r.seed, r.run, validity_label(r.valid), what, r.replay));
+        text.push_str(&format!("| {} | {} | {} | {} | {} | `{}` |\n", r.seed, r.run, validity_label(r.valid), what, r.measured.join(", "), r.replay));
+    }
+    // Seeds not flagged that still measured something: listed, so nothing is silently dropped.
+    let measured_only: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.flagged() && !r.measured.is_empty())
+        .map(|r| format!("seed {} ({})", r.seed, r.measured.join(", ")))
+        .collect();
+    if !measured_only.is_empty() {
+        text.push_str(&format!(
+            "\nnot flagged, anomalies the configuration does not promise away (--flag-measured flags them): {}\n",
+            measured_only.join("; ")
+        ));
     }
     let invalid = rows.iter().filter(|r| r.valid == Validity::False).count();
     let minutes = wall.as_secs_f64() / 60.0;
     let mean_speedup = rows.iter().map(|r| r.speedup).sum::<f64>() / rows.len().max(1) as f64;
     text.push_str(&format!(
-        "\n{} of {seeds} seeds flagged ({} runs, {invalid} invalid); {:.1} s wall on {jobs} workers: {:.1} seeds/minute; \
+        "\nworkbench {}: {} of {seeds} seeds flagged ({} runs, {invalid} invalid); {:.1} s wall on {jobs} workers: {:.1} seeds/minute; \
          each run {:.1} simulated s per wall s on average\n",
+        crate::planted::VERSION,
         flagged.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
         rows.len(),
         wall.as_secs_f64(),
@@ -347,6 +611,81 @@ fn report(rows: &[SeedRow], flagged: &[&SeedRow], seeds: usize, wall: std::time:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::{switch_combinations, Matrix};
+
+    /// 3 nodes, N=3, the register under partitions: 4 s of faults, 1 s quiet.
+    fn tiny(w: u32, r: u32) -> Matrix {
+        let mut m = crate::matrix::tests::matrix();
+        m.node_count = 3;
+        m.ns = vec![3];
+        m.quorums = vec![(w, r)];
+        m.resolutions = vec![history::Resolution::Siblings];
+        m.switches = switch_combinations(&[None], &[None], &[None], &[None]);
+        m.workloads = vec![crate::spec::WorkloadKind::Register];
+        m.nemeses = vec!["partition".parse().unwrap()];
+        m.test_count = 1;
+        m.knobs.time_limit_s = 4;
+        m.knobs.quiet_s = 1;
+        m
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wb-explore-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Strict quorums: flagged on every seed with the one-ack bug planted,
+    /// on none without it.
+    #[test]
+    fn a_strict_quorum_sweep_is_flagged_exactly_when_the_bug_is_planted() {
+        let dir = temp_dir("strict");
+        let rows = sweep(&tiny(2, 2), &[1, 2], &dir, "t", 2, false).unwrap();
+        assert_eq!(rows.len(), 2);
+        let planted = cfg!(feature = "planted-bug-one-ack");
+        for row in &rows {
+            assert!(row.error.is_none(), "seed {} ran: {:?}", row.seed, row.error);
+            assert_eq!(row.flagged(), planted, "seed {}: {:?} {:?}", row.seed, row.valid, row.anomalies);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// W=R=1 under partitions reads stale values; the shrink keeps that
+    /// while it drops what it can, and what it keeps replays.
+    #[test]
+    fn shrinking_a_flagged_seed_keeps_the_anomaly_with_no_more_faults_or_ops() {
+        let dir = temp_dir("shrink");
+        let rows = sweep(&tiny(1, 1), &[1], &dir, "t", 1, true).unwrap();
+        let row = &rows[0];
+        assert!(row.flagged() && row.error.is_none(), "W=R=1 under partitions reads stale: {row:?}");
+        let mut m = tiny(1, 1);
+        m.seed = row.seed;
+        let spec = m.runs().remove(0);
+        let shrunk = shrink(&spec, row, &dir, 6).unwrap();
+        assert!(shrunk.attempts <= 6);
+        assert!(shrunk.actions_after <= shrunk.actions_before);
+        assert!(shrunk.ops_after <= shrunk.ops_before, "{shrunk:?}");
+        assert!(shrunk.actions_after < shrunk.actions_before || shrunk.spec.knobs.time_limit_s < 4 || shrunk.spec.knobs.rate < 100.0, "something shrank: {shrunk:?}");
+        let again = dir.join("again");
+        let (results, _) = simulate_and_check(&shrunk.spec, &again, "test").unwrap();
+        assert!(!anomalies(&results).1.is_empty(), "the shrunk run replays its (measured) stale reads");
+        assert_eq!(ops_of(&results), shrunk.ops_after, "and the same ops");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn windows_keep_a_fault_with_its_heal() {
+        let mut spec = tiny(1, 1).runs().remove(0);
+        spec.seed = 3;
+        for schedule in crate::run::schedules(&spec) {
+            let w = windows(&schedule);
+            assert_eq!(w.iter().map(|r| r.len()).sum::<usize>(), schedule.actions.len(), "windows cover the schedule");
+            for r in &w {
+                assert!(schedule.actions[r.start].action.starts_fault(), "{:?}", schedule.actions[r.start]);
+            }
+        }
+    }
 
     #[test]
     fn seed_ranges_parse_and_bad_ones_say_why() {

@@ -23,6 +23,7 @@ mod explore;
 mod flag_values;
 mod index;
 mod matrix;
+mod planted;
 mod plot;
 mod progress;
 mod run;
@@ -41,7 +42,7 @@ use crate::args::CampaignArgs;
 use crate::backend::{BackendChoice, Overrides};
 
 #[derive(Parser)]
-#[command(name = "workbench", version, about = "A Jepsen-style workbench for a Dynamo-style store", args_override_self = true)]
+#[command(name = "workbench", version = planted::VERSION, about = "A Jepsen-style workbench for a Dynamo-style store", args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -102,6 +103,7 @@ async fn campaign(args: CampaignArgs) -> Result<i32> {
     if let Some(why) = backend.refuses(&matrix) {
         anyhow::bail!("{why}");
     }
+    planted::refuse_unless_allowed(matches!(backend, backend::Backend::Sim), args.allow_planted_bugs)?;
     campaign::run_campaign(&args.plan(matrix, backend)).await
 }
 

@@ -44,6 +44,9 @@ pub struct Matrix {
     pub seed: u64,
     /// The knobs every run shares, handed to each as they are.
     pub knobs: Knobs,
+    /// Nemesis schedules to run instead of the seeded ones (`--schedule`,
+    /// e.g. what `explore --shrink` found); a matrix of one run only.
+    pub schedule_override: Option<Vec<nemesis::Schedule>>,
 }
 
 /// Every combination of the four switches' value lists.
@@ -81,11 +84,34 @@ impl Matrix {
         if self.knobs.arrival == Arrival::Open && !(self.knobs.rate > 0.0 && self.knobs.rate.is_finite()) {
             bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }
+        if let Some(schedules) = &self.schedule_override {
+            self.validate_schedules(schedules)?;
+        }
         if self.runs().is_empty() {
             if !self.stores.contains(&Store::Dynamo) && !self.workloads.contains(&WorkloadKind::Register) {
                 bail!("nothing to run: peer stores (--stores) take only --workload register");
             }
             bail!("no --quorums pair fits any --n: W and R must be in 1..=N");
+        }
+        Ok(())
+    }
+
+    /// A `--schedule` fits only a matrix of one run, of the nemeses it
+    /// schedules, with every action inside the fault phase.
+    fn validate_schedules(&self, schedules: &[nemesis::Schedule]) -> Result<()> {
+        let runs = self.runs();
+        if runs.len() != 1 {
+            bail!("--schedule replaces one run's nemesis schedules, but these flags make {} runs: give one --n, --quorums pair, --resolution, --workload, --nemesis and --test-count 1", runs.len());
+        }
+        let kinds = &runs[0].nemesis.kinds;
+        let limit_ms = self.knobs.time_limit_s * 1_000;
+        for schedule in schedules {
+            if let Some(kind) = schedule.kind.filter(|k| !kinds.contains(k)) {
+                bail!("--schedule has a {} schedule, but --nemesis is {}", kind.as_str(), runs[0].nemesis.label());
+            }
+            if let Some(late) = schedule.actions.iter().find(|a| a.at_ms >= limit_ms) {
+                bail!("--schedule: a {} at {} ms is past the fault phase (--time-limit {} s)", late.action.name(), late.at_ms, self.knobs.time_limit_s);
+            }
         }
         Ok(())
     }
@@ -168,7 +194,7 @@ impl Matrix {
             test_index,
             seed: self.seed.wrapping_add(u64::from(test_index)),
             knobs: self.knobs.clone(),
-            schedule_override: None,
+            schedule_override: self.schedule_override.clone(),
         }
     }
 }
@@ -207,6 +233,7 @@ pub(crate) mod tests {
                 request_timeout_ms: 500,
                 client_timeout_ms: 2000,
             },
+            schedule_override: None,
         }
     }
 

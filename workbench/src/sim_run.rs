@@ -47,7 +47,14 @@ pub fn replay_command(campaign: &str) -> String {
             _ => out.push(shell_word(&arg)),
         }
     }
-    format!("target/release/workbench {} --name {campaign}-replay", out.join(" "))
+    format!("{} {} --name {campaign}-replay", program(), out.join(" "))
+}
+
+/// How this workbench was invoked (`target/release/workbench`, or
+/// `target/release/workbench-planted` for a planted build, whose seeds only
+/// it replays), quoted for a shell.
+pub fn program() -> String {
+    shell_word(&std::env::args().next().unwrap_or_else(|| "target/release/workbench".into()))
 }
 
 /// `arg` quoted for a POSIX shell when it needs it.

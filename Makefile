@@ -54,8 +54,9 @@ SIM_TEST_POWER_FLAGS ?= --backend sim --workload set --resolution siblings --n 1
 # shared 2-core machine: 41 of 50 seeds flagged with the bug planted (stale
 # reads and read-your-writes, invalid), 34 s; 0 of 50 clean, 19 s (seeds 9,
 # 20 and 45 each measured one monotonic-read violation, which no quorum
-# promises away: listed, not flagged). The seeds replay the shrink demo:
-# `workbench-planted explore --allow-planted-bugs ... --seeds 1..2 --shrink`.
+# promises away: listed, not flagged). To shrink a flagged seed:
+# `target/release/workbench-planted explore --allow-planted-bugs <the flags
+# below, --seeds 1..2> --shrink`.
 PLANTED_SWEEP_FLAGS ?= --backend sim --seeds 1..51 --nodes 5 --quorums "2,2" --nemesis partition --time-limit 10 --quiet 1
 PLANTED_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted

@@ -221,6 +221,10 @@ pub struct Knobs {
     pub request_timeout_ms: u64,
     /// The client's deadline; longer than the node's so its verdict arrives.
     pub client_timeout_ms: u64,
+    /// `--replica-batching` passed to every node; None: no flag (the
+    /// node's default). Absent from `run.json` when not passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_batching: Option<bool>,
 }
 
 impl Knobs {

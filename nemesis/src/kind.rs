@@ -24,10 +24,15 @@ pub enum NemesisKind {
     Latency,
     /// Fresh nodes join the ring and members leave it (`Admin.Leave`).
     Membership,
+    /// The partitions of `partition` (same windows and grudges for a seed),
+    /// but the links hold their messages and deliver them at the heal, as
+    /// TCP retransmits what an iptables DROP swallowed once the rule goes.
+    /// Needs a backend with its own network (the simulator).
+    PartitionHold,
 }
 
 /// Every kind, in the order `--help` lists them.
-pub const ALL_KINDS: [NemesisKind; 7] = [
+pub const ALL_KINDS: [NemesisKind; 8] = [
     NemesisKind::None,
     NemesisKind::Partition,
     NemesisKind::Kill,
@@ -35,6 +40,7 @@ pub const ALL_KINDS: [NemesisKind; 7] = [
     NemesisKind::Clock,
     NemesisKind::Latency,
     NemesisKind::Membership,
+    NemesisKind::PartitionHold,
 ];
 
 impl NemesisKind {
@@ -48,6 +54,7 @@ impl NemesisKind {
             NemesisKind::Clock => "clock",
             NemesisKind::Latency => "latency",
             NemesisKind::Membership => "membership",
+            NemesisKind::PartitionHold => "partition-hold",
         }
     }
 
@@ -61,6 +68,17 @@ impl NemesisKind {
             NemesisKind::Clock => Some(docker::Fault::Clock),
             NemesisKind::Latency => Some(docker::Fault::Latency),
             NemesisKind::Membership => Some(docker::Fault::Membership),
+            NemesisKind::PartitionHold => Some(docker::Fault::Partition),
+        }
+    }
+
+    /// The name of the random stream this kind's schedule is drawn from:
+    /// `partition-hold` draws `partition`'s, so one seed gives both the same
+    /// windows and grudges and the two differ only in cut versus hold.
+    pub fn stream_name(self) -> &'static str {
+        match self {
+            NemesisKind::PartitionHold => NemesisKind::Partition.as_str(),
+            other => other.as_str(),
         }
     }
 }

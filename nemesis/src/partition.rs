@@ -63,6 +63,26 @@ pub async fn apply(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_json:
     Ok(serde_json::json!({"mechanism": "iptables"}))
 }
 
+/// Holds every pair of nodes `grudge` names, both ways: their messages are
+/// queued, not dropped, and delivered at the heal (what TCP does with the
+/// segments an iptables DROP swallowed, once the rule goes). Only a backend
+/// with its own network can; elsewhere it is unsupported, never faked.
+pub async fn apply_hold(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_json::Value, NemesisError> {
+    ensure_supported(cluster)?;
+    let Some(native) = cluster.link_faults() else {
+        return Err(NemesisError::Unsupported {
+            backend: cluster.backend(),
+            fault: "partition-hold (needs a simulated network; on Docker an iptables DROP already holds TCP segments)".into(),
+        });
+    };
+    let mut pairs: Vec<(String, String)> =
+        links(grudge).into_iter().map(|(a, b)| if a < b { (a, b) } else { (b, a) }).collect();
+    pairs.sort();
+    pairs.dedup();
+    let done = native.hold(&pairs)?;
+    Ok(serde_json::json!({"mechanism": native.mechanism(), "held": "both ways, delivered at the heal", "done": done}))
+}
+
 async fn apply_iptables(cluster: &dyn Cluster, grudge: &Grudge) -> Result<(), NemesisError> {
     let mut scripts = Vec::new();
     for node in grudge.keys() {

@@ -22,11 +22,14 @@ use crate::{netem, partition, targets, Grudge, NemesisError};
 /// Does `action`; returns what was done.
 pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {
     match action {
-        Action::StartPartition { scheme, grudge } => {
+        Action::StartPartition { scheme, grudge, hold } => {
             // Marked first: a half-applied grudge must still be healed.
             let grudge = without_gone(grudge, &*state.lock().await);
             state.lock().await.partitioned = true;
-            let how = partition::apply(cluster, &grudge).await?;
+            let how = match hold {
+                true => partition::apply_hold(cluster, &grudge).await?,
+                false => partition::apply(cluster, &grudge).await?,
+            };
             Ok(merged(json!({"scheme": scheme, "grudge": grudge}), how))
         }
         Action::StopPartition => {

@@ -30,6 +30,10 @@ pub enum Action {
         scheme: String,
         /// Who drops whose packets.
         grudge: Grudge,
+        /// Hold the grudge's pairs (both ways: messages queued, delivered at
+        /// the heal) instead of cutting its links (`partition-hold`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hold: bool,
     },
     /// Remove every partition rule.
     StopPartition,
@@ -203,9 +207,10 @@ fn window(kind: NemesisKind, scope: Scope<'_>, start_ms: u64, end_ms: u64, rng: 
     let nodes = scope.nodes;
     match kind {
         NemesisKind::None | NemesisKind::Membership => vec![],
-        NemesisKind::Partition => {
+        NemesisKind::Partition | NemesisKind::PartitionHold => {
             let (scheme, grudge) = partition_plan::draw(nodes, rng);
-            vec![at(start_ms, Action::StartPartition { scheme, grudge }), at(end_ms, Action::StopPartition)]
+            let hold = kind == NemesisKind::PartitionHold;
+            vec![at(start_ms, Action::StartPartition { scheme, grudge, hold }), at(end_ms, Action::StopPartition)]
         }
         NemesisKind::Kill => {
             let (nodes, primaries_of) = targets::draw_target(nodes, scope.keys, rng);

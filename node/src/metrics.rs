@@ -68,6 +68,9 @@ pub struct Metrics {
     pub reads_multi_version: Counter,
     /// Replica Store operations applied here (local or via RPC).
     pub replica_stores: Counter,
+    /// Replica Stores that arrived after their coordinator stopped waiting
+    /// (`coordinate/lateness.rs`).
+    pub replica_stores_late: Counter,
     /// Replica Fetch operations served here (local or via RPC).
     pub replica_fetches: Counter,
     /// Read repair: stale replicas successfully written the merged version.
@@ -128,6 +131,7 @@ impl Metrics {
             ("reads_single_version", &self.reads_single_version),
             ("reads_multi_version", &self.reads_multi_version),
             ("replica_stores", &self.replica_stores),
+            ("replica_stores_late", &self.replica_stores_late),
             ("replica_fetches", &self.replica_fetches),
             ("read_repairs", &self.read_repairs),
             ("read_repair_reads", &self.read_repair_reads),

@@ -28,6 +28,7 @@ use tonic::transport::Channel;
 
 use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
 use crate::coordinate::batcher::{BatchResult, Batcher};
+use crate::coordinate::lateness::Lateness;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
@@ -135,6 +136,11 @@ pub struct Node {
     fetch_batcher: Batcher<proto::FetchRequest, proto::FetchResponse>,
     /// Counters for `Admin.Status`.
     metrics: Metrics,
+    /// Monotonic time at start: with `started_ms`, the steady clock
+    /// replica requests are stamped with (`steady_ms`).
+    started: tokio::time::Instant,
+    /// Per-coordinator lag baselines: which Stores outlived their wait.
+    lateness: Lateness,
     /// Client request counts and latencies for Prometheus.
     requests: RequestMetrics,
     /// Merkle trees of this node's ranges and the exchange schedule.
@@ -214,12 +220,25 @@ impl Node {
             store_batcher: Batcher::new(Arc::new(store_many), timeout),
             fetch_batcher: Batcher::new(Arc::new(fetch_many), timeout),
             metrics: Metrics::default(),
+            started: tokio::time::Instant::now(),
+            lateness: Lateness::default(),
             requests: RequestMetrics::new(),
             anti_entropy,
             clock,
             counter,
             started_ms,
         })
+    }
+
+    /// This node's steady clock, ms: its wall clock at start plus monotonic
+    /// time since, so that no clock bump moves it (replica request stamps).
+    pub fn steady_ms(&self) -> u64 {
+        self.started_ms + self.started.elapsed().as_millis() as u64
+    }
+
+    /// Which replica requests arrive after their coordinator stopped waiting.
+    pub fn lateness(&self) -> &Lateness {
+        &self.lateness
     }
 
     /// The configuration.
@@ -618,6 +637,8 @@ impl Node {
             siblings: wire::set_to_proto(&set),
             from: self.config.id.to_string(),
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
+            sent_at_ms: self.steady_ms(),
+            budget_ms: self.config.request_timeout().as_millis() as u64,
         };
         let outcome = if self.config.replica_batching {
             self.store_batcher.call(&target, client, request).await

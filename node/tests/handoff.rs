@@ -249,6 +249,7 @@ async fn bench_10k_hints_drain() {
                 }],
                 from: "bench".to_string(),
                 hint_for: "n3".to_string(),
+                ..Default::default()
             })
             .collect();
         replica.store_batch(proto::StoreBatchRequest { stores, from: "bench".into() }).await.unwrap();

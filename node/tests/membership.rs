@@ -176,6 +176,7 @@ async fn hints_for_a_departed_node_reach_the_current_replicas() {
             }],
             from: "test".into(),
             hint_for: "n3".into(),
+            ..Default::default()
         })
         .collect();
     let mut replica = proto::replica_client::ReplicaClient::connect(format!("http://{}", addrs[0])).await.unwrap();
@@ -275,6 +276,7 @@ async fn anti_entropy_from_an_old_node_reaches_a_node_that_joined() {
             }],
             from: "test".into(),
             hint_for: String::new(),
+            ..Default::default()
         };
         replica.store(store).await.expect("planted on n1 alone");
     }

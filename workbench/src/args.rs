@@ -102,6 +102,9 @@ pub struct CampaignArgs {
     /// Anti-entropy (comma-separated to run several).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
     pub anti_entropy: Vec<Switch>,
+    /// Replica batching on every node (`dynamo-node --replica-batching`).
+    #[arg(long, value_enum, default_value = "default")]
+    pub replica_batching: Switch,
     /// Storage engine for the nodes; default: the node's.
     #[arg(long, value_parser = one_of(&StorageEngine::ALL, StorageEngine::as_str))]
     pub storage: Option<StorageEngine>,
@@ -225,6 +228,7 @@ impl CampaignArgs {
             rmw_fraction: self.rmw_fraction,
             request_timeout_ms: self.request_timeout_ms,
             client_timeout_ms: self.client_timeout_ms,
+            replica_batching: self.replica_batching.value(),
         }
     }
 

@@ -232,6 +232,7 @@ pub(crate) mod tests {
                 rmw_fraction: 0.5,
                 request_timeout_ms: 500,
                 client_timeout_ms: 2000,
+                replica_batching: None,
             },
             schedule_override: None,
         }

@@ -56,7 +56,7 @@ pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
     let (nodes, keys) = (spec.node_ids(), (0..spec.knobs.keys).map(workload::key_name).collect::<Vec<_>>());
     let scope = nemesis::Scope { nodes: &nodes, keys: &keys };
     nemesis::schedule::plan_all(&spec.nemesis.kinds, scope, fault_ms, Rhythm::default(), |k: NemesisKind| {
-        workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.as_str()), 0)
+        workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.stream_name()), 0)
     })
 }
 

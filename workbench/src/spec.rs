@@ -101,6 +101,10 @@ impl RunSpec {
             args.push(flag.into());
             args.push(value.to_string());
         }
+        if let Some(batching) = self.knobs.replica_batching {
+            args.push("--replica-batching".into());
+            args.push(batching.to_string());
+        }
         if let Some(storage) = self.storage {
             args.push("--storage".into());
             args.push(storage.as_str().into());

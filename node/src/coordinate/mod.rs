@@ -5,10 +5,12 @@
 //! the node-wide counter; [`inflight`] the versions this node is still
 //! replicating, shipped along with newer ones of the same key; [`batcher`]
 //! coalesces a coordinator's stores and fetches per replica into one round
-//! trip. The fan-out itself (a task per replica, the deadline) is driven by
-//! `node.rs`.
+//! trip; [`lateness`] tells a replica that a request outlived its
+//! coordinator's wait. The fan-out itself (a task per replica, the
+//! deadline) is driven by `node.rs`.
 
 pub mod batcher;
 pub mod inflight;
+pub mod lateness;
 pub mod mint;
 pub mod rounds;

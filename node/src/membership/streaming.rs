@@ -237,6 +237,7 @@ async fn push_all(node: &Arc<Node>, current: &Ring, future: &Ring) -> Result<u64
                     siblings: wire::set_to_proto(&set),
                     from: node.config().id.to_string(),
                     hint_for: String::new(),
+                    ..Default::default()
                 });
             }
         }

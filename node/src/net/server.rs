@@ -337,7 +337,12 @@ impl ReplicaService {
     /// Applies one Store (into the replica, or as a hint for a home node
     /// when the sender made this node a stand-in); returns once durable.
     async fn store_one(&self, store: proto::StoreRequest) -> Result<(), String> {
-        let proto::StoreRequest { key, siblings, from, hint_for } = store;
+        let proto::StoreRequest { key, siblings, from, hint_for, sent_at_ms, budget_ms } = store;
+        let now_ms = self.node.steady_ms();
+        if let Some(late_ms) = self.node.lateness().late_by_ms(&from, sent_at_ms, budget_ms, now_ms) {
+            self.node.metrics().replica_stores_late.inc();
+            tracing::debug!(%from, late_ms, "a store arrived after its coordinator stopped waiting");
+        }
         let set = wire::set_from_proto(siblings, self.node.config().resolution)
             .map_err(|e| format!("bad siblings from {from}: {e}"))?;
         self.node.store_replica(key, set, self.stand_in_for(&hint_for)).await

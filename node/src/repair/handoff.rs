@@ -217,6 +217,7 @@ async fn send(node: &Arc<Node>, home: &NodeId, batch: &[Hint]) -> Result<(), Str
             siblings: wire::set_to_proto(&h.siblings),
             from: node.config().id.to_string(),
             hint_for: String::new(),
+            ..Default::default()
         })
         .collect();
     let request = proto::StoreBatchRequest { stores, from: node.config().id.to_string() };

@@ -14,8 +14,16 @@
 //! bytes moved are the growth, after the heal, of every counter whose name
 //! mentions repair or anti-entropy.
 //!
-//! A measurement: `true`; the figures carry the story. Not applicable (None)
-//! when no node ever reported a Merkle root.
+//! The verdict. The harness keeps polling after the final reads (no more
+//! writes) until the roots agree or the quiet period has passed again, so
+//! a run that converges ends agreeing: `true`. One that ends disagreeing is
+//! `false` when anti-entropy was on, every fault was healed (no final heal
+//! reported an error) and the roots were watched for at least
+//! [`MIN_INTERVALS`] anti-entropy intervals after the writes stopped: every
+//! range then had several exchanges to agree and did not. With a shorter
+//! watch it is `unknown`, and `undecided` says why; with anti-entropy off
+//! nothing promises agreement and it stays `true` (a measurement). Not
+//! applicable (None) when no node ever reported a Merkle root.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,8 +36,16 @@ use crate::result::{CheckResult, Validity};
 /// The checker's name in `results.json`.
 pub const NAME: &str = "convergence";
 
+/// Anti-entropy intervals the roots must be watched after the writes stop
+/// before disagreement counts as a failure.
+pub const MIN_INTERVALS: u64 = 3;
+
+/// The node's anti-entropy period (`--aae-interval-ms` default), ms; the
+/// workbench never passes another.
+pub const AAE_INTERVAL_MS: u64 = 2_000;
+
 /// Checks convergence; None when the nodes report no Merkle roots.
-pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Option<CheckResult> {
+pub fn check(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Option<CheckResult> {
     if !admin.iter().any(|s| !s.merkle_roots.is_empty()) {
         return None;
     }
@@ -40,14 +56,61 @@ pub fn check(history: &History, _run: &RunConfig, admin: &[AdminSnapshot]) -> Op
     let quiesced = phase::start_time(history, "final");
     let after_writes = quiesced.and_then(|q| agreement(&sorted, q).0.map(|t| t.saturating_sub(q) / 1_000_000));
     let disagree = final_reads_disagree(history);
-    let result = CheckResult::new(Validity::True)
+    let writes_stop = quiesced.unwrap_or(heal);
+    let watched_ms = sorted.last().map_or(0, |s| s.time.saturating_sub(writes_stop) / 1_000_000);
+    let (valid, undecided) = verdict(run, history, agree_at_end, watched_ms);
+    let mut result = CheckResult::new(valid)
         .with("converged", json!(agree_at_end))
+        .with("watched_ms_after_writes_stop", json!(watched_ms))
         .with("converged_ms_after_heal", json!(first_agree.map(|t| t.saturating_sub(heal) / 1_000_000)))
         .with("converged_ms_after_writes_stop", json!(after_writes))
         .with("final_reads_disagree", json!(disagree.len()))
         .with("disagreeing_keys", json!(disagree.iter().take(5).collect::<Vec<_>>()))
         .with("moved_after_heal", moved(&sorted, heal));
+    if let Some(why) = undecided {
+        result = result.with("undecided", json!(why));
+    }
     Some(result)
+}
+
+/// The verdict on a run whose roots agreed at the end or not, watched for
+/// `watched_ms` after the writes stopped; with the reason when undecided.
+fn verdict(run: &RunConfig, history: &History, agree_at_end: bool, watched_ms: u64) -> (Validity, Option<String>) {
+    if agree_at_end || !run.anti_entropy {
+        return (Validity::True, None);
+    }
+    if let Some(error) = heal_error(history) {
+        return (Validity::Unknown, Some(format!("a fault was not healed ({error}): disagreement is expected")));
+    }
+    let needed_ms = MIN_INTERVALS * AAE_INTERVAL_MS;
+    if watched_ms < needed_ms {
+        let why = format!(
+            "roots watched {watched_ms} ms after the writes stopped, fewer than {MIN_INTERVALS} anti-entropy \
+             intervals ({needed_ms} ms): lengthen --quiet"
+        );
+        return (Validity::Unknown, Some(why));
+    }
+    (Validity::False, None)
+}
+
+/// The error of a final heal step (a `final: true` nemesis event), if any.
+fn heal_error(history: &History) -> Option<String> {
+    history.ops.iter().find_map(|op| {
+        let final_step = op.process == history::Process::Nemesis && op.value.get("final") == Some(&json!(true));
+        let error = op.value.get("error").and_then(|e| e.as_str());
+        final_step.then_some(error).flatten().map(|e| format!("{}: {e}", op.f))
+    })
+}
+
+/// Whether every range's latest roots (per node, of the reachable
+/// snapshots in `snapshots`) agree: what the harness polls for before it
+/// stops watching.
+pub fn latest_agree(snapshots: &[AdminSnapshot]) -> bool {
+    let mut latest: BTreeMap<&str, &AdminSnapshot> = BTreeMap::new();
+    for s in snapshots.iter().filter(|s| s.reachable) {
+        latest.insert(s.node.as_str(), s);
+    }
+    agrees(&latest)
 }
 
 /// Whether every range's latest roots are equal across the nodes reporting it.

@@ -134,11 +134,12 @@ pub struct Args {
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     pub hinted_handoff: bool,
     /// Coalesce this coordinator's Stores and Fetches per replica into
-    /// StoreMany/FetchMany round trips (`batcher.rs`). Off by default: with
-    /// it on, writes made during a partition reached the cut-off replica
-    /// right after the heal, which the unbatched path does not do (found by
-    /// the anti-entropy e2e test, not yet explained).
-    #[arg(long, action = ArgAction::Set, default_value_t = false)]
+    /// StoreMany/FetchMany round trips (`batcher.rs`). The late delivery
+    /// after a heal that kept it off was not batching's: TCP retransmits the
+    /// Stores an iptables DROP swallowed, batched or not (the simulator's
+    /// `partition-hold` shows it both ways); replicas now refuse Stores that
+    /// outlived their coordinator's wait (`coordinate/lateness.rs`).
+    #[arg(long, action = ArgAction::Set, default_value_t = true)]
     pub replica_batching: bool,
     /// Gossip round period.
     #[arg(long, default_value_t = 200)]

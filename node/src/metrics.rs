@@ -68,8 +68,8 @@ pub struct Metrics {
     pub reads_multi_version: Counter,
     /// Replica Store operations applied here (local or via RPC).
     pub replica_stores: Counter,
-    /// Replica Stores that arrived after their coordinator stopped waiting
-    /// (`coordinate/lateness.rs`).
+    /// Replica Stores refused because they arrived after their coordinator
+    /// stopped waiting (`coordinate/lateness.rs`).
     pub replica_stores_late: Counter,
     /// Replica Fetch operations served here (local or via RPC).
     pub replica_fetches: Counter,

@@ -49,7 +49,7 @@ impl AdminPoller {
                     // Biased: a simulated run must poll the same branch first every time.
                     tokio::select! {
                         biased;
-                        _ = tick.tick() => inner.snapshot().await,
+                        _ = tick.tick() => { inner.snapshot().await; }
                         _ = &mut stopped => break,
                     }
                 }
@@ -60,6 +60,23 @@ impl AdminPoller {
 
     pub async fn snapshot_now(&self) {
         self.inner.snapshot().await;
+    }
+
+
+    /// After the writes stopped: snapshots every interval until every
+    /// range's Merkle roots agree or `bound` passed, so the convergence
+    /// checker sees the replicas settle (or not) with no write churning the
+    /// roots. Returns at once when the nodes report no roots (peer stores).
+    pub async fn settle(&self, bound: Duration) {
+        let until = tokio::time::Instant::now() + bound;
+        loop {
+            let snaps = self.inner.snapshot().await;
+            let no_roots = snaps.iter().all(|s| s.merkle_roots.is_empty());
+            if no_roots || checker::convergence::latest_agree(&snaps) || tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(INTERVAL_MS)).await;
+        }
     }
 
     /// Takes a last snapshot and stops the background task.
@@ -84,13 +101,17 @@ impl Drop for AdminPoller {
 }
 
 impl Inner {
-    async fn snapshot(&self) {
+    /// One snapshot of every node, written and returned.
+    async fn snapshot(&self) -> Vec<AdminSnapshot> {
+        let mut snaps = Vec::new();
         for node in self.cluster.nodes() {
             let snap = self.poll(&node).await;
             if let Err(e) = self.writer.lock().await.append(&snap) {
                 tracing::warn!("cannot write admin snapshot: {e}");
             }
+            snaps.push(snap);
         }
+        snaps
     }
 
     async fn poll(&self, node: &str) -> AdminSnapshot {

@@ -102,6 +102,13 @@ pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
                 v.met.push(format!("{label}: invalid, as expected: {why}"));
             }
             Validity::False => v.failures.push(format!("{label}: invalid (see its results.json)")),
+            // Convergence is undecidable when the quiet period is shorter
+            // than a few anti-entropy intervals; the campaign's claims do
+            // not rest on it, so that alone is noted, not an unknown run.
+            Validity::Unknown if undecided_convergence_only(results).is_some() => {
+                let why = undecided_convergence_only(results).unwrap_or_default();
+                v.met.push(format!("{label}: convergence not decided ({why})"));
+            }
             Validity::Unknown => v.unknowns.push(format!("{label}: a checker could not decide")),
             Validity::True => {}
         }
@@ -125,6 +132,16 @@ fn expected_invalid(run: &RunConfig) -> Option<String> {
     let power_loss = run.backend == "sim" && run.nemesis.iter().any(|n| n == "kill");
     (power_loss && run.labels.fsync_requested == Some(Fsync::Never))
         .then(|| "a power loss with --fsync never drops acknowledged writes, so reads miss them".to_string())
+}
+
+/// Why convergence was undecided, when it is the only checker that was.
+fn undecided_convergence_only(results: &Results) -> Option<String> {
+    let mut unknown = results.checkers.iter().filter(|(_, c)| c.valid == Validity::Unknown);
+    let (name, only) = unknown.next()?;
+    if name != checker::convergence::NAME || unknown.next().is_some() {
+        return None;
+    }
+    Some(only.figure("undecided").and_then(|w| w.as_str()).unwrap_or("no reason given").to_string())
 }
 
 /// A claim's outcome: `Ok(what held)` or `Err(what did not)`.

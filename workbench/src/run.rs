@@ -105,6 +105,10 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     // removed some of the workload's and added others.
     let members = self::targets(spec, cluster.as_ref())?;
     workload::final_reads(spec.knobs.keys, &members, recorder.clone(), summary.max_process + 1, decode).await;
+    if spec.store == Store::Dynamo && spec.switches.anti_entropy != Some(false) {
+        // The writes have stopped: watch the replicas settle for up to another quiet period.
+        poller.settle(Duration::from_secs(spec.knobs.quiet_s)).await;
+    }
     poller.stop().await?;
     Ok(history_path)
 }

@@ -90,3 +90,53 @@ fn roots_that_agree_later_converge_with_a_time() {
     assert_eq!(count(&r, "converged_ms_after_writes_stop"), 1_000);
     assert!(convergence::check(&healed_at(0), &strict(), &[snap(S, "n1", &[], &[])]).is_none());
 }
+
+/// Heal at 2 s, writes stop at 4 s; `roots` per node from then on, the
+/// last snapshot `watched_s` after the writes stopped.
+fn settled(roots: [&str; 2], watched_s: u64) -> (history::History, Vec<AdminSnapshot>) {
+    let mut b = HistoryBuilder::new();
+    b.at(2 * S).phase("heal");
+    b.at(4 * S).phase("final");
+    let end = (4 + watched_s) * S;
+    let admin = vec![
+        snap(3 * S, "n1", &[], &[("n1+n2", "aa")]),
+        snap(3 * S, "n2", &[], &[("n1+n2", "bb")]),
+        snap(end, "n1", &[], &[("n1+n2", roots[0])]),
+        snap(end, "n2", &[], &[("n1+n2", roots[1])]),
+    ];
+    (b.build(), admin)
+}
+
+fn with_anti_entropy(on: bool) -> history::RunConfig {
+    let mut run = strict();
+    run.anti_entropy = on;
+    run
+}
+
+#[test]
+fn planted_replicas_that_never_agree_with_anti_entropy_on_are_invalid() {
+    let (history, admin) = settled(["aa", "bb"], 8);
+    let r = convergence::check(&history, &with_anti_entropy(true), &admin).unwrap();
+    assert_eq!(r.valid, Validity::False, "{r:?}");
+    assert_eq!(r.figure("converged"), Some(&json!(false)));
+    assert_eq!(count(&r, "watched_ms_after_writes_stop"), 8_000);
+}
+
+#[test]
+fn replicas_that_agree_after_the_writes_stop_are_valid() {
+    let (history, admin) = settled(["aa", "aa"], 8);
+    let r = convergence::check(&history, &with_anti_entropy(true), &admin).unwrap();
+    assert_eq!(r.valid, Validity::True, "{r:?}");
+    assert_eq!(count(&r, "converged_ms_after_writes_stop"), 8_000);
+}
+
+#[test]
+fn a_watch_shorter_than_a_few_intervals_or_anti_entropy_off_cannot_fail() {
+    let (history, admin) = settled(["aa", "bb"], 2);
+    let r = convergence::check(&history, &with_anti_entropy(true), &admin).unwrap();
+    assert_eq!(r.valid, Validity::Unknown, "{r:?}");
+    assert!(r.figure("undecided").and_then(|w| w.as_str()).unwrap().contains("fewer than 3 anti-entropy intervals"));
+    let (history, admin) = settled(["aa", "bb"], 8);
+    let r = convergence::check(&history, &with_anti_entropy(false), &admin).unwrap();
+    assert_eq!(r.valid, Validity::True, "nothing promises agreement without anti-entropy");
+}

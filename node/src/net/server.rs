@@ -339,9 +339,12 @@ impl ReplicaService {
     async fn store_one(&self, store: proto::StoreRequest) -> Result<(), String> {
         let proto::StoreRequest { key, siblings, from, hint_for, sent_at_ms, budget_ms } = store;
         let now_ms = self.node.steady_ms();
+        // Refused, not applied: the coordinator has answered its client and
+        // kept a hint; applying now would be a write nobody waits for.
         if let Some(late_ms) = self.node.lateness().late_by_ms(&from, sent_at_ms, budget_ms, now_ms) {
             self.node.metrics().replica_stores_late.inc();
-            tracing::debug!(%from, late_ms, "a store arrived after its coordinator stopped waiting");
+            tracing::debug!(%from, late_ms, "refused a store that arrived after its coordinator stopped waiting");
+            return Err(format!("deadline passed {late_ms} ms ago; {from} stopped waiting"));
         }
         let set = wire::set_from_proto(siblings, self.node.config().resolution)
             .map_err(|e| format!("bad siblings from {from}: {e}"))?;

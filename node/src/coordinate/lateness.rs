@@ -21,7 +21,11 @@
 //! a sample comes [`WINDOW_MS`] after the current one began), so it follows
 //! a restarted sender's new offset within two windows and is never emptied
 //! by silence: the burst a heal delivers is judged against the lag seen
-//! before the partition. A sender not seen before cannot be judged (in time).
+//! before the partition. Gossip carries the same stamp and feeds the same
+//! baseline: a partition right after start (the Docker anti-entropy test
+//! cuts n3 off before any Store reached it) otherwise left no baseline, and
+//! every held Store was applied at the heal. A sender never heard from
+//! cannot be judged (in time).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -59,7 +63,19 @@ impl Lateness {
     /// undecidable (no baseline for the sender yet, or no deadline given:
     /// an older coordinator sends zeros).
     pub fn late_by_ms(&self, from: &str, sent_at_ms: u64, budget_ms: u64, now_ms: u64) -> Option<u64> {
-        if sent_at_ms == 0 || budget_ms == 0 {
+        if budget_ms == 0 {
+            return None;
+        }
+        let waited_ms = self.waited_ms(from, sent_at_ms, now_ms)?;
+        (waited_ms > budget_ms).then(|| waited_ms - budget_ms)
+    }
+
+    /// Records any stamped message from `from` (Stores, and gossip, which
+    /// keeps the baseline fresh before any Store came); returns how long it
+    /// waited beyond the quickest recent delivery from that sender, None
+    /// when unstamped (`sent_at_ms` 0) or the first from this sender.
+    pub fn waited_ms(&self, from: &str, sent_at_ms: u64, now_ms: u64) -> Option<u64> {
+        if sent_at_ms == 0 {
             return None;
         }
         let lag_ms = now_ms as i64 - sent_at_ms as i64;
@@ -78,8 +94,7 @@ impl Lateness {
         } else {
             baseline.current_min_lag_ms = baseline.current_min_lag_ms.min(lag_ms);
         }
-        let waited_ms = lag_ms - baseline.lag_floor_ms();
-        (waited_ms > budget_ms as i64).then(|| (waited_ms - budget_ms as i64) as u64)
+        Some((lag_ms - baseline.lag_floor_ms()).max(0) as u64)
     }
 }
 
@@ -121,6 +136,16 @@ mod tests {
         assert_eq!(l.late_by_ms("n1", 1_000, 500, 90_000), None, "no baseline yet");
         assert_eq!(l.late_by_ms("n1", 0, 500, 90_000), None, "no sent_at_ms");
         assert_eq!(l.late_by_ms("n1", 1_000, 0, 90_000), None, "no budget_ms");
+    }
+
+    #[test]
+    fn gossip_gives_the_baseline_the_first_store_is_judged_by() {
+        let l = Lateness::default();
+        // Gossip before the partition; the first Store ever from n1 comes held.
+        for t in (0..1_000).step_by(200) {
+            assert_eq!(l.waited_ms("n1", 5_000 + t, 5_001 + t), if t == 0 { None } else { Some(0) });
+        }
+        assert_eq!(l.late_by_ms("n1", 6_000, 500, 12_001), Some(5_500));
     }
 
     #[test]

@@ -18,10 +18,11 @@ use crate::membership::gossip::{Change, Digest, Liveness, RingStatus};
 use crate::node::Node;
 use crate::node_id::NodeId;
 
-/// A gossip message on the wire.
-pub fn to_proto(from: &NodeId, digests: &[Digest]) -> proto::GossipMessage {
+/// A gossip message on the wire, stamped `sent_at_ms` on the sender's steady clock.
+pub fn to_proto(from: &NodeId, digests: &[Digest], sent_at_ms: u64) -> proto::GossipMessage {
     proto::GossipMessage {
         from: from.to_string(),
+        sent_at_ms,
         members: digests
             .iter()
             .map(|d| proto::GossipMember {
@@ -58,6 +59,8 @@ pub fn from_proto(message: &proto::GossipMessage) -> Vec<Digest> {
 /// Handles an incoming Gossip RPC: merge, then answer with our list.
 pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipMessage {
     let from = NodeId::from(message.from.as_str());
+    // Only the lag sample is wanted: it keeps this sender's baseline fresh.
+    let _ = node.lateness().waited_ms(&message.from, message.sent_at_ms, node.steady_ms());
     let digests = from_proto(message);
     let now_ms = node.now_ms();
     let (reply, changes) = node.membership().update(false, |g| {
@@ -65,7 +68,7 @@ pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipM
         (g.digests(), changes)
     });
     apply_changes(node, &changes, &digests);
-    to_proto(&node.config().id, &reply)
+    to_proto(&node.config().id, &reply, node.steady_ms())
 }
 
 /// Logs changes and wakes hint delivery when a member comes back up. (The
@@ -96,7 +99,7 @@ async fn round(node: &Arc<Node>) {
         ((peers, g.digests()), changes)
     });
     apply_changes(node, &changes, &digests);
-    let message = to_proto(&node.config().id, &digests);
+    let message = to_proto(&node.config().id, &digests, node.steady_ms());
     let exchanges = peers.into_iter().map(|peer| exchange(Arc::clone(node), peer, message.clone()));
     futures::future::join_all(exchanges).await;
 }
@@ -160,7 +163,7 @@ mod tests {
                 suspected: false,
             },
         ];
-        let mut message = to_proto(&NodeId::from("n9"), &digests);
+        let mut message = to_proto(&NodeId::from("n9"), &digests, 0);
         assert_eq!(message.from, "n9");
         message.members.push(proto::GossipMember::default());
         assert_eq!(from_proto(&message), digests, "members without an id are dropped");

@@ -40,6 +40,10 @@ pub const NAME: &str = "convergence";
 /// before disagreement counts as a failure.
 pub const MIN_INTERVALS: u64 = 3;
 
+/// A node's latest snapshot older than this (three admin polls) no longer
+/// counts: the node left or stopped answering.
+pub const STALE_AFTER_NS: u64 = 3_000_000_000;
+
 /// The node's anti-entropy period (`--aae-interval-ms` default), ms; the
 /// workbench never passes another.
 pub const AAE_INTERVAL_MS: u64 = 2_000;
@@ -132,6 +136,10 @@ fn agreement(sorted: &[&AdminSnapshot], heal: u64) -> (Option<u64>, bool) {
     let mut now = false;
     for s in sorted {
         latest.insert(s.node.as_str(), s);
+        // A node that left is no longer polled; its last roots name ranges
+        // the others may still report for a while (trees rebuild after the
+        // ring change), which would read as disagreement that is not there.
+        latest.retain(|_, seen| s.time.saturating_sub(seen.time) <= STALE_AFTER_NS);
         now = agrees(&latest);
         if s.time < heal {
             continue;

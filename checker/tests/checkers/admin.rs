@@ -140,3 +140,15 @@ fn a_watch_shorter_than_a_few_intervals_or_anti_entropy_off_cannot_fail() {
     let r = convergence::check(&history, &with_anti_entropy(false), &admin).unwrap();
     assert_eq!(r.valid, Validity::True, "nothing promises agreement without anti-entropy");
 }
+
+#[test]
+fn a_node_that_left_stops_counting_once_its_last_snapshot_is_stale() {
+    // n3 left after its snapshot at 1 s; n1 and n2 agree from 5 s on.
+    let admin = vec![
+        snap(S, "n3", &[], &[("n1+n2+n3", "old")]),
+        snap(5 * S, "n1", &[], &[("n1+n2+n3", "aa")]),
+        snap(5 * S, "n2", &[], &[("n1+n2+n3", "aa")]),
+    ];
+    let r = convergence::check(&healed_at(0), &with_anti_entropy(true), &admin).unwrap();
+    assert_eq!(r.figure("converged"), Some(&json!(true)), "{r:?}");
+}

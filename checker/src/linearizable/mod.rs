@@ -59,6 +59,11 @@ pub const NAME: &str = "linearizable";
 /// What one key's search may spend.
 pub const KEY_BUDGET: Budget = Budget { time: Duration::from_secs(10), memo_entries: 2_000_000 };
 
+/// What shrinking one witness may spend: a witness cut short is still a
+/// witness (it says `minimal: false`), so this bounds the checker's time on
+/// a run with many violating keys.
+pub const WITNESS_BUDGET: Budget = Budget { time: Duration::from_secs(2), memo_entries: 2_000_000 };
+
 /// Witnesses written to `results.json`.
 pub const MAX_WITNESSES: usize = 5;
 
@@ -129,7 +134,7 @@ fn summary(decided: usize, violating: &[String], unknown: &BTreeMap<String, Stri
 
 /// The witness of a violating key, as an example of `results.json`.
 fn witness_of(key: &str, ops: &KeyOps) -> Value {
-    let shrunk = witness::shrink(&ops.entries, KEY_BUDGET);
+    let shrunk = witness::shrink(&ops.entries, WITNESS_BUDGET);
     let indices: Vec<u64> = shrunk.ops.iter().map(|&i| ops.about[i].index).collect();
     json!({
         "key": key,

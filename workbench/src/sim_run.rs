@@ -82,6 +82,9 @@ pub fn sim_spec(spec: &RunSpec, log_path: Option<PathBuf>) -> SimSpec {
 /// Runs `spec` in a simulation writing into `dir`; records the storage, the
 /// cost and the replay command in `run` (and `run.json`).
 pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig, campaign: &str) -> Result<PathBuf> {
+    if !RUNTIMES_SEEDED {
+        tracing::warn!("built without --cfg tokio_unstable (a RUSTFLAGS in the environment replaces .cargo/config.toml's): this run will not replay byte for byte");
+    }
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let (history, status, report) = simulate(spec, dir, Some(logs.join("sim.log"))).await?;
@@ -101,8 +104,16 @@ pub fn report_json(report: &SimReport) -> serde_json::Value {
         "wall_seconds": report.wall.as_secs_f64(),
         "sim_seconds_per_wall_second": report.speedup(),
         "steps": report.steps,
+        "replayable": RUNTIMES_SEEDED,
     })
 }
+
+/// Whether every simulated host's tokio runtime takes its RNG seed from the
+/// run's seed (`select!` picks branches at random otherwise). It needs
+/// `--cfg tokio_unstable`, which `.cargo/config.toml` sets; a `RUSTFLAGS`
+/// in the environment replaces that setting, and then a seed no longer
+/// replays byte for byte, which `run.json` records and [`drive`] warns of.
+pub const RUNTIMES_SEEDED: bool = cfg!(tokio_unstable);
 
 /// What one simulation left: the history's path, what the nodes reported
 /// in force (`Admin.Status`), and the cost.

@@ -1,5 +1,5 @@
 # The workbench's entry points. `make test` is what CI runs; `make campaign`
-# runs a real campaign (Docker when an engine answers, else local processes).
+# runs a real campaign (Docker when an engine answers, else the simulator).
 # Both first install the system packages they need and the machine lacks
 # (`deps`, scripts/deps.sh), before anything compiles.
 

@@ -1,9 +1,13 @@
 //! `workbench`: the thin command line over the workbench's crates.
 //!
 //! - `workbench campaign ...` runs a matrix of N/W/R settings x switches x
-//!   workloads x nemeses on a real cluster (Docker, or local processes when
-//!   no engine answers) and writes `results/<campaign>/` with a table per
-//!   nemesis and workload, plots per run and `index.html`.
+//!   workloads x nemeses on a cluster (Docker; the deterministic simulator
+//!   when no engine answers; or local processes) and writes
+//!   `results/<campaign>/` with a table per nemesis and workload, plots per
+//!   run and `index.html`.
+//! - `workbench explore --seeds A..B ...` runs one configuration over many
+//!   seeds under the simulator, in parallel, and prints the seeds that fail
+//!   with the command that replays each.
 //! - `workbench check <dir>` re-checks a run or a whole campaign offline.
 //! - `workbench clean` removes containers and networks a killed workbench left.
 //!

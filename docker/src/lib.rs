@@ -178,13 +178,7 @@ pub async fn conclude_test(
 /// opening it dials nothing, so a node that is down is an error only when a
 /// request is sent; connects and requests are each bounded by `timeout`.
 pub fn tcp_channel(endpoint: &str, timeout: std::time::Duration) -> Result<tonic::transport::Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| ClusterError::Other(format!("bad endpoint {endpoint:?}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(channel)
+    proto::lazy_channel(endpoint, timeout).map_err(|e| ClusterError::Other(format!("bad endpoint {endpoint:?}: {e}")))
 }
 
 /// The libfaketime timestamp-file line for an offset: `+120s`, `-30s`, `+0s`.

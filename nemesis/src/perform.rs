@@ -26,9 +26,10 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
             // Marked first: a half-applied grudge must still be healed.
             let grudge = without_gone(grudge, &*state.lock().await);
             state.lock().await.partitioned = true;
-            let how = match hold {
-                true => partition::apply_hold(cluster, &grudge).await?,
-                false => partition::apply(cluster, &grudge).await?,
+            let how = if *hold {
+                partition::apply_hold(cluster, &grudge).await?
+            } else {
+                partition::apply(cluster, &grudge).await?
             };
             Ok(merged(json!({"scheme": scheme, "grudge": grudge}), how))
         }

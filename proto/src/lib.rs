@@ -13,6 +13,22 @@
 
 #![allow(clippy::all)]
 
+use std::time::Duration;
+
+/// The harness's one way to reach a store over TCP: a lazily connected
+/// channel to `endpoint` (`http://host:port`) with `timeout` as both the
+/// connect and the request timeout, Nagle off. Lazy, so a node that is down
+/// is an error only when a request is sent, and tonic reconnects by itself
+/// once it answers. The workload's clients and the cluster backends both
+/// call this; the node's own peer channels are its dialer's.
+pub fn lazy_channel(endpoint: &str, timeout: Duration) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    Ok(tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
 tonic::include_proto!("dynamo");
 
 /// etcd's `etcdserverpb` KV service: `Range` and `Put` only.

@@ -253,20 +253,9 @@ fn replay(campaign: &str, seed: u64) -> String {
     if let Some(sub) = args.iter().position(|a| a == "explore") {
         args[sub] = "campaign".into();
     }
-    let mut out = Vec::new();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--seeds" | "--jobs" | "--seed" | "--name" | "--expect-flagged" | "--max-flagged" | "--backend" => {
-                it.next();
-            }
-            "--expect-anomalies" | "--resume" | "--shrink" | "--flag-measured" => {}
-            a if ["--seeds=", "--seed=", "--name=", "--jobs=", "--expect-flagged=", "--max-flagged=", "--backend="]
-                .iter()
-                .any(|p| a.starts_with(p)) => {}
-            _ => out.push(arg),
-        }
-    }
+    let valued = ["--seeds", "--jobs", "--seed", "--name", "--expect-flagged", "--max-flagged", "--backend"];
+    let bare = ["--expect-anomalies", "--resume", "--shrink", "--flag-measured"];
+    let out = sim_run::args_without(args, &valued, &bare);
     let quoted: Vec<String> = out.iter().map(|a| sim_run::shell_word(a)).collect();
     format!("{} {} --backend sim --seed {seed} --name {campaign}-seed-{seed}", sim_run::program(), quoted.join(" "))
 }

@@ -35,19 +35,26 @@ pub fn image() -> String {
 /// The command that replays this campaign (and so this run, whose seed and
 /// schedule it fixes): the campaign's own command line under another name.
 pub fn replay_command(campaign: &str) -> String {
+    let args = args_without(std::env::args().skip(1), &["--name"], &["--resume"]);
+    let quoted: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
+    format!("{} {} --name {campaign}-replay", program(), quoted.join(" "))
+}
+
+/// `args` without the flags in `valued` and their values (`--flag v` or
+/// `--flag=v`) and without the bare flags in `bare`: a replay command is
+/// the invocation's own arguments less what it must set anew.
+pub fn args_without(args: impl IntoIterator<Item = String>, valued: &[&str], bare: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut args = std::env::args().skip(1).peekable();
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--name" => {
-                args.next();
-            }
-            "--resume" => {}
-            a if a.starts_with("--name=") => {}
-            _ => out.push(shell_word(&arg)),
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
+        if valued.contains(&arg.as_str()) {
+            args.next();
+        } else if !(valued.contains(&flag) && arg.contains('=')) && !bare.contains(&arg.as_str()) {
+            out.push(arg);
         }
     }
-    format!("{} {} --name {campaign}-replay", program(), out.join(" "))
+    out
 }
 
 /// How this workbench was invoked (`target/release/workbench`, or
@@ -188,6 +195,13 @@ mod tests {
         let bytes = std::fs::read(history).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         bytes
+    }
+
+    #[test]
+    fn replay_arguments_drop_the_flags_a_replay_sets_anew_in_both_forms() {
+        let args = ["campaign", "--name", "a", "--seed=3", "--resume", "--nemesis", "kill", "--name=b", "--seeds", "1..5"];
+        let kept = args_without(args.map(String::from), &["--name", "--seed", "--seeds"], &["--resume"]);
+        assert_eq!(kept, ["campaign", "--nemesis", "kill"]);
     }
 
     #[test]

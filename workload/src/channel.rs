@@ -6,18 +6,12 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::ClientError;
 
 /// A lazy channel to `endpoint` (`http://host:port`); a malformed endpoint is
 /// a definite error naming it.
 pub(crate) fn lazy_channel(endpoint: &str, timeout: Duration) -> Result<Channel, ClientError> {
-    let channel = Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| ClientError::Definite(format!("bad endpoint {endpoint}: {e}")))?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(channel)
+    proto::lazy_channel(endpoint, timeout).map_err(|e| ClientError::Definite(format!("bad endpoint {endpoint}: {e}")))
 }

@@ -18,18 +18,21 @@
 //!   request validation;
 //! - `coordinate/`: rounds and minting, in-flight versions, batching;
 //! - `membership/`: gossip (membership list, heartbeats, the two-reporter
-//!   failure detector, ring status), its loop and RPC, join/leave streaming;
-//! - `repair/`: hints and their handoff, read repair, Merkle trees and
-//!   anti-entropy (index, exchange, schedule, gRPC), all reusing the one
+//!   failure detector, ring status);
+//! - `repair/`: hints, read repair, Merkle trees and anti-entropy (index,
+//!   exchange, schedule, the initiator's gRPC peer), all reusing the one
 //!   merge rule (`SiblingSet::merge`) and replica store;
 //! - `storage/`: the engine trait, the memory engine, the LSM engine;
-//! - `net/`: the dialer and the one peer channel cache, the tonic servers,
-//!   admin and the Prometheus endpoint;
-//! - `background`: every background loop (gossip, hint delivery, join,
-//!   anti-entropy, metrics), started together and stopped through one path.
+//! - `drivers/`: what takes an `Arc<Node>` and puts it to work: the gossip
+//!   loop and RPC body, hint delivery, join/leave streaming, the
+//!   anti-entropy rounds, and `background`, which starts every loop
+//!   together and stops them through one path. Nothing below imports them;
+//! - `net/`: the dialer and the one peer channel cache, the tonic servers
+//!   (anti-entropy's responder among them), admin and the Prometheus
+//!   endpoint.
 //!
-//! tonic lives in `net/` and in the background drivers (the gossiper,
-//! handoff, streaming, anti-entropy's schedule and gRPC); the rest takes
+//! tonic lives in `net/` and in `drivers/` (and in the anti-entropy
+//! initiator's gRPC peer, behind the `AaePeer` trait); the rest takes
 //! time, randomness and messages as inputs. What the host provides comes in
 //! as one [`Environment`]: the clock, the [`Dialer`], optionally the storage,
 //! and the seed of every random choice.
@@ -40,10 +43,10 @@
 //! seam a deterministic simulator uses to stand its clock, sockets, storage
 //! and seed in for the machine's).
 
-pub mod background;
 pub mod clock;
 pub mod config;
 pub mod coordinate;
+pub mod drivers;
 pub mod environment;
 pub mod membership;
 pub mod metrics;

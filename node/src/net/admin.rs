@@ -144,7 +144,7 @@ impl Admin for AdminService {
         &self,
         _: Request<proto::LeaveRequest>,
     ) -> Result<Response<proto::LeaveResponse>, Status> {
-        let (keys, elapsed) = crate::membership::streaming::leave(Arc::clone(&self.node))
+        let (keys, elapsed) = crate::drivers::streaming::leave(Arc::clone(&self.node))
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(proto::LeaveResponse {

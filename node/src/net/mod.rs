@@ -11,6 +11,7 @@
 //! socket a node binds itself (only when `--metrics-listen` names one).
 
 pub mod admin;
+pub mod anti_entropy;
 pub mod dialer;
 pub mod metrics_http;
 pub mod peers;

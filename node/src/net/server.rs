@@ -22,9 +22,9 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
 use crate::net::admin::AdminService;
-use crate::repair::anti_entropy::AntiEntropyService;
+use crate::net::anti_entropy::AntiEntropyService;
 use crate::metrics::outcome_label;
-use crate::background::Background;
+use crate::drivers::background::Background;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
 use crate::environment::Environment;
@@ -143,7 +143,7 @@ where
 
 /// Serves an assembled node on the connections `incoming` yields until
 /// `shutdown` completes, then stops the background loops and waits for
-/// them (`crate::background`).
+/// them (`crate::drivers::background`).
 pub async fn serve_node_incoming<I, IO, IE, F>(
     node: Arc<Node>,
     incoming: I,
@@ -385,7 +385,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::GossipMessage>,
     ) -> Result<Response<proto::GossipMessage>, Status> {
-        Ok(Response::new(crate::membership::gossiper::on_message(&self.node, &request.into_inner())))
+        Ok(Response::new(crate::drivers::gossiper::on_message(&self.node, &request.into_inner())))
     }
 
     async fn store_batch(
@@ -393,7 +393,7 @@ impl Replica for ReplicaService {
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
         let stores = request.into_inner().stores;
-        crate::repair::handoff::apply_batch(Arc::clone(&self.node), stores)
+        crate::drivers::handoff::apply_batch(Arc::clone(&self.node), stores)
             .await
             .map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse {}))
@@ -431,7 +431,7 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StreamRangeRequest>,
     ) -> Result<Response<proto::StreamRangeResponse>, Status> {
-        crate::membership::streaming::serve_range(&self.node, &request.into_inner())
+        crate::drivers::streaming::serve_range(&self.node, &request.into_inner())
             .map(Response::new)
             .map_err(Status::internal)
     }

@@ -1,23 +1,17 @@
-//! Anti-entropy on the network: the initiator's [`GrpcPeer`] (the
+//! Anti-entropy on the network, the initiator's side: [`GrpcPeer`] is the
 //! [`AaePeer`] trait over an `AntiEntropy` client from the node's one
-//! channel cache, every RPC under a timeout) and the responder's
-//! [`AntiEntropyService`], which answers from its own index and replica
-//! and refuses (`ABORTED`) an exchange of a range it is itself initiating.
-//! Requests asking for more ids or keys than one call may carry are
-//! rejected, so a peer cannot make this node do unbounded work.
+//! channel cache, every RPC under a timeout. The responder's side, which
+//! answers from the node's own index and replica, is
+//! `net::anti_entropy::AntiEntropyService`.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
 use proto::anti_entropy_client::AntiEntropyClient;
-use proto::anti_entropy_server::AntiEntropy as AntiEntropyRpc;
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 
-use super::{AaeError, AaePeer, SyncReply, MAX_IDS_PER_CALL, MAX_KEYS_PER_SYNC};
-use crate::node::Node;
+use super::{AaeError, AaePeer, SyncReply};
 use crate::node_id::NodeId;
 
 /// An exchange partner reached over gRPC.
@@ -113,132 +107,5 @@ impl AaePeer for GrpcPeer {
             entries: response.entries,
             need: response.need,
         })
-    }
-}
-
-/// The `AntiEntropy` gRPC service: the responder side of exchanges.
-#[derive(Debug)]
-pub struct AntiEntropyService {
-    /// The node whose trees and replica answer.
-    node: Arc<Node>,
-}
-
-impl AntiEntropyService {
-    /// The service for `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        AntiEntropyService { node }
-    }
-
-    /// Refuses a request built for another tree shape.
-    fn check_buckets(&self, buckets: u32) -> Result<(), Status> {
-        let mine = self.node.anti_entropy().index().buckets();
-        if buckets as usize != mine {
-            return Err(Status::failed_precondition(format!(
-                "peer has {buckets} merkle buckets, this node {mine}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-fn status_of(error: AaeError) -> Status {
-    match error {
-        AaeError::Mismatch(range) => {
-            Status::failed_precondition(format!("range {range} not replicated here"))
-        }
-        AaeError::Wire(e) => Status::invalid_argument(e.to_string()),
-        other => Status::internal(other.to_string()),
-    }
-}
-
-/// Rejects requests asking for more ids than one call may carry.
-fn check_len(len: usize) -> Result<(), Status> {
-    if len > MAX_IDS_PER_CALL {
-        return Err(Status::invalid_argument(format!(
-            "at most {MAX_IDS_PER_CALL} ids per call, got {len}"
-        )));
-    }
-    Ok(())
-}
-
-#[tonic::async_trait]
-impl AntiEntropyRpc for AntiEntropyService {
-    async fn tree_nodes(
-        &self,
-        request: Request<proto::TreeNodesRequest>,
-    ) -> Result<Response<proto::TreeNodesResponse>, Status> {
-        let request = request.into_inner();
-        self.check_buckets(request.buckets)?;
-        check_len(request.nodes.len())?;
-        let starting = request.nodes == [1];
-        if starting && self.node.anti_entropy().is_initiating(&request.range) {
-            return Err(Status::aborted(format!(
-                "exchanging {} myself",
-                request.range
-            )));
-        }
-        let hashes = self
-            .node
-            .anti_entropy()
-            .index()
-            .tree_nodes(&request.range, &request.nodes)
-            .map_err(status_of)?;
-        self.node
-            .metrics()
-            .aae_tree_bytes_sent
-            .add(8 * hashes.len() as u64);
-        Ok(Response::new(proto::TreeNodesResponse { hashes }))
-    }
-
-    async fn bucket_digests(
-        &self,
-        request: Request<proto::BucketDigestsRequest>,
-    ) -> Result<Response<proto::BucketDigestsResponse>, Status> {
-        let request = request.into_inner();
-        self.check_buckets(request.buckets)?;
-        check_len(request.bucket_ids.len())?;
-        let digests: Vec<proto::KeyDigest> = self
-            .node
-            .anti_entropy()
-            .index()
-            .bucket_digests(&request.range, &request.bucket_ids)
-            .map_err(status_of)?
-            .into_iter()
-            .map(|(key, hash)| proto::KeyDigest { key, hash })
-            .collect();
-        let response = proto::BucketDigestsResponse { digests };
-        self.node
-            .metrics()
-            .aae_tree_bytes_sent
-            .add(response.encoded_len() as u64);
-        Ok(Response::new(response))
-    }
-
-    async fn sync_keys(
-        &self,
-        request: Request<proto::SyncKeysRequest>,
-    ) -> Result<Response<proto::SyncKeysResponse>, Status> {
-        let request = request.into_inner();
-        let sizes = [request.push.len(), request.want.len(), request.offer.len()];
-        if sizes.iter().any(|len| *len > MAX_KEYS_PER_SYNC) {
-            return Err(Status::invalid_argument(format!(
-                "at most {MAX_KEYS_PER_SYNC} keys per sync"
-            )));
-        }
-        let node = Arc::clone(&self.node);
-        let reply = self
-            .node
-            .storage_work(move || {
-                Ok(node
-                    .aae_replica()
-                    .sync_keys(request.push, &request.want, request.offer))
-            })
-            .await
-            .map_err(Status::internal)?
-            .map_err(status_of)?;
-        Ok(Response::new(proto::SyncKeysResponse {
-            entries: reply.entries,
-            need: reply.need,
-        }))
     }
 }

@@ -17,9 +17,11 @@
 //! The work is split four ways: [`index`] keeps the Merkle trees of this
 //! node's ranges up to date, [`exchange`] is the comparison protocol between
 //! two replicas (written against the [`AaePeer`] trait, so tests run it
-//! between two in-memory replicas without sockets), [`schedule`] decides
-//! when and with whom this node exchanges, and [`grpc`] puts both sides of
-//! the protocol on the network.
+//! between two in-memory replicas without sockets), [`schedule`] keeps the
+//! rounds' state and picks the partner, and [`grpc`] is the initiator's
+//! side on the network. The responder's side is a tonic service
+//! (`net::anti_entropy`) and the loop that runs the rounds a driver
+//! (`drivers::anti_entropy`): both take the node, so neither lives here.
 
 pub mod exchange;
 pub mod grpc;
@@ -32,9 +34,9 @@ use crate::storage::StorageError;
 use crate::wire;
 
 pub use exchange::{directions, exchange, lacks, AaePeer, ExchangeReport, Replica, SyncReply};
-pub use grpc::{AntiEntropyService, GrpcPeer};
+pub use grpc::GrpcPeer;
 pub use index::{range_name, AaeIndex, StoreObserver};
-pub use schedule::{run, run_round, AntiEntropy};
+pub use schedule::AntiEntropy;
 
 /// Most tree nodes or buckets asked for in one RPC.
 pub(crate) const MAX_IDS_PER_CALL: usize = 8_192;

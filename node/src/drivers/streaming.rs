@@ -123,7 +123,7 @@ pub async fn join(node: Arc<Node>) -> Result<u64, StreamError> {
     Ok(keys)
 }
 
-/// [`join`] as a background loop (`crate::background`): a failure is logged.
+/// [`join`] as a background loop (`crate::drivers::background`): a failure is logged.
 pub async fn run_join(node: Arc<Node>) {
     if let Err(error) = join(node).await {
         warn!(%error, "join failed");
@@ -210,7 +210,7 @@ pub async fn leave(node: Arc<Node>) -> Result<(u64, Duration), StreamError> {
     };
     let pushed = push_all(&node, &current, &future).await?;
     for home in node.hints().homes().unwrap_or_default() {
-        crate::repair::handoff::deliver_to(&node, &home).await;
+        crate::drivers::handoff::deliver_to(&node, &home).await;
     }
     node.membership().set_ring_status(RingStatus::Left);
     // Stay a few rounds so that gossip carries "left" to everyone.

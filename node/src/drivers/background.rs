@@ -44,13 +44,13 @@ impl Background {
     pub fn start(node: &Arc<Node>) -> Background {
         let c = node.config();
         let mut background = Background { tasks: Vec::new() };
-        background.spawn(node, "gossip", crate::membership::gossiper::run(Arc::clone(node)));
-        background.spawn(node, "hint delivery", crate::repair::handoff::run(Arc::clone(node)));
+        background.spawn(node, "gossip", crate::drivers::gossiper::run(Arc::clone(node)));
+        background.spawn(node, "hint delivery", crate::drivers::handoff::run(Arc::clone(node)));
         if c.join {
-            background.spawn(node, "join", crate::membership::streaming::run_join(Arc::clone(node)));
+            background.spawn(node, "join", crate::drivers::streaming::run_join(Arc::clone(node)));
         }
         if c.anti_entropy {
-            background.spawn(node, "anti-entropy", crate::repair::anti_entropy::run(Arc::clone(node)));
+            background.spawn(node, "anti-entropy", crate::drivers::anti_entropy::run(Arc::clone(node)));
         }
         if let Some(addr) = c.metrics_listen {
             background.spawn(node, "metrics", crate::net::metrics_http::run(Arc::clone(node), addr));

@@ -36,6 +36,7 @@ use crate::repair::hints::{HintError, HintStore};
 use crate::coordinate::inflight::{Flight, InFlight};
 use crate::placement::view::{Membership, Plan};
 use crate::coordinate::mint::{mint_version, NodeCounter};
+use crate::coordinate::wars::{Kind, Timing, Wars};
 use crate::coordinate::rounds::{Decision, ReadRound, Round, WriteRound};
 use crate::metrics::{Metrics, RequestMetrics};
 use crate::repair::read_repair;
@@ -131,12 +132,16 @@ pub struct Node {
     /// the same key (see `inflight.rs`).
     inflight: Arc<InFlight>,
     /// Coalesces this node's Stores to each replica into StoreMany calls.
-    store_batcher: Batcher<proto::StoreRequest, ()>,
+    /// (Each answer: when the replica applied the store, on its steady clock.)
+    store_batcher: Batcher<proto::StoreRequest, u64>,
     /// Coalesces this node's Fetches to each replica into FetchMany calls.
     fetch_batcher: Batcher<proto::FetchRequest, proto::FetchResponse>,
     /// Counters for `Admin.Status`.
     metrics: Metrics,
-    /// Monotonic time at start: with `started_ms`, the steady clock
+    /// The latest per-replica timings of the requests this node coordinated
+    /// (PBS's W, A, R, S), for `Admin.Wars`.
+    wars: Wars,
+    /// Monotonic time at start: with `started_us`, the steady clock
     /// replica requests are stamped with (`steady_ms`).
     started: tokio::time::Instant,
     /// Per-coordinator lag baselines: which Stores outlived their wait.
@@ -149,8 +154,11 @@ pub struct Node {
     clock: Arc<dyn Clock>,
     /// Node-wide counter behind this node's clock entry.
     counter: NodeCounter,
-    /// When the node started, for uptime.
-    started_ms: u64,
+    /// Wall-clock time at start, us: uptime, and the steady clock's origin
+    /// (in microseconds, so two nodes' steady clocks agree to the host
+    /// clock's precision, not to a millisecond: the WARS timings split
+    /// round trips of a few hundred microseconds by them).
+    started_us: u64,
 }
 
 impl Node {
@@ -205,7 +213,7 @@ impl Node {
         }
         let anti_entropy = AntiEntropy::new(aae_index, config.aae_concurrency);
         let counter = NodeCounter::starting_at(clock.now_us());
-        let started_ms = clock.now_ms();
+        let started_us = clock.now_us();
         let timeout = config.request_timeout();
         Ok(Node {
             config,
@@ -223,17 +231,29 @@ impl Node {
             started: tokio::time::Instant::now(),
             lateness: Lateness::default(),
             requests: RequestMetrics::new(),
+            wars: Wars::default(),
             anti_entropy,
             clock,
             counter,
-            started_ms,
+            started_us,
         })
     }
 
     /// This node's steady clock, ms: its wall clock at start plus monotonic
     /// time since, so that no clock bump moves it (replica request stamps).
     pub fn steady_ms(&self) -> u64 {
-        self.started_ms + self.started.elapsed().as_millis() as u64
+        self.steady_us() / 1_000
+    }
+
+    /// The same steady clock in microseconds (replica apply and read times
+    /// for the WARS timings).
+    pub fn steady_us(&self) -> u64 {
+        self.started_us + self.started.elapsed().as_micros() as u64
+    }
+
+    /// The per-replica timings of the requests this node coordinated.
+    pub fn wars(&self) -> &Wars {
+        &self.wars
     }
 
     /// Which replica requests arrive after their coordinator stopped waiting.
@@ -375,7 +395,7 @@ impl Node {
 
     /// Milliseconds since the node started.
     pub fn uptime_ms(&self) -> u64 {
-        self.clock.now_ms().saturating_sub(self.started_ms)
+        self.clock.now_ms().saturating_sub(self.started_us / 1_000)
     }
 
     /// The limits client requests are validated against.
@@ -628,8 +648,12 @@ impl Node {
         set: SiblingSet,
         hint_for: Option<NodeId>,
     ) -> Result<(), String> {
+        let sent_us = self.steady_us();
         if target == self.config.id {
-            return self.store_replica(key, set, hint_for).await;
+            self.store_replica(key, set, hint_for).await?;
+            let now_us = self.steady_us();
+            self.wars.record(Kind::Store, true, Timing { sent_us, replica_us: now_us, received_us: now_us });
+            return Ok(());
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::StoreRequest {
@@ -643,8 +667,11 @@ impl Node {
         let outcome = if self.config.replica_batching {
             self.store_batcher.call(&target, client, request).await
         } else {
-            unbatched(self.config.request_timeout(), client.store(request)).await.map(|_| ())
+            unbatched(self.config.request_timeout(), client.store(request)).await.map(|r| r.applied_at_us)
         };
+        let outcome = outcome.map(|replica_us| {
+            self.wars.record(Kind::Store, false, Timing { sent_us, replica_us, received_us: self.steady_us() });
+        });
         if outcome.is_err() && hint_for.is_none() && self.config.hinted_handoff {
             if let Err(error) = self.store_hint(&target, &key, set) {
                 warn!(%target, %error, "cannot keep a hint for a failed replica");
@@ -661,8 +688,12 @@ impl Node {
         key: Vec<u8>,
         hint_for: Option<NodeId>,
     ) -> Result<SiblingSet, String> {
+        let sent_us = self.steady_us();
         if target == self.config.id {
-            return self.fetch_replica(key, hint_for).await;
+            let set = self.fetch_replica(key, hint_for).await?;
+            let now_us = self.steady_us();
+            self.wars.record(Kind::Fetch, true, Timing { sent_us, replica_us: now_us, received_us: now_us });
+            return Ok(set);
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
         let request = proto::FetchRequest {
@@ -675,6 +706,8 @@ impl Node {
         } else {
             unbatched(self.config.request_timeout(), client.fetch(request)).await?
         };
+        let timing = Timing { sent_us, replica_us: response.read_at_us, received_us: self.steady_us() };
+        self.wars.record(Kind::Fetch, false, timing);
         wire::set_from_proto(response.siblings, self.config.resolution).map_err(|e| e.to_string())
     }
 
@@ -730,11 +763,14 @@ fn status_reason(status: &tonic::Status) -> String {
 }
 
 /// One StoreMany round trip (see `batcher.rs`).
-fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreRequest>) -> BoxedBatch<()> {
+fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreRequest>) -> BoxedBatch<u64> {
     Box::pin(async move {
         let reply = client.store_many(proto::StoreManyRequest { stores }).await;
-        let errors = reply.map_err(|status| status_reason(&status))?.into_inner().errors;
-        Ok(errors.into_iter().map(|e| if e.is_empty() { Ok(()) } else { Err(e) }).collect())
+        let reply = reply.map_err(|status| status_reason(&status))?.into_inner();
+        // An older replica reports no times: 0, which the WARS recorder skips.
+        let applied_at_us = reply.applied_at_us.into_iter().chain(std::iter::repeat(0));
+        let answer = |(e, at): (String, u64)| if e.is_empty() { Ok(at) } else { Err(e) };
+        Ok(reply.errors.into_iter().zip(applied_at_us).map(answer).collect())
     })
 }
 
@@ -744,7 +780,7 @@ fn fetch_many(mut client: ReplicaClient<Channel>, fetches: Vec<proto::FetchReque
         let reply = client.fetch_many(proto::FetchManyRequest { fetches }).await;
         let results = reply.map_err(|status| status_reason(&status))?.into_inner().results;
         let answer = |r: proto::FetchResult| match r.error.is_empty() {
-            true => Ok(proto::FetchResponse { siblings: r.siblings }),
+            true => Ok(proto::FetchResponse { siblings: r.siblings, read_at_us: r.read_at_us }),
             false => Err(r.error),
         };
         Ok(results.into_iter().map(answer).collect())

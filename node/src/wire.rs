@@ -162,8 +162,11 @@ pub fn set_from_proto(
 
 /// The stored form of a sibling set: an encoded `proto::FetchResponse`.
 pub fn encode_set(set: &SiblingSet) -> Vec<u8> {
+    // read_at_us stays 0, which proto3 does not encode: the stored bytes
+    // are what they were before the field existed.
     proto::FetchResponse {
         siblings: set_to_proto(set),
+        read_at_us: 0,
     }
     .encode_to_vec()
 }
@@ -268,6 +271,7 @@ mod tests {
         // A stored set with a bad dot fails to decode instead of guessing.
         let bytes = proto::FetchResponse {
             siblings: vec![with_dot(&[("n2", 2)], "n2", 1)],
+            read_at_us: 0,
         }
         .encode_to_vec();
         assert!(decode_set(&bytes, Resolution::Siblings).is_err());

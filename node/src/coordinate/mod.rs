@@ -6,7 +6,8 @@
 //! replicating, shipped along with newer ones of the same key; [`batcher`]
 //! coalesces a coordinator's stores and fetches per replica into one round
 //! trip; [`lateness`] tells a replica that a request outlived its
-//! coordinator's wait. The fan-out itself (a task per replica, the
+//! coordinator's wait; [`wars`] keeps the per-replica timings of its
+//! requests (PBS's W, A, R and S). The fan-out itself (a task per replica, the
 //! deadline) is driven by `node.rs`.
 
 pub mod batcher;
@@ -14,3 +15,4 @@ pub mod inflight;
 pub mod lateness;
 pub mod mint;
 pub mod rounds;
+pub mod wars;

@@ -111,7 +111,12 @@ impl Admin for AdminService {
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
+            read_at_us: 0,
         }))
+    }
+
+    async fn wars(&self, _request: Request<proto::WarsRequest>) -> Result<Response<proto::WarsResponse>, Status> {
+        Ok(Response::new(self.node.wars().snapshot()))
     }
 
     async fn membership(

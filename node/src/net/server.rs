@@ -366,7 +366,7 @@ impl Replica for ReplicaService {
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
         self.store_one(request.into_inner()).await.map_err(Status::internal)?;
-        Ok(Response::new(proto::StoreResponse {}))
+        Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
     }
 
     async fn fetch(
@@ -378,6 +378,7 @@ impl Replica for ReplicaService {
         let set = self.node.fetch_replica(key, hint_for).await.map_err(Status::internal)?;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
+            read_at_us: self.node.steady_us(),
         }))
     }
 
@@ -396,7 +397,7 @@ impl Replica for ReplicaService {
         crate::drivers::handoff::apply_batch(Arc::clone(&self.node), stores)
             .await
             .map_err(Status::internal)?;
-        Ok(Response::new(proto::StoreResponse {}))
+        Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
     }
 
     async fn store_many(
@@ -405,10 +406,17 @@ impl Replica for ReplicaService {
     ) -> Result<Response<proto::StoreManyResponse>, Status> {
         let stores = request.into_inner().stores;
         // Concurrently, so that all of them share one group commit.
-        let each = stores.into_iter().map(|store| self.store_one(store));
-        let errors = futures::future::join_all(each).await;
-        let errors = errors.into_iter().map(|r| r.err().unwrap_or_default()).collect();
-        Ok(Response::new(proto::StoreManyResponse { errors }))
+        let each = stores.into_iter().map(|store| async move {
+            let result = self.store_one(store).await;
+            (result, self.node.steady_us())
+        });
+        let done = futures::future::join_all(each).await;
+        let (mut errors, mut applied_at_us) = (Vec::with_capacity(done.len()), Vec::with_capacity(done.len()));
+        for (result, at_us) in done {
+            applied_at_us.push(if result.is_ok() { at_us } else { 0 });
+            errors.push(result.err().unwrap_or_default());
+        }
+        Ok(Response::new(proto::StoreManyResponse { errors, applied_at_us }))
     }
 
     async fn fetch_many(
@@ -419,8 +427,12 @@ impl Replica for ReplicaService {
         for fetch in request.into_inner().fetches {
             let hint_for = self.stand_in_for(&fetch.hint_for);
             let result = match self.node.fetch_replica(fetch.key, hint_for).await {
-                Ok(set) => proto::FetchResult { siblings: wire::set_to_proto(&set), error: String::new() },
-                Err(error) => proto::FetchResult { siblings: Vec::new(), error },
+                Ok(set) => proto::FetchResult {
+                    siblings: wire::set_to_proto(&set),
+                    error: String::new(),
+                    read_at_us: self.node.steady_us(),
+                },
+                Err(error) => proto::FetchResult { siblings: Vec::new(), error, read_at_us: 0 },
             };
             results.push(result);
         }

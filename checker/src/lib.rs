@@ -28,7 +28,8 @@
 //! - **`siblings`** ([`siblings`]): sibling counts per read, single-version
 //!   fraction (Dynamo: 99.94%).
 //! - **`t-visibility`** ([`t_visibility`]): P(covered | t) with
-//!   Clopper-Pearson intervals, k-staleness, and the PBS closed form.
+//!   Clopper-Pearson intervals, k-staleness, the PBS closed form, and with
+//!   the nodes' WARS timings the PBS prediction ([`pbs`]) and its RMSE.
 //! - **`quorum`** ([`quorum`]): strict runs must have no stale read and no
 //!   read-your-writes violation, or the run is invalid.
 //! - **`linearizable`** ([`linearizable`], register workload): whether one
@@ -77,6 +78,7 @@ pub mod latency;
 pub mod linearizable;
 pub mod lost_writes;
 pub mod monotonic_reads;
+pub mod pbs;
 pub mod phase;
 pub mod quorum;
 pub mod read_your_writes;
@@ -88,7 +90,7 @@ pub mod t_visibility;
 
 use std::collections::BTreeMap;
 
-use history::{AdminSnapshot, History, ReplicaRead, RunConfig};
+use history::{AdminSnapshot, History, ReplicaRead, RunConfig, WarsFile};
 
 pub use result::{CheckResult, Results, Validity};
 
@@ -121,24 +123,32 @@ pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes:
 /// replica reads, so [`check_run_files`] calls it by name).
 pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 1] = [(convergence::NAME, convergence::check)];
 
-/// [`check_run_files`] for a run without `replica_reads.jsonl`.
+/// [`check_run_files`] for a run without `replica_reads.jsonl` or `wars.json`.
 pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
-    check_run_files(history, run, admin, None)
+    check_run_files(history, run, admin, RunExtras::default())
+}
+
+/// The run files beside the history and admin snapshots that some
+/// checkers read when a run has them (None: the run has none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunExtras<'a> {
+    /// `replica_reads.jsonl` (hint delivery).
+    pub replica_reads: Option<&'a [ReplicaRead]>,
+    /// `wars.json` (t-visibility's PBS prediction).
+    pub wars: Option<&'a WarsFile>,
 }
 
 /// Runs every checker that applies to this run and combines their verdicts
 /// into `results.json`. A checker that does not apply (the set checkers on a
 /// register run, the admin checkers when the nodes report none of their
-/// counters) is left out, never reported as passing. `replica_reads`: the
-/// run's `replica_reads.jsonl`, None when it has none.
-pub fn check_run_files(
-    history: &History,
-    run: &RunConfig,
-    admin: &[AdminSnapshot],
-    replica_reads: Option<&[ReplicaRead]>,
-) -> Results {
+/// counters) is left out, never reported as passing.
+pub fn check_run_files(history: &History, run: &RunConfig, admin: &[AdminSnapshot], extras: RunExtras<'_>) -> Results {
+    let one = |name: &str, check: &CheckFn| match (name, extras.wars) {
+        (t_visibility::NAME, Some(wars)) => t_visibility::check_with_wars(history, run, Some(wars)),
+        _ => check(history, run),
+    };
     let mut checkers: BTreeMap<String, CheckResult> =
-        CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))).collect();
+        CHECKERS.iter().map(|(name, check)| (name.to_string(), one(name, check))).collect();
     if run.workload == "register" {
         checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
     }
@@ -150,7 +160,7 @@ pub fn check_run_files(
             checkers.insert(name.to_string(), result);
         }
     }
-    if let Some(result) = hint_delivery::check(history, run, admin, replica_reads) {
+    if let Some(result) = hint_delivery::check(history, run, admin, extras.replica_reads) {
         checkers.insert(hint_delivery::NAME.to_string(), result);
     }
     Results::from_checkers(checkers)

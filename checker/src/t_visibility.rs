@@ -19,15 +19,23 @@
 //! probability `C(N-W, R) / C(N, R)` (zero when `W + R > N`). It ignores
 //! propagation after the ack, so measured staleness should be at most this.
 //!
+//! PBS prediction. When the run has the nodes' WARS timings (`wars.json`),
+//! [`check_with_wars`] also predicts each bin's `P(covered | t)` at the
+//! bin's mean `t` by replaying the quorum protocol on those latencies
+//! ([`crate::pbs`]), and reports the RMSE of prediction against measurement
+//! over the bins with at least [`RMSE_MIN_PAIRS`] pairs (a bin of 3 pairs
+//! measures in thirds, which no prediction can match).
+//!
 //! A measurement: `true`, or `unknown` when no read followed an ack.
 
 use std::collections::BTreeMap;
 
-use history::{History, RunConfig};
+use history::{History, RunConfig, WarsFile};
 use serde_json::{json, Value};
 use statrs::distribution::{Beta, ContinuousCDF};
 
 use crate::observe::{Ack, Observed, Read};
+use crate::pbs::{self, Quorum, WarsModel};
 use crate::result::{CheckResult, Validity};
 
 /// The checker's name in `results.json`.
@@ -45,6 +53,9 @@ pub const MAX_PAIRS: usize = 5_000_000;
 /// Confidence level of the intervals.
 pub const CONFIDENCE: f64 = 0.95;
 
+/// Bins with fewer pairs than this are predicted but left out of the RMSE.
+pub const RMSE_MIN_PAIRS: u64 = 100;
+
 /// Covered and total pairs in one bin.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bin {
@@ -52,6 +63,18 @@ pub struct Bin {
     pub covered: u64,
     /// All pairs.
     pub total: u64,
+    /// Sum of the pairs' `t`, us (for the bin's mean `t`).
+    pub t_sum_us: u64,
+}
+
+impl Bin {
+    /// The mean `t` of the bin's pairs, ms.
+    pub fn t_mean_ms(&self) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        self.t_sum_us as f64 / self.total as f64 / 1_000.0
+    }
 }
 
 /// `C(n, k)` as a float (exact for the small n of a cluster).
@@ -91,6 +114,12 @@ fn bin_label(i: usize) -> String {
 
 /// Measures t-visibility and k-staleness; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+    check_with_wars(history, run, None)
+}
+
+/// [`check`], plus the PBS prediction from the run's WARS timings when it
+/// has them.
+pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
     let mut acks: BTreeMap<&str, Vec<&Ack<'_>>> = BTreeMap::new();
@@ -108,7 +137,57 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             *k_hist.entry(k).or_default() += 1;
         }
     }
-    figures(run, &bins, &k_hist, examined, skipped)
+    let result = figures(run, &bins, &k_hist, examined, skipped);
+    match wars {
+        Some(wars) => with_prediction(result, &bins, run, wars, &ok_read_latencies_ms(history)),
+        None => result,
+    }
+}
+
+/// Every `ok` read's latency as its client saw it, ms.
+fn ok_read_latencies_ms(history: &History) -> Vec<f64> {
+    let ok_read = |p: &history::OpPair<'_>| p.invoke.f == "read" && p.complete.is_some_and(|c| c.kind == history::OpType::Ok);
+    history
+        .pairs()
+        .iter()
+        .filter(|p| ok_read(p))
+        .filter_map(|p| p.complete.map(|c| c.time.saturating_sub(p.invoke.time) as f64 / 1e6))
+        .collect()
+}
+
+/// Adds `p_predicted` to each curve point and the prediction's figures.
+fn with_prediction(result: CheckResult, bins: &[Bin], run: &RunConfig, wars: &WarsFile, client_read_ms: &[f64]) -> CheckResult {
+    let Some(model) = WarsModel::new(wars) else {
+        return result.with("pbs_prediction", json!("none: the nodes reported no timings for some leg"));
+    };
+    let quorum = Quorum { n: run.n, w: run.w.min(run.n), r: run.r.min(run.n), nodes: run.nodes.len() as u32 };
+    if quorum.n as usize > pbs::MAX_N || quorum.w == 0 || quorum.r == 0 {
+        return result.with("pbs_prediction", json!(format!("none: N{} W{} R{} is outside the model", run.n, run.w, run.r)));
+    }
+    let measured: Vec<&Bin> = bins.iter().filter(|b| b.total > 0).collect();
+    let client_ms = model.client_round_trip_ms(quorum, client_read_ms);
+    let ts: Vec<f64> = measured.iter().map(|b| b.t_mean_ms() + client_ms).collect();
+    let predicted = model.predict(quorum, &ts);
+    let fitted: Vec<(f64, f64)> = measured
+        .iter()
+        .zip(&predicted)
+        .filter(|(b, _)| b.total >= RMSE_MIN_PAIRS)
+        .map(|(b, p)| (*p, b.covered as f64 / b.total as f64))
+        .collect();
+    let mut result = result
+        .with("pbs_prediction", json!("wars monte carlo"))
+        .with("pbs_trials_per_point", json!(pbs::TRIALS))
+        .with("pbs_clock", json!(wars.clock))
+        .with("pbs_client_round_trip_ms", json!(client_ms))
+        .with("pbs_rmse", json!(pbs::rmse(&fitted)))
+        .with("pbs_rmse_bins", json!(fitted.len()))
+        .with("p_stale_first_bin_predicted", json!(predicted.first().map(|p| 1.0 - p)));
+    if let Some(Value::Array(curve)) = result.figures.get_mut("curve") {
+        for (point, p) in curve.iter_mut().zip(&predicted) {
+            point["p_predicted"] = json!(p);
+        }
+    }
+    result
 }
 
 /// Pairs one read with the acks before it; returns its k (None if no ack preceded it).
@@ -130,6 +209,7 @@ fn visit(read: &Read<'_>, acks: &[&Ack<'_>], run: &RunConfig, bins: &mut [Bin], 
         *examined += 1;
         let bin = &mut bins[bin_of(t_ms)];
         bin.total += 1;
+        bin.t_sum_us += (read.invoke_time - ack.ack_time) / 1_000;
         bin.covered += u64::from(covered);
     }
     any.then_some(k)
@@ -143,7 +223,7 @@ fn figures(run: &RunConfig, bins: &[Bin], k_hist: &BTreeMap<u64, u64>, examined:
         .map(|(i, b)| {
             let (lo, hi) = clopper_pearson(b.covered, b.total);
             json!({"t_ms": bin_label(i), "t_lo_ms": if i == 0 { 0 } else { BIN_EDGES_MS[i - 1] },
-                   "pairs": b.total, "covered": b.covered, "p_covered": b.covered as f64 / b.total as f64,
+                   "t_mean_ms": b.t_mean_ms(), "pairs": b.total, "covered": b.covered, "p_covered": b.covered as f64 / b.total as f64,
                    "ci_low": lo, "ci_high": hi})
         })
         .collect();

@@ -4,7 +4,9 @@
 //! observed them), `run.json` (the [`RunConfig`] that produced it),
 //! `admin.jsonl` (periodic [`AdminSnapshot`]s of every node's counters) and,
 //! for our store, `replica_reads.jsonl` ([`ReplicaRead`]s: each home
-//! replica's own copy of every key a hinted write touched). The
+//! replica's own copy of every key a hinted write touched) and
+//! `wars.json` ([`WarsFile`]: each node's per-replica request timings).
+//! The
 //! format is a public contract (`shared/spec/HISTORY.md`): fields are only
 //! ever added, never renamed, so other tools can read old runs.
 //!
@@ -20,6 +22,7 @@ mod recorder;
 mod replica;
 mod run;
 mod version;
+mod wars;
 
 pub use admin::AdminSnapshot;
 pub use knobs::{Arrival, Fsync, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
@@ -29,6 +32,7 @@ pub use recorder::{ElapsedNs, Recorder};
 pub use replica::{read_replica_reads, ReplicaRead};
 pub use run::{Resolution, RunConfig};
 pub use version::{Dot, Version};
+pub use wars::{read_wars, LegSamples, NodeWars, WarsError, WarsFile};
 
 /// File names inside a run directory.
 pub mod files {
@@ -38,4 +42,6 @@ pub mod files {
     pub const RESULTS: &str = "results.json";
     /// Replica-local reads of every key with a hinted write, after the quiet period.
     pub const REPLICA_READS: &str = "replica_reads.jsonl";
+    /// Every node's per-replica request timings (PBS's W, A, R, S), our store only.
+    pub const WARS: &str = "wars.json";
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use docker::{Cluster, ClusterSpec};
-use history::{files, read_admin, read_history, read_replica_reads, RunConfig};
+use history::{files, read_admin, read_history, read_replica_reads, read_wars, RunConfig};
 use tracing::{info, warn};
 
 use crate::backend::Backend;
@@ -249,7 +249,9 @@ pub fn check_run(run: &RunConfig, history_path: &Path) -> Result<Results> {
     let admin_path = history_path.with_file_name(files::ADMIN);
     let admin = read_admin(&admin_path)?;
     let replica_reads = read_replica_reads(&history_path.with_file_name(files::REPLICA_READS))?;
-    Ok(checker::check_run_files(&history, run, &admin, replica_reads.as_deref()))
+    let wars = read_wars(&history_path.with_file_name(files::WARS))?;
+    let extras = checker::RunExtras { replica_reads: replica_reads.as_deref(), wars: wars.as_ref() };
+    Ok(checker::check_run_files(&history, run, &admin, extras))
 }
 
 /// The only checker in the results of a run the backend could not perform.

@@ -35,6 +35,7 @@ mod sim_run;
 mod spec;
 mod store;
 mod table;
+mod wars;
 mod windows;
 
 use std::path::PathBuf;

@@ -173,13 +173,17 @@ fn throughput(history: &History, windows: &[Window], path: &Path) -> Result<()> 
     Ok(())
 }
 
-/// (bin start ms, p, ci low, ci high) from results.json.
-fn curve(results: &Results) -> Vec<(f64, f64, f64, f64)> {
+/// (bin start ms, p, ci low, ci high, PBS-predicted p if any) from results.json.
+fn curve(results: &Results) -> Vec<(f64, f64, f64, f64, Option<f64>)> {
     let Some(points) = results.checkers.get("t-visibility").and_then(|r| r.figure("curve")).and_then(|c| c.as_array()) else {
         return Vec::new();
     };
     let num = |p: &serde_json::Value, k: &str| p.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
-    points.iter().map(|p| (num(p, "t_lo_ms").max(0.5), num(p, "p_covered"), num(p, "ci_low"), num(p, "ci_high"))).collect()
+    let predicted = |p: &serde_json::Value| p.get("p_predicted").and_then(|v| v.as_f64());
+    points
+        .iter()
+        .map(|p| (num(p, "t_lo_ms").max(0.5), num(p, "p_covered"), num(p, "ci_low"), num(p, "ci_high"), predicted(p)))
+        .collect()
 }
 
 fn t_visibility(results: &Results, path: &Path, run: &RunConfig) -> Result<()> {
@@ -203,6 +207,20 @@ fn t_visibility(results: &Results, path: &Path, run: &RunConfig) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .label("measured P(covered | t)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], blue.stroke_width(2)));
+    let predicted: Vec<(f64, f64)> = points.iter().filter_map(|p| p.4.map(|q| (p.0, q))).collect();
+    if !predicted.is_empty() {
+        let green = RGBColor(0, 140, 60);
+        let rmse = results.checkers.get("t-visibility").and_then(|r| r.figure("pbs_rmse")).and_then(|v| v.as_f64());
+        let label = match rmse {
+            Some(e) => format!("PBS predicted from the nodes' W, A, R, S (RMSE {:.2}%)", e * 100.0),
+            None => "PBS predicted from the nodes' W, A, R, S".to_string(),
+        };
+        chart
+            .draw_series(LineSeries::new(predicted, green.stroke_width(2)).point_size(2))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], green.stroke_width(2)));
+    }
     let pbs = 1.0 - checker::t_visibility::pbs_p_stale(run.n, run.w.min(run.n), run.r.min(run.n));
     let red = RGBColor(200, 0, 0);
     chart

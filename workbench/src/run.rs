@@ -96,6 +96,8 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
         WorkloadKind::Set => set::siblings_json,
     };
     if spec.store == Store::Dynamo {
+        // The timings of the run's own requests, before the final reads add theirs.
+        crate::wars::collect(spec, cluster.as_ref(), dir).await?;
         // Before the final reads, whose read repair could deliver what a hint did not.
         poller.snapshot_now().await;
         read_replicas(cluster.as_ref(), &recorder, decode, dir).await?;

@@ -19,8 +19,9 @@ RYW / mono = read-your-writes and monotonic-read violations; lin = whether one r
 all ops makes every read return the latest write (register; `NO k/d`: k of d decided keys are not \
 linearizable, a measurement: no quorum setting promises it); lost = acknowledged adds absent from every \
 final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
-1-ver = % of reads with at most one version; P(stale) = measured in the first t-visibility bin \
-(read within 1 ms of the ack) vs the PBS closed form C(N-W,R)/C(N,R); conv = ms from the end of \
+1-ver = % of reads with at most one version; P(stale) = in the first t-visibility bin (the reads \
+soonest after an ack): measured / predicted by PBS from the nodes' own W, A, R, S latencies (`-`: \
+no timings) / the PBS closed form C(N-W,R)/C(N,R), which assumes no propagation; conv = ms from the end of \
 the writes (final reads) until every range's Merkle roots agree on all replicas.\n\n";
 
 /// One line of a summary table.
@@ -61,7 +62,7 @@ pub struct Row {
     #[tabled(rename = "1-ver %")]
     pub single_version: String,
     /// Measured vs PBS staleness.
-    #[tabled(rename = "P(stale) meas/PBS")]
+    #[tabled(rename = "P(stale) meas/pred/cf")]
     pub p_stale: String,
     /// Read p50/p99.
     #[tabled(rename = "read p50/p99 ms")]
@@ -140,7 +141,7 @@ pub fn validity_label(v: Validity) -> &'static str {
 
 fn p_stale(results: &Results) -> String {
     let get = |k| pointer(results, "t-visibility", k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.2}"));
-    format!("{}/{}", get("p_stale_first_bin"), get("pbs_p_stale"))
+    format!("{}/{}/{}", get("p_stale_first_bin"), get("p_stale_first_bin_predicted"), get("pbs_p_stale"))
 }
 
 fn lost(results: &Results) -> String {

@@ -54,3 +54,34 @@ fn clean_history_is_all_covered_and_empty_is_unknown() {
     assert_eq!(r.figure("fresh_read_fraction").unwrap().as_f64(), Some(1.0));
     assert_eq!(t_visibility::check(&HistoryBuilder::new().build(), &strict()).valid, Validity::Unknown);
 }
+
+/// A `wars.json` whose every replica is remote with the given latencies, ms.
+fn wars(w_ms: u32, a_ms: u32, r_ms: u32, s_ms: u32) -> history::WarsFile {
+    let leg = |ms: u32| history::LegSamples { local: Vec::new(), remote: vec![ms * 1_000] };
+    let legs = [("w", leg(w_ms)), ("a", leg(a_ms)), ("r", leg(r_ms)), ("s", leg(s_ms))];
+    let node = history::NodeWars { legs: legs.into_iter().map(|(k, l)| (k.to_string(), l)).collect(), ..Default::default() };
+    history::WarsFile { clock: "test".into(), nodes: [("n1".to_string(), node)].into() }
+}
+
+#[test]
+fn with_timings_each_bin_gets_a_prediction_and_the_fit_its_rmse() {
+    let mut b = HistoryBuilder::new();
+    let w = v(&[("n1", 1)], 100);
+    acked_write(&mut b, 0, "k", "p0-0", w.clone(), 0, MS);
+    read(&mut b, 1, "k", &[sib(Some("p0-0"), w)], 300 * MS, 301 * MS);
+    // Every replica applies within 1 ms and answers within 2: a read 300 ms
+    // later must be predicted fresh, as it was measured.
+    let r = t_visibility::check_with_wars(&b.build(), &run(3, 1, 1), Some(&wars(1, 1, 1, 1)));
+    let curve = r.figure("curve").and_then(Value::as_array).unwrap();
+    assert_eq!(curve[0]["p_predicted"].as_f64(), Some(1.0));
+    assert_eq!(r.figure("pbs_rmse_bins").and_then(Value::as_u64), Some(0), "one pair is below the RMSE's minimum");
+    assert_eq!(r.figure("pbs_prediction").and_then(Value::as_str), Some("wars monte carlo"));
+    // (How spread in the latencies makes a prediction stale is the pbs
+    // unit tests' subject.) Without timings for some leg there is no
+    // prediction, and the result says so.
+    let mut empty = wars(1, 1, 1, 1);
+    empty.nodes.get_mut("n1").unwrap().legs.remove("s");
+    let r = t_visibility::check_with_wars(&b.build(), &run(3, 1, 1), Some(&empty));
+    assert!(r.figure("pbs_prediction").and_then(Value::as_str).unwrap().starts_with("none"));
+    assert!(r.figure("curve").and_then(Value::as_array).unwrap()[0].get("p_predicted").is_none());
+}

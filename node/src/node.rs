@@ -526,7 +526,10 @@ impl Node {
     }
 
     /// Merges siblings into this node's replica, or into its hint for
-    /// `hint_for`, and returns once that is durable. Engines with deferred
+    /// `hint_for`, and returns once that is durable, with the steady-clock
+    /// time (us) the merge became visible to reads, which for a deferred
+    /// engine is before it is durable (PBS's W ends there, not at the
+    /// fsync: a read sees the memtable). Engines with deferred
     /// durability are written right here on the async worker (a memtable
     /// insert and a buffered log append) and their group commit awaited;
     /// engines that fsync inline, and hints, go through
@@ -538,18 +541,21 @@ impl Node {
         key: Vec<u8>,
         set: SiblingSet,
         hint_for: Option<NodeId>,
-    ) -> Result<(), String> {
+    ) -> Result<u64, String> {
         if hint_for.is_none() && !self.storage().put_may_block() {
             self.metrics.replica_stores.inc();
             let (_, durability) = self.replica.store_deferred(&key, set).map_err(|e| e.to_string())?;
-            return durability.wait().await.map_err(|e| e.to_string());
+            let visible_us = self.steady_us();
+            durability.wait().await.map_err(|e| e.to_string())?;
+            return Ok(visible_us);
         }
         let node = Arc::clone(self);
         self.storage_work(move || match &hint_for {
             Some(home) => node.store_hint(home, &key, set).map_err(|e| e.to_string()),
             None => node.local_store(&key, set).map(|_| ()).map_err(|e| e.to_string()),
         })
-        .await
+        .await?;
+        Ok(self.steady_us())
     }
 
     /// Reads this node's replica of a key, or its hint for `hint_for`. The
@@ -650,9 +656,8 @@ impl Node {
     ) -> Result<(), String> {
         let sent_us = self.steady_us();
         if target == self.config.id {
-            self.store_replica(key, set, hint_for).await?;
-            let now_us = self.steady_us();
-            self.wars.record(Kind::Store, true, Timing { sent_us, replica_us: now_us, received_us: now_us });
+            let visible_us = self.store_replica(key, set, hint_for).await?;
+            self.wars.record(Kind::Store, true, Timing { sent_us, replica_us: visible_us, received_us: self.steady_us() });
             return Ok(());
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;

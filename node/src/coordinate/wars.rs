@@ -3,8 +3,10 @@
 //! Staleness*, VLDB 2012).
 //!
 //! PBS models a quorum write and read by four latencies per replica: **W**,
-//! the coordinator's send of a store to the replica's apply of it; **A**,
-//! the apply to the ack's arrival back at the coordinator; **R**, the send
+//! the coordinator's send of a store to the replica's apply of it (the
+//! moment a read there would see it: the merge, not the fsync that the ack
+//! waits for); **A**, the apply to the ack's arrival back at the
+//! coordinator (durability included); **R**, the send
 //! of a fetch to the replica's read; **S**, the read to the reply's
 //! arrival. Drawn from their distributions, they say how soon after a write
 //! is acknowledged a read quorum sees it, which the workbench's

@@ -336,7 +336,8 @@ pub struct ReplicaService {
 impl ReplicaService {
     /// Applies one Store (into the replica, or as a hint for a home node
     /// when the sender made this node a stand-in); returns once durable.
-    async fn store_one(&self, store: proto::StoreRequest) -> Result<(), String> {
+    /// Applies one Store; returns when it became visible (see `Node::store_replica`).
+    async fn store_one(&self, store: proto::StoreRequest) -> Result<u64, String> {
         let proto::StoreRequest { key, siblings, from, hint_for, sent_at_ms, budget_ms } = store;
         let now_ms = self.node.steady_ms();
         // Refused, not applied: the coordinator has answered its client and
@@ -365,8 +366,8 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        self.store_one(request.into_inner()).await.map_err(Status::internal)?;
-        Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
+        let applied_at_us = self.store_one(request.into_inner()).await.map_err(Status::internal)?;
+        Ok(Response::new(proto::StoreResponse { applied_at_us }))
     }
 
     async fn fetch(
@@ -406,14 +407,11 @@ impl Replica for ReplicaService {
     ) -> Result<Response<proto::StoreManyResponse>, Status> {
         let stores = request.into_inner().stores;
         // Concurrently, so that all of them share one group commit.
-        let each = stores.into_iter().map(|store| async move {
-            let result = self.store_one(store).await;
-            (result, self.node.steady_us())
-        });
+        let each = stores.into_iter().map(|store| self.store_one(store));
         let done = futures::future::join_all(each).await;
         let (mut errors, mut applied_at_us) = (Vec::with_capacity(done.len()), Vec::with_capacity(done.len()));
-        for (result, at_us) in done {
-            applied_at_us.push(if result.is_ok() { at_us } else { 0 });
+        for result in done {
+            applied_at_us.push(*result.as_ref().unwrap_or(&0));
             errors.push(result.err().unwrap_or_default());
         }
         Ok(Response::new(proto::StoreManyResponse { errors, applied_at_us }))

@@ -36,7 +36,6 @@ mod spec;
 mod store;
 mod table;
 mod wars;
-mod windows;
 
 use std::path::PathBuf;
 

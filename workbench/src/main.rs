@@ -35,6 +35,7 @@ mod sim_run;
 mod spec;
 mod store;
 mod table;
+mod timeline;
 mod wars;
 
 use std::path::PathBuf;

@@ -36,6 +36,8 @@ mod spec;
 mod store;
 mod table;
 mod timeline;
+#[cfg(test)]
+mod timeline_browser;
 mod wars;
 
 use std::path::PathBuf;

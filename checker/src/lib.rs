@@ -43,6 +43,11 @@
 //!   their drain time, and (from `replica_reads.jsonl`) whether every hinted
 //!   write is on its home replica; time until the replicas' Merkle roots agree.
 //!
+//! Every anomaly example (stale read, read-your-writes, monotonic read,
+//! lost add) carries a `sentence` (module `explain`) naming the write and its
+//! ack, the read with its coordinator and answering replicas, and the
+//! fault windows ([`windows`]) in force, as the linearizability witness does.
+//!
 //! "Covers" is always [`history::Version::covers`] under the run's
 //! resolution (`siblings`: inclusion of causal histories, which for
 //! undotted versions is vector-clock descent and for dotted ones is the
@@ -69,6 +74,7 @@
 //! design.
 
 mod frontier;
+mod explain;
 mod hint_homes;
 mod observe;
 
@@ -87,6 +93,7 @@ pub mod siblings;
 pub mod stale_reads;
 pub mod stats;
 pub mod t_visibility;
+pub mod windows;
 
 use std::collections::BTreeMap;
 

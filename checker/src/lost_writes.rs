@@ -24,11 +24,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{History, OpType, Resolution, RunConfig, Version};
+use history::{History, OpType, Process, Resolution, RunConfig, Version};
 use serde_json::{json, Value};
 
+use crate::explain::{self, AddTrace, FinalReadTrace};
 use crate::phase::Phases;
 use crate::result::{CheckResult, Validity};
+use crate::windows::{fault_windows, Window};
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "lost-writes";
@@ -54,6 +56,10 @@ struct Add {
     element: String,
     /// The version the store assigned (acked adds only).
     version: Option<Version>,
+    /// The client process, for the sentence.
+    process: u64,
+    /// The node it was sent to, for the sentence.
+    node: Option<String>,
 }
 
 /// Everything extracted from the history.
@@ -67,11 +73,14 @@ struct Extract {
     final_elements: BTreeMap<String, BTreeSet<String>>,
     /// `ok` final reads whose siblings were not arrays of strings.
     unparsed_final_reads: usize,
+    /// key -> who served each of its `ok` final reads, for the sentence.
+    final_reads: BTreeMap<String, Vec<FinalReadTrace>>,
 }
 
 /// Checks a set history for lost adds; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let x = extract(history);
+    let windows = fault_windows(history);
     let inversions = inversions(&x.acked);
     let mut lost = Vec::new();
     let mut unchecked = 0usize;
@@ -99,15 +108,27 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         .with("unparsed_final_reads", json!(x.unparsed_final_reads))
         .with("keys_with_final_reads", json!(x.final_elements.len()))
         .with("expected_zero", json!(promised))
-        .with("examples", Value::Array(lost.iter().take(MAX_EXAMPLES).map(|a| example(a, inversions.contains(&a.index))).collect()));
+        .with("examples", Value::Array(lost.iter().take(MAX_EXAMPLES).map(|a| example(a, &x, &windows, inversions.contains(&a.index))).collect()));
     if checked == 0 {
         result = result.with("reason", json!("no acknowledged add to a key with an ok final read"));
     }
     result
 }
 
-fn example(add: &Add, clock: bool) -> Value {
-    json!({"add_index": add.index, "key": add.key, "element": add.element, "version": add.version, "lost_to_clock": clock})
+fn example(add: &Add, x: &Extract, windows: &[Window], clock: bool) -> Value {
+    let trace = AddTrace {
+        process: add.process,
+        key: &add.key,
+        element: &add.element,
+        node: add.node.as_deref(),
+        invoke_time: add.invoke_time,
+        ack_time: add.ack_time,
+    };
+    let finals = x.final_reads.get(&add.key).map_or(&[][..], Vec::as_slice);
+    json!({
+        "sentence": explain::lost_add(trace, finals, windows, clock),
+        "add_index": add.index, "key": add.key, "element": add.element, "version": add.version, "lost_to_clock": clock,
+    })
 }
 
 fn extract(history: &History) -> Extract {
@@ -119,7 +140,10 @@ fn extract(history: &History) -> Extract {
             ("add", OpType::Ok | OpType::Info) => {
                 let Some(element) = pair.invoke.value.as_str() else { continue };
                 let done = pair.complete;
+                let Process::Client(process) = pair.invoke.process else { continue };
                 let add = Add {
+                    process,
+                    node: pair.invoke.node.clone(),
                     index: pair.invoke.index,
                     invoke_time: pair.invoke.time,
                     ack_time: done.map_or(u64::MAX, |d| d.time),
@@ -136,9 +160,12 @@ fn extract(history: &History) -> Extract {
             ("read", OpType::Ok) if phases.at(pair.invoke.index) == FINAL_PHASE => {
                 let Some(done) = pair.complete else { continue };
                 match elements_of(&done.value) {
-                    Some(els) => x.final_elements.entry(key).or_default().extend(els),
+                    Some(els) => x.final_elements.entry(key.clone()).or_default().extend(els),
                     None => x.unparsed_final_reads += 1,
                 }
+                let node = pair.invoke.node.clone().or_else(|| done.node.clone());
+                let answered_by = done.answered_by.clone();
+                x.final_reads.entry(key).or_default().push(FinalReadTrace { node, answered_by, invoke_time: pair.invoke.time });
             }
             _ => {}
         }

@@ -25,9 +25,11 @@ use std::collections::HashMap;
 use history::{History, RunConfig, Sibling};
 use serde_json::{json, Value};
 
+use crate::explain;
 use crate::frontier::{Frontier, Seen};
 use crate::observe::{Observed, Read};
 use crate::result::{CheckResult, Validity};
+use crate::windows::{fault_windows, Window};
 use crate::stale_reads::{fraction, MAX_EXAMPLES};
 
 /// The checker's name in `results.json`.
@@ -37,6 +39,8 @@ pub const NAME: &str = "monotonic-reads";
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
+    let windows = fault_windows(history);
+    let reads_by_index: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let mut seen: HashMap<(u64, &str), Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut violations = 0usize;
@@ -51,7 +55,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             if let Some(lost) = frontier.first_uncovered(&read.siblings) {
                 violations += 1;
                 if examples.len() < MAX_EXAMPLES {
-                    examples.push(example(read, lost));
+                    let earlier = reads_by_index.get(&lost.index).expect("a seen version comes from an earlier ok read");
+                    examples.push(example(read, earlier, lost, &windows));
                 }
             }
         }
@@ -75,8 +80,10 @@ fn seen_of(read: &Read<'_>, sibling: &Sibling) -> Seen {
     Seen { index: read.index, value: sibling.value.clone(), version: sibling.version.clone() }
 }
 
-fn example(read: &Read<'_>, lost: &Seen) -> Value {
+fn example(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen, windows: &[Window]) -> Value {
     json!({
+        "sentence": explain::went_back(read, earlier, lost, windows),
+        "answered_by": read.answered_by,
         "read_index": read.index,
         "process": read.process,
         "key": read.key,

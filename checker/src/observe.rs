@@ -24,10 +24,14 @@ pub struct Ack<'a> {
     pub process: u64,
     /// History index of its invocation.
     pub index: u64,
+    /// Time of its invocation (ns).
+    pub invoke_time: u64,
     /// Time of its `ok` (ns).
     pub ack_time: u64,
     /// Key written.
     pub key: &'a str,
+    /// Node the request was sent to (its coordinator), if recorded.
+    pub node: Option<&'a str>,
     /// Value written; null for a delete.
     pub value: Value,
     /// Version the store assigned.
@@ -43,12 +47,16 @@ pub struct Read<'a> {
     pub index: u64,
     /// Time of its invocation (ns).
     pub invoke_time: u64,
+    /// Time of its `ok` (ns).
+    pub complete_time: u64,
     /// Key read.
     pub key: &'a str,
     /// Node the request was sent to, if recorded.
     pub node: Option<&'a str>,
     /// The siblings returned (empty: key absent).
     pub siblings: Vec<Sibling>,
+    /// The replicas that answered it, if the store reported them.
+    pub answered_by: Option<&'a [String]>,
 }
 
 /// Client ops split into what the anomaly checkers use, in invocation order.
@@ -103,9 +111,11 @@ fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
         process: process_of(pair)?,
         index: pair.invoke.index,
         invoke_time: pair.invoke.time,
+        complete_time: done.time,
         key: pair.invoke.key.as_deref()?,
         node: pair.invoke.node.as_deref().or(done.node.as_deref()),
         siblings: done.siblings()?,
+        answered_by: done.answered_by.as_deref(),
     })
 }
 
@@ -121,8 +131,10 @@ fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
     Some(Ack {
         process: process_of(pair)?,
         index: pair.invoke.index,
+        invoke_time: pair.invoke.time,
         ack_time: done.time,
         key: pair.invoke.key.as_deref()?,
+        node: pair.invoke.node.as_deref().or(done.node.as_deref()),
         value,
         version: done.version.clone()?,
     })

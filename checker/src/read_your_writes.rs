@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use crate::frontier::Frontier;
 use crate::observe::{Ack, Observed, Read};
 use crate::result::{CheckResult, Validity};
-use crate::stale_reads::{example, fraction, seen_of, MAX_EXAMPLES};
+use crate::stale_reads::{example, fraction, seen_of, Trace, MAX_EXAMPLES};
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "read-your-writes";
@@ -43,6 +43,7 @@ enum Own<'o, 'a> {
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
+    let trace = Trace::of(history, &observed);
     let mut frontiers: HashMap<(u64, &str), Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut violations = 0usize;
@@ -59,7 +60,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
                 if let Some(missed) = own.first_uncovered(&read.siblings) {
                     violations += 1;
                     if examples.len() < MAX_EXAMPLES {
-                        examples.push(example(read, missed));
+                        examples.push(example(read, missed, &trace, true));
                     }
                 }
             }

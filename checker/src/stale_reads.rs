@@ -27,9 +27,11 @@ use std::collections::HashMap;
 use history::{History, RunConfig};
 use serde_json::{json, Value};
 
+use crate::explain;
 use crate::frontier::{Frontier, Seen};
 use crate::observe::{Ack, Observed, Read};
 use crate::result::{CheckResult, Validity};
+use crate::windows::{fault_windows, Window};
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "stale-reads";
@@ -49,6 +51,7 @@ enum Event<'o, 'a> {
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
+    let trace = Trace::of(history, &observed);
     let mut frontiers: HashMap<&str, Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut stale: Vec<Value> = Vec::new();
@@ -67,7 +70,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
                 if let Some(missed) = frontier.first_uncovered(&read.siblings) {
                     stale_count += 1;
                     if stale.len() < MAX_EXAMPLES {
-                        stale.push(example(read, missed));
+                        stale.push(example(read, missed, &trace, false));
                     }
                 }
             }
@@ -95,9 +98,28 @@ pub(crate) fn seen_of(ack: &Ack<'_>) -> Seen {
     Seen { index: ack.index, value: ack.value.clone(), version: ack.version.clone() }
 }
 
-/// A stale read described for a human.
-pub(crate) fn example(read: &Read<'_>, missed: &Seen) -> Value {
+/// What the sentences of the missed-write checkers look up: every
+/// acknowledged write by its invocation index, and the fault windows.
+pub(crate) struct Trace<'o, 'a> {
+    /// Acknowledged writes by the history index of their invocation.
+    acks: HashMap<u64, &'o Ack<'a>>,
+    /// The run's fault windows.
+    windows: Vec<Window>,
+}
+
+impl<'o, 'a> Trace<'o, 'a> {
+    pub(crate) fn of(history: &History, observed: &'o Observed<'a>) -> Trace<'o, 'a> {
+        Trace { acks: observed.acks.iter().map(|a| (a.index, a)).collect(), windows: fault_windows(history) }
+    }
+}
+
+/// A stale read (or, `own`, a read-your-writes violation) described for a
+/// human: the indices and versions, and the sentence ([`crate::explain`]).
+pub(crate) fn example(read: &Read<'_>, missed: &Seen, trace: &Trace<'_, '_>, own: bool) -> Value {
+    let write = trace.acks.get(&missed.index).expect("every frontier entry of these checkers is an acknowledged write");
     json!({
+        "sentence": explain::missed_write(read, write, &trace.windows, own),
+        "answered_by": read.answered_by,
         "read_index": read.index,
         "process": read.process,
         "key": read.key,

@@ -145,4 +145,17 @@ mod tests {
         let back: crate::Op = serde_json::from_str(&line).unwrap();
         assert_eq!(back, op);
     }
+
+    #[test]
+    fn answered_by_is_written_only_when_reported_and_old_lines_still_read() {
+        let old = r#"{"index":4,"time":5200,"process":1,"type":"ok","f":"read","key":"k1","value":[],"node":"n3"}"#;
+        let op: crate::Op = serde_json::from_str(old).unwrap();
+        assert_eq!(op.answered_by, None, "a line from before the field reads as not reported");
+        assert!(!serde_json::to_string(&op).unwrap().contains("answered_by"), "and writes back the same");
+        let mut op = op;
+        op.answered_by = Some(vec!["n3".into(), "n1".into()]);
+        let line = serde_json::to_string(&op).unwrap();
+        assert!(line.contains(r#""answered_by":["n3","n1"]"#), "{line}");
+        assert_eq!(serde_json::from_str::<crate::Op>(&line).unwrap(), op);
+    }
 }

@@ -81,6 +81,14 @@ pub struct Op {
     /// hints (and those written before the field existed) read the same.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hinted_for: Vec<String>,
+    /// On `ok` of `read` (our store): the replicas whose answers the
+    /// coordinator merged into this reply, as the node reported them. It
+    /// is what a stale read's sentence names ("answered by n1, n3"), so a
+    /// reader can see which replicas missed the write. `None` when the
+    /// store does not report it (peer stores, older nodes) and in every
+    /// history written before the field existed; omitted then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<Vec<String>>,
 }
 
 /// One version returned by a read: the value written (None for a tombstone).
@@ -106,6 +114,7 @@ impl Op {
             version: None,
             error: None,
             hinted_for: Vec::new(),
+            answered_by: None,
         }
     }
 
@@ -123,6 +132,7 @@ impl Op {
             version: None,
             error: None,
             hinted_for: Vec::new(),
+            answered_by: None,
         }
     }
 

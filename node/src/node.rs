@@ -94,6 +94,9 @@ pub struct ReadOutcome {
     pub siblings: SiblingSet,
     /// Replicas that replied before the answer.
     pub replies: usize,
+    /// Which replicas those were, in node-id order: the trace a client
+    /// records to say whom a stale read met.
+    pub answered_by: Vec<NodeId>,
 }
 
 /// Why a node could not be assembled.
@@ -464,6 +467,8 @@ impl Node {
         match await_quorum(&mut round, &mut replies, self.deadline()).await {
             Ok(answers) => {
                 let siblings = round.merged().clone();
+                let answered_by = round.answered_by();
+                debug_assert_eq!(answered_by.len(), answers, "every counted answer is a reply");
                 self.metrics.record_read_siblings(siblings.len());
                 if self.config.read_repair {
                     let hints = replicas.iter().map(|t| (t.clone(), plan.hint_for(t))).collect();
@@ -477,6 +482,7 @@ impl Node {
                 Ok(ReadOutcome {
                     siblings,
                     replies: answers,
+                    answered_by,
                 })
             }
             Err(Shortfall { answers, required }) => {

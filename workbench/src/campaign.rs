@@ -25,7 +25,7 @@ use crate::matrix::Matrix;
 use crate::progress::Progress;
 use crate::run::{self, write_json};
 use crate::spec::RunSpec;
-use crate::{index, plot, table};
+use crate::{index, plot, table, timeline};
 
 /// A campaign: its name, where it writes, the backend and the matrix.
 #[derive(Debug, Clone)]
@@ -174,6 +174,7 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     if let Err(e) = plot::plot_run(&dir, &run, &results) {
         warn!("plots for {} failed: {e:#}", spec.name);
     }
+    timeline::write_timeline(&dir, &results)?;
     Ok(Outcome { run, dir_name: spec.name.clone(), results: Some(results), unsupported: None })
 }
 

@@ -3,7 +3,8 @@
 //! Given a run directory, it reads `run.json` and `history.jsonl`, runs every
 //! checker, prints the row and compares the verdict with the stored
 //! `results.json`. Given a campaign directory, it does that for every run in
-//! it and prints the tables again. Nothing is written unless `--write`.
+//! it and prints the tables again. Nothing is written unless `--write`; then
+//! `results.json`, the plots and `timeline.html` are written anew.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ fn recheck(dir: &Path, write: bool) -> Result<(RunConfig, Option<Results>, bool)
         if let Err(e) = crate::plot::plot_run(dir, &run, &results) {
             eprintln!("{}: plots failed: {e:#}", dir.display());
         }
+        crate::timeline::write_timeline(dir, &results)?;
     }
     Ok((run, Some(results), same))
 }

@@ -1,5 +1,6 @@
 //! `results/<campaign>/index.html`: a static page linking every run, its
-//! verdict and its plots, next to the campaign's verdict. No scripts, no
+//! verdict, its plots and its `timeline.html` (with its anomaly count), next
+//! to the campaign's verdict. No scripts, no
 //! external assets: it opens from the file system.
 
 use std::path::Path;
@@ -10,9 +11,10 @@ use crate::campaign::Outcome;
 use crate::expect::Verdict;
 use crate::plot::{LATENCY_PNG, THROUGHPUT_PNG, T_VISIBILITY_PNG};
 use crate::table::{config_label, nemesis_label, validity_label};
+use crate::timeline::{anomalies, TIMELINE_HTML};
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -38,11 +40,21 @@ fn plots_cell(dir: &Path, o: &Outcome) -> String {
     cell
 }
 
+/// The link to a run's `timeline.html`, with its anomaly count; empty when
+/// the run has none (not performed, or from before timelines).
+fn timeline_link(dir: &Path, o: &Outcome) -> String {
+    if !dir.join(&o.dir_name).join(TIMELINE_HTML).exists() {
+        return String::new();
+    }
+    let count = o.results.as_ref().map_or(0, |r| anomalies(r).len());
+    format!(" · <a href=\"{}/{TIMELINE_HTML}\">timeline</a> ({count} anomalies)", o.dir_name)
+}
+
 fn row(dir: &Path, o: &Outcome) -> String {
     let name = &o.dir_name;
     format!(
         "<tr><td><a href=\"{name}/\">{n}</a><br><small><a href=\"{name}/results.json\">results.json</a> · \
-         <a href=\"{name}/history.jsonl\">history</a> · <a href=\"{name}/run.json\">run.json</a></small></td>\
+         <a href=\"{name}/history.jsonl\">history</a> · <a href=\"{name}/run.json\">run.json</a>{timeline}</small></td>\
          <td>{nem}</td><td>{wl}</td><td>{cfg}</td>{verdict}<td>{plots}</td></tr>\n",
         n = esc(name),
         nem = esc(&nemesis_label(&o.run)),
@@ -50,6 +62,7 @@ fn row(dir: &Path, o: &Outcome) -> String {
         cfg = esc(&config_label(&o.run)),
         verdict = verdict_cell(o),
         plots = plots_cell(dir, o),
+        timeline = timeline_link(dir, o),
     )
 }
 

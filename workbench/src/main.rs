@@ -35,8 +35,10 @@ mod sim_run;
 mod spec;
 mod store;
 mod table;
+mod timeline;
+#[cfg(test)]
+mod timeline_browser;
 mod wars;
-mod windows;
 
 use std::path::PathBuf;
 

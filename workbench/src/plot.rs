@@ -18,7 +18,7 @@ use history::{files, read_history, History, OpType, RunConfig};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
-use crate::windows::{fault_windows, Window};
+use checker::windows::{fault_windows, Window};
 
 /// File names of the plots inside a run directory.
 pub const LATENCY_PNG: &str = "latency.png";

@@ -10,6 +10,10 @@ pub struct ReadReply {
     pub siblings: Vec<(Option<String>, Version)>,
     /// Opaque causal context for a later read-modify-write.
     pub context: Vec<u8>,
+    /// The replicas whose answers the coordinator merged (our store);
+    /// `None` when the store does not say, so the history can tell "not
+    /// reported" from any answer. Recorded on the read's `ok` as `answered_by`.
+    pub answered_by: Option<Vec<String>>,
 }
 
 /// A write's answer: the version the store assigned.

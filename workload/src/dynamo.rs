@@ -90,7 +90,9 @@ impl Client for DynamoClient {
         let call = async { self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true)) };
         let resp = self.deadline(call).await?.into_inner();
         let siblings = resp.siblings.into_iter().map(sibling_of).collect();
-        Ok(ReadReply { siblings, context: resp.context })
+        // A read that met its quorum had answers; none listed: a node that does not report them.
+        let answered_by = (!resp.answered_by.is_empty()).then_some(resp.answered_by);
+        Ok(ReadReply { siblings, context: resp.context, answered_by })
     }
 
     async fn write(&self, key: &str, value: &str, context: &[u8]) -> Result<WriteReply, ClientError> {

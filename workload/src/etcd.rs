@@ -100,7 +100,7 @@ impl Client for EtcdClient {
             .iter()
             .map(|kv| (Some(String::from_utf8_lossy(&kv.value).into_owned()), revision_version(kv.mod_revision)))
             .collect();
-        Ok(ReadReply { siblings, context: Vec::new() })
+        Ok(ReadReply { siblings, context: Vec::new(), answered_by: None })
     }
 
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {

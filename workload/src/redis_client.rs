@@ -101,7 +101,7 @@ impl Client for RedisClient {
                 vec![(Some(value), seq_version(seq))]
             }
         };
-        Ok(ReadReply { siblings, context: Vec::new() })
+        Ok(ReadReply { siblings, context: Vec::new(), answered_by: None })
     }
 
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {

@@ -224,6 +224,7 @@ impl Worker {
         match result {
             Ok(reply) => {
                 done.value = siblings_json(&reply.siblings);
+                done.answered_by = reply.answered_by;
                 self.contexts.insert(plan.key.clone(), reply.context);
             }
             Err(e) => self.fill_error(&mut done, e),

@@ -132,7 +132,7 @@ impl Worker {
         self.record(Op::client(self.process, OpType::Invoke, "read", key, &target.node));
         let mut done = Op::client(self.process, OpType::Ok, "read", key, &target.node);
         match target.client.read(key).await {
-            Ok(reply) => done.value = siblings_json(&reply.siblings),
+            Ok(reply) => (done.value, done.answered_by) = (siblings_json(&reply.siblings), reply.answered_by),
             Err(e) => fill_error(&mut done, e),
         }
         self.finish(done);

@@ -45,7 +45,7 @@ impl Client for MemStore {
             .get(key)
             .map(|(v, c)| vec![(Some(v.clone()), Version { clock: [("m".to_string(), *c)].into(), ts: *c, dot: None })])
             .unwrap_or_default();
-        Ok(ReadReply { siblings, context: vec![] })
+        Ok(ReadReply { siblings, context: vec![], answered_by: None })
     }
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {
         tokio::time::sleep(Duration::from_millis(self.write_ms)).await;

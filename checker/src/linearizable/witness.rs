@@ -16,6 +16,7 @@
 use std::time::Instant;
 
 use super::search::{search, Budget, Entry, Kind, Outcome};
+use crate::explain::ms;
 
 /// Searches a shrink may run.
 pub const MAX_SHRINK_SEARCHES: usize = 2_000;
@@ -103,10 +104,6 @@ pub struct Described {
     pub value: Option<String>,
     /// The node it was sent to.
     pub node: Option<String>,
-}
-
-fn ms(ns: u64) -> String {
-    format!("{:.2}", ns as f64 / 1e6)
 }
 
 fn shown(value: &Option<String>) -> String {

@@ -147,6 +147,14 @@ impl HistoryBuilder {
         self
     }
 
+    /// Marks the last op (an `ok` read) as answered by `replicas`, as our
+    /// store reports it.
+    pub fn answered_by(&mut self, replicas: &[&str]) -> &mut Self {
+        let last = self.ops.last_mut().expect("an op to mark");
+        last.answered_by = Some(replicas.iter().map(|r| r.to_string()).collect());
+        self
+    }
+
     /// A nemesis-process event with its value (an action, or the workload's summary).
     pub fn nemesis_value(&mut self, f: &str, value: Value) -> &mut Self {
         self.push(Op::nemesis(f, value))

@@ -11,6 +11,7 @@ mod monotonic_reads;
 mod quorum;
 mod read_your_writes;
 mod results;
+mod sentences;
 mod siblings;
 mod stale_reads;
 mod stats;

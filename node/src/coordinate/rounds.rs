@@ -254,6 +254,13 @@ impl ReadRound {
         &self.replies
     }
 
+    /// The replicas whose replies were merged so far, in node-id order: the
+    /// trace a Get reports, so a client can name whom a stale read met.
+    /// A failed replica is not among them.
+    pub fn answered_by(&self) -> Vec<NodeId> {
+        self.replies.keys().cloned().collect()
+    }
+
     /// Replicas that have neither replied nor failed yet (read repair keeps
     /// listening for them after the quorum is met).
     pub fn outstanding(&self) -> usize {
@@ -378,6 +385,7 @@ mod tests {
         assert_eq!(round.decision(), Decision::Done { answers: 2 });
         assert_eq!(round.merged().len(), 2);
         assert_eq!(round.replies().len(), 2);
+        assert_eq!(round.answered_by(), ids(&["a", "b"]), "the replicas merged, not the silent one");
     }
 
     #[test]
@@ -391,6 +399,7 @@ mod tests {
             Some(&b"new"[..])
         );
         round.on_error(&NodeId::from("c"), "down");
+        assert_eq!(round.answered_by(), ids(&["a", "b"]), "a failed replica did not answer");
         assert_eq!(
             round.decision(),
             Decision::Failed {

@@ -299,6 +299,7 @@ impl KvService {
             siblings: wire::set_to_proto(&outcome.siblings),
             context: context::encode(&outcome.siblings.merged_clock()),
             replies: u32::try_from(outcome.replies).unwrap_or(u32::MAX),
+            answered_by: outcome.answered_by.iter().map(ToString::to_string).collect(),
         }))
     }
 

@@ -5,7 +5,8 @@
 //! and closes at its kind's next ending event (`stop-partition`, `restart`,
 //! `resume`, `clock-reset`, `stop-latency`, `leave`) or at the end of the
 //! history.
-//! Plots shade them; the index lists them.
+//! Plots and the timeline shade them; the anomaly sentences name those in
+//! force ([`crate::explain`]).
 
 use std::collections::BTreeMap;
 

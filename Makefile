@@ -74,7 +74,7 @@ DEPS ?= image
 deps:
 	@scripts/deps.sh $(DEPS)
 
-test: DEPS = image peers
+test: DEPS = image peers browser
 campaign: DEPS = image-if-docker
 bench-peers: DEPS = image-if-docker peers
 

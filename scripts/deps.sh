@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages a make target needs and the machine lacks,
 # before anything compiles. The workspace itself needs none (its protos,
-# etcd's included, are compiled with protox): only the node image and the
-# peer stores do.
+# etcd's included, are compiled with protox): only the node image, the
+# peer stores and the timeline page's browser test do.
 #
 # Usage: scripts/deps.sh ROLE...   (roles, each a reason for packages)
 #   image            debootstrap: the node image's Debian root filesystem
 #   image-if-docker  the same, but only when a Docker engine answers
 #   peers            etcd-server, redis-server: the peer stores as local
 #                    processes (installed, never started as services)
+#   browser          chromium: the test that renders timeline.html headless
 #
 # It says exactly what it installs. As root it runs apt-get itself;
 # otherwise through sudo (without a prompt when sudo allows it, with one
@@ -22,7 +23,8 @@ for role in "$@"; do
         image) want+=(debootstrap) ;;
         image-if-docker) if docker info >/dev/null 2>&1; then want+=(debootstrap); fi ;;
         peers) want+=(etcd-server redis-server) ;;
-        *) echo "deps: unknown role '$role' (image, image-if-docker, peers)" >&2; exit 2 ;;
+        browser) want+=(chromium) ;;
+        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser)" >&2; exit 2 ;;
     esac
 done
 

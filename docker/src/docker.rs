@@ -724,8 +724,9 @@ impl Cluster for DockerCluster {
         exec_in(&self.docker, &self.node(node)?.container, argv).await
     }
 
-    async fn kill(&self, node: &str) -> Result<()> {
-        self.signal(node, "SIGKILL").await
+    async fn kill(&self, node: &str) -> Result<serde_json::Value> {
+        self.signal(node, "SIGKILL").await?;
+        Ok(serde_json::json!({}))
     }
 
     async fn restart(&self, node: &str) -> Result<()> {

@@ -72,8 +72,11 @@ pub trait Cluster: Send + Sync {
     fn supports(&self, fault: Fault) -> bool;
     /// Runs a command inside the node's container (docker only).
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput>;
-    /// SIGKILL the node process; its data directory is kept.
-    async fn kill(&self, node: &str) -> Result<()>;
+    /// SIGKILL the node process; its data directory is kept. Returns what
+    /// the kill did beyond the signal, for the nemesis event: the
+    /// simulator's power loss reports the unsynced writes it dropped;
+    /// `{}` where there is nothing to add.
+    async fn kill(&self, node: &str) -> Result<serde_json::Value>;
     /// Start a killed node again on the same data directory and wait until it answers.
     async fn restart(&self, node: &str) -> Result<()>;
     /// SIGSTOP the node process.

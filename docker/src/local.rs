@@ -463,7 +463,7 @@ impl Cluster for LocalCluster {
         })
     }
 
-    async fn kill(&self, node: &str) -> Result<()> {
+    async fn kill(&self, node: &str) -> Result<serde_json::Value> {
         self.signal(node, Signal::SIGKILL).await?;
         let target = self.node(node)?;
         let mut guard = target.child.lock().await;
@@ -473,7 +473,7 @@ impl Cluster for LocalCluster {
                 .await
                 .map_err(|s| io_err(format!("reap the killed process of {node}"), s))?;
         }
-        Ok(())
+        Ok(serde_json::json!({}))
     }
 
     async fn restart(&self, node: &str) -> Result<()> {

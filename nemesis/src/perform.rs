@@ -174,10 +174,18 @@ pub fn ensure(cluster: &dyn Cluster, fault: Fault, what: &str) -> Result<(), Nem
 async fn kill(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Kill, "kill")?;
     let victims = claim(state, nodes, |s| &mut s.killed).await;
+    let mut crashes = serde_json::Map::new();
     for node in &victims {
-        cluster.kill(node).await?;
+        let report = cluster.kill(node).await?;
+        if report.as_object().is_some_and(|r| !r.is_empty()) {
+            crashes.insert(node.clone(), report);
+        }
     }
-    Ok(with_mechanism(cluster, Fault::Kill, json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL"})))
+    let mut event = json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL"});
+    if !crashes.is_empty() {
+        event["crash"] = Value::Object(crashes);
+    }
+    Ok(with_mechanism(cluster, Fault::Kill, event))
 }
 
 /// Of `nodes`, those running now, marked held down (in the set `held`

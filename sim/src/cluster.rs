@@ -166,10 +166,11 @@ impl Cluster for SimCluster {
         Err(self.unsupported("run commands in a node (it is a library in this process)"))
     }
 
-    async fn kill(&self, node: &str) -> docker::Result<()> {
+    async fn kill(&self, node: &str) -> docker::Result<serde_json::Value> {
         self.known(node)?;
         let node = node.to_string();
-        self.call(|reply| Control::Crash { node, reply }).await.map(|_| ())
+        // The power loss's report: the unsynced writes and hint writes it dropped.
+        self.call(|reply| Control::Crash { node, reply }).await
     }
 
     async fn restart(&self, node: &str) -> docker::Result<()> {

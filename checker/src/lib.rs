@@ -32,6 +32,8 @@
 //!   the nodes' WARS timings the PBS prediction ([`pbs`]) and its RMSE.
 //! - **`quorum`** ([`quorum`]): strict runs must have no stale read and no
 //!   read-your-writes violation, or the run is invalid.
+//! - **`phantom-reads`** ([`phantom_reads`]): a read of a value (or set
+//!   element) no client ever sent; any is a failure, in every run.
 //! - **`linearizable`** ([`linearizable`], register workload): whether one
 //!   real-time order of all ops makes every read return the latest write,
 //!   per key (Wing-Gong/Lowe search), with a shrunk witness per violating
@@ -85,6 +87,7 @@ pub mod linearizable;
 pub mod lost_writes;
 pub mod monotonic_reads;
 pub mod pbs;
+pub mod phantom_reads;
 pub mod phase;
 pub mod quorum;
 pub mod read_your_writes;
@@ -109,7 +112,7 @@ pub type CheckFn = fn(&History, &RunConfig) -> CheckResult;
 pub type AdminCheckFn = fn(&History, &RunConfig, &[AdminSnapshot]) -> Option<CheckResult>;
 
 /// Every history checker, by its name in `results.json`.
-pub const CHECKERS: [(&str, CheckFn); 8] = [
+pub const CHECKERS: [(&str, CheckFn); 9] = [
     (stats::NAME, stats::check),
     (stale_reads::NAME, stale_reads::check),
     (read_your_writes::NAME, read_your_writes::check),
@@ -118,6 +121,7 @@ pub const CHECKERS: [(&str, CheckFn); 8] = [
     (siblings::NAME, siblings::check),
     (t_visibility::NAME, t_visibility::check),
     (quorum::NAME, quorum::check),
+    (phantom_reads::NAME, phantom_reads::check),
 ];
 
 /// Checkers of the register workload only.

@@ -21,6 +21,10 @@ pub const ALL_STORES: [StoreKind; 3] = [StoreKind::Dynamo, StoreKind::Etcd, Stor
 /// The peer stores (everything but our node).
 pub const PEER_STORES: [StoreKind; 2] = [StoreKind::Etcd, StoreKind::Redis];
 
+/// Why no backend corrupts a peer store's files: the `corrupt` nemesis
+/// aims at our engine's WAL segments and SSTables.
+pub const CORRUPT_DYNAMO_ONLY: &str = "the corrupt nemesis damages dynamo-node's WAL segments and SSTables only";
+
 /// One thing a backend cannot do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cannot {

@@ -46,14 +46,15 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
-use crate::capabilities::{Capabilities, PEER_STORES};
+use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Joined, Left, Result, LABEL,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage, Joined, Left, Result, LABEL,
     LIBFAKETIME, NODE_PORT,
 };
 
+mod data_files;
 mod membership;
 
 /// The label carrying the run (cluster) name.
@@ -334,6 +335,7 @@ impl DockerCluster {
         Capabilities::all("docker")
             .without(Fault::Clock, &PEER_STORES, "peer stores run without libfaketime")
             .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
+            .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
     }
 
     /// Creates the network and one container per node from `image`, starts
@@ -527,16 +529,21 @@ impl DockerCluster {
 
     /// Everything the container printed (stdout and stderr, interleaved).
     async fn container_logs(&self, node: &NodeContainer) -> Result<Vec<u8>> {
+        self.logs_of(&node.container).await
+    }
+
+    /// Everything container `container` printed (stdout and stderr, interleaved).
+    async fn logs_of(&self, container: &str) -> Result<Vec<u8>> {
         let opts = LogsOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
             .tail("all")
             .build();
-        let mut stream = self.docker.logs(&node.container, Some(opts));
+        let mut stream = self.docker.logs(container, Some(opts));
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk =
-                chunk.map_err(|e| docker_err(format!("read logs of {}", node.container), e))?;
+                chunk.map_err(|e| docker_err(format!("read logs of {container}"), e))?;
             out.extend_from_slice(chunk.as_ref());
         }
         Ok(out)
@@ -735,6 +742,14 @@ impl Cluster for DockerCluster {
         self.wait_node_ready(&n).await?;
         tracing::info!(node, "node restarted");
         Ok(())
+    }
+
+    async fn data_files(&self, node: &str) -> Result<Vec<DataFile>> {
+        self.volume_files(node).await
+    }
+
+    async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
+        self.damage_volume(node, damage).await
     }
 
     async fn pause(&self, node: &str) -> Result<()> {

@@ -15,6 +15,7 @@
 mod capabilities;
 mod docker;
 mod error;
+mod file_damage;
 mod local;
 mod ready;
 pub mod ring_change;
@@ -33,7 +34,7 @@ pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_EN
 pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
 pub use ring_change::{Joined, Left, Members, MEMBERSHIP_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
-pub use spec::{ClusterSpec, ExecOutput, Fault};
+pub use spec::{ClusterSpec, DataFile, ExecOutput, Fault, FileDamage};
 pub use store::{probe_peer, wait_peer_ready, Member, StoreKind};
 
 /// The label every container and network the workbench creates carries.
@@ -117,6 +118,18 @@ pub trait Cluster: Send + Sync {
     async fn preference_list(&self, key: &str) -> Result<Vec<String>> {
         let _ = key;
         Err(self.unsupported("tell a key's preference list (no admin service)"))
+    }
+    /// The files at the top of a killed node's data directory, by name.
+    /// Needs [`Fault::Corrupt`].
+    async fn data_files(&self, node: &str) -> Result<Vec<DataFile>> {
+        let _ = node;
+        Err(self.unsupported("reach a node's data files"))
+    }
+    /// Changes one file of a killed node's data directory (the `corrupt`
+    /// nemesis); the node must be down so nothing races the change.
+    async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
+        let _ = (node, damage);
+        Err(self.unsupported("reach a node's data files"))
     }
     /// How this backend performs `fault` when that is not what the event's
     /// own words say (SIGKILL, SIGSTOP, libfaketime): the simulator's

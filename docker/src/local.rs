@@ -24,12 +24,13 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::capabilities::{Capabilities, ALL_STORES, PEER_STORES};
+use crate::capabilities::{Capabilities, ALL_STORES, CORRUPT_DYNAMO_ONLY, PEER_STORES};
+use crate::file_damage;
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage, Result,
     LIBFAKETIME,
 };
 
@@ -163,7 +164,8 @@ impl LocalCluster {
         let caps = Capabilities::all("local")
             .without(Fault::Partition, &ALL_STORES, shared)
             .without(Fault::Latency, &ALL_STORES, shared)
-            .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave");
+            .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
+            .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY);
         match libfaketime_path() {
             Some(_) => caps.without(Fault::Clock, &PEER_STORES, "peer stores never run under libfaketime"),
             None => caps.without(Fault::Clock, &ALL_STORES, "libfaketime is not installed on this host"),
@@ -380,6 +382,24 @@ impl LocalCluster {
 }
 
 impl LocalCluster {
+    /// Fails while the node's process is still running (restarts and file
+    /// damage need it killed first).
+    async fn ensure_down(&self, n: &LocalNode) -> Result<()> {
+        let mut guard = n.child.lock().await;
+        if let Some(child) = guard.as_mut() {
+            let exited = child
+                .try_wait()
+                .map_err(|s| io_err(format!("check the process of {}", n.id), s))?;
+            if exited.is_none() {
+                return Err(ClusterError::Other(format!(
+                    "node {} is still running; kill it first",
+                    n.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn endpoint_of(&self, port: u16) -> String {
         self.store.endpoint("127.0.0.1", port)
     }
@@ -478,22 +498,24 @@ impl Cluster for LocalCluster {
 
     async fn restart(&self, node: &str) -> Result<()> {
         let n = self.node(node)?;
-        {
-            let mut guard = n.child.lock().await;
-            if let Some(child) = guard.as_mut() {
-                let exited = child
-                    .try_wait()
-                    .map_err(|s| io_err(format!("check the process of {node}"), s))?;
-                if exited.is_none() {
-                    return Err(ClusterError::Other(format!(
-                        "node {node} is still running; kill it first"
-                    )));
-                }
-            }
-        }
+        self.ensure_down(&n).await?;
         self.spawn(&n).await?;
         self.wait_node_ready(&n).await?;
         tracing::info!(node, "node restarted");
+        Ok(())
+    }
+
+    async fn data_files(&self, node: &str) -> Result<Vec<DataFile>> {
+        let n = self.node(node)?;
+        self.ensure_down(&n).await?;
+        file_damage::list(&n.data_dir)
+    }
+
+    async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
+        let n = self.node(node)?;
+        self.ensure_down(&n).await?;
+        file_damage::apply(&n.data_dir, damage)?;
+        tracing::info!(node, ?damage, "data file damaged");
         Ok(())
     }
 

@@ -31,11 +31,61 @@ pub enum Fault {
     Latency,
     /// Nodes join (range streaming in) and leave (`Admin.Leave`) the ring.
     Membership,
+    /// Bits flipped in, or a cut of, a stopped node's data files.
+    Corrupt,
 }
 
 impl Fault {
     /// Every fault a nemesis may need.
-    pub const ALL: [Fault; 6] = [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership];
+    pub const ALL: [Fault; 7] =
+        [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership, Fault::Corrupt];
+}
+
+/// A file in a node's data directory (top level only: the engine's WAL
+/// segments, tables and manifest, not the hint store below it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// The file's name, e.g. `wal-00000000000000000003.log`.
+    pub name: String,
+    /// Its size, bytes.
+    pub bytes: u64,
+}
+
+/// One change to one file of a stopped node's data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileDamage {
+    /// XOR the byte at `offset` with `mask` (non-zero: at least one bit flips).
+    Flip {
+        /// The file's name in the data directory.
+        file: String,
+        /// Which byte, from the start of the file.
+        offset: u64,
+        /// The bits flipped.
+        mask: u8,
+    },
+    /// Cut the file to `len` bytes (shorter than it was).
+    Truncate {
+        /// The file's name in the data directory.
+        file: String,
+        /// Its length afterwards, bytes.
+        len: u64,
+    },
+}
+
+impl FileDamage {
+    /// The file it changes.
+    pub fn file(&self) -> &str {
+        match self {
+            FileDamage::Flip { file, .. } | FileDamage::Truncate { file, .. } => file,
+        }
+    }
+
+    /// A plain file name, so the damage cannot reach outside the data directory.
+    pub fn check_name(&self) -> Result<(), String> {
+        let f = self.file();
+        let plain = !f.is_empty() && f != "." && f != ".." && !f.contains('/') && !f.contains('\0');
+        if plain { Ok(()) } else { Err(format!("{f:?} is not a plain file name")) }
+    }
 }
 
 /// What a command run inside a node printed.

@@ -225,6 +225,11 @@ pub struct Knobs {
     /// node's default). Absent from `run.json` when not passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica_batching: Option<bool>,
+    /// `--memtable-bytes` passed to every node (small: the LSM engine
+    /// flushes SSTables within a short run, so the `corrupt` nemesis has
+    /// tables to damage); None: no flag. Absent from `run.json` when not passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memtable_bytes: Option<u64>,
 }
 
 impl Knobs {

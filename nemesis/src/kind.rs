@@ -29,10 +29,13 @@ pub enum NemesisKind {
     /// TCP retransmits what an iptables DROP swallowed once the rule goes.
     /// Needs a backend with its own network (the simulator).
     PartitionHold,
+    /// SIGKILL a node, flip bits in or cut short one of its WAL segments
+    /// or SSTables, restart it later on the damaged data.
+    Corrupt,
 }
 
 /// Every kind, in the order `--help` lists them.
-pub const ALL_KINDS: [NemesisKind; 8] = [
+pub const ALL_KINDS: [NemesisKind; 9] = [
     NemesisKind::None,
     NemesisKind::Partition,
     NemesisKind::Kill,
@@ -41,6 +44,7 @@ pub const ALL_KINDS: [NemesisKind; 8] = [
     NemesisKind::Latency,
     NemesisKind::Membership,
     NemesisKind::PartitionHold,
+    NemesisKind::Corrupt,
 ];
 
 impl NemesisKind {
@@ -55,6 +59,7 @@ impl NemesisKind {
             NemesisKind::Latency => "latency",
             NemesisKind::Membership => "membership",
             NemesisKind::PartitionHold => "partition-hold",
+            NemesisKind::Corrupt => "corrupt",
         }
     }
 
@@ -69,6 +74,7 @@ impl NemesisKind {
             NemesisKind::Latency => Some(docker::Fault::Latency),
             NemesisKind::Membership => Some(docker::Fault::Membership),
             NemesisKind::PartitionHold => Some(docker::Fault::Partition),
+            NemesisKind::Corrupt => Some(docker::Fault::Corrupt),
         }
     }
 

@@ -12,7 +12,8 @@
 //! bridge, one-way, majorities ring; iptables inside the containers), kill
 //! and restart, pause and resume, clock skew (libfaketime: bump, strobe,
 //! reset), latency/loss (tc netem) and membership (nodes join with range
-//! streaming and leave with `Admin.Leave`). Kills and pauses hit one node, a
+//! streaming and leave with `Admin.Leave`) and file faults on a killed node
+//! (`corrupt`: bits flipped in, or a cut of, a WAL segment or SSTable). Kills and pauses hit one node, a
 //! minority, or the home replicas of one key ([`targets`]). Several compose in one run
 //! ([`Composition`]), each on its own seeded schedule.
 //!
@@ -21,6 +22,7 @@
 //! than pretending a partition happened.
 
 pub mod clock;
+pub mod corrupt;
 pub mod grudge;
 pub mod kind;
 pub mod membership;

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::schedule::Action;
 use crate::state::FaultState;
-use crate::{netem, partition, targets, Grudge, NemesisError};
+use crate::{corrupt, netem, partition, targets, Grudge, NemesisError};
 
 /// Does `action`; returns what was done.
 pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {
@@ -60,6 +60,10 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
         Action::StopLatency => stop_latency(cluster, state).await,
         Action::Join { node } => join(cluster, state, node).await,
         Action::Leave { node } => leave(cluster, state, node).await,
+        Action::Corrupt { node, target, damage, file_pick, offset_pick, mask } => {
+            let draw = corrupt::Draw { target, damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
+            corrupt_files(cluster, state, node, draw).await
+        }
     }
 }
 
@@ -186,6 +190,31 @@ async fn kill(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]
         event["crash"] = Value::Object(crashes);
     }
     Ok(with_mechanism(cluster, Fault::Kill, event))
+}
+
+/// Kills `node` (unless another nemesis holds it down: then skipped), then
+/// damages one of its data files as `draw` says; the node stays down until
+/// the window's restart (or the final heal).
+async fn corrupt_files(
+    cluster: &dyn Cluster,
+    state: &Mutex<FaultState>,
+    node: &str,
+    draw: corrupt::Draw<'_>,
+) -> Result<Value, NemesisError> {
+    ensure(cluster, Fault::Kill, "kill")?;
+    ensure(cluster, Fault::Corrupt, "corrupt (file damage on a stopped node)")?;
+    let requested = [node.to_string()];
+    let victims = claim(state, &requested, |s| &mut s.killed).await;
+    if victims.is_empty() {
+        return Ok(json!({"node": node, "skipped": "held down by another nemesis, or not a member"}));
+    }
+    cluster.kill(node).await?;
+    let files = cluster.data_files(node).await?;
+    let Some((damage, done)) = corrupt::choose(&files, draw) else {
+        return Ok(json!({"node": node, "signal": "SIGKILL", "skipped": "no non-empty WAL segment or SSTable"}));
+    };
+    cluster.damage_file(node, &damage).await?;
+    Ok(merged(json!({"node": node, "signal": "SIGKILL"}), done))
 }
 
 /// Of `nodes`, those running now, marked held down (in the set `held`

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::grudge::Grudge;
 use crate::kind::NemesisKind;
-use crate::{clock, membership, netem, partition_plan, targets};
+use crate::{clock, corrupt, membership, netem, partition_plan, targets};
 
 /// One thing the nemesis does. Serialized with the history's `f` names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +107,23 @@ pub enum Action {
         /// Its id, past every name the run has used.
         node: String,
     },
+    /// SIGKILL `node`, then damage one of its data files (it stays down
+    /// until the window's `restart`); see [`corrupt`]. The file and offset
+    /// are the picks reduced over the files the node holds then.
+    Corrupt {
+        /// The victim.
+        node: String,
+        /// `wal` or `sstable`: the kind of file aimed at.
+        target: String,
+        /// `flip` (XOR one byte with `mask`) or `truncate` (cut the file).
+        damage: String,
+        /// Which file: modulo the count of that kind, in name order.
+        file_pick: u64,
+        /// Which byte (flip) or the length cut to (truncate): modulo the file's size.
+        offset_pick: u64,
+        /// The bits a flip flips (never 0).
+        mask: u8,
+    },
     /// Decommission a node (`Admin.Leave`: its ranges stream away), then
     /// remove its container or process.
     Leave {
@@ -131,6 +148,7 @@ impl Action {
             Action::StopLatency => "stop-latency",
             Action::Join { .. } => "join",
             Action::Leave { .. } => "leave",
+            Action::Corrupt { .. } => "corrupt",
         }
     }
 
@@ -143,6 +161,7 @@ impl Action {
                 | Action::Pause { .. }
                 | Action::StartLatency { .. }
                 | Action::Join { .. }
+                | Action::Corrupt { .. }
         ) || matches!(self, Action::ClockBump { mode, .. } if mode != "strobe")
     }
 }
@@ -224,6 +243,7 @@ fn window(kind: NemesisKind, scope: Scope<'_>, start_ms: u64, end_ms: u64, rng: 
         }
         NemesisKind::Clock => clock::window(nodes, start_ms, end_ms, rng),
         NemesisKind::Latency => netem::window(nodes, start_ms, end_ms, rng),
+        NemesisKind::Corrupt => corrupt::window(nodes, start_ms, end_ms, rng),
     }
 }
 

@@ -82,7 +82,11 @@ impl SimCluster {
     /// libraries the simulator can host).
     pub fn capabilities() -> Capabilities {
         let why = "the simulator hosts only the dynamo-node library (peer stores are separate programs)";
-        Fault::ALL.into_iter().fold(Capabilities::all(BACKEND), |caps, fault| caps.without(fault, &PEER_STORES, why))
+        let no_files = "simulated nodes store in the power-loss model, in memory: there are no WAL or SSTable files to damage";
+        Fault::ALL
+            .into_iter()
+            .fold(Capabilities::all(BACKEND), |caps, fault| caps.without(fault, &PEER_STORES, why))
+            .without(Fault::Corrupt, &[StoreKind::Dynamo], no_files)
     }
 
     fn known(&self, node: &str) -> Result<(), ClusterError> {

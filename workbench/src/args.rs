@@ -165,6 +165,10 @@ pub struct CampaignArgs {
     /// The client's deadline; longer than the node's so its verdict arrives.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub client_timeout_ms: u64,
+    /// LSM memtable size for the nodes (`dynamo-node --memtable-bytes`);
+    /// default: the node's. Small values flush SSTables within a short run.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub memtable_bytes: Option<u64>,
     /// Also require the known behaviour (see `expect.rs`): stale reads under
     /// partitions for W+R<=N, lost adds under LWW, none with siblings, ...
     #[arg(long)]
@@ -229,6 +233,7 @@ impl CampaignArgs {
             request_timeout_ms: self.request_timeout_ms,
             client_timeout_ms: self.client_timeout_ms,
             replica_batching: self.replica_batching.value(),
+            memtable_bytes: self.memtable_bytes,
         }
     }
 

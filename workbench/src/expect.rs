@@ -187,7 +187,8 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
         Resolution::Lww if contended && run.nemesis.is_empty() => {
             out.push(claim(lost.is_some_and(|l| l > 0), format!("LWW to lose acknowledged adds under contention, lost {lost:?}")));
         }
-        Resolution::Siblings if run.nemesis.is_empty() || (durable && only(&["kill"])) => {
+        // A corrupt node lost data only it held, and N=3 replicas hold every add.
+        Resolution::Siblings if run.nemesis.is_empty() || (durable && only(&["kill", "corrupt"])) => {
             out.push(claim(lost == Some(0), format!("siblings with union merge to lose no acknowledged add, lost {lost:?}")));
         }
         _ => {}

@@ -233,6 +233,7 @@ pub(crate) mod tests {
                 request_timeout_ms: 500,
                 client_timeout_ms: 2000,
                 replica_batching: None,
+                memtable_bytes: None,
             },
             schedule_override: None,
         }

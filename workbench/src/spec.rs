@@ -105,6 +105,10 @@ impl RunSpec {
             args.push("--replica-batching".into());
             args.push(batching.to_string());
         }
+        if let Some(bytes) = self.knobs.memtable_bytes {
+            args.push("--memtable-bytes".into());
+            args.push(bytes.to_string());
+        }
         if let Some(storage) = self.storage {
             args.push("--storage".into());
             args.push(storage.as_str().into());

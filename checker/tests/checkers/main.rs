@@ -8,6 +8,7 @@ mod latency;
 mod linearizable;
 mod lost_writes;
 mod monotonic_reads;
+mod phantom_reads;
 mod quorum;
 mod read_your_writes;
 mod results;

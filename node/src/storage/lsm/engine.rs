@@ -16,9 +16,11 @@
 //! Open reads the manifest, deletes files it does not list (leftovers of a
 //! flush or compaction that crashed before its manifest commit) and WAL
 //! segments below its `log_floor`, opens the listed tables (verifying their
-//! footers, indexes and Bloom filters) and replays the remaining WAL
-//! segments into a fresh memtable, tolerating a torn tail only in the
-//! newest one.
+//! footers, indexes, Bloom filters and every data block) and replays the
+//! remaining WAL segments into a fresh memtable, tolerating a torn tail
+//! only in the newest one. A table or segment that fails verification is
+//! quarantined (see [`super::quarantine`]) or, under the `Refuse` policy,
+//! fails the open.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ use super::compaction::{self, MergeIter, Source, Throttle};
 use super::disk;
 use super::manifest::{Manifest, TableEntry};
 use super::memtable::{Frozen, FrozenCursor, Memtable, Slot};
+use super::quarantine::{self, CorruptionPolicy};
 use super::sstable::{Lookup, Table, TableBuilder, TableCursor};
 use super::wal::{self, GroupCommit, WalOp, WalWriter};
 use super::{FsyncPolicy, LsmError, LsmOptions, MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -88,6 +91,26 @@ struct Stats {
     write_stalls: AtomicU64,
     /// Bytes cut off torn WAL tails at open.
     wal_truncated_bytes: AtomicU64,
+    /// Tables and WAL segments quarantined at open for corruption.
+    corrupt_files_quarantined: AtomicU64,
+    /// Checksum failures seen: one per quarantined file at open, plus
+    /// every read that met a corrupt block while running.
+    corrupt_blocks_detected: AtomicU64,
+    /// WAL bytes dropped from the bad record on, in quarantined segments.
+    wal_corrupt_bytes_dropped: AtomicU64,
+}
+
+/// What an open found corrupt and set aside.
+#[derive(Debug, Default)]
+struct Recovered {
+    /// Tables quarantined.
+    tables: u64,
+    /// WAL segments quarantined (cut at their bad record).
+    segments: u64,
+    /// WAL bytes dropped by those cuts.
+    wal_corrupt_bytes: u64,
+    /// Bytes cut off a torn tail.
+    torn_bytes: u64,
 }
 
 /// State shared by the handle and the background threads.
@@ -226,14 +249,15 @@ impl LsmStorage {
         let listing = list_dir(dir)?;
         remove_unlisted(dir, &manifest, &listing)?;
         let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
-        let tables = open_tables(dir, &manifest, &cache)?;
+        let mut found = Recovered::default();
+        let (tables, manifest) = open_tables(dir, manifest, &cache, &opts, &mut found)?;
         let live_segments: Vec<u64> = listing
             .segments
             .iter()
             .copied()
             .filter(|s| *s >= manifest.log_floor)
             .collect();
-        let (active, truncated) = replay(dir, &live_segments)?;
+        let active = replay(dir, &live_segments, opts.on_corruption, &mut found)?;
         let next_seq = live_segments
             .last()
             .copied()
@@ -260,10 +284,7 @@ impl LsmStorage {
             cache,
             _lock: lock,
         });
-        inner
-            .stats
-            .wal_truncated_bytes
-            .store(truncated, Ordering::Relaxed);
+        inner.stats.record_recovery(&found);
         let workers = spawn_workers(&inner)?;
         Ok(LsmStorage { inner, workers })
     }
@@ -366,7 +387,7 @@ impl LsmStorage {
         };
         let stats = &self.inner.stats;
         for t in tables {
-            match t.table.get(key)? {
+            match t.table.get(key).map_err(|e| self.inner.noticed(e))? {
                 Lookup::BloomNegative => stats.bloom_negatives.fetch_add(1, Ordering::Relaxed),
                 Lookup::FalsePositive => {
                     stats.bloom_false_positives.fetch_add(1, Ordering::Relaxed)
@@ -407,7 +428,7 @@ impl LsmStorage {
             return Ok(out);
         }
         for item in self.merged(from, limit)? {
-            let (k, slot) = item?;
+            let (k, slot) = item.map_err(|e| self.inner.noticed(e))?;
             if let Slot::Value(v) = slot {
                 out.push((k, v));
                 if out.len() >= limit {
@@ -421,7 +442,7 @@ impl LsmStorage {
     fn count(&self) -> Result<u64, LsmError> {
         let mut n = 0u64;
         for item in self.merged(b"", usize::MAX)? {
-            n += u64::from(item?.1.value().is_some());
+            n += u64::from(item.map_err(|e| self.inner.noticed(e))?.1.value().is_some());
         }
         Ok(n)
     }
@@ -463,6 +484,9 @@ impl LsmStorage {
             ("lsm_bloom_false_positive_ppm", fp_ppm),
             ("lsm_write_stalls", get(&s.write_stalls)),
             ("lsm_wal_truncated_bytes", get(&s.wal_truncated_bytes)),
+            ("lsm_corrupt_files_quarantined", get(&s.corrupt_files_quarantined)),
+            ("lsm_corrupt_blocks_detected", get(&s.corrupt_blocks_detected)),
+            ("lsm_wal_corrupt_bytes_dropped", get(&s.wal_corrupt_bytes_dropped)),
         ];
         out.extend(named.iter().map(|(k, v)| (k.to_string(), *v)));
         Ok(out)
@@ -497,42 +521,78 @@ fn remove_unlisted(dir: &Path, manifest: &Manifest, listing: &Listing) -> Result
     disk::remove_file(&dir.join("MANIFEST.tmp"))
 }
 
-fn open_tables(
-    dir: &Path,
-    manifest: &Manifest,
-    cache: &Arc<BlockCache>,
-) -> Result<Vec<Arc<LiveTable>>, LsmError> {
-    manifest
-        .tables
-        .iter()
-        .map(|e| {
-            Ok(Arc::new(LiveTable {
-                id: e.id,
-                tier: e.tier,
-                table: Arc::new(Table::open_cached(
-                    &table_path(dir, e.id),
-                    e.id,
-                    Arc::clone(cache),
-                )?),
-            }))
-        })
-        .collect()
+/// Opens one listed table and verifies every block of it.
+fn open_verified(dir: &Path, id: u64, cache: &Arc<BlockCache>) -> Result<Table, LsmError> {
+    let table = Table::open_cached(&table_path(dir, id), id, Arc::clone(cache))?;
+    table.verify()?;
+    Ok(table)
 }
 
-/// Replays segments (ascending) into a memtable; returns it and the bytes
-/// cut from a torn tail.
-fn replay(dir: &Path, segments: &[u64]) -> Result<(Memtable, u64), LsmError> {
+/// Opens the manifest's tables; under `Quarantine`, a corrupt one is moved
+/// aside and the manifest (returned) is rewritten without it.
+fn open_tables(
+    dir: &Path,
+    mut manifest: Manifest,
+    cache: &Arc<BlockCache>,
+    opts: &LsmOptions,
+    found: &mut Recovered,
+) -> Result<(Vec<Arc<LiveTable>>, Manifest), LsmError> {
+    let mut live = Vec::with_capacity(manifest.tables.len());
+    let mut kept: Vec<TableEntry> = Vec::with_capacity(manifest.tables.len());
+    for e in &manifest.tables {
+        match open_verified(dir, e.id, cache) {
+            Ok(table) => {
+                live.push(Arc::new(LiveTable { id: e.id, tier: e.tier, table: Arc::new(table) }));
+                kept.push(e.clone());
+            }
+            Err(err) if opts.on_corruption == CorruptionPolicy::Quarantine && quarantine::is_corruption(&err) => {
+                let to = quarantine::move_aside(dir, &table_path(dir, e.id))?;
+                tracing::error!(table = e.id, error = %err, moved_to = %to.display(), "LSM: quarantined a corrupt table; its keys are repaired from the other replicas");
+                found.tables += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    if kept.len() < manifest.tables.len() {
+        manifest.tables = kept;
+        manifest.store(dir, opts.disk_budget.as_deref())?;
+    }
+    Ok((live, manifest))
+}
+
+/// Replays segments (ascending) into a memtable, noting in `found` the
+/// bytes cut from a torn tail and the segments quarantined.
+fn replay(dir: &Path, segments: &[u64], policy: CorruptionPolicy, found: &mut Recovered) -> Result<Memtable, LsmError> {
     let mut mem = Memtable::new();
-    let mut truncated = 0;
     for (i, seq) in segments.iter().enumerate() {
         let newest = i + 1 == segments.len();
-        let r = wal::replay_segment(&dir.join(wal::segment_name(*seq)), newest)?;
-        truncated += r.truncated_bytes;
+        let path = dir.join(wal::segment_name(*seq));
+        let r = match wal::replay_segment(&path, newest) {
+            Err(LsmError::Corrupt { offset, reason, .. }) if policy == CorruptionPolicy::Quarantine => {
+                cut_corrupt_segment(dir, &path, offset, &reason, found)?;
+                wal::replay_segment(&path, newest)?
+            }
+            other => other?,
+        };
+        found.torn_bytes += r.truncated_bytes;
         for op in r.ops {
             mem.insert(&op.key, op.slot);
         }
     }
-    Ok((mem, truncated))
+    Ok(mem)
+}
+
+/// Copies a segment with a bad record at `offset` into quarantine, then cuts
+/// it there: the verified records before it stay, the rest are dropped.
+fn cut_corrupt_segment(dir: &Path, path: &Path, offset: u64, reason: &str, found: &mut Recovered) -> Result<(), LsmError> {
+    let len = std::fs::metadata(path).map_err(disk::io_err("stat", path))?.len();
+    assert!(offset < len, "a bad record lies inside its segment");
+    let copy = quarantine::copy_aside(dir, path)?;
+    wal::truncate(path, offset)?;
+    tracing::error!(file = %path.display(), offset, dropped_bytes = len - offset, reason, copy = %copy.display(), "LSM: quarantined a corrupt WAL segment, cut at its bad record; the records after it are repaired from the other replicas");
+    found.segments += 1;
+    found.wal_corrupt_bytes += len - offset;
+    Ok(())
 }
 
 fn spawn_workers(inner: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>, LsmError> {
@@ -561,7 +621,28 @@ fn inner_dir(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+impl Stats {
+    /// Counts what an open found.
+    fn record_recovery(&self, found: &Recovered) {
+        let quarantined = found.tables + found.segments;
+        self.wal_truncated_bytes.store(found.torn_bytes, Ordering::Relaxed);
+        self.corrupt_files_quarantined.store(quarantined, Ordering::Relaxed);
+        self.corrupt_blocks_detected.store(quarantined, Ordering::Relaxed);
+        self.wal_corrupt_bytes_dropped.store(found.wal_corrupt_bytes, Ordering::Relaxed);
+    }
+}
+
 impl Inner {
+    /// Counts and logs a corrupt block met by a read; the error goes on to
+    /// the caller (a read fails rather than serve it).
+    fn noticed(&self, e: LsmError) -> LsmError {
+        if quarantine::is_corruption(&e) {
+            self.stats.corrupt_blocks_detected.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "LSM: a read met a corrupt block; refused (the next open quarantines the table)");
+        }
+        e
+    }
+
     fn lock_writer(&self) -> Result<MutexGuard<'_, WalWriter>, LsmError> {
         self.writer.lock().map_err(|_| LsmError::Poisoned)
     }

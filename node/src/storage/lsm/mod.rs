@@ -20,7 +20,10 @@
 //! it is acknowledged only after.
 //!
 //! Everything that can go wrong on disk is an [`LsmError`] naming the file
-//! and, for corruption, the offset. After a failed write the engine refuses
+//! and, for corruption, the offset. A corrupt table or WAL segment found at
+//! open is quarantined by default (moved aside, counted, logged: the other
+//! replicas repair its data), never served and never silently ignored; see
+//! [`quarantine`] for the policy and why. After a failed write the engine refuses
 //! further writes (the log may end in a partial record); reopening it
 //! recovers to the last acknowledged state.
 
@@ -30,6 +33,7 @@ pub mod disk;
 mod engine;
 pub mod manifest;
 pub mod memtable;
+pub mod quarantine;
 pub mod sstable;
 pub mod wal;
 
@@ -39,6 +43,7 @@ use std::time::Duration;
 
 pub use disk::DiskBudget;
 pub use engine::LsmStorage;
+pub use quarantine::CorruptionPolicy;
 
 /// Largest key the engine stores.
 pub const MAX_KEY_BYTES: usize = 64 * 1024;
@@ -182,6 +187,9 @@ pub struct LsmOptions {
     pub create_dir: bool,
     /// Simulated disk capacity, for tests of a full disk.
     pub disk_budget: Option<std::sync::Arc<DiskBudget>>,
+    /// What an open does with a corrupt table or WAL segment: quarantine
+    /// it and let the other replicas repair (the default), or refuse.
+    pub on_corruption: CorruptionPolicy,
 }
 
 impl Default for LsmOptions {
@@ -200,6 +208,7 @@ impl Default for LsmOptions {
             clock: Arc::new(crate::clock::SystemClock),
             create_dir: true,
             disk_budget: None,
+            on_corruption: CorruptionPolicy::Quarantine,
         }
     }
 }

@@ -248,7 +248,8 @@ fn is_torn_tail(rest: &[u8], err: &DecodeError) -> bool {
     }
 }
 
-fn truncate(path: &Path, len: u64) -> Result<(), LsmError> {
+/// Cuts the segment at `len` bytes and fsyncs it.
+pub(super) fn truncate(path: &Path, len: u64) -> Result<(), LsmError> {
     let f = OpenOptions::new()
         .write(true)
         .open(path)

@@ -3,7 +3,9 @@
 //! A [`LinkFault`] is the whole state of a link: latency with jitter drawn
 //! from a distribution, loss with a probability (a lost chunk is dropped, or
 //! delayed by a retransmission timeout as TCP would redeliver it), a
-//! bandwidth limit, and a blackhole. It is validated before it is installed
+//! bandwidth limit, a blackhole, and a hold (nothing read, so nothing lost:
+//! what TCP does with the segments an iptables DROP swallowed, delivered
+//! when the rule goes). It is validated before it is installed
 //! ([`LinkFault::validate`]), so a bad control request is refused with a
 //! clear error instead of half-applied. The draws take the proxy's seeded
 //! RNG, so a run's faults follow its seed.
@@ -68,6 +70,11 @@ pub struct LinkFault {
     pub bandwidth_bytes_per_s: Option<u64>,
     /// Drop every byte while the connection stays open (iptables DROP).
     pub blackhole: bool,
+    /// Read nothing more until released: the sender's TCP buffers fill
+    /// and it stalls, and everything flows again at the release (TCP
+    /// retransmitting across a healed partition). Bounded by the kernel's
+    /// socket buffers, not the proxy's memory.
+    pub hold: bool,
 }
 
 /// What the draws decided for one chunk.
@@ -86,6 +93,11 @@ impl LinkFault {
     /// A blackhole: every byte dropped.
     pub fn blackhole() -> LinkFault {
         LinkFault { blackhole: true, ..LinkFault::default() }
+    }
+
+    /// A hold: nothing read until released.
+    pub fn hold() -> LinkFault {
+        LinkFault { hold: true, ..LinkFault::default() }
     }
 
     /// Latency `latency_ms` with `jitter_ms` spread, normal.

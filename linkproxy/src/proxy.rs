@@ -70,6 +70,9 @@ struct Connection {
 pub(crate) struct Shared {
     /// The node behind the proxy.
     pub(crate) node: String,
+    /// Source address -> peer name (see [`ProxyConfig::sources`]); grows
+    /// as nodes join ([`Proxy::name_source`]).
+    sources: Mutex<BTreeMap<IpAddr, String>>,
     /// Fault per directed link; a missing link is healthy.
     faults: Mutex<BTreeMap<Link, LinkFault>>,
     /// Counters per directed link.
@@ -96,6 +99,11 @@ impl Shared {
             None => (Fate::Deliver { delay_ms: 0 }, None),
             Some(fault) => (fault.draw(&mut *lock(&self.rng)), fault.bandwidth_bytes_per_s),
         }
+    }
+
+    /// Whether `link` is held now.
+    pub(crate) fn held(&self, link: &Link) -> bool {
+        lock(&self.faults).get(link).is_some_and(|f| f.hold)
     }
 
     /// Updates `link`'s counters.
@@ -160,6 +168,7 @@ impl Proxy {
         let local_addr = listener.local_addr().map_err(|source| ProxyError::Io { context: "read the bound address".into(), source })?;
         let shared = Arc::new(Shared {
             node: config.node.clone(),
+            sources: Mutex::new(config.sources.clone()),
             faults: Mutex::new(BTreeMap::new()),
             counters: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(config.seed)),
@@ -174,6 +183,12 @@ impl Proxy {
     /// Where the proxy listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Connections from `ip` are `name`'s from now on (a node that joined).
+    pub fn name_source(&self, ip: IpAddr, name: &str) {
+        assert_ne!(name, CLIENT, "{CLIENT} is every unnamed source");
+        lock(&self.shared.sources).insert(ip, name.to_string());
     }
 
     /// Installs `fault` on `link` (replacing what was there); a healthy
@@ -269,7 +284,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, config: ProxyCo
             tracing::warn!(%peer, "linkproxy at its connection limit; refusing");
             continue;
         }
-        let source = config.sources.get(&peer.ip()).cloned().unwrap_or_else(|| CLIENT.to_string());
+        let source = lock(&shared.sources).get(&peer.ip()).cloned().unwrap_or_else(|| CLIENT.to_string());
         let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
         // Registered under the lock the task removes itself with, so a
         // quick connection cannot finish before it is registered.

@@ -25,6 +25,9 @@ use crate::Link;
 
 /// The most bytes one read takes from a socket.
 pub const CHUNK_BYTES: usize = 16 * 1024;
+/// How often a held link looks whether it was released.
+const HOLD_POLL: Duration = Duration::from_millis(5);
+
 /// The most chunks queued between reader and writer.
 pub const QUEUE_CHUNKS: usize = 32;
 /// The most bytes one direction of one connection holds: the queue, the
@@ -60,6 +63,10 @@ async fn read_side<R: AsyncRead + Unpin>(shared: &Shared, link: &Link, mut from:
             Ok(n) => n,
         };
         bytes.truncate(n);
+        // A hold keeps this one chunk and reads no more: the sender stalls.
+        while shared.held(link) {
+            tokio::time::sleep(HOLD_POLL).await;
+        }
         let (fate, bandwidth) = shared.fate(link);
         let Fate::Deliver { delay_ms } = fate else {
             shared.count(link, |c| c.bytes_dropped += n as u64);

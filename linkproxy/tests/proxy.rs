@@ -104,6 +104,21 @@ async fn a_blackhole_drops_everything_keeps_the_connection_and_buffers_nothing()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_delivers_nothing_until_released_and_then_everything() {
+    let proxy = proxy_to(echo_server().await, BTreeMap::new()).await;
+    proxy.set(Link::new(CLIENT, "n1"), LinkFault::hold()).unwrap();
+    let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    stream.write_all(b"held").await.unwrap();
+    let mut got = [0u8; 4];
+    assert!(tokio::time::timeout(Duration::from_millis(300), stream.read_exact(&mut got)).await.is_err(), "nothing while held");
+    proxy.clear(None);
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut got)).await.unwrap().unwrap();
+    assert_eq!(&got, b"held", "delivered whole at the release");
+    let link = proxy.status().links.into_iter().find(|l| l.from == CLIENT).unwrap();
+    assert_eq!((link.counters.bytes_passed, link.counters.bytes_dropped), (4, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bandwidth_limit_paces_the_link_and_back_pressures_instead_of_buffering() {
     let proxy = proxy_to(echo_server().await, BTreeMap::new()).await;
     let rate = 1024 * 1024; // 1 MiB/s

@@ -1,8 +1,9 @@
 //! What a backend can perform, as one table per backend kind.
 //!
 //! A campaign must know before it starts a cluster whether a run's faults
-//! can be done at all (partitions on local processes cannot: there is no
-//! network namespace per node), and a running cluster must answer the same
+//! can be done at all (partitions of a peer store on local processes cannot:
+//! there is no network namespace per node, and link proxies go only in
+//! front of our node), and a running cluster must answer the same
 //! question for the nemesis. Both ask the same [`Capabilities`] value, which
 //! each backend type returns from an associated function usable without a
 //! cluster (`DockerCluster::capabilities()`, `LocalCluster::capabilities()`);

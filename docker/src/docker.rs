@@ -6,6 +6,10 @@
 //! node, and `tc netem` slows exactly its traffic, without touching the
 //! host's firewall), its own process tree (SIGKILL/SIGSTOP reach just the
 //! node) and its own filesystem (so `/data` survives a kill and restart).
+//! On a kernel without `sch_netem` (this project's machines) `tc netem`
+//! fails and the latency nemesis is reported unsupported here: the link
+//! proxy that performs latency for local processes (`linkproxy`) is not yet
+//! in the image.
 //!
 //! Shape of a cluster named `run1` with nodes n1..n3:
 //! - network `dwb-run1`: a user-defined bridge with an explicit subnet

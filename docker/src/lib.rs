@@ -4,8 +4,9 @@
 //! workload, a nemesis or a campaign does not care whether the nodes are
 //! containers on a Docker bridge network ([`DockerCluster`], the real one:
 //! fixed addresses, iptables inside each container, libfaketime) or plain
-//! processes on 127.0.0.1 ports ([`LocalCluster`], the fallback when no Docker
-//! engine answers). What a backend cannot perform is one table per backend
+//! processes on loopback ports ([`LocalCluster`], the fallback when no Docker
+//! engine answers; link faults through `linkproxy` proxies in front of the
+//! nodes when the spec asks for them). What a backend cannot perform is one table per backend
 //! kind ([`Capabilities`], asked before a cluster starts and behind
 //! [`Cluster::supports`]); callers report it as unsupported instead of faking it.
 //!
@@ -138,8 +139,9 @@ pub trait Cluster: Send + Sync {
         let _ = fault;
         None
     }
-    /// Link faults this backend performs natively (a simulator's network),
-    /// or `None` to have the nemesis run iptables and tc inside the nodes.
+    /// Link faults this backend performs natively (a simulator's network,
+    /// link proxies in front of local processes), or `None` to have the
+    /// nemesis run iptables and tc inside the nodes.
     fn link_faults(&self) -> Option<&dyn LinkFaults> {
         None
     }
@@ -150,7 +152,8 @@ pub trait Cluster: Send + Sync {
 }
 
 /// Faults on the links between nodes, performed by the backend's own
-/// network instead of by commands inside the nodes. Links are directed
+/// network (the simulator's, or link proxies) instead of by commands inside
+/// the nodes. Links are directed
 /// (`from` -> `to`), as an iptables INPUT rule on `to` dropping `from` is.
 /// Each call returns what was done, for the nemesis event.
 pub trait LinkFaults: Send + Sync {

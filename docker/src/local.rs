@@ -1,18 +1,26 @@
-//! The local-process backend: nodes as child processes on 127.0.0.1.
+//! The local-process backend: nodes as child processes on loopback addresses.
 //!
 //! Why it exists: a laptop or CI runner without a Docker engine can still
-//! run workloads, checkers and the faults that need no network namespace.
-//! Each node is a `dynamo-node` child process on its own free loopback port
-//! with its own data directory (under the system temp dir, wiped at start so
-//! a run never inherits another's data); its stdout and stderr are appended
-//! to `<log_dir>/<node>.log`, across restarts.
+//! run workloads, checkers and faults. Each node is a `dynamo-node` child
+//! process on its own free loopback port with its own data directory (under
+//! the system temp dir, wiped at start so a run never inherits another's
+//! data); its stdout and stderr are appended to `<log_dir>/<node>.log`,
+//! across restarts.
 //!
 //! What is real here: kill (SIGKILL), pause/resume (SIGSTOP/SIGCONT) through
 //! `nix`, restart on the same port and data directory, and clock skew when
 //! libfaketime is installed on the host (each node gets its own timestamp
-//! file). What is not: partitions and latency need iptables/tc inside a
-//! network namespace; they are reported as unsupported via
-//! [`Cluster::supports`] and [`Cluster::exec`] rather than faked.
+//! file). Link faults (partitions of every scheme, one-way included,
+//! latency and loss) need a cluster started with
+//! [`ClusterSpec::link_proxy`]: then each node runs on its own loopback
+//! address (127.0.0.11, .12, ...) and dials its peers from it, and an
+//! in-process [`linkproxy::Proxy`] holds the node's public port on that
+//! address, forwarding to the node's inner port; the proxy tells peers apart
+//! by source address (the harness's own connections come from 127.0.0.1,
+//! `client`), and [`links`] drives the proxies as [`crate::LinkFaults`].
+//! Processes share the host's network stack, so there is no iptables or
+//! netem per node; without a proxy those faults are reported unsupported
+//! via [`Cluster::supports`] and [`Cluster::exec`] rather than faked.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -34,7 +42,18 @@ use crate::{
     LIBFAKETIME,
 };
 
+mod links;
 mod membership;
+
+/// The faults a local cluster performs only with link proxies in front of
+/// its nodes; a campaign whose nemeses need one starts the cluster with
+/// [`ClusterSpec::link_proxy`].
+pub const LINK_PROXY_FAULTS: [Fault; 2] = [Fault::Partition, Fault::Latency];
+
+/// The last octet of the first node's loopback address behind proxies
+/// (127.0.0.11): clear of 127.0.0.1, where the harness's connections come
+/// from and are named `client`.
+const FIRST_NODE_OCTET: u8 = 11;
 
 /// The environment variable that overrides [`find_node_binary`].
 pub const NODE_BINARY_ENV: &str = "DWB_NODE_BINARY";
@@ -43,10 +62,17 @@ pub const NODE_BINARY_ENV: &str = "DWB_NODE_BINARY";
 struct LocalNode {
     /// Node id, e.g. `n1`.
     id: String,
-    /// Loopback port the node listens on; kept across restarts.
+    /// The node's loopback address: 127.0.0.1, or its own 127.0.0.x behind a proxy.
+    ip: Ipv4Addr,
+    /// Loopback port clients and peers dial (the proxy's, when there is
+    /// one); kept across restarts.
     port: u16,
-    /// Member-to-member port (etcd's peer URL); unused by the other stores.
+    /// The second port: etcd's peer URL; behind a proxy, the port our node
+    /// itself listens on (the proxy forwards there); else unused.
     peer_port: u16,
+    /// The link-fault proxy in front of the node, if the cluster has them;
+    /// it outlives restarts of the node.
+    proxy: Option<Arc<linkproxy::Proxy>>,
     /// The node's `--data-dir`; kept across restarts.
     data_dir: PathBuf,
     /// This node's libfaketime timestamp file.
@@ -80,6 +106,11 @@ pub struct LocalCluster {
     membership_change: Mutex<()>,
     /// Which server the processes run (our node, or a peer store).
     store: StoreKind,
+    /// The last octet of the next node's loopback address behind proxies
+    /// (never reused: a joiner must not take a leaver's source name).
+    next_octet: std::sync::atomic::AtomicU8,
+    /// The link faults in force, when the nodes are behind proxies.
+    links: std::sync::Mutex<links::LinkPlan>,
 }
 
 /// The path of libfaketime on this host, if installed.
@@ -129,11 +160,11 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Reserves `n` free loopback ports by binding to port 0 (all at once, so they
-/// differ), then releases them for the nodes.
-fn free_ports(n: usize) -> Result<Vec<u16>> {
+/// Reserves `n` free ports on loopback address `ip` by binding to port 0
+/// (all at once, so they differ), then releases them for the nodes.
+fn free_ports(ip: Ipv4Addr, n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .map(|_| TcpListener::bind((ip, 0)))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|source| io_err("find free loopback ports", source))?;
     listeners
@@ -156,20 +187,28 @@ fn pid_of(child: &Child) -> Option<Pid> {
 
 impl LocalCluster {
     /// What local clusters can perform, before one is started: processes
-    /// on one host share its network (no per-node iptables or netem); clock
+    /// on one host share its network (no per-node iptables or netem), so
+    /// link faults need link proxies, which go only in front of our node
+    /// (and only when [`ClusterSpec::link_proxy`] asks); clock
     /// skew needs the host's libfaketime and is never applied to peer
     /// stores; peer stores have no join flags or `Admin.Leave`.
     pub fn capabilities() -> Capabilities {
-        let shared = "processes on one host share its network stack";
+        let shared = "processes on one host share its network stack, and link proxies go only in front of our node";
         let caps = Capabilities::all("local")
-            .without(Fault::Partition, &ALL_STORES, shared)
-            .without(Fault::Latency, &ALL_STORES, shared)
+            .without(Fault::Partition, &PEER_STORES, shared)
+            .without(Fault::Latency, &PEER_STORES, shared)
             .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY);
         match libfaketime_path() {
             Some(_) => caps.without(Fault::Clock, &PEER_STORES, "peer stores never run under libfaketime"),
             None => caps.without(Fault::Clock, &ALL_STORES, "libfaketime is not installed on this host"),
         }
+    }
+
+    /// Whether a cluster that must perform `fault` on `store` needs
+    /// [`ClusterSpec::link_proxy`].
+    pub fn needs_link_proxy(fault: Fault, store: StoreKind) -> bool {
+        store == StoreKind::Dynamo && LINK_PROXY_FAULTS.contains(&fault)
     }
 
     /// Spawns one `binary` process per node and waits until all answer.
@@ -198,7 +237,10 @@ impl LocalCluster {
                 binary.display()
             )));
         }
-        let cluster = Self::prepare(spec, binary, store)?;
+        if spec.link_proxy.is_some() && store != StoreKind::Dynamo {
+            return Err(ClusterError::Other(format!("link proxies go only in front of dynamo-node, not {}", store.name())));
+        }
+        let cluster = Self::prepare(spec, binary, store).await?;
         match cluster.spawn_all().await {
             Ok(()) => Ok(cluster),
             Err(e) => {
@@ -210,8 +252,8 @@ impl LocalCluster {
         }
     }
 
-    /// Lays out ports, directories and files; starts nothing.
-    fn prepare(spec: &ClusterSpec, binary: PathBuf, store: StoreKind) -> Result<LocalCluster> {
+    /// Lays out addresses, ports, directories, files and proxies; starts no node.
+    async fn prepare(spec: &ClusterSpec, binary: PathBuf, store: StoreKind) -> Result<LocalCluster> {
         let base_dir = std::env::temp_dir().join(format!("dwb-{}", spec.name));
         if base_dir.exists() {
             std::fs::remove_dir_all(&base_dir)
@@ -219,14 +261,6 @@ impl LocalCluster {
         }
         std::fs::create_dir_all(&spec.log_dir)
             .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
-        let ports = free_ports(2 * spec.nodes.len())?;
-        let peers = spec
-            .nodes
-            .iter()
-            .zip(ports.chunks(2))
-            .map(|(id, pair)| format!("{id}=127.0.0.1:{}", pair[0]))
-            .collect::<Vec<_>>()
-            .join(",");
         // The capability table decides (peer stores never run under libfaketime).
         let faketime = LocalCluster::capabilities().supports(Fault::Clock, store);
         let cluster = LocalCluster {
@@ -237,20 +271,53 @@ impl LocalCluster {
             nodes: std::sync::RwLock::new(Vec::new()),
             membership_change: Mutex::new(()),
             store,
+            next_octet: std::sync::atomic::AtomicU8::new(FIRST_NODE_OCTET),
+            links: std::sync::Mutex::new(links::LinkPlan::default()),
         };
-        for (id, pair) in spec.nodes.iter().zip(ports.chunks(2)) {
-            let node = cluster.lay_out(id, (pair[0], pair[1]), peers.clone(), Vec::new())?;
+        let mut places = Vec::new();
+        for _ in &spec.nodes {
+            let ip = cluster.next_ip();
+            let ports = free_ports(ip, 2)?;
+            places.push((ip, ports[0], ports[1]));
+        }
+        let peers = spec
+            .nodes
+            .iter()
+            .zip(&places)
+            .map(|(id, (ip, port, _))| format!("{id}={ip}:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (id, place) in spec.nodes.iter().zip(places) {
+            let node = cluster.lay_out(id, place, peers.clone(), Vec::new()).await?;
             cluster.nodes.write().expect("the node list lock is never poisoned").push(Arc::new(node));
         }
         Ok(cluster)
     }
 
-    /// One node's ports, data directory and faketime file (at offset zero).
-    fn lay_out(&self, id: &str, ports: (u16, u16), peers: String, extra_args: Vec<String>) -> Result<LocalNode> {
+    /// The next node's loopback address: its own 127.0.0.x behind proxies,
+    /// else the shared 127.0.0.1.
+    fn next_ip(&self) -> Ipv4Addr {
+        if self.spec.link_proxy.is_none() {
+            return Ipv4Addr::LOCALHOST;
+        }
+        let octet = self.next_octet.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(octet < 255, "at most {} nodes get their own loopback address", 255 - FIRST_NODE_OCTET);
+        Ipv4Addr::new(127, 0, 0, octet)
+    }
+
+    /// One node's data directory, faketime file (at offset zero) and, when
+    /// the cluster has them, its link proxy on `(ip, port)`.
+    async fn lay_out(&self, id: &str, (ip, port, peer_port): (Ipv4Addr, u16, u16), peers: String, extra_args: Vec<String>) -> Result<LocalNode> {
+        let proxy = match self.spec.link_proxy {
+            Some(seed) => Some(self.start_proxy(id, ip, (port, peer_port), seed).await?),
+            None => None,
+        };
         let node = LocalNode {
             id: id.to_string(),
-            port: ports.0,
-            peer_port: ports.1,
+            ip,
+            port,
+            peer_port,
+            proxy,
             data_dir: self.base_dir.join("data").join(id),
             faketime_file: self.base_dir.join(format!("{id}.faketime")),
             log_path: self.spec.log_dir.join(format!("{id}.log")),
@@ -287,6 +354,12 @@ impl LocalCluster {
         Ok(self.node(node)?.data_dir.clone())
     }
 
+    /// The link-fault proxy in front of `node`, when the cluster has them
+    /// (for faults finer than [`crate::LinkFaults`] asks, and its counters).
+    pub fn link_proxy(&self, node: &str) -> Result<Option<Arc<linkproxy::Proxy>>> {
+        Ok(self.node(node)?.proxy.clone())
+    }
+
     /// The pid of the node's process, if one is running (or stopped).
     pub async fn pid(&self, node: &str) -> Result<Option<u32>> {
         let node = self.node(node)?;
@@ -311,11 +384,14 @@ impl LocalCluster {
         if self.store != StoreKind::Dynamo {
             return Ok(self.peer_command(node, log, log_err));
         }
+        // Behind a proxy the node listens on the inner port (and, on its
+        // own loopback address, dials its peers from it: Config::dial_from).
+        let listen_port = if node.proxy.is_some() { node.peer_port } else { node.port };
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--id")
             .arg(&node.id)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", node.port))
+            .arg(format!("{}:{listen_port}", node.ip))
             .arg("--peers")
             .arg(&node.peers)
             .arg("--data-dir")
@@ -400,14 +476,14 @@ impl LocalCluster {
         Ok(())
     }
 
-    fn endpoint_of(&self, port: u16) -> String {
-        self.store.endpoint("127.0.0.1", port)
+    fn endpoint_of(&self, node: &LocalNode) -> String {
+        self.store.endpoint(&node.ip.to_string(), node.port)
     }
 
     /// `Admin.Status` for our node, the store's own health check for a peer.
     async fn wait_node_ready(&self, node: &LocalNode) -> Result<()> {
         match self.store {
-            StoreKind::Dynamo => wait_ready(&node.id, &self.endpoint_of(node.port), READY_TIMEOUT).await.map(|_| ()),
+            StoreKind::Dynamo => wait_ready(&node.id, &self.endpoint_of(node), READY_TIMEOUT).await.map(|_| ()),
             store => wait_peer_ready(store, &node.id, "127.0.0.1", node.port, READY_TIMEOUT).await,
         }
     }
@@ -463,16 +539,24 @@ impl Cluster for LocalCluster {
     }
 
     fn endpoint(&self, node: &str) -> Result<String> {
-        Ok(self.endpoint_of(self.node(node)?.port))
+        Ok(self.endpoint_of(&*self.node(node)?))
     }
 
     fn peer_ip(&self, node: &str) -> Result<IpAddr> {
-        self.node(node)?;
-        Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        Ok(IpAddr::V4(self.node(node)?.ip))
     }
 
     fn supports(&self, fault: Fault) -> bool {
-        LocalCluster::capabilities().supports(fault, self.store)
+        let proxied = self.spec.link_proxy.is_some() || !LINK_PROXY_FAULTS.contains(&fault);
+        proxied && LocalCluster::capabilities().supports(fault, self.store)
+    }
+
+    fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        (self.spec.link_proxy.is_some() && LINK_PROXY_FAULTS.contains(&fault)).then_some(links::MECHANISM)
+    }
+
+    fn link_faults(&self) -> Option<&dyn crate::LinkFaults> {
+        self.spec.link_proxy.map(|_| self as &dyn crate::LinkFaults)
     }
 
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {

@@ -14,6 +14,13 @@ pub struct ClusterSpec {
     pub node_args: Vec<String>,
     /// Where node logs are collected at the end.
     pub log_dir: PathBuf,
+    /// `Some(seed)`: put a link-fault proxy (`linkproxy`) in front of every
+    /// node, its latency and loss draws seeded with `seed` (the run's), so
+    /// link faults are performed in userspace: on local processes,
+    /// partitions, latency and loss. `None` (the default, and always for a
+    /// benchmark) leaves the nodes' ports bare: nothing pays for a proxy
+    /// no fault needs.
+    pub link_proxy: Option<u64>,
 }
 
 /// Faults a backend may or may not be able to perform.

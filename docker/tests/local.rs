@@ -18,6 +18,7 @@ fn spec(name: &str) -> ClusterSpec {
         nodes: vec!["n1".into(), "n2".into(), "n3".into()],
         node_args: vec![],
         log_dir,
+        link_proxy: None,
     }
 }
 

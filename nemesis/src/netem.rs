@@ -5,7 +5,9 @@
 //! `eth0` as the root qdisc (`replace`, so a second start does not fail) and
 //! is deleted on heal. Since it sits on the node's egress, it slows the
 //! node's replies to clients as well as its messages to peers, as a slow
-//! network would.
+//! network would. A backend with its own links (the simulator, link proxies
+//! in front of local processes) gets the same window as
+//! [`docker::LinkFaults::slow`] instead, and the event names its mechanism.
 
 use rand::Rng;
 

@@ -8,9 +8,9 @@
 //! INPUT on every node. `-w` waits for the xtables lock instead of failing.
 //! Nothing here touches the host's iptables.
 //!
-//! A backend with its own network ([`docker::LinkFaults`], the simulator)
-//! gets the same grudge as directed links to cut instead, and the event says
-//! which mechanism did it.
+//! A backend with its own network ([`docker::LinkFaults`]: the simulator,
+//! or the link proxies in front of local processes) gets the same grudge as
+//! directed links to cut instead, and the event says which mechanism did it.
 
 use docker::{Cluster, Fault};
 use futures::future::join_all;

@@ -47,6 +47,7 @@ async fn membership_nemesis_joins_and_leaves_without_losing_acknowledged_writes(
         nodes: vec!["n1".into(), "n2".into(), "n3".into()],
         node_args: NODE_ARGS.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
+        link_proxy: None,
     };
     let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
     let outcome = tokio::spawn(scenario(Arc::clone(&cluster))).await;

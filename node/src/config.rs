@@ -392,6 +392,15 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+
+    /// The address peer connections are dialed from: the listen address
+    /// when it is a loopback address other than 127.0.0.1 (nodes sharing
+    /// one host, each on its own 127.0.0.x, so a link-fault proxy can tell
+    /// them apart by source), else none (the kernel picks the route's).
+    pub fn dial_from(&self) -> Option<std::net::IpAddr> {
+        let ip = self.listen.ip();
+        (ip.is_loopback() && ip != std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)).then_some(ip)
+    }
 }
 
 fn parse_peers(entries: &[String]) -> Result<Vec<Peer>, ConfigError> {
@@ -483,6 +492,15 @@ mod tests {
         let mut argv = vec!["dynamo-node", "--id", "n1", "--peers", PEERS];
         argv.extend_from_slice(extra);
         Config::from_args(Args::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn nodes_on_their_own_loopback_address_dial_from_it() {
+        let dial_from = |listen: &str| parse(&["--listen", listen]).unwrap().dial_from();
+        assert_eq!(dial_from("127.0.0.12:7000"), Some("127.0.0.12".parse().unwrap()));
+        assert_eq!(dial_from("127.0.0.1:7000"), None, "the shared loopback address is the kernel's pick anyway");
+        assert_eq!(dial_from("0.0.0.0:7000"), None);
+        assert_eq!(dial_from("10.91.0.11:7000"), None, "only loopback: a container's routes stay the kernel's");
     }
 
     #[test]

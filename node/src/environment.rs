@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::net::dialer::{tcp_dialer, Dialer};
+use crate::net::dialer::{tcp_dialer, tcp_dialer_from, Dialer};
 use crate::storage::Storage;
 
 /// Connect timeout of [`Environment::real`]'s dialer; `run` and `serve`
@@ -67,9 +67,10 @@ impl Environment {
     }
 
     /// This environment with a TCP dialer whose connect timeout is
-    /// `connect_timeout`.
-    pub fn with_tcp_connect_timeout(mut self, connect_timeout: Duration) -> Environment {
-        self.dialer = tcp_dialer(connect_timeout);
+    /// `connect_timeout`, dialing from `source` when given (see
+    /// [`crate::Config::dial_from`]).
+    pub fn with_tcp(mut self, connect_timeout: Duration, source: Option<std::net::IpAddr>) -> Environment {
+        self.dialer = tcp_dialer_from(connect_timeout, source);
         self
     }
 }

@@ -177,7 +177,7 @@ impl Node {
             seed: clock.now_us(),
             clock,
             storage: None,
-            ..Environment::real().with_tcp_connect_timeout(config.request_timeout())
+            ..Environment::real().with_tcp(config.request_timeout(), config.dial_from())
         };
         match Node::assemble(config, &env, storage, Arc::new(MemoryStorage::new())) {
             Ok(node) => Ok(node),

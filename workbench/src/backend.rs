@@ -25,7 +25,7 @@ pub enum BackendChoice {
     Auto,
     /// Containers of the node image on a bridge network per run.
     Docker,
-    /// Processes on 127.0.0.1 (no partitions or latency).
+    /// Processes on loopback addresses (link faults through in-process link proxies).
     Local,
     /// Every node's library code in this process under a deterministic
     /// simulator: every fault, replayable by seed (our node only).
@@ -81,7 +81,7 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: Back
         (BackendChoice::Sim, _) => Ok(Backend::Sim),
         (BackendChoice::Local | BackendChoice::Auto, _) => {
             if choice == BackendChoice::Auto {
-                eprintln!("no Docker engine answers: falling back to local processes (partitions and latency will be reported unsupported)");
+                eprintln!("no Docker engine answers: falling back to local processes");
             }
             let binary = match &overrides.node_binary {
                 Some(b) => b.clone(),
@@ -139,6 +139,18 @@ impl Backend {
         matches!(self, Backend::Sim).then(|| {
             format!("--stores {}: the sim backend hosts only our node (dynamo); peer stores need --backend docker or local", peer.as_str())
         })
+    }
+
+    /// Whether a cluster of `store` that must perform `nemesis` is started
+    /// with link proxies in front of its nodes (see
+    /// [`ClusterSpec::link_proxy`]): on local processes, for partitions and
+    /// latency. Never otherwise, so nothing else pays for a proxy.
+    pub fn needs_link_proxy(&self, nemesis: &Composition, store: StoreKind) -> bool {
+        let needs = |fault| match self {
+            Backend::Local { .. } => LocalCluster::needs_link_proxy(fault, store),
+            Backend::Docker { .. } | Backend::Sim => false,
+        };
+        nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
     }
 
     /// Why this backend cannot perform `nemesis` on `store`, asked before

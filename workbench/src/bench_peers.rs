@@ -88,6 +88,7 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
         nodes: (1..=c.nodes).map(|i| format!("n{i}")).collect(),
         node_args: c.node_args.clone(),
         log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
+        link_proxy: None,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;

@@ -182,6 +182,7 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
 /// (the outer error); the inner result is the run's own.
 async fn drive_real(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) -> Result<Result<PathBuf>> {
     let cluster = start_cluster(plan, spec, dir, index).await?;
+    record_mechanisms(cluster.as_ref(), spec, run);
     if spec.store == crate::store::Store::Dynamo {
         // Peer stores have no admin service to ask.
         record_status(cluster.as_ref(), run).await;
@@ -196,6 +197,23 @@ async fn drive_real(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: 
     }
     cluster.teardown().await.context("tearing the cluster down failed")?;
     Ok(driven)
+}
+
+/// Records in `run.json` (`fault_mechanisms`, e.g. `{"partition":
+/// "linkproxy"}`) which of the run's faults the backend performs its own
+/// way rather than as the nemesis event's words say (iptables, tc netem,
+/// signals, libfaketime); nothing when there are none.
+fn record_mechanisms(cluster: &dyn Cluster, spec: &RunSpec, run: &mut RunConfig) {
+    let mechanisms: BTreeMap<String, &str> = spec
+        .nemesis
+        .kinds
+        .iter()
+        .filter_map(|k| k.fault())
+        .filter_map(|fault| cluster.fault_mechanism(fault).map(|how| (format!("{fault:?}").to_lowercase(), how)))
+        .collect();
+    if !mechanisms.is_empty() {
+        run.extra.insert("fault_mechanisms".into(), serde_json::json!(mechanisms));
+    }
 }
 
 /// Records what the nodes report in `Admin.Status` as in force: the
@@ -269,6 +287,7 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
         nodes: spec.node_ids(),
         node_args: spec.node_args(),
         log_dir: dir.join("logs"),
+        link_proxy: plan.backend.needs_link_proxy(&spec.nemesis, spec.store.kind()).then_some(spec.seed),
     };
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");

@@ -70,6 +70,7 @@ fn spec(name: &str) -> ClusterSpec {
         nodes: NODES.iter().map(|n| n.to_string()).collect(),
         node_args: args.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
+        link_proxy: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn spec(name: &str, nodes: usize) -> ClusterSpec {
         nodes: names(nodes),
         node_args: args.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
+        link_proxy: None,
     }
 }
 

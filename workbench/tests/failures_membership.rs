@@ -66,6 +66,7 @@ fn spec(name: &str) -> ClusterSpec {
         nodes: vec!["n1".into(), "n2".into(), "n3".into()],
         node_args: NODE_ARGS.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
+        link_proxy: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Growing and shrinking a running [`LocalCluster`], as the Docker backend
 //! does with containers: a joiner is one more `dynamo-node` process on a
-//! fresh pair of free loopback ports, with its own data directory and
+//! fresh pair of free loopback ports (on its own loopback address, with
+//! its link proxy, when the cluster has proxies), with its own data directory and
 //! faketime file, started with the current members and itself as `--peers`
 //! plus the join flags; a leaver's process is stopped once `Admin.Leave`
 //! has returned (its log file stays, its data directory goes at teardown
@@ -28,10 +29,11 @@ impl Members for LocalCluster {
             if members.iter().any(|n| n.id == id) {
                 return Err(ClusterError::Other(format!("node {id} already exists")));
             }
-            let ports = free_ports(2)?;
-            let mut peers: Vec<String> = members.iter().map(|n| format!("{}=127.0.0.1:{}", n.id, n.port)).collect();
-            peers.push(format!("{id}=127.0.0.1:{}", ports[0]));
-            let node = Arc::new(self.lay_out(id, (ports[0], ports[1]), peers.join(","), extra_args)?);
+            let ip = self.next_ip();
+            let ports = free_ports(ip, 2)?;
+            let mut peers: Vec<String> = members.iter().map(|n| format!("{}={}:{}", n.id, n.ip, n.port)).collect();
+            peers.push(format!("{id}={ip}:{}", ports[0]));
+            let node = Arc::new(self.lay_out(id, (ip, ports[0], ports[1]), peers.join(","), extra_args).await?);
             self.nodes.write().expect("the node list lock is never poisoned").push(Arc::clone(&node));
             self.spawn(&node).await?;
             node

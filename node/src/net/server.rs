@@ -88,7 +88,7 @@ where
 {
     let env = Environment {
         clock,
-        ..Environment::real().with_tcp_connect_timeout(config.request_timeout())
+        ..Environment::real().with_tcp(config.request_timeout(), config.dial_from())
     };
     info!(addr = %listener.local_addr()?, "listening");
     serve_incoming(config, env, tcp_incoming(listener), shutdown).await

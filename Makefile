@@ -30,6 +30,13 @@ TEST_RANDOM_SET_CAMPAIGN_FLAGS ?= --workload set --resolution siblings --quorums
 #   read; etcd serializable reads and Redis replica reads do.
 TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-replica --nemesis partition \
 	--node-choice random --time-limit 10 --quiet 2 --expect-anomalies
+# - file corruption: one node at a time is killed, a bit flipped in or a cut
+#   made to one of its WAL segments or SSTables (a small memtable makes a
+#   short run write tables), and restarted; it must quarantine what is bad,
+#   serve no value nobody wrote (phantom-reads) and, with N=3, lose no
+#   acknowledged add.
+TEST_CORRUPT_CAMPAIGN_FLAGS ?= --workload set --resolution siblings --quorums "2,2" --nemesis corrupt --storage lsm \
+	--fsync always --memtable-bytes 4096 --keys 100 --time-limit 20 --quiet 5 --seed 1 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 # Simulated campaigns (--backend sim: every node's library code in this
 # process under turmoil, network, clocks and disks simulated, fixed seeds, a
@@ -100,6 +107,7 @@ e2e-test: build image
 	$(WORKBENCH) campaign --name ci-set-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_SET_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-set-random-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_RANDOM_SET_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-peers-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_PEERS_CAMPAIGN_FLAGS)
+	$(WORKBENCH) campaign --name ci-corrupt-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CORRUPT_CAMPAIGN_FLAGS)
 	@left=$$(docker ps -aq --filter label=dynamo-workbench | wc -l); \
 	 nets=$$(docker network ls -q --filter label=dynamo-workbench | wc -l); \
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \

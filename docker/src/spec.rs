@@ -23,6 +23,23 @@ pub struct ClusterSpec {
     pub link_proxy: Option<u64>,
 }
 
+impl ClusterSpec {
+    /// Three nodes `n1`..`n3` with no extra flags, logs in a fresh
+    /// directory under the system temp dir: the cluster the backends' own
+    /// end-to-end tests start.
+    pub fn three_nodes_for_test(name: &str, link_proxy: Option<u64>) -> ClusterSpec {
+        let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
+        let _ = std::fs::remove_dir_all(&log_dir);
+        ClusterSpec {
+            name: name.to_string(),
+            nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+            node_args: vec![],
+            log_dir,
+            link_proxy,
+        }
+    }
+}
+
 /// Faults a backend may or may not be able to perform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fault {

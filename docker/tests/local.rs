@@ -11,15 +11,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 fn spec(name: &str) -> ClusterSpec {
-    let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
-    let _ = std::fs::remove_dir_all(&log_dir);
-    ClusterSpec {
-        name: name.to_string(),
-        nodes: vec!["n1".into(), "n2".into(), "n3".into()],
-        node_args: vec![],
-        log_dir,
-        link_proxy: None,
-    }
+    ClusterSpec::three_nodes_for_test(name, None)
 }
 
 fn binary_or_skip() -> Option<PathBuf> {

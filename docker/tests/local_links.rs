@@ -13,15 +13,7 @@ use proto::kv_client::KvClient;
 use tonic::transport::Channel;
 
 fn spec(name: &str) -> ClusterSpec {
-    let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
-    let _ = std::fs::remove_dir_all(&log_dir);
-    ClusterSpec {
-        name: name.to_string(),
-        nodes: vec!["n1".into(), "n2".into(), "n3".into()],
-        node_args: vec![],
-        log_dir,
-        link_proxy: Some(42),
-    }
+    ClusterSpec::three_nodes_for_test(name, Some(42))
 }
 
 async fn start(name: &str) -> Option<LocalCluster> {

@@ -21,7 +21,9 @@ linearizable, a measurement: no quorum setting promises it); lost = acknowledged
 final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
 1-ver = % of reads with at most one version; P(stale) = in the first t-visibility bin (the reads \
 soonest after an ack): measured / predicted by PBS from the nodes' own W, A, R, S latencies (`-`: \
-no timings) / the PBS closed form C(N-W,R)/C(N,R), which assumes no propagation; conv = ms from the end of \
+no timings) / the PBS closed form C(N-W,R)/C(N,R), which assumes no propagation; PBS RMSE = \
+root mean square of predicted minus measured P(covered) over the t-visibility bins of 100+ pairs, \
+in percentage points; conv = ms from the end of \
 the writes (final reads) until every range's Merkle roots agree on all replicas.\n\n";
 
 /// One line of a summary table.
@@ -64,6 +66,9 @@ pub struct Row {
     /// Measured vs PBS staleness.
     #[tabled(rename = "P(stale) meas/pred/cf")]
     pub p_stale: String,
+    /// RMSE of the PBS prediction against the measured t-visibility curve.
+    #[tabled(rename = "PBS RMSE %")]
+    pub pbs_rmse: String,
     /// Read p50/p99.
     #[tabled(rename = "read p50/p99 ms")]
     pub read_latency: String,
@@ -180,6 +185,7 @@ pub fn row(run: &RunConfig, results: &Results) -> Row {
         lost_to_clock: int(results, "lost-writes", "lost_to_clock"),
         single_version: pct(results, "siblings", "single_version_fraction", 100.0),
         p_stale: p_stale(results),
+        pbs_rmse: pointer(results, "t-visibility", "pbs_rmse").and_then(Value::as_f64).map_or("-".into(), |e| format!("{:.2}", e * 100.0)),
         read_latency: ms(results, "read"),
         write_latency: ms(results, write_f),
         convergence: int(results, "convergence", "converged_ms_after_writes_stop"),
@@ -203,6 +209,7 @@ pub fn unsupported_row(run: &RunConfig, why: &str) -> Row {
         lost_to_clock: dash(),
         single_version: dash(),
         p_stale: dash(),
+        pbs_rmse: dash(),
         read_latency: dash(),
         write_latency: dash(),
         convergence: dash(),

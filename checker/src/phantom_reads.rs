@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{History, OpType, RunConfig};
+use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
 
 use crate::result::{CheckResult, Validity};
@@ -36,9 +36,9 @@ struct Written {
 }
 
 impl Written {
-    fn of(history: &History) -> Written {
+    fn of(pairs: &[OpPair<'_>]) -> Written {
         let mut w = Written::default();
-        for pair in history.pairs() {
+        for pair in pairs {
             let (Some(key), value) = (pair.invoke.key.clone(), &pair.invoke.value) else { continue };
             match pair.invoke.f.as_str() {
                 "write" => {
@@ -78,9 +78,10 @@ impl Written {
 
 /// Checks every `ok` read for values never written; see the module docs.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
-    let written = Written::of(history);
+    let pairs = history.pairs();
+    let written = Written::of(&pairs);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
-    for pair in history.pairs() {
+    for pair in &pairs {
         let (Some(key), Some(done)) = (pair.invoke.key.as_deref(), pair.complete) else { continue };
         if pair.invoke.f != "read" || done.kind != OpType::Ok {
             continue;

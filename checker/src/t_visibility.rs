@@ -139,20 +139,14 @@ pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFil
     }
     let result = figures(run, &bins, &k_hist, examined, skipped);
     match wars {
-        Some(wars) => with_prediction(result, &bins, run, wars, &ok_read_latencies_ms(history)),
+        Some(wars) => with_prediction(result, &bins, run, wars, &ok_read_latencies_ms(&observed.reads)),
         None => result,
     }
 }
 
 /// Every `ok` read's latency as its client saw it, ms.
-fn ok_read_latencies_ms(history: &History) -> Vec<f64> {
-    let ok_read = |p: &history::OpPair<'_>| p.invoke.f == "read" && p.complete.is_some_and(|c| c.kind == history::OpType::Ok);
-    history
-        .pairs()
-        .iter()
-        .filter(|p| ok_read(p))
-        .filter_map(|p| p.complete.map(|c| c.time.saturating_sub(p.invoke.time) as f64 / 1e6))
-        .collect()
+fn ok_read_latencies_ms(reads: &[Read<'_>]) -> Vec<f64> {
+    reads.iter().map(|r| r.complete_time.saturating_sub(r.invoke_time) as f64 / 1e6).collect()
 }
 
 /// Adds `p_predicted` to each curve point and the prediction's figures.

@@ -63,6 +63,20 @@ impl Fault {
     /// Every fault a nemesis may need.
     pub const ALL: [Fault; 7] =
         [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership, Fault::Corrupt];
+
+    /// The fault's name where run files record it (`run.json`'s
+    /// `fault_mechanisms` keys): fixed, whatever the variant is called.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Partition => "partition",
+            Fault::Kill => "kill",
+            Fault::Pause => "pause",
+            Fault::Clock => "clock",
+            Fault::Latency => "latency",
+            Fault::Membership => "membership",
+            Fault::Corrupt => "corrupt",
+        }
+    }
 }
 
 /// A file in a node's data directory (top level only: the engine's WAL

@@ -209,7 +209,7 @@ fn record_mechanisms(cluster: &dyn Cluster, spec: &RunSpec, run: &mut RunConfig)
         .kinds
         .iter()
         .filter_map(|k| k.fault())
-        .filter_map(|fault| cluster.fault_mechanism(fault).map(|how| (format!("{fault:?}").to_lowercase(), how)))
+        .filter_map(|fault| cluster.fault_mechanism(fault).map(|how| (fault.name().to_string(), how)))
         .collect();
     if !mechanisms.is_empty() {
         run.extra.insert("fault_mechanisms".into(), serde_json::json!(mechanisms));

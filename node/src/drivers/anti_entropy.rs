@@ -18,8 +18,8 @@ use crate::node_id::NodeId;
 use crate::placement::ring::Ring;
 use crate::repair::anti_entropy::{exchange, AaeError, AntiEntropy, GrpcPeer, MIN_RPC_TIMEOUT_MS};
 
-/// Runs anti-entropy rounds every `--aae-interval-ms` until the task is
-/// aborted (the server aborts it on shutdown). The first round waits a
+/// Runs anti-entropy rounds every `--aae-interval-ms` until the node stops
+/// (`drivers::background` drops it at its stop signal). The first round waits a
 /// per-node offset within the interval so nodes do not all start at once.
 pub async fn run(node: Arc<Node>) {
     let interval = Duration::from_millis(node.config().aae_interval_ms);

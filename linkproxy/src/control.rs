@@ -10,7 +10,11 @@
 //! {"op":"clear","from":"n2","to":"n1"}    one link healthy
 //! {"op":"reset","from":"n2","to":"n1"}    close the connections carrying it
 //! {"op":"status"}                         faults and counters per link
+//! {"op":"name","node":"n4","ip":"10.91.3.14"}  connections from that address are n4's
 //! ```
+//!
+//! `name` exists for clusters that grow: a node that joins after a proxy
+//! started is otherwise one more `client` to it.
 //!
 //! Answers are `{"ok":true,...}` or `{"ok":false,"error":"..."}`; a line that
 //! is not a request, or a fault that means nothing, gets the error and
@@ -62,6 +66,13 @@ pub enum Request {
     },
     /// Faults and counters per link.
     Status,
+    /// Name the peer that connects from `ip` (a node that joined later).
+    Name {
+        /// The peer's name (never `client`, which every unnamed source is).
+        node: String,
+        /// The address its connections come from.
+        ip: std::net::IpAddr,
+    },
 }
 
 /// A link from a request's names, refusing a link to itself.
@@ -101,6 +112,13 @@ pub fn apply(proxy: &Proxy, request: Request) -> Result<Value, ProxyError> {
             Ok(json!({"link": link.to_string(), "connections_reset": proxy.reset(&link)}))
         }
         Request::Status => Ok(serde_json::to_value(proxy.status()).expect("a status serialises")),
+        Request::Name { node, ip } => {
+            if node.is_empty() || node == crate::CLIENT {
+                return Err(ProxyError::BadRequest(format!("{node:?} cannot name a peer")));
+            }
+            proxy.name_source(ip, &node);
+            Ok(json!({"named": node, "ip": ip}))
+        }
     }
 }
 
@@ -184,18 +202,37 @@ async fn serve(stream: TcpStream, proxy: Arc<Proxy>) {
 /// Sends one request to the control socket at `addr`; its answer's fields,
 /// or the proxy's refusal as an error.
 pub async fn request(addr: SocketAddr, request: &Request) -> Result<Value, ProxyError> {
+    let mut answers = requests(addr, std::slice::from_ref(request)).await?;
+    answers.pop().expect("one answer per request")
+}
+
+/// Sends `requests` in order on one connection to the control socket at
+/// `addr`; one answer per request (a refusal stops nothing after it), or an
+/// error if the socket could not be used at all.
+pub async fn requests(addr: SocketAddr, requests: &[Request]) -> Result<Vec<Result<Value, ProxyError>>, ProxyError> {
     let io = |context: &str| {
         let context = format!("{context} linkproxy control {addr}");
         move |source| ProxyError::Io { context, source }
     };
     let stream = TcpStream::connect(addr).await.map_err(io("connect to"))?;
     let (read, mut write) = stream.into_split();
-    let mut line = serde_json::to_string(request).expect("a request serialises");
-    line.push('\n');
-    write.write_all(line.as_bytes()).await.map_err(io("write to"))?;
-    let mut reply = String::new();
-    BufReader::new(read.take(MAX_LINE_BYTES * 16)).read_line(&mut reply).await.map_err(io("read from"))?;
-    parse_answer(&reply)
+    let mut lines = String::new();
+    for request in requests {
+        lines.push_str(&serde_json::to_string(request).expect("a request serialises"));
+        lines.push('\n');
+    }
+    write.write_all(lines.as_bytes()).await.map_err(io("write to"))?;
+    let mut read = BufReader::new(read);
+    let mut answers = Vec::with_capacity(requests.len());
+    for _ in requests {
+        let mut reply = String::new();
+        (&mut read).take(MAX_LINE_BYTES * 16).read_line(&mut reply).await.map_err(io("read from"))?;
+        if reply.is_empty() {
+            return Err(ProxyError::BadRequest(format!("linkproxy control {addr} closed after {} answers", answers.len())));
+        }
+        answers.push(parse_answer(&reply));
+    }
+    Ok(answers)
 }
 
 /// An answer line as a result.

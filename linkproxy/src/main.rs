@@ -19,7 +19,7 @@ use linkproxy::{ControlServer, Proxy, ProxyConfig};
 
 /// A TCP proxy that puts faults on the directed links into and out of one node.
 #[derive(Debug, Parser)]
-#[command(name = "dynamo-linkproxy")]
+#[command(name = "dynamo-linkproxy", version)]
 struct Args {
     /// The node behind the proxy (the `to` of its inbound links).
     #[arg(long)]

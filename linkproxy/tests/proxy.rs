@@ -235,3 +235,23 @@ async fn the_control_socket_sets_reports_and_refuses_bad_input() {
     control::request(addr, &Request::Clear { from: None, to: None }).await.unwrap();
     assert!(proxy.fault(&Link::new("n2", "n1")).is_healthy(), "clear cleared");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_on_one_connection_names_a_late_peer_and_answers_each_request() {
+    let proxy = proxy_to(echo_server().await, BTreeMap::new()).await;
+    let server = ControlServer::start("127.0.0.1:0".parse().unwrap(), Arc::clone(&proxy)).await.unwrap();
+    let batch = [
+        Request::Name { node: "n4".into(), ip: "127.0.0.4".parse().unwrap() },
+        Request::Name { node: "client".into(), ip: "127.0.0.5".parse().unwrap() },
+        Request::Set { from: "n4".into(), to: "n1".into(), fault: LinkFault::latency(30, 0) },
+    ];
+    let answers = control::requests(server.local_addr(), &batch).await.unwrap();
+    assert_eq!(answers.len(), 3);
+    assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+    assert!(answers[1].as_ref().unwrap_err().to_string().contains("cannot name a peer"), "{answers:?}");
+    // The late peer's connections are its own link now, and slowed.
+    let mut from_n4 = connect_from("127.0.0.4", proxy.local_addr()).await;
+    assert!(round_trip_ms(&mut from_n4).await >= 30.0);
+    let links: Vec<String> = proxy.status().links.iter().map(|l| format!("{}->{}", l.from, l.to)).collect();
+    assert!(links.contains(&"n4->n1".to_string()), "{links:?}");
+}

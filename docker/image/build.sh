@@ -6,14 +6,15 @@
 # debootstrap (iptables for partitions, iproute2 for tc netem, libfaketime for
 # clock skew, procps for debugging, etcd-server and redis-server as peer
 # stores), strip what a container never reads, keep
-# it as a tar in a cache keyed by the recipe, append the node binary and hand
-# the result to `docker import`. No Dockerfile, no builder, no network access
+# it as a tar in a cache keyed by the recipe, append the node binary and the
+# link proxy (`dynamo-linkproxy`, which performs link faults where the kernel
+# has no sch_netem) and hand the result to `docker import`. No Dockerfile, no builder, no network access
 # beyond the Debian mirror apt already uses (and only on a cold cache).
 #
 # Layers of caching:
 #   1. rootfs-<recipe-key>.tar in $DWB_CACHE_DIR: rebuilt only when the recipe
 #      string below changes (suite, packages, strip steps).
-#   2. the image tag dynamo-node:<12 hex of sha256(recipe key + binary sha)>:
+#   2. the image tag dynamo-node:<12 hex of sha256(recipe key + binaries' sha)>:
 #      `docker import` is skipped when that tag already exists.
 #
 # Outputs: the tag (also tagged dynamo-node:latest) on stdout's last line and
@@ -23,6 +24,7 @@
 #   DWB_CACHE_DIR        rootfs cache (default ~/.cache/dynamo-workbench)
 #   DWB_DEBIAN_MIRROR    Debian mirror (default: the one apt uses, else deb.debian.org)
 #   DWB_NODE_BIN         use this binary instead of building dynamo-node (tests only)
+#   DWB_LINKPROXY_BIN    likewise for dynamo-linkproxy (tests only)
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
 #   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
 #                        no registered checkout names; see named_tags)
@@ -123,24 +125,29 @@ build_rootfs_tar() {
     ROOTFS_BUILD=""
 }
 
-build_node_binary() {
-    if [ -n "${DWB_NODE_BIN:-}" ]; then
-        log "using DWB_NODE_BIN=$DWB_NODE_BIN instead of building dynamo-node"
-        echo "$DWB_NODE_BIN"
-        return
+# Prints the node binary's path, then the link proxy's: built from this
+# workspace unless DWB_NODE_BIN / DWB_LINKPROXY_BIN name them.
+build_binaries() {
+    local packages=()
+    [ -n "${DWB_NODE_BIN:-}" ] && log "using DWB_NODE_BIN=$DWB_NODE_BIN" || packages+=(-p dynamo-node)
+    [ -n "${DWB_LINKPROXY_BIN:-}" ] && log "using DWB_LINKPROXY_BIN=$DWB_LINKPROXY_BIN" || packages+=(-p linkproxy)
+    if [ "${#packages[@]}" -gt 0 ]; then
+        (cd "$ROOT" && cargo build --release "${packages[@]}" >&2)
     fi
-    (cd "$ROOT" && cargo build --release -p dynamo-node >&2)
-    echo "$ROOT/target/release/dynamo-node"
+    echo "${DWB_NODE_BIN:-$ROOT/target/release/dynamo-node}"
+    echo "${DWB_LINKPROXY_BIN:-$ROOT/target/release/dynamo-linkproxy}"
 }
 
 import_image() {
-    local rootfs_tar="$1" bin="$2" tag="$3" work
+    local rootfs_tar="$1" bin="$2" proxy="$3" tag="$4" work
     work="$(mktemp -d "$CACHE/import.XXXXXX")"
     WORK_DIRS+=("$work")
     cp "$rootfs_tar" "$work/image.tar"
     mkdir -p "$work/stage/usr/local/bin"
     install -m 0755 "$bin" "$work/stage/usr/local/bin/dynamo-node"
-    tar --numeric-owner --owner=0 --group=0 -C "$work/stage" -rf "$work/image.tar" ./usr/local/bin/dynamo-node
+    install -m 0755 "$proxy" "$work/stage/usr/local/bin/dynamo-linkproxy"
+    tar --numeric-owner --owner=0 --group=0 -C "$work/stage" -rf "$work/image.tar" \
+        ./usr/local/bin/dynamo-node ./usr/local/bin/dynamo-linkproxy
     docker import \
         --change 'ENTRYPOINT ["/usr/local/bin/dynamo-node"]' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -158,6 +165,7 @@ verify_in_image() {
         /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint etcd "$tag" --version >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint redis-server "$tag" --version >&2
+    docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-linkproxy "$tag" --version >&2
 }
 
 # Every checkout that built an image registers its root here, so a build in
@@ -211,8 +219,12 @@ main() {
     exec 9>"$CACHE/.build.lock"
     flock 9 # one build at a time per cache
 
-    local bin; bin="$(build_node_binary)"
+    local binaries bin proxy
+    binaries="$(build_binaries)"
+    bin="$(sed -n 1p <<< "$binaries")"
+    proxy="$(sed -n 2p <<< "$binaries")"
     [ -x "$bin" ] || die "node binary $bin is missing or not executable"
+    [ -x "$proxy" ] || die "link proxy binary $proxy is missing or not executable"
 
     local key; key="$(sha256_of_string "$RECIPE")"
     local rootfs_tar="$CACHE/rootfs-$key.tar"
@@ -222,12 +234,12 @@ main() {
         build_rootfs_tar "$rootfs_tar"
     fi
 
-    local bin_sha; bin_sha="$(sha256sum "$bin" | cut -d' ' -f1)"
+    local bin_sha; bin_sha="$(cat "$bin" "$proxy" | sha256sum | cut -d' ' -f1)"
     local tag; tag="dynamo-node:$(sha256_of_string "$key$bin_sha" | cut -c1-12)"
     if docker image inspect "$tag" >/dev/null 2>&1; then
         log "image $tag already exists"
     else
-        import_image "$rootfs_tar" "$bin" "$tag"
+        import_image "$rootfs_tar" "$bin" "$proxy" "$tag"
     fi
     docker tag "$tag" dynamo-node:latest
     [ "${DWB_SKIP_VERIFY:-0}" = 1 ] || verify_in_image "$tag"

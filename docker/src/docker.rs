@@ -7,9 +7,9 @@
 //! host's firewall), its own process tree (SIGKILL/SIGSTOP reach just the
 //! node) and its own filesystem (so `/data` survives a kill and restart).
 //! On a kernel without `sch_netem` (this project's machines) `tc netem`
-//! fails and the latency nemesis is reported unsupported here: the link
-//! proxy that performs latency for local processes (`linkproxy`) is not yet
-//! in the image.
+//! fails, and latency is performed instead by a link proxy inside each
+//! container, in front of the node (`links.rs`; the campaign asks for it
+//! through [`ClusterSpec::link_proxy`] when [`kernel_has_netem`] says no).
 //!
 //! Shape of a cluster named `run1` with nodes n1..n3:
 //! - network `dwb-run1`: a user-defined bridge with an explicit subnet
@@ -59,7 +59,10 @@ use crate::{
 };
 
 mod data_files;
+mod links;
 mod membership;
+
+pub use links::{CONTROL_PORT, PROXIED_NODE_PORT};
 
 /// The label carrying the run (cluster) name.
 const RUN_LABEL: &str = "dynamo-workbench.run";
@@ -134,6 +137,9 @@ pub struct DockerCluster {
     membership_change: tokio::sync::Mutex<()>,
     /// Which server the containers run (our node, or a peer store).
     store: StoreKind,
+    /// The link faults in force, when the nodes run behind link proxies
+    /// ([`ClusterSpec::link_proxy`]).
+    links: tokio::sync::Mutex<crate::link_plan::LinkPlan>,
 }
 
 /// Connects to the local engine and negotiates the API version down to what
@@ -342,6 +348,14 @@ impl DockerCluster {
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
     }
 
+    /// Whether a cluster that must perform `fault` on `store` needs
+    /// [`ClusterSpec::link_proxy`]: latency on our node where the kernel
+    /// cannot perform it ([`kernel_has_netem`]). Partitions stay iptables
+    /// rules inside the nodes unless the proxies are there anyway.
+    pub fn needs_link_proxy(fault: Fault, store: StoreKind) -> bool {
+        store == StoreKind::Dynamo && fault == Fault::Latency && !kernel_has_netem()
+    }
+
     /// Creates the network and one container per node from `image`, starts
     /// them and waits until every node answers its admin status. On failure
     /// the node logs are collected (if any) and everything is removed.
@@ -385,6 +399,7 @@ impl DockerCluster {
             highest_ip: std::sync::Mutex::new(highest_ip),
             membership_change: tokio::sync::Mutex::new(()),
             store,
+            links: tokio::sync::Mutex::new(crate::link_plan::LinkPlan::default()),
         };
         match cluster.create_and_start_all().await {
             Ok(()) => Ok(cluster),
@@ -456,7 +471,7 @@ impl DockerCluster {
             "--id".to_string(),
             node.id.clone(),
             "--listen".to_string(),
-            format!("0.0.0.0:{NODE_PORT}"),
+            self.listen_address(),
             "--peers".to_string(),
             peers.to_string(),
             "--data-dir".to_string(),
@@ -464,6 +479,16 @@ impl DockerCluster {
         ];
         cmd.extend(self.spec.node_args.iter().cloned());
         cmd
+    }
+
+    /// Where the node listens: its public port, or behind its link proxy
+    /// only on the container's loopback.
+    fn listen_address(&self) -> String {
+        if self.proxied() {
+            format!("127.0.0.1:{PROXIED_NODE_PORT}")
+        } else {
+            format!("0.0.0.0:{NODE_PORT}")
+        }
     }
 
     fn container_body(&self, node: &NodeContainer, peers: &str) -> ContainerCreateBody {
@@ -568,6 +593,15 @@ impl DockerCluster {
         }
     }
 
+    /// The members, with `node` among them (a joiner is not yet).
+    fn roster_with(&self, node: &NodeContainer) -> Vec<NodeContainer> {
+        let mut members = self.roster();
+        if !members.iter().any(|m| m.id == node.id) {
+            members.push(node.clone());
+        }
+        members
+    }
+
     /// Every member as the others address it (peer stores' command lines).
     fn members(&self) -> Vec<Member> {
         let store = self.store;
@@ -581,7 +615,12 @@ impl DockerCluster {
     /// `dynamo-node --peers ...` or the peer store's own command line.
     fn entry_and_cmd(&self, node: &NodeContainer, peers: &str) -> (Vec<String>, Vec<String>) {
         if self.store == StoreKind::Dynamo {
-            let entry = vec!["/bin/sh".into(), "-c".into(), WRAPPER.into(), "dynamo-node".into()];
+            let wrapper = match self.spec.link_proxy.filter(|_| self.proxied()) {
+                // The proxy starts before LD_PRELOAD is exported: its clock is the host's.
+                Some(seed) => format!("{} & {WRAPPER}", links::proxy_command(node, &self.roster_with(node), seed)),
+                None => WRAPPER.to_string(),
+            };
+            let entry = vec!["/bin/sh".into(), "-c".into(), wrapper, "dynamo-node".into()];
             return (entry, self.node_cmd(node, peers));
         }
         let index = self.roster().iter().position(|n| n.id == node.id).unwrap_or(0);
@@ -589,6 +628,20 @@ impl DockerCluster {
         let program = argv.remove(0);
         (vec!["/bin/sh".into(), "-c".into(), PEER_WRAPPER.into(), program], argv)
     }
+}
+
+/// Whether this host's kernel can run `tc ... netem` in a container: the
+/// module is loaded, built in, or on disk to be loaded on demand. Containers
+/// share the host's kernel, so the host's answer is theirs.
+pub fn kernel_has_netem() -> bool {
+    if Path::new("/sys/module/sch_netem").exists() {
+        return true;
+    }
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else { return false };
+    let modules = Path::new("/lib/modules").join(release.trim());
+    let builtin = std::fs::read_to_string(modules.join("modules.builtin")).unwrap_or_default();
+    let listed = std::fs::read_to_string(modules.join("modules.dep")).unwrap_or_default();
+    builtin.lines().chain(listed.lines()).any(|line| line.contains("/sch_netem.ko"))
 }
 
 /// Checks that `image` is present on the local engine (nothing can be
@@ -731,6 +784,14 @@ impl Cluster for DockerCluster {
         DockerCluster::capabilities().supports(fault, self.store)
     }
 
+    fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        (self.proxied() && crate::link_plan::LINK_PROXY_FAULTS.contains(&fault)).then_some(crate::link_plan::MECHANISM)
+    }
+
+    fn link_faults(&self) -> Option<&dyn crate::LinkFaults> {
+        self.proxied().then_some(self as &dyn crate::LinkFaults)
+    }
+
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput> {
         exec_in(&self.docker, &self.node(node)?.container, argv).await
     }
@@ -744,6 +805,7 @@ impl Cluster for DockerCluster {
         let n = self.node(node)?;
         self.start_container(&n).await?;
         self.wait_node_ready(&n).await?;
+        self.reinstall_links().await;
         tracing::info!(node, "node restarted");
         Ok(())
     }

@@ -17,6 +17,7 @@ mod capabilities;
 mod docker;
 mod error;
 mod file_damage;
+pub mod link_plan;
 mod local;
 mod ready;
 pub mod ring_change;
@@ -26,8 +27,8 @@ mod store;
 
 pub use capabilities::{Capabilities, ALL_STORES, PEER_STORES};
 pub use docker::{
-    built_image_tag, check_image, connect, docker_available, image_for_tests, remove_all_labeled, remove_leftovers, remove_run,
-    DockerCluster,
+    built_image_tag, check_image, connect, docker_available, image_for_tests, kernel_has_netem, remove_all_labeled, remove_leftovers,
+    remove_run, DockerCluster, CONTROL_PORT, PROXIED_NODE_PORT,
     FAKETIME_FILE,
 };
 pub use error::ClusterError;
@@ -156,24 +157,25 @@ pub trait Cluster: Send + Sync {
 /// the nodes. Links are directed
 /// (`from` -> `to`), as an iptables INPUT rule on `to` dropping `from` is.
 /// Each call returns what was done, for the nemesis event.
+#[async_trait::async_trait]
 pub trait LinkFaults: Send + Sync {
     /// What performs these faults, recorded in every event (`"turmoil"`).
     fn mechanism(&self) -> &'static str;
     /// Drops every message on each directed link until [`LinkFaults::heal`].
-    fn cut(&self, links: &[(String, String)]) -> Result<serde_json::Value>;
+    async fn cut(&self, links: &[(String, String)]) -> Result<serde_json::Value>;
     /// Removes every cut and hold: messages flow again, held ones are delivered.
-    fn heal(&self) -> Result<serde_json::Value>;
+    async fn heal(&self) -> Result<serde_json::Value>;
     /// Holds (queues, delivers nothing) every message between each pair,
     /// both ways, until [`LinkFaults::release`]: TCP after an iptables DROP
     /// retransmits across the heal, and that is what this models.
-    fn hold(&self, pairs: &[(String, String)]) -> Result<serde_json::Value>;
+    async fn hold(&self, pairs: &[(String, String)]) -> Result<serde_json::Value>;
     /// Delivers every held message and lets the links flow again.
-    fn release(&self) -> Result<serde_json::Value>;
+    async fn release(&self) -> Result<serde_json::Value>;
     /// Adds `delay_ms` (with `jitter_ms` of spread) and `loss_pct` loss on
     /// every link of each of `nodes`, both ways.
-    fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> Result<serde_json::Value>;
+    async fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> Result<serde_json::Value>;
     /// Every link back to the backend's base latency and no loss.
-    fn unslow(&self) -> Result<serde_json::Value>;
+    async fn unslow(&self) -> Result<serde_json::Value>;
 }
 
 /// For end-to-end tests: keeps the node logs, tears `cluster` down, then

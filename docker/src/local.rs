@@ -45,10 +45,7 @@ use crate::{
 mod links;
 mod membership;
 
-/// The faults a local cluster performs only with link proxies in front of
-/// its nodes; a campaign whose nemeses need one starts the cluster with
-/// [`ClusterSpec::link_proxy`].
-pub const LINK_PROXY_FAULTS: [Fault; 2] = [Fault::Partition, Fault::Latency];
+use crate::link_plan::LINK_PROXY_FAULTS;
 
 /// The last octet of the first node's loopback address behind proxies
 /// (127.0.0.11): clear of 127.0.0.1, where the harness's connections come
@@ -110,7 +107,7 @@ pub struct LocalCluster {
     /// (never reused: a joiner must not take a leaver's source name).
     next_octet: std::sync::atomic::AtomicU8,
     /// The link faults in force, when the nodes are behind proxies.
-    links: std::sync::Mutex<links::LinkPlan>,
+    links: tokio::sync::Mutex<crate::link_plan::LinkPlan>,
 }
 
 /// The path of libfaketime on this host, if installed.
@@ -272,7 +269,7 @@ impl LocalCluster {
             membership_change: Mutex::new(()),
             store,
             next_octet: std::sync::atomic::AtomicU8::new(FIRST_NODE_OCTET),
-            links: std::sync::Mutex::new(links::LinkPlan::default()),
+            links: tokio::sync::Mutex::new(crate::link_plan::LinkPlan::default()),
         };
         let mut places = Vec::new();
         for _ in &spec.nodes {
@@ -552,7 +549,7 @@ impl Cluster for LocalCluster {
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
-        (self.spec.link_proxy.is_some() && LINK_PROXY_FAULTS.contains(&fault)).then_some(links::MECHANISM)
+        (self.spec.link_proxy.is_some() && LINK_PROXY_FAULTS.contains(&fault)).then_some(crate::link_plan::MECHANISM)
     }
 
     fn link_faults(&self) -> Option<&dyn crate::LinkFaults> {

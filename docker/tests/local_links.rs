@@ -71,14 +71,14 @@ async fn a_cut_node_misses_its_quorum_until_the_heal_and_restarts_stay_behind_th
     let links = cluster.link_faults().expect("proxied");
     assert_eq!(links.mechanism(), "linkproxy");
     // One way only: n1 drops what n2 sends, as an iptables INPUT rule on n1 would.
-    links.cut(&[("n2".into(), "n1".into())]).unwrap();
+    links.cut(&[("n2".into(), "n1".into())]).await.unwrap();
     assert!(!strict_write(&cluster, "n1").await, "n2's acknowledgements to n1 are dropped");
     assert!(!strict_write(&cluster, "n2").await, "n2's requests to n1 are dropped");
     let n1 = cluster.link_proxy("n1").unwrap().unwrap().status();
     let cut = n1.links.iter().find(|l| l.from == "n2" && l.to == "n1").unwrap();
     assert!(cut.fault.as_ref().unwrap().blackhole && cut.counters.bytes_dropped > 0, "{cut:?}");
     assert!(n1.links.iter().find(|l| l.from == "n1" && l.to == "n2").unwrap().fault.is_none(), "one way");
-    links.heal().unwrap();
+    links.heal().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !strict_write(&cluster, "n1").await {
         assert!(Instant::now() < deadline, "W=3 through n1 never came back after the heal");

@@ -164,7 +164,7 @@ async fn reset_clocks(cluster: &dyn Cluster, state: &Mutex<FaultState>, s: &Faul
 
 async fn remove_qdiscs(cluster: &dyn Cluster) -> Result<Value, NemesisError> {
     if let Some(native) = cluster.link_faults() {
-        let done = native.unslow()?;
+        let done = native.unslow().await?;
         return Ok(json!({"nodes": cluster.nodes(), "mechanism": native.mechanism(), "done": done}));
     }
     let command = netem::stop_command();

@@ -56,7 +56,7 @@ pub fn links(grudge: &Grudge) -> Vec<(String, String)> {
 pub async fn apply(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_json::Value, NemesisError> {
     ensure_supported(cluster)?;
     if let Some(native) = cluster.link_faults() {
-        let done = native.cut(&links(grudge))?;
+        let done = native.cut(&links(grudge)).await?;
         return Ok(serde_json::json!({"mechanism": native.mechanism(), "done": done}));
     }
     apply_iptables(cluster, grudge).await?;
@@ -79,7 +79,7 @@ pub async fn apply_hold(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_
         links(grudge).into_iter().map(|(a, b)| if a < b { (a, b) } else { (b, a) }).collect();
     pairs.sort();
     pairs.dedup();
-    let done = native.hold(&pairs)?;
+    let done = native.hold(&pairs).await?;
     Ok(serde_json::json!({"mechanism": native.mechanism(), "held": "both ways, delivered at the heal", "done": done}))
 }
 
@@ -98,7 +98,7 @@ async fn apply_iptables(cluster: &dyn Cluster, grudge: &Grudge) -> Result<(), Ne
 pub async fn heal(cluster: &dyn Cluster) -> Result<serde_json::Value, NemesisError> {
     ensure_supported(cluster)?;
     if let Some(native) = cluster.link_faults() {
-        let done = native.heal()?;
+        let done = native.heal().await?;
         return Ok(serde_json::json!({"mechanism": native.mechanism(), "healed": done}));
     }
     let nodes = cluster.nodes();

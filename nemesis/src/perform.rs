@@ -329,7 +329,7 @@ async fn start_latency(
         nodes.iter().filter(|n| !s.gone(n)).cloned().collect()
     };
     if let Some(native) = cluster.link_faults() {
-        let done = native.slow(&nodes, delay_ms, jitter_ms, loss_pct)?;
+        let done = native.slow(&nodes, delay_ms, jitter_ms, loss_pct).await?;
         return Ok(json!({"nodes": nodes, "mechanism": native.mechanism(), "done": done}));
     }
     let command = netem::start_command(delay_ms, jitter_ms, loss_pct);
@@ -355,7 +355,7 @@ fn netem_missing(cluster: &dyn Cluster, e: NemesisError) -> NemesisError {
 async fn stop_latency(cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Latency, "latency (tc netem)")?;
     if let Some(native) = cluster.link_faults() {
-        let done = native.unslow()?;
+        let done = native.unslow().await?;
         state.lock().await.latency = false;
         return Ok(json!({"nodes": cluster.nodes(), "mechanism": native.mechanism(), "done": done}));
     }

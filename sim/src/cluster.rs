@@ -266,17 +266,18 @@ impl Members for SimCluster {
     }
 }
 
+#[async_trait::async_trait]
 impl LinkFaults for SimCluster {
     fn mechanism(&self) -> &'static str {
         MECHANISM
     }
 
-    fn cut(&self, cut: &[(String, String)]) -> docker::Result<Value> {
+    async fn cut(&self, cut: &[(String, String)]) -> docker::Result<Value> {
         let ops = self.links.lock().expect("links lock poisoned").cut(cut);
         Ok(json!({"dropped_links": cut, "link_ops": self.send_links(ops)}))
     }
 
-    fn heal(&self) -> docker::Result<Value> {
+    async fn heal(&self) -> docker::Result<Value> {
         let mut links = self.links.lock().expect("links lock poisoned");
         let mut ops = links.heal_cuts();
         ops.extend(links.release(HOLD_REASON));
@@ -284,18 +285,18 @@ impl LinkFaults for SimCluster {
         Ok(json!({"cuts_and_holds_removed": true, "link_ops": self.send_links(ops)}))
     }
 
-    fn hold(&self, pairs: &[(String, String)]) -> docker::Result<Value> {
+    async fn hold(&self, pairs: &[(String, String)]) -> docker::Result<Value> {
         let pairs: Vec<Pair> = pairs.iter().map(|(a, b)| pair(a, b)).collect();
         let ops = self.links.lock().expect("links lock poisoned").hold(&pairs, HOLD_REASON);
         Ok(json!({"held_pairs": pairs, "link_ops": self.send_links(ops)}))
     }
 
-    fn release(&self) -> docker::Result<Value> {
+    async fn release(&self) -> docker::Result<Value> {
         let ops = self.links.lock().expect("links lock poisoned").release(HOLD_REASON);
         Ok(json!({"released": true, "link_ops": self.send_links(ops)}))
     }
 
-    fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> docker::Result<Value> {
+    async fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> docker::Result<Value> {
         let (min_ms, max_ms) = links::latency_bounds_ms(delay_ms, jitter_ms);
         let rate = f64::from(loss_pct) / 100.0;
         let mut ops = Vec::new();
@@ -317,7 +318,7 @@ impl LinkFaults for SimCluster {
         }))
     }
 
-    fn unslow(&self) -> docker::Result<Value> {
+    async fn unslow(&self) -> docker::Result<Value> {
         let pairs: Vec<Pair> = std::mem::take(&mut *self.slowed.lock().expect("slowed lock poisoned"));
         let (min_ms, max_ms) = self.base_latency_ms;
         let mut ops = Vec::new();

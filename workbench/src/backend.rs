@@ -144,11 +144,13 @@ impl Backend {
     /// Whether a cluster of `store` that must perform `nemesis` is started
     /// with link proxies in front of its nodes (see
     /// [`ClusterSpec::link_proxy`]): on local processes, for partitions and
-    /// latency. Never otherwise, so nothing else pays for a proxy.
+    /// latency; on Docker, for latency where the kernel has no `sch_netem`.
+    /// Never otherwise, so nothing else pays for a proxy.
     pub fn needs_link_proxy(&self, nemesis: &Composition, store: StoreKind) -> bool {
         let needs = |fault| match self {
             Backend::Local { .. } => LocalCluster::needs_link_proxy(fault, store),
-            Backend::Docker { .. } | Backend::Sim => false,
+            Backend::Docker { .. } => DockerCluster::needs_link_proxy(fault, store),
+            Backend::Sim => false,
         };
         nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
     }

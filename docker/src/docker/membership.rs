@@ -61,6 +61,7 @@ impl DockerCluster {
         self.nodes.write().expect("the node list lock is never poisoned").push(node.clone());
         self.start_container(&node).await?;
         self.wait_node_ready(&node).await?;
+        self.reinstall_links().await;
         tracing::info!(run = %self.spec.name, node = id, ip = %node.ip, "node added");
         Ok(())
     }

@@ -37,6 +37,11 @@ TEST_PEERS_CAMPAIGN_FLAGS ?= --stores etcd-linearizable,etcd-serializable,redis-
 #   acknowledged add.
 TEST_CORRUPT_CAMPAIGN_FLAGS ?= --workload set --resolution siblings --quorums "2,2" --nemesis corrupt --storage lsm \
 	--fsync always --memtable-bytes 4096 --keys 100 --time-limit 20 --quiet 5 --seed 1 --expect-anomalies
+# - latency on Docker: `tc netem` where the kernel has it, else the link
+#   proxy inside each container (this project's machines); either way ops
+#   invoked in a latency window must be slower by at least the injected
+#   50 ms (median), measured through the cluster, and strict quorums valid.
+TEST_LATENCY_CAMPAIGN_FLAGS ?= --quorums "2,2" --nemesis latency --time-limit 10 --quiet 2 --seed 7 --expect-anomalies
 CAMPAIGN_FLAGS ?= --expect-anomalies
 # Simulated campaigns (--backend sim: every node's library code in this
 # process under turmoil, network, clocks and disks simulated, fixed seeds, a
@@ -108,6 +113,7 @@ e2e-test: build image
 	$(WORKBENCH) campaign --name ci-set-random-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_RANDOM_SET_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-peers-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_PEERS_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-corrupt-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CORRUPT_CAMPAIGN_FLAGS)
+	$(WORKBENCH) campaign --name ci-latency-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_LATENCY_CAMPAIGN_FLAGS)
 	@left=$$(docker ps -aq --filter label=dynamo-workbench | wc -l); \
 	 nets=$$(docker network ls -q --filter label=dynamo-workbench | wc -l); \
 	 if [ "$$left" -ne 0 ] || [ "$$nets" -ne 0 ]; then \

@@ -12,10 +12,18 @@
 //! means some op really took 250 ms. Throughput is `ok` ops per second over
 //! the span from the first client invocation to the last client completion.
 //!
-//! Grouping: `by_f.<f>.<outcome>` and `by_phase.<phase>.<f>.<outcome>`
-//! (phase of the invocation, see [`crate::phase`]); timeouts (`info`) are
-//! kept apart from `ok` because a timeout's latency is the client's timeout
-//! setting, not the store's speed.
+//! Grouping: `by_f.<f>.<outcome>`, `by_phase.<phase>.<f>.<outcome>`
+//! (phase of the invocation, see [`crate::phase`]) and
+//! `by_window.<kind>.<f>.<outcome>` (the fault windows in force at the
+//! invocation, see [`crate::windows`]; `none` outside every window);
+//! timeouts (`info`) are kept apart from `ok` because a timeout's latency is
+//! the client's timeout setting, not the store's speed.
+//!
+//! Did an injected latency bite? `latency_window_p50_shift_ms` is the
+//! median of ok ops invoked inside `latency` windows minus the median of ok
+//! ops invoked outside every window: the slowdown a client saw, measured
+//! through the cluster, whatever performed the fault (tc netem, a link
+//! proxy, the simulator's links). Absent when the run had no such window.
 //!
 //! Verdict. Latency promises nothing: `true`, or `unknown` when the history
 //! has no client ops to measure.
@@ -27,6 +35,13 @@ use serde_json::{json, Map, Value};
 
 use crate::phase::Phases;
 use crate::result::{CheckResult, Validity};
+use crate::windows::{fault_windows, Window};
+
+/// The `by_window` group of ops invoked outside every fault window.
+pub const OUTSIDE_WINDOWS: &str = "none";
+
+/// The kind of window whose slowdown `latency_window_p50_shift_ms` reports.
+const LATENCY_WINDOW: &str = "latency";
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "latency";
@@ -44,6 +59,8 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let mut by_f: Groups = BTreeMap::new();
     let mut by_phase: BTreeMap<String, Groups> = BTreeMap::new();
     let mut incomplete: BTreeMap<String, u64> = BTreeMap::new();
+    let windows = fault_windows(history);
+    let mut by_window: BTreeMap<&'static str, Groups> = BTreeMap::new();
     for pair in &pairs {
         let Some(ms) = latency_ms(pair) else {
             *incomplete.entry(pair.invoke.f.clone()).or_default() += 1;
@@ -53,6 +70,9 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         push(&mut by_f, &pair.invoke.f, outcome, ms);
         let phase = by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default();
         push(phase, &pair.invoke.f, outcome, ms);
+        for kind in kinds_at(&windows, pair.invoke.time) {
+            push(by_window.entry(kind).or_default(), &pair.invoke.f, outcome, ms);
+        }
     }
     let ok_ops = pairs.iter().filter(|p| p.outcome() == OpType::Ok).count();
     let span_s = span_ns(&pairs).map(|ns| ns as f64 / 1e9);
@@ -69,6 +89,29 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
             "by_phase",
             Value::Object(by_phase.iter().map(|(p, g)| (p.clone(), groups_json(g))).collect()),
         )
+        .with("by_window", Value::Object(by_window.iter().map(|(k, g)| (k.to_string(), groups_json(g))).collect()))
+        .with("latency_window_p50_shift_ms", json!(p50_shift_ms(&by_window)))
+}
+
+/// The kinds of the windows in force at `time_ns`, or [`OUTSIDE_WINDOWS`].
+fn kinds_at(windows: &[Window], time_ns: u64) -> Vec<&'static str> {
+    let t = time_ns as f64 / 1e9;
+    let mut kinds: Vec<&'static str> = windows.iter().filter(|w| w.start_s <= t && t < w.end_s).map(|w| w.kind).collect();
+    kinds.dedup();
+    if kinds.is_empty() {
+        kinds.push(OUTSIDE_WINDOWS);
+    }
+    kinds
+}
+
+/// Median ok latency inside latency windows minus outside every window.
+fn p50_shift_ms(by_window: &BTreeMap<&'static str, Groups>) -> Option<f64> {
+    let ok_p50 = |kind: &str| {
+        let mut samples: Vec<f64> = by_window.get(kind)?.values().filter_map(|o| o.get("ok")).flatten().copied().collect();
+        samples.sort_by(f64::total_cmp);
+        nearest_rank(&samples, 50)
+    };
+    Some(ok_p50(LATENCY_WINDOW)? - ok_p50(OUTSIDE_WINDOWS)?)
 }
 
 /// Completion minus invocation, in ms; None for an op that never completed.

@@ -15,6 +15,10 @@
 //! - set, sibling resolution, no faults or only kills on a durable engine
 //!   (`storage: lsm`): no acknowledged add is lost (union merge keeps all);
 //! - set, clock skew, last-write-wins: adds are lost to the skewed clock.
+//! - latency alone, any workload: ops invoked in a latency window take at
+//!   least the injected mean delay longer (median) than ops outside every
+//!   window: a client op crosses a slowed link at least twice, so a fault
+//!   that did not bite (a mechanism that did nothing) fails the campaign.
 //! - set under the simulator, kills only (a kill there is a power loss):
 //!   with `--fsync never` and W=1 acknowledged adds are lost (they lived
 //!   only in the page cache of the one replica that acknowledged them);
@@ -170,6 +174,14 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     }
     if run.workload == "set" {
         out.extend(set_claims(run, results));
+    }
+    if run.nemesis == ["latency"] {
+        let shift = results.checkers.get(checker::latency::NAME).and_then(|c| c.figure("latency_window_p50_shift_ms")).and_then(|v| v.as_f64());
+        let delay_ms = nemesis::netem::DELAY_MS as f64;
+        out.push(claim(
+            shift.is_some_and(|s| s >= delay_ms),
+            format!("ops in latency windows slower by at least the {delay_ms} ms injected (median), shift {}", shift.map_or("unmeasured".into(), |s| format!("{s:.1} ms"))),
+        ));
     }
     out
 }

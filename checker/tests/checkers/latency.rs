@@ -58,3 +58,39 @@ fn empty_history_is_unknown() {
     let result = latency::check(&HistoryBuilder::new().build(), &strict());
     assert_eq!(result.valid, Validity::Unknown);
 }
+
+/// Reads of `ms` each from `t0`, one after another, on process `p`.
+fn reads(b: &mut HistoryBuilder, p: u64, t0: u64, n: u64, ms: u64) -> u64 {
+    let mut t = t0;
+    for _ in 0..n {
+        b.at(t).invoke_read(p, "k", "n1");
+        t += ms * MS;
+        b.at(t).ok_read(p, "k", &[]);
+    }
+    t
+}
+
+#[test]
+fn ops_in_a_latency_window_are_grouped_apart_and_their_slowdown_measured() {
+    let mut b = HistoryBuilder::new();
+    let t = reads(&mut b, 0, 0, 10, 2);
+    b.at(t).nemesis("start-latency");
+    let t = reads(&mut b, 0, t + MS, 10, 102);
+    b.at(t).nemesis("stop-latency");
+    reads(&mut b, 0, t + MS, 10, 3);
+    let result = latency::check(&b.build(), &strict());
+    let by_window = &result.figures["by_window"];
+    assert_eq!(by_window["latency"]["read"]["ok"]["count"], json!(10));
+    assert_eq!(by_window["none"]["read"]["ok"]["count"], json!(20));
+    // Median outside: the 10th of ten 2s and ten 3s is 2 ms; inside 102 ms.
+    assert_eq!(result.figures["latency_window_p50_shift_ms"], json!(100.0));
+}
+
+#[test]
+fn no_latency_window_no_shift() {
+    let mut b = HistoryBuilder::new();
+    reads(&mut b, 0, 0, 5, 2);
+    let result = latency::check(&b.build(), &strict());
+    assert_eq!(result.figures["latency_window_p50_shift_ms"], json!(null));
+    assert_eq!(result.figures["by_window"]["none"]["read"]["ok"]["count"], json!(5));
+}

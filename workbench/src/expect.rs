@@ -10,6 +10,13 @@
 //!   an R=1 read right after misses it at C(N-W,R)/C(N,R); the node's faster
 //!   paths made that visible, 5 stale reads in 3,000 ops on a healthy cluster);
 //! - register, partitions, W + R <= N: stale reads;
+//! - prefix, no faults, strict quorums: no observer sees an answer without
+//!   its question (an acknowledged question missed would be a stale read,
+//!   and with no fault the question an answer names has reached its
+//!   replicas well before an observer can read the answer and then it);
+//! - prefix, partitions, W = R = 1: observers do see answers without their
+//!   questions (the answer's replicas and the question's are on different
+//!   sides);
 //! - set under contention (no more keys than clients), last-write-wins:
 //!   acknowledged adds are lost (concurrent read-merge-writes overwrite);
 //! - set, sibling resolution, no faults or only kills on a durable engine
@@ -170,6 +177,21 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     }
     if run.workload == "set" {
         out.extend(set_claims(run, results));
+    }
+    if run.workload == "prefix" {
+        out.extend(prefix_claims(run, results));
+    }
+    out
+}
+
+fn prefix_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
+    let violations = figure(results, checker::consistent_prefix::NAME, "violations");
+    let mut out = Vec::new();
+    if run.nemesis.is_empty() && run.is_strict_quorum() {
+        out.push(claim(violations == Some(0), format!("0 consistent-prefix violations without faults (W+R>N), found {violations:?}")));
+    }
+    if run.nemesis.iter().any(|n| n == "partition") && run.w == 1 && run.r == 1 {
+        out.push(claim(violations.is_some_and(|v| v > 0), format!("consistent-prefix violations under partitions (W=R=1), found {violations:?}")));
     }
     out
 }

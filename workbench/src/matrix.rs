@@ -81,6 +81,9 @@ impl Matrix {
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
             bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
+        if self.workloads.contains(&WorkloadKind::Prefix) && workload::prefix::pairs(self.knobs.keys) == 0 {
+            bail!("--workload prefix needs --keys 2 or more: each pair is a question key and an answer key");
+        }
         if self.knobs.arrival == Arrival::Open && !(self.knobs.rate > 0.0 && self.knobs.rate.is_finite()) {
             bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }

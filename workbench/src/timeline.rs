@@ -57,12 +57,13 @@ const MAX_VALUE_CHARS: usize = 120;
 /// The checkers whose examples are anomalies on the timeline, with the
 /// example field naming the op it is about and the fields naming the ops
 /// it is owed to.
-const ANOMALY_FIELDS: [(&str, &str, &[&str]); 5] = [
+const ANOMALY_FIELDS: [(&str, &str, &[&str]); 6] = [
     (checker::stale_reads::NAME, "read_index", &["missed_write_index"]),
     (checker::read_your_writes::NAME, "read_index", &["missed_write_index"]),
     (checker::monotonic_reads::NAME, "read_index", &["earlier_read_index"]),
     (checker::lost_writes::NAME, "add_index", &[]),
     (checker::linearizable::NAME, "witness_indices", &[]),
+    (checker::consistent_prefix::NAME, "question_read_index", &["answer_read_index", "question_write_index"]),
 ];
 
 /// One anomaly example, as the page links it.

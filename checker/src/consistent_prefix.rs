@@ -19,8 +19,9 @@
 //! resolution): the question read returned nothing, or only an older
 //! question, or (under siblings) only a concurrent one. A question's version
 //! comes from its acknowledged write or from any read that returned it (the
-//! asker's read-back always did); a named question whose version appears
-//! nowhere is counted as `unresolved_questions`, never as a violation.
+//! asker's read-back always did); a question an answer names whose version
+//! appears nowhere is counted once in `unresolved_questions`, never as a
+//! violation.
 //!
 //! Two kinds, and what is promised. The question an answer names may be the
 //! asker's own, acknowledged before its read-back, or another client's,
@@ -37,7 +38,7 @@
 //! Cost: one pass over the history's pairs, then one over its reads;
 //! each observation tests its named questions against its siblings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use history::{Answer, History, OpPair, OpType, Process, RunConfig, Sibling, Version};
 use serde_json::{json, Value};
@@ -133,8 +134,8 @@ struct Tally {
     after_ack: usize,
     /// Observations missing only questions not yet acknowledged then.
     in_flight: usize,
-    /// Named questions whose version the history never shows.
-    unresolved: usize,
+    /// Named questions whose version the history never shows (distinct values).
+    unresolved: HashSet<String>,
     /// The first violations, described.
     examples: Vec<Value>,
 }
@@ -152,8 +153,12 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     for answer_read in &observed.reads {
         let answers = answers(&answer_read.siblings);
         let named = answers.iter().flat_map(|a| a.questions.iter());
-        let Some(first) = named.clone().find_map(|q| questions.get(q)) else {
-            tally.unresolved += named.count();
+        let (known, unknown): (Vec<&&str>, Vec<&&str>) =
+            named.partition(|q| questions.get(*q).is_some_and(|q| q.version.is_some()));
+        tally
+            .unresolved
+            .extend(unknown.into_iter().map(|q| q.to_string()));
+        let Some(first) = known.first().and_then(|q| questions.get(*q)) else {
             continue;
         };
         let Some(next) = next_ops.get(&answer_read.index) else {
@@ -211,12 +216,11 @@ fn judge(
     let mut missing: Vec<(&Answer<'_>, &str, &Question<'_>)> = Vec::new();
     for answer in answers {
         for name in &answer.questions {
+            // Unresolved questions were counted where the answer was read.
             let Some(question) = questions.get(name) else {
-                tally.unresolved += 1;
                 continue;
             };
             let Some(version) = &question.version else {
-                tally.unresolved += 1;
                 continue;
             };
             if question.key == read.key
@@ -330,7 +334,7 @@ fn figures(run: &RunConfig, tally: Tally) -> CheckResult {
         "violation_fraction",
         json!(fraction(violations, tally.observations)),
     )
-    .with("unresolved_questions", json!(tally.unresolved))
+    .with("unresolved_questions", json!(tally.unresolved.len()))
     .with("expected_zero_after_ack", json!(promised))
     .with("examples", Value::Array(tally.examples));
     if tally.observations == 0 {

@@ -242,6 +242,38 @@ fn a_question_read_that_did_not_complete_is_incomplete_not_judged() {
 }
 
 #[test]
+fn an_answer_to_a_question_never_written_is_unresolved_not_a_violation() {
+    let mut b = HistoryBuilder::new();
+    let answer = answer_value("p0-1", &["p7-7"]);
+    acked_write(&mut b, 0, "k1", &answer, v(&[("n2", 1)], 101), MS, 2 * MS);
+    read(
+        &mut b,
+        1,
+        "k1",
+        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
+        3 * MS,
+        4 * MS,
+    );
+    read(&mut b, 1, "k0", &[], 5 * MS, 6 * MS);
+    read(
+        &mut b,
+        2,
+        "k1",
+        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
+        3 * MS,
+        4 * MS,
+    );
+    let result = check(&b.build(), &strict());
+    assert_eq!(
+        (
+            count(&result, "unresolved_questions"),
+            count(&result, "violations")
+        ),
+        (1, 0)
+    );
+}
+
+#[test]
 fn the_catalogue_runs_it_on_prefix_runs_only() {
     let h = observed(&[]).build();
     assert!(check_all(&h, &prefix_run(strict()), &[])

@@ -11,9 +11,11 @@
 //!   paths made that visible, 5 stale reads in 3,000 ops on a healthy cluster);
 //! - register, partitions, W + R <= N: stale reads;
 //! - prefix, no faults, strict quorums: no observer sees an answer without
-//!   its question (an acknowledged question missed would be a stale read,
-//!   and with no fault the question an answer names has reached its
-//!   replicas well before an observer can read the answer and then it);
+//!   its question (an acknowledged question missed would be a stale read; a
+//!   question the answerer read in flight would have to stay off the
+//!   observer's R replicas through the answer's write and both reads, which
+//!   no healthy run showed: 0 of 1,300 observations in each of 6 strict
+//!   configurations in the simulator, 0 of 1,217 on Docker, seed 42);
 //! - prefix, partitions, W = R = 1: observers do see answers without their
 //!   questions (the answer's replicas and the question's are on different
 //!   sides);

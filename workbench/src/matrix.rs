@@ -256,6 +256,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_prefix_workload_needs_a_question_and_an_answer_key() {
+        let mut m = matrix();
+        m.workloads = vec![WorkloadKind::Prefix];
+        m.knobs.keys = 2;
+        m.validate().unwrap();
+        m.knobs.keys = 1;
+        let refused = m.validate().unwrap_err().to_string();
+        assert!(refused.contains("--workload prefix needs --keys 2"), "{refused}");
+    }
+
+    #[test]
     fn repetitions_differ_by_seed_only() {
         let runs = matrix().runs();
         assert_eq!(runs[0].seed, 42);

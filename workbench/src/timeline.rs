@@ -495,6 +495,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_consistent_prefix_violation_is_highlighted_on_the_question_read() {
+        let (q, a) = (Version { clock: [("n1".to_string(), 1)].into(), ts: 1, dot: None }, Version { clock: [("n2".to_string(), 1)].into(), ts: 2, dot: None });
+        let answer = history::answer_value("p0-1", &["p0-0"]);
+        let mut ops = Vec::new();
+        pair(&mut ops, 0, "write", "k0", 1, |ok| ok.version = Some(q.clone()));
+        ops.iter_mut().rev().take(2).for_each(|op| op.value = json!("p0-0"));
+        pair(&mut ops, 0, "write", "k1", 3, |ok| ok.version = Some(a.clone()));
+        ops.iter_mut().rev().take(2).for_each(|op| op.value = json!(answer.clone()));
+        pair(&mut ops, 1, "read", "k1", 5, |ok| ok.value = json!([{"value": answer.clone(), "version": a.clone()}]));
+        pair(&mut ops, 1, "read", "k0", 7, |ok| ok.value = json!([]));
+        let h = History::new(ops);
+        let mut run = strict_run();
+        run.workload = "prefix".into();
+        let page = render(&h, &checker::check_all(&h, &run, &[]), "prefix");
+        assert!(bar_around(&page, "anomaly-consistent-prefix-0").contains("data-key=\"k0\""), "the question read carries the mark");
+        assert!(page.contains("href=\"#anomaly-consistent-prefix-0\">read of k1 by p1"), "the sentence links to it");
+    }
+
+    #[test]
     fn a_clean_history_has_no_anomaly() {
         let page = page_of(&history(20, false));
         assert!(page.contains("id=\"no-anomalies\""));

@@ -47,7 +47,7 @@ pub fn value_text(value: &Value) -> String {
 }
 
 /// What a read returned: nothing, one value, or its siblings (a few).
-fn returned(siblings: &[Sibling]) -> String {
+pub(crate) fn returned(siblings: &[Sibling]) -> String {
     if siblings.is_empty() {
         return "nothing (the key absent)".to_string();
     }
@@ -77,7 +77,7 @@ fn through(node: Option<&str>) -> String {
 
 /// The read as a clause: `read of k1 by p3 (invoked 12.00 ms, completed
 /// 14.50 ms) through coordinator n2, answered by replicas n2, n3,`.
-fn read_clause(read: &Read<'_>) -> String {
+pub(crate) fn read_clause(read: &Read<'_>) -> String {
     format!(
         "read of {} by p{} (invoked {} ms, completed {} ms) through coordinator {}, {},",
         read.key,

@@ -38,6 +38,10 @@
 //!   real-time order of all ops makes every read return the latest write,
 //!   per key (Wing-Gong/Lowe search), with a shrunk witness per violating
 //!   key; a measurement, since no quorum setting promises it.
+//! - **`consistent-prefix`** ([`consistent_prefix`], prefix workload):
+//!   observers that read an answer, then its question's key, and missed the
+//!   question; strict quorums forbid it when the question was acknowledged
+//!   before the question read began, nothing does when it was read in flight.
 //! - **`lost-writes`** ([`lost_writes`], set workload): acknowledged adds
 //!   absent from the final reads, recovered `info` adds, losses to clocks.
 //! - **`hint-delivery`** and **`convergence`** ([`hint_delivery`],
@@ -80,6 +84,7 @@ mod explain;
 mod hint_homes;
 mod observe;
 
+pub mod consistent_prefix;
 pub mod convergence;
 pub mod hint_delivery;
 pub mod latency;
@@ -130,6 +135,9 @@ pub const REGISTER_CHECKERS: [(&str, CheckFn); 1] = [(linearizable::NAME, linear
 /// Checkers of the set workload only.
 pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes::check)];
 
+/// Checkers of the prefix workload only.
+pub const PREFIX_CHECKERS: [(&str, CheckFn); 1] = [(consistent_prefix::NAME, consistent_prefix::check)];
+
 /// Checkers of the admin snapshots alone (hint delivery also reads the
 /// replica reads, so [`check_run_files`] calls it by name).
 pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 1] = [(convergence::NAME, convergence::check)];
@@ -162,6 +170,9 @@ pub fn check_run_files(history: &History, run: &RunConfig, admin: &[AdminSnapsho
         CHECKERS.iter().map(|(name, check)| (name.to_string(), one(name, check))).collect();
     if run.workload == "register" {
         checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+    }
+    if run.workload == "prefix" {
+        checkers.extend(PREFIX_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
     }
     if run.workload == "set" {
         checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));

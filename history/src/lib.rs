@@ -15,6 +15,7 @@
 //! re-check any run offline.
 
 mod admin;
+mod answer;
 mod jsonl;
 mod knobs;
 mod op;
@@ -25,6 +26,7 @@ mod version;
 mod wars;
 
 pub use admin::AdminSnapshot;
+pub use answer::{answer_value, Answer};
 pub use knobs::{Arrival, Fsync, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling};

@@ -81,6 +81,9 @@ impl Matrix {
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
             bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
+        if self.workloads.contains(&WorkloadKind::Prefix) && workload::prefix::pairs(self.knobs.keys) == 0 {
+            bail!("--workload prefix needs --keys 2 or more: each pair is a question key and an answer key");
+        }
         if self.knobs.arrival == Arrival::Open && !(self.knobs.rate > 0.0 && self.knobs.rate.is_finite()) {
             bail!("--arrival open needs a positive --rate (ops/s offered over all clients)");
         }
@@ -250,6 +253,17 @@ pub(crate) mod tests {
         assert_eq!(names.len(), runs.len(), "run names are unique");
         assert!(runs.iter().all(|r| r.w <= r.n && r.r <= r.n));
         assert!(runs.iter().any(|r| r.name == "clock+kill-set-n3-w1-r1-lww-hh-off-t1") || runs.iter().any(|r| r.name.starts_with("kill+clock-set-n3-w1-r1-lww-hh-off")));
+    }
+
+    #[test]
+    fn the_prefix_workload_needs_a_question_and_an_answer_key() {
+        let mut m = matrix();
+        m.workloads = vec![WorkloadKind::Prefix];
+        m.knobs.keys = 2;
+        m.validate().unwrap();
+        m.knobs.keys = 1;
+        let refused = m.validate().unwrap_err().to_string();
+        assert!(refused.contains("--workload prefix needs --keys 2"), "{refused}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use nemesis::{FaultState, NemesisKind, Rhythm, Schedule};
 use serde_json::json;
 use tokio::sync::Mutex;
 use workload::register::{self, RunSummary, Target};
-use workload::{set, DynamoClient, EtcdClient, RedisClient};
+use workload::{prefix, set, DynamoClient, EtcdClient, RedisClient};
 
 use crate::store::{RedisRead, Store};
 
@@ -92,7 +92,7 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
         summary.dropped_arrivals
     );
     let decode = match spec.workload {
-        WorkloadKind::Register => register::siblings_json,
+        WorkloadKind::Register | WorkloadKind::Prefix => register::siblings_json,
         WorkloadKind::Set => set::siblings_json,
     };
     if spec.store == Store::Dynamo {
@@ -133,6 +133,7 @@ async fn run_workload(spec: RunSpec, targets: Vec<Target>, recorder: Arc<Recorde
     match spec.workload {
         WorkloadKind::Register => register::run(&spec.workload_config(), &targets, recorder, total).await,
         WorkloadKind::Set => set::run(&spec.workload_config(), &targets, recorder, total).await,
+        WorkloadKind::Prefix => prefix::run(&spec.workload_config(), &targets, recorder, total).await,
     }
 }
 

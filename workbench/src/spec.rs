@@ -27,6 +27,9 @@ pub enum WorkloadKind {
     Register,
     /// Read-merge-write adds of unique elements (the shopping cart).
     Set,
+    /// A question, its answer after reading it, on two keys; readers read
+    /// the answer, then the question (consistent-prefix reads).
+    Prefix,
 }
 
 impl WorkloadKind {
@@ -35,6 +38,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
+            WorkloadKind::Prefix => "prefix",
         }
     }
 }

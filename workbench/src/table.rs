@@ -19,6 +19,8 @@ RYW / mono = read-your-writes and monotonic-read violations; lin = whether one r
 all ops makes every read return the latest write (register; `NO k/d`: k of d decided keys are not \
 linearizable, a measurement: no quorum setting promises it); lost = acknowledged adds absent from every \
 final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
+prefix = observers that read an answer and then missed its question / observations (prefix workload; \
+a question acknowledged before the miss fails a strict quorum, one read in flight is measured); \
 1-ver = % of reads with at most one version; P(stale) = in the first t-visibility bin (the reads \
 soonest after an ack): measured / predicted by PBS from the nodes' own W, A, R, S latencies (`-`: \
 no timings) / the PBS closed form C(N-W,R)/C(N,R), which assumes no propagation; PBS RMSE = \
@@ -60,6 +62,9 @@ pub struct Row {
     /// Lost adds attributed to clocks.
     #[tabled(rename = "clock")]
     pub lost_to_clock: String,
+    /// Consistent-prefix violations / observations (prefix workload).
+    #[tabled(rename = "prefix")]
+    pub prefix: String,
     /// % single-version reads.
     #[tabled(rename = "1-ver %")]
     pub single_version: String,
@@ -156,6 +161,15 @@ fn lost(results: &Results) -> String {
     format!("{}/{}", int(results, "lost-writes", "lost"), int(results, "lost-writes", "checked_adds"))
 }
 
+/// `violations/observations` of the consistent-prefix checker, or `-`.
+fn prefix(results: &Results) -> String {
+    let name = checker::consistent_prefix::NAME;
+    if !results.checkers.contains_key(name) {
+        return "-".into();
+    }
+    format!("{}/{}", int(results, name, "violations"), int(results, name, "observations"))
+}
+
 /// `yes`, `NO 2/5` (keys not linearizable / keys decided), `unknown`, or `-`.
 fn linearizable(results: &Results) -> String {
     let answer = pointer(results, "linearizable", "linearizable");
@@ -183,6 +197,7 @@ pub fn row(run: &RunConfig, results: &Results) -> Row {
         linearizable: linearizable(results),
         lost: lost(results),
         lost_to_clock: int(results, "lost-writes", "lost_to_clock"),
+        prefix: prefix(results),
         single_version: pct(results, "siblings", "single_version_fraction", 100.0),
         p_stale: p_stale(results),
         pbs_rmse: pointer(results, "t-visibility", "pbs_rmse").and_then(Value::as_f64).map_or("-".into(), |e| format!("{:.2}", e * 100.0)),
@@ -207,6 +222,7 @@ pub fn unsupported_row(run: &RunConfig, why: &str) -> Row {
         linearizable: dash(),
         lost: dash(),
         lost_to_clock: dash(),
+        prefix: dash(),
         single_version: dash(),
         p_stale: dash(),
         pbs_rmse: dash(),

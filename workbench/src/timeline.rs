@@ -57,12 +57,13 @@ const MAX_VALUE_CHARS: usize = 120;
 /// The checkers whose examples are anomalies on the timeline, with the
 /// example field naming the op it is about and the fields naming the ops
 /// it is owed to.
-const ANOMALY_FIELDS: [(&str, &str, &[&str]); 5] = [
+const ANOMALY_FIELDS: [(&str, &str, &[&str]); 6] = [
     (checker::stale_reads::NAME, "read_index", &["missed_write_index"]),
     (checker::read_your_writes::NAME, "read_index", &["missed_write_index"]),
     (checker::monotonic_reads::NAME, "read_index", &["earlier_read_index"]),
     (checker::lost_writes::NAME, "add_index", &[]),
     (checker::linearizable::NAME, "witness_indices", &[]),
+    (checker::consistent_prefix::NAME, "question_read_index", &["answer_read_index", "question_write_index"]),
 ];
 
 /// One anomaly example, as the page links it.
@@ -491,6 +492,25 @@ pub(crate) mod tests {
         assert!(page.contains("class=\"fault partition\""), "the partition is shaded");
         assert!(page.contains("answered by replicas n3"), "the sentence names the replica");
         assert!(!page.contains("left out"), "a short run is drawn whole");
+    }
+
+    #[test]
+    fn a_consistent_prefix_violation_is_highlighted_on_the_question_read() {
+        let (q, a) = (Version { clock: [("n1".to_string(), 1)].into(), ts: 1, dot: None }, Version { clock: [("n2".to_string(), 1)].into(), ts: 2, dot: None });
+        let answer = history::answer_value("p0-1", &["p0-0"]);
+        let mut ops = Vec::new();
+        pair(&mut ops, 0, "write", "k0", 1, |ok| ok.version = Some(q.clone()));
+        ops.iter_mut().rev().take(2).for_each(|op| op.value = json!("p0-0"));
+        pair(&mut ops, 0, "write", "k1", 3, |ok| ok.version = Some(a.clone()));
+        ops.iter_mut().rev().take(2).for_each(|op| op.value = json!(answer.clone()));
+        pair(&mut ops, 1, "read", "k1", 5, |ok| ok.value = json!([{"value": answer.clone(), "version": a.clone()}]));
+        pair(&mut ops, 1, "read", "k0", 7, |ok| ok.value = json!([]));
+        let h = History::new(ops);
+        let mut run = strict_run();
+        run.workload = "prefix".into();
+        let page = render(&h, &checker::check_all(&h, &run, &[]), "prefix");
+        assert!(bar_around(&page, "anomaly-consistent-prefix-0").contains("data-key=\"k0\""), "the question read carries the mark");
+        assert!(page.contains("href=\"#anomaly-consistent-prefix-0\">read of k1 by p1"), "the sentence links to it");
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //! acks but may have reached a replica). The *runners* drive C client tasks,
 //! each with one op outstanding, at a target rate.
 //!
-//! Two workloads: [`register`] (reads and writes of unique values: stale
-//! reads, read-your-writes, monotonic reads, t-visibility) and [`set`]
-//! (read-merge-write adds of unique elements: lost writes). Keys follow a
-//! [`KeyDist`] (uniform or zipfian); both end with [`final_reads`] on every
-//! node after the heal, and for our store [`replica_reads`] first: each home
-//! replica's own copy of every key a hinted write touched.
+//! Three workloads: [`register`] (reads and writes of unique values: stale
+//! reads, read-your-writes, monotonic reads, t-visibility), [`set`]
+//! (read-merge-write adds of unique elements: lost writes) and [`prefix`]
+//! (a question, then its answer after reading the question, on two keys;
+//! readers read the answer, then the question: consistent-prefix reads).
+//! Keys follow a [`KeyDist`] (uniform or zipfian); all end with
+//! [`final_reads`] on every node after the heal, and for our store
+//! [`replica_reads`] first: each home replica's own copy of every key a
+//! hinted write touched.
 //!
 //! The workload knows node addresses, not containers: it never reaches Docker.
 
@@ -30,6 +33,7 @@ mod etcd;
 mod redis_client;
 mod final_reads;
 mod keys;
+pub mod prefix;
 pub mod register;
 mod replica_reads;
 mod rng;

@@ -194,7 +194,9 @@ impl Slot for Worker {
     }
 }
 
-fn fill_error(op: &mut Op, error: ClientError) {
+/// Classifies a failed request on its completion: `fail` when the store
+/// guarantees nothing changed, `info` when it may have.
+pub(crate) fn fill_error(op: &mut Op, error: ClientError) {
     op.kind = match error {
         ClientError::Definite(_) => OpType::Fail,
         ClientError::Indefinite(_) => OpType::Info,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod builder;
+mod consistent_prefix;
 mod hint_homes;
 mod latency;
 mod linearizable;

@@ -142,7 +142,8 @@ impl Op {
         if self.f != "read" || self.kind != OpType::Ok {
             return None;
         }
-        serde_json::from_value(self.value.clone()).ok()
+        // Deserialized from a borrow of the value: no copy of its tree.
+        Vec::<Sibling>::deserialize(&self.value).ok()
     }
 }
 

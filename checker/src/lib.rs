@@ -79,6 +79,7 @@ mod frontier;
 mod explain;
 mod hint_homes;
 mod observe;
+mod visibility_pairs;
 
 pub mod convergence;
 pub mod hint_delivery;

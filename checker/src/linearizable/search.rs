@@ -20,11 +20,18 @@
 //! has finite resolution (whole milliseconds under the simulator), and
 //! ordering ops it cannot tell apart would invent anomalies.
 //!
+//! The memo is exact and cheap: the linearized set carries a Zobrist hash
+//! (a fixed random word per op, XORed in and out as ops are linearized and
+//! undone), so looking a pair up costs O(1) instead of hashing every word of
+//! the set, and the sets live in one arena; equal hashes are compared word
+//! by word, so a collision costs time, never a wrong answer.
+//!
 //! An op whose outcome is unknown (`info`, or no completion) returns at
 //! `u64::MAX`: it may be linearized anywhere after its call, and being
 //! linearized after everything else is the same as never taking effect.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// An op's effect on the register. Values are interned: `0` is the absent
@@ -81,9 +88,8 @@ fn step(state: u32, kind: Kind) -> Option<u32> {
 pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     let mut list = EventList::new(ops);
     let started = Instant::now();
-    let words = ops.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut memo: HashSet<(Box<[u64]>, u32)> = HashSet::new();
+    let mut linearized = Linearized::new(ops.len());
+    let mut memo = Memo::new(linearized.bits.len());
     let mut stack: Vec<(usize, u32)> = Vec::new();
     let mut state = 0u32;
     let mut event = list.first();
@@ -91,15 +97,21 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     while let Some(e) = event {
         steps += 1;
         if steps % 4096 == 0 && started.elapsed() > budget.time {
-            return Outcome::GaveUp(format!("search passed its {} ms budget", budget.time.as_millis()));
+            return Outcome::GaveUp(format!(
+                "search passed its {} ms budget",
+                budget.time.as_millis()
+            ));
         }
         let op = list.op_of(e);
         if list.is_call(e) {
             if let Some(next_state) = step(state, ops[op].kind) {
-                set_bit(&mut linearized, op, true);
-                if memo.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                linearized.flip(op);
+                if memo.insert(&linearized, next_state) {
                     if memo.len() > budget.memo_entries {
-                        return Outcome::GaveUp(format!("search passed its {} memo-entry budget", budget.memo_entries));
+                        return Outcome::GaveUp(format!(
+                            "search passed its {} memo-entry budget",
+                            budget.memo_entries
+                        ));
                     }
                     stack.push((op, state));
                     state = next_state;
@@ -107,7 +119,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
                     event = list.first();
                     continue;
                 }
-                set_bit(&mut linearized, op, false);
+                linearized.flip(op);
             }
             event = list.next(e);
         } else {
@@ -115,21 +127,131 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
                 return Outcome::Violation;
             };
             state = before;
-            set_bit(&mut linearized, undone, false);
+            linearized.flip(undone);
             list.unlift(undone);
             event = list.next(list.call_event(undone));
         }
     }
-    debug_assert!(linearized.iter().map(|w| w.count_ones() as usize).sum::<usize>() == ops.len());
+    debug_assert!(
+        linearized
+            .bits
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum::<usize>()
+            == ops.len()
+    );
     Outcome::Linearizable
 }
 
-fn set_bit(bits: &mut [u64], i: usize, on: bool) {
-    let mask = 1u64 << (i % 64);
-    if on {
-        bits[i / 64] |= mask;
-    } else {
-        bits[i / 64] &= !mask;
+/// The set of linearized ops, one bit each, with a hash kept up to date
+/// as bits flip (Zobrist: the XOR of a fixed random word per set bit), so
+/// the memo hashes it in O(1) instead of reading every word.
+struct Linearized {
+    /// Bit `i` is op `i`.
+    bits: Vec<u64>,
+    /// XOR of [`zobrist`] over the set bits.
+    hash: u64,
+}
+
+impl Linearized {
+    fn new(ops: usize) -> Linearized {
+        Linearized {
+            bits: vec![0; ops.div_ceil(64)],
+            hash: 0,
+        }
+    }
+
+    /// Adds op `i` if absent, removes it if present.
+    fn flip(&mut self, i: usize) {
+        self.bits[i / 64] ^= 1u64 << (i % 64);
+        self.hash ^= zobrist(i as u64);
+    }
+}
+
+/// A fixed pseudo-random word per op (splitmix64 of its position).
+fn zobrist(i: u64) -> u64 {
+    let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The (linearized set, state) pairs tried so far. Exact: entries with
+/// equal hashes are chained and compared word by word, so a collision
+/// costs a comparison, never a wrong answer. The sets live in one arena.
+struct Memo {
+    /// Words per set.
+    words: usize,
+    /// Entry `i`'s set is `arena[i * words..(i + 1) * words]`.
+    arena: Vec<u64>,
+    /// Entry `i`'s state.
+    states: Vec<u32>,
+    /// Entry `i`'s next entry with the same hash, or `NONE`.
+    chain: Vec<u32>,
+    /// Hash of (set, state) -> the latest entry with it.
+    heads: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
+}
+
+/// No next entry in a [`Memo`] chain.
+const NONE: u32 = u32::MAX;
+
+impl Memo {
+    fn new(words: usize) -> Memo {
+        Memo {
+            words,
+            arena: Vec::new(),
+            states: Vec::new(),
+            chain: Vec::new(),
+            heads: HashMap::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Records (set, state); false if it was already there.
+    fn insert(&mut self, set: &Linearized, state: u32) -> bool {
+        let hash = set.hash ^ zobrist(u64::from(state) ^ 0x5eed_0000_0000_0000);
+        let head = self.heads.get(&hash).copied().unwrap_or(NONE);
+        let mut entry = head;
+        while entry != NONE {
+            let i = entry as usize;
+            if self.states[i] == state
+                && self.arena[i * self.words..(i + 1) * self.words] == set.bits[..]
+            {
+                return false;
+            }
+            entry = self.chain[i];
+        }
+        let i = u32::try_from(self.states.len())
+            .expect("fewer than 2^32 memo entries (the budget is far below)");
+        self.arena.extend_from_slice(&set.bits);
+        self.states.push(state);
+        self.chain.push(head);
+        self.heads.insert(hash, i);
+        true
+    }
+}
+
+/// A hasher for keys that are already uniform hashes: it passes the
+/// `u64` through.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -284,6 +406,26 @@ mod tests {
     fn a_value_never_written_is_a_violation() {
         assert!(matches!(search(&[w(0, 1, 1), r(2, 3, 7)], BUDGET), Outcome::Violation));
         assert!(matches!(search(&[r(0, 1, 1)], BUDGET), Outcome::Violation));
+    }
+
+    #[test]
+    fn the_memo_is_exact_even_when_hashes_collide() {
+        let mut memo = Memo::new(2);
+        let mut set = Linearized::new(100);
+        assert!(memo.insert(&set, 0));
+        assert!(!memo.insert(&set, 0), "the same pair twice");
+        assert!(memo.insert(&set, 1), "another state");
+        set.flip(70);
+        assert!(memo.insert(&set, 0));
+        set.flip(70);
+        assert_eq!(set.hash, 0, "undoing an op restores the hash");
+        assert!(!memo.insert(&set, 0));
+        // A different set forced onto the same hash is still a new pair.
+        let mut other = Linearized::new(100);
+        other.bits[0] = 0b101;
+        assert!(memo.insert(&other, 0));
+        assert!(!memo.insert(&other, 0));
+        assert_eq!(memo.len(), 4);
     }
 
     #[test]

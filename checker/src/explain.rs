@@ -118,7 +118,7 @@ pub fn missed_write(read: &Read<'_>, write: &Ack<'_>, windows: &[Window], own: b
         read_clause(read),
         returned(&read.siblings),
         if own { "its own " } else { "" },
-        value_text(&write.value),
+        value_text(write.value),
         write.process,
         through(write.node),
         ms(write.ack_time),
@@ -129,13 +129,13 @@ pub fn missed_write(read: &Read<'_>, write: &Ack<'_>, windows: &[Window], own: b
 
 /// A monotonic-read violation: the read, and the earlier read of the same
 /// process that saw the version this one lost.
-pub fn went_back(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen, windows: &[Window]) -> String {
+pub fn went_back(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: &[Window]) -> String {
     debug_assert_eq!(read.process, earlier.process, "monotonic reads are per process");
     format!(
         "{} returned {} and lost {}, which the same process's earlier read (invoked {} ms, completed {} ms) through {}, {}, had seen; {}",
         read_clause(read),
         returned(&read.siblings),
-        value_text(&lost.value),
+        value_text(lost.value),
         ms(earlier.invoke_time),
         ms(earlier.complete_time),
         through(earlier.node),

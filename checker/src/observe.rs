@@ -17,7 +17,11 @@ use serde_json::Value;
 /// workload's read-merge-write).
 pub const WRITE_FS: [&str; 3] = ["write", "delete", "add"];
 
-/// An acknowledged write or delete.
+/// The value of a delete's ack: a tombstone.
+static TOMBSTONE: Value = Value::Null;
+
+/// An acknowledged write or delete; value and version borrowed from the
+/// history, which every checker holds for longer.
 #[derive(Debug, Clone)]
 pub struct Ack<'a> {
     /// Client process that issued it.
@@ -33,9 +37,9 @@ pub struct Ack<'a> {
     /// Node the request was sent to (its coordinator), if recorded.
     pub node: Option<&'a str>,
     /// Value written; null for a delete.
-    pub value: Value,
+    pub value: &'a Value,
     /// Version the store assigned.
-    pub version: Version,
+    pub version: &'a Version,
 }
 
 /// A successful read and the siblings it returned.
@@ -122,11 +126,11 @@ fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
 fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
     let done = pair.complete?;
     let value = if pair.invoke.f == "delete" {
-        Value::Null
+        &TOMBSTONE
     } else if done.value.is_null() {
-        pair.invoke.value.clone()
+        &pair.invoke.value
     } else {
-        done.value.clone()
+        &done.value
     };
     Some(Ack {
         process: process_of(pair)?,
@@ -136,6 +140,6 @@ fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
         key: pair.invoke.key.as_deref()?,
         node: pair.invoke.node.as_deref().or(done.node.as_deref()),
         value,
-        version: done.version.clone()?,
+        version: done.version.as_ref()?,
     })
 }

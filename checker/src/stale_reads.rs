@@ -94,8 +94,8 @@ fn merged<'o, 'a>(observed: &'o Observed<'a>) -> Vec<Event<'o, 'a>> {
     events.into_iter().map(|(_, _, _, e)| e).collect()
 }
 
-pub(crate) fn seen_of(ack: &Ack<'_>) -> Seen {
-    Seen { index: ack.index, value: ack.value.clone(), version: ack.version.clone() }
+pub(crate) fn seen_of<'a>(ack: &Ack<'a>) -> Seen<'a> {
+    Seen { index: ack.index, value: ack.value, version: ack.version }
 }
 
 /// What the sentences of the missed-write checkers look up: every
@@ -115,7 +115,7 @@ impl<'o, 'a> Trace<'o, 'a> {
 
 /// A stale read (or, `own`, a read-your-writes violation) described for a
 /// human: the indices and versions, and the sentence ([`crate::explain`]).
-pub(crate) fn example(read: &Read<'_>, missed: &Seen, trace: &Trace<'_, '_>, own: bool) -> Value {
+pub(crate) fn example(read: &Read<'_>, missed: &Seen<'_>, trace: &Trace<'_, '_>, own: bool) -> Value {
     let write = trace.acks.get(&missed.index).expect("every frontier entry of these checkers is an acknowledged write");
     json!({
         "sentence": explain::missed_write(read, write, &trace.windows, own),

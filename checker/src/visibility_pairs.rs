@@ -99,7 +99,7 @@ impl Pairs {
                 let covered = read
                     .siblings
                     .iter()
-                    .any(|s| s.version.covers(&ack.version, resolution));
+                    .any(|s| s.version.covers(ack.version, resolution));
                 k += u64::from(!covered);
                 let t_ns = read.invoke_time - ack.ack_time;
                 if t_ns / 1_000_000 > HORIZON_MS {
@@ -206,12 +206,12 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
         let (position, by_time): (Vec<usize>, Vec<&'o Ack<'a>>) = acks.into_iter().unzip();
         let times = by_time.iter().map(|a| a.ack_time).collect();
         let mut order: Vec<usize> = (0..by_time.len()).collect();
-        order.sort_by(|&a, &b| by_time[a].version.lww_cmp(&by_time[b].version));
+        order.sort_by(|&a, &b| by_time[a].version.lww_cmp(by_time[b].version));
         let mut rank = vec![0; by_time.len()];
         for (place, &i) in order.iter().enumerate() {
             rank[i] = place;
         }
-        let by_version = order.iter().map(|&i| &by_time[i].version).collect();
+        let by_version = order.iter().map(|&i| by_time[i].version).collect();
         KeyAcks {
             by_time,
             position,
@@ -310,6 +310,7 @@ mod tests {
     use serde_json::Value;
 
     const KEYS: [&str; 3] = ["k0", "k1", "k2"];
+    static NULL: Value = Value::Null;
     const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
     /// A version with few distinct timestamps and clocks, so lww ties on
@@ -343,7 +344,8 @@ mod tests {
             let key = KEYS[rng.random_range(0..KEYS.len())];
             if rng.random_bool(0.5) {
                 let ack_time = invoke_time + rng.random_range(0..5 * ms);
-                let version = version(&mut rng);
+                // Leaked: a test's few hundred versions, borrowed as a history's would be.
+                let version: &'static Version = Box::leak(Box::new(version(&mut rng)));
                 acks.push(Ack {
                     process: 0,
                     index,
@@ -351,7 +353,7 @@ mod tests {
                     ack_time,
                     key,
                     node: None,
-                    value: Value::Null,
+                    value: &NULL,
                     version,
                 });
             } else {

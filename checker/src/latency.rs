@@ -34,24 +34,25 @@ pub const NAME: &str = "latency";
 /// The percentiles reported, in percent.
 pub const PERCENTILES: [u64; 3] = [50, 95, 99];
 
-/// Latency samples (ms) grouped by `f`, then outcome name.
-type Groups = BTreeMap<String, BTreeMap<&'static str, Vec<f64>>>;
+/// Latency samples (ms) grouped by `f`, then outcome name; names borrowed
+/// from the history, so grouping allocates nothing per op.
+type Groups<'h> = BTreeMap<&'h str, BTreeMap<&'static str, Vec<f64>>>;
 
 /// Measures latency and throughput; see the module documentation.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let phases = Phases::of(history);
     let mut by_f: Groups = BTreeMap::new();
-    let mut by_phase: BTreeMap<String, Groups> = BTreeMap::new();
-    let mut incomplete: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_phase: BTreeMap<&str, Groups> = BTreeMap::new();
+    let mut incomplete: BTreeMap<&str, u64> = BTreeMap::new();
     for pair in &pairs {
         let Some(ms) = latency_ms(pair) else {
-            *incomplete.entry(pair.invoke.f.clone()).or_default() += 1;
+            *incomplete.entry(pair.invoke.f.as_str()).or_default() += 1;
             continue;
         };
         let outcome = outcome_name(pair.outcome());
         push(&mut by_f, &pair.invoke.f, outcome, ms);
-        let phase = by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default();
+        let phase = by_phase.entry(phases.at(pair.invoke.index)).or_default();
         push(phase, &pair.invoke.f, outcome, ms);
     }
     let ok_ops = pairs.iter().filter(|p| p.outcome() == OpType::Ok).count();
@@ -67,7 +68,7 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         .with("by_f", groups_json(&by_f))
         .with(
             "by_phase",
-            Value::Object(by_phase.iter().map(|(p, g)| (p.clone(), groups_json(g))).collect()),
+            Value::Object(by_phase.iter().map(|(p, g)| (p.to_string(), groups_json(g))).collect()),
         )
 }
 
@@ -85,8 +86,8 @@ fn outcome_name(outcome: OpType) -> &'static str {
     }
 }
 
-fn push(groups: &mut Groups, f: &str, outcome: &'static str, ms: f64) {
-    groups.entry(f.to_string()).or_default().entry(outcome).or_default().push(ms);
+fn push<'h>(groups: &mut Groups<'h>, f: &'h str, outcome: &'static str, ms: f64) {
+    groups.entry(f).or_default().entry(outcome).or_default().push(ms);
 }
 
 /// First client invocation to last client completion, in ns.
@@ -100,7 +101,7 @@ fn groups_json(groups: &Groups) -> Value {
     let per_f = groups.iter().map(|(f, outcomes)| {
         let per_outcome: Map<String, Value> =
             outcomes.iter().map(|(o, samples)| (o.to_string(), summary(samples))).collect();
-        (f.clone(), Value::Object(per_outcome))
+        (f.to_string(), Value::Object(per_outcome))
     });
     Value::Object(per_f.collect())
 }

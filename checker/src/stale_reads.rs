@@ -50,13 +50,18 @@ enum Event<'o, 'a> {
 /// Checks a history for stale reads; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
-    let trace = Trace::of(history, &observed);
+    check_observed(history, run, &Observed::from_pairs(&pairs))
+}
+
+/// [`check`] on the history's acks and reads, extracted once by the caller
+/// (the quorum checker runs this and read-your-writes on the same).
+pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
+    let trace = Trace::of(history, observed);
     let mut frontiers: HashMap<&str, Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut stale: Vec<Value> = Vec::new();
     let mut stale_count = 0usize;
-    for event in merged(&observed) {
+    for event in merged(observed) {
         match event {
             Event::Ack(ack) => frontiers
                 .entry(ack.key)
@@ -76,7 +81,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             }
         }
     }
-    figures(run, &observed, checked, stale_count, stale)
+    figures(run, observed, checked, stale_count, stale)
 }
 
 /// Acks at their acknowledgement time, reads at their invocation time; on a

@@ -18,7 +18,7 @@
 //!
 //! The frontier stays as small as the number of mutually concurrent writes.
 
-use history::{Resolution, Sibling, Version};
+use history::{Resolution, SiblingRef, Version};
 use serde_json::Value;
 
 /// A version that a later read must cover, and where it came from;
@@ -63,7 +63,7 @@ impl<'s> Frontier<'s> {
     }
 
     /// The earliest-inserted frontier version that no sibling covers, if any.
-    pub fn first_uncovered(&self, siblings: &[Sibling]) -> Option<&Seen<'s>> {
+    pub fn first_uncovered(&self, siblings: &[SiblingRef<'_>]) -> Option<&Seen<'s>> {
         self.items.iter().find(|w| {
             !siblings.iter().any(|s| s.version.covers(w.version, self.resolution))
         })

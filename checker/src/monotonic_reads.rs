@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use history::{History, RunConfig, Sibling};
+use history::{History, RunConfig, SiblingRef};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -76,8 +76,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     result
 }
 
-fn seen_of<'o>(read: &Read<'_>, sibling: &'o Sibling) -> Seen<'o> {
-    Seen { index: read.index, value: &sibling.value, version: &sibling.version }
+fn seen_of<'o>(read: &Read<'_>, sibling: &'o SiblingRef<'_>) -> Seen<'o> {
+    Seen { index: read.index, value: sibling.value, version: &sibling.version }
 }
 
 fn example(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: &[Window]) -> Value {

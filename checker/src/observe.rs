@@ -10,7 +10,7 @@
 //! (an `ok` write without a version, a read whose value is not a sibling
 //! list) are counted, never silently dropped, so the figures show them.
 
-use history::{OpPair, OpType, Process, Sibling, Version};
+use history::{OpPair, OpType, Process, SiblingRef, Version};
 use serde_json::Value;
 
 /// The `f`s that install a version a later read must see (`add` is the set
@@ -57,8 +57,8 @@ pub struct Read<'a> {
     pub key: &'a str,
     /// Node the request was sent to, if recorded.
     pub node: Option<&'a str>,
-    /// The siblings returned (empty: key absent).
-    pub siblings: Vec<Sibling>,
+    /// The siblings returned (empty: key absent), values borrowed.
+    pub siblings: Vec<SiblingRef<'a>>,
     /// The replicas that answered it, if the store reported them.
     pub answered_by: Option<&'a [String]>,
 }
@@ -118,7 +118,7 @@ fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
         complete_time: done.time,
         key: pair.invoke.key.as_deref()?,
         node: pair.invoke.node.as_deref().or(done.node.as_deref()),
-        siblings: done.siblings()?,
+        siblings: done.sibling_refs()?,
         answered_by: done.answered_by.as_deref(),
     })
 }

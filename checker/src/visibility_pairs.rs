@@ -29,7 +29,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use history::{Resolution, Sibling, Version};
+use history::{Resolution, SiblingRef, Version};
 
 use crate::observe::{Ack, Read};
 use crate::t_visibility::{bin_of, Bin, BIN_EDGES_MS, HORIZON_MS, MAX_PAIRS};
@@ -237,7 +237,7 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
 
     /// How many acks' versions a read of `siblings` covers: those not newer
     /// than its greatest sibling (a prefix of `by_version`).
-    fn not_newer_than(&self, siblings: &[Sibling]) -> usize {
+    fn not_newer_than(&self, siblings: &[SiblingRef<'_>]) -> usize {
         let Some(newest) = siblings
             .iter()
             .map(|s| &s.version)
@@ -358,8 +358,8 @@ mod tests {
                 });
             } else {
                 let siblings = (0..rng.random_range(0..3))
-                    .map(|_| Sibling {
-                        value: Value::Null,
+                    .map(|_| SiblingRef {
+                        value: &NULL,
                         version: version(&mut rng),
                     })
                     .collect();

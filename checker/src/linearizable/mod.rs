@@ -216,10 +216,10 @@ fn op_of(pair: &OpPair<'_>) -> Option<RegisterOp> {
         "write" => op.value = value_text(&pair.invoke.value),
         "delete" => {}
         "read" if kind == OpType::Ok => {
-            let siblings = pair.complete.and_then(|d| d.siblings())?;
+            let siblings = pair.complete.and_then(|d| d.sibling_refs())?;
             op.is_write = false;
             op.versions_seen = siblings.len();
-            op.value = siblings.first().and_then(|s| value_text(&s.value));
+            op.value = siblings.first().and_then(|s| value_text(s.value));
         }
         _ => return None,
     }

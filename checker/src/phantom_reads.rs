@@ -87,11 +87,10 @@ impl<'h> Written<'h> {
         }
         match value.as_array() {
             // A set: every element must have been added to this key.
-            Some(items) if items.iter().all(Value::is_string) => items
-                .iter()
-                .filter(|e| !self.elements.get(key).is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e))))
-                .cloned()
-                .collect(),
+            Some(items) if items.iter().all(Value::is_string) => {
+                let added = self.elements.get(key);
+                items.iter().filter(|e| !added.is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e)))).cloned().collect()
+            }
             _ => vec![value.clone()],
         }
     }

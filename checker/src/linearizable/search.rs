@@ -23,8 +23,11 @@
 //! The memo is exact and cheap: the linearized set carries a Zobrist hash
 //! (a fixed random word per op, XORed in and out as ops are linearized and
 //! undone), so looking a pair up costs O(1) instead of hashing every word of
-//! the set, and the sets live in one arena; equal hashes are compared word
-//! by word, so a collision costs time, never a wrong answer.
+//! the set; equal hashes are compared, so a collision costs time, never a
+//! wrong answer. A set is stored as its count of leading all-ones words and
+//! the few words after them up to its last linearized op, not one bit per op
+//! of the key, which made every insert copy and every key's memo hold
+//! ops²/8 bytes.
 //!
 //! An op whose outcome is unknown (`info`, or no completion) returns at
 //! `u64::MAX`: it may be linearized anywhere after its call, and being
@@ -61,7 +64,8 @@ pub struct Budget {
     /// Wall-clock time.
     pub time: Duration,
     /// Memoised (linearized set, state) pairs, a bound on memory: each
-    /// holds one bit per op.
+    /// holds the words of its set between the leading ones and the
+    /// trailing zeros (a few, as the search goes; one bit per op at worst).
     pub memo_entries: usize,
 }
 
@@ -89,7 +93,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     let mut list = EventList::new(ops);
     let started = Instant::now();
     let mut linearized = Linearized::new(ops.len());
-    let mut memo = Memo::new(linearized.bits.len());
+    let mut memo = Memo::new();
     let mut stack: Vec<(usize, u32)> = Vec::new();
     let mut state = 0u32;
     let mut event = list.first();
@@ -146,25 +150,50 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
 /// The set of linearized ops, one bit each, with a hash kept up to date
 /// as bits flip (Zobrist: the XOR of a fixed random word per set bit), so
 /// the memo hashes it in O(1) instead of reading every word.
+///
+/// The search linearizes ops roughly in invocation order, so the set is a
+/// run of whole words of ones, a ragged edge of a few words, then zeros.
+/// `full` and `top` track the edge, and (`full`, the words from `full` to
+/// `top`) is a canonical form of the set that the memo stores and compares:
+/// a few words, not one bit per op of the key.
 struct Linearized {
     /// Bit `i` is op `i`.
     bits: Vec<u64>,
     /// XOR of [`zobrist`] over the set bits.
     hash: u64,
+    /// Leading words that are all ones.
+    full: usize,
+    /// One past the last word that is not zero (0: none is).
+    top: usize,
 }
 
 impl Linearized {
     fn new(ops: usize) -> Linearized {
-        Linearized {
-            bits: vec![0; ops.div_ceil(64)],
-            hash: 0,
-        }
+        Linearized { bits: vec![0; ops.div_ceil(64)], hash: 0, full: 0, top: 0 }
     }
 
     /// Adds op `i` if absent, removes it if present.
     fn flip(&mut self, i: usize) {
-        self.bits[i / 64] ^= 1u64 << (i % 64);
+        let (word, mask) = (i / 64, 1u64 << (i % 64));
+        self.bits[word] ^= mask;
         self.hash ^= zobrist(i as u64);
+        if self.bits[word] & mask != 0 {
+            self.top = self.top.max(word + 1);
+            while self.full < self.bits.len() && self.bits[self.full] == u64::MAX {
+                self.full += 1;
+            }
+        } else {
+            self.full = self.full.min(word);
+            while self.top > 0 && self.bits[self.top - 1] == 0 {
+                self.top -= 1;
+            }
+        }
+        debug_assert!(self.full <= self.top.max(self.full) && self.top <= self.bits.len());
+    }
+
+    /// The words between the leading ones and the trailing zeros.
+    fn edge(&self) -> &[u64] {
+        &self.bits[self.full..self.top.max(self.full)]
     }
 }
 
@@ -177,12 +206,14 @@ fn zobrist(i: u64) -> u64 {
 }
 
 /// The (linearized set, state) pairs tried so far. Exact: entries with
-/// equal hashes are chained and compared word by word, so a collision
-/// costs a comparison, never a wrong answer. The sets live in one arena.
+/// equal hashes are chained and compared by their canonical forms, so a
+/// collision costs a comparison, never a wrong answer. The sets' edges
+/// live in one arena.
 struct Memo {
-    /// Words per set.
-    words: usize,
-    /// Entry `i`'s set is `arena[i * words..(i + 1) * words]`.
+    /// Entry `i`'s set: its count of leading all-ones words, and where its
+    /// edge words sit in `arena` (start, length).
+    sets: Vec<(usize, usize, usize)>,
+    /// The entries' edge words, one after another.
     arena: Vec<u64>,
     /// Entry `i`'s state.
     states: Vec<u32>,
@@ -196,9 +227,9 @@ struct Memo {
 const NONE: u32 = u32::MAX;
 
 impl Memo {
-    fn new(words: usize) -> Memo {
+    fn new() -> Memo {
         Memo {
-            words,
+            sets: Vec::new(),
             arena: Vec::new(),
             states: Vec::new(),
             chain: Vec::new(),
@@ -217,16 +248,16 @@ impl Memo {
         let mut entry = head;
         while entry != NONE {
             let i = entry as usize;
-            if self.states[i] == state
-                && self.arena[i * self.words..(i + 1) * self.words] == set.bits[..]
-            {
+            let (full, start, len) = self.sets[i];
+            if self.states[i] == state && full == set.full && self.arena[start..start + len] == *set.edge() {
                 return false;
             }
             entry = self.chain[i];
         }
         let i = u32::try_from(self.states.len())
             .expect("fewer than 2^32 memo entries (the budget is far below)");
-        self.arena.extend_from_slice(&set.bits);
+        self.sets.push((set.full, self.arena.len(), set.edge().len()));
+        self.arena.extend_from_slice(set.edge());
         self.states.push(state);
         self.chain.push(head);
         self.heads.insert(hash, i);
@@ -410,7 +441,7 @@ mod tests {
 
     #[test]
     fn the_memo_is_exact_even_when_hashes_collide() {
-        let mut memo = Memo::new(2);
+        let mut memo = Memo::new();
         let mut set = Linearized::new(100);
         assert!(memo.insert(&set, 0));
         assert!(!memo.insert(&set, 0), "the same pair twice");
@@ -422,10 +453,34 @@ mod tests {
         assert!(!memo.insert(&set, 0));
         // A different set forced onto the same hash is still a new pair.
         let mut other = Linearized::new(100);
-        other.bits[0] = 0b101;
+        other.flip(0);
+        other.flip(2);
+        other.hash = 0;
         assert!(memo.insert(&other, 0));
         assert!(!memo.insert(&other, 0));
         assert_eq!(memo.len(), 4);
+    }
+
+    #[test]
+    fn the_canonical_form_tracks_every_flip() {
+        let mut set = Linearized::new(300);
+        let check = |set: &Linearized| {
+            let full = set.bits.iter().take_while(|w| **w == u64::MAX).count();
+            let top = set.bits.iter().rposition(|w| *w != 0).map_or(0, |p| p + 1);
+            assert_eq!((set.full, set.top), (full, top));
+        };
+        // Fill ops 0..256 in a scattered order (whole words become ones),
+        // then flip at random, mostly near the edge.
+        for i in 0..256 {
+            set.flip((i * 37) % 256);
+            check(&set);
+        }
+        let mut x = 7u64;
+        for _ in 0..20_000 {
+            x = zobrist(x);
+            set.flip((x % 300) as usize);
+            check(&set);
+        }
     }
 
     #[test]

@@ -174,8 +174,10 @@ bench-sim: build
 	scripts/bench-sim.sh
 
 # Every checker on a seeded generated register history (linearizable by
-# construction): ops/s and peak RSS; CHECKER_BENCH_OPS (default 1M) for the
-# linearizability search, CHECKER_BENCH_OTHERS_OPS (default 100k) for the rest.
+# construction) and on a seeded set history (no add lost by construction),
+# CHECKER_BENCH_OPS client ops each (default 1M): a table of wall and CPU
+# seconds, ops/s and peak RSS per checker (checker/benches/checkers.rs).
+# CHECKER_BENCH_ONLY=<name,...> runs only those checkers.
 .PHONY: bench-checkers
 bench-checkers:
 	$(CARGO) bench -p checker --bench checkers

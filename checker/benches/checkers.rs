@@ -1,74 +1,150 @@
 //! `make bench-checkers`: every checker on a seeded, generated register
-//! history, its ops per second and the process's peak RSS after it.
+//! history and on a seeded, generated set history, each with its wall
+//! time, ops per second and peak RSS, printed as one table.
 //!
-//! The history is a linearizable LWW register by construction: `PROCESSES`
-//! clients each run one op at a time on `KEYS` keys; an op lasts 1 to 5 ms;
-//! a write takes effect at a random instant inside its interval, a read
-//! returns the value in force at a random instant inside its own. So every
-//! checker has real work (reads that follow acknowledged writes, keys with
-//! thousands of ops), and the linearizability search must find an order.
+//! The register history is a linearizable LWW register by construction:
+//! `PROCESSES` clients each run one op at a time on `REGISTER_KEYS` keys;
+//! an op lasts 1 to 5 ms; a write takes effect at a random instant inside
+//! its interval, a read returns the value in force at a random instant
+//! inside its own. So every checker has real work (reads that follow
+//! acknowledged writes, keys with thousands of ops), and the
+//! linearizability search must find an order.
 //!
-//! Sizes: `CHECKER_BENCH_OPS` client ops for the linearizable checker
-//! (default 1,000,000); the other checkers get `CHECKER_BENCH_OTHERS_OPS`
-//! (default 100,000: some are still quadratic in the ops of a key, which a
-//! million would turn into minutes). Peak RSS is the process's high-water
-//! mark (`VmHWM`), so read it as a bound, in the order the lines print.
+//! The set history is the set workload's shape (`workload/src/set.rs`):
+//! the same clients, half of their ops an `add` of a unique element
+//! (read-merge-write, recorded as one op with the version it got), half a
+//! plain read that returns the key's whole cart; then a `final` phase that
+//! reads every key through each of three nodes, which the lost-writes
+//! checker compares the acknowledged adds with. Adds take effect at an
+//! instant inside their interval and merge into the cart in force, so no
+//! add is lost. `SET_KEYS` keys keep the carts around `ops / SET_KEYS / 2`
+//! elements, the size the store's value limit allows in real runs.
+//!
+//! Columns: wall time, the thread's CPU time (user + system; on a machine
+//! shared with builds the wall time also counts waiting for a core), ops
+//! per wall second, peak RSS, the verdict.
+//!
+//! Sizes: `CHECKER_BENCH_OPS` client ops per history (default 1,000,000);
+//! `CHECKER_BENCH_ONLY` (comma-separated checker names) runs just those.
+//! Peak RSS is the process's high-water mark (`VmHWM`), reset before each
+//! checker (`/proc/self/clear_refs`), so it is the history held in memory
+//! plus what that checker allocated on top of it.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use history::{History, Op, OpType, Resolution, RunConfig, Version};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Client processes.
 const PROCESSES: u64 = 8;
-/// Keys, `k0` ...
-const KEYS: u64 = 100;
+/// Keys of the register history, `k0` ...
+const REGISTER_KEYS: u64 = 100;
+/// Keys of the set history.
+const SET_KEYS: u64 = 10_000;
+/// Nodes the final reads of the set history go through.
+const NODES: u64 = 3;
 /// The generator's seed.
 const SEED: u64 = 42;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-/// A register history of about `ops` client ops (invocation and completion each).
-fn history(ops: usize) -> History {
+/// One client op's interval and target, as both generators draw them.
+struct Slot {
+    /// Client process.
+    process: u64,
+    /// Invocation time, ns.
+    start_ns: u64,
+    /// Completion time, ns.
+    end_ns: u64,
+    /// The instant inside the interval the op takes effect, ns.
+    at_ns: u64,
+    /// Key index.
+    key: usize,
+    /// Coordinator node name.
+    node: String,
+}
+
+/// Draws the next op of process `i % PROCESSES` (1 to 5 ms, after a pause
+/// of up to 1 ms), with the key and node; the draws are those the register
+/// generator has always made, in the same order.
+fn slot(rng: &mut rand_chacha::ChaCha8Rng, clock_ns: &mut [u64], i: usize, keys: u64) -> Slot {
+    let p = i % PROCESSES as usize;
+    let start_ns = clock_ns[p] + rng.random_range(0..1_000_000);
+    let end_ns = start_ns + rng.random_range(1_000_000..5_000_000);
+    clock_ns[p] = end_ns;
+    let key = rng.random_range(0..keys) as usize;
+    let node = format!("n{}", rng.random_range(1..=NODES));
+    Slot {
+        process: p as u64,
+        start_ns,
+        end_ns,
+        at_ns: 0,
+        key,
+        node,
+    }
+}
+
+/// The invocation and completion of `slot`'s op, without values.
+fn ops_of(slot: &Slot, f: &str) -> (Op, Op) {
+    let key = format!("k{}", slot.key);
+    let mut invoke = Op::client(slot.process, OpType::Invoke, f, &key, &slot.node);
+    invoke.time = slot.start_ns;
+    let mut done = Op::client(slot.process, OpType::Ok, f, &key, &slot.node);
+    done.time = slot.end_ns;
+    (invoke, done)
+}
+
+/// The version a write that took effect at `at_ns` gets (coordinator ms).
+fn version_at(at_ns: u64) -> Version {
+    Version {
+        clock: Default::default(),
+        ts: at_ns / 1_000_000,
+        dot: None,
+    }
+}
+
+/// Sorts events into time order (invocations first at one instant) and numbers them.
+fn history_of(mut events: Vec<Op>) -> History {
+    events.sort_by_key(|op| (op.time, op.kind != OpType::Invoke));
+    for (i, op) in events.iter_mut().enumerate() {
+        op.index = i as u64;
+    }
+    History::new(events)
+}
+
+/// A register history of `ops` client ops (invocation and completion each).
+fn register_history(ops: usize) -> History {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED);
     // Per key: (effect time ns, value, version) of every write, in effect order.
-    let mut effects: Vec<Vec<(u64, String, Version)>> = vec![Vec::new(); KEYS as usize];
+    let mut effects: Vec<Vec<(u64, String, Version)>> = vec![Vec::new(); REGISTER_KEYS as usize];
     let mut events: Vec<Op> = Vec::with_capacity(ops * 2);
     let mut clock_ns = vec![0u64; PROCESSES as usize];
     let mut pending_reads: Vec<(usize, u64, usize, Op)> = Vec::new();
     for i in 0..ops {
-        let p = i % PROCESSES as usize;
-        let start = clock_ns[p] + rng.random_range(0..1_000_000);
-        let end = start + rng.random_range(1_000_000..5_000_000);
-        clock_ns[p] = end;
-        let key = rng.random_range(0..KEYS) as usize;
-        let key_name = format!("k{key}");
-        let node = format!("n{}", rng.random_range(1..=3));
+        let s = slot(&mut rng, &mut clock_ns, i, REGISTER_KEYS);
         if rng.random_bool(0.5) {
-            let value = format!("p{p}-{i}");
-            let at = rng.random_range(start..end);
-            let version = Version { clock: Default::default(), ts: at / 1_000_000, dot: None };
-            effects[key].push((at, value.clone(), version.clone()));
-            let mut invoke = Op::client(p as u64, OpType::Invoke, "write", &key_name, &node);
+            let (mut invoke, mut ok) = ops_of(&s, "write");
+            let value = format!("p{}-{i}", s.process);
+            let at = rng.random_range(s.start_ns..s.end_ns);
+            let version = version_at(at);
+            effects[s.key].push((at, value.clone(), version.clone()));
             invoke.value = json!(value);
-            invoke.time = start;
-            let mut ok = Op::client(p as u64, OpType::Ok, "write", &key_name, &node);
             ok.value = json!(value);
             ok.version = Some(version);
-            ok.time = end;
             events.push(invoke);
             events.push(ok);
         } else {
-            let at = rng.random_range(start..end);
-            let mut invoke = Op::client(p as u64, OpType::Invoke, "read", &key_name, &node);
-            invoke.time = start;
-            let mut ok = Op::client(p as u64, OpType::Ok, "read", &key_name, &node);
-            ok.time = end;
+            let at = rng.random_range(s.start_ns..s.end_ns);
+            let (invoke, ok) = ops_of(&s, "read");
             events.push(invoke);
-            pending_reads.push((key, at, events.len(), ok));
+            pending_reads.push((s.key, at, events.len(), ok));
             events.push(Op::client(0, OpType::Info, "placeholder", "", ""));
         }
     }
@@ -83,19 +159,93 @@ fn history(ops: usize) -> History {
         };
         events[slot] = ok;
     }
-    events.sort_by_key(|op| (op.time, op.kind != OpType::Invoke));
-    for (i, op) in events.iter_mut().enumerate() {
-        op.index = i as u64;
-    }
-    History::new(events)
+    history_of(events)
 }
 
-fn run_config() -> RunConfig {
+/// A set read's value: the cart as one sibling, or no sibling for a key never added to.
+fn cart_value(cart: &BTreeSet<String>, version: Option<&Version>) -> Value {
+    match version {
+        Some(version) => json!([{"value": cart, "version": version}]),
+        None => json!([]),
+    }
+}
+
+/// A set history of `ops` client ops, then the final reads of every key
+/// through every node (`SET_KEYS * NODES` more).
+fn set_history(ops: usize) -> History {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(SEED);
+    let mut clock_ns = vec![0u64; PROCESSES as usize];
+    // (effect time, slot of the completion in `events`, is an add).
+    let mut effects: Vec<(u64, usize, bool)> = Vec::with_capacity(ops);
+    let mut events: Vec<Op> =
+        Vec::with_capacity(ops * 2 + SET_KEYS as usize * NODES as usize * 2 + 1);
+    for i in 0..ops {
+        let mut s = slot(&mut rng, &mut clock_ns, i, SET_KEYS);
+        let add = rng.random_bool(0.5);
+        s.at_ns = rng.random_range(s.start_ns..s.end_ns);
+        let (mut invoke, mut done) = ops_of(&s, if add { "add" } else { "read" });
+        if add {
+            invoke.value = json!(format!("p{}-{i}", s.process));
+            done.value = invoke.value.clone();
+            done.version = Some(version_at(s.at_ns));
+        }
+        events.push(invoke);
+        effects.push((s.at_ns, events.len(), add));
+        events.push(done);
+    }
+    effects.sort_unstable();
+    let mut carts: Vec<(BTreeSet<String>, Option<Version>)> =
+        vec![(BTreeSet::new(), None); SET_KEYS as usize];
+    for (_, slot, add) in effects {
+        let key: usize = events[slot]
+            .key
+            .as_deref()
+            .and_then(|k| k[1..].parse().ok())
+            .expect("the generator's keys are k<n>");
+        let (cart, version) = &mut carts[key];
+        if add {
+            cart.insert(
+                events[slot]
+                    .value
+                    .as_str()
+                    .expect("an add's value is its element")
+                    .to_string(),
+            );
+            *version = events[slot].version.clone();
+        } else {
+            events[slot].value = cart_value(cart, version.as_ref());
+        }
+    }
+    let mut end_ns = clock_ns.iter().copied().max().unwrap_or(0) + 1;
+    let mut phase = Op::nemesis("phase", json!({"phase": "final"}));
+    phase.time = end_ns;
+    events.push(phase);
+    for (k, (cart, version)) in carts.iter().enumerate() {
+        for n in 0..NODES {
+            end_ns += 1_000;
+            let s = Slot {
+                process: PROCESSES + n,
+                start_ns: end_ns,
+                end_ns: end_ns + 500,
+                at_ns: 0,
+                key: k,
+                node: format!("n{}", n + 1),
+            };
+            let (invoke, mut done) = ops_of(&s, "read");
+            done.value = cart_value(cart, version.as_ref());
+            events.push(invoke);
+            events.push(done);
+        }
+    }
+    history_of(events)
+}
+
+fn run_config(workload: &str) -> RunConfig {
     let value = json!({
         "nodes": ["n1", "n2", "n3"], "n": 3, "w": 2, "r": 2,
         "sloppy_quorum": false, "resolution": "lww",
         "hinted_handoff": true, "read_repair": true, "anti_entropy": true,
-        "workload": "register", "nemesis": [], "seed": SEED,
+        "workload": workload, "nemesis": [], "seed": SEED,
         "time_limit_s": 60, "concurrency": PROCESSES, "rate": 0.0,
         "backend": "sim", "node_image": "bench", "started_at": "2026-01-01T00:00:00Z"
     });
@@ -104,41 +254,125 @@ fn run_config() -> RunConfig {
     run
 }
 
-/// The process's peak resident set, MiB (Linux `VmHWM`).
+/// The process's peak resident set since the last reset, MiB (Linux `VmHWM`).
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kib.map_or(f64::NAN, |k| k / 1024.0)
 }
 
-fn bench(name: &str, check: checker::CheckFn, history: &History, run: &RunConfig) {
-    let client_ops = history.ops.len() / 2;
-    let started = Instant::now();
+/// Resets the peak to the current resident set (Linux >= 4.0); without
+/// it the figures are the peak since the process began.
+fn reset_peak_rss() {
+    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+        eprintln!("cannot reset VmHWM: peak RSS figures are since the process began");
+    }
+}
+
+/// CPU seconds this thread has used (user + system, from
+/// `/proc/thread-self/stat`, in clock ticks of 10 ms): on a shared machine
+/// the wall time includes waiting for a core, this does not.
+fn thread_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
+/// Client ops of a history: its invocations.
+fn client_ops(history: &History) -> usize {
+    history
+        .ops
+        .iter()
+        .filter(|op| op.kind == OpType::Invoke)
+        .count()
+}
+
+/// Whether `CHECKER_BENCH_ONLY` selects `name` (all when unset).
+fn selected(name: &str) -> bool {
+    std::env::var("CHECKER_BENCH_ONLY")
+        .map_or(true, |only| only.split(',').any(|n| n.trim() == name))
+}
+
+/// Times one checker on one history and prints its table row.
+fn bench(label: &str, name: &str, check: checker::CheckFn, history: &History, run: &RunConfig) {
+    if !selected(name) {
+        return;
+    }
+    let ops = client_ops(history);
+    reset_peak_rss();
+    let (started, cpu_before) = (Instant::now(), thread_cpu_s());
     let result = check(history, run);
     let secs = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu_s() - cpu_before;
     println!(
-        "{name:<18} {client_ops:>9} ops {secs:>8.2} s {:>12.0} ops/s  peak RSS {:>6.0} MiB  verdict {:?}",
-        client_ops as f64 / secs,
+        "| {label:<8} | {name:<16} | {ops:>9} | {secs:>7.2} | {cpu:>6.2} | {:>11.0} | {:>8.0} | {:<7} |",
+        ops as f64 / secs,
         peak_rss_mib(),
-        result.valid
+        format!("{:?}", result.valid)
     );
-    if name == checker::linearizable::NAME {
-        let answer = result.figure("linearizable").cloned().unwrap_or_default();
-        assert_eq!(answer, json!(true), "the generated history is linearizable by construction: {:?}", result.figures);
+    expect(name, &result);
+}
+
+/// What the generated histories guarantee, so a checker that did no work
+/// (or broke) cannot pass unnoticed.
+fn expect(name: &str, result: &checker::CheckResult) {
+    let figure = |key: &str| result.figure(key).cloned().unwrap_or_default();
+    match name {
+        checker::linearizable::NAME => assert_eq!(
+            figure("linearizable"),
+            json!(true),
+            "linearizable by construction: {:?}",
+            result.figures
+        ),
+        checker::stale_reads::NAME => {
+            assert_eq!(figure("stale"), json!(0), "no stale read by construction")
+        }
+        checker::lost_writes::NAME => {
+            assert_eq!(figure("lost"), json!(0), "no add is lost by construction");
+            assert!(
+                figure("checked_adds").as_u64().is_some_and(|n| n > 0),
+                "the final reads judge the adds"
+            );
+        }
+        _ => {}
     }
 }
 
 fn main() {
-    let run = run_config();
-    let lin_ops = env_usize("CHECKER_BENCH_OPS", 1_000_000);
-    let other_ops = env_usize("CHECKER_BENCH_OTHERS_OPS", 100_000);
-    let started = Instant::now();
-    let big = history(lin_ops);
-    println!("generated {lin_ops} ops ({PROCESSES} processes, {KEYS} keys, seed {SEED}) in {:.1} s", started.elapsed().as_secs_f64());
-    bench(checker::linearizable::NAME, checker::linearizable::check, &big, &run);
-    drop(big);
-    let small = history(other_ops);
-    for (name, check) in checker::CHECKERS {
-        bench(name, check, &small, &run);
+    let ops = env_usize("CHECKER_BENCH_OPS", 1_000_000);
+    println!(
+        "| history  | checker          |       ops |  wall s |  cpu s | ops/s(wall) | peak MiB | verdict |"
+    );
+    println!(
+        "| -------- | ---------------- | --------: | ------: | -----: | ----------: | -------: | ------- |"
+    );
+    for workload in ["register", "set"] {
+        reset_peak_rss();
+        let started = Instant::now();
+        let history = if workload == "register" {
+            register_history(ops)
+        } else {
+            set_history(ops)
+        };
+        eprintln!(
+            "generated the {workload} history: {} client ops ({PROCESSES} processes, seed {SEED}) in {:.1} s, peak {:.0} MiB",
+            client_ops(&history),
+            started.elapsed().as_secs_f64(),
+            peak_rss_mib()
+        );
+        let run = run_config(workload);
+        let own: &[(&str, checker::CheckFn)] = if workload == "register" {
+            &checker::REGISTER_CHECKERS
+        } else {
+            &checker::SET_CHECKERS
+        };
+        for (name, check) in checker::CHECKERS.iter().chain(own) {
+            bench(workload, name, *check, &history, &run);
+        }
     }
 }

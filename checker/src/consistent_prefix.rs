@@ -40,7 +40,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use history::{Answer, History, OpPair, OpType, Process, RunConfig, Sibling, Version};
+use history::{Answer, History, OpPair, OpType, Process, RunConfig, SiblingRef, Version};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -108,7 +108,7 @@ fn questions<'a>(pairs: &[OpPair<'a>], observed: &Observed<'a>) -> HashMap<&'a s
 }
 
 /// The answers among a read's siblings.
-fn answers(siblings: &[Sibling]) -> Vec<Answer<'_>> {
+fn answers<'a>(siblings: &[SiblingRef<'a>]) -> Vec<Answer<'a>> {
     siblings
         .iter()
         .filter_map(|s| s.value.as_str().and_then(Answer::parse))

@@ -19,7 +19,7 @@
 //! The sentences are pure text built from the history; nothing here
 //! decides whether something is an anomaly (the checkers do that).
 
-use history::Sibling;
+use history::SiblingRef;
 use serde_json::Value;
 
 use crate::frontier::Seen;
@@ -47,11 +47,11 @@ pub fn value_text(value: &Value) -> String {
 }
 
 /// What a read returned: nothing, one value, or its siblings (a few).
-pub(crate) fn returned(siblings: &[Sibling]) -> String {
+pub(crate) fn returned(siblings: &[SiblingRef<'_>]) -> String {
     if siblings.is_empty() {
         return "nothing (the key absent)".to_string();
     }
-    let mut shown: Vec<String> = siblings.iter().take(MAX_LISTED_VALUES).map(|s| value_text(&s.value)).collect();
+    let mut shown: Vec<String> = siblings.iter().take(MAX_LISTED_VALUES).map(|s| value_text(s.value)).collect();
     if siblings.len() > MAX_LISTED_VALUES {
         shown.push(format!("and {} more", siblings.len() - MAX_LISTED_VALUES));
     }
@@ -118,7 +118,7 @@ pub fn missed_write(read: &Read<'_>, write: &Ack<'_>, windows: &[Window], own: b
         read_clause(read),
         returned(&read.siblings),
         if own { "its own " } else { "" },
-        value_text(&write.value),
+        value_text(write.value),
         write.process,
         through(write.node),
         ms(write.ack_time),
@@ -129,13 +129,13 @@ pub fn missed_write(read: &Read<'_>, write: &Ack<'_>, windows: &[Window], own: b
 
 /// A monotonic-read violation: the read, and the earlier read of the same
 /// process that saw the version this one lost.
-pub fn went_back(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen, windows: &[Window]) -> String {
+pub fn went_back(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: &[Window]) -> String {
     debug_assert_eq!(read.process, earlier.process, "monotonic reads are per process");
     format!(
         "{} returned {} and lost {}, which the same process's earlier read (invoked {} ms, completed {} ms) through {}, {}, had seen; {}",
         read_clause(read),
         returned(&read.siblings),
-        value_text(&lost.value),
+        value_text(lost.value),
         ms(earlier.invoke_time),
         ms(earlier.complete_time),
         through(earlier.node),
@@ -220,8 +220,8 @@ mod tests {
     fn many_windows_and_siblings_are_cut_with_a_count() {
         let windows: Vec<Window> = (0..6).map(|i| window("kill", f64::from(i), f64::from(i) + 0.5)).collect();
         assert!(faults_clause(&windows, 0, 10_000_000).ends_with("and 2 more"));
-        let sib = |v: &str| Sibling { value: Value::from(v), version: Default::default() };
-        let five: Vec<Sibling> = ["a", "b", "c", "d", "e"].iter().map(|v| sib(v)).collect();
+        let values: Vec<Value> = ["a", "b", "c", "d", "e"].iter().map(|v| Value::from(*v)).collect();
+        let five: Vec<SiblingRef<'_>> = values.iter().map(|value| SiblingRef { value, version: Default::default() }).collect();
         assert_eq!(returned(&five), "5 siblings (a, b, c, and 2 more)");
         assert_eq!(returned(&five[..1]), "a");
         assert_eq!(returned(&[]), "nothing (the key absent)");

@@ -18,31 +18,32 @@
 //!
 //! The frontier stays as small as the number of mutually concurrent writes.
 
-use history::{Resolution, Sibling, Version};
+use history::{Resolution, SiblingRef, Version};
 use serde_json::Value;
 
-/// A version that a later read must cover, and where it came from.
-#[derive(Debug, Clone)]
-pub struct Seen {
+/// A version that a later read must cover, and where it came from;
+/// borrowed from the ops it was read from, never copied.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'s> {
     /// History index of the op that produced or observed it (its invoke).
     pub index: u64,
     /// The value written (null for a tombstone).
-    pub value: Value,
+    pub value: &'s Value,
     /// The version the store assigned.
-    pub version: Version,
+    pub version: &'s Version,
 }
 
 /// The maximal versions among those inserted, under one resolution mode.
 #[derive(Debug, Clone)]
-pub struct Frontier {
+pub struct Frontier<'s> {
     /// Decides what "covers" and "dominates" mean.
     resolution: Resolution,
     /// Pairwise non-dominating versions, in insertion order.
-    items: Vec<Seen>,
+    items: Vec<Seen<'s>>,
 }
 
-impl Frontier {
-    pub fn new(resolution: Resolution) -> Frontier {
+impl<'s> Frontier<'s> {
+    pub fn new(resolution: Resolution) -> Frontier<'s> {
         Frontier { resolution, items: Vec::new() }
     }
 
@@ -52,19 +53,19 @@ impl Frontier {
 
     /// Adds a version, dropping whatever it dominates; a no-op if something
     /// already there dominates it.
-    pub fn insert(&mut self, seen: Seen) {
+    pub fn insert(&mut self, seen: Seen<'s>) {
         let res = self.resolution;
-        if self.items.iter().any(|x| dominates(&x.version, &seen.version, res)) {
+        if self.items.iter().any(|x| dominates(x.version, seen.version, res)) {
             return;
         }
-        self.items.retain(|x| !dominates(&seen.version, &x.version, res));
+        self.items.retain(|x| !dominates(seen.version, x.version, res));
         self.items.push(seen);
     }
 
     /// The earliest-inserted frontier version that no sibling covers, if any.
-    pub fn first_uncovered(&self, siblings: &[Sibling]) -> Option<&Seen> {
+    pub fn first_uncovered(&self, siblings: &[SiblingRef<'_>]) -> Option<&Seen<'s>> {
         self.items.iter().find(|w| {
-            !siblings.iter().any(|s| s.version.covers(&w.version, self.resolution))
+            !siblings.iter().any(|s| s.version.covers(w.version, self.resolution))
         })
     }
 }

@@ -49,26 +49,27 @@ pub const NAME: &str = "latency";
 /// The percentiles reported, in percent.
 pub const PERCENTILES: [u64; 3] = [50, 95, 99];
 
-/// Latency samples (ms) grouped by `f`, then outcome name.
-type Groups = BTreeMap<String, BTreeMap<&'static str, Vec<f64>>>;
+/// Latency samples (ms) grouped by `f`, then outcome name; names borrowed
+/// from the history, so grouping allocates nothing per op.
+type Groups<'h> = BTreeMap<&'h str, BTreeMap<&'static str, Vec<f64>>>;
 
 /// Measures latency and throughput; see the module documentation.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let phases = Phases::of(history);
     let mut by_f: Groups = BTreeMap::new();
-    let mut by_phase: BTreeMap<String, Groups> = BTreeMap::new();
-    let mut incomplete: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_phase: BTreeMap<&str, Groups> = BTreeMap::new();
+    let mut incomplete: BTreeMap<&str, u64> = BTreeMap::new();
     let windows = fault_windows(history);
     let mut by_window: BTreeMap<&'static str, Groups> = BTreeMap::new();
     for pair in &pairs {
         let Some(ms) = latency_ms(pair) else {
-            *incomplete.entry(pair.invoke.f.clone()).or_default() += 1;
+            *incomplete.entry(pair.invoke.f.as_str()).or_default() += 1;
             continue;
         };
         let outcome = outcome_name(pair.outcome());
         push(&mut by_f, &pair.invoke.f, outcome, ms);
-        let phase = by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default();
+        let phase = by_phase.entry(phases.at(pair.invoke.index)).or_default();
         push(phase, &pair.invoke.f, outcome, ms);
         for kind in kinds_at(&windows, pair.invoke.time) {
             push(by_window.entry(kind).or_default(), &pair.invoke.f, outcome, ms);
@@ -87,7 +88,7 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         .with("by_f", groups_json(&by_f))
         .with(
             "by_phase",
-            Value::Object(by_phase.iter().map(|(p, g)| (p.clone(), groups_json(g))).collect()),
+            Value::Object(by_phase.iter().map(|(p, g)| (p.to_string(), groups_json(g))).collect()),
         )
         .with("by_window", Value::Object(by_window.iter().map(|(k, g)| (k.to_string(), groups_json(g))).collect()))
         .with("latency_window_p50_shift_ms", json!(p50_shift_ms(&by_window)))
@@ -105,7 +106,7 @@ fn kinds_at(windows: &[Window], time_ns: u64) -> Vec<&'static str> {
 }
 
 /// Median ok latency inside latency windows minus outside every window.
-fn p50_shift_ms(by_window: &BTreeMap<&'static str, Groups>) -> Option<f64> {
+fn p50_shift_ms(by_window: &BTreeMap<&'static str, Groups<'_>>) -> Option<f64> {
     let ok_p50 = |kind: &str| {
         let mut samples: Vec<f64> = by_window.get(kind)?.values().filter_map(|o| o.get("ok")).flatten().copied().collect();
         samples.sort_by(f64::total_cmp);
@@ -128,8 +129,8 @@ fn outcome_name(outcome: OpType) -> &'static str {
     }
 }
 
-fn push(groups: &mut Groups, f: &str, outcome: &'static str, ms: f64) {
-    groups.entry(f.to_string()).or_default().entry(outcome).or_default().push(ms);
+fn push<'h>(groups: &mut Groups<'h>, f: &'h str, outcome: &'static str, ms: f64) {
+    groups.entry(f).or_default().entry(outcome).or_default().push(ms);
 }
 
 /// First client invocation to last client completion, in ns.
@@ -143,7 +144,7 @@ fn groups_json(groups: &Groups) -> Value {
     let per_f = groups.iter().map(|(f, outcomes)| {
         let per_outcome: Map<String, Value> =
             outcomes.iter().map(|(o, samples)| (o.to_string(), summary(samples))).collect();
-        (f.clone(), Value::Object(per_outcome))
+        (f.to_string(), Value::Object(per_outcome))
     });
     Value::Object(per_f.collect())
 }

@@ -60,6 +60,18 @@
 //! node's own obsolescence rule; `lww`: not-older `(ts, clock)`), and only acknowledged (`ok`) writes are owed to anyone:
 //! `fail` certainly did not happen, `info` may or may not have.
 //!
+//! # Cost
+//!
+//! A campaign of hours records millions of ops, so every checker is linear
+//! in the ops but for sorting: per key, in time order, with comparisons
+//! that borrow from the history instead of copying values, versions or
+//! clock maps. The exceptions are said where they are: t-visibility pairs
+//! every read with every earlier ack of its key under `siblings`, where
+//! covering is only a partial order ([`t_visibility`]), and the
+//! linearizability search is exponential in the worst case and bounded by
+//! its budget. `make bench-checkers` times every checker on seeded 1M-op
+//! register and set histories (`checker/benches/checkers.rs`).
+//!
 //! # Three verdicts, and why a checker must be able to fail
 //!
 //! A verdict is `true`, `false` or `unknown` ([`Validity`]). `unknown` means
@@ -83,6 +95,7 @@ mod frontier;
 mod explain;
 mod hint_homes;
 mod observe;
+mod visibility_pairs;
 
 pub mod consistent_prefix;
 pub mod convergence;

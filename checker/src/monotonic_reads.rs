@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use history::{History, RunConfig, Sibling};
+use history::{History, RunConfig, SiblingRef};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -76,11 +76,11 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     result
 }
 
-fn seen_of(read: &Read<'_>, sibling: &Sibling) -> Seen {
-    Seen { index: read.index, value: sibling.value.clone(), version: sibling.version.clone() }
+fn seen_of<'o>(read: &Read<'_>, sibling: &'o SiblingRef<'_>) -> Seen<'o> {
+    Seen { index: read.index, value: sibling.value, version: &sibling.version }
 }
 
-fn example(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen, windows: &[Window]) -> Value {
+fn example(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: &[Window]) -> Value {
     json!({
         "sentence": explain::went_back(read, earlier, lost, windows),
         "answered_by": read.answered_by,

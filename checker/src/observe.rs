@@ -10,14 +10,18 @@
 //! (an `ok` write without a version, a read whose value is not a sibling
 //! list) are counted, never silently dropped, so the figures show them.
 
-use history::{OpPair, OpType, Process, Sibling, Version};
+use history::{OpPair, OpType, Process, SiblingRef, Version};
 use serde_json::Value;
 
 /// The `f`s that install a version a later read must see (`add` is the set
 /// workload's read-merge-write).
 pub const WRITE_FS: [&str; 3] = ["write", "delete", "add"];
 
-/// An acknowledged write or delete.
+/// The value of a delete's ack: a tombstone.
+static TOMBSTONE: Value = Value::Null;
+
+/// An acknowledged write or delete; value and version borrowed from the
+/// history, which every checker holds for longer.
 #[derive(Debug, Clone)]
 pub struct Ack<'a> {
     /// Client process that issued it.
@@ -33,9 +37,9 @@ pub struct Ack<'a> {
     /// Node the request was sent to (its coordinator), if recorded.
     pub node: Option<&'a str>,
     /// Value written; null for a delete.
-    pub value: Value,
+    pub value: &'a Value,
     /// Version the store assigned.
-    pub version: Version,
+    pub version: &'a Version,
 }
 
 /// A successful read and the siblings it returned.
@@ -53,8 +57,8 @@ pub struct Read<'a> {
     pub key: &'a str,
     /// Node the request was sent to, if recorded.
     pub node: Option<&'a str>,
-    /// The siblings returned (empty: key absent).
-    pub siblings: Vec<Sibling>,
+    /// The siblings returned (empty: key absent), values borrowed.
+    pub siblings: Vec<SiblingRef<'a>>,
     /// The replicas that answered it, if the store reported them.
     pub answered_by: Option<&'a [String]>,
 }
@@ -114,7 +118,7 @@ fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
         complete_time: done.time,
         key: pair.invoke.key.as_deref()?,
         node: pair.invoke.node.as_deref().or(done.node.as_deref()),
-        siblings: done.siblings()?,
+        siblings: done.sibling_refs()?,
         answered_by: done.answered_by.as_deref(),
     })
 }
@@ -122,11 +126,11 @@ fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
 fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
     let done = pair.complete?;
     let value = if pair.invoke.f == "delete" {
-        Value::Null
+        &TOMBSTONE
     } else if done.value.is_null() {
-        pair.invoke.value.clone()
+        &pair.invoke.value
     } else {
-        done.value.clone()
+        &done.value
     };
     Some(Ack {
         process: process_of(pair)?,
@@ -136,6 +140,6 @@ fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
         key: pair.invoke.key.as_deref()?,
         node: pair.invoke.node.as_deref().or(done.node.as_deref()),
         value,
-        version: done.version.clone()?,
+        version: done.version.as_ref()?,
     })
 }

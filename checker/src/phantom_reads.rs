@@ -13,7 +13,7 @@
 //! quorum, resolution or fault: any phantom is a failure. `unknown` when
 //! the history holds no `ok` read with a value.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 
 use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
@@ -26,27 +26,48 @@ pub const NAME: &str = "phantom-reads";
 /// How many phantoms are described in full.
 pub const MAX_EXAMPLES: usize = 5;
 
-/// What clients sent, per key.
-#[derive(Debug, Default)]
-struct Written {
-    /// key -> every register value written (as JSON text).
-    values: BTreeMap<String, BTreeSet<String>>,
-    /// key -> every set element added.
-    elements: BTreeMap<String, BTreeSet<String>>,
+/// A written value as the checker compares it: a string by its text, any
+/// other JSON by its serialization (which never equals a string's: that
+/// starts with a quote). Equal exactly when the two values serialize alike,
+/// without serializing the strings, which are nearly all of them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Text<'h> {
+    /// A JSON string's contents.
+    Str(&'h str),
+    /// Any other value, serialized.
+    Json(String),
 }
 
-impl Written {
-    fn of(pairs: &[OpPair<'_>]) -> Written {
+impl<'h> Text<'h> {
+    fn of(value: &'h Value) -> Text<'h> {
+        match value {
+            Value::String(s) => Text::Str(s),
+            other => Text::Json(other.to_string()),
+        }
+    }
+}
+
+/// What clients sent, per key; borrowed from the history.
+#[derive(Debug, Default)]
+struct Written<'h> {
+    /// key -> every register value written.
+    values: HashMap<&'h str, HashSet<Text<'h>>>,
+    /// key -> every set element added.
+    elements: HashMap<&'h str, HashSet<&'h str>>,
+}
+
+impl<'h> Written<'h> {
+    fn of(pairs: &[OpPair<'h>]) -> Written<'h> {
         let mut w = Written::default();
         for pair in pairs {
-            let (Some(key), value) = (pair.invoke.key.clone(), &pair.invoke.value) else { continue };
+            let (Some(key), value) = (pair.invoke.key.as_deref(), &pair.invoke.value) else { continue };
             match pair.invoke.f.as_str() {
                 "write" => {
-                    w.values.entry(key).or_default().insert(value.to_string());
+                    w.values.entry(key).or_default().insert(Text::of(value));
                 }
                 "add" => {
                     if let Some(e) = value.as_str() {
-                        w.elements.entry(key).or_default().insert(e.to_string());
+                        w.elements.entry(key).or_default().insert(e);
                     }
                 }
                 _ => {}
@@ -60,17 +81,16 @@ impl Written {
         if value.is_null() {
             return Vec::new();
         }
-        let written = |v: &Value| self.values.get(key).is_some_and(|s| s.contains(&v.to_string()));
+        let written = |v: &Value| self.values.get(key).is_some_and(|s| s.contains(&Text::of(v)));
         if written(value) {
             return Vec::new();
         }
         match value.as_array() {
             // A set: every element must have been added to this key.
-            Some(items) if items.iter().all(Value::is_string) => items
-                .iter()
-                .filter(|e| !self.elements.get(key).is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e))))
-                .cloned()
-                .collect(),
+            Some(items) if items.iter().all(Value::is_string) => {
+                let added = self.elements.get(key);
+                items.iter().filter(|e| !added.is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e)))).cloned().collect()
+            }
             _ => vec![value.clone()],
         }
     }
@@ -86,10 +106,10 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         if pair.invoke.f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let Some(siblings) = done.siblings() else { continue };
+        let Some(siblings) = done.sibling_refs() else { continue };
         reads += 1;
         for s in siblings {
-            for value in written.unwritten(key, &s.value) {
+            for value in written.unwritten(key, s.value) {
                 phantoms.push(json!({"read_index": done.index, "key": key, "node": done.node, "value": value}));
             }
         }

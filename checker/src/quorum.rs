@@ -11,6 +11,7 @@
 use history::{History, RunConfig};
 use serde_json::json;
 
+use crate::observe::Observed;
 use crate::result::{CheckResult, Validity};
 use crate::{read_your_writes, stale_reads};
 
@@ -23,8 +24,11 @@ fn count(result: &CheckResult, key: &str) -> u64 {
 
 /// Judges the run's quorum promise; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
-    let stale = stale_reads::check(history, run);
-    let ryw = read_your_writes::check(history, run);
+    // Both judge the same acks and reads: extract them once.
+    let pairs = history.pairs();
+    let observed = Observed::from_pairs(&pairs);
+    let stale = stale_reads::check_observed(history, run, &observed);
+    let ryw = read_your_writes::check_observed(history, run, &observed);
     let strict = run.is_strict_quorum();
     let (stale_n, ryw_n) = (count(&stale, "stale"), count(&ryw, "violations"));
     let evidence = stale.valid != Validity::Unknown || ryw.valid != Validity::Unknown;

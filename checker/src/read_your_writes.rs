@@ -42,13 +42,17 @@ enum Own<'o, 'a> {
 /// Checks a history for read-your-writes violations.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
-    let trace = Trace::of(history, &observed);
+    check_observed(history, run, &Observed::from_pairs(&pairs))
+}
+
+/// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).
+pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
+    let trace = Trace::of(history, observed);
     let mut frontiers: HashMap<(u64, &str), Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut violations = 0usize;
     let mut examples: Vec<Value> = Vec::new();
-    for op in in_issue_order(&observed) {
+    for op in in_issue_order(observed) {
         match op {
             Own::Ack(ack) => frontiers
                 .entry((ack.process, ack.key))

@@ -50,13 +50,18 @@ enum Event<'o, 'a> {
 /// Checks a history for stale reads; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
-    let trace = Trace::of(history, &observed);
+    check_observed(history, run, &Observed::from_pairs(&pairs))
+}
+
+/// [`check`] on the history's acks and reads, extracted once by the caller
+/// (the quorum checker runs this and read-your-writes on the same).
+pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
+    let trace = Trace::of(history, observed);
     let mut frontiers: HashMap<&str, Frontier> = HashMap::new();
     let mut checked = 0usize;
     let mut stale: Vec<Value> = Vec::new();
     let mut stale_count = 0usize;
-    for event in merged(&observed) {
+    for event in merged(observed) {
         match event {
             Event::Ack(ack) => frontiers
                 .entry(ack.key)
@@ -76,7 +81,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             }
         }
     }
-    figures(run, &observed, checked, stale_count, stale)
+    figures(run, observed, checked, stale_count, stale)
 }
 
 /// Acks at their acknowledgement time, reads at their invocation time; on a
@@ -94,8 +99,8 @@ fn merged<'o, 'a>(observed: &'o Observed<'a>) -> Vec<Event<'o, 'a>> {
     events.into_iter().map(|(_, _, _, e)| e).collect()
 }
 
-pub(crate) fn seen_of(ack: &Ack<'_>) -> Seen {
-    Seen { index: ack.index, value: ack.value.clone(), version: ack.version.clone() }
+pub(crate) fn seen_of<'a>(ack: &Ack<'a>) -> Seen<'a> {
+    Seen { index: ack.index, value: ack.value, version: ack.version }
 }
 
 /// What the sentences of the missed-write checkers look up: every
@@ -115,7 +120,7 @@ impl<'o, 'a> Trace<'o, 'a> {
 
 /// A stale read (or, `own`, a read-your-writes violation) described for a
 /// human: the indices and versions, and the sentence ([`crate::explain`]).
-pub(crate) fn example(read: &Read<'_>, missed: &Seen, trace: &Trace<'_, '_>, own: bool) -> Value {
+pub(crate) fn example(read: &Read<'_>, missed: &Seen<'_>, trace: &Trace<'_, '_>, own: bool) -> Value {
     let write = trace.acks.get(&missed.index).expect("every frontier entry of these checkers is an acknowledged write");
     json!({
         "sentence": explain::missed_write(read, write, &trace.windows, own),

@@ -94,8 +94,9 @@ fn ratio(part: u64, whole: u64) -> f64 {
 pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
     let phases = Phases::of(history);
     let mut all = Counts::default();
-    let mut by_f: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut by_phase: BTreeMap<String, Counts> = BTreeMap::new();
+    // Keyed by borrowed names: no allocation per op.
+    let mut by_f: BTreeMap<&str, Counts> = BTreeMap::new();
+    let mut by_phase: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut incomplete = 0u64;
     for pair in history.pairs() {
         let outcome = pair.outcome();
@@ -103,8 +104,8 @@ pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
             incomplete += 1;
         }
         all.add(outcome);
-        by_f.entry(pair.invoke.f.clone()).or_default().add(outcome);
-        by_phase.entry(phases.at(pair.invoke.index).to_string()).or_default().add(outcome);
+        by_f.entry(pair.invoke.f.as_str()).or_default().add(outcome);
+        by_phase.entry(phases.at(pair.invoke.index)).or_default().add(outcome);
     }
     let valid = if all.total() == 0 { Validity::Unknown } else { Validity::True };
     let mut result = CheckResult::new(valid);
@@ -151,6 +152,6 @@ fn offered_load(history: &History) -> Value {
     load
 }
 
-fn to_json_map(counts: &BTreeMap<String, Counts>) -> Value {
-    Value::Object(counts.iter().map(|(k, c)| (k.clone(), c.to_json())).collect())
+fn to_json_map(counts: &BTreeMap<&str, Counts>) -> Value {
+    Value::Object(counts.iter().map(|(k, c)| (k.to_string(), c.to_json())).collect())
 }

@@ -26,6 +26,11 @@
 //! over the bins with at least [`RMSE_MIN_PAIRS`] pairs (a bin of 3 pairs
 //! measures in thirds, which no prediction can match).
 //!
+//! Cost. Pairing every read with every earlier ack of its key is quadratic
+//! in a key's ops; under `lww` the same figures are counted by sorting each
+//! key's acks by ack time and by version and sweeping
+//! ([`crate::visibility_pairs`]), linear in the ops but for a log factor.
+//!
 //! A measurement: `true`, or `unknown` when no read followed an ack.
 
 use std::collections::BTreeMap;
@@ -34,9 +39,10 @@ use history::{History, RunConfig, WarsFile};
 use serde_json::{json, Value};
 use statrs::distribution::{Beta, ContinuousCDF};
 
-use crate::observe::{Ack, Observed, Read};
+use crate::observe::{Observed, Read};
 use crate::pbs::{self, Quorum, WarsModel};
 use crate::result::{CheckResult, Validity};
+use crate::visibility_pairs::Pairs;
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "t-visibility";
@@ -102,7 +108,8 @@ pub fn clopper_pearson(covered: u64, total: u64) -> (f64, f64) {
     (lower, upper)
 }
 
-fn bin_of(t_ms: u64) -> usize {
+/// The bin of a pair `t_ms` after its ack.
+pub(crate) fn bin_of(t_ms: u64) -> usize {
     BIN_EDGES_MS.iter().position(|edge| t_ms < *edge).unwrap_or(BIN_EDGES_MS.len())
 }
 
@@ -122,24 +129,10 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
 pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
-    let mut acks: BTreeMap<&str, Vec<&Ack<'_>>> = BTreeMap::new();
-    for ack in &observed.acks {
-        acks.entry(ack.key).or_default().push(ack);
-    }
-    let mut bins = vec![Bin::default(); BIN_EDGES_MS.len() + 1];
-    let mut k_hist: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut examined = 0usize;
-    let mut skipped = 0usize;
-    for read in &observed.reads {
-        let Some(key_acks) = acks.get(read.key) else { continue };
-        let k = visit(read, key_acks, run, &mut bins, &mut examined, &mut skipped);
-        if let Some(k) = k {
-            *k_hist.entry(k).or_default() += 1;
-        }
-    }
-    let result = figures(run, &bins, &k_hist, examined, skipped);
+    let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
+    let result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
     match wars {
-        Some(wars) => with_prediction(result, &bins, run, wars, &ok_read_latencies_ms(&observed.reads)),
+        Some(wars) => with_prediction(result, &counted.bins, run, wars, &ok_read_latencies_ms(&observed.reads)),
         None => result,
     }
 }
@@ -182,31 +175,6 @@ fn with_prediction(result: CheckResult, bins: &[Bin], run: &RunConfig, wars: &Wa
         }
     }
     result
-}
-
-/// Pairs one read with the acks before it; returns its k (None if no ack preceded it).
-fn visit(read: &Read<'_>, acks: &[&Ack<'_>], run: &RunConfig, bins: &mut [Bin], examined: &mut usize, skipped: &mut usize) -> Option<u64> {
-    let mut k = 0u64;
-    let mut any = false;
-    for ack in acks.iter().filter(|a| a.ack_time < read.invoke_time) {
-        any = true;
-        let covered = read.siblings.iter().any(|s| s.version.covers(&ack.version, run.resolution));
-        k += u64::from(!covered);
-        let t_ms = (read.invoke_time - ack.ack_time) / 1_000_000;
-        if t_ms > HORIZON_MS {
-            continue;
-        }
-        if *examined >= MAX_PAIRS {
-            *skipped += 1;
-            continue;
-        }
-        *examined += 1;
-        let bin = &mut bins[bin_of(t_ms)];
-        bin.total += 1;
-        bin.t_sum_us += (read.invoke_time - ack.ack_time) / 1_000;
-        bin.covered += u64::from(covered);
-    }
-    any.then_some(k)
 }
 
 fn figures(run: &RunConfig, bins: &[Bin], k_hist: &BTreeMap<u64, u64>, examined: usize, skipped: usize) -> CheckResult {

@@ -98,6 +98,27 @@ pub struct Sibling {
     pub version: Version,
 }
 
+/// One version returned by a read, its value borrowed from the op: what
+/// the checkers read, without copying a value (a set's whole cart) per read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiblingRef<'a> {
+    /// The value written (null for a tombstone).
+    pub value: &'a serde_json::Value,
+    /// The version it carries.
+    pub version: Version,
+}
+
+/// A sibling's shape, to check one as [`Sibling`] would parse without
+/// copying its value: the same fields, the same forms (a map, or a
+/// sequence in field order), the same required fields.
+#[derive(Deserialize)]
+struct SiblingShape {
+    /// Required, never read here.
+    #[allow(dead_code)]
+    value: serde::de::IgnoredAny,
+    version: Version,
+}
+
 impl Op {
     /// A client op with no completion fields yet; `index` and `time` are
     /// assigned by the recorder.
@@ -142,7 +163,30 @@ impl Op {
         if self.f != "read" || self.kind != OpType::Ok {
             return None;
         }
-        serde_json::from_value(self.value.clone()).ok()
+        // Deserialized from a borrow of the value: no copy of its tree.
+        Vec::<Sibling>::deserialize(&self.value).ok()
+    }
+
+    /// [`Op::siblings`] with each value borrowed: `None` exactly when
+    /// `siblings` is, the same versions, the values not copied.
+    pub fn sibling_refs(&self) -> Option<Vec<SiblingRef<'_>>> {
+        if self.f != "read" || self.kind != OpType::Ok {
+            return None;
+        }
+        let shapes = Vec::<SiblingShape>::deserialize(&self.value).ok()?;
+        let items = self.value.as_array()?;
+        debug_assert_eq!(items.len(), shapes.len());
+        items.iter().zip(shapes).map(|(item, shape)| Some(SiblingRef { value: value_of(item)?, version: shape.version })).collect()
+    }
+}
+
+/// Where a sibling's value sits in its JSON: the `value` field of a map,
+/// or the first element of the sequence form.
+fn value_of(item: &serde_json::Value) -> Option<&serde_json::Value> {
+    match item {
+        serde_json::Value::Object(map) => map.get("value"),
+        serde_json::Value::Array(fields) => fields.first(),
+        _ => None,
     }
 }
 
@@ -200,3 +244,43 @@ impl<'a> OpPair<'a> {
 }
 
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read_of(value: serde_json::Value) -> Op {
+        let mut op = Op::client(1, OpType::Ok, "read", "k", "n1");
+        op.value = value;
+        op
+    }
+
+    #[test]
+    fn sibling_refs_parse_exactly_what_siblings_parse() {
+        let version = json!({"clock": {"n1": 2}, "ts": 7});
+        let cases = [
+            json!([]),
+            json!([{"value": "a", "version": version}, {"value": null, "version": {}}]),
+            json!([{"value": ["x", "y"], "version": version, "extra": 1}]),
+            json!([["a", version]]),
+            json!([{"version": version}]),
+            json!([{"value": "a"}]),
+            json!([{"value": "a", "version": 3}]),
+            json!(["a"]),
+            json!({"value": "a", "version": version}),
+            json!(null),
+        ];
+        for value in cases {
+            let op = read_of(value.clone());
+            let owned = op.siblings();
+            let borrowed = op.sibling_refs();
+            assert_eq!(owned.is_some(), borrowed.is_some(), "{value}");
+            if let (Some(owned), Some(borrowed)) = (owned, borrowed) {
+                let owned: Vec<(serde_json::Value, Version)> = owned.into_iter().map(|s| (s.value, s.version)).collect();
+                let borrowed: Vec<(serde_json::Value, Version)> = borrowed.into_iter().map(|s| (s.value.clone(), s.version)).collect();
+                assert_eq!(owned, borrowed, "{value}");
+            }
+        }
+    }
+}

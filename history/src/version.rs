@@ -104,18 +104,42 @@ impl Version {
     /// LWW order: timestamp first, then the sum of the full clock's counters,
     /// then the full clocks' map order, then the dots (absent first).
     /// Lexicographic over a tuple, so a total (transitive) order; a strict
-    /// descendant has a strictly larger sum, so among equal timestamps the
+    /// descendant has a strictly larger sum, so among equal timestamps a
     /// descendant wins; two different dots never compare equal. For undotted
     /// versions it is the order it always was. `dynamo-node` uses the same
     /// order to pick the lww survivor.
+    ///
+    /// It walks the full clocks ([`Version::full_counters`]) without
+    /// building them: checkers compare versions once per (read, write) pair,
+    /// and cloning two maps per comparison was most of their time.
     pub fn lww_cmp(&self, other: &Version) -> Ordering {
-        let (mine, theirs) = (self.full_clock(), other.full_clock());
-        let sum = |c: &BTreeMap<String, u64>| c.values().map(|c| u128::from(*c)).sum::<u128>();
+        let sum = |v: &Version| v.full_counters().map(|(_, c)| u128::from(c)).sum::<u128>();
         self.ts
             .cmp(&other.ts)
-            .then_with(|| sum(&mine).cmp(&sum(&theirs)))
-            .then_with(|| mine.cmp(&theirs))
+            .then_with(|| sum(self).cmp(&sum(other)))
+            .then_with(|| self.full_counters().cmp(other.full_counters()))
             .then_with(|| self.dot.cmp(&other.dot))
+    }
+
+    /// The entries of [`Version::full_clock`] in node order, without
+    /// building it: the context's entries, the dot's node maxed in (or
+    /// placed in order when the context lacks it).
+    pub fn full_counters(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        let dot = self.dot.as_ref();
+        let mut extra = dot.filter(|d| !self.clock.contains_key(&d.node)).map(|d| (d.node.as_str(), d.counter));
+        let mut context = self
+            .clock
+            .iter()
+            .map(move |(n, c)| (n.as_str(), dot.filter(|d| d.node == *n).map_or(*c, |d| d.counter.max(*c))))
+            .peekable();
+        std::iter::from_fn(move || match (extra, context.peek()) {
+            (Some(e), Some((n, _))) if e.0 > *n => context.next(),
+            (Some(e), _) => {
+                extra = None;
+                Some(e)
+            }
+            (None, _) => context.next(),
+        })
     }
 }
 
@@ -190,6 +214,44 @@ mod tests {
         let d = dotted(&[("n2", 1)], "n1", 2, 5);
         assert_eq!(c.full_clock(), d.full_clock());
         assert_ne!(c.lww_cmp(&d), Ordering::Equal);
+    }
+
+    /// The order as it was first written, building both full clocks: the
+    /// oracle the allocation-free [`Version::lww_cmp`] must agree with.
+    fn lww_cmp_by_full_clocks(a: &Version, b: &Version) -> Ordering {
+        let (mine, theirs) = (a.full_clock(), b.full_clock());
+        let sum = |c: &BTreeMap<String, u64>| c.values().map(|c| u128::from(*c)).sum::<u128>();
+        a.ts.cmp(&b.ts).then_with(|| sum(&mine).cmp(&sum(&theirs))).then_with(|| mine.cmp(&theirs)).then_with(|| a.dot.cmp(&b.dot))
+    }
+
+    #[test]
+    fn lww_cmp_agrees_with_comparing_built_full_clocks() {
+        // Every small version over three nodes: contexts of counters 0..=2,
+        // no dot or a dot of counter 1..=3 on any node, two timestamps.
+        let nodes = ["n1", "n2", "n3"];
+        let mut versions = Vec::new();
+        for mask in 0..27u32 {
+            let context: Vec<(&str, u64)> =
+                nodes.iter().enumerate().map(|(i, n)| (*n, u64::from(mask / 3u32.pow(i as u32) % 3))).filter(|(_, c)| *c > 0).collect();
+            for ts in [1, 2] {
+                versions.push(v(&context, ts));
+                for node in nodes {
+                    for counter in 1..=3 {
+                        if counter > context.iter().find(|(n, _)| *n == node).map_or(0, |(_, c)| *c) {
+                            versions.push(dotted(&context, node, counter, ts));
+                        }
+                    }
+                }
+            }
+        }
+        for a in &versions {
+            let full: Vec<(String, u64)> = a.full_clock().into_iter().collect();
+            let walked: Vec<(String, u64)> = a.full_counters().map(|(n, c)| (n.to_string(), c)).collect();
+            assert_eq!(walked, full, "{a:?}");
+            for b in &versions {
+                assert_eq!(a.lww_cmp(b), lww_cmp_by_full_clocks(a, b), "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@
 pub mod search;
 pub mod witness;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use history::{History, OpPair, OpType, RunConfig};
@@ -76,6 +76,8 @@ struct KeyOps {
     about: Vec<Described>,
     /// Why the key cannot be decided, if it cannot.
     undecidable: Option<String>,
+    /// The key's values by their interned id.
+    ids: HashMap<String, u32>,
 }
 
 /// Checks every key of a register history; see the module documentation.
@@ -149,11 +151,15 @@ fn witness_of(key: &str, ops: &KeyOps) -> Value {
 /// (0 is the absent key).
 fn split_by_key(pairs: &[OpPair<'_>]) -> BTreeMap<String, KeyOps> {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
-    let mut ids: BTreeMap<(String, String), u32> = BTreeMap::new();
+    // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
+    let mut next_id: u32 = 1;
     for pair in pairs {
         let Some(key) = pair.invoke.key.as_deref() else { continue };
         let Some(op) = op_of(pair) else { continue };
-        let ops = keys.entry(key.to_string()).or_default();
+        if !keys.contains_key(key) {
+            keys.insert(key.to_string(), KeyOps::default());
+        }
+        let ops = keys.get_mut(key).expect("inserted above");
         if op.versions_seen > 1 {
             let why = format!("a read returned {} concurrent versions: not a register read", op.versions_seen);
             ops.undecidable.get_or_insert(why);
@@ -161,10 +167,15 @@ fn split_by_key(pairs: &[OpPair<'_>]) -> BTreeMap<String, KeyOps> {
         }
         let id = match &op.value {
             None => 0,
-            Some(v) => {
-                let next = u32::try_from(ids.len() + 1).expect("fewer than 2^32 values");
-                *ids.entry((key.to_string(), v.clone())).or_insert(next)
-            }
+            Some(v) => match ops.ids.get(v) {
+                Some(id) => *id,
+                None => {
+                    let id = next_id;
+                    next_id = next_id.checked_add(1).expect("fewer than 2^32 values");
+                    ops.ids.insert(v.clone(), id);
+                    id
+                }
+            },
         };
         let kind = if op.is_write { Kind::Write(id) } else { Kind::Read(id) };
         ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
@@ -216,10 +227,10 @@ fn op_of(pair: &OpPair<'_>) -> Option<RegisterOp> {
         "write" => op.value = value_text(&pair.invoke.value),
         "delete" => {}
         "read" if kind == OpType::Ok => {
-            let siblings = pair.complete.and_then(|d| d.siblings())?;
+            let siblings = pair.complete.and_then(|d| d.sibling_refs())?;
             op.is_write = false;
             op.versions_seen = siblings.len();
-            op.value = siblings.first().and_then(|s| value_text(&s.value));
+            op.value = siblings.first().and_then(|s| value_text(s.value));
         }
         _ => return None,
     }

@@ -20,11 +20,21 @@
 //! has finite resolution (whole milliseconds under the simulator), and
 //! ordering ops it cannot tell apart would invent anomalies.
 //!
+//! The memo is exact and cheap: the linearized set carries a Zobrist hash
+//! (a fixed random word per op, XORed in and out as ops are linearized and
+//! undone), so looking a pair up costs O(1) instead of hashing every word of
+//! the set; equal hashes are compared, so a collision costs time, never a
+//! wrong answer. A set is stored as its count of leading all-ones words and
+//! the few words after them up to its last linearized op, not one bit per op
+//! of the key, which made every insert copy and every key's memo hold
+//! ops²/8 bytes.
+//!
 //! An op whose outcome is unknown (`info`, or no completion) returns at
 //! `u64::MAX`: it may be linearized anywhere after its call, and being
 //! linearized after everything else is the same as never taking effect.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 /// An op's effect on the register. Values are interned: `0` is the absent
@@ -54,7 +64,8 @@ pub struct Budget {
     /// Wall-clock time.
     pub time: Duration,
     /// Memoised (linearized set, state) pairs, a bound on memory: each
-    /// holds one bit per op.
+    /// holds the words of its set between the leading ones and the
+    /// trailing zeros (a few, as the search goes; one bit per op at worst).
     pub memo_entries: usize,
 }
 
@@ -81,9 +92,8 @@ fn step(state: u32, kind: Kind) -> Option<u32> {
 pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     let mut list = EventList::new(ops);
     let started = Instant::now();
-    let words = ops.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut memo: HashSet<(Box<[u64]>, u32)> = HashSet::new();
+    let mut linearized = Linearized::new(ops.len());
+    let mut memo = Memo::new();
     let mut stack: Vec<(usize, u32)> = Vec::new();
     let mut state = 0u32;
     let mut event = list.first();
@@ -91,15 +101,21 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     while let Some(e) = event {
         steps += 1;
         if steps % 4096 == 0 && started.elapsed() > budget.time {
-            return Outcome::GaveUp(format!("search passed its {} ms budget", budget.time.as_millis()));
+            return Outcome::GaveUp(format!(
+                "search passed its {} ms budget",
+                budget.time.as_millis()
+            ));
         }
         let op = list.op_of(e);
         if list.is_call(e) {
             if let Some(next_state) = step(state, ops[op].kind) {
-                set_bit(&mut linearized, op, true);
-                if memo.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                linearized.flip(op);
+                if memo.insert(&linearized, next_state) {
                     if memo.len() > budget.memo_entries {
-                        return Outcome::GaveUp(format!("search passed its {} memo-entry budget", budget.memo_entries));
+                        return Outcome::GaveUp(format!(
+                            "search passed its {} memo-entry budget",
+                            budget.memo_entries
+                        ));
                     }
                     stack.push((op, state));
                     state = next_state;
@@ -107,7 +123,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
                     event = list.first();
                     continue;
                 }
-                set_bit(&mut linearized, op, false);
+                linearized.flip(op);
             }
             event = list.next(e);
         } else {
@@ -115,21 +131,158 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
                 return Outcome::Violation;
             };
             state = before;
-            set_bit(&mut linearized, undone, false);
+            linearized.flip(undone);
             list.unlift(undone);
             event = list.next(list.call_event(undone));
         }
     }
-    debug_assert!(linearized.iter().map(|w| w.count_ones() as usize).sum::<usize>() == ops.len());
+    debug_assert!(
+        linearized
+            .bits
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum::<usize>()
+            == ops.len()
+    );
     Outcome::Linearizable
 }
 
-fn set_bit(bits: &mut [u64], i: usize, on: bool) {
-    let mask = 1u64 << (i % 64);
-    if on {
-        bits[i / 64] |= mask;
-    } else {
-        bits[i / 64] &= !mask;
+/// The set of linearized ops, one bit each, with a hash kept up to date
+/// as bits flip (Zobrist: the XOR of a fixed random word per set bit), so
+/// the memo hashes it in O(1) instead of reading every word.
+///
+/// The search linearizes ops roughly in invocation order, so the set is a
+/// run of whole words of ones, a ragged edge of a few words, then zeros.
+/// `full` and `top` track the edge, and (`full`, the words from `full` to
+/// `top`) is a canonical form of the set that the memo stores and compares:
+/// a few words, not one bit per op of the key.
+struct Linearized {
+    /// Bit `i` is op `i`.
+    bits: Vec<u64>,
+    /// XOR of [`zobrist`] over the set bits.
+    hash: u64,
+    /// Leading words that are all ones.
+    full: usize,
+    /// One past the last word that is not zero (0: none is).
+    top: usize,
+}
+
+impl Linearized {
+    fn new(ops: usize) -> Linearized {
+        Linearized { bits: vec![0; ops.div_ceil(64)], hash: 0, full: 0, top: 0 }
+    }
+
+    /// Adds op `i` if absent, removes it if present.
+    fn flip(&mut self, i: usize) {
+        let (word, mask) = (i / 64, 1u64 << (i % 64));
+        self.bits[word] ^= mask;
+        self.hash ^= zobrist(i as u64);
+        if self.bits[word] & mask != 0 {
+            self.top = self.top.max(word + 1);
+            while self.full < self.bits.len() && self.bits[self.full] == u64::MAX {
+                self.full += 1;
+            }
+        } else {
+            self.full = self.full.min(word);
+            while self.top > 0 && self.bits[self.top - 1] == 0 {
+                self.top -= 1;
+            }
+        }
+        debug_assert!(self.full <= self.top.max(self.full) && self.top <= self.bits.len());
+    }
+
+    /// The words between the leading ones and the trailing zeros.
+    fn edge(&self) -> &[u64] {
+        &self.bits[self.full..self.top.max(self.full)]
+    }
+}
+
+/// A fixed pseudo-random word per op (splitmix64 of its position).
+fn zobrist(i: u64) -> u64 {
+    let mut z = i.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The (linearized set, state) pairs tried so far. Exact: entries with
+/// equal hashes are chained and compared by their canonical forms, so a
+/// collision costs a comparison, never a wrong answer. The sets' edges
+/// live in one arena.
+struct Memo {
+    /// Entry `i`'s set: its count of leading all-ones words, and where its
+    /// edge words sit in `arena` (start, length).
+    sets: Vec<(usize, usize, usize)>,
+    /// The entries' edge words, one after another.
+    arena: Vec<u64>,
+    /// Entry `i`'s state.
+    states: Vec<u32>,
+    /// Entry `i`'s next entry with the same hash, or `NONE`.
+    chain: Vec<u32>,
+    /// Hash of (set, state) -> the latest entry with it.
+    heads: HashMap<u64, u32, BuildHasherDefault<PreHashed>>,
+}
+
+/// No next entry in a [`Memo`] chain.
+const NONE: u32 = u32::MAX;
+
+impl Memo {
+    fn new() -> Memo {
+        Memo {
+            sets: Vec::new(),
+            arena: Vec::new(),
+            states: Vec::new(),
+            chain: Vec::new(),
+            heads: HashMap::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Records (set, state); false if it was already there.
+    fn insert(&mut self, set: &Linearized, state: u32) -> bool {
+        let hash = set.hash ^ zobrist(u64::from(state) ^ 0x5eed_0000_0000_0000);
+        let head = self.heads.get(&hash).copied().unwrap_or(NONE);
+        let mut entry = head;
+        while entry != NONE {
+            let i = entry as usize;
+            let (full, start, len) = self.sets[i];
+            if self.states[i] == state && full == set.full && self.arena[start..start + len] == *set.edge() {
+                return false;
+            }
+            entry = self.chain[i];
+        }
+        let i = u32::try_from(self.states.len())
+            .expect("fewer than 2^32 memo entries (the budget is far below)");
+        self.sets.push((set.full, self.arena.len(), set.edge().len()));
+        self.arena.extend_from_slice(set.edge());
+        self.states.push(state);
+        self.chain.push(head);
+        self.heads.insert(hash, i);
+        true
+    }
+}
+
+/// A hasher for keys that are already uniform hashes: it passes the
+/// `u64` through.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -284,6 +437,50 @@ mod tests {
     fn a_value_never_written_is_a_violation() {
         assert!(matches!(search(&[w(0, 1, 1), r(2, 3, 7)], BUDGET), Outcome::Violation));
         assert!(matches!(search(&[r(0, 1, 1)], BUDGET), Outcome::Violation));
+    }
+
+    #[test]
+    fn the_memo_is_exact_even_when_hashes_collide() {
+        let mut memo = Memo::new();
+        let mut set = Linearized::new(100);
+        assert!(memo.insert(&set, 0));
+        assert!(!memo.insert(&set, 0), "the same pair twice");
+        assert!(memo.insert(&set, 1), "another state");
+        set.flip(70);
+        assert!(memo.insert(&set, 0));
+        set.flip(70);
+        assert_eq!(set.hash, 0, "undoing an op restores the hash");
+        assert!(!memo.insert(&set, 0));
+        // A different set forced onto the same hash is still a new pair.
+        let mut other = Linearized::new(100);
+        other.flip(0);
+        other.flip(2);
+        other.hash = 0;
+        assert!(memo.insert(&other, 0));
+        assert!(!memo.insert(&other, 0));
+        assert_eq!(memo.len(), 4);
+    }
+
+    #[test]
+    fn the_canonical_form_tracks_every_flip() {
+        let mut set = Linearized::new(300);
+        let check = |set: &Linearized| {
+            let full = set.bits.iter().take_while(|w| **w == u64::MAX).count();
+            let top = set.bits.iter().rposition(|w| *w != 0).map_or(0, |p| p + 1);
+            assert_eq!((set.full, set.top), (full, top));
+        };
+        // Fill ops 0..256 in a scattered order (whole words become ones),
+        // then flip at random, mostly near the edge.
+        for i in 0..256 {
+            set.flip((i * 37) % 256);
+            check(&set);
+        }
+        let mut x = 7u64;
+        for _ in 0..20_000 {
+            x = zobrist(x);
+            set.flip((x % 300) as usize);
+            check(&set);
+        }
     }
 
     #[test]

@@ -178,8 +178,7 @@ bench:
 # noisy machine. BENCH_INSTRUCTIONS_OPS (default 1000) operations per phase.
 .PHONY: bench-instructions
 bench-instructions: DEPS = valgrind
-bench-instructions: deps
-	$(CARGO) build --release -p dynamo-node --bin dynamo-node --example kv_load
+bench-instructions: deps build
 	scripts/bench-instructions.sh
 
 # Our store next to etcd and Redis under one closed-loop load (a benchmark,

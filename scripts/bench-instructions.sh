@@ -6,7 +6,7 @@
 #
 # Three runs of target/release/dynamo-node under `valgrind --tool=callgrind`
 # with the same flags as bench-peers' "dynamo N1" (LSM engine, fsync batch,
-# lww), each driven by target/release/examples/kv_load outside callgrind:
+# lww), each driven by target/release/dynamo-kv-load outside callgrind:
 #   A: preload KEYS puts, then OPS puts, then OPS gets
 #   B: the same with 2*OPS puts
 #   C: the same with 2*OPS gets
@@ -26,7 +26,7 @@ KEYS="${BENCH_INSTRUCTIONS_KEYS:-1000}"
 CONCURRENCY="${BENCH_INSTRUCTIONS_CONCURRENCY:-8}"
 EXTRA_NODE_ARGS="${BENCH_INSTRUCTIONS_NODE_ARGS:-}"
 NODE="${BENCH_INSTRUCTIONS_NODE:-target/release/dynamo-node}"
-LOAD=target/release/examples/kv_load
+LOAD=target/release/dynamo-kv-load
 
 command -v valgrind >/dev/null || { echo "bench-instructions: valgrind is missing (scripts/deps.sh valgrind)" >&2; exit 1; }
 [ -x "$NODE" ] && [ -x "$LOAD" ] || { echo "bench-instructions: build $NODE and $LOAD first (make bench-instructions does)" >&2; exit 1; }

@@ -1,6 +1,6 @@
-//! A fixed number of client operations against one node, for counting the
-//! node's instructions per operation (`make bench-instructions`,
-//! `scripts/bench-instructions.sh`).
+//! `dynamo-kv-load`: a fixed number of client operations against one node,
+//! for counting the node's instructions per operation (`make
+//! bench-instructions`, `scripts/bench-instructions.sh`).
 //!
 //! The script runs `dynamo-node` under callgrind and this program, outside
 //! it, as the client: callgrind then counts only the node's instructions

@@ -187,6 +187,15 @@ bench:
 	LSM_BENCH_KEYS=$(LSM_BENCH_KEYS) LSM_BENCH_FSYNC=$(LSM_BENCH_FSYNC) $(CARGO) bench -p dynamo-node --bench lsm
 	$(CARGO) bench -p dynamo-node --bench anti_entropy
 
+# Instructions per client operation of one node (N=1, LSM, fsync batch),
+# put and get, counted by callgrind (three runs differing only in operation
+# counts; scripts/bench-instructions.sh says how): a figure that survives a
+# noisy machine. BENCH_INSTRUCTIONS_OPS (default 1000) operations per phase.
+.PHONY: bench-instructions
+bench-instructions: DEPS = valgrind
+bench-instructions: deps build
+	scripts/bench-instructions.sh
+
 # Our store next to etcd and Redis under one closed-loop load (a benchmark,
 # not a test): prints the table and writes results/bench/<time>/bench.md.
 BENCH_PEERS_FLAGS ?= --duration 20 --concurrency 32

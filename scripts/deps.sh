@@ -10,6 +10,8 @@
 #   peers            etcd-server, redis-server: the peer stores as local
 #                    processes (installed, never started as services)
 #   browser          chromium: the test that renders timeline.html headless
+#   valgrind         valgrind: make bench-instructions counts instructions
+#                    with its callgrind tool
 #
 # It says exactly what it installs. As root it runs apt-get itself;
 # otherwise through sudo (without a prompt when sudo allows it, with one
@@ -24,7 +26,8 @@ for role in "$@"; do
         image-if-docker) if docker info >/dev/null 2>&1; then want+=(debootstrap); fi ;;
         peers) want+=(etcd-server redis-server) ;;
         browser) want+=(chromium) ;;
-        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser)" >&2; exit 2 ;;
+        valgrind) want+=(valgrind) ;;
+        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser, valgrind)" >&2; exit 2 ;;
     esac
 done
 

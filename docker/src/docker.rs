@@ -45,7 +45,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -54,7 +54,7 @@ use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage, Joined, Left, Result, LABEL,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, CpuTime, DataFile, ExecOutput, Fault, FileDamage, Joined, Left, Result, LABEL,
     LIBFAKETIME, NODE_PORT,
 };
 
@@ -826,6 +826,14 @@ impl Cluster for DockerCluster {
         self.signal(node, "SIGCONT").await
     }
 
+    async fn cpu_time(&self) -> Result<CpuTime> {
+        let mut sum = CpuTime::default();
+        for node in &self.roster() {
+            sum = sum + container_cpu_time(&self.docker, &node.container).await?;
+        }
+        Ok(sum)
+    }
+
     async fn collect_logs(&self) -> Result<()> {
         for node in &self.roster() {
             self.save_log(node).await?;
@@ -942,4 +950,18 @@ mod tests {
         assert!(inspect(live.clone()).await.is_ok(), "a live owner's network was removed");
         assert_eq!(remove_run(&run).await.expect("remove the live one"), 1);
     }
+}
+
+/// One `docker stats` sample of a container's cgroup CPU usage.
+async fn container_cpu_time(docker: &Docker, container: &str) -> Result<CpuTime> {
+    let options = StatsOptions { stream: false, one_shot: true };
+    let context = || format!("read the CPU usage of {container}");
+    let stats = docker
+        .stats(container, Some(options))
+        .next()
+        .await
+        .ok_or_else(|| ClusterError::Other(format!("{}: the engine sent no sample", context())))?
+        .map_err(|source| ClusterError::Docker { context: context(), source })?;
+    crate::cpu::of_container_stats(&stats)
+        .ok_or_else(|| ClusterError::Other(format!("{}: the sample has no CPU usage", context())))
 }

@@ -14,6 +14,7 @@
 //! Ctrl-C, or the next start's [`remove_leftovers`] can find and remove it.
 
 mod capabilities;
+mod cpu;
 mod docker;
 mod error;
 mod file_damage;
@@ -26,6 +27,7 @@ mod spec;
 mod store;
 
 pub use capabilities::{Capabilities, ALL_STORES, PEER_STORES};
+pub use cpu::CpuTime;
 pub use docker::{
     built_image_tag, check_image, connect, docker_available, image_for_tests, kernel_has_netem, remove_all_labeled, remove_leftovers,
     remove_run, DockerCluster, CONTROL_PORT, PROXIED_NODE_PORT,
@@ -132,6 +134,13 @@ pub trait Cluster: Send + Sync {
     async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
         let _ = (node, damage);
         Err(self.unsupported("reach a node's data files"))
+    }
+    /// The CPU time every current member's processes have used since they
+    /// started (user and kernel, from the kernel's own accounting; see
+    /// `cpu.rs`), for a benchmark's CPU per operation. Backends whose nodes
+    /// are no processes of their own (a simulator) cannot tell.
+    async fn cpu_time(&self) -> Result<CpuTime> {
+        Err(self.unsupported("tell its processes' CPU time"))
     }
     /// How this backend performs `fault` when that is not what the event's
     /// own words say (SIGKILL, SIGSTOP, libfaketime): the simulator's

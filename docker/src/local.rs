@@ -38,7 +38,7 @@ use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage, Result,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, CpuTime, DataFile, ExecOutput, Fault, FileDamage, Result,
     LIBFAKETIME,
 };
 
@@ -606,6 +606,16 @@ impl Cluster for LocalCluster {
 
     async fn resume(&self, node: &str) -> Result<()> {
         self.signal(node, Signal::SIGCONT).await
+    }
+
+    async fn cpu_time(&self) -> Result<CpuTime> {
+        let mut sum = CpuTime::default();
+        for node in &self.roster() {
+            if let Some(pid) = node.child.lock().await.as_ref().and_then(Child::id) {
+                sum = sum + crate::cpu::of_process(pid)?;
+            }
+        }
+        Ok(sum)
     }
 
     /// Nodes already write straight into `<log_dir>/<node>.log`.

@@ -11,6 +11,13 @@
 //! ours/etcd puts/s (goal >= 3x with p99 no worse) and ours-N1/redis ops/s
 //! (goal >= 0.5x). It is a benchmark, not a test: it asserts nothing.
 //!
+//! Beside them, each store's CPU per operation: the CPU time its processes
+//! (containers or local processes; `docker::CpuTime`) used during the load,
+//! over the operations served, and the kernel's share of it. On a machine
+//! shared with other work, ops/s and latency move with the neighbours'
+//! load; CPU per operation much less, so a change to the node is judged by
+//! it when the machine is noisy. The load generator's own CPU is not in it.
+//!
 //! Our nodes run with `--resolution lww` here: the load is blind puts (no
 //! read context), which etcd and Redis treat as overwrites. Under siblings
 //! resolution every blind put is, correctly, concurrent with every other
@@ -25,7 +32,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::backend::Backend;
-use docker::{Cluster, ClusterSpec, StoreKind};
+use docker::{Cluster, ClusterSpec, CpuTime, StoreKind};
 use workload::bench::{self, BenchConfig, BenchResult};
 use workload::{Client, DynamoClient, EtcdClient, EtcdRead, RedisClient};
 
@@ -70,19 +77,37 @@ pub async fn bench_peers(config: &BenchConfig, backend: &Backend, results_dir: &
     let mut rows = Vec::new();
     for (i, contender) in chosen.iter().enumerate() {
         eprintln!("[{}/{}] {} for {} s", i + 1, chosen.len(), contender.label, config.duration.as_secs());
-        let result = measure(config, contender, backend, &dir, i).await?;
-        rows.push((contender.label, result));
+        let measured = measure(config, contender, backend, &dir, i).await?;
+        rows.push((contender.label, measured));
     }
+    let results: Vec<(&str, BenchResult)> = rows.iter().map(|(label, m)| (*label, m.result.clone())).collect();
     let keys: Vec<&str> = chosen.iter().map(|c| c.key).collect();
     let text = report(config, &rows, &keys);
     std::fs::write(dir.join("bench.md"), &text)?;
-    crate::bench_plot::latency_cdf(&dir.join("latency.png"), &rows)?;
+    crate::bench_plot::latency_cdf(&dir.join("latency.png"), &results)?;
     println!("{text}");
     eprintln!("written: {}", dir.join("bench.md").display());
     Ok(0)
 }
 
-async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &Path, index: usize) -> Result<BenchResult> {
+/// One store's load and the CPU its processes used under it.
+struct Measured {
+    /// What the clients saw.
+    result: BenchResult,
+    /// CPU time the store's processes used during the load; `None` when the
+    /// backend cannot tell (the reason was printed).
+    cpu: Option<CpuTime>,
+}
+
+impl Measured {
+    /// CPU us per operation served (successful or not), if known.
+    fn cpu_us_per_op(&self) -> Option<f64> {
+        let ops = self.result.reads_us.len() + self.result.writes_us.len() + self.result.errors;
+        self.cpu.filter(|_| ops > 0).map(|cpu| cpu.total_us() as f64 / ops as f64)
+    }
+}
+
+async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &Path, index: usize) -> Result<Measured> {
     let spec = ClusterSpec {
         name: format!("bench{}-{index}", std::process::id()),
         nodes: (1..=c.nodes).map(|i| format!("n{i}")).collect(),
@@ -93,12 +118,30 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;
     let result = match clients(c.store, cluster.as_ref()) {
-        Ok(clients) => Ok(bench::run(config, &clients).await),
+        Ok(clients) => {
+            let before = cpu_time(cluster.as_ref()).await;
+            let result = bench::run(config, &clients).await;
+            let after = cpu_time(cluster.as_ref()).await;
+            let cpu = before.zip(after).map(|(before, after)| after.since(&before));
+            Ok(Measured { result, cpu })
+        }
         Err(e) => Err(e),
     };
     let _ = cluster.collect_logs().await;
     cluster.teardown().await?;
     result
+}
+
+/// The cluster's CPU time so far, or `None` (saying why) when the backend
+/// cannot tell: the table then shows no CPU for that store.
+async fn cpu_time(cluster: &dyn Cluster) -> Option<CpuTime> {
+    match cluster.cpu_time().await {
+        Ok(cpu) => Some(cpu),
+        Err(error) => {
+            eprintln!("no CPU time for this store: {error}");
+            None
+        }
+    }
 }
 
 /// One client per member, each bound to its member (clients spread evenly).
@@ -129,7 +172,7 @@ fn ratio(a: f64, b: f64) -> String {
 }
 
 /// The table, and the goal ratios for the pairs that were measured.
-fn report(config: &BenchConfig, rows: &[(&str, BenchResult)], keys: &[&str]) -> String {
+fn report(config: &BenchConfig, rows: &[(&str, Measured)], keys: &[&str]) -> String {
     assert_eq!(rows.len(), keys.len(), "one key per row");
     let mut text = format!(
         "# bench-peers\n\n{} closed-loop clients, {:.0}% reads, {} uniform keys, {}-byte values, {} s per store\n\n",
@@ -139,10 +182,13 @@ fn report(config: &BenchConfig, rows: &[(&str, BenchResult)], keys: &[&str]) -> 
         config.value_bytes,
         config.duration.as_secs()
     );
-    text.push_str("| store | ops/s | puts/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|\n");
-    for (label, r) in rows {
+    text.push_str("| store | ops/s | CPU us/op | kernel % | puts/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n");
+    for (label, m) in rows {
+        let r = &m.result;
+        let cpu_us = m.cpu_us_per_op().map_or("-".to_string(), |us| format!("{us:.0}"));
+        let kernel = m.cpu.map_or("-".to_string(), |cpu| format!("{:.0}", cpu.system_fraction() * 100.0));
         text.push_str(&format!(
-            "| {label} | {:.0} | {:.0} | {:.2} | {:.2} | {} |\n",
+            "| {label} | {:.0} | {cpu_us} | {kernel} | {:.0} | {:.2} | {:.2} | {} |\n",
             r.ops_per_s(),
             r.puts_per_s(),
             r.quantile_ms(0.5),
@@ -151,15 +197,25 @@ fn report(config: &BenchConfig, rows: &[(&str, BenchResult)], keys: &[&str]) -> 
         ));
     }
     let find = |key: &str| keys.iter().position(|k| *k == key).map(|i| &rows[i].1);
+    let cpu_ratio = |a: &Measured, b: &Measured| match (a.cpu_us_per_op(), b.cpu_us_per_op()) {
+        (Some(a), Some(b)) => ratio(a, b),
+        _ => "-".into(),
+    };
     if let (Some(ours3), Some(etcd)) = (find("dynamo3"), find("etcd")) {
+        let (o, e) = (&ours3.result, &etcd.result);
         text.push_str(&format!(
-            "\nours(3 nodes)/etcd puts/s: **{}** (goal >= 3), p99 ours/etcd: {} (goal <= 1)\n",
-            ratio(ours3.puts_per_s(), etcd.puts_per_s()),
-            ratio(ours3.quantile_ms(0.99), etcd.quantile_ms(0.99)),
+            "\nours(3 nodes)/etcd puts/s: **{}** (goal >= 3), p99 ours/etcd: {} (goal <= 1), CPU us/op ours/etcd: {}\n",
+            ratio(o.puts_per_s(), e.puts_per_s()),
+            ratio(o.quantile_ms(0.99), e.quantile_ms(0.99)),
+            cpu_ratio(ours3, etcd),
         ));
     }
     if let (Some(ours1), Some(redis)) = (find("dynamo1"), find("redis")) {
-        text.push_str(&format!("ours(N1)/redis ops/s: **{}** (goal >= 0.5)\n", ratio(ours1.ops_per_s(), redis.ops_per_s())));
+        text.push_str(&format!(
+            "ours(N1)/redis ops/s: **{}** (goal >= 0.5), CPU us/op ours(N1)/redis: {}\n",
+            ratio(ours1.result.ops_per_s(), redis.result.ops_per_s()),
+            cpu_ratio(ours1, redis),
+        ));
     }
     text
 }

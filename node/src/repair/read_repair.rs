@@ -31,6 +31,13 @@ use crate::coordinate::rounds::{ReadRound, Round};
 use crate::node_id::NodeId;
 use crate::versioning::vclock::SiblingSet;
 
+/// Whether a read needs no repair at all: every replica answered (no late
+/// reply to wait for) and none lacks anything of the merge. The coordinator
+/// then starts no repair task (for N=1 always the case).
+pub fn settled(round: &ReadRound) -> bool {
+    round.outstanding() == 0 && stale_replicas(round.merged(), round.replies()).is_empty()
+}
+
 /// The replicas whose reply lacks something `merged` has, in id order.
 pub fn stale_replicas(merged: &SiblingSet, replies: &BTreeMap<NodeId, SiblingSet>) -> Vec<NodeId> {
     if merged.is_empty() {
@@ -119,6 +126,22 @@ mod tests {
             }],
             Resolution::Siblings,
         )
+    }
+
+    #[test]
+    fn settled_only_when_all_answered_and_none_is_stale() {
+        let mut round = ReadRound::new(vec![id("a"), id("b")], 1, Resolution::Siblings);
+        round.on_reply(&id("a"), one("v", "a", 1));
+        assert!(!settled(&round), "b may still answer");
+        round.on_reply(&id("b"), one("v", "a", 1));
+        assert!(settled(&round), "both answered the same");
+        let mut round = ReadRound::new(vec![id("a"), id("b")], 2, Resolution::Siblings);
+        round.on_reply(&id("a"), one("new", "a", 2));
+        round.on_reply(&id("b"), one("old", "a", 1));
+        assert!(!settled(&round), "b is stale");
+        let mut single = ReadRound::new(vec![id("a")], 1, Resolution::Siblings);
+        single.on_reply(&id("a"), SiblingSet::new());
+        assert!(settled(&single), "one replica, nothing to compare");
     }
 
     #[test]

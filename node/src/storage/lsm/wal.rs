@@ -415,10 +415,22 @@ pub struct GroupCommit {
     delay: Duration,
     /// Durability progress published to async waiters after every change.
     mark: tokio::sync::watch::Sender<DurableMark>,
-    /// The highest LSN async writers are waiting for (0: none yet).
-    requested_lsn: Mutex<u64>,
-    /// Wakes the syncer thread when `requested_lsn` grows.
+    /// What async writers wait for, and whether the syncer sleeps.
+    requests: Mutex<Requests>,
+    /// Wakes the syncer thread when `requests.lsn` grows while it sleeps.
     wanted: Condvar,
+}
+
+/// The async writers' side of group commit.
+#[derive(Debug, Default)]
+struct Requests {
+    /// The highest LSN async writers are waiting for (0: none yet).
+    lsn: u64,
+    /// The syncer thread is asleep on `wanted`. Only then does a request
+    /// notify it: while it fsyncs it looks at `lsn` again before sleeping,
+    /// and a notification per write (a futex system call each) was most of
+    /// what a write cost the syncer under load.
+    syncer_waiting: bool,
 }
 
 impl GroupCommit {
@@ -429,7 +441,7 @@ impl GroupCommit {
             done: Condvar::new(),
             delay,
             mark: tokio::sync::watch::Sender::new(DurableMark::default()),
-            requested_lsn: Mutex::new(0),
+            requests: Mutex::new(Requests::default()),
             wanted: Condvar::new(),
         }
     }
@@ -438,10 +450,13 @@ impl GroupCommit {
     /// progress (see `storage::Durability`).
     pub fn request(&self, lsn: u64) -> tokio::sync::watch::Receiver<DurableMark> {
         let receiver = self.mark.subscribe();
-        if let Ok(mut requested) = self.requested_lsn.lock() {
-            *requested = (*requested).max(lsn);
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.lsn = requests.lsn.max(lsn);
+        if requests.syncer_waiting {
+            // Under the lock, so the syncer cannot be between its check of
+            // `lsn` and its sleep: the wake-up is never lost.
+            self.wanted.notify_one();
         }
-        self.wanted.notify_one();
         receiver
     }
 
@@ -449,12 +464,14 @@ impl GroupCommit {
     /// waiting up to `timeout` for one; `None` when there is none.
     pub fn next_request(&self, timeout: Duration) -> Option<u64> {
         let pending = |requested: u64| requested > self.mark.borrow().durable_lsn;
-        let requested = self.requested_lsn.lock().ok()?;
-        if pending(*requested) {
-            return Some(*requested);
+        let mut requests = self.requests.lock().ok()?;
+        if pending(requests.lsn) {
+            return Some(requests.lsn);
         }
-        let (requested, _) = self.wanted.wait_timeout(requested, timeout).ok()?;
-        pending(*requested).then_some(*requested)
+        requests.syncer_waiting = true;
+        let (mut requests, _) = self.wanted.wait_timeout(requests, timeout).ok()?;
+        requests.syncer_waiting = false;
+        pending(requests.lsn).then_some(requests.lsn)
     }
 
     /// Tells async waiters what `st` says (called under the state lock, so
@@ -555,6 +572,31 @@ mod tests {
             key: k.to_vec(),
             slot: Slot::Value(v.to_vec()),
         }
+    }
+
+    #[test]
+    fn a_request_reaches_a_sleeping_syncer_and_a_busy_one() {
+        let group = Arc::new(GroupCommit::new(Duration::ZERO));
+        // Busy (not asleep): the request is only recorded, and found next time.
+        drop(group.request(3));
+        assert_eq!(group.next_request(Duration::from_secs(5)), Some(3));
+        group.mark_durable(3);
+        assert_eq!(group.next_request(Duration::from_millis(1)), None, "nothing pending");
+        // Asleep: a request wakes it long before its timeout.
+        let syncer = {
+            let group = Arc::clone(&group);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                (group.next_request(Duration::from_secs(30)), started.elapsed())
+            })
+        };
+        while !group.requests.lock().unwrap().syncer_waiting {
+            std::thread::yield_now();
+        }
+        drop(group.request(7));
+        let (lsn, waited) = syncer.join().unwrap();
+        assert_eq!(lsn, Some(7));
+        assert!(waited < Duration::from_secs(10), "woken by the request, not the timeout: {waited:?}");
     }
 
     #[test]

@@ -96,13 +96,23 @@ test: DEPS = image peers browser
 campaign: DEPS = image-if-docker
 bench-peers: DEPS = image-if-docker peers
 
+# `make test` builds every target at once (--all-targets): its tests need the
+# dev-dependencies, and cargo resolves every crate's features differently when
+# they are in (syn, serde, regex...), so a build without them and `cargo test`
+# would compile the whole dependency tree twice. With one feature set the
+# tests, the binaries the campaigns run and the image share one compile.
+BUILD_TARGETS ?=
+test: BUILD_TARGETS = --all-targets
+
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --release --workspace $(BUILD_TARGETS)
 
 # The node image, built from nothing (debootstrap + docker import), cached by
-# a hash of its inputs; writes the tag to target/dynamo-node.image.
-image: deps
-	docker/image/build.sh
+# a hash of its inputs; writes the tag to target/dynamo-node.image. It carries
+# the binaries `build` made, so they are not compiled a second time.
+image: deps build
+	DWB_NODE_BIN=$(CURDIR)/target/release/dynamo-node DWB_LINKPROXY_BIN=$(CURDIR)/target/release/dynamo-linkproxy \
+	  docker/image/build.sh
 
 # In the release profile, so the tests share one build of the workspace with
 # `build` (one cold compile instead of two keeps CI well under 30 minutes);
@@ -138,10 +148,16 @@ sim-test: build
 # relinks); target/release/workbench must then say it has no planted bug.
 # Were it left planted (an interrupted make), it refuses every run without
 # --allow-planted-bugs and names its bugs in --version.
+# Under `make test` both builds also name the benches: a bench needs the
+# dev-dependencies, so cargo keeps the feature set `build` compiled with and
+# rebuilds only the crates the planted feature reaches (dynamo-node, the
+# simulator, workbench), not the dependency tree.
+PLANTED_TARGETS ?=
+test: PLANTED_TARGETS = --bins --benches
 planted-test: build
-	$(CARGO) build --release -p workbench --features planted-bug-one-ack
+	$(CARGO) build --release --workspace $(PLANTED_TARGETS) --features workbench/planted-bug-one-ack
 	cp $(WORKBENCH) $(WORKBENCH_PLANTED)
-	$(CARGO) build --release -p workbench
+	$(CARGO) build --release --workspace $(PLANTED_TARGETS)
 	@$(WORKBENCH) --version | grep -q 'planted bugs: none' || { echo "$(WORKBENCH) is not the clean build: $$($(WORKBENCH) --version)"; exit 1; }
 	@$(WORKBENCH_PLANTED) --version | grep -q 'planted bugs: planted-bug-one-ack' || { echo "$(WORKBENCH_PLANTED) has no planted bug: $$($(WORKBENCH_PLANTED) --version)"; exit 1; }
 	$(WORKBENCH_PLANTED) explore --allow-planted-bugs --name ci-planted-$$(date -u +%Y%m%dT%H%M%SZ) $(PLANTED_SWEEP_FLAGS) --expect-flagged $(PLANTED_EXPECT_FLAGGED)

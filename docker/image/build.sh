@@ -23,8 +23,9 @@
 # Environment:
 #   DWB_CACHE_DIR        rootfs cache (default ~/.cache/dynamo-workbench)
 #   DWB_DEBIAN_MIRROR    Debian mirror (default: the one apt uses, else deb.debian.org)
-#   DWB_NODE_BIN         use this binary instead of building dynamo-node (tests only)
-#   DWB_LINKPROXY_BIN    likewise for dynamo-linkproxy (tests only)
+#   DWB_NODE_BIN         use this binary instead of building dynamo-node
+#                        (`make image` passes the one `make build` made)
+#   DWB_LINKPROXY_BIN    likewise for dynamo-linkproxy
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
 #   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
 #                        no registered checkout names; see named_tags)

@@ -34,11 +34,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
-use proto::replica_client::ReplicaClient;
-use tonic::transport::Channel;
 
 use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
-use crate::coordinate::batcher::{BatchResult, Batcher};
+use crate::coordinate::batcher::Batcher;
+use crate::coordinate::replicate::{self, status_reason, KindCounts, ReplicaAnswer, ReplicaCall};
 use crate::coordinate::lateness::Lateness;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -145,11 +144,11 @@ pub struct Node {
     /// This node's versions still replicating, shipped with newer ones of
     /// the same key (see `inflight.rs`).
     inflight: Arc<InFlight>,
-    /// Coalesces this node's Stores to each replica into StoreMany calls.
-    /// (Each answer: when the replica applied the store, on its steady clock.)
-    store_batcher: Batcher<proto::StoreRequest, u64>,
-    /// Coalesces this node's Fetches to each replica into FetchMany calls.
-    fetch_batcher: Batcher<proto::FetchRequest, proto::FetchResponse>,
+    /// Coalesces this node's Stores and Fetches to each replica into
+    /// ReplicateMany calls (see `replicate.rs`).
+    replica_batcher: Batcher<ReplicaCall, ReplicaAnswer>,
+    /// What the replica batcher's round trips carried, by kind.
+    replica_trips: Arc<KindCounts>,
     /// Counters for `Admin.Status`.
     metrics: Metrics,
     /// The latest per-replica timings of the requests this node coordinated
@@ -229,6 +228,7 @@ impl Node {
         let counter = NodeCounter::starting_at(clock.now_us());
         let started_us = clock.now_us();
         let timeout = config.request_timeout();
+        let replica_trips = Arc::new(KindCounts::default());
         Ok(Node {
             config,
             membership,
@@ -239,8 +239,8 @@ impl Node {
             peers,
             inline_storage,
             inflight: Arc::default(),
-            store_batcher: Batcher::new(Arc::new(store_many), timeout),
-            fetch_batcher: Batcher::new(Arc::new(fetch_many), timeout),
+            replica_batcher: Batcher::new(replicate::sender(Arc::clone(&replica_trips)), timeout),
+            replica_trips,
             metrics: Metrics::default(),
             started: tokio::time::Instant::now(),
             lateness: Lateness::default(),
@@ -305,8 +305,8 @@ impl Node {
         let mut all = self.metrics.snapshot();
         all.extend(self.replica.storage().stats());
         all.extend(self.hints.snapshot(self.clock.now_ms()));
-        let (store_trips, stores) = self.store_batcher.sent();
-        let (fetch_trips, fetches) = self.fetch_batcher.sent();
+        let (store_trips, stores, fetch_trips, fetches) = self.replica_trips.snapshot();
+        all.insert("replica_round_trips".into(), self.replica_batcher.sent().0);
         all.insert("replica_store_round_trips".into(), store_trips);
         all.insert("replica_stores_sent".into(), stores);
         all.insert("replica_fetch_round_trips".into(), fetch_trips);
@@ -684,7 +684,7 @@ impl Node {
             budget_ms: self.config.request_timeout().as_millis() as u64,
         };
         let outcome = if self.config.replica_batching {
-            self.store_batcher.call(&target, client, request).await
+            self.replica_batcher.call(&target, client, ReplicaCall::Store(request)).await.and_then(ReplicaAnswer::stored)
         } else {
             unbatched(self.config.request_timeout(), client.store(request)).await.map(|r| r.applied_at_us)
         };
@@ -721,7 +721,7 @@ impl Node {
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
         let response = if self.config.replica_batching {
-            self.fetch_batcher.call(&target, client, request).await?
+            self.replica_batcher.call(&target, client, ReplicaCall::Fetch(request)).await.and_then(ReplicaAnswer::fetched)?
         } else {
             unbatched(self.config.request_timeout(), client.fetch(request)).await?
         };
@@ -775,39 +775,6 @@ async fn unbatched<T>(
         Err(_) => Err("timed out".to_string()),
     }
 }
-
-/// A failed replica RPC as a one-line reason (code and message).
-fn status_reason(status: &tonic::Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
-}
-
-/// One StoreMany round trip (see `batcher.rs`).
-fn store_many(mut client: ReplicaClient<Channel>, stores: Vec<proto::StoreRequest>) -> BoxedBatch<u64> {
-    Box::pin(async move {
-        let reply = client.store_many(proto::StoreManyRequest { stores }).await;
-        let reply = reply.map_err(|status| status_reason(&status))?.into_inner();
-        // An older replica reports no times: 0, which the WARS recorder skips.
-        let applied_at_us = reply.applied_at_us.into_iter().chain(std::iter::repeat(0));
-        let answer = |(e, at): (String, u64)| if e.is_empty() { Ok(at) } else { Err(e) };
-        Ok(reply.errors.into_iter().zip(applied_at_us).map(answer).collect())
-    })
-}
-
-/// One FetchMany round trip (see `batcher.rs`).
-fn fetch_many(mut client: ReplicaClient<Channel>, fetches: Vec<proto::FetchRequest>) -> BoxedBatch<proto::FetchResponse> {
-    Box::pin(async move {
-        let reply = client.fetch_many(proto::FetchManyRequest { fetches }).await;
-        let results = reply.map_err(|status| status_reason(&status))?.into_inner().results;
-        let answer = |r: proto::FetchResult| match r.error.is_empty() {
-            true => Ok(proto::FetchResponse { siblings: r.siblings, read_at_us: r.read_at_us }),
-            false => Err(r.error),
-        };
-        Ok(results.into_iter().map(answer).collect())
-    })
-}
-
-/// What `store_many` and `fetch_many` return.
-type BoxedBatch<Resp> = std::pin::Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>>;
 
 /// A round that failed: how many answered, how many were needed.
 #[derive(Debug, Clone, Copy)]

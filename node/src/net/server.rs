@@ -353,6 +353,37 @@ impl ReplicaService {
         self.node.store_replica(key, set, self.stand_in_for(&hint_for)).await
     }
 
+    /// Applies stores, each answered on its own, concurrently so that all of
+    /// them share one group commit.
+    async fn store_all(&self, stores: Vec<proto::StoreRequest>) -> proto::StoreManyResponse {
+        let each = stores.into_iter().map(|store| self.store_one(store));
+        let done = futures::future::join_all(each).await;
+        let (mut errors, mut applied_at_us) = (Vec::with_capacity(done.len()), Vec::with_capacity(done.len()));
+        for result in done {
+            applied_at_us.push(*result.as_ref().unwrap_or(&0));
+            errors.push(result.err().unwrap_or_default());
+        }
+        proto::StoreManyResponse { errors, applied_at_us }
+    }
+
+    /// Reads fetches, each answered on its own.
+    async fn fetch_all(&self, fetches: Vec<proto::FetchRequest>) -> proto::FetchManyResponse {
+        let mut results = Vec::with_capacity(fetches.len());
+        for fetch in fetches {
+            let hint_for = self.stand_in_for(&fetch.hint_for);
+            let result = match self.node.fetch_replica(fetch.key, hint_for).await {
+                Ok(set) => proto::FetchResult {
+                    siblings: wire::set_to_proto(&set),
+                    error: String::new(),
+                    read_at_us: self.node.steady_us(),
+                },
+                Err(error) => proto::FetchResult { siblings: Vec::new(), error, read_at_us: 0 },
+            };
+            results.push(result);
+        }
+        proto::FetchManyResponse { results }
+    }
+
     /// The home node a request's `hint_for` makes this node a stand-in for;
     /// `None` when it names no one or this node itself.
     fn stand_in_for(&self, hint_for: &str) -> Option<crate::NodeId> {
@@ -406,36 +437,26 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreManyRequest>,
     ) -> Result<Response<proto::StoreManyResponse>, Status> {
-        let stores = request.into_inner().stores;
-        // Concurrently, so that all of them share one group commit.
-        let each = stores.into_iter().map(|store| self.store_one(store));
-        let done = futures::future::join_all(each).await;
-        let (mut errors, mut applied_at_us) = (Vec::with_capacity(done.len()), Vec::with_capacity(done.len()));
-        for result in done {
-            applied_at_us.push(*result.as_ref().unwrap_or(&0));
-            errors.push(result.err().unwrap_or_default());
-        }
-        Ok(Response::new(proto::StoreManyResponse { errors, applied_at_us }))
+        Ok(Response::new(self.store_all(request.into_inner().stores).await))
     }
 
     async fn fetch_many(
         &self,
         request: Request<proto::FetchManyRequest>,
     ) -> Result<Response<proto::FetchManyResponse>, Status> {
-        let mut results = Vec::new();
-        for fetch in request.into_inner().fetches {
-            let hint_for = self.stand_in_for(&fetch.hint_for);
-            let result = match self.node.fetch_replica(fetch.key, hint_for).await {
-                Ok(set) => proto::FetchResult {
-                    siblings: wire::set_to_proto(&set),
-                    error: String::new(),
-                    read_at_us: self.node.steady_us(),
-                },
-                Err(error) => proto::FetchResult { siblings: Vec::new(), error, read_at_us: 0 },
-            };
-            results.push(result);
-        }
-        Ok(Response::new(proto::FetchManyResponse { results }))
+        Ok(Response::new(self.fetch_all(request.into_inner().fetches).await))
+    }
+
+    async fn replicate_many(
+        &self,
+        request: Request<proto::ReplicateManyRequest>,
+    ) -> Result<Response<proto::ReplicateManyResponse>, Status> {
+        let proto::ReplicateManyRequest { stores, fetches } = request.into_inner();
+        let stores = stores.map_or_else(Vec::new, |s| s.stores);
+        let fetches = fetches.map_or_else(Vec::new, |f| f.fetches);
+        // The fetches are read while the stores wait for their group commit.
+        let (stores, fetches) = tokio::join!(self.store_all(stores), self.fetch_all(fetches));
+        Ok(Response::new(proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(fetches) }))
     }
 
     async fn stream_range(

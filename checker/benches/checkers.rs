@@ -34,6 +34,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use history::{History, Op, OpType, Resolution, RunConfig, Version};
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeValLike;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -273,14 +275,16 @@ fn reset_peak_rss() {
 }
 
 /// CPU seconds this thread has used (user + system, from
-/// `/proc/thread-self/stat`, in clock ticks of 10 ms): on a shared machine
-/// the wall time includes waiting for a core, this does not.
+/// `getrusage(RUSAGE_THREAD)`, to the microsecond): on a shared machine
+/// the wall time includes waiting for a core, this does not. The kernel's
+/// own call rather than a parse of `/proc/thread-self/stat`, whose clock
+/// ticks are coarser and whose rate the parse would have to look up.
 fn thread_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: Vec<f64> = after.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
-    ticks.iter().sum::<f64>() / 100.0
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_THREAD) else {
+        return f64::NAN;
+    };
+    let us = usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
+    us as f64 / 1e6
 }
 
 /// Client ops of a history: its invocations.

@@ -615,7 +615,9 @@ impl DockerCluster {
     /// `dynamo-node --peers ...` or the peer store's own command line.
     fn entry_and_cmd(&self, node: &NodeContainer, peers: &str) -> (Vec<String>, Vec<String>) {
         if self.store == StoreKind::Dynamo {
-            let wrapper = match self.spec.link_proxy.filter(|_| self.proxied()) {
+            // The store is ours here, so `proxied()` comes down to whether
+            // the spec asks for a proxy: its seed, if it does.
+            let wrapper = match self.spec.link_proxy {
                 // The proxy starts before LD_PRELOAD is exported: its clock is the host's.
                 Some(seed) => format!("{} & {WRAPPER}", links::proxy_command(node, &self.roster_with(node), seed)),
                 None => WRAPPER.to_string(),

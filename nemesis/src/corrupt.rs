@@ -18,14 +18,74 @@
 
 use docker::{DataFile, FileDamage};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::schedule::{Action, ScheduledAction};
 
-/// Which of the engine's files a window aims at.
-pub const TARGETS: [&str; 2] = ["wal", "sstable"];
-/// What a window does to the file.
-pub const DAMAGES: [&str; 2] = ["flip", "truncate"];
+/// Which of the engine's files a window aims at. An enum, not a string, so
+/// a misspelt kind cannot compile; its name (`as_str`, and serde's) is what
+/// schedules and history events have always written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A commit-log segment, `wal-<n>.log`.
+    Wal,
+    /// A sorted table, `<n>.sst`.
+    Sstable,
+}
+
+impl Target {
+    /// Every kind, in the order a window draws from (the order fixes what a seed draws).
+    pub const ALL: [Target; 2] = [Target::Wal, Target::Sstable];
+
+    /// The name in schedules and history events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Wal => "wal",
+            Target::Sstable => "sstable",
+        }
+    }
+
+    /// The other kind: what a window hits when the node holds none of this one.
+    pub fn other(self) -> Target {
+        match self {
+            Target::Wal => Target::Sstable,
+            Target::Sstable => Target::Wal,
+        }
+    }
+
+    /// Whether `name` is one of the engine's files of this kind.
+    pub fn matches(self, name: &str) -> bool {
+        match self {
+            Target::Wal => name.starts_with("wal-") && name.ends_with(".log"),
+            Target::Sstable => name.ends_with(".sst"),
+        }
+    }
+}
+
+/// What a window does to the file; an enum for the same reason as [`Target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Damage {
+    /// XOR one byte with the window's mask.
+    Flip,
+    /// Cut the file short.
+    Truncate,
+}
+
+impl Damage {
+    /// Every damage, in the order a window draws from (the order fixes what a seed draws).
+    pub const ALL: [Damage; 2] = [Damage::Flip, Damage::Truncate];
+
+    /// The name in schedules and history events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Damage::Flip => "flip",
+            Damage::Truncate => "truncate",
+        }
+    }
+}
 
 /// One corrupt window: kill, damage and keep down one node, restart it at `end_ms`.
 pub fn window(nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {
@@ -33,8 +93,8 @@ pub fn window(nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) 
     let node = nodes[rng.random_range(0..nodes.len())].clone();
     let corrupt = Action::Corrupt {
         node: node.clone(),
-        target: TARGETS[rng.random_range(0..TARGETS.len())].to_string(),
-        damage: DAMAGES[rng.random_range(0..DAMAGES.len())].to_string(),
+        target: Target::ALL[rng.random_range(0..Target::ALL.len())],
+        damage: Damage::ALL[rng.random_range(0..Damage::ALL.len())],
         file_pick: rng.random(),
         offset_pick: rng.random(),
         mask: rng.random_range(1..=u8::MAX),
@@ -43,22 +103,13 @@ pub fn window(nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) 
     vec![ScheduledAction { at_ms: start_ms, action: corrupt }, ScheduledAction { at_ms: end_ms, action: restart }]
 }
 
-/// Whether `name` is one of the engine's files of kind `target`.
-pub fn is_target(target: &str, name: &str) -> bool {
-    match target {
-        "wal" => name.starts_with("wal-") && name.ends_with(".log"),
-        "sstable" => name.ends_with(".sst"),
-        _ => false,
-    }
-}
-
 /// What was drawn, as the action carries it.
 #[derive(Debug, Clone, Copy)]
-pub struct Draw<'a> {
-    /// `wal` or `sstable`.
-    pub target: &'a str,
-    /// `flip` or `truncate`.
-    pub damage: &'a str,
+pub struct Draw {
+    /// The kind of file aimed at.
+    pub target: Target,
+    /// What is done to it.
+    pub damage: Damage,
     /// Raw file pick (modulo the candidates).
     pub file_pick: u64,
     /// Raw offset pick (modulo the file's size).
@@ -71,29 +122,31 @@ pub struct Draw<'a> {
 /// and the event fields saying what it is; None when the node has no
 /// non-empty WAL segment or table at all. The drawn kind of file is used
 /// when the node has one, else the other kind (the event says so).
-pub fn choose(files: &[DataFile], draw: Draw<'_>) -> Option<(FileDamage, Value)> {
-    let of = |target: &str| -> Vec<&DataFile> { files.iter().filter(|f| f.bytes > 0 && is_target(target, &f.name)).collect() };
-    let other = TARGETS.iter().copied().find(|t| *t != draw.target).unwrap_or(draw.target);
+pub fn choose(files: &[DataFile], draw: Draw) -> Option<(FileDamage, Value)> {
+    let of = |target: Target| -> Vec<&DataFile> { files.iter().filter(|f| f.bytes > 0 && target.matches(&f.name)).collect() };
     let (target, candidates) = match of(draw.target) {
         c if !c.is_empty() => (draw.target, c),
-        _ => (other, of(other)),
+        _ => (draw.target.other(), of(draw.target.other())),
     };
     if candidates.is_empty() {
         return None;
     }
     let file = candidates[(draw.file_pick % candidates.len() as u64) as usize];
     let at = draw.offset_pick % file.bytes;
-    let mut done = json!({"target": target, "file": file.name, "file_bytes": file.bytes, "damage": draw.damage});
+    let mut done = json!({"target": target.as_str(), "file": file.name, "file_bytes": file.bytes, "damage": draw.damage.as_str()});
     if target != draw.target {
-        done["drawn_target"] = json!(draw.target);
+        done["drawn_target"] = json!(draw.target.as_str());
     }
-    let damage = if draw.damage == "truncate" {
-        done["truncated_to"] = json!(at);
-        FileDamage::Truncate { file: file.name.clone(), len: at }
-    } else {
-        done["offset"] = json!(at);
-        done["mask"] = json!(draw.mask);
-        FileDamage::Flip { file: file.name.clone(), offset: at, mask: draw.mask }
+    let damage = match draw.damage {
+        Damage::Truncate => {
+            done["truncated_to"] = json!(at);
+            FileDamage::Truncate { file: file.name.clone(), len: at }
+        }
+        Damage::Flip => {
+            done["offset"] = json!(at);
+            done["mask"] = json!(draw.mask);
+            FileDamage::Flip { file: file.name.clone(), offset: at, mask: draw.mask }
+        }
     };
     Some((damage, done))
 }
@@ -116,7 +169,7 @@ mod tests {
         ]
     }
 
-    fn draw(target: &'static str, damage: &'static str, file_pick: u64, offset_pick: u64) -> Draw<'static> {
+    fn draw(target: Target, damage: Damage, file_pick: u64, offset_pick: u64) -> Draw {
         Draw { target, damage, file_pick, offset_pick, mask: 0x10 }
     }
 
@@ -127,24 +180,24 @@ mod tests {
         assert_eq!(w(5), w(5));
         assert_ne!(w(5), w(6));
         let Action::Corrupt { target, damage, file_pick, offset_pick, mask, .. } = &w(5)[0].action else { panic!("a corrupt action first") };
-        let d = Draw { target, damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
+        let d = Draw { target: *target, damage: *damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
         assert_eq!(choose(&files(), d), choose(&files(), d), "the same draw on the same files damages the same byte");
         assert!(matches!(w(5)[1].action, Action::Restart { .. }));
     }
 
     #[test]
     fn flips_land_inside_a_nonempty_file_of_the_drawn_kind() {
-        let (damage, done) = choose(&files(), draw("sstable", "flip", 3, 12_345)).unwrap();
+        let (damage, done) = choose(&files(), draw(Target::Sstable, Damage::Flip, 3, 12_345)).unwrap();
         assert_eq!(damage, FileDamage::Flip { file: "00000000000000000007.sst".into(), offset: 12_345 % 5_000, mask: 0x10 });
         assert_eq!(done["offset"], 2_345);
         assert_eq!(done["file_bytes"], 5_000);
-        let (damage, _) = choose(&files(), draw("wal", "flip", 0, 99_999)).unwrap();
+        let (damage, _) = choose(&files(), draw(Target::Wal, Damage::Flip, 0, 99_999)).unwrap();
         assert_eq!(damage.file(), "wal-00000000000000000004.log", "the empty segment is never picked");
     }
 
     #[test]
     fn truncation_cuts_strictly_shorter() {
-        let (damage, done) = choose(&files(), draw("wal", "truncate", 7, 1_234 * 3 + 10)).unwrap();
+        let (damage, done) = choose(&files(), draw(Target::Wal, Damage::Truncate, 7, 1_234 * 3 + 10)).unwrap();
         assert_eq!(damage, FileDamage::Truncate { file: "wal-00000000000000000004.log".into(), len: 10 });
         assert_eq!(done["truncated_to"], 10);
     }
@@ -152,10 +205,27 @@ mod tests {
     #[test]
     fn a_missing_kind_falls_back_to_the_other_and_says_so() {
         let wal_only: Vec<DataFile> = files().into_iter().filter(|f| !f.name.ends_with(".sst")).collect();
-        let (damage, done) = choose(&wal_only, draw("sstable", "flip", 0, 1)).unwrap();
+        let (damage, done) = choose(&wal_only, draw(Target::Sstable, Damage::Flip, 0, 1)).unwrap();
         assert_eq!(damage.file(), "wal-00000000000000000004.log");
         assert_eq!(done["drawn_target"], "sstable");
         let nothing: Vec<DataFile> = files().into_iter().filter(|f| f.name == "MANIFEST").collect();
-        assert!(choose(&nothing, draw("wal", "flip", 0, 1)).is_none());
+        assert!(choose(&nothing, draw(Target::Wal, Damage::Flip, 0, 1)).is_none());
+    }
+
+    #[test]
+    fn names_in_schedules_and_events_are_the_strings_they_always_were() {
+        for target in Target::ALL {
+            assert_eq!(serde_json::to_value(target).unwrap(), json!(target.as_str()));
+        }
+        for damage in Damage::ALL {
+            assert_eq!(serde_json::to_value(damage).unwrap(), json!(damage.as_str()));
+        }
+        let names = |t: &[Target], d: &[Damage]| -> Vec<&str> { t.iter().map(|t| t.as_str()).chain(d.iter().map(|d| d.as_str())).collect() };
+        assert_eq!(names(&Target::ALL, &Damage::ALL), ["wal", "sstable", "flip", "truncate"], "the draw order too");
+        let action = Action::Corrupt { node: "n2".into(), target: Target::Sstable, damage: Damage::Truncate, file_pick: 7, offset_pick: 9, mask: 3 };
+        let text = r#"{"f":"corrupt","node":"n2","target":"sstable","damage":"truncate","file_pick":7,"offset_pick":9,"mask":3}"#;
+        assert_eq!(serde_json::to_string(&action).unwrap(), text);
+        assert_eq!(serde_json::from_str::<Action>(text).unwrap(), action);
+        assert!(serde_json::from_str::<Action>(&text.replace("sstable", "sst")).is_err(), "a misspelt kind is refused");
     }
 }

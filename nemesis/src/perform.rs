@@ -61,7 +61,7 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
         Action::Join { node } => join(cluster, state, node).await,
         Action::Leave { node } => leave(cluster, state, node).await,
         Action::Corrupt { node, target, damage, file_pick, offset_pick, mask } => {
-            let draw = corrupt::Draw { target, damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
+            let draw = corrupt::Draw { target: *target, damage: *damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
             corrupt_files(cluster, state, node, draw).await
         }
     }
@@ -199,7 +199,7 @@ async fn corrupt_files(
     cluster: &dyn Cluster,
     state: &Mutex<FaultState>,
     node: &str,
-    draw: corrupt::Draw<'_>,
+    draw: corrupt::Draw,
 ) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Kill, "kill")?;
     ensure(cluster, Fault::Corrupt, "corrupt (file damage on a stopped node)")?;

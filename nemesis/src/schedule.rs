@@ -114,9 +114,9 @@ pub enum Action {
         /// The victim.
         node: String,
         /// `wal` or `sstable`: the kind of file aimed at.
-        target: String,
+        target: corrupt::Target,
         /// `flip` (XOR one byte with `mask`) or `truncate` (cut the file).
-        damage: String,
+        damage: corrupt::Damage,
         /// Which file: modulo the count of that kind, in name order.
         file_pick: u64,
         /// Which byte (flip) or the length cut to (truncate): modulo the file's size.

@@ -96,8 +96,14 @@ impl Verdict {
     }
 }
 
+/// A checker's whole-number figure (a count), if it reported one.
 fn figure(results: &Results, checker: &str, key: &str) -> Option<u64> {
     results.checkers.get(checker)?.figure(key)?.as_u64()
+}
+
+/// A checker's fractional figure (a duration in ms, a ratio), if it reported one.
+fn figure_f64(results: &Results, checker: &str, key: &str) -> Option<f64> {
+    results.checkers.get(checker)?.figure(key)?.as_f64()
 }
 
 /// Judges every run, and with `expect_anomalies` the known behaviours too.
@@ -110,19 +116,17 @@ pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
             continue;
         };
         match results.valid {
-            Validity::False if expect_anomalies && expected_invalid(m.run).is_some() => {
-                let why = expected_invalid(m.run).unwrap_or_default();
-                v.met.push(format!("{label}: invalid, as expected: {why}"));
-            }
-            Validity::False => v.failures.push(format!("{label}: invalid (see its results.json)")),
+            Validity::False => match expected_invalid(m.run).filter(|_| expect_anomalies) {
+                Some(why) => v.met.push(format!("{label}: invalid, as expected: {why}")),
+                None => v.failures.push(format!("{label}: invalid (see its results.json)")),
+            },
             // Convergence is undecidable when the quiet period is shorter
             // than a few anti-entropy intervals; the campaign's claims do
             // not rest on it, so that alone is noted, not an unknown run.
-            Validity::Unknown if undecided_convergence_only(results).is_some() => {
-                let why = undecided_convergence_only(results).unwrap_or_default();
-                v.met.push(format!("{label}: convergence not decided ({why})"));
-            }
-            Validity::Unknown => v.unknowns.push(format!("{label}: a checker could not decide")),
+            Validity::Unknown => match undecided_convergence_only(results) {
+                Some(why) => v.met.push(format!("{label}: convergence not decided ({why})")),
+                None => v.unknowns.push(format!("{label}: a checker could not decide")),
+            },
             Validity::True => {}
         }
         if expect_anomalies {
@@ -188,7 +192,7 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
         out.extend(prefix_claims(run, results));
     }
     if run.nemesis == ["latency"] {
-        let shift = results.checkers.get(checker::latency::NAME).and_then(|c| c.figure("latency_window_p50_shift_ms")).and_then(|v| v.as_f64());
+        let shift = figure_f64(results, checker::latency::NAME, "latency_window_p50_shift_ms");
         let delay_ms = nemesis::netem::DELAY_MS as f64;
         out.push(claim(
             shift.is_some_and(|s| s >= delay_ms),

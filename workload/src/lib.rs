@@ -38,6 +38,7 @@ pub mod register;
 mod replica_reads;
 mod rng;
 pub mod set;
+mod worker;
 
 pub use arrival::Arrival;
 pub use client::{Client, ClientError, ReadReply, WriteReply};

@@ -45,13 +45,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use history::{answer_value, Op, OpType, Recorder, Version};
+use history::{answer_value, Recorder, Version};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::arrival::Slot;
 use crate::register::{siblings_json, NodeChoice, Pace, RunSummary, Target};
-use crate::set::fill_error;
+use crate::worker::WorkerCore;
 use crate::{key_name, seeded_rng, KeyDist, ReadReply, WorkloadConfig};
 
 /// Keys per pair: a question key and an answer key.
@@ -142,22 +142,11 @@ fn draw_plan(
 
 /// One client of the prefix workload.
 struct Worker {
-    /// The run's knobs.
-    config: WorkloadConfig,
+    /// Knobs, seed stream, nodes, process id and unique values: what every
+    /// workload's client has ([`WorkerCore`]).
+    core: WorkerCore,
     /// Which pair each op touches.
     pairs: KeyDist,
-    /// Index among workers; fixes the seed stream and the sticky node.
-    index: u32,
-    /// The nodes it may talk to.
-    targets: Vec<Target>,
-    /// Where ops are recorded.
-    recorder: Arc<Recorder>,
-    /// Every decision comes from here.
-    rng: ChaCha8Rng,
-    /// Current process id; advances by `concurrency` after an `info`.
-    process: u64,
-    /// Values written, to make each unique.
-    seq: u64,
     /// Context of this worker's latest read of each key, written back with its next write.
     contexts: HashMap<String, Vec<u8>>,
 }
@@ -170,83 +159,33 @@ impl Worker {
         targets: Vec<Target>,
         recorder: Arc<Recorder>,
     ) -> Worker {
-        let rng = seeded_rng(config.seed, "prefix-worker", u64::from(index));
         Worker {
-            config,
+            core: WorkerCore::new(config, index, targets, recorder, "prefix-worker"),
             pairs,
-            index,
-            targets,
-            recorder,
-            rng,
-            process: u64::from(index),
-            seq: 0,
             contexts: HashMap::new(),
         }
     }
 
-    fn record(&self, op: Op) {
-        if let Err(e) = self.recorder.record(op) {
-            panic!("cannot record the history: {e}");
-        }
-    }
-
-    /// A fresh unique id, `p<process>-<seq>`.
-    fn next_id(&mut self) -> String {
-        let id = format!("p{}-{}", self.process, self.seq);
-        self.seq += 1;
-        id
-    }
-
     /// Reads `key` through `target` and records it; the reply if `ok`.
     async fn read(&mut self, key: &str, target: usize) -> Option<ReadReply> {
-        let target = self.targets[target].clone();
-        self.record(Op::client(
-            self.process,
-            OpType::Invoke,
-            "read",
-            key,
-            &target.node,
-        ));
-        let mut done = Op::client(self.process, OpType::Ok, "read", key, &target.node);
-        let reply = match target.client.read(key).await {
-            Ok(reply) => {
-                (done.value, done.answered_by) =
-                    (siblings_json(&reply.siblings), reply.answered_by.clone());
-                self.contexts.insert(key.to_string(), reply.context.clone());
-                Some(reply)
-            }
-            Err(e) => {
-                fill_error(&mut done, e);
-                None
-            }
-        };
-        self.finish(done);
+        let reply = self.core.read(key, target, siblings_json).await;
+        if let Some(reply) = &reply {
+            self.contexts.insert(key.to_string(), reply.context.clone());
+        }
         reply
     }
 
     /// Writes `value` to `key` through `target` with the context of the
     /// latest read of `key`, and records it; whether it was acknowledged.
     async fn write(&mut self, key: &str, value: String, target: usize) -> bool {
-        let target = self.targets[target].clone();
         let context = self.contexts.get(key).cloned().unwrap_or_default();
-        let mut invoke = Op::client(self.process, OpType::Invoke, "write", key, &target.node);
-        invoke.value = serde_json::Value::String(value.clone());
-        self.record(invoke.clone());
-        let mut done = invoke;
-        done.kind = OpType::Ok;
-        match target.client.write(key, &value, &context).await {
-            Ok(reply) => (done.version, done.hinted_for) = (Some(reply.version), reply.hinted_for),
-            Err(e) => fill_error(&mut done, e),
-        }
-        let acknowledged = done.kind == OpType::Ok;
-        self.finish(done);
-        acknowledged
+        self.core.write(key, value, target, &context).await
     }
 
     /// Question, read-back, answer naming every question the read-back returned.
     async fn ask(&mut self, plan: &Plan) {
         let (question_key, answer_key) = (question_key(plan.pair), answer_key(plan.pair));
-        let question = self.next_id();
+        let question = self.core.next_id();
         if !self.write(&question_key, question, plan.targets[0]).await {
             return;
         }
@@ -257,7 +196,7 @@ impl Worker {
         if seen.is_empty() {
             return;
         }
-        let id = self.next_id();
+        let id = self.core.next_id();
         let answer = answer_value(&id, &seen.iter().map(String::as_str).collect::<Vec<_>>());
         self.write(&answer_key, answer, plan.targets[2]).await;
     }
@@ -270,15 +209,6 @@ impl Worker {
             .is_some()
         {
             self.read(&question_key(plan.pair), plan.targets[1]).await;
-        }
-    }
-
-    /// Records a completion; after `info` the process is retired.
-    fn finish(&mut self, op: Op) {
-        let crashed = op.kind == OpType::Info;
-        self.record(op);
-        if crashed {
-            self.process += u64::from(self.config.knobs.concurrency);
         }
     }
 }
@@ -295,12 +225,13 @@ impl Slot for Worker {
     type Plan = Plan;
 
     fn next_plan(&mut self) -> Plan {
+        let core = &mut self.core;
         draw_plan(
-            &self.config,
+            &core.config,
             &self.pairs,
-            &mut self.rng,
-            self.targets.len(),
-            self.index,
+            &mut core.rng,
+            core.targets.len(),
+            core.index,
         )
     }
 
@@ -313,13 +244,14 @@ impl Slot for Worker {
     }
 
     fn process(&self) -> u64 {
-        self.process
+        self.core.process
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use history::OpType;
 
     #[test]
     fn pairs_are_even_and_odd_neighbours_and_an_odd_last_key_is_unused() {

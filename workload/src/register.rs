@@ -27,14 +27,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use history::{Op, OpType, Recorder};
+use history::{Op, Recorder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use tracing::warn;
 
 use crate::arrival::{self, Arrival, OpenLoopCounts, Schedule, Slot};
-use crate::{seeded_rng, Client, ClientError, WorkloadConfig};
+use crate::worker::WorkerCore;
+use crate::{seeded_rng, Client, WorkloadConfig};
 
 pub use history::NodeChoice;
 
@@ -179,18 +180,11 @@ impl Pace {
 
 /// One client: a sequence of process ids (a fresh one after each `info`).
 struct Worker {
-    config: WorkloadConfig,
-    /// Index among workers; fixes the seed stream and the sticky node.
-    index: u32,
-    targets: Vec<Target>,
-    recorder: Arc<Recorder>,
-    /// Decisions come from here and only here.
-    rng: ChaCha8Rng,
-    /// Current process id; advances by `concurrency` after an `info`.
-    process: u64,
-    /// Writes issued, to make each value unique.
-    seq: u64,
-    /// Context of this worker's latest read of each key.
+    /// Knobs, seed stream, nodes, process id and unique values: what every
+    /// workload's client has ([`WorkerCore`]).
+    core: WorkerCore,
+    /// Context of this worker's latest read of each key, written back by a
+    /// read-modify-write.
     contexts: HashMap<String, Vec<u8>>,
 }
 
@@ -204,68 +198,19 @@ pub(crate) struct Plan {
 
 impl Worker {
     fn new(config: WorkloadConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
-        let rng = seeded_rng(config.seed, "register-worker", u64::from(index));
-        Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0, contexts: HashMap::new() }
-    }
-
-
-    fn record(&self, op: Op) {
-        if let Err(e) = self.recorder.record(op) {
-            // Losing a history line would make every verdict meaningless.
-            panic!("cannot record the history: {e}");
-        }
+        Worker { core: WorkerCore::new(config, index, targets, recorder, "register-worker"), contexts: HashMap::new() }
     }
 
     async fn read(&mut self, plan: &Plan) {
-        let target = self.targets[plan.target].clone();
-        self.record(Op::client(self.process, OpType::Invoke, "read", &plan.key, &target.node));
-        let result = target.client.read(&plan.key).await;
-        let mut done = Op::client(self.process, OpType::Ok, "read", &plan.key, &target.node);
-        match result {
-            Ok(reply) => {
-                done.value = siblings_json(&reply.siblings);
-                done.answered_by = reply.answered_by;
-                self.contexts.insert(plan.key.clone(), reply.context);
-            }
-            Err(e) => self.fill_error(&mut done, e),
+        if let Some(reply) = self.core.read(&plan.key, plan.target, siblings_json).await {
+            self.contexts.insert(plan.key.clone(), reply.context);
         }
-        self.finish(done);
     }
 
     async fn write(&mut self, plan: &Plan) {
-        let target = self.targets[plan.target].clone();
-        let value = format!("p{}-{}", self.process, self.seq);
-        self.seq += 1;
+        let value = self.core.next_id();
         let context = if plan.rmw { self.contexts.get(&plan.key).cloned().unwrap_or_default() } else { Vec::new() };
-        let mut invoke = Op::client(self.process, OpType::Invoke, "write", &plan.key, &target.node);
-        invoke.value = serde_json::Value::String(value.clone());
-        self.record(invoke.clone());
-        let result = target.client.write(&plan.key, &value, &context).await;
-        let mut done = invoke;
-        done.kind = OpType::Ok;
-        match result {
-            Ok(reply) => (done.version, done.hinted_for) = (Some(reply.version), reply.hinted_for),
-            Err(e) => self.fill_error(&mut done, e),
-        }
-        self.finish(done);
-    }
-
-    fn fill_error(&self, op: &mut Op, error: ClientError) {
-        op.kind = match error {
-            ClientError::Definite(_) => OpType::Fail,
-            ClientError::Indefinite(_) => OpType::Info,
-        };
-        op.error = Some(error.to_string());
-    }
-
-    /// Records a completion; after `info` the process is retired (Jepsen's
-    /// rule: its op may still take effect, so it never invokes again).
-    fn finish(&mut self, op: Op) {
-        let crashed = op.kind == OpType::Info;
-        self.record(op);
-        if crashed {
-            self.process += u64::from(self.config.knobs.concurrency);
-        }
+        self.core.write(&plan.key, value, plan.target, &context).await;
     }
 }
 
@@ -273,7 +218,8 @@ impl Slot for Worker {
     type Plan = Plan;
 
     fn next_plan(&mut self) -> Plan {
-        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
+        let core = &mut self.core;
+        draw_plan(&core.config, &mut core.rng, core.targets.len(), core.index)
     }
 
     /// A read, or a blind or read-modify-write write.
@@ -286,7 +232,7 @@ impl Slot for Worker {
     }
 
     fn process(&self) -> u64 {
-        self.process
+        self.core.process
     }
 }
 

@@ -34,7 +34,8 @@ use serde_json::{json, Value};
 
 use crate::arrival::Slot;
 use crate::register::{NodeChoice, Pace, RunSummary, Target};
-use crate::{seeded_rng, ClientError, WorkloadConfig};
+use crate::worker::{fill_error, WorkerCore};
+use crate::{seeded_rng, WorkloadConfig};
 
 /// The elements a stored value holds: a JSON array of strings. A value that
 /// is not one (a tombstone, garbage) holds none.
@@ -97,55 +98,26 @@ fn draw_plan(config: &WorkloadConfig, rng: &mut ChaCha8Rng, targets: usize, inde
     Plan { key, target, read }
 }
 
-/// One client of the set workload.
+/// One client of the set workload: the shared [`WorkerCore`] alone, since
+/// an add takes its context from its own read rather than from a memory of
+/// earlier reads.
 struct Worker {
-    /// The run's knobs.
-    config: WorkloadConfig,
-    /// Index among workers; fixes the seed stream and the sticky node.
-    index: u32,
-    /// The nodes it may talk to.
-    targets: Vec<Target>,
-    /// Where ops are recorded.
-    recorder: Arc<Recorder>,
-    /// Every decision comes from here.
-    rng: ChaCha8Rng,
-    /// Current process id; advances by `concurrency` after an `info`.
-    process: u64,
-    /// Adds issued, to make each element unique.
-    seq: u64,
+    /// Knobs, seed stream, nodes, process id and unique elements.
+    core: WorkerCore,
 }
 
 impl Worker {
     fn new(config: WorkloadConfig, index: u32, targets: Vec<Target>, recorder: Arc<Recorder>) -> Worker {
-        let rng = seeded_rng(config.seed, "set-worker", u64::from(index));
-        Worker { config, index, targets, recorder, rng, process: u64::from(index), seq: 0 }
-    }
-
-    fn record(&self, op: Op) {
-        if let Err(e) = self.recorder.record(op) {
-            panic!("cannot record the history: {e}");
-        }
-    }
-
-    async fn read(&mut self, key: &str, target: usize) {
-        let target = self.targets[target].clone();
-        self.record(Op::client(self.process, OpType::Invoke, "read", key, &target.node));
-        let mut done = Op::client(self.process, OpType::Ok, "read", key, &target.node);
-        match target.client.read(key).await {
-            Ok(reply) => (done.value, done.answered_by) = (siblings_json(&reply.siblings), reply.answered_by),
-            Err(e) => fill_error(&mut done, e),
-        }
-        self.finish(done);
+        Worker { core: WorkerCore::new(config, index, targets, recorder, "set-worker") }
     }
 
     /// Read, merge, add, write back with the read's context.
     async fn add(&mut self, key: &str, target: usize) {
-        let target = self.targets[target].clone();
-        let element = format!("p{}-{}", self.process, self.seq);
-        self.seq += 1;
-        let mut invoke = Op::client(self.process, OpType::Invoke, "add", key, &target.node);
+        let target = self.core.target(target);
+        let element = self.core.next_id();
+        let mut invoke = Op::client(self.core.process, OpType::Invoke, "add", key, &target.node);
         invoke.value = json!(element);
-        self.record(invoke.clone());
+        self.core.record(invoke.clone());
         let mut done = invoke;
         done.kind = OpType::Ok;
         match target.client.read(key).await {
@@ -161,16 +133,7 @@ impl Worker {
                 }
             }
         }
-        self.finish(done);
-    }
-
-    /// Records a completion; after `info` the process is retired.
-    fn finish(&mut self, op: Op) {
-        let crashed = op.kind == OpType::Info;
-        self.record(op);
-        if crashed {
-            self.process += u64::from(self.config.knobs.concurrency);
-        }
+        self.core.finish(done);
     }
 }
 
@@ -178,30 +141,23 @@ impl Slot for Worker {
     type Plan = Plan;
 
     fn next_plan(&mut self) -> Plan {
-        draw_plan(&self.config, &mut self.rng, self.targets.len(), self.index)
+        let core = &mut self.core;
+        draw_plan(&core.config, &mut core.rng, core.targets.len(), core.index)
     }
 
     /// A plain read, or a read-merge-write add.
     async fn perform(&mut self, plan: Plan) {
         match plan.read {
-            true => self.read(&plan.key, plan.target).await,
+            true => {
+                self.core.read(&plan.key, plan.target, siblings_json).await;
+            }
             false => self.add(&plan.key, plan.target).await,
         }
     }
 
     fn process(&self) -> u64 {
-        self.process
+        self.core.process
     }
-}
-
-/// Classifies a failed request on its completion: `fail` when the store
-/// guarantees nothing changed, `info` when it may have.
-pub(crate) fn fill_error(op: &mut Op, error: ClientError) {
-    op.kind = match error {
-        ClientError::Definite(_) => OpType::Fail,
-        ClientError::Indefinite(_) => OpType::Info,
-    };
-    op.error = Some(error.to_string());
 }
 
 #[cfg(test)]

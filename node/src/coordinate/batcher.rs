@@ -1,5 +1,5 @@
 //! Coalescing a coordinator's replica requests: one round trip carries
-//! every Store (or Fetch) queued for the same replica.
+//! every Store and Fetch queued for the same replica (sent by `replicate.rs`).
 //!
 //! A profile of a 3-node cluster under 32 concurrent clients found the
 //! node's CPU spread thin over HTTP/2 framing, the kernel's network stack
@@ -52,7 +52,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// or why the whole round trip failed.
 pub type BatchResult<Resp> = Result<Vec<Result<Resp, String>>, String>;
 
-/// Sends one batch to a replica (the RPC, e.g. `StoreMany`).
+/// Sends one batch to a replica (the RPC, `ReplicateMany`).
 pub type SendFn<Req, Resp> =
     Arc<dyn Fn(ReplicaClient<Channel>, Vec<Req>) -> Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>> + Send + Sync>;
 

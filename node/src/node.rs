@@ -34,7 +34,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
-
 use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
 use crate::coordinate::batcher::Batcher;
 use crate::coordinate::replicate::{self, status_reason, KindCounts, ReplicaAnswer, ReplicaCall};

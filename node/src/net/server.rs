@@ -433,20 +433,6 @@ impl Replica for ReplicaService {
         Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
     }
 
-    async fn store_many(
-        &self,
-        request: Request<proto::StoreManyRequest>,
-    ) -> Result<Response<proto::StoreManyResponse>, Status> {
-        Ok(Response::new(self.store_all(request.into_inner().stores).await))
-    }
-
-    async fn fetch_many(
-        &self,
-        request: Request<proto::FetchManyRequest>,
-    ) -> Result<Response<proto::FetchManyResponse>, Status> {
-        Ok(Response::new(self.fetch_all(request.into_inner().fetches).await))
-    }
-
     async fn replicate_many(
         &self,
         request: Request<proto::ReplicateManyRequest>,

@@ -114,6 +114,7 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
         node_args: c.node_args.clone(),
         log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
         link_proxy: None,
+        clock_faults: false,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;
@@ -182,17 +183,22 @@ fn report(config: &BenchConfig, rows: &[(&str, Measured)], keys: &[&str]) -> Str
         config.value_bytes,
         config.duration.as_secs()
     );
-    text.push_str("| store | ops/s | CPU us/op | kernel % | puts/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n");
+    text.push_str(
+        "| store | ops/s | CPU us/op | kernel % | puts/s | p50 ms | p99 ms | read p50 ms | write p50 ms | errors |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for (label, m) in rows {
         let r = &m.result;
         let cpu_us = m.cpu_us_per_op().map_or("-".to_string(), |us| format!("{us:.0}"));
         let kernel = m.cpu.map_or("-".to_string(), |cpu| format!("{:.0}", cpu.system_fraction() * 100.0));
         text.push_str(&format!(
-            "| {label} | {:.0} | {cpu_us} | {kernel} | {:.0} | {:.2} | {:.2} | {} |\n",
+            "| {label} | {:.0} | {cpu_us} | {kernel} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |\n",
             r.ops_per_s(),
             r.puts_per_s(),
             r.quantile_ms(0.5),
             r.quantile_ms(0.99),
+            r.reads_us.value_at_quantile(0.5) as f64 / 1000.0,
+            r.writes_us.value_at_quantile(0.5) as f64 / 1000.0,
             r.errors
         ));
     }

@@ -87,12 +87,17 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many subnets to try when the hashed one overlaps an existing network.
 const SUBNET_ATTEMPTS: u32 = 20;
 
-/// The entrypoint wrapper: create the faketime file once, then become the node.
-const WRAPPER: &str = concat!(
+/// The entrypoint wrapper when the run may skew clocks (`ClusterSpec::clock_faults`):
+/// create the faketime file once, then become the node under libfaketime.
+const FAKETIME_WRAPPER: &str = concat!(
     "[ -f /faketime/offset ] || echo +0s > /faketime/offset; ",
     "export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1; ",
     "exec /usr/local/bin/dynamo-node \"$@\""
 );
+
+/// The entrypoint wrapper otherwise: the node on the real clock, with no
+/// library intercepting its clock reads.
+const WRAPPER: &str = "exec /usr/local/bin/dynamo-node \"$@\"";
 
 /// The wrapper for a peer store: `$0` is the program (etcd, redis-server),
 /// found on PATH, run as PID 1. No libfaketime here: Redis with jemalloc
@@ -617,10 +622,11 @@ impl DockerCluster {
         if self.store == StoreKind::Dynamo {
             // The store is ours here, so `proxied()` comes down to whether
             // the spec asks for a proxy: its seed, if it does.
+            let node_wrapper = if self.spec.clock_faults { FAKETIME_WRAPPER } else { WRAPPER };
             let wrapper = match self.spec.link_proxy {
                 // The proxy starts before LD_PRELOAD is exported: its clock is the host's.
-                Some(seed) => format!("{} & {WRAPPER}", links::proxy_command(node, &self.roster_with(node), seed)),
-                None => WRAPPER.to_string(),
+                Some(seed) => format!("{} & {node_wrapper}", links::proxy_command(node, &self.roster_with(node), seed)),
+                None => node_wrapper.to_string(),
             };
             let entry = vec!["/bin/sh".into(), "-c".into(), wrapper, "dynamo-node".into()];
             return (entry, self.node_cmd(node, peers));
@@ -869,6 +875,12 @@ impl Cluster for DockerCluster {
             return Err(ClusterError::Unsupported {
                 backend: "docker",
                 what: format!("skew the clock of a {} member (no libfaketime there)", self.store.name()),
+            });
+        }
+        if !self.spec.clock_faults {
+            return Err(ClusterError::Unsupported {
+                backend: "docker",
+                what: "skew a clock in a cluster started without clock faults (ClusterSpec::clock_faults)".to_string(),
             });
         }
         let line = faketime_offset_line(offset_secs);

@@ -258,8 +258,9 @@ impl LocalCluster {
         }
         std::fs::create_dir_all(&spec.log_dir)
             .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
-        // The capability table decides (peer stores never run under libfaketime).
-        let faketime = LocalCluster::capabilities().supports(Fault::Clock, store);
+        // Only a run that may skew clocks pays for libfaketime, and only where
+        // the capability table allows it (peer stores never run under it).
+        let faketime = spec.clock_faults && LocalCluster::capabilities().supports(Fault::Clock, store);
         let cluster = LocalCluster {
             spec: spec.clone(),
             binary,
@@ -651,12 +652,11 @@ impl Cluster for LocalCluster {
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
         let n = self.node(node)?;
         if !self.faketime {
-            return Err(ClusterError::Unsupported {
-                backend: "local",
-                what: format!(
-                    "skew {node}'s clock (libfaketime is not installed at {LIBFAKETIME})"
-                ),
-            });
+            let why = match self.spec.clock_faults {
+                true => format!("libfaketime is not installed at {LIBFAKETIME}"),
+                false => "the cluster was started without clock faults (ClusterSpec::clock_faults)".to_string(),
+            };
+            return Err(ClusterError::Unsupported { backend: "local", what: format!("skew {node}'s clock ({why})") });
         }
         write_offset(&n.faketime_file, offset_secs)?;
         tracing::info!(node, offset_secs, "clock offset set");

@@ -21,6 +21,14 @@ pub struct ClusterSpec {
     /// benchmark) leaves the nodes' ports bare: nothing pays for a proxy
     /// no fault needs.
     pub link_proxy: Option<u64>,
+    /// Whether the run may skew the nodes' clocks (a clock nemesis): only
+    /// then do our nodes run under libfaketime. It intercepts every clock
+    /// read, and with the per-node offset file re-read on each wall-clock
+    /// read it cost a third of a 3-node cluster's throughput in Docker
+    /// (`workbench bench-peers --backend docker --only dynamo3`: 3,499
+    /// ops/s at 375 us of CPU per op with it, 4,660 at 273 without). A
+    /// cluster started without it refuses to set a clock offset.
+    pub clock_faults: bool,
 }
 
 impl ClusterSpec {
@@ -36,6 +44,7 @@ impl ClusterSpec {
             node_args: vec![],
             log_dir,
             link_proxy,
+            clock_faults: false,
         }
     }
 }

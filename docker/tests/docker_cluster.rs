@@ -12,8 +12,9 @@ use docker::{
 };
 
 
+/// The cluster under test may skew clocks: `exercise` sets an offset.
 fn spec(name: &str) -> ClusterSpec {
-    ClusterSpec::three_nodes_for_test(name, None)
+    ClusterSpec { clock_faults: true, ..ClusterSpec::three_nodes_for_test(name, None) }
 }
 
 async fn answers(cluster: &dyn Cluster, node: &str) -> bool {

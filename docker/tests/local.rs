@@ -56,6 +56,10 @@ async fn local_cluster_kill_restart_teardown() {
         cluster.exec("n1", &["true"]).await.is_err(),
         "exec is unsupported locally"
     );
+    // Started without clock faults, so no node runs under libfaketime and
+    // a clock offset is refused, whether or not the host has the library.
+    let refused = cluster.set_clock_offset("n1", 5).await.expect_err("no clock faults in this spec");
+    assert!(refused.to_string().contains("without clock faults"), "{refused}");
 
     let data_dir = cluster.data_dir("n2").unwrap();
     cluster.kill("n2").await.expect("kill");

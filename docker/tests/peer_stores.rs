@@ -11,7 +11,7 @@ use docker::{probe_peer, Cluster, ClusterSpec, DockerCluster, StoreKind};
 
 fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}-{}", std::process::id()));
-    ClusterSpec { name: format!("{name}-{}", std::process::id()), nodes: vec!["n1".into(), "n2".into(), "n3".into()], node_args: vec![], log_dir, link_proxy: None }
+    ClusterSpec { name: format!("{name}-{}", std::process::id()), nodes: vec!["n1".into(), "n2".into(), "n3".into()], node_args: vec![], log_dir, link_proxy: None, clock_faults: false }
 }
 
 /// host and port of a member, from its endpoint URL.

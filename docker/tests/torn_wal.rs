@@ -20,7 +20,7 @@ fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
     let _ = std::fs::remove_dir_all(&log_dir);
     let args = ["--n", "1", "--w", "1", "--r", "1", "--storage", "lsm", "--fsync", "always"];
-    ClusterSpec { name: name.into(), nodes: vec!["n1".into()], node_args: args.iter().map(|a| a.to_string()).collect(), log_dir, link_proxy: None }
+    ClusterSpec { name: name.into(), nodes: vec!["n1".into()], node_args: args.iter().map(|a| a.to_string()).collect(), log_dir, link_proxy: None, clock_faults: false }
 }
 
 async fn client(cluster: &dyn Cluster) -> KvClient<tonic::transport::Channel> {

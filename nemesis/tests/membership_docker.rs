@@ -48,6 +48,7 @@ async fn membership_nemesis_joins_and_leaves_without_losing_acknowledged_writes(
         node_args: NODE_ARGS.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
+        clock_faults: false,
     };
     let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
     let outcome = tokio::spawn(scenario(Arc::clone(&cluster))).await;

@@ -71,6 +71,7 @@ fn spec(name: &str) -> ClusterSpec {
         node_args: args.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
+        clock_faults: false,
     }
 }
 

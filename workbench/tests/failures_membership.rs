@@ -67,6 +67,7 @@ fn spec(name: &str) -> ClusterSpec {
         node_args: NODE_ARGS.split_whitespace().map(String::from).collect(),
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
+        clock_faults: false,
     }
 }
 

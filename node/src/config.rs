@@ -141,6 +141,18 @@ pub struct Args {
     /// outlived their coordinator's wait (`coordinate/lateness.rs`).
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     pub replica_batching: bool,
+    /// Threads that run the node's tasks: 0 (the default), one per core
+    /// (tokio's multi-thread runtime); 1, a single-threaded runtime, where
+    /// no task is ever stolen by or woken across to another worker, which
+    /// suits a node given one core (several nodes sharing a machine, or a
+    /// thread-per-core deployment); N, a multi-thread runtime of N workers.
+    /// A 3-node cluster on 2 cores (`workbench bench-peers --backend local
+    /// --only dynamo3`) used 167-175 us of CPU per op with 1 against
+    /// 232-243 with one per core, and served 7,198-7,474 ops/s against
+    /// 5,187-6,039. The WAL syncer and blocking storage work keep their own
+    /// threads either way.
+    #[arg(long, default_value_t = 0)]
+    pub runtime_threads: usize,
     /// Gossip round period.
     #[arg(long, default_value_t = 200)]
     pub gossip_interval_ms: u64,

@@ -19,8 +19,7 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // Parsed first, so that --version and --help still answer.
     let args = Args::parse();
     if !dynamo_node::planted::PLANTED_BUGS.is_empty() {
@@ -30,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         );
         std::process::exit(2);
     }
+    let threads = args.runtime_threads;
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
@@ -37,11 +37,24 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    init_logging();
-    dynamo_node::run(config, shutdown_signal())
-        .await
-        .context("dynamo-node failed")?;
-    Ok(())
+    let runtime = runtime(threads).context("dynamo-node cannot start its async runtime")?;
+    runtime.block_on(async {
+        init_logging();
+        dynamo_node::run(config, shutdown_signal()).await.context("dynamo-node failed")
+    })
+}
+
+/// The runtime `--runtime-threads` asks for: single-threaded for 1, else
+/// multi-threaded with that many workers (0: one per core).
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build()
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default `info` level. Each line

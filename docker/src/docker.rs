@@ -510,12 +510,7 @@ impl DockerCluster {
             hostname: Some(node.id.clone()),
             entrypoint: Some(entrypoint),
             cmd: Some(cmd),
-            env: Some(vec![
-                format!("FAKETIME_TIMESTAMP_FILE={FAKETIME_FILE}"),
-                "FAKETIME_NO_CACHE=1".to_string(),
-                "DONT_FAKE_MONOTONIC=1".to_string(),
-                "RUST_BACKTRACE=1".to_string(),
-            ]),
+            env: Some(self.env()),
             labels: Some(labels(&self.spec.name)),
             volumes: Some(VOLUMES.iter().map(|v| v.to_string()).collect()),
             host_config: Some(HostConfig {
@@ -617,6 +612,20 @@ impl DockerCluster {
     }
 
     /// Entrypoint and command of `node`: the faketime wrapper around either
+    /// Every container's environment: libfaketime's settings only when the
+    /// run may skew clocks (`FAKETIME_WRAPPER` preloads it then).
+    fn env(&self) -> Vec<String> {
+        let mut env = vec!["RUST_BACKTRACE=1".to_string()];
+        if self.spec.clock_faults {
+            env.extend([
+                format!("FAKETIME_TIMESTAMP_FILE={FAKETIME_FILE}"),
+                "FAKETIME_NO_CACHE=1".to_string(),
+                "DONT_FAKE_MONOTONIC=1".to_string(),
+            ]);
+        }
+        env
+    }
+
     /// `dynamo-node --peers ...` or the peer store's own command line.
     fn entry_and_cmd(&self, node: &NodeContainer, peers: &str) -> (Vec<String>, Vec<String>) {
         if self.store == StoreKind::Dynamo {
@@ -789,7 +798,7 @@ impl Cluster for DockerCluster {
     }
 
     fn supports(&self, fault: Fault) -> bool {
-        DockerCluster::capabilities().supports(fault, self.store)
+        self.spec.prepared_for(fault) && DockerCluster::capabilities().supports(fault, self.store)
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
@@ -872,16 +881,11 @@ impl Cluster for DockerCluster {
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
         if !self.supports(Fault::Clock) {
-            return Err(ClusterError::Unsupported {
-                backend: "docker",
-                what: format!("skew the clock of a {} member (no libfaketime there)", self.store.name()),
-            });
-        }
-        if !self.spec.clock_faults {
-            return Err(ClusterError::Unsupported {
-                backend: "docker",
-                what: "skew a clock in a cluster started without clock faults (ClusterSpec::clock_faults)".to_string(),
-            });
+            let why = match self.spec.clock_faults {
+                true => format!("a {} member has no libfaketime", self.store.name()),
+                false => "the cluster was started without clock faults (ClusterSpec::clock_faults)".to_string(),
+            };
+            return Err(ClusterError::Unsupported { backend: "docker", what: format!("skew {node}'s clock ({why})") });
         }
         let line = faketime_offset_line(offset_secs);
         // Write a temp file and rename it, so libfaketime never reads half a line.

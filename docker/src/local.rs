@@ -93,8 +93,6 @@ pub struct LocalCluster {
     binary: PathBuf,
     /// Root of this run's data directories and faketime files.
     base_dir: PathBuf,
-    /// Whether nodes run under libfaketime.
-    faketime: bool,
     /// The current members, in start order then join order. Behind a lock
     /// because [`Cluster::join_node`] and [`Cluster::leave_node`] change it
     /// through `&self` while workloads and nemeses read it.
@@ -258,14 +256,10 @@ impl LocalCluster {
         }
         std::fs::create_dir_all(&spec.log_dir)
             .map_err(|s| io_err(format!("create log dir {}", spec.log_dir.display()), s))?;
-        // Only a run that may skew clocks pays for libfaketime, and only where
-        // the capability table allows it (peer stores never run under it).
-        let faketime = spec.clock_faults && LocalCluster::capabilities().supports(Fault::Clock, store);
         let cluster = LocalCluster {
             spec: spec.clone(),
             binary,
             base_dir,
-            faketime,
             nodes: std::sync::RwLock::new(Vec::new()),
             membership_change: Mutex::new(()),
             store,
@@ -325,10 +319,17 @@ impl LocalCluster {
         };
         std::fs::create_dir_all(&node.data_dir)
             .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
-        if self.faketime {
+        if self.faketime() {
             write_offset(&node.faketime_file, 0)?;
         }
         Ok(node)
+    }
+
+    /// Whether our nodes run under libfaketime: only in a run that may skew
+    /// clocks, and only where the capability table allows it (the host has
+    /// the library; peer stores never run under it).
+    fn faketime(&self) -> bool {
+        self.supports(Fault::Clock)
     }
 
     /// A copy of the current members (the lock is never held across an await).
@@ -400,7 +401,7 @@ impl LocalCluster {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);
-        if self.faketime {
+        if self.faketime() {
             cmd.env("LD_PRELOAD", LIBFAKETIME)
                 .env("FAKETIME_TIMESTAMP_FILE", &node.faketime_file)
                 .env("FAKETIME_NO_CACHE", "1")
@@ -546,7 +547,7 @@ impl Cluster for LocalCluster {
 
     fn supports(&self, fault: Fault) -> bool {
         let proxied = self.spec.link_proxy.is_some() || !LINK_PROXY_FAULTS.contains(&fault);
-        proxied && LocalCluster::capabilities().supports(fault, self.store)
+        proxied && self.spec.prepared_for(fault) && LocalCluster::capabilities().supports(fault, self.store)
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
@@ -651,7 +652,7 @@ impl Cluster for LocalCluster {
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
         let n = self.node(node)?;
-        if !self.faketime {
+        if !self.faketime() {
             let why = match self.spec.clock_faults {
                 true => format!("libfaketime is not installed at {LIBFAKETIME}"),
                 false => "the cluster was started without clock faults (ClusterSpec::clock_faults)".to_string(),

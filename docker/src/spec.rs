@@ -32,6 +32,15 @@ pub struct ClusterSpec {
 }
 
 impl ClusterSpec {
+    /// Whether a cluster started from this spec is ready for `fault`, as
+    /// far as the spec decides it: a clock skew needs libfaketime preloaded
+    /// at start, which only `clock_faults` asks for; no other fault needs
+    /// anything of the spec here. Each backend's `Cluster::supports` adds
+    /// its own capabilities.
+    pub fn prepared_for(&self, fault: Fault) -> bool {
+        fault != Fault::Clock || self.clock_faults
+    }
+
     /// Three nodes `n1`..`n3` with no extra flags, logs in a fresh
     /// directory under the system temp dir: the cluster the backends' own
     /// end-to-end tests start.

@@ -20,6 +20,11 @@ use crate::placement::ring::RingMember;
 use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
 use crate::versioning::vclock::Resolution;
 
+/// Most `--runtime-threads` a node takes: far more workers than any machine
+/// has cores only adds stealing and wake-ups, and a count the system cannot
+/// make threads for would fail at start instead of at flag parsing.
+pub const MAX_RUNTIME_THREADS: usize = 1024;
+
 /// Which storage engine holds the replica's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StorageKind {
@@ -150,8 +155,10 @@ pub struct Args {
     /// --only dynamo3`) used 167-175 us of CPU per op with 1 against
     /// 232-243 with one per core, and served 7,198-7,474 ops/s against
     /// 5,187-6,039. The WAL syncer and blocking storage work keep their own
-    /// threads either way.
-    #[arg(long, default_value_t = 0)]
+    /// threads either way. At most `MAX_RUNTIME_THREADS`: a larger count
+    /// is refused with the other flags, before any thread is made.
+    #[arg(long, default_value_t = 0,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=MAX_RUNTIME_THREADS as u64))]
     pub runtime_threads: usize,
     /// Gossip round period.
     #[arg(long, default_value_t = 200)]
@@ -504,6 +511,16 @@ mod tests {
         let mut argv = vec!["dynamo-node", "--id", "n1", "--peers", PEERS];
         argv.extend_from_slice(extra);
         Config::from_args(Args::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn an_absurd_runtime_thread_count_is_refused_at_parsing() {
+        let argv = |threads: &str| ["dynamo-node", "--id", "n1", "--peers", PEERS, "--runtime-threads", threads].map(String::from);
+        assert_eq!(Args::try_parse_from(argv("1")).unwrap().runtime_threads, 1);
+        let limit = MAX_RUNTIME_THREADS.to_string();
+        assert_eq!(Args::try_parse_from(argv(&limit)).unwrap().runtime_threads, MAX_RUNTIME_THREADS);
+        let error = Args::try_parse_from(argv("100000")).unwrap_err().to_string();
+        assert!(error.contains("--runtime-threads"), "{error}");
     }
 
     #[test]

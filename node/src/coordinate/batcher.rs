@@ -52,9 +52,13 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// or why the whole round trip failed.
 pub type BatchResult<Resp> = Result<Vec<Result<Resp, String>>, String>;
 
-/// Sends one batch to a replica (the RPC, `ReplicateMany`).
-pub type SendFn<Req, Resp> =
-    Arc<dyn Fn(ReplicaClient<Channel>, Vec<Req>) -> Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>> + Send + Sync>;
+/// Sends one batch to a replica (one message on its `ReplicateStream`,
+/// `replicate.rs`): the replica, a client for it, the batch.
+pub type SendFn<Req, Resp> = Arc<
+    dyn Fn(NodeId, ReplicaClient<Channel>, Vec<Req>) -> Pin<Box<dyn Future<Output = BatchResult<Resp>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// A request waiting for its batch.
 struct Pending<Req, Resp> {
@@ -127,7 +131,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
             return Ok(queue.clone());
         }
         let (queue, waiting) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(drain(waiting, Arc::clone(&self.send), Arc::clone(&self.sent)));
+        tokio::spawn(drain(replica.clone(), waiting, Arc::clone(&self.send), Arc::clone(&self.sent)));
         queues.insert(replica.clone(), queue.clone());
         Ok(queue)
     }
@@ -136,6 +140,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
 /// Takes what is queued for one replica, up to `MAX_BATCH` at a time, as
 /// soon as one of its `MAX_IN_FLIGHT` round trips is free.
 async fn drain<Req: Send + 'static, Resp: Send + 'static>(
+    replica: NodeId,
     mut waiting: mpsc::Receiver<Pending<Req, Resp>>,
     send: SendFn<Req, Resp>,
     sent: Arc<SentCounts>,
@@ -161,9 +166,9 @@ async fn drain<Req: Send + 'static, Resp: Send + 'static>(
         }
         sent.round_trips.fetch_add(1, Ordering::Relaxed);
         sent.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let send = Arc::clone(&send);
+        let (send, replica) = (Arc::clone(&send), replica.clone());
         tokio::spawn(async move {
-            round_trip(batch, send).await;
+            round_trip(replica, batch, send).await;
             drop(slot);
         });
     }
@@ -171,13 +176,13 @@ async fn drain<Req: Send + 'static, Resp: Send + 'static>(
 
 /// Sends one batch and hands every request its answer; the round trip
 /// ends when the last of its requests' deadlines passes.
-async fn round_trip<Req, Resp>(batch: Vec<Pending<Req, Resp>>, send: SendFn<Req, Resp>) {
+async fn round_trip<Req, Resp>(replica: NodeId, batch: Vec<Pending<Req, Resp>>, send: SendFn<Req, Resp>) {
     assert!(!batch.is_empty(), "an empty batch is never sent");
     let client = batch[0].client.clone();
     let deadline = batch.iter().map(|p| p.deadline).max().expect("non-empty");
     let (requests, replies): (Vec<Req>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
     let count = requests.len();
-    let answers = match tokio::time::timeout_at(deadline, send(client, requests)).await {
+    let answers = match tokio::time::timeout_at(deadline, send(replica, client, requests)).await {
         Err(_) => Err(format!("batch of {count} timed out")),
         Ok(Ok(answers)) if answers.len() != count => {
             Err(format!("batch of {count} answered {} times", answers.len()))
@@ -206,7 +211,7 @@ mod tests {
 
     /// A send that doubles each number after a pause, counting round trips.
     fn doubling(trips: Arc<AtomicUsize>, fail: bool) -> SendFn<u32, u32> {
-        Arc::new(move |_, batch: Vec<u32>| {
+        Arc::new(move |_, _, batch: Vec<u32>| {
             trips.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -248,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_replica_times_the_batch_out() {
-        let slow: SendFn<u32, u32> = Arc::new(|_, _| Box::pin(std::future::pending()));
+        let slow: SendFn<u32, u32> = Arc::new(|_, _, _| Box::pin(std::future::pending()));
         let batcher = Batcher::new(slow, Duration::from_millis(30));
         let answer = batcher.call(&NodeId::from("n3"), client(), 1).await;
         assert!(answer.unwrap_err().contains("timed out"));

@@ -18,15 +18,15 @@
 //! Each call is still answered on its own: a failed store fails alone, and
 //! a round trip that fails fails every call in it (see `batcher.rs`).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use super::batcher::{BatchResult, SendFn};
+use super::batcher::SendFn;
+use crate::node_id::NodeId;
 
 /// A request a coordinator queues for a remote replica.
 #[derive(Debug)]
@@ -99,9 +99,18 @@ impl KindCounts {
     }
 }
 
-/// The batcher's send: one `ReplicateMany` per batch, counted in `counts`.
+/// The batcher's send: each batch is one message on the replica's
+/// `ReplicateStream` ([`Streams`]), counted in `counts`.
 pub fn sender(counts: Arc<KindCounts>) -> SendFn<ReplicaCall, ReplicaAnswer> {
-    Arc::new(move |client, calls| replicate_many(client, calls, Arc::clone(&counts)))
+    let streams = Arc::new(Streams::default());
+    Arc::new(move |replica, client, calls| {
+        let (streams, counts) = (Arc::clone(&streams), Arc::clone(&counts));
+        Box::pin(async move {
+            let (is_store, request) = request_of(calls, &counts);
+            let reply = streams.exchange(&replica, client, request).await?;
+            Ok(answers(&is_store, reply))
+        })
+    })
 }
 
 /// A failed replica RPC as a one-line reason (code and message).
@@ -109,26 +118,141 @@ pub fn status_reason(status: &tonic::Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
-type BoxedBatch = Pin<Box<dyn Future<Output = BatchResult<ReplicaAnswer>> + Send>>;
+/// The calls as one request, and which of them were stores (to put the
+/// answers back in order).
+fn request_of(calls: Vec<ReplicaCall>, counts: &KindCounts) -> (Vec<bool>, proto::ReplicateManyRequest) {
+    let is_store: Vec<bool> = calls.iter().map(|c| matches!(c, ReplicaCall::Store(_))).collect();
+    let (mut stores, mut fetches) = (Vec::new(), Vec::new());
+    for call in calls {
+        match call {
+            ReplicaCall::Store(store) => stores.push(store),
+            ReplicaCall::Fetch(fetch) => fetches.push(fetch),
+        }
+    }
+    counts.count(stores.len(), fetches.len());
+    let request = proto::ReplicateManyRequest {
+        stores: Some(proto::StoreManyRequest { stores }),
+        fetches: Some(proto::FetchManyRequest { fetches }),
+        batch_id: 0,
+    };
+    (is_store, request)
+}
 
-fn replicate_many(mut client: ReplicaClient<Channel>, calls: Vec<ReplicaCall>, counts: Arc<KindCounts>) -> BoxedBatch {
-    Box::pin(async move {
-        let is_store: Vec<bool> = calls.iter().map(|c| matches!(c, ReplicaCall::Store(_))).collect();
-        let (mut stores, mut fetches) = (Vec::new(), Vec::new());
-        for call in calls {
-            match call {
-                ReplicaCall::Store(store) => stores.push(store),
-                ReplicaCall::Fetch(fetch) => fetches.push(fetch),
+/// Batches a stream may hold unsent (HTTP/2 flow control holding them
+/// back) before it counts as stalled and is reopened. The batcher sends one
+/// batch at a time per replica, so a healthy stream holds at most one.
+const STREAM_BACKLOG: usize = 2;
+
+/// Answers to batches whose coordinator stopped waiting (a round trip that
+/// timed out) a stream may pass over while waiting for the current one
+/// before it is given up and reopened.
+const MAX_STALE_ANSWERS: usize = 64;
+
+/// The coordinator's open `ReplicateStream`s, one per replica.
+///
+/// Why a stream: a unary call is a new HTTP/2 stream each time, which
+/// tonic and hyper write as three frames (HEADERS, DATA, an empty
+/// END_STREAM DATA) with a flow-control hand-off between them, and answer
+/// with two writes (HEADERS and DATA, then trailers). On a stream already
+/// open, a batch is one DATA frame each way. A stream is opened on first
+/// use and after any failure (the replica restarted, a partition's
+/// keep-alive timeout closed the connection); the batch that meets the
+/// failure fails, the next one opens a new stream.
+#[derive(Default)]
+struct Streams {
+    /// Replica -> its stream, `None` until opened and after a failure. The
+    /// async lock is held for a whole round trip; the batcher sends one
+    /// batch at a time per replica (`MAX_IN_FLIGHT`), so it only orders a
+    /// round trip after one that timed out.
+    by_replica: std::sync::Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<Option<OpenStream>>>>>,
+}
+
+/// One open `ReplicateStream`.
+struct OpenStream {
+    /// Batches to send (the request body of the stream).
+    outbound: futures::channel::mpsc::Sender<proto::ReplicateManyRequest>,
+    /// The replica's answers, in the order of the batches.
+    answers: tonic::Streaming<proto::ReplicateManyResponse>,
+    /// The id of the last batch sent (ids start at 1).
+    last_id: u64,
+}
+
+impl Streams {
+    /// Sends `request` on `replica`'s stream (opening one with `client` if
+    /// none is open) and returns its answer; a failure closes the stream.
+    async fn exchange(
+        &self,
+        replica: &NodeId,
+        mut client: ReplicaClient<Channel>,
+        request: proto::ReplicateManyRequest,
+    ) -> Result<proto::ReplicateManyResponse, String> {
+        let slot = {
+            let mut by_replica = self.by_replica.lock().map_err(|_| "replica streams lock poisoned".to_string())?;
+            Arc::clone(by_replica.entry(replica.clone()).or_default())
+        };
+        let mut stream = slot.lock().await;
+        // A stream the replica ended (it stopped gracefully) is reopened
+        // before this batch, not failed by it.
+        if stream.as_ref().is_some_and(|open| open.outbound.is_closed()) {
+            *stream = None;
+        }
+        let answer = match stream.as_mut() {
+            Some(open) => open.send(request),
+            None => OpenStream::open(&mut client, request).await.map(|open| {
+                let sent = open.last_id;
+                *stream = Some(open);
+                sent
+            }),
+        };
+        let answer = match (answer, stream.as_mut()) {
+            (Ok(sent), Some(open)) => open.answer(sent).await,
+            (Ok(_), None) => unreachable!("a batch was sent, so its stream is open"),
+            (Err(e), _) => Err(e),
+        };
+        if answer.is_err() {
+            *stream = None;
+        }
+        answer
+    }
+}
+
+impl OpenStream {
+    /// Opens a stream whose first message is `request` (it goes out with
+    /// the stream's headers), batch 1.
+    async fn open(client: &mut ReplicaClient<Channel>, request: proto::ReplicateManyRequest) -> Result<OpenStream, String> {
+        let (mut outbound, requests) = futures::channel::mpsc::channel(STREAM_BACKLOG);
+        let first = proto::ReplicateManyRequest { batch_id: 1, ..request };
+        outbound.try_send(first).map_err(|_| "a new replica stream refused its first batch".to_string())?;
+        let answers = client.replicate_stream(requests).await.map_err(|status| status_reason(&status))?.into_inner();
+        Ok(OpenStream { outbound, answers, last_id: 1 })
+    }
+
+    /// Sends `request` as the next batch; returns its id.
+    fn send(&mut self, request: proto::ReplicateManyRequest) -> Result<u64, String> {
+        let batch_id = self.last_id + 1;
+        let request = proto::ReplicateManyRequest { batch_id, ..request };
+        self.outbound.try_send(request).map_err(|e| match e.is_full() {
+            true => format!("{STREAM_BACKLOG} batches already wait to be sent on this replica stream"),
+            false => "the replica stream is closed".to_string(),
+        })?;
+        self.last_id = batch_id;
+        Ok(batch_id)
+    }
+
+    /// The answer to batch `batch_id`, passing over the answers to earlier
+    /// batches whose callers stopped waiting.
+    async fn answer(&mut self, batch_id: u64) -> Result<proto::ReplicateManyResponse, String> {
+        for _ in 0..=MAX_STALE_ANSWERS {
+            match self.answers.message().await {
+                Ok(Some(answer)) if answer.batch_id == batch_id => return Ok(answer),
+                Ok(Some(answer)) if answer.batch_id < batch_id => continue,
+                Ok(Some(answer)) => return Err(format!("answer to batch {} while waiting for {batch_id}", answer.batch_id)),
+                Ok(None) => return Err("the replica closed its stream".to_string()),
+                Err(status) => return Err(status_reason(&status)),
             }
         }
-        counts.count(stores.len(), fetches.len());
-        let request = proto::ReplicateManyRequest {
-            stores: Some(proto::StoreManyRequest { stores }),
-            fetches: Some(proto::FetchManyRequest { fetches }),
-        };
-        let reply = client.replicate_many(request).await.map_err(|status| status_reason(&status))?.into_inner();
-        Ok(answers(&is_store, reply))
-    })
+        Err(format!("more than {MAX_STALE_ANSWERS} late answers on the replica stream"))
+    }
 }
 
 /// The reply's answers put back in the order of the calls (`is_store` says
@@ -169,7 +293,7 @@ mod tests {
             .enumerate()
             .map(|(i, e)| proto::FetchResult { siblings: Vec::new(), error: e.to_string(), read_at_us: 100 + i as u64 })
             .collect();
-        proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(proto::FetchManyResponse { results }) }
+        proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(proto::FetchManyResponse { results }), batch_id: 1 }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use proto::replica_server::{Replica, ReplicaServer};
 use tokio::net::TcpListener;
 use tonic::transport::server::{Connected, TcpIncoming};
 use tonic::transport::Server;
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
@@ -160,6 +161,14 @@ where
     info!(n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
     let background = Background::start(&node);
     let node_for_shutdown = Arc::clone(&node);
+    // Stopping is announced as soon as the signal comes, not once serving
+    // ended: the server's graceful stop waits for every open stream, and a
+    // peer's `ReplicateStream` ends only when this node says it stops.
+    let announcing = Arc::clone(&node);
+    let shutdown = async move {
+        shutdown.await;
+        announcing.shut_down();
+    };
     let served = Server::builder()
         .trace_fn(move |_| error_span!("node", id = %id))
         .add_service(KvServer::new(KvService {
@@ -327,6 +336,11 @@ impl KvService {
     }
 }
 
+/// A replica's answers on a coordinator's `ReplicateStream`, in the order of
+/// its batches.
+pub type ReplicateAnswers =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::ReplicateManyResponse, Status>> + Send>>;
+
 /// The coordinator-to-replica API.
 #[derive(Debug)]
 pub struct ReplicaService {
@@ -384,6 +398,16 @@ impl ReplicaService {
         proto::FetchManyResponse { results }
     }
 
+    /// Applies one batch: its fetches are read while its stores wait for
+    /// their group commit.
+    async fn replicate_batch(&self, batch: proto::ReplicateManyRequest) -> Result<proto::ReplicateManyResponse, Status> {
+        let proto::ReplicateManyRequest { stores, fetches, batch_id } = batch;
+        let stores = stores.map_or_else(Vec::new, |s| s.stores);
+        let fetches = fetches.map_or_else(Vec::new, |f| f.fetches);
+        let (stores, fetches) = tokio::join!(self.store_all(stores), self.fetch_all(fetches));
+        Ok(proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(fetches), batch_id })
+    }
+
     /// The home node a request's `hint_for` makes this node a stand-in for;
     /// `None` when it names no one or this node itself.
     fn stand_in_for(&self, hint_for: &str) -> Option<crate::NodeId> {
@@ -433,16 +457,27 @@ impl Replica for ReplicaService {
         Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
     }
 
-    async fn replicate_many(
+    type ReplicateStreamStream = ReplicateAnswers;
+
+    /// Answers a coordinator's batches one after another, in the task that
+    /// sends the answers (no task per batch): its coordinator sends the next
+    /// batch only once this one is answered (`batcher.rs`). The stream ends
+    /// when this node stops (so a graceful stop is not held up by it),
+    /// after the batch under way is answered.
+    async fn replicate_stream(
         &self,
-        request: Request<proto::ReplicateManyRequest>,
-    ) -> Result<Response<proto::ReplicateManyResponse>, Status> {
-        let proto::ReplicateManyRequest { stores, fetches } = request.into_inner();
-        let stores = stores.map_or_else(Vec::new, |s| s.stores);
-        let fetches = fetches.map_or_else(Vec::new, |f| f.fetches);
-        // The fetches are read while the stores wait for their group commit.
-        let (stores, fetches) = tokio::join!(self.store_all(stores), self.fetch_all(fetches));
-        Ok(Response::new(proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(fetches) }))
+        request: Request<tonic::Streaming<proto::ReplicateManyRequest>>,
+    ) -> Result<Response<Self::ReplicateStreamStream>, Status> {
+        let service = ReplicaService { node: Arc::clone(&self.node) };
+        let mut stopping = self.node.stopping();
+        let stopped = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        let answers = request.into_inner().take_until(stopped).then(move |batch| {
+            let service = ReplicaService { node: Arc::clone(&service.node) };
+            async move { service.replicate_batch(batch?).await }
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn stream_range(

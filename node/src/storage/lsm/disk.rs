@@ -60,7 +60,7 @@ pub fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
 
 /// Writes all of `buf` to `file` (at its cursor), charging `budget` first.
 pub fn write_all(
-    file: &mut File,
+    mut file: &File,
     buf: &[u8],
     budget: Option<&DiskBudget>,
     path: &Path,

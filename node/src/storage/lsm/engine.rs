@@ -978,7 +978,7 @@ impl Drop for LsmStorage {
             let _ = w.join();
         }
         if self.inner.opts.fsync != FsyncPolicy::Never {
-            if let Ok(w) = self.inner.writer.lock() {
+            if let Ok(mut w) = self.inner.writer.lock() {
                 let _ = w.sync();
             }
         }

@@ -30,6 +30,15 @@
 //! `never` leaves the data in the OS page cache (survives SIGKILL, not a
 //! power cut).
 //!
+//! Under `batch` a record is not written to the file at once: appends
+//! gather in a buffer, and the group commit's leader writes the buffer and
+//! fsyncs it (one `write` per group commit instead of one per record). A
+//! 3-node cluster under 32 clients made about seven WAL writes per fsync,
+//! each a system call on the node's one runtime thread. Nothing is lost
+//! that was promised: a `batch` record is acknowledged only once the fsync
+//! that covers it returned, and SIGKILL before that loses only records
+//! nobody was told about, as a power cut always could.
+//!
 //! ## Segments
 //! The log is a sequence of files `wal-<seq>.log`. The engine rotates to a
 //! new segment whenever it freezes a memtable, so that once that memtable is
@@ -37,6 +46,7 @@
 //! be deleted whole.
 
 use std::fs::{File, OpenOptions};
+use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +62,9 @@ pub const RECORD_HEADER_BYTES: usize = 12;
 pub const MAX_PAYLOAD_BYTES: usize = 1 + 4 + MAX_KEY_BYTES + MAX_VALUE_BYTES;
 /// How long a writer waits for a group-commit fsync before giving up.
 const GROUP_COMMIT_TIMEOUT_MS: u64 = 60_000;
+/// Buffered `batch` records written out by the appender itself once they
+/// reach this size, should no group commit have come for them.
+const MAX_PENDING_BYTES: usize = 1 << 20;
 
 const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -264,8 +277,9 @@ pub(super) fn truncate(path: &Path, len: u64) -> Result<(), LsmError> {
 pub struct WalWriter {
     /// The directory holding the segments.
     dir: PathBuf,
-    /// The segment being appended to.
-    file: File,
+    /// The segment being appended to, shared with the group commit's
+    /// leader, which fsyncs it outside the write lock.
+    file: Arc<File>,
     /// Its path, for error messages.
     path: PathBuf,
     /// Its sequence number.
@@ -280,6 +294,9 @@ pub struct WalWriter {
     budget: Option<Arc<DiskBudget>>,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
+    /// `batch` records appended but not yet written to `file` (see the
+    /// module's "Fsync policies").
+    pending: Vec<u8>,
 }
 
 impl WalWriter {
@@ -296,7 +313,7 @@ impl WalWriter {
         disk::sync_dir(dir)?;
         Ok(WalWriter {
             dir: dir.to_path_buf(),
-            file,
+            file: Arc::new(file),
             path,
             seq,
             appended_lsn: 0,
@@ -304,31 +321,48 @@ impl WalWriter {
             policy,
             budget,
             scratch: Vec::new(),
+            pending: Vec::new(),
         })
     }
 
-    /// Appends one record; with `always`, it is durable when this returns.
+    /// Appends one record; with `always`, it is durable when this returns;
+    /// with `batch`, it is buffered for the group commit (see [`Self::sync_target`]).
     /// Returns the record's log sequence number.
     pub fn append(&mut self, op: &WalOp) -> Result<u64, LsmError> {
         self.scratch.clear();
         encode_record(op, &mut self.scratch);
-        disk::write_all(
-            &mut self.file,
-            &self.scratch,
-            self.budget.as_deref(),
-            &self.path,
-        )?;
-        if self.policy == FsyncPolicy::Always {
-            disk::sync_file(&self.file, &self.path)?;
+        if self.policy == FsyncPolicy::Batch {
+            self.pending.extend_from_slice(&self.scratch);
+            if self.pending.len() >= MAX_PENDING_BYTES {
+                self.flush()?;
+            }
+        } else {
+            disk::write_all(&self.file, &self.scratch, self.budget.as_deref(), &self.path)?;
+            if self.policy == FsyncPolicy::Always {
+                disk::sync_file(&self.file, &self.path)?;
+            }
         }
         self.live_bytes += self.scratch.len() as u64;
         self.appended_lsn += 1;
         Ok(self.appended_lsn)
     }
 
+    /// Writes the buffered `batch` records to the segment.
+    fn flush(&mut self) -> Result<(), LsmError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = mem::take(&mut self.pending);
+        let written = disk::write_all(&self.file, &pending, self.budget.as_deref(), &self.path);
+        self.pending = pending;
+        self.pending.clear();
+        written
+    }
+
     /// Closes the current segment (fsynced unless the policy is `never`)
     /// and starts the next one. Returns the closed segment's number.
     pub fn rotate(&mut self) -> Result<u64, LsmError> {
+        self.flush()?;
         if self.policy != FsyncPolicy::Never {
             disk::sync_file(&self.file, &self.path)?;
         }
@@ -343,24 +377,24 @@ impl WalWriter {
         let lsn = self.appended_lsn;
         *self = WalWriter {
             appended_lsn: lsn,
-            scratch: std::mem::take(&mut self.scratch),
+            scratch: mem::take(&mut self.scratch),
+            pending: mem::take(&mut self.pending),
             ..next
         };
         Ok(old)
     }
 
-    /// A handle on the current segment and the LSN it holds up to, for a
-    /// group-commit leader to fsync without holding the write lock.
-    pub fn sync_target(&self) -> Result<(File, PathBuf, u64), LsmError> {
-        let f = self
-            .file
-            .try_clone()
-            .map_err(disk::io_err("clone handle of", &self.path))?;
-        Ok((f, self.path.clone(), self.appended_lsn))
+    /// For a group-commit leader: writes the buffered records out and
+    /// returns the current segment and the LSN it holds up to, to fsync
+    /// without holding the write lock.
+    pub fn sync_target(&mut self) -> Result<(Arc<File>, PathBuf, u64), LsmError> {
+        self.flush()?;
+        Ok((Arc::clone(&self.file), self.path.clone(), self.appended_lsn))
     }
 
-    /// Fsyncs the current segment (used when the engine closes).
-    pub fn sync(&self) -> Result<(), LsmError> {
+    /// Writes out and fsyncs the current segment (used when the engine closes).
+    pub fn sync(&mut self) -> Result<(), LsmError> {
+        self.flush()?;
         disk::sync_file(&self.file, &self.path)
     }
 
@@ -498,7 +532,7 @@ impl GroupCommit {
     /// one else is. `target` gives the file to sync and the LSN it covers.
     pub fn wait_durable<F>(&self, lsn: u64, target: F) -> Result<(), LsmError>
     where
-        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+        F: Fn() -> Result<(Arc<File>, PathBuf, u64), LsmError>,
     {
         self.wait_durable_after(lsn, target, self.delay)
     }
@@ -509,14 +543,14 @@ impl GroupCommit {
     /// latency.
     pub fn sync_requested<F>(&self, lsn: u64, target: F) -> Result<(), LsmError>
     where
-        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+        F: Fn() -> Result<(Arc<File>, PathBuf, u64), LsmError>,
     {
         self.wait_durable_after(lsn, target, Duration::ZERO)
     }
 
     fn wait_durable_after<F>(&self, lsn: u64, target: F, delay: Duration) -> Result<(), LsmError>
     where
-        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+        F: Fn() -> Result<(Arc<File>, PathBuf, u64), LsmError>,
     {
         let deadline = Instant::now() + Duration::from_millis(GROUP_COMMIT_TIMEOUT_MS);
         let mut st = self.state.lock().map_err(|_| LsmError::Poisoned)?;
@@ -552,7 +586,7 @@ impl GroupCommit {
 
     fn lead<F>(target: &F, delay: Duration) -> Result<u64, LsmError>
     where
-        F: Fn() -> Result<(File, PathBuf, u64), LsmError>,
+        F: Fn() -> Result<(Arc<File>, PathBuf, u64), LsmError>,
     {
         if !delay.is_zero() {
             std::thread::sleep(delay);
@@ -629,6 +663,36 @@ mod tests {
                     "flip at byte {i} bit {bit} undetected"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn batch_records_reach_the_file_at_the_group_commit_or_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(dir.path(), 1, FsyncPolicy::Batch, None, 0).unwrap();
+        let first = dir.path().join(segment_name(1));
+        assert_eq!(w.append(&put(b"a", b"1")).unwrap(), 1);
+        assert_eq!(w.append(&put(b"b", b"2")).unwrap(), 2);
+        assert_eq!(std::fs::metadata(&first).unwrap().len(), 0, "buffered until a leader syncs");
+        let (_, path, upto) = w.sync_target().unwrap();
+        assert_eq!((path, upto), (first.clone(), 2));
+        assert_eq!(replay_segment(&first, true).unwrap().ops, vec![put(b"a", b"1"), put(b"b", b"2")]);
+        w.append(&put(b"c", b"3")).unwrap();
+        assert_eq!(w.rotate().unwrap(), 1, "the closed segment");
+        assert_eq!(replay_segment(&first, false).unwrap().ops.len(), 3, "rotation writes the buffer to the old segment");
+        w.append(&put(b"d", b"4")).unwrap();
+        w.sync().unwrap();
+        assert_eq!(replay_segment(&dir.path().join(segment_name(2)), true).unwrap().ops, vec![put(b"d", b"4")]);
+    }
+
+    #[test]
+    fn other_policies_write_each_record_at_once() {
+        for policy in [FsyncPolicy::Always, FsyncPolicy::Never] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w = WalWriter::create(dir.path(), 1, policy, None, 0).unwrap();
+            w.append(&put(b"a", b"1")).unwrap();
+            let ops = replay_segment(&dir.path().join(segment_name(1)), true).unwrap().ops;
+            assert_eq!(ops, vec![put(b"a", b"1")], "{policy:?}");
         }
     }
 

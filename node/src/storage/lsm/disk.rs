@@ -71,6 +71,28 @@ pub fn write_all(
     file.write_all(buf).map_err(io_err("write", path))
 }
 
+/// Writes all of `buf` to `file` at `offset`, charging `budget` for the
+/// `new_bytes` of it that take space the file did not have yet.
+pub fn write_all_at(
+    file: &File,
+    buf: &[u8],
+    offset: u64,
+    new_bytes: u64,
+    budget: Option<&DiskBudget>,
+    path: &Path,
+) -> Result<(), LsmError> {
+    use std::os::unix::fs::FileExt;
+    if let Some(b) = budget {
+        b.charge(new_bytes).map_err(io_err("write", path))?;
+    }
+    file.write_all_at(buf, offset).map_err(io_err("write", path))
+}
+
+/// Cuts `file` to `len` bytes.
+pub fn set_len(file: &File, len: u64, path: &Path) -> Result<(), LsmError> {
+    file.set_len(len).map_err(io_err("truncate", path))
+}
+
 /// Fsyncs the data (and size) of `file`.
 pub fn sync_file(file: &File, path: &Path) -> Result<(), LsmError> {
     file.sync_data().map_err(io_err("fsync", path))

@@ -39,6 +39,16 @@
 //! that covers it returned, and SIGKILL before that loses only records
 //! nobody was told about, as a power cut always could.
 //!
+//! A `batch` segment is also written ahead with zeros, a MiB at a time
+//! ([`ZERO_AHEAD_BYTES`]), and records overwrite them: a record written
+//! inside the file's size changes no metadata, so its fdatasync writes the
+//! data block alone instead of the data and the inode (on this project's
+//! machines a profile showed `ext4_write_inode` in a third of the syncer's
+//! fsync time, each block request a VM exit). Recovery already reads an
+//! all-zero tail as a torn tail; a segment is cut to its records when it is
+//! closed or rotated, so only a crash leaves zeros behind. Should the disk
+//! have no room for the zeros, the segment simply grows record by record.
+//!
 //! ## Segments
 //! The log is a sequence of files `wal-<seq>.log`. The engine rotates to a
 //! new segment whenever it freezes a memtable, so that once that memtable is
@@ -65,6 +75,8 @@ const GROUP_COMMIT_TIMEOUT_MS: u64 = 60_000;
 /// Buffered `batch` records written out by the appender itself once they
 /// reach this size, should no group commit have come for them.
 const MAX_PENDING_BYTES: usize = 1 << 20;
+/// How far past its records a `batch` segment is written with zeros.
+pub const ZERO_AHEAD_BYTES: u64 = 1 << 20;
 
 const KIND_PUT: u8 = 1;
 const KIND_DELETE: u8 = 2;
@@ -297,6 +309,13 @@ pub struct WalWriter {
     /// `batch` records appended but not yet written to `file` (see the
     /// module's "Fsync policies").
     pending: Vec<u8>,
+    /// Bytes of records written to `file`: where the next one goes.
+    written_bytes: u64,
+    /// The file's size: records, then zeros written ahead (`batch` only).
+    zeroed_bytes: u64,
+    /// Whether zeros are still written ahead: false once the disk had no
+    /// room for them, for the rest of the segment.
+    zero_ahead: bool,
 }
 
 impl WalWriter {
@@ -322,6 +341,9 @@ impl WalWriter {
             budget,
             scratch: Vec::new(),
             pending: Vec::new(),
+            written_bytes: 0,
+            zeroed_bytes: 0,
+            zero_ahead: policy == FsyncPolicy::Batch,
         })
     }
 
@@ -337,7 +359,10 @@ impl WalWriter {
                 self.flush()?;
             }
         } else {
-            disk::write_all(&self.file, &self.scratch, self.budget.as_deref(), &self.path)?;
+            let record = mem::take(&mut self.scratch);
+            let written = self.write_records(&record);
+            self.scratch = record;
+            written?;
             if self.policy == FsyncPolicy::Always {
                 disk::sync_file(&self.file, &self.path)?;
             }
@@ -353,16 +378,58 @@ impl WalWriter {
             return Ok(());
         }
         let pending = mem::take(&mut self.pending);
-        let written = disk::write_all(&self.file, &pending, self.budget.as_deref(), &self.path);
+        let written = self.write_records(&pending);
         self.pending = pending;
         self.pending.clear();
         written
+    }
+
+    /// Writes encoded records after the ones already in the file, zeros
+    /// ahead of them first when they would reach past the file's size.
+    fn write_records(&mut self, records: &[u8]) -> Result<(), LsmError> {
+        let end = self.written_bytes + records.len() as u64;
+        if self.zero_ahead && end > self.zeroed_bytes {
+            self.write_zeros_past(end);
+        }
+        let new_bytes = end.saturating_sub(self.zeroed_bytes.max(self.written_bytes));
+        let budget = self.budget.as_deref();
+        disk::write_all_at(&self.file, records, self.written_bytes, new_bytes, budget, &self.path)?;
+        self.written_bytes = end;
+        self.zeroed_bytes = self.zeroed_bytes.max(end);
+        Ok(())
+    }
+
+    /// Extends the file with zeros to `ZERO_AHEAD_BYTES` past `end`; on any
+    /// failure (no room) it stops writing ahead for this segment.
+    fn write_zeros_past(&mut self, end: u64) {
+        let from = self.zeroed_bytes.max(self.written_bytes);
+        let to = end + ZERO_AHEAD_BYTES;
+        let zeros = vec![0u8; (to - from) as usize];
+        let budget = self.budget.as_deref();
+        match disk::write_all_at(&self.file, &zeros, from, to - from, budget, &self.path) {
+            Ok(()) => self.zeroed_bytes = to,
+            Err(error) => {
+                tracing::warn!(%error, "WAL: no room to write the segment ahead; it grows record by record");
+                self.zero_ahead = false;
+            }
+        }
+    }
+
+    /// Cuts the zeros written ahead off the segment, so that only records
+    /// remain (before it is closed).
+    fn cut_zeros(&mut self) -> Result<(), LsmError> {
+        if self.zeroed_bytes > self.written_bytes {
+            disk::set_len(&self.file, self.written_bytes, &self.path)?;
+            self.zeroed_bytes = self.written_bytes;
+        }
+        Ok(())
     }
 
     /// Closes the current segment (fsynced unless the policy is `never`)
     /// and starts the next one. Returns the closed segment's number.
     pub fn rotate(&mut self) -> Result<u64, LsmError> {
         self.flush()?;
+        self.cut_zeros()?;
         if self.policy != FsyncPolicy::Never {
             disk::sync_file(&self.file, &self.path)?;
         }
@@ -395,6 +462,7 @@ impl WalWriter {
     /// Writes out and fsyncs the current segment (used when the engine closes).
     pub fn sync(&mut self) -> Result<(), LsmError> {
         self.flush()?;
+        self.cut_zeros()?;
         disk::sync_file(&self.file, &self.path)
     }
 
@@ -676,13 +744,20 @@ mod tests {
         assert_eq!(std::fs::metadata(&first).unwrap().len(), 0, "buffered until a leader syncs");
         let (_, path, upto) = w.sync_target().unwrap();
         assert_eq!((path, upto), (first.clone(), 2));
-        assert_eq!(replay_segment(&first, true).unwrap().ops, vec![put(b"a", b"1"), put(b"b", b"2")]);
+        let size = std::fs::metadata(&first).unwrap().len();
+        assert!(size > ZERO_AHEAD_BYTES, "written ahead with zeros: {size} bytes");
+        let crashed = dir.path().join("crashed.log");
+        std::fs::copy(&first, &crashed).unwrap();
+        let replayed = replay_segment(&crashed, true).unwrap();
+        assert_eq!(replayed.ops, vec![put(b"a", b"1"), put(b"b", b"2")], "a crash leaves the zeros as a torn tail");
+        assert_eq!(replayed.truncated_bytes + w.written_bytes, size);
         w.append(&put(b"c", b"3")).unwrap();
         assert_eq!(w.rotate().unwrap(), 1, "the closed segment");
-        assert_eq!(replay_segment(&first, false).unwrap().ops.len(), 3, "rotation writes the buffer to the old segment");
+        assert_eq!(replay_segment(&first, false).unwrap().ops.len(), 3, "rotation writes the buffer and cuts the zeros");
         w.append(&put(b"d", b"4")).unwrap();
         w.sync().unwrap();
-        assert_eq!(replay_segment(&dir.path().join(segment_name(2)), true).unwrap().ops, vec![put(b"d", b"4")]);
+        let closed = replay_segment(&dir.path().join(segment_name(2)), true).unwrap();
+        assert_eq!((closed.ops, closed.truncated_bytes), (vec![put(b"d", b"4")], 0), "a closed segment has no zeros");
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub struct Args {
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     pub hinted_handoff: bool,
     /// Coalesce this coordinator's Stores and Fetches per replica into
-    /// ReplicateMany round trips (`batcher.rs`). The late delivery
+    /// round trips, each one message on the replica's `ReplicateStream`
+    /// (`batcher.rs`, `replicate.rs`). The late delivery
     /// after a heal that kept it off was not batching's: TCP retransmits the
     /// Stores an iptables DROP swallowed, batched or not (the simulator's
     /// `partition-hold` shows it both ways); replicas now refuse Stores that
@@ -288,7 +289,7 @@ pub struct Config {
     pub sloppy_quorum: bool,
     /// Hints are delivered to their home node when it is up.
     pub hinted_handoff: bool,
-    /// Coalesce replica requests into ReplicateMany round trips.
+    /// Coalesce replica requests into batches on replica streams.
     pub replica_batching: bool,
     /// Gossip round period.
     pub gossip_interval_ms: u64,

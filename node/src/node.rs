@@ -144,7 +144,7 @@ pub struct Node {
     /// the same key (see `inflight.rs`).
     inflight: Arc<InFlight>,
     /// Coalesces this node's Stores and Fetches to each replica into
-    /// ReplicateMany calls (see `replicate.rs`).
+    /// batches on each replica's `ReplicateStream` (see `replicate.rs`).
     replica_batcher: Batcher<ReplicaCall, ReplicaAnswer>,
     /// What the replica batcher's round trips carried, by kind.
     replica_trips: Arc<KindCounts>,

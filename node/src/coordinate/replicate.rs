@@ -1,5 +1,6 @@
 //! One round trip to a replica for everything a coordinator has queued for
-//! it: its Stores and its Fetches together, as one `ReplicateMany`.
+//! it: its Stores and its Fetches together, as one `ReplicateManyRequest`
+//! on the replica's `ReplicateStream` (see `Streams` below for why a stream).
 //!
 //! Replica batching first kept one queue per replica for Stores and another
 //! for Fetches, so a coordinator serving a mix of reads and writes sent two

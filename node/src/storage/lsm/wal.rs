@@ -14,11 +14,11 @@
 //! ## Torn tails versus corruption
 //! A crash can only tear the end of the newest segment, where the last
 //! write was in flight. Recovery therefore truncates (and logs) a bad record
-//! only when it is in the newest segment and it reaches the end of the file
-//! (an incomplete header, a payload cut short, a bad payload checksum on
-//! the very last record, or an all-zero tail left by a file size that was
-//! extended before its data). A bad record anywhere else is an error naming
-//! the file and the offset: it is never skipped and never served. A record
+//! only when it is in the newest segment and no whole record follows it
+//! (a record cut short, the zeros a file size extended before its data
+//! leaves, or the zeros a `batch` segment is written ahead with, damaged
+//! or not: they hold no record). A bad record anywhere else is an error
+//! naming the file and the offset: it is never skipped and never served. A record
 //! that was truncated was never acknowledged, because acknowledgement waits
 //! for the fsync that covers it (policies `always` and `batch`).
 //!
@@ -260,16 +260,20 @@ pub fn replay_segment(path: &Path, newest: bool) -> Result<Replayed, LsmError> {
     })
 }
 
-/// True when a bad record at the start of `rest` reaches the end of the
-/// file, which is what an interrupted append leaves.
+/// True when a bad record at the start of `rest` is a torn tail: no whole
+/// record follows it anywhere in the file. That is what an interrupted
+/// append leaves (a record cut short, or cut short and followed by the
+/// zeros a batch segment was written ahead with, or those zeros alone), and
+/// damage to the zeros beyond the last record touches no record. A bad
+/// record with a good one after it is corruption in the middle of the log,
+/// and a record whose checksums hold but whose contents do not parse was
+/// never a tear.
 fn is_torn_tail(rest: &[u8], err: &DecodeError) -> bool {
     match err {
-        DecodeError::Incomplete => true,
-        DecodeError::PayloadChecksum => decode_header(rest)
-            .map(|len| RECORD_HEADER_BYTES + len == rest.len())
-            .unwrap_or(false),
-        DecodeError::HeaderChecksum => rest.iter().all(|b| *b == 0),
         DecodeError::Malformed(_) => false,
+        DecodeError::Incomplete | DecodeError::HeaderChecksum | DecodeError::PayloadChecksum => {
+            !(1..rest.len()).any(|offset| decode_record(&rest[offset..]).is_ok())
+        }
     }
 }
 
@@ -758,6 +762,36 @@ mod tests {
         w.sync().unwrap();
         let closed = replay_segment(&dir.path().join(segment_name(2)), true).unwrap();
         assert_eq!((closed.ops, closed.truncated_bytes), (vec![put(b"d", b"4")], 0), "a closed segment has no zeros");
+    }
+
+    #[test]
+    fn what_follows_the_last_record_of_a_written_ahead_segment_is_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(segment_name(1));
+        let mut records = Vec::new();
+        for i in 0..3u8 {
+            encode_record(&put(&[i], b"value"), &mut records);
+        }
+        let ahead = |mut bytes: Vec<u8>| {
+            bytes.resize(records.len() + 4096, 0);
+            bytes
+        };
+        let cases = [
+            ("zeros", ahead(records.clone()), 3),
+            ("a flipped byte among the zeros", { let mut b = ahead(records.clone()); b[records.len() + 700] ^= 0x40; b }, 3),
+            ("a record cut short before the zeros", ahead(records[..records.len() - 4].to_vec()), 2),
+        ];
+        for (what, bytes, kept) in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let replayed = replay_segment(&path, true).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(replayed.ops.len(), kept, "{what}");
+            assert!(replayed.truncated_bytes > 0, "{what}");
+        }
+        let mut middle = ahead(records.clone());
+        middle[RECORD_HEADER_BYTES + 1] ^= 0x01;
+        std::fs::write(&path, &middle).unwrap();
+        let err = replay_segment(&path, true).unwrap_err().to_string();
+        assert!(err.contains("offset 0"), "a bad record with good ones after it is corruption: {err}");
     }
 
     #[test]

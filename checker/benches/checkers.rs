@@ -51,10 +51,7 @@ const NODES: u64 = 3;
 const SEED: u64 = 42;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// One client op's interval and target, as both generators draw them.
@@ -83,14 +80,7 @@ fn slot(rng: &mut rand_chacha::ChaCha8Rng, clock_ns: &mut [u64], i: usize, keys:
     clock_ns[p] = end_ns;
     let key = rng.random_range(0..keys) as usize;
     let node = format!("n{}", rng.random_range(1..=NODES));
-    Slot {
-        process: p as u64,
-        start_ns,
-        end_ns,
-        at_ns: 0,
-        key,
-        node,
-    }
+    Slot { process: p as u64, start_ns, end_ns, at_ns: 0, key, node }
 }
 
 /// The invocation and completion of `slot`'s op, without values.
@@ -105,11 +95,7 @@ fn ops_of(slot: &Slot, f: &str) -> (Op, Op) {
 
 /// The version a write that took effect at `at_ns` gets (coordinator ms).
 fn version_at(at_ns: u64) -> Version {
-    Version {
-        clock: Default::default(),
-        ts: at_ns / 1_000_000,
-        dot: None,
-    }
+    Version { clock: Default::default(), ts: at_ns / 1_000_000, dot: None }
 }
 
 /// Sorts events into time order (invocations first at one instant) and numbers them.
@@ -179,8 +165,7 @@ fn set_history(ops: usize) -> History {
     let mut clock_ns = vec![0u64; PROCESSES as usize];
     // (effect time, slot of the completion in `events`, is an add).
     let mut effects: Vec<(u64, usize, bool)> = Vec::with_capacity(ops);
-    let mut events: Vec<Op> =
-        Vec::with_capacity(ops * 2 + SET_KEYS as usize * NODES as usize * 2 + 1);
+    let mut events: Vec<Op> = Vec::with_capacity(ops * 2 + SET_KEYS as usize * NODES as usize * 2 + 1);
     for i in 0..ops {
         let mut s = slot(&mut rng, &mut clock_ns, i, SET_KEYS);
         let add = rng.random_bool(0.5);
@@ -196,23 +181,13 @@ fn set_history(ops: usize) -> History {
         events.push(done);
     }
     effects.sort_unstable();
-    let mut carts: Vec<(BTreeSet<String>, Option<Version>)> =
-        vec![(BTreeSet::new(), None); SET_KEYS as usize];
+    let mut carts: Vec<(BTreeSet<String>, Option<Version>)> = vec![(BTreeSet::new(), None); SET_KEYS as usize];
     for (_, slot, add) in effects {
-        let key: usize = events[slot]
-            .key
-            .as_deref()
-            .and_then(|k| k[1..].parse().ok())
-            .expect("the generator's keys are k<n>");
+        let key: usize =
+            events[slot].key.as_deref().and_then(|k| k[1..].parse().ok()).expect("the generator's keys are k<n>");
         let (cart, version) = &mut carts[key];
         if add {
-            cart.insert(
-                events[slot]
-                    .value
-                    .as_str()
-                    .expect("an add's value is its element")
-                    .to_string(),
-            );
+            cart.insert(events[slot].value.as_str().expect("an add's value is its element").to_string());
             *version = events[slot].version.clone();
         } else {
             events[slot].value = cart_value(cart, version.as_ref());
@@ -289,17 +264,12 @@ fn thread_cpu_s() -> f64 {
 
 /// Client ops of a history: its invocations.
 fn client_ops(history: &History) -> usize {
-    history
-        .ops
-        .iter()
-        .filter(|op| op.kind == OpType::Invoke)
-        .count()
+    history.ops.iter().filter(|op| op.kind == OpType::Invoke).count()
 }
 
 /// Whether `CHECKER_BENCH_ONLY` selects `name` (all when unset).
 fn selected(name: &str) -> bool {
-    std::env::var("CHECKER_BENCH_ONLY")
-        .map_or(true, |only| only.split(',').any(|n| n.trim() == name))
+    std::env::var("CHECKER_BENCH_ONLY").map_or(true, |only| only.split(',').any(|n| n.trim() == name))
 }
 
 /// Times one checker on one history and prints its table row.
@@ -327,21 +297,15 @@ fn bench(label: &str, name: &str, check: checker::CheckFn, history: &History, ru
 fn expect(name: &str, result: &checker::CheckResult) {
     let figure = |key: &str| result.figure(key).cloned().unwrap_or_default();
     match name {
-        checker::linearizable::NAME => assert_eq!(
-            figure("linearizable"),
-            json!(true),
-            "linearizable by construction: {:?}",
-            result.figures
-        ),
+        checker::linearizable::NAME => {
+            assert_eq!(figure("linearizable"), json!(true), "linearizable by construction: {:?}", result.figures)
+        }
         checker::stale_reads::NAME => {
             assert_eq!(figure("stale"), json!(0), "no stale read by construction")
         }
         checker::lost_writes::NAME => {
             assert_eq!(figure("lost"), json!(0), "no add is lost by construction");
-            assert!(
-                figure("checked_adds").as_u64().is_some_and(|n| n > 0),
-                "the final reads judge the adds"
-            );
+            assert!(figure("checked_adds").as_u64().is_some_and(|n| n > 0), "the final reads judge the adds");
         }
         _ => {}
     }
@@ -349,20 +313,12 @@ fn expect(name: &str, result: &checker::CheckResult) {
 
 fn main() {
     let ops = env_usize("CHECKER_BENCH_OPS", 1_000_000);
-    println!(
-        "| history  | checker          |       ops |  wall s |  cpu s | ops/s(wall) | peak MiB | verdict |"
-    );
-    println!(
-        "| -------- | ---------------- | --------: | ------: | -----: | ----------: | -------: | ------- |"
-    );
+    println!("| history  | checker          |       ops |  wall s |  cpu s | ops/s(wall) | peak MiB | verdict |");
+    println!("| -------- | ---------------- | --------: | ------: | -----: | ----------: | -------: | ------- |");
     for workload in ["register", "set"] {
         reset_peak_rss();
         let started = Instant::now();
-        let history = if workload == "register" {
-            register_history(ops)
-        } else {
-            set_history(ops)
-        };
+        let history = if workload == "register" { register_history(ops) } else { set_history(ops) };
         eprintln!(
             "generated the {workload} history: {} client ops ({PROCESSES} processes, seed {SEED}) in {:.1} s, peak {:.0} MiB",
             client_ops(&history),
@@ -370,11 +326,8 @@ fn main() {
             peak_rss_mib()
         );
         let run = run_config(workload);
-        let own: &[(&str, checker::CheckFn)] = if workload == "register" {
-            &checker::REGISTER_CHECKERS
-        } else {
-            &checker::SET_CHECKERS
-        };
+        let own: &[(&str, checker::CheckFn)] =
+            if workload == "register" { &checker::REGISTER_CHECKERS } else { &checker::SET_CHECKERS };
         for (name, check) in checker::CHECKERS.iter().chain(own) {
             bench(workload, name, *check, &history, &run);
         }

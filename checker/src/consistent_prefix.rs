@@ -75,11 +75,9 @@ struct Question<'a> {
 fn questions<'a>(pairs: &[OpPair<'a>], observed: &Observed<'a>) -> HashMap<&'a str, Question<'a>> {
     let mut out: HashMap<&str, Question<'_>> = HashMap::new();
     for pair in pairs.iter().filter(|p| p.invoke.f == "write") {
-        let (Some(value), Some(key), Process::Client(process)) = (
-            pair.invoke.value.as_str(),
-            pair.invoke.key.as_deref(),
-            pair.invoke.process,
-        ) else {
+        let (Some(value), Some(key), Process::Client(process)) =
+            (pair.invoke.value.as_str(), pair.invoke.key.as_deref(), pair.invoke.process)
+        else {
             continue;
         };
         let acked = pair.complete.filter(|c| c.kind == OpType::Ok);
@@ -109,10 +107,7 @@ fn questions<'a>(pairs: &[OpPair<'a>], observed: &Observed<'a>) -> HashMap<&'a s
 
 /// The answers among a read's siblings.
 fn answers<'a>(siblings: &[SiblingRef<'a>]) -> Vec<Answer<'a>> {
-    siblings
-        .iter()
-        .filter_map(|s| s.value.as_str().and_then(Answer::parse))
-        .collect()
+    siblings.iter().filter_map(|s| s.value.as_str().and_then(Answer::parse)).collect()
 }
 
 /// One judged observation: the answer read and the question read after it.
@@ -155,9 +150,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         let named = answers.iter().flat_map(|a| a.questions.iter());
         let (known, unknown): (Vec<&&str>, Vec<&&str>) =
             named.partition(|q| questions.get(*q).is_some_and(|q| q.version.is_some()));
-        tally
-            .unresolved
-            .extend(unknown.into_iter().map(|q| q.to_string()));
+        tally.unresolved.extend(unknown.into_iter().map(|q| q.to_string()));
         let Some(first) = known.first().and_then(|q| questions.get(*q)) else {
             continue;
         };
@@ -171,18 +164,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             tally.incomplete += 1;
             continue;
         };
-        let observation = Observation {
-            answer_read,
-            question_read,
-        };
-        judge(
-            &observation,
-            &answers,
-            &questions,
-            run,
-            &windows,
-            &mut tally,
-        );
+        let observation = Observation { answer_read, question_read };
+        judge(&observation, &answers, &questions, run, &windows, &mut tally);
     }
     figures(run, tally)
 }
@@ -223,12 +206,7 @@ fn judge(
             let Some(version) = &question.version else {
                 continue;
             };
-            if question.key == read.key
-                && !read
-                    .siblings
-                    .iter()
-                    .any(|s| s.version.covers(version, run.resolution))
-            {
+            if question.key == read.key && !read.siblings.iter().any(|s| s.version.covers(version, run.resolution)) {
                 missing.push((answer, *name, question));
             }
         }
@@ -246,14 +224,7 @@ fn judge(
         tally.in_flight += 1;
     }
     if tally.examples.len() < MAX_EXAMPLES {
-        tally.examples.push(example(
-            observation,
-            answer,
-            name,
-            question,
-            owed(question),
-            windows,
-        ));
+        tally.examples.push(example(observation, answer, name, question, owed(question), windows));
     }
 }
 
@@ -295,9 +266,16 @@ fn sentence(
     let (answer_read, question_read) = (observation.answer_read, observation.question_read);
     let acked = match question.ack_time {
         Some(t) if t < question_read.invoke_time => {
-            format!("acknowledged at {} ms, {} ms before the question read began", explain::ms(t), explain::ms(question_read.invoke_time - t))
+            format!(
+                "acknowledged at {} ms, {} ms before the question read began",
+                explain::ms(t),
+                explain::ms(question_read.invoke_time - t)
+            )
         }
-        Some(t) => format!("acknowledged only at {} ms, after the question read began (the answerer read it in flight)", explain::ms(t)),
+        Some(t) => format!(
+            "acknowledged only at {} ms, after the question read began (the answerer read it in flight)",
+            explain::ms(t)
+        ),
         None => "never acknowledged (the answerer read it in flight)".to_string(),
     };
     format!(
@@ -320,28 +298,19 @@ fn sentence(
 fn figures(run: &RunConfig, tally: Tally) -> CheckResult {
     let promised = run.is_strict_quorum();
     let violations = tally.after_ack + tally.in_flight;
-    let mut result = CheckResult::new(Validity::for_promise(
-        promised,
-        tally.after_ack,
-        tally.observations,
-    ))
-    .with("observations", json!(tally.observations))
-    .with("incomplete_observations", json!(tally.incomplete))
-    .with("violations", json!(violations))
-    .with("violations_after_ack", json!(tally.after_ack))
-    .with("violations_in_flight", json!(tally.in_flight))
-    .with(
-        "violation_fraction",
-        json!(fraction(violations, tally.observations)),
-    )
-    .with("unresolved_questions", json!(tally.unresolved.len()))
-    .with("expected_zero_after_ack", json!(promised))
-    .with("examples", Value::Array(tally.examples));
+    let mut result = CheckResult::new(Validity::for_promise(promised, tally.after_ack, tally.observations))
+        .with("observations", json!(tally.observations))
+        .with("incomplete_observations", json!(tally.incomplete))
+        .with("violations", json!(violations))
+        .with("violations_after_ack", json!(tally.after_ack))
+        .with("violations_in_flight", json!(tally.in_flight))
+        .with("violation_fraction", json!(fraction(violations, tally.observations)))
+        .with("unresolved_questions", json!(tally.unresolved.len()))
+        .with("expected_zero_after_ack", json!(promised))
+        .with("examples", Value::Array(tally.examples));
     if tally.observations == 0 {
-        result = result.with(
-            "reason",
-            json!("no ok read of an answer was followed by an ok read of its question's key"),
-        );
+        result =
+            result.with("reason", json!("no ok read of an answer was followed by an ok read of its question's key"));
     }
     result
 }

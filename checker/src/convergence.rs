@@ -158,7 +158,8 @@ fn final_reads_disagree(history: &History) -> Vec<String> {
             continue;
         }
         let (Some(key), Some(done)) = (pair.invoke.key.clone(), pair.complete) else { continue };
-        let mut sibs: Vec<String> = done.value.as_array().map(|a| a.iter().map(|v| v.to_string()).collect()).unwrap_or_default();
+        let mut sibs: Vec<String> =
+            done.value.as_array().map(|a| a.iter().map(|v| v.to_string()).collect()).unwrap_or_default();
         sibs.sort();
         seen.entry(key).or_default().insert(sibs.join("|"));
     }

@@ -177,7 +177,14 @@ pub struct FinalReadTrace {
 pub fn lost_add(add: AddTrace<'_>, finals: &[FinalReadTrace], windows: &[Window], lost_to_clock: bool) -> String {
     let reads: Vec<String> = finals
         .iter()
-        .map(|f| format!("through {} at {} ms, {}", through(f.node.as_deref()), ms(f.invoke_time), answered_clause(f.answered_by.as_deref())))
+        .map(|f| {
+            format!(
+                "through {} at {} ms, {}",
+                through(f.node.as_deref()),
+                ms(f.invoke_time),
+                answered_clause(f.answered_by.as_deref())
+            )
+        })
         .collect();
     let first_final = finals.iter().map(|f| f.invoke_time).min().unwrap_or(add.ack_time);
     let clock = if lost_to_clock {
@@ -221,7 +228,8 @@ mod tests {
         let windows: Vec<Window> = (0..6).map(|i| window("kill", f64::from(i), f64::from(i) + 0.5)).collect();
         assert!(faults_clause(&windows, 0, 10_000_000).ends_with("and 2 more"));
         let values: Vec<Value> = ["a", "b", "c", "d", "e"].iter().map(|v| Value::from(*v)).collect();
-        let five: Vec<SiblingRef<'_>> = values.iter().map(|value| SiblingRef { value, version: Default::default() }).collect();
+        let five: Vec<SiblingRef<'_>> =
+            values.iter().map(|value| SiblingRef { value, version: Default::default() }).collect();
         assert_eq!(returned(&five), "5 siblings (a, b, c, and 2 more)");
         assert_eq!(returned(&five[..1]), "a");
         assert_eq!(returned(&[]), "nothing (the key absent)");

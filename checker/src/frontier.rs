@@ -64,9 +64,7 @@ impl<'s> Frontier<'s> {
 
     /// The earliest-inserted frontier version that no sibling covers, if any.
     pub fn first_uncovered(&self, siblings: &[SiblingRef<'_>]) -> Option<&Seen<'s>> {
-        self.items.iter().find(|w| {
-            !siblings.iter().any(|s| s.version.covers(w.version, self.resolution))
-        })
+        self.items.iter().find(|w| !siblings.iter().any(|s| s.version.covers(w.version, self.resolution)))
     }
 }
 

@@ -94,7 +94,8 @@ pub fn check(
     let (home_valid, _) = homes.verdict(drained_before_reads);
     // The home part is judged only when some write was hinted.
     let home_counts = homes.hinted_writes > 0;
-    let valid = Validity::all([Validity::from(broken.is_empty()), if home_counts { home_valid } else { Validity::True }]);
+    let valid =
+        Validity::all([Validity::from(broken.is_empty()), if home_counts { home_valid } else { Validity::True }]);
     let mut result = CheckResult::new(valid)
         .with("stored", json!(total(STORED)))
         .with("delivered", json!(total(DELIVERED)))

@@ -141,11 +141,17 @@ impl HomeCheck {
             return match drained {
                 Some(true) => (
                     Validity::False,
-                    Some(format!("{} hinted writes missing on their home replica after the hints drained", self.missing.len())),
+                    Some(format!(
+                        "{} hinted writes missing on their home replica after the hints drained",
+                        self.missing.len()
+                    )),
                 ),
                 _ => (
                     Validity::Unknown,
-                    Some(format!("{} hinted writes missing on their home, but hints had not drained (still on their way?)", self.missing.len())),
+                    Some(format!(
+                        "{} hinted writes missing on their home, but hints had not drained (still on their way?)",
+                        self.missing.len()
+                    )),
                 ),
             };
         }

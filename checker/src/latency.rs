@@ -86,10 +86,7 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         .with("throughput_ok_per_s", json!(throughput))
         .with("incomplete", json!(incomplete))
         .with("by_f", groups_json(&by_f))
-        .with(
-            "by_phase",
-            Value::Object(by_phase.iter().map(|(p, g)| (p.to_string(), groups_json(g))).collect()),
-        )
+        .with("by_phase", Value::Object(by_phase.iter().map(|(p, g)| (p.to_string(), groups_json(g))).collect()))
         .with("by_window", Value::Object(by_window.iter().map(|(k, g)| (k.to_string(), groups_json(g))).collect()))
         .with("latency_window_p50_shift_ms", json!(p50_shift_ms(&by_window)))
 }
@@ -97,7 +94,8 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
 /// The kinds of the windows in force at `time_ns`, or [`OUTSIDE_WINDOWS`].
 fn kinds_at(windows: &[Window], time_ns: u64) -> Vec<&'static str> {
     let t = time_ns as f64 / 1e9;
-    let mut kinds: Vec<&'static str> = windows.iter().filter(|w| w.start_s <= t && t < w.end_s).map(|w| w.kind).collect();
+    let mut kinds: Vec<&'static str> =
+        windows.iter().filter(|w| w.start_s <= t && t < w.end_s).map(|w| w.kind).collect();
     kinds.dedup();
     if kinds.is_empty() {
         kinds.push(OUTSIDE_WINDOWS);
@@ -108,7 +106,8 @@ fn kinds_at(windows: &[Window], time_ns: u64) -> Vec<&'static str> {
 /// Median ok latency inside latency windows minus outside every window.
 fn p50_shift_ms(by_window: &BTreeMap<&'static str, Groups<'_>>) -> Option<f64> {
     let ok_p50 = |kind: &str| {
-        let mut samples: Vec<f64> = by_window.get(kind)?.values().filter_map(|o| o.get("ok")).flatten().copied().collect();
+        let mut samples: Vec<f64> =
+            by_window.get(kind)?.values().filter_map(|o| o.get("ok")).flatten().copied().collect();
         samples.sort_by(f64::total_cmp);
         nearest_rank(&samples, 50)
     };

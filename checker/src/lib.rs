@@ -91,8 +91,8 @@
 //! same standard through their counts, since their verdict cannot fail by
 //! design.
 
-mod frontier;
 mod explain;
+mod frontier;
 mod hint_homes;
 mod observe;
 mod visibility_pairs;

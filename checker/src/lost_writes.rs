@@ -91,7 +91,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             Some(_) => {}
         }
     }
-    let recovered = x.unknown.iter().filter(|a| x.final_elements.get(&a.key).is_some_and(|s| s.contains(&a.element))).count();
+    let recovered =
+        x.unknown.iter().filter(|a| x.final_elements.get(&a.key).is_some_and(|s| s.contains(&a.element))).count();
     let lost_to_clock = lost.iter().filter(|a| inversions.contains(&a.index)).count();
     let checked = x.acked.len() - unchecked;
     let promised = run.resolution == Resolution::Siblings && run.is_strict_quorum();
@@ -108,7 +109,15 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         .with("unparsed_final_reads", json!(x.unparsed_final_reads))
         .with("keys_with_final_reads", json!(x.final_elements.len()))
         .with("expected_zero", json!(promised))
-        .with("examples", Value::Array(lost.iter().take(MAX_EXAMPLES).map(|a| example(a, &x, &windows, inversions.contains(&a.index))).collect()));
+        .with(
+            "examples",
+            Value::Array(
+                lost.iter()
+                    .take(MAX_EXAMPLES)
+                    .map(|a| example(a, &x, &windows, inversions.contains(&a.index)))
+                    .collect(),
+            ),
+        );
     if checked == 0 {
         result = result.with("reason", json!("no acknowledged add to a key with an ok final read"));
     }
@@ -165,7 +174,11 @@ fn extract(history: &History) -> Extract {
                 }
                 let node = pair.invoke.node.clone().or_else(|| done.node.clone());
                 let answered_by = done.answered_by.clone();
-                x.final_reads.entry(key).or_default().push(FinalReadTrace { node, answered_by, invoke_time: pair.invoke.time });
+                x.final_reads.entry(key).or_default().push(FinalReadTrace {
+                    node,
+                    answered_by,
+                    invoke_time: pair.invoke.time,
+                });
             }
             _ => {}
         }

@@ -29,8 +29,8 @@ use crate::explain;
 use crate::frontier::{Frontier, Seen};
 use crate::observe::{Observed, Read};
 use crate::result::{CheckResult, Validity};
-use crate::windows::{fault_windows, Window};
 use crate::stale_reads::{fraction, MAX_EXAMPLES};
+use crate::windows::{fault_windows, Window};
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "monotonic-reads";
@@ -47,15 +47,14 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let mut examples: Vec<Value> = Vec::new();
     // Observed reads are in invocation order, hence in each process's order.
     for read in &observed.reads {
-        let frontier = seen
-            .entry((read.process, read.key))
-            .or_insert_with(|| Frontier::new(run.resolution));
+        let frontier = seen.entry((read.process, read.key)).or_insert_with(|| Frontier::new(run.resolution));
         if !frontier.is_empty() {
             checked += 1;
             if let Some(lost) = frontier.first_uncovered(&read.siblings) {
                 violations += 1;
                 if examples.len() < MAX_EXAMPLES {
-                    let earlier = reads_by_index.get(&lost.index).expect("a seen version comes from an earlier ok read");
+                    let earlier =
+                        reads_by_index.get(&lost.index).expect("a seen version comes from an earlier ok read");
                     examples.push(example(read, earlier, lost, &windows));
                 }
             }

@@ -160,7 +160,10 @@ impl WarsModel {
     /// the client's round trip to a `t` the clients measured.
     pub fn predict(&self, quorum: Quorum, ts_ms: &[f64]) -> Vec<f64> {
         assert!(quorum.n as usize <= MAX_N, "N={} is more than {MAX_N} replicas", quorum.n);
-        assert!(quorum.w >= 1 && quorum.r >= 1 && quorum.w <= quorum.n && quorum.r <= quorum.n, "bad quorum {quorum:?}");
+        assert!(
+            quorum.w >= 1 && quorum.r >= 1 && quorum.w <= quorum.n && quorum.r <= quorum.n,
+            "bad quorum {quorum:?}"
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(SEED);
         ts_ms
             .iter()
@@ -245,7 +248,8 @@ mod tests {
         // W acknowledgers hold the write, and replies in random order (S)
         // make the read quorum a uniformly random R of the N.
         for (n, w, r) in [(3, 1, 1), (3, 1, 2), (5, 2, 2), (5, 1, 3), (3, 2, 2)] {
-            let model = WarsModel::remote(exponential(1.0, 5_000, 1), vec![0.0], vec![0.0], exponential(1.0, 5_000, 2)).unwrap();
+            let model = WarsModel::remote(exponential(1.0, 5_000, 1), vec![0.0], vec![0.0], exponential(1.0, 5_000, 2))
+                .unwrap();
             let p = model.predict(Quorum { n, w, r, nodes: 100 }, &[0.0])[0];
             let closed = 1.0 - pbs_p_stale(n, w, r);
             // 20,000 trials: the standard error is at most 0.0035.
@@ -255,9 +259,13 @@ mod tests {
 
     #[test]
     fn propagation_makes_later_reads_fresher_until_all_are() {
-        let model =
-            WarsModel::remote(exponential(10.0, 5_000, 3), exponential(1.0, 5_000, 4), exponential(1.0, 5_000, 5), exponential(1.0, 5_000, 6))
-                .unwrap();
+        let model = WarsModel::remote(
+            exponential(10.0, 5_000, 3),
+            exponential(1.0, 5_000, 4),
+            exponential(1.0, 5_000, 5),
+            exponential(1.0, 5_000, 6),
+        )
+        .unwrap();
         let q = Quorum { n: 3, w: 1, r: 1, nodes: 3 };
         let p = model.predict(q, &[0.0, 5.0, 20.0, 200.0]);
         assert!(p.windows(2).all(|x| x[0] <= x[1] + 0.01), "not rising: {p:?}");

@@ -89,7 +89,11 @@ impl<'h> Written<'h> {
             // A set: every element must have been added to this key.
             Some(items) if items.iter().all(Value::is_string) => {
                 let added = self.elements.get(key);
-                items.iter().filter(|e| !added.is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e)))).cloned().collect()
+                items
+                    .iter()
+                    .filter(|e| !added.is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e))))
+                    .cloned()
+                    .collect()
             }
             _ => vec![value.clone()],
         }

@@ -56,6 +56,10 @@ pub fn start_time(history: &History, name: &str) -> Option<u64> {
     history
         .ops
         .iter()
-        .find(|op| op.process == Process::Nemesis && op.f == PHASE_F && op.value.get("phase").and_then(|p| p.as_str()) == Some(name))
+        .find(|op| {
+            op.process == Process::Nemesis
+                && op.f == PHASE_F
+                && op.value.get("phase").and_then(|p| p.as_str()) == Some(name)
+        })
         .map(|op| op.time)
 }

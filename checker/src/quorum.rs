@@ -32,11 +32,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let strict = run.is_strict_quorum();
     let (stale_n, ryw_n) = (count(&stale, "stale"), count(&ryw, "violations"));
     let evidence = stale.valid != Validity::Unknown || ryw.valid != Validity::Unknown;
-    let valid = if !evidence {
-        Validity::Unknown
-    } else {
-        Validity::from(!(strict && stale_n + ryw_n > 0))
-    };
+    let valid = if !evidence { Validity::Unknown } else { Validity::from(!(strict && stale_n + ryw_n > 0)) };
     let mut result = CheckResult::new(valid)
         .with("strict", json!(strict))
         .with("w_plus_r", json!(run.w + run.r))
@@ -45,7 +41,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         .with("stale_reads", json!(stale_n))
         .with("ryw_violations", json!(ryw_n));
     if valid == Validity::False {
-        result = result.with("reason", json!("W + R > N promised every read sees every acknowledged write; the run is invalid"));
+        result = result
+            .with("reason", json!("W + R > N promised every read sees every acknowledged write; the run is invalid"));
     }
     if !evidence {
         result = result.with("reason", json!("no read followed an acknowledged write"));

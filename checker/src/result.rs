@@ -83,9 +83,7 @@ impl<'de> Deserialize<'de> for Validity {
         match Value::deserialize(d)? {
             Value::Bool(b) => Ok(Validity::from(b)),
             Value::String(s) if s == "unknown" => Ok(Validity::Unknown),
-            other => Err(serde::de::Error::custom(format!(
-                "valid must be true, false or \"unknown\", got {other}"
-            ))),
+            other => Err(serde::de::Error::custom(format!("valid must be true, false or \"unknown\", got {other}"))),
         }
     }
 }

@@ -63,10 +63,9 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
     let mut stale_count = 0usize;
     for event in merged(observed) {
         match event {
-            Event::Ack(ack) => frontiers
-                .entry(ack.key)
-                .or_insert_with(|| Frontier::new(run.resolution))
-                .insert(seen_of(ack)),
+            Event::Ack(ack) => {
+                frontiers.entry(ack.key).or_insert_with(|| Frontier::new(run.resolution)).insert(seen_of(ack))
+            }
             Event::Read(read) => {
                 let Some(frontier) = frontiers.get(read.key).filter(|f| !f.is_empty()) else {
                     continue;

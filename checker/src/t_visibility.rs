@@ -104,7 +104,11 @@ pub fn clopper_pearson(covered: u64, total: u64) -> (f64, f64) {
     let alpha = 1.0 - CONFIDENCE;
     let (k, n) = (covered as f64, total as f64);
     let lower = if covered == 0 { 0.0 } else { Beta::new(k, n - k + 1.0).map_or(0.0, |b| b.inverse_cdf(alpha / 2.0)) };
-    let upper = if covered == total { 1.0 } else { Beta::new(k + 1.0, n - k).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0)) };
+    let upper = if covered == total {
+        1.0
+    } else {
+        Beta::new(k + 1.0, n - k).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0))
+    };
     (lower, upper)
 }
 
@@ -143,13 +147,20 @@ fn ok_read_latencies_ms(reads: &[Read<'_>]) -> Vec<f64> {
 }
 
 /// Adds `p_predicted` to each curve point and the prediction's figures.
-fn with_prediction(result: CheckResult, bins: &[Bin], run: &RunConfig, wars: &WarsFile, client_read_ms: &[f64]) -> CheckResult {
+fn with_prediction(
+    result: CheckResult,
+    bins: &[Bin],
+    run: &RunConfig,
+    wars: &WarsFile,
+    client_read_ms: &[f64],
+) -> CheckResult {
     let Some(model) = WarsModel::new(wars) else {
         return result.with("pbs_prediction", json!("none: the nodes reported no timings for some leg"));
     };
     let quorum = Quorum { n: run.n, w: run.w.min(run.n), r: run.r.min(run.n), nodes: run.nodes.len() as u32 };
     if quorum.n as usize > pbs::MAX_N || quorum.w == 0 || quorum.r == 0 {
-        return result.with("pbs_prediction", json!(format!("none: N{} W{} R{} is outside the model", run.n, run.w, run.r)));
+        return result
+            .with("pbs_prediction", json!(format!("none: N{} W{} R{} is outside the model", run.n, run.w, run.r)));
     }
     let measured: Vec<&Bin> = bins.iter().filter(|b| b.total > 0).collect();
     let client_ms = model.client_round_trip_ms(quorum, client_read_ms);

@@ -78,12 +78,7 @@ impl Pairs {
     }
 
     /// Every pair visited, one `covers` each: any resolution.
-    pub fn visit(
-        acks: &[Ack<'_>],
-        reads: &[Read<'_>],
-        resolution: Resolution,
-        cap: usize,
-    ) -> Pairs {
+    pub fn visit(acks: &[Ack<'_>], reads: &[Read<'_>], resolution: Resolution, cap: usize) -> Pairs {
         let mut by_key: HashMap<&str, Vec<&Ack<'_>>> = HashMap::new();
         for ack in acks {
             by_key.entry(ack.key).or_default().push(ack);
@@ -96,10 +91,7 @@ impl Pairs {
             let (mut k, mut any) = (0u64, false);
             for ack in key_acks.iter().filter(|a| a.ack_time < read.invoke_time) {
                 any = true;
-                let covered = read
-                    .siblings
-                    .iter()
-                    .any(|s| s.version.covers(ack.version, resolution));
+                let covered = read.siblings.iter().any(|s| s.version.covers(ack.version, resolution));
                 k += u64::from(!covered);
                 let t_ns = read.invoke_time - ack.ack_time;
                 if t_ns / 1_000_000 > HORIZON_MS {
@@ -137,10 +129,7 @@ impl Pairs {
             };
             let before = key.acked_before(read.invoke_time);
             let not_newer = key.not_newer_than(&read.siblings);
-            queries
-                .entry(read.key)
-                .or_default()
-                .push((before, not_newer));
+            queries.entry(read.key).or_default().push((before, not_newer));
             out.bin_range(key, read, before, not_newer);
         }
         for (key, mut queries) in queries {
@@ -150,22 +139,13 @@ impl Pairs {
     }
 
     /// Bins the pairs of `read` with the acks of `key` within the horizon.
-    fn bin_range(
-        &mut self,
-        key: &KeyAcks<'_, '_>,
-        read: &Read<'_>,
-        before: usize,
-        not_newer: usize,
-    ) {
+    fn bin_range(&mut self, key: &KeyAcks<'_, '_>, read: &Read<'_>, before: usize, not_newer: usize) {
         let first = key.acked_within_horizon(read.invoke_time).min(before);
         let room = self.cap - self.examined.min(self.cap);
         let pairs = before - first;
         if pairs <= room {
             for i in first..before {
-                self.examine(
-                    read.invoke_time - key.by_time[i].ack_time,
-                    key.rank[i] < not_newer,
-                );
+                self.examine(read.invoke_time - key.by_time[i].ack_time, key.rank[i] < not_newer);
             }
             return;
         }
@@ -178,10 +158,7 @@ impl Pairs {
         let mut taken: Vec<usize> = (first..before).collect();
         taken.sort_by_key(|&i| key.position[i]);
         for i in taken.into_iter().take(room) {
-            self.examine(
-                read.invoke_time - key.by_time[i].ack_time,
-                key.rank[i] < not_newer,
-            );
+            self.examine(read.invoke_time - key.by_time[i].ack_time, key.rank[i] < not_newer);
         }
     }
 }
@@ -212,13 +189,7 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
             rank[i] = place;
         }
         let by_version = order.iter().map(|&i| by_time[i].version).collect();
-        KeyAcks {
-            by_time,
-            position,
-            times,
-            rank,
-            by_version,
-        }
+        KeyAcks { by_time, position, times, rank, by_version }
     }
 
     /// How many acks were acknowledged strictly before `t_ns`.
@@ -238,15 +209,10 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
     /// How many acks' versions a read of `siblings` covers: those not newer
     /// than its greatest sibling (a prefix of `by_version`).
     fn not_newer_than(&self, siblings: &[SiblingRef<'_>]) -> usize {
-        let Some(newest) = siblings
-            .iter()
-            .map(|s| &s.version)
-            .max_by(|a, b| a.lww_cmp(b))
-        else {
+        let Some(newest) = siblings.iter().map(|s| &s.version).max_by(|a, b| a.lww_cmp(b)) else {
             return 0;
         };
-        self.by_version
-            .partition_point(|v| v.lww_cmp(newest) != Ordering::Greater)
+        self.by_version.partition_point(|v| v.lww_cmp(newest) != Ordering::Greater)
     }
 
     /// Each read's `k` from its (time prefix, version prefix): one sweep
@@ -276,9 +242,7 @@ struct Fenwick {
 
 impl Fenwick {
     fn new(n: usize) -> Fenwick {
-        Fenwick {
-            sums: vec![0; n + 1],
-        }
+        Fenwick { sums: vec![0; n + 1] }
     }
 
     /// Counts position `i` once more.
@@ -322,15 +286,10 @@ mod tests {
                 clock.insert(node.to_string(), rng.random_range(1..3));
             }
         }
-        let dot = rng.random_bool(0.3).then(|| Dot {
-            node: NODES[rng.random_range(0..3)].to_string(),
-            counter: rng.random_range(3..5),
-        });
-        Version {
-            clock,
-            ts: rng.random_range(0..4),
-            dot,
-        }
+        let dot = rng
+            .random_bool(0.3)
+            .then(|| Dot { node: NODES[rng.random_range(0..3)].to_string(), counter: rng.random_range(3..5) });
+        Version { clock, ts: rng.random_range(0..4), dot }
     }
 
     /// Random acks and reads over a few keys, with times spread across the
@@ -346,22 +305,10 @@ mod tests {
                 let ack_time = invoke_time + rng.random_range(0..5 * ms);
                 // Leaked: a test's few hundred versions, borrowed as a history's would be.
                 let version: &'static Version = Box::leak(Box::new(version(&mut rng)));
-                acks.push(Ack {
-                    process: 0,
-                    index,
-                    invoke_time,
-                    ack_time,
-                    key,
-                    node: None,
-                    value: &NULL,
-                    version,
-                });
+                acks.push(Ack { process: 0, index, invoke_time, ack_time, key, node: None, value: &NULL, version });
             } else {
                 let siblings = (0..rng.random_range(0..3))
-                    .map(|_| SiblingRef {
-                        value: &NULL,
-                        version: version(&mut rng),
-                    })
+                    .map(|_| SiblingRef { value: &NULL, version: version(&mut rng) })
                     .collect();
                 reads.push(Read {
                     process: 0,
@@ -386,10 +333,7 @@ mod tests {
         for seed in 0..20 {
             let (acks, reads) = history(seed, 600);
             let all = Pairs::visit(&acks, &reads, Resolution::Lww, usize::MAX);
-            assert!(
-                all.examined > 1_000 && all.k_hist.len() > 3,
-                "the test history pairs enough: {all:?}"
-            );
+            assert!(all.examined > 1_000 && all.k_hist.len() > 3, "the test history pairs enough: {all:?}");
             for cap in [usize::MAX, all.examined, all.examined / 2, 7, 0] {
                 assert_eq!(
                     Pairs::lww(&acks, &reads, cap),

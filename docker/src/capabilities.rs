@@ -55,7 +55,11 @@ impl Capabilities {
     /// The same, but `fault` cannot be performed on `stores`, because `why`.
     pub fn without(mut self, fault: Fault, stores: &[StoreKind], why: &'static str) -> Capabilities {
         for store in stores {
-            assert!(self.why_not(fault, *store).is_none(), "{fault:?} on {store:?} is listed twice for {}", self.backend);
+            assert!(
+                self.why_not(fault, *store).is_none(),
+                "{fault:?} on {store:?} is listed twice for {}",
+                self.backend
+            );
             self.cannot.push(Cannot { fault, store: *store, why });
         }
         self
@@ -87,6 +91,10 @@ mod tests {
     #[test]
     #[should_panic(expected = "listed twice")]
     fn a_pair_is_listed_once() {
-        let _ = Capabilities::all("test").without(Fault::Kill, &ALL_STORES, "a").without(Fault::Kill, &[StoreKind::Etcd], "b");
+        let _ = Capabilities::all("test").without(Fault::Kill, &ALL_STORES, "a").without(
+            Fault::Kill,
+            &[StoreKind::Etcd],
+            "b",
+        );
     }
 }

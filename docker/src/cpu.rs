@@ -59,20 +59,15 @@ impl Add for CpuTime {
     type Output = CpuTime;
 
     fn add(self, other: CpuTime) -> CpuTime {
-        CpuTime {
-            user_us: self.user_us + other.user_us,
-            system_us: self.system_us + other.system_us,
-        }
+        CpuTime { user_us: self.user_us + other.user_us, system_us: self.system_us + other.system_us }
     }
 }
 
 /// The CPU time of local process `pid` so far (all its threads).
 pub(crate) fn of_process(pid: u32) -> Result<CpuTime> {
     let path = format!("/proc/{pid}/stat");
-    let text = std::fs::read_to_string(&path).map_err(|source| ClusterError::Io {
-        context: format!("read {path}"),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|source| ClusterError::Io { context: format!("read {path}"), source })?;
     let ticks_per_s = clock_ticks_per_s()?;
     parse_proc_stat(&text, ticks_per_s)
         .ok_or_else(|| ClusterError::Other(format!("{path}: no utime and stime in {text:?}")))
@@ -100,10 +95,7 @@ fn parse_proc_stat(text: &str, ticks_per_s: u64) -> Option<CpuTime> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     let us = |ticks: u64| ticks * 1_000_000 / ticks_per_s;
-    Some(CpuTime {
-        user_us: us(utime),
-        system_us: us(stime),
-    })
+    Some(CpuTime { user_us: us(utime), system_us: us(stime) })
 }
 
 /// A container's CPU time from one `docker stats` sample. The total comes
@@ -113,10 +105,7 @@ pub(crate) fn of_container_stats(stats: &ContainerStatsResponse) -> Option<CpuTi
     let usage = stats.cpu_stats.as_ref()?.cpu_usage.as_ref()?;
     let total_ns = usage.total_usage?;
     let system_ns = usage.usage_in_kernelmode.unwrap_or(0).min(total_ns);
-    Some(CpuTime {
-        user_us: (total_ns - system_ns) / 1_000,
-        system_us: system_ns / 1_000,
-    })
+    Some(CpuTime { user_us: (total_ns - system_ns) / 1_000, system_us: system_ns / 1_000 })
 }
 
 #[cfg(test)]
@@ -127,15 +116,8 @@ mod tests {
     #[test]
     fn proc_stat_times_are_read_after_the_name() {
         // A name with a space and a parenthesis; utime 250 and stime 50 ticks.
-        let line =
-            "4242 (dyn ode) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 1000 0 0";
-        assert_eq!(
-            parse_proc_stat(line, 100),
-            Some(CpuTime {
-                user_us: 2_500_000,
-                system_us: 500_000
-            })
-        );
+        let line = "4242 (dyn ode) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 1000 0 0";
+        assert_eq!(parse_proc_stat(line, 100), Some(CpuTime { user_us: 2_500_000, system_us: 500_000 }));
         assert_eq!(parse_proc_stat("4242 (short) S 1", 100), None);
     }
 
@@ -165,36 +147,15 @@ mod tests {
             ..Default::default()
         };
         let cpu = of_container_stats(&stats).unwrap();
-        assert_eq!(
-            cpu,
-            CpuTime {
-                user_us: 2_000_000,
-                system_us: 1_000_000
-            }
-        );
+        assert_eq!(cpu, CpuTime { user_us: 2_000_000, system_us: 1_000_000 });
         assert!((cpu.system_fraction() - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!(of_container_stats(&ContainerStatsResponse::default()), None);
     }
 
     #[test]
     fn since_subtracts_and_never_goes_negative() {
-        let (a, b) = (
-            CpuTime {
-                user_us: 10,
-                system_us: 5,
-            },
-            CpuTime {
-                user_us: 30,
-                system_us: 4,
-            },
-        );
-        assert_eq!(
-            b.since(&a),
-            CpuTime {
-                user_us: 20,
-                system_us: 0
-            }
-        );
+        let (a, b) = (CpuTime { user_us: 10, system_us: 5 }, CpuTime { user_us: 30, system_us: 4 });
+        assert_eq!(b.since(&a), CpuTime { user_us: 20, system_us: 0 });
         assert_eq!((a + b).total_us(), 49);
     }
 }

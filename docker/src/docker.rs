@@ -40,8 +40,8 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig, Ipam,
-    IpamConfig, NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -54,8 +54,8 @@ use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, CpuTime, DataFile, ExecOutput, Fault, FileDamage, Joined, Left, Result, LABEL,
-    LIBFAKETIME, NODE_PORT,
+    faketime_offset_line, Cluster, ClusterError, ClusterSpec, CpuTime, DataFile, ExecOutput, Fault, FileDamage, Joined,
+    Left, Result, LABEL, LIBFAKETIME, NODE_PORT,
 };
 
 mod data_files;
@@ -241,12 +241,7 @@ async fn remove_labeled(
 ) -> Result<usize> {
     let filters = HashMap::from([("label".to_string(), vec![label_filter.to_string()])]);
     let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
         .await
         .map_err(|e| docker_err(format!("list containers labeled {label_filter}"), e))?;
     let mut removed = 0;
@@ -255,30 +250,21 @@ async fn remove_labeled(
         removed += usize::from(force_remove_container(docker, c).await?);
     }
     let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
         .await
         .map_err(|e| docker_err(format!("list networks labeled {label_filter}"), e))?;
     for n in networks.iter().filter(|n| picked(&n.labels)).filter_map(|n| n.id.as_deref()) {
         removed += usize::from(remove_network(docker, n).await?);
     }
     if removed > 0 {
-        tracing::info!(
-            removed,
-            label_filter,
-            "removed leftover containers and networks"
-        );
+        tracing::info!(removed, label_filter, "removed leftover containers and networks");
     }
     Ok(removed)
 }
 
 /// Force-removes a container and its volumes; `false` if it was already gone.
 async fn force_remove_container(docker: &Docker, container: &str) -> Result<bool> {
-    let opts = RemoveContainerOptionsBuilder::new()
-        .force(true)
-        .v(true)
-        .build();
+    let opts = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
     match docker.remove_container(container, Some(opts)).await {
         Ok(()) => Ok(true),
         Err(e) if is_status(&e, 404) => Ok(false),
@@ -300,10 +286,7 @@ fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
 }
 
 fn docker_err(context: impl Into<String>, source: bollard::errors::Error) -> ClusterError {
-    ClusterError::Docker {
-        context: context.into(),
-        source,
-    }
+    ClusterError::Docker { context: context.into(), source }
 }
 
 /// The labels every object of run `run` carries.
@@ -318,9 +301,7 @@ fn labels(run: &str) -> HashMap<String, String> {
 
 /// A stable small hash of the run name (FNV-1a), to spread runs over subnets.
 fn name_hash(name: &str) -> u32 {
-    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// The `attempt`-th candidate third octet for run `name`.
@@ -335,10 +316,7 @@ fn node_ip(k: u8, index: usize) -> Ipv4Addr {
 
 /// The `--peers` value: `n1=10.213.k.11:7000,n2=...`.
 fn peers_arg(nodes: &[NodeContainer]) -> String {
-    let peers: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("{}={}:{NODE_PORT}", n.id, n.ip))
-        .collect();
+    let peers: Vec<String> = nodes.iter().map(|n| format!("{}={}:{NODE_PORT}", n.id, n.ip)).collect();
     peers.join(",")
 }
 
@@ -373,10 +351,7 @@ impl DockerCluster {
     /// is ready when its own protocol says so.
     pub async fn start_store(spec: &ClusterSpec, image: &str, store: StoreKind) -> Result<DockerCluster> {
         if spec.nodes.is_empty() || spec.nodes.len() > 200 {
-            return Err(ClusterError::Other(format!(
-                "a docker cluster needs 1..=200 nodes, got {}",
-                spec.nodes.len()
-            )));
+            return Err(ClusterError::Other(format!("a docker cluster needs 1..=200 nodes, got {}", spec.nodes.len())));
         }
         let docker = connect().await?;
         let image_id = resolve_image(&docker, image).await?;
@@ -464,10 +439,7 @@ impl DockerCluster {
     }
 
     fn node(&self, node: &str) -> Result<NodeContainer> {
-        self.roster()
-            .into_iter()
-            .find(|n| n.id == node)
-            .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+        self.roster().into_iter().find(|n| n.id == node).ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
     }
 
     /// `dynamo-node`'s arguments: identity, the static peer list, the spec's flags.
@@ -499,10 +471,7 @@ impl DockerCluster {
     fn container_body(&self, node: &NodeContainer, peers: &str) -> ContainerCreateBody {
         let (entrypoint, cmd) = self.entry_and_cmd(node, peers);
         let endpoint = EndpointSettings {
-            ipam_config: Some(EndpointIpamConfig {
-                ipv4_address: Some(node.ip.to_string()),
-                ..Default::default()
-            }),
+            ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(node.ip.to_string()), ..Default::default() }),
             ..Default::default()
         };
         ContainerCreateBody {
@@ -526,9 +495,7 @@ impl DockerCluster {
     }
 
     async fn create_container(&self, node: &NodeContainer, peers: &str) -> Result<()> {
-        let opts = CreateContainerOptionsBuilder::new()
-            .name(&node.container)
-            .build();
+        let opts = CreateContainerOptionsBuilder::new().name(&node.container).build();
         self.docker
             .create_container(Some(opts), self.container_body(node, peers))
             .await
@@ -563,16 +530,11 @@ impl DockerCluster {
 
     /// Everything container `container` printed (stdout and stderr, interleaved).
     async fn logs_of(&self, container: &str) -> Result<Vec<u8>> {
-        let opts = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .tail("all")
-            .build();
+        let opts = LogsOptionsBuilder::new().stdout(true).stderr(true).tail("all").build();
         let mut stream = self.docker.logs(container, Some(opts));
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| docker_err(format!("read logs of {container}"), e))?;
+            let chunk = chunk.map_err(|e| docker_err(format!("read logs of {container}"), e))?;
             out.extend_from_slice(chunk.as_ref());
         }
         Ok(out)
@@ -607,7 +569,12 @@ impl DockerCluster {
         let store = self.store;
         self.roster()
             .iter()
-            .map(|n| Member { id: n.id.clone(), host: n.ip.to_string(), port: store.client_port(), peer_port: store.peer_port() })
+            .map(|n| Member {
+                id: n.id.clone(),
+                host: n.ip.to_string(),
+                port: store.client_port(),
+                peer_port: store.peer_port(),
+            })
             .collect()
     }
 
@@ -683,27 +650,19 @@ async fn create_network(docker: &Docker, network: &str, run: &str) -> Result<u8>
     let mut last = None;
     for attempt in 0..SUBNET_ATTEMPTS {
         let k = subnet_octet(run, attempt);
-        match docker
-            .create_network(network_request(network, run, k))
-            .await
-        {
+        match docker.create_network(network_request(network, run, k)).await {
             Ok(_) => {
                 tracing::debug!(network, subnet = %format!("10.213.{k}.0/24"), "network created");
                 return Ok(k);
             }
             Err(e) if e.to_string().contains("overlap") => {
-                tracing::debug!(
-                    network,
-                    k,
-                    "subnet overlaps another network; trying the next"
-                );
+                tracing::debug!(network, k, "subnet overlaps another network; trying the next");
                 last = Some(e);
             }
             Err(e) => return Err(docker_err(format!("create network {network}"), e)),
         }
     }
-    let context =
-        format!("create network {network}: {SUBNET_ATTEMPTS} subnets 10.213.x.0/24 all overlap");
+    let context = format!("create network {network}: {SUBNET_ATTEMPTS} subnets 10.213.x.0/24 all overlap");
     Err(match last {
         Some(e) => docker_err(context, e),
         None => ClusterError::Other(context),
@@ -737,31 +696,19 @@ async fn exec_in(docker: &Docker, container: &str, argv: &[&str]) -> Result<Exec
         ..Default::default()
     };
     let context = || format!("exec {argv:?} in {container}");
-    let created = docker
-        .create_exec(container, config)
-        .await
-        .map_err(|e| docker_err(context(), e))?;
-    let started = docker
-        .start_exec(&created.id, None::<StartExecOptions>)
-        .await
-        .map_err(|e| docker_err(context(), e))?;
+    let created = docker.create_exec(container, config).await.map_err(|e| docker_err(context(), e))?;
+    let started =
+        docker.start_exec(&created.id, None::<StartExecOptions>).await.map_err(|e| docker_err(context(), e))?;
     let mut out = ExecOutput::default();
     if let StartExecResults::Attached { mut output, .. } = started {
         while let Some(chunk) = output.next().await {
             match chunk.map_err(|e| docker_err(context(), e))? {
-                LogOutput::StdErr { message } => {
-                    out.stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => out
-                    .stdout
-                    .push_str(&String::from_utf8_lossy(other.as_ref())),
+                LogOutput::StdErr { message } => out.stderr.push_str(&String::from_utf8_lossy(&message)),
+                other => out.stdout.push_str(&String::from_utf8_lossy(other.as_ref())),
             }
         }
     }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(|e| docker_err(context(), e))?;
+    let inspect = docker.inspect_exec(&created.id).await.map_err(|e| docker_err(context(), e))?;
     out.exit_code = inspect.exit_code.unwrap_or(-1);
     Ok(out)
 }
@@ -769,10 +716,7 @@ async fn exec_in(docker: &Docker, container: &str, argv: &[&str]) -> Result<Exec
 async fn write_log(path: &Path, bytes: &[u8]) -> Result<()> {
     tokio::fs::write(path, bytes)
         .await
-        .map_err(|source| ClusterError::Io {
-            context: format!("write node log {}", path.display()),
-            source,
-        })
+        .map_err(|source| ClusterError::Io { context: format!("write node log {}", path.display()), source })
 }
 
 #[async_trait::async_trait]
@@ -889,9 +833,7 @@ impl Cluster for DockerCluster {
         }
         let line = faketime_offset_line(offset_secs);
         // Write a temp file and rename it, so libfaketime never reads half a line.
-        let script = format!(
-            "echo '{line}' > {FAKETIME_FILE}.new && mv {FAKETIME_FILE}.new {FAKETIME_FILE}"
-        );
+        let script = format!("echo '{line}' > {FAKETIME_FILE}.new && mv {FAKETIME_FILE}.new {FAKETIME_FILE}");
         let out = self.exec(node, &["sh", "-c", &script]).await?;
         if out.exit_code != 0 {
             return Err(ClusterError::Other(format!(
@@ -910,17 +852,11 @@ mod tests {
 
     #[test]
     fn subnets_spread_and_stay_in_range() {
-        let first: Vec<u8> = (0..SUBNET_ATTEMPTS)
-            .map(|a| subnet_octet("run-a", a))
-            .collect();
+        let first: Vec<u8> = (0..SUBNET_ATTEMPTS).map(|a| subnet_octet("run-a", a)).collect();
         let distinct: std::collections::HashSet<_> = first.iter().collect();
         assert_eq!(distinct.len(), first.len(), "retries try distinct subnets");
         assert!(first.iter().all(|k| *k >= 1 && *k <= 254));
-        assert_eq!(
-            subnet_octet("run-a", 0),
-            subnet_octet("run-a", 0),
-            "stable per name"
-        );
+        assert_eq!(subnet_octet("run-a", 0), subnet_octet("run-a", 0), "stable per name");
         assert_ne!(subnet_octet("run-a", 0), subnet_octet("run-b", 0));
     }
 
@@ -929,11 +865,7 @@ mod tests {
         let nodes: Vec<NodeContainer> = ["n1", "n2"]
             .iter()
             .enumerate()
-            .map(|(i, id)| NodeContainer {
-                id: id.to_string(),
-                container: format!("dwb-r-{id}"),
-                ip: node_ip(7, i),
-            })
+            .map(|(i, id)| NodeContainer { id: id.to_string(), container: format!("dwb-r-{id}"), ip: node_ip(7, i) })
             .collect();
         assert_eq!(peers_arg(&nodes), "n1=10.213.7.11:7000,n2=10.213.7.12:7000");
     }
@@ -959,9 +891,7 @@ mod tests {
         assert!(removed >= 1, "removed {removed}");
         let inspect = |name: String| {
             let docker = docker.clone();
-            async move {
-                docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await
-            }
+            async move { docker.inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>).await }
         };
         let gone = inspect(orphan.clone()).await;
         assert!(matches!(gone, Err(ref e) if is_status(e, 404)), "orphan still there: {gone:?}");

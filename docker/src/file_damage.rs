@@ -50,7 +50,10 @@ pub fn apply(dir: &Path, damage: &FileDamage) -> Result<()> {
     match damage {
         FileDamage::Flip { offset, mask, .. } => {
             if *offset >= len || *mask == 0 {
-                return Err(ClusterError::Other(format!("no flip of {mask:#04x} at byte {offset} of {len} in {}", path.display())));
+                return Err(ClusterError::Other(format!(
+                    "no flip of {mask:#04x} at byte {offset} of {len} in {}",
+                    path.display()
+                )));
             }
             let mut byte = [0u8; 1];
             file.read_exact_at(&mut byte, *offset).map_err(io_err(what("read")))?;
@@ -98,7 +101,8 @@ pub fn parse_listing(out: &str) -> Result<Vec<DataFile>> {
         .filter(|l| !l.trim().is_empty())
         .take(MAX_FILES)
         .map(|l| {
-            let (name, bytes) = l.rsplit_once(' ').ok_or_else(|| ClusterError::Other(format!("bad listing line {l:?}")))?;
+            let (name, bytes) =
+                l.rsplit_once(' ').ok_or_else(|| ClusterError::Other(format!("bad listing line {l:?}")))?;
             let bytes = bytes.parse().map_err(|_| ClusterError::Other(format!("bad size in listing line {l:?}")))?;
             Ok(DataFile { name: name.to_string(), bytes })
         })
@@ -146,9 +150,15 @@ mod tests {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "before=200 after=137");
         assert_eq!(std::fs::read(dir.path().join("a.log")).unwrap(), vec![7, 200 ^ 0x41, 9]);
-        let cut = damage_script(&dir.path().display().to_string(), &FileDamage::Truncate { file: "a.log".into(), len: 2 }).unwrap();
+        let cut =
+            damage_script(&dir.path().display().to_string(), &FileDamage::Truncate { file: "a.log".into(), len: 2 })
+                .unwrap();
         assert!(std::process::Command::new("sh").arg("-c").arg(&cut).status().unwrap().success());
-        let listing = std::process::Command::new("sh").arg("-c").arg(list_script(&dir.path().display().to_string())).output().unwrap();
+        let listing = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(list_script(&dir.path().display().to_string()))
+            .output()
+            .unwrap();
         let files = parse_listing(&String::from_utf8_lossy(&listing.stdout)).unwrap();
         assert_eq!(files, vec![DataFile { name: "a.log".into(), bytes: 2 }]);
     }

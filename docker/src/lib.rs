@@ -29,9 +29,8 @@ mod store;
 pub use capabilities::{Capabilities, ALL_STORES, PEER_STORES};
 pub use cpu::CpuTime;
 pub use docker::{
-    built_image_tag, check_image, connect, docker_available, image_for_tests, kernel_has_netem, remove_all_labeled, remove_leftovers,
-    remove_run, DockerCluster, CONTROL_PORT, PROXIED_NODE_PORT,
-    FAKETIME_FILE,
+    built_image_tag, check_image, connect, docker_available, image_for_tests, kernel_has_netem, remove_all_labeled,
+    remove_leftovers, remove_run, DockerCluster, CONTROL_PORT, FAKETIME_FILE, PROXIED_NODE_PORT,
 };
 pub use error::ClusterError;
 pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};

@@ -78,7 +78,11 @@ impl LinkPlan {
 
 /// An unordered pair, smaller name first.
 fn ordered(a: &str, b: &str) -> (String, String) {
-    if a < b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) }
+    if a < b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
 }
 
 /// Every side a proxy of these `members` names: the members and `client`,

@@ -121,23 +121,15 @@ pub fn find_node_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(NODE_BINARY_ENV).map(PathBuf::from) {
         return path.is_file().then_some(path);
     }
-    search_roots()
-        .into_iter()
-        .find_map(|root| newest_built_binary(&root))
-        .or_else(|| on_path("dynamo-node"))
+    search_roots().into_iter().find_map(|root| newest_built_binary(&root)).or_else(|| on_path("dynamo-node"))
 }
 
 /// Where to look for a workspace's `target/`: the current directory and its
 /// ancestors, then the workspace this crate was built in.
 pub(crate) fn search_roots() -> Vec<PathBuf> {
     let cwd = std::env::current_dir().ok();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf);
-    cwd.iter()
-        .flat_map(|d| d.ancestors().map(Path::to_path_buf))
-        .chain(workspace)
-        .collect()
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf);
+    cwd.iter().flat_map(|d| d.ancestors().map(Path::to_path_buf)).chain(workspace).collect()
 }
 
 fn newest_built_binary(root: &Path) -> Option<PathBuf> {
@@ -150,9 +142,7 @@ fn newest_built_binary(root: &Path) -> Option<PathBuf> {
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// Reserves `n` free ports on loopback address `ip` by binding to port 0
@@ -170,10 +160,7 @@ fn free_ports(ip: Ipv4Addr, n: usize) -> Result<Vec<u16>> {
 }
 
 fn io_err(context: impl Into<String>, source: std::io::Error) -> ClusterError {
-    ClusterError::Io {
-        context: context.into(),
-        source,
-    }
+    ClusterError::Io { context: context.into(), source }
 }
 
 fn pid_of(child: &Child) -> Option<Pid> {
@@ -220,7 +207,10 @@ impl LocalCluster {
             StoreKind::Redis => on_path("redis-server"),
         };
         let program = program.ok_or_else(|| {
-            ClusterError::Other(format!("no {} binary on PATH (apt-get install etcd-server redis-server)", store.name()))
+            ClusterError::Other(format!(
+                "no {} binary on PATH (apt-get install etcd-server redis-server)",
+                store.name()
+            ))
         })?;
         Self::start_with(spec, program, store).await
     }
@@ -233,7 +223,10 @@ impl LocalCluster {
             )));
         }
         if spec.link_proxy.is_some() && store != StoreKind::Dynamo {
-            return Err(ClusterError::Other(format!("link proxies go only in front of dynamo-node, not {}", store.name())));
+            return Err(ClusterError::Other(format!(
+                "link proxies go only in front of dynamo-node, not {}",
+                store.name()
+            )));
         }
         let cluster = Self::prepare(spec, binary, store).await?;
         match cluster.spawn_all().await {
@@ -299,7 +292,13 @@ impl LocalCluster {
 
     /// One node's data directory, faketime file (at offset zero) and, when
     /// the cluster has them, its link proxy on `(ip, port)`.
-    async fn lay_out(&self, id: &str, (ip, port, peer_port): (Ipv4Addr, u16, u16), peers: String, extra_args: Vec<String>) -> Result<LocalNode> {
+    async fn lay_out(
+        &self,
+        id: &str,
+        (ip, port, peer_port): (Ipv4Addr, u16, u16),
+        peers: String,
+        extra_args: Vec<String>,
+    ) -> Result<LocalNode> {
         let proxy = match self.spec.link_proxy {
             Some(seed) => Some(self.start_proxy(id, ip, (port, peer_port), seed).await?),
             None => None,
@@ -367,19 +366,12 @@ impl LocalCluster {
     }
 
     fn node(&self, node: &str) -> Result<Arc<LocalNode>> {
-        self.roster()
-            .into_iter()
-            .find(|n| n.id == node)
-            .ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+        self.roster().into_iter().find(|n| n.id == node).ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
     }
 
     fn command(&self, node: &LocalNode, log: std::fs::File) -> Result<Command> {
-        let log_err = log.try_clone().map_err(|s| {
-            io_err(
-                format!("duplicate log handle {}", node.log_path.display()),
-                s,
-            )
-        })?;
+        let log_err =
+            log.try_clone().map_err(|s| io_err(format!("duplicate log handle {}", node.log_path.display()), s))?;
         if self.store != StoreKind::Dynamo {
             return Ok(self.peer_command(node, log, log_err));
         }
@@ -413,12 +405,10 @@ impl LocalCluster {
     /// Starts the node's process (appending to its log) and records it.
     async fn spawn(&self, node: &LocalNode) -> Result<()> {
         let log = open_log(&node.log_path)?;
-        let child = self.command(node, log)?.spawn().map_err(|s| {
-            io_err(
-                format!("spawn {} for {}", self.binary.display(), node.id),
-                s,
-            )
-        })?;
+        let child = self
+            .command(node, log)?
+            .spawn()
+            .map_err(|s| io_err(format!("spawn {} for {}", self.binary.display(), node.id), s))?;
         tracing::debug!(node = %node.id, port = node.port, pid = ?child.id(), "node process spawned");
         *node.child.lock().await = Some(child);
         Ok(())
@@ -432,9 +422,8 @@ impl LocalCluster {
             .as_ref()
             .and_then(pid_of)
             .ok_or_else(|| ClusterError::Other(format!("node {node} has no running process")))?;
-        send_signal(pid, signal).map_err(|e| {
-            ClusterError::Other(format!("send {signal} to {node} (pid {pid}): {e}"))
-        })?;
+        send_signal(pid, signal)
+            .map_err(|e| ClusterError::Other(format!("send {signal} to {node} (pid {pid}): {e}")))?;
         tracing::info!(node, %signal, %pid, "signal sent");
         Ok(())
     }
@@ -447,10 +436,7 @@ impl LocalCluster {
                 let _ = send_signal(pid, Signal::SIGCONT);
                 let _ = send_signal(pid, Signal::SIGKILL);
             }
-            child
-                .wait()
-                .await
-                .map_err(|s| io_err(format!("reap the process of {}", node.id), s))?;
+            child.wait().await.map_err(|s| io_err(format!("reap the process of {}", node.id), s))?;
         }
         Ok(())
     }
@@ -462,14 +448,9 @@ impl LocalCluster {
     async fn ensure_down(&self, n: &LocalNode) -> Result<()> {
         let mut guard = n.child.lock().await;
         if let Some(child) = guard.as_mut() {
-            let exited = child
-                .try_wait()
-                .map_err(|s| io_err(format!("check the process of {}", n.id), s))?;
+            let exited = child.try_wait().map_err(|s| io_err(format!("check the process of {}", n.id), s))?;
             if exited.is_none() {
-                return Err(ClusterError::Other(format!(
-                    "node {} is still running; kill it first",
-                    n.id
-                )));
+                return Err(ClusterError::Other(format!("node {} is still running; kill it first", n.id)));
             }
         }
         Ok(())
@@ -571,10 +552,7 @@ impl Cluster for LocalCluster {
         let target = self.node(node)?;
         let mut guard = target.child.lock().await;
         if let Some(child) = guard.as_mut() {
-            child
-                .wait()
-                .await
-                .map_err(|s| io_err(format!("reap the killed process of {node}"), s))?;
+            child.wait().await.map_err(|s| io_err(format!("reap the killed process of {node}"), s))?;
         }
         Ok(serde_json::json!({}))
     }

@@ -203,7 +203,11 @@ async fn survey(member: &str, status: &str, probes: &[Probe]) -> (Vec<String>, V
     for probe in probes {
         let Ok(view) = probe.admin().membership(MembershipRequest {}).await else { continue };
         let seen = view.into_inner().members.iter().any(|m| m.node_id == member && m.ring_status == status);
-        if seen { agree.push(probe.id.clone()) } else { disagree.push(probe.id.clone()) }
+        if seen {
+            agree.push(probe.id.clone())
+        } else {
+            disagree.push(probe.id.clone())
+        }
     }
     (agree, disagree)
 }
@@ -248,10 +252,7 @@ mod tests {
     #[test]
     fn join_args_name_every_seed() {
         let seeds = vec![("n1".to_string(), "10.0.0.11:7000".to_string()), ("n2".into(), "10.0.0.12:7000".into())];
-        assert_eq!(
-            join_args(&seeds),
-            vec!["--join", "true", "--seed-node", "n1=10.0.0.11:7000,n2=10.0.0.12:7000"]
-        );
+        assert_eq!(join_args(&seeds), vec!["--join", "true", "--seed-node", "n1=10.0.0.11:7000,n2=10.0.0.12:7000"]);
         assert_eq!(address_of("http://127.0.0.1:4000"), "127.0.0.1:4000");
     }
 }

@@ -140,7 +140,11 @@ impl FileDamage {
     pub fn check_name(&self) -> Result<(), String> {
         let f = self.file();
         let plain = !f.is_empty() && f != "." && f != ".." && !f.contains('/') && !f.contains('\0');
-        if plain { Ok(()) } else { Err(format!("{f:?} is not a plain file name")) }
+        if plain {
+            Ok(())
+        } else {
+            Err(format!("{f:?} is not a plain file name"))
+        }
     }
 }
 

@@ -180,7 +180,12 @@ pub async fn probe_peer(store: StoreKind, host: &str, port: u16, timeout: Durati
 }
 
 /// Sends `request` and reads until the peer closes or `done` says enough.
-async fn exchange(host: &str, port: u16, request: &[u8], done: impl Fn(&str) -> bool) -> std::result::Result<String, String> {
+async fn exchange(
+    host: &str,
+    port: u16,
+    request: &[u8],
+    done: impl Fn(&str) -> bool,
+) -> std::result::Result<String, String> {
     let mut stream = TcpStream::connect((host, port)).await.map_err(|e| format!("connect: {e}"))?;
     stream.write_all(request).await.map_err(|e| format!("send: {e}"))?;
     let mut reply = Vec::new();
@@ -210,7 +215,9 @@ async fn etcd_healthy(host: &str, port: u16) -> std::result::Result<(), String> 
 }
 
 async fn redis_ready(host: &str, port: u16) -> std::result::Result<(), String> {
-    let reply = exchange(host, port, b"INFO replication\r\n", |r| r.contains("\r\n\r\n") || r.matches("\r\n").count() > 8).await?;
+    let reply =
+        exchange(host, port, b"INFO replication\r\n", |r| r.contains("\r\n\r\n") || r.matches("\r\n").count() > 8)
+            .await?;
     let is_primary = reply.contains("role:master");
     let link_up = reply.contains("master_link_status:up");
     if is_primary || link_up {
@@ -229,7 +236,11 @@ pub async fn wait_peer_ready(store: StoreKind, node: &str, host: &str, port: u16
             Err(e) => e.to_string(),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(ClusterError::NotReady { node: node.to_string(), timeout_ms: total.as_millis() as u64, last_error });
+            return Err(ClusterError::NotReady {
+                node: node.to_string(),
+                timeout_ms: total.as_millis() as u64,
+                last_error,
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

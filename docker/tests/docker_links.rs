@@ -48,7 +48,11 @@ async fn strict_write(cluster: &DockerCluster, node: &str) -> bool {
 async fn fault_on(cluster: &DockerCluster, node: &str, from: &str, to: &str) -> Result<Value, String> {
     let status = control::request(control_addr(cluster, node), &Request::Status).await.map_err(|e| e.to_string())?;
     let links = status["links"].as_array().cloned().unwrap_or_default();
-    Ok(links.into_iter().find(|l| l["from"] == from && l["to"] == to).map(|l| l["fault"].clone()).unwrap_or(Value::Null))
+    Ok(links
+        .into_iter()
+        .find(|l| l["from"] == from && l["to"] == to)
+        .map(|l| l["fault"].clone())
+        .unwrap_or(Value::Null))
 }
 
 async fn start(name: &str) -> Option<(DockerCluster, ClusterSpec)> {
@@ -73,7 +77,9 @@ async fn a_50ms_delay_on_a_containers_client_link_moves_the_median_op_latency_by
         control::request(control_addr(&cluster, "n1"), &set).await.map_err(|e| e.to_string())?;
         let after = median_get_ms(&mut client, 60).await?;
         let shift = after - before;
-        let report = format!("median get: {before:.2} ms bare, {after:.2} ms with 50 ms ± 5 ms on client->n1: shift {shift:.2} ms");
+        let report = format!(
+            "median get: {before:.2} ms bare, {after:.2} ms with 50 ms ± 5 ms on client->n1: shift {shift:.2} ms"
+        );
         if !(45.0..=60.0).contains(&shift) {
             return Err(report);
         }
@@ -96,7 +102,9 @@ async fn a_proxy_cut_misses_the_quorum_until_the_heal_and_a_restart_gets_the_fau
         if strict_write(&cluster, "n1").await {
             return Err("n2's acknowledgements to n1 were not dropped".into());
         }
-        if fault_on(&cluster, "n1", "n2", "n1").await?["blackhole"] != true || !fault_on(&cluster, "n1", "n1", "n2").await?.is_null() {
+        if fault_on(&cluster, "n1", "n2", "n1").await?["blackhole"] != true
+            || !fault_on(&cluster, "n1", "n1", "n2").await?.is_null()
+        {
             return Err("n1's proxy blackholes n2->n1 and only that way".into());
         }
         // The slow fault on n3 survives n3's kill and restart (its proxy restarts empty).

@@ -29,9 +29,7 @@ fn alive(pid: u32) -> bool {
 
 async fn answers(cluster: &dyn Cluster, node: &str) -> bool {
     let endpoint = cluster.endpoint(node).expect("known node");
-    admin_status(&endpoint, Duration::from_secs(1))
-        .await
-        .is_ok()
+    admin_status(&endpoint, Duration::from_secs(1)).await.is_ok()
 }
 
 #[tokio::test]
@@ -40,22 +38,16 @@ async fn local_cluster_kill_restart_teardown() {
         return;
     };
     let spec = spec(&format!("local-{}", std::process::id()));
-    let cluster = LocalCluster::start(&spec, binary)
-        .await
-        .expect("cluster starts");
+    let cluster = LocalCluster::start(&spec, binary).await.expect("cluster starts");
 
     for node in cluster.nodes() {
-        let status = admin_status(&cluster.endpoint(&node).unwrap(), Duration::from_secs(2))
-            .await
-            .expect("node answers");
+        let status =
+            admin_status(&cluster.endpoint(&node).unwrap(), Duration::from_secs(2)).await.expect("node answers");
         assert_eq!(status.node_id, node, "each endpoint is the node it claims");
     }
     assert!(cluster.supports(Fault::Kill) && cluster.supports(Fault::Pause));
     assert!(!cluster.supports(Fault::Partition) && !cluster.supports(Fault::Latency));
-    assert!(
-        cluster.exec("n1", &["true"]).await.is_err(),
-        "exec is unsupported locally"
-    );
+    assert!(cluster.exec("n1", &["true"]).await.is_err(), "exec is unsupported locally");
     // Started without clock faults, so no node runs under libfaketime and
     // a clock offset is refused, whether or not the host has the library.
     let refused = cluster.set_clock_offset("n1", 5).await.expect_err("no clock faults in this spec");
@@ -63,10 +55,7 @@ async fn local_cluster_kill_restart_teardown() {
 
     let data_dir = cluster.data_dir("n2").unwrap();
     cluster.kill("n2").await.expect("kill");
-    assert!(
-        !answers(&cluster, "n2").await,
-        "a killed node must not answer"
-    );
+    assert!(!answers(&cluster, "n2").await, "a killed node must not answer");
     assert!(answers(&cluster, "n1").await, "the others keep answering");
     assert!(data_dir.exists(), "kill keeps the data directory");
 
@@ -79,10 +68,7 @@ async fn local_cluster_kill_restart_teardown() {
 
     cluster.teardown().await.expect("teardown");
     cluster.teardown().await.expect("teardown is idempotent");
-    assert!(
-        pids.iter().all(|p| !alive(*p)),
-        "teardown leaves no node process"
-    );
+    assert!(pids.iter().all(|p| !alive(*p)), "teardown leaves no node process");
     let log = std::fs::read_to_string(spec.log_dir.join("n2.log")).expect("n2 log exists");
     assert!(!log.is_empty(), "node output is logged");
     let _ = std::fs::remove_dir_all(&spec.log_dir);
@@ -94,27 +80,16 @@ async fn local_cluster_pause_resume() {
         return;
     };
     let spec = spec(&format!("local-pause-{}", std::process::id()));
-    let cluster = LocalCluster::start(&spec, binary)
-        .await
-        .expect("cluster starts");
+    let cluster = LocalCluster::start(&spec, binary).await.expect("cluster starts");
 
     cluster.pause("n1").await.expect("pause");
-    assert!(
-        !answers(&cluster, "n1").await,
-        "a stopped node must not answer"
-    );
+    assert!(!answers(&cluster, "n1").await, "a stopped node must not answer");
     cluster.resume("n1").await.expect("resume");
-    assert!(
-        answers(&cluster, "n1").await,
-        "a resumed node answers again"
-    );
+    assert!(answers(&cluster, "n1").await, "a resumed node answers again");
 
     cluster.pause("n3").await.expect("pause before teardown");
     let pid = cluster.pid("n3").await.unwrap().expect("running");
-    cluster
-        .teardown()
-        .await
-        .expect("teardown kills even a stopped node");
+    cluster.teardown().await.expect("teardown kills even a stopped node");
     assert!(!alive(pid));
 }
 
@@ -131,9 +106,7 @@ async fn futures_pids(cluster: &LocalCluster) -> Vec<u32> {
 #[tokio::test]
 async fn missing_binary_is_a_clear_error() {
     let spec = spec("local-missing");
-    let err = LocalCluster::start(&spec, PathBuf::from("/nonexistent/dynamo-node"))
-        .await
-        .err()
-        .expect("start must fail");
+    let err =
+        LocalCluster::start(&spec, PathBuf::from("/nonexistent/dynamo-node")).await.err().expect("start must fail");
     assert!(err.to_string().contains("not found"), "{err}");
 }

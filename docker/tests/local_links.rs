@@ -45,7 +45,10 @@ async fn a_50ms_delay_on_the_client_link_moves_the_median_op_latency_by_45_to_60
     let Some(cluster) = start("lat").await else { return };
     assert!(cluster.supports(Fault::Latency) && cluster.supports(Fault::Partition));
     let mut client = kv(&cluster, "n1");
-    client.put(proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) }).await.expect("put");
+    client
+        .put(proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) })
+        .await
+        .expect("put");
     let before = median_get_ms(&mut client, 60).await;
     let proxy = cluster.link_proxy("n1").unwrap().expect("n1 is behind a proxy");
     proxy.set(Link::new(CLIENT, "n1"), LinkFault::latency(50, 5)).unwrap();

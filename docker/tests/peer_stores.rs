@@ -8,10 +8,16 @@ use std::time::Duration;
 
 use docker::{probe_peer, Cluster, ClusterSpec, DockerCluster, StoreKind};
 
-
 fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}-{}", std::process::id()));
-    ClusterSpec { name: format!("{name}-{}", std::process::id()), nodes: vec!["n1".into(), "n2".into(), "n3".into()], node_args: vec![], log_dir, link_proxy: None, clock_faults: false }
+    ClusterSpec {
+        name: format!("{name}-{}", std::process::id()),
+        nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+        node_args: vec![],
+        log_dir,
+        link_proxy: None,
+        clock_faults: false,
+    }
 }
 
 /// host and port of a member, from its endpoint URL.
@@ -88,7 +94,8 @@ async fn local_etcd_and_redis_start_and_tear_down() {
             eprintln!("SKIP: {program} is not installed (apt-get install etcd-server redis-server)");
             continue;
         }
-        let cluster = LocalCluster::start_store(&spec(&format!("local-{}", store.name())), store).await.expect("starts");
+        let cluster =
+            LocalCluster::start_store(&spec(&format!("local-{}", store.name())), store).await.expect("starts");
         let result = async {
             for node in ["n1", "n2", "n3"] {
                 assert!(healthy(&cluster, store, node).await, "{} {node} not ready", store.name());

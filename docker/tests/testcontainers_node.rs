@@ -45,30 +45,13 @@ fn is_version_segment(window: &[u8]) -> bool {
 /// How many trailing bytes of `data` could start a `/v1.NN/` segment that the
 /// next read completes; they are held back until then.
 fn held_back(data: &[u8]) -> usize {
-    const SHAPE: [fn(u8) -> bool; 6] = [
-        |b| b == b'/',
-        |b| b == b'v',
-        |b| b == b'1',
-        |b| b == b'.',
-        |b| b.is_ascii_digit(),
-        |b| b.is_ascii_digit(),
-    ];
-    (1..=6.min(data.len()))
-        .rev()
-        .find(|&n| {
-            data[data.len() - n..]
-                .iter()
-                .zip(SHAPE)
-                .all(|(b, ok)| ok(*b))
-        })
-        .unwrap_or(0)
+    const SHAPE: [fn(u8) -> bool; 6] =
+        [|b| b == b'/', |b| b == b'v', |b| b == b'1', |b| b == b'.', |b| b.is_ascii_digit(), |b| b.is_ascii_digit()];
+    (1..=6.min(data.len())).rev().find(|&n| data[data.len() - n..].iter().zip(SHAPE).all(|(b, ok)| ok(*b))).unwrap_or(0)
 }
 
 /// Copies client -> engine, rewriting every `/v1.NN/` to the engine's version.
-async fn rewrite_copy(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::unix::OwnedWriteHalf,
-) {
+async fn rewrite_copy(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::unix::OwnedWriteHalf) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -182,21 +165,11 @@ async fn run_one_node(name: &str, tag: &str, network: &str) -> Result<(), String
         .start()
         .await
         .map_err(|e| format!("testcontainers start: {e}"))?;
-    let ip = container
-        .get_bridge_ip_address()
-        .await
-        .map_err(|e| format!("bridge ip: {e}"))?;
+    let ip = container.get_bridge_ip_address().await.map_err(|e| format!("bridge ip: {e}"))?;
     let endpoint = format!("http://{ip}:{NODE_PORT}");
-    let status = docker::wait_ready("n1", &endpoint, Duration::from_secs(30))
-        .await
-        .map_err(|e| e.to_string())?;
-    let again = admin_status(&endpoint, Duration::from_secs(2))
-        .await
-        .map_err(|e| e.to_string())?;
-    container
-        .rm()
-        .await
-        .map_err(|e| format!("remove container: {e}"))?;
+    let status = docker::wait_ready("n1", &endpoint, Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
+    let again = admin_status(&endpoint, Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    container.rm().await.map_err(|e| format!("remove container: {e}"))?;
     if status.node_id != "n1" || again.node_id != "n1" {
         return Err(format!("answered as {:?}", status.node_id));
     }

@@ -20,7 +20,14 @@ fn spec(name: &str) -> ClusterSpec {
     let log_dir = std::env::temp_dir().join(format!("dwb-test-logs-{name}"));
     let _ = std::fs::remove_dir_all(&log_dir);
     let args = ["--n", "1", "--w", "1", "--r", "1", "--storage", "lsm", "--fsync", "always"];
-    ClusterSpec { name: name.into(), nodes: vec!["n1".into()], node_args: args.iter().map(|a| a.to_string()).collect(), log_dir, link_proxy: None, clock_faults: false }
+    ClusterSpec {
+        name: name.into(),
+        nodes: vec!["n1".into()],
+        node_args: args.iter().map(|a| a.to_string()).collect(),
+        log_dir,
+        link_proxy: None,
+        clock_faults: false,
+    }
 }
 
 async fn client(cluster: &dyn Cluster) -> KvClient<tonic::transport::Channel> {
@@ -42,7 +49,8 @@ async fn a_torn_wal_tail_loses_only_the_torn_record() {
         eprintln!("SKIP: no dynamo-node binary (cargo build --release -p dynamo-node, or set DWB_NODE_BINARY)");
         return;
     };
-    let cluster = LocalCluster::start(&spec(&format!("torn-{}", std::process::id())), binary).await.expect("cluster starts");
+    let cluster =
+        LocalCluster::start(&spec(&format!("torn-{}", std::process::id())), binary).await.expect("cluster starts");
     // The scenario returns its failure instead of panicking, so the process is always torn down.
     let result = scenario(&cluster).await;
     cluster.teardown().await.expect("teardown");

@@ -47,19 +47,13 @@ impl<'a> Answer<'a> {
 /// The value of answer `id` to `questions` (at least one; none may hold the
 /// separators, which question ids never do).
 pub fn answer_value(id: &str, questions: &[&str]) -> String {
-    assert!(
-        !questions.is_empty(),
-        "an answer answers at least one question"
-    );
+    assert!(!questions.is_empty(), "an answer answers at least one question");
     let clean = |s: &str| !s.is_empty() && !s.contains(QUESTION_SEPARATOR) && !s.contains(' ');
     assert!(
         clean(id) && questions.iter().all(|q| clean(q)),
         "ids and questions hold no space or comma: {id} {questions:?}"
     );
-    format!(
-        "{id}{ANSWERS}{}",
-        questions.join(&QUESTION_SEPARATOR.to_string())
-    )
+    format!("{id}{ANSWERS}{}", questions.join(&QUESTION_SEPARATOR.to_string()))
 }
 
 #[cfg(test)]
@@ -70,13 +64,7 @@ mod tests {
     fn an_answer_parses_back_to_its_id_and_questions() {
         let one = answer_value("p4-9", &["p3-7"]);
         assert_eq!(one, "p4-9 answers p3-7");
-        assert_eq!(
-            Answer::parse(&one),
-            Some(Answer {
-                id: "p4-9",
-                questions: vec!["p3-7"]
-            })
-        );
+        assert_eq!(Answer::parse(&one), Some(Answer { id: "p4-9", questions: vec!["p3-7"] }));
         let two = answer_value("p4-9", &["p3-7", "p1-2"]);
         assert_eq!(Answer::parse(&two).unwrap().questions, vec!["p3-7", "p1-2"]);
     }

@@ -33,8 +33,11 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, HistoryErr
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(&line)
-            .map_err(|source| HistoryError::Malformed { path: path.into(), line: i + 1, source })?;
+        let value = serde_json::from_str(&line).map_err(|source| HistoryError::Malformed {
+            path: path.into(),
+            line: i + 1,
+            source,
+        })?;
         out.push(value);
     }
     Ok(out)
@@ -45,12 +48,7 @@ pub fn read_history(path: &Path) -> Result<History, HistoryError> {
     let ops: Vec<Op> = read_jsonl(path)?;
     for (i, op) in ops.iter().enumerate() {
         if op.index != i as u64 {
-            return Err(HistoryError::BadIndex {
-                path: path.into(),
-                line: i + 1,
-                found: op.index,
-                expected: i as u64,
-            });
+            return Err(HistoryError::BadIndex { path: path.into(), line: i + 1, found: op.index, expected: i as u64 });
         }
     }
     Ok(History::new(ops))

@@ -43,7 +43,10 @@ impl Arrival {
 impl std::str::FromStr for Arrival {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Arrival::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| format!("unknown arrival mode {s:?} (expected closed or open)"))
+        Arrival::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown arrival mode {s:?} (expected closed or open)"))
     }
 }
 

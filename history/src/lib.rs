@@ -27,8 +27,8 @@ mod wars;
 
 pub use admin::AdminSnapshot;
 pub use answer::{answer_value, Answer};
-pub use knobs::{Arrival, Fsync, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
 pub use jsonl::{read_admin, read_history, read_jsonl, HistoryError, JsonlWriter};
+pub use knobs::{Arrival, Fsync, KeyShape, Knobs, NodeChoice, RunLabels, StorageEngine, Switches};
 pub use op::{History, Op, OpPair, OpType, Process, Sibling, SiblingRef};
 pub use recorder::{ElapsedNs, Recorder};
 pub use replica::{read_replica_reads, ReplicaRead};

@@ -30,9 +30,7 @@ impl<'de> Deserialize<'de> for Process {
                 .map(Process::Client)
                 .ok_or_else(|| serde::de::Error::custom("process must be a non-negative integer")),
             serde_json::Value::String(s) if s == "nemesis" => Ok(Process::Nemesis),
-            other => Err(serde::de::Error::custom(format!(
-                "process must be an integer or \"nemesis\", got {other}"
-            ))),
+            other => Err(serde::de::Error::custom(format!("process must be an integer or \"nemesis\", got {other}"))),
         }
     }
 }
@@ -176,7 +174,11 @@ impl Op {
         let shapes = Vec::<SiblingShape>::deserialize(&self.value).ok()?;
         let items = self.value.as_array()?;
         debug_assert_eq!(items.len(), shapes.len());
-        items.iter().zip(shapes).map(|(item, shape)| Some(SiblingRef { value: value_of(item)?, version: shape.version })).collect()
+        items
+            .iter()
+            .zip(shapes)
+            .map(|(item, shape)| Some(SiblingRef { value: value_of(item)?, version: shape.version }))
+            .collect()
     }
 }
 
@@ -243,8 +245,6 @@ impl<'a> OpPair<'a> {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,8 +277,10 @@ mod tests {
             let borrowed = op.sibling_refs();
             assert_eq!(owned.is_some(), borrowed.is_some(), "{value}");
             if let (Some(owned), Some(borrowed)) = (owned, borrowed) {
-                let owned: Vec<(serde_json::Value, Version)> = owned.into_iter().map(|s| (s.value, s.version)).collect();
-                let borrowed: Vec<(serde_json::Value, Version)> = borrowed.into_iter().map(|s| (s.value.clone(), s.version)).collect();
+                let owned: Vec<(serde_json::Value, Version)> =
+                    owned.into_iter().map(|s| (s.value, s.version)).collect();
+                let borrowed: Vec<(serde_json::Value, Version)> =
+                    borrowed.into_iter().map(|s| (s.value.clone(), s.version)).collect();
                 assert_eq!(owned, borrowed, "{value}");
             }
         }

@@ -64,8 +64,7 @@ impl Version {
 
     /// Whether event `(node, counter)` is in this version's causal history.
     pub fn has_event(&self, node: &str, counter: u64) -> bool {
-        counter <= self.entry(node)
-            || self.dot.as_ref().is_some_and(|d| d.node == node && d.counter == counter)
+        counter <= self.entry(node) || self.dot.as_ref().is_some_and(|d| d.node == node && d.counter == counter)
     }
 
     /// Whether `other`'s causal history is contained in `self`'s (equal
@@ -221,7 +220,10 @@ mod tests {
     fn lww_cmp_by_full_clocks(a: &Version, b: &Version) -> Ordering {
         let (mine, theirs) = (a.full_clock(), b.full_clock());
         let sum = |c: &BTreeMap<String, u64>| c.values().map(|c| u128::from(*c)).sum::<u128>();
-        a.ts.cmp(&b.ts).then_with(|| sum(&mine).cmp(&sum(&theirs))).then_with(|| mine.cmp(&theirs)).then_with(|| a.dot.cmp(&b.dot))
+        a.ts.cmp(&b.ts)
+            .then_with(|| sum(&mine).cmp(&sum(&theirs)))
+            .then_with(|| mine.cmp(&theirs))
+            .then_with(|| a.dot.cmp(&b.dot))
     }
 
     #[test]
@@ -231,8 +233,12 @@ mod tests {
         let nodes = ["n1", "n2", "n3"];
         let mut versions = Vec::new();
         for mask in 0..27u32 {
-            let context: Vec<(&str, u64)> =
-                nodes.iter().enumerate().map(|(i, n)| (*n, u64::from(mask / 3u32.pow(i as u32) % 3))).filter(|(_, c)| *c > 0).collect();
+            let context: Vec<(&str, u64)> = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (*n, u64::from(mask / 3u32.pow(i as u32) % 3)))
+                .filter(|(_, c)| *c > 0)
+                .collect();
             for ts in [1, 2] {
                 versions.push(v(&context, ts));
                 for node in nodes {

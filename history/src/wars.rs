@@ -101,7 +101,10 @@ mod tests {
         let node = |w: LegSamples| NodeWars { legs: BTreeMap::from([("w".to_string(), w)]), ..NodeWars::default() };
         let file = WarsFile {
             clock: "one simulated clock".into(),
-            nodes: BTreeMap::from([("n1".into(), node(leg(vec![1], vec![10, 11]))), ("n2".into(), node(leg(vec![], vec![12])))]),
+            nodes: BTreeMap::from([
+                ("n1".into(), node(leg(vec![1], vec![10, 11]))),
+                ("n2".into(), node(leg(vec![], vec![12]))),
+            ]),
         };
         assert_eq!(file.samples("w", false), vec![10, 11, 12]);
         assert_eq!(file.samples("w", true), vec![1]);

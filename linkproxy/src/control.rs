@@ -85,7 +85,8 @@ fn link(from: &str, to: &str) -> Result<Link, ProxyError> {
 
 /// Parses one line and applies it to `proxy`; the answer's fields.
 pub fn handle_line(proxy: &Proxy, line: &str) -> Result<Value, ProxyError> {
-    let request: Request = serde_json::from_str(line.trim()).map_err(|e| ProxyError::BadRequest(format!("{e} in {:?}", line.trim())))?;
+    let request: Request =
+        serde_json::from_str(line.trim()).map_err(|e| ProxyError::BadRequest(format!("{e} in {:?}", line.trim())))?;
     apply(proxy, request)
 }
 
@@ -154,9 +155,12 @@ impl Drop for ControlServer {
 impl ControlServer {
     /// Binds `listen` and serves requests for `proxy`.
     pub async fn start(listen: SocketAddr, proxy: Arc<Proxy>) -> Result<ControlServer, ProxyError> {
-        let listener =
-            TcpListener::bind(listen).await.map_err(|source| ProxyError::Io { context: format!("control listen on {listen}"), source })?;
-        let local_addr = listener.local_addr().map_err(|source| ProxyError::Io { context: "read the bound address".into(), source })?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ProxyError::Io { context: format!("control listen on {listen}"), source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ProxyError::Io { context: "read the bound address".into(), source })?;
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(serve(stream, Arc::clone(&proxy)));
@@ -228,7 +232,10 @@ pub async fn requests(addr: SocketAddr, requests: &[Request]) -> Result<Vec<Resu
         let mut reply = String::new();
         (&mut read).take(MAX_LINE_BYTES * 16).read_line(&mut reply).await.map_err(io("read from"))?;
         if reply.is_empty() {
-            return Err(ProxyError::BadRequest(format!("linkproxy control {addr} closed after {} answers", answers.len())));
+            return Err(ProxyError::BadRequest(format!(
+                "linkproxy control {addr} closed after {} answers",
+                answers.len()
+            )));
         }
         answers.push(parse_answer(&reply));
     }
@@ -237,7 +244,8 @@ pub async fn requests(addr: SocketAddr, requests: &[Request]) -> Result<Vec<Resu
 
 /// An answer line as a result.
 pub fn parse_answer(line: &str) -> Result<Value, ProxyError> {
-    let value: Value = serde_json::from_str(line.trim()).map_err(|e| ProxyError::BadRequest(format!("bad answer {line:?}: {e}")))?;
+    let value: Value =
+        serde_json::from_str(line.trim()).map_err(|e| ProxyError::BadRequest(format!("bad answer {line:?}: {e}")))?;
     if value["ok"] == json!(true) {
         return Ok(value);
     }

@@ -214,7 +214,8 @@ mod tests {
         let dropped = (0..10_000).filter(|_| drop.draw(&mut rng) == Fate::Drop).count();
         assert!((1_800..2_200).contains(&dropped), "{dropped}");
         let delay = LinkFault { loss_pct: 20.0, ..LinkFault::default() };
-        let late = (0..10_000).filter(|_| delay.draw(&mut rng) == Fate::Deliver { delay_ms: DEFAULT_LOSS_DELAY_MS }).count();
+        let late =
+            (0..10_000).filter(|_| delay.draw(&mut rng) == Fate::Deliver { delay_ms: DEFAULT_LOSS_DELAY_MS }).count();
         assert!((1_800..2_200).contains(&late), "{late}");
     }
 

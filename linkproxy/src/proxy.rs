@@ -165,7 +165,9 @@ impl Proxy {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| ProxyError::Io { context: format!("listen on {}", config.listen), source })?;
-        let local_addr = listener.local_addr().map_err(|source| ProxyError::Io { context: "read the bound address".into(), source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ProxyError::Io { context: "read the bound address".into(), source })?;
         let shared = Arc::new(Shared {
             node: config.node.clone(),
             sources: Mutex::new(config.sources.clone()),

@@ -110,7 +110,10 @@ async fn a_hold_delivers_nothing_until_released_and_then_everything() {
     let mut stream = TcpStream::connect(proxy.local_addr()).await.unwrap();
     stream.write_all(b"held").await.unwrap();
     let mut got = [0u8; 4];
-    assert!(tokio::time::timeout(Duration::from_millis(300), stream.read_exact(&mut got)).await.is_err(), "nothing while held");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.read_exact(&mut got)).await.is_err(),
+        "nothing while held"
+    );
     proxy.clear(None);
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut got)).await.unwrap().unwrap();
     assert_eq!(&got, b"held", "delivered whole at the release");
@@ -161,7 +164,10 @@ async fn loss_in_drop_mode_loses_bytes_and_in_delay_mode_only_delays_them() {
     proxy.set(Link::new(CLIENT, "n1"), lossy).unwrap();
     stream.write_all(b"z").await.unwrap();
     let mut byte = [0u8; 1];
-    assert!(tokio::time::timeout(Duration::from_millis(300), stream.read_exact(&mut byte)).await.is_err(), "the byte was lost");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.read_exact(&mut byte)).await.is_err(),
+        "the byte was lost"
+    );
     let link = proxy.status().links.into_iter().find(|l| l.from == CLIENT).unwrap();
     assert_eq!((link.counters.bytes_dropped, link.counters.bytes_delayed), (1, 1));
 }
@@ -224,8 +230,14 @@ async fn the_control_socket_sets_reports_and_refuses_bad_input() {
         }
         answers.push(control::parse_answer(std::str::from_utf8(&reply).unwrap()));
     }
-    let errors: Vec<String> = answers.iter().map(|a| a.as_ref().err().map(|e| e.to_string()).unwrap_or_default()).collect();
-    assert!(errors[0].starts_with("linkproxy refused the request: bad control request") && errors[0].contains("\"not json\""), "{}", errors[0]);
+    let errors: Vec<String> =
+        answers.iter().map(|a| a.as_ref().err().map(|e| e.to_string()).unwrap_or_default()).collect();
+    assert!(
+        errors[0].starts_with("linkproxy refused the request: bad control request")
+            && errors[0].contains("\"not json\""),
+        "{}",
+        errors[0]
+    );
     assert!(errors[1].contains("unknown variant `explode`"), "{}", errors[1]);
     assert!(errors[2].contains("loss_pct 150 is not a percentage"), "{}", errors[2]);
     assert!(errors[3].contains("unknown field `latency`"), "{}", errors[3]);

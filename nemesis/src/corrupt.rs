@@ -123,7 +123,9 @@ pub struct Draw {
 /// non-empty WAL segment or table at all. The drawn kind of file is used
 /// when the node has one, else the other kind (the event says so).
 pub fn choose(files: &[DataFile], draw: Draw) -> Option<(FileDamage, Value)> {
-    let of = |target: Target| -> Vec<&DataFile> { files.iter().filter(|f| f.bytes > 0 && target.matches(&f.name)).collect() };
+    let of = |target: Target| -> Vec<&DataFile> {
+        files.iter().filter(|f| f.bytes > 0 && target.matches(&f.name)).collect()
+    };
     let (target, candidates) = match of(draw.target) {
         c if !c.is_empty() => (draw.target, c),
         _ => (draw.target.other(), of(draw.target.other())),
@@ -133,7 +135,8 @@ pub fn choose(files: &[DataFile], draw: Draw) -> Option<(FileDamage, Value)> {
     }
     let file = candidates[(draw.file_pick % candidates.len() as u64) as usize];
     let at = draw.offset_pick % file.bytes;
-    let mut done = json!({"target": target.as_str(), "file": file.name, "file_bytes": file.bytes, "damage": draw.damage.as_str()});
+    let mut done =
+        json!({"target": target.as_str(), "file": file.name, "file_bytes": file.bytes, "damage": draw.damage.as_str()});
     if target != draw.target {
         done["drawn_target"] = json!(draw.target.as_str());
     }
@@ -179,8 +182,11 @@ mod tests {
         let w = |seed| window(&nodes, 100, 900, &mut ChaCha8Rng::seed_from_u64(seed));
         assert_eq!(w(5), w(5));
         assert_ne!(w(5), w(6));
-        let Action::Corrupt { target, damage, file_pick, offset_pick, mask, .. } = &w(5)[0].action else { panic!("a corrupt action first") };
-        let d = Draw { target: *target, damage: *damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
+        let Action::Corrupt { target, damage, file_pick, offset_pick, mask, .. } = &w(5)[0].action else {
+            panic!("a corrupt action first")
+        };
+        let d =
+            Draw { target: *target, damage: *damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
         assert_eq!(choose(&files(), d), choose(&files(), d), "the same draw on the same files damages the same byte");
         assert!(matches!(w(5)[1].action, Action::Restart { .. }));
     }
@@ -188,7 +194,10 @@ mod tests {
     #[test]
     fn flips_land_inside_a_nonempty_file_of_the_drawn_kind() {
         let (damage, done) = choose(&files(), draw(Target::Sstable, Damage::Flip, 3, 12_345)).unwrap();
-        assert_eq!(damage, FileDamage::Flip { file: "00000000000000000007.sst".into(), offset: 12_345 % 5_000, mask: 0x10 });
+        assert_eq!(
+            damage,
+            FileDamage::Flip { file: "00000000000000000007.sst".into(), offset: 12_345 % 5_000, mask: 0x10 }
+        );
         assert_eq!(done["offset"], 2_345);
         assert_eq!(done["file_bytes"], 5_000);
         let (damage, _) = choose(&files(), draw(Target::Wal, Damage::Flip, 0, 99_999)).unwrap();
@@ -220,9 +229,18 @@ mod tests {
         for damage in Damage::ALL {
             assert_eq!(serde_json::to_value(damage).unwrap(), json!(damage.as_str()));
         }
-        let names = |t: &[Target], d: &[Damage]| -> Vec<&str> { t.iter().map(|t| t.as_str()).chain(d.iter().map(|d| d.as_str())).collect() };
+        let names = |t: &[Target], d: &[Damage]| -> Vec<&str> {
+            t.iter().map(|t| t.as_str()).chain(d.iter().map(|d| d.as_str())).collect()
+        };
         assert_eq!(names(&Target::ALL, &Damage::ALL), ["wal", "sstable", "flip", "truncate"], "the draw order too");
-        let action = Action::Corrupt { node: "n2".into(), target: Target::Sstable, damage: Damage::Truncate, file_pick: 7, offset_pick: 9, mask: 3 };
+        let action = Action::Corrupt {
+            node: "n2".into(),
+            target: Target::Sstable,
+            damage: Damage::Truncate,
+            file_pick: 7,
+            offset_pick: 9,
+            mask: 3,
+        };
         let text = r#"{"f":"corrupt","node":"n2","target":"sstable","damage":"truncate","file_pick":7,"offset_pick":9,"mask":3}"#;
         assert_eq!(serde_json::to_string(&action).unwrap(), text);
         assert_eq!(serde_json::from_str::<Action>(text).unwrap(), action);

@@ -95,7 +95,11 @@ pub async fn execute_all(
 /// The final heal: undo every fault still in force (and flush rules and
 /// qdiscs the backend supports, whatever the state says). Each step is
 /// recorded; the first error is returned after all steps were tried.
-pub async fn heal_all(cluster: &dyn Cluster, recorder: &Recorder, state: &Mutex<FaultState>) -> Result<(), NemesisError> {
+pub async fn heal_all(
+    cluster: &dyn Cluster,
+    recorder: &Recorder,
+    state: &Mutex<FaultState>,
+) -> Result<(), NemesisError> {
     let snapshot = state.lock().await.clone();
     let mut first_error = None;
     let mut note = |f: &str, result: Result<Value, NemesisError>| -> Result<(), NemesisError> {

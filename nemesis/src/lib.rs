@@ -23,17 +23,17 @@
 
 pub mod clock;
 pub mod corrupt;
+mod execute;
 pub mod grudge;
 pub mod kind;
 pub mod membership;
 pub mod netem;
 pub mod partition;
 pub mod partition_plan;
+mod perform;
 pub mod schedule;
 pub mod state;
 pub mod targets;
-mod execute;
-mod perform;
 
 pub use execute::{execute, execute_all, heal_all, NemesisError};
 pub use grudge::Grudge;

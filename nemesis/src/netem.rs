@@ -26,7 +26,10 @@ pub const LOSS_PCT: [u32; 3] = [0, 1, 5];
 pub fn window(nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {
     let loss_pct = LOSS_PCT[rng.random_range(0..LOSS_PCT.len())];
     let start = Action::StartLatency { nodes: nodes.to_vec(), delay_ms: DELAY_MS, jitter_ms: JITTER_MS, loss_pct };
-    vec![ScheduledAction { at_ms: start_ms, action: start }, ScheduledAction { at_ms: end_ms, action: Action::StopLatency }]
+    vec![
+        ScheduledAction { at_ms: start_ms, action: start },
+        ScheduledAction { at_ms: end_ms, action: Action::StopLatency },
+    ]
 }
 
 /// The shell command that installs the qdisc.

@@ -72,7 +72,8 @@ pub async fn apply_hold(cluster: &dyn Cluster, grudge: &Grudge) -> Result<serde_
     let Some(native) = cluster.link_faults() else {
         return Err(NemesisError::Unsupported {
             backend: cluster.backend(),
-            fault: "partition-hold (needs a simulated network; on Docker an iptables DROP already holds TCP segments)".into(),
+            fault: "partition-hold (needs a simulated network; on Docker an iptables DROP already holds TCP segments)"
+                .into(),
         });
     };
     let mut pairs: Vec<(String, String)> =

@@ -61,7 +61,13 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
         Action::Join { node } => join(cluster, state, node).await,
         Action::Leave { node } => leave(cluster, state, node).await,
         Action::Corrupt { node, target, damage, file_pick, offset_pick, mask } => {
-            let draw = corrupt::Draw { target: *target, damage: *damage, file_pick: *file_pick, offset_pick: *offset_pick, mask: *mask };
+            let draw = corrupt::Draw {
+                target: *target,
+                damage: *damage,
+                file_pick: *file_pick,
+                offset_pick: *offset_pick,
+                mask: *mask,
+            };
             corrupt_files(cluster, state, node, draw).await
         }
     }
@@ -286,7 +292,11 @@ async fn clock_bump(
     Ok(with_mechanism(cluster, Fault::Clock, done))
 }
 
-async fn clock_reset(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
+async fn clock_reset(
+    cluster: &dyn Cluster,
+    state: &Mutex<FaultState>,
+    nodes: &[String],
+) -> Result<Value, NemesisError> {
     ensure(cluster, Fault::Clock, "clock skew (libfaketime)")?;
     let nodes: Vec<String> = {
         let s = state.lock().await;

@@ -75,12 +75,14 @@ mod tests {
     #[test]
     fn key_targets_come_from_the_key_space_and_the_seed() {
         let (nodes, keys) = (names('n', 5), names('k', 20));
-        let draws: Vec<_> = (0..60).map(|seed| draw_target(&nodes, &keys, &mut ChaCha8Rng::seed_from_u64(seed))).collect();
+        let draws: Vec<_> =
+            (0..60).map(|seed| draw_target(&nodes, &keys, &mut ChaCha8Rng::seed_from_u64(seed))).collect();
         let aimed = draws.iter().filter(|(_, key)| key.is_some()).count();
         assert!((8..=35).contains(&aimed), "{aimed} of 60 aimed at a key");
         assert!(draws.iter().filter_map(|(_, k)| k.as_ref()).all(|k| keys.contains(k)));
         assert!(draws.iter().all(|(fallback, _)| !fallback.is_empty() && fallback.len() <= minority_size(5)));
-        let again: Vec<_> = (0..60).map(|seed| draw_target(&nodes, &keys, &mut ChaCha8Rng::seed_from_u64(seed))).collect();
+        let again: Vec<_> =
+            (0..60).map(|seed| draw_target(&nodes, &keys, &mut ChaCha8Rng::seed_from_u64(seed))).collect();
         assert_eq!(draws, again);
         assert!(draws.iter().all(|(_, key)| key.is_none()) == keys.is_empty());
         assert_eq!(draw_target(&nodes, &[], &mut ChaCha8Rng::seed_from_u64(1)).1, None);

@@ -84,14 +84,21 @@ async fn scenario(cluster: Arc<DockerCluster>) -> Result<String, String> {
     let acked = acked.lock().await.clone();
     let (checked, lost) = read_back(cluster.as_ref(), &acked).await;
     if acked.len() < PRELOAD || !lost.is_empty() {
-        return Err(format!("{} of {checked} acknowledged writes lost: {:?}; {events}", lost.len(), &lost[..lost.len().min(5)]));
+        return Err(format!(
+            "{} of {checked} acknowledged writes lost: {:?}; {events}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        ));
     }
     let replicas = cluster.preference_list("pre0").await.map_err(|e| e.to_string())?;
     let members = cluster.nodes();
     if replicas.len() != 3 || !replicas.iter().all(|r| members.contains(r)) {
         return Err(format!("preference list of pre0 is {replicas:?}, members {members:?}"));
     }
-    Ok(format!("{events}; {written} writes during the changes; {checked} reads of {} acked keys, none lost", acked.len()))
+    Ok(format!(
+        "{events}; {written} writes during the changes; {checked} reads of {} acked keys, none lost",
+        acked.len()
+    ))
 }
 
 /// Every join and leave event says what happened; the last event is the
@@ -133,8 +140,12 @@ async fn put_anywhere(cluster: &dyn Cluster, key: &str, acked: &Acked) -> bool {
     for node in cluster.nodes() {
         let Ok(endpoint) = cluster.endpoint(&node) else { continue };
         let Ok(mut kv) = KvClient::connect(endpoint).await else { continue };
-        let request =
-            proto::PutRequest { key: key.as_bytes().to_vec(), value: key.as_bytes().to_vec(), context: vec![], w: None };
+        let request = proto::PutRequest {
+            key: key.as_bytes().to_vec(),
+            value: key.as_bytes().to_vec(),
+            context: vec![],
+            w: None,
+        };
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), kv.put(request)).await {
             acked.lock().await.insert(key.to_string(), node);
             return true;

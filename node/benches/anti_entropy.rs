@@ -22,8 +22,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dynamo_node::node::Node;
 use dynamo_node::net::server::serve_node;
+use dynamo_node::node::Node;
 use dynamo_node::storage::MemoryStorage;
 use dynamo_node::versioning::vclock::{Sibling, SiblingSet, VClock, Version};
 use dynamo_node::{wire, Config, NodeId, Resolution, SystemClock};
@@ -61,10 +61,7 @@ struct Figures {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() {
@@ -75,11 +72,7 @@ fn main() {
         .split(',')
         .filter_map(|b| b.trim().parse().ok())
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     println!("anti-entropy: {keys} keys of {value_bytes} B, 1% diverged, 2 nodes on 127.0.0.1");
     for b in buckets {
         let f = runtime.block_on(run(keys, value_bytes, b));
@@ -109,10 +102,7 @@ fn report(f: &Figures) {
 fn set(value: Vec<u8>, clock: &[(&str, u64)]) -> SiblingSet {
     let clock = VClock::from_entries(clock.iter().map(|(n, c)| (NodeId::from(*n), *c, 1)));
     SiblingSet::from_siblings(
-        vec![Sibling {
-            value: Some(value),
-            version: Version { clock, ts_ms: 1, dot: None },
-        }],
+        vec![Sibling { value: Some(value), version: Version { clock, ts_ms: 1, dot: None } }],
         Resolution::Siblings,
     )
 }
@@ -124,14 +114,9 @@ fn key(i: usize) -> Vec<u8> {
 /// Loads, diverges, serves, waits for equal roots, reads the counters.
 async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
     let listeners = [bind().await, bind().await];
-    let addrs: Vec<String> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect();
+    let addrs: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
     let peers = format!("n1={},n2={}", addrs[0], addrs[1]);
-    let nodes: Vec<Arc<Node>> = (0..2)
-        .map(|i| node(i, &addrs[i], &peers, buckets))
-        .collect();
+    let nodes: Vec<Arc<Node>> = (0..2).map(|i| node(i, &addrs[i], &peers, buckets)).collect();
     let mut ideal_bytes = 0u64;
     let diverged = keys / 100;
     for i in 0..keys {
@@ -142,11 +127,7 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
         if i % 100 == 0 {
             let side = (i / 100) % 2;
             // A later write through n1 or n2 that saw the base version.
-            let clock: &[(&str, u64)] = if side == 0 {
-                &[("n1", 2)]
-            } else {
-                &[("n1", 1), ("n2", 1)]
-            };
+            let clock: &[(&str, u64)] = if side == 0 { &[("n1", 2)] } else { &[("n1", 1), ("n2", 1)] };
             let newer = set(vec![b'w'; value_bytes], clock);
             ideal_bytes += entry_bytes(&key(i), &newer);
             nodes[side].local_store(&key(i), newer).unwrap();
@@ -168,12 +149,7 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
     }
     let converged = started.elapsed();
     tokio::time::sleep(SETTLE).await;
-    let total = |name: &str| {
-        nodes
-            .iter()
-            .map(|n| n.metrics().snapshot()[name])
-            .sum::<u64>()
-    };
+    let total = |name: &str| nodes.iter().map(|n| n.metrics().snapshot()[name]).sum::<u64>();
     let figures = Figures {
         buckets,
         diverged,
@@ -221,14 +197,7 @@ fn node(i: usize, listen: &str, peers: &str, buckets: usize) -> Arc<Node> {
         "memory",
     ];
     let config = Config::from_cli(argv).expect("config");
-    Arc::new(
-        Node::new(
-            config,
-            Arc::new(SystemClock),
-            Arc::new(MemoryStorage::new()),
-        )
-        .expect("node"),
-    )
+    Arc::new(Node::new(config, Arc::new(SystemClock), Arc::new(MemoryStorage::new())).expect("node"))
 }
 
 fn roots(node: &Node) -> std::collections::BTreeMap<String, String> {
@@ -236,9 +205,6 @@ fn roots(node: &Node) -> std::collections::BTreeMap<String, String> {
 }
 
 fn entry_bytes(key: &[u8], set: &SiblingSet) -> u64 {
-    let entry = proto::KeyEntry {
-        key: key.to_vec(),
-        siblings: wire::set_to_proto(set),
-    };
+    let entry = proto::KeyEntry { key: key.to_vec(), siblings: wire::set_to_proto(set) };
     entry.encoded_len() as u64
 }

@@ -31,10 +31,7 @@ const SCAN_LEN: usize = 100;
 const GROUP: &str = "lsm_vs_fjall";
 
 fn key_count() -> u64 {
-    std::env::var("LSM_BENCH_KEYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+    std::env::var("LSM_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
 }
 
 fn fsync_always() -> bool {
@@ -108,33 +105,20 @@ impl Engine for Fjall {
     fn put(&self, k: &[u8], v: Vec<u8>) {
         self.ks.insert(k, v).expect("fjall insert");
         if self.sync {
-            self.db
-                .persist(PersistMode::SyncData)
-                .expect("fjall persist");
+            self.db.persist(PersistMode::SyncData).expect("fjall persist");
         }
     }
     fn get(&self, k: &[u8]) -> Option<usize> {
         self.ks.get(k).expect("fjall get").map(|v| v.len())
     }
     fn scan(&self, from: &[u8], n: usize) -> usize {
-        self.ks
-            .range(from..)
-            .take(n)
-            .map(|g| g.into_inner().expect("fjall scan").1.len())
-            .sum::<usize>()
-            / VALUE_BYTES
+        self.ks.range(from..).take(n).map(|g| g.into_inner().expect("fjall scan").1.len()).sum::<usize>() / VALUE_BYTES
     }
 }
 
 fn open_ours(dir: &Path, always: bool) -> Ours {
-    let opts = LsmOptions {
-        fsync: if always {
-            FsyncPolicy::Always
-        } else {
-            FsyncPolicy::Never
-        },
-        ..LsmOptions::default()
-    };
+    let opts =
+        LsmOptions { fsync: if always { FsyncPolicy::Always } else { FsyncPolicy::Never }, ..LsmOptions::default() };
     Ours(LsmStorage::open(dir, opts).expect("open ours"))
 }
 
@@ -142,10 +126,8 @@ fn open_fjall(dir: &Path, sync: bool) -> Fjall {
     let db = Database::builder(dir).open().expect("open fjall");
     // Like ours, LZ4 on every level (fjall's default leaves L0 and L1
     // uncompressed), so both engines decompress the same way.
-    let lz4 = || {
-        KeyspaceCreateOptions::default()
-            .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
-    };
+    let lz4 =
+        || KeyspaceCreateOptions::default().data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4));
     let ks = db.keyspace("bench", lz4).expect("fjall keyspace");
     Fjall { db, ks, sync }
 }
@@ -158,19 +140,13 @@ fn preload(e: &dyn Engine, n: u64) {
 
 fn bench_engine(c: &mut Criterion, name: &str, e: &dyn Engine, n: u64) {
     let mut g = c.benchmark_group(GROUP);
-    g.sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4));
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
     let mut rng = Rng(0x1234_5678);
-    g.bench_function(BenchmarkId::new("get_hit", name), |b| {
-        b.iter(|| assert!(e.get(&key(rng.next() % n)).is_some()))
-    });
+    g.bench_function(BenchmarkId::new("get_hit", name), |b| b.iter(|| assert!(e.get(&key(rng.next() % n)).is_some())));
     g.bench_function(BenchmarkId::new("get_miss", name), |b| {
         b.iter(|| assert!(e.get(&missing_key(rng.next() % n)).is_none()))
     });
-    g.bench_function(BenchmarkId::new("scan_100", name), |b| {
-        b.iter(|| e.scan(&key(rng.next() % n), SCAN_LEN))
-    });
+    g.bench_function(BenchmarkId::new("scan_100", name), |b| b.iter(|| e.scan(&key(rng.next() % n), SCAN_LEN)));
     g.bench_function(BenchmarkId::new("put_random", name), |b| {
         b.iter(|| {
             let i = rng.next() % n;
@@ -190,11 +166,7 @@ fn criterion_dir() -> PathBuf {
 
 /// Mean time per iteration (ns) criterion recorded for `op/engine`.
 fn mean_ns(op: &str, engine: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(op)
-        .join(engine)
-        .join("new")
-        .join("estimates.json");
+    let path = criterion_dir().join(op).join(engine).join("new").join("estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()
@@ -206,20 +178,16 @@ fn print_ratios(n: u64) {
         "LSM vs fjall, {n} keys x {VALUE_BYTES} B values, fsync {}",
         if fsync_always() { "always" } else { "never" }
     );
-    println!(
-        "{:<12} {:>14} {:>14} {:>22}",
-        "op", "ours ns/op", "fjall ns/op", "ratio ours/fjall (x)"
-    );
+    println!("{:<12} {:>14} {:>14} {:>22}", "op", "ours ns/op", "fjall ns/op", "ratio ours/fjall (x)");
     for op in ["put_random", "get_hit", "get_miss", "scan_100"] {
         match (mean_ns(op, "ours"), mean_ns(op, "fjall")) {
             (Some(o), Some(f)) => println!("{op:<12} {o:>14.0} {f:>14.0} {:>22.2}", f / o),
-            _ => println!(
-                "{op:<12} (no estimate found under {})",
-                criterion_dir().display()
-            ),
+            _ => println!("{op:<12} (no estimate found under {})", criterion_dir().display()),
         }
     }
-    println!("(ratio = fjall time / our time = our throughput / fjall throughput; >= 1.0 means ours is as fast or faster)");
+    println!(
+        "(ratio = fjall time / our time = our throughput / fjall throughput; >= 1.0 means ours is as fast or faster)"
+    );
 }
 
 /// Flushes fjall's memtable and waits (bounded) until its table count has
@@ -257,10 +225,7 @@ fn profile(op: &str, e: &dyn Engine, n: u64) {
         }
         ops += 1;
     }
-    println!(
-        "PROFILE END {op}: {:.0} ns/op",
-        started.elapsed().as_nanos() as f64 / ops as f64
-    );
+    println!("PROFILE END {op}: {:.0} ns/op", started.elapsed().as_nanos() as f64 / ops as f64);
 }
 
 fn main() {

@@ -27,9 +27,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_us(&self) -> u64 {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
     }
 }
@@ -44,9 +42,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock frozen at `now_ms` milliseconds.
     pub fn at_ms(now_ms: u64) -> Self {
-        ManualClock {
-            now_us: AtomicU64::new(now_ms * 1_000),
-        }
+        ManualClock { now_us: AtomicU64::new(now_ms * 1_000) }
     }
 
     /// Moves the clock forward by `delta_ms` milliseconds.

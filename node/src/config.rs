@@ -392,20 +392,14 @@ impl Config {
             .iter()
             .map(|p| {
                 let weight = self.weights.get(&p.id).copied().unwrap_or(1);
-                RingMember {
-                    id: p.id.clone(),
-                    vnodes: self.vnodes.saturating_mul(weight),
-                }
+                RingMember { id: p.id.clone(), vnodes: self.vnodes.saturating_mul(weight) }
             })
             .collect()
     }
 
     /// The address of a member.
     pub fn peer_address(&self, id: &NodeId) -> Option<&str> {
-        self.peers
-            .iter()
-            .find(|p| &p.id == id)
-            .map(|p| p.address.as_str())
+        self.peers.iter().find(|p| &p.id == id).map(|p| p.address.as_str())
     }
 
     /// The request timeout as a duration.
@@ -442,10 +436,7 @@ fn parse_peer(entry: &str) -> Result<Peer, ConfigError> {
     if id.is_empty() || host.is_empty() || port.parse::<u16>().is_err() {
         return Err(bad());
     }
-    Ok(Peer {
-        id: NodeId::from(id),
-        address: address.to_string(),
-    })
+    Ok(Peer { id: NodeId::from(id), address: address.to_string() })
 }
 
 fn check_quorum(n: usize, w: usize, r: usize, peers: usize) -> Result<(), ConfigError> {
@@ -488,10 +479,7 @@ fn parse_metrics_listen(value: &str) -> Result<Option<SocketAddr>, ConfigError> 
     if value.is_empty() {
         return Ok(None);
     }
-    value
-        .parse()
-        .map(Some)
-        .map_err(|_| ConfigError::BadMetricsListen(value.to_string()))
+    value.parse().map(Some).map_err(|_| ConfigError::BadMetricsListen(value.to_string()))
 }
 
 fn check_positive(flag: &'static str, value: u64) -> Result<(), ConfigError> {
@@ -516,7 +504,9 @@ mod tests {
 
     #[test]
     fn an_absurd_runtime_thread_count_is_refused_at_parsing() {
-        let argv = |threads: &str| ["dynamo-node", "--id", "n1", "--peers", PEERS, "--runtime-threads", threads].map(String::from);
+        let argv = |threads: &str| {
+            ["dynamo-node", "--id", "n1", "--peers", PEERS, "--runtime-threads", threads].map(String::from)
+        };
         assert_eq!(Args::try_parse_from(argv("1")).unwrap().runtime_threads, 1);
         let limit = MAX_RUNTIME_THREADS.to_string();
         assert_eq!(Args::try_parse_from(argv(&limit)).unwrap().runtime_threads, MAX_RUNTIME_THREADS);
@@ -579,10 +569,7 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!((c.n, c.w, c.r), (3, 2, 2));
         assert_eq!(c.resolution, Resolution::Siblings);
-        assert_eq!(
-            (c.vnodes, c.max_value_bytes, c.max_clock_entries),
-            (64, 10_240, 10)
-        );
+        assert_eq!((c.vnodes, c.max_value_bytes, c.max_clock_entries), (64, 10_240, 10));
         assert_eq!(c.storage, StorageKind::Lsm);
         assert_eq!(c.lsm.fsync, FsyncPolicy::Batch);
     }
@@ -594,15 +581,35 @@ mod tests {
         assert_eq!((c.gossip_interval_ms, c.gossip_fanout, c.fail_after_ms), (200, 2, 1_000));
         assert_eq!(c.hint_window_ms, 10_800_000);
         let c = parse(&[
-            "--sloppy-quorum", "true", "--hinted-handoff", "false", "--join", "true",
-            "--seed-node", "n2=10.91.0.12:7000", "--gossip-fanout", "3", "--hint-window-ms", "50",
+            "--sloppy-quorum",
+            "true",
+            "--hinted-handoff",
+            "false",
+            "--join",
+            "true",
+            "--seed-node",
+            "n2=10.91.0.12:7000",
+            "--gossip-fanout",
+            "3",
+            "--hint-window-ms",
+            "50",
         ])
         .unwrap();
         assert!(c.sloppy_quorum && !c.hinted_handoff && c.join);
         assert_eq!(c.seed_nodes[0].id, NodeId::from("n2"));
         assert_eq!((c.gossip_fanout, c.hint_window_ms), (3, 50));
         assert!(matches!(parse(&["--gossip-fanout", "0"]), Err(ConfigError::Zero("gossip-fanout"))));
-        let joiner = Config::from_cli(["dynamo-node", "--id", "n4", "--peers", "n4=h:1", "--join", "true", "--seed-node", "n1=h:2"]);
+        let joiner = Config::from_cli([
+            "dynamo-node",
+            "--id",
+            "n4",
+            "--peers",
+            "n4=h:1",
+            "--join",
+            "true",
+            "--seed-node",
+            "n1=h:2",
+        ]);
         assert!(joiner.is_ok(), "a joiner may know only itself and a seed: {joiner:?}");
     }
 
@@ -614,9 +621,22 @@ mod tests {
         assert_eq!((c.merkle_buckets, c.aae_concurrency), (1_024, 1));
         assert_eq!(c.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
         let c = parse(&[
-            "--read-repair", "false", "--read-repair-blocking", "true", "--read-repair-wait-ms", "50",
-            "--anti-entropy", "false", "--aae-interval-ms", "300", "--merkle-buckets", "4096",
-            "--aae-concurrency", "2", "--metrics-listen", "",
+            "--read-repair",
+            "false",
+            "--read-repair-blocking",
+            "true",
+            "--read-repair-wait-ms",
+            "50",
+            "--anti-entropy",
+            "false",
+            "--aae-interval-ms",
+            "300",
+            "--merkle-buckets",
+            "4096",
+            "--aae-concurrency",
+            "2",
+            "--metrics-listen",
+            "",
         ])
         .unwrap();
         assert!(!c.read_repair && c.read_repair_blocking && !c.anti_entropy);
@@ -631,43 +651,16 @@ mod tests {
     fn rejects_inconsistent_settings() {
         let err = Config::from_cli(["dynamo-node", "--id", "n9", "--peers", PEERS]).unwrap_err();
         assert!(err.contains("does not appear in --peers"), "{err}");
-        assert!(matches!(
-            parse(&["--w", "4", "--n", "3"]),
-            Err(ConfigError::BadQuorum { .. })
-        ));
-        assert!(matches!(
-            parse(&["--n", "4"]),
-            Err(ConfigError::BadQuorum { .. })
-        ));
-        assert!(matches!(
-            parse(&["--r", "0"]),
-            Err(ConfigError::BadQuorum { .. })
-        ));
-        assert!(matches!(
-            parse(&["--weight", "n7=2"]),
-            Err(ConfigError::WeightForStranger(_))
-        ));
-        assert!(matches!(
-            parse(&["--weight", "n1=0"]),
-            Err(ConfigError::BadWeight(_))
-        ));
-        assert!(matches!(
-            parse(&["--vnodes", "0"]),
-            Err(ConfigError::Zero("vnodes"))
-        ));
+        assert!(matches!(parse(&["--w", "4", "--n", "3"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--n", "4"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--r", "0"]), Err(ConfigError::BadQuorum { .. })));
+        assert!(matches!(parse(&["--weight", "n7=2"]), Err(ConfigError::WeightForStranger(_))));
+        assert!(matches!(parse(&["--weight", "n1=0"]), Err(ConfigError::BadWeight(_))));
+        assert!(matches!(parse(&["--vnodes", "0"]), Err(ConfigError::Zero("vnodes"))));
         let bad_peer = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=nowhere"]);
         assert!(bad_peer.unwrap_err().contains("id=host:port"));
         let dup = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=a:1,n1=b:2"]);
         assert!(dup.unwrap_err().contains("twice"));
-        assert!(Config::from_cli([
-            "dynamo-node",
-            "--id",
-            "n1",
-            "--peers",
-            PEERS,
-            "--resolution",
-            "x"
-        ])
-        .is_err());
+        assert!(Config::from_cli(["dynamo-node", "--id", "n1", "--peers", PEERS, "--resolution", "x"]).is_err());
     }
 }

@@ -18,9 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// A monotonically increasing event count.
 #[derive(Debug, Default)]
@@ -111,10 +109,7 @@ impl Metrics {
 
     /// Every counter by its stable name.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.named()
-            .iter()
-            .map(|(name, c)| (name.to_string(), c.get()))
-            .collect()
+        self.named().iter().map(|(name, c)| (name.to_string(), c.get())).collect()
     }
 
     /// Every counter with its stable name (add new counters here).
@@ -149,9 +144,8 @@ impl Metrics {
 }
 
 /// Latency histogram buckets in seconds: 0.25 ms .. 5 s.
-const LATENCY_BUCKETS_SECONDS: [f64; 14] = [
-    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
-];
+const LATENCY_BUCKETS_SECONDS: [f64; 14] =
+    [0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 
 /// Client request counts and latencies by operation and outcome, in a
 /// registry owned by one node.
@@ -175,43 +169,25 @@ impl RequestMetrics {
     /// A fresh registry with the request families registered.
     pub fn new() -> Self {
         let labels = ["op", "outcome"];
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "dynamo_requests_total",
-                "Client requests by operation and outcome",
-            ),
-            &labels,
-        )
-        .expect("valid counter options");
+        let requests =
+            IntCounterVec::new(Opts::new("dynamo_requests_total", "Client requests by operation and outcome"), &labels)
+                .expect("valid counter options");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "dynamo_request_duration_seconds",
-                "Client request latency by operation and outcome",
-            )
-            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+            HistogramOpts::new("dynamo_request_duration_seconds", "Client request latency by operation and outcome")
+                .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
             &labels,
         )
         .expect("valid histogram options");
         let registry = Registry::new();
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("first registration");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("first registration");
-        RequestMetrics {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register(Box::new(requests.clone())).expect("first registration");
+        registry.register(Box::new(latency.clone())).expect("first registration");
+        RequestMetrics { registry, requests, latency }
     }
 
     /// Records one finished client request.
     pub fn observe(&self, op: &str, outcome: &str, elapsed: Duration) {
         self.requests.with_label_values(&[op, outcome]).inc();
-        self.latency
-            .with_label_values(&[op, outcome])
-            .observe(elapsed.as_secs_f64());
+        self.latency.with_label_values(&[op, outcome]).observe(elapsed.as_secs_f64());
     }
 
     /// The request families in Prometheus text format.
@@ -251,9 +227,7 @@ pub fn render_prometheus(requests: &RequestMetrics, counters: &BTreeMap<String, 
 
 /// A metric name keeps `[a-zA-Z0-9_]`; anything else becomes `_`.
 fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -281,15 +255,12 @@ mod tests {
         requests.observe("get", "ok", Duration::from_millis(3));
         requests.observe("put", "unavailable", Duration::from_millis(500));
         let text = render_prometheus(&requests, &m.snapshot());
+        assert!(text.contains("dynamo_requests_total{op=\"get\",outcome=\"ok\"} 1"), "{text}");
         assert!(
-            text.contains("dynamo_requests_total{op=\"get\",outcome=\"ok\"} 1"),
+            text.contains("dynamo_request_duration_seconds_bucket{op=\"put\",outcome=\"unavailable\",le=\"0.5\"} 1"),
             "{text}"
         );
-        assert!(text.contains("dynamo_request_duration_seconds_bucket{op=\"put\",outcome=\"unavailable\",le=\"0.5\"} 1"), "{text}");
         assert!(text.contains("dynamo_aae_bytes_sent 42\n"), "{text}");
-        assert!(
-            text.contains("# TYPE dynamo_read_repairs untyped"),
-            "{text}"
-        );
+        assert!(text.contains("# TYPE dynamo_read_repairs untyped"), "{text}");
     }
 }

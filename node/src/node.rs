@@ -34,27 +34,27 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
-use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
-use crate::coordinate::batcher::Batcher;
-use crate::coordinate::replicate::{self, status_reason, KindCounts, ReplicaAnswer, ReplicaCall};
-use crate::coordinate::lateness::Lateness;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
-use crate::repair::hints::{HintError, HintStore};
+use crate::coordinate::batcher::Batcher;
 use crate::coordinate::inflight::{Flight, InFlight};
-use crate::placement::view::{Membership, Plan};
+use crate::coordinate::lateness::Lateness;
 use crate::coordinate::mint::{mint_version, NodeCounter};
-use crate::coordinate::wars::{Kind, Timing, Wars};
+use crate::coordinate::replicate::{self, status_reason, KindCounts, ReplicaAnswer, ReplicaCall};
 use crate::coordinate::rounds::{Decision, ReadRound, Round, WriteRound};
-use crate::metrics::{Metrics, RequestMetrics};
-use crate::repair::read_repair;
-use crate::node_id::NodeId;
-use crate::net::peers::PeerClients;
+use crate::coordinate::wars::{Kind, Timing, Wars};
 use crate::environment::Environment;
-use crate::planted;
-use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
+use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
+use crate::metrics::{Metrics, RequestMetrics};
+use crate::net::peers::PeerClients;
+use crate::node_id::NodeId;
 use crate::placement::ring::{Ring, RingError, RingMember};
+use crate::placement::view::{Membership, Plan};
+use crate::planted;
+use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
+use crate::repair::hints::{HintError, HintStore};
+use crate::repair::read_repair;
+use crate::replica::{ReplicaError, ReplicaStore, StoreOutcome};
 use crate::storage::{MemoryStorage, Storage};
 use crate::versioning::validate::{Limits, ValidRead, ValidWrite};
 use crate::versioning::vclock::{Resolution, Sibling, SiblingSet, Version};
@@ -177,11 +177,7 @@ impl Node {
     /// Assembles a node with TCP peers and memory hints; the version
     /// counter is seeded from the clock in microseconds (see
     /// [`NodeCounter`] for why), and so is the random seed.
-    pub fn new(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        storage: Arc<dyn Storage>,
-    ) -> Result<Node, RingError> {
+    pub fn new(config: Config, clock: Arc<dyn Clock>, storage: Arc<dyn Storage>) -> Result<Node, RingError> {
         let env = Environment {
             seed: clock.now_us(),
             clock,
@@ -336,9 +332,7 @@ impl Node {
         if self.inline_storage {
             return work();
         }
-        tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(format!("storage task failed: {e}")))
     }
 
     /// Wall-clock now, in ms.
@@ -414,12 +408,7 @@ impl Node {
     /// The limits client requests are validated against.
     pub fn limits(&self) -> Limits {
         let c = &self.config;
-        Limits {
-            n: c.n,
-            w: c.w,
-            r: c.r,
-            max_value_bytes: c.max_value_bytes,
-        }
+        Limits { n: c.n, w: c.w, r: c.r, max_value_bytes: c.max_value_bytes }
     }
 
     /// Coordinates a Put (`value: Some`) or Delete (`value: None`, a
@@ -431,18 +420,10 @@ impl Node {
         request: ValidWrite,
     ) -> Result<WriteOutcome, QuorumError> {
         let now_ms = self.clock.now_ms();
-        let minted = mint_version(
-            request.context,
-            &self.config.id,
-            &self.counter,
-            now_ms,
-            self.config.max_clock_entries,
-        );
+        let minted =
+            mint_version(request.context, &self.config.id, &self.counter, now_ms, self.config.max_clock_entries);
         self.metrics.clock_prunings.add(minted.pruned as u64);
-        let sibling = Sibling {
-            value,
-            version: minted.version.clone(),
-        };
+        let sibling = Sibling { value, version: minted.version.clone() };
         let (set, flight) = match self.config.resolution {
             Resolution::Siblings => {
                 let (set, flight) = self.inflight.begin(&key, sibling, Resolution::Siblings);
@@ -451,19 +432,11 @@ impl Node {
             Resolution::Lww => (SiblingSet::from_siblings(vec![sibling], Resolution::Lww), None),
         };
         let (acks, hinted_for) = self.replicate(key, set, request.w, flight).await?;
-        Ok(WriteOutcome {
-            version: minted.version,
-            acks,
-            hinted_for,
-        })
+        Ok(WriteOutcome { version: minted.version, acks, hinted_for })
     }
 
     /// Coordinates a Get: waits for R replicas and merges their siblings.
-    pub async fn read(
-        self: &Arc<Self>,
-        key: Vec<u8>,
-        request: ValidRead,
-    ) -> Result<ReadOutcome, QuorumError> {
+    pub async fn read(self: &Arc<Self>, key: Vec<u8>, request: ValidRead) -> Result<ReadOutcome, QuorumError> {
         let plan = self.membership.view().read_plan(&key, request.r);
         if plan.targets.is_empty() {
             return Err(QuorumError::Read { replies: 0, required: request.r, n: self.config.n });
@@ -491,20 +464,12 @@ impl Node {
                         tokio::spawn(repair.in_current_span());
                     }
                 }
-                Ok(ReadOutcome {
-                    siblings,
-                    replies: answers,
-                    answered_by,
-                })
+                Ok(ReadOutcome { siblings, replies: answers, answered_by })
             }
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_reads.inc();
                 warn!(replies = answers, required, "read failed: quorum not met");
-                Err(QuorumError::Read {
-                    replies: answers,
-                    required,
-                    n: self.config.n,
-                })
+                Err(QuorumError::Read { replies: answers, required, n: self.config.n })
             }
         }
     }
@@ -534,11 +499,7 @@ impl Node {
     }
 
     /// Merges siblings into this node's replica (a Replica.Store).
-    pub fn local_store(
-        &self,
-        key: &[u8],
-        siblings: SiblingSet,
-    ) -> Result<StoreOutcome, ReplicaError> {
+    pub fn local_store(&self, key: &[u8], siblings: SiblingSet) -> Result<StoreOutcome, ReplicaError> {
         self.metrics.replica_stores.inc();
         self.replica.store(key, siblings)
     }
@@ -579,11 +540,7 @@ impl Node {
     /// Reads this node's replica of a key, or its hint for `hint_for`. The
     /// replica read runs on the async worker: it is a memtable, block-cache
     /// or page-cache lookup, never a wait on a lock held across I/O.
-    pub async fn fetch_replica(
-        self: &Arc<Self>,
-        key: Vec<u8>,
-        hint_for: Option<NodeId>,
-    ) -> Result<SiblingSet, String> {
+    pub async fn fetch_replica(self: &Arc<Self>, key: Vec<u8>, hint_for: Option<NodeId>) -> Result<SiblingSet, String> {
         let Some(home) = hint_for else {
             return self.local_fetch(&key).map_err(|e| e.to_string());
         };
@@ -631,11 +588,7 @@ impl Node {
             Err(Shortfall { answers, required }) => {
                 self.metrics.unavailable_writes.inc();
                 warn!(acks = answers, required, failures = ?round.failures(), "write failed: quorum not met");
-                Err(QuorumError::Write {
-                    acks: answers,
-                    required,
-                    n: self.config.n,
-                })
+                Err(QuorumError::Write { acks: answers, required, n: self.config.n })
             }
         }
     }
@@ -670,7 +623,11 @@ impl Node {
         let sent_us = self.steady_us();
         if target == self.config.id {
             let visible_us = self.store_replica(key, set, hint_for).await?;
-            self.wars.record(Kind::Store, true, Timing { sent_us, replica_us: visible_us, received_us: self.steady_us() });
+            self.wars.record(
+                Kind::Store,
+                true,
+                Timing { sent_us, replica_us: visible_us, received_us: self.steady_us() },
+            );
             return Ok(());
         }
         let mut client = self.peers.client(&target).map_err(|e| e.to_string())?;
@@ -683,7 +640,10 @@ impl Node {
             budget_ms: self.config.request_timeout().as_millis() as u64,
         };
         let outcome = if self.config.replica_batching {
-            self.replica_batcher.call(&target, client, ReplicaCall::Store(request)).await.and_then(ReplicaAnswer::stored)
+            self.replica_batcher
+                .call(&target, client, ReplicaCall::Store(request))
+                .await
+                .and_then(ReplicaAnswer::stored)
         } else {
             unbatched(self.config.request_timeout(), client.store(request)).await.map(|r| r.applied_at_us)
         };
@@ -720,7 +680,10 @@ impl Node {
             hint_for: hint_for.as_ref().map(NodeId::to_string).unwrap_or_default(),
         };
         let response = if self.config.replica_batching {
-            self.replica_batcher.call(&target, client, ReplicaCall::Fetch(request)).await.and_then(ReplicaAnswer::fetched)?
+            self.replica_batcher
+                .call(&target, client, ReplicaCall::Fetch(request))
+                .await
+                .and_then(ReplicaAnswer::fetched)?
         } else {
             unbatched(self.config.request_timeout(), client.fetch(request)).await?
         };
@@ -739,9 +702,8 @@ impl Node {
 /// choice is seeded from the node's seed mixed with its id (nodes given
 /// one seed still pick differently).
 fn initial_gossip(config: &Config, now_ms: u64, seed: u64) -> Gossip {
-    let vnodes_of = |members: &[RingMember], id: &NodeId| {
-        members.iter().find(|m| &m.id == id).map_or(config.vnodes, |m| m.vnodes)
-    };
+    let vnodes_of =
+        |members: &[RingMember], id: &NodeId| members.iter().find(|m| &m.id == id).map_or(config.vnodes, |m| m.vnodes);
     let members = config.ring_members();
     let me = Digest {
         id: config.id.clone(),
@@ -859,7 +821,11 @@ enum Heard<T> {
 /// Feeds results into the round until it decides or the deadline passes,
 /// polling the local call (if any) alongside; returns the number of
 /// successful answers.
-async fn await_quorum<R, Fut>(round: &mut R, fan: &mut FanOut<R::Reply, Fut>, deadline: Instant) -> Result<usize, Shortfall>
+async fn await_quorum<R, Fut>(
+    round: &mut R,
+    fan: &mut FanOut<R::Reply, Fut>,
+    deadline: Instant,
+) -> Result<usize, Shortfall>
 where
     R: Round,
     Fut: Future<Output = Result<R::Reply, String>>,

@@ -65,12 +65,7 @@ impl ReplicaStore {
     /// A replica over `storage`, merging under `mode`.
     pub fn new(storage: Arc<dyn Storage>, mode: Resolution) -> Self {
         let stripes = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        ReplicaStore {
-            storage,
-            mode,
-            stripes,
-            observer: None,
-        }
+        ReplicaStore { storage, mode, stripes, observer: None }
     }
 
     /// The same store, telling `observer` of every change.
@@ -114,10 +109,7 @@ impl ReplicaStore {
         incoming: SiblingSet,
         write: impl FnOnce(&[u8], Vec<u8>) -> Result<T, StorageError>,
     ) -> Result<(StoreOutcome, Option<T>), ReplicaError> {
-        let _guard = self
-            .stripe(key)
-            .lock()
-            .map_err(|_| ReplicaError::Poisoned)?;
+        let _guard = self.stripe(key).lock().map_err(|_| ReplicaError::Poisoned)?;
         let current = self.read(key)?;
         let mut merged = current.clone();
         merged.merge(incoming, self.mode);
@@ -162,11 +154,7 @@ mod tests {
         SiblingSet::from_siblings(
             vec![Sibling {
                 value: Some(value.as_bytes().to_vec()),
-                version: Version {
-                    clock,
-                    ts_ms: counter,
-                    dot: None,
-                },
+                version: Version { clock, ts_ms: counter, dot: None },
             }],
             Resolution::Siblings,
         )
@@ -178,26 +166,18 @@ mod tests {
         assert!(replica.fetch(b"k").unwrap().is_empty());
         assert!(replica.store(b"k", one("a", "n1", 1)).unwrap().changed);
         assert!(replica.store(b"k", one("b", "n2", 1)).unwrap().changed);
-        assert!(
-            !replica.store(b"k", one("a", "n1", 1)).unwrap().changed,
-            "idempotent"
-        );
+        assert!(!replica.store(b"k", one("a", "n1", 1)).unwrap().changed, "idempotent");
         assert_eq!(replica.fetch(b"k").unwrap().len(), 2);
     }
 
     #[test]
     fn concurrent_stores_of_one_key_lose_nothing() {
-        let replica = Arc::new(ReplicaStore::new(
-            Arc::new(MemoryStorage::new()),
-            Resolution::Siblings,
-        ));
+        let replica = Arc::new(ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let replica = Arc::clone(&replica);
                 std::thread::spawn(move || {
-                    replica
-                        .store(b"hot", one("v", &format!("n{t}"), 1))
-                        .unwrap();
+                    replica.store(b"hot", one("v", &format!("n{t}"), 1)).unwrap();
                 })
             })
             .collect();

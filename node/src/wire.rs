@@ -51,17 +51,9 @@ pub enum WireError {
 pub fn clock_to_proto(clock: &VClock) -> proto::Version {
     proto::Version {
         dot: None,
-        clock: clock
-            .counters()
-            .iter()
-            .map(|(n, c)| (n.to_string(), *c))
-            .collect(),
+        clock: clock.counters().iter().map(|(n, c)| (n.to_string(), *c)).collect(),
         ts_ms: 0,
-        entry_ts_ms: clock
-            .counters()
-            .keys()
-            .map(|n| (n.to_string(), clock.entry_ts_ms(n)))
-            .collect(),
+        entry_ts_ms: clock.counters().keys().map(|n| (n.to_string(), clock.entry_ts_ms(n))).collect(),
     }
 }
 
@@ -78,10 +70,7 @@ pub fn clock_from_proto(version: &proto::Version) -> VClock {
 pub fn version_to_proto(version: &Version) -> proto::Version {
     proto::Version {
         ts_ms: version.ts_ms,
-        dot: version.dot.as_ref().map(|d| proto::version::Dot {
-            node: d.node.to_string(),
-            counter: d.counter,
-        }),
+        dot: version.dot.as_ref().map(|d| proto::version::Dot { node: d.node.to_string(), counter: d.counter }),
         ..clock_to_proto(&version.clock)
     }
 }
@@ -89,16 +78,8 @@ pub fn version_to_proto(version: &Version) -> proto::Version {
 /// A version from the wire, its dot checked against its context.
 pub fn version_from_proto(version: &proto::Version) -> Result<Version, WireError> {
     let clock = clock_from_proto(version);
-    let dot = version
-        .dot
-        .as_ref()
-        .map(|d| dot_from_proto(d, &clock))
-        .transpose()?;
-    Ok(Version {
-        clock,
-        ts_ms: version.ts_ms,
-        dot,
-    })
+    let dot = version.dot.as_ref().map(|d| dot_from_proto(d, &clock)).transpose()?;
+    Ok(Version { clock, ts_ms: version.ts_ms, dot })
 }
 
 /// A dot from the wire: named, and above its context's entry.
@@ -109,16 +90,9 @@ fn dot_from_proto(dot: &proto::version::Dot, context: &VClock) -> Result<Dot, Wi
     let node = NodeId::from(dot.node.as_str());
     let below = context.get(&node);
     if dot.counter <= below {
-        return Err(WireError::DotInContext {
-            node: dot.node.clone(),
-            counter: dot.counter,
-            context: below,
-        });
+        return Err(WireError::DotInContext { node: dot.node.clone(), counter: dot.counter, context: below });
     }
-    Ok(Dot {
-        node,
-        counter: dot.counter,
-    })
+    Ok(Dot { node, counter: dot.counter })
 }
 
 /// A sibling on the wire.
@@ -137,10 +111,7 @@ pub fn sibling_from_proto(sibling: proto::Sibling) -> Result<Sibling, WireError>
         return Err(WireError::TombstoneWithValue(sibling.value.len()));
     }
     let value = (!sibling.tombstone).then_some(sibling.value);
-    Ok(Sibling {
-        value,
-        version: version_from_proto(version)?,
-    })
+    Ok(Sibling { value, version: version_from_proto(version)? })
 }
 
 /// A sibling set on the wire.
@@ -149,14 +120,8 @@ pub fn set_to_proto(set: &SiblingSet) -> Vec<proto::Sibling> {
 }
 
 /// A sibling set from the wire, resolved under `mode`.
-pub fn set_from_proto(
-    siblings: Vec<proto::Sibling>,
-    mode: Resolution,
-) -> Result<SiblingSet, WireError> {
-    let siblings = siblings
-        .into_iter()
-        .map(sibling_from_proto)
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn set_from_proto(siblings: Vec<proto::Sibling>, mode: Resolution) -> Result<SiblingSet, WireError> {
+    let siblings = siblings.into_iter().map(sibling_from_proto).collect::<Result<Vec<_>, _>>()?;
     Ok(SiblingSet::from_siblings(siblings, mode))
 }
 
@@ -164,11 +129,7 @@ pub fn set_from_proto(
 pub fn encode_set(set: &SiblingSet) -> Vec<u8> {
     // read_at_us stays 0, which proto3 does not encode: the stored bytes
     // are what they were before the field existed.
-    proto::FetchResponse {
-        siblings: set_to_proto(set),
-        read_at_us: 0,
-    }
-    .encode_to_vec()
+    proto::FetchResponse { siblings: set_to_proto(set), read_at_us: 0 }.encode_to_vec()
 }
 
 /// Reads back what [`encode_set`] wrote.
@@ -183,8 +144,7 @@ mod tests {
 
     #[test]
     fn sibling_set_round_trips_through_bytes() {
-        let clock =
-            VClock::from_entries([(NodeId::from("n1"), 3, 11), (NodeId::from("n2"), 1, 12)]);
+        let clock = VClock::from_entries([(NodeId::from("n1"), 3, 11), (NodeId::from("n2"), 1, 12)]);
         let set = SiblingSet::from_siblings(
             vec![
                 Sibling {
@@ -192,19 +152,12 @@ mod tests {
                     version: Version {
                         clock: clock.clone(),
                         ts_ms: 5,
-                        dot: Some(Dot {
-                            node: NodeId::from("n3"),
-                            counter: 9,
-                        }),
+                        dot: Some(Dot { node: NodeId::from("n3"), counter: 9 }),
                     },
                 },
                 Sibling {
                     value: None,
-                    version: Version {
-                        clock: VClock::from_entries([(NodeId::from("n3"), 1, 1)]),
-                        ts_ms: 6,
-                        dot: None,
-                    },
+                    version: Version { clock: VClock::from_entries([(NodeId::from("n3"), 1, 1)]), ts_ms: 6, dot: None },
                 },
             ],
             Resolution::Siblings,
@@ -216,24 +169,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_siblings() {
-        let no_version = proto::Sibling {
-            value: vec![],
-            tombstone: false,
-            version: None,
-        };
-        assert!(matches!(
-            sibling_from_proto(no_version),
-            Err(WireError::MissingVersion)
-        ));
-        let bad_tomb = proto::Sibling {
-            value: vec![1],
-            tombstone: true,
-            version: Some(proto::Version::default()),
-        };
-        assert!(matches!(
-            sibling_from_proto(bad_tomb),
-            Err(WireError::TombstoneWithValue(1))
-        ));
+        let no_version = proto::Sibling { value: vec![], tombstone: false, version: None };
+        assert!(matches!(sibling_from_proto(no_version), Err(WireError::MissingVersion)));
+        let bad_tomb = proto::Sibling { value: vec![1], tombstone: true, version: Some(proto::Version::default()) };
+        assert!(matches!(sibling_from_proto(bad_tomb), Err(WireError::TombstoneWithValue(1))));
     }
 
     fn with_dot(clock: &[(&str, u64)], node: &str, counter: u64) -> proto::Sibling {
@@ -244,24 +183,15 @@ mod tests {
                 clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
                 ts_ms: 1,
                 entry_ts_ms: Default::default(),
-                dot: Some(proto::version::Dot {
-                    node: node.to_string(),
-                    counter,
-                }),
+                dot: Some(proto::version::Dot { node: node.to_string(), counter }),
             }),
         }
     }
 
     #[test]
     fn rejects_bad_dots() {
-        assert!(matches!(
-            sibling_from_proto(with_dot(&[], "", 3)),
-            Err(WireError::DotWithoutNode)
-        ));
-        assert!(matches!(
-            sibling_from_proto(with_dot(&[], "n1", 0)),
-            Err(WireError::DotInContext { counter: 0, .. })
-        ));
+        assert!(matches!(sibling_from_proto(with_dot(&[], "", 3)), Err(WireError::DotWithoutNode)));
+        assert!(matches!(sibling_from_proto(with_dot(&[], "n1", 0)), Err(WireError::DotInContext { counter: 0, .. })));
         assert!(matches!(
             sibling_from_proto(with_dot(&[("n1", 5)], "n1", 5)),
             Err(WireError::DotInContext { context: 5, .. })
@@ -269,11 +199,8 @@ mod tests {
         let ok = sibling_from_proto(with_dot(&[("n1", 5)], "n1", 6)).unwrap();
         assert_eq!(ok.version.dot.unwrap().counter, 6);
         // A stored set with a bad dot fails to decode instead of guessing.
-        let bytes = proto::FetchResponse {
-            siblings: vec![with_dot(&[("n2", 2)], "n2", 1)],
-            read_at_us: 0,
-        }
-        .encode_to_vec();
+        let bytes =
+            proto::FetchResponse { siblings: vec![with_dot(&[("n2", 2)], "n2", 1)], read_at_us: 0 }.encode_to_vec();
         assert!(decode_set(&bytes, Resolution::Siblings).is_err());
         assert!(decode_set(&[0xff, 0xff, 0xff], Resolution::Siblings).is_err());
     }

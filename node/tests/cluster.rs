@@ -30,34 +30,19 @@ struct Cluster {
 impl Cluster {
     /// Starts n1..n3 with `extra` flags added to every node's command line.
     async fn start(extra: &[&str]) -> Cluster {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("warn")
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn").try_init();
         let mut listeners = Vec::new();
         for _ in 0..3 {
             listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
         }
         let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-        let peers: Vec<String> = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("n{}={a}", i + 1))
-            .collect();
+        let peers: Vec<String> = addrs.iter().enumerate().map(|(i, a)| format!("n{}={a}", i + 1)).collect();
         let peers = peers.join(",");
         let mut nodes = Vec::new();
         for (i, listener) in listeners.into_iter().enumerate() {
             let id = format!("n{}", i + 1);
             let listen = addrs[i].to_string();
-            let mut argv = vec![
-                "dynamo-node",
-                "--id",
-                &id,
-                "--listen",
-                &listen,
-                "--peers",
-                &peers,
-            ];
+            let mut argv = vec!["dynamo-node", "--id", &id, "--listen", &listen, "--peers", &peers];
             argv.extend_from_slice(&["--storage", "memory"]);
             argv.extend_from_slice(extra);
             let config = Config::from_cli(argv).unwrap();
@@ -65,25 +50,17 @@ impl Cluster {
             let task = tokio::spawn(serve(config, listener, async {
                 let _ = stopped.await;
             }));
-            nodes.push(TestNode {
-                addr: addrs[i],
-                stop: Some(stop),
-                task,
-            });
+            nodes.push(TestNode { addr: addrs[i], stop: Some(stop), task });
         }
         Cluster { nodes }
     }
 
     async fn kv(&self, i: usize) -> KvClient<Channel> {
-        KvClient::connect(format!("http://{}", self.nodes[i].addr))
-            .await
-            .unwrap()
+        KvClient::connect(format!("http://{}", self.nodes[i].addr)).await.unwrap()
     }
 
     async fn admin(&self, i: usize) -> AdminClient<Channel> {
-        AdminClient::connect(format!("http://{}", self.nodes[i].addr))
-            .await
-            .unwrap()
+        AdminClient::connect(format!("http://{}", self.nodes[i].addr)).await.unwrap()
     }
 
     /// Gracefully stops node `i` and waits for it to finish.
@@ -93,22 +70,14 @@ impl Cluster {
             let _ = stop.send(());
         }
         let finished = tokio::time::timeout(Duration::from_secs(10), &mut node.task).await;
-        finished
-            .expect("node did not stop in time")
-            .unwrap()
-            .unwrap();
+        finished.expect("node did not stop in time").unwrap().unwrap();
     }
 
     /// What each node stores locally for `key` (bypassing coordinators).
     async fn local_sibling_counts(&self, key: &[u8]) -> Vec<usize> {
         let mut counts = Vec::new();
         for i in 0..self.nodes.len() {
-            let reply = self
-                .admin(i)
-                .await
-                .local_get(proto::LocalGetRequest { key: key.to_vec() })
-                .await
-                .unwrap();
+            let reply = self.admin(i).await.local_get(proto::LocalGetRequest { key: key.to_vec() }).await.unwrap();
             counts.push(reply.into_inner().siblings.len());
         }
         counts
@@ -116,19 +85,11 @@ impl Cluster {
 }
 
 fn put(key: &[u8], value: &[u8], context: Vec<u8>, w: Option<u32>) -> proto::PutRequest {
-    proto::PutRequest {
-        key: key.to_vec(),
-        value: value.to_vec(),
-        context,
-        w,
-    }
+    proto::PutRequest { key: key.to_vec(), value: value.to_vec(), context, w }
 }
 
 fn get(key: &[u8], r: Option<u32>) -> proto::GetRequest {
-    proto::GetRequest {
-        key: key.to_vec(),
-        r,
-    }
+    proto::GetRequest { key: key.to_vec(), r }
 }
 
 fn values(reply: &proto::GetResponse) -> Vec<Vec<u8>> {
@@ -140,13 +101,7 @@ fn values(reply: &proto::GetResponse) -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_then_get_then_delete() {
     let cluster = Cluster::start(&[]).await;
-    let written = cluster
-        .kv(0)
-        .await
-        .put(put(b"k1", b"v1", vec![], Some(2)))
-        .await
-        .unwrap()
-        .into_inner();
+    let written = cluster.kv(0).await.put(put(b"k1", b"v1", vec![], Some(2))).await.unwrap().into_inner();
     assert!(written.acks >= 2);
     let version = written.version.unwrap();
     // A blind write: empty causal context, dot minted by the coordinator.
@@ -155,53 +110,22 @@ async fn put_then_get_then_delete() {
     assert!(version.dot.unwrap().counter > 0);
     assert!(version.ts_ms > 0);
 
-    let read = cluster
-        .kv(1)
-        .await
-        .get(get(b"k1", Some(2)))
-        .await
-        .unwrap()
-        .into_inner();
+    let read = cluster.kv(1).await.get(get(b"k1", Some(2))).await.unwrap().into_inner();
     assert_eq!(values(&read), vec![b"v1".to_vec()]);
     assert!(read.replies >= 2);
     assert!(!read.context.is_empty());
 
-    let missing = cluster
-        .kv(2)
-        .await
-        .get(get(b"never-written", None))
-        .await
-        .unwrap()
-        .into_inner();
+    let missing = cluster.kv(2).await.get(get(b"never-written", None)).await.unwrap().into_inner();
     assert!(missing.siblings.is_empty() && missing.context.is_empty());
 
-    let deleted = proto::DeleteRequest {
-        key: b"k1".to_vec(),
-        context: read.context,
-        w: None,
-    };
+    let deleted = proto::DeleteRequest { key: b"k1".to_vec(), context: read.context, w: None };
     cluster.kv(2).await.delete(deleted).await.unwrap();
-    let read = cluster
-        .kv(0)
-        .await
-        .get(get(b"k1", Some(3)))
-        .await
-        .unwrap()
-        .into_inner();
+    let read = cluster.kv(0).await.get(get(b"k1", Some(3))).await.unwrap().into_inner();
     assert_eq!(read.siblings.len(), 1);
     assert!(read.siblings[0].tombstone, "a delete leaves a tombstone");
 
-    let status = cluster
-        .admin(0)
-        .await
-        .status(proto::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        (status.node_id.as_str(), status.n, status.w, status.r),
-        ("n1", 3, 2, 2)
-    );
+    let status = cluster.admin(0).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!((status.node_id.as_str(), status.n, status.w, status.r), ("n1", 3, 2, 2));
     assert_eq!(status.storage, "memory");
     assert_eq!(status.resolution, "siblings");
     assert_eq!(status.keys, 1);
@@ -209,13 +133,7 @@ async fn put_then_get_then_delete() {
     assert_eq!(status.counters["gets"], 1);
     assert!(status.load_max_over_mean >= 1.0);
 
-    let ring = cluster
-        .admin(1)
-        .await
-        .ring(proto::RingRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let ring = cluster.admin(1).await.ring(proto::RingRequest {}).await.unwrap().into_inner();
     assert_eq!(ring.members.len(), 3);
     assert_eq!(ring.total_vnodes, 3 * 64);
     let owned: f64 = ring.members.iter().map(|m| m.ownership).sum();
@@ -225,77 +143,25 @@ async fn put_then_get_then_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_blind_writes_become_siblings_and_context_resolves_them() {
     let cluster = Cluster::start(&[]).await;
-    cluster
-        .kv(0)
-        .await
-        .put(put(b"k2", b"from-n1", vec![], None))
-        .await
-        .unwrap();
-    cluster
-        .kv(1)
-        .await
-        .put(put(b"k2", b"from-n2", vec![], None))
-        .await
-        .unwrap();
+    cluster.kv(0).await.put(put(b"k2", b"from-n1", vec![], None)).await.unwrap();
+    cluster.kv(1).await.put(put(b"k2", b"from-n2", vec![], None)).await.unwrap();
 
-    let read = cluster
-        .kv(2)
-        .await
-        .get(get(b"k2", Some(2)))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        values(&read),
-        vec![b"from-n1".to_vec(), b"from-n2".to_vec()]
-    );
+    let read = cluster.kv(2).await.get(get(b"k2", Some(2))).await.unwrap().into_inner();
+    assert_eq!(values(&read), vec![b"from-n1".to_vec(), b"from-n2".to_vec()]);
 
-    cluster
-        .kv(2)
-        .await
-        .put(put(b"k2", b"merged", read.context, None))
-        .await
-        .unwrap();
-    let read = cluster
-        .kv(0)
-        .await
-        .get(get(b"k2", Some(2)))
-        .await
-        .unwrap()
-        .into_inner();
+    cluster.kv(2).await.put(put(b"k2", b"merged", read.context, None)).await.unwrap();
+    let read = cluster.kv(0).await.get(get(b"k2", Some(2))).await.unwrap().into_inner();
     assert_eq!(values(&read), vec![b"merged".to_vec()]);
 
     // Two blind writes through the same coordinator are concurrent too: each
     // gets its own dot and neither writer saw the other (with plain clocks
     // the second descended the first, which silently lost an acked write).
-    cluster
-        .kv(0)
-        .await
-        .put(put(b"k3", b"a", vec![], Some(3)))
-        .await
-        .unwrap();
-    cluster
-        .kv(0)
-        .await
-        .put(put(b"k3", b"b", vec![], Some(3)))
-        .await
-        .unwrap();
-    let read = cluster
-        .kv(1)
-        .await
-        .get(get(b"k3", Some(3)))
-        .await
-        .unwrap()
-        .into_inner();
+    cluster.kv(0).await.put(put(b"k3", b"a", vec![], Some(3))).await.unwrap();
+    cluster.kv(0).await.put(put(b"k3", b"b", vec![], Some(3))).await.unwrap();
+    let read = cluster.kv(1).await.get(get(b"k3", Some(3))).await.unwrap().into_inner();
     assert_eq!(values(&read), vec![b"a".to_vec(), b"b".to_vec()]);
 
-    let status = cluster
-        .admin(2)
-        .await
-        .status(proto::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = cluster.admin(2).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.counters["reads_multi_version"], 1);
     assert_eq!(status.counters["reads_single_version"], 0);
 }
@@ -306,72 +172,29 @@ async fn bad_inputs_are_rejected_and_nothing_is_stored() {
     let mut kv = cluster.kv(0).await;
     let long_key = vec![b'k'; 1025];
     let cases: Vec<(&str, proto::PutRequest, &str)> = vec![
-        (
-            "empty key",
-            put(b"", b"v", vec![], None),
-            "key must not be empty",
-        ),
+        ("empty key", put(b"", b"v", vec![], None), "key must not be empty"),
         ("long key", put(&long_key, b"v", vec![], None), "1025 bytes"),
-        (
-            "big value",
-            put(b"big", &[0u8; 101], vec![], None),
-            "101 bytes; the limit is 100",
-        ),
-        (
-            "w=4",
-            put(b"w4", b"v", vec![], Some(4)),
-            "w must be between 1 and n=3; got 4",
-        ),
+        ("big value", put(b"big", &[0u8; 101], vec![], None), "101 bytes; the limit is 100"),
+        ("w=4", put(b"w4", b"v", vec![], Some(4)), "w must be between 1 and n=3; got 4"),
         ("w=0", put(b"w0", b"v", vec![], Some(0)), "got 0"),
-        (
-            "garbage context",
-            put(b"ctx", b"v", b"garbage".to_vec(), None),
-            "malformed context: ",
-        ),
+        ("garbage context", put(b"ctx", b"v", b"garbage".to_vec(), None), "malformed context: "),
     ];
     for (what, request, message) in cases {
         let key = request.key.clone();
         let status = kv.put(request).await.expect_err(what);
         assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
-        assert!(
-            status.message().contains(message),
-            "{what}: {}",
-            status.message()
-        );
-        assert_eq!(
-            cluster.local_sibling_counts(&key).await,
-            vec![0, 0, 0],
-            "{what} stored something"
-        );
+        assert!(status.message().contains(message), "{what}: {}", status.message());
+        assert_eq!(cluster.local_sibling_counts(&key).await, vec![0, 0, 0], "{what} stored something");
     }
     let status = kv.get(get(b"", None)).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let bad_delete = proto::DeleteRequest {
-        key: b"d".to_vec(),
-        context: vec![1, 0xff, 0xff],
-        w: None,
-    };
-    assert_eq!(
-        kv.delete(bad_delete).await.unwrap_err().code(),
-        Code::InvalidArgument
-    );
+    let bad_delete = proto::DeleteRequest { key: b"d".to_vec(), context: vec![1, 0xff, 0xff], w: None };
+    assert_eq!(kv.delete(bad_delete).await.unwrap_err().code(), Code::InvalidArgument);
 
-    let status = cluster
-        .admin(0)
-        .await
-        .status(proto::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = cluster.admin(0).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.counters["invalid_requests"], 8);
     for i in 0..3 {
-        let status = cluster
-            .admin(i)
-            .await
-            .status(proto::StatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let status = cluster.admin(i).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
         assert_eq!(status.keys, 0);
         assert_eq!(status.counters["replica_stores"], 0);
     }
@@ -381,20 +204,12 @@ async fn bad_inputs_are_rejected_and_nothing_is_stored() {
 async fn losing_two_of_three_nodes_makes_quorum_writes_unavailable() {
     let mut cluster = Cluster::start(&["--request-timeout-ms", "300"]).await;
     // Warm the connections first so the stop also exercises cached channels.
-    cluster
-        .kv(0)
-        .await
-        .put(put(b"before", b"v", vec![], Some(3)))
-        .await
-        .unwrap();
+    cluster.kv(0).await.put(put(b"before", b"v", vec![], Some(3))).await.unwrap();
     cluster.stop(1).await;
     cluster.stop(2).await;
 
     let mut kv = cluster.kv(0).await;
-    let status = kv
-        .put(put(b"after", b"v", vec![], Some(2)))
-        .await
-        .unwrap_err();
+    let status = kv.put(put(b"after", b"v", vec![], Some(2))).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     // The coordinator gives up as soon as W is out of reach, possibly before
     // its own (off-thread) local store has acked: 0 or 1 acks by then.
@@ -420,18 +235,9 @@ async fn losing_two_of_three_nodes_makes_quorum_writes_unavailable() {
     kv.put(put(b"after", b"v1", vec![], Some(1))).await.unwrap();
     let read = kv.get(get(b"after", Some(1))).await.unwrap().into_inner();
     let got = values(&read);
-    assert!(
-        got == vec![b"v1".to_vec()] || got == vec![b"v".to_vec(), b"v1".to_vec()],
-        "{got:?}"
-    );
+    assert!(got == vec![b"v1".to_vec()] || got == vec![b"v".to_vec(), b"v1".to_vec()], "{got:?}");
 
-    let status = cluster
-        .admin(0)
-        .await
-        .status(proto::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = cluster.admin(0).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.counters["unavailable_writes"], 1);
     assert_eq!(status.counters["unavailable_reads"], 1);
     cluster.stop(0).await;
@@ -440,38 +246,12 @@ async fn losing_two_of_three_nodes_makes_quorum_writes_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lww_keeps_one_sibling() {
     let cluster = Cluster::start(&["--resolution", "lww"]).await;
-    cluster
-        .kv(0)
-        .await
-        .put(put(b"k", b"first", vec![], Some(3)))
-        .await
-        .unwrap();
+    cluster.kv(0).await.put(put(b"k", b"first", vec![], Some(3))).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    cluster
-        .kv(1)
-        .await
-        .put(put(b"k", b"second", vec![], Some(3)))
-        .await
-        .unwrap();
-    let read = cluster
-        .kv(2)
-        .await
-        .get(get(b"k", Some(3)))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        values(&read),
-        vec![b"second".to_vec()],
-        "the later timestamp wins"
-    );
+    cluster.kv(1).await.put(put(b"k", b"second", vec![], Some(3))).await.unwrap();
+    let read = cluster.kv(2).await.get(get(b"k", Some(3))).await.unwrap().into_inner();
+    assert_eq!(values(&read), vec![b"second".to_vec()], "the later timestamp wins");
     assert_eq!(cluster.local_sibling_counts(b"k").await, vec![1, 1, 1]);
-    let status = cluster
-        .admin(2)
-        .await
-        .status(proto::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let status = cluster.admin(2).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.resolution, "lww");
 }

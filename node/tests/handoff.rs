@@ -43,8 +43,18 @@ struct Cluster {
 }
 
 const FLAGS: &[&str] = &[
-    "--n", "3", "--w", "2", "--r", "2", "--request-timeout-ms", "300",
-    "--gossip-interval-ms", "50", "--fail-after-ms", "300",
+    "--n",
+    "3",
+    "--w",
+    "2",
+    "--r",
+    "2",
+    "--request-timeout-ms",
+    "300",
+    "--gossip-interval-ms",
+    "50",
+    "--fail-after-ms",
+    "300",
 ];
 
 impl Cluster {
@@ -164,7 +174,8 @@ async fn hints_reach_a_restarted_home_node() {
     let mut kv = KvClient::connect(cluster.url(0)).await.unwrap();
     let keys = 50;
     for i in 0..keys {
-        let put = proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
+        let put =
+            proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
         let reply = kv.put(put).await.expect("W=2 with one replica down").into_inner();
         // A hint is owed only to the stopped node, and only a failure known
         // before the reply can be listed (the rest are reported as empty).
@@ -201,7 +212,8 @@ async fn hints_survive_the_holders_restart_with_lsm() {
     let mut kv = KvClient::connect(cluster.url(0)).await.unwrap();
     let keys = 20;
     for i in 0..keys {
-        let put = proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
+        let put =
+            proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
         kv.put(put).await.expect("W=2 with one replica down");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

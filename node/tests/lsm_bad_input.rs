@@ -7,16 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dynamo_node::storage::lsm::{
-    manifest, sstable, DiskBudget, FsyncPolicy, LsmError, LsmOptions, LsmStorage, MAX_KEY_BYTES,
-    MAX_VALUE_BYTES,
+    manifest, sstable, DiskBudget, FsyncPolicy, LsmError, LsmOptions, LsmStorage, MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 use dynamo_node::storage::{Storage, StorageError};
 
 fn options() -> LsmOptions {
-    LsmOptions {
-        fsync: FsyncPolicy::Always,
-        ..LsmOptions::default()
-    }
+    LsmOptions { fsync: FsyncPolicy::Always, ..LsmOptions::default() }
 }
 
 fn lsm_err(e: StorageError) -> LsmError {
@@ -34,23 +30,16 @@ fn keys_and_values_at_the_limits() {
     {
         let db = LsmStorage::open(dir.path(), options()).expect("open");
         db.put(b"", Vec::new()).expect("empty key and value");
-        db.put(&big_key, big_value.clone())
-            .expect("largest key and value");
+        db.put(&big_key, big_value.clone()).expect("largest key and value");
         let e = lsm_err(db.put(&vec![b'k'; MAX_KEY_BYTES + 1], vec![]).unwrap_err());
-        assert!(
-            matches!(e, LsmError::KeyTooLarge(n) if n == MAX_KEY_BYTES + 1),
-            "{e}"
-        );
+        assert!(matches!(e, LsmError::KeyTooLarge(n) if n == MAX_KEY_BYTES + 1), "{e}");
         let e = lsm_err(db.put(b"v", vec![0; MAX_VALUE_BYTES + 1]).unwrap_err());
         assert!(e.to_string().contains("exceeds the limit"), "{e}");
         db.flush().expect("flush");
     }
     let db = LsmStorage::open(dir.path(), options()).expect("reopen");
     assert_eq!(db.get(b"").expect("get"), Some(Vec::new()));
-    assert_eq!(
-        db.get(&big_key).expect("get").map(|v| v.len()),
-        Some(MAX_VALUE_BYTES)
-    );
+    assert_eq!(db.get(&big_key).expect("get").map(|v| v.len()), Some(MAX_VALUE_BYTES));
     assert_eq!(db.len().expect("len"), 2);
 }
 
@@ -58,10 +47,7 @@ fn keys_and_values_at_the_limits() {
 fn missing_or_unusable_data_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope");
-    let opts = LsmOptions {
-        create_dir: false,
-        ..options()
-    };
+    let opts = LsmOptions { create_dir: false, ..options() };
     let e = LsmStorage::open(&missing, opts).unwrap_err();
     assert!(matches!(e, LsmError::DataDirMissing(_)), "{e}");
     assert!(e.to_string().contains("nope"), "names the directory: {e}");
@@ -69,10 +55,7 @@ fn missing_or_unusable_data_directory() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").expect("write");
     let e = LsmStorage::open(&file, options()).unwrap_err();
-    assert!(
-        e.to_string().contains("a-file") && e.to_string().contains("not a directory"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("a-file") && e.to_string().contains("not a directory"), "{e}");
     let e = LsmStorage::open(&file.join("below"), options()).unwrap_err();
     assert!(e.to_string().contains("below"), "{e}");
 }
@@ -80,11 +63,8 @@ fn missing_or_unusable_data_directory() {
 #[test]
 fn full_disk_is_an_error_and_acknowledged_writes_survive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = LsmOptions {
-        disk_budget: Some(Arc::new(DiskBudget::new(64 * 1024))),
-        memtable_bytes: 16 * 1024,
-        ..options()
-    };
+    let opts =
+        LsmOptions { disk_budget: Some(Arc::new(DiskBudget::new(64 * 1024))), memtable_bytes: 16 * 1024, ..options() };
     let mut acked = Vec::new();
     let mut first_error = None;
     {
@@ -100,28 +80,15 @@ fn full_disk_is_an_error_and_acknowledged_writes_survive() {
             }
         }
         let again = db.put(b"after", vec![1]).unwrap_err().to_string();
-        assert!(
-            again.contains("No space left") || again.contains("earlier failure"),
-            "{again}"
-        );
+        assert!(again.contains("No space left") || again.contains("earlier failure"), "{again}");
     }
     let first_error = first_error.expect("the disk filled up");
-    assert!(
-        first_error.contains("No space left on device"),
-        "{first_error}"
-    );
-    assert!(
-        first_error.contains(&dir.path().display().to_string()),
-        "names the file: {first_error}"
-    );
+    assert!(first_error.contains("No space left on device"), "{first_error}");
+    assert!(first_error.contains(&dir.path().display().to_string()), "names the file: {first_error}");
     assert!(acked.len() > 100, "only {} writes fit", acked.len());
     let db = LsmStorage::open(dir.path(), options()).expect("reopen with space");
     for k in &acked {
-        assert_eq!(
-            db.get(k).expect("get"),
-            Some(vec![1; 100]),
-            "acknowledged {k:?} lost"
-        );
+        assert_eq!(db.get(k).expect("get"), Some(vec![1; 100]), "acknowledged {k:?} lost");
     }
 }
 
@@ -150,11 +117,7 @@ fn newer_format_versions_are_refused() {
         .find(|p| p.extension().is_some_and(|x| x == "sst"))
         .expect("a table");
     let table_copy = std::fs::read(&table).expect("read");
-    rewrite_version(
-        &table,
-        table_copy.len() - sstable::FOOTER_BYTES + 8,
-        sstable::FOOTER_BYTES,
-    );
+    rewrite_version(&table, table_copy.len() - sstable::FOOTER_BYTES + 8, sstable::FOOTER_BYTES);
     let e = LsmStorage::open(dir.path(), options()).unwrap_err();
     assert!(matches!(e, LsmError::NewerFormat { found: 99, .. }), "{e}");
     assert!(e.to_string().contains(".sst"), "{e}");

@@ -34,18 +34,11 @@ fn options() -> LsmOptions {
 
 /// The default policy: corrupt files are quarantined at open.
 fn quarantining() -> LsmOptions {
-    LsmOptions {
-        on_corruption: CorruptionPolicy::Quarantine,
-        ..options()
-    }
+    LsmOptions { on_corruption: CorruptionPolicy::Quarantine, ..options() }
 }
 
 fn stat(db: &LsmStorage, name: &str) -> u64 {
-    db.stats()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no counter {name}"))
-        .1
+    db.stats().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no counter {name}")).1
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -104,10 +97,7 @@ fn served_values_are_right(db: &LsmStorage) -> Result<u32, StorageError> {
 #[test]
 fn every_wal_flip_is_an_error_or_an_unserved_torn_tail() {
     let pristine = wal_only();
-    let segment = files(pristine.path(), ".log")
-        .into_iter()
-        .next()
-        .expect("a WAL segment");
+    let segment = files(pristine.path(), ".log").into_iter().next().expect("a WAL segment");
     let len = std::fs::metadata(&segment).expect("stat").len() as usize;
     let last_record_start = len - (12 + 5 + key(0).len() + value(0).len());
     let mut offsets: Vec<usize> = (0..120).collect();
@@ -119,21 +109,13 @@ fn every_wal_flip_is_an_error_or_an_unserved_torn_tail() {
         let seg = dir.path().join(segment.file_name().expect("name"));
         flip(&seg, offset);
         match LsmStorage::open(dir.path(), options()) {
-            Err(LsmError::Corrupt {
-                path, offset: at, ..
-            }) => {
+            Err(LsmError::Corrupt { path, offset: at, .. }) => {
                 assert_eq!(path, seg, "the error names the segment");
-                assert!(
-                    at as usize <= offset,
-                    "error offset {at} after the flip at {offset}"
-                );
+                assert!(at as usize <= offset, "error offset {at} after the flip at {offset}");
             }
             Err(e) => panic!("flip at {offset}: unexpected error {e}"),
             Ok(db) => {
-                assert!(
-                    offset >= last_record_start,
-                    "flip at {offset} in a middle record went unnoticed"
-                );
+                assert!(offset >= last_record_start, "flip at {offset} in a middle record went unnoticed");
                 let found = served_values_are_right(&db).expect("reads");
                 assert_eq!(found, KEYS - 1, "only the torn last record may go");
             }
@@ -148,10 +130,7 @@ fn every_sstable_flip_is_detected() {
         let db = LsmStorage::open(pristine.path(), options()).expect("open");
         db.flush().expect("flush");
     }
-    let table = files(pristine.path(), ".sst")
-        .into_iter()
-        .next()
-        .expect("a table");
+    let table = files(pristine.path(), ".sst").into_iter().next().expect("a table");
     let len = std::fs::metadata(&table).expect("stat").len() as usize;
     let mut flips = 0;
     for offset in (0..len).step_by(13).chain(len.saturating_sub(200)..len) {
@@ -160,10 +139,7 @@ fn every_sstable_flip_is_detected() {
         flip(&dir.path().join(table.file_name().expect("name")), offset);
         let detected = match LsmStorage::open(dir.path(), options()) {
             Err(e) => {
-                assert!(
-                    e.to_string().contains(".sst"),
-                    "the error names the table: {e}"
-                );
+                assert!(e.to_string().contains(".sst"), "the error names the table: {e}");
                 true
             }
             Ok(db) => {
@@ -200,7 +176,11 @@ fn a_table_with_a_corrupt_block_is_quarantined_and_never_served() {
         let name = table.file_name().expect("name");
         flip(&dir.path().join(name), offset);
         let db = LsmStorage::open(dir.path(), quarantining()).expect("quarantine opens");
-        assert_eq!(served_values_are_right(&db).expect("reads"), 0, "flip at {offset}: the table's keys are gone, not served");
+        assert_eq!(
+            served_values_are_right(&db).expect("reads"),
+            0,
+            "flip at {offset}: the table's keys are gone, not served"
+        );
         assert_eq!(db.scan(b"", usize::MAX).expect("scan").len(), 0);
         assert_eq!(stat(&db, "lsm_corrupt_files_quarantined"), 1);
         assert_eq!(stat(&db, "lsm_corrupt_blocks_detected"), 1);
@@ -221,7 +201,10 @@ fn a_truncated_table_is_quarantined() {
     for keep in [0, len / 3, len - 1] {
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(pristine.path(), dir.path());
-        let f = std::fs::OpenOptions::new().write(true).open(dir.path().join(table.file_name().expect("name"))).expect("open");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(table.file_name().expect("name")))
+            .expect("open");
         f.set_len(keep).expect("truncate");
         let db = LsmStorage::open(dir.path(), quarantining()).expect("quarantine opens");
         assert_eq!(served_values_are_right(&db).expect("reads"), 0);

@@ -63,7 +63,8 @@ fn child(dir: &Path, round: u32, policy: FsyncPolicy, writers: u32, deferred: bo
         .map(|w| {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
-                let rt = deferred.then(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"));
+                let rt = deferred
+                    .then(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"));
                 for i in 0u64.. {
                     let key = format!("r{round:03}-w{w}-{i:08}");
                     put_acked(&db, &key, rt.as_ref());
@@ -125,17 +126,8 @@ fn run_child(dir: &Path, round: u32, kill_after: Duration) -> String {
     };
     let exe = std::env::current_exe().expect("test binary path");
     let mut c = Command::new(exe)
-        .args([
-            "--exact",
-            "crash_child",
-            "--nocapture",
-            "--include-ignored",
-            "--test-threads=1",
-        ])
-        .env(
-            CHILD_ENV,
-            format!("{}|{round}|{policy}|{writers}", dir.display()),
-        )
+        .args(["--exact", "crash_child", "--nocapture", "--include-ignored", "--test-threads=1"])
+        .env(CHILD_ENV, format!("{}|{round}|{policy}|{writers}", dir.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -183,11 +175,7 @@ fn crash_child() {
         return;
     };
     let parts: Vec<&str> = spec.split('|').collect();
-    let policy = if parts[2] == "always" {
-        FsyncPolicy::Always
-    } else {
-        FsyncPolicy::Batch
-    };
+    let policy = if parts[2] == "always" { FsyncPolicy::Always } else { FsyncPolicy::Batch };
     child(
         Path::new(parts[0]),
         parts[1].parse().expect("round"),
@@ -199,10 +187,7 @@ fn crash_child() {
 
 #[test]
 fn crash_test_sigkill_loses_no_acknowledged_write() {
-    let rounds: u32 = std::env::var("LSM_CRASH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(60);
+    let rounds: u32 = std::env::var("LSM_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut acked = Acked::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -217,12 +202,6 @@ fn crash_test_sigkill_loses_no_acknowledged_write() {
         total_acks += parse_acks(&out, &mut acked);
         verify(dir.path(), &acked);
     }
-    eprintln!(
-        "{rounds} SIGKILLs, {total_acks} acknowledged writes checked, {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    assert!(
-        total_acks > 0,
-        "the child never acknowledged a write: the test would prove nothing"
-    );
+    eprintln!("{rounds} SIGKILLs, {total_acks} acknowledged writes checked, {:.1} s", started.elapsed().as_secs_f64());
+    assert!(total_acks > 0, "the child never acknowledged a write: the test would prove nothing");
 }

@@ -75,11 +75,7 @@ fn run(ops: Vec<Op>, compression: Compression) -> Result<(), TestCaseError> {
                 prop_assert_eq!(db.get(&key(k)).expect("get"), model.get(&key(k)).cloned())
             }
             Op::Scan(k, n) => {
-                let want: Vec<_> = model
-                    .range(key(k)..)
-                    .take(n)
-                    .map(|(a, b)| (a.clone(), b.clone()))
-                    .collect();
+                let want: Vec<_> = model.range(key(k)..).take(n).map(|(a, b)| (a.clone(), b.clone())).collect();
                 prop_assert_eq!(db.scan(&key(k), n).expect("scan"), want);
             }
             Op::Flush => db.flush().expect("flush"),
@@ -127,25 +123,16 @@ fn a_wrong_model_is_caught() {
                 wrong_model.insert(key(k), v);
             }
             Op::Delete(k) => db.delete(&key(k)).expect("delete"),
-            Op::Get(k) => {
-                mismatch |= db.get(&key(k)).expect("get") != wrong_model.get(&key(k)).cloned()
-            }
+            Op::Get(k) => mismatch |= db.get(&key(k)).expect("get") != wrong_model.get(&key(k)).cloned(),
             Op::Flush => db.flush().expect("flush"),
             _ => {}
         }
     }
-    assert!(
-        mismatch,
-        "a model that ignores deletes must disagree with the engine"
-    );
+    assert!(mismatch, "a model that ignores deletes must disagree with the engine");
 }
 
 fn stat(db: &LsmStorage, name: &str) -> u64 {
-    db.stats()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no stat {name}"))
+    db.stats().into_iter().find(|(k, _)| k == name).map(|(_, v)| v).unwrap_or_else(|| panic!("no stat {name}"))
 }
 
 /// The paths the model test relies on really run: background flushes,
@@ -155,8 +142,7 @@ fn flushes_compactions_and_tombstone_drops_happen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(dir.path(), Compression::Lz4);
     for i in 0..2_000u32 {
-        db.put(format!("k{i:05}").as_bytes(), vec![1; 50])
-            .expect("put");
+        db.put(format!("k{i:05}").as_bytes(), vec![1; 50]).expect("put");
     }
     for i in 0..1_000u32 {
         db.delete(format!("k{i:05}").as_bytes()).expect("delete");
@@ -167,11 +153,7 @@ fn flushes_compactions_and_tombstone_drops_happen() {
     assert!(stat(&db, "lsm_compactions") > 0, "{:?}", db.stats());
     db.compact_all().expect("compact all");
     assert_eq!(db.table_count(), 1);
-    assert!(
-        stat(&db, "lsm_tombstones_dropped") >= 1_000,
-        "{:?}",
-        db.stats()
-    );
+    assert!(stat(&db, "lsm_tombstones_dropped") >= 1_000, "{:?}", db.stats());
     assert_eq!(db.len().expect("len"), 1_000);
     assert_eq!(db.get(b"k00005").expect("get"), None);
     assert_eq!(db.get(b"nothing-here").expect("get"), None);

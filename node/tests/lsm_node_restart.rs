@@ -11,23 +11,13 @@ use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 fn start(data_dir: &Path, port: u16) -> Child {
     let addr = format!("127.0.0.1:{port}");
     Command::new(env!("CARGO_BIN_EXE_dynamo-node"))
-        .args([
-            "--id",
-            "n1",
-            "--listen",
-            &addr,
-            "--peers",
-            &format!("n1={addr}"),
-        ])
+        .args(["--id", "n1", "--listen", &addr, "--peers", &format!("n1={addr}")])
         .args(["--n", "1", "--w", "1", "--r", "1", "--fsync", "always"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -69,33 +59,16 @@ async fn acknowledged_writes_survive_sigkill_of_the_node() {
     let mut node = start(dir.path(), port);
     let mut kv = connect(port).await;
     for i in 0..50u32 {
-        let req = proto::GetRequest {
-            key: format!("k{i}").into_bytes(),
-            r: Some(1),
-        };
+        let req = proto::GetRequest { key: format!("k{i}").into_bytes(), r: Some(1) };
         let got = kv.get(req).await.expect("get").into_inner();
         let values: Vec<Vec<u8>> = got.siblings.iter().map(|s| s.value.clone()).collect();
-        assert_eq!(
-            values,
-            vec![format!("v{i}").into_bytes()],
-            "k{i} after restart"
-        );
+        assert_eq!(values, vec![format!("v{i}").into_bytes()], "k{i} after restart");
     }
-    let mut admin = AdminClient::connect(format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("admin");
-    let status = admin
-        .status(proto::StatusRequest {})
-        .await
-        .expect("status")
-        .into_inner();
+    let mut admin = AdminClient::connect(format!("http://127.0.0.1:{port}")).await.expect("admin");
+    let status = admin.status(proto::StatusRequest {}).await.expect("status").into_inner();
     assert_eq!(status.storage, "lsm");
     assert_eq!(status.keys, 50);
-    assert!(
-        status.counters.contains_key("lsm_wal_bytes"),
-        "{:?}",
-        status.counters.keys()
-    );
+    assert!(status.counters.contains_key("lsm_wal_bytes"), "{:?}", status.counters.keys());
     node.kill().expect("SIGKILL");
     node.wait().expect("reap");
 }

@@ -16,8 +16,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dynamo_node::repair::anti_entropy::range_name;
 use dynamo_node::placement::ring::{Ring, RingMember};
+use dynamo_node::repair::anti_entropy::range_name;
 use dynamo_node::{serve, Config, NodeId, ServeError};
 use proto::admin_client::AdminClient;
 use proto::kv_client::KvClient;
@@ -28,8 +28,24 @@ use tonic::transport::Channel;
 
 const KEYS: usize = 300;
 const FLAGS: &[&str] = &[
-    "--n", "3", "--w", "2", "--r", "2", "--storage", "memory", "--request-timeout-ms", "500",
-    "--gossip-interval-ms", "50", "--fail-after-ms", "500", "--ring-delay-ms", "300", "--vnodes", "64",
+    "--n",
+    "3",
+    "--w",
+    "2",
+    "--r",
+    "2",
+    "--storage",
+    "memory",
+    "--request-timeout-ms",
+    "500",
+    "--gossip-interval-ms",
+    "50",
+    "--fail-after-ms",
+    "500",
+    "--ring-delay-ms",
+    "300",
+    "--vnodes",
+    "64",
 ];
 
 /// A running in-process node.

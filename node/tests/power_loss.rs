@@ -86,7 +86,8 @@ async fn acknowledged_writes_found_after_power_loss(fsync: &str) -> (usize, u64)
     let nodes = start(&configs, listeners, &disks);
     let mut kv = KvClient::connect(format!("http://{}", addrs[0])).await.unwrap();
     for i in 0..KEYS {
-        let put = proto::PutRequest { key: format!("k{i}").into_bytes(), value: b"v".to_vec(), context: vec![], w: Some(1) };
+        let put =
+            proto::PutRequest { key: format!("k{i}").into_bytes(), value: b"v".to_vec(), context: vec![], w: Some(1) };
         kv.put(put).await.expect("W=1 write acknowledged");
     }
     // Every replica got every write (the others answer after the ack): let

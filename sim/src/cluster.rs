@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use docker::{Capabilities, Cluster, ClusterError, ExecOutput, Fault, Joined, Left, LinkFaults, Members, StoreKind, PEER_STORES};
+use docker::{
+    Capabilities, Cluster, ClusterError, ExecOutput, Fault, Joined, Left, LinkFaults, Members, StoreKind, PEER_STORES,
+};
 use serde_json::{json, Value};
 use tonic::transport::Channel;
 
@@ -82,7 +84,8 @@ impl SimCluster {
     /// libraries the simulator can host).
     pub fn capabilities() -> Capabilities {
         let why = "the simulator hosts only the dynamo-node library (peer stores are separate programs)";
-        let no_files = "simulated nodes store in the power-loss model, in memory: there are no WAL or SSTable files to damage";
+        let no_files =
+            "simulated nodes store in the power-loss model, in memory: there are no WAL or SSTable files to damage";
         Fault::ALL
             .into_iter()
             .fold(Capabilities::all(BACKEND), |caps, fault| caps.without(fault, &PEER_STORES, why))
@@ -111,7 +114,10 @@ impl SimCluster {
         json!(count)
     }
 
-    async fn call(&self, make: impl FnOnce(tokio::sync::oneshot::Sender<crate::control::Reply>) -> Control) -> Result<Value, ClusterError> {
+    async fn call(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<crate::control::Reply>) -> Control,
+    ) -> Result<Value, ClusterError> {
         self.control.call(make).await.map_err(ClusterError::Other)
     }
 
@@ -155,7 +161,8 @@ impl Cluster for SimCluster {
     }
 
     fn channel(&self, node: &str, timeout: Duration) -> docker::Result<Channel> {
-        net::channel(&format!("{node}:{PORT}"), timeout, Some(timeout)).map_err(|e| ClusterError::Other(format!("channel to {node}: {e}")))
+        net::channel(&format!("{node}:{PORT}"), timeout, Some(timeout))
+            .map_err(|e| ClusterError::Other(format!("channel to {node}: {e}")))
     }
 
     fn peer_ip(&self, node: &str) -> docker::Result<std::net::IpAddr> {
@@ -326,6 +333,8 @@ impl LinkFaults for SimCluster {
             ops.push(LinkOp::Latency { pair: p.clone(), min_ms, max_ms });
             ops.push(LinkOp::FailRate { pair: p, rate: 0.0 });
         }
-        Ok(json!({"latency_ms": {"min": min_ms, "max": max_ms}, "message_fail_rate": 0.0, "link_ops": self.send_links(ops)}))
+        Ok(
+            json!({"latency_ms": {"min": min_ms, "max": max_ms}, "message_fail_rate": 0.0, "link_ops": self.send_links(ops)}),
+        )
     }
 }

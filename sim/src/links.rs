@@ -168,7 +168,10 @@ mod tests {
         links.hold(&[pair("n1", "n2")], "pause n1");
         links.hold(&[pair("n1", "n2")], "pause n2");
         assert_eq!(links.release("pause n1"), vec![LinkOp::Hold(pair("n1", "n2"))]);
-        assert_eq!(links.release("pause n2"), vec![LinkOp::Release(pair("n1", "n2")), LinkOp::Repair(pair("n1", "n2"))]);
+        assert_eq!(
+            links.release("pause n2"),
+            vec![LinkOp::Release(pair("n1", "n2")), LinkOp::Repair(pair("n1", "n2"))]
+        );
         assert!(links.release("pause n2").is_empty(), "nothing left to release");
     }
 

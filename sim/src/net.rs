@@ -90,8 +90,9 @@ pub fn channel(
 
 /// One simulated TCP connect to the URI's authority.
 async fn dial(uri: Uri) -> std::io::Result<TokioIo<TcpStream>> {
-    let authority = uri.authority().map(|a| a.as_str().to_string()).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no host:port in {uri}"))
-    })?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("no host:port in {uri}")))?;
     Ok(TokioIo::new(TcpStream::connect(authority).await?))
 }

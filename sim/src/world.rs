@@ -172,7 +172,12 @@ where
 }
 
 /// One request of the harness, applied between two steps.
-fn apply(sim: &mut turmoil::Sim<'_>, hosts: &mut BTreeMap<String, NodeHost>, spec: &SimSpec, request: Control) -> Result<(), SimError> {
+fn apply(
+    sim: &mut turmoil::Sim<'_>,
+    hosts: &mut BTreeMap<String, NodeHost>,
+    spec: &SimSpec,
+    request: Control,
+) -> Result<(), SimError> {
     match request {
         Control::Links(ops) => ops.into_iter().for_each(|op| link_op(sim, op)),
         Control::Crash { node, reply } => answer(reply, crash(sim, hosts, &node)),
@@ -263,10 +268,8 @@ fn node_argv(spec: &SimSpec, hosts: &BTreeMap<String, NodeHost>, node: &str, ext
         members = vec![node];
     }
     let peers: Vec<String> = members.iter().map(|m| format!("{m}={m}:{PORT}")).collect();
-    let mut argv: Vec<String> = ["dynamo-node", "--id", node, "--listen", &format!("0.0.0.0:{PORT}")]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut argv: Vec<String> =
+        ["dynamo-node", "--id", node, "--listen", &format!("0.0.0.0:{PORT}")].iter().map(|s| s.to_string()).collect();
     argv.extend(["--peers".to_string(), peers.join(","), "--data-dir".to_string(), format!("/sim/{node}")]);
     argv.extend(spec.node_args.iter().cloned());
     // The Prometheus endpoint is a real socket: none under the simulator.
@@ -304,7 +307,10 @@ pub fn node_seed(seed: u64, node: &str) -> u64 {
 }
 
 /// What the host runs at every boot: the node library on the kept disks.
-fn software(h: &NodeHost, seed: u64) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = turmoil::Result>>> + 'static {
+fn software(
+    h: &NodeHost,
+    seed: u64,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = turmoil::Result>>> + 'static {
     let (config, disk, hint_disk, offset) = (h.config.clone(), h.disk.clone(), h.hint_disk.clone(), h.offset.clone());
     move || {
         let env = dynamo_node::Environment {

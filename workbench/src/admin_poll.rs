@@ -62,7 +62,6 @@ impl AdminPoller {
         self.inner.snapshot().await;
     }
 
-
     /// After the writes stopped: snapshots every interval until every
     /// range's Merkle roots agree or `bound` passed, so the convergence
     /// checker sees the replicas settle (or not) with no write churning the

@@ -245,7 +245,10 @@ impl CampaignArgs {
     /// The whole plan, with the backend already chosen.
     pub fn plan(&self, matrix: Matrix, backend: Backend) -> Plan {
         Plan {
-            name: self.name.clone().unwrap_or_else(|| format!("campaign-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))),
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("campaign-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))),
             results_dir: self.results_dir.clone(),
             backend,
             matrix,
@@ -266,7 +269,8 @@ impl CampaignArgs {
 /// The nemesis schedules in `path` (the JSON list a run's `schedule.json` holds).
 fn read_schedules(path: &std::path::Path) -> Result<Vec<nemesis::Schedule>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("--schedule: cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("--schedule: {} is not a list of nemesis schedules (schedule.json)", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("--schedule: {} is not a list of nemesis schedules (schedule.json)", path.display()))
 }
 
 /// The flags a TOML config file stands for, to put before the command line's.
@@ -328,7 +332,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
         std::fs::write(&path, "nemesis = [\"none\", \"kill+clock\"]\nquorums = [\"1,1\", \"2,2\"]\ntime_limit = 7\nexpect-anomalies = true\n").unwrap();
-        let args: Vec<String> = ["workbench", "campaign", "--config", path.to_str().unwrap(), "--time-limit", "9"].map(String::from).to_vec();
+        let args: Vec<String> = ["workbench", "campaign", "--config", path.to_str().unwrap(), "--time-limit", "9"]
+            .map(String::from)
+            .to_vec();
         let expanded = expand_config(args).unwrap();
         let joined = expanded.join(" ");
         assert!(joined.contains("--nemesis none,kill+clock"), "{joined}");

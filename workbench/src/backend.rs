@@ -64,12 +64,15 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: Back
     assert!(matches!(fallback, BackendChoice::Sim | BackendChoice::Local), "auto falls back to sim or local");
     let docker_up = matches!(choice, BackendChoice::Docker | BackendChoice::Auto) && docker::docker_available().await;
     match (choice, docker_up) {
-        (BackendChoice::Docker, false) => bail!("--backend docker, but no Docker engine answers; is the daemon running?"),
+        (BackendChoice::Docker, false) => {
+            bail!("--backend docker, but no Docker engine answers; is the daemon running?")
+        }
         (BackendChoice::Docker | BackendChoice::Auto, true) => {
             let image = match &overrides.image {
                 Some(image) => image.clone(),
-                None => docker::built_image_tag()
-                    .context("no node image recorded in target/dynamo-node.image: run `make image` first (or pass --image)")?,
+                None => docker::built_image_tag().context(
+                    "no node image recorded in target/dynamo-node.image: run `make image` first (or pass --image)",
+                )?,
             };
             docker::check_image(&image).await.with_context(|| format!("--image {image}"))?;
             Ok(Backend::Docker { image })
@@ -85,8 +88,9 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: Back
             }
             let binary = match &overrides.node_binary {
                 Some(b) => b.clone(),
-                None => docker::find_node_binary()
-                    .context("no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary")?,
+                None => docker::find_node_binary().context(
+                    "no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary",
+                )?,
             };
             Ok(Backend::Local { binary })
         }
@@ -116,7 +120,9 @@ impl Backend {
     pub async fn start(&self, spec: &ClusterSpec, kind: StoreKind) -> Result<Arc<dyn Cluster>> {
         let cluster: Arc<dyn Cluster> = match self {
             Backend::Docker { image } => Arc::new(DockerCluster::start_store(spec, image, kind).await?),
-            Backend::Local { binary } if kind == StoreKind::Dynamo => Arc::new(LocalCluster::start(spec, binary.clone()).await?),
+            Backend::Local { binary } if kind == StoreKind::Dynamo => {
+                Arc::new(LocalCluster::start(spec, binary.clone()).await?)
+            }
             Backend::Local { .. } => Arc::new(LocalCluster::start_store(spec, kind).await?),
             Backend::Sim => bail!("a simulated cluster lives inside its simulation (sim_run::drive), not started here"),
         };
@@ -137,7 +143,10 @@ impl Backend {
     pub fn refuses(&self, matrix: &crate::matrix::Matrix) -> Option<String> {
         let peer = matrix.stores.iter().find(|s| s.kind() != StoreKind::Dynamo)?;
         matches!(self, Backend::Sim).then(|| {
-            format!("--stores {}: the sim backend hosts only our node (dynamo); peer stores need --backend docker or local", peer.as_str())
+            format!(
+                "--stores {}: the sim backend hosts only our node (dynamo); peer stores need --backend docker or local",
+                peer.as_str()
+            )
         })
     }
 

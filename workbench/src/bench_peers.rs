@@ -58,16 +58,43 @@ struct Contender {
 fn contenders() -> Vec<Contender> {
     let dynamo = |n: u32, w: u32, r: u32| {
         let (n, w, r) = (n.to_string(), w.to_string(), r.to_string());
-        ["--n", &n, "--w", &w, "--r", &r, "--storage", "lsm", "--fsync", "batch", "--resolution", "lww", "--runtime-threads", "1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "--n",
+            &n,
+            "--w",
+            &w,
+            "--r",
+            &r,
+            "--storage",
+            "lsm",
+            "--fsync",
+            "batch",
+            "--resolution",
+            "lww",
+            "--runtime-threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
     vec![
-        Contender { key: "dynamo3", label: "dynamo N3 W2 R2 (3 nodes)", store: StoreKind::Dynamo, nodes: 3, node_args: dynamo(3, 2, 2) },
+        Contender {
+            key: "dynamo3",
+            label: "dynamo N3 W2 R2 (3 nodes)",
+            store: StoreKind::Dynamo,
+            nodes: 3,
+            node_args: dynamo(3, 2, 2),
+        },
         Contender { key: "etcd", label: "etcd (3 members)", store: StoreKind::Etcd, nodes: 3, node_args: vec![] },
         Contender { key: "redis", label: "redis (1 node)", store: StoreKind::Redis, nodes: 1, node_args: vec![] },
-        Contender { key: "dynamo1", label: "dynamo N1 (1 node)", store: StoreKind::Dynamo, nodes: 1, node_args: dynamo(1, 1, 1) },
+        Contender {
+            key: "dynamo1",
+            label: "dynamo N1 (1 node)",
+            store: StoreKind::Dynamo,
+            nodes: 1,
+            node_args: dynamo(1, 1, 1),
+        },
     ]
 }
 

@@ -90,7 +90,11 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
             }
             Err(e) if e.is::<Interrupted>() => {
                 progress.abandon();
-                eprintln!("interrupted: the cluster was torn down; {} finished runs are in {} (resume with --resume)", outcomes.len(), dir.display());
+                eprintln!(
+                    "interrupted: the cluster was torn down; {} finished runs are in {} (resume with --resume)",
+                    outcomes.len(),
+                    dir.display()
+                );
                 write_reports(plan, &dir, &outcomes, Some(&format!("interrupted by Ctrl-C during run {}", spec.name)))?;
                 return Ok(130);
             }
@@ -180,7 +184,13 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
 
 /// Starts a real cluster for `spec`, drives the run on it and tears it down
 /// (the outer error); the inner result is the run's own.
-async fn drive_real(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) -> Result<Result<PathBuf>> {
+async fn drive_real(
+    plan: &Plan,
+    spec: &RunSpec,
+    dir: &Path,
+    index: usize,
+    run: &mut RunConfig,
+) -> Result<Result<PathBuf>> {
     let cluster = start_cluster(plan, spec, dir, index).await?;
     record_mechanisms(cluster.as_ref(), spec, run);
     if spec.store == crate::store::Store::Dynamo {
@@ -322,7 +332,8 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], stopped: Option<
         ));
     }
     let text = summary_text(plan, &groups, &verdict);
-    std::fs::write(dir.join("summary.md"), &text).with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
+    std::fs::write(dir.join("summary.md"), &text)
+        .with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
     index::write_index(dir, &plan.name, outcomes, &verdict)?;
     if stopped.is_some() {
         println!("{text}");
@@ -373,7 +384,8 @@ mod tests {
         let run_dir = dir.join(&done.name);
         std::fs::create_dir_all(&run_dir).unwrap();
         write_json(&run_dir.join(files::RUN), &done.run_config("docker", "img")).unwrap();
-        let results = Results::from_checkers(BTreeMap::from([("stats".to_string(), checker::CheckResult::new(Validity::True))]));
+        let results =
+            Results::from_checkers(BTreeMap::from([("stats".to_string(), checker::CheckResult::new(Validity::True))]));
         write_json(&run_dir.join(files::RESULTS), &results).unwrap();
         std::fs::write(run_dir.join(files::HISTORY), "").unwrap();
         assert!(has_runs(&dir));
@@ -403,7 +415,8 @@ mod tests {
             assert_eq!(write_reports(&plan, &dir, &[], Some(why)).unwrap(), 2, "nothing checked: unknown");
             let text = std::fs::read_to_string(dir.join("summary.md")).unwrap();
             assert!(!text.contains("Every run is as valid as expected"), "{text}");
-            let lead = text.find(&format!("Incomplete, verdict unknown: 0 of {planned} runs finished ({why})")).expect(&text);
+            let lead =
+                text.find(&format!("Incomplete, verdict unknown: 0 of {planned} runs finished ({why})")).expect(&text);
             assert!(lead < text.find("Columns:").unwrap(), "the reason comes before the tables: {text}");
             assert!(text.contains("Verdict unknown: 0 of"), "{text}");
         }

@@ -65,9 +65,17 @@ fn details(results: &Results) -> String {
     if let Some(hints) = results.checkers.get(checker::hint_delivery::NAME) {
         let home = hints.figure("home_check").and_then(|h| h.get("valid")).cloned().unwrap_or(json!("no hinted write"));
         let figure = |k: &str| hints.figure(k).cloned().unwrap_or_default();
-        out.push(format!("hint-delivery: hinted_writes {} missing {} (home check: {home})", figure("hinted_writes"), figure("missing")));
+        out.push(format!(
+            "hint-delivery: hinted_writes {} missing {} (home check: {home})",
+            figure("hinted_writes"),
+            figure("missing")
+        ));
     }
-    let load = results.checkers.get(checker::stats::NAME).and_then(|s| s.figure("offered_load")).filter(|l| l["arrival"] == "open");
+    let load = results
+        .checkers
+        .get(checker::stats::NAME)
+        .and_then(|s| s.figure("offered_load"))
+        .filter(|l| l["arrival"] == "open");
     if let Some(load) = load {
         let rate = |k: &str| load[k].as_f64().map_or("-".to_string(), |r| format!("{r:.1}"));
         out.push(format!(

@@ -182,7 +182,10 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
             out.push(claim(stale == Some(0), format!("0 stale reads without faults (W+R>N), found {stale:?}")));
         }
         if has("partition") && run.w + run.r <= run.n {
-            out.push(claim(stale.is_some_and(|s| s > 0), format!("stale reads under partitions (W+R<=N), found {stale:?}")));
+            out.push(claim(
+                stale.is_some_and(|s| s > 0),
+                format!("stale reads under partitions (W+R<=N), found {stale:?}"),
+            ));
         }
     }
     if run.workload == "set" {
@@ -196,7 +199,10 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
         let delay_ms = nemesis::netem::DELAY_MS as f64;
         out.push(claim(
             shift.is_some_and(|s| s >= delay_ms),
-            format!("ops in latency windows slower by at least the {delay_ms} ms injected (median), shift {}", shift.map_or("unmeasured".into(), |s| format!("{s:.1} ms"))),
+            format!(
+                "ops in latency windows slower by at least the {delay_ms} ms injected (median), shift {}",
+                shift.map_or("unmeasured".into(), |s| format!("{s:.1} ms"))
+            ),
         ));
     }
     out
@@ -206,10 +212,16 @@ fn prefix_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     let violations = figure(results, checker::consistent_prefix::NAME, "violations");
     let mut out = Vec::new();
     if run.nemesis.is_empty() && run.is_strict_quorum() {
-        out.push(claim(violations == Some(0), format!("0 consistent-prefix violations without faults (W+R>N), found {violations:?}")));
+        out.push(claim(
+            violations == Some(0),
+            format!("0 consistent-prefix violations without faults (W+R>N), found {violations:?}"),
+        ));
     }
     if run.nemesis.iter().any(|n| n == "partition") && run.w == 1 && run.r == 1 {
-        out.push(claim(violations.is_some_and(|v| v > 0), format!("consistent-prefix violations under partitions (W=R=1), found {violations:?}")));
+        out.push(claim(
+            violations.is_some_and(|v| v > 0),
+            format!("consistent-prefix violations under partitions (W=R=1), found {violations:?}"),
+        ));
     }
     out
 }
@@ -225,23 +237,38 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     let mut out = Vec::new();
     match run.resolution {
         Resolution::Lww if contended && run.nemesis.is_empty() => {
-            out.push(claim(lost.is_some_and(|l| l > 0), format!("LWW to lose acknowledged adds under contention, lost {lost:?}")));
+            out.push(claim(
+                lost.is_some_and(|l| l > 0),
+                format!("LWW to lose acknowledged adds under contention, lost {lost:?}"),
+            ));
         }
         // A corrupt node lost data only it held, and N=3 replicas hold every add.
         Resolution::Siblings if run.nemesis.is_empty() || (durable && only(&["kill", "corrupt"])) => {
-            out.push(claim(lost == Some(0), format!("siblings with union merge to lose no acknowledged add, lost {lost:?}")));
+            out.push(claim(
+                lost == Some(0),
+                format!("siblings with union merge to lose no acknowledged add, lost {lost:?}"),
+            ));
         }
         _ => {}
     }
     let power_loss = run.backend == "sim" && !run.nemesis.is_empty() && only(&["kill"]);
     if power_loss && fsync == Some(Fsync::Never) && run.w == 1 {
-        out.push(claim(lost.is_some_and(|l| l > 0), format!("power loss with fsync never to lose acknowledged W=1 adds, lost {lost:?}")));
+        out.push(claim(
+            lost.is_some_and(|l| l > 0),
+            format!("power loss with fsync never to lose acknowledged W=1 adds, lost {lost:?}"),
+        ));
     }
     if power_loss && fsync == Some(Fsync::Always) && run.resolution == Resolution::Siblings {
-        out.push(claim(lost == Some(0), format!("power loss with fsync always to lose no acknowledged add, lost {lost:?}")));
+        out.push(claim(
+            lost == Some(0),
+            format!("power loss with fsync always to lose no acknowledged add, lost {lost:?}"),
+        ));
     }
     if run.resolution == Resolution::Lww && run.nemesis.iter().any(|n| n == "clock") {
-        out.push(claim(to_clock.is_some_and(|l| l > 0), format!("LWW to lose adds to skewed clocks, lost_to_clock {to_clock:?}")));
+        out.push(claim(
+            to_clock.is_some_and(|l| l > 0),
+            format!("LWW to lose adds to skewed clocks, lost_to_clock {to_clock:?}"),
+        ));
     }
     out
 }

@@ -142,7 +142,12 @@ impl SeedRow {
 /// `expected_zero: false`. A sweep of a correct build finds them on some
 /// seeds, so they are reported, but flag a seed only with `--flag-measured`.
 pub fn anomalies(results: &Results) -> (Vec<String>, Vec<String>) {
-    let figures = [("stale-reads", "stale"), ("read-your-writes", "violations"), ("monotonic-reads", "violations"), ("lost-writes", "lost")];
+    let figures = [
+        ("stale-reads", "stale"),
+        ("read-your-writes", "violations"),
+        ("monotonic-reads", "violations"),
+        ("lost-writes", "lost"),
+    ];
     let (mut promised, mut measured) = (Vec::new(), Vec::new());
     for (checker, key) in figures {
         let Some(result) = results.checkers.get(checker) else { continue };
@@ -189,7 +194,11 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
             Some(first) => {
                 let mut m = plan.matrix.clone();
                 m.seed = first.seed;
-                let spec = m.runs().into_iter().find(|s| s.name == first.run).context("the flagged run is not in the matrix")?;
+                let spec = m
+                    .runs()
+                    .into_iter()
+                    .find(|s| s.name == first.run)
+                    .context("the flagged run is not in the matrix")?;
                 println!("{}", shrink_report(&spec, first, &dir, &plan.name)?);
             }
             None => println!("--shrink: no flagged seed to shrink"),
@@ -212,7 +221,14 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
 }
 
 /// Runs every seed's runs on `jobs` worker threads; rows in seed order.
-fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &str, jobs: usize, flag_measured: bool) -> Result<Vec<SeedRow>> {
+fn sweep(
+    matrix: &crate::matrix::Matrix,
+    seeds: &[u64],
+    dir: &Path,
+    campaign: &str,
+    jobs: usize,
+    flag_measured: bool,
+) -> Result<Vec<SeedRow>> {
     let next = Arc::new(AtomicUsize::new(0));
     let rows = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -243,7 +259,11 @@ fn sweep(matrix: &crate::matrix::Matrix, seeds: &[u64], dir: &Path, campaign: &s
 fn row_status(row: &SeedRow) -> String {
     match &row.error {
         Some(e) => format!("error: {e}"),
-        None => format!("valid: {} {}", validity_label(row.valid), row.anomalies.iter().chain(&row.measured).cloned().collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "valid: {} {}",
+            validity_label(row.valid),
+            row.anomalies.iter().chain(&row.measured).cloned().collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -369,7 +389,11 @@ impl Shrinker<'_> {
                 None
             }
         };
-        eprintln!("shrink attempt {} ({what}): {}", self.attempts, if kept.is_some() { "still flagged, kept" } else { "no longer flagged" });
+        eprintln!(
+            "shrink attempt {} ({what}): {}",
+            self.attempts,
+            if kept.is_some() { "still flagged, kept" } else { "no longer flagged" }
+        );
         match kept {
             Some(ops) => {
                 if let Some((old, _)) = self.best.replace((run_dir, ops)) {
@@ -390,7 +414,8 @@ impl Shrinker<'_> {
 /// partition and its heal, a kill and its restart), so dropping one drops
 /// a whole fault rather than leaving its heal dangling.
 fn windows(schedule: &nemesis::Schedule) -> Vec<std::ops::Range<usize>> {
-    let starts: Vec<usize> = (0..schedule.actions.len()).filter(|&i| i == 0 || schedule.actions[i].action.starts_fault()).collect();
+    let starts: Vec<usize> =
+        (0..schedule.actions.len()).filter(|&i| i == 0 || schedule.actions[i].action.starts_fault()).collect();
     starts.iter().enumerate().map(|(k, &a)| a..starts.get(k + 1).copied().unwrap_or(schedule.actions.len())).collect()
 }
 
@@ -434,7 +459,11 @@ pub fn shrink(spec: &RunSpec, original: &SeedRow, dir: &Path, budget: usize) -> 
     let actions_before = action_count(&current);
     // The run as swept, once more: its ops, and a check that it still shows it.
     if s.reproduces(&with_schedules(spec, &current), "the seed as swept") != Some(true) {
-        bail!("seed {} ({}) did not show it again when re-run: not deterministic, or the budget is spent", spec.seed, spec.name);
+        bail!(
+            "seed {} ({}) did not show it again when re-run: not deterministic, or the budget is spent",
+            spec.seed,
+            spec.name
+        );
     }
     let ops_before = s.best.as_ref().map_or(0, |b| b.1);
 
@@ -443,7 +472,8 @@ pub fn shrink(spec: &RunSpec, original: &SeedRow, dir: &Path, budget: usize) -> 
         for si in 0..current.len() {
             for w in windows(&current[si]).into_iter().rev() {
                 let mut candidate = current.clone();
-                let dropped: Vec<&str> = candidate[si].actions.drain(w.clone()).map(|a| a.action.name()).collect::<Vec<_>>();
+                let dropped: Vec<&str> =
+                    candidate[si].actions.drain(w.clone()).map(|a| a.action.name()).collect::<Vec<_>>();
                 let what = format!("drop {} at {} ms", dropped.join("+"), current[si].actions[w.start].at_ms);
                 match s.reproduces(&with_schedules(spec, &candidate), &what) {
                     Some(true) => {
@@ -511,9 +541,18 @@ pub fn shrink(spec: &RunSpec, original: &SeedRow, dir: &Path, budget: usize) -> 
     let (best_dir, ops_after) = s.best.take().expect("the first attempt reproduced");
     let run_dir = dir.join(format!("shrunk-seed-{}", spec.seed));
     let _ = std::fs::remove_dir_all(&run_dir);
-    std::fs::rename(&best_dir, &run_dir).with_context(|| format!("cannot move {} to {}", best_dir.display(), run_dir.display()))?;
+    std::fs::rename(&best_dir, &run_dir)
+        .with_context(|| format!("cannot move {} to {}", best_dir.display(), run_dir.display()))?;
     let _ = std::fs::remove_dir_all(dir.join(format!("shrink-{}", spec.seed)));
-    Ok(Shrunk { actions_after: action_count(&current), spec: smallest, actions_before, ops_before, ops_after, attempts: s.attempts, run_dir })
+    Ok(Shrunk {
+        actions_after: action_count(&current),
+        spec: smallest,
+        actions_before,
+        ops_before,
+        ops_after,
+        attempts: s.attempts,
+        run_dir,
+    })
 }
 
 /// Shrinks `row`'s run and says what is left and how to replay it.
@@ -567,7 +606,15 @@ fn report(rows: &[SeedRow], flagged: &[&SeedRow], seeds: usize, wall: std::time:
     let mut text = String::from("| seed | run | valid | anomalies | measured (not promised) | replay |\n| --- | --- | --- | --- | --- | --- |\n");
     for r in flagged {
         let what = r.error.clone().unwrap_or_else(|| r.anomalies.join(", "));
-        text.push_str(&format!("| {} | {} | {} | {} | {} | `{}` |\n", r.seed, r.run, validity_label(r.valid), what, r.measured.join(", "), r.replay));
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {} | `{}` |\n",
+            r.seed,
+            r.run,
+            validity_label(r.valid),
+            what,
+            r.measured.join(", "),
+            r.replay
+        ));
     }
     // Seeds not flagged that still measured something: listed, so nothing is silently dropped.
     let measured_only: Vec<String> = rows
@@ -655,7 +702,12 @@ mod tests {
         assert!(shrunk.attempts <= 6);
         assert!(shrunk.actions_after <= shrunk.actions_before);
         assert!(shrunk.ops_after <= shrunk.ops_before, "{shrunk:?}");
-        assert!(shrunk.actions_after < shrunk.actions_before || shrunk.spec.knobs.time_limit_s < 4 || shrunk.spec.knobs.rate < 100.0, "something shrank: {shrunk:?}");
+        assert!(
+            shrunk.actions_after < shrunk.actions_before
+                || shrunk.spec.knobs.time_limit_s < 4
+                || shrunk.spec.knobs.rate < 100.0,
+            "something shrank: {shrunk:?}"
+        );
         let again = dir.join("again");
         let (results, _) = simulate_and_check(&shrunk.spec, &again, "test").unwrap();
         assert!(!anomalies(&results).1.is_empty(), "the shrunk run replays its (measured) stale reads");

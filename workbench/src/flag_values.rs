@@ -17,7 +17,10 @@ use nemesis::{Composition, ALL_KINDS};
 use workload::KeyShape;
 
 /// A parser accepting exactly the names of `all` (listed by `--help`).
-pub fn one_of<T: Copy + Send + Sync + 'static>(all: &'static [T], name: fn(T) -> &'static str) -> impl TypedValueParser<Value = T> {
+pub fn one_of<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
     PossibleValuesParser::new(all.iter().map(|v| PossibleValue::new(name(*v))))
         .map(move |s: String| *all.iter().find(|v| name(**v) == s).expect("clap passes only a listed value"))
 }
@@ -81,7 +84,12 @@ pub struct CompositionParser;
 impl TypedValueParser for CompositionParser {
     type Value = Composition;
 
-    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Composition, clap::Error> {
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Composition, clap::Error> {
         let text = value.to_string_lossy();
         text.parse::<Composition>().map_err(|why| {
             let flag = arg.map_or("--nemesis".to_string(), |a| a.to_string());
@@ -105,7 +113,10 @@ mod tests {
 
     #[test]
     fn quorums_parse_and_refuse_zeros_and_junk() {
-        assert_eq!(quorums("1,1 2,2;3,1").unwrap().0, vec![Quorum { w: 1, r: 1 }, Quorum { w: 2, r: 2 }, Quorum { w: 3, r: 1 }]);
+        assert_eq!(
+            quorums("1,1 2,2;3,1").unwrap().0,
+            vec![Quorum { w: 1, r: 1 }, Quorum { w: 2, r: 2 }, Quorum { w: 3, r: 1 }]
+        );
         assert!(quorums("0,1").unwrap_err().contains("W in \"0,1\""));
         assert!(quorums("2").unwrap_err().contains("not a W,R pair"));
         assert!(quorums("2,x").is_err());

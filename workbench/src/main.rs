@@ -142,10 +142,12 @@ async fn main() {
         }
         Command::Clean { all } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
-            removed.map(|n| {
-            eprintln!("removed {n} leftover containers/networks");
-            0
-        }).map_err(Into::into)
+            removed
+                .map(|n| {
+                    eprintln!("removed {n} leftover containers/networks");
+                    0
+                })
+                .map_err(Into::into)
         }
     };
     match code {

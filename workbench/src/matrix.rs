@@ -113,7 +113,12 @@ impl Matrix {
                 bail!("--schedule has a {} schedule, but --nemesis is {}", kind.as_str(), runs[0].nemesis.label());
             }
             if let Some(late) = schedule.actions.iter().find(|a| a.at_ms >= limit_ms) {
-                bail!("--schedule: a {} at {} ms is past the fault phase (--time-limit {} s)", late.action.name(), late.at_ms, self.knobs.time_limit_s);
+                bail!(
+                    "--schedule: a {} at {} ms is past the fault phase (--time-limit {} s)",
+                    late.action.name(),
+                    late.at_ms,
+                    self.knobs.time_limit_s
+                );
             }
         }
         Ok(())
@@ -170,7 +175,9 @@ impl Matrix {
         test_index: u32,
     ) -> RunSpec {
         let mut name = match store {
-            Store::Dynamo => format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str()),
+            Store::Dynamo => {
+                format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str())
+            }
             peer => format!("{}-{}-{}", nemesis.label(), workload.as_str(), peer.as_str()),
         };
         let label = switches.label().replace([' ', ':'], "-");
@@ -252,7 +259,10 @@ pub(crate) mod tests {
         let names: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names.len(), runs.len(), "run names are unique");
         assert!(runs.iter().all(|r| r.w <= r.n && r.r <= r.n));
-        assert!(runs.iter().any(|r| r.name == "clock+kill-set-n3-w1-r1-lww-hh-off-t1") || runs.iter().any(|r| r.name.starts_with("kill+clock-set-n3-w1-r1-lww-hh-off")));
+        assert!(
+            runs.iter().any(|r| r.name == "clock+kill-set-n3-w1-r1-lww-hh-off-t1")
+                || runs.iter().any(|r| r.name.starts_with("kill+clock-set-n3-w1-r1-lww-hh-off"))
+        );
     }
 
     #[test]

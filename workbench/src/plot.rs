@@ -134,7 +134,12 @@ fn latency(history: &History, windows: &[Window], path: &Path, run: &RunConfig) 
             .label(format!("{f} {outcome} ({})", points.len()))
             .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
@@ -168,14 +173,20 @@ fn throughput(history: &History, windows: &[Window], path: &Path) -> Result<()> 
             .label(format!("{f} {outcome}"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
 
 /// (bin start ms, p, ci low, ci high, PBS-predicted p if any) from results.json.
 fn curve(results: &Results) -> Vec<(f64, f64, f64, f64, Option<f64>)> {
-    let Some(points) = results.checkers.get("t-visibility").and_then(|r| r.figure("curve")).and_then(|c| c.as_array()) else {
+    let Some(points) = results.checkers.get("t-visibility").and_then(|r| r.figure("curve")).and_then(|c| c.as_array())
+    else {
         return Vec::new();
     };
     let num = |p: &serde_json::Value, k: &str| p.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
@@ -190,7 +201,10 @@ fn t_visibility(results: &Results, path: &Path, run: &RunConfig) -> Result<()> {
     let points = curve(results);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let title = format!("t-visibility: P(read covers a write | t ms after its ack), N{} W{} R{}, 95% Clopper-Pearson band", run.n, run.w, run.r);
+    let title = format!(
+        "t-visibility: P(read covers a write | t ms after its ack), N{} W{} R{}, 95% Clopper-Pearson band",
+        run.n, run.w, run.r
+    );
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
@@ -198,9 +212,17 @@ fn t_visibility(results: &Results, path: &Path, run: &RunConfig) -> Result<()> {
         .y_label_area_size(60)
         .build_cartesian_2d((0.5f64..10_000f64).log_scale(), 0f64..1.05f64)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    chart.configure_mesh().x_desc("t since ack (ms, bin start)").y_desc("P(covered)").draw().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.3)).chain(points.iter().rev().map(|p| (p.0, p.2))).collect();
-    chart.draw_series(std::iter::once(Polygon::new(band, RGBColor(30, 90, 200).mix(0.2).filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("t since ack (ms, bin start)")
+        .y_desc("P(covered)")
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let band: Vec<(f64, f64)> =
+        points.iter().map(|p| (p.0, p.3)).chain(points.iter().rev().map(|p| (p.0, p.2))).collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(band, RGBColor(30, 90, 200).mix(0.2).filled())))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let blue = RGBColor(30, 90, 200);
     chart
         .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), blue.stroke_width(2)).point_size(3))
@@ -228,7 +250,13 @@ fn t_visibility(results: &Results, path: &Path, run: &RunConfig) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .label("PBS closed form at t = 0: 1 - C(N-W,R)/C(N,R)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], red.stroke_width(1)));
-    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }

@@ -117,7 +117,12 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
 
 /// Writes `replica_reads.jsonl`: each home replica's own copy of every key
 /// a hinted write touched (see [`workload::replica_reads`]).
-async fn read_replicas(cluster: &dyn Cluster, recorder: &Arc<Recorder>, decode: workload::Decode, dir: &Path) -> Result<()> {
+async fn read_replicas(
+    cluster: &dyn Cluster,
+    recorder: &Arc<Recorder>,
+    decode: workload::Decode,
+    dir: &Path,
+) -> Result<()> {
     let timeout = Duration::from_millis(workload::REPLICA_READ_TIMEOUT_MS);
     let mut channels = std::collections::BTreeMap::new();
     for node in cluster.nodes() {

@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn replay_arguments_drop_the_flags_a_replay_sets_anew_in_both_forms() {
-        let args = ["campaign", "--name", "a", "--seed=3", "--resume", "--nemesis", "kill", "--name=b", "--seeds", "1..5"];
+        let args =
+            ["campaign", "--name", "a", "--seed=3", "--resume", "--nemesis", "kill", "--name=b", "--seeds", "1..5"];
         let kept = args_without(args.map(String::from), &["--name", "--seed", "--seeds"], &["--resume"]);
         assert_eq!(kept, ["campaign", "--nemesis", "kill"]);
     }

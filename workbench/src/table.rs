@@ -135,7 +135,9 @@ fn pct(results: &Results, checker: &str, path: &str, scale: f64) -> String {
 
 fn ms(results: &Results, f: &str) -> String {
     let get = |p: &str| {
-        pointer(results, "latency", &format!("by_f/{f}/ok/{p}")).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.1}"))
+        pointer(results, "latency", &format!("by_f/{f}/ok/{p}"))
+            .and_then(Value::as_f64)
+            .map_or("-".to_string(), |v| format!("{v:.1}"))
     };
     format!("{}/{}", get("p50_ms"), get("p99_ms"))
 }
@@ -150,7 +152,8 @@ pub fn validity_label(v: Validity) -> &'static str {
 }
 
 fn p_stale(results: &Results) -> String {
-    let get = |k| pointer(results, "t-visibility", k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.2}"));
+    let get =
+        |k| pointer(results, "t-visibility", k).and_then(Value::as_f64).map_or("-".to_string(), |v| format!("{v:.2}"));
     format!("{}/{}/{}", get("p_stale_first_bin"), get("p_stale_first_bin_predicted"), get("pbs_p_stale"))
 }
 
@@ -200,7 +203,9 @@ pub fn row(run: &RunConfig, results: &Results) -> Row {
         prefix: prefix(results),
         single_version: pct(results, "siblings", "single_version_fraction", 100.0),
         p_stale: p_stale(results),
-        pbs_rmse: pointer(results, "t-visibility", "pbs_rmse").and_then(Value::as_f64).map_or("-".into(), |e| format!("{:.2}", e * 100.0)),
+        pbs_rmse: pointer(results, "t-visibility", "pbs_rmse")
+            .and_then(Value::as_f64)
+            .map_or("-".into(), |e| format!("{:.2}", e * 100.0)),
         read_latency: ms(results, "read"),
         write_latency: ms(results, write_f),
         convergence: int(results, "convergence", "converged_ms_after_writes_stop"),
@@ -234,7 +239,9 @@ pub fn unsupported_row(run: &RunConfig, why: &str) -> Row {
 }
 
 /// Rows grouped by table, in run order within each table.
-pub fn group<'a>(runs: impl Iterator<Item = (&'a RunConfig, Option<&'a Results>, Option<&'a str>)>) -> BTreeMap<String, Vec<Row>> {
+pub fn group<'a>(
+    runs: impl Iterator<Item = (&'a RunConfig, Option<&'a Results>, Option<&'a str>)>,
+) -> BTreeMap<String, Vec<Row>> {
     let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for (run, results, why) in runs {
         let row = match results {

@@ -148,7 +148,9 @@ fn bars(history: &History) -> Vec<Bar> {
             let outcome = pair.outcome();
             let done_ns = pair.complete.map_or(end_ns, |c| c.time);
             let key = pair.invoke.key.clone().unwrap_or_default();
-            let shown = pair.complete.map_or(&pair.invoke.value, |c| if c.value.is_null() { &pair.invoke.value } else { &c.value });
+            let shown =
+                pair.complete
+                    .map_or(&pair.invoke.value, |c| if c.value.is_null() { &pair.invoke.value } else { &c.value });
             let mut value = shown.to_string();
             if value.chars().count() > MAX_VALUE_CHARS {
                 value = value.chars().take(MAX_VALUE_CHARS).collect::<String>() + "…";
@@ -189,7 +191,8 @@ fn spans(bars: &[Bar], anomalies: &[Anomaly]) -> Vec<Span> {
     let mut around: Vec<Span> = anomalies
         .iter()
         .filter_map(|a| {
-            let ops: Vec<&Bar> = std::iter::once(&a.op).chain(&a.related).filter_map(|i| by_index.get(i).copied()).collect();
+            let ops: Vec<&Bar> =
+                std::iter::once(&a.op).chain(&a.related).filter_map(|i| by_index.get(i).copied()).collect();
             let from = ops.iter().map(|b| b.start_ns).min()?;
             let to = ops.iter().map(|b| b.end_ns).max()?;
             Some(Span { from_ns: from.saturating_sub(margin_ns), to_ns: to + margin_ns })
@@ -212,11 +215,19 @@ fn spans(bars: &[Bar], anomalies: &[Anomaly]) -> Vec<Span> {
 
 /// The bars of `span` to draw, at most `budget`: the anomalies' own ops
 /// first, then ops of their keys, then the rest nearest the span's centre.
-fn pick<'b>(bars: &'b [Bar], span: &Span, marked: &BTreeSet<u64>, keys: &BTreeSet<&str>, budget: usize) -> (Vec<&'b Bar>, usize) {
+fn pick<'b>(
+    bars: &'b [Bar],
+    span: &Span,
+    marked: &BTreeSet<u64>,
+    keys: &BTreeSet<&str>,
+    budget: usize,
+) -> (Vec<&'b Bar>, usize) {
     let inside: Vec<&Bar> = bars.iter().filter(|b| b.start_ns <= span.to_ns && b.end_ns >= span.from_ns).collect();
     let centre = span.from_ns / 2 + span.to_ns / 2;
     let mut ranked = inside.clone();
-    ranked.sort_by_key(|b| (!marked.contains(&b.index), !keys.contains(b.key.as_str()), b.start_ns.abs_diff(centre), b.index));
+    ranked.sort_by_key(|b| {
+        (!marked.contains(&b.index), !keys.contains(b.key.as_str()), b.start_ns.abs_diff(centre), b.index)
+    });
     ranked.truncate(budget);
     ranked.sort_by_key(|b| b.index);
     let left_out = inside.len() - ranked.len();
@@ -229,8 +240,10 @@ pub fn render(history: &History, results: &Results, title: &str) -> String {
     let anomalies = anomalies(results);
     let windows = fault_windows(history);
     let spans = spans(&bars, &anomalies);
-    let marked: BTreeSet<u64> = anomalies.iter().flat_map(|a| std::iter::once(a.op).chain(a.related.iter().copied())).collect();
-    let keys: BTreeSet<&str> = bars.iter().filter(|b| anomalies.iter().any(|a| a.op == b.index)).map(|b| b.key.as_str()).collect();
+    let marked: BTreeSet<u64> =
+        anomalies.iter().flat_map(|a| std::iter::once(a.op).chain(a.related.iter().copied())).collect();
+    let keys: BTreeSet<&str> =
+        bars.iter().filter(|b| anomalies.iter().any(|a| a.op == b.index)).map(|b| b.key.as_str()).collect();
     let budget = MAX_BARS / spans.len().max(1);
     let mut body = String::new();
     let mut drawn = 0usize;
@@ -298,7 +311,14 @@ fn pct(span: &Span, t_ns: u64) -> f64 {
 }
 
 /// One span: its fault shading and one lane per process with bars in it.
-fn span_html(n: usize, span: &Span, bars: &[&Bar], left_out: usize, anomalies: &[Anomaly], windows: &[Window]) -> String {
+fn span_html(
+    n: usize,
+    span: &Span,
+    bars: &[&Bar],
+    left_out: usize,
+    anomalies: &[Anomaly],
+    windows: &[Window],
+) -> String {
     let mut html = format!(
         "<section class=\"span\" id=\"span-{n}\"><h3>{:.2} – {:.2} ms: {} ops drawn{}</h3>\n<div class=\"lanes\">\n",
         span.from_ns as f64 / 1e6,
@@ -355,7 +375,13 @@ fn bar_html(span: &Span, bar: &Bar, anomalies: &[Anomaly]) -> String {
     let (left, right) = (pct(span, bar.start_ns), pct(span, bar.end_ns));
     let marks: String = about
         .iter()
-        .map(|a| format!("<a class=\"mark\" id=\"{id}\" href=\"#example-{id}\" title=\"{s}\">!</a>", id = esc(&a.id), s = esc(&a.sentence)))
+        .map(|a| {
+            format!(
+                "<a class=\"mark\" id=\"{id}\" href=\"#example-{id}\" title=\"{s}\">!</a>",
+                id = esc(&a.id),
+                s = esc(&a.sentence)
+            )
+        })
         .collect();
     format!(
         "<div class=\"{class}\" data-key=\"{key}\" data-index=\"{i}\" style=\"left:{left:.3}%;width:{w:.3}%\" title=\"{t}\">{marks}</div>",
@@ -487,7 +513,10 @@ pub(crate) mod tests {
         let bar = bar_around(&page, "anomaly-stale-reads-0");
         assert!(bar.contains("class=\"op ok anomaly\""), "{bar}");
         assert!(bar.contains("data-key=\"planted\""), "{bar}");
-        assert!(page.contains("<a class=\"example\" href=\"#anomaly-stale-reads-0\">read of planted by p1"), "the sentence links to the bar");
+        assert!(
+            page.contains("<a class=\"example\" href=\"#anomaly-stale-reads-0\">read of planted by p1"),
+            "the sentence links to the bar"
+        );
         assert!(page.contains("class=\"op ok related\" data-key=\"planted\""), "the missed write is outlined");
         assert!(page.contains("class=\"fault partition\""), "the partition is shaded");
         assert!(page.contains("answered by replicas n3"), "the sentence names the replica");
@@ -496,7 +525,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_consistent_prefix_violation_is_highlighted_on_the_question_read() {
-        let (q, a) = (Version { clock: [("n1".to_string(), 1)].into(), ts: 1, dot: None }, Version { clock: [("n2".to_string(), 1)].into(), ts: 2, dot: None });
+        let (q, a) = (
+            Version { clock: [("n1".to_string(), 1)].into(), ts: 1, dot: None },
+            Version { clock: [("n2".to_string(), 1)].into(), ts: 2, dot: None },
+        );
         let answer = history::answer_value("p0-1", &["p0-0"]);
         let mut ops = Vec::new();
         pair(&mut ops, 0, "write", "k0", 1, |ok| ok.version = Some(q.clone()));
@@ -509,7 +541,10 @@ pub(crate) mod tests {
         let mut run = strict_run();
         run.workload = "prefix".into();
         let page = render(&h, &checker::check_all(&h, &run, &[]), "prefix");
-        assert!(bar_around(&page, "anomaly-consistent-prefix-0").contains("data-key=\"k0\""), "the question read carries the mark");
+        assert!(
+            bar_around(&page, "anomaly-consistent-prefix-0").contains("data-key=\"k0\""),
+            "the question read carries the mark"
+        );
         assert!(page.contains("href=\"#anomaly-consistent-prefix-0\">read of k1 by p1"), "the sentence links to it");
     }
 
@@ -529,7 +564,10 @@ pub(crate) mod tests {
         let drawn = page.matches("<div class=\"op ").count();
         assert!(drawn <= MAX_BARS && drawn > 2, "{drawn} bars");
         assert!(bar_around(&page, "anomaly-stale-reads-0").contains("anomaly"));
-        assert!(page.contains(&format!("Showing {drawn} of 100002 client ops; {} left out", 100_002 - drawn)), "the page says what it left out");
+        assert!(
+            page.contains(&format!("Showing {drawn} of 100002 client ops; {} left out", 100_002 - drawn)),
+            "the page says what it left out"
+        );
         assert!(page.len() < 2_000_000, "a page of {} bytes", page.len());
     }
 

@@ -74,9 +74,16 @@ fn dump_dom(browser: &Path, html: &str, name: &str) -> String {
 fn chromium_shows_the_planted_stale_read_highlighted_and_linked() {
     let Some(browser) = chromium() else { return skip("chromium_shows_the_planted_stale_read_highlighted_and_linked") };
     let dom = dump_dom(&browser, &page_of(&history(200, true)), "planted");
-    assert!(dom.contains("<ol id=\"anomalies\">"), "the browser kept the anomaly list: {}", &dom[..dom.len().min(2000)]);
+    assert!(
+        dom.contains("<ol id=\"anomalies\">"),
+        "the browser kept the anomaly list: {}",
+        &dom[..dom.len().min(2000)]
+    );
     let bar = bar_around(&dom, "anomaly-stale-reads-0");
-    assert!(bar.contains("class=\"op ok anomaly\"") && bar.contains("data-key=\"planted\""), "the mark sits in the highlighted bar: {bar}");
+    assert!(
+        bar.contains("class=\"op ok anomaly\"") && bar.contains("data-key=\"planted\""),
+        "the mark sits in the highlighted bar: {bar}"
+    );
     assert!(dom.contains("href=\"#anomaly-stale-reads-0\">read of planted by p1"), "the sentence links to the bar");
     assert!(dom.contains("class=\"op ok related\" data-key=\"planted\""), "the missed write is outlined");
     assert_eq!(dom.matches("<div class=\"op ").count(), 202, "every bar survived parsing");

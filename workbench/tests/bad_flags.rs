@@ -31,7 +31,11 @@ fn short_name(name: &str) -> String {
 
 /// Names of the labeled Docker objects (`ps -a` or `network ls`), or None without an engine.
 fn labeled(kind: &[&str]) -> Option<String> {
-    let out = Command::new("docker").args(kind).args(["--filter", "label=dynamo-workbench", "--format", "{{.Names}}"]).output().ok()?;
+    let out = Command::new("docker")
+        .args(kind)
+        .args(["--filter", "label=dynamo-workbench", "--format", "{{.Names}}"])
+        .output()
+        .ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -146,7 +150,16 @@ fn help_lists_the_values() {
     let out = Command::new(env!("CARGO_BIN_EXE_workbench")).args(["campaign", "--help"]).output().expect("runs");
     let help = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
-    let listed = ["siblings, lww", "closed, open", "fixed, random", "memory, lsm", "- auto:", "- local:", "- register:", "- set:"];
+    let listed = [
+        "siblings, lww",
+        "closed, open",
+        "fixed, random",
+        "memory, lsm",
+        "- auto:",
+        "- local:",
+        "- register:",
+        "- set:",
+    ];
     for listed in listed {
         assert!(help.contains(listed), "--help lacks {listed:?}:\n{help}");
     }

@@ -45,11 +45,7 @@ async fn anti_entropy_repairs_a_partitioned_replica() {
         return;
     };
     let spec = spec(&format!("aae{}", std::process::id()));
-    let cluster = Arc::new(
-        DockerCluster::start(&spec, &image)
-            .await
-            .expect("cluster starts"),
-    );
+    let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
     let scenario = tokio::spawn(scenario(Arc::clone(&cluster)));
     let outcome = scenario.await;
     cluster.collect_logs().await.ok();
@@ -60,7 +56,6 @@ async fn anti_entropy_repairs_a_partitioned_replica() {
         Err(panic) => std::panic::resume_unwind(panic.into_panic()),
     }
 }
-
 
 fn spec(name: &str) -> ClusterSpec {
     let args = "--n 3 --w 2 --r 2 --request-timeout-ms 500 --hinted-handoff false \
@@ -116,10 +111,7 @@ async fn scenario(cluster: Arc<DockerCluster>) -> Result<String, String> {
 }
 
 async fn exec_ok(cluster: &DockerCluster, node: &str, script: &str) -> Result<(), String> {
-    let out = cluster
-        .exec(node, &["sh", "-c", script])
-        .await
-        .map_err(|e| format!("exec in {node}: {e}"))?;
+    let out = cluster.exec(node, &["sh", "-c", script]).await.map_err(|e| format!("exec in {node}: {e}"))?;
     if out.exit_code != 0 {
         return Err(format!("{node}: `{script}` failed: {out:?}"));
     }
@@ -130,18 +122,8 @@ async fn exec_ok(cluster: &DockerCluster, node: &str, script: &str) -> Result<()
 async fn partition(cluster: &DockerCluster, victim: &str) -> Result<(), String> {
     for other in NODES.iter().filter(|n| **n != victim) {
         let (victim_ip, other_ip) = (peer_ip(cluster, victim)?, peer_ip(cluster, other)?);
-        exec_ok(
-            cluster,
-            victim,
-            &format!("iptables -w -A INPUT -s {other_ip} -j DROP"),
-        )
-        .await?;
-        exec_ok(
-            cluster,
-            other,
-            &format!("iptables -w -A INPUT -s {victim_ip} -j DROP"),
-        )
-        .await?;
+        exec_ok(cluster, victim, &format!("iptables -w -A INPUT -s {other_ip} -j DROP")).await?;
+        exec_ok(cluster, other, &format!("iptables -w -A INPUT -s {victim_ip} -j DROP")).await?;
     }
     Ok(())
 }
@@ -154,30 +136,17 @@ async fn heal(cluster: &DockerCluster) -> Result<(), String> {
 }
 
 fn peer_ip(cluster: &DockerCluster, node: &str) -> Result<String, String> {
-    cluster
-        .peer_ip(node)
-        .map(|ip| ip.to_string())
-        .map_err(|e| e.to_string())
+    cluster.peer_ip(node).map(|ip| ip.to_string()).map_err(|e| e.to_string())
 }
 
-async fn kv(
-    cluster: &DockerCluster,
-    node: &str,
-) -> Result<KvClient<tonic::transport::Channel>, String> {
+async fn kv(cluster: &DockerCluster, node: &str) -> Result<KvClient<tonic::transport::Channel>, String> {
     let endpoint = cluster.endpoint(node).map_err(|e| e.to_string())?;
-    KvClient::connect(endpoint)
-        .await
-        .map_err(|e| format!("connect {node}: {e}"))
+    KvClient::connect(endpoint).await.map_err(|e| format!("connect {node}: {e}"))
 }
 
-async fn admin(
-    cluster: &DockerCluster,
-    node: &str,
-) -> Result<AdminClient<tonic::transport::Channel>, String> {
+async fn admin(cluster: &DockerCluster, node: &str) -> Result<AdminClient<tonic::transport::Channel>, String> {
     let endpoint = cluster.endpoint(node).map_err(|e| e.to_string())?;
-    AdminClient::connect(endpoint)
-        .await
-        .map_err(|e| format!("connect {node}: {e}"))
+    AdminClient::connect(endpoint).await.map_err(|e| format!("connect {node}: {e}"))
 }
 
 /// Writes `KEYS` keys with W=2 through n1 and n2 alternately.
@@ -187,16 +156,8 @@ async fn write_keys(cluster: &DockerCluster) -> Result<Vec<Vec<u8>>, String> {
     for i in 0..KEYS {
         let key = format!("aae-{i:04}").into_bytes();
         let value = vec![b'a' + (i % 26) as u8; VALUE_BYTES];
-        let request = proto::PutRequest {
-            key: key.clone(),
-            value,
-            context: Vec::new(),
-            w: Some(2),
-        };
-        clients[i % 2]
-            .put(request)
-            .await
-            .map_err(|e| format!("put {i} during the partition: {e}"))?;
+        let request = proto::PutRequest { key: key.clone(), value, context: Vec::new(), w: Some(2) };
+        clients[i % 2].put(request).await.map_err(|e| format!("put {i} during the partition: {e}"))?;
         keys.push(key);
     }
     Ok(keys)
@@ -212,10 +173,7 @@ async fn read_all(cluster: &DockerCluster, keys: &[Vec<u8>]) -> Result<Replicas,
         let held = all.entry(node.to_string()).or_default();
         for key in keys {
             let request = proto::LocalGetRequest { key: key.clone() };
-            let reply = client
-                .local_get(request)
-                .await
-                .map_err(|e| format!("local get on {node}: {e}"))?;
+            let reply = client.local_get(request).await.map_err(|e| format!("local get on {node}: {e}"))?;
             held.insert(key.clone(), reply.into_inner().siblings);
         }
     }
@@ -231,24 +189,16 @@ fn ideal_repair(keys: &[Vec<u8>], replicas: &Replicas) -> Result<(usize, u64), S
     for key in keys {
         let full = &replicas["n1"][key];
         if full.is_empty() || replicas["n2"][key] != *full {
-            return Err(format!(
-                "n1 and n2 should both hold {}",
-                String::from_utf8_lossy(key)
-            ));
+            return Err(format!("n1 and n2 should both hold {}", String::from_utf8_lossy(key)));
         }
         if replicas["n3"][key] != *full {
             differing += 1;
-            let entry = proto::KeyEntry {
-                key: key.clone(),
-                siblings: full.clone(),
-            };
+            let entry = proto::KeyEntry { key: key.clone(), siblings: full.clone() };
             bytes += entry.encoded_len() as u64;
         }
     }
     if differing * 2 < keys.len() {
-        return Err(format!(
-            "the partition did not hold: n3 lacks only {differing} keys"
-        ));
+        return Err(format!("the partition did not hold: n3 lacks only {differing} keys"));
     }
     Ok((differing, bytes))
 }
@@ -258,20 +208,14 @@ fn check_replicas_agree(keys: &[Vec<u8>], replicas: &Replicas) -> Result<(), Str
         let n1 = &replicas["n1"][key];
         for node in ["n2", "n3"] {
             if replicas[node][key] != *n1 {
-                return Err(format!(
-                    "{node} disagrees with n1 on {}",
-                    String::from_utf8_lossy(key)
-                ));
+                return Err(format!("{node} disagrees with n1 on {}", String::from_utf8_lossy(key)));
             }
         }
     }
     Ok(())
 }
 
-async fn merkle_roots(
-    cluster: &DockerCluster,
-    node: &str,
-) -> Result<BTreeMap<String, String>, String> {
+async fn merkle_roots(cluster: &DockerCluster, node: &str) -> Result<BTreeMap<String, String>, String> {
     let status = admin(cluster, node)
         .await?
         .status(proto::StatusRequest {})
@@ -283,11 +227,7 @@ async fn merkle_roots(
 
 /// Polls until `nodes` report identical, non-empty Merkle roots; returns the
 /// milliseconds it took.
-async fn wait_roots_agree(
-    cluster: &DockerCluster,
-    nodes: &[&str],
-    bound: Duration,
-) -> Result<u128, String> {
+async fn wait_roots_agree(cluster: &DockerCluster, nodes: &[&str], bound: Duration) -> Result<u128, String> {
     let started = Instant::now();
     let mut last = Vec::new();
     while started.elapsed() < bound {
@@ -300,9 +240,7 @@ async fn wait_roots_agree(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!(
-        "roots of {nodes:?} still differ after {bound:?}: {last:?}"
-    ))
+    Err(format!("roots of {nodes:?} still differ after {bound:?}: {last:?}"))
 }
 
 async fn sum_counters(cluster: &DockerCluster) -> Result<BTreeMap<String, u64>, String> {

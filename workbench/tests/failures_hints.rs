@@ -65,7 +65,6 @@ async fn run(nodes: usize) {
     }
 }
 
-
 fn names(nodes: usize) -> Vec<String> {
     (1..=nodes).map(|i| format!("n{i}")).collect()
 }
@@ -178,7 +177,12 @@ async fn sum_counter(cluster: &DockerCluster, nodes: &[String], name: &str) -> R
 }
 
 /// Waits until the sum of counter `name` over `nodes` reaches `at_least`.
-async fn wait_counter_at_least(cluster: &DockerCluster, nodes: &[String], name: &str, at_least: u64) -> Result<u64, String> {
+async fn wait_counter_at_least(
+    cluster: &DockerCluster,
+    nodes: &[String],
+    name: &str,
+    at_least: u64,
+) -> Result<u64, String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let sum = sum_counter(cluster, nodes, name).await?;

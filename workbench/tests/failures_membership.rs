@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use checker::Validity;
 use docker::{Cluster, ClusterSpec, DockerCluster};
+use history::Knobs;
 use history::{Op, Recorder, RunConfig};
 use proto::admin_client::AdminClient;
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
-use history::Knobs;
 use workload::register::{self, NodeChoice, Target};
-use workload::WorkloadConfig;
 use workload::DynamoClient;
+use workload::WorkloadConfig;
 
 /// How long the workload runs (the membership changes happen inside).
 const WORKLOAD: Duration = Duration::from_secs(24);
@@ -58,7 +58,6 @@ async fn join_and_leave_under_a_register_workload_lose_nothing() {
         Err(panic) => std::panic::resume_unwind(panic.into_panic()),
     }
 }
-
 
 fn spec(name: &str) -> ClusterSpec {
     ClusterSpec {
@@ -131,12 +130,23 @@ async fn scenario(cluster: Arc<Mutex<DockerCluster>>) -> Result<String, String> 
     let summary = workload.await.map_err(|e| format!("workload panicked: {e}"))?;
     let timeline = timeline?;
     recorder.record(Op::nemesis("phase", serde_json::json!({"phase": "final"}))).map_err(|e| e.to_string())?;
-    workload::final_reads(config.knobs.keys, &targets, Arc::clone(&recorder), summary.max_process + 1, register::siblings_json).await;
+    workload::final_reads(
+        config.knobs.keys,
+        &targets,
+        Arc::clone(&recorder),
+        summary.max_process + 1,
+        register::siblings_json,
+    )
+    .await;
     let history = history::History::new(recorder.snapshot());
     let results = checker::check_all(&history, &run_config(image), &[]);
     let stale = results.checkers.get("stale-reads").map(|c| c.valid);
     let (checked, lost) = lost_writes(&history);
-    let report = format!("{timeline}; {} ops; stale-reads {stale:?}; {checked} acked writes checked against the final reads, {} lost", summary.ops, lost.len());
+    let report = format!(
+        "{timeline}; {} ops; stale-reads {stale:?}; {checked} acked writes checked against the final reads, {} lost",
+        summary.ops,
+        lost.len()
+    );
     if stale != Some(Validity::True) {
         let detail = serde_json::to_string(&results.checkers.get("stale-reads")).unwrap_or_default();
         return Err(format!("stale-reads is {stale:?}: {detail}; {report}"));
@@ -152,11 +162,8 @@ async fn scenario(cluster: Arc<Mutex<DockerCluster>>) -> Result<String, String> 
 /// lost-writes checker is for the set workload; for registers a write is
 /// kept when some final-read sibling's clock descends from its version.
 fn lost_writes(history: &history::History) -> (usize, Vec<String>) {
-    let final_start = history
-        .ops
-        .iter()
-        .position(|op| op.f == "phase" && op.value["phase"] == "final")
-        .unwrap_or(history.ops.len());
+    let final_start =
+        history.ops.iter().position(|op| op.f == "phase" && op.value["phase"] == "final").unwrap_or(history.ops.len());
     let mut finals: std::collections::BTreeMap<&str, Vec<history::Version>> = Default::default();
     for op in &history.ops[final_start..] {
         if let (Some(key), Some(siblings)) = (op.key.as_deref(), op.siblings()) {
@@ -223,7 +230,12 @@ async fn admin(cluster: &Mutex<DockerCluster>, node: &str) -> Result<AdminClient
 }
 
 /// Waits until every probe's gossip shows `member` with `status`.
-async fn wait_ring_status(cluster: &Mutex<DockerCluster>, probes: &[&str], member: &str, status: &str) -> Result<(), String> {
+async fn wait_ring_status(
+    cluster: &Mutex<DockerCluster>,
+    probes: &[&str],
+    member: &str,
+    status: &str,
+) -> Result<(), String> {
     let deadline = Instant::now() + JOIN_BOUND;
     loop {
         let mut everywhere = true;

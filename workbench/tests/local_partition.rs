@@ -28,7 +28,17 @@ fn partitions_on_local_processes_yield_stale_reads_under_weak_quorums_only() {
         .arg(&binary)
         .arg("--results-dir")
         .arg(&results)
-        .args(["--quorums", "1,1 2,2", "--nemesis", "partition", "--time-limit", "8", "--quiet", "2", "--expect-anomalies"])
+        .args([
+            "--quorums",
+            "1,1 2,2",
+            "--nemesis",
+            "partition",
+            "--time-limit",
+            "8",
+            "--quiet",
+            "2",
+            "--expect-anomalies",
+        ])
         .output()
         .expect("workbench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -39,7 +49,10 @@ fn partitions_on_local_processes_yield_stale_reads_under_weak_quorums_only() {
         assert_eq!(json(&dir.join("run.json"))["fault_mechanisms"]["partition"], "linkproxy", "{run}");
         let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
         let starts: Vec<&str> = history.lines().filter(|l| l.contains("\"f\":\"start-partition\"")).collect();
-        assert!(!starts.is_empty() && starts.iter().all(|l| l.contains("\"mechanism\":\"linkproxy\"")), "{run}: {starts:?}");
+        assert!(
+            !starts.is_empty() && starts.iter().all(|l| l.contains("\"mechanism\":\"linkproxy\"")),
+            "{run}: {starts:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&results);
 }

@@ -45,7 +45,10 @@ impl DynamoClient {
     /// Runs `call` under the client's own deadline. The `grpc-timeout` header
     /// only tells the server; a request to a node that vanished (killed
     /// container: SYNs unanswered) or is paused must still end, as `info`.
-    async fn deadline<T>(&self, call: impl std::future::Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+    async fn deadline<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Indefinite(format!("client deadline of {:?} passed", self.timeout))),

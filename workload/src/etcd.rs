@@ -104,7 +104,8 @@ impl Client for EtcdClient {
     }
 
     async fn write(&self, key: &str, value: &str, _context: &[u8]) -> Result<WriteReply, ClientError> {
-        let request = PutRequest { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), ..PutRequest::default() };
+        let request =
+            PutRequest { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), ..PutRequest::default() };
         // Any failure of a put may still commit (the proposal can be in the
         // Raft log): indefinite.
         let resp = match tokio::time::timeout(self.timeout, self.kv.clone().put(request)).await {
@@ -112,9 +113,10 @@ impl Client for EtcdClient {
             Ok(Err(status)) => return Err(ClientError::Indefinite(status.to_string())),
             Err(_) => return Err(ClientError::Indefinite("timeout: no answer".into())),
         };
-        let revision = resp.header.map(|h| h.revision).ok_or_else(|| {
-            ClientError::Indefinite("put answered without a header (no revision)".to_string())
-        })?;
+        let revision = resp
+            .header
+            .map(|h| h.revision)
+            .ok_or_else(|| ClientError::Indefinite("put answered without a header (no revision)".to_string()))?;
         Ok(WriteReply { version: revision_version(revision), hinted_for: Vec::new() })
     }
 }

@@ -43,7 +43,13 @@ impl KeyDist {
         let weights: Vec<f64> = (0..keys).map(|i| 1.0 / f64::from(i + 1).powf(exponent)).collect();
         let total: f64 = weights.iter().sum();
         let mut acc = 0.0;
-        let mut cdf: Vec<f64> = weights.iter().map(|w| { acc += w / total; acc }).collect();
+        let mut cdf: Vec<f64> = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                acc
+            })
+            .collect();
         if let Some(last) = cdf.last_mut() {
             *last = 1.0;
         }

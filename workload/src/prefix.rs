@@ -80,30 +80,14 @@ pub async fn run(
     duration: Duration,
 ) -> RunSummary {
     assert!(!targets.is_empty() && config.knobs.concurrency > 0);
-    assert!(
-        pairs(config.knobs.keys) > 0,
-        "the prefix workload needs at least 2 keys (a question and an answer key)"
-    );
+    assert!(pairs(config.knobs.keys) > 0, "the prefix workload needs at least 2 keys (a question and an answer key)");
     let pair_dist = KeyDist::new(config.knobs.key_distribution, pairs(config.knobs.keys));
     let workers: Vec<Worker> = (0..config.knobs.concurrency)
-        .map(|i| {
-            Worker::new(
-                config.clone(),
-                pair_dist.clone(),
-                i,
-                targets.to_vec(),
-                recorder.clone(),
-            )
-        })
+        .map(|i| Worker::new(config.clone(), pair_dist.clone(), i, targets.to_vec(), recorder.clone()))
         .collect();
     let mut rng = seeded_rng(config.seed, "prefix-arrivals", 0);
     let draw = |slot: usize| draw_plan(config, &pair_dist, &mut rng, targets.len(), slot as u32);
-    let pace = Pace {
-        arrival: config.knobs.arrival,
-        rate: config.knobs.rate,
-        seed: config.seed,
-        duration,
-    };
+    let pace = Pace { arrival: config.knobs.arrival, rate: config.knobs.rate, seed: config.seed, duration };
     RunSummary::drive(workers, pace, draw, &recorder, "prefix").await
 }
 
@@ -119,13 +103,7 @@ pub(crate) struct Plan {
 }
 
 /// Draws pair, three nodes and ask-or-observe; every draw is made whatever the choices.
-fn draw_plan(
-    config: &WorkloadConfig,
-    pairs: &KeyDist,
-    rng: &mut ChaCha8Rng,
-    targets: usize,
-    index: u32,
-) -> Plan {
+fn draw_plan(config: &WorkloadConfig, pairs: &KeyDist, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
     let pair = pairs.sample_rank(rng);
     let random: [usize; 3] = std::array::from_fn(|_| rng.random_range(0..targets));
     let observe = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
@@ -133,11 +111,7 @@ fn draw_plan(
         NodeChoice::Fixed => [index as usize % targets; 3],
         NodeChoice::Random => random,
     };
-    Plan {
-        pair,
-        targets,
-        observe,
-    }
+    Plan { pair, targets, observe }
 }
 
 /// One client of the prefix workload.
@@ -203,11 +177,7 @@ impl Worker {
 
     /// The answer key, then the question key.
     async fn observe(&mut self, plan: &Plan) {
-        if self
-            .read(&answer_key(plan.pair), plan.targets[0])
-            .await
-            .is_some()
-        {
+        if self.read(&answer_key(plan.pair), plan.targets[0]).await.is_some() {
             self.read(&question_key(plan.pair), plan.targets[1]).await;
         }
     }
@@ -215,10 +185,7 @@ impl Worker {
 
 /// The question values a read of a question key returned (tombstones have none).
 fn questions(siblings: &[(Option<String>, Version)]) -> Vec<String> {
-    siblings
-        .iter()
-        .filter_map(|(value, _)| value.clone())
-        .collect()
+    siblings.iter().filter_map(|(value, _)| value.clone()).collect()
 }
 
 impl Slot for Worker {
@@ -226,13 +193,7 @@ impl Slot for Worker {
 
     fn next_plan(&mut self) -> Plan {
         let core = &mut self.core;
-        draw_plan(
-            &core.config,
-            &self.pairs,
-            &mut core.rng,
-            core.targets.len(),
-            core.index,
-        )
+        draw_plan(&core.config, &self.pairs, &mut core.rng, core.targets.len(), core.index)
     }
 
     /// An ask or an observation.
@@ -255,25 +216,15 @@ mod tests {
 
     #[test]
     fn pairs_are_even_and_odd_neighbours_and_an_odd_last_key_is_unused() {
-        assert_eq!(
-            (question_key(0), answer_key(0)),
-            ("k0".to_string(), "k1".to_string())
-        );
-        assert_eq!(
-            (question_key(2), answer_key(2)),
-            ("k4".to_string(), "k5".to_string())
-        );
+        assert_eq!((question_key(0), answer_key(0)), ("k0".to_string(), "k1".to_string()));
+        assert_eq!((question_key(2), answer_key(2)), ("k4".to_string(), "k5".to_string()));
         assert_eq!((pairs(5), pairs(2), pairs(1)), (2, 1, 0));
     }
 
     #[test]
     fn a_read_back_names_every_question_but_no_tombstone() {
         let v = Version::default();
-        let sibs = vec![
-            (Some("p1-0".to_string()), v.clone()),
-            (None, v.clone()),
-            (Some("p2-3".to_string()), v),
-        ];
+        let sibs = vec![(Some("p1-0".to_string()), v.clone()), (None, v.clone()), (Some("p2-3".to_string()), v)];
         assert_eq!(questions(&sibs), vec!["p1-0", "p2-3"]);
     }
 
@@ -288,20 +239,9 @@ mod tests {
     impl crate::Client for OneCopy {
         async fn read(&self, key: &str) -> Result<ReadReply, crate::ClientError> {
             let data = self.data.lock().expect("not poisoned");
-            let version = |c: u64| Version {
-                clock: [("m".to_string(), c)].into(),
-                ts: c,
-                dot: None,
-            };
-            let siblings = data
-                .get(key)
-                .map(|(v, c)| vec![(Some(v.clone()), version(*c))])
-                .unwrap_or_default();
-            Ok(ReadReply {
-                siblings,
-                context: Vec::new(),
-                answered_by: None,
-            })
+            let version = |c: u64| Version { clock: [("m".to_string(), c)].into(), ts: c, dot: None };
+            let siblings = data.get(key).map(|(v, c)| vec![(Some(v.clone()), version(*c))]).unwrap_or_default();
+            Ok(ReadReply { siblings, context: Vec::new(), answered_by: None })
         }
         async fn write(
             &self,
@@ -312,15 +252,8 @@ mod tests {
             let mut data = self.data.lock().expect("not poisoned");
             let counter = data.get(key).map_or(1, |(_, c)| c + 1);
             data.insert(key.to_string(), (value.to_string(), counter));
-            let version = Version {
-                clock: [("m".to_string(), counter)].into(),
-                ts: counter,
-                dot: None,
-            };
-            Ok(crate::WriteReply {
-                version,
-                hinted_for: Vec::new(),
-            })
+            let version = Version { clock: [("m".to_string(), counter)].into(), ts: counter, dot: None };
+            Ok(crate::WriteReply { version, hinted_for: Vec::new() })
         }
     }
 
@@ -328,35 +261,14 @@ mod tests {
     async fn completions(seed: u64) -> Vec<(u64, String, String, serde_json::Value)> {
         let dir = std::env::temp_dir().join(format!("wl-prefix-{}-{seed}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let recorder = Arc::new(
-            Recorder::create(&dir.join("h.jsonl"), std::time::Instant::now())
-                .expect("a history file"),
-        );
+        let recorder =
+            Arc::new(Recorder::create(&dir.join("h.jsonl"), std::time::Instant::now()).expect("a history file"));
         let store: Arc<dyn crate::Client> = Arc::new(OneCopy::default());
-        let targets: Vec<Target> = (1..=3)
-            .map(|i| Target {
-                node: format!("n{i}"),
-                client: store.clone(),
-            })
-            .collect();
-        let knobs = history::Knobs {
-            concurrency: 3,
-            keys: 4,
-            rate: 600.0,
-            read_fraction: 0.5,
-            ..history::Knobs::default()
-        };
-        run(
-            &WorkloadConfig::new(knobs, seed),
-            &targets,
-            recorder.clone(),
-            Duration::from_millis(300),
-        )
-        .await;
-        let ops = recorder
-            .snapshot()
-            .into_iter()
-            .filter(|op| op.kind == OpType::Ok);
+        let targets: Vec<Target> = (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
+        let knobs =
+            history::Knobs { concurrency: 3, keys: 4, rate: 600.0, read_fraction: 0.5, ..history::Knobs::default() };
+        run(&WorkloadConfig::new(knobs, seed), &targets, recorder.clone(), Duration::from_millis(300)).await;
+        let ops = recorder.snapshot().into_iter().filter(|op| op.kind == OpType::Ok);
         ops.filter_map(|op| match op.process {
             history::Process::Client(p) => Some((p, op.f, op.key.unwrap_or_default(), op.value)),
             history::Process::Nemesis => None,
@@ -373,25 +285,15 @@ mod tests {
             let mine: Vec<_> = ops.iter().filter(|o| o.0 == p).collect();
             for step in mine.windows(2) {
                 let (first, second) = (step[0], step[1]);
-                if (first.1.as_str(), second.1.as_str()) == ("read", "read")
-                    && key(&first.2) == key(&second.2) + 1
-                {
+                if (first.1.as_str(), second.1.as_str()) == ("read", "read") && key(&first.2) == key(&second.2) + 1 {
                     observed += 1;
                 }
                 let Some(answer) = second.3.as_str().and_then(history::Answer::parse) else {
                     continue;
                 };
                 answers += 1;
-                assert_eq!(
-                    (first.1.as_str(), second.1.as_str()),
-                    ("read", "write"),
-                    "an answer follows its read-back"
-                );
-                assert_eq!(
-                    key(&first.2) + 1,
-                    key(&second.2),
-                    "the answer key follows its question key"
-                );
+                assert_eq!((first.1.as_str(), second.1.as_str()), ("read", "write"), "an answer follows its read-back");
+                assert_eq!(key(&first.2) + 1, key(&second.2), "the answer key follows its question key");
                 assert_eq!(
                     answer.questions,
                     vec![first.3[0]["value"].as_str().expect("a question")],
@@ -399,9 +301,6 @@ mod tests {
                 );
             }
         }
-        assert!(
-            answers > 10 && observed > 10,
-            "only {answers} answers and {observed} observations"
-        );
+        assert!(answers > 10 && observed > 10, "only {answers} answers and {observed} observations");
     }
 }

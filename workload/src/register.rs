@@ -146,8 +146,9 @@ pub async fn run(
 ) -> RunSummary {
     assert!(!targets.is_empty(), "a workload needs at least one node");
     assert!(config.knobs.concurrency > 0 && config.key_dist().keys() > 0);
-    let workers: Vec<Worker> =
-        (0..config.knobs.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+    let workers: Vec<Worker> = (0..config.knobs.concurrency)
+        .map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone()))
+        .collect();
     let mut rng = seeded_rng(config.seed, "register-arrivals", 0);
     let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
     let pace = Pace { arrival: config.knobs.arrival, rate: config.knobs.rate, seed: config.seed, duration };

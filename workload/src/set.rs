@@ -66,10 +66,16 @@ pub fn siblings_json(siblings: &[(Option<String>, Version)]) -> Value {
 }
 
 /// Runs `config.knobs.concurrency` workers against `targets` for `duration`.
-pub async fn run(config: &WorkloadConfig, targets: &[Target], recorder: Arc<Recorder>, duration: Duration) -> RunSummary {
+pub async fn run(
+    config: &WorkloadConfig,
+    targets: &[Target],
+    recorder: Arc<Recorder>,
+    duration: Duration,
+) -> RunSummary {
     assert!(!targets.is_empty() && config.knobs.concurrency > 0);
-    let workers: Vec<Worker> =
-        (0..config.knobs.concurrency).map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone())).collect();
+    let workers: Vec<Worker> = (0..config.knobs.concurrency)
+        .map(|i| Worker::new(config.clone(), i, targets.to_vec(), recorder.clone()))
+        .collect();
     let mut rng = seeded_rng(config.seed, "set-arrivals", 0);
     let draw = |slot: usize| draw_plan(config, &mut rng, targets.len(), slot as u32);
     let pace = Pace { arrival: config.knobs.arrival, rate: config.knobs.rate, seed: config.seed, duration };

@@ -8,14 +8,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use history::{OpType, Process, Recorder, Version};
 use history::{KeyShape, Knobs};
+use history::{OpType, Process, Recorder, Version};
 use workload::register::{self, NodeChoice, Target};
 use workload::set;
 use workload::{Arrival, Client, ClientError, ReadReply, WorkloadConfig, WriteReply};
 
 /// A workload config with the knobs these tests vary.
-fn config(keys: u32, key_distribution: KeyShape, rate: f64, arrival: Arrival, read_fraction: f64, seed: u64) -> WorkloadConfig {
+fn config(
+    keys: u32,
+    key_distribution: KeyShape,
+    rate: f64,
+    arrival: Arrival,
+    read_fraction: f64,
+    seed: u64,
+) -> WorkloadConfig {
     let knobs = Knobs {
         concurrency: 3,
         keys,
@@ -64,8 +71,7 @@ async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String,
     std::fs::create_dir_all(&dir).unwrap();
     let recorder = Arc::new(Recorder::create(&dir.join("h.jsonl"), Instant::now()).unwrap());
     let store: Arc<dyn Client> = Arc::new(MemStore::default());
-    let targets: Vec<Target> =
-        (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
+    let targets: Vec<Target> = (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
     let config = config(4, KeyShape::Zipfian { exponent: 1.0 }, 600.0, Arrival::Closed, 0.5, seed);
     if set {
         let config = self::config(4, KeyShape::Uniform, 600.0, Arrival::Closed, 0.3, seed);
@@ -116,7 +122,10 @@ async fn same_seed_same_sequences(set: bool) {
 /// An open-loop register run at 200 ops/s for 2 s on the paused clock, over
 /// 3 processes and a store whose writes take `write_ms`: every op's (process,
 /// type, f, key, node) in history order, and the recorded `workload` event.
-async fn open_loop(seed: u64, write_ms: u64) -> (Vec<(Process, OpType, String, Option<String>, Option<String>)>, serde_json::Value) {
+async fn open_loop(
+    seed: u64,
+    write_ms: u64,
+) -> (Vec<(Process, OpType, String, Option<String>, Option<String>)>, serde_json::Value) {
     let dir = std::env::temp_dir().join(format!("wl-open-{}-{seed}-{write_ms}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let recorder = Arc::new(Recorder::create(&dir.join("h.jsonl"), Instant::now()).unwrap());
@@ -127,7 +136,11 @@ async fn open_loop(seed: u64, write_ms: u64) -> (Vec<(Process, OpType, String, O
     let ops = recorder.snapshot();
     let event = ops.iter().find(|op| op.f == "workload").expect("the run records its offered load").value.clone();
     assert_eq!(event["dropped_arrivals"], summary.dropped_arrivals);
-    let ops = ops.into_iter().filter(|op| op.f != "workload").map(|op| (op.process, op.kind, op.f, op.key, op.node)).collect();
+    let ops = ops
+        .into_iter()
+        .filter(|op| op.f != "workload")
+        .map(|op| (op.process, op.kind, op.f, op.key, op.node))
+        .collect();
     (ops, event)
 }
 
@@ -149,8 +162,11 @@ async fn open_loop_same_seed_same_arrivals_and_ops_another_seed_others() {
 async fn open_loop_drops_what_busy_processes_cannot_take_and_keeps_one_op_per_process() {
     // Writes take 100 ms: 3 processes cannot keep up with 200 arrivals/s.
     let (ops, event) = open_loop(7, 100).await;
-    let (arrivals, issued, dropped) =
-        (event["arrivals"].as_u64().unwrap(), event["issued"].as_u64().unwrap(), event["dropped_arrivals"].as_u64().unwrap());
+    let (arrivals, issued, dropped) = (
+        event["arrivals"].as_u64().unwrap(),
+        event["issued"].as_u64().unwrap(),
+        event["dropped_arrivals"].as_u64().unwrap(),
+    );
     assert!(dropped > 0, "{event}");
     assert_eq!(issued + dropped, arrivals);
     let mut open: BTreeMap<Process, bool> = BTreeMap::new();

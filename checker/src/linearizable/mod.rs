@@ -112,7 +112,13 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     summary(decided, &violating, &unknown, witnesses, keys.len())
 }
 
-fn summary(decided: usize, violating: &[String], unknown: &BTreeMap<String, String>, witnesses: Vec<Value>, keys: usize) -> CheckResult {
+fn summary(
+    decided: usize,
+    violating: &[String],
+    unknown: &BTreeMap<String, String>,
+    witnesses: Vec<Value>,
+    keys: usize,
+) -> CheckResult {
     let answer = if !violating.is_empty() {
         json!(false)
     } else if unknown.is_empty() && decided > 0 {

@@ -101,10 +101,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     while let Some(e) = event {
         steps += 1;
         if steps % 4096 == 0 && started.elapsed() > budget.time {
-            return Outcome::GaveUp(format!(
-                "search passed its {} ms budget",
-                budget.time.as_millis()
-            ));
+            return Outcome::GaveUp(format!("search passed its {} ms budget", budget.time.as_millis()));
         }
         let op = list.op_of(e);
         if list.is_call(e) {
@@ -112,10 +109,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
                 linearized.flip(op);
                 if memo.insert(&linearized, next_state) {
                     if memo.len() > budget.memo_entries {
-                        return Outcome::GaveUp(format!(
-                            "search passed its {} memo-entry budget",
-                            budget.memo_entries
-                        ));
+                        return Outcome::GaveUp(format!("search passed its {} memo-entry budget", budget.memo_entries));
                     }
                     stack.push((op, state));
                     state = next_state;
@@ -136,14 +130,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
             event = list.next(list.call_event(undone));
         }
     }
-    debug_assert!(
-        linearized
-            .bits
-            .iter()
-            .map(|w| w.count_ones() as usize)
-            .sum::<usize>()
-            == ops.len()
-    );
+    debug_assert!(linearized.bits.iter().map(|w| w.count_ones() as usize).sum::<usize>() == ops.len());
     Outcome::Linearizable
 }
 
@@ -228,13 +215,7 @@ const NONE: u32 = u32::MAX;
 
 impl Memo {
     fn new() -> Memo {
-        Memo {
-            sets: Vec::new(),
-            arena: Vec::new(),
-            states: Vec::new(),
-            chain: Vec::new(),
-            heads: HashMap::default(),
-        }
+        Memo { sets: Vec::new(), arena: Vec::new(), states: Vec::new(), chain: Vec::new(), heads: HashMap::default() }
     }
 
     fn len(&self) -> usize {
@@ -254,8 +235,7 @@ impl Memo {
             }
             entry = self.chain[i];
         }
-        let i = u32::try_from(self.states.len())
-            .expect("fewer than 2^32 memo entries (the budget is far below)");
+        let i = u32::try_from(self.states.len()).expect("fewer than 2^32 memo entries (the budget is far below)");
         self.sets.push((set.full, self.arena.len(), set.edge().len()));
         self.arena.extend_from_slice(set.edge());
         self.states.push(state);
@@ -427,7 +407,11 @@ mod tests {
 
     #[test]
     fn unknown_writes_may_or_may_not_take_effect() {
-        let info = |call_ms: u64, value: u32| Entry { call_ns: call_ms * 1_000_000, return_ns: u64::MAX, kind: Kind::Write(value) };
+        let info = |call_ms: u64, value: u32| Entry {
+            call_ns: call_ms * 1_000_000,
+            return_ns: u64::MAX,
+            kind: Kind::Write(value),
+        };
         assert_eq!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 1)], BUDGET), Outcome::Linearizable);
         assert_eq!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 2), r(5, 6, 2)], BUDGET), Outcome::Linearizable);
         assert!(matches!(search(&[w(0, 1, 1), info(2, 2), r(3, 4, 2), r(5, 6, 1)], BUDGET), Outcome::Violation));

@@ -64,10 +64,7 @@ fn a_restarted_node_sums_its_incarnations_and_is_not_judged() {
 
 #[test]
 fn planted_diverged_roots_never_converge() {
-    let admin = vec![
-        snap(3 * S, "n1", &[], &[("n1+n2", "aa")]),
-        snap(3 * S, "n2", &[], &[("n1+n2", "bb")]),
-    ];
+    let admin = vec![snap(3 * S, "n1", &[], &[("n1+n2", "aa")]), snap(3 * S, "n2", &[], &[("n1+n2", "bb")])];
     let r = convergence::check(&healed_at(2 * S), &strict(), &admin).expect("applies");
     assert_eq!(r.figure("converged"), Some(&json!(false)));
     assert_eq!(r.figure("converged_ms_after_heal"), Some(&json!(null)));

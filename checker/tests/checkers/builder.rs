@@ -109,9 +109,8 @@ impl HistoryBuilder {
 
     pub fn ok_read(&mut self, p: u64, key: &str, siblings: &[(Option<String>, Version)]) -> &mut Self {
         let mut op = self.complete(p, OpType::Ok, "read", key);
-        op.value = Value::Array(
-            siblings.iter().map(|(value, version)| json!({"value": value, "version": version})).collect(),
-        );
+        op.value =
+            Value::Array(siblings.iter().map(|(value, version)| json!({"value": value, "version": version})).collect());
         self.push(op)
     }
 
@@ -129,7 +128,8 @@ impl HistoryBuilder {
     /// An `ok` read of a set: each sibling holds a JSON array of elements.
     pub fn ok_read_set(&mut self, p: u64, key: &str, siblings: &[(&[&str], Version)]) -> &mut Self {
         let mut op = self.complete(p, OpType::Ok, "read", key);
-        op.value = Value::Array(siblings.iter().map(|(els, version)| json!({"value": els, "version": version})).collect());
+        op.value =
+            Value::Array(siblings.iter().map(|(els, version)| json!({"value": els, "version": version})).collect());
         self.push(op)
     }
 
@@ -187,14 +187,7 @@ pub fn acked_write(b: &mut HistoryBuilder, p: u64, key: &str, val: &str, version
 }
 
 /// A read of `key` by `p` on `node`, invoked at `t0`, answered at `t1`.
-pub fn read(
-    b: &mut HistoryBuilder,
-    p: u64,
-    key: &str,
-    siblings: &[(Option<String>, Version)],
-    t0: u64,
-    t1: u64,
-) {
+pub fn read(b: &mut HistoryBuilder, p: u64, key: &str, siblings: &[(Option<String>, Version)], t0: u64, t1: u64) {
     b.at(t0).invoke_read(p, key, "n3");
     b.at(t1).ok_read(p, key, siblings);
 }

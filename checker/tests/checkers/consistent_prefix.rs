@@ -19,32 +19,10 @@ fn question() -> Version {
 fn answer_read() -> HistoryBuilder {
     let mut b = HistoryBuilder::new();
     acked_write(&mut b, 0, "k0", "p0-0", question(), MS, 2 * MS);
-    read(
-        &mut b,
-        0,
-        "k0",
-        &[sib(Some("p0-0"), question())],
-        3 * MS,
-        4 * MS,
-    );
+    read(&mut b, 0, "k0", &[sib(Some("p0-0"), question())], 3 * MS, 4 * MS);
     let answer = answer_value("p0-1", &["p0-0"]);
-    acked_write(
-        &mut b,
-        0,
-        "k1",
-        &answer,
-        v(&[("n2", 1)], 101),
-        5 * MS,
-        6 * MS,
-    );
-    read(
-        &mut b,
-        1,
-        "k1",
-        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
-        7 * MS,
-        8 * MS,
-    );
+    acked_write(&mut b, 0, "k1", &answer, v(&[("n2", 1)], 101), 5 * MS, 6 * MS);
+    read(&mut b, 1, "k1", &[sib(Some(&answer), v(&[("n2", 1)], 101))], 7 * MS, 8 * MS);
     b
 }
 
@@ -71,11 +49,7 @@ fn an_answer_seen_without_its_acknowledged_question_is_flagged() {
     assert_eq!(count(&result, "observations"), 1);
     assert_eq!(count(&result, "violations"), 1);
     assert_eq!(count(&result, "violations_after_ack"), 1);
-    assert_eq!(
-        result.valid,
-        Validity::False,
-        "a strict quorum promised the acknowledged question"
-    );
+    assert_eq!(result.valid, Validity::False, "a strict quorum promised the acknowledged question");
     let example = &result.figure("examples").unwrap()[0];
     assert_eq!(example["answer_read_index"], json!(6));
     assert_eq!(example["question_read_index"], json!(8));
@@ -95,14 +69,8 @@ fn an_answer_seen_without_its_acknowledged_question_is_flagged() {
 
 #[test]
 fn an_answer_seen_with_its_question_passes() {
-    let result = check(
-        &observed(&[sib(Some("p0-0"), question())]).build(),
-        &strict(),
-    );
-    assert_eq!(
-        (count(&result, "observations"), count(&result, "violations")),
-        (1, 0)
-    );
+    let result = check(&observed(&[sib(Some("p0-0"), question())]).build(), &strict());
+    assert_eq!((count(&result, "observations"), count(&result, "violations")), (1, 0));
     assert_eq!(result.valid, Validity::True);
 }
 
@@ -115,19 +83,10 @@ fn an_older_question_is_flagged_and_a_newer_one_covers_it_under_lww() {
     for b in [&mut with_older, &mut with_newer] {
         acked_write(b, 9, "k0", "p9-0", v(&[("n3", 1)], 150), 20 * MS, 21 * MS);
     }
-    assert_eq!(
-        count(&check(&with_older.build(), &lww(strict())), "violations"),
-        1
-    );
-    assert_eq!(
-        count(&check(&with_newer.build(), &lww(strict())), "violations"),
-        0
-    );
+    assert_eq!(count(&check(&with_older.build(), &lww(strict())), "violations"), 1);
+    assert_eq!(count(&check(&with_newer.build(), &lww(strict())), "violations"), 0);
     // Under siblings the newer question is concurrent with p0-0: it does not cover it.
-    assert_eq!(
-        count(&check(&with_newer.build(), &strict()), "violations"),
-        1
-    );
+    assert_eq!(count(&check(&with_newer.build(), &strict()), "violations"), 1);
 }
 
 #[test]
@@ -136,50 +95,18 @@ fn a_question_read_in_flight_is_counted_but_promised_by_no_quorum() {
     let mut b = HistoryBuilder::new();
     let q = v(&[("n2", 1)], 100);
     b.at(MS).invoke_write(2, "k0", "p2-0", "n2");
-    read(
-        &mut b,
-        0,
-        "k0",
-        &[sib(Some("p2-0"), q.clone())],
-        3 * MS,
-        4 * MS,
-    );
+    read(&mut b, 0, "k0", &[sib(Some("p2-0"), q.clone())], 3 * MS, 4 * MS);
     let answer = answer_value("p0-1", &["p2-0"]);
-    acked_write(
-        &mut b,
-        0,
-        "k1",
-        &answer,
-        v(&[("n1", 1)], 101),
-        5 * MS,
-        6 * MS,
-    );
-    read(
-        &mut b,
-        1,
-        "k1",
-        &[sib(Some(&answer), v(&[("n1", 1)], 101))],
-        7 * MS,
-        8 * MS,
-    );
+    acked_write(&mut b, 0, "k1", &answer, v(&[("n1", 1)], 101), 5 * MS, 6 * MS);
+    read(&mut b, 1, "k1", &[sib(Some(&answer), v(&[("n1", 1)], 101))], 7 * MS, 8 * MS);
     read(&mut b, 1, "k0", &[], 9 * MS, 10 * MS);
     b.at(30 * MS).ok_write(2, "k0", "p2-0", q);
     let result = check(&b.build(), &strict());
     assert_eq!(count(&result, "violations_in_flight"), 1);
     assert_eq!(count(&result, "violations_after_ack"), 0);
-    assert_eq!(
-        result.valid,
-        Validity::True,
-        "no quorum setting promises what was read in flight"
-    );
-    let text = result.figure("examples").unwrap()[0]["sentence"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        text.contains("acknowledged only at 30.00 ms, after the question read began"),
-        "{text}"
-    );
+    assert_eq!(result.valid, Validity::True, "no quorum setting promises what was read in flight");
+    let text = result.figure("examples").unwrap()[0]["sentence"].as_str().unwrap().to_string();
+    assert!(text.contains("acknowledged only at 30.00 ms, after the question read began"), "{text}");
 }
 
 #[test]
@@ -187,10 +114,7 @@ fn weak_quorums_measure_without_failing() {
     let result = check(&observed(&[]).build(), &run(3, 1, 1));
     assert_eq!(count(&result, "violations"), 1);
     assert_eq!(result.valid, Validity::True);
-    assert_eq!(
-        result.figure("expected_zero_after_ack"),
-        Some(&json!(false))
-    );
+    assert_eq!(result.figure("expected_zero_after_ack"), Some(&json!(false)));
 }
 
 #[test]
@@ -200,23 +124,8 @@ fn only_the_next_op_of_the_same_process_on_the_question_key_is_an_observation() 
     let mut b = HistoryBuilder::new();
     acked_write(&mut b, 0, "k0", "p0-0", question(), MS, 2 * MS);
     let answer = answer_value("p0-1", &["p0-0"]);
-    acked_write(
-        &mut b,
-        0,
-        "k1",
-        &answer,
-        v(&[("n2", 1)], 101),
-        5 * MS,
-        6 * MS,
-    );
-    read(
-        &mut b,
-        1,
-        "k1",
-        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
-        7 * MS,
-        8 * MS,
-    );
+    acked_write(&mut b, 0, "k1", &answer, v(&[("n2", 1)], 101), 5 * MS, 6 * MS);
+    read(&mut b, 1, "k1", &[sib(Some(&answer), v(&[("n2", 1)], 101))], 7 * MS, 8 * MS);
     read(&mut b, 1, "k2", &[], 9 * MS, 10 * MS);
     read(&mut b, 3, "k0", &[], 11 * MS, 12 * MS);
     let result = check(&b.build(), &strict());
@@ -227,17 +136,9 @@ fn only_the_next_op_of_the_same_process_on_the_question_key_is_an_observation() 
 #[test]
 fn a_question_read_that_did_not_complete_is_incomplete_not_judged() {
     let mut b = answer_read();
-    b.at(9 * MS)
-        .invoke_read(1, "k0", "n3")
-        .end(1, OpType::Info, "read", "k0");
+    b.at(9 * MS).invoke_read(1, "k0", "n3").end(1, OpType::Info, "read", "k0");
     let result = check(&b.build(), &strict());
-    assert_eq!(
-        (
-            count(&result, "observations"),
-            count(&result, "incomplete_observations")
-        ),
-        (0, 1)
-    );
+    assert_eq!((count(&result, "observations"), count(&result, "incomplete_observations")), (0, 1));
     assert_eq!(result.valid, Validity::Unknown);
 }
 
@@ -246,40 +147,16 @@ fn an_answer_to_a_question_never_written_is_unresolved_not_a_violation() {
     let mut b = HistoryBuilder::new();
     let answer = answer_value("p0-1", &["p7-7"]);
     acked_write(&mut b, 0, "k1", &answer, v(&[("n2", 1)], 101), MS, 2 * MS);
-    read(
-        &mut b,
-        1,
-        "k1",
-        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
-        3 * MS,
-        4 * MS,
-    );
+    read(&mut b, 1, "k1", &[sib(Some(&answer), v(&[("n2", 1)], 101))], 3 * MS, 4 * MS);
     read(&mut b, 1, "k0", &[], 5 * MS, 6 * MS);
-    read(
-        &mut b,
-        2,
-        "k1",
-        &[sib(Some(&answer), v(&[("n2", 1)], 101))],
-        3 * MS,
-        4 * MS,
-    );
+    read(&mut b, 2, "k1", &[sib(Some(&answer), v(&[("n2", 1)], 101))], 3 * MS, 4 * MS);
     let result = check(&b.build(), &strict());
-    assert_eq!(
-        (
-            count(&result, "unresolved_questions"),
-            count(&result, "violations")
-        ),
-        (1, 0)
-    );
+    assert_eq!((count(&result, "unresolved_questions"), count(&result, "violations")), (1, 0));
 }
 
 #[test]
 fn the_catalogue_runs_it_on_prefix_runs_only() {
     let h = observed(&[]).build();
-    assert!(check_all(&h, &prefix_run(strict()), &[])
-        .checkers
-        .contains_key(consistent_prefix::NAME));
-    assert!(!check_all(&h, &strict(), &[])
-        .checkers
-        .contains_key(consistent_prefix::NAME));
+    assert!(check_all(&h, &prefix_run(strict()), &[]).checkers.contains_key(consistent_prefix::NAME));
+    assert!(!check_all(&h, &strict(), &[]).checkers.contains_key(consistent_prefix::NAME));
 }

@@ -49,7 +49,18 @@ fn check_all_runs_every_checker() {
     let names: Vec<&str> = results.checkers.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["latency", "linearizable", "monotonic-reads", "phantom-reads", "quorum", "read-your-writes", "siblings", "stale-reads", "stats", "t-visibility"]
+        [
+            "latency",
+            "linearizable",
+            "monotonic-reads",
+            "phantom-reads",
+            "quorum",
+            "read-your-writes",
+            "siblings",
+            "stale-reads",
+            "stats",
+            "t-visibility"
+        ]
     );
     assert_eq!(value_of(&results, "quorum"), json!(false));
     assert_eq!(results.valid, Validity::False);

@@ -178,9 +178,8 @@ fn random_history(seed: u64) -> History {
             done.value = json!(format!("p{p}"));
             done.version = Some(rng.version());
         } else {
-            let siblings: Vec<Sibling> = (0..rng.next(3))
-                .map(|_| Sibling { value: json!("x"), version: rng.version() })
-                .collect();
+            let siblings: Vec<Sibling> =
+                (0..rng.next(3)).map(|_| Sibling { value: json!("x"), version: rng.version() }).collect();
             done.value = serde_json::to_value(siblings).unwrap();
         }
         events.push(invoke);

@@ -59,7 +59,8 @@ fn clean_history_is_all_covered_and_empty_is_unknown() {
 fn wars(w_ms: u32, a_ms: u32, r_ms: u32, s_ms: u32) -> history::WarsFile {
     let leg = |ms: u32| history::LegSamples { local: Vec::new(), remote: vec![ms * 1_000] };
     let legs = [("w", leg(w_ms)), ("a", leg(a_ms)), ("r", leg(r_ms)), ("s", leg(s_ms))];
-    let node = history::NodeWars { legs: legs.into_iter().map(|(k, l)| (k.to_string(), l)).collect(), ..Default::default() };
+    let node =
+        history::NodeWars { legs: legs.into_iter().map(|(k, l)| (k.to_string(), l)).collect(), ..Default::default() };
     history::WarsFile { clock: "test".into(), nodes: [("n1".to_string(), node)].into() }
 }
 

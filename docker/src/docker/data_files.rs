@@ -82,8 +82,11 @@ impl DockerCluster {
 
     /// Fails while the node's container still runs (it must be killed first).
     async fn ensure_stopped(&self, n: &NodeContainer) -> Result<()> {
-        let inspect =
-            self.docker.inspect_container(&n.container, None).await.map_err(|e| docker_err(format!("inspect {}", n.container), e))?;
+        let inspect = self
+            .docker
+            .inspect_container(&n.container, None)
+            .await
+            .map_err(|e| docker_err(format!("inspect {}", n.container), e))?;
         let running = inspect.state.and_then(|s| s.running).unwrap_or(false);
         if running {
             return Err(ClusterError::Other(format!("node {} is still running; kill it first", n.id)));

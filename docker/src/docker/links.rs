@@ -60,8 +60,11 @@ pub(super) fn proxy_command(node: &NodeContainer, members: &[NodeContainer], see
 /// What `node`'s proxy must be told for `plan`: every member's name, then
 /// the fault of each of its links.
 fn requests_for(node: &str, plan: &LinkPlan, members: &[NodeContainer]) -> Vec<Request> {
-    let mut requests: Vec<Request> =
-        members.iter().filter(|m| m.id != node).map(|m| Request::Name { node: m.id.clone(), ip: IpAddr::V4(m.ip) }).collect();
+    let mut requests: Vec<Request> = members
+        .iter()
+        .filter(|m| m.id != node)
+        .map(|m| Request::Name { node: m.id.clone(), ip: IpAddr::V4(m.ip) })
+        .collect();
     let sides = sides(members.iter().map(|m| m.id.clone()));
     for (link, fault) in plan.links_of(node, &sides) {
         requests.push(Request::Set { from: link.from, to: link.to, fault });
@@ -120,7 +123,8 @@ impl ProxyFleet for DockerCluster {
             match send(node.ip, &[Request::Status]).await {
                 Ok(status) => {
                     for link in status[0]["links"].as_array().into_iter().flatten().filter(|l| !l["fault"].is_null()) {
-                        let name = format!("{}->{}", link["from"].as_str().unwrap_or("?"), link["to"].as_str().unwrap_or("?"));
+                        let name =
+                            format!("{}->{}", link["from"].as_str().unwrap_or("?"), link["to"].as_str().unwrap_or("?"));
                         links.insert(name, link["fault"].clone());
                     }
                 }
@@ -146,7 +150,10 @@ mod tests {
     fn the_proxy_names_every_member_and_fronts_the_public_port() {
         let members = [node("n1", 11), node("n2", 12)];
         let command = proxy_command(&members[0], &members, 42);
-        assert!(command.starts_with("dynamo-linkproxy --node n1 --listen 0.0.0.0:7000 --upstream 127.0.0.1:7001"), "{command}");
+        assert!(
+            command.starts_with("dynamo-linkproxy --node n1 --listen 0.0.0.0:7000 --upstream 127.0.0.1:7001"),
+            "{command}"
+        );
         assert!(command.ends_with("--source n1=10.213.7.11 --source n2=10.213.7.12"), "{command}");
         assert!(command.contains(&format!("--seed {}", 42 ^ u64::from(u32::from(members[0].ip)))), "{command}");
     }

@@ -50,9 +50,7 @@ impl DockerCluster {
         all.push(node.clone());
         let mut body = self.container_body(&node, &peers_arg(&all));
         body.cmd.get_or_insert_with(Vec::new).extend(extra_args.iter().cloned());
-        let opts = bollard::query_parameters::CreateContainerOptionsBuilder::new()
-            .name(&node.container)
-            .build();
+        let opts = bollard::query_parameters::CreateContainerOptionsBuilder::new().name(&node.container).build();
         self.docker
             .create_container(Some(opts), body)
             .await

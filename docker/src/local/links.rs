@@ -16,7 +16,13 @@ impl LocalCluster {
     /// Starts `id`'s proxy on `ip:port`, forwarding to the node's inner
     /// port, naming every member by its address, and names the newcomer in
     /// the proxies already running.
-    pub(super) async fn start_proxy(&self, id: &str, ip: Ipv4Addr, (port, inner_port): (u16, u16), seed: u64) -> Result<Arc<Proxy>> {
+    pub(super) async fn start_proxy(
+        &self,
+        id: &str,
+        ip: Ipv4Addr,
+        (port, inner_port): (u16, u16),
+        seed: u64,
+    ) -> Result<Arc<Proxy>> {
         let members = self.roster();
         let mut sources: BTreeMap<IpAddr, String> = members.iter().map(|n| (IpAddr::V4(n.ip), n.id.clone())).collect();
         sources.insert(IpAddr::V4(ip), id.to_string());
@@ -28,7 +34,8 @@ impl LocalCluster {
             // One stream of draws per node, all from the run's seed.
             seed: seed ^ u64::from(u32::from(ip)),
         };
-        let proxy = Proxy::start(config).await.map_err(|e| ClusterError::Other(format!("start {id}'s link proxy: {e}")))?;
+        let proxy =
+            Proxy::start(config).await.map_err(|e| ClusterError::Other(format!("start {id}'s link proxy: {e}")))?;
         for member in &members {
             if let Some(other) = &member.proxy {
                 other.name_source(IpAddr::V4(ip), id);

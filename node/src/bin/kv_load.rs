@@ -62,24 +62,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    assert!(
-        args.concurrency > 0 && args.keys > 0,
-        "--concurrency and --keys must be positive"
-    );
-    let channel = Endpoint::from_shared(args.endpoint.clone())?
-        .timeout(Duration::from_secs(60))
-        .connect_lazy();
+    assert!(args.concurrency > 0 && args.keys > 0, "--concurrency and --keys must be positive");
+    let channel = Endpoint::from_shared(args.endpoint.clone())?.timeout(Duration::from_secs(60)).connect_lazy();
     wait_ready(&channel, Duration::from_secs(args.ready_timeout_s)).await?;
     let next = Arc::new(AtomicU64::new(0));
     let args = Arc::new(args);
     let clients: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            tokio::spawn(one_client(
-                KvClient::new(channel.clone()),
-                Arc::clone(&args),
-                Arc::clone(&next),
-            ))
-        })
+        .map(|_| tokio::spawn(one_client(KvClient::new(channel.clone()), Arc::clone(&args), Arc::clone(&next))))
         .collect();
     for client in clients {
         client.await.context("a client task panicked")??;
@@ -88,11 +77,7 @@ async fn main() -> Result<()> {
 }
 
 /// Sends operations until `ops` were taken from `next` by all clients.
-async fn one_client(
-    mut client: KvClient<Channel>,
-    args: Arc<Args>,
-    next: Arc<AtomicU64>,
-) -> Result<()> {
+async fn one_client(mut client: KvClient<Channel>, args: Arc<Args>, next: Arc<AtomicU64>) -> Result<()> {
     let value = vec![b'x'; args.value_bytes];
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -102,27 +87,13 @@ async fn one_client(
         let key = format!("b{}", i % args.keys).into_bytes();
         match args.op {
             Op::Put => {
-                let request = proto::PutRequest {
-                    key,
-                    value: value.clone(),
-                    context: Vec::new(),
-                    w: None,
-                };
-                client
-                    .put(request)
-                    .await
-                    .with_context(|| format!("put {i}"))?;
+                let request = proto::PutRequest { key, value: value.clone(), context: Vec::new(), w: None };
+                client.put(request).await.with_context(|| format!("put {i}"))?;
             }
             Op::Get => {
-                let reply = client
-                    .get(proto::GetRequest { key, r: None })
-                    .await
-                    .with_context(|| format!("get {i}"))?;
+                let reply = client.get(proto::GetRequest { key, r: None }).await.with_context(|| format!("get {i}"))?;
                 if reply.get_ref().siblings.is_empty() {
-                    bail!(
-                        "get {i} missed: preload the keys first (--op put --ops {})",
-                        args.keys
-                    );
+                    bail!("get {i} missed: preload the keys first (--op put --ops {})", args.keys);
                 }
             }
         }
@@ -134,10 +105,7 @@ async fn wait_ready(channel: &Channel, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let mut client = KvClient::new(channel.clone());
     loop {
-        let probe = proto::GetRequest {
-            key: b"ready-probe".to_vec(),
-            r: None,
-        };
+        let probe = proto::GetRequest { key: b"ready-probe".to_vec(), r: None };
         match client.get(probe).await {
             Ok(_) => return Ok(()),
             Err(status) if Instant::now() > deadline => {

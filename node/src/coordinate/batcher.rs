@@ -184,9 +184,7 @@ async fn round_trip<Req, Resp>(replica: NodeId, batch: Vec<Pending<Req, Resp>>, 
     let count = requests.len();
     let answers = match tokio::time::timeout_at(deadline, send(replica, client, requests)).await {
         Err(_) => Err(format!("batch of {count} timed out")),
-        Ok(Ok(answers)) if answers.len() != count => {
-            Err(format!("batch of {count} answered {} times", answers.len()))
-        }
+        Ok(Ok(answers)) if answers.len() != count => Err(format!("batch of {count} answered {} times", answers.len())),
         Ok(result) => result,
     };
     match answers {

@@ -33,18 +33,13 @@ pub struct NodeCounter {
 impl NodeCounter {
     /// A counter whose first value will be `initial + 1`.
     pub fn starting_at(initial: u64) -> Self {
-        NodeCounter {
-            last: AtomicU64::new(initial),
-        }
+        NodeCounter { last: AtomicU64::new(initial) }
     }
 
     /// Issues `max(last, floor) + 1`, atomically.
     pub fn next_above(&self, floor: u64) -> u64 {
         let bump = |last: u64| Some(last.max(floor) + 1);
-        let previous = self
-            .last
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump)
-            .unwrap_or_else(|last| last);
+        let previous = self.last.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or_else(|last| last);
         let issued = previous.max(floor) + 1;
         debug_assert!(issued > floor && issued > previous);
         issued
@@ -77,16 +72,9 @@ pub fn mint_version(
     now_ms: u64,
     max_clock_entries: usize,
 ) -> MintedVersion {
-    let dot = Dot {
-        node: me.clone(),
-        counter: counter.next_above(context.get(me)),
-    };
+    let dot = Dot { node: me.clone(), counter: counter.next_above(context.get(me)) };
     let pruned = prune_context(&mut context, &dot, now_ms, max_clock_entries);
-    let version = Version {
-        clock: context,
-        ts_ms: now_ms,
-        dot: Some(dot),
-    };
+    let version = Version { clock: context, ts_ms: now_ms, dot: Some(dot) };
     debug_assert!(version.full_clock().len() <= max_clock_entries);
     MintedVersion { version, pruned }
 }
@@ -123,10 +111,7 @@ mod tests {
             value: Some(v.as_bytes().to_vec()),
             version: m.version.clone(),
         };
-        let set = SiblingSet::from_siblings(
-            vec![sibling(&first, "a"), sibling(&second, "b")],
-            Resolution::Siblings,
-        );
+        let set = SiblingSet::from_siblings(vec![sibling(&first, "a"), sibling(&second, "b")], Resolution::Siblings);
         assert_eq!(set.len(), 2);
         // A write from a reader of both obsoletes both.
         let third = mint_version(set.merged_clock(), &NodeId::from("n2"), &counter, 6, 10);
@@ -157,11 +142,7 @@ mod tests {
         assert_eq!(full.len(), 3);
         assert_eq!(full.get(&me), 1);
         assert_eq!(minted.version.clock.len(), 2, "the dot's entry is not in the context");
-        assert_eq!(
-            minted.version.clock.get(&NodeId::from("n4")),
-            1,
-            "newest others survive"
-        );
+        assert_eq!(minted.version.clock.get(&NodeId::from("n4")), 1, "newest others survive");
         // With one entry allowed, only the dot remains.
         let ctx = VClock::from_entries([(NodeId::from("n1"), 4, 1)]);
         let minted = mint_version(ctx, &me, &NodeCounter::starting_at(0), 100, 1);

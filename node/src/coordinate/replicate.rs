@@ -220,7 +220,10 @@ impl Streams {
 impl OpenStream {
     /// Opens a stream whose first message is `request` (it goes out with
     /// the stream's headers), batch 1.
-    async fn open(client: &mut ReplicaClient<Channel>, request: proto::ReplicateManyRequest) -> Result<OpenStream, String> {
+    async fn open(
+        client: &mut ReplicaClient<Channel>,
+        request: proto::ReplicateManyRequest,
+    ) -> Result<OpenStream, String> {
         let (mut outbound, requests) = futures::channel::mpsc::channel(STREAM_BACKLOG);
         let first = proto::ReplicateManyRequest { batch_id: 1, ..request };
         outbound.try_send(first).map_err(|_| "a new replica stream refused its first batch".to_string())?;
@@ -247,7 +250,9 @@ impl OpenStream {
             match self.answers.message().await {
                 Ok(Some(answer)) if answer.batch_id == batch_id => return Ok(answer),
                 Ok(Some(answer)) if answer.batch_id < batch_id => continue,
-                Ok(Some(answer)) => return Err(format!("answer to batch {} while waiting for {batch_id}", answer.batch_id)),
+                Ok(Some(answer)) => {
+                    return Err(format!("answer to batch {} while waiting for {batch_id}", answer.batch_id))
+                }
                 Ok(None) => return Err("the replica closed its stream".to_string()),
                 Err(status) => return Err(status_reason(&status)),
             }
@@ -294,7 +299,11 @@ mod tests {
             .enumerate()
             .map(|(i, e)| proto::FetchResult { siblings: Vec::new(), error: e.to_string(), read_at_us: 100 + i as u64 })
             .collect();
-        proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(proto::FetchManyResponse { results }), batch_id: 1 }
+        proto::ReplicateManyResponse {
+            stores: Some(stores),
+            fetches: Some(proto::FetchManyResponse { results }),
+            batch_id: 1,
+        }
     }
 
     #[test]

@@ -67,26 +67,15 @@ struct Tally {
 impl Tally {
     fn new(replicas: Vec<NodeId>, required: usize) -> Self {
         assert!(required >= 1, "a quorum of 0 is meaningless");
-        assert!(
-            required <= replicas.len(),
-            "quorum {required} > {} replicas",
-            replicas.len()
-        );
+        assert!(required <= replicas.len(), "quorum {required} > {} replicas", replicas.len());
         let distinct: BTreeSet<_> = replicas.iter().collect();
         assert_eq!(distinct.len(), replicas.len(), "replicas must be distinct");
-        Tally {
-            replicas,
-            required,
-            succeeded: BTreeSet::new(),
-            failed: BTreeMap::new(),
-        }
+        Tally { replicas, required, succeeded: BTreeSet::new(), failed: BTreeMap::new() }
     }
 
     /// True when `node` is a replica that has not answered yet.
     fn awaiting(&self, node: &NodeId) -> bool {
-        self.replicas.contains(node)
-            && !self.succeeded.contains(node)
-            && !self.failed.contains_key(node)
+        self.replicas.contains(node) && !self.succeeded.contains(node) && !self.failed.contains_key(node)
     }
 
     fn on_success(&mut self, node: &NodeId) -> bool {
@@ -102,12 +91,7 @@ impl Tally {
     }
 
     fn on_deadline(&mut self) {
-        let late: Vec<NodeId> = self
-            .replicas
-            .iter()
-            .filter(|n| self.awaiting(n))
-            .cloned()
-            .collect();
+        let late: Vec<NodeId> = self.replicas.iter().filter(|n| self.awaiting(n)).cloned().collect();
         for node in late {
             self.failed.insert(node, "timed out".to_string());
         }
@@ -122,10 +106,7 @@ impl Tally {
         if answers >= self.required {
             Decision::Done { answers }
         } else if answers + self.outstanding() < self.required {
-            Decision::Failed {
-                answers,
-                required: self.required,
-            }
+            Decision::Failed { answers, required: self.required }
         } else {
             Decision::Pending
         }
@@ -142,9 +123,7 @@ pub struct WriteRound {
 impl WriteRound {
     /// A write sent to `replicas` that needs `w` acks.
     pub fn new(replicas: Vec<NodeId>, w: usize) -> Self {
-        WriteRound {
-            tally: Tally::new(replicas, w),
-        }
+        WriteRound { tally: Tally::new(replicas, w) }
     }
 
     /// A replica stored the version. Returns false (and changes nothing)
@@ -210,12 +189,7 @@ pub struct ReadRound {
 impl ReadRound {
     /// A read sent to `replicas` that needs `r` replies.
     pub fn new(replicas: Vec<NodeId>, r: usize, mode: Resolution) -> Self {
-        ReadRound {
-            tally: Tally::new(replicas, r),
-            mode,
-            merged: SiblingSet::new(),
-            replies: BTreeMap::new(),
-        }
+        ReadRound { tally: Tally::new(replicas, r), mode, merged: SiblingSet::new(), replies: BTreeMap::new() }
     }
 
     /// A replica returned its siblings. Returns false (and changes nothing)
@@ -299,14 +273,7 @@ mod tests {
     fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from(node), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling {
-                value: Some(value.as_bytes().to_vec()),
-                version: Version {
-                    clock,
-                    ts_ms: 1,
-                    dot: None,
-                },
-            }],
+            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: 1, dot: None } }],
             Resolution::Siblings,
         )
     }
@@ -331,13 +298,7 @@ mod tests {
         round.on_ack(&NodeId::from("a"));
         round.on_error(&NodeId::from("b"), "refused");
         round.on_error(&NodeId::from("c"), "refused");
-        assert_eq!(
-            round.decision(),
-            Decision::Failed {
-                answers: 1,
-                required: 2
-            }
-        );
+        assert_eq!(round.decision(), Decision::Failed { answers: 1, required: 2 });
         assert_eq!(round.failures().len(), 2);
     }
 
@@ -348,18 +309,9 @@ mod tests {
         round.on_ack(&NodeId::from("b"));
         assert_eq!(round.decision(), Decision::Pending);
         round.on_deadline();
-        assert_eq!(
-            round.decision(),
-            Decision::Failed {
-                answers: 2,
-                required: 3
-            }
-        );
+        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
         assert_eq!(round.failures()[&NodeId::from("c")], "timed out");
-        assert!(
-            !round.on_ack(&NodeId::from("c")),
-            "late ack after deadline ignored"
-        );
+        assert!(!round.on_ack(&NodeId::from("c")), "late ack after deadline ignored");
     }
 
     #[test]
@@ -394,18 +346,9 @@ mod tests {
         round.on_reply(&NodeId::from("a"), one("old", "a", 1));
         round.on_reply(&NodeId::from("b"), one("new", "a", 2));
         assert_eq!(round.merged().len(), 1);
-        assert_eq!(
-            round.merged().siblings()[0].value.as_deref(),
-            Some(&b"new"[..])
-        );
+        assert_eq!(round.merged().siblings()[0].value.as_deref(), Some(&b"new"[..]));
         round.on_error(&NodeId::from("c"), "down");
         assert_eq!(round.answered_by(), ids(&["a", "b"]), "a failed replica did not answer");
-        assert_eq!(
-            round.decision(),
-            Decision::Failed {
-                answers: 2,
-                required: 3
-            }
-        );
+        assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
     }
 }

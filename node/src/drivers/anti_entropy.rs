@@ -23,13 +23,9 @@ use crate::repair::anti_entropy::{exchange, AaeError, AntiEntropy, GrpcPeer, MIN
 /// per-node offset within the interval so nodes do not all start at once.
 pub async fn run(node: Arc<Node>) {
     let interval = Duration::from_millis(node.config().aae_interval_ms);
-    let offset_ms =
-        xxh3_64(node.config().id.to_string().as_bytes()) % node.config().aae_interval_ms.max(1);
+    let offset_ms = xxh3_64(node.config().id.to_string().as_bytes()) % node.config().aae_interval_ms.max(1);
     tokio::time::sleep(Duration::from_millis(offset_ms)).await;
-    info!(
-        interval_ms = node.config().aae_interval_ms,
-        "anti-entropy running"
-    );
+    info!(interval_ms = node.config().aae_interval_ms, "anti-entropy running");
     for round in 0u64.. {
         run_round(&node, round).await;
         tokio::time::sleep(interval).await;
@@ -41,13 +37,10 @@ pub async fn run(node: Arc<Node>) {
 pub async fn run_round(node: &Arc<Node>, round: u64) {
     follow_ring(node).await;
     let ranges = node.anti_entropy().index().peers_by_range();
-    let exchanges = ranges
-        .into_iter()
-        .filter(|(_, peers)| !peers.is_empty())
-        .map(|(range, peers)| {
-            let peer = AntiEntropy::partner(round, &range, &peers).expect("filtered: peers is not empty");
-            exchange_with(Arc::clone(node), range, peer)
-        });
+    let exchanges = ranges.into_iter().filter(|(_, peers)| !peers.is_empty()).map(|(range, peers)| {
+        let peer = AntiEntropy::partner(round, &range, &peers).expect("filtered: peers is not empty");
+        exchange_with(Arc::clone(node), range, peer)
+    });
     futures::future::join_all(exchanges).await;
 }
 
@@ -63,18 +56,11 @@ async fn follow_ring(node: &Arc<Node>) {
     if sorted(ring.members().to_vec()) == sorted(node.anti_entropy().index().ring_members()) {
         return;
     }
-    info!(
-        members = ring.members().len(),
-        "ring changed; rebuilding merkle trees"
-    );
+    info!(members = ring.members().len(), "ring changed; rebuilding merkle trees");
     let worker = Arc::clone(node);
     let rebuild = node.storage_work(move || {
         let mode = worker.config().resolution;
-        worker
-            .anti_entropy()
-            .index()
-            .set_ring(Ring::clone(&ring), worker.storage(), mode)
-            .map_err(|e| e.to_string())
+        worker.anti_entropy().index().set_ring(Ring::clone(&ring), worker.storage(), mode).map_err(|e| e.to_string())
     });
     if let Err(error) = rebuild.await {
         warn!(%error, "merkle rebuild failed");
@@ -120,14 +106,10 @@ fn grpc_peer(node: &Node, peer: &NodeId) -> Result<GrpcPeer, AaeError> {
         from: c.id.to_string(),
         buckets: node.anti_entropy().index().buckets() as u32,
         // The node's one channel cache, addresses from membership.
-        client: node.peers().anti_entropy(peer).map_err(|e| AaeError::Peer {
-            peer: peer.clone(),
-            reason: e.to_string(),
-        })?,
-        timeout: Duration::from_millis(
-            c.request_timeout_ms
-                .saturating_mul(4)
-                .max(MIN_RPC_TIMEOUT_MS),
-        ),
+        client: node
+            .peers()
+            .anti_entropy(peer)
+            .map_err(|e| AaeError::Peer { peer: peer.clone(), reason: e.to_string() })?,
+        timeout: Duration::from_millis(c.request_timeout_ms.saturating_mul(4).max(MIN_RPC_TIMEOUT_MS)),
     })
 }

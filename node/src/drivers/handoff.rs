@@ -23,9 +23,9 @@ use tracing::{debug, info, warn, Instrument};
 use std::collections::BTreeMap;
 
 use crate::membership::gossip::RingStatus;
-use crate::repair::hints::Hint;
 use crate::node::Node;
 use crate::node_id::NodeId;
+use crate::repair::hints::Hint;
 use crate::wire;
 
 /// Hints per `StoreBatch` RPC.

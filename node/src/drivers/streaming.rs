@@ -63,10 +63,7 @@ pub enum StreamError {
 
 /// The members of a ring on the wire.
 fn ring_spec(ring: &Ring) -> Vec<proto::RingSpecMember> {
-    ring.members()
-        .iter()
-        .map(|m| proto::RingSpecMember { node_id: m.id.to_string(), vnodes: m.vnodes })
-        .collect()
+    ring.members().iter().map(|m| proto::RingSpecMember { node_id: m.id.to_string(), vnodes: m.vnodes }).collect()
 }
 
 /// Serves one `StreamRange` page: the keys held here that `ring` places on
@@ -119,7 +116,12 @@ pub async fn join(node: Arc<Node>) -> Result<u64, StreamError> {
         keys += pull_from(&node, source, &future).await;
     }
     node.membership().set_ring_status(RingStatus::Normal);
-    info!(keys, sources = sources.len(), elapsed_ms = started.elapsed().as_millis() as u64, "joined: ranges streamed in, now normal");
+    info!(
+        keys,
+        sources = sources.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "joined: ranges streamed in, now normal"
+    );
     Ok(keys)
 }
 
@@ -231,7 +233,8 @@ async fn push_all(node: &Arc<Node>, current: &Ring, future: &Ring) -> Result<u64
         for (key, value) in &page {
             let old = current.preference_list(key, n);
             for target in future.preference_list(key, n).into_iter().filter(|t| !old.contains(t)) {
-                let set = wire::decode_set(value, node.config().resolution).map_err(|e| StreamError::Storage(e.to_string()))?;
+                let set = wire::decode_set(value, node.config().resolution)
+                    .map_err(|e| StreamError::Storage(e.to_string()))?;
                 batches.entry(target).or_default().push(proto::StoreRequest {
                     key: key.clone(),
                     siblings: wire::set_to_proto(&set),

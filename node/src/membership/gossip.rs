@@ -188,12 +188,7 @@ impl Gossip {
     pub fn new(me: Digest, config: GossipConfig, seed: u64, now_ms: u64) -> Gossip {
         assert!(config.fanout >= 1 && config.fail_after_ms >= 1);
         let id = me.id.clone();
-        let mut gossip = Gossip {
-            me: id.clone(),
-            config,
-            members: BTreeMap::new(),
-            rng_state: seed,
-        };
+        let mut gossip = Gossip { me: id.clone(), config, members: BTreeMap::new(), rng_state: seed };
         gossip.members.insert(id, member_from(&me, now_ms));
         gossip
     }
@@ -233,9 +228,7 @@ impl Gossip {
 
     /// This node's own entry.
     fn own(&mut self) -> &mut Member {
-        self.members
-            .get_mut(&self.me)
-            .expect("a gossip list always holds its own node")
+        self.members.get_mut(&self.me).expect("a gossip list always holds its own node")
     }
 
     /// Changes this node's ring status (and bumps its heartbeat so the
@@ -290,8 +283,7 @@ impl Gossip {
             if self.members.len() >= MAX_MEMBERS {
                 return;
             }
-            self.members
-                .insert(digest.id.clone(), member_from(digest, now_ms));
+            self.members.insert(digest.id.clone(), member_from(digest, now_ms));
             changes.push(Change::Discovered(digest.id.clone()));
         }
         let member = self.members.get_mut(&digest.id).expect("inserted above");
@@ -327,11 +319,8 @@ impl Gossip {
     /// Reporters needed to mark `id` down: two (this node and one more),
     /// or one when no other live-able node exists to report.
     fn reporters_needed(&self, id: &NodeId) -> usize {
-        let others = self
-            .members
-            .iter()
-            .filter(|(m, member)| *m != id && member.ring_status != RingStatus::Left)
-            .count();
+        let others =
+            self.members.iter().filter(|(m, member)| *m != id && member.ring_status != RingStatus::Left).count();
         others.clamp(1, 2)
     }
 
@@ -343,15 +332,14 @@ impl Gossip {
             let needed = self.reporters_needed(&id);
             let fail_after = self.config.fail_after_ms;
             let member = self.members.get_mut(&id).expect("listed above");
-            let next = if member.ring_status == RingStatus::Left
-                || now_ms.saturating_sub(member.updated_ms) < fail_after
-            {
-                Liveness::Up
-            } else if 1 + member.reporters.len() >= needed {
-                Liveness::Down
-            } else {
-                Liveness::Suspect
-            };
+            let next =
+                if member.ring_status == RingStatus::Left || now_ms.saturating_sub(member.updated_ms) < fail_after {
+                    Liveness::Up
+                } else if 1 + member.reporters.len() >= needed {
+                    Liveness::Down
+                } else {
+                    Liveness::Suspect
+                };
             if next != member.liveness {
                 changes.push(Change::Liveness(id.clone(), member.liveness, next));
                 member.liveness = next;
@@ -393,11 +381,7 @@ impl Gossip {
 
     /// Members marked down.
     pub fn down(&self) -> BTreeSet<NodeId> {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.liveness == Liveness::Down)
-            .map(|(id, _)| id.clone())
-            .collect()
+        self.members.iter().filter(|(_, m)| m.liveness == Liveness::Down).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -418,10 +402,7 @@ fn member_from(digest: &Digest, now_ms: u64) -> Member {
 mod tests {
     use super::*;
 
-    const CONFIG: GossipConfig = GossipConfig {
-        fanout: 2,
-        fail_after_ms: 1_000,
-    };
+    const CONFIG: GossipConfig = GossipConfig { fanout: 2, fail_after_ms: 1_000 };
 
     fn id(i: usize) -> NodeId {
         NodeId::new(format!("n{i}"))
@@ -564,22 +545,16 @@ mod tests {
     fn membership_and_ring_status_converge_from_one_seed() {
         // n1..n4 know each other; n5 knows only n1 and announces itself joining.
         let mut nodes = cluster(4);
-        let mut joiner = Gossip::new(
-            Digest { ring_status: RingStatus::Joining, ..me(5) },
-            CONFIG,
-            5,
-            0,
-        );
+        let mut joiner = Gossip::new(Digest { ring_status: RingStatus::Joining, ..me(5) }, CONFIG, 5, 0);
         joiner.add_known(id(1), me(1).address, 8, 0);
         nodes.push(joiner);
         let dead = BTreeSet::new();
         let mut converged_at = None;
         for t in 1..=20 {
             round(&mut nodes, &dead, t * 200);
-            let all = nodes.iter().all(|g| {
-                g.members().len() == 5
-                    && g.member(&id(5)).unwrap().ring_status == RingStatus::Joining
-            });
+            let all = nodes
+                .iter()
+                .all(|g| g.members().len() == 5 && g.member(&id(5)).unwrap().ring_status == RingStatus::Joining);
             if all && converged_at.is_none() {
                 converged_at = Some(t);
             }
@@ -591,9 +566,7 @@ mod tests {
         for t in 21..=26 {
             round(&mut nodes, &dead, t * 200);
         }
-        assert!(nodes
-            .iter()
-            .all(|g| g.member(&id(5)).unwrap().ring_status == RingStatus::Normal));
+        assert!(nodes.iter().all(|g| g.member(&id(5)).unwrap().ring_status == RingStatus::Normal));
         assert!(nodes.iter().all(|g| g.down().is_empty()));
     }
 

@@ -34,16 +34,10 @@ fn as_u32(value: usize) -> u32 {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    async fn status(
-        &self,
-        _: Request<proto::StatusRequest>,
-    ) -> Result<Response<proto::StatusResponse>, Status> {
+    async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
         let node = &self.node;
         let c = node.config();
-        let keys = node
-            .storage()
-            .len()
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let keys = node.storage().len().map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::StatusResponse {
             node_id: c.id.to_string(),
             n: as_u32(c.n),
@@ -65,10 +59,7 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn ring(
-        &self,
-        _: Request<proto::RingRequest>,
-    ) -> Result<Response<proto::RingResponse>, Status> {
+    async fn ring(&self, _: Request<proto::RingRequest>) -> Result<Response<proto::RingResponse>, Status> {
         let node = &self.node;
         let ownership = node.ring().ownership();
         let members = node
@@ -82,10 +73,7 @@ impl Admin for AdminService {
                 ownership: ownership.get(&m.id).copied().unwrap_or(0.0),
             })
             .collect();
-        Ok(Response::new(proto::RingResponse {
-            members,
-            total_vnodes: node.ring().total_vnodes(),
-        }))
+        Ok(Response::new(proto::RingResponse { members, total_vnodes: node.ring().total_vnodes() }))
     }
 
     async fn preference_list(
@@ -105,14 +93,8 @@ impl Admin for AdminService {
         request: Request<proto::LocalGetRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
         let key = request.into_inner().key;
-        let set = self
-            .node
-            .local_peek(&key)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(proto::FetchResponse {
-            siblings: wire::set_to_proto(&set),
-            read_at_us: 0,
-        }))
+        let set = self.node.local_peek(&key).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(proto::FetchResponse { siblings: wire::set_to_proto(&set), read_at_us: 0 }))
     }
 
     async fn wars(&self, _request: Request<proto::WarsRequest>) -> Result<Response<proto::WarsResponse>, Status> {
@@ -139,22 +121,13 @@ impl Admin for AdminService {
                 })
                 .collect()
         });
-        Ok(Response::new(proto::MembershipResponse {
-            node_id: self.node.config().id.to_string(),
-            members,
-        }))
+        Ok(Response::new(proto::MembershipResponse { node_id: self.node.config().id.to_string(), members }))
     }
 
-    async fn leave(
-        &self,
-        _: Request<proto::LeaveRequest>,
-    ) -> Result<Response<proto::LeaveResponse>, Status> {
+    async fn leave(&self, _: Request<proto::LeaveRequest>) -> Result<Response<proto::LeaveResponse>, Status> {
         let (keys, elapsed) = crate::drivers::streaming::leave(Arc::clone(&self.node))
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        Ok(Response::new(proto::LeaveResponse {
-            keys_streamed: keys,
-            duration_ms: elapsed.as_millis() as u64,
-        }))
+        Ok(Response::new(proto::LeaveResponse { keys_streamed: keys, duration_ms: elapsed.as_millis() as u64 }))
     }
 }

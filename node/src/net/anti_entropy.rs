@@ -33,9 +33,7 @@ impl AntiEntropyService {
     fn check_buckets(&self, buckets: u32) -> Result<(), Status> {
         let mine = self.node.anti_entropy().index().buckets();
         if buckets as usize != mine {
-            return Err(Status::failed_precondition(format!(
-                "peer has {buckets} merkle buckets, this node {mine}"
-            )));
+            return Err(Status::failed_precondition(format!("peer has {buckets} merkle buckets, this node {mine}")));
         }
         Ok(())
     }
@@ -43,9 +41,7 @@ impl AntiEntropyService {
 
 fn status_of(error: AaeError) -> Status {
     match error {
-        AaeError::Mismatch(range) => {
-            Status::failed_precondition(format!("range {range} not replicated here"))
-        }
+        AaeError::Mismatch(range) => Status::failed_precondition(format!("range {range} not replicated here")),
         AaeError::Wire(e) => Status::invalid_argument(e.to_string()),
         other => Status::internal(other.to_string()),
     }
@@ -54,9 +50,7 @@ fn status_of(error: AaeError) -> Status {
 /// Rejects requests asking for more ids than one call may carry.
 fn check_len(len: usize) -> Result<(), Status> {
     if len > MAX_IDS_PER_CALL {
-        return Err(Status::invalid_argument(format!(
-            "at most {MAX_IDS_PER_CALL} ids per call, got {len}"
-        )));
+        return Err(Status::invalid_argument(format!("at most {MAX_IDS_PER_CALL} ids per call, got {len}")));
     }
     Ok(())
 }
@@ -72,21 +66,10 @@ impl AntiEntropyRpc for AntiEntropyService {
         check_len(request.nodes.len())?;
         let starting = request.nodes == [1];
         if starting && self.node.anti_entropy().is_initiating(&request.range) {
-            return Err(Status::aborted(format!(
-                "exchanging {} myself",
-                request.range
-            )));
+            return Err(Status::aborted(format!("exchanging {} myself", request.range)));
         }
-        let hashes = self
-            .node
-            .anti_entropy()
-            .index()
-            .tree_nodes(&request.range, &request.nodes)
-            .map_err(status_of)?;
-        self.node
-            .metrics()
-            .aae_tree_bytes_sent
-            .add(8 * hashes.len() as u64);
+        let hashes = self.node.anti_entropy().index().tree_nodes(&request.range, &request.nodes).map_err(status_of)?;
+        self.node.metrics().aae_tree_bytes_sent.add(8 * hashes.len() as u64);
         Ok(Response::new(proto::TreeNodesResponse { hashes }))
     }
 
@@ -107,10 +90,7 @@ impl AntiEntropyRpc for AntiEntropyService {
             .map(|(key, hash)| proto::KeyDigest { key, hash })
             .collect();
         let response = proto::BucketDigestsResponse { digests };
-        self.node
-            .metrics()
-            .aae_tree_bytes_sent
-            .add(response.encoded_len() as u64);
+        self.node.metrics().aae_tree_bytes_sent.add(response.encoded_len() as u64);
         Ok(Response::new(response))
     }
 
@@ -121,24 +101,15 @@ impl AntiEntropyRpc for AntiEntropyService {
         let request = request.into_inner();
         let sizes = [request.push.len(), request.want.len(), request.offer.len()];
         if sizes.iter().any(|len| *len > MAX_KEYS_PER_SYNC) {
-            return Err(Status::invalid_argument(format!(
-                "at most {MAX_KEYS_PER_SYNC} keys per sync"
-            )));
+            return Err(Status::invalid_argument(format!("at most {MAX_KEYS_PER_SYNC} keys per sync")));
         }
         let node = Arc::clone(&self.node);
         let reply = self
             .node
-            .storage_work(move || {
-                Ok(node
-                    .aae_replica()
-                    .sync_keys(request.push, &request.want, request.offer))
-            })
+            .storage_work(move || Ok(node.aae_replica().sync_keys(request.push, &request.want, request.offer)))
             .await
             .map_err(Status::internal)?
             .map_err(status_of)?;
-        Ok(Response::new(proto::SyncKeysResponse {
-            entries: reply.entries,
-            need: reply.need,
-        }))
+        Ok(Response::new(proto::SyncKeysResponse { entries: reply.entries, need: reply.need }))
     }
 }

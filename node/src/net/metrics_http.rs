@@ -74,9 +74,7 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
 async fn respond(node: &Node, mut stream: TcpStream) -> std::io::Result<()> {
     let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
         .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out")
-        })??;
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out"))??;
     let response = match request_path(&head) {
         Some("/metrics") | Some("/") => {
             let body = render_prometheus(node.requests(), &node.counters());
@@ -125,14 +123,8 @@ mod tests {
 
     #[test]
     fn parses_the_request_line() {
-        assert_eq!(
-            request_path("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Some("/metrics")
-        );
-        assert_eq!(
-            request_path("GET /metrics?x=1 HTTP/1.1\r\n\r\n"),
-            Some("/metrics")
-        );
+        assert_eq!(request_path("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Some("/metrics"));
+        assert_eq!(request_path("GET /metrics?x=1 HTTP/1.1\r\n\r\n"), Some("/metrics"));
         assert_eq!(request_path("POST /metrics HTTP/1.1\r\n\r\n"), None);
         assert_eq!(request_path(""), None);
     }

@@ -21,9 +21,9 @@ use proto::anti_entropy_client::AntiEntropyClient;
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use crate::placement::view::Membership;
 use crate::net::dialer::Dialer;
 use crate::node_id::NodeId;
+use crate::placement::view::Membership;
 
 /// Largest message a peer client decodes: streamed ranges, hint batches
 /// and anti-entropy syncs carry hundreds of values.
@@ -78,11 +78,7 @@ impl std::fmt::Debug for PeerClients {
 impl PeerClients {
     /// Channels to the members `membership` knows, made by `dialer`.
     pub fn new(membership: Arc<Membership>, dialer: Dialer) -> Self {
-        PeerClients {
-            membership,
-            dialer,
-            channels: Mutex::new(BTreeMap::new()),
-        }
+        PeerClients { membership, dialer, channels: Mutex::new(BTreeMap::new()) }
     }
 
     /// The channel to `node` at the address membership knows now, dialled
@@ -94,10 +90,7 @@ impl PeerClients {
         if let Some(dialled) = channels.get(node).filter(|d| d.address == address) {
             return Ok(dialled.channel.clone());
         }
-        let channel = (self.dialer)(&address).map_err(|source| PeerError::BadAddress {
-            node: node.clone(),
-            source,
-        })?;
+        let channel = (self.dialer)(&address).map_err(|source| PeerError::BadAddress { node: node.clone(), source })?;
         channels.insert(node.clone(), Dialled { address, channel: channel.clone() });
         Ok(channel)
     }

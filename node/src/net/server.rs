@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use proto::admin_server::AdminServer;
 use proto::anti_entropy_server::AntiEntropyServer;
 use proto::kv_server::{Kv, KvServer};
@@ -18,23 +19,22 @@ use proto::replica_server::{Replica, ReplicaServer};
 use tokio::net::TcpListener;
 use tonic::transport::server::{Connected, TcpIncoming};
 use tonic::transport::Server;
-use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::{debug, error_span, info, Instrument};
 
-use crate::net::admin::AdminService;
-use crate::net::anti_entropy::AntiEntropyService;
-use crate::metrics::outcome_label;
-use crate::drivers::background::Background;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
+use crate::drivers::background::Background;
 use crate::environment::Environment;
+use crate::metrics::outcome_label;
+use crate::net::admin::AdminService;
+use crate::net::anti_entropy::AntiEntropyService;
 use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
-use crate::versioning::context;
 use crate::node::{Node, QuorumError, WriteOutcome};
 use crate::placement::ring::RingError;
 use crate::storage::lsm::{LsmError, LsmOptions};
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
+use crate::versioning::context;
 use crate::versioning::validate::{self, InvalidRequest};
 use crate::wire;
 
@@ -87,10 +87,7 @@ pub async fn serve_with_clock<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let env = Environment {
-        clock,
-        ..Environment::real().with_tcp(config.request_timeout(), config.dial_from())
-    };
+    let env = Environment { clock, ..Environment::real().with_tcp(config.request_timeout(), config.dial_from()) };
     info!(addr = %listener.local_addr()?, "listening");
     serve_incoming(config, env, tcp_incoming(listener), shutdown).await
 }
@@ -131,11 +128,7 @@ where
 }
 
 /// Serves an assembled node on `listener` until `shutdown` completes.
-pub async fn serve_node<F>(
-    node: Arc<Node>,
-    listener: TcpListener,
-    shutdown: F,
-) -> Result<(), ServeError>
+pub async fn serve_node<F>(node: Arc<Node>, listener: TcpListener, shutdown: F) -> Result<(), ServeError>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -145,11 +138,7 @@ where
 /// Serves an assembled node on the connections `incoming` yields until
 /// `shutdown` completes, then stops the background loops and waits for
 /// them (`crate::drivers::background`).
-pub async fn serve_node_incoming<I, IO, IE, F>(
-    node: Arc<Node>,
-    incoming: I,
-    shutdown: F,
-) -> Result<(), ServeError>
+pub async fn serve_node_incoming<I, IO, IE, F>(node: Arc<Node>, incoming: I, shutdown: F) -> Result<(), ServeError>
 where
     I: futures::Stream<Item = Result<IO, IE>> + Send + 'static,
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Connected + Unpin + Send + 'static,
@@ -171,17 +160,16 @@ where
     };
     let served = Server::builder()
         .trace_fn(move |_| error_span!("node", id = %id))
-        .add_service(KvServer::new(KvService {
-            node: Arc::clone(&node),
-        }))
+        .add_service(KvServer::new(KvService { node: Arc::clone(&node) }))
         .add_service(
-            ReplicaServer::new(ReplicaService {
-                node: Arc::clone(&node),
-            })
-            // Hint batches and streamed ranges carry up to ~500 values.
-            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES),
+            ReplicaServer::new(ReplicaService { node: Arc::clone(&node) })
+                // Hint batches and streamed ranges carry up to ~500 values.
+                .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES),
         )
-        .add_service(AntiEntropyServer::new(AntiEntropyService::new(Arc::clone(&node))).max_decoding_message_size(MAX_PEER_MESSAGE_BYTES))
+        .add_service(
+            AntiEntropyServer::new(AntiEntropyService::new(Arc::clone(&node)))
+                .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES),
+        )
         .add_service(AdminServer::new(AdminService::new(Arc::clone(&node))))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
@@ -233,13 +221,9 @@ impl KvService {
         w: Option<u32>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
         let limits = self.node.limits();
-        let request = validate::write(&limits, &key, value.as_deref(), ctx, w)
-            .map_err(|e| self.invalid(e))?;
-        let WriteOutcome { version, acks, hinted_for } = self
-            .node
-            .write(key, value, request)
-            .await
-            .map_err(unavailable)?;
+        let request = validate::write(&limits, &key, value.as_deref(), ctx, w).map_err(|e| self.invalid(e))?;
+        let WriteOutcome { version, acks, hinted_for } =
+            self.node.write(key, value, request).await.map_err(unavailable)?;
         let acks = u32::try_from(acks).unwrap_or(u32::MAX);
         Ok(Response::new(proto::WriteResponse {
             version: Some(wire::version_to_proto(&version)),
@@ -253,33 +237,23 @@ fn unavailable(error: QuorumError) -> Status {
     Status::unavailable(error.to_string())
 }
 
-
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn get(
-        &self,
-        request: Request<proto::GetRequest>,
-    ) -> Result<Response<proto::GetResponse>, Status> {
+    async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
         let started = tokio::time::Instant::now();
         let result = self.get_untimed(request).await;
         self.observe("get", &result, started);
         result
     }
 
-    async fn put(
-        &self,
-        request: Request<proto::PutRequest>,
-    ) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn put(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
         let started = tokio::time::Instant::now();
         let result = self.put_untimed(request).await;
         self.observe("put", &result, started);
         result
     }
 
-    async fn delete(
-        &self,
-        request: Request<proto::DeleteRequest>,
-    ) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn delete(&self, request: Request<proto::DeleteRequest>) -> Result<Response<proto::WriteResponse>, Status> {
         let started = tokio::time::Instant::now();
         let result = self.delete_untimed(request).await;
         self.observe("delete", &result, started);
@@ -291,15 +265,10 @@ impl Kv for KvService {
 impl KvService {
     /// Records a finished request for Prometheus.
     fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: tokio::time::Instant) {
-        self.node
-            .requests()
-            .observe(op, outcome_label(result), started.elapsed());
+        self.node.requests().observe(op, outcome_label(result), started.elapsed());
     }
 
-    async fn get_untimed(
-        &self,
-        request: Request<proto::GetRequest>,
-    ) -> Result<Response<proto::GetResponse>, Status> {
+    async fn get_untimed(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
         self.node.metrics().gets.inc();
         let proto::GetRequest { key, r } = request.into_inner();
         let read = validate::read(&self.node.limits(), &key, r).map_err(|e| self.invalid(e))?;
@@ -312,17 +281,9 @@ impl KvService {
         }))
     }
 
-    async fn put_untimed(
-        &self,
-        request: Request<proto::PutRequest>,
-    ) -> Result<Response<proto::WriteResponse>, Status> {
+    async fn put_untimed(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
         self.node.metrics().puts.inc();
-        let proto::PutRequest {
-            key,
-            value,
-            context,
-            w,
-        } = request.into_inner();
+        let proto::PutRequest { key, value, context, w } = request.into_inner();
         self.write(key, Some(value), &context, w).await
     }
 
@@ -400,7 +361,10 @@ impl ReplicaService {
 
     /// Applies one batch: its fetches are read while its stores wait for
     /// their group commit.
-    async fn replicate_batch(&self, batch: proto::ReplicateManyRequest) -> Result<proto::ReplicateManyResponse, Status> {
+    async fn replicate_batch(
+        &self,
+        batch: proto::ReplicateManyRequest,
+    ) -> Result<proto::ReplicateManyResponse, Status> {
         let proto::ReplicateManyRequest { stores, fetches, batch_id } = batch;
         let stores = stores.map_or_else(Vec::new, |s| s.stores);
         let fetches = fetches.map_or_else(Vec::new, |f| f.fetches);
@@ -418,18 +382,12 @@ impl ReplicaService {
 
 #[tonic::async_trait]
 impl Replica for ReplicaService {
-    async fn store(
-        &self,
-        request: Request<proto::StoreRequest>,
-    ) -> Result<Response<proto::StoreResponse>, Status> {
+    async fn store(&self, request: Request<proto::StoreRequest>) -> Result<Response<proto::StoreResponse>, Status> {
         let applied_at_us = self.store_one(request.into_inner()).await.map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse { applied_at_us }))
     }
 
-    async fn fetch(
-        &self,
-        request: Request<proto::FetchRequest>,
-    ) -> Result<Response<proto::FetchResponse>, Status> {
+    async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::FetchResponse>, Status> {
         let proto::FetchRequest { key, hint_for, .. } = request.into_inner();
         let hint_for = self.stand_in_for(&hint_for);
         let set = self.node.fetch_replica(key, hint_for).await.map_err(Status::internal)?;
@@ -439,10 +397,7 @@ impl Replica for ReplicaService {
         }))
     }
 
-    async fn gossip(
-        &self,
-        request: Request<proto::GossipMessage>,
-    ) -> Result<Response<proto::GossipMessage>, Status> {
+    async fn gossip(&self, request: Request<proto::GossipMessage>) -> Result<Response<proto::GossipMessage>, Status> {
         Ok(Response::new(crate::drivers::gossiper::on_message(&self.node, &request.into_inner())))
     }
 
@@ -451,9 +406,7 @@ impl Replica for ReplicaService {
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
         let stores = request.into_inner().stores;
-        crate::drivers::handoff::apply_batch(Arc::clone(&self.node), stores)
-            .await
-            .map_err(Status::internal)?;
+        crate::drivers::handoff::apply_batch(Arc::clone(&self.node), stores).await.map_err(Status::internal)?;
         Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
     }
 
@@ -489,7 +442,6 @@ impl Replica for ReplicaService {
             .map_err(Status::internal)
     }
 }
-
 
 /// Accepted connections with Nagle off: every RPC here is a small request
 /// and response, which Nagle plus delayed ACKs would hold back for ~40 ms.

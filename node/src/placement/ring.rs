@@ -78,12 +78,7 @@ impl Ring {
         let mut points: Vec<Point> = members
             .iter()
             .enumerate()
-            .flat_map(|(member, m)| {
-                (0..m.vnodes).map(move |i| Point {
-                    hash: vnode_hash(&m.id, i),
-                    member,
-                })
-            })
+            .flat_map(|(member, m)| (0..m.vnodes).map(move |i| Point { hash: vnode_hash(&m.id, i), member }))
             .collect();
         points.sort_unstable();
         Ok(Ring { members, points })
@@ -148,11 +143,7 @@ impl Ring {
             owned[point.member] += arc_len(prev, point.hash, self.points.len());
         }
         let space = 2f64.powi(64);
-        self.members
-            .iter()
-            .zip(owned)
-            .map(|(m, arc)| (m.id.clone(), arc as f64 / space))
-            .collect()
+        self.members.iter().zip(owned).map(|(m, arc)| (m.id.clone(), arc as f64 / space)).collect()
     }
 
     /// Balance: the most loaded node's load over the mean load, where a
@@ -161,11 +152,7 @@ impl Ring {
     pub fn load_max_over_mean(&self) -> f64 {
         let ownership = self.ownership();
         let total = f64::from(self.total_vnodes());
-        let loads: Vec<f64> = self
-            .members
-            .iter()
-            .map(|m| ownership[&m.id] / (f64::from(m.vnodes) / total))
-            .collect();
+        let loads: Vec<f64> = self.members.iter().map(|m| ownership[&m.id] / (f64::from(m.vnodes) / total)).collect();
         let mean = loads.iter().sum::<f64>() / loads.len() as f64;
         let max = loads.iter().copied().fold(f64::MIN, f64::max);
         max / mean
@@ -201,15 +188,7 @@ mod tests {
     use super::*;
 
     fn ring(nodes: usize, vnodes: u32) -> Ring {
-        Ring::new(
-            (1..=nodes)
-                .map(|i| RingMember {
-                    id: NodeId::new(format!("n{i}")),
-                    vnodes,
-                })
-                .collect(),
-        )
-        .unwrap()
+        Ring::new((1..=nodes).map(|i| RingMember { id: NodeId::new(format!("n{i}")), vnodes }).collect()).unwrap()
     }
 
     fn keys(count: usize) -> impl Iterator<Item = Vec<u8>> {
@@ -224,11 +203,7 @@ mod tests {
             assert_eq!(list.len(), 3);
             assert_eq!(list.iter().collect::<BTreeSet<_>>().len(), 3);
         }
-        assert_eq!(
-            r.preference_list(b"k", 9).len(),
-            5,
-            "capped at the member count"
-        );
+        assert_eq!(r.preference_list(b"k", 9).len(), 5, "capped at the member count");
     }
 
     #[test]
@@ -264,12 +239,8 @@ mod tests {
         for vnodes in [16u32, 64, 128, 256] {
             let ratios: Vec<f64> = (0..50)
                 .map(|c| {
-                    let members = (1..=5)
-                        .map(|i| RingMember {
-                            id: NodeId::new(format!("c{c}-n{i}")),
-                            vnodes,
-                        })
-                        .collect();
+                    let members =
+                        (1..=5).map(|i| RingMember { id: NodeId::new(format!("c{c}-n{i}")), vnodes }).collect();
                     Ring::new(members).unwrap().load_max_over_mean()
                 })
                 .collect();
@@ -288,34 +259,20 @@ mod tests {
         let mut counts: BTreeMap<NodeId, usize> = BTreeMap::new();
         let total = 20_000;
         for key in keys(total) {
-            *counts
-                .entry(r.preference_list(&key, 1)[0].clone())
-                .or_default() += 1;
+            *counts.entry(r.preference_list(&key, 1)[0].clone()).or_default() += 1;
         }
         for (node, share) in r.ownership() {
             let measured = counts[&node] as f64 / total as f64;
-            assert!(
-                (measured - share).abs() < 0.02,
-                "{node}: {measured} vs {share}"
-            );
+            assert!((measured - share).abs() < 0.02, "{node}: {measured} vs {share}");
         }
     }
 
     #[test]
     fn weight_scales_ownership() {
         let r = Ring::new(vec![
-            RingMember {
-                id: NodeId::from("big"),
-                vnodes: 128,
-            },
-            RingMember {
-                id: NodeId::from("a"),
-                vnodes: 64,
-            },
-            RingMember {
-                id: NodeId::from("b"),
-                vnodes: 64,
-            },
+            RingMember { id: NodeId::from("big"), vnodes: 128 },
+            RingMember { id: NodeId::from("a"), vnodes: 64 },
+            RingMember { id: NodeId::from("b"), vnodes: 64 },
         ])
         .unwrap();
         let own = r.ownership();
@@ -331,51 +288,25 @@ mod tests {
         let total = 10_000;
         let mut moved = 0;
         for key in keys(total) {
-            let (old, new) = (
-                before.preference_list(&key, 1),
-                after.preference_list(&key, 1),
-            );
+            let (old, new) = (before.preference_list(&key, 1), after.preference_list(&key, 1));
             if old != new {
                 moved += 1;
                 assert_eq!(new[0], new_node, "keys only move to the new node");
             }
         }
         let fraction = moved as f64 / total as f64;
-        eprintln!(
-            "adding a 6th node moved {fraction:.3} of keys (ideal {:.3})",
-            1.0 / 6.0
-        );
-        assert!(
-            fraction > 0.5 / 6.0 && fraction < 1.5 / 6.0,
-            "moved {fraction}"
-        );
+        eprintln!("adding a 6th node moved {fraction:.3} of keys (ideal {:.3})", 1.0 / 6.0);
+        assert!(fraction > 0.5 / 6.0 && fraction < 1.5 / 6.0, "moved {fraction}");
     }
 
     #[test]
     fn rejects_bad_member_lists() {
         assert_eq!(Ring::new(vec![]).unwrap_err(), RingError::Empty);
-        let dup = vec![
-            RingMember {
-                id: NodeId::from("a"),
-                vnodes: 1,
-            },
-            RingMember {
-                id: NodeId::from("a"),
-                vnodes: 1,
-            },
-        ];
-        assert_eq!(
-            Ring::new(dup).unwrap_err(),
-            RingError::Duplicate(NodeId::from("a"))
-        );
-        let zero = vec![RingMember {
-            id: NodeId::from("a"),
-            vnodes: 0,
-        }];
-        assert_eq!(
-            Ring::new(zero).unwrap_err(),
-            RingError::NoVnodes(NodeId::from("a"))
-        );
+        let dup =
+            vec![RingMember { id: NodeId::from("a"), vnodes: 1 }, RingMember { id: NodeId::from("a"), vnodes: 1 }];
+        assert_eq!(Ring::new(dup).unwrap_err(), RingError::Duplicate(NodeId::from("a")));
+        let zero = vec![RingMember { id: NodeId::from("a"), vnodes: 0 }];
+        assert_eq!(Ring::new(zero).unwrap_err(), RingError::NoVnodes(NodeId::from("a")));
     }
 
     #[test]

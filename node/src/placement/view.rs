@@ -53,10 +53,7 @@ impl Plan {
 
     /// For whom `node` stands in, if it does.
     pub fn hint_for(&self, node: &NodeId) -> Option<NodeId> {
-        self.targets
-            .iter()
-            .find(|t| &t.node == node)
-            .and_then(|t| t.hint_for.clone())
+        self.targets.iter().find(|t| &t.node == node).and_then(|t| t.hint_for.clone())
     }
 }
 
@@ -87,30 +84,18 @@ impl View {
                 .collect();
             Ring::new(members).ok().map(Arc::new)
         };
-        let down = gossip
-            .members()
-            .iter()
-            .filter(|(_, m)| m.liveness == Liveness::Down)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let down =
+            gossip.members().iter().filter(|(_, m)| m.liveness == Liveness::Down).map(|(id, _)| id.clone()).collect();
         let current = ring(|s| s.in_current_ring());
         let future = ring(|s| s.in_future_ring());
         // Outside a membership change both rings are one (one walk per request).
         let future = if Self::ring_ids(&current) == Self::ring_ids(&future) { current.clone() } else { future };
-        View {
-            current,
-            future,
-            down,
-            n,
-            sloppy,
-        }
+        View { current, future, down, n, sloppy }
     }
 
     /// Members of a ring, or none.
     fn ring_ids(ring: &Option<Arc<Ring>>) -> Vec<NodeId> {
-        ring.as_ref()
-            .map(|r| r.members().iter().map(|m| m.id.clone()).collect())
-            .unwrap_or_default()
+        ring.as_ref().map(|r| r.members().iter().map(|m| m.id.clone()).collect()).unwrap_or_default()
     }
 
     /// Whether a membership change is in progress.

@@ -210,11 +210,7 @@ impl HintStore {
 
     /// Age of the oldest pending hint (0 when none).
     pub fn oldest_age_ms(&self, now_ms: u64) -> u64 {
-        self.index
-            .lock()
-            .ok()
-            .and_then(|i| i.values().min().copied())
-            .map_or(0, |oldest| now_ms.saturating_sub(oldest))
+        self.index.lock().ok().and_then(|i| i.values().min().copied()).map_or(0, |oldest| now_ms.saturating_sub(oldest))
     }
 
     /// Drops every hint older than the window; returns how many.
@@ -328,7 +324,10 @@ mod tests {
     fn set(value: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from("c"), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: counter, dot: None } }],
+            vec![Sibling {
+                value: Some(value.as_bytes().to_vec()),
+                version: Version { clock, ts_ms: counter, dot: None },
+            }],
             Resolution::Siblings,
         )
     }

@@ -94,10 +94,7 @@ impl MerkleTree {
             buckets.is_power_of_two() && buckets <= MAX_BUCKETS,
             "merkle buckets must be a power of two <= {MAX_BUCKETS}, got {buckets}"
         );
-        MerkleTree {
-            buckets,
-            nodes: vec![0; 2 * buckets],
-        }
+        MerkleTree { buckets, nodes: vec![0; 2 * buckets] }
     }
 
     /// Number of leaves.
@@ -183,10 +180,7 @@ pub struct RangeIndex {
 impl RangeIndex {
     /// An empty range with `buckets` leaves.
     pub fn new(buckets: usize) -> Self {
-        RangeIndex {
-            digests: BTreeMap::new(),
-            tree: MerkleTree::new(buckets),
-        }
+        RangeIndex { digests: BTreeMap::new(), tree: MerkleTree::new(buckets) }
     }
 
     /// Records that `key` now holds a set hashing to `set_hash`: O(log
@@ -194,10 +188,7 @@ impl RangeIndex {
     pub fn upsert(&mut self, key: &[u8], set_hash: u64) {
         let bucket = bucket_of(key, self.tree.buckets());
         let digest = key_digest(key, set_hash);
-        let old = self
-            .digests
-            .insert((bucket, key.to_vec()), digest)
-            .unwrap_or(0);
+        let old = self.digests.insert((bucket, key.to_vec()), digest).unwrap_or(0);
         self.tree.apply_delta(bucket, old ^ digest);
     }
 
@@ -298,10 +289,7 @@ mod tests {
     fn set(value: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(NodeId::from("n1"), counter, 7)]);
         SiblingSet::from_siblings(
-            vec![Sibling {
-                value: Some(value.as_bytes().to_vec()),
-                version: Version { clock, ts_ms: 9, dot: None },
-            }],
+            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: 9, dot: None } }],
             Resolution::Siblings,
         )
     }
@@ -328,11 +316,7 @@ mod tests {
             SiblingSet::from_siblings(
                 vec![Sibling {
                     value: Some(b"b".to_vec()),
-                    version: Version {
-                        clock: VClock::from_entries([(NodeId::from("n2"), 1, 7)]),
-                        ts_ms: 9,
-                        dot: None,
-                    },
+                    version: Version { clock: VClock::from_entries([(NodeId::from("n2"), 1, 7)]), ts_ms: 9, dot: None },
                 }],
                 Resolution::Siblings,
             ),
@@ -387,11 +371,7 @@ mod tests {
         for i in extra {
             a.upsert(&key(i), set_hash(&set("new", 1)));
         }
-        let mut planted: Vec<u32> = changed
-            .iter()
-            .chain(&extra)
-            .map(|i| bucket_of(&key(*i), buckets))
-            .collect();
+        let mut planted: Vec<u32> = changed.iter().chain(&extra).map(|i| bucket_of(&key(*i), buckets)).collect();
         planted.sort_unstable();
         planted.dedup();
         let mut found = differing_buckets(a.tree(), b.tree());
@@ -400,10 +380,7 @@ mod tests {
         // Inside those buckets, exactly the planted keys differ.
         let mut diff = KeyDiff::default();
         for bucket in found {
-            diff.extend(diff_keys(
-                &a.bucket_digests(bucket),
-                &b.bucket_digests(bucket),
-            ));
+            diff.extend(diff_keys(&a.bucket_digests(bucket), &b.bucket_digests(bucket)));
         }
         diff.push.sort();
         diff.differ.sort();

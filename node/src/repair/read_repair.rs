@@ -43,11 +43,7 @@ pub fn stale_replicas(merged: &SiblingSet, replies: &BTreeMap<NodeId, SiblingSet
     if merged.is_empty() {
         return Vec::new();
     }
-    replies
-        .iter()
-        .filter(|(_, reply)| *reply != merged)
-        .map(|(node, _)| node.clone())
-        .collect()
+    replies.iter().filter(|(_, reply)| *reply != merged).map(|(node, _)| node.clone()).collect()
 }
 
 /// What one read's repair did.
@@ -80,11 +76,7 @@ where
     let stores = targets.iter().map(|t| store(t.clone(), merged.clone()));
     let results = futures::future::join_all(stores).await;
     let repaired = results.iter().filter(|r| r.is_ok()).count();
-    RepairReport {
-        failed: targets.len() - repaired,
-        targets,
-        repaired,
-    }
+    RepairReport { failed: targets.len() - repaired, targets, repaired }
 }
 
 /// Adds replies to `round` until all replicas answered or `deadline`.
@@ -120,10 +112,7 @@ mod tests {
     fn one(value: &str, node: &str, counter: u64) -> SiblingSet {
         let clock = VClock::from_entries([(id(node), counter, 0)]);
         SiblingSet::from_siblings(
-            vec![Sibling {
-                value: Some(value.as_bytes().to_vec()),
-                version: Version { clock, ts_ms: 1, dot: None },
-            }],
+            vec![Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock, ts_ms: 1, dot: None } }],
             Resolution::Siblings,
         )
     }
@@ -158,10 +147,7 @@ mod tests {
         round.on_reply(&id("a"), one("new", "a", 2));
         round.on_reply(&id("b"), one("old", "a", 1));
         round.on_error(&id("c"), "down");
-        assert_eq!(
-            stale_replicas(round.merged(), round.replies()),
-            vec![id("b")]
-        );
+        assert_eq!(stale_replicas(round.merged(), round.replies()), vec![id("b")]);
     }
 
     #[test]
@@ -192,11 +178,7 @@ mod tests {
         assert_eq!(report.targets, vec![id("c")]);
         assert_eq!((report.repaired, report.failed), (1, 0));
         let stored = stored.into_inner().unwrap();
-        assert_eq!(
-            stored[0].1,
-            one("new", "a", 2),
-            "the merge is what gets stored"
-        );
+        assert_eq!(stored[0].1, one("new", "a", 2), "the merge is what gets stored");
     }
 
     #[tokio::test]
@@ -211,10 +193,7 @@ mod tests {
         })
         .await;
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
-            "{waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(2), "{waited:?}");
         assert_eq!(report.targets, vec![id("b")]);
         assert_eq!((report.repaired, report.failed), (0, 1));
     }

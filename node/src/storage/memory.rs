@@ -53,11 +53,7 @@ impl Storage for MemoryStorage {
 
     fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<Entry>, StorageError> {
         let map = self.map.read().map_err(|_| StorageError::Poisoned)?;
-        Ok(map
-            .range(from.to_vec()..)
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(map.range(from.to_vec()..).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn len(&self) -> Result<u64, StorageError> {
@@ -79,12 +75,7 @@ mod tests {
         s.put(b"c", b"3".to_vec()).unwrap();
         assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.len().unwrap(), 3);
-        let scanned: Vec<Vec<u8>> = s
-            .scan(b"b", 10)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let scanned: Vec<Vec<u8>> = s.scan(b"b", 10).unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(scanned, vec![b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(s.scan(b"", 1).unwrap().len(), 1);
         s.delete(b"a").unwrap();

@@ -722,7 +722,11 @@ mod tests {
                         disk.crash().unwrap();
                         let after: BTreeMap<_, _> = store.scan(b"", usize::MAX).unwrap().into_iter().collect();
                         let prefix = (floor..=model.log.len()).find(|&k| model.replay(k) == after);
-                        prop_assert!(prefix.is_some(), "{fsync:?}: the state after the crash is no prefix of at least {floor} of the {} writes", model.log.len());
+                        prop_assert!(
+                            prefix.is_some(),
+                            "{fsync:?}: the state after the crash is no prefix of at least {floor} of the {} writes",
+                            model.log.len()
+                        );
                         model = Model { base: after, ..Model::default() };
                     }
                 }

@@ -63,8 +63,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let clock =
-            VClock::from_entries([(NodeId::from("n1"), 7, 100), (NodeId::from("n2"), 2, 50)]);
+        let clock = VClock::from_entries([(NodeId::from("n1"), 7, 100), (NodeId::from("n2"), 2, 50)]);
         assert_eq!(decode(&encode(&clock)).unwrap(), clock);
     }
 
@@ -76,13 +75,7 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected() {
-        assert!(matches!(
-            decode(b"garbage"),
-            Err(ContextError::UnknownFormat(b'g'))
-        ));
-        assert!(matches!(
-            decode(&[FORMAT_V1, 0xff, 0xff, 0xff]),
-            Err(ContextError::Body(_))
-        ));
+        assert!(matches!(decode(b"garbage"), Err(ContextError::UnknownFormat(b'g'))));
+        assert!(matches!(decode(&[FORMAT_V1, 0xff, 0xff, 0xff]), Err(ContextError::Body(_))));
     }
 }

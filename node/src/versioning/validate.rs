@@ -85,10 +85,7 @@ pub fn write(
     check_key(key)?;
     if let Some(value) = value {
         if value.len() > limits.max_value_bytes {
-            return Err(InvalidRequest::ValueTooLarge {
-                size: value.len(),
-                limit: limits.max_value_bytes,
-            });
+            return Err(InvalidRequest::ValueTooLarge { size: value.len(), limit: limits.max_value_bytes });
         }
     }
     let w = quorum("w", w, limits.w, limits.n)?;
@@ -99,9 +96,7 @@ pub fn write(
 /// Checks a Get.
 pub fn read(limits: &Limits, key: &[u8], r: Option<u32>) -> Result<ValidRead, InvalidRequest> {
     check_key(key)?;
-    Ok(ValidRead {
-        r: quorum("r", r, limits.r, limits.n)?,
-    })
+    Ok(ValidRead { r: quorum("r", r, limits.r, limits.n)? })
 }
 
 fn check_key(key: &[u8]) -> Result<(), InvalidRequest> {
@@ -112,12 +107,7 @@ fn check_key(key: &[u8]) -> Result<(), InvalidRequest> {
     }
 }
 
-fn quorum(
-    name: &'static str,
-    requested: Option<u32>,
-    default: usize,
-    n: usize,
-) -> Result<usize, InvalidRequest> {
+fn quorum(name: &'static str, requested: Option<u32>, default: usize, n: usize) -> Result<usize, InvalidRequest> {
     let Some(got) = requested else {
         return Ok(default);
     };
@@ -132,12 +122,7 @@ fn quorum(
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        n: 3,
-        w: 2,
-        r: 2,
-        max_value_bytes: 10,
-    };
+    const LIMITS: Limits = Limits { n: 3, w: 2, r: 2, max_value_bytes: 10 };
 
     #[test]
     fn accepts_good_writes_with_defaults_and_overrides() {
@@ -151,18 +136,12 @@ mod tests {
     #[test]
     fn rejects_bad_writes() {
         let msg = |r: Result<ValidWrite, InvalidRequest>| r.unwrap_err().to_string();
-        assert_eq!(
-            msg(write(&LIMITS, b"", Some(b"v"), b"", None)),
-            "key must not be empty"
-        );
+        assert_eq!(msg(write(&LIMITS, b"", Some(b"v"), b"", None)), "key must not be empty");
         assert!(msg(write(&LIMITS, &[0; 1025], Some(b"v"), b"", None)).contains("1025 bytes"));
         assert!(msg(write(&LIMITS, b"k", Some(&[0; 11]), b"", None)).contains("limit is 10"));
-        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", Some(4)))
-            .contains("w must be between 1 and n=3"));
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", Some(4))).contains("w must be between 1 and n=3"));
         assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", Some(0))).contains("got 0"));
-        assert!(
-            msg(write(&LIMITS, b"k", Some(b"v"), b"junk", None)).starts_with("malformed context: ")
-        );
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"junk", None)).starts_with("malformed context: "));
         assert!(read(&LIMITS, b"k", Some(4)).is_err());
     }
 }

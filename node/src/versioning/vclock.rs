@@ -109,9 +109,7 @@ impl FromStr for Resolution {
         match s {
             "siblings" => Ok(Resolution::Siblings),
             "lww" => Ok(Resolution::Lww),
-            other => Err(format!(
-                "unknown resolution {other:?}: expected siblings or lww"
-            )),
+            other => Err(format!("unknown resolution {other:?}: expected siblings or lww")),
         }
     }
 }
@@ -227,10 +225,7 @@ impl VClock {
     /// remain, never dropping `keep` (the entry just bumped). Ties on the
     /// timestamp are broken by node id. Returns how many entries were pruned.
     pub fn prune(&mut self, max_entries: usize, keep: &NodeId) -> usize {
-        assert!(
-            max_entries >= 1,
-            "a clock must be allowed at least one entry"
-        );
+        assert!(max_entries >= 1, "a clock must be allowed at least one entry");
         if self.len() <= max_entries {
             return 0;
         }
@@ -266,14 +261,8 @@ impl VClock {
     }
 
     fn check_invariants(&self) {
-        debug_assert!(
-            self.counters.values().all(|c| *c > 0),
-            "zero entry in clock"
-        );
-        debug_assert!(
-            self.counters.keys().eq(self.entry_ts_ms.keys()),
-            "every entry needs a bump time"
-        );
+        debug_assert!(self.counters.values().all(|c| *c > 0), "zero entry in clock");
+        debug_assert!(self.counters.keys().eq(self.entry_ts_ms.keys()), "every entry needs a bump time");
     }
 }
 
@@ -316,11 +305,7 @@ impl Version {
 
     /// Whether event `(node, counter)` is in this version's causal history.
     pub fn has_event(&self, node: &NodeId, counter: u64) -> bool {
-        counter <= self.clock.get(node)
-            || self
-                .dot
-                .as_ref()
-                .is_some_and(|d| d.node == *node && d.counter == counter)
+        counter <= self.clock.get(node) || self.dot.as_ref().is_some_and(|d| d.node == *node && d.counter == counter)
     }
 
     /// Whether events `(node, 1..=upto)` are all in this version's history:
@@ -334,16 +319,8 @@ impl Version {
     /// histories include each other). For two undotted versions this is
     /// exactly `self.clock.descends(&other.clock)`.
     pub fn includes(&self, other: &Version) -> bool {
-        let dot_seen = other
-            .dot
-            .as_ref()
-            .is_none_or(|d| self.has_event(&d.node, d.counter));
-        dot_seen
-            && other
-                .clock
-                .counters()
-                .iter()
-                .all(|(node, upto)| self.has_events_upto(node, *upto))
+        let dot_seen = other.dot.as_ref().is_none_or(|d| self.has_event(&d.node, d.counter));
+        dot_seen && other.clock.counters().iter().all(|(node, upto)| self.has_events_upto(node, *upto))
     }
 
     /// Whether `self` makes `other` obsolete: `other`'s history is a strict
@@ -373,9 +350,7 @@ impl Version {
     /// building it (lww compares on every replica store).
     fn full_counters(&self) -> impl Iterator<Item = (&NodeId, u64)> + '_ {
         let dot = self.dot.as_ref();
-        let mut extra = dot
-            .filter(|d| !self.clock.counters.contains_key(&d.node))
-            .map(|d| (&d.node, d.counter));
+        let mut extra = dot.filter(|d| !self.clock.counters.contains_key(&d.node)).map(|d| (&d.node, d.counter));
         let mut context = self
             .clock
             .counters
@@ -396,10 +371,7 @@ impl Version {
     /// wire decoder checks: a dot lies outside its own context.
     fn check_invariants(&self) {
         if let Some(dot) = &self.dot {
-            debug_assert!(
-                dot.counter > self.clock.get(&dot.node),
-                "a dot must lie outside its own context"
-            );
+            debug_assert!(dot.counter > self.clock.get(&dot.node), "a dot must lie outside its own context");
         }
     }
 }
@@ -429,19 +401,9 @@ impl Sibling {
             .ts_ms
             .cmp(&other.version.ts_ms)
             .then_with(|| self.value.cmp(&other.value))
-            .then_with(|| {
-                self.version
-                    .clock
-                    .entry_ts_ms
-                    .cmp(&other.version.clock.entry_ts_ms)
-            })
+            .then_with(|| self.version.clock.entry_ts_ms.cmp(&other.version.clock.entry_ts_ms))
             .then_with(|| self.version.dot.cmp(&other.version.dot))
-            .then_with(|| {
-                self.version
-                    .clock
-                    .counters
-                    .cmp(&other.version.clock.counters)
-            })
+            .then_with(|| self.version.clock.counters.cmp(&other.version.clock.counters))
     }
 
     /// The canonical order of siblings inside a set (by clock, then dot).
@@ -456,9 +418,7 @@ impl Sibling {
 
     /// Total order used for lww: [`Version::lww_cmp`] refined by the tiebreak.
     fn lww_total_cmp(&self, other: &Sibling) -> Ordering {
-        self.version
-            .lww_cmp(&other.version)
-            .then_with(|| self.tiebreak_cmp(other))
+        self.version.lww_cmp(&other.version).then_with(|| self.tiebreak_cmp(other))
     }
 }
 
@@ -479,9 +439,7 @@ impl SiblingSet {
 
     /// The set resolved from arbitrary siblings (not necessarily an antichain).
     pub fn from_siblings(siblings: Vec<Sibling>, mode: Resolution) -> Self {
-        let set = SiblingSet {
-            siblings: resolve(siblings, mode),
-        };
+        let set = SiblingSet { siblings: resolve(siblings, mode) };
         set.check_invariants(mode);
         set
     }
@@ -532,16 +490,11 @@ impl SiblingSet {
             debug_assert!(self.siblings.len() <= 1, "lww keeps at most one sibling");
         }
         debug_assert!(
-            self.siblings
-                .windows(2)
-                .all(|w| w[0].canonical_cmp(&w[1]) == Ordering::Less),
+            self.siblings.windows(2).all(|w| w[0].canonical_cmp(&w[1]) == Ordering::Less),
             "siblings must be in canonical order without duplicates"
         );
         debug_assert!(
-            self.siblings.iter().all(|a| self
-                .siblings
-                .iter()
-                .all(|b| a == b || !a.version.includes(&b.version))),
+            self.siblings.iter().all(|a| self.siblings.iter().all(|b| a == b || !a.version.includes(&b.version))),
             "sibling set must be an antichain"
         );
         self.siblings.iter().for_each(|s| s.version.check_invariants());
@@ -560,11 +513,7 @@ fn resolve(all: Vec<Sibling>, mode: Resolution) -> Vec<Sibling> {
 /// The maximal elements under history inclusion; among equal histories the
 /// greatest by the tiebreak order.
 fn maximal_siblings(all: Vec<Sibling>) -> Vec<Sibling> {
-    let mut kept: Vec<Sibling> = all
-        .iter()
-        .filter(|s| !all.iter().any(|t| dominates(t, s)))
-        .cloned()
-        .collect();
+    let mut kept: Vec<Sibling> = all.iter().filter(|s| !all.iter().any(|t| dominates(t, s))).cloned().collect();
     kept.sort_by(Sibling::canonical_cmp);
     kept.dedup();
     kept
@@ -585,17 +534,10 @@ fn dominates(t: &Sibling, s: &Sibling) -> bool {
 /// (timestamp, clock map order, tiebreak) is kept instead, which is still a
 /// deterministic function of the inputs.
 fn lww_winner(all: Vec<Sibling>) -> Option<Sibling> {
-    let winner = all
-        .iter()
-        .find(|s| all.iter().all(|t| s.lww_total_cmp(t) != Ordering::Less));
+    let winner = all.iter().find(|s| all.iter().all(|t| s.lww_total_cmp(t) != Ordering::Less));
     match winner {
         Some(w) => Some(w.clone()),
-        None => all.into_iter().max_by(|a, b| {
-            a.version
-                .ts_ms
-                .cmp(&b.version.ts_ms)
-                .then_with(|| a.canonical_cmp(b))
-        }),
+        None => all.into_iter().max_by(|a, b| a.version.ts_ms.cmp(&b.version.ts_ms).then_with(|| a.canonical_cmp(b))),
     }
 }
 
@@ -609,14 +551,7 @@ mod tests {
     }
 
     fn sib(value: &str, pairs: &[(&str, u64)], ts_ms: u64) -> Sibling {
-        Sibling {
-            value: Some(value.as_bytes().to_vec()),
-            version: Version {
-                clock: clock(pairs),
-                ts_ms,
-                dot: None,
-            },
-        }
+        Sibling { value: Some(value.as_bytes().to_vec()), version: Version { clock: clock(pairs), ts_ms, dot: None } }
     }
 
     fn set(siblings: Vec<Sibling>, mode: Resolution) -> SiblingSet {
@@ -694,10 +629,7 @@ mod tests {
     fn lww_keeps_latest_timestamp_even_if_causally_older() {
         let mode = Resolution::Lww;
         let mut s = set(vec![sib("new-clock-old-ts", &[("n1", 2)], 5)], mode);
-        s.merge(
-            set(vec![sib("old-clock-new-ts", &[("n1", 1)], 9)], mode),
-            mode,
-        );
+        s.merge(set(vec![sib("old-clock-new-ts", &[("n1", 1)], 9)], mode), mode);
         assert_eq!(s.len(), 1);
         assert_eq!(s.siblings()[0].version.ts_ms, 9);
     }
@@ -705,18 +637,9 @@ mod tests {
     #[test]
     fn lww_same_ts_uses_descends_then_map_order() {
         let mode = Resolution::Lww;
-        let s = set(
-            vec![
-                sib("a", &[("n1", 1)], 5),
-                sib("b", &[("n1", 1), ("n0", 1)], 5),
-            ],
-            mode,
-        );
+        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n1", 1), ("n0", 1)], 5)], mode);
         assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
-        let s = set(
-            vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n2", 1)], 5)],
-            mode,
-        );
+        let s = set(vec![sib("a", &[("n1", 1)], 5), sib("b", &[("n2", 1)], 5)], mode);
         // {n1:1} < {n2:1} in map order, as in history::Version::lww_cmp.
         assert_eq!(s.siblings()[0].value.as_deref(), Some(&b"b"[..]));
     }
@@ -738,10 +661,7 @@ mod tests {
 
     #[test]
     fn merged_clock_covers_all_siblings() {
-        let s = set(
-            vec![sib("x", &[("n1", 3)], 1), sib("y", &[("n2", 2)], 1)],
-            Resolution::Siblings,
-        );
+        let s = set(vec![sib("x", &[("n1", 3)], 1), sib("y", &[("n2", 2)], 1)], Resolution::Siblings);
         assert_eq!(s.merged_clock(), clock(&[("n1", 3), ("n2", 2)]));
     }
 
@@ -751,20 +671,14 @@ mod tests {
             version: Version {
                 clock: clock(context),
                 ts_ms,
-                dot: Some(Dot {
-                    node: NodeId::from(dot.0),
-                    counter: dot.1,
-                }),
+                dot: Some(Dot { node: NodeId::from(dot.0), counter: dot.1 }),
             },
         }
     }
 
     fn values(s: &SiblingSet) -> Vec<&str> {
-        let mut v: Vec<&str> = s
-            .siblings()
-            .iter()
-            .map(|x| std::str::from_utf8(x.value.as_deref().unwrap()).unwrap())
-            .collect();
+        let mut v: Vec<&str> =
+            s.siblings().iter().map(|x| std::str::from_utf8(x.value.as_deref().unwrap()).unwrap()).collect();
         v.sort();
         v
     }
@@ -784,14 +698,7 @@ mod tests {
         assert_eq!(ctx.counters(), clock(&[("n1", 102)]).counters());
         let c = Sibling {
             value: Some(b"C".to_vec()),
-            version: Version {
-                clock: ctx,
-                ts_ms: 3,
-                dot: Some(Dot {
-                    node: NodeId::from("n2"),
-                    counter: 7,
-                }),
-            },
+            version: Version { clock: ctx, ts_ms: 3, dot: Some(Dot { node: NodeId::from("n2"), counter: 7 }) },
         };
         s.merge(set(vec![c.clone()], mode), mode);
         assert_eq!(values(&s), vec!["C"]);
@@ -838,20 +745,14 @@ mod tests {
         let b = dotted("B", &[], ("n1", 102), 5).version;
         // As the undotted {n1:101} vs {n1:102}: the larger sum wins.
         assert_eq!(b.lww_cmp(&a), Ordering::Greater);
-        assert_eq!(
-            b.lww_cmp(&a),
-            undotted(&[("n1", 102)]).lww_cmp(&undotted(&[("n1", 101)]))
-        );
+        assert_eq!(b.lww_cmp(&a), undotted(&[("n1", 102)]).lww_cmp(&undotted(&[("n1", 101)])));
         // Same full clock {n1:2, n2:1}, different dots: still ordered.
         let c = dotted("C", &[("n1", 2)], ("n2", 1), 5).version;
         let d = dotted("D", &[("n2", 1)], ("n1", 2), 5).version;
         assert_eq!(c.full_clock().counters(), d.full_clock().counters());
         assert_ne!(c.lww_cmp(&d), Ordering::Equal);
         assert_eq!(c.lww_cmp(&d), d.lww_cmp(&c).reverse());
-        let s = set(
-            vec![dotted("A", &[], ("n1", 101), 5), dotted("B", &[], ("n1", 102), 5)],
-            Resolution::Lww,
-        );
+        let s = set(vec![dotted("A", &[], ("n1", 101), 5), dotted("B", &[], ("n1", 102), 5)], Resolution::Lww);
         assert_eq!(values(&s), vec!["B"]);
     }
 
@@ -865,8 +766,7 @@ mod tests {
             (vec![("b", 1)], ("c", 3)),
         ] {
             let v = dotted("x", &ctx, dot, 1).version;
-            let via_iter: BTreeMap<NodeId, u64> =
-                v.full_counters().map(|(n, c)| (n.clone(), c)).collect();
+            let via_iter: BTreeMap<NodeId, u64> = v.full_counters().map(|(n, c)| (n.clone(), c)).collect();
             assert_eq!(&via_iter, v.full_clock().counters());
         }
     }
@@ -876,32 +776,19 @@ mod tests {
     /// Siblings whose payload is a function of the clock (as in a real
     /// cluster, where each clock is minted once).
     fn arb_sibling() -> impl Strategy<Value = Sibling> {
-        (
-            proptest::collection::vec(0u64..4, NODES.len()),
-            0u64..4,
-            any::<bool>(),
-        )
-            .prop_map(|(counts, ts_ms, tomb)| {
-                let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
-                let c = clock(&pairs);
-                let value = (!tomb).then(|| format!("{:?}", c.counters()).into_bytes());
-                Sibling {
-                    value,
-                    version: Version { clock: c, ts_ms, dot: None },
-                }
-            })
+        (proptest::collection::vec(0u64..4, NODES.len()), 0u64..4, any::<bool>()).prop_map(|(counts, ts_ms, tomb)| {
+            let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
+            let c = clock(&pairs);
+            let value = (!tomb).then(|| format!("{:?}", c.counters()).into_bytes());
+            Sibling { value, version: Version { clock: c, ts_ms, dot: None } }
+        })
     }
 
     /// Like `arb_sibling`, but with a timestamp unique to the clock, so the
     /// lww order is a total order (no same-timestamp cycles).
     fn arb_sibling_distinct_ts() -> impl Strategy<Value = Sibling> {
         arb_sibling().prop_map(|mut s| {
-            let ts = s
-                .version
-                .clock
-                .counters()
-                .values()
-                .fold(0u64, |acc, c| acc * 4 + c);
+            let ts = s.version.clock.counters().values().fold(0u64, |acc, c| acc * 4 + c);
             s.version.ts_ms = ts;
             s
         })
@@ -910,13 +797,7 @@ mod tests {
     /// Dotted siblings: a context, a dot outside it, a payload that is a
     /// function of the dot (each dot is minted once in a real cluster).
     fn arb_dotted() -> impl Strategy<Value = Sibling> {
-        (
-            proptest::collection::vec(0u64..3, NODES.len()),
-            0usize..NODES.len(),
-            1u64..3,
-            0u64..4,
-            any::<bool>(),
-        )
+        (proptest::collection::vec(0u64..3, NODES.len()), 0usize..NODES.len(), 1u64..3, 0u64..4, any::<bool>())
             .prop_map(|(counts, node, above, ts_ms, tomb)| {
                 let pairs: Vec<(&str, u64)> = NODES.iter().copied().zip(counts).collect();
                 let context = clock(&pairs);
@@ -925,11 +806,7 @@ mod tests {
                 let value = (!tomb).then(|| format!("{:?}@{node}:{counter}", context.counters()).into_bytes());
                 Sibling {
                     value,
-                    version: Version {
-                        clock: context,
-                        ts_ms,
-                        dot: Some(Dot { node: dot_node, counter }),
-                    },
+                    version: Version { clock: context, ts_ms, dot: Some(Dot { node: dot_node, counter }) },
                 }
             })
     }

@@ -37,9 +37,7 @@ use crate::wire;
 /// Under `lww`: their greatest version beats our greatest.
 pub fn lacks(mine: &[Version], theirs: &[Version], mode: Resolution) -> bool {
     match mode {
-        Resolution::Siblings => theirs
-            .iter()
-            .any(|t| !mine.iter().any(|m| m.includes(t))),
+        Resolution::Siblings => theirs.iter().any(|t| !mine.iter().any(|m| m.includes(t))),
         Resolution::Lww => {
             let best = |vs: &[Version]| vs.iter().max_by(|a, b| a.lww_cmp(b)).cloned();
             match (best(mine), best(theirs)) {
@@ -82,11 +80,7 @@ pub struct SyncReply {
 /// The other side of an exchange, as the initiator sees it.
 pub trait AaePeer {
     /// The peer's hashes of the given nodes of `range`'s tree.
-    fn tree_nodes(
-        &self,
-        range: &str,
-        nodes: Vec<u32>,
-    ) -> impl Future<Output = Result<Vec<u64>, AaeError>> + Send;
+    fn tree_nodes(&self, range: &str, nodes: Vec<u32>) -> impl Future<Output = Result<Vec<u64>, AaeError>> + Send;
     /// The peer's (key, digest) pairs of the given buckets.
     fn bucket_digests(
         &self,
@@ -127,23 +121,14 @@ impl Replica<'_> {
         want: &[Vec<u8>],
         offer: Vec<proto::KeyVersions>,
     ) -> Result<SyncReply, AaeError> {
-        let mut reply = SyncReply {
-            entries: self.read_entries(want)?,
-            need: Vec::new(),
-        };
+        let mut reply = SyncReply { entries: self.read_entries(want)?, need: Vec::new() };
         for offered in offer {
-            let theirs: Vec<Version> = offered
-                .versions
-                .iter()
-                .map(wire::version_from_proto)
-                .collect::<Result<_, _>>()?;
+            let theirs: Vec<Version> =
+                offered.versions.iter().map(wire::version_from_proto).collect::<Result<_, _>>()?;
             let mine = self.store.fetch(&offered.key)?;
             let (i_lack, they_lack) = directions(&versions_of(&mine), &theirs, self.mode);
             if they_lack && !mine.is_empty() {
-                reply.entries.push(proto::KeyEntry {
-                    key: offered.key.clone(),
-                    siblings: wire::set_to_proto(&mine),
-                });
+                reply.entries.push(proto::KeyEntry { key: offered.key.clone(), siblings: wire::set_to_proto(&mine) });
             }
             if i_lack {
                 reply.need.push(offered.key);
@@ -163,11 +148,7 @@ impl Replica<'_> {
             let set = self.store.fetch(key)?;
             offers.push(proto::KeyVersions {
                 key: key.clone(),
-                versions: set
-                    .siblings()
-                    .iter()
-                    .map(|s| wire::version_to_proto(&s.version))
-                    .collect(),
+                versions: set.siblings().iter().map(|s| wire::version_to_proto(&s.version)).collect(),
             });
         }
         Ok(offers)
@@ -179,10 +160,7 @@ impl Replica<'_> {
         for key in keys {
             let set = self.store.fetch(key)?;
             if !set.is_empty() {
-                entries.push(proto::KeyEntry {
-                    key: key.clone(),
-                    siblings: wire::set_to_proto(&set),
-                });
+                entries.push(proto::KeyEntry { key: key.clone(), siblings: wire::set_to_proto(&set) });
             }
         }
         Ok(entries)
@@ -219,18 +197,11 @@ pub struct ExchangeReport {
 
 /// Runs one exchange of `range` between `local` and `peer` (see the module
 /// doc), counting into `local.metrics`.
-pub async fn exchange<P: AaePeer>(
-    local: Replica<'_>,
-    peer: &P,
-    range: &str,
-) -> Result<ExchangeReport, AaeError> {
+pub async fn exchange<P: AaePeer>(local: Replica<'_>, peer: &P, range: &str) -> Result<ExchangeReport, AaeError> {
     let mut report = ExchangeReport::default();
     let leaves = differing_leaves(local, peer, range, &mut report).await?;
     report.buckets_differing = leaves.len();
-    local
-        .metrics
-        .aae_buckets_compared
-        .add(report.buckets_compared as u64);
+    local.metrics.aae_buckets_compared.add(report.buckets_compared as u64);
     local.metrics.aae_buckets_differing.add(leaves.len() as u64);
     if !leaves.is_empty() {
         let diff = differing_keys(local, peer, range, &leaves).await?;
@@ -257,10 +228,7 @@ async fn differing_leaves<P: AaePeer>(
             if theirs.len() != chunk.len() {
                 return Err(AaeError::Mismatch(range.to_string()));
             }
-            local
-                .metrics
-                .aae_tree_bytes_sent
-                .add(4 * chunk.len() as u64);
+            local.metrics.aae_tree_bytes_sent.add(4 * chunk.len() as u64);
             differing.extend(local.index.differing(range, chunk, &theirs)?);
         }
         report.nodes_compared += level.len();
@@ -273,10 +241,7 @@ async fn differing_leaves<P: AaePeer>(
         }
         level = children_of(&differing);
     }
-    unreachable!(
-        "a tree of {buckets} leaves has {} levels",
-        buckets.trailing_zeros() + 1
-    )
+    unreachable!("a tree of {buckets} leaves has {} levels", buckets.trailing_zeros() + 1)
 }
 
 /// Lists both sides' keys in the differing buckets; what to push and pull.
@@ -289,15 +254,9 @@ async fn differing_keys<P: AaePeer>(
     let buckets = local.index.buckets();
     let mut theirs: BTreeMap<u32, Vec<(Vec<u8>, u64)>> = BTreeMap::new();
     for chunk in leaves.chunks(MAX_IDS_PER_CALL) {
-        local
-            .metrics
-            .aae_tree_bytes_sent
-            .add(4 * chunk.len() as u64);
+        local.metrics.aae_tree_bytes_sent.add(4 * chunk.len() as u64);
         for (key, digest) in peer.bucket_digests(range, chunk.to_vec()).await? {
-            theirs
-                .entry(bucket_of(&key, buckets))
-                .or_default()
-                .push((key, digest));
+            theirs.entry(bucket_of(&key, buckets)).or_default().push((key, digest));
         }
     }
     let mut diff = KeyDiff::default();
@@ -329,10 +288,7 @@ async fn sync<P: AaePeer>(
             return Ok(());
         }
         let offer = local.read_versions(&offered)?;
-        local
-            .metrics
-            .aae_tree_bytes_sent
-            .add(offer.iter().map(Message::encoded_len).sum::<usize>() as u64);
+        local.metrics.aae_tree_bytes_sent.add(offer.iter().map(Message::encoded_len).sum::<usize>() as u64);
         count_push(local, report, entries.len(), bytes);
         let reply = peer.sync_keys(range, entries, want, offer).await?;
         report.keys_pulled += reply.entries.len();
@@ -354,8 +310,7 @@ async fn push_needed<P: AaePeer>(
     while need.peek().is_some() {
         let (entries, bytes) = next_push_batch(local, &mut need)?;
         count_push(local, report, entries.len(), bytes);
-        peer.sync_keys(range, entries, Vec::new(), Vec::new())
-            .await?;
+        peer.sync_keys(range, entries, Vec::new(), Vec::new()).await?;
     }
     Ok(())
 }
@@ -408,22 +363,12 @@ mod tests {
             let ring = Ring::new(vec![member("a"), member("b")]).unwrap();
             let index = Arc::new(AaeIndex::new(NodeId::from(me), 2, buckets, ring));
             let observer: Arc<dyn StoreObserver> = index.clone();
-            let store = ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings)
-                .observed_by(observer);
-            Side {
-                index,
-                store,
-                metrics: Metrics::default(),
-            }
+            let store = ReplicaStore::new(Arc::new(MemoryStorage::new()), Resolution::Siblings).observed_by(observer);
+            Side { index, store, metrics: Metrics::default() }
         }
 
         fn replica(&self) -> Replica<'_> {
-            Replica {
-                index: &self.index,
-                store: &self.store,
-                metrics: &self.metrics,
-                mode: Resolution::Siblings,
-            }
+            Replica { index: &self.index, store: &self.store, metrics: &self.metrics, mode: Resolution::Siblings }
         }
 
         fn root(&self) -> String {
@@ -436,11 +381,7 @@ mod tests {
         async fn tree_nodes(&self, range: &str, nodes: Vec<u32>) -> Result<Vec<u64>, AaeError> {
             self.index.tree_nodes(range, &nodes)
         }
-        async fn bucket_digests(
-            &self,
-            range: &str,
-            buckets: Vec<u32>,
-        ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+        async fn bucket_digests(&self, range: &str, buckets: Vec<u32>) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
             self.index.bucket_digests(range, &buckets)
         }
         async fn sync_keys(
@@ -455,10 +396,7 @@ mod tests {
     }
 
     fn member(id: &str) -> RingMember {
-        RingMember {
-            id: NodeId::from(id),
-            vnodes: 8,
-        }
+        RingMember { id: NodeId::from(id), vnodes: 8 }
     }
 
     fn set(value: &str, node: &str, counter: u64) -> SiblingSet {
@@ -503,27 +441,14 @@ mod tests {
         assert_eq!(a.root(), b.root(), "converged after one exchange");
         assert_eq!(report.keys_pushed, 5 + 2);
         assert_eq!(report.keys_pulled, 3 + 2);
-        assert!(
-            report.buckets_differing <= 10 && report.buckets_differing >= 1,
-            "{report:?}"
-        );
-        assert_eq!(
-            a.store.fetch(&key(7)).unwrap().len(),
-            2,
-            "concurrent versions both kept"
-        );
-        assert_eq!(
-            a.store.fetch(&key(7)).unwrap(),
-            b.store.fetch(&key(7)).unwrap()
-        );
+        assert!(report.buckets_differing <= 10 && report.buckets_differing >= 1, "{report:?}");
+        assert_eq!(a.store.fetch(&key(7)).unwrap().len(), 2, "concurrent versions both kept");
+        assert_eq!(a.store.fetch(&key(7)).unwrap(), b.store.fetch(&key(7)).unwrap());
         assert_eq!(a.metrics.aae_keys_sent.get(), 7);
         assert_eq!(b.metrics.aae_keys_sent.get(), 5);
         // In sync now: the next exchange compares the roots only.
         let again = exchange(a.replica(), &b, "a+b").await.unwrap();
-        assert_eq!(
-            (again.nodes_compared, again.keys_pushed, again.keys_pulled),
-            (1, 0, 0)
-        );
+        assert_eq!((again.nodes_compared, again.keys_pushed, again.keys_pulled), (1, 0, 0));
     }
 
     fn version(entries: &[(&str, u64)], ts_ms: u64) -> Version {
@@ -540,33 +465,13 @@ mod tests {
         let new = [version(&[("a", 2)], 4)];
         let other = [version(&[("b", 1)], 6)];
         let s = Resolution::Siblings;
-        assert_eq!(
-            directions(&old, &new, s),
-            (true, false),
-            "responder is behind"
-        );
-        assert_eq!(
-            directions(&new, &old, s),
-            (false, true),
-            "initiator is behind"
-        );
-        assert_eq!(
-            directions(&new, &other, s),
-            (true, true),
-            "concurrent: both ways"
-        );
+        assert_eq!(directions(&old, &new, s), (true, false), "responder is behind");
+        assert_eq!(directions(&new, &old, s), (false, true), "initiator is behind");
+        assert_eq!(directions(&new, &other, s), (true, true), "concurrent: both ways");
         assert_eq!(directions(&[], &new, s), (true, false));
         let both = [new[0].clone(), other[0].clone()];
-        assert_eq!(
-            directions(&both, &new, s),
-            (false, true),
-            "siblings held count"
-        );
-        assert_eq!(
-            directions(&new, &new, s),
-            (true, true),
-            "no evidence: both ways"
-        );
+        assert_eq!(directions(&both, &new, s), (false, true), "siblings held count");
+        assert_eq!(directions(&new, &new, s), (true, true), "no evidence: both ways");
         // lww: the greatest version by timestamp wins, whatever the clocks.
         let l = Resolution::Lww;
         assert_eq!(directions(&new, &other, l), (true, false));
@@ -589,24 +494,17 @@ mod tests {
         let report = exchange(a.replica(), &b, "a+b").await.unwrap();
         assert_eq!(a.root(), b.root());
         assert_eq!((report.keys_pushed, report.keys_pulled), (10, 5));
-        assert_eq!(
-            a.metrics.aae_keys_sent.get() + b.metrics.aae_keys_sent.get(),
-            15
-        );
+        assert_eq!(a.metrics.aae_keys_sent.get() + b.metrics.aae_keys_sent.get(), 15);
     }
 
     #[test]
     fn rebuild_from_storage_equals_incremental_index() {
         let side = Side::new("a", 64);
         for i in 0..500 {
-            side.store
-                .store(&key(i), set("v", "a", (i % 3 + 1) as u64))
-                .unwrap();
+            side.store.store(&key(i), set("v", "a", (i % 3 + 1) as u64)).unwrap();
         }
         let incremental = side.index.roots();
-        side.index
-            .rebuild(side.store.storage(), Resolution::Siblings)
-            .unwrap();
+        side.index.rebuild(side.store.storage(), Resolution::Siblings).unwrap();
         assert_eq!(side.index.roots(), incremental);
         assert_ne!(incremental["a+b"], format!("{:016x}", 0));
     }
@@ -619,15 +517,9 @@ mod tests {
         }
         assert_eq!(side.index.roots().len(), 1);
         let ring = Ring::new(vec![member("a"), member("b"), member("c")]).unwrap();
-        side.index
-            .set_ring(ring.clone(), side.store.storage(), Resolution::Siblings)
-            .unwrap();
+        side.index.set_ring(ring.clone(), side.store.storage(), Resolution::Siblings).unwrap();
         let ranges: Vec<String> = side.index.roots().into_keys().collect();
-        assert_eq!(
-            ranges,
-            vec!["a+b".to_string(), "a+c".to_string()],
-            "the ranges that include a"
-        );
+        assert_eq!(ranges, vec!["a+b".to_string(), "a+c".to_string()], "the ranges that include a");
         // A fresh index over the new ring, fed key by key, agrees.
         let fresh = AaeIndex::new(NodeId::from("a"), 2, 16, ring);
         for i in 0..200 {
@@ -640,15 +532,9 @@ mod tests {
     fn keys_of_ranges_elsewhere_are_ignored() {
         let ring = Ring::new(vec![member("a"), member("b"), member("c")]).unwrap();
         let index = AaeIndex::new(NodeId::from("a"), 1, 16, ring.clone());
-        let theirs = (0..100)
-            .map(key)
-            .find(|k| ring.preference_list(k, 1) != vec![NodeId::from("a")])
-            .unwrap();
+        let theirs = (0..100).map(key).find(|k| ring.preference_list(k, 1) != vec![NodeId::from("a")]).unwrap();
         index.stored(&theirs, &set("v", "b", 1));
         assert!(index.roots().values().all(|r| r == &format!("{:016x}", 0)));
-        assert_eq!(
-            index.roots().keys().cloned().collect::<Vec<_>>(),
-            vec!["a".to_string()]
-        );
+        assert_eq!(index.roots().keys().cloned().collect::<Vec<_>>(), vec!["a".to_string()]);
     }
 }

@@ -31,10 +31,7 @@ pub struct GrpcPeer {
 
 impl GrpcPeer {
     fn fail(&self, reason: impl Into<String>) -> AaeError {
-        AaeError::Peer {
-            peer: self.peer.clone(),
-            reason: reason.into(),
-        }
+        AaeError::Peer { peer: self.peer.clone(), reason: reason.into() }
     }
 
     async fn call<T, Fut>(&self, rpc: Fut) -> Result<T, AaeError>
@@ -46,9 +43,7 @@ impl GrpcPeer {
             Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                 Err(AaeError::Mismatch(status.message().to_string()))
             }
-            Ok(Err(status)) if status.code() == tonic::Code::Aborted => {
-                Err(AaeError::Busy(self.peer.clone()))
-            }
+            Ok(Err(status)) if status.code() == tonic::Code::Aborted => Err(AaeError::Busy(self.peer.clone())),
             Ok(Err(status)) => Err(self.fail(format!("{:?}: {}", status.code(), status.message()))),
             Err(_) => Err(self.fail("timed out")),
         }
@@ -57,21 +52,13 @@ impl GrpcPeer {
 
 impl AaePeer for GrpcPeer {
     async fn tree_nodes(&self, range: &str, nodes: Vec<u32>) -> Result<Vec<u64>, AaeError> {
-        let request = proto::TreeNodesRequest {
-            range: range.to_string(),
-            buckets: self.buckets,
-            nodes,
-            from: self.from.clone(),
-        };
+        let request =
+            proto::TreeNodesRequest { range: range.to_string(), buckets: self.buckets, nodes, from: self.from.clone() };
         let mut client = self.client.clone();
         Ok(self.call(client.tree_nodes(request)).await?.hashes)
     }
 
-    async fn bucket_digests(
-        &self,
-        range: &str,
-        buckets: Vec<u32>,
-    ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+    async fn bucket_digests(&self, range: &str, buckets: Vec<u32>) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
         let request = proto::BucketDigestsRequest {
             range: range.to_string(),
             buckets: self.buckets,
@@ -80,11 +67,7 @@ impl AaePeer for GrpcPeer {
         };
         let mut client = self.client.clone();
         let response = self.call(client.bucket_digests(request)).await?;
-        Ok(response
-            .digests
-            .into_iter()
-            .map(|d| (d.key, d.hash))
-            .collect())
+        Ok(response.digests.into_iter().map(|d| (d.key, d.hash)).collect())
     }
 
     async fn sync_keys(
@@ -94,18 +77,9 @@ impl AaePeer for GrpcPeer {
         want: Vec<Vec<u8>>,
         offer: Vec<proto::KeyVersions>,
     ) -> Result<SyncReply, AaeError> {
-        let request = proto::SyncKeysRequest {
-            range: range.to_string(),
-            push,
-            want,
-            from: self.from.clone(),
-            offer,
-        };
+        let request = proto::SyncKeysRequest { range: range.to_string(), push, want, from: self.from.clone(), offer };
         let mut client = self.client.clone();
         let response = self.call(client.sync_keys(request)).await?;
-        Ok(SyncReply {
-            entries: response.entries,
-            need: response.need,
-        })
+        Ok(SyncReply { entries: response.entries, need: response.need })
     }
 }

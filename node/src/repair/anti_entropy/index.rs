@@ -70,12 +70,7 @@ impl AaeIndex {
     /// Empty trees for every range of `ring` that includes `me`.
     pub fn new(me: NodeId, n: usize, buckets: usize, ring: Ring) -> Self {
         let ranges = ranges_for(&ring, &me, n, buckets);
-        AaeIndex {
-            me,
-            n,
-            buckets,
-            state: Mutex::new(IndexState { ring, ranges }),
-        }
+        AaeIndex { me, n, buckets, state: Mutex::new(IndexState { ring, ranges }) }
     }
 
     /// Leaves per tree.
@@ -86,9 +81,7 @@ impl AaeIndex {
     fn lock(&self) -> std::sync::MutexGuard<'_, IndexState> {
         // A panic while updating a tree leaves at worst a stale digest,
         // which the next exchange repairs; keep serving.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Recomputes every tree from `storage` (startup, ring change). Entries
@@ -115,12 +108,7 @@ impl AaeIndex {
     }
 
     /// Switches to a new ring and rebuilds from storage (membership change).
-    pub fn set_ring(
-        &self,
-        ring: Ring,
-        storage: &dyn Storage,
-        mode: Resolution,
-    ) -> Result<usize, StorageError> {
+    pub fn set_ring(&self, ring: Ring, storage: &dyn Storage, mode: Resolution) -> Result<usize, StorageError> {
         self.lock().ring = ring;
         self.rebuild(storage, mode)
     }
@@ -145,12 +133,7 @@ impl AaeIndex {
             .ranges
             .iter()
             .map(|(name, entry)| {
-                let others = entry
-                    .replicas
-                    .iter()
-                    .filter(|r| **r != self.me)
-                    .cloned()
-                    .collect();
+                let others = entry.replicas.iter().filter(|r| **r != self.me).cloned().collect();
                 (name.clone(), others)
             })
             .collect()
@@ -159,41 +142,22 @@ impl AaeIndex {
     /// The hashes of the given tree nodes of `range`.
     pub fn tree_nodes(&self, range: &str, nodes: &[u32]) -> Result<Vec<u64>, AaeError> {
         let state = self.lock();
-        let entry = state
-            .ranges
-            .get(range)
-            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
-        Ok(nodes
-            .iter()
-            .map(|i| entry.index.tree().node(*i).unwrap_or(0))
-            .collect())
+        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        Ok(nodes.iter().map(|i| entry.index.tree().node(*i).unwrap_or(0)).collect())
     }
 
     /// Of `asked`, the nodes whose local hash differs from `theirs`.
     pub(crate) fn differing(&self, range: &str, asked: &[u32], theirs: &[u64]) -> Result<Vec<u32>, AaeError> {
         let state = self.lock();
-        let entry = state
-            .ranges
-            .get(range)
-            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
         Ok(entry.index.tree().differing(asked, theirs))
     }
 
     /// The (key, digest) pairs of the given buckets of `range`.
-    pub fn bucket_digests(
-        &self,
-        range: &str,
-        buckets: &[u32],
-    ) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
+    pub fn bucket_digests(&self, range: &str, buckets: &[u32]) -> Result<Vec<(Vec<u8>, u64)>, AaeError> {
         let state = self.lock();
-        let entry = state
-            .ranges
-            .get(range)
-            .ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
-        Ok(buckets
-            .iter()
-            .flat_map(|b| entry.index.bucket_digests(*b))
-            .collect())
+        let entry = state.ranges.get(range).ok_or_else(|| AaeError::Mismatch(range.to_string()))?;
+        Ok(buckets.iter().flat_map(|b| entry.index.bucket_digests(*b)).collect())
     }
 }
 
@@ -224,10 +188,7 @@ fn ranges_for(ring: &Ring, me: &NodeId, n: usize, buckets: usize) -> BTreeMap<St
         .into_iter()
         .filter(|set| set.contains(me))
         .map(|replicas| {
-            let entry = RangeEntry {
-                index: RangeIndex::new(buckets),
-                replicas: replicas.clone(),
-            };
+            let entry = RangeEntry { index: RangeIndex::new(buckets), replicas: replicas.clone() };
             (range_name(&replicas), entry)
         })
         .collect()

@@ -28,8 +28,8 @@ pub mod grpc;
 pub mod index;
 pub mod schedule;
 
-use crate::replica::ReplicaError;
 use crate::node_id::NodeId;
+use crate::replica::ReplicaError;
 use crate::storage::StorageError;
 use crate::wire;
 

@@ -48,10 +48,7 @@ impl AntiEntropy {
 
     /// True while this node runs its own exchange of `range`.
     pub fn is_initiating(&self, range: &str) -> bool {
-        self.initiating
-            .lock()
-            .map(|r| r.contains(range))
-            .unwrap_or(false)
+        self.initiating.lock().map(|r| r.contains(range)).unwrap_or(false)
     }
 
     /// Marks `range` as being exchanged by this node until the guard drops.
@@ -59,10 +56,7 @@ impl AntiEntropy {
         if let Ok(mut ranges) = self.initiating.lock() {
             ranges.insert(range.to_string());
         }
-        InitiatingGuard {
-            aae: self,
-            range: range.to_string(),
-        }
+        InitiatingGuard { aae: self, range: range.to_string() }
     }
 
     /// The index.
@@ -72,10 +66,7 @@ impl AntiEntropy {
 
     /// Range name -> wall-clock ms of its last completed exchange.
     pub fn last_exchange_ms(&self) -> BTreeMap<String, u64> {
-        self.last_exchange_ms
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default()
+        self.last_exchange_ms.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// Waits for one of the `--aae-concurrency` exchange permits; None once closed.
@@ -99,7 +90,6 @@ impl AntiEntropy {
         let turn = (round + xxh3_64(range.as_bytes())) % peers.len() as u64;
         Some(peers[turn as usize].clone())
     }
-
 }
 
 /// Clears a range's "initiating" mark when its exchange ends.

@@ -80,8 +80,7 @@ impl BlockCache {
     }
 
     fn shard(&self, key: BlockKey) -> &Mutex<Shard> {
-        let h = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ u64::from(key.1).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        let h = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(key.1).wrapping_mul(0xff51_afd7_ed55_8ccd);
         &self.shards[(h >> 32) as usize % SHARDS]
     }
 
@@ -119,10 +118,7 @@ impl BlockCache {
 
     /// Bytes currently cached.
     pub fn bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .filter_map(|s| s.lock().ok().map(|s| s.bytes))
-            .sum()
+        self.shards.iter().filter_map(|s| s.lock().ok().map(|s| s.bytes)).sum()
     }
 }
 
@@ -140,9 +136,6 @@ mod tests {
         assert!(c.get(1, 999).is_some(), "the newest block stays");
         assert!(c.get(1, 0).is_none(), "the oldest went");
         c.insert(2, 0, Arc::new(vec![0; 10_000]));
-        assert!(
-            c.get(2, 0).is_none(),
-            "a block larger than a shard is not cached"
-        );
+        assert!(c.get(2, 0).is_none(), "a block larger than a shard is not cached");
     }
 }

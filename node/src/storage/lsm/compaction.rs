@@ -72,11 +72,7 @@ impl MergeIter {
     /// Merges `sources` (newest first).
     pub fn new(sources: Vec<Source>) -> Self {
         let heads = sources.iter().map(|_| None).collect();
-        MergeIter {
-            sources,
-            heads,
-            primed: false,
-        }
+        MergeIter { sources, heads, primed: false }
     }
 
     fn advance(&mut self, i: usize) -> Result<(), LsmError> {
@@ -132,10 +128,7 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle at `max_bytes_per_sec` (0 = off).
     pub fn new(max_bytes_per_sec: u64) -> Self {
-        Throttle {
-            started: Instant::now(),
-            max_bytes_per_sec,
-        }
+        Throttle { started: Instant::now(), max_bytes_per_sec }
     }
 
     /// Sleeps until `written_bytes` is within the allowed rate.

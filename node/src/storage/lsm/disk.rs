@@ -34,21 +34,13 @@ pub struct DiskBudget {
 impl DiskBudget {
     /// A disk with `bytes` of free space.
     pub fn new(bytes: u64) -> Self {
-        DiskBudget {
-            remaining_bytes: AtomicU64::new(bytes),
-        }
+        DiskBudget { remaining_bytes: AtomicU64::new(bytes) }
     }
 
     /// Takes `n` bytes from the budget, or fails with ENOSPC (taking none).
     fn charge(&self, n: u64) -> std::io::Result<()> {
-        let taken = self
-            .remaining_bytes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(n)
-            });
-        taken
-            .map(|_| ())
-            .map_err(|_| std::io::Error::from_raw_os_error(ENOSPC))
+        let taken = self.remaining_bytes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(n));
+        taken.map(|_| ()).map_err(|_| std::io::Error::from_raw_os_error(ENOSPC))
     }
 }
 
@@ -59,12 +51,7 @@ pub fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> L
 }
 
 /// Writes all of `buf` to `file` (at its cursor), charging `budget` first.
-pub fn write_all(
-    mut file: &File,
-    buf: &[u8],
-    budget: Option<&DiskBudget>,
-    path: &Path,
-) -> Result<(), LsmError> {
+pub fn write_all(mut file: &File, buf: &[u8], budget: Option<&DiskBudget>, path: &Path) -> Result<(), LsmError> {
     if let Some(b) = budget {
         b.charge(buf.len() as u64).map_err(io_err("write", path))?;
     }

@@ -237,11 +237,7 @@ impl LsmStorage {
         let manifest = match Manifest::load(dir)? {
             Some(m) => m,
             None => {
-                let m = Manifest {
-                    next_file_id: 1,
-                    log_floor: 1,
-                    tables: Vec::new(),
-                };
+                let m = Manifest { next_file_id: 1, log_floor: 1, tables: Vec::new() };
                 m.store(dir, opts.disk_budget.as_deref())?;
                 m
             }
@@ -251,18 +247,9 @@ impl LsmStorage {
         let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
         let mut found = Recovered::default();
         let (tables, manifest) = open_tables(dir, manifest, &cache, &opts, &mut found)?;
-        let live_segments: Vec<u64> = listing
-            .segments
-            .iter()
-            .copied()
-            .filter(|s| *s >= manifest.log_floor)
-            .collect();
+        let live_segments: Vec<u64> = listing.segments.iter().copied().filter(|s| *s >= manifest.log_floor).collect();
         let active = replay(dir, &live_segments, opts.on_corruption, &mut found)?;
-        let next_seq = live_segments
-            .last()
-            .copied()
-            .unwrap_or(manifest.log_floor.saturating_sub(1))
-            + 1;
+        let next_seq = live_segments.last().copied().unwrap_or(manifest.log_floor.saturating_sub(1)) + 1;
         let writer = WalWriter::create(dir, next_seq, opts.fsync, opts.disk_budget.clone(), 0)?;
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
@@ -270,11 +257,7 @@ impl LsmStorage {
             opts,
             writer: Mutex::new(writer),
             commit: Mutex::new(manifest),
-            state: RwLock::new(State {
-                active,
-                frozen: VecDeque::new(),
-                tables,
-            }),
+            state: RwLock::new(State { active, frozen: VecDeque::new(), tables }),
             compaction: Mutex::new(()),
             wake_lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -338,9 +321,7 @@ impl LsmStorage {
         let lsn = self.apply(key, slot)?;
         if self.inner.opts.fsync == FsyncPolicy::Batch {
             let inner = &self.inner;
-            let synced = inner
-                .group
-                .wait_durable(lsn, || inner.lock_writer()?.sync_target());
+            let synced = inner.group.wait_durable(lsn, || inner.lock_writer()?.sync_target());
             synced.map_err(|e| inner.fail(e))?;
         }
         Ok(())
@@ -389,9 +370,7 @@ impl LsmStorage {
         for t in tables {
             match t.table.get(key).map_err(|e| self.inner.noticed(e))? {
                 Lookup::BloomNegative => stats.bloom_negatives.fetch_add(1, Ordering::Relaxed),
-                Lookup::FalsePositive => {
-                    stats.bloom_false_positives.fetch_add(1, Ordering::Relaxed)
-                }
+                Lookup::FalsePositive => stats.bloom_false_positives.fetch_add(1, Ordering::Relaxed),
                 Lookup::Found(slot) => return Ok(slot.value().cloned()),
             };
         }
@@ -453,11 +432,7 @@ impl LsmStorage {
         let mut out: Vec<(String, u64)> = Vec::new();
         let (memtable_bytes, frozen, tables) = {
             let st = self.inner.read_state()?;
-            (
-                st.active.approx_bytes() as u64,
-                st.frozen.len() as u64,
-                st.tables.clone(),
-            )
+            (st.active.approx_bytes() as u64, st.frozen.len() as u64, st.tables.clone())
         };
         let max_tier = tables.iter().map(|t| t.tier).max().unwrap_or(0);
         for tier in 0..=max_tier {
@@ -508,10 +483,7 @@ fn wal_bytes(dir: &Path) -> u64 {
 fn remove_unlisted(dir: &Path, manifest: &Manifest, listing: &Listing) -> Result<(), LsmError> {
     for id in &listing.tables {
         if !manifest.tables.iter().any(|t| t.id == *id) {
-            tracing::info!(
-                table = id,
-                "removing a table left by an interrupted flush or compaction"
-            );
+            tracing::info!(table = id, "removing a table left by an interrupted flush or compaction");
             disk::remove_file(&table_path(dir, *id))?;
         }
     }
@@ -584,7 +556,13 @@ fn replay(dir: &Path, segments: &[u64], policy: CorruptionPolicy, found: &mut Re
 
 /// Copies a segment with a bad record at `offset` into quarantine, then cuts
 /// it there: the verified records before it stay, the rest are dropped.
-fn cut_corrupt_segment(dir: &Path, path: &Path, offset: u64, reason: &str, found: &mut Recovered) -> Result<(), LsmError> {
+fn cut_corrupt_segment(
+    dir: &Path,
+    path: &Path,
+    offset: u64,
+    reason: &str,
+    found: &mut Recovered,
+) -> Result<(), LsmError> {
     let len = std::fs::metadata(path).map_err(disk::io_err("stat", path))?.len();
     assert!(offset < len, "a bad record lies inside its segment");
     let copy = quarantine::copy_aside(dir, path)?;
@@ -598,19 +576,13 @@ fn cut_corrupt_segment(dir: &Path, path: &Path, offset: u64, reason: &str, found
 fn spawn_workers(inner: &Arc<Inner>) -> Result<Vec<JoinHandle<()>>, LsmError> {
     let spawn = |name: &str, body: fn(&Inner)| {
         let inner = Arc::clone(inner);
-        std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || body(&inner))
-            .map_err(|source| LsmError::Io {
-                op: "spawn thread for",
-                path: inner_dir(name),
-                source,
-            })
+        std::thread::Builder::new().name(name.to_string()).spawn(move || body(&inner)).map_err(|source| LsmError::Io {
+            op: "spawn thread for",
+            path: inner_dir(name),
+            source,
+        })
     };
-    let mut workers = vec![
-        spawn("lsm-flush", Inner::flush_loop)?,
-        spawn("lsm-compact", Inner::compact_loop)?,
-    ];
+    let mut workers = vec![spawn("lsm-flush", Inner::flush_loop)?, spawn("lsm-compact", Inner::compact_loop)?];
     if inner.opts.fsync == FsyncPolicy::Batch {
         workers.push(spawn("lsm-sync", Inner::sync_loop)?);
     }
@@ -656,12 +628,7 @@ impl Inner {
     }
 
     fn check_failure(&self) -> Result<(), LsmError> {
-        match self
-            .failure
-            .lock()
-            .map_err(|_| LsmError::Poisoned)?
-            .as_ref()
-        {
+        match self.failure.lock().map_err(|_| LsmError::Poisoned)?.as_ref() {
             Some(e) => Err(LsmError::Failed(e.clone())),
             None => Ok(()),
         }
@@ -704,10 +671,7 @@ impl Inner {
     fn append(&self, key: &[u8], slot: Slot) -> Result<u64, LsmError> {
         let mut w = self.lock_writer()?;
         self.make_room(&mut w)?;
-        let op = WalOp {
-            key: key.to_vec(),
-            slot,
-        };
+        let op = WalOp { key: key.to_vec(), slot };
         let lsn = w.append(&op).map_err(|e| self.fail(e))?;
         self.write_state()?.active.insert(&op.key, op.slot);
         Ok(lsn)
@@ -720,10 +684,7 @@ impl Inner {
         loop {
             let (full, backlog) = {
                 let st = self.read_state()?;
-                (
-                    st.active.approx_bytes() >= self.opts.memtable_bytes,
-                    st.frozen.len(),
-                )
+                (st.active.approx_bytes() >= self.opts.memtable_bytes, st.frozen.len())
             };
             if !full {
                 return Ok(());
@@ -733,9 +694,7 @@ impl Inner {
             }
             self.check_failure()?;
             if Instant::now() > deadline {
-                return Err(LsmError::Failed(format!(
-                    "write stalled {MAX_STALL_MS} ms waiting for a flush"
-                )));
+                return Err(LsmError::Failed(format!("write stalled {MAX_STALL_MS} ms waiting for a flush")));
             }
             if !stalled {
                 stalled = true;
@@ -754,10 +713,7 @@ impl Inner {
         {
             let mut st = self.write_state()?;
             let table = std::mem::take(&mut st.active);
-            st.frozen.push_back(Arc::new(Frozen {
-                table,
-                last_wal_seq: closed,
-            }));
+            st.frozen.push_back(Arc::new(Frozen { table, last_wal_seq: closed }));
         }
         self.wake.notify_all();
         Ok(())
@@ -765,10 +721,7 @@ impl Inner {
 
     fn flush_loop(&self) {
         while !self.shutdown.load(Ordering::Acquire) {
-            let next = self
-                .read_state()
-                .ok()
-                .and_then(|st| st.frozen.front().cloned());
+            let next = self.read_state().ok().and_then(|st| st.frozen.front().cloned());
             match next {
                 Some(frozen) => {
                     if let Err(e) = self.flush_one(&frozen) {
@@ -826,17 +779,12 @@ impl Inner {
             let mut st = self.write_state()?;
             st.tables.insert(0, live);
             let done = st.frozen.pop_front();
-            assert!(
-                done.is_some_and(|d| Arc::ptr_eq(&d, frozen)),
-                "flushes happen in freeze order"
-            );
+            assert!(done.is_some_and(|d| Arc::ptr_eq(&d, frozen)), "flushes happen in freeze order");
         }
         self.wake.notify_all();
         self.remove_segments_below(floor)?;
         self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .flush_ms_total
-            .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.stats.flush_ms_total.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -884,9 +832,7 @@ impl Inner {
             disk::remove_file(t.table.path())?;
         }
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .compaction_ms_total
-            .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.stats.compaction_ms_total.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -898,21 +844,13 @@ impl Inner {
         tier: u32,
     ) -> Result<Option<Arc<LiveTable>>, LsmError> {
         let (id, path, mut b) = self.new_table()?;
-        let sources: Vec<Source> = inputs
-            .iter()
-            .map(|t| Box::new(TableCursor::uncached(Arc::clone(&t.table))) as Source)
-            .collect();
-        let drop_upto = if bottom {
-            self.opts.clock.now_ms().checked_sub(self.opts.tombstone_grace_ms)
-        } else {
-            None
-        };
+        let sources: Vec<Source> =
+            inputs.iter().map(|t| Box::new(TableCursor::uncached(Arc::clone(&t.table))) as Source).collect();
+        let drop_upto = if bottom { self.opts.clock.now_ms().checked_sub(self.opts.tombstone_grace_ms) } else { None };
         let throttle = Throttle::new(self.opts.compaction_max_bytes_per_sec);
         let outcome = compaction::merge_into(&mut b, sources, drop_upto, &throttle)?;
         b.finish()?;
-        self.stats
-            .tombstones_dropped
-            .fetch_add(outcome.tombstones_dropped, Ordering::Relaxed);
+        self.stats.tombstones_dropped.fetch_add(outcome.tombstones_dropped, Ordering::Relaxed);
         if outcome.written == 0 {
             disk::remove_file(&path)?;
             return Ok(None);
@@ -925,46 +863,21 @@ impl Inner {
     }
 
     /// Replaces `inputs` (adjacent in the live set) by `output`, durably.
-    fn commit_compaction(
-        &self,
-        inputs: &[Arc<LiveTable>],
-        output: Option<Arc<LiveTable>>,
-    ) -> Result<(), LsmError> {
+    fn commit_compaction(&self, inputs: &[Arc<LiveTable>], output: Option<Arc<LiveTable>>) -> Result<(), LsmError> {
         let first = inputs.first().map(|t| t.id);
         let mut m = self.commit.lock().map_err(|_| LsmError::Poisoned)?;
         let at = m.tables.iter().position(|t| Some(t.id) == first);
-        let at = at.ok_or_else(|| {
-            LsmError::Failed("compaction input vanished from the manifest".into())
-        })?;
+        let at = at.ok_or_else(|| LsmError::Failed("compaction input vanished from the manifest".into()))?;
         let ids: Vec<u64> = inputs.iter().map(|t| t.id).collect();
-        let listed: Vec<u64> = m
-            .tables
-            .iter()
-            .skip(at)
-            .take(ids.len())
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(
-            listed, ids,
-            "compaction inputs must be adjacent in the manifest"
-        );
+        let listed: Vec<u64> = m.tables.iter().skip(at).take(ids.len()).map(|t| t.id).collect();
+        assert_eq!(listed, ids, "compaction inputs must be adjacent in the manifest");
         let mut next = m.clone();
-        let replacement: Vec<TableEntry> = output
-            .iter()
-            .map(|o| TableEntry {
-                id: o.id,
-                tier: o.tier,
-            })
-            .collect();
+        let replacement: Vec<TableEntry> = output.iter().map(|o| TableEntry { id: o.id, tier: o.tier }).collect();
         next.tables.splice(at..at + ids.len(), replacement);
         next.store(&self.dir, self.opts.disk_budget.as_deref())?;
         *m = next;
         let mut st = self.write_state()?;
-        let pos = st
-            .tables
-            .iter()
-            .position(|t| Some(t.id) == first)
-            .unwrap_or(at);
+        let pos = st.tables.iter().position(|t| Some(t.id) == first).unwrap_or(at);
         st.tables.splice(pos..pos + ids.len(), output);
         Ok(())
     }
@@ -1019,13 +932,7 @@ impl Storage for LsmStorage {
     }
 
     fn delete(&self, key: &[u8]) -> Result<(), StorageError> {
-        self.write(
-            key,
-            Slot::Tombstone {
-                deleted_at_ms: self.inner.opts.clock.now_ms(),
-            },
-        )
-        .map_err(lsm)
+        self.write(key, Slot::Tombstone { deleted_at_ms: self.inner.opts.clock.now_ms() }).map_err(lsm)
     }
 
     fn scan(&self, from: &[u8], limit: usize) -> Result<Vec<Entry>, StorageError> {
@@ -1052,11 +959,7 @@ mod tests {
     fn tombstone_grace_follows_the_injected_clock() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::at_ms(1_000_000));
-        let opts = LsmOptions {
-            tombstone_grace_ms: 60_000,
-            clock: clock.clone(),
-            ..LsmOptions::default()
-        };
+        let opts = LsmOptions { tombstone_grace_ms: 60_000, clock: clock.clone(), ..LsmOptions::default() };
         let engine = LsmStorage::open(dir.path(), opts).unwrap();
         engine.put(b"k", b"v".to_vec()).unwrap();
         engine.flush().unwrap();

@@ -96,11 +96,7 @@ impl Manifest {
         }
         let version = le_u32(&raw[8..12]);
         if version > FORMAT_VERSION {
-            return Err(LsmError::NewerFormat {
-                path: path.to_path_buf(),
-                found: version,
-                supported: FORMAT_VERSION,
-            });
+            return Err(LsmError::NewerFormat { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
         }
         decode_body(&raw[16..crc_at]).ok_or_else(|| corrupt(16, "malformed body"))
     }
@@ -136,18 +132,9 @@ fn decode_body(b: &[u8]) -> Option<Manifest> {
     if count > MAX_TABLES || b.len() != 20 + count * 12 {
         return None;
     }
-    let tables = b[20..]
-        .chunks_exact(12)
-        .map(|c| TableEntry {
-            id: le_u64(&c[0..8]),
-            tier: le_u32(&c[8..12]),
-        })
-        .collect();
-    Some(Manifest {
-        next_file_id: le_u64(&b[0..8]),
-        log_floor: le_u64(&b[8..16]),
-        tables,
-    })
+    let tables =
+        b[20..].chunks_exact(12).map(|c| TableEntry { id: le_u64(&c[0..8]), tier: le_u32(&c[8..12]) }).collect();
+    Some(Manifest { next_file_id: le_u64(&b[0..8]), log_floor: le_u64(&b[8..16]), tables })
 }
 
 fn le_u64(b: &[u8]) -> u64 {
@@ -180,10 +167,7 @@ mod tests {
         for i in 0..raw.len() {
             let mut bad = raw.clone();
             bad[i] ^= 0x01;
-            assert!(
-                Manifest::decode(&bad, Path::new("M")).is_err(),
-                "flip at {i}"
-            );
+            assert!(Manifest::decode(&bad, Path::new("M")).is_err(), "flip at {i}");
         }
         let mut newer = raw.clone();
         newer[8..12].copy_from_slice(&2u32.to_le_bytes());
@@ -191,9 +175,6 @@ mod tests {
         let crc = crc32c::crc32c(&newer[..crc_at]);
         newer[crc_at..].copy_from_slice(&crc.to_le_bytes());
         let err = Manifest::decode(&newer, Path::new("M")).unwrap_err();
-        assert!(
-            matches!(err, LsmError::NewerFormat { found: 2, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, LsmError::NewerFormat { found: 2, .. }), "{err}");
     }
 }

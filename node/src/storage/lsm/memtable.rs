@@ -88,8 +88,7 @@ impl Memtable {
 
     /// Entries with keys `>= from`, in order.
     pub fn range_from<'a>(&'a self, from: &[u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Slot)> {
-        self.map
-            .range::<[u8], _>((Bound::Included(from), Bound::Unbounded))
+        self.map.range::<[u8], _>((Bound::Included(from), Bound::Unbounded))
     }
 
     /// The first entry with a key strictly greater than `after` (or `>=
@@ -147,11 +146,7 @@ pub struct FrozenCursor {
 impl FrozenCursor {
     /// A cursor at the first key `>= from`.
     pub fn new(frozen: Arc<Frozen>, from: &[u8]) -> Self {
-        FrozenCursor {
-            frozen,
-            from: from.to_vec(),
-            last: None,
-        }
+        FrozenCursor { frozen, from: from.to_vec(), last: None }
     }
 }
 
@@ -159,10 +154,7 @@ impl Iterator for FrozenCursor {
     type Item = (Vec<u8>, Slot);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (k, s) = self
-            .frozen
-            .table
-            .next_after(&self.from, self.last.as_deref())?;
+        let (k, s) = self.frozen.table.next_after(&self.from, self.last.as_deref())?;
         let item = (k.clone(), s.clone());
         self.last = Some(item.0.clone());
         Some(item)
@@ -183,10 +175,7 @@ mod tests {
         m.insert(b"a", Slot::Tombstone { deleted_at_ms: 5 });
         let keys: Vec<_> = m.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec()]);
-        let frozen = Arc::new(Frozen {
-            table: m,
-            last_wal_seq: 1,
-        });
+        let frozen = Arc::new(Frozen { table: m, last_wal_seq: 1 });
         let walked: Vec<_> = FrozenCursor::new(frozen, b"a").map(|(k, _)| k).collect();
         assert_eq!(walked.len(), 2);
     }

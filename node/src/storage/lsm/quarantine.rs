@@ -62,10 +62,7 @@ fn free_path(qdir: &Path, name: &str) -> PathBuf {
         return first;
     }
     // Bounded: a node does not quarantine the same name a million times.
-    (1..1_000_000u32)
-        .map(|i| qdir.join(format!("{name}.{i}")))
-        .find(|p| !p.exists())
-        .unwrap_or(first)
+    (1..1_000_000u32).map(|i| qdir.join(format!("{name}.{i}"))).find(|p| !p.exists()).unwrap_or(first)
 }
 
 fn quarantine_dir(dir: &Path) -> Result<PathBuf, LsmError> {

@@ -70,11 +70,7 @@ pub struct FormatError {
 }
 
 fn bad(offset: usize, reason: impl Into<String>) -> FormatError {
-    FormatError {
-        offset: offset as u64,
-        reason: reason.into(),
-        newer_version: None,
-    }
+    FormatError { offset: offset as u64, reason: reason.into(), newer_version: None }
 }
 
 /// The decoded footer of a table.
@@ -159,10 +155,7 @@ fn with_crc(mut body: Vec<u8>) -> Vec<u8> {
 /// Decodes and verifies a footer.
 pub fn decode_footer(raw: &[u8]) -> Result<Footer, FormatError> {
     if raw.len() != FOOTER_BYTES {
-        return Err(bad(
-            0,
-            format!("footer of {} bytes, expected {FOOTER_BYTES}", raw.len()),
-        ));
+        return Err(bad(0, format!("footer of {} bytes, expected {FOOTER_BYTES}", raw.len())));
     }
     let body = checked_body(raw)?;
     let mut r = Reader { buf: body, at: 0 };
@@ -171,15 +164,11 @@ pub fn decode_footer(raw: &[u8]) -> Result<Footer, FormatError> {
     }
     let version = r.u32()?;
     if version > FORMAT_VERSION {
-        let mut e = bad(
-            8,
-            format!("format version {version}, this build reads up to {FORMAT_VERSION}"),
-        );
+        let mut e = bad(8, format!("format version {version}, this build reads up to {FORMAT_VERSION}"));
         e.newer_version = Some(version);
         return Err(e);
     }
-    let compression =
-        Compression::from_tag(r.u8()?).ok_or_else(|| bad(12, "unknown compression"))?;
+    let compression = Compression::from_tag(r.u8()?).ok_or_else(|| bad(12, "unknown compression"))?;
     Ok(Footer {
         compression,
         bloom_offset: r.u64()?,
@@ -213,9 +202,7 @@ pub fn block_plain(raw: &[u8], compression: Compression) -> Result<Vec<u8>, Form
     if len > MAX_BLOCK_BYTES {
         return Err(bad(0, format!("block claims {len} uncompressed bytes")));
     }
-    let plain = compression
-        .decompress(&body[4..], len)
-        .map_err(|e| bad(4, e))?;
+    let plain = compression.decompress(&body[4..], len).map_err(|e| bad(4, e))?;
     if plain.len() != len {
         return Err(bad(0, "decompressed length differs from the header"));
     }
@@ -223,10 +210,7 @@ pub fn block_plain(raw: &[u8], compression: Compression) -> Result<Vec<u8>, Form
 }
 
 /// Decodes and verifies a data block into its entries, in order.
-pub fn decode_block(
-    raw: &[u8],
-    compression: Compression,
-) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
+pub fn decode_block(raw: &[u8], compression: Compression) -> Result<Vec<(Vec<u8>, Slot)>, FormatError> {
     decode_entries(&block_plain(raw, compression)?)
 }
 
@@ -248,11 +232,7 @@ fn next_raw<'a>(r: &mut Reader<'a>) -> Result<RawEntry<'a>, FormatError> {
     if key_len > MAX_KEY_BYTES || value_len > MAX_VALUE_BYTES {
         return Err(bad(at, "entry lengths out of range"));
     }
-    Ok(RawEntry {
-        key: r.take(key_len)?,
-        kind,
-        value: r.take(value_len)?,
-    })
+    Ok(RawEntry { key: r.take(key_len)?, kind, value: r.take(value_len)? })
 }
 
 fn slot_of(e: &RawEntry<'_>, at: usize) -> Result<Slot, FormatError> {
@@ -261,9 +241,7 @@ fn slot_of(e: &RawEntry<'_>, at: usize) -> Result<Slot, FormatError> {
         (KIND_TOMBSTONE, 8) => {
             let mut b = [0u8; 8];
             b.copy_from_slice(e.value);
-            Ok(Slot::Tombstone {
-                deleted_at_ms: u64::from_le_bytes(b),
-            })
+            Ok(Slot::Tombstone { deleted_at_ms: u64::from_le_bytes(b) })
         }
         _ => Err(bad(at, "unknown entry kind")),
     }
@@ -309,11 +287,7 @@ pub fn decode_index(raw: &[u8]) -> Result<Vec<BlockHandle>, FormatError> {
             return Err(bad(r.at, "index key too long"));
         }
         let last_key = r.take(key_len)?.to_vec();
-        let h = BlockHandle {
-            last_key,
-            offset: r.u64()?,
-            len: r.u32()?,
-        };
+        let h = BlockHandle { last_key, offset: r.u64()?, len: r.u32()? };
         if out.last().is_some_and(|p| p.last_key >= h.last_key) {
             return Err(bad(r.at, "index keys out of order"));
         }
@@ -338,9 +312,7 @@ fn decode_bloom(raw: &[u8]) -> Result<BloomFilter, FormatError> {
             u64::from_le_bytes(b)
         })
         .collect();
-    Ok(BloomFilter::from_vec(words)
-        .seed(&u128::from(seed))
-        .hashes(hashes))
+    Ok(BloomFilter::from_vec(words).seed(&u128::from(seed)).hashes(hashes))
 }
 
 fn encode_bloom(bloom: &BloomFilter) -> Vec<u8> {
@@ -356,9 +328,7 @@ fn encode_bloom(bloom: &BloomFilter) -> Vec<u8> {
 fn encode_entry(key: &[u8], slot: &Slot, out: &mut Vec<u8>) {
     let (kind, value): (u8, std::borrow::Cow<'_, [u8]>) = match slot {
         Slot::Value(v) => (KIND_VALUE, v.as_slice().into()),
-        Slot::Tombstone { deleted_at_ms } => {
-            (KIND_TOMBSTONE, deleted_at_ms.to_le_bytes().to_vec().into())
-        }
+        Slot::Tombstone { deleted_at_ms } => (KIND_TOMBSTONE, deleted_at_ms.to_le_bytes().to_vec().into()),
     };
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.push(kind);
@@ -419,10 +389,7 @@ impl TableBuilder {
 
     /// Adds an entry; keys must come in strictly increasing order.
     pub fn add(&mut self, key: &[u8], slot: &Slot) -> Result<(), LsmError> {
-        assert!(
-            self.last_key.as_deref().is_none_or(|k| k < key),
-            "SSTable keys must be strictly increasing"
-        );
+        assert!(self.last_key.as_deref().is_none_or(|k| k < key), "SSTable keys must be strictly increasing");
         encode_entry(key, slot, &mut self.block);
         self.key_hashes.push(bloom_hash(key));
         self.last_key = Some(key.to_vec());
@@ -452,17 +419,10 @@ impl TableBuilder {
             return Ok(());
         }
         let mut body = (self.block.len() as u32).to_le_bytes().to_vec();
-        let packed = self
-            .compression
-            .compress(&self.block)
-            .map_err(disk::io_err("compress a block of", &self.path))?;
+        let packed = self.compression.compress(&self.block).map_err(disk::io_err("compress a block of", &self.path))?;
         body.extend_from_slice(&packed);
         let raw = with_crc(body);
-        let handle = BlockHandle {
-            last_key,
-            offset: self.offset,
-            len: raw.len() as u32,
-        };
+        let handle = BlockHandle { last_key, offset: self.offset, len: raw.len() as u32 };
         self.write(&raw)?;
         self.index.push(handle);
         self.block.clear();
@@ -474,9 +434,8 @@ impl TableBuilder {
     pub fn finish(mut self) -> Result<u64, LsmError> {
         self.flush_block()?;
         let bits = (self.key_hashes.len().max(1) * self.bloom_bits_per_key as usize).max(64);
-        let mut bloom = BloomFilter::with_num_bits(bits)
-            .seed(&u128::from(BLOOM_SEED))
-            .expected_items(self.key_hashes.len().max(1));
+        let mut bloom =
+            BloomFilter::with_num_bits(bits).seed(&u128::from(BLOOM_SEED)).expected_items(self.key_hashes.len().max(1));
         for h in &self.key_hashes {
             bloom.insert_hash(*h);
         }
@@ -553,44 +512,17 @@ impl Table {
         let file = File::open(path).map_err(disk::io_err("open", path))?;
         let size_bytes = file.metadata().map_err(disk::io_err("stat", path))?.len();
         if size_bytes < FOOTER_BYTES as u64 {
-            return Err(corrupt(
-                path,
-                0,
-                "SSTable footer",
-                "file shorter than a footer",
-            ));
+            return Err(corrupt(path, 0, "SSTable footer", "file shorter than a footer"));
         }
         let footer_at = size_bytes - FOOTER_BYTES as u64;
         let raw = read_at(&file, path, footer_at, FOOTER_BYTES)?;
-        let footer =
-            decode_footer(&raw).map_err(|e| format_err(path, footer_at, "SSTable footer", e))?;
-        let index_raw = read_region(
-            &file,
-            path,
-            footer.index_offset,
-            footer.index_len,
-            footer_at,
-        )?;
-        let index = decode_index(&index_raw)
-            .map_err(|e| format_err(path, footer.index_offset, "SSTable index", e))?;
-        let bloom_raw = read_region(
-            &file,
-            path,
-            footer.bloom_offset,
-            footer.bloom_len,
-            footer_at,
-        )?;
-        let bloom = decode_bloom(&bloom_raw)
-            .map_err(|e| format_err(path, footer.bloom_offset, "SSTable Bloom filter", e))?;
-        Ok(Table {
-            file,
-            path: path.to_path_buf(),
-            footer,
-            index,
-            bloom,
-            size_bytes,
-            cache: None,
-        })
+        let footer = decode_footer(&raw).map_err(|e| format_err(path, footer_at, "SSTable footer", e))?;
+        let index_raw = read_region(&file, path, footer.index_offset, footer.index_len, footer_at)?;
+        let index = decode_index(&index_raw).map_err(|e| format_err(path, footer.index_offset, "SSTable index", e))?;
+        let bloom_raw = read_region(&file, path, footer.bloom_offset, footer.bloom_len, footer_at)?;
+        let bloom =
+            decode_bloom(&bloom_raw).map_err(|e| format_err(path, footer.bloom_offset, "SSTable Bloom filter", e))?;
+        Ok(Table { file, path: path.to_path_buf(), footer, index, bloom, size_bytes, cache: None })
     }
 
     /// Opens a table whose blocks go through `cache` under `id`.
@@ -609,13 +541,7 @@ impl Table {
             }
         }
         let h = &self.index[i];
-        let raw = read_region(
-            &self.file,
-            &self.path,
-            h.offset,
-            h.len,
-            self.footer.bloom_offset,
-        )?;
+        let raw = read_region(&self.file, &self.path, h.offset, h.len, self.footer.bloom_offset)?;
         let plain = block_plain(&raw, self.footer.compression)
             .map_err(|e| format_err(&self.path, h.offset, "SSTable block", e))?;
         let plain = Arc::new(plain);
@@ -635,8 +561,8 @@ impl Table {
             return Ok(Lookup::FalsePositive);
         }
         let plain = self.plain_block(i, true)?;
-        let found = search_block(&plain, key)
-            .map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))?;
+        let found =
+            search_block(&plain, key).map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))?;
         Ok(found.map_or(Lookup::FalsePositive, Lookup::Found))
     }
 
@@ -647,8 +573,7 @@ impl Table {
 
     fn read_block_filling(&self, i: usize, fill: bool) -> Result<Vec<(Vec<u8>, Slot)>, LsmError> {
         let plain = self.plain_block(i, fill)?;
-        decode_entries(&plain)
-            .map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))
+        decode_entries(&plain).map_err(|e| format_err(&self.path, self.index[i].offset, "SSTable block", e))
     }
 
     /// Reads and verifies every data block (not cached): the open-time
@@ -688,53 +613,27 @@ impl Table {
 
 fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, LsmError> {
     let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, offset)
-        .map_err(disk::io_err("read", path))?;
+    file.read_exact_at(&mut buf, offset).map_err(disk::io_err("read", path))?;
     Ok(buf)
 }
 
 /// Reads `len` bytes at `offset`, which must end at or before `limit`.
-fn read_region(
-    file: &File,
-    path: &Path,
-    offset: u64,
-    len: u32,
-    limit: u64,
-) -> Result<Vec<u8>, LsmError> {
+fn read_region(file: &File, path: &Path, offset: u64, len: u32, limit: u64) -> Result<Vec<u8>, LsmError> {
     let end = offset.checked_add(u64::from(len));
     if end.is_none_or(|e| e > limit) {
-        return Err(corrupt(
-            path,
-            offset,
-            "SSTable region",
-            "points outside the file",
-        ));
+        return Err(corrupt(path, offset, "SSTable region", "points outside the file"));
     }
     read_at(file, path, offset, len as usize)
 }
 
 fn corrupt(path: &Path, offset: u64, what: &'static str, reason: &str) -> LsmError {
-    LsmError::Corrupt {
-        what,
-        path: path.to_path_buf(),
-        offset,
-        reason: reason.to_string(),
-    }
+    LsmError::Corrupt { what, path: path.to_path_buf(), offset, reason: reason.to_string() }
 }
 
 fn format_err(path: &Path, base: u64, what: &'static str, e: FormatError) -> LsmError {
     match e.newer_version {
-        Some(found) => LsmError::NewerFormat {
-            path: path.to_path_buf(),
-            found,
-            supported: FORMAT_VERSION,
-        },
-        None => LsmError::Corrupt {
-            what,
-            path: path.to_path_buf(),
-            offset: base + e.offset,
-            reason: e.reason,
-        },
+        Some(found) => LsmError::NewerFormat { path: path.to_path_buf(), found, supported: FORMAT_VERSION },
+        None => LsmError::Corrupt { what, path: path.to_path_buf(), offset: base + e.offset, reason: e.reason },
     }
 }
 
@@ -764,23 +663,12 @@ impl TableCursor {
     /// A cursor at the first key `>= from`.
     pub fn new(table: Arc<Table>, from: &[u8]) -> Self {
         let next_block = table.first_block_from(from);
-        TableCursor {
-            table,
-            next_block,
-            block: None,
-            pos: 0,
-            block_offset: 0,
-            from: from.to_vec(),
-            fill_cache: true,
-        }
+        TableCursor { table, next_block, block: None, pos: 0, block_offset: 0, from: from.to_vec(), fill_cache: true }
     }
 
     /// A cursor over the whole table that leaves the block cache alone.
     pub fn uncached(table: Arc<Table>) -> Self {
-        TableCursor {
-            fill_cache: false,
-            ..TableCursor::new(table, b"")
-        }
+        TableCursor { fill_cache: false, ..TableCursor::new(table, b"") }
     }
 
     /// The next entry `>= from`, loading blocks as needed.
@@ -788,15 +676,11 @@ impl TableCursor {
         loop {
             if let Some(block) = &self.block {
                 if self.pos < block.len() {
-                    let mut r = Reader {
-                        buf: block,
-                        at: self.pos,
-                    };
+                    let mut r = Reader { buf: block, at: self.pos };
                     let at = self.pos;
                     let e = next_raw(&mut r).and_then(|e| slot_of(&e, at).map(|s| (e.key, s)));
-                    let (key, slot) = e.map_err(|e| {
-                        format_err(&self.table.path, self.block_offset, "SSTable block", e)
-                    })?;
+                    let (key, slot) =
+                        e.map_err(|e| format_err(&self.table.path, self.block_offset, "SSTable block", e))?;
                     self.pos = r.at;
                     if key >= self.from.as_slice() {
                         return Ok(Some((key.to_vec(), slot)));
@@ -840,9 +724,7 @@ mod tests {
         let mut b = TableBuilder::create(&path, compression, 10, None).unwrap();
         for i in 0..n {
             let slot = if i % 7 == 0 {
-                Slot::Tombstone {
-                    deleted_at_ms: u64::from(i),
-                }
+                Slot::Tombstone { deleted_at_ms: u64::from(i) }
             } else {
                 Slot::Value(vec![i as u8; 100])
             };
@@ -858,18 +740,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let t = Arc::new(Table::open(&build(dir.path(), 1000, c)).unwrap());
             assert!(t.block_count() > 10);
-            assert_eq!(
-                t.get(b"key000001").unwrap(),
-                Lookup::Found(Slot::Value(vec![1; 100]))
-            );
-            assert!(matches!(
-                t.get(b"key000007").unwrap(),
-                Lookup::Found(Slot::Tombstone { .. })
-            ));
+            assert_eq!(t.get(b"key000001").unwrap(), Lookup::Found(Slot::Value(vec![1; 100])));
+            assert!(matches!(t.get(b"key000007").unwrap(), Lookup::Found(Slot::Tombstone { .. })));
             assert_ne!(t.get(b"nope").unwrap(), Lookup::Found(Slot::Value(vec![])));
-            let walked: Vec<_> = TableCursor::new(t, b"key000990")
-                .map(|r| r.unwrap().0)
-                .collect();
+            let walked: Vec<_> = TableCursor::new(t, b"key000990").map(|r| r.unwrap().0).collect();
             assert_eq!(walked.len(), 10);
         }
     }

@@ -176,9 +176,7 @@ pub fn decode_record(buf: &[u8]) -> Result<(WalOp, usize), DecodeError> {
 
 fn decode_payload(p: &[u8]) -> Result<WalOp, DecodeError> {
     if p.len() < 5 {
-        return Err(DecodeError::Malformed(
-            "payload shorter than its fixed fields",
-        ));
+        return Err(DecodeError::Malformed("payload shorter than its fixed fields"));
     }
     let key_len = u32_at(p, 1) as usize;
     if key_len > MAX_KEY_BYTES || p.len() < 5 + key_len {
@@ -191,9 +189,7 @@ fn decode_payload(p: &[u8]) -> Result<WalOp, DecodeError> {
         KIND_DELETE if rest.len() == 8 => {
             let mut b = [0u8; 8];
             b.copy_from_slice(rest);
-            Slot::Tombstone {
-                deleted_at_ms: u64::from_le_bytes(b),
-            }
+            Slot::Tombstone { deleted_at_ms: u64::from_le_bytes(b) }
         }
         KIND_DELETE => return Err(DecodeError::Malformed("delete without a timestamp")),
         _ => return Err(DecodeError::Malformed("unknown record kind")),
@@ -208,10 +204,7 @@ pub fn segment_name(seq: u64) -> String {
 
 /// The sequence number of a segment file name, if it is one.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix("wal-")?
-        .strip_suffix(".log")?
-        .parse()
-        .ok()
+    name.strip_prefix("wal-")?.strip_suffix(".log")?.parse().ok()
 }
 
 /// What replaying one segment found.
@@ -239,10 +232,7 @@ pub fn replay_segment(path: &Path, newest: bool) -> Result<Replayed, LsmError> {
                 let cut = (buf.len() - at) as u64;
                 truncate(path, at as u64)?;
                 tracing::warn!(file = %path.display(), offset = at, bytes = cut, reason = %e, "WAL: truncated a torn final record");
-                return Ok(Replayed {
-                    ops,
-                    truncated_bytes: cut,
-                });
+                return Ok(Replayed { ops, truncated_bytes: cut });
             }
             Err(e) => {
                 return Err(LsmError::Corrupt {
@@ -254,10 +244,7 @@ pub fn replay_segment(path: &Path, newest: bool) -> Result<Replayed, LsmError> {
             }
         }
     }
-    Ok(Replayed {
-        ops,
-        truncated_bytes: 0,
-    })
+    Ok(Replayed { ops, truncated_bytes: 0 })
 }
 
 /// True when a bad record at the start of `rest` is a torn tail: no whole
@@ -279,10 +266,7 @@ fn is_torn_tail(rest: &[u8], err: &DecodeError) -> bool {
 
 /// Cuts the segment at `len` bytes and fsyncs it.
 pub(super) fn truncate(path: &Path, len: u64) -> Result<(), LsmError> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(disk::io_err("open for truncation", path))?;
+    let f = OpenOptions::new().write(true).open(path).map_err(disk::io_err("open for truncation", path))?;
     f.set_len(len).map_err(disk::io_err("truncate", path))?;
     disk::sync_file(&f, path)
 }
@@ -438,13 +422,7 @@ impl WalWriter {
             disk::sync_file(&self.file, &self.path)?;
         }
         let old = self.seq;
-        let next = WalWriter::create(
-            &self.dir,
-            old + 1,
-            self.policy,
-            self.budget.clone(),
-            self.live_bytes,
-        )?;
+        let next = WalWriter::create(&self.dir, old + 1, self.policy, self.budget.clone(), self.live_bytes)?;
         let lsn = self.appended_lsn;
         *self = WalWriter {
             appended_lsn: lsn,
@@ -646,11 +624,7 @@ impl GroupCommit {
                 self.publish(&st);
                 self.done.notify_all();
             } else {
-                st = self
-                    .done
-                    .wait_timeout(st, Duration::from_millis(10))
-                    .map_err(|_| LsmError::Poisoned)?
-                    .0;
+                st = self.done.wait_timeout(st, Duration::from_millis(10)).map_err(|_| LsmError::Poisoned)?.0;
             }
         }
         Ok(())
@@ -674,10 +648,7 @@ mod tests {
     use super::*;
 
     fn put(k: &[u8], v: &[u8]) -> WalOp {
-        WalOp {
-            key: k.to_vec(),
-            slot: Slot::Value(v.to_vec()),
-        }
+        WalOp { key: k.to_vec(), slot: Slot::Value(v.to_vec()) }
     }
 
     #[test]
@@ -709,10 +680,7 @@ mod tests {
     fn records_round_trip() {
         let mut buf = Vec::new();
         let a = put(b"k", b"v");
-        let b = WalOp {
-            key: b"gone".to_vec(),
-            slot: Slot::Tombstone { deleted_at_ms: 77 },
-        };
+        let b = WalOp { key: b"gone".to_vec(), slot: Slot::Tombstone { deleted_at_ms: 77 } };
         encode_record(&a, &mut buf);
         encode_record(&b, &mut buf);
         let (got_a, used) = decode_record(&buf).unwrap();
@@ -730,10 +698,7 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = buf.clone();
                 bad[i] ^= 1 << bit;
-                assert!(
-                    decode_record(&bad).is_err(),
-                    "flip at byte {i} bit {bit} undetected"
-                );
+                assert!(decode_record(&bad).is_err(), "flip at byte {i} bit {bit} undetected");
             }
         }
     }
@@ -757,7 +722,11 @@ mod tests {
         assert_eq!(replayed.truncated_bytes + w.written_bytes, size);
         w.append(&put(b"c", b"3")).unwrap();
         assert_eq!(w.rotate().unwrap(), 1, "the closed segment");
-        assert_eq!(replay_segment(&first, false).unwrap().ops.len(), 3, "rotation writes the buffer and cuts the zeros");
+        assert_eq!(
+            replay_segment(&first, false).unwrap().ops.len(),
+            3,
+            "rotation writes the buffer and cuts the zeros"
+        );
         w.append(&put(b"d", b"4")).unwrap();
         w.sync().unwrap();
         let closed = replay_segment(&dir.path().join(segment_name(2)), true).unwrap();
@@ -778,7 +747,15 @@ mod tests {
         };
         let cases = [
             ("zeros", ahead(records.clone()), 3),
-            ("a flipped byte among the zeros", { let mut b = ahead(records.clone()); b[records.len() + 700] ^= 0x40; b }, 3),
+            (
+                "a flipped byte among the zeros",
+                {
+                    let mut b = ahead(records.clone());
+                    b[records.len() + 700] ^= 0x40;
+                    b
+                },
+                3,
+            ),
             ("a record cut short before the zeros", ahead(records[..records.len() - 4].to_vec()), 2),
         ];
         for (what, bytes, kept) in cases {
@@ -818,19 +795,13 @@ mod tests {
         let r = replay_segment(&path, true).unwrap();
         assert_eq!(r.ops.len(), 2);
         assert!(r.truncated_bytes > 0);
-        assert!(
-            replay_segment(&path, false).is_ok(),
-            "truncated file is clean"
-        );
+        assert!(replay_segment(&path, false).is_ok(), "truncated file is clean");
         let mut bad = buf.clone();
         bad[RECORD_HEADER_BYTES + 2] ^= 0xff;
         std::fs::write(&path, &bad).unwrap();
         let err = replay_segment(&path, true).unwrap_err().to_string();
         assert!(err.contains("offset 0"), "{err}");
         std::fs::write(&path, &buf[..full - 3]).unwrap();
-        assert!(
-            replay_segment(&path, false).is_err(),
-            "older segments may not be torn"
-        );
+        assert!(replay_segment(&path, false).is_err(), "older segments may not be torn");
     }
 }

@@ -122,7 +122,7 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
     for i in 0..keys {
         let base = set(vec![b'v'; value_bytes], &[("n1", 1)]);
         for n in &nodes {
-            n.local_store(&key(i), base.clone()).unwrap();
+            n.local().local_store(&key(i), base.clone()).unwrap();
         }
         if i % 100 == 0 {
             let side = (i / 100) % 2;
@@ -130,7 +130,7 @@ async fn run(keys: usize, value_bytes: usize, buckets: usize) -> Figures {
             let clock: &[(&str, u64)] = if side == 0 { &[("n1", 2)] } else { &[("n1", 1), ("n2", 1)] };
             let newer = set(vec![b'w'; value_bytes], clock);
             ideal_bytes += entry_bytes(&key(i), &newer);
-            nodes[side].local_store(&key(i), newer).unwrap();
+            nodes[side].local().local_store(&key(i), newer).unwrap();
         }
     }
     assert_ne!(roots(&nodes[0]), roots(&nodes[1]));

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::net::dialer::{tcp_dialer, tcp_dialer_from, Dialer};
 use crate::storage::Storage;
+use crate::transport::dialer::{tcp_dialer, tcp_dialer_from, Dialer};
 
 /// Connect timeout of [`Environment::real`]'s dialer; `run` and `serve`
 /// use the configured request timeout instead.

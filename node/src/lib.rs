@@ -7,32 +7,50 @@
 //! is sent to all N replicas, answering after W acks; a read asks all N and
 //! answers after R replies with every concurrent sibling and a causal
 //! context (`versioning::context`) for the client's next write. Quorum
-//! bookkeeping is a pure state machine (`coordinate::rounds`); replicas
-//! merge under a per-key lock (`replica`) into a pluggable engine
-//! (`storage`). `node` assembles the pieces and drives the fan-out.
+//! bookkeeping is a pure state machine (`coordinate::rounds`) that the
+//! [`coordinate::Coordinator`] feeds; replicas merge under a per-key lock
+//! (`replica`) into a pluggable engine (`storage`). `node` only assembles
+//! the pieces.
+//!
+//! A write's path, file by file: `net/server.rs` (the `Kv` service
+//! validates with `versioning/validate.rs`) → `coordinate/coordinator.rs`
+//! (mint, in-flight versions, plan against `placement/view.rs`) →
+//! `coordinate/fan_out.rs` (one call per replica, the quorum wait over
+//! `coordinate/rounds.rs`) → for this node's replica
+//! `replica/local.rs` → `replica/mod.rs` (merge under the key's lock,
+//! observed by `repair/anti_entropy/index.rs`) → `storage/`; for a remote
+//! one `transport/grpc.rs` → `transport/batcher.rs` →
+//! `transport/replicate.rs`, and on the peer `net/server.rs` (the
+//! `Replica` service translates) → `replica/local.rs` (where lateness is
+//! judged) and on as above.
 //!
 //! The folders follow the concerns:
 //! - `placement/`: the ring, and the view a request is planned against
 //!   (strict or sloppy quorum, the extra replicas of a join or leave);
 //! - `versioning/`: version vectors and sibling sets, the client context,
 //!   request validation;
-//! - `coordinate/`: rounds and minting, in-flight versions, batching;
+//! - `coordinate/`: the request path: the coordinator, its fan-out and
+//!   rounds, minting, in-flight versions, the WARS timings;
+//! - `replica/`: this node's replica (merge rule, key locks), as the rest
+//!   of the node reaches it (`local`), and the lateness of incoming Stores;
+//! - `transport/`: every peer RPC behind the `Transport` trait, and its
+//!   tonic implementation (the dialer, the one channel cache, replica
+//!   batching on the `ReplicateStream`);
 //! - `membership/`: gossip (membership list, heartbeats, the two-reporter
 //!   failure detector, ring status);
 //! - `repair/`: hints, read repair, Merkle trees and anti-entropy (index,
-//!   exchange, schedule, the initiator's gRPC peer), all reusing the one
+//!   exchange, schedule, the initiator's peer over the transport), all reusing the one
 //!   merge rule (`SiblingSet::merge`) and replica store;
 //! - `storage/`: the engine trait, the memory engine, the LSM engine;
 //! - `drivers/`: what takes an `Arc<Node>` and puts it to work: the gossip
 //!   loop and RPC body, hint delivery, join/leave streaming, the
 //!   anti-entropy rounds, and `background`, which starts every loop
 //!   together and stops them through one path. Nothing below imports them;
-//! - `net/`: the dialer and the one peer channel cache, the tonic servers
-//!   (anti-entropy's responder among them), admin and the Prometheus
+//! - `net/`: the tonic servers (anti-entropy's responder among them),
+//!   admin, the one mapping of errors to gRPC statuses, and the Prometheus
 //!   endpoint.
 //!
-//! tonic lives in `net/` and in `drivers/` (and in the anti-entropy
-//! initiator's gRPC peer, behind the `AaePeer` trait); the rest takes
+//! tonic lives in `net/` (serving) and `transport/` (calling); the rest takes
 //! time, randomness and messages as inputs. What the host provides comes in
 //! as one [`Environment`]: the clock, the [`Dialer`], optionally the storage,
 //! and the seed of every random choice.
@@ -58,13 +76,14 @@ pub mod planted;
 pub mod repair;
 pub mod replica;
 pub mod storage;
+pub mod transport;
 pub mod versioning;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{Args, Config};
 pub use environment::Environment;
-pub use net::dialer::{tcp_dialer, Dialer};
 pub use net::server::{run, serve, serve_incoming, serve_with_clock, ServeError};
 pub use node_id::NodeId;
+pub use transport::dialer::{tcp_dialer, Dialer};
 pub use versioning::vclock::Resolution;

@@ -200,19 +200,6 @@ impl RequestMetrics {
     }
 }
 
-/// The outcome label of a finished gRPC request.
-pub fn outcome_label<T>(result: &Result<T, tonic::Status>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(status) => match status.code() {
-            tonic::Code::InvalidArgument => "invalid",
-            tonic::Code::Unavailable => "unavailable",
-            tonic::Code::DeadlineExceeded => "timeout",
-            _ => "error",
-        },
-    }
-}
-
 /// Everything the node exports, in Prometheus text format: the request
 /// families, then every admin counter as `dynamo_<name>`.
 pub fn render_prometheus(requests: &RequestMetrics, counters: &BTreeMap<String, u64>) -> String {

@@ -107,15 +107,15 @@ async fn read_repair_writes_the_merge_to_stale_replicas() {
     let cluster = Cluster::start(3, &["--anti-entropy", "false"]).await;
     let key = b"rr-key".to_vec();
     for node in &cluster.nodes {
-        node.local_store(&key, set("old", "n1", 1)).unwrap();
+        node.local().local_store(&key, set("old", "n1", 1)).unwrap();
     }
-    cluster.nodes[0].local_store(&key, set("new", "n1", 2)).unwrap();
+    cluster.nodes[0].local().local_store(&key, set("new", "n1", 2)).unwrap();
     let mut client = cluster.kv(1).await;
     let reply = client.get(proto::GetRequest { key: key.clone(), r: Some(3) }).await.unwrap().into_inner();
     assert_eq!(reply.siblings.len(), 1);
     assert_eq!(reply.siblings[0].value, b"new");
     let repaired = eventually(Duration::from_secs(5), || {
-        cluster.nodes.iter().all(|n| n.local_peek(&key).unwrap() == set("new", "n1", 2))
+        cluster.nodes.iter().all(|n| n.local().local_peek(&key).unwrap() == set("new", "n1", 2))
     })
     .await;
     assert!(repaired, "every replica holds the merge");
@@ -134,11 +134,11 @@ async fn read_repair_writes_the_merge_to_stale_replicas() {
 async fn read_repair_can_be_switched_off() {
     let cluster = Cluster::start(3, &["--anti-entropy", "false", "--read-repair", "false"]).await;
     let key = b"k".to_vec();
-    cluster.nodes[0].local_store(&key, set("only-here", "n1", 1)).unwrap();
+    cluster.nodes[0].local().local_store(&key, set("only-here", "n1", 1)).unwrap();
     let mut client = cluster.kv(0).await;
     client.get(proto::GetRequest { key: key.clone(), r: Some(3) }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(cluster.nodes[1].local_peek(&key).unwrap().is_empty());
+    assert!(cluster.nodes[1].local().local_peek(&key).unwrap().is_empty());
     assert_eq!(cluster.counter(0, "read_repairs"), 0);
 }
 
@@ -146,11 +146,11 @@ async fn read_repair_can_be_switched_off() {
 async fn blocking_read_repair_finishes_before_the_reply() {
     let cluster = Cluster::start(3, &["--anti-entropy", "false", "--read-repair-blocking", "true"]).await;
     let key = b"k".to_vec();
-    cluster.nodes[2].local_store(&key, set("v", "n3", 1)).unwrap();
+    cluster.nodes[2].local().local_store(&key, set("v", "n3", 1)).unwrap();
     let mut client = cluster.kv(0).await;
     client.get(proto::GetRequest { key: key.clone(), r: Some(2) }).await.unwrap();
     for node in &cluster.nodes {
-        assert_eq!(node.local_peek(&key).unwrap(), set("v", "n3", 1), "repaired before the reply");
+        assert_eq!(node.local().local_peek(&key).unwrap(), set("v", "n3", 1), "repaired before the reply");
     }
 }
 
@@ -161,15 +161,15 @@ async fn anti_entropy_converges_diverged_replicas_over_grpc() {
     for i in 0..500 {
         let key = format!("key-{i}").into_bytes();
         for node in &cluster.nodes {
-            node.local_store(&key, set("v", "n1", 1)).unwrap();
+            node.local().local_store(&key, set("v", "n1", 1)).unwrap();
         }
     }
     // n1 alone has 20 newer versions; n3 alone has 10 keys nobody else has.
     for i in 0..20 {
-        cluster.nodes[0].local_store(format!("key-{i}").as_bytes(), set("newer", "n1", 2)).unwrap();
+        cluster.nodes[0].local().local_store(format!("key-{i}").as_bytes(), set("newer", "n1", 2)).unwrap();
     }
     for i in 0..10 {
-        cluster.nodes[2].local_store(format!("only-n3-{i}").as_bytes(), set("x", "n3", 1)).unwrap();
+        cluster.nodes[2].local().local_store(format!("only-n3-{i}").as_bytes(), set("x", "n3", 1)).unwrap();
     }
     assert_ne!(cluster.roots(0), cluster.roots(1));
     let converged = eventually(Duration::from_secs(15), || {
@@ -178,8 +178,8 @@ async fn anti_entropy_converges_diverged_replicas_over_grpc() {
     .await;
     assert!(converged, "roots agree: {:?}", (0..3).map(|i| cluster.roots(i)).collect::<Vec<_>>());
     for node in &cluster.nodes {
-        assert_eq!(node.local_peek(b"key-3").unwrap(), set("newer", "n1", 2));
-        assert_eq!(node.local_peek(b"only-n3-4").unwrap(), set("x", "n3", 1));
+        assert_eq!(node.local().local_peek(b"key-3").unwrap(), set("newer", "n1", 2));
+        assert_eq!(node.local().local_peek(b"only-n3-4").unwrap(), set("x", "n3", 1));
     }
     let total = |name: &str| (0..3).map(|i| cluster.counter(i, name)).sum::<u64>();
     assert!(total("aae_exchanges") >= 1);

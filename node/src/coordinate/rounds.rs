@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::error::CallError;
 use crate::node_id::NodeId;
 use crate::versioning::vclock::{Resolution, SiblingSet};
 
@@ -42,7 +43,7 @@ pub trait Round {
 
     /// A replica answered (or failed). Returns false if the answer was
     /// ignored (not a replica, or already answered).
-    fn on_result(&mut self, node: &NodeId, result: Result<Self::Reply, String>) -> bool;
+    fn on_result(&mut self, node: &NodeId, result: Result<Self::Reply, CallError>) -> bool;
 
     /// The request deadline passed.
     fn on_deadline(&mut self);
@@ -52,7 +53,7 @@ pub trait Round {
 }
 
 /// Who of the replicas answered, and how.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Tally {
     /// The preference list the request went to.
     replicas: Vec<NodeId>,
@@ -61,7 +62,7 @@ struct Tally {
     /// Replicas that answered successfully.
     succeeded: BTreeSet<NodeId>,
     /// Replicas that failed, with the reason (for logs).
-    failed: BTreeMap<NodeId, String>,
+    failed: BTreeMap<NodeId, CallError>,
 }
 
 impl Tally {
@@ -82,7 +83,7 @@ impl Tally {
         self.awaiting(node) && self.succeeded.insert(node.clone())
     }
 
-    fn on_error(&mut self, node: &NodeId, error: String) -> bool {
+    fn on_error(&mut self, node: &NodeId, error: CallError) -> bool {
         let fresh = self.awaiting(node);
         if fresh {
             self.failed.insert(node.clone(), error);
@@ -93,7 +94,7 @@ impl Tally {
     fn on_deadline(&mut self) {
         let late: Vec<NodeId> = self.replicas.iter().filter(|n| self.awaiting(n)).cloned().collect();
         for node in late {
-            self.failed.insert(node, "timed out".to_string());
+            self.failed.insert(node, CallError::Deadline);
         }
     }
 
@@ -114,7 +115,7 @@ impl Tally {
 }
 
 /// One write: waiting for W acknowledgements out of N.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WriteRound {
     /// Acks and failures so far.
     tally: Tally,
@@ -133,8 +134,8 @@ impl WriteRound {
     }
 
     /// A replica failed to store (RPC error, timeout, storage error).
-    pub fn on_error(&mut self, node: &NodeId, error: impl Into<String>) -> bool {
-        self.tally.on_error(node, error.into())
+    pub fn on_error(&mut self, node: &NodeId, error: CallError) -> bool {
+        self.tally.on_error(node, error)
     }
 
     /// The request deadline passed: every silent replica counts as failed.
@@ -148,7 +149,7 @@ impl WriteRound {
     }
 
     /// The replicas that failed, with reasons.
-    pub fn failures(&self) -> &BTreeMap<NodeId, String> {
+    pub fn failures(&self) -> &BTreeMap<NodeId, CallError> {
         &self.tally.failed
     }
 }
@@ -156,7 +157,7 @@ impl WriteRound {
 impl Round for WriteRound {
     type Reply = ();
 
-    fn on_result(&mut self, node: &NodeId, result: Result<(), String>) -> bool {
+    fn on_result(&mut self, node: &NodeId, result: Result<(), CallError>) -> bool {
         match result {
             Ok(()) => self.on_ack(node),
             Err(error) => self.on_error(node, error),
@@ -173,7 +174,7 @@ impl Round for WriteRound {
 }
 
 /// One read: waiting for R replies out of N, merging what they return.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ReadRound {
     /// Replies and failures so far.
     tally: Tally,
@@ -204,8 +205,8 @@ impl ReadRound {
     }
 
     /// A replica failed to answer.
-    pub fn on_error(&mut self, node: &NodeId, error: impl Into<String>) -> bool {
-        self.tally.on_error(node, error.into())
+    pub fn on_error(&mut self, node: &NodeId, error: CallError) -> bool {
+        self.tally.on_error(node, error)
     }
 
     /// The request deadline passed: every silent replica counts as failed.
@@ -245,7 +246,7 @@ impl ReadRound {
 impl Round for ReadRound {
     type Reply = SiblingSet;
 
-    fn on_result(&mut self, node: &NodeId, result: Result<SiblingSet, String>) -> bool {
+    fn on_result(&mut self, node: &NodeId, result: Result<SiblingSet, CallError>) -> bool {
         match result {
             Ok(siblings) => self.on_reply(node, siblings),
             Err(error) => self.on_error(node, error),
@@ -265,6 +266,11 @@ impl Round for ReadRound {
 mod tests {
     use super::*;
     use crate::versioning::vclock::{Sibling, VClock, Version};
+
+    /// A remote replica's refusal, as a failed call.
+    pub(crate) fn refused(reason: &str) -> CallError {
+        CallError::Remote(crate::transport::TransportError::Refused(reason.to_string()))
+    }
 
     fn ids(names: &[&str]) -> Vec<NodeId> {
         names.iter().map(|n| NodeId::from(*n)).collect()
@@ -286,7 +292,7 @@ mod tests {
         assert!(round.on_ack(&a));
         assert!(!round.on_ack(&a), "duplicate ack ignored");
         assert_eq!(round.decision(), Decision::Pending);
-        assert!(round.on_error(&c, "boom"));
+        assert!(round.on_error(&c, refused("boom")));
         assert_eq!(round.decision(), Decision::Pending);
         assert!(round.on_ack(&b));
         assert_eq!(round.decision(), Decision::Done { answers: 2 });
@@ -296,8 +302,8 @@ mod tests {
     fn write_fails_early_when_quorum_is_impossible() {
         let mut round = WriteRound::new(ids(&["a", "b", "c"]), 2);
         round.on_ack(&NodeId::from("a"));
-        round.on_error(&NodeId::from("b"), "refused");
-        round.on_error(&NodeId::from("c"), "refused");
+        round.on_error(&NodeId::from("b"), refused("refused"));
+        round.on_error(&NodeId::from("c"), refused("refused"));
         assert_eq!(round.decision(), Decision::Failed { answers: 1, required: 2 });
         assert_eq!(round.failures().len(), 2);
     }
@@ -310,7 +316,7 @@ mod tests {
         assert_eq!(round.decision(), Decision::Pending);
         round.on_deadline();
         assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
-        assert_eq!(round.failures()[&NodeId::from("c")], "timed out");
+        assert!(matches!(round.failures()[&NodeId::from("c")], CallError::Deadline));
         assert!(!round.on_ack(&NodeId::from("c")), "late ack after deadline ignored");
     }
 
@@ -318,7 +324,7 @@ mod tests {
     fn strangers_are_ignored() {
         let mut round = WriteRound::new(ids(&["a"]), 1);
         assert!(!round.on_ack(&NodeId::from("z")));
-        assert!(!round.on_error(&NodeId::from("z"), "x"));
+        assert!(!round.on_error(&NodeId::from("z"), refused("x")));
         assert_eq!(round.decision(), Decision::Pending);
     }
 
@@ -347,7 +353,7 @@ mod tests {
         round.on_reply(&NodeId::from("b"), one("new", "a", 2));
         assert_eq!(round.merged().len(), 1);
         assert_eq!(round.merged().siblings()[0].value.as_deref(), Some(&b"new"[..]));
-        round.on_error(&NodeId::from("c"), "down");
+        round.on_error(&NodeId::from("c"), refused("down"));
         assert_eq!(round.answered_by(), ids(&["a", "b"]), "a failed replica did not answer");
         assert_eq!(round.decision(), Decision::Failed { answers: 2, required: 3 });
     }

@@ -16,7 +16,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::placement::ring::Ring;
-use crate::repair::anti_entropy::{exchange, AaeError, AntiEntropy, GrpcPeer, MIN_RPC_TIMEOUT_MS};
+use crate::repair::anti_entropy::{exchange, AaeError, AntiEntropy, TransportPeer, MIN_RPC_TIMEOUT_MS};
+use crate::transport::TransportError;
 
 /// Runs anti-entropy rounds every `--aae-interval-ms` until the node stops
 /// (`drivers::background` drops it at its stop signal). The first round waits a
@@ -58,9 +59,13 @@ async fn follow_ring(node: &Arc<Node>) {
     }
     info!(members = ring.members().len(), "ring changed; rebuilding merkle trees");
     let worker = Arc::clone(node);
-    let rebuild = node.storage_work(move || {
+    let rebuild = node.local().storage_work(move || {
         let mode = worker.config().resolution;
-        worker.anti_entropy().index().set_ring(Ring::clone(&ring), worker.storage(), mode).map_err(|e| e.to_string())
+        worker
+            .anti_entropy()
+            .index()
+            .set_ring(Ring::clone(&ring), worker.local().storage(), mode)
+            .map_err(AaeError::from)
     });
     if let Err(error) = rebuild.await {
         warn!(%error, "merkle rebuild failed");
@@ -75,8 +80,8 @@ async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
     };
     let _initiating = aae.initiate(&range);
     let started = tokio::time::Instant::now();
-    let result = match grpc_peer(&node, &peer) {
-        Ok(grpc) => exchange(node.aae_replica(), &grpc, &range).await,
+    let result = match transport_peer(&node, &peer) {
+        Ok(partner) => exchange(node.aae_replica(), &partner, &range).await,
         Err(error) => Err(error),
     };
     match result {
@@ -98,18 +103,19 @@ async fn exchange_with(node: Arc<Node>, range: String, peer: NodeId) {
     }
 }
 
-/// The exchange partner `peer`, over the node's one channel cache.
-fn grpc_peer(node: &Node, peer: &NodeId) -> Result<GrpcPeer, AaeError> {
+/// The exchange partner `peer`, over the node's transport; a peer with no
+/// known address fails here, before the exchange starts.
+fn transport_peer(node: &Node, peer: &NodeId) -> Result<TransportPeer, AaeError> {
     let c = node.config();
-    Ok(GrpcPeer {
+    if node.transport().address(peer).is_none() {
+        let reason = TransportError::UnknownPeer(peer.clone()).to_string();
+        return Err(AaeError::Peer { peer: peer.clone(), reason });
+    }
+    Ok(TransportPeer {
+        transport: Arc::clone(node.transport()),
         peer: peer.clone(),
         from: c.id.to_string(),
         buckets: node.anti_entropy().index().buckets() as u32,
-        // The node's one channel cache, addresses from membership.
-        client: node
-            .peers()
-            .anti_entropy(peer)
-            .map_err(|e| AaeError::Peer { peer: peer.clone(), reason: e.to_string() })?,
         timeout: Duration::from_millis(c.request_timeout_ms.saturating_mul(4).max(MIN_RPC_TIMEOUT_MS)),
     })
 }

@@ -17,6 +17,7 @@ use tracing::{debug, info};
 use crate::membership::gossip::{Change, Digest, Liveness, RingStatus};
 use crate::node::Node;
 use crate::node_id::NodeId;
+use crate::transport::TransportError;
 
 /// A gossip message on the wire, stamped `sent_at_ms` on the sender's steady clock.
 pub fn to_proto(from: &NodeId, digests: &[Digest], sent_at_ms: u64) -> proto::GossipMessage {
@@ -60,7 +61,7 @@ pub fn from_proto(message: &proto::GossipMessage) -> Vec<Digest> {
 pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipMessage {
     let from = NodeId::from(message.from.as_str());
     // Only the lag sample is wanted: it keeps this sender's baseline fresh.
-    let _ = node.lateness().waited_ms(&message.from, message.sent_at_ms, node.steady_ms());
+    let _ = node.local().lateness().waited_ms(&message.from, message.sent_at_ms, node.local().steady_ms());
     let digests = from_proto(message);
     let now_ms = node.now_ms();
     let (reply, changes) = node.membership().update(false, |g| {
@@ -68,7 +69,7 @@ pub fn on_message(node: &Node, message: &proto::GossipMessage) -> proto::GossipM
         (g.digests(), changes)
     });
     apply_changes(node, &changes, &digests);
-    to_proto(&node.config().id, &reply, node.steady_ms())
+    to_proto(&node.config().id, &reply, node.local().steady_ms())
 }
 
 /// Logs changes and wakes hint delivery when a member comes back up. (The
@@ -99,24 +100,23 @@ async fn round(node: &Arc<Node>) {
         ((peers, g.digests()), changes)
     });
     apply_changes(node, &changes, &digests);
-    let message = to_proto(&node.config().id, &digests, node.steady_ms());
+    let message = to_proto(&node.config().id, &digests, node.local().steady_ms());
     let exchanges = peers.into_iter().map(|peer| exchange(Arc::clone(node), peer, message.clone()));
     futures::future::join_all(exchanges).await;
 }
 
 /// Sends our list to one peer and merges its answer.
 async fn exchange(node: Arc<Node>, peer: NodeId, message: proto::GossipMessage) {
-    let Ok(mut client) = node.peers().client(&peer) else {
-        debug!(%peer, "no address for gossip peer");
-        return;
-    };
     let timeout = node.config().request_timeout();
-    match tokio::time::timeout(timeout, client.gossip(message)).await {
-        Ok(Ok(reply)) => {
-            on_message(&node, &reply.into_inner());
+    match node.transport().gossip(&peer, message, timeout).await {
+        Ok(reply) => {
+            on_message(&node, &reply);
         }
-        Ok(Err(status)) => debug!(%peer, code = ?status.code(), "gossip failed"),
-        Err(_) => debug!(%peer, "gossip timed out"),
+        Err(error @ (TransportError::UnknownPeer(_) | TransportError::BadAddress { .. })) => {
+            debug!(%peer, %error, "no address for gossip peer")
+        }
+        Err(TransportError::TimedOut { .. }) => debug!(%peer, "gossip timed out"),
+        Err(error) => debug!(%peer, %error, "gossip failed"),
     }
 }
 

@@ -26,15 +26,12 @@ use crate::membership::gossip::RingStatus;
 use crate::node::Node;
 use crate::node_id::NodeId;
 use crate::repair::hints::Hint;
+use crate::replica::local::{ApplyError, WRITERS};
+use crate::transport::TransportError;
 use crate::wire;
 
 /// Hints per `StoreBatch` RPC.
 pub const BATCH: usize = 1_000;
-
-/// Threads applying one batch on the home node, or deleting a delivered
-/// batch on the stand-in: with a disk engine, concurrent writers share the
-/// commit log's group-commit fsyncs instead of waiting for one each.
-pub const WRITERS: usize = 64;
 
 /// Most batches sent to one home per wake-up, so one home with a huge
 /// backlog cannot starve the others (the next wake-up continues).
@@ -60,7 +57,7 @@ pub async fn run(node: Arc<Node>) {
 
 /// One pass: expire, then deliver to every home that is up.
 pub async fn pass(node: &Arc<Node>) {
-    let hints = node.hints();
+    let hints = node.local().hints();
     match hints.expire(node.now_ms()) {
         Ok(0) => {}
         Ok(dropped) => warn!(dropped, "hints older than the window dropped"),
@@ -87,7 +84,7 @@ pub async fn pass(node: &Arc<Node>) {
 /// a hint is deleted once every one of them acknowledged it.
 async fn reroute(node: &Arc<Node>, home: &NodeId) {
     for _ in 0..MAX_BATCHES_PER_PASS {
-        let batch = match node.hints().batch(home, BATCH, node.now_ms()) {
+        let batch = match node.local().hints().batch(home, BATCH, node.now_ms()) {
             Ok(batch) if batch.is_empty() => return,
             Ok(batch) => batch,
             Err(error) => return warn!(%home, %error, "cannot read hints"),
@@ -118,9 +115,9 @@ pub async fn deliver_to(node: &Arc<Node>, home: &NodeId) -> u64 {
     // Batch k is deleted here while batch k+1 travels to the home node; a
     // cursor keeps the next batch clear of the one still being deleted.
     let mut cursor: Option<Vec<u8>> = None;
-    let mut deleting: Option<tokio::task::JoinHandle<Result<u64, String>>> = None;
+    let mut deleting: Option<tokio::task::JoinHandle<Result<u64, DeliveryError>>> = None;
     for _ in 0..MAX_BATCHES_PER_PASS {
-        let batch = match node.hints().batch_after(home, cursor.as_deref(), BATCH, node.now_ms()) {
+        let batch = match node.local().hints().batch_after(home, cursor.as_deref(), BATCH, node.now_ms()) {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => batch,
             Err(error) => {
@@ -139,15 +136,15 @@ pub async fn deliver_to(node: &Arc<Node>, home: &NodeId) -> u64 {
     }
     delivered += finish(deleting, home).await;
     if delivered > 0 {
-        info!(%home, delivered, pending = node.hints().pending(), "hints handed off");
+        info!(%home, delivered, pending = node.local().hints().pending(), "hints handed off");
     }
     delivered
 }
 
 /// Waits for a batch deletion, if any; returns hints deleted.
-async fn finish(deleting: Option<tokio::task::JoinHandle<Result<u64, String>>>, home: &NodeId) -> u64 {
+async fn finish(deleting: Option<tokio::task::JoinHandle<Result<u64, DeliveryError>>>, home: &NodeId) -> u64 {
     let Some(task) = deleting else { return 0 };
-    match task.await.map_err(|e| e.to_string()).and_then(|r| r) {
+    match task.await.map_err(|e| DeliveryError::Task(e.to_string())).and_then(|r| r) {
         Ok(deleted) => deleted,
         Err(error) => {
             warn!(%home, %error, "cannot delete delivered hints");
@@ -156,57 +153,37 @@ async fn finish(deleting: Option<tokio::task::JoinHandle<Result<u64, String>>>, 
     }
 }
 
+/// Why a batch of hints was not handed off or not deleted after.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// This node's replica or hint store failed.
+    #[error(transparent)]
+    Local(#[from] ApplyError),
+    /// The home node was not reached or refused the batch.
+    #[error(transparent)]
+    Remote(#[from] TransportError),
+    /// The deleting task did not return.
+    #[error("hint deletion task failed: {0}")]
+    Task(String),
+}
+
 /// Deletes an acknowledged batch: inline on memory engines, else on
 /// [`WRITERS`] blocking threads.
-async fn delete_delivered(node: Arc<Node>, batch: Vec<Hint>) -> Result<u64, String> {
-    if node.inline_storage() {
-        return node.hints().delivered(&batch).map_err(|e| e.to_string());
+async fn delete_delivered(node: Arc<Node>, batch: Vec<Hint>) -> Result<u64, DeliveryError> {
+    let local = Arc::clone(node.local());
+    if local.inline_storage() {
+        return Ok(local.hints().delivered(&batch).map_err(ApplyError::from)?);
     }
-    let worker = Arc::clone(&node);
-    let delete = move || worker.hints().delivered_parallel(&batch, WRITERS).map_err(|e| e.to_string());
-    node.storage_work(delete).await
-}
-
-/// Applies a `StoreBatch` (hints handed off, ranges streamed); fails if
-/// any store fails. Inline on memory engines, else on [`WRITERS`] blocking
-/// threads.
-pub async fn apply_batch(node: Arc<Node>, stores: Vec<proto::StoreRequest>) -> Result<(), String> {
-    if node.inline_storage() {
-        return stores.iter().try_for_each(|s| apply_store(&node, s));
-    }
-    let worker = Arc::clone(&node);
-    node.storage_work(move || {
-        let chunk = stores.len().div_ceil(WRITERS).max(1);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = stores
-                .chunks(chunk)
-                .map(|part| scope.spawn(|| part.iter().try_for_each(|s| apply_store(&worker, s))))
-                .collect();
-            let joined = parts.into_iter().map(|p| p.join().unwrap_or_else(|_| Err("a store thread panicked".into())));
-            joined.collect::<Result<Vec<()>, String>>().map(|_| ())
-        })
-    })
-    .await
-}
-
-/// One store of a batch: into the replica, or as a hint when the sender
-/// made this node a stand-in for another home.
-fn apply_store(node: &Node, store: &proto::StoreRequest) -> Result<(), String> {
-    let set = wire::set_from_proto(store.siblings.clone(), node.config().resolution)
-        .map_err(|e| format!("bad siblings from {}: {e}", store.from))?;
-    if store.hint_for.is_empty() || store.hint_for == node.config().id.as_str() {
-        node.local_store(&store.key, set).map(|_| ()).map_err(|e| e.to_string())
-    } else {
-        let home = NodeId::from(store.hint_for.as_str());
-        node.store_hint(&home, &store.key, set).map_err(|e| e.to_string())
-    }
+    let worker = Arc::clone(&local);
+    let delete = move || worker.hints().delivered_parallel(&batch, WRITERS).map_err(ApplyError::from);
+    Ok(local.storage_work(delete).await?)
 }
 
 /// Stores one batch on the home node (or locally if the home is us).
-async fn send(node: &Arc<Node>, home: &NodeId, batch: &[Hint]) -> Result<(), String> {
+async fn send(node: &Arc<Node>, home: &NodeId, batch: &[Hint]) -> Result<(), DeliveryError> {
     if *home == node.config().id {
         for hint in batch {
-            node.local_store(&hint.key, hint.siblings.clone()).map_err(|e| e.to_string())?;
+            node.local().local_store(&hint.key, hint.siblings.clone()).map_err(ApplyError::from)?;
         }
         return Ok(());
     }
@@ -221,11 +198,6 @@ async fn send(node: &Arc<Node>, home: &NodeId, batch: &[Hint]) -> Result<(), Str
         })
         .collect();
     let request = proto::StoreBatchRequest { stores, from: node.config().id.to_string() };
-    let mut client = node.peers().client(home).map_err(|e| e.to_string())?;
     let timeout = node.config().request_timeout() * 4;
-    match tokio::time::timeout(timeout, client.store_batch(request)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
-        Err(_) => Err("timed out".to_string()),
-    }
+    Ok(node.transport().store_batch(home, request, timeout).await?)
 }

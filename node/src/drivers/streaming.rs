@@ -32,8 +32,10 @@ use tracing::{info, warn};
 use crate::membership::gossip::RingStatus;
 use crate::node::Node;
 use crate::node_id::NodeId;
-use crate::placement::ring::{Ring, RingMember};
-use crate::wire;
+use crate::placement::ring::{Ring, RingError, RingMember};
+use crate::storage::StorageError;
+use crate::transport::TransportError;
+use crate::wire::{self, WireError};
 
 /// Keys per streaming page.
 pub const PAGE: u32 = 512;
@@ -55,7 +57,13 @@ pub enum StreamError {
     NoRing,
     /// Reading local storage failed.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
+    /// A stored value does not decode.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(#[from] WireError),
+    /// The ring a joiner sent does not form one.
+    #[error("cannot build the ring: {0}")]
+    Ring(#[from] RingError),
     /// A target kept refusing a batch.
     #[error("streaming to {0} failed: {1}")]
     Push(NodeId, String),
@@ -68,21 +76,24 @@ fn ring_spec(ring: &Ring) -> Vec<proto::RingSpecMember> {
 
 /// Serves one `StreamRange` page: the keys held here that `ring` places on
 /// `for_node`, scanning at most `limit` keys from `from_key`.
-pub fn serve_range(node: &Node, request: &proto::StreamRangeRequest) -> Result<proto::StreamRangeResponse, String> {
+pub fn serve_range(
+    node: &Node,
+    request: &proto::StreamRangeRequest,
+) -> Result<proto::StreamRangeResponse, StreamError> {
     let members: Vec<RingMember> = request
         .ring
         .iter()
         .map(|m| RingMember { id: NodeId::from(m.node_id.as_str()), vnodes: m.vnodes.max(1) })
         .collect();
-    let ring = Ring::new(members).map_err(|e| e.to_string())?;
+    let ring = Ring::new(members)?;
     let for_node = NodeId::from(request.for_node.as_str());
     let limit = request.limit.clamp(1, 4 * PAGE) as usize;
-    let page = node.storage().scan(&request.from_key, limit).map_err(|e| e.to_string())?;
+    let page = node.local().storage().scan(&request.from_key, limit)?;
     let n = (request.n as usize).max(1);
     let mut entries = Vec::new();
     for (key, value) in &page {
         if ring.preference_list(key, n).contains(&for_node) {
-            let set = wire::decode_set(value, node.config().resolution).map_err(|e| e.to_string())?;
+            let set = wire::decode_set(value, node.config().resolution)?;
             entries.push(proto::StreamEntry { key: key.clone(), siblings: wire::set_to_proto(&set) });
         }
     }
@@ -166,7 +177,7 @@ async fn pull_from(node: &Arc<Node>, source: &NodeId, future: &Ring) -> u64 {
         };
         for entry in page.entries {
             let Ok(set) = wire::set_from_proto(entry.siblings, node.config().resolution) else { continue };
-            if node.local_store(&entry.key, set).is_ok() {
+            if node.local().local_store(&entry.key, set).is_ok() {
                 merged += 1;
             }
         }
@@ -184,11 +195,9 @@ async fn fetch_page(
     request: &proto::StreamRangeRequest,
 ) -> Option<proto::StreamRangeResponse> {
     for attempt in 0..ATTEMPTS {
-        if let Ok(mut client) = node.peers().client(source) {
-            let call = client.stream_range(request.clone());
-            if let Ok(Ok(reply)) = tokio::time::timeout(node.config().request_timeout() * 4, call).await {
-                return Some(reply.into_inner());
-            }
+        let timeout = node.config().request_timeout() * 4;
+        if let Ok(reply) = node.transport().stream_range(source, request.clone(), timeout).await {
+            return Some(reply);
         }
         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
     }
@@ -211,7 +220,7 @@ pub async fn leave(node: Arc<Node>) -> Result<(u64, Duration), StreamError> {
         _ => return Err(StreamError::NoRing),
     };
     let pushed = push_all(&node, &current, &future).await?;
-    for home in node.hints().homes().unwrap_or_default() {
+    for home in node.local().hints().homes().unwrap_or_default() {
         crate::drivers::handoff::deliver_to(&node, &home).await;
     }
     node.membership().set_ring_status(RingStatus::Left);
@@ -228,13 +237,12 @@ async fn push_all(node: &Arc<Node>, current: &Ring, future: &Ring) -> Result<u64
     let mut from = Vec::new();
     let mut pushed = 0;
     for _ in 0..MAX_PAGES {
-        let page = node.storage().scan(&from, PAGE as usize).map_err(|e| StreamError::Storage(e.to_string()))?;
+        let page = node.local().storage().scan(&from, PAGE as usize).map_err(StreamError::from)?;
         let mut batches: BTreeMap<NodeId, Vec<proto::StoreRequest>> = BTreeMap::new();
         for (key, value) in &page {
             let old = current.preference_list(key, n);
             for target in future.preference_list(key, n).into_iter().filter(|t| !old.contains(t)) {
-                let set = wire::decode_set(value, node.config().resolution)
-                    .map_err(|e| StreamError::Storage(e.to_string()))?;
+                let set = wire::decode_set(value, node.config().resolution).map_err(StreamError::from)?;
                 batches.entry(target).or_default().push(proto::StoreRequest {
                     key: key.clone(),
                     siblings: wire::set_to_proto(&set),
@@ -260,15 +268,11 @@ async fn push_batch(node: &Node, target: &NodeId, stores: Vec<proto::StoreReques
     let request = proto::StoreBatchRequest { stores, from: node.config().id.to_string() };
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
-        match node.peers().client(target) {
-            Ok(mut client) => {
-                let call = client.store_batch(request.clone());
-                match tokio::time::timeout(node.config().request_timeout() * 4, call).await {
-                    Ok(Ok(_)) => return Ok(()),
-                    Ok(Err(status)) => last = status.message().to_string(),
-                    Err(_) => last = "timed out".to_string(),
-                }
-            }
+        let timeout = node.config().request_timeout() * 4;
+        match node.transport().store_batch(target, request.clone(), timeout).await {
+            Ok(()) => return Ok(()),
+            Err(TransportError::Status { message, .. }) => last = message,
+            Err(TransportError::TimedOut { .. }) => last = "timed out".to_string(),
             Err(error) => last = error.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;

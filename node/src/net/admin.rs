@@ -37,17 +37,17 @@ impl Admin for AdminService {
     async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusResponse>, Status> {
         let node = &self.node;
         let c = node.config();
-        let keys = node.storage().len().map_err(|e| Status::internal(e.to_string()))?;
+        let keys = node.local().storage().len().map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::StatusResponse {
             node_id: c.id.to_string(),
             n: as_u32(c.n),
             w: as_u32(c.w),
             r: as_u32(c.r),
             resolution: c.resolution.to_string(),
-            uptime_ms: node.uptime_ms(),
+            uptime_ms: node.local().uptime_ms(),
             load_max_over_mean: node.ring().load_max_over_mean(),
             counters: node.counters().into_iter().collect(),
-            storage: node.storage().name().to_string(),
+            storage: node.local().storage().name().to_string(),
             keys,
             merkle_roots: node.anti_entropy().index().roots().into_iter().collect(),
             aae_last_exchange_ms: node.anti_entropy().last_exchange_ms().into_iter().collect(),
@@ -68,7 +68,7 @@ impl Admin for AdminService {
             .iter()
             .map(|m| proto::RingMember {
                 node_id: m.id.to_string(),
-                address: node.peers().address(&m.id).unwrap_or_default(),
+                address: node.transport().address(&m.id).unwrap_or_default(),
                 vnodes: m.vnodes,
                 ownership: ownership.get(&m.id).copied().unwrap_or(0.0),
             })
@@ -93,12 +93,12 @@ impl Admin for AdminService {
         request: Request<proto::LocalGetRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
         let key = request.into_inner().key;
-        let set = self.node.local_peek(&key).map_err(|e| Status::internal(e.to_string()))?;
+        let set = self.node.local().local_peek(&key).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(proto::FetchResponse { siblings: wire::set_to_proto(&set), read_at_us: 0 }))
     }
 
     async fn wars(&self, _request: Request<proto::WarsRequest>) -> Result<Response<proto::WarsResponse>, Status> {
-        Ok(Response::new(self.node.wars().snapshot()))
+        Ok(Response::new(self.node.coordinator().wars().snapshot()))
     }
 
     async fn membership(

@@ -106,9 +106,9 @@ impl AntiEntropyRpc for AntiEntropyService {
         let node = Arc::clone(&self.node);
         let reply = self
             .node
-            .storage_work(move || Ok(node.aae_replica().sync_keys(request.push, &request.want, request.offer)))
+            .local()
+            .storage_work(move || node.aae_replica().sync_keys(request.push, &request.want, request.offer))
             .await
-            .map_err(Status::internal)?
             .map_err(status_of)?;
         Ok(Response::new(proto::SyncKeysResponse { entries: reply.entries, need: reply.need }))
     }

@@ -1,18 +1,16 @@
-//! The network edge: the tonic servers and the clients to peers.
+//! The serving edge: the tonic servers.
 //!
-//! Everything that knows about sockets lives here, so that a simulator can
-//! replace the network in one place. Outgoing: [`dialer`] makes a channel
-//! from a peer's address (TCP by default, a simulator's sockets otherwise)
-//! and [`peers`] is the one cache of those channels, keyed by node id, with
-//! addresses taken from membership. Incoming: [`server`] serves the `Kv`,
-//! `Replica`, `AntiEntropy` and [`admin`] services on a stream of
-//! connections (`serve_incoming`), so the listening side is injectable
-//! too; [`metrics_http`] is the optional Prometheus endpoint, the one
-//! socket a node binds itself (only when `--metrics-listen` names one).
+//! [`server`] serves the `Kv`, `Replica`, `AntiEntropy` and [`admin`]
+//! services on a stream of connections (`serve_incoming`), so the
+//! listening side is injectable (a simulator's sockets); each service only
+//! translates messages and calls the part of the node it serves. [`status`]
+//! is the one place errors become gRPC statuses. [`metrics_http`] is the
+//! optional Prometheus endpoint, the one socket a node binds itself (only
+//! when `--metrics-listen` names one). The calling side (the dialer, the
+//! channel cache, every peer RPC) is `transport/`.
 
 pub mod admin;
 pub mod anti_entropy;
-pub mod dialer;
 pub mod metrics_http;
-pub mod peers;
 pub mod server;
+pub mod status;

@@ -24,16 +24,19 @@ use tracing::{debug, error_span, info, Instrument};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
+use crate::coordinate::{Coordinator, WriteOutcome};
 use crate::drivers::background::Background;
 use crate::environment::Environment;
-use crate::metrics::outcome_label;
+use crate::metrics::{Metrics, RequestMetrics};
 use crate::net::admin::AdminService;
 use crate::net::anti_entropy::AntiEntropyService;
-use crate::net::peers::MAX_PEER_MESSAGE_BYTES;
-use crate::node::{Node, QuorumError, WriteOutcome};
+use crate::net::status::outcome_label;
+use crate::node::Node;
 use crate::placement::ring::RingError;
+use crate::replica::local::LocalReplica;
 use crate::storage::lsm::{LsmError, LsmOptions};
 use crate::storage::{LsmStorage, MemoryStorage, Storage};
+use crate::transport::peers::MAX_PEER_MESSAGE_BYTES;
 use crate::versioning::context;
 use crate::versioning::validate::{self, InvalidRequest};
 use crate::wire;
@@ -160,9 +163,9 @@ where
     };
     let served = Server::builder()
         .trace_fn(move |_| error_span!("node", id = %id))
-        .add_service(KvServer::new(KvService { node: Arc::clone(&node) }))
+        .add_service(KvServer::new(KvService::new(&node)))
         .add_service(
-            ReplicaServer::new(ReplicaService { node: Arc::clone(&node) })
+            ReplicaServer::new(ReplicaService::new(&node))
                 // Hint batches and streamed ranges carry up to ~500 values.
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES),
         )
@@ -198,19 +201,32 @@ fn open_storage(config: &Config, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Stora
     })
 }
 
-/// The client API.
+/// The client API: validates, then hands the request to the coordinator.
 #[derive(Debug)]
 pub struct KvService {
-    /// The node coordinating requests.
-    node: Arc<Node>,
+    /// The request path.
+    coordinator: Arc<Coordinator>,
+    /// Request counters (puts, gets, deletes, invalid requests).
+    metrics: Arc<Metrics>,
+    /// Request counts and latencies for Prometheus.
+    requests: Arc<RequestMetrics>,
 }
 
 impl KvService {
+    /// The client service of `node`.
+    pub fn new(node: &Node) -> Self {
+        KvService {
+            coordinator: Arc::clone(node.coordinator()),
+            metrics: Arc::clone(node.metrics()),
+            requests: Arc::clone(node.requests()),
+        }
+    }
+
     /// Counts and converts a validation failure.
     fn invalid(&self, error: InvalidRequest) -> Status {
-        self.node.metrics().invalid_requests.inc();
+        self.metrics.invalid_requests.inc();
         debug!(%error, "invalid request");
-        Status::invalid_argument(error.to_string())
+        Status::from(error)
     }
 
     async fn write(
@@ -220,10 +236,9 @@ impl KvService {
         ctx: &[u8],
         w: Option<u32>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        let limits = self.node.limits();
+        let limits = self.coordinator.limits();
         let request = validate::write(&limits, &key, value.as_deref(), ctx, w).map_err(|e| self.invalid(e))?;
-        let WriteOutcome { version, acks, hinted_for } =
-            self.node.write(key, value, request).await.map_err(unavailable)?;
+        let WriteOutcome { version, acks, hinted_for } = self.coordinator.write(key, value, request).await?;
         let acks = u32::try_from(acks).unwrap_or(u32::MAX);
         Ok(Response::new(proto::WriteResponse {
             version: Some(wire::version_to_proto(&version)),
@@ -231,10 +246,6 @@ impl KvService {
             hinted_for: hinted_for.iter().map(ToString::to_string).collect(),
         }))
     }
-}
-
-fn unavailable(error: QuorumError) -> Status {
-    Status::unavailable(error.to_string())
 }
 
 #[tonic::async_trait]
@@ -265,14 +276,14 @@ impl Kv for KvService {
 impl KvService {
     /// Records a finished request for Prometheus.
     fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: tokio::time::Instant) {
-        self.node.requests().observe(op, outcome_label(result), started.elapsed());
+        self.requests.observe(op, outcome_label(result), started.elapsed());
     }
 
     async fn get_untimed(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
-        self.node.metrics().gets.inc();
+        self.metrics.gets.inc();
         let proto::GetRequest { key, r } = request.into_inner();
-        let read = validate::read(&self.node.limits(), &key, r).map_err(|e| self.invalid(e))?;
-        let outcome = self.node.read(key, read).await.map_err(unavailable)?;
+        let read = validate::read(&self.coordinator.limits(), &key, r).map_err(|e| self.invalid(e))?;
+        let outcome = self.coordinator.read(key, read).await?;
         Ok(Response::new(proto::GetResponse {
             siblings: wire::set_to_proto(&outcome.siblings),
             context: context::encode(&outcome.siblings.merged_clock()),
@@ -282,7 +293,7 @@ impl KvService {
     }
 
     async fn put_untimed(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
-        self.node.metrics().puts.inc();
+        self.metrics.puts.inc();
         let proto::PutRequest { key, value, context, w } = request.into_inner();
         self.write(key, Some(value), &context, w).await
     }
@@ -291,7 +302,7 @@ impl KvService {
         &self,
         request: Request<proto::DeleteRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
-        self.node.metrics().deletes.inc();
+        self.metrics.deletes.inc();
         let proto::DeleteRequest { key, context, w } = request.into_inner();
         self.write(key, None, &context, w).await
     }
@@ -302,41 +313,32 @@ impl KvService {
 pub type ReplicateAnswers =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::ReplicateManyResponse, Status>> + Send>>;
 
-/// The coordinator-to-replica API.
-#[derive(Debug)]
+/// The coordinator-to-replica API: Stores and Fetches go to this node's
+/// replica ([`LocalReplica`], which judges and applies them); gossip,
+/// handed-off batches and streamed ranges to their drivers.
+#[derive(Debug, Clone)]
 pub struct ReplicaService {
-    /// The node whose replica is read and written.
+    /// This node's replica.
+    replica: Arc<LocalReplica>,
+    /// The node, for the drivers that answer gossip and range pulls.
     node: Arc<Node>,
 }
 
 impl ReplicaService {
-    /// Applies one Store (into the replica, or as a hint for a home node
-    /// when the sender made this node a stand-in); returns once durable.
-    /// Applies one Store; returns when it became visible (see `Node::store_replica`).
-    async fn store_one(&self, store: proto::StoreRequest) -> Result<u64, String> {
-        let proto::StoreRequest { key, siblings, from, hint_for, sent_at_ms, budget_ms } = store;
-        let now_ms = self.node.steady_ms();
-        // Refused, not applied: the coordinator has answered its client and
-        // kept a hint; applying now would be a write nobody waits for.
-        if let Some(late_ms) = self.node.lateness().late_by_ms(&from, sent_at_ms, budget_ms, now_ms) {
-            self.node.metrics().replica_stores_late.inc();
-            tracing::debug!(%from, late_ms, "refused a store that arrived after its coordinator stopped waiting");
-            return Err(format!("deadline passed {late_ms} ms ago; {from} stopped waiting"));
-        }
-        let set = wire::set_from_proto(siblings, self.node.config().resolution)
-            .map_err(|e| format!("bad siblings from {from}: {e}"))?;
-        self.node.store_replica(key, set, self.stand_in_for(&hint_for)).await
+    /// The replica service of `node`.
+    pub fn new(node: &Arc<Node>) -> Self {
+        ReplicaService { replica: Arc::clone(node.local()), node: Arc::clone(node) }
     }
 
     /// Applies stores, each answered on its own, concurrently so that all of
     /// them share one group commit.
     async fn store_all(&self, stores: Vec<proto::StoreRequest>) -> proto::StoreManyResponse {
-        let each = stores.into_iter().map(|store| self.store_one(store));
+        let each = stores.into_iter().map(|store| self.replica.apply_store(store));
         let done = futures::future::join_all(each).await;
         let (mut errors, mut applied_at_us) = (Vec::with_capacity(done.len()), Vec::with_capacity(done.len()));
         for result in done {
             applied_at_us.push(*result.as_ref().unwrap_or(&0));
-            errors.push(result.err().unwrap_or_default());
+            errors.push(result.err().map(|e| e.to_string()).unwrap_or_default());
         }
         proto::StoreManyResponse { errors, applied_at_us }
     }
@@ -345,14 +347,13 @@ impl ReplicaService {
     async fn fetch_all(&self, fetches: Vec<proto::FetchRequest>) -> proto::FetchManyResponse {
         let mut results = Vec::with_capacity(fetches.len());
         for fetch in fetches {
-            let hint_for = self.stand_in_for(&fetch.hint_for);
-            let result = match self.node.fetch_replica(fetch.key, hint_for).await {
+            let result = match self.replica.apply_fetch(fetch).await {
                 Ok(set) => proto::FetchResult {
                     siblings: wire::set_to_proto(&set),
                     error: String::new(),
-                    read_at_us: self.node.steady_us(),
+                    read_at_us: self.replica.steady_us(),
                 },
-                Err(error) => proto::FetchResult { siblings: Vec::new(), error, read_at_us: 0 },
+                Err(error) => proto::FetchResult { siblings: Vec::new(), error: error.to_string(), read_at_us: 0 },
             };
             results.push(result);
         }
@@ -361,39 +362,28 @@ impl ReplicaService {
 
     /// Applies one batch: its fetches are read while its stores wait for
     /// their group commit.
-    async fn replicate_batch(
-        &self,
-        batch: proto::ReplicateManyRequest,
-    ) -> Result<proto::ReplicateManyResponse, Status> {
+    async fn replicate_batch(&self, batch: proto::ReplicateManyRequest) -> proto::ReplicateManyResponse {
         let proto::ReplicateManyRequest { stores, fetches, batch_id } = batch;
         let stores = stores.map_or_else(Vec::new, |s| s.stores);
         let fetches = fetches.map_or_else(Vec::new, |f| f.fetches);
         let (stores, fetches) = tokio::join!(self.store_all(stores), self.fetch_all(fetches));
-        Ok(proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(fetches), batch_id })
-    }
-
-    /// The home node a request's `hint_for` makes this node a stand-in for;
-    /// `None` when it names no one or this node itself.
-    fn stand_in_for(&self, hint_for: &str) -> Option<crate::NodeId> {
-        let me = self.node.config().id.as_str();
-        (!hint_for.is_empty() && hint_for != me).then(|| crate::NodeId::from(hint_for))
+        assert_eq!(stores.errors.len(), stores.applied_at_us.len(), "one answer per store");
+        proto::ReplicateManyResponse { stores: Some(stores), fetches: Some(fetches), batch_id }
     }
 }
 
 #[tonic::async_trait]
 impl Replica for ReplicaService {
     async fn store(&self, request: Request<proto::StoreRequest>) -> Result<Response<proto::StoreResponse>, Status> {
-        let applied_at_us = self.store_one(request.into_inner()).await.map_err(Status::internal)?;
+        let applied_at_us = self.replica.apply_store(request.into_inner()).await?;
         Ok(Response::new(proto::StoreResponse { applied_at_us }))
     }
 
     async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::FetchResponse>, Status> {
-        let proto::FetchRequest { key, hint_for, .. } = request.into_inner();
-        let hint_for = self.stand_in_for(&hint_for);
-        let set = self.node.fetch_replica(key, hint_for).await.map_err(Status::internal)?;
+        let set = self.replica.apply_fetch(request.into_inner()).await?;
         Ok(Response::new(proto::FetchResponse {
             siblings: wire::set_to_proto(&set),
-            read_at_us: self.node.steady_us(),
+            read_at_us: self.replica.steady_us(),
         }))
     }
 
@@ -405,30 +395,29 @@ impl Replica for ReplicaService {
         &self,
         request: Request<proto::StoreBatchRequest>,
     ) -> Result<Response<proto::StoreResponse>, Status> {
-        let stores = request.into_inner().stores;
-        crate::drivers::handoff::apply_batch(Arc::clone(&self.node), stores).await.map_err(Status::internal)?;
-        Ok(Response::new(proto::StoreResponse { applied_at_us: self.node.steady_us() }))
+        self.replica.apply_batch(request.into_inner().stores).await?;
+        Ok(Response::new(proto::StoreResponse { applied_at_us: self.replica.steady_us() }))
     }
 
     type ReplicateStreamStream = ReplicateAnswers;
 
     /// Answers a coordinator's batches one after another, in the task that
     /// sends the answers (no task per batch): its coordinator sends the next
-    /// batch only once this one is answered (`batcher.rs`). The stream ends
-    /// when this node stops (so a graceful stop is not held up by it),
-    /// after the batch under way is answered.
+    /// batch only once this one is answered (`transport/batcher.rs`). The
+    /// stream ends when this node stops (so a graceful stop is not held up
+    /// by it), after the batch under way is answered.
     async fn replicate_stream(
         &self,
         request: Request<tonic::Streaming<proto::ReplicateManyRequest>>,
     ) -> Result<Response<Self::ReplicateStreamStream>, Status> {
-        let service = ReplicaService { node: Arc::clone(&self.node) };
+        let service = self.clone();
         let mut stopping = self.node.stopping();
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
         let answers = request.into_inner().take_until(stopped).then(move |batch| {
-            let service = ReplicaService { node: Arc::clone(&service.node) };
-            async move { service.replicate_batch(batch?).await }
+            let service = service.clone();
+            async move { Ok(service.replicate_batch(batch?).await) }
         });
         Ok(Response::new(Box::pin(answers)))
     }
@@ -439,7 +428,7 @@ impl Replica for ReplicaService {
     ) -> Result<Response<proto::StreamRangeResponse>, Status> {
         crate::drivers::streaming::serve_range(&self.node, &request.into_inner())
             .map(Response::new)
-            .map_err(Status::internal)
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 

@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
+use crate::coordinate::error::CallError;
 use crate::coordinate::rounds::{ReadRound, Round};
 use crate::node_id::NodeId;
 use crate::versioning::vclock::SiblingSet;
@@ -62,13 +63,13 @@ pub struct RepairReport {
 /// `store`, concurrently, and reports.
 pub async fn finish_and_repair<F, Fut>(
     mut round: ReadRound,
-    mut late: UnboundedReceiver<(NodeId, Result<SiblingSet, String>)>,
+    mut late: UnboundedReceiver<(NodeId, Result<SiblingSet, CallError>)>,
     wait: Duration,
     store: F,
 ) -> RepairReport
 where
     F: Fn(NodeId, SiblingSet) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), CallError>>,
 {
     collect_late_replies(&mut round, &mut late, Instant::now() + wait).await;
     let merged = round.merged().clone();
@@ -83,7 +84,7 @@ where
 /// Bounded: each iteration consumes one reply and there are at most N.
 async fn collect_late_replies(
     round: &mut ReadRound,
-    late: &mut UnboundedReceiver<(NodeId, Result<SiblingSet, String>)>,
+    late: &mut UnboundedReceiver<(NodeId, Result<SiblingSet, CallError>)>,
     deadline: Instant,
 ) {
     while round.outstanding() > 0 {
@@ -146,7 +147,7 @@ mod tests {
         let mut round = ReadRound::new(vec![id("a"), id("b"), id("c")], 2, Resolution::Siblings);
         round.on_reply(&id("a"), one("new", "a", 2));
         round.on_reply(&id("b"), one("old", "a", 1));
-        round.on_error(&id("c"), "down");
+        round.on_error(&id("c"), CallError::Deadline);
         assert_eq!(stale_replicas(round.merged(), round.replies()), vec![id("b")]);
     }
 
@@ -189,7 +190,7 @@ mod tests {
         let (_tx, rx) = unbounded_channel();
         let started = Instant::now();
         let report = finish_and_repair(round, rx, Duration::from_millis(200), |_, _| async {
-            Err::<(), _>("refused".to_string())
+            Err::<(), _>(CallError::Deadline)
         })
         .await;
         let waited = started.elapsed();

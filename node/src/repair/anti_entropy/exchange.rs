@@ -344,10 +344,10 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use super::super::StoreObserver;
     use crate::node_id::NodeId;
     use crate::placement::ring::Ring;
     use crate::placement::ring::RingMember;
+    use crate::replica::StoreObserver;
     use crate::storage::MemoryStorage;
     use crate::versioning::vclock::{Sibling, VClock, Version};
 

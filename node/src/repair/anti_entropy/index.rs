@@ -16,16 +16,10 @@ use super::{AaeError, SCAN_PAGE};
 use crate::node_id::NodeId;
 use crate::placement::ring::Ring;
 use crate::repair::merkle::{set_hash, RangeIndex};
+use crate::replica::StoreObserver;
 use crate::storage::{Storage, StorageError};
 use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire;
-
-/// Told about every change to a replica's stored set.
-pub trait StoreObserver: Send + Sync + std::fmt::Debug {
-    /// `key` now holds `merged` (called under the key's lock, so calls for
-    /// one key arrive in the order of the changes).
-    fn stored(&self, key: &[u8], merged: &SiblingSet);
-}
 
 /// The name of a range: its sorted replica set joined by `+`.
 pub fn range_name(replicas: &[NodeId]) -> String {

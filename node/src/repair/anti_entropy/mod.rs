@@ -18,14 +18,14 @@
 //! node's ranges up to date, [`exchange`] is the comparison protocol between
 //! two replicas (written against the [`AaePeer`] trait, so tests run it
 //! between two in-memory replicas without sockets), [`schedule`] keeps the
-//! rounds' state and picks the partner, and [`grpc`] is the initiator's
-//! side on the network. The responder's side is a tonic service
+//! rounds' state and picks the partner, and [`peer`] is the initiator's
+//! side on the network (the trait over the node's transport). The responder's side is a tonic service
 //! (`net::anti_entropy`) and the loop that runs the rounds a driver
 //! (`drivers::anti_entropy`): both take the node, so neither lives here.
 
 pub mod exchange;
-pub mod grpc;
 pub mod index;
+pub mod peer;
 pub mod schedule;
 
 use crate::node_id::NodeId;
@@ -34,8 +34,8 @@ use crate::storage::StorageError;
 use crate::wire;
 
 pub use exchange::{directions, exchange, lacks, AaePeer, ExchangeReport, Replica, SyncReply};
-pub use grpc::GrpcPeer;
-pub use index::{range_name, AaeIndex, StoreObserver};
+pub use index::{range_name, AaeIndex};
+pub use peer::TransportPeer;
 pub use schedule::AntiEntropy;
 
 /// Most tree nodes or buckets asked for in one RPC.
@@ -73,6 +73,9 @@ pub enum AaeError {
     /// The storage scan failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The storage task it ran in did not return.
+    #[error(transparent)]
+    Task(#[from] crate::replica::local::TaskFailed),
     /// The peer sent siblings that do not decode.
     #[error("bad siblings from peer: {0}")]
     Wire(#[from] wire::WireError),

@@ -12,15 +12,31 @@
 //! [`ReplicaStore::store`] too: there is one merge path into storage. An
 //! optional [`StoreObserver`] (the anti-entropy index) hears of every
 //! change under the key's lock, so the Merkle trees follow every write.
+//!
+//! [`local`] is the replica as the rest of the node reaches it
+//! ([`local::LocalReplica`]: the store, the hints, the steady clock, and
+//! the judgement of incoming Stores), and [`lateness`] decides whether a
+//! Store arrived after its coordinator stopped waiting.
+
+pub mod lateness;
+pub mod local;
 
 use std::sync::{Arc, Mutex};
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::repair::anti_entropy::StoreObserver;
 use crate::storage::{Durability, Storage, StorageError};
 use crate::versioning::vclock::{Resolution, SiblingSet};
 use crate::wire::{self, WireError};
+
+/// Told about every change to a replica's stored set. The replica defines
+/// what it tells; anti-entropy's index is the one listener (so the import
+/// goes from `repair/` to here, never back).
+pub trait StoreObserver: Send + Sync + std::fmt::Debug {
+    /// `key` now holds `merged` (called under the key's lock, so calls for
+    /// one key arrive in the order of the changes).
+    fn stored(&self, key: &[u8], merged: &SiblingSet);
+}
 
 /// How many lock stripes guard read-merge-write.
 pub const LOCK_STRIPES: usize = 64;

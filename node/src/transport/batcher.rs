@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
+use super::TransportError;
 use crate::node_id::NodeId;
 
 /// Most requests one round trip carries.
@@ -50,7 +51,7 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 /// What one round trip answers: per request, its reply or why it failed;
 /// or why the whole round trip failed.
-pub type BatchResult<Resp> = Result<Vec<Result<Resp, String>>, String>;
+pub type BatchResult<Resp> = Result<Vec<Result<Resp, TransportError>>, TransportError>;
 
 /// Sends one batch to a replica (one message on its `ReplicateStream`,
 /// `replicate.rs`): the replica, a client for it, the batch.
@@ -69,7 +70,7 @@ struct Pending<Req, Resp> {
     /// When the caller stops waiting: not sent after it.
     deadline: Instant,
     /// Where its answer goes.
-    reply: oneshot::Sender<Result<Resp, String>>,
+    reply: oneshot::Sender<Result<Resp, TransportError>>,
 }
 
 /// Per-replica queues and the tasks that drain them.
@@ -112,21 +113,28 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 
     /// Queues `request` for `replica` and returns its own answer.
-    pub async fn call(&self, replica: &NodeId, client: ReplicaClient<Channel>, request: Req) -> Result<Resp, String> {
+    pub async fn call(
+        &self,
+        replica: &NodeId,
+        client: ReplicaClient<Channel>,
+        request: Req,
+    ) -> Result<Resp, TransportError> {
         let queue = self.queue(replica)?;
         let (reply, answer) = oneshot::channel();
         let deadline = Instant::now() + self.timeout;
         queue
             .try_send(Pending { request, client, deadline, reply })
-            .map_err(|_| format!("{replica}: {QUEUE_CAPACITY} requests already queued for this replica"))?;
+            .map_err(|_| TransportError::QueueFull { replica: replica.clone(), capacity: QUEUE_CAPACITY })?;
         match tokio::time::timeout_at(deadline, answer).await {
-            Err(_) => Err(format!("timed out after {} ms", self.timeout.as_millis())),
-            Ok(answer) => answer.map_err(|_| format!("{replica}: the batch carrying the request was dropped"))?,
+            Err(_) => Err(TransportError::TimedOut { after_ms: self.timeout.as_millis() as u64 }),
+            Ok(answer) => answer.map_err(|_| {
+                TransportError::Dropped(format!("{replica}: the batch carrying the request was dropped"))
+            })?,
         }
     }
 
-    fn queue(&self, replica: &NodeId) -> Result<mpsc::Sender<Pending<Req, Resp>>, String> {
-        let mut queues = self.queues.lock().map_err(|_| "replica batcher lock poisoned".to_string())?;
+    fn queue(&self, replica: &NodeId) -> Result<mpsc::Sender<Pending<Req, Resp>>, TransportError> {
+        let mut queues = self.queues.lock().map_err(|_| TransportError::Poisoned("replica batcher"))?;
         if let Some(queue) = queues.get(replica).filter(|q| !q.is_closed()) {
             return Ok(queue.clone());
         }
@@ -153,7 +161,7 @@ async fn drain<Req: Send + 'static, Resp: Send + 'static>(
         let mut next = Some(first);
         while let Some(pending) = next.take() {
             if pending.deadline <= Instant::now() {
-                let _ = pending.reply.send(Err("timed out waiting for a round trip".to_string()));
+                let _ = pending.reply.send(Err(TransportError::Dropped("timed out waiting for a round trip".into())));
             } else {
                 batch.push(pending);
             }
@@ -183,8 +191,10 @@ async fn round_trip<Req, Resp>(replica: NodeId, batch: Vec<Pending<Req, Resp>>, 
     let (requests, replies): (Vec<Req>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
     let count = requests.len();
     let answers = match tokio::time::timeout_at(deadline, send(replica, client, requests)).await {
-        Err(_) => Err(format!("batch of {count} timed out")),
-        Ok(Ok(answers)) if answers.len() != count => Err(format!("batch of {count} answered {} times", answers.len())),
+        Err(_) => Err(TransportError::Dropped(format!("batch of {count} timed out"))),
+        Ok(Ok(answers)) if answers.len() != count => {
+            Err(TransportError::Stream(format!("batch of {count} answered {} times", answers.len())))
+        }
         Ok(result) => result,
     };
     match answers {
@@ -214,9 +224,12 @@ mod tests {
             Box::pin(async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 if fail {
-                    return Err("peer down".to_string());
+                    return Err(TransportError::Stream("peer down".to_string()));
                 }
-                Ok(batch.into_iter().map(|n| if n == 13 { Err("unlucky".into()) } else { Ok(n * 2) }).collect())
+                Ok(batch
+                    .into_iter()
+                    .map(|n| if n == 13 { Err(TransportError::Refused("unlucky".into())) } else { Ok(n * 2) })
+                    .collect())
             })
         })
     }
@@ -233,7 +246,7 @@ mod tests {
         for call in futures::future::join_all(calls).await {
             let (n, answer) = call.unwrap();
             match n {
-                13 => assert_eq!(answer, Err("unlucky".to_string()), "a failed item fails alone"),
+                13 => assert_eq!(answer, Err(TransportError::Refused("unlucky".into())), "a failed item fails alone"),
                 n => assert_eq!(answer, Ok(n * 2)),
             }
         }
@@ -246,7 +259,7 @@ mod tests {
     async fn a_failed_round_trip_fails_every_request_in_it() {
         let batcher = Batcher::new(doubling(Arc::new(AtomicUsize::new(0)), true), Duration::from_secs(5));
         let answer = batcher.call(&NodeId::from("n3"), client(), 1).await;
-        assert_eq!(answer, Err("peer down".to_string()));
+        assert_eq!(answer, Err(TransportError::Stream("peer down".to_string())));
     }
 
     #[tokio::test]
@@ -254,6 +267,6 @@ mod tests {
         let slow: SendFn<u32, u32> = Arc::new(|_, _, _| Box::pin(std::future::pending()));
         let batcher = Batcher::new(slow, Duration::from_millis(30));
         let answer = batcher.call(&NodeId::from("n3"), client(), 1).await;
-        assert!(answer.unwrap_err().contains("timed out"));
+        assert!(answer.unwrap_err().to_string().contains("timed out"));
     }
 }

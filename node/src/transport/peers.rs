@@ -21,7 +21,7 @@ use proto::anti_entropy_client::AntiEntropyClient;
 use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
-use crate::net::dialer::Dialer;
+use super::dialer::Dialer;
 use crate::node_id::NodeId;
 use crate::placement::view::Membership;
 

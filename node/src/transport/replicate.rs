@@ -27,6 +27,7 @@ use proto::replica_client::ReplicaClient;
 use tonic::transport::Channel;
 
 use super::batcher::SendFn;
+use super::TransportError;
 use crate::node_id::NodeId;
 
 /// A request a coordinator queues for a remote replica.
@@ -50,18 +51,18 @@ pub enum ReplicaAnswer {
 
 impl ReplicaAnswer {
     /// The answer to a Store.
-    pub fn stored(self) -> Result<u64, String> {
+    pub fn stored(self) -> Result<u64, TransportError> {
         match self {
             ReplicaAnswer::Stored(applied_at_us) => Ok(applied_at_us),
-            ReplicaAnswer::Fetched(_) => Err("a store was answered as a fetch".to_string()),
+            ReplicaAnswer::Fetched(_) => Err(TransportError::Stream("a store was answered as a fetch".into())),
         }
     }
 
     /// The answer to a Fetch.
-    pub fn fetched(self) -> Result<proto::FetchResponse, String> {
+    pub fn fetched(self) -> Result<proto::FetchResponse, TransportError> {
         match self {
             ReplicaAnswer::Fetched(response) => Ok(response),
-            ReplicaAnswer::Stored(_) => Err("a fetch was answered as a store".to_string()),
+            ReplicaAnswer::Stored(_) => Err(TransportError::Stream("a fetch was answered as a store".into())),
         }
     }
 }
@@ -112,11 +113,6 @@ pub fn sender(counts: Arc<KindCounts>) -> SendFn<ReplicaCall, ReplicaAnswer> {
             Ok(answers(&is_store, reply))
         })
     })
-}
-
-/// A failed replica RPC as a one-line reason (code and message).
-pub fn status_reason(status: &tonic::Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
 }
 
 /// The calls as one request, and which of them were stores (to put the
@@ -186,9 +182,9 @@ impl Streams {
         replica: &NodeId,
         mut client: ReplicaClient<Channel>,
         request: proto::ReplicateManyRequest,
-    ) -> Result<proto::ReplicateManyResponse, String> {
+    ) -> Result<proto::ReplicateManyResponse, TransportError> {
         let slot = {
-            let mut by_replica = self.by_replica.lock().map_err(|_| "replica streams lock poisoned".to_string())?;
+            let mut by_replica = self.by_replica.lock().map_err(|_| TransportError::Poisoned("replica streams"))?;
             Arc::clone(by_replica.entry(replica.clone()).or_default())
         };
         let mut stream = slot.lock().await;
@@ -206,7 +202,9 @@ impl Streams {
             }),
         };
         let answer = match (answer, stream.as_mut()) {
-            (Ok(sent), Some(open)) => open.answer(sent).await,
+            (Ok(sent), Some(open)) => open.answer(sent).await.inspect(|answer| {
+                assert_eq!(answer.batch_id, sent, "a batch's answer carries its id");
+            }),
             (Ok(_), None) => unreachable!("a batch was sent, so its stream is open"),
             (Err(e), _) => Err(e),
         };
@@ -223,21 +221,24 @@ impl OpenStream {
     async fn open(
         client: &mut ReplicaClient<Channel>,
         request: proto::ReplicateManyRequest,
-    ) -> Result<OpenStream, String> {
+    ) -> Result<OpenStream, TransportError> {
         let (mut outbound, requests) = futures::channel::mpsc::channel(STREAM_BACKLOG);
         let first = proto::ReplicateManyRequest { batch_id: 1, ..request };
-        outbound.try_send(first).map_err(|_| "a new replica stream refused its first batch".to_string())?;
-        let answers = client.replicate_stream(requests).await.map_err(|status| status_reason(&status))?.into_inner();
+        let refused = |_| TransportError::Stream("a new replica stream refused its first batch".into());
+        outbound.try_send(first).map_err(refused)?;
+        let answers = client.replicate_stream(requests).await.map_err(|s| TransportError::status(&s))?.into_inner();
         Ok(OpenStream { outbound, answers, last_id: 1 })
     }
 
     /// Sends `request` as the next batch; returns its id.
-    fn send(&mut self, request: proto::ReplicateManyRequest) -> Result<u64, String> {
+    fn send(&mut self, request: proto::ReplicateManyRequest) -> Result<u64, TransportError> {
         let batch_id = self.last_id + 1;
         let request = proto::ReplicateManyRequest { batch_id, ..request };
-        self.outbound.try_send(request).map_err(|e| match e.is_full() {
-            true => format!("{STREAM_BACKLOG} batches already wait to be sent on this replica stream"),
-            false => "the replica stream is closed".to_string(),
+        self.outbound.try_send(request).map_err(|e| {
+            TransportError::Stream(match e.is_full() {
+                true => format!("{STREAM_BACKLOG} batches already wait to be sent on this replica stream"),
+                false => "the replica stream is closed".to_string(),
+            })
         })?;
         self.last_id = batch_id;
         Ok(batch_id)
@@ -245,37 +246,38 @@ impl OpenStream {
 
     /// The answer to batch `batch_id`, passing over the answers to earlier
     /// batches whose callers stopped waiting.
-    async fn answer(&mut self, batch_id: u64) -> Result<proto::ReplicateManyResponse, String> {
+    async fn answer(&mut self, batch_id: u64) -> Result<proto::ReplicateManyResponse, TransportError> {
         for _ in 0..=MAX_STALE_ANSWERS {
             match self.answers.message().await {
                 Ok(Some(answer)) if answer.batch_id == batch_id => return Ok(answer),
                 Ok(Some(answer)) if answer.batch_id < batch_id => continue,
                 Ok(Some(answer)) => {
-                    return Err(format!("answer to batch {} while waiting for {batch_id}", answer.batch_id))
+                    let got = answer.batch_id;
+                    return Err(TransportError::Stream(format!("answer to batch {got} while waiting for {batch_id}")));
                 }
-                Ok(None) => return Err("the replica closed its stream".to_string()),
-                Err(status) => return Err(status_reason(&status)),
+                Ok(None) => return Err(TransportError::Stream("the replica closed its stream".into())),
+                Err(status) => return Err(TransportError::status(&status)),
             }
         }
-        Err(format!("more than {MAX_STALE_ANSWERS} late answers on the replica stream"))
+        Err(TransportError::Stream(format!("more than {MAX_STALE_ANSWERS} late answers on the replica stream")))
     }
 }
 
 /// The reply's answers put back in the order of the calls (`is_store` says
 /// which kind each was); a call the replica left unanswered fails alone.
-fn answers(is_store: &[bool], reply: proto::ReplicateManyResponse) -> Vec<Result<ReplicaAnswer, String>> {
+fn answers(is_store: &[bool], reply: proto::ReplicateManyResponse) -> Vec<Result<ReplicaAnswer, TransportError>> {
     let stores = reply.stores.unwrap_or_default();
     // A replica that reports no times gives 0, which the WARS recorder skips.
     let applied_at_us = stores.applied_at_us.into_iter().chain(std::iter::repeat(0));
     let mut stored = stores.errors.into_iter().zip(applied_at_us).map(|(error, at)| match error.is_empty() {
         true => Ok(ReplicaAnswer::Stored(at)),
-        false => Err(error),
+        false => Err(TransportError::Refused(error)),
     });
     let mut fetched = reply.fetches.unwrap_or_default().results.into_iter().map(|r| match r.error.is_empty() {
         true => Ok(ReplicaAnswer::Fetched(proto::FetchResponse { siblings: r.siblings, read_at_us: r.read_at_us })),
-        false => Err(r.error),
+        false => Err(TransportError::Refused(r.error)),
     });
-    let missing = || Err("the replica's batch answer left this request out".to_string());
+    let missing = || Err(TransportError::Refused("the replica's batch answer left this request out".into()));
     is_store
         .iter()
         .map(|&store| match store {
@@ -313,7 +315,11 @@ mod tests {
         assert_eq!(got.len(), 4);
         assert_eq!(got[0].as_ref().ok().map(|a| matches!(a, ReplicaAnswer::Stored(1))), Some(true));
         assert!(matches!(&got[1], Ok(ReplicaAnswer::Fetched(f)) if f.read_at_us == 100));
-        assert_eq!(got[2].as_ref().err().map(String::as_str), Some("disk full"), "a failed store fails alone");
+        assert_eq!(
+            got[2].as_ref().err(),
+            Some(&TransportError::Refused("disk full".into())),
+            "a failed store fails alone"
+        );
         assert!(matches!(&got[3], Ok(ReplicaAnswer::Fetched(f)) if f.read_at_us == 101));
     }
 
@@ -321,7 +327,7 @@ mod tests {
     fn an_unanswered_call_fails_alone() {
         let got = answers(&[true, false, false], reply(&[""], &[""]));
         assert!(got[0].is_ok() && got[1].is_ok());
-        assert!(got[2].as_ref().unwrap_err().contains("left this request out"));
+        assert!(got[2].as_ref().unwrap_err().to_string().contains("left this request out"));
     }
 
     #[test]

@@ -233,6 +233,18 @@ pub struct Knobs {
     /// tables to damage); None: no flag. Absent from `run.json` when not passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memtable_bytes: Option<u64>,
+    /// How long a client process backs off after the store refused one of
+    /// its ops for load (our node's `overloaded`), in ms: each wait is drawn
+    /// from the run's seed between half and one and a half times this.
+    /// 0 (and runs that predate it): no back-off; absent from `run.json`
+    /// then.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused_backoff_ms: u64,
+}
+
+/// Whether a count is 0 (left out of `run.json`).
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Knobs {

@@ -147,6 +147,13 @@ pub struct Args {
     /// outlived their coordinator's wait (`coordinate/lateness.rs`).
     #[arg(long, action = ArgAction::Set, default_value_t = true)]
     pub replica_batching: bool,
+    /// Client requests this node coordinates at once: `adaptive` (a limit
+    /// that follows their latency, between 64 and 4,096), a number (a fixed
+    /// limit), or `off`. The excess is refused at once with
+    /// RESOURCE_EXHAUSTED, reason `overloaded` (`coordinate/admission.rs`);
+    /// replica requests from peers are never refused for it.
+    #[arg(long, default_value = "adaptive")]
+    pub client_limit: ClientLimit,
     /// Threads that run the node's tasks: 0 (the default), one per core
     /// (tokio's multi-thread runtime); 1, a single-threaded runtime, where
     /// no task is ever stolen by or woken across to another worker, which
@@ -291,6 +298,8 @@ pub struct Config {
     pub hinted_handoff: bool,
     /// Coalesce replica requests into batches on replica streams.
     pub replica_batching: bool,
+    /// Client requests admitted at once.
+    pub client_limit: ClientLimit,
     /// Gossip round period.
     pub gossip_interval_ms: u64,
     /// Peers per gossip round.
@@ -366,6 +375,7 @@ impl Config {
             sloppy_quorum: args.sloppy_quorum,
             hinted_handoff: args.hinted_handoff,
             replica_batching: args.replica_batching,
+            client_limit: args.client_limit,
             gossip_interval_ms: args.gossip_interval_ms,
             gossip_fanout: args.gossip_fanout,
             fail_after_ms: args.fail_after_ms,
@@ -487,6 +497,42 @@ fn check_positive(flag: &'static str, value: u64) -> Result<(), ConfigError> {
         Err(ConfigError::Zero(flag))
     } else {
         Ok(())
+    }
+}
+
+/// How many client requests a node admits at once (`--client-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientLimit {
+    /// A limit that follows the admitted requests' latency.
+    Adaptive,
+    /// At most this many.
+    Fixed(usize),
+    /// No limit.
+    Off,
+}
+
+impl std::str::FromStr for ClientLimit {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "adaptive" => Ok(ClientLimit::Adaptive),
+            "off" => Ok(ClientLimit::Off),
+            number => match number.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("'{value}' is not adaptive, off, or a limit of at least 1")),
+                Ok(limit) => Ok(ClientLimit::Fixed(limit)),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ClientLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientLimit::Adaptive => f.write_str("adaptive"),
+            ClientLimit::Fixed(limit) => write!(f, "{limit}"),
+            ClientLimit::Off => f.write_str("off"),
+        }
     }
 }
 

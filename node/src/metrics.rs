@@ -77,6 +77,10 @@ pub struct Metrics {
     pub read_repair_reads: Counter,
     /// Read repair: stores to stale replicas that failed.
     pub read_repair_failures: Counter,
+    /// Read repair: repairs not started because [`crate::coordinate::coordinator::MAX_REPAIRS_IN_FLIGHT`]
+    /// were already running (the next read of the key, or anti-entropy,
+    /// repairs it instead).
+    pub read_repairs_dropped: Counter,
     /// Anti-entropy exchanges this node initiated and completed.
     pub aae_exchanges: Counter,
     /// Anti-entropy exchanges that failed (peer unreachable, refused, ...).
@@ -131,6 +135,7 @@ impl Metrics {
             ("read_repairs", &self.read_repairs),
             ("read_repair_reads", &self.read_repair_reads),
             ("read_repair_failures", &self.read_repair_failures),
+            ("read_repairs_dropped", &self.read_repairs_dropped),
             ("aae_exchanges", &self.aae_exchanges),
             ("aae_exchange_failures", &self.aae_exchange_failures),
             ("aae_buckets_compared", &self.aae_buckets_compared),

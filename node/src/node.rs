@@ -18,6 +18,7 @@ use tracing::warn;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::coordinate::admission::Admission;
 use crate::coordinate::{Coordinator, CoordinatorParts};
 use crate::environment::Environment;
 use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
@@ -57,6 +58,8 @@ pub struct Node {
     local: Arc<LocalReplica>,
     /// The request path.
     coordinator: Arc<Coordinator>,
+    /// Which client requests the coordinator takes.
+    admission: Arc<Admission>,
     /// Every peer RPC.
     transport: Arc<dyn Transport>,
     /// Counters for `Admin.Status`.
@@ -138,6 +141,7 @@ impl Node {
             clock: Arc::clone(&clock),
         }));
         Ok(Node {
+            admission: Arc::new(Admission::new(config.client_limit)),
             config,
             membership,
             local,
@@ -181,6 +185,11 @@ impl Node {
         &self.coordinator
     }
 
+    /// Which client requests the coordinator takes.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
     /// Every peer RPC.
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
@@ -218,6 +227,9 @@ impl Node {
         all.extend(self.local.storage().stats());
         all.extend(self.local.hints().snapshot(self.clock.now_ms()));
         all.extend(self.transport.counters());
+        all.insert("client_requests_refused".into(), self.admission.refused());
+        all.insert("client_requests_in_flight".into(), self.admission.in_flight() as u64);
+        all.insert("client_limit".into(), self.admission.limit().min(u64::MAX as usize) as u64);
         all
     }
 

@@ -255,3 +255,51 @@ async fn lww_keeps_one_sibling() {
     let status = cluster.admin(2).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.resolution, "lww");
 }
+
+/// A node driven far past a small fixed client limit refuses the excess at
+/// once (RESOURCE_EXHAUSTED, `overloaded`), counts every refusal, keeps
+/// completing the requests it took with their full quorum (its replica
+/// rounds still succeed), and serves normally once the burst is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_past_its_client_limit_refuses_fast_counts_and_keeps_serving() {
+    let cluster = Cluster::start(&["--client-limit", "4"]).await;
+    let kv = cluster.kv(0).await;
+    let burst = (0..400u32).map(|i| {
+        let mut kv = kv.clone();
+        tokio::spawn(async move { kv.put(put(format!("k{}", i % 16).as_bytes(), b"v", vec![], None)).await })
+    });
+    let (mut ok, mut refused) = (0u64, 0u64);
+    for answer in futures::future::join_all(burst).await {
+        match answer.unwrap() {
+            Ok(reply) => {
+                assert!(reply.into_inner().acks >= 2, "an admitted write meets W=2");
+                ok += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "only refusals: {status:?}");
+                assert!(status.message().starts_with("overloaded"), "the reason a client keys on: {status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "400 concurrent puts past a limit of 4: some are refused");
+    assert!(ok > 0, "the node keeps completing what it admitted");
+    let status = cluster.admin(0).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(status.counters["client_requests_refused"], refused, "every refusal is counted");
+    assert_eq!(status.counters["client_limit"], 4);
+    assert_eq!(status.counters["unavailable_writes"], 0, "no admitted round failed");
+    let after = kv.clone().put(put(b"after", b"v", vec![], None)).await.expect("served once the burst is over");
+    assert!(after.into_inner().acks >= 2);
+    // Every key lives on all three nodes: n2 takes every admitted write (a
+    // write that met W=2 without it still reaches it, so wait a little).
+    let mut stored = 0;
+    for _ in 0..50 {
+        let replica = cluster.admin(1).await.status(proto::StatusRequest {}).await.unwrap().into_inner();
+        stored = replica.counters["replica_stores"];
+        if stored > ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored > ok, "a replica took every admitted write and the last one: {stored} of {}", ok + 1);
+}

@@ -165,6 +165,11 @@ pub struct CampaignArgs {
     /// The client's deadline; longer than the node's so its verdict arrives.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub client_timeout_ms: u64,
+    /// After the store refused an op for load (our node's `overloaded`), a
+    /// client process waits about this long before its next op: a seeded
+    /// delay between half and one and a half times it. 0: no back-off.
+    #[arg(long, default_value_t = 20)]
+    pub refused_backoff_ms: u64,
     /// LSM memtable size for the nodes (`dynamo-node --memtable-bytes`);
     /// default: the node's. Small values flush SSTables within a short run.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -234,6 +239,7 @@ impl CampaignArgs {
             client_timeout_ms: self.client_timeout_ms,
             replica_batching: self.replica_batching.value(),
             memtable_bytes: self.memtable_bytes,
+            refused_backoff_ms: self.refused_backoff_ms,
         }
     }
 

@@ -244,6 +244,7 @@ pub(crate) mod tests {
                 client_timeout_ms: 2000,
                 replica_batching: None,
                 memtable_bytes: None,
+                refused_backoff_ms: 20,
             },
             schedule_override: None,
         }

@@ -37,6 +37,11 @@ pub enum ClientError {
     /// been applied on some replicas and show up later.
     #[error("{0}")]
     Indefinite(String),
+    /// The store refused the request for its load before any replica saw
+    /// it (our node's `RESOURCE_EXHAUSTED`, reason `overloaded`): nothing
+    /// was applied, and the client backs off before its next op.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A store client bound to one node.

@@ -81,6 +81,9 @@ fn classify(status: tonic::Status, is_read: bool) -> ClientError {
     let msg = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::InvalidArgument => ClientError::Definite(msg),
+        // Admission control's refusal; tonic's own RESOURCE_EXHAUSTED (an
+        // h2 protocol error) says nothing of what the store did.
+        Code::ResourceExhausted if status.message().starts_with("overloaded") => ClientError::Refused(msg),
         Code::Unavailable if is_read && status.message().contains("replicas") => ClientError::Definite(msg),
         _ => ClientError::Indefinite(msg),
     }

@@ -31,7 +31,9 @@ pub async fn final_reads(keys: u32, targets: &[Target], recorder: Arc<Recorder>,
                 let mut done = Op::client(process, OpType::Ok, "read", &key, &target.node);
                 match target.client.read(&key).await {
                     Ok(reply) => (done.value, done.answered_by) = (decode(&reply.siblings), reply.answered_by),
-                    Err(ClientError::Definite(e)) => (done.kind, done.error) = (OpType::Fail, Some(e)),
+                    Err(ClientError::Definite(e) | ClientError::Refused(e)) => {
+                        (done.kind, done.error) = (OpType::Fail, Some(e))
+                    }
                     Err(ClientError::Indefinite(e)) => (done.kind, done.error) = (OpType::Info, Some(e)),
                 }
                 let crashed = done.kind == OpType::Info;

@@ -128,18 +128,24 @@ impl Worker {
         done.kind = OpType::Ok;
         match target.client.read(key).await {
             // A failed read wrote nothing: whatever the reason, the add certainly did not happen.
-            Err(e) => (done.kind, done.error) = (OpType::Fail, Some(format!("read before add: {e}"))),
+            Err(e) => {
+                self.core.note(&e);
+                (done.kind, done.error) = (OpType::Fail, Some(format!("read before add: {e}")))
+            }
             Ok(reply) => {
                 let mut set = merge(&reply.siblings);
                 set.insert(element);
                 let value = serde_json::to_string(&set).expect("a set of strings serializes");
                 match target.client.write(key, &value, &reply.context).await {
                     Ok(w) => (done.version, done.hinted_for) = (Some(w.version), w.hinted_for),
-                    Err(e) => fill_error(&mut done, e),
+                    Err(e) => {
+                        self.core.note(&e);
+                        fill_error(&mut done, e)
+                    }
                 }
             }
         }
-        self.core.finish(done);
+        self.core.finish(done).await;
     }
 }
 

@@ -26,6 +26,7 @@
 use std::sync::Arc;
 
 use history::{Op, OpType, Recorder, Version};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
@@ -57,6 +58,11 @@ pub(crate) struct WorkerCore {
     /// Unique values issued by this worker, so every written value (or
     /// added element) names exactly one invocation.
     seq: u64,
+    /// The back-off delays after a refusal come from here, a stream of
+    /// their own: a refusal never shifts the draws of the ops.
+    backoff_rng: ChaCha8Rng,
+    /// The store refused the op under way: back off once it is recorded.
+    refused: bool,
 }
 
 impl WorkerCore {
@@ -70,7 +76,9 @@ impl WorkerCore {
         stream: &str,
     ) -> WorkerCore {
         let rng = seeded_rng(config.seed, stream, u64::from(index));
-        WorkerCore { config, index, targets, recorder, rng, process: u64::from(index), seq: 0 }
+        let backoff_rng = seeded_rng(config.seed, "refused-backoff", u64::from(index));
+        let process = u64::from(index);
+        WorkerCore { config, index, targets, recorder, rng, process, seq: 0, backoff_rng, refused: false }
     }
 
     /// Records one history line.
@@ -105,11 +113,12 @@ impl WorkerCore {
                 Some(reply)
             }
             Err(e) => {
+                self.note(&e);
                 fill_error(&mut done, e);
                 None
             }
         };
-        self.finish(done);
+        self.finish(done).await;
         reply
     }
 
@@ -124,20 +133,40 @@ impl WorkerCore {
         done.kind = OpType::Ok;
         match target.client.write(key, &value, context).await {
             Ok(reply) => (done.version, done.hinted_for) = (Some(reply.version), reply.hinted_for),
-            Err(e) => fill_error(&mut done, e),
+            Err(e) => {
+                self.note(&e);
+                fill_error(&mut done, e)
+            }
         }
         let acknowledged = done.kind == OpType::Ok;
-        self.finish(done);
+        self.finish(done).await;
         acknowledged
+    }
+
+    /// Notes a failed request: a refusal for load makes the process back
+    /// off once its op is recorded.
+    pub(crate) fn note(&mut self, error: &ClientError) {
+        self.refused |= matches!(error, ClientError::Refused(_));
     }
 
     /// Records a completion; after `info` the process is retired (Jepsen's
     /// rule: its op may still take effect, so it never invokes again).
-    pub(crate) fn finish(&mut self, op: Op) {
+    /// After a refusal the process waits a seeded, jittered back-off
+    /// (`refused_backoff_ms`, between half and one and a half times it), as
+    /// real drivers do: instant retries would measure the harness's storm,
+    /// not the store.
+    pub(crate) async fn finish(&mut self, op: Op) {
         let crashed = op.kind == OpType::Info;
         self.record(op);
         if crashed {
             self.process += u64::from(self.config.knobs.concurrency);
+        }
+        if std::mem::take(&mut self.refused) {
+            let base_ms = self.config.knobs.refused_backoff_ms;
+            if base_ms > 0 {
+                let delay_ms = self.backoff_rng.random_range(base_ms / 2..=base_ms + base_ms / 2);
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            }
         }
     }
 }
@@ -146,7 +175,7 @@ impl WorkerCore {
 /// guarantees nothing changed, `info` when it may have.
 pub(crate) fn fill_error(op: &mut Op, error: ClientError) {
     op.kind = match error {
-        ClientError::Definite(_) => OpType::Fail,
+        ClientError::Definite(_) | ClientError::Refused(_) => OpType::Fail,
         ClientError::Indefinite(_) => OpType::Info,
     };
     op.error = Some(error.to_string());

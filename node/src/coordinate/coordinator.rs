@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{debug, warn, Instrument};
 
@@ -110,7 +111,18 @@ pub struct Coordinator {
     /// The latest per-replica timings of the requests this node coordinated
     /// (PBS's W, A, R, S), for `Admin.Wars`.
     wars: Wars,
+    /// Slots for read repairs running after their read answered: at most
+    /// [`MAX_REPAIRS_IN_FLIGHT`]; past that a repair is dropped and counted.
+    repairs: Arc<Semaphore>,
 }
+
+/// Read repairs that may run at once after their reads answered. Under
+/// overload every read may find a stale replica, and a repair per read
+/// spawned without bound would hold memory and replica bandwidth the
+/// client requests need; a dropped repair is counted
+/// (`read_repairs_dropped`), and the next read of the key or anti-entropy
+/// repairs the replica.
+pub const MAX_REPAIRS_IN_FLIGHT: usize = 1_024;
 
 impl Coordinator {
     /// A coordinator over `parts`; its version counter is seeded from the
@@ -128,6 +140,7 @@ impl Coordinator {
             inflight: Arc::default(),
             counter,
             wars: Wars::default(),
+            repairs: Arc::new(Semaphore::new(MAX_REPAIRS_IN_FLIGHT)),
         }
     }
 
@@ -194,8 +207,10 @@ impl Coordinator {
                     let repair = Arc::clone(self).repair_read(key, round, replies, hints);
                     if self.config.read_repair_blocking {
                         repair.await;
+                    } else if let Ok(slot) = Arc::clone(&self.repairs).try_acquire_owned() {
+                        tokio::spawn(async move { (repair.await, drop(slot)) }.in_current_span());
                     } else {
-                        tokio::spawn(repair.in_current_span());
+                        self.metrics.read_repairs_dropped.inc();
                     }
                 }
                 Ok(ReadOutcome { siblings, replies: answers, answered_by })

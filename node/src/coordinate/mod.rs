@@ -2,7 +2,8 @@
 //!
 //! [`coordinator`] is the request path itself ([`Coordinator`]: write,
 //! read, fan-out, quorum wait, the hand-off to read repair and hints);
-//! [`fan_out`] runs one call per replica and waits for the quorum;
+//! [`admission`] decides which client requests it takes at all (the
+//! excess is refused at once); [`fan_out`] runs one call per replica and waits for the quorum;
 //! [`rounds`] holds the pure quorum state machines (a write waits for W
 //! acks, a read for R replies); [`mint`] the minting of a new version from
 //! the node-wide counter; [`inflight`] the versions this node is still
@@ -12,6 +13,7 @@
 //! are reached through `transport/`, this node's own through
 //! `replica::local`.
 
+pub mod admission;
 pub mod coordinator;
 pub mod error;
 pub mod fan_out;

@@ -24,6 +24,7 @@ use tracing::{debug, error_span, info, Instrument};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StorageKind};
+use crate::coordinate::admission::Admission;
 use crate::coordinate::{Coordinator, WriteOutcome};
 use crate::drivers::background::Background;
 use crate::environment::Environment;
@@ -206,6 +207,8 @@ fn open_storage(config: &Config, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Stora
 pub struct KvService {
     /// The request path.
     coordinator: Arc<Coordinator>,
+    /// Which requests the coordinator takes.
+    admission: Arc<Admission>,
     /// Request counters (puts, gets, deletes, invalid requests).
     metrics: Arc<Metrics>,
     /// Request counts and latencies for Prometheus.
@@ -217,6 +220,7 @@ impl KvService {
     pub fn new(node: &Node) -> Self {
         KvService {
             coordinator: Arc::clone(node.coordinator()),
+            admission: Arc::clone(node.admission()),
             metrics: Arc::clone(node.metrics()),
             requests: Arc::clone(node.requests()),
         }
@@ -251,29 +255,40 @@ impl KvService {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
-        let started = tokio::time::Instant::now();
-        let result = self.get_untimed(request).await;
-        self.observe("get", &result, started);
-        result
+        self.admitted("get", self.get_untimed(request)).await
     }
 
     async fn put(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
-        let started = tokio::time::Instant::now();
-        let result = self.put_untimed(request).await;
-        self.observe("put", &result, started);
-        result
+        self.admitted("put", self.put_untimed(request)).await
     }
 
     async fn delete(&self, request: Request<proto::DeleteRequest>) -> Result<Response<proto::WriteResponse>, Status> {
-        let started = tokio::time::Instant::now();
-        let result = self.delete_untimed(request).await;
-        self.observe("delete", &result, started);
-        result
+        self.admitted("delete", self.delete_untimed(request)).await
     }
 }
 
-/// The handlers proper; the trait methods above time them.
+/// The handlers proper; the trait methods above admit and time them.
 impl KvService {
+    /// Runs `handler` if admission control takes the request, else refuses
+    /// it at once (`RESOURCE_EXHAUSTED`, `overloaded`); times either for
+    /// Prometheus.
+    async fn admitted<T>(&self, op: &str, handler: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+        let started = tokio::time::Instant::now();
+        let result = match self.admission.admit() {
+            Ok(permit) => {
+                let result = handler.await;
+                permit.finish(result.is_err());
+                result
+            }
+            Err(overloaded) => {
+                debug!(%overloaded, op, "refused a client request");
+                Err(Status::from(overloaded))
+            }
+        };
+        self.observe(op, &result, started);
+        result
+    }
+
     /// Records a finished request for Prometheus.
     fn observe<T>(&self, op: &str, result: &Result<T, Status>, started: tokio::time::Instant) {
         self.requests.observe(op, outcome_label(result), started.elapsed());

@@ -2,13 +2,16 @@
 //! outcome labels Prometheus counts requests by.
 //!
 //! A client sees `INVALID_ARGUMENT` for a request that fails validation
-//! (nothing was sent to any replica), `UNAVAILABLE` for a quorum that was
+//! (nothing was sent to any replica), `RESOURCE_EXHAUSTED` with the reason
+//! `overloaded` for one refused by admission control (nor was this one),
+//! `UNAVAILABLE` for a quorum that was
 //! not met (the write may still have reached some replicas), and a peer
 //! sees `INTERNAL` when this node's replica could not apply or read what it
 //! asked for. The message is the error's own text.
 
 use tonic::Status;
 
+use crate::coordinate::admission::Overloaded;
 use crate::coordinate::QuorumError;
 use crate::replica::local::ApplyError;
 use crate::versioning::validate::InvalidRequest;
@@ -25,6 +28,12 @@ impl From<QuorumError> for Status {
     }
 }
 
+impl From<Overloaded> for Status {
+    fn from(error: Overloaded) -> Self {
+        Status::resource_exhausted(error.to_string())
+    }
+}
+
 impl From<ApplyError> for Status {
     fn from(error: ApplyError) -> Self {
         Status::internal(error.to_string())
@@ -38,6 +47,7 @@ pub fn outcome_label<T>(result: &Result<T, Status>) -> &'static str {
         Err(status) => match status.code() {
             tonic::Code::InvalidArgument => "invalid",
             tonic::Code::Unavailable => "unavailable",
+            tonic::Code::ResourceExhausted => "overloaded",
             tonic::Code::DeadlineExceeded => "timeout",
             _ => "error",
         },
@@ -59,5 +69,9 @@ mod tests {
         assert_eq!(late.code(), tonic::Code::Internal);
         assert_eq!(outcome_label::<()>(&Err(late)), "error");
         assert_eq!(outcome_label(&Ok::<(), Status>(())), "ok");
+        let refused = Status::from(Overloaded { in_flight: 3, limit: 3 });
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().starts_with("overloaded"));
+        assert_eq!(outcome_label::<()>(&Err(refused)), "overloaded");
     }
 }

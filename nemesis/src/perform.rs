@@ -15,7 +15,7 @@ use docker::{Cluster, Fault};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::schedule::Action;
+use crate::action::Action;
 use crate::state::FaultState;
 use crate::{corrupt, netem, partition, targets, Grudge, NemesisError};
 

@@ -26,6 +26,7 @@
 pub mod action;
 pub mod clock;
 pub mod corrupt;
+mod error;
 mod execute;
 pub mod grudge;
 pub mod kind;
@@ -39,7 +40,8 @@ pub mod state;
 pub mod targets;
 
 pub use action::{Action, ScheduledAction};
-pub use execute::{execute, execute_all, heal_all, NemesisError};
+pub use error::NemesisError;
+pub use execute::{execute, execute_all, heal_all};
 pub use grudge::Grudge;
 pub use kind::{Composition, NemesisKind, ALL_KINDS};
 pub use perform::observed_offset_s;

@@ -21,9 +21,10 @@ use tracing::{info, warn};
 
 use crate::backend::Backend;
 use crate::expect::{self, Measured};
+use crate::json_file::{read_json, write_json};
 use crate::matrix::Matrix;
 use crate::progress::Progress;
-use crate::run::{self, write_json};
+use crate::run;
 use crate::spec::RunSpec;
 use crate::{index, plot, table, timeline};
 
@@ -133,12 +134,6 @@ fn finished(dir: &Path, spec: &RunSpec) -> Result<Option<Outcome>> {
     let performed = !results.checkers.contains_key(UNSUPPORTED_CHECKER);
     let unsupported = (!performed).then(|| "not performed (unsupported by the backend)".to_string());
     Ok(Some(Outcome { run, dir_name: spec.name.clone(), results: performed.then_some(results), unsupported }))
-}
-
-/// Reads and parses a JSON file, naming it in errors.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
 }
 
 /// Ctrl-C arrived during a run; the cluster has been torn down.

@@ -43,7 +43,7 @@ use history::files;
 use crate::args::CampaignArgs;
 use crate::backend::{Backend, BackendChoice};
 use crate::campaign::check_run;
-use crate::run::write_json;
+use crate::json_file::write_json;
 use crate::sim_run;
 use crate::spec::RunSpec;
 use crate::table::validity_label;

@@ -31,18 +31,11 @@ use workload::{prefix, set, DynamoClient, EtcdClient, RedisClient};
 use crate::store::{RedisRead, Store};
 
 use crate::admin_poll::AdminPoller;
+use crate::json_file::write_json;
 use crate::spec::{RunSpec, WorkloadKind};
 
 /// File name of the planned nemesis schedules inside a run directory.
 pub const SCHEDULE_FILE: &str = "schedule.json";
-
-/// Writes `value` as pretty JSON to `path` atomically (temp file, rename).
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
 
 fn phase(recorder: &Recorder, name: &str) -> Result<()> {
     recorder.record(Op::nemesis("phase", json!({"phase": name})))?;

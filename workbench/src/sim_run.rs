@@ -18,6 +18,7 @@ use dynamo_sim::{SimReport, SimSpec};
 use history::RunConfig;
 use serde_json::json;
 
+use crate::json_file::write_json;
 use crate::run;
 use crate::spec::RunSpec;
 
@@ -100,7 +101,7 @@ pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig, campaign: &s
     }
     run.extra.insert("sim".into(), report_json(&report));
     run.extra.insert("replay".into(), json!(replay_command(campaign)));
-    run::write_json(&dir.join(history::files::RUN), &*run)?;
+    write_json(&dir.join(history::files::RUN), &*run)?;
     Ok(history)
 }
 

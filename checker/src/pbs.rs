@@ -1,7 +1,7 @@
 //! PBS prediction: P(a read covers a write | t ms after its ack), simulated
 //! from the run's own WARS latency distributions.
 //!
-//! The closed form `C(N-W, R) / C(N, R)` ([`crate::t_visibility::pbs_p_stale`])
+//! The closed form `C(N-W, R) / C(N, R)` ([`pbs_p_stale`], defined here)
 //! assumes a write reaches its W acknowledgers and nobody else, ever. A
 //! healthy cluster propagates to every replica within a round trip, so a
 //! W=R=1 run measures almost no stale reads while the closed form says
@@ -49,6 +49,21 @@
 use history::WarsFile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// `C(n, k)` as a float (exact for the small n of a cluster).
+pub fn binomial(n: u32, k: u32) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
+}
+
+/// PBS: the probability that a read quorum of R misses a write quorum of W
+/// among N replicas, right at the acknowledgement.
+pub fn pbs_p_stale(n: u32, w: u32, r: u32) -> f64 {
+    assert!(w <= n && r <= n, "W={w} R={r} must not exceed N={n}");
+    binomial(n - w, r) / binomial(n, r)
+}
 
 /// Trials per predicted point.
 pub const TRIALS: u32 = 20_000;
@@ -233,7 +248,6 @@ pub fn rmse(pairs: &[(f64, f64)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::t_visibility::pbs_p_stale;
 
     /// Exponential samples with mean `mean_ms`, seeded.
     fn exponential(mean_ms: f64, count: usize, seed: u64) -> Vec<f64> {

@@ -16,8 +16,9 @@
 //!
 //! PBS closed form. With N replicas, a write acknowledged by W and a read
 //! of R chosen uniformly, the read misses the write at `t = 0` with
-//! probability `C(N-W, R) / C(N, R)` (zero when `W + R > N`). It ignores
-//! propagation after the ack, so measured staleness should be at most this.
+//! probability `C(N-W, R) / C(N, R)` (zero when `W + R > N`;
+//! [`pbs_p_stale`], defined in [`crate::pbs`]). It ignores propagation
+//! after the ack, so measured staleness should be at most this.
 //!
 //! PBS prediction. When the run has the nodes' WARS timings (`wars.json`),
 //! [`check_with_wars`] also predicts each bin's `P(covered | t)` at the
@@ -30,6 +31,9 @@
 //! in a key's ops; under `lww` the same figures are counted by sorting each
 //! key's acks by ack time and by version and sweeping
 //! ([`crate::visibility_pairs`]), linear in the ops but for a log factor.
+//! That module also defines the bins ([`Bin`], [`BIN_EDGES_MS`]) and the
+//! limits ([`HORIZON_MS`], [`MAX_PAIRS`]) the pairs are counted into, which
+//! this one re-exports: the imports go from here to there only.
 //!
 //! A measurement: `true`, or `unknown` when no read followed an ack.
 
@@ -44,59 +48,22 @@ use crate::pbs::{self, Quorum, WarsModel};
 use crate::result::{CheckResult, Validity};
 use crate::visibility_pairs::Pairs;
 
+/// The PBS closed form, defined in [`crate::pbs`] beside the simulated
+/// prediction; re-exported here, where the checker reports it.
+pub use crate::pbs::{binomial, pbs_p_stale};
+/// The `t` bins and the pairing limits, defined in [`crate::visibility_pairs`]
+/// where the pairs are counted into them; re-exported here as this checker's
+/// parameters.
+pub use crate::visibility_pairs::{Bin, BIN_EDGES_MS, HORIZON_MS, MAX_PAIRS};
+
 /// The checker's name in `results.json`.
 pub const NAME: &str = "t-visibility";
-
-/// Reads later than this after an ack are not paired with it, ms.
-pub const HORIZON_MS: u64 = 10_000;
-
-/// Upper edges of the `t` bins, ms; the last bin is `[5000, HORIZON_MS]`.
-pub const BIN_EDGES_MS: [u64; 11] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000];
-
-/// At most this many (write, read) pairs are examined; more are counted, not checked.
-pub const MAX_PAIRS: usize = 5_000_000;
 
 /// Confidence level of the intervals.
 pub const CONFIDENCE: f64 = 0.95;
 
 /// Bins with fewer pairs than this are predicted but left out of the RMSE.
 pub const RMSE_MIN_PAIRS: u64 = 100;
-
-/// Covered and total pairs in one bin.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Bin {
-    /// Pairs whose read covered the write.
-    pub covered: u64,
-    /// All pairs.
-    pub total: u64,
-    /// Sum of the pairs' `t`, us (for the bin's mean `t`).
-    pub t_sum_us: u64,
-}
-
-impl Bin {
-    /// The mean `t` of the bin's pairs, ms.
-    pub fn t_mean_ms(&self) -> f64 {
-        if self.total == 0 {
-            return 0.0;
-        }
-        self.t_sum_us as f64 / self.total as f64 / 1_000.0
-    }
-}
-
-/// `C(n, k)` as a float (exact for the small n of a cluster).
-pub fn binomial(n: u32, k: u32) -> f64 {
-    if k > n {
-        return 0.0;
-    }
-    (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
-}
-
-/// PBS: the probability that a read quorum of R misses a write quorum of W
-/// among N replicas, right at the acknowledgement.
-pub fn pbs_p_stale(n: u32, w: u32, r: u32) -> f64 {
-    assert!(w <= n && r <= n, "W={w} R={r} must not exceed N={n}");
-    binomial(n - w, r) / binomial(n, r)
-}
 
 /// The Clopper-Pearson interval of `covered / total` at [`CONFIDENCE`].
 pub fn clopper_pearson(covered: u64, total: u64) -> (f64, f64) {
@@ -110,11 +77,6 @@ pub fn clopper_pearson(covered: u64, total: u64) -> (f64, f64) {
         Beta::new(k + 1.0, n - k).map_or(1.0, |b| b.inverse_cdf(1.0 - alpha / 2.0))
     };
     (lower, upper)
-}
-
-/// The bin of a pair `t_ms` after its ack.
-pub(crate) fn bin_of(t_ms: u64) -> usize {
-    BIN_EDGES_MS.iter().position(|edge| t_ms < *edge).unwrap_or(BIN_EDGES_MS.len())
 }
 
 fn bin_label(i: usize) -> String {

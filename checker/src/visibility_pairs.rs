@@ -25,6 +25,11 @@
 //! that reaches the cap, in the acks' invocation order, as the pairwise
 //! visit took them), so are the sums. Under `siblings` covering is a
 //! partial order and t-visibility visits the pairs ([`Pairs::visit`]).
+//!
+//! The bins ([`Bin`], [`BIN_EDGES_MS`], [`bin_of`]) and the limits
+//! ([`HORIZON_MS`], [`MAX_PAIRS`]) are defined here, where pairs are counted
+//! into them; t-visibility imports them (and re-exports the public ones)
+//! and this module imports nothing of it.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +37,41 @@ use std::collections::{BTreeMap, HashMap};
 use history::{Resolution, SiblingRef, Version};
 
 use crate::observe::{Ack, Read};
-use crate::t_visibility::{bin_of, Bin, BIN_EDGES_MS, HORIZON_MS, MAX_PAIRS};
+
+/// Reads later than this after an ack are not paired with it, ms.
+pub const HORIZON_MS: u64 = 10_000;
+
+/// Upper edges of the `t` bins, ms; the last bin is `[5000, HORIZON_MS]`.
+pub const BIN_EDGES_MS: [u64; 11] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 5_000];
+
+/// At most this many (write, read) pairs are examined; more are counted, not checked.
+pub const MAX_PAIRS: usize = 5_000_000;
+
+/// Covered and total pairs in one bin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bin {
+    /// Pairs whose read covered the write.
+    pub covered: u64,
+    /// All pairs.
+    pub total: u64,
+    /// Sum of the pairs' `t`, us (for the bin's mean `t`).
+    pub t_sum_us: u64,
+}
+
+impl Bin {
+    /// The mean `t` of the bin's pairs, ms.
+    pub fn t_mean_ms(&self) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        self.t_sum_us as f64 / self.total as f64 / 1_000.0
+    }
+}
+
+/// The bin of a pair `t_ms` after its ack.
+pub(crate) fn bin_of(t_ms: u64) -> usize {
+    BIN_EDGES_MS.iter().position(|edge| t_ms < *edge).unwrap_or(BIN_EDGES_MS.len())
+}
 
 /// What the pairs add up to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -84,7 +84,8 @@ impl std::str::FromStr for NodeChoice {
     }
 }
 
-/// A storage engine of the node (`--storage`).
+/// A storage engine of the node (`--storage`): the node's `StorageKind`,
+/// value for value (`sim/tests/mirrors.rs` checks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageEngine {
@@ -109,7 +110,8 @@ impl StorageEngine {
 
 /// The node's commit-log fsync policy (`--fsync`): when a write becomes
 /// durable. Under the simulator a kill is a power loss, so this decides
-/// what the node keeps.
+/// what the node keeps. The node's `FsyncPolicy`, value for value
+/// (`sim/tests/mirrors.rs` checks it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fsync {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Knobs, RunLabels};
 
 /// How the store resolves concurrent writes; decides what "covers" means.
+/// The node's `--resolution` takes the same values (`sim/tests/mirrors.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Resolution {

@@ -106,7 +106,8 @@ impl Version {
     /// descendant has a strictly larger sum, so among equal timestamps a
     /// descendant wins; two different dots never compare equal. For undotted
     /// versions it is the order it always was. `dynamo-node` uses the same
-    /// order to pick the lww survivor.
+    /// order to pick the lww survivor (its copy in `versioning/vclock.rs`;
+    /// `sim/tests/mirrors.rs` checks the two agree on every pair).
     ///
     /// It walks the full clocks ([`Version::full_counters`]) without
     /// building them: checkers compare versions once per (read, write) pair,

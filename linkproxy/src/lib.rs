@@ -32,9 +32,11 @@ pub mod fault;
 mod link;
 mod proxy;
 pub mod pump;
+mod shared;
 
 pub use control::{ControlServer, Request};
 pub use error::ProxyError;
 pub use fault::{Distribution, LinkFault, LossMode};
 pub use link::Link;
-pub use proxy::{Counters, LinkStatus, Proxy, ProxyConfig, Status, CLIENT, MAX_CONNECTIONS};
+pub use proxy::{LinkStatus, Proxy, ProxyConfig, Status, CLIENT, MAX_CONNECTIONS};
+pub use shared::Counters;

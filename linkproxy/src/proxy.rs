@@ -5,7 +5,8 @@
 //! S's bytes belong to S->T and T's replies to T->S. S is the name the
 //! source address maps to in [`ProxyConfig::sources`], or [`CLIENT`] for
 //! any other address. The fault table and the counters are keyed by
-//! directed link and shared by every connection, so a fault set through
+//! directed link and shared by every connection (`Shared`, in
+//! [`crate::shared`], which the pumps read too), so a fault set through
 //! [`Proxy::set`] bites the connections already open; [`Proxy::reset`]
 //! closes the connections that carry a link.
 
@@ -18,9 +19,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::JoinHandle;
 
-use crate::fault::{Fate, LinkFault};
+use crate::fault::LinkFault;
+use crate::shared::{lock, Connection, Counters, Shared};
 use crate::{pump, Link, ProxyError};
 
 /// The name of every source address not listed in [`ProxyConfig::sources`].
@@ -43,73 +45,6 @@ pub struct ProxyConfig {
     pub sources: BTreeMap<IpAddr, String>,
     /// Seeds the latency and loss draws.
     pub seed: u64,
-}
-
-/// Bytes counted on one directed link since the proxy started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counters {
-    /// Bytes written through to the other side.
-    pub bytes_passed: u64,
-    /// Bytes thrown away (blackhole, or loss in drop mode).
-    pub bytes_dropped: u64,
-    /// Bytes held back by latency, loss in delay mode or bandwidth.
-    pub bytes_delayed: u64,
-    /// Connections closed by a reset of this link.
-    pub connections_reset: u64,
-}
-
-/// One open connection, for resets.
-struct Connection {
-    /// Its source's name.
-    source: String,
-    /// Aborting it drops both sockets: the connection closes.
-    abort: AbortHandle,
-}
-
-/// What every connection of one proxy shares.
-pub(crate) struct Shared {
-    /// The node behind the proxy.
-    pub(crate) node: String,
-    /// Source address -> peer name (see [`ProxyConfig::sources`]); grows
-    /// as nodes join ([`Proxy::name_source`]).
-    sources: Mutex<BTreeMap<IpAddr, String>>,
-    /// Fault per directed link; a missing link is healthy.
-    faults: Mutex<BTreeMap<Link, LinkFault>>,
-    /// Counters per directed link.
-    counters: Mutex<BTreeMap<Link, Counters>>,
-    /// The seeded RNG every draw takes.
-    rng: Mutex<ChaCha8Rng>,
-    /// Open connections by id.
-    connections: Mutex<BTreeMap<u64, Connection>>,
-    /// Bytes read and not yet written or dropped, over all connections.
-    pub(crate) buffered_bytes: AtomicU64,
-    /// The next connection id.
-    next_id: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().expect("no code panics while holding a proxy lock")
-}
-
-impl Shared {
-    /// The next chunk's fate on `link` and the link's bandwidth limit.
-    pub(crate) fn fate(&self, link: &Link) -> (Fate, Option<u64>) {
-        let faults = lock(&self.faults);
-        match faults.get(link) {
-            None => (Fate::Deliver { delay_ms: 0 }, None),
-            Some(fault) => (fault.draw(&mut *lock(&self.rng)), fault.bandwidth_bytes_per_s),
-        }
-    }
-
-    /// Whether `link` is held now.
-    pub(crate) fn held(&self, link: &Link) -> bool {
-        lock(&self.faults).get(link).is_some_and(|f| f.hold)
-    }
-
-    /// Updates `link`'s counters.
-    pub(crate) fn count(&self, link: &Link, update: impl FnOnce(&mut Counters)) {
-        update(lock(&self.counters).entry(link.clone()).or_default());
-    }
 }
 
 /// What [`Proxy::status`] reports for one link.

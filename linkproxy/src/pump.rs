@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::fault::Fate;
-use crate::proxy::Shared;
+use crate::shared::Shared;
 use crate::Link;
 
 /// The most bytes one read takes from a socket.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use rand::Rng;
 
-use crate::schedule::{Action, ScheduledAction};
+use crate::action::{Action, ScheduledAction};
 use crate::targets;
 
 /// Offsets are drawn from this range of magnitudes, seconds.

@@ -18,74 +18,13 @@
 
 use docker::{DataFile, FileDamage};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::schedule::{Action, ScheduledAction};
+use crate::action::{Action, ScheduledAction};
 
-/// Which of the engine's files a window aims at. An enum, not a string, so
-/// a misspelt kind cannot compile; its name (`as_str`, and serde's) is what
-/// schedules and history events have always written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// A commit-log segment, `wal-<n>.log`.
-    Wal,
-    /// A sorted table, `<n>.sst`.
-    Sstable,
-}
-
-impl Target {
-    /// Every kind, in the order a window draws from (the order fixes what a seed draws).
-    pub const ALL: [Target; 2] = [Target::Wal, Target::Sstable];
-
-    /// The name in schedules and history events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Wal => "wal",
-            Target::Sstable => "sstable",
-        }
-    }
-
-    /// The other kind: what a window hits when the node holds none of this one.
-    pub fn other(self) -> Target {
-        match self {
-            Target::Wal => Target::Sstable,
-            Target::Sstable => Target::Wal,
-        }
-    }
-
-    /// Whether `name` is one of the engine's files of this kind.
-    pub fn matches(self, name: &str) -> bool {
-        match self {
-            Target::Wal => name.starts_with("wal-") && name.ends_with(".log"),
-            Target::Sstable => name.ends_with(".sst"),
-        }
-    }
-}
-
-/// What a window does to the file; an enum for the same reason as [`Target`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Damage {
-    /// XOR one byte with the window's mask.
-    Flip,
-    /// Cut the file short.
-    Truncate,
-}
-
-impl Damage {
-    /// Every damage, in the order a window draws from (the order fixes what a seed draws).
-    pub const ALL: [Damage; 2] = [Damage::Flip, Damage::Truncate];
-
-    /// The name in schedules and history events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Damage::Flip => "flip",
-            Damage::Truncate => "truncate",
-        }
-    }
-}
+/// The kind of file and the damage a window draws: defined in [`crate::action`]
+/// with the [`Action::Corrupt`] that carries them, re-exported here.
+pub use crate::action::{Damage, Target};
 
 /// One corrupt window: kill, damage and keep down one node, restart it at `end_ms`.
 pub fn window(nodes: &[String], start_ms: u64, end_ms: u64, rng: &mut impl Rng) -> Vec<ScheduledAction> {

@@ -11,45 +11,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use docker::{Cluster, ClusterError, Fault};
+use docker::{Cluster, Fault};
 use futures::future::join_all;
 use history::{Op, Recorder};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+use crate::error::NemesisError;
 use crate::perform::perform;
 use crate::state::FaultState;
 use crate::{netem, partition, Schedule};
-
-/// Why a nemesis could not do what it was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum NemesisError {
-    /// The backend cannot perform this fault; reported, never faked.
-    #[error("the {backend} backend cannot do {fault}; reported as unsupported, not faked")]
-    Unsupported {
-        /// The backend's name.
-        backend: &'static str,
-        /// The fault asked for.
-        fault: String,
-    },
-    /// A command inside a node failed.
-    #[error("on {node}, `{command}` failed: {detail}")]
-    Command {
-        /// The node it ran in.
-        node: String,
-        /// The shell command.
-        command: String,
-        /// Exit status and output.
-        detail: String,
-    },
-    /// The backend failed (kill, restart, exec, ...).
-    #[error(transparent)]
-    Cluster(#[from] ClusterError),
-    /// The history could not be written.
-    #[error("cannot record a nemesis event: {0}")]
-    Record(#[from] history::HistoryError),
-}
 
 /// Runs one schedule, whose times are offsets from `phase_start`.
 pub async fn execute(

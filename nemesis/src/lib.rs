@@ -3,7 +3,9 @@
 //! A *schedule* ([`schedule`]) is pure: from the run's seed, the nodes and the
 //! time limit it decides what happens when and to whom, e.g. "at 4.2 s cut
 //! n2 off from n1 and n3; at 9.0 s heal". It touches nothing, so a test can
-//! compare the schedules of two runs with the same seed. An *executor*
+//! compare the schedules of two runs with the same seed. Its steps are
+//! [`Action`]s ([`action`]), the vocabulary every nemesis's schedule draws
+//! and the executor performs. An *executor*
 //! ([`execute`]) applies schedules to a [`docker::Cluster`] and records each
 //! action in the history as a nemesis `info` event that says exactly what was
 //! done (the grudge, the nodes killed, the clock offsets set and observed).
@@ -21,8 +23,10 @@
 //! [`NemesisError::Unsupported`]: the campaign reports the run as such rather
 //! than pretending a partition happened.
 
+pub mod action;
 pub mod clock;
 pub mod corrupt;
+mod error;
 mod execute;
 pub mod grudge;
 pub mod kind;
@@ -35,9 +39,11 @@ pub mod schedule;
 pub mod state;
 pub mod targets;
 
-pub use execute::{execute, execute_all, heal_all, NemesisError};
+pub use action::{Action, ScheduledAction};
+pub use error::NemesisError;
+pub use execute::{execute, execute_all, heal_all};
 pub use grudge::Grudge;
 pub use kind::{Composition, NemesisKind, ALL_KINDS};
 pub use perform::observed_offset_s;
-pub use schedule::{Action, Rhythm, Schedule, ScheduledAction, Scope};
+pub use schedule::{Rhythm, Schedule, Scope};
 pub use state::FaultState;

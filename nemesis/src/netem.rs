@@ -11,7 +11,7 @@
 
 use rand::Rng;
 
-use crate::schedule::{Action, ScheduledAction};
+use crate::action::{Action, ScheduledAction};
 
 /// The interface the qdisc goes on inside each container.
 pub const INTERFACE: &str = "eth0";

@@ -15,7 +15,8 @@
 use docker::{Cluster, Fault};
 use futures::future::join_all;
 
-use crate::{Grudge, NemesisError};
+use crate::error::NemesisError;
+use crate::Grudge;
 
 /// The shell command that installs `node`'s part of `grudge`.
 fn rules_for(cluster: &dyn Cluster, grudge: &Grudge, node: &str) -> Result<Option<String>, NemesisError> {

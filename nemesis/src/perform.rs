@@ -15,9 +15,10 @@ use docker::{Cluster, Fault};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::schedule::Action;
+use crate::action::Action;
+use crate::error::NemesisError;
 use crate::state::FaultState;
-use crate::{corrupt, netem, partition, targets, Grudge, NemesisError};
+use crate::{corrupt, netem, partition, targets, Grudge};
 
 /// Does `action`; returns what was done.
 pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<FaultState>) -> Result<Value, NemesisError> {

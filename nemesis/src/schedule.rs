@@ -10,170 +10,18 @@
 //! Several nemeses compose: each kind gets its own schedule drawn from its
 //! own random stream ([`plan_all`]), so adding `clock` to `kill` does not move
 //! a single kill. The executor runs the schedules side by side.
-
-use std::collections::BTreeMap;
+//!
+//! The steps a schedule is made of, [`Action`] and [`ScheduledAction`], are
+//! defined in [`crate::action`], below every module that draws them (the
+//! per-nemesis `window`s here call into), so those modules need nothing of
+//! this one.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::grudge::Grudge;
+use crate::action::{Action, ScheduledAction};
 use crate::kind::NemesisKind;
 use crate::{clock, corrupt, membership, netem, partition_plan, targets};
-
-/// One thing the nemesis does. Serialized with the history's `f` names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "f", rename_all = "kebab-case")]
-pub enum Action {
-    /// Install a grudge (scheme names which partition shape it is).
-    StartPartition {
-        /// `isolate-one`, `random-halves`, `majorities-ring`, `bridge` or `one-way`.
-        scheme: String,
-        /// Who drops whose packets.
-        grudge: Grudge,
-        /// Hold the grudge's pairs (both ways: messages queued, delivered at
-        /// the heal) instead of cutting its links (`partition-hold`).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        hold: bool,
-    },
-    /// Remove every partition rule.
-    StopPartition,
-    /// SIGKILL these nodes' processes (data directories kept).
-    Kill {
-        /// The victims; with `primaries_of`, only the fallback for stores
-        /// that cannot tell a key's preference list.
-        nodes: Vec<String>,
-        /// Target the home replicas of this key instead (a minority of
-        /// them, resolved when executed; see [`targets`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        primaries_of: Option<String>,
-    },
-    /// Start killed nodes again on their data.
-    Restart {
-        /// The nodes to bring back; with `primaries_of`, only the fallback for stores
-        /// that cannot tell a key's preference list.
-        nodes: Vec<String>,
-        /// Target the home replicas of this key instead (a minority of
-        /// them, resolved when executed; see [`targets`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        primaries_of: Option<String>,
-    },
-    /// SIGSTOP these nodes.
-    Pause {
-        /// The victims; with `primaries_of`, only the fallback for stores
-        /// that cannot tell a key's preference list.
-        nodes: Vec<String>,
-        /// Target the home replicas of this key instead (a minority of
-        /// them, resolved when executed; see [`targets`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        primaries_of: Option<String>,
-    },
-    /// SIGCONT these nodes.
-    Resume {
-        /// The nodes to wake; with `primaries_of`, only the fallback for stores
-        /// that cannot tell a key's preference list.
-        nodes: Vec<String>,
-        /// Target the home replicas of this key instead (a minority of
-        /// them, resolved when executed; see [`targets`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        primaries_of: Option<String>,
-    },
-    /// Set these nodes' wall-clock offsets (libfaketime), in seconds.
-    ClockBump {
-        /// `bump` (one jump) or `strobe` (one of several back-and-forth jumps).
-        mode: String,
-        /// node -> offset from the true time, seconds.
-        offsets_s: BTreeMap<String, i64>,
-    },
-    /// Reset these nodes' clocks to the true time.
-    ClockReset {
-        /// The nodes whose offset goes back to zero.
-        nodes: Vec<String>,
-    },
-    /// `tc qdisc replace dev eth0 root netem ...` on these nodes.
-    StartLatency {
-        /// The nodes whose interface gets the qdisc.
-        nodes: Vec<String>,
-        /// Mean added delay, ms.
-        delay_ms: u64,
-        /// Standard deviation of the delay (normal distribution), ms.
-        jitter_ms: u64,
-        /// Packet loss, percent.
-        loss_pct: u32,
-    },
-    /// Remove the netem qdisc from every node.
-    StopLatency,
-    /// Start a fresh node that joins the ring (its ranges stream in).
-    Join {
-        /// Its id, past every name the run has used.
-        node: String,
-    },
-    /// SIGKILL `node`, then damage one of its data files (it stays down
-    /// until the window's `restart`); see [`corrupt`]. The file and offset
-    /// are the picks reduced over the files the node holds then.
-    Corrupt {
-        /// The victim.
-        node: String,
-        /// `wal` or `sstable`: the kind of file aimed at.
-        target: corrupt::Target,
-        /// `flip` (XOR one byte with `mask`) or `truncate` (cut the file).
-        damage: corrupt::Damage,
-        /// Which file: modulo the count of that kind, in name order.
-        file_pick: u64,
-        /// Which byte (flip) or the length cut to (truncate): modulo the file's size.
-        offset_pick: u64,
-        /// The bits a flip flips (never 0).
-        mask: u8,
-    },
-    /// Decommission a node (`Admin.Leave`: its ranges stream away), then
-    /// remove its container or process.
-    Leave {
-        /// The departing member.
-        node: String,
-    },
-}
-
-impl Action {
-    /// The history's `f` for this action.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::StartPartition { .. } => "start-partition",
-            Action::StopPartition => "stop-partition",
-            Action::Kill { .. } => "kill",
-            Action::Restart { .. } => "restart",
-            Action::Pause { .. } => "pause",
-            Action::Resume { .. } => "resume",
-            Action::ClockBump { .. } => "clock-bump",
-            Action::ClockReset { .. } => "clock-reset",
-            Action::StartLatency { .. } => "start-latency",
-            Action::StopLatency => "stop-latency",
-            Action::Join { .. } => "join",
-            Action::Leave { .. } => "leave",
-            Action::Corrupt { .. } => "corrupt",
-        }
-    }
-
-    /// Whether this action begins a fault window (the rest end one or adjust it).
-    pub fn starts_fault(&self) -> bool {
-        matches!(
-            self,
-            Action::StartPartition { .. }
-                | Action::Kill { .. }
-                | Action::Pause { .. }
-                | Action::StartLatency { .. }
-                | Action::Join { .. }
-                | Action::Corrupt { .. }
-        ) || matches!(self, Action::ClockBump { mode, .. } if mode != "strobe")
-    }
-}
-
-/// An action and when it happens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduledAction {
-    /// Milliseconds after the fault phase starts.
-    pub at_ms: u64,
-    /// What is done then.
-    pub action: Action,
-}
 
 /// The whole plan of one nemesis kind for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -293,9 +141,14 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+    use std::collections::BTreeSet;
 
     fn nodes() -> Vec<String> {
-        (1..=3).map(|i| format!("n{i}")).collect()
+        nodes_n(3)
+    }
+
+    fn nodes_n(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
     }
 
     fn keys() -> Vec<String> {
@@ -362,5 +215,49 @@ mod tests {
     fn no_nemesis_no_actions() {
         let s = plan3(NemesisKind::None, 20_000, 1);
         assert!(s.actions.is_empty());
+    }
+
+    /// The membership schedule over `n` nodes and no keys.
+    fn membership(n: usize, seed: u64) -> Schedule {
+        let nodes = nodes_n(n);
+        let scope = Scope { nodes: &nodes, keys: &[] };
+        plan(NemesisKind::Membership, scope, 60_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    #[test]
+    fn membership_same_seed_same_joins_and_leaves() {
+        assert_eq!(membership(3, 5), membership(3, 5));
+        assert_ne!(membership(3, 5), membership(3, 6));
+    }
+
+    /// Replays a membership schedule: joins are fresh names, leaves are members, and
+    /// the cluster never goes below its initial size.
+    #[test]
+    fn membership_never_below_the_initial_size_and_names_are_fresh() {
+        for (n, seed) in (1..=5).flat_map(|n| (0..40).map(move |seed| (n, seed))) {
+            let s = membership(n, seed);
+            let mut members: BTreeSet<String> = nodes_n(n).into_iter().collect();
+            let mut used = members.clone();
+            let (mut joins, mut initial_left) = (0, 0);
+            for step in &s.actions {
+                match &step.action {
+                    Action::Join { node } => {
+                        assert!(used.insert(node.clone()), "{node} reused: {s:?}");
+                        members.insert(node.clone());
+                        joins += 1;
+                    }
+                    Action::Leave { node } => {
+                        assert!(members.remove(node), "{node} left without being a member: {s:?}");
+                        assert!(members.len() >= n && !members.is_empty(), "below {n}: {s:?}");
+                        initial_left += usize::from(nodes_n(n).contains(node));
+                    }
+                    other => panic!("membership scheduled {other:?}"),
+                }
+            }
+            if n >= 2 {
+                assert!(joins > 0, "60 s and no join: {s:?}");
+            }
+            assert!(initial_left <= joins);
+        }
     }
 }

@@ -18,7 +18,9 @@
 //! - [`links`]: how faults on one link compose; [`net`]: tonic over turmoil
 //!   sockets; [`clock`]: simulated time plus a per-node offset; [`disk`]:
 //!   the power-loss engine the node runs inline; [`log`]:
-//!   the nodes' logs in one file per run, stamped with simulated time.
+//!   the nodes' logs in one file per run, stamped with simulated time;
+//!   [`SimError`]: why a simulation failed (its own module, which the step
+//!   loop and the log both return).
 //!
 //! turmoil rather than madsim: turmoil simulates only the network and time
 //! under a stock tokio, so the node, tonic and hyper build unchanged and the
@@ -29,10 +31,12 @@ pub mod clock;
 pub mod cluster;
 pub mod control;
 pub mod disk;
+mod error;
 pub mod links;
 pub mod log;
 pub mod net;
 pub mod world;
 
 pub use cluster::{SimCluster, BACKEND};
-pub use world::{node_seed, simulate, SimError, SimReport, SimSpec};
+pub use error::SimError;
+pub use world::{node_seed, simulate, SimReport, SimSpec};

@@ -15,7 +15,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::EnvFilter;
 
-use crate::world::SimError;
+use crate::error::SimError;
 
 /// Stamps a line with the simulated time since the run started.
 struct SimTime;

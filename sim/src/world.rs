@@ -30,6 +30,7 @@ use serde_json::json;
 use crate::clock::{ClockOffset, SimClock};
 use crate::cluster::{SimCluster, PORT};
 use crate::control::{Control, ControlQueue, Reply};
+use crate::error::SimError;
 use crate::links::LinkOp;
 use crate::net;
 
@@ -77,33 +78,6 @@ impl SimReport {
     pub fn speedup(&self) -> f64 {
         self.sim_elapsed.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
     }
-}
-
-/// Why a simulation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// A node's configuration is invalid.
-    #[error("node {node}: invalid configuration: {reason}")]
-    Config {
-        /// The node.
-        node: String,
-        /// What the node's own parser said.
-        reason: String,
-    },
-    /// The simulator stopped: a host failed, or the run passed its limit.
-    #[error("the simulation failed: {0}")]
-    Sim(String),
-    /// The harness returned an error.
-    #[error("{0}")]
-    Harness(String),
-    /// The log file could not be created.
-    #[error("cannot create the simulation log {path}: {source}")]
-    Log {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
 }
 
 /// A node host's state that outlives its software: disks, clock, flags.

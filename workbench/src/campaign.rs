@@ -21,10 +21,12 @@ use tracing::{info, warn};
 
 use crate::backend::Backend;
 use crate::expect::{self, Measured};
+use crate::json_file::{read_json, write_json};
 use crate::matrix::Matrix;
 use crate::progress::Progress;
-use crate::run::{self, write_json};
+use crate::run::{self, apply_status, node_status};
 use crate::spec::RunSpec;
+use crate::table::Outcome;
 use crate::{index, plot, table, timeline};
 
 /// A campaign: its name, where it writes, the backend and the matrix.
@@ -42,18 +44,6 @@ pub struct Plan {
     pub expect_anomalies: bool,
     /// Skip runs already finished in this campaign's directory.
     pub resume: bool,
-}
-
-/// What one run left behind.
-pub struct Outcome {
-    /// Its `run.json`.
-    pub run: RunConfig,
-    /// Its directory name.
-    pub dir_name: String,
-    /// None: the run could not be performed on this backend.
-    pub results: Option<Results>,
-    /// Why it was not performed.
-    pub unsupported: Option<String>,
 }
 
 /// Runs the whole campaign; returns the process exit code.
@@ -133,12 +123,6 @@ fn finished(dir: &Path, spec: &RunSpec) -> Result<Option<Outcome>> {
     let performed = !results.checkers.contains_key(UNSUPPORTED_CHECKER);
     let unsupported = (!performed).then(|| "not performed (unsupported by the backend)".to_string());
     Ok(Some(Outcome { run, dir_name: spec.name.clone(), results: performed.then_some(results), unsupported }))
-}
-
-/// Reads and parses a JSON file, naming it in errors.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
 }
 
 /// Ctrl-C arrived during a run; the cluster has been torn down.
@@ -232,42 +216,6 @@ fn record_mechanisms(cluster: &dyn Cluster, spec: &RunSpec, run: &mut RunConfig)
 async fn record_status(cluster: &dyn Cluster, run: &mut RunConfig) {
     if let Some(status) = node_status(cluster).await {
         apply_status(&status, run);
-    }
-}
-
-/// What the first node reports in `Admin.Status`, over the cluster's own
-/// channel (TCP, or the simulator's sockets); None, with a warning, if it
-/// does not answer.
-pub async fn node_status(cluster: &dyn Cluster) -> Option<proto::StatusResponse> {
-    let node = cluster.nodes().first().cloned()?;
-    let channel = cluster.channel(&node, std::time::Duration::from_secs(2)).ok()?;
-    match proto::admin_client::AdminClient::new(channel).status(proto::StatusRequest {}).await {
-        Ok(status) => Some(status.into_inner()),
-        Err(e) => {
-            warn!("cannot read what is in force from {node}: {e}; run.json keeps the flags passed");
-            None
-        }
-    }
-}
-
-/// Writes `status`'s storage engine and switches into `run`.
-pub fn apply_status(status: &proto::StatusResponse, run: &mut RunConfig) {
-    run.labels.storage = Some(status.storage.clone());
-    let reported = [
-        (&mut run.sloppy_quorum, status.sloppy_quorum),
-        (&mut run.hinted_handoff, status.hinted_handoff),
-        (&mut run.read_repair, status.read_repair),
-        (&mut run.anti_entropy, status.anti_entropy),
-    ];
-    for (field, value) in reported {
-        match value {
-            Some(v) => *field = v,
-            None => warn!("the node does not report its switches (an older node); run.json keeps the flags passed"),
-        }
-    }
-    // Only a test build has any; its runs must say so wherever they are read.
-    if !status.planted_bugs.is_empty() {
-        run.extra.insert("planted_bugs".into(), serde_json::json!(status.planted_bugs));
     }
 }
 

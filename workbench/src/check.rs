@@ -14,8 +14,8 @@ use checker::{Results, Validity};
 use history::{files, RunConfig};
 use serde_json::json;
 
-use crate::campaign::{check_run, read_json};
-use crate::run::write_json;
+use crate::campaign::check_run;
+use crate::json_file::{read_json, write_json};
 use crate::table::{self, Row};
 
 /// Run directories under `dir`: itself if it holds a `run.json`, else its children that do.

@@ -43,7 +43,7 @@ use history::files;
 use crate::args::CampaignArgs;
 use crate::backend::{Backend, BackendChoice};
 use crate::campaign::check_run;
-use crate::run::write_json;
+use crate::json_file::write_json;
 use crate::sim_run;
 use crate::spec::RunSpec;
 use crate::table::validity_label;
@@ -312,7 +312,7 @@ fn simulate_and_check(spec: &RunSpec, run_dir: &Path, replay: &str) -> Result<(R
     write_json(&run_dir.join(files::RUN), &run)?;
     let (history, status, report) = sim_run::simulate_here(spec, run_dir, None)?;
     if let Some(status) = status {
-        crate::campaign::apply_status(&status, &mut run);
+        crate::run::apply_status(&status, &mut run);
     }
     run.extra.insert("sim".into(), sim_run::report_json(&report));
     run.extra.insert("replay".into(), serde_json::json!(replay));

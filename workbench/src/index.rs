@@ -7,16 +7,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::campaign::Outcome;
 use crate::expect::Verdict;
 use crate::plot::{LATENCY_PNG, THROUGHPUT_PNG, T_VISIBILITY_PNG};
-use crate::table::{config_label, nemesis_label, validity_label};
-use crate::timeline::{anomalies, TIMELINE_HTML};
-
-/// Escapes text for HTML.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use crate::table::{config_label, nemesis_label, validity_label, Outcome};
+use crate::timeline::{anomalies, esc, TIMELINE_HTML};
 
 fn verdict_cell(o: &Outcome) -> String {
     match (&o.results, &o.unsupported) {

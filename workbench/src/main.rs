@@ -26,6 +26,7 @@ mod expect;
 mod explore;
 mod flag_values;
 mod index;
+mod json_file;
 mod matrix;
 mod planted;
 mod plot;

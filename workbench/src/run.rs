@@ -12,6 +12,11 @@
 //!
 //! The cluster is always torn down by the caller ([`crate::campaign`]), also
 //! on error and on Ctrl-C; this module only borrows it.
+//!
+//! What the nodes report in force when the run starts ([`node_status`],
+//! written into `run.json` by [`apply_status`]) is read here too, for both
+//! callers: the campaign on a real cluster, and the simulated run
+//! ([`crate::sim_run`]) inside its simulation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,28 +26,22 @@ use tokio::time::Instant;
 
 use anyhow::{Context, Result};
 use docker::Cluster;
-use history::{files, Op, Recorder};
+use history::{files, Op, Recorder, RunConfig};
 use nemesis::{FaultState, NemesisKind, Rhythm, Schedule};
 use serde_json::json;
 use tokio::sync::Mutex;
+use tracing::warn;
 use workload::register::{self, RunSummary, Target};
 use workload::{prefix, set, DynamoClient, EtcdClient, RedisClient};
 
 use crate::store::{RedisRead, Store};
 
 use crate::admin_poll::AdminPoller;
+use crate::json_file::write_json;
 use crate::spec::{RunSpec, WorkloadKind};
 
 /// File name of the planned nemesis schedules inside a run directory.
 pub const SCHEDULE_FILE: &str = "schedule.json";
-
-/// Writes `value` as pretty JSON to `path` atomically (temp file, rename).
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
 
 fn phase(recorder: &Recorder, name: &str) -> Result<()> {
     recorder.record(Op::nemesis("phase", json!({"phase": name})))?;
@@ -58,6 +57,42 @@ pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
     nemesis::schedule::plan_all(&spec.nemesis.kinds, scope, fault_ms, Rhythm::default(), |k: NemesisKind| {
         workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.stream_name()), 0)
     })
+}
+
+/// What the first node reports in `Admin.Status`, over the cluster's own
+/// channel (TCP, or the simulator's sockets); None, with a warning, if it
+/// does not answer.
+pub async fn node_status(cluster: &dyn Cluster) -> Option<proto::StatusResponse> {
+    let node = cluster.nodes().first().cloned()?;
+    let channel = cluster.channel(&node, std::time::Duration::from_secs(2)).ok()?;
+    match proto::admin_client::AdminClient::new(channel).status(proto::StatusRequest {}).await {
+        Ok(status) => Some(status.into_inner()),
+        Err(e) => {
+            warn!("cannot read what is in force from {node}: {e}; run.json keeps the flags passed");
+            None
+        }
+    }
+}
+
+/// Writes `status`'s storage engine and switches into `run`.
+pub fn apply_status(status: &proto::StatusResponse, run: &mut RunConfig) {
+    run.labels.storage = Some(status.storage.clone());
+    let reported = [
+        (&mut run.sloppy_quorum, status.sloppy_quorum),
+        (&mut run.hinted_handoff, status.hinted_handoff),
+        (&mut run.read_repair, status.read_repair),
+        (&mut run.anti_entropy, status.anti_entropy),
+    ];
+    for (field, value) in reported {
+        match value {
+            Some(v) => *field = v,
+            None => warn!("the node does not report its switches (an older node); run.json keeps the flags passed"),
+        }
+    }
+    // Only a test build has any; its runs must say so wherever they are read.
+    if !status.planted_bugs.is_empty() {
+        run.extra.insert("planted_bugs".into(), serde_json::json!(status.planted_bugs));
+    }
 }
 
 /// Drives the workload and the nemeses on a started cluster and writes

@@ -18,6 +18,7 @@ use dynamo_sim::{SimReport, SimSpec};
 use history::RunConfig;
 use serde_json::json;
 
+use crate::json_file::write_json;
 use crate::run;
 use crate::spec::RunSpec;
 
@@ -96,11 +97,11 @@ pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig, campaign: &s
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let (history, status, report) = simulate(spec, dir, Some(logs.join("sim.log"))).await?;
     if let Some(status) = status {
-        crate::campaign::apply_status(&status, run);
+        run::apply_status(&status, run);
     }
     run.extra.insert("sim".into(), report_json(&report));
     run.extra.insert("replay".into(), json!(replay_command(campaign)));
-    run::write_json(&dir.join(history::files::RUN), &*run)?;
+    write_json(&dir.join(history::files::RUN), &*run)?;
     Ok(history)
 }
 
@@ -159,7 +160,7 @@ async fn harness(
     cluster: Arc<dynamo_sim::SimCluster>,
 ) -> Result<(PathBuf, Option<proto::StatusResponse>), String> {
     let cluster: Arc<dyn Cluster> = cluster;
-    let status = crate::campaign::node_status(cluster.as_ref()).await;
+    let status = run::node_status(cluster.as_ref()).await;
     let history = run::drive(&spec, cluster, &dir).await.map_err(|e| format!("{e:#}"))?;
     Ok((history, status))
 }

@@ -8,7 +8,8 @@
 //! default, and no flag is passed, so a campaign never breaks on a node that
 //! predates a flag it was not asked to set. Which values were then in force
 //! is not guessed here: the campaign records what the nodes report in
-//! `Admin.Status` when the run starts ([`crate::campaign`]); until then,
+//! `Admin.Status` when the run starts ([`crate::campaign`], through
+//! [`crate::run::apply_status`]); until then,
 //! `run.json` holds the flags passed (`switches_passed`) and `false` for the
 //! rest.
 

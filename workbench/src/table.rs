@@ -4,6 +4,10 @@
 //! Rows are built from `run.json` and `results.json` only, so the same
 //! tables come out of a live campaign and of `workbench check` re-reading
 //! the run directories later. Figures a run does not have print as `-`.
+//!
+//! What one run left behind, an [`Outcome`], is defined here with the rows
+//! it becomes: the campaign builds one per run and both this module's
+//! tables and the campaign's `index.html` ([`crate::index`]) read them.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +16,18 @@ use history::RunConfig;
 use serde_json::Value;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
+
+/// What one run left behind.
+pub struct Outcome {
+    /// Its `run.json`.
+    pub run: RunConfig,
+    /// Its directory name.
+    pub dir_name: String,
+    /// None: the run could not be performed on this backend.
+    pub results: Option<Results>,
+    /// Why it was not performed.
+    pub unsupported: Option<String>,
+}
 
 /// What the columns mean, printed above the tables.
 pub const LEGEND: &str = "Columns: stale = reads that missed a write acknowledged before they began; \

@@ -24,6 +24,10 @@
 //! for the filter, no network) and static: every bar is in the HTML, so it
 //! reads the same with scripts off. [`render`] is a pure function of the
 //! history and the results; [`write_timeline`] puts it in a run directory.
+//!
+//! The HTML escaping ([`esc`]) is defined here and the campaign's index page
+//! ([`crate::index`]), which links every run's timeline, imports it: the
+//! index depends on this page and not the other way round.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -35,7 +39,11 @@ use checker::Results;
 use history::{files, read_history, History, OpType, Process};
 use serde_json::Value;
 
-use crate::index::esc;
+/// Escapes text for HTML (this page's, and the campaign's `index.html`,
+/// [`crate::index`], which imports it from here).
+pub(crate) fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
 
 /// File name of the page inside a run directory.
 pub const TIMELINE_HTML: &str = "timeline.html";

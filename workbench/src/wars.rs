@@ -19,7 +19,7 @@ use history::{files, LegSamples, NodeWars, WarsFile};
 use nemesis::NemesisKind;
 use proto::admin_client::AdminClient;
 
-use crate::run::write_json;
+use crate::json_file::write_json;
 use crate::spec::RunSpec;
 
 /// How long one node may take to answer `Admin.Wars`.

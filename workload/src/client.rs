@@ -1,4 +1,11 @@
 //! The client abstraction: one store, one request at a time, honest outcomes.
+//!
+//! A [`Target`] pairs a node's name with the [`Client`] bound to it: what
+//! every workload (and the shared worker core, [`crate::worker`]) sends to.
+//! It lives here, beside the client it wraps, so that the workloads and the
+//! worker core import it from below rather than from each other.
+
+use std::sync::Arc;
 
 use history::Version;
 
@@ -49,4 +56,13 @@ pub enum ClientError {
 pub trait Client: Send + Sync {
     async fn read(&self, key: &str) -> Result<ReadReply, ClientError>;
     async fn write(&self, key: &str, value: &str, context: &[u8]) -> Result<WriteReply, ClientError>;
+}
+
+/// A node the workload can send to.
+#[derive(Clone)]
+pub struct Target {
+    /// The node's name, as the history records it.
+    pub node: String,
+    /// The client bound to that node.
+    pub client: Arc<dyn Client>,
 }

@@ -35,16 +35,12 @@ use tracing::warn;
 
 use crate::arrival::{self, Arrival, OpenLoopCounts, Schedule, Slot};
 use crate::worker::WorkerCore;
-use crate::{seeded_rng, Client, WorkloadConfig};
+use crate::{seeded_rng, WorkloadConfig};
 
+/// Defined in [`crate::client`] beside the client it wraps (the worker core
+/// imports it from there too); re-exported here for the workloads' callers.
+pub use crate::client::Target;
 pub use history::NodeChoice;
-
-/// A node the workload can send to.
-#[derive(Clone)]
-pub struct Target {
-    pub node: String,
-    pub client: Arc<dyn Client>,
-}
 
 /// What a workload run did, for the progress line and sanity checks.
 #[derive(Debug, Clone, Copy, Default)]

@@ -30,7 +30,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::register::Target;
+use crate::client::Target;
 use crate::{seeded_rng, ClientError, ReadReply, WorkloadConfig};
 
 /// How a workload writes a read's siblings into the history's `value`.

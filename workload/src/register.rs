@@ -42,7 +42,9 @@ pub use history::NodeChoice;
 /// A node the workload can send to.
 #[derive(Clone)]
 pub struct Target {
+    /// The node's id (`n1`, ...), recorded as each op's `node`.
     pub node: String,
+    /// A client bound to that node.
     pub client: Arc<dyn Client>,
 }
 

@@ -137,7 +137,7 @@ pub struct SiblingRef<'a> {
 #[derive(Deserialize)]
 struct SiblingShape {
     /// Required, never read here.
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "parsed only to require the field, as Sibling does")]
     value: serde::de::IgnoredAny,
     version: Version,
 }

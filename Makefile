@@ -79,7 +79,7 @@ PLANTED_SWEEP_FLAGS ?= --backend sim --seeds 1..51 --nodes 5 --quorums "2,2" --n
 PLANTED_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted
 
-.PHONY: bench-peers all build deps image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
+.PHONY: bench-peers all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
 
 all: build
 
@@ -106,6 +106,22 @@ test: BUILD_TARGETS = --all-targets
 
 build:
 	$(CARGO) build --release --workspace $(BUILD_TARGETS)
+
+# The gates every change passes before anything is built or run: the tree
+# is formatted (rustfmt.toml) and clippy finds nothing, the workspace's
+# lint table (Cargo.toml) included, with every warning an error. Both tools
+# are rustup components; a toolchain without them gets them added, or the
+# target stops with one line naming what is missing.
+lint:
+	@for tool in fmt clippy; do \
+	  $(CARGO) $$tool --version >/dev/null 2>&1 && continue; \
+	  component=$$([ $$tool = fmt ] && echo rustfmt || echo clippy); \
+	  { command -v rustup >/dev/null 2>&1 && rustup component add $$component >/dev/null 2>&1 \
+	    && $(CARGO) $$tool --version >/dev/null 2>&1; } \
+	    || { echo "make lint: missing $$component (cargo $$tool); install it with: rustup component add $$component"; exit 1; }; \
+	done
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 # The node image, built from nothing (debootstrap + docker import), cached by
 # a hash of its inputs; writes the tag to target/dynamo-node.image. It carries
@@ -163,7 +179,7 @@ planted-test: build
 	$(WORKBENCH_PLANTED) explore --allow-planted-bugs --name ci-planted-$$(date -u +%Y%m%dT%H%M%SZ) $(PLANTED_SWEEP_FLAGS) --expect-flagged $(PLANTED_EXPECT_FLAGGED)
 	$(WORKBENCH) explore --name ci-unplanted-$$(date -u +%Y%m%dT%H%M%SZ) $(PLANTED_SWEEP_FLAGS) --max-flagged 0
 
-test: deps image unit-test sim-test planted-test e2e-test
+test: deps lint image unit-test sim-test planted-test e2e-test
 
 docker-available:
 	@docker info >/dev/null 2>&1

@@ -57,6 +57,7 @@ impl Counts {
         }
     }
 
+    /// Every op counted: `ok + fail + info`.
     pub fn total(&self) -> u64 {
         self.ok + self.fail + self.info
     }

@@ -846,6 +846,20 @@ impl Cluster for DockerCluster {
     }
 }
 
+/// One `docker stats` sample of a container's cgroup CPU usage.
+async fn container_cpu_time(docker: &Docker, container: &str) -> Result<CpuTime> {
+    let options = StatsOptions { stream: false, one_shot: true };
+    let context = || format!("read the CPU usage of {container}");
+    let stats = docker
+        .stats(container, Some(options))
+        .next()
+        .await
+        .ok_or_else(|| ClusterError::Other(format!("{}: the engine sent no sample", context())))?
+        .map_err(|source| ClusterError::Docker { context: context(), source })?;
+    crate::cpu::of_container_stats(&stats)
+        .ok_or_else(|| ClusterError::Other(format!("{}: the sample has no CPU usage", context())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,18 +912,4 @@ mod tests {
         assert!(inspect(live.clone()).await.is_ok(), "a live owner's network was removed");
         assert_eq!(remove_run(&run).await.expect("remove the live one"), 1);
     }
-}
-
-/// One `docker stats` sample of a container's cgroup CPU usage.
-async fn container_cpu_time(docker: &Docker, container: &str) -> Result<CpuTime> {
-    let options = StatsOptions { stream: false, one_shot: true };
-    let context = || format!("read the CPU usage of {container}");
-    let stats = docker
-        .stats(container, Some(options))
-        .next()
-        .await
-        .ok_or_else(|| ClusterError::Other(format!("{}: the engine sent no sample", context())))?
-        .map_err(|source| ClusterError::Docker { context: context(), source })?;
-    crate::cpu::of_container_stats(&stats)
-        .ok_or_else(|| ClusterError::Other(format!("{}: the sample has no CPU usage", context())))
 }

@@ -50,12 +50,13 @@ pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.
 /// The port every node serves its gRPC services on (client, replica, admin).
 pub const NODE_PORT: u16 = 7000;
 
+/// The result of every cluster operation: a value, or the [`ClusterError`] saying why not.
 pub type Result<T> = std::result::Result<T, ClusterError>;
 
 /// A running cluster of `dynamo-node`s that faults can be applied to.
 #[async_trait::async_trait]
 pub trait Cluster: Send + Sync {
-    /// `"docker"` or `"local"`.
+    /// `"docker"`, `"local"` or `"sim"`.
     fn backend(&self) -> &'static str;
     /// The node image id (docker) or binary path (local), for `run.json`.
     fn image(&self) -> String;

@@ -46,6 +46,7 @@ pub struct Member {
 }
 
 impl StoreKind {
+    /// The store's name in error messages: `dynamo`, `etcd` or `redis`.
     pub fn name(self) -> &'static str {
         match self {
             StoreKind::Dynamo => "dynamo",

@@ -30,7 +30,7 @@ fn spec(name: &str) -> ClusterSpec {
     }
 }
 
-async fn client(cluster: &dyn Cluster) -> KvClient<tonic::transport::Channel> {
+fn client(cluster: &dyn Cluster) -> KvClient<tonic::transport::Channel> {
     KvClient::new(cluster.channel("n1", Duration::from_secs(5)).expect("channel"))
 }
 
@@ -58,7 +58,7 @@ async fn a_torn_wal_tail_loses_only_the_torn_record() {
 }
 
 async fn scenario(cluster: &LocalCluster) -> Result<(), String> {
-    let mut kv = client(cluster).await;
+    let mut kv = client(cluster);
     for i in 0..KEYS {
         let put = PutRequest { key: key(i), value: format!("value-{i}").into_bytes(), ..Default::default() };
         kv.put(put).await.map_err(|e| format!("put {i}: {e}"))?;
@@ -70,7 +70,7 @@ async fn scenario(cluster: &LocalCluster) -> Result<(), String> {
     let cut = FileDamage::Truncate { file: newest.name.clone(), len: newest.bytes - CUT_BYTES };
     cluster.damage_file("n1", &cut).await.map_err(|e| e.to_string())?;
     cluster.restart("n1").await.map_err(|e| e.to_string())?;
-    let mut kv = client(cluster).await;
+    let mut kv = client(cluster);
     for i in 0..KEYS {
         let got = kv.get(GetRequest { key: key(i), r: None }).await.map_err(|e| format!("get {i}: {e}"))?.into_inner();
         let values: Vec<Vec<u8>> = got.siblings.iter().filter(|s| !s.tombstone).map(|s| s.value.clone()).collect();

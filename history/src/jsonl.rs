@@ -10,18 +10,58 @@ use serde::Serialize;
 
 use crate::{AdminSnapshot, History, Op};
 
+/// Why a run file could not be read or written; each names the file, and
+/// the line where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The file could not be opened for reading (missing, no permission).
     #[error("cannot open {path}: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Reading a line failed (an I/O error, or a line that is not UTF-8).
     #[error("cannot read {path} line {line}: {source}")]
-    Read { path: PathBuf, line: usize, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The error reading it.
+        source: std::io::Error,
+    },
+    /// A line is not the JSON its file's format says.
     #[error("{path} line {line} is malformed: {source}")]
-    Malformed { path: PathBuf, line: usize, source: serde_json::Error },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What serde_json found wrong with it.
+        source: serde_json::Error,
+    },
+    /// An op of `history.jsonl` whose `index` is not its position in the file.
     #[error("{path} line {line}: index is {found}, expected {expected}")]
-    BadIndex { path: PathBuf, line: usize, found: u64, expected: u64 },
+    BadIndex {
+        /// The file.
+        path: PathBuf,
+        /// The op's position among the file's ops, from 1 (blank lines not counted).
+        line: usize,
+        /// The `index` the op carries.
+        found: u64,
+        /// The `index` its position calls for (the line minus 1).
+        expected: u64,
+    },
+    /// Creating the file or appending a line to it failed.
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error, or serde_json's wrapped in one.
+        source: std::io::Error,
+    },
 }
 
 /// Reads any JSONL file into values of `T`. Blank lines are allowed.
@@ -70,11 +110,13 @@ pub struct JsonlWriter {
 }
 
 impl JsonlWriter {
+    /// Creates the file at `path`, truncating one that exists.
     pub fn create(path: &Path) -> Result<JsonlWriter, HistoryError> {
         let file = File::create(path).map_err(|source| HistoryError::Write { path: path.into(), source })?;
         Ok(JsonlWriter { path: path.into(), out: BufWriter::new(file) })
     }
 
+    /// Writes `value` as one JSON line and flushes it to the file.
     pub fn append<T: Serialize>(&mut self, value: &T) -> Result<(), HistoryError> {
         let err = |source| HistoryError::Write { path: self.path.clone(), source };
         serde_json::to_writer(&mut self.out, value).map_err(|e| err(std::io::Error::other(e)))?;

@@ -38,9 +38,13 @@ pub use wars::{read_wars, LegSamples, NodeWars, WarsError, WarsFile};
 
 /// File names inside a run directory.
 pub mod files {
+    /// The ops, one JSON object per line, in the order the harness observed them.
     pub const HISTORY: &str = "history.jsonl";
+    /// The run's configuration ([`crate::RunConfig`]).
     pub const RUN: &str = "run.json";
+    /// Snapshots of every node's admin counters during the run.
     pub const ADMIN: &str = "admin.jsonl";
+    /// The checkers' verdicts and figures: `{"valid": ..., "checkers": {...}}`.
     pub const RESULTS: &str = "results.json";
     /// Replica-local reads of every key with a hinted write, after the quiet period.
     pub const REPLICA_READS: &str = "replica_reads.jsonl";

@@ -9,7 +9,10 @@ use crate::Version;
 /// the nemesis. Serialized as an integer or the string `"nemesis"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Process {
+    /// A client process, by its number (from 0). A process that got `info`
+    /// never invokes again: its client goes on under a fresh number.
     Client(u64),
+    /// The nemesis, which injects the faults.
     Nemesis,
 }
 
@@ -39,37 +42,56 @@ impl<'de> Deserialize<'de> for Process {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpType {
+    /// The client sent the request.
     Invoke,
+    /// The store acknowledged it: it happened.
     Ok,
+    /// The store refused it: it certainly did not happen.
     Fail,
+    /// No verdict (timeout, lost connection): it may or may not have
+    /// happened. Every nemesis event is `info` too.
     Info,
 }
 
 impl OpType {
+    /// Whether this ends an op (`ok`, `fail` or `info`) rather than starting one.
     pub fn is_completion(self) -> bool {
         self != OpType::Invoke
     }
 }
 
+/// One line of `history.jsonl` (`shared/spec/HISTORY.md`): the invocation
+/// or completion of a client op, or a nemesis event. A completion follows an
+/// invocation of the same process and `f`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
     /// Position in the file, from 0.
     pub index: u64,
     /// Nanoseconds since the run started (harness monotonic clock).
     pub time: u64,
+    /// The client process that performed the op, or the nemesis.
     pub process: Process,
+    /// Invocation, or which completion (`type` in the file).
     #[serde(rename = "type")]
     pub kind: OpType,
     /// `read`, `write`, `delete`, `add`, or a nemesis action.
     pub f: String,
+    /// The key a client op is on; absent for nemesis events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// `write`: the value written, unique per run. `read`: null on the
+    /// invocation, on `ok` the list of siblings, each `{"value", "version"}`
+    /// (a null value is a tombstone). `add`: the element added. A nemesis
+    /// event: what was done (e.g. `{"grudge": {...}}`).
     #[serde(default)]
     pub value: serde_json::Value,
+    /// The node the client sent the request to; absent for nemesis events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// On `ok` of `write`/`delete`/`add`: the version the store assigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Version>,
+    /// On `fail`/`info`: the reason, as the store (or the client) said it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// On `ok` of `write`/`delete`/`add` (our store, sloppy quorum): the home
@@ -92,7 +114,10 @@ pub struct Op {
 /// One version returned by a read: the value written (None for a tombstone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sibling {
+    /// The value written (null for a tombstone; under the set workload, the
+    /// JSON array of the elements this version holds).
     pub value: serde_json::Value,
+    /// The version it carries.
     pub version: Version,
 }
 
@@ -112,7 +137,7 @@ pub struct SiblingRef<'a> {
 #[derive(Deserialize)]
 struct SiblingShape {
     /// Required, never read here.
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "parsed only to require the field, as Sibling does")]
     value: serde::de::IgnoredAny,
     version: Version,
 }
@@ -195,18 +220,21 @@ fn value_of(item: &serde_json::Value) -> Option<&serde_json::Value> {
 /// A whole history, in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
+    /// Every line of `history.jsonl`, in file order (`ops[i].index == i`).
     pub ops: Vec<Op>,
 }
 
 /// A client operation with its invocation and completion paired.
 #[derive(Debug, Clone, Copy)]
 pub struct OpPair<'a> {
+    /// The `invoke` line.
     pub invoke: &'a Op,
     /// None when the run ended before the op completed (treated as `info`).
     pub complete: Option<&'a Op>,
 }
 
 impl History {
+    /// A history of `ops`, taken as they are (in file order).
     pub fn new(ops: Vec<Op>) -> History {
         History { ops }
     }
@@ -233,6 +261,7 @@ impl History {
         pairs
     }
 
+    /// The nemesis's events, in file order.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Op> {
         self.ops.iter().filter(|op| op.process == Process::Nemesis)
     }

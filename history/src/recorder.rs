@@ -19,6 +19,9 @@ use crate::{HistoryError, JsonlWriter, Op};
 /// Nanoseconds since the run's time zero, from whichever clock the run uses.
 pub type ElapsedNs = Box<dyn Fn() -> u64 + Send + Sync>;
 
+/// The one writer of a run's `history.jsonl`: shared by every client task
+/// and the nemesis, it stamps each op with its `index` and `time` and
+/// appends it to the file and to a copy in memory.
 pub struct Recorder {
     /// The run's time zero and clock; every `time` field is measured by it.
     elapsed_ns: ElapsedNs,

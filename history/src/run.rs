@@ -20,6 +20,7 @@ impl Resolution {
     /// Every resolution, in the order `--help` lists them.
     pub const ALL: [Resolution; 2] = [Resolution::Siblings, Resolution::Lww];
 
+    /// The name in flags and `run.json`: `siblings` or `lww`.
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Siblings => "siblings",
@@ -39,29 +40,61 @@ impl std::str::FromStr for Resolution {
     }
 }
 
+/// `run.json`: the configuration of one run, enough to repeat it
+/// (`shared/spec/HISTORY.md`). The workbench writes it when the run starts
+/// and again once the nodes have said what is in force; the checkers read
+/// it back to know what the store promised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The node ids of the cluster, `n1` to `n{count}`, as they appear in
+    /// the history's `node` field.
     pub nodes: Vec<String>,
+    /// Replicas per key (N): the length of a key's preference list.
     pub n: u32,
+    /// Replica acks a coordinator waits for before it acknowledges a write (W).
     pub w: u32,
+    /// Replica replies a coordinator waits for before it answers a read (R).
     pub r: u32,
+    /// Whether writes may go to nodes beyond the preference list when its
+    /// members are down. True when the run passed the flag as on, until the
+    /// first node reports in `Admin.Status` what is in force, which replaces
+    /// it; always false for a peer store, and in a `run.json` without it.
     #[serde(default)]
     pub sloppy_quorum: bool,
+    /// How the store resolves concurrent writes (`siblings` in a `run.json`
+    /// without it).
     #[serde(default)]
     pub resolution: Resolution,
+    /// Whether a node that took a write for a down replica keeps a hint and
+    /// hands the write over later. Passed, then reported, as `sloppy_quorum`.
     #[serde(default)]
     pub hinted_handoff: bool,
+    /// Whether a read that saw stale replicas writes the newest version back
+    /// to them. Passed, then reported, as `sloppy_quorum`.
     #[serde(default)]
     pub read_repair: bool,
+    /// Whether replicas compare Merkle trees in the background and exchange
+    /// what differs. Passed, then reported, as `sloppy_quorum`.
     #[serde(default)]
     pub anti_entropy: bool,
+    /// The workload: `register`, `set` or `prefix`.
     pub workload: String,
+    /// The faults the nemesis injects, by name (`partition`, `kill`, ...);
+    /// empty for a run without faults.
     #[serde(default)]
     pub nemesis: Vec<String>,
+    /// The seed every random choice of the run (workload, fault schedule,
+    /// simulator) is drawn from; under the simulator, the same seed replays
+    /// the same run.
     pub seed: u64,
+    /// Where the nodes ran: `docker`, `local` or `sim`.
     pub backend: String,
+    /// What the nodes ran: the Docker image tag, the local binary's path, or
+    /// the simulator's description of the library it runs. Empty in a
+    /// `run.json` without it.
     #[serde(default)]
     pub node_image: String,
+    /// When the run started: wall-clock time of the harness, RFC 3339 in UTC.
     pub started_at: String,
     /// The workload's knobs (`time_limit_s`, `concurrency`, `rate`, `keys`,
     /// ...), under the field names `run.json` always had.

@@ -35,6 +35,9 @@ pub struct Dot {
     pub counter: u64,
 }
 
+/// The version a store assigned to a write, as the history records it on
+/// the write's `ok` and on every sibling a read returned:
+/// `{"clock": {"n1": 3}, "ts": <ms>, "dot": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Version {
     /// Vector clock: node id -> counter. Absent entries are 0. With a `dot`,

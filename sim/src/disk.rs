@@ -20,7 +20,8 @@ pub struct SimStorage {
 }
 
 impl SimStorage {
-    /// Wraps `inner`.
+    /// Wraps `inner`, and returns it as the trait object the node's config takes.
+    #[allow(clippy::new_ret_no_self, reason = "every caller wants the Arc<dyn Storage> the node takes")]
     pub fn new(inner: Arc<dyn Storage>) -> Arc<dyn Storage> {
         Arc::new(SimStorage { inner })
     }

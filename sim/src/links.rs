@@ -37,9 +37,22 @@ pub enum LinkOp {
     /// Drop every message from the first host to the second.
     CutOneWay(String, String),
     /// Latency on the pair: at least `min_ms`, at most `max_ms`.
-    Latency { pair: Pair, min_ms: u64, max_ms: u64 },
+    Latency {
+        /// The two hosts; the latency applies both ways.
+        pair: Pair,
+        /// The least delay of a message, in simulated milliseconds.
+        min_ms: u64,
+        /// The most delay of a message, in simulated milliseconds (turmoil draws
+        /// each message's delay between the two).
+        max_ms: u64,
+    },
     /// Each message fails with this probability (a link flap drops what is in flight).
-    FailRate { pair: Pair, rate: f64 },
+    FailRate {
+        /// The two hosts; the rate applies both ways.
+        pair: Pair,
+        /// The probability, from 0 (none fails) to 1 (every one does).
+        rate: f64,
+    },
 }
 
 /// The faults in force on the network.

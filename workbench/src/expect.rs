@@ -32,6 +32,7 @@
 //!   with `--fsync never` and W=1 acknowledged adds are lost (they lived
 //!   only in the page cache of the one replica that acknowledged them);
 //!   with `--fsync always` and siblings none is.
+//!
 //! A run that could not be performed (unsupported fault) makes the verdict
 //! unknown, never a pass.
 

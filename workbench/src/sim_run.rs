@@ -51,7 +51,7 @@ pub fn args_without(args: impl IntoIterator<Item = String>, valued: &[&str], bar
         let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
         if valued.contains(&arg.as_str()) {
             args.next();
-        } else if !(valued.contains(&flag) && arg.contains('=')) && !bare.contains(&arg.as_str()) {
+        } else if !(bare.contains(&arg.as_str()) || (valued.contains(&flag) && arg.contains('='))) {
             out.push(arg);
         }
     }

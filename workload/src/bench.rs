@@ -29,7 +29,9 @@ pub struct BenchConfig {
     pub value_bytes: usize,
     /// Probability that a request is a read.
     pub read_fraction: f64,
+    /// How long the load runs, wall time; every client stops at the deadline.
     pub duration: Duration,
+    /// The seed each client's choice of keys and of reads draws from.
     pub seed: u64,
 }
 

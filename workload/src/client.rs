@@ -54,7 +54,12 @@ pub enum ClientError {
 /// A store client bound to one node.
 #[async_trait::async_trait]
 pub trait Client: Send + Sync {
+    /// Reads `key`: every sibling the store returned, and the context to
+    /// write back with.
     async fn read(&self, key: &str) -> Result<ReadReply, ClientError>;
+    /// Writes `value` under `key`. `context` is a [`ReadReply::context`] for
+    /// a read-modify-write (the write then supersedes what that read saw),
+    /// or empty for a blind write; stores without one ignore it.
     async fn write(&self, key: &str, value: &str, context: &[u8]) -> Result<WriteReply, ClientError>;
 }
 

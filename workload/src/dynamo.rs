@@ -22,6 +22,8 @@ use tonic::Code;
 use crate::channel::lazy_channel;
 use crate::{Client, ClientError, ReadReply, WriteReply};
 
+/// A client of our node's `Kv` service, bound to one node (its coordinator
+/// for every request).
 pub struct DynamoClient {
     /// A lazily connected channel: a node that is down at start-up is not an
     /// error until a request is sent to it.
@@ -32,6 +34,9 @@ pub struct DynamoClient {
 }
 
 impl DynamoClient {
+    /// A client of the node at `endpoint` (`http://host:port`), with a
+    /// deadline of `timeout_ms` per request. It connects on the first request,
+    /// so the only error is a malformed endpoint.
     pub fn new(endpoint: &str, timeout_ms: u64) -> Result<DynamoClient, ClientError> {
         let channel = lazy_channel(endpoint, Duration::from_millis(timeout_ms))?;
         Ok(DynamoClient::from_channel(channel, timeout_ms))

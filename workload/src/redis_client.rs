@@ -28,6 +28,8 @@ use crate::{Client, ClientError, ReadReply, WriteReply};
 const WRITE_SCRIPT: &str = "local v = redis.call('INCR', KEYS[2]) \
      redis.call('SET', KEYS[1], v .. ':' .. ARGV[1]) return v";
 
+/// A client of one Redis deployment: writes go to the primary, reads to the
+/// member it is bound to.
 pub struct RedisClient {
     /// Where writes go.
     primary: String,

@@ -100,7 +100,7 @@ pub fn search(ops: &[Entry], budget: Budget) -> Outcome {
     let mut steps = 0u64;
     while let Some(e) = event {
         steps += 1;
-        if steps % 4096 == 0 && started.elapsed() > budget.time {
+        if steps.is_multiple_of(4096) && started.elapsed() > budget.time {
             return Outcome::GaveUp(format!("search passed its {} ms budget", budget.time.as_millis()));
         }
         let op = list.op_of(e);

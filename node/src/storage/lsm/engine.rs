@@ -208,7 +208,6 @@ fn prepare_dir(dir: &Path, create: bool) -> Result<(), LsmError> {
 }
 
 /// Takes the directory's exclusive lock (released by the OS if we die).
-#[allow(clippy::incompatible_msrv)]
 fn lock_dir(dir: &Path) -> Result<std::fs::File, LsmError> {
     let path = dir.join("LOCK");
     let file = std::fs::OpenOptions::new()
@@ -515,7 +514,7 @@ fn open_tables(
         match open_verified(dir, e.id, cache) {
             Ok(table) => {
                 live.push(Arc::new(LiveTable { id: e.id, tier: e.tier, table: Arc::new(table) }));
-                kept.push(e.clone());
+                kept.push(*e);
             }
             Err(err) if opts.on_corruption == CorruptionPolicy::Quarantine && quarantine::is_corruption(&err) => {
                 let to = quarantine::move_aside(dir, &table_path(dir, e.id))?;

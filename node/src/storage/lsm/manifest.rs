@@ -115,8 +115,8 @@ impl Manifest {
     pub fn store(&self, dir: &Path, budget: Option<&DiskBudget>) -> Result<(), LsmError> {
         let tmp = dir.join(TMP_NAME);
         let dst = dir.join(MANIFEST_NAME);
-        let mut f = disk::create(&tmp)?;
-        disk::write_all(&mut f, &self.encode(), budget, &tmp)?;
+        let f = disk::create(&tmp)?;
+        disk::write_all(&f, &self.encode(), budget, &tmp)?;
         disk::sync_file(&f, &tmp)?;
         drop(f);
         std::fs::rename(&tmp, &dst).map_err(disk::io_err("rename manifest to", &dst))?;

@@ -406,7 +406,7 @@ impl TableBuilder {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), LsmError> {
-        disk::write_all(&mut self.file, bytes, self.budget.as_deref(), &self.path)?;
+        disk::write_all(&self.file, bytes, self.budget.as_deref(), &self.path)?;
         self.offset += bytes.len() as u64;
         Ok(())
     }

@@ -42,13 +42,17 @@
 //!   exchange, schedule, the initiator's peer over the transport), all reusing the one
 //!   merge rule (`SiblingSet::merge`) and replica store;
 //! - `storage/`: the engine trait, the memory engine, the LSM engine;
-//! - `drivers/`: what takes an `Arc<Node>` and puts it to work: the gossip
-//!   loop and RPC body, hint delivery, join/leave streaming, the
-//!   anti-entropy rounds, and `background`, which starts every loop
-//!   together and stops them through one path. Nothing below imports them;
-//! - `net/`: the tonic servers (anti-entropy's responder among them),
-//!   admin, the one mapping of errors to gRPC statuses, and the Prometheus
-//!   endpoint.
+//! - `drivers/`: the loops that put a node to work, each a struct of the
+//!   handles it uses: the gossip loop and RPC body, hint delivery,
+//!   join/leave streaming, the anti-entropy rounds, and `background`,
+//!   which starts every loop together and stops them through one path;
+//! - `net/`: the tonic services, each a struct of the handles it uses
+//!   (`kv`, `replica`, anti-entropy's responder, `admin`), the one mapping
+//!   of errors to gRPC statuses, the counters joined, and the Prometheus
+//!   endpoint;
+//! - `node`: assembles the parts and hands each loop and service its
+//!   handles; `net/server.rs` serves an assembled node. Nothing else
+//!   names the node.
 //!
 //! tonic lives in `net/` (serving) and `transport/` (calling); the rest takes
 //! time, randomness and messages as inputs. What the host provides comes in

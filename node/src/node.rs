@@ -9,24 +9,38 @@
 //! `replica/local.rs`, every peer RPC behind `transport/`. What a node
 //! holds here is what the background loops (`drivers/`) and the services
 //! (`net/`) are started with: the handles, a stop signal and the hint
-//! delivery's wake-up.
+//! delivery's wake-up. Each loop and service gets a struct of only the
+//! handles it uses (`Node::gossiper`, `Node::admin_service`, ...), built
+//! here, so no driver and no service names the node: the node is the one
+//! place that knows every part.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tokio::sync::{watch, Notify};
 use tracing::warn;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::coordinate::admission::Admission;
 use crate::coordinate::{Coordinator, CoordinatorParts};
+use crate::drivers::anti_entropy::AaeDriver;
+use crate::drivers::background::Loop;
+use crate::drivers::gossiper::Gossiper;
+use crate::drivers::handoff::Handoff;
+use crate::drivers::streaming::Streamer;
 use crate::environment::Environment;
 use crate::membership::gossip::{Digest, Gossip, GossipConfig, RingStatus};
 use crate::metrics::{Metrics, RequestMetrics};
+use crate::net::admin::AdminService;
+use crate::net::anti_entropy::AntiEntropyService;
+use crate::net::counters::Counters;
+use crate::net::kv::KvService;
+use crate::net::metrics_http::{self, Exported};
+use crate::net::replica::ReplicaService;
 use crate::node_id::NodeId;
 use crate::placement::ring::{Ring, RingError, RingMember};
 use crate::placement::view::Membership;
-use crate::repair::anti_entropy::{AaeIndex, AntiEntropy, Replica as AaeReplica};
+use crate::repair::anti_entropy::{AaeIndex, AntiEntropy};
 use crate::repair::hints::{HintError, HintStore};
 use crate::replica::local::{LocalParts, LocalReplica};
 use crate::replica::ReplicaStore;
@@ -67,11 +81,11 @@ pub struct Node {
     /// Client request counts and latencies for Prometheus.
     requests: Arc<RequestMetrics>,
     /// Merkle trees of this node's ranges and the exchange schedule.
-    anti_entropy: AntiEntropy,
+    anti_entropy: Arc<AntiEntropy>,
     /// Set to true when the node shuts down; background loops watch it.
-    stop: tokio::sync::watch::Sender<bool>,
-    /// Wakes the hint delivery loop (a member came back up).
-    handoff: tokio::sync::Notify,
+    stop: watch::Sender<bool>,
+    /// Wakes the hint delivery loop (gossip saw a member come back up).
+    handoff: Arc<Notify>,
     /// Wall-clock time source (injected for tests).
     clock: Arc<dyn Clock>,
 }
@@ -106,7 +120,7 @@ impl Node {
         let ring = Ring::new(config.ring_members())?;
         let clock = Arc::clone(&env.clock);
         let gossip = initial_gossip(&config, clock.now_ms(), env.seed);
-        let membership = Arc::new(Membership::new(gossip, config.n, config.sloppy_quorum));
+        let membership = Arc::new(Membership::new(gossip, config.n, config.sloppy_quorum, ring.clone()));
         let peers = PeerClients::new(Arc::clone(&membership), env.dialer.clone());
         let inline_storage = storage.is_in_memory() && hint_storage.is_in_memory();
         let hints = HintStore::open(hint_storage, config.resolution, config.hint_window_ms)?;
@@ -149,9 +163,9 @@ impl Node {
             transport,
             metrics,
             requests: Arc::new(RequestMetrics::new()),
-            anti_entropy,
-            stop: tokio::sync::watch::channel(false).0,
-            handoff: tokio::sync::Notify::new(),
+            anti_entropy: Arc::new(anti_entropy),
+            stop: watch::channel(false).0,
+            handoff: Arc::new(Notify::new()),
             clock,
         })
     }
@@ -163,11 +177,7 @@ impl Node {
 
     /// The current ring (normal and leaving members) as gossip sees it.
     pub fn ring(&self) -> Arc<Ring> {
-        let view = self.membership.view();
-        view.current
-            .clone()
-            .or_else(|| view.future.clone())
-            .unwrap_or_else(|| Arc::new(Ring::new(self.config.ring_members()).expect("validated at start")))
+        self.membership.ring()
     }
 
     /// Gossip membership and the derived view.
@@ -185,11 +195,6 @@ impl Node {
         &self.coordinator
     }
 
-    /// Which client requests the coordinator takes.
-    pub fn admission(&self) -> &Arc<Admission> {
-        &self.admission
-    }
-
     /// Every peer RPC.
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
@@ -200,62 +205,170 @@ impl Node {
         &self.metrics
     }
 
-    /// Client request counts and latencies (Prometheus).
-    pub fn requests(&self) -> &Arc<RequestMetrics> {
-        &self.requests
-    }
-
     /// Anti-entropy: Merkle trees and exchange state.
-    pub fn anti_entropy(&self) -> &AntiEntropy {
+    pub fn anti_entropy(&self) -> &Arc<AntiEntropy> {
         &self.anti_entropy
     }
 
-    /// This node's replica as anti-entropy exchanges see it.
-    pub fn aae_replica(&self) -> AaeReplica<'_> {
-        AaeReplica {
-            index: self.anti_entropy.index(),
-            store: self.local.store(),
-            metrics: &self.metrics,
-            mode: self.config.resolution,
-        }
-    }
-
-    /// Every named counter (`Admin.Status` and Prometheus): the metrics,
-    /// the storage engine's figures, the hint counters and the transport's.
-    pub fn counters(&self) -> BTreeMap<String, u64> {
-        let mut all = self.metrics.snapshot();
-        all.extend(self.local.storage().stats());
-        all.extend(self.local.hints().snapshot(self.clock.now_ms()));
-        all.extend(self.transport.counters());
-        all.insert("client_requests_refused".into(), self.admission.refused());
-        all.insert("client_requests_in_flight".into(), self.admission.in_flight() as u64);
-        all.insert("client_limit".into(), self.admission.limit().min(u64::MAX as usize) as u64);
-        all
-    }
-
-    /// Wall-clock now, in ms.
-    pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
     /// A receiver that turns true when the node shuts down.
-    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+    pub fn stopping(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
     }
 
-    /// Tells the background loops to stop.
+    /// The stop signal itself, for the one place that stops the loops.
+    pub fn stop_signal(&self) -> &watch::Sender<bool> {
+        &self.stop
+    }
+
+    /// Tells the background loops and the replicate streams to stop.
     pub fn shut_down(&self) {
         self.stop.send_replace(true);
     }
+}
 
-    /// Wakes the hint delivery loop now.
-    pub fn wake_handoff(&self) {
-        self.handoff.notify_one();
+/// The handles each driver and service is started with: only the parts it
+/// uses, so none of them names the node.
+impl Node {
+    /// Every named counter's source.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            metrics: Arc::clone(&self.metrics),
+            local: Arc::clone(&self.local),
+            transport: Arc::clone(&self.transport),
+            admission: Arc::clone(&self.admission),
+            clock: Arc::clone(&self.clock),
+        }
     }
 
-    /// Completes when [`Node::wake_handoff`] is called.
-    pub async fn handoff_woken(&self) {
-        self.handoff.notified().await;
+    /// The gossip loop and the Gossip RPC.
+    pub fn gossiper(&self) -> Gossiper {
+        Gossiper {
+            id: self.config.id.clone(),
+            interval_ms: self.config.gossip_interval_ms,
+            timeout: self.config.request_timeout(),
+            membership: Arc::clone(&self.membership),
+            transport: Arc::clone(&self.transport),
+            local: Arc::clone(&self.local),
+            clock: Arc::clone(&self.clock),
+            wake_handoff: Arc::clone(&self.handoff),
+        }
+    }
+
+    /// Hint delivery.
+    pub fn handoff(&self) -> Handoff {
+        Handoff {
+            id: self.config.id.clone(),
+            enabled: self.config.hinted_handoff,
+            period_ms: self.config.gossip_interval_ms,
+            request_timeout: self.config.request_timeout(),
+            membership: Arc::clone(&self.membership),
+            transport: Arc::clone(&self.transport),
+            local: Arc::clone(&self.local),
+            clock: Arc::clone(&self.clock),
+            wake: Arc::clone(&self.handoff),
+        }
+    }
+
+    /// Joining and leaving.
+    pub fn streamer(&self) -> Streamer {
+        Streamer {
+            id: self.config.id.clone(),
+            n: self.config.n,
+            resolution: self.config.resolution,
+            gossip_interval_ms: self.config.gossip_interval_ms,
+            ring_delay_ms: self.config.ring_delay_ms,
+            request_timeout: self.config.request_timeout(),
+            membership: Arc::clone(&self.membership),
+            transport: Arc::clone(&self.transport),
+            local: Arc::clone(&self.local),
+            handoff: self.handoff(),
+        }
+    }
+
+    /// The anti-entropy rounds.
+    pub fn aae_driver(&self) -> AaeDriver {
+        AaeDriver {
+            id: self.config.id.clone(),
+            interval_ms: self.config.aae_interval_ms,
+            request_timeout_ms: self.config.request_timeout_ms,
+            resolution: self.config.resolution,
+            anti_entropy: Arc::clone(&self.anti_entropy),
+            membership: Arc::clone(&self.membership),
+            transport: Arc::clone(&self.transport),
+            local: Arc::clone(&self.local),
+            metrics: Arc::clone(&self.metrics),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+
+    /// What the Prometheus endpoint shows.
+    pub fn exported(&self) -> Exported {
+        Exported { requests: Arc::clone(&self.requests), counters: self.counters() }
+    }
+
+    /// Every background loop the configuration switches on, in start order.
+    pub fn loops(&self) -> Vec<Loop> {
+        let c = &self.config;
+        let stopping = self.stopping();
+        let mut loops: Vec<Loop> = vec![
+            ("gossip", Box::pin(self.gossiper().run(stopping.clone()))),
+            ("hint delivery", Box::pin(self.handoff().run(stopping))),
+        ];
+        if c.join {
+            loops.push(("join", Box::pin(self.streamer().run_join())));
+        }
+        if c.anti_entropy {
+            loops.push(("anti-entropy", Box::pin(self.aae_driver().run())));
+        }
+        if let Some(addr) = c.metrics_listen {
+            loops.push(("metrics", Box::pin(metrics_http::run(self.exported(), addr))));
+        }
+        loops
+    }
+
+    /// The client service.
+    pub fn kv_service(&self) -> KvService {
+        KvService {
+            coordinator: Arc::clone(&self.coordinator),
+            admission: Arc::clone(&self.admission),
+            metrics: Arc::clone(&self.metrics),
+            requests: Arc::clone(&self.requests),
+        }
+    }
+
+    /// The coordinator-to-replica service.
+    pub fn replica_service(&self) -> ReplicaService {
+        ReplicaService {
+            replica: Arc::clone(&self.local),
+            resolution: self.config.resolution,
+            gossiper: self.gossiper(),
+            stopping: self.stopping(),
+        }
+    }
+
+    /// The responder side of anti-entropy exchanges.
+    pub fn anti_entropy_service(&self) -> AntiEntropyService {
+        AntiEntropyService {
+            anti_entropy: Arc::clone(&self.anti_entropy),
+            local: Arc::clone(&self.local),
+            metrics: Arc::clone(&self.metrics),
+            resolution: self.config.resolution,
+        }
+    }
+
+    /// The operators' service.
+    pub fn admin_service(&self) -> AdminService {
+        AdminService {
+            config: Arc::clone(&self.config),
+            local: Arc::clone(&self.local),
+            membership: Arc::clone(&self.membership),
+            transport: Arc::clone(&self.transport),
+            anti_entropy: Arc::clone(&self.anti_entropy),
+            coordinator: Arc::clone(&self.coordinator),
+            counters: self.counters(),
+            clock: Arc::clone(&self.clock),
+            streamer: self.streamer(),
+        }
     }
 }
 

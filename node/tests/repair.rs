@@ -193,7 +193,7 @@ async fn prometheus_endpoint_serves_requests_and_counters() {
     let cluster = Cluster::start(1, &["--n", "1", "--w", "1", "--r", "1"]).await;
     let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
-    let server = tokio::spawn(metrics_http::serve(Arc::clone(&cluster.nodes[0]), metrics));
+    let server = tokio::spawn(metrics_http::serve(cluster.nodes[0].exported(), metrics));
     let mut client = cluster.kv(0).await;
     let put = proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: None };
     client.put(put).await.unwrap();

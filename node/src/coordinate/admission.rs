@@ -111,6 +111,17 @@ impl Admission {
         self.refused.load(Ordering::Relaxed) as u64
     }
 
+    /// The named counters `Admin.Status` and Prometheus show: refused,
+    /// in flight, and the limit now (`u64::MAX` when off).
+    pub fn counters(&self) -> [(&'static str, u64); 3] {
+        let limit = u64::try_from(self.limit()).unwrap_or(u64::MAX);
+        [
+            ("client_requests_refused", self.refused()),
+            ("client_requests_in_flight", self.in_flight() as u64),
+            ("client_limit", limit),
+        ]
+    }
+
     /// A request admitted `started` ended after `latency` (`failed`: it
     /// did not meet its quorum); the adaptive limit learns from it.
     fn release(&self, latency: Duration, failed: bool) {

@@ -9,7 +9,8 @@
 //! know that every loop had really ended.
 //!
 //! Now [`Background::start`] spawns each loop wrapped in [`until_stopped`]:
-//! the loop runs until it returns or [`Node::shut_down`] is called, whichever
+//! the loop runs until it returns or the node's stop signal turns true
+//! (`Node::shut_down`), whichever
 //! comes first (a loop stopped mid-round is dropped at an await point, as
 //! an abort would, but the task then ends by itself). [`Background::stop`]
 //! signals the stop and then joins every task, bounded by a grace period;
@@ -19,17 +20,19 @@
 //! and a loop left running would keep drawing from the node's randomness.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{warn, Instrument};
-
-use crate::node::Node;
 
 /// How long [`Background::stop`] waits for each loop to end after the stop
 /// signal before aborting it.
 pub const STOP_GRACE_MS: u64 = 2_000;
+
+/// One loop to run: its name (for the straggler warning) and its body.
+pub type Loop = (&'static str, Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
 
 /// The running background loops of one node.
 #[derive(Debug)]
@@ -39,29 +42,15 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts every loop the node's configuration switches on, in the
-    /// current span (which carries the node id).
-    pub fn start(node: &Arc<Node>) -> Background {
-        let c = node.config();
-        let mut background = Background { tasks: Vec::new() };
-        background.spawn(node, "gossip", crate::drivers::gossiper::run(Arc::clone(node)));
-        background.spawn(node, "hint delivery", crate::drivers::handoff::run(Arc::clone(node)));
-        if c.join {
-            background.spawn(node, "join", crate::drivers::streaming::run_join(Arc::clone(node)));
-        }
-        if c.anti_entropy {
-            background.spawn(node, "anti-entropy", crate::drivers::anti_entropy::run(Arc::clone(node)));
-        }
-        if let Some(addr) = c.metrics_listen {
-            background.spawn(node, "metrics", crate::net::metrics_http::run(Arc::clone(node), addr));
-        }
-        background
-    }
-
-    /// Spawns `task` as the loop `name`, ended by the node's stop signal.
-    fn spawn(&mut self, node: &Node, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(until_stopped(node.stopping(), task).in_current_span());
-        self.tasks.push((name, handle));
+    /// Starts `loops` (`Node::loops`: every loop the configuration
+    /// switches on) in the current span (which carries the node id), each
+    /// ended by `stopping`.
+    pub fn start(stopping: &watch::Receiver<bool>, loops: Vec<Loop>) -> Background {
+        let tasks = loops
+            .into_iter()
+            .map(|(name, task)| (name, tokio::spawn(until_stopped(stopping.clone(), task).in_current_span())))
+            .collect();
+        Background { tasks }
     }
 
     /// The names of the loops started, in start order.
@@ -69,10 +58,11 @@ impl Background {
         self.tasks.iter().map(|(name, _)| *name).collect()
     }
 
-    /// Signals the stop and waits until every loop has ended, each for at
-    /// most [`STOP_GRACE_MS`]; returns the loops that had to be aborted.
-    pub async fn stop(self, node: &Node) -> Vec<&'static str> {
-        node.shut_down();
+    /// Signals the stop on `stop` and waits until every loop has ended,
+    /// each for at most [`STOP_GRACE_MS`]; returns the loops that had to be
+    /// aborted.
+    pub async fn stop(self, stop: &watch::Sender<bool>) -> Vec<&'static str> {
+        stop.send_replace(true);
         let mut aborted = Vec::new();
         for (name, mut handle) in self.tasks {
             let grace = Duration::from_millis(STOP_GRACE_MS);

@@ -13,25 +13,28 @@ use prost::Message;
 use proto::anti_entropy_server::AntiEntropy as AntiEntropyRpc;
 use tonic::{Request, Response, Status};
 
-use crate::node::Node;
-use crate::repair::anti_entropy::{AaeError, MAX_IDS_PER_CALL, MAX_KEYS_PER_SYNC};
+use crate::metrics::Metrics;
+use crate::repair::anti_entropy::{AaeError, AntiEntropy, Replica, MAX_IDS_PER_CALL, MAX_KEYS_PER_SYNC};
+use crate::replica::local::LocalReplica;
+use crate::versioning::vclock::Resolution;
 
 /// The `AntiEntropy` gRPC service: the responder side of exchanges.
 #[derive(Debug)]
 pub struct AntiEntropyService {
-    /// The node whose trees and replica answer.
-    node: Arc<Node>,
+    /// The trees, and the ranges this node is initiating itself.
+    pub anti_entropy: Arc<AntiEntropy>,
+    /// The replica the trees summarize: what is read and repaired.
+    pub local: Arc<LocalReplica>,
+    /// Exchange counters.
+    pub metrics: Arc<Metrics>,
+    /// How stored siblings decode and merge.
+    pub resolution: Resolution,
 }
 
 impl AntiEntropyService {
-    /// The service for `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        AntiEntropyService { node }
-    }
-
     /// Refuses a request built for another tree shape.
     fn check_buckets(&self, buckets: u32) -> Result<(), Status> {
-        let mine = self.node.anti_entropy().index().buckets();
+        let mine = self.anti_entropy.index().buckets();
         if buckets as usize != mine {
             return Err(Status::failed_precondition(format!("peer has {buckets} merkle buckets, this node {mine}")));
         }
@@ -65,11 +68,11 @@ impl AntiEntropyRpc for AntiEntropyService {
         self.check_buckets(request.buckets)?;
         check_len(request.nodes.len())?;
         let starting = request.nodes == [1];
-        if starting && self.node.anti_entropy().is_initiating(&request.range) {
+        if starting && self.anti_entropy.is_initiating(&request.range) {
             return Err(Status::aborted(format!("exchanging {} myself", request.range)));
         }
-        let hashes = self.node.anti_entropy().index().tree_nodes(&request.range, &request.nodes).map_err(status_of)?;
-        self.node.metrics().aae_tree_bytes_sent.add(8 * hashes.len() as u64);
+        let hashes = self.anti_entropy.index().tree_nodes(&request.range, &request.nodes).map_err(status_of)?;
+        self.metrics.aae_tree_bytes_sent.add(8 * hashes.len() as u64);
         Ok(Response::new(proto::TreeNodesResponse { hashes }))
     }
 
@@ -81,8 +84,7 @@ impl AntiEntropyRpc for AntiEntropyService {
         self.check_buckets(request.buckets)?;
         check_len(request.bucket_ids.len())?;
         let digests: Vec<proto::KeyDigest> = self
-            .node
-            .anti_entropy()
+            .anti_entropy
             .index()
             .bucket_digests(&request.range, &request.bucket_ids)
             .map_err(status_of)?
@@ -90,7 +92,7 @@ impl AntiEntropyRpc for AntiEntropyService {
             .map(|(key, hash)| proto::KeyDigest { key, hash })
             .collect();
         let response = proto::BucketDigestsResponse { digests };
-        self.node.metrics().aae_tree_bytes_sent.add(response.encoded_len() as u64);
+        self.metrics.aae_tree_bytes_sent.add(response.encoded_len() as u64);
         Ok(Response::new(response))
     }
 
@@ -103,13 +105,13 @@ impl AntiEntropyRpc for AntiEntropyService {
         if sizes.iter().any(|len| *len > MAX_KEYS_PER_SYNC) {
             return Err(Status::invalid_argument(format!("at most {MAX_KEYS_PER_SYNC} keys per sync")));
         }
-        let node = Arc::clone(&self.node);
-        let reply = self
-            .node
-            .local()
-            .storage_work(move || node.aae_replica().sync_keys(request.push, &request.want, request.offer))
-            .await
-            .map_err(status_of)?;
+        let (aae, local, metrics, mode) =
+            (Arc::clone(&self.anti_entropy), Arc::clone(&self.local), Arc::clone(&self.metrics), self.resolution);
+        let sync = move || {
+            let replica = Replica::of(&aae, local.store(), &metrics, mode);
+            replica.sync_keys(request.push, &request.want, request.offer)
+        };
+        let reply = self.local.storage_work(sync).await.map_err(status_of)?;
         Ok(Response::new(proto::SyncKeysResponse { entries: reply.entries, need: reply.need }))
     }
 }

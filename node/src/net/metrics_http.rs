@@ -23,8 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn, Instrument};
 
-use crate::metrics::render_prometheus;
-use crate::node::Node;
+use crate::metrics::{render_prometheus, RequestMetrics};
+use crate::net::counters::Counters;
 
 /// Largest request head read.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
@@ -33,17 +33,26 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;
 
+/// What the endpoint shows of a node.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// Client request counts and latencies, by op and outcome.
+    pub requests: Arc<RequestMetrics>,
+    /// Every named counter.
+    pub counters: Counters,
+}
+
 /// Binds `addr` and serves metrics until the task is aborted; logs and
 /// returns if the address cannot be bound.
-pub async fn run(node: Arc<Node>, addr: SocketAddr) {
+pub async fn run(exported: Exported, addr: SocketAddr) {
     match TcpListener::bind(addr).await {
-        Ok(listener) => serve(node, listener).await,
+        Ok(listener) => serve(exported, listener).await,
         Err(error) => warn!(%addr, %error, "cannot serve Prometheus metrics"),
     }
 }
 
 /// Serves metrics on a bound listener until the task is aborted.
-pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+pub async fn serve(exported: Exported, listener: TcpListener) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "serving Prometheus metrics");
     }
@@ -59,9 +68,9 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
                 continue;
             }
         };
-        let node = Arc::clone(&node);
+        let exported = exported.clone();
         let task = async move {
-            if let Err(error) = respond(&node, stream).await {
+            if let Err(error) = respond(&exported, stream).await {
                 debug!(%peer, %error, "metrics request failed");
             }
             drop(permit);
@@ -71,13 +80,13 @@ pub async fn serve(node: Arc<Node>, listener: TcpListener) {
 }
 
 /// Reads one request head and writes the response.
-async fn respond(node: &Node, mut stream: TcpStream) -> std::io::Result<()> {
+async fn respond(exported: &Exported, mut stream: TcpStream) -> std::io::Result<()> {
     let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head timed out"))??;
     let response = match request_path(&head) {
         Some("/metrics") | Some("/") => {
-            let body = render_prometheus(node.requests(), &node.counters());
+            let body = render_prometheus(&exported.requests, &exported.counters.snapshot());
             http_response("200 OK", "text/plain; version=0.0.4; charset=utf-8", &body)
         }
         _ => http_response("404 Not Found", "text/plain", "not found\n"),

@@ -166,13 +166,23 @@ pub struct Membership {
     n: usize,
     /// Sloppy quorum switch.
     sloppy: bool,
+    /// The ring the configuration names: what [`Membership::ring`] shows
+    /// before gossip has placed anyone.
+    configured: Arc<Ring>,
 }
 
 impl Membership {
-    /// Wraps a gossip list.
-    pub fn new(gossip: Gossip, n: usize, sloppy: bool) -> Membership {
+    /// Wraps a gossip list; `configured` is the ring of the configured members.
+    pub fn new(gossip: Gossip, n: usize, sloppy: bool, configured: Ring) -> Membership {
         let view = Arc::new(View::from_gossip(&gossip, n, sloppy));
-        Membership { gossip: Mutex::new(gossip), view: RwLock::new(view), n, sloppy }
+        Membership { gossip: Mutex::new(gossip), view: RwLock::new(view), n, sloppy, configured: Arc::new(configured) }
+    }
+
+    /// The current ring (normal and leaving members) as gossip sees it; the
+    /// future ring while only joiners are known; else the configured one.
+    pub fn ring(&self) -> Arc<Ring> {
+        let view = self.view();
+        view.current.clone().or_else(|| view.future.clone()).unwrap_or_else(|| Arc::clone(&self.configured))
     }
 
     /// The current snapshot.

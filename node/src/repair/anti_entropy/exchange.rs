@@ -112,7 +112,12 @@ pub struct Replica<'a> {
     pub mode: Resolution,
 }
 
-impl Replica<'_> {
+impl<'a> Replica<'a> {
+    /// The replica whose trees `aae` keeps over `store`.
+    pub fn of(aae: &'a super::AntiEntropy, store: &'a ReplicaStore, metrics: &'a Metrics, mode: Resolution) -> Self {
+        Replica { index: aae.index(), store, metrics, mode }
+    }
+
     /// Serves `SyncKeys`: reads `want` and settles `offer`, then merges
     /// `push`; counts the entries it returns as sent.
     pub fn sync_keys(

@@ -206,13 +206,23 @@ bench-sim: build
 	scripts/bench-sim.sh
 
 # Every checker on a seeded generated register history (linearizable by
-# construction) and on a seeded set history (no add lost by construction),
-# CHECKER_BENCH_OPS client ops each (default 1M): a table of wall and CPU
-# seconds, ops/s and peak RSS per checker (checker/benches/checkers.rs).
-# CHECKER_BENCH_ONLY=<name,...> runs only those checkers.
+# construction), the same under siblings (dotted versions, concurrent
+# writes kept as siblings) and a seeded set history (no add lost by
+# construction), CHECKER_BENCH_OPS client ops each (default 1M): a table of
+# wall and CPU seconds, ops/s and peak RSS per checker
+# (checker/benches/checkers.rs). CHECKER_BENCH_ONLY=<name,...> runs only
+# those checkers. Then `workbench check` on each history end to end (read,
+# parse, every checker), with its wall time and peak RSS.
+CHECKER_BENCH_DIR ?= /tmp/bench-checkers
 .PHONY: bench-checkers
 bench-checkers:
-	$(CARGO) bench -p checker --bench checkers
+	CHECKER_BENCH_DIR=$(CHECKER_BENCH_DIR) $(CARGO) bench --workspace --bench checkers
+	$(CARGO) build --release --workspace --bin workbench
+	for h in register siblings set; do \
+	  /usr/bin/time -f "workbench check $$h: %e s wall, peak %M KiB" \
+	    target/release/workbench check $(CHECKER_BENCH_DIR)/$$h >/dev/null 2>$(CHECKER_BENCH_DIR)/$$h.time || true; \
+	  tail -1 $(CHECKER_BENCH_DIR)/$$h.time; \
+	done
 
 .PHONY: bench
 bench:

@@ -167,7 +167,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         let observation = Observation { answer_read, question_read };
         judge(&observation, &answers, &questions, run, &windows, &mut tally);
     }
-    figures(run, tally)
+    observed.not_understood.judge(figures(run, tally))
 }
 
 /// Each client op's successor in its process (by the invocation index of

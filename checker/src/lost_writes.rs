@@ -28,8 +28,10 @@ use history::{History, OpType, Process, Resolution, RunConfig, Version};
 use serde_json::{json, Value};
 
 use crate::explain::{self, AddTrace, FinalReadTrace};
+use crate::observe::KNOWN_FS;
 use crate::phase::Phases;
 use crate::result::{CheckResult, Validity};
+use crate::understood::NotUnderstood;
 use crate::windows::{fault_windows, Window};
 
 /// The checker's name in `results.json`.
@@ -73,9 +75,14 @@ struct Extract {
     final_elements: BTreeMap<String, BTreeSet<String>>,
     /// `ok` final reads whose siblings were not arrays of strings.
     unparsed_final_reads: usize,
+    /// Every op not understood, by reason (the count above among them).
+    not_understood: NotUnderstood,
     /// key -> who served each of its `ok` final reads, for the sentence.
     final_reads: BTreeMap<String, Vec<FinalReadTrace>>,
 }
+
+/// Why a final read is not understood.
+const UNPARSED_FINAL_READ: &str = "an ok final read whose siblings are not null or lists of string elements";
 
 /// Checks a set history for lost adds; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
@@ -121,7 +128,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     if checked == 0 {
         result = result.with("reason", json!("no acknowledged add to a key with an ok final read"));
     }
-    result
+    x.not_understood.judge(result)
 }
 
 fn example(add: &Add, x: &Extract, windows: &[Window], clock: bool) -> Value {
@@ -144,10 +151,22 @@ fn extract(history: &History) -> Extract {
     let phases = Phases::of(history);
     let mut x = Extract::default();
     for pair in history.pairs() {
-        let (Some(key), f) = (pair.invoke.key.clone(), pair.invoke.f.as_str()) else { continue };
+        let f = pair.invoke.f.as_str();
+        // A `remove`, say, would explain an absence the checker calls a loss.
+        if !KNOWN_FS.contains(&f) {
+            x.not_understood.note_unknown_f(f, pair.invoke.index);
+            continue;
+        }
+        let Some(key) = pair.invoke.key.clone() else {
+            x.not_understood.note("a client op without a key", pair.invoke.index);
+            continue;
+        };
         match (f, pair.outcome()) {
             ("add", OpType::Ok | OpType::Info) => {
-                let Some(element) = pair.invoke.value.as_str() else { continue };
+                let Some(element) = pair.invoke.value.as_str() else {
+                    x.not_understood.note("an add whose element is not a string", pair.invoke.index);
+                    continue;
+                };
                 let done = pair.complete;
                 let Process::Client(process) = pair.invoke.process else { continue };
                 let add = Add {
@@ -170,7 +189,10 @@ fn extract(history: &History) -> Extract {
                 let Some(done) = pair.complete else { continue };
                 match elements_of(&done.value) {
                     Some(els) => x.final_elements.entry(key.clone()).or_default().extend(els),
-                    None => x.unparsed_final_reads += 1,
+                    None => {
+                        x.unparsed_final_reads += 1;
+                        x.not_understood.note(UNPARSED_FINAL_READ, pair.invoke.index);
+                    }
                 }
                 let node = pair.invoke.node.clone().or_else(|| done.node.clone());
                 let answered_by = done.answered_by.clone();

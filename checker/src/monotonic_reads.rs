@@ -72,7 +72,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     if checked == 0 {
         result = result.with("reason", json!("no process read the same key twice"));
     }
-    result
+    observed.not_understood.judge(result)
 }
 
 fn seen_of<'o>(read: &Read<'_>, sibling: &'o SiblingRef<'_>) -> Seen<'o> {

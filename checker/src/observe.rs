@@ -8,14 +8,21 @@
 //! carries a version like any write, and a read that returns the tombstone
 //! (a sibling with `value: null`) covers it. Ops that cannot be interpreted
 //! (an `ok` write without a version, a read whose value is not a sibling
-//! list) are counted, never silently dropped, so the figures show them.
+//! list, an op whose `f` is none of [`KNOWN_FS`]) are counted, never
+//! silently dropped: the figures show them, and [`NotUnderstood::judge`]
+//! makes each checker that read them `unknown` ([`crate::understood`]).
 
 use history::{OpPair, OpType, Process, SiblingRef, Version};
 use serde_json::Value;
 
+use crate::understood::NotUnderstood;
+
 /// The `f`s that install a version a later read must see (`add` is the set
 /// workload's read-merge-write).
 pub const WRITE_FS: [&str; 3] = ["write", "delete", "add"];
+
+/// Every client `f` the anomaly checkers understand: the writes and `read`.
+pub const KNOWN_FS: [&str; 4] = ["read", "write", "delete", "add"];
 
 /// The value of a delete's ack: a tombstone.
 static TOMBSTONE: Value = Value::Null;
@@ -74,6 +81,8 @@ pub struct Observed<'a> {
     pub unversioned_acks: usize,
     /// `ok` reads whose value was not a sibling list, or had no key.
     pub unparsed_reads: usize,
+    /// Every op not understood, by reason (the two counts above among them).
+    pub not_understood: NotUnderstood,
 }
 
 impl<'a> Observed<'a> {
@@ -81,6 +90,11 @@ impl<'a> Observed<'a> {
     pub fn from_pairs(pairs: &[OpPair<'a>]) -> Observed<'a> {
         let mut out = Observed::default();
         for pair in pairs {
+            let index = pair.invoke.index;
+            if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
+                out.not_understood.note_unknown_f(&pair.invoke.f, index);
+                continue;
+            }
             let Some(done) = pair.complete else { continue };
             if done.kind != OpType::Ok {
                 continue;
@@ -88,18 +102,30 @@ impl<'a> Observed<'a> {
             if pair.invoke.f == "read" {
                 match read_of(pair) {
                     Some(read) => out.reads.push(read),
-                    None => out.unparsed_reads += 1,
+                    None => {
+                        out.unparsed_reads += 1;
+                        out.not_understood.note(UNPARSED_READ, index);
+                    }
                 }
-            } else if WRITE_FS.contains(&pair.invoke.f.as_str()) {
+            } else {
                 match ack_of(pair) {
                     Some(ack) => out.acks.push(ack),
-                    None => out.unversioned_acks += 1,
+                    None => {
+                        out.unversioned_acks += 1;
+                        out.not_understood.note(UNVERSIONED_ACK, index);
+                    }
                 }
             }
         }
         out
     }
 }
+
+/// Why an `ok` read is not understood.
+pub const UNPARSED_READ: &str = "an ok read without a key, or whose value is not a list of {value, version} siblings";
+
+/// Why an acknowledged write is not understood.
+pub const UNVERSIONED_ACK: &str = "an ok write, delete or add without a key or a version";
 
 /// The client process id of a pair; nemesis ops never pair, but be total.
 fn process_of(pair: &OpPair<'_>) -> Option<u64> {

@@ -18,7 +18,9 @@ use std::collections::{HashMap, HashSet};
 use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
 
+use crate::observe::{KNOWN_FS, UNPARSED_READ};
 use crate::result::{CheckResult, Validity};
+use crate::understood::NotUnderstood;
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "phantom-reads";
@@ -105,12 +107,21 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let written = Written::of(&pairs);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
+    let mut not_understood = NotUnderstood::default();
     for pair in &pairs {
-        let (Some(key), Some(done)) = (pair.invoke.key.as_deref(), pair.complete) else { continue };
+        // An op of another type may have written what a read returned.
+        if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
+            not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
+            continue;
+        }
+        let Some(done) = pair.complete else { continue };
         if pair.invoke.f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let Some(siblings) = done.sibling_refs() else { continue };
+        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), done.sibling_refs()) else {
+            not_understood.note(UNPARSED_READ, pair.invoke.index);
+            continue;
+        };
         reads += 1;
         for s in siblings {
             for value in written.unwritten(key, s.value) {
@@ -118,8 +129,9 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
             }
         }
     }
-    CheckResult::new(Validity::for_promise(true, phantoms.len(), reads))
+    let result = CheckResult::new(Validity::for_promise(true, phantoms.len(), reads))
         .with("reads", json!(reads))
         .with("phantoms", json!(phantoms.len()))
-        .with("examples", Value::Array(phantoms.into_iter().take(MAX_EXAMPLES).collect()))
+        .with("examples", Value::Array(phantoms.into_iter().take(MAX_EXAMPLES).collect()));
+    not_understood.judge(result)
 }

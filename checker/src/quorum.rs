@@ -47,5 +47,5 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     if !evidence {
         result = result.with("reason", json!("no read followed an acknowledged write"));
     }
-    result
+    observed.not_understood.judge(result)
 }

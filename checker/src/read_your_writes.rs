@@ -80,7 +80,7 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
     if checked == 0 {
         result = result.with("reason", json!("no process read a key after its own acknowledged write"));
     }
-    result
+    observed.not_understood.judge(result)
 }
 
 /// Acks and reads by invocation index: per process, that is issue order.

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use history::{History, OpType, RunConfig};
 use serde_json::{json, Value};
 
+use crate::observe::{KNOWN_FS, UNPARSED_READ};
 use crate::result::{CheckResult, Validity};
+use crate::understood::NotUnderstood;
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "siblings";
@@ -20,12 +22,22 @@ pub const NAME: &str = "siblings";
 /// Histogram and single-version fraction of sibling counts per `ok` read.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let mut histogram: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut not_understood = NotUnderstood::default();
     for pair in history.pairs() {
+        if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
+            not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
+            continue;
+        }
         if pair.invoke.f != "read" || pair.outcome() != OpType::Ok {
             continue;
         }
         let Some(done) = pair.complete else { continue };
-        let Some(count) = done.value.as_array().map(Vec::len) else { continue };
+        // Parsed as the other checkers parse it: a list that is not one of
+        // siblings is not a read this checker understands either.
+        let Some(count) = done.sibling_refs().map(|s| s.len()) else {
+            not_understood.note(UNPARSED_READ, pair.invoke.index);
+            continue;
+        };
         *histogram.entry(count).or_default() += 1;
     }
     let reads: u64 = histogram.values().sum();
@@ -42,5 +54,5 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     if reads == 0 {
         result = result.with("reason", json!("no ok read"));
     }
-    result
+    not_understood.judge(result)
 }

@@ -80,7 +80,7 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
             }
         }
     }
-    figures(run, observed, checked, stale_count, stale)
+    observed.not_understood.judge(figures(run, observed, checked, stale_count, stale))
 }
 
 /// Acks at their acknowledgement time, reads at their invocation time; on a

@@ -97,10 +97,11 @@ pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFil
     let observed = Observed::from_pairs(&pairs);
     let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
     let result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
-    match wars {
+    let result = match wars {
         Some(wars) => with_prediction(result, &counted.bins, run, wars, &ok_read_latencies_ms(&observed.reads)),
         None => result,
-    }
+    };
+    observed.not_understood.judge(result)
 }
 
 /// Every `ok` read's latency as its client saw it, ms.

@@ -5,34 +5,48 @@
 //! both in file order. Each line is flushed as written: if the harness dies,
 //! what was observed is still on disk.
 //!
+//! It writes and forgets: a run of hours records millions of ops, and a
+//! copy of each kept in memory for the run's whole length grew the
+//! harness by kilobytes per op. What was recorded is read back from the
+//! file ([`Recorder::read_back`]), the same bytes a later `workbench check`
+//! reads. It keeps only what the end of a run asks of it: the keys whose
+//! writes were hinted, and for whom ([`Recorder::hinted_keys`]).
+//!
 //! Which monotonic clock is the caller's choice ([`Recorder::with_clock`]):
 //! a real run reads the host's, a simulated run the simulator's (tokio's
 //! paused clock, advanced tick by tick), so that the same seed stamps the
 //! same times and `history.jsonl` is byte-identical between two runs.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::{HistoryError, JsonlWriter, Op};
+use crate::{read_history, History, HistoryError, JsonlWriter, Op, OpType};
 
 /// Nanoseconds since the run's time zero, from whichever clock the run uses.
 pub type ElapsedNs = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// The one writer of a run's `history.jsonl`: shared by every client task
 /// and the nemesis, it stamps each op with its `index` and `time` and
-/// appends it to the file and to a copy in memory.
+/// appends it to the file, keeping nothing of it.
 pub struct Recorder {
     /// The run's time zero and clock; every `time` field is measured by it.
     elapsed_ns: ElapsedNs,
+    /// The index counter and the file, under one lock so both are in file order.
     inner: Mutex<Inner>,
+    /// Where the history is written, to read it back.
+    path: std::path::PathBuf,
 }
 
+/// What the lock guards: the next index and the file, in step.
 struct Inner {
+    /// The index the next op is stamped with: the ops written so far.
     next_index: u64,
+    /// `history.jsonl`, flushed after every line.
     writer: JsonlWriter,
-    /// A copy kept in memory so the run can be checked without re-reading.
-    ops: Vec<Op>,
+    /// Key -> the home replicas its acknowledged writes were hinted for.
+    hinted: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Recorder {
@@ -44,7 +58,11 @@ impl Recorder {
     /// A recorder whose times come from `elapsed_ns` (e.g. a simulator's clock).
     pub fn with_clock(path: &Path, elapsed_ns: ElapsedNs) -> Result<Recorder, HistoryError> {
         let writer = JsonlWriter::create(path)?;
-        Ok(Recorder { elapsed_ns, inner: Mutex::new(Inner { next_index: 0, writer, ops: Vec::new() }) })
+        Ok(Recorder {
+            elapsed_ns,
+            inner: Mutex::new(Inner { next_index: 0, writer, hinted: BTreeMap::new() }),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Nanoseconds since the run started.
@@ -59,12 +77,22 @@ impl Recorder {
         op.time = self.now_ns();
         inner.writer.append(&op)?;
         inner.next_index += 1;
-        inner.ops.push(op.clone());
+        if let (OpType::Ok, Some(key), false) = (op.kind, &op.key, op.hinted_for.is_empty()) {
+            inner.hinted.entry(key.clone()).or_default().extend(op.hinted_for.iter().cloned());
+        }
         Ok(op)
     }
 
-    /// Every op recorded so far, in order.
-    pub fn snapshot(&self) -> Vec<Op> {
-        self.inner.lock().expect("recorder lock poisoned").ops.clone()
+    /// Every key an acknowledged op was hinted for, with the homes owed it.
+    pub fn hinted_keys(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.inner.lock().expect("recorder lock poisoned").hinted.clone()
+    }
+
+    /// Every op recorded so far, in order, read back from the file (each
+    /// line was flushed as written; the lock keeps a line from being half
+    /// written while it reads).
+    pub fn read_back(&self) -> Result<History, HistoryError> {
+        let _writing = self.inner.lock().expect("recorder lock poisoned");
+        read_history(&self.path)
     }
 }

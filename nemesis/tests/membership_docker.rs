@@ -80,7 +80,7 @@ async fn scenario(cluster: Arc<DockerCluster>) -> Result<String, String> {
     let written = writer.await.map_err(|e| format!("writer panicked: {e}"))?;
     executed.map_err(|e| format!("the membership nemesis failed: {e}"))?;
     nemesis::heal_all(cluster.as_ref(), &recorder, &state).await.map_err(|e| format!("heal: {e}"))?;
-    let events = check_events(&recorder.snapshot(), &initial, &cluster.nodes())?;
+    let events = check_events(&recorder.read_back().map_err(|e| e.to_string())?.ops, &initial, &cluster.nodes())?;
     let acked = acked.lock().await.clone();
     let (checked, lost) = read_back(cluster.as_ref(), &acked).await;
     if acked.len() < PRELOAD || !lost.is_empty() {

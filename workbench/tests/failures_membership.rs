@@ -138,7 +138,7 @@ async fn scenario(cluster: Arc<Mutex<DockerCluster>>) -> Result<String, String> 
         register::siblings_json,
     )
     .await;
-    let history = history::History::new(recorder.snapshot());
+    let history = recorder.read_back().map_err(|e| e.to_string())?;
     let results = checker::check_all(&history, &run_config(image), &[]);
     let stale = results.checkers.get("stale-reads").map(|c| c.valid);
     let (checked, lost) = lost_writes(&history);

@@ -268,7 +268,8 @@ mod tests {
         let knobs =
             history::Knobs { concurrency: 3, keys: 4, rate: 600.0, read_fraction: 0.5, ..history::Knobs::default() };
         run(&WorkloadConfig::new(knobs, seed), &targets, recorder.clone(), Duration::from_millis(300)).await;
-        let ops = recorder.snapshot().into_iter().filter(|op| op.kind == OpType::Ok);
+        let ops =
+            recorder.read_back().expect("the history reads back").ops.into_iter().filter(|op| op.kind == OpType::Ok);
         ops.filter_map(|op| match op.process {
             history::Process::Client(p) => Some((p, op.f, op.key.unwrap_or_default(), op.value)),
             history::Process::Nemesis => None,

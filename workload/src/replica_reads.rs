@@ -62,7 +62,7 @@ pub async fn replica_reads(
     path: &Path,
 ) -> Result<ReplicaReadSummary, HistoryError> {
     let mut writer = JsonlWriter::create(path)?;
-    let keys = hinted_keys(&recorder.snapshot());
+    let keys = recorder.hinted_keys();
     let admins: BTreeMap<&str, AdminClient<Channel>> =
         channels.iter().map(|(node, channel)| (node.as_str(), AdminClient::new(channel.clone()))).collect();
     let mut summary = ReplicaReadSummary { keys: keys.len(), ..Default::default() };

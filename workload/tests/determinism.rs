@@ -80,7 +80,7 @@ async fn invocations(seed: u64, set: bool) -> BTreeMap<u64, Vec<(String, String,
         register::run(&config, &targets, recorder.clone(), Duration::from_millis(300)).await;
     }
     let mut out: BTreeMap<u64, Vec<(String, String, String)>> = BTreeMap::new();
-    for op in recorder.snapshot() {
+    for op in recorder.read_back().expect("the history reads back").ops {
         if let (Process::Client(p), OpType::Invoke) = (op.process, op.kind) {
             out.entry(p % 3).or_default().push((op.f, op.key.unwrap(), op.node.unwrap()));
         }
@@ -133,7 +133,7 @@ async fn open_loop(
     let targets: Vec<Target> = (1..=3).map(|i| Target { node: format!("n{i}"), client: store.clone() }).collect();
     let config = config(4, KeyShape::Uniform, 200.0, Arrival::Open, 0.5, seed);
     let summary = register::run(&config, &targets, recorder.clone(), Duration::from_secs(2)).await;
-    let ops = recorder.snapshot();
+    let ops = recorder.read_back().expect("the history reads back").ops;
     let event = ops.iter().find(|op| op.f == "workload").expect("the run records its offered load").value.clone();
     assert_eq!(event["dropped_arrivals"], summary.dropped_arrivals);
     let ops = ops

@@ -25,6 +25,12 @@
 //!   with the reason, never guessed at. Under `lww` a read returns one
 //!   version, and every key is decided.
 //!
+//! - an op of any other type (a `cas`, say), or one it cannot parse (a
+//!   read whose siblings lack a version), is not understood: leaving it
+//!   out could make a linearizable key fail or an unread key pass. Its key
+//!   is not decided, with the reason, and the checker's verdict is
+//!   `unknown` ([`crate::understood`]).
+//!
 //! A per-key budget (time, and memo entries as a bound on memory) ends a
 //! search that would not finish in `unknown` with the reason.
 //!
@@ -33,9 +39,10 @@
 //!
 //! The verdict. No configuration of a Dynamo-style store promises
 //! linearizability, so, like monotonic reads, this is a measurement, and
-//! its checker verdict is always `true`: it never makes a run invalid, nor
-//! unknown (under `siblings` most keys cannot be decided, and that says
-//! nothing about the run). The answer itself is the `linearizable` figure:
+//! its checker verdict is `true`: it never makes a run invalid, nor
+//! unknown for keys it could not decide (under `siblings` most keys cannot
+//! be decided, and that says nothing about the run). Only input it did not
+//! understand makes the verdict `unknown`. The answer itself is the `linearizable` figure:
 //! `true`, `false`, or `unknown` when some key could not be decided and
 //! none was found violated, with the reason per key, beside the witnesses.
 //! The tables show it as the `lin` column.
@@ -49,7 +56,9 @@ use std::time::Duration;
 use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
 
+use crate::observe::UNPARSED_READ;
 use crate::result::{CheckResult, Validity};
+use crate::understood::NotUnderstood;
 use search::{Budget, Entry, Kind, Outcome};
 use witness::Described;
 
@@ -85,7 +94,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     if run.workload != "register" {
         return CheckResult::new(Validity::Unknown).with("reason", json!("only the register workload is a register"));
     }
-    let keys = split_by_key(&history.pairs());
+    let (keys, not_understood) = split_by_key(&history.pairs());
     let mut decided = 0usize;
     let mut violating: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, String> = BTreeMap::new();
@@ -109,7 +118,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             }
         }
     }
-    summary(decided, &violating, &unknown, witnesses, keys.len())
+    not_understood.judge(summary(decided, &violating, &unknown, witnesses, keys.len()))
 }
 
 fn summary(
@@ -153,19 +162,39 @@ fn witness_of(key: &str, ops: &KeyOps) -> Value {
     })
 }
 
-/// Every key's ops, in invocation order. Values are interned per key
-/// (0 is the absent key).
-fn split_by_key(pairs: &[OpPair<'_>]) -> BTreeMap<String, KeyOps> {
+/// Every key's ops, in invocation order, and the ops not understood (each
+/// also leaves its key undecided). Values are interned per key (0 is the
+/// absent key).
+fn split_by_key(pairs: &[OpPair<'_>]) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
+    let mut not_understood = NotUnderstood::default();
     // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
     let mut next_id: u32 = 1;
     for pair in pairs {
-        let Some(key) = pair.invoke.key.as_deref() else { continue };
-        let Some(op) = op_of(pair) else { continue };
+        let index = pair.invoke.index;
+        let Some(key) = pair.invoke.key.as_deref() else {
+            if matches!(pair.invoke.process, history::Process::Client(_)) {
+                not_understood.note("a client op without a key", index);
+            }
+            continue;
+        };
+        let reading = op_of(pair);
+        if matches!(reading, Reading::Skip) {
+            continue;
+        }
         if !keys.contains_key(key) {
             keys.insert(key.to_string(), KeyOps::default());
         }
         let ops = keys.get_mut(key).expect("inserted above");
+        let op = match reading {
+            Reading::Op(op) => op,
+            Reading::Skip => unreachable!("skipped above"),
+            Reading::NotUnderstood(why) => {
+                ops.undecidable.get_or_insert(format!("the op at index {index} is not understood: {why}"));
+                not_understood.note(why, index);
+                continue;
+            }
+        };
         if op.versions_seen > 1 {
             let why = format!("a read returned {} concurrent versions: not a register read", op.versions_seen);
             ops.undecidable.get_or_insert(why);
@@ -187,7 +216,17 @@ fn split_by_key(pairs: &[OpPair<'_>]) -> BTreeMap<String, KeyOps> {
         ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
         ops.about.push(Described { process: op.process, index: pair.invoke.index, value: op.value, node: op.node });
     }
-    keys
+    (keys, not_understood)
+}
+
+/// What [`op_of`] made of a client op.
+enum Reading {
+    /// A register op for the search.
+    Op(RegisterOp),
+    /// An op that constrains nothing: failed, or a read never answered.
+    Skip,
+    /// An op of another type, or one whose answer does not parse: why.
+    NotUnderstood(String),
 }
 
 /// One client op as the search sees it.
@@ -208,13 +247,16 @@ struct RegisterOp {
     node: Option<String>,
 }
 
-/// The op of `pair`, or None when it constrains nothing (a failed op, a
-/// read without an answer) or is not a register op.
-fn op_of(pair: &OpPair<'_>) -> Option<RegisterOp> {
-    let history::Process::Client(process) = pair.invoke.process else { return None };
+/// The op of `pair` as the search sees it; see [`Reading`].
+fn op_of(pair: &OpPair<'_>) -> Reading {
+    let history::Process::Client(process) = pair.invoke.process else { return Reading::Skip };
+    let f = pair.invoke.f.as_str();
+    if !["read", "write", "delete"].contains(&f) {
+        return Reading::NotUnderstood(format!("op type {f:?} is not one this checker knows"));
+    }
     let kind = pair.complete.map_or(OpType::Info, |d| d.kind);
     if kind == OpType::Fail {
-        return None;
+        return Reading::Skip;
     }
     let return_ns = match pair.complete {
         Some(done) if kind == OpType::Ok => done.time,
@@ -229,18 +271,20 @@ fn op_of(pair: &OpPair<'_>) -> Option<RegisterOp> {
         process,
         node: pair.invoke.node.clone(),
     };
-    match pair.invoke.f.as_str() {
+    match f {
         "write" => op.value = value_text(&pair.invoke.value),
         "delete" => {}
         "read" if kind == OpType::Ok => {
-            let siblings = pair.complete.and_then(|d| d.sibling_refs())?;
+            let Some(siblings) = pair.complete.and_then(|d| d.sibling_refs()) else {
+                return Reading::NotUnderstood(UNPARSED_READ.to_string());
+            };
             op.is_write = false;
             op.versions_seen = siblings.len();
             op.value = siblings.first().and_then(|s| value_text(s.value));
         }
-        _ => return None,
+        _ => return Reading::Skip,
     }
-    Some(op)
+    Reading::Op(op)
 }
 
 /// A written value as text (`None` for a tombstone).

@@ -4,9 +4,12 @@
 //! The search says only "no order exists", which for a key with thousands
 //! of ops tells a reader nothing. So the ops are shrunk by delta debugging
 //! (Zeller's ddmin): drop chunks of ops, halving the chunk size, keeping any
-//! drop after which the rest is still not linearizable. A read keeps the
-//! write of the value it saw: without it the read would be "wrong" only
-//! because the witness hid the write, which explains nothing. Run to the end the
+//! drop after which the rest is still not linearizable. A read keeps
+//! every write of the value it saw: without them the read would be "wrong"
+//! only because the witness hid the write, which explains nothing. Every
+//! write, not one: in a history whose values repeat (a foreign one; this
+//! project's are unique) the write the read really saw may be any of them,
+//! and the sentence must stay true of the one it names. Run to the end the
 //! result is 1-minimal (removing any one op makes it linearizable): for a
 //! register usually a write or two and two reads. The shrink is bounded by
 //! a number of searches and a time budget; a witness cut short is still a
@@ -38,22 +41,22 @@ pub fn shrink(ops: &[Entry], budget: Budget) -> Shrunk {
         let sub: Vec<Entry> = kept.iter().map(|&i| ops[i]).collect();
         search(&sub, budget) == Outcome::Violation
     };
-    let writer: std::collections::HashMap<u32, usize> = ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, o)| match o.kind {
-            Kind::Write(v) => Some((v, i)),
-            Kind::Read(_) => None,
-        })
-        .collect();
-    // The candidate plus the write of every value a kept read saw.
+    let mut writers: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        if let Kind::Write(v) = o.kind {
+            writers.entry(v).or_default().push(i);
+        }
+    }
+    // The candidate plus every write of every value a kept read saw.
     let close = |mut candidate: Vec<usize>| {
         let needed: Vec<usize> = candidate
             .iter()
             .filter_map(|&i| match ops[i].kind {
-                Kind::Read(v) if v != 0 => writer.get(&v).copied(),
+                Kind::Read(v) if v != 0 => writers.get(&v),
                 _ => None,
             })
+            .flatten()
+            .copied()
             .collect();
         candidate.extend(needed);
         candidate.sort_unstable();
@@ -129,7 +132,7 @@ pub fn sentence(ops: &[Entry], about: &[Described], kept: &[usize]) -> String {
     for &i in kept {
         if let (Kind::Read(v), Some(end)) = (ops[i].kind, Some(ops[i].return_ns).filter(|&t| t != u64::MAX)) {
             if v != 0 {
-                parts.push(format!("so write {} took effect before {} ms", shown(&about[i].value), ms(end)));
+                parts.push(took_effect(ops, about, kept, v, end));
             }
         }
     }
@@ -155,10 +158,35 @@ pub fn sentence(ops: &[Entry], about: &[Described], kept: &[usize]) -> String {
     )
 }
 
+/// What a read of value `v` that ended at `end_ns` says of its writes: the
+/// write that took effect before it, when one kept write of `v` began
+/// before then; one of them, when several did; and when none did, that.
+fn took_effect(ops: &[Entry], about: &[Described], kept: &[usize], v: u32, end_ns: u64) -> String {
+    let before: Vec<usize> =
+        kept.iter().copied().filter(|&w| ops[w].kind == Kind::Write(v) && ops[w].call_ns < end_ns).collect();
+    let value = shown(&about[before.first().copied().unwrap_or(0)].value);
+    match before.as_slice() {
+        [] => format!("yet no write of the value it saw began before {} ms", ms(end_ns)),
+        [_] => format!("so write {value} took effect before {} ms", ms(end_ns)),
+        several => format!(
+            "so one of the {} writes of {value} that began before {} ms took effect before it",
+            several.len(),
+            ms(end_ns)
+        ),
+    }
+}
+
 /// Whether value `old` is older than `new` among the kept ops: the write of
 /// `old` (or the absent key) began before the write of `new` did.
+/// When a value was written more than once, neither is said to be older.
 fn older(ops: &[Entry], kept: &[usize], old: u32, new: u32) -> bool {
-    let write_call = |v: u32| kept.iter().find(|&&i| ops[i].kind == Kind::Write(v)).map(|&i| ops[i].call_ns);
+    let write_call = |v: u32| {
+        let mut writes = kept.iter().filter(|&&i| ops[i].kind == Kind::Write(v));
+        match (writes.next(), writes.next()) {
+            (Some(&i), None) => Some(ops[i].call_ns),
+            _ => None,
+        }
+    };
     match (old, write_call(old), write_call(new)) {
         (0, _, _) => true,
         (_, Some(o), Some(n)) => o < n,
@@ -211,5 +239,52 @@ mod tests {
         assert!(text.contains("so write v101 took effect before 606.00 ms"), "{text}");
         assert!(text.contains("began at 607.00 ms, after the read by"), "{text}");
         assert!(text.contains("saw the older v100"), "{text}");
+    }
+
+    fn described(ops: &[Entry]) -> Vec<Described> {
+        let value = |o: &Entry| match o.kind {
+            Kind::Write(v) | Kind::Read(v) => format!("v{v}"),
+        };
+        ops.iter()
+            .enumerate()
+            .map(|(i, o)| Described { process: i as u64, index: i as u64, value: Some(value(o)), node: None })
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_value_keeps_every_write_of_it_and_the_sentence_names_one_that_began_in_time() {
+        // v1 written at 0 and again at 10, after the read of v1 (4-5 ms)
+        // that v2 (2-3 ms) should have hidden. Keeping only the last write
+        // of v1 would say it "took effect before 5 ms" though it began at 10.
+        let ops =
+            vec![e(0, 1, Kind::Write(1)), e(2, 3, Kind::Write(2)), e(4, 5, Kind::Read(1)), e(10, 11, Kind::Write(1))];
+        assert_eq!(search(&ops, BUDGET), Outcome::Violation);
+        let shrunk = shrink(&ops, BUDGET);
+        assert!(shrunk.ops.contains(&0) && shrunk.ops.contains(&3), "both writes of v1 kept: {shrunk:?}");
+        let text = sentence(&ops, &described(&ops), &shrunk.ops);
+        assert!(text.contains("so write v1 took effect before 5.00 ms"), "{text}");
+    }
+
+    #[test]
+    fn a_read_of_a_value_no_write_began_before_says_so() {
+        let ops = vec![e(4, 5, Kind::Read(1)), e(10, 11, Kind::Write(1))];
+        let shrunk = shrink(&ops, BUDGET);
+        let text = sentence(&ops, &described(&ops), &shrunk.ops);
+        assert!(text.contains("yet no write of the value it saw began before 5.00 ms"), "{text}");
+        assert!(!text.contains("took effect"), "{text}");
+    }
+
+    #[test]
+    fn several_writes_of_the_value_in_time_are_named_as_one_of_them() {
+        let ops = vec![e(0, 1, Kind::Write(1)), e(2, 3, Kind::Write(2)), e(4, 5, Kind::Write(1))];
+        let mut with_reads = ops.clone();
+        with_reads.push(e(6, 7, Kind::Read(1)));
+        with_reads.push(e(8, 9, Kind::Read(2)));
+        let kept: Vec<usize> = (0..with_reads.len()).collect();
+        let text = sentence(&with_reads, &described(&with_reads), &kept);
+        assert!(
+            text.contains("so one of the 2 writes of v1 that began before 7.00 ms took effect before it"),
+            "{text}"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod latency;
 mod linearizable;
 mod lost_writes;
 mod monotonic_reads;
+mod not_understood;
 mod phantom_reads;
 mod quorum;
 mod read_your_writes;

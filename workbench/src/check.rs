@@ -79,7 +79,9 @@ fn run_index(run: &RunConfig) -> u64 {
 /// One run re-checked: its new results (None: no history, not performed)
 /// and whether the stored `results.json` had another verdict.
 struct Rechecked {
+    /// The checkers' new results; None when there is no history.
     results: Option<Results>,
+    /// Whether a stored `results.json` had another verdict.
     differs: bool,
 }
 

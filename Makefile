@@ -79,9 +79,15 @@ PLANTED_SWEEP_FLAGS ?= --backend sim --seeds 1..51 --nodes 5 --quorums "2,2" --n
 PLANTED_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted
 
-.PHONY: bench-peers all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
+.PHONY: docs-check bench-peers all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
 
 all: build
+
+# The docs check: every command of the README runs (workbench/tests/readme.rs:
+# the quick start for real in the simulator, other campaigns with --dry-run,
+# make targets looked up here), its legend is the campaigns' and its links ship.
+docs-check:
+	$(CARGO) test --release --workspace --test readme
 
 # System packages, by what needs them (scripts/deps.sh says what it installs,
 # or names what is missing and stops). The image needs debootstrap; `make

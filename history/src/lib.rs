@@ -7,7 +7,7 @@
 //! replica's own copy of every key a hinted write touched) and
 //! `wars.json` ([`WarsFile`]: each node's per-replica request timings).
 //! The
-//! format is a public contract (`shared/spec/HISTORY.md`): fields are only
+//! format is a public contract (`docs/history-format.md`): fields are only
 //! ever added, never renamed, so other tools can read old runs.
 //!
 //! This crate is pure data plus the JSONL reader and writer. It knows nothing

@@ -60,7 +60,7 @@ impl OpType {
     }
 }
 
-/// One line of `history.jsonl` (`shared/spec/HISTORY.md`): the invocation
+/// One line of `history.jsonl` (`docs/history-format.md`): the invocation
 /// or completion of a client op, or a nemesis event. A completion follows an
 /// invocation of the same process and `f`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

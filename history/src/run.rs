@@ -41,7 +41,7 @@ impl std::str::FromStr for Resolution {
 }
 
 /// `run.json`: the configuration of one run, enough to repeat it
-/// (`shared/spec/HISTORY.md`). The workbench writes it when the run starts
+/// (`docs/history-format.md`). The workbench writes it when the run starts
 /// and again once the nodes have said what is in force; the checkers read
 /// it back to know what the store promised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

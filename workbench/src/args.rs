@@ -84,7 +84,8 @@ pub struct CampaignArgs {
     /// Replication factors N, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
     pub n: Vec<u32>,
-    /// W,R pairs separated by spaces or semicolons, e.g. "1,1 2,2 3,1 1,3"; pairs above N are skipped.
+    /// W,R pairs separated by spaces or semicolons, e.g. "1,1 2,2 3,1 1,3"; a pair above every --n is
+    /// refused, one above some N is skipped for that N (and the skipped rows named).
     #[arg(long, default_value = "1,1 2,2 3,1 1,3", value_parser = flag_values::quorums)]
     pub quorums: Quorums,
     /// Conflict resolutions, comma-separated.
@@ -183,6 +184,10 @@ pub struct CampaignArgs {
     /// must make exactly one run.
     #[arg(long)]
     pub schedule: Option<PathBuf>,
+    /// Print the runs these flags make (one name a line) and exit 0: nothing
+    /// runs and no backend is chosen; a bad flag is still refused (exit 2).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Run even though this workbench was built with planted bugs
     /// (test-only, `--version` names them); simulated runs only.
     #[arg(long)]
@@ -265,11 +270,36 @@ impl CampaignArgs {
 
     /// Refuses flags that cannot go together, before anything starts.
     pub fn validate(&self) -> Result<()> {
-        if self.resume && self.name.is_none() {
-            bail!("--resume needs the --name of the campaign to finish");
+        match (&self.name, self.resume) {
+            (None, true) => bail!("--resume needs the --name of the campaign to finish"),
+            (Some(name), true) => refuse_missing_campaign(&self.results_dir, name),
+            _ => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Refuses `--resume --name <name>` when `results_dir/name` holds no run,
+/// naming the directory looked in and the campaigns that are there.
+fn refuse_missing_campaign(results_dir: &std::path::Path, name: &str) -> Result<()> {
+    let dir = results_dir.join(name);
+    if crate::campaign::has_runs(&dir) {
+        return Ok(());
+    }
+    let what = if dir.is_dir() { "holds no run directory (none with a run.json)" } else { "does not exist" };
+    let mut known: Vec<String> = std::fs::read_dir(results_dir)
+        .map(|entries| entries.flatten().filter(|e| crate::campaign::has_runs(&e.path())))
+        .into_iter()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    known.sort();
+    let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+    bail!(
+        "--resume --name {name}: nothing to finish: looked in {} (under --results-dir {}), which {what}; \
+         campaigns there: {known}",
+        dir.display(),
+        results_dir.display()
+    )
 }
 
 /// The nemesis schedules in `path` (the JSON list a run's `schedule.json` holds).

@@ -100,7 +100,8 @@ pub async fn run_campaign(plan: &Plan) -> Result<i32> {
     write_reports(plan, &dir, &outcomes, Some(""))
 }
 
-fn has_runs(dir: &Path) -> bool {
+/// Whether `dir` holds at least one run directory (one with a `run.json`).
+pub fn has_runs(dir: &Path) -> bool {
     std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| e.path().join(files::RUN).exists())).unwrap_or(false)
 }
 
@@ -142,13 +143,14 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _ = std::fs::remove_file(dir.join(files::RESULTS));
     let mut run = spec.run_config(plan.backend.name(), &plan.backend.image());
+    record_origin(plan, spec, &dir, index, &mut run);
     write_json(&dir.join(files::RUN), &run)?;
     if let Some(why) = plan.backend.cannot(&spec.nemesis, spec.store.kind()) {
         write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
         return Ok(Outcome { run, dir_name: spec.name.clone(), results: None, unsupported: Some(why) });
     }
     let driven = match plan.backend {
-        Backend::Sim => crate::sim_run::drive(spec, &dir, &mut run, &plan.name).await,
+        Backend::Sim => crate::sim_run::drive(spec, &dir, &mut run).await,
         _ => drive_real(plan, spec, &dir, index, &mut run).await?,
     };
     if let Some(nemesis::NemesisError::Unsupported { .. }) = driven.as_ref().err().and_then(|e| e.downcast_ref()) {
@@ -164,6 +166,41 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     }
     timeline::write_timeline(&dir, &results)?;
     Ok(Outcome { run, dir_name: spec.name.clone(), results: Some(results), unsupported: None })
+}
+
+/// The `run.json` key naming the tool that wrote it (`workbench <version>`):
+/// `workbench check` reads only run directories that carry it.
+pub const WRITTEN_BY: &str = "written_by";
+/// The `run.json` key of the run's place in its campaign's matrix (from 0),
+/// so `workbench check` prints the rows in the campaign's order.
+pub const RUN_INDEX: &str = "run_index";
+/// The `run.json` key of the one command that replays this run ([`crate::replay`]).
+pub const REPLAY: &str = "replay";
+/// The `run.json` key: whether the campaign required the known anomalies.
+pub const EXPECT_ANOMALIES: &str = "expect_anomalies";
+
+/// `run.json`'s `written_by`: this tool and its version.
+pub fn written_by() -> serde_json::Value {
+    serde_json::json!(format!("workbench {}", env!("CARGO_PKG_VERSION")))
+}
+
+/// Records in `run.json` who wrote it, the run's place in the matrix, the
+/// campaign's `--expect-anomalies` and the command that replays the run.
+fn record_origin(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) {
+    let name = format!("{}-{}-replay", plan.name, spec.name);
+    let schedule_file = dir.join(crate::run::SCHEDULE_FILE);
+    let cx = crate::replay::ReplayContext {
+        backend: plan.backend.name(),
+        results_dir: &plan.results_dir,
+        name: &name,
+        expect_anomalies: plan.expect_anomalies,
+        schedule_file: &schedule_file,
+    };
+    let extra = &mut run.extra;
+    extra.insert(WRITTEN_BY.into(), written_by());
+    extra.insert(RUN_INDEX.into(), serde_json::json!(index));
+    extra.insert(EXPECT_ANOMALIES.into(), serde_json::json!(plan.expect_anomalies));
+    extra.insert(REPLAY.into(), serde_json::json!(crate::replay::replay_command(spec, &cx)));
 }
 
 /// Starts a real cluster for `spec`, drives the run on it and tears it down
@@ -279,7 +316,7 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], stopped: Option<
             plan.name
         ));
     }
-    let text = summary_text(plan, &groups, &verdict);
+    let text = summary_text(&Header::of_plan(plan), &groups, &verdict);
     std::fs::write(dir.join("summary.md"), &text)
         .with_context(|| format!("cannot write {}/summary.md", dir.display()))?;
     index::write_index(dir, &plan.name, outcomes, &verdict)?;
@@ -290,25 +327,83 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], stopped: Option<
     Ok(verdict.exit_code())
 }
 
-fn summary_text(plan: &Plan, groups: &BTreeMap<String, Vec<table::Row>>, verdict: &expect::Verdict) -> String {
-    let m = &plan.matrix;
+/// What a summary's header says about a campaign; `workbench check`
+/// rebuilds it from the runs' `run.json` files ([`Header::of_runs`]).
+pub struct Header {
+    /// The campaign's name.
+    pub name: String,
+    /// The backend's name (`sim`, `docker`, `local`).
+    pub backend: String,
+    /// The node image, binary or simulated library.
+    pub image: String,
+    /// Cluster size.
+    pub node_count: usize,
+    /// The campaign's seed (repetition `i` ran with seed + i).
+    pub seed: u64,
+    /// The knobs every run shared.
+    pub knobs: history::Knobs,
+    /// Runs per configuration.
+    pub test_count: u32,
+    /// Rows skipped for a pair above their N ([`Matrix::skipped`]).
+    pub skipped: Vec<String>,
+}
+
+impl Header {
+    /// The header of a campaign about to run `plan`.
+    fn of_plan(plan: &Plan) -> Header {
+        let m = &plan.matrix;
+        Header {
+            name: plan.name.clone(),
+            backend: plan.backend.name().into(),
+            image: plan.backend.image(),
+            node_count: m.node_count,
+            seed: m.seed,
+            knobs: m.knobs.clone(),
+            test_count: m.test_count,
+            skipped: m.skipped(),
+        }
+    }
+
+    /// The header of the campaign `name` whose runs (in matrix order) are `runs`.
+    pub fn of_runs(name: &str, runs: &[&RunConfig]) -> Option<Header> {
+        let first = runs.first()?;
+        Some(Header {
+            name: name.into(),
+            backend: first.backend.clone(),
+            image: first.node_image.clone(),
+            node_count: first.nodes.len(),
+            seed: first.seed.wrapping_sub(u64::from(first.labels.test_index)),
+            knobs: first.knobs.clone(),
+            test_count: runs.iter().map(|r| r.labels.test_index + 1).max().unwrap_or(1),
+            skipped: Vec::new(),
+        })
+    }
+}
+
+/// `summary.md`, as a campaign writes it and `workbench check` prints it:
+/// the header, the column legend, one table per nemesis and workload, the verdict.
+pub fn summary_text(h: &Header, groups: &BTreeMap<String, Vec<table::Row>>, verdict: &expect::Verdict) -> String {
+    let k = &h.knobs;
     let mut text = format!(
         "# Campaign {}\n\nbackend: {} ({}), nodes: {}, seed: {}, phases: {} s warm-up + {} s faults + {} s quiet, \
          concurrency: {}, rate: {} ops/s, keys: {} ({}), tests per configuration: {}\n\n",
-        plan.name,
-        plan.backend.name(),
-        plan.backend.image(),
-        m.node_count,
-        m.seed,
-        m.knobs.warmup_s,
-        m.knobs.time_limit_s,
-        m.knobs.quiet_s,
-        m.knobs.concurrency,
-        m.knobs.rate,
-        m.knobs.keys,
-        m.knobs.key_distribution.label(),
-        m.test_count,
+        h.name,
+        h.backend,
+        h.image,
+        h.node_count,
+        h.seed,
+        k.warmup_s,
+        k.time_limit_s,
+        k.quiet_s,
+        k.concurrency,
+        k.rate,
+        k.keys,
+        k.key_distribution.label(),
+        h.test_count,
     );
+    if !h.skipped.is_empty() {
+        text.push_str(&format!("Skipped (W or R above N): {}.\n\n", h.skipped.join(", ")));
+    }
     if let Some(incomplete) = &verdict.incomplete {
         text.push_str(&format!("**Incomplete, verdict unknown: {incomplete}.**\n\n"));
     }
@@ -365,7 +460,7 @@ mod tests {
             assert!(!text.contains("Every run is as valid as expected"), "{text}");
             let lead =
                 text.find(&format!("Incomplete, verdict unknown: 0 of {planned} runs finished ({why})")).expect(&text);
-            assert!(lead < text.find("Columns:").unwrap(), "the reason comes before the tables: {text}");
+            assert!(lead < text.find("| column | meaning |").unwrap(), "the reason comes before the tables: {text}");
             assert!(text.contains("Verdict unknown: 0 of"), "{text}");
         }
         std::fs::remove_dir_all(&dir).unwrap();

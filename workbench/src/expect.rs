@@ -162,6 +162,12 @@ fn undecided_convergence_only(results: &Results) -> Option<String> {
     Some(only.figure("undecided").and_then(|w| w.as_str()).unwrap_or("no reason given").to_string())
 }
 
+/// A figure as the verdict prints it: the number, or `no figure` when the
+/// checker did not report one (never Rust's `Some(..)`/`None`).
+fn shown(figure: Option<u64>) -> String {
+    figure.map_or_else(|| "no figure".to_string(), |v| v.to_string())
+}
+
 /// A claim's outcome: `Ok(what held)` or `Err(what did not)`.
 type Claim = Result<String, String>;
 
@@ -180,12 +186,12 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     if run.workload == "register" {
         let stale = figure(results, "stale-reads", "stale");
         if run.nemesis.is_empty() && run.is_strict_quorum() {
-            out.push(claim(stale == Some(0), format!("0 stale reads without faults (W+R>N), found {stale:?}")));
+            out.push(claim(stale == Some(0), format!("0 stale reads without faults (W+R>N), found {}", shown(stale))));
         }
         if has("partition") && run.w + run.r <= run.n {
             out.push(claim(
                 stale.is_some_and(|s| s > 0),
-                format!("stale reads under partitions (W+R<=N), found {stale:?}"),
+                format!("stale reads under partitions (W+R<=N), found {}", shown(stale)),
             ));
         }
     }
@@ -215,13 +221,13 @@ fn prefix_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     if run.nemesis.is_empty() && run.is_strict_quorum() {
         out.push(claim(
             violations == Some(0),
-            format!("0 consistent-prefix violations without faults (W+R>N), found {violations:?}"),
+            format!("0 consistent-prefix violations without faults (W+R>N), found {}", shown(violations)),
         ));
     }
     if run.nemesis.iter().any(|n| n == "partition") && run.w == 1 && run.r == 1 {
         out.push(claim(
             violations.is_some_and(|v| v > 0),
-            format!("consistent-prefix violations under partitions (W=R=1), found {violations:?}"),
+            format!("consistent-prefix violations under partitions (W=R=1), found {}", shown(violations)),
         ));
     }
     out
@@ -240,14 +246,14 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
         Resolution::Lww if contended && run.nemesis.is_empty() => {
             out.push(claim(
                 lost.is_some_and(|l| l > 0),
-                format!("LWW to lose acknowledged adds under contention, lost {lost:?}"),
+                format!("LWW to lose acknowledged adds under contention, lost {}", shown(lost)),
             ));
         }
         // A corrupt node lost data only it held, and N=3 replicas hold every add.
         Resolution::Siblings if run.nemesis.is_empty() || (durable && only(&["kill", "corrupt"])) => {
             out.push(claim(
                 lost == Some(0),
-                format!("siblings with union merge to lose no acknowledged add, lost {lost:?}"),
+                format!("siblings with union merge to lose no acknowledged add, lost {}", shown(lost)),
             ));
         }
         _ => {}
@@ -256,20 +262,50 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     if power_loss && fsync == Some(Fsync::Never) && run.w == 1 {
         out.push(claim(
             lost.is_some_and(|l| l > 0),
-            format!("power loss with fsync never to lose acknowledged W=1 adds, lost {lost:?}"),
+            format!("power loss with fsync never to lose acknowledged W=1 adds, lost {}", shown(lost)),
         ));
     }
     if power_loss && fsync == Some(Fsync::Always) && run.resolution == Resolution::Siblings {
         out.push(claim(
             lost == Some(0),
-            format!("power loss with fsync always to lose no acknowledged add, lost {lost:?}"),
+            format!("power loss with fsync always to lose no acknowledged add, lost {}", shown(lost)),
         ));
     }
     if run.resolution == Resolution::Lww && run.nemesis.iter().any(|n| n == "clock") {
         out.push(claim(
             to_clock.is_some_and(|l| l > 0),
-            format!("LWW to lose adds to skewed clocks, lost_to_clock {to_clock:?}"),
+            format!("LWW to lose adds to skewed clocks, lost_to_clock {}", shown(to_clock)),
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::tests::matrix;
+    use std::collections::BTreeMap;
+
+    /// A register run's results with only a stale-reads figure (or none).
+    fn results(stale: Option<u64>) -> Results {
+        let mut stale_reads = checker::CheckResult::new(Validity::True);
+        if let Some(stale) = stale {
+            stale_reads = stale_reads.with("stale", serde_json::json!(stale));
+        }
+        Results::from_checkers(BTreeMap::from([("stale-reads".to_string(), stale_reads)]))
+    }
+
+    #[test]
+    fn the_verdict_prints_figures_as_numbers_never_as_rust_options() {
+        let runs = matrix().runs();
+        let partition_weak = runs.iter().find(|r| r.nemesis.label() != "none" && r.w == 1 && r.r == 1).unwrap();
+        let mut run = partition_weak.run_config("sim", "img");
+        run.nemesis = vec!["partition".into()];
+        run.workload = "register".into();
+        for (stale, shown) in [(Some(0), "found 0"), (Some(239), "found 239"), (None, "found no figure")] {
+            let r = results(stale);
+            let text = evaluate(&[Measured { run: &run, results: Some(&r) }], true).markdown();
+            assert!(text.contains(shown) && !text.contains("Some(") && !text.contains("None"), "{text}");
+        }
+    }
 }

@@ -44,6 +44,7 @@ use crate::args::CampaignArgs;
 use crate::backend::{Backend, BackendChoice};
 use crate::campaign::check_run;
 use crate::json_file::write_json;
+use crate::run::SCHEDULE_FILE;
 use crate::sim_run;
 use crate::spec::RunSpec;
 use crate::table::validity_label;
@@ -63,7 +64,8 @@ pub struct ExploreArgs {
     /// Exit 1 if more than this many seeds are flagged (a clean build must stay clean).
     #[arg(long)]
     pub max_flagged: Option<usize>,
-    /// Shrink the first invalid seed's schedule and print the smallest found.
+    /// Shrink one flagged seed's schedule and print the smallest found: the
+    /// first invalid seed, else the first flagged one.
     #[arg(long)]
     pub shrink: bool,
     /// Also flag seeds for anomalies the configuration does not promise
@@ -168,6 +170,27 @@ pub fn anomalies(results: &Results) -> (Vec<String>, Vec<String>) {
     (promised, measured)
 }
 
+/// Campaign flags `explore` does not use (its seeds replace `--seed`; it
+/// writes no resumable campaign, takes no schedule and checks no
+/// expectations; its nodes are simulated): hidden from `explore --help`.
+const CAMPAIGN_ONLY: [&str; 8] =
+    ["seed", "resume", "schedule", "expect_anomalies", "image", "node_binary", "config", "stores"];
+
+/// `explore --backend`: the simulator only, so its help offers nothing else.
+pub fn backend_arg(arg: clap::Arg) -> clap::Arg {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    use clap::ValueEnum;
+    let parser = PossibleValuesParser::new(["sim", "auto"])
+        .map(|s| BackendChoice::from_str(&s, true).expect("sim and auto are backend choices"));
+    arg.value_parser(parser).help("Always the simulator (sim; auto means sim here)")
+}
+
+/// Hides a campaign-only flag ([`CAMPAIGN_ONLY`]) from `explore --help`.
+pub fn hide_campaign_only(arg: clap::Arg) -> clap::Arg {
+    let hide = CAMPAIGN_ONLY.contains(&arg.get_id().as_str());
+    arg.hide(hide)
+}
+
 /// The whole sweep; returns the exit code.
 pub fn explore(args: &ExploreArgs) -> Result<i32> {
     if !matches!(args.campaign.backend, BackendChoice::Sim | BackendChoice::Auto) {
@@ -177,6 +200,16 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
     let seeds = parse_seeds(&args.seeds)?;
     args.campaign.validate()?;
     let plan = args.campaign.plan(args.campaign.matrix()?, Backend::Sim);
+    if args.campaign.dry_run {
+        let runs = plan.matrix.runs();
+        println!(
+            "{} seeds x {} runs: {}",
+            seeds.len(),
+            runs.len(),
+            runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        return Ok(0);
+    }
     let dir = plan.results_dir.join(&plan.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, 64);
@@ -267,23 +300,18 @@ fn row_status(row: &SeedRow) -> String {
     }
 }
 
-/// The replay command of one seed of this sweep.
-fn replay(campaign: &str, seed: u64) -> String {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(sub) = args.iter().position(|a| a == "explore") {
-        args[sub] = "campaign".into();
-    }
-    let valued = ["--seeds", "--jobs", "--seed", "--name", "--expect-flagged", "--max-flagged", "--backend"];
-    let bare = ["--expect-anomalies", "--resume", "--shrink", "--flag-measured"];
-    let out = sim_run::args_without(args, &valued, &bare);
-    let quoted: Vec<String> = out.iter().map(|a| sim_run::shell_word(a)).collect();
-    format!("{} {} --backend sim --seed {seed} --name {campaign}-seed-{seed}", sim_run::program(), quoted.join(" "))
+/// The command that replays one run of this sweep (`spec` at its seed)
+/// under `name`, from `schedule_file` when its schedules were given.
+fn replay(spec: &RunSpec, dir: &Path, name: &str, schedule_file: &Path) -> String {
+    let results_dir = dir.parent().unwrap_or(Path::new("results"));
+    let cx = crate::replay::ReplayContext { backend: "sim", results_dir, name, expect_anomalies: false, schedule_file };
+    crate::replay::replay_command(spec, &cx)
 }
 
 /// One run of one seed: simulated, checked, written.
 fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str, flag_measured: bool) -> SeedRow {
     let run_dir: PathBuf = dir.join(format!("seed-{seed}")).join(&spec.name);
-    let replay = replay(campaign, seed);
+    let replay = replay(spec, dir, &format!("{campaign}-seed-{seed}-{}", spec.name), &run_dir.join(SCHEDULE_FILE));
     let mut row = SeedRow {
         seed,
         run: spec.name.clone(),
@@ -315,7 +343,8 @@ fn simulate_and_check(spec: &RunSpec, run_dir: &Path, replay: &str) -> Result<(R
         crate::run::apply_status(&status, &mut run);
     }
     run.extra.insert("sim".into(), sim_run::report_json(&report));
-    run.extra.insert("replay".into(), serde_json::json!(replay));
+    run.extra.insert(crate::campaign::REPLAY.into(), serde_json::json!(replay));
+    run.extra.insert(crate::campaign::WRITTEN_BY.into(), crate::campaign::written_by());
     write_json(&run_dir.join(files::RUN), &run)?;
     let results = check_run(&run, &history)?;
     write_json(&run_dir.join(files::RESULTS), &results)?;
@@ -562,14 +591,7 @@ fn shrink_report(spec: &RunSpec, row: &SeedRow, dir: &Path, campaign: &str) -> R
     let path = dir.join("shrunk-schedule.json");
     write_json(&path, &schedules)?;
     let knobs = &shrunk.spec.knobs;
-    let replay = format!(
-        "{} --time-limit {} --rate {} --schedule {} --name {campaign}-seed-{}-shrunk",
-        replay(campaign, spec.seed).rsplit_once(" --name ").map_or(row.replay.as_str(), |(head, _)| head),
-        knobs.time_limit_s,
-        knobs.rate,
-        sim_run::shell_word(&path.display().to_string()),
-        spec.seed,
-    );
+    let replay = replay(&shrunk.spec, dir, &format!("{campaign}-seed-{}-shrunk", spec.seed), &path);
     let mut text = format!(
         "shrunk seed {} ({}) in {} simulations: {} of {} nemesis actions, fault phase {} s, rate {} ops/s, {} of {} client ops; still {}\n",
         spec.seed,

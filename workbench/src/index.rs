@@ -1,11 +1,13 @@
 //! `results/<campaign>/index.html`: a static page linking every run, its
-//! verdict, its plots and its `timeline.html` (with its anomaly count), next
+//! verdict, its plots and its `timeline.html` ("3 examples of 460
+//! anomalies": the timeline marks a few examples per checker), next
 //! to the campaign's verdict. No scripts, no
 //! external assets: it opens from the file system.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use checker::Results;
 
 use crate::expect::Verdict;
 use crate::plot::{LATENCY_PNG, THROUGHPUT_PNG, T_VISIBILITY_PNG};
@@ -34,14 +36,38 @@ fn plots_cell(dir: &Path, o: &Outcome) -> String {
     cell
 }
 
-/// The link to a run's `timeline.html`, with its anomaly count; empty when
-/// the run has none (not performed, or from before timelines).
+/// Each anomaly checker's count in `results.json`: the figure, or (an
+/// array) its length.
+const ANOMALY_COUNTS: [(&str, &str); 6] = [
+    (checker::stale_reads::NAME, "stale"),
+    (checker::read_your_writes::NAME, "violations"),
+    (checker::monotonic_reads::NAME, "violations"),
+    (checker::lost_writes::NAME, "lost"),
+    (checker::linearizable::NAME, "keys_violating"),
+    (checker::consistent_prefix::NAME, "violations"),
+];
+
+/// Every anomaly the run's checkers counted (the timeline marks only a few
+/// examples of each): stale reads, RYW and monotonic-read violations, lost
+/// adds, non-linearizable keys, consistent-prefix violations.
+pub fn anomaly_total(results: &Results) -> u64 {
+    let count = |(checker, figure): &(&str, &str)| {
+        let value = results.checkers.get(*checker).and_then(|c| c.figure(figure));
+        value.map_or(0, |v| v.as_u64().unwrap_or_else(|| v.as_array().map_or(0, |a| a.len() as u64)))
+    };
+    ANOMALY_COUNTS.iter().map(count).sum()
+}
+
+/// The link to a run's `timeline.html`, with how many examples it marks of
+/// how many anomalies; empty when the run has none (not performed, or from
+/// before timelines).
 fn timeline_link(dir: &Path, o: &Outcome) -> String {
     if !dir.join(&o.dir_name).join(TIMELINE_HTML).exists() {
         return String::new();
     }
-    let count = o.results.as_ref().map_or(0, |r| anomalies(r).len());
-    format!(" · <a href=\"{}/{TIMELINE_HTML}\">timeline</a> ({count} anomalies)", o.dir_name)
+    let examples = o.results.as_ref().map_or(0, |r| anomalies(r).len());
+    let total = o.results.as_ref().map_or(0, anomaly_total);
+    format!(" · <a href=\"{}/{TIMELINE_HTML}\">timeline</a> ({examples} examples of {total} anomalies)", o.dir_name)
 }
 
 fn row(dir: &Path, o: &Outcome) -> String {
@@ -79,4 +105,24 @@ pub fn write_index(dir: &Path, name: &str, outcomes: &[Outcome], verdict: &Verdi
     html.push_str("</pre>\n</body></html>\n");
     let path = dir.join("index.html");
     std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_total_counts_every_anomaly_not_the_examples() {
+        let with = |name: &str, key: &str, v: serde_json::Value| {
+            (name.to_string(), checker::CheckResult::new(checker::Validity::True).with(key, v))
+        };
+        let results = Results::from_checkers(BTreeMap::from([
+            with(checker::stale_reads::NAME, "stale", serde_json::json!(239)),
+            with(checker::read_your_writes::NAME, "violations", serde_json::json!(123)),
+            with(checker::monotonic_reads::NAME, "violations", serde_json::json!(98)),
+            with(checker::linearizable::NAME, "keys_violating", serde_json::json!(["k1", "k2"])),
+        ]));
+        assert_eq!(anomaly_total(&results), 239 + 123 + 98 + 2);
+    }
 }

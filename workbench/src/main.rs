@@ -31,6 +31,7 @@ mod matrix;
 mod planted;
 mod plot;
 mod progress;
+mod replay;
 mod run;
 mod sim_run;
 mod spec;
@@ -62,31 +63,44 @@ enum Command {
     Campaign(CampaignArgs),
     /// One configuration over many seeds under the simulator, in parallel:
     /// the seeds with invalid verdicts or anomalies, and how to replay each.
+    #[command(mut_arg("backend", explore::backend_arg))]
+    #[command(mut_args(explore::hide_campaign_only))]
     Explore(explore::ExploreArgs),
-    /// Re-check a run directory or a campaign directory offline.
+    /// Re-check a run directory or a campaign directory offline and print
+    /// what the campaign printed (header, legend, tables, verdict).
     Check {
+        /// A campaign directory (results/<name>) or one run directory in it;
+        /// only directories whose run.json this workbench wrote are read.
         dir: PathBuf,
-        /// Rewrite results.json (and the plots) with the new verdicts.
+        /// Also rewrite each run's results.json, plots and timeline.html
+        /// from the new verdicts (default: print only, write nothing).
         #[arg(long)]
         write: bool,
     },
     /// Our store side by side with etcd and Redis under one closed-loop load
     /// (a benchmark, not a test); writes results/bench/<time>/bench.md.
     BenchPeers {
-        /// Where the stores run (auto: docker when an engine answers, else local).
-        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-        backend: BackendChoice,
+        /// Where the stores run (auto: docker when an engine answers, else
+        /// local processes; the peers are real etcd and Redis, so no sim).
+        #[arg(long, value_enum, default_value_t = PeerBackend::Auto)]
+        backend: PeerBackend,
+        /// Node image tag (docker); default: the tag `make image` wrote to
+        /// target/dynamo-node.image (the image also holds etcd and Redis).
         #[arg(long)]
         image: Option<String>,
+        /// dynamo-node binary (local); default: target/{release,debug}/dynamo-node.
         #[arg(long)]
         node_binary: Option<PathBuf>,
         /// Seconds of load per store.
         #[arg(long, default_value_t = 20)]
         duration: u64,
+        /// Clients, each with one request outstanding (closed loop).
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
         concurrency: u32,
+        /// Seed of the keys and values the load writes and reads.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Where results/bench/<time>/ goes (its parent).
         #[arg(long, default_value = "results")]
         results_dir: PathBuf,
         /// Measure only these contenders (comma-separated keys: dynamo3,
@@ -102,17 +116,56 @@ enum Command {
     },
 }
 
+/// `bench-peers --backend`: where real etcd and Redis can run (no simulator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PeerBackend {
+    /// Docker when an engine answers, else local processes.
+    Auto,
+    /// Containers of the node image (which holds etcd and Redis too).
+    Docker,
+    /// Processes on loopback (etcd-server and redis-server from the host).
+    Local,
+}
+
+impl PeerBackend {
+    /// The campaign-wide choice this stands for.
+    fn choice(self) -> BackendChoice {
+        match self {
+            PeerBackend::Auto => BackendChoice::Auto,
+            PeerBackend::Docker => BackendChoice::Docker,
+            PeerBackend::Local => BackendChoice::Local,
+        }
+    }
+}
+
 async fn campaign(args: CampaignArgs) -> Result<i32> {
     // Everything the flags can be wrong about is refused before a backend
     // is chosen, let alone a container started.
     args.validate()?;
     let matrix = args.matrix()?;
+    let skipped = matrix.skipped();
+    if !skipped.is_empty() {
+        eprintln!("skipped rows whose W or R is above their N: {}", skipped.join(", "));
+    }
+    if args.dry_run {
+        return Ok(print_runs(&matrix));
+    }
     let backend = backend::choose(args.backend, &args.overrides(), BackendChoice::Sim).await?;
     if let Some(why) = backend.refuses(&matrix) {
         anyhow::bail!("{why}");
     }
     planted::refuse_unless_allowed(matches!(backend, backend::Backend::Sim), args.allow_planted_bugs)?;
     campaign::run_campaign(&args.plan(matrix, backend)).await
+}
+
+/// `--dry-run`: the runs a matrix makes, one name a line; exit code 0.
+fn print_runs(matrix: &matrix::Matrix) -> i32 {
+    let runs = matrix.runs();
+    for run in &runs {
+        println!("{}", run.name);
+    }
+    eprintln!("{} runs (--dry-run: nothing was run)", runs.len());
+    0
 }
 
 #[tokio::main]
@@ -136,7 +189,7 @@ async fn main() {
         Command::Explore(args) => tokio::task::block_in_place(|| explore::explore(&args)),
         Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir, only } => {
             let config = bench_peers::default_config(duration, concurrency, seed);
-            match backend::choose(backend, &Overrides { image, node_binary }, BackendChoice::Local).await {
+            match backend::choose(backend.choice(), &Overrides { image, node_binary }, BackendChoice::Local).await {
                 Ok(backend) => bench_peers::bench_peers(&config, &backend, &results_dir, &only).await,
                 Err(e) => Err(e),
             }

@@ -2,9 +2,12 @@
 //! nemeses x `--test-count`, expanded into run specs in a fixed order.
 //!
 //! Order is nemesis-major, then workload, so each summary table's rows are
-//! adjacent and a resumed campaign finds its runs by name. (W, R) pairs that
-//! are not valid for an N (W or R above N) are skipped for that N, so
-//! `--n 3,5 --quorums "1,1 3,3"` does what it says. Repetition `i` of a
+//! adjacent and a resumed campaign finds its runs by name. A (W, R) pair
+//! that fits no `--n` (W or R above every N) is refused; one that fits some
+//! N but not another is skipped for that N, and the campaign says which rows
+//! it skipped ([`Matrix::skipped`]), so `--n 3,5 --quorums "1,1 4,4"` does
+//! what it says and `--quorums "2,2 4,4"` with N=3 is an error, not a
+//! silently shorter table. Repetition `i` of a
 //! configuration runs with seed `seed + i`: the same campaign twice gives the
 //! same runs; repetitions differ from each other.
 
@@ -81,6 +84,7 @@ impl Matrix {
         if let Some(n) = self.ns.iter().find(|n| **n as usize > self.node_count || **n == 0) {
             bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
+        self.refuse_unfit_pairs()?;
         if self.workloads.contains(&WorkloadKind::Prefix) && workload::prefix::pairs(self.knobs.keys) == 0 {
             bail!("--workload prefix needs --keys 2 or more: each pair is a question key and an answer key");
         }
@@ -97,6 +101,41 @@ impl Matrix {
             bail!("no --quorums pair fits any --n: W and R must be in 1..=N");
         }
         Ok(())
+    }
+
+    /// Refuses a (W, R) pair that fits none of the N (our store only: peers
+    /// take no quorum flags).
+    fn refuse_unfit_pairs(&self) -> Result<()> {
+        if !self.stores.contains(&Store::Dynamo) {
+            return Ok(());
+        }
+        let fits = |n: u32, (w, r): (u32, u32)| (1..=n).contains(&w) && (1..=n).contains(&r);
+        if let Some((w, r)) = self.quorums.iter().find(|q| !self.ns.iter().any(|n| fits(*n, **q))) {
+            let ns: Vec<String> = self.ns.iter().map(u32::to_string).collect();
+            bail!(
+                "--quorums pair {w},{r} (W={w} R={r}) fits no --n ({}): W and R must be in 1..=N; drop the pair or add an --n of at least {}",
+                ns.join(","),
+                w.max(r)
+            );
+        }
+        Ok(())
+    }
+
+    /// The rows skipped because their pair does not fit that N, as
+    /// `N3 W4 R4` (empty when every pair fits every N).
+    pub fn skipped(&self) -> Vec<String> {
+        if !self.stores.contains(&Store::Dynamo) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for n in &self.ns {
+            for (w, r) in &self.quorums {
+                if !((1..=*n).contains(w) && (1..=*n).contains(r)) {
+                    out.push(format!("N{n} W{w} R{r}"));
+                }
+            }
+        }
+        out
     }
 
     /// A `--schedule` fits only a matrix of one run, of the nemeses it
@@ -264,6 +303,19 @@ pub(crate) mod tests {
             runs.iter().any(|r| r.name == "clock+kill-set-n3-w1-r1-lww-hh-off-t1")
                 || runs.iter().any(|r| r.name.starts_with("kill+clock-set-n3-w1-r1-lww-hh-off"))
         );
+    }
+
+    #[test]
+    fn a_pair_that_fits_no_n_is_refused_and_one_that_fits_another_n_is_skipped_by_name() {
+        let mut m = matrix();
+        m.ns = vec![3];
+        m.quorums = vec![(2, 2), (4, 4)];
+        let refused = m.validate().unwrap_err().to_string();
+        assert!(refused.contains("--quorums pair 4,4") && refused.contains("fits no --n (3)"), "{refused}");
+        m.ns = vec![3, 5];
+        m.validate().unwrap();
+        assert_eq!(m.skipped(), ["N3 W4 R4"]);
+        assert!(m.runs().iter().all(|r| (r.w, r.r) != (4, 4) || r.n == 5));
     }
 
     #[test]

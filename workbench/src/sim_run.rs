@@ -6,7 +6,8 @@
 //! the campaign awaits it. Everything after the run (checkers, tables,
 //! plots, `workbench check`) is the Docker path's: the run directory is the
 //! same, with `run.json` saying `"backend": "sim"` and, in `extra`, what the
-//! simulation cost (`sim`) and the one command that replays it (`replay`).
+//! simulation cost (`sim`); the one command that replays it (`replay`) is
+//! the campaign's ([`crate::replay`]).
 //! The nodes' logs, stamped with simulated time, are `logs/sim.log`.
 
 use std::path::{Path, PathBuf};
@@ -31,31 +32,6 @@ const STACK_BYTES: usize = 64 << 20;
 /// What `run.json` records as the image.
 pub fn image() -> String {
     format!("dynamo-node {} library under turmoil (one process)", env!("CARGO_PKG_VERSION"))
-}
-
-/// The command that replays this campaign (and so this run, whose seed and
-/// schedule it fixes): the campaign's own command line under another name.
-pub fn replay_command(campaign: &str) -> String {
-    let args = args_without(std::env::args().skip(1), &["--name"], &["--resume"]);
-    let quoted: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
-    format!("{} {} --name {campaign}-replay", program(), quoted.join(" "))
-}
-
-/// `args` without the flags in `valued` and their values (`--flag v` or
-/// `--flag=v`) and without the bare flags in `bare`: a replay command is
-/// the invocation's own arguments less what it must set anew.
-pub fn args_without(args: impl IntoIterator<Item = String>, valued: &[&str], bare: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
-        if valued.contains(&arg.as_str()) {
-            args.next();
-        } else if !(bare.contains(&arg.as_str()) || (valued.contains(&flag) && arg.contains('='))) {
-            out.push(arg);
-        }
-    }
-    out
 }
 
 /// How this workbench was invoked (`target/release/workbench`, or
@@ -88,8 +64,8 @@ pub fn sim_spec(spec: &RunSpec, log_path: Option<PathBuf>) -> SimSpec {
 }
 
 /// Runs `spec` in a simulation writing into `dir`; records the storage, the
-/// cost and the replay command in `run` (and `run.json`).
-pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig, campaign: &str) -> Result<PathBuf> {
+/// cost in `run` (and `run.json`, whose replay command the campaign wrote).
+pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig) -> Result<PathBuf> {
     if !RUNTIMES_SEEDED {
         tracing::warn!("built without --cfg tokio_unstable (a RUSTFLAGS in the environment replaces .cargo/config.toml's): this run will not replay byte for byte");
     }
@@ -100,7 +76,6 @@ pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig, campaign: &s
         run::apply_status(&status, run);
     }
     run.extra.insert("sim".into(), report_json(&report));
-    run.extra.insert("replay".into(), json!(replay_command(campaign)));
     write_json(&dir.join(history::files::RUN), &*run)?;
     Ok(history)
 }
@@ -196,14 +171,6 @@ mod tests {
         let bytes = std::fs::read(history).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         bytes
-    }
-
-    #[test]
-    fn replay_arguments_drop_the_flags_a_replay_sets_anew_in_both_forms() {
-        let args =
-            ["campaign", "--name", "a", "--seed=3", "--resume", "--nemesis", "kill", "--name=b", "--seeds", "1..5"];
-        let kept = args_without(args.map(String::from), &["--name", "--seed", "--seeds"], &["--resume"]);
-        assert_eq!(kept, ["campaign", "--nemesis", "kill"]);
     }
 
     #[test]

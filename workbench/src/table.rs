@@ -29,20 +29,44 @@ pub struct Outcome {
     pub unsupported: Option<String>,
 }
 
-/// What the columns mean, printed above the tables.
-pub const LEGEND: &str = "Columns: stale = reads that missed a write acknowledged before they began; \
-RYW / mono = read-your-writes and monotonic-read violations; lin = whether one real-time order of \
-all ops makes every read return the latest write (register; `NO k/d`: k of d decided keys are not \
-linearizable, a measurement: no quorum setting promises it); lost = acknowledged adds absent from every \
-final read / adds checked (set workload), clock = of those, lost to a later-stamped earlier write; \
-prefix = observers that read an answer and then missed its question / observations (prefix workload; \
-a question acknowledged before the miss fails a strict quorum, one read in flight is measured); \
-1-ver = % of reads with at most one version; P(stale) = in the first t-visibility bin (the reads \
-soonest after an ack): measured / predicted by PBS from the nodes' own W, A, R, S latencies (`-`: \
-no timings) / the PBS closed form C(N-W,R)/C(N,R), which assumes no propagation; PBS RMSE = \
-root mean square of predicted minus measured P(covered) over the t-visibility bins of 100+ pairs, \
-in percentage points; conv = ms from the end of \
-the writes (final reads) until every range's Merkle roots agree on all replicas.\n\n";
+/// What the columns mean, printed above the tables: one line per column,
+/// then what a verdict means. The README shows it verbatim (a test checks).
+pub const LEGEND: &str = "\
+| column | meaning |
+| --- | --- |
+| config | N replicas per key, W write acks, R read replies, conflict resolution (`siblings` or `lww`), switches set |
+| (strict) / (weak) | strict: W + R > N and no sloppy quorum, so every read quorum meets every write quorum; weak: otherwise |
+| ops | client operations invoked: reads, writes, deletes, adds |
+| ok % | % of ops the store confirmed |
+| info % | % of ops whose outcome is unknown (timeout, lost connection): they may or may not have taken effect |
+| stale | reads that missed a write acknowledged before they began |
+| RYW | read-your-writes violations: a client's read missed that client's own acknowledged write |
+| mono | monotonic-read violations: a client read something older than it had already read |
+| lin | register: `yes`, `NO k/d` (k of d decided keys are not linearizable) or `unknown`; a measurement, never promised |
+| lost | set: acknowledged adds absent from every final read / adds checked |
+| clock | set: of the lost adds, those lost to a later-stamped earlier write (a skewed clock under `lww`) |
+| prefix | prefix: observers that read an answer and then missed its question / observations |
+| 1-ver % | % of reads that returned at most one version |
+| P(stale) meas/pred/cf | P(a read misses a write) soonest after its ack: measured / PBS from the nodes' latencies / closed form |
+| PBS RMSE % | root mean square of PBS's predicted minus measured P(covered) over the t-visibility bins, in points |
+| read p50/p99 ms | latency of the `ok` reads, median / 99th percentile |
+| write p50/p99 ms | latency of the `ok` writes (adds, for the set workload), median / 99th percentile |
+| conv ms after writes | ms from the end of the writes (the final reads) until every range's Merkle roots agree on all replicas |
+| valid | `yes`: every promise this configuration makes held; `NO`: one did not; `unknown`: a checker could not decide |
+
+A weak row (W + R <= N) with stale reads is still `valid: yes`: such a setting promises no overlap between \
+the replicas a write reached and those a read asks, so its stale reads are measured, not broken promises. \
+A strict row with a single stale read or read-your-writes violation is `valid: NO`. Monotonic reads and \
+linearizability are promised by no quorum setting: always measured. Lost adds break a promise only under \
+`siblings` (union merge keeps every add); under `lww` they are measured (concurrent read-merge-writes \
+overwrite each other by design).
+
+`lin: unknown` under `siblings` (the default campaign): a read that returned several versions at once is \
+not a read of one register, so a key with such reads cannot be decided, and no violation was found on the \
+keys that could. It says nothing against the run. Under `lww` every read returns one version and every key \
+is decided.
+
+";
 
 /// One line of a summary table.
 #[derive(Debug, Clone, Tabled)]
@@ -96,8 +120,9 @@ pub struct Row {
     /// Write or add p50/p99.
     #[tabled(rename = "write p50/p99 ms")]
     pub write_latency: String,
-    /// Convergence time after heal.
-    #[tabled(rename = "conv ms")]
+    /// Convergence time after the writes stop (`converged_ms_after_writes_stop`;
+    /// `results.json` also has `converged_ms_after_heal`, which no column shows).
+    #[tabled(rename = "conv ms after writes")]
     pub convergence: String,
     /// Verdict.
     #[tabled(rename = "valid")]

@@ -1,6 +1,6 @@
 //! Workloads: seeded generators of client operations, the clients that send
 //! them to a store, and the recording of every invocation and completion as a
-//! history (`shared/spec/HISTORY.md`).
+//! history (`docs/history-format.md`).
 //!
 //! The split follows Jepsen. A *generator* decides what each client process
 //! does next, from the run's seed alone, so two runs with the same seed issue

@@ -79,7 +79,7 @@ PLANTED_SWEEP_FLAGS ?= --backend sim --seeds 1..51 --nodes 5 --quorums "2,2" --n
 PLANTED_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted
 
-.PHONY: docs-check bench-peers all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
+.PHONY: docs-check bench-peers bench-load all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
 
 all: build
 
@@ -100,7 +100,7 @@ deps:
 
 test: DEPS = image peers browser
 campaign: DEPS = image-if-docker
-bench-peers: DEPS = image-if-docker peers
+bench-peers bench-load: DEPS = image-if-docker peers
 
 # `make test` builds every target at once (--all-targets): its tests need the
 # dev-dependencies, and cargo resolves every crate's features differently when
@@ -250,3 +250,14 @@ BENCH_PEERS_FLAGS ?= --duration 20 --concurrency 32
 bench-peers: deps build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
 	$(WORKBENCH) bench-peers $(BENCH_PEERS_FLAGS)
+
+# Goodput against offered load (a benchmark, not a test): closed loops of
+# 32 to 4,096 clients, 10 s each, against our 3-node cluster with adaptive
+# admission control and with `--client-limit off`, our single node, etcd
+# and Redis, one load generator for all (workbench/src/bench_load.rs);
+# writes results/load/<time>/ (load.md, load.json, goodput.png, p99.png)
+# and ends with `goodput at 16x overload / peak goodput: R`.
+BENCH_LOAD_FLAGS ?=
+bench-load: deps build
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
+	$(WORKBENCH) bench-load $(BENCH_LOAD_FLAGS)

@@ -40,8 +40,8 @@ use std::time::Duration;
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig, Ipam, IpamConfig,
-    NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, ContainerStatsResponse, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig, Ipam,
+    IpamConfig, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -795,6 +795,14 @@ impl Cluster for DockerCluster {
         Ok(sum)
     }
 
+    async fn memory(&self) -> Result<Vec<crate::Memory>> {
+        let mut members = Vec::new();
+        for node in &self.roster() {
+            members.push(container_memory(&self.docker, &node.container).await?);
+        }
+        Ok(members)
+    }
+
     async fn collect_logs(&self) -> Result<()> {
         for node in &self.roster() {
             self.save_log(node).await?;
@@ -848,16 +856,28 @@ impl Cluster for DockerCluster {
 
 /// One `docker stats` sample of a container's cgroup CPU usage.
 async fn container_cpu_time(docker: &Docker, container: &str) -> Result<CpuTime> {
+    let stats = container_stats(docker, container, "CPU usage").await?;
+    crate::cpu::of_container_stats(&stats)
+        .ok_or_else(|| ClusterError::Other(format!("read the CPU usage of {container}: the sample has no CPU usage")))
+}
+
+/// A container's memory now and at its peak, from one stats sample.
+async fn container_memory(docker: &Docker, container: &str) -> Result<crate::Memory> {
+    let stats = container_stats(docker, container, "memory").await?;
+    crate::memory::of_container_stats(&stats)
+        .ok_or_else(|| ClusterError::Other(format!("read the memory of {container}: the sample has no memory usage")))
+}
+
+/// One stats sample of a container (`what` names the figure wanted, for errors).
+async fn container_stats(docker: &Docker, container: &str, what: &str) -> Result<ContainerStatsResponse> {
     let options = StatsOptions { stream: false, one_shot: true };
-    let context = || format!("read the CPU usage of {container}");
-    let stats = docker
+    let context = || format!("read the {what} of {container}");
+    docker
         .stats(container, Some(options))
         .next()
         .await
         .ok_or_else(|| ClusterError::Other(format!("{}: the engine sent no sample", context())))?
-        .map_err(|source| ClusterError::Docker { context: context(), source })?;
-    crate::cpu::of_container_stats(&stats)
-        .ok_or_else(|| ClusterError::Other(format!("{}: the sample has no CPU usage", context())))
+        .map_err(|source| ClusterError::Docker { context: context(), source })
 }
 
 #[cfg(test)]

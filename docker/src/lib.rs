@@ -20,6 +20,7 @@ mod error;
 mod file_damage;
 pub mod link_plan;
 mod local;
+mod memory;
 mod ready;
 pub mod ring_change;
 mod signal;
@@ -34,6 +35,7 @@ pub use docker::{
 };
 pub use error::ClusterError;
 pub use local::{find_node_binary, libfaketime_path, LocalCluster, NODE_BINARY_ENV};
+pub use memory::Memory;
 pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
 pub use ring_change::{Joined, Left, Members, MEMBERSHIP_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
@@ -141,6 +143,12 @@ pub trait Cluster: Send + Sync {
     /// are no processes of their own (a simulator) cannot tell.
     async fn cpu_time(&self) -> Result<CpuTime> {
         Err(self.unsupported("tell its processes' CPU time"))
+    }
+    /// Every current member's resident memory, now and at its peak (from
+    /// the kernel's own accounting; see `memory.rs`), so a load sweep can
+    /// show that no node grows without bound.
+    async fn memory(&self) -> Result<Vec<Memory>> {
+        Err(self.unsupported("tell its processes' memory"))
     }
     /// How this backend performs `fault` when that is not what the event's
     /// own words say (SIGKILL, SIGSTOP, libfaketime): the simulator's

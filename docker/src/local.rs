@@ -598,6 +598,16 @@ impl Cluster for LocalCluster {
         Ok(sum)
     }
 
+    async fn memory(&self) -> Result<Vec<crate::Memory>> {
+        let mut members = Vec::new();
+        for node in &self.roster() {
+            if let Some(pid) = node.child.lock().await.as_ref().and_then(Child::id) {
+                members.push(crate::memory::of_process(pid)?);
+            }
+        }
+        Ok(members)
+    }
+
     /// Nodes already write straight into `<log_dir>/<node>.log`.
     async fn collect_logs(&self) -> Result<()> {
         Ok(())

@@ -44,18 +44,22 @@ use workload::bench::{self, BenchConfig, BenchResult};
 use workload::{Client, DynamoClient, EtcdClient, EtcdRead, RedisClient};
 
 /// One store setting to measure.
-struct Contender {
+#[derive(Debug, Clone)]
+pub(crate) struct Contender {
     /// What `--only` selects it by.
-    key: &'static str,
+    pub(crate) key: &'static str,
     /// Row label.
-    label: &'static str,
-    store: StoreKind,
-    nodes: usize,
+    pub(crate) label: &'static str,
+    /// Which store.
+    pub(crate) store: StoreKind,
+    /// Members of its cluster.
+    pub(crate) nodes: usize,
     /// dynamo-node flags (ignored by peer stores).
-    node_args: Vec<String>,
+    pub(crate) node_args: Vec<String>,
 }
 
-fn contenders() -> Vec<Contender> {
+/// Our 3-node and 1-node settings, etcd and Redis.
+pub(crate) fn contenders() -> Vec<Contender> {
     let dynamo = |n: u32, w: u32, r: u32| {
         let (n, w, r) = (n.to_string(), w.to_string(), r.to_string());
         [
@@ -100,12 +104,7 @@ fn contenders() -> Vec<Contender> {
 
 /// Runs every contender and writes `results/bench/<time>/bench.md`.
 pub async fn bench_peers(config: &BenchConfig, backend: &Backend, results_dir: &Path, only: &[String]) -> Result<i32> {
-    let all = contenders();
-    if let Some(unknown) = only.iter().find(|k| !all.iter().any(|c| c.key == k.as_str())) {
-        let keys: Vec<&str> = all.iter().map(|c| c.key).collect();
-        anyhow::bail!("unknown contender {unknown:?} in --only (known: {})", keys.join(", "));
-    }
-    let chosen: Vec<&Contender> = all.iter().filter(|c| only.is_empty() || only.iter().any(|k| k == c.key)).collect();
+    let chosen = choose(&contenders(), only)?;
     let dir = results_dir.join("bench").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut rows = Vec::new();
@@ -122,6 +121,16 @@ pub async fn bench_peers(config: &BenchConfig, backend: &Backend, results_dir: &
     println!("{text}");
     eprintln!("written: {}", dir.join("bench.md").display());
     Ok(0)
+}
+
+/// The contenders `only` names (all when empty), in `all`'s order; an
+/// unknown key is refused with the known ones.
+pub(crate) fn choose(all: &[Contender], only: &[String]) -> Result<Vec<Contender>> {
+    if let Some(unknown) = only.iter().find(|k| !all.iter().any(|c| c.key == k.as_str())) {
+        let keys: Vec<&str> = all.iter().map(|c| c.key).collect();
+        anyhow::bail!("unknown contender {unknown:?} in --only (known: {})", keys.join(", "));
+    }
+    Ok(all.iter().filter(|c| only.is_empty() || only.iter().any(|k| k == c.key)).cloned().collect())
 }
 
 /// One store's load and the CPU its processes used under it.
@@ -169,7 +178,7 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
 
 /// The cluster's CPU time so far, or `None` (saying why) when the backend
 /// cannot tell: the table then shows no CPU for that store.
-async fn cpu_time(cluster: &dyn Cluster) -> Option<CpuTime> {
+pub(crate) async fn cpu_time(cluster: &dyn Cluster) -> Option<CpuTime> {
     match cluster.cpu_time().await {
         Ok(cpu) => Some(cpu),
         Err(error) => {
@@ -180,7 +189,7 @@ async fn cpu_time(cluster: &dyn Cluster) -> Option<CpuTime> {
 }
 
 /// Every member's client endpoint, the first member's first.
-fn endpoints(cluster: &dyn Cluster) -> Result<Vec<String>> {
+pub(crate) fn endpoints(cluster: &dyn Cluster) -> Result<Vec<String>> {
     cluster.nodes().iter().map(|node| Ok(cluster.endpoint(node)?)).collect()
 }
 
@@ -189,7 +198,7 @@ fn endpoints(cluster: &dyn Cluster) -> Result<Vec<String>> {
 /// the stores; on the workbench's multi-threaded runtime its 32 clients
 /// were woken across worker threads and used about a fifth of the CPU
 /// during a run. Every store gets the same load generator.
-async fn load(config: &BenchConfig, store: StoreKind, endpoints: Vec<String>) -> Result<BenchResult> {
+pub(crate) async fn load(config: &BenchConfig, store: StoreKind, endpoints: Vec<String>) -> Result<BenchResult> {
     let config = config.clone();
     let driven = tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -289,5 +298,6 @@ pub fn default_config(duration_s: u64, concurrency: u32, seed: u64) -> BenchConf
         read_fraction: 0.5,
         duration: Duration::from_secs(duration_s),
         seed,
+        refused_backoff_ms: 0,
     }
 }

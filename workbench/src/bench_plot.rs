@@ -1,11 +1,15 @@
-//! The latency distribution of a bench-peers run: one curve per store,
-//! latency (log scale) against percentile, so tails compare at a glance.
+//! The benchmarks' pictures: the latency distribution of a bench-peers run
+//! (one curve per store, latency on a log scale against percentile, so
+//! tails compare at a glance), and a bench-load sweep's goodput and p99
+//! against closed-loop clients (one line per store).
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use plotters::prelude::*;
 use workload::bench::BenchResult;
+
+use crate::bench_load::{Curve, Step};
 
 /// Percentiles drawn, from the median to the far tail.
 const QUANTILES: [f64; 12] = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
@@ -39,5 +43,77 @@ pub fn latency_cdf(path: &Path, rows: &[(&str, BenchResult)]) -> Result<()> {
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     root.present()?;
+    Ok(())
+}
+
+/// Draws the sweep's two curves: goodput against clients into
+/// `goodput_path`, p99 of ok ops against clients into `p99_path`; one line
+/// per store, clients on a log scale.
+pub fn load_curves(goodput_path: &Path, p99_path: &Path, curves: &[Curve]) -> Result<()> {
+    if !crate::plot::font_ready() {
+        bail!("no TrueType font found; install fonts-dejavu-core for plots");
+    }
+    let series = |figure: fn(&Step) -> f64| -> Vec<(&str, Vec<(f64, f64)>)> {
+        curves
+            .iter()
+            .map(|c| (c.label.as_str(), c.steps.iter().map(|s| (f64::from(s.clients), figure(s))).collect()))
+            .collect()
+    };
+    let goodput = series(|s| s.goodput_per_s);
+    draw_against_clients(goodput_path, "goodput (ok ops/s) by closed-loop clients", "ok ops/s", &goodput, false)?;
+    let p99 = series(|s| s.p99_ms.max(0.01));
+    draw_against_clients(p99_path, "p99 of ok ops by closed-loop clients", "p99 ms (log)", &p99, true)
+}
+
+/// One chart of `curves` against clients (log x), y linear or log.
+fn draw_against_clients(
+    path: &Path,
+    caption: &str,
+    y_desc: &str,
+    curves: &[(&str, Vec<(f64, f64)>)],
+    log_y: bool,
+) -> Result<()> {
+    let points = || curves.iter().flat_map(|(_, c)| c.iter().copied());
+    let max_x = points().map(|p| p.0).fold(2.0, f64::max) * 1.2;
+    let min_x = points().map(|p| p.0).fold(max_x, f64::min).max(1.0) / 1.2;
+    let max_y = points().map(|p| p.1).fold(1.0, f64::max) * 1.15;
+    let root = BitMapBackend::new(path, (1000, 550)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder.caption(caption, ("sans-serif", 20)).margin(12).x_label_area_size(40).y_label_area_size(70);
+    if log_y {
+        let mut chart = builder.build_cartesian_2d((min_x..max_x).log_scale(), (0.01..max_y).log_scale())?;
+        chart.configure_mesh().x_desc("closed-loop clients (log)").y_desc(y_desc).draw()?;
+        draw_lines(&mut chart, curves)?;
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    } else {
+        let mut chart = builder.build_cartesian_2d((min_x..max_x).log_scale(), 0.0..max_y)?;
+        chart.configure_mesh().x_desc("closed-loop clients (log)").y_desc(y_desc).draw()?;
+        draw_lines(&mut chart, curves)?;
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// One line with its points and legend entry per curve.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    curves: &[(&str, Vec<(f64, f64)>)],
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (label, points)) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+    }
     Ok(())
 }

@@ -18,6 +18,7 @@
 mod admin_poll;
 mod args;
 mod backend;
+mod bench_load;
 mod bench_peers;
 mod bench_plot;
 mod campaign;
@@ -108,6 +109,11 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Goodput, refusals and p99 against offered load (closed loops of 32
+    /// to 4,096 clients), for our store with and without admission control,
+    /// etcd and Redis (a benchmark, not a test); writes results/load/<time>/
+    /// with load.md, load.json, goodput.png and p99.png.
+    BenchLoad(BenchLoadArgs),
     /// Remove containers and networks a dead workbench left (its label, owner gone).
     Clean {
         /// Also remove those of workbenches still running.
@@ -116,7 +122,8 @@ enum Command {
     },
 }
 
-/// `bench-peers --backend`: where real etcd and Redis can run (no simulator).
+/// `bench-peers` and `bench-load --backend`: where real etcd and Redis can
+/// run (no simulator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum PeerBackend {
     /// Docker when an engine answers, else local processes.
@@ -168,6 +175,55 @@ fn print_runs(matrix: &matrix::Matrix) -> i32 {
     0
 }
 
+/// The flags of `workbench bench-load`.
+#[derive(Debug, clap::Args)]
+struct BenchLoadArgs {
+    /// Where the stores run (auto: docker when an engine answers, else
+    /// local processes; the peers are real etcd and Redis, so no sim).
+    #[arg(long, value_enum, default_value_t = PeerBackend::Auto)]
+    backend: PeerBackend,
+    /// Node image tag (docker); default: the tag `make image` wrote to
+    /// target/dynamo-node.image (the image also holds etcd and Redis).
+    #[arg(long)]
+    image: Option<String>,
+    /// dynamo-node binary (local); default: target/{release,debug}/dynamo-node.
+    #[arg(long)]
+    node_binary: Option<PathBuf>,
+    /// Closed-loop client counts, ascending, one step each.
+    #[arg(long, value_delimiter = ',', default_values_t = bench_load::DEFAULT_LEVELS)]
+    levels: Vec<u32>,
+    /// Seconds of load per step.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// Mean back-off of a client refused for load before its next
+    /// request, ms (jittered from the seed between half and 1.5 times it).
+    #[arg(long, default_value_t = 20)]
+    refused_backoff_ms: u64,
+    /// The seed of every client's keys, reads and back-offs.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where `load/<time>/` is written.
+    #[arg(long, default_value = "results")]
+    results_dir: PathBuf,
+    /// Sweep only these stores (comma-separated keys: dynamo3,
+    /// dynamo3-nolimit, etcd, redis, dynamo1); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+/// Checks the sweep's flags before any store starts, then runs it.
+async fn bench_load(args: BenchLoadArgs) -> Result<i32> {
+    bench_load::check_levels(&args.levels)?;
+    let bench = workload::bench::BenchConfig {
+        refused_backoff_ms: args.refused_backoff_ms,
+        ..bench_peers::default_config(args.duration, 1, args.seed)
+    };
+    let config = bench_load::LoadConfig { levels: args.levels, bench, results_dir: args.results_dir, only: args.only };
+    let overrides = Overrides { image: args.image, node_binary: args.node_binary };
+    let backend = backend::choose(args.backend.choice(), &overrides, BackendChoice::Local).await?;
+    bench_load::bench_load(&config, &backend).await
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -194,6 +250,7 @@ async fn main() {
                 Err(e) => Err(e),
             }
         }
+        Command::BenchLoad(args) => bench_load(args).await,
         Command::Clean { all } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
             removed

@@ -6,6 +6,11 @@
 //! every store sees the same load from the same generator on the same
 //! machine. Latencies go into an HDR histogram per operation (microsecond
 //! resolution, 3 significant digits); errors are counted, not timed.
+//! Requests refused for load (`ClientError::Refused`) are timed into a
+//! histogram of their own, and the refused client backs off a seeded,
+//! jittered `refused_backoff_ms` (between half and one and a half times
+//! it) before its next request, as the workload's clients do and as real
+//! drivers do: instant retries would measure the generator's storm.
 //!
 //! Nothing here is recorded as a history: a benchmark asks "how fast", and
 //! the checkers ask "how correct" of runs made for that.
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use rand::Rng;
 
-use crate::{seeded_rng, Client};
+use crate::{seeded_rng, Client, ClientError};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -33,6 +38,8 @@ pub struct BenchConfig {
     pub duration: Duration,
     /// The seed each client's choice of keys and of reads draws from.
     pub seed: u64,
+    /// Mean back-off after a refusal for load, ms (0: none).
+    pub refused_backoff_ms: u64,
 }
 
 /// What one client (or all of them, merged) measured.
@@ -42,8 +49,11 @@ pub struct BenchResult {
     pub reads_us: Histogram<u64>,
     /// Successful writes' latencies, microseconds.
     pub writes_us: Histogram<u64>,
-    /// Requests that returned an error (not in the histograms).
+    /// Requests that returned an error other than a refusal for load (not
+    /// in the histograms).
     pub errors: u64,
+    /// Time to each refusal for load, microseconds.
+    pub refused_us: Histogram<u64>,
     /// Wall time the load ran.
     pub elapsed: Duration,
 }
@@ -52,13 +62,20 @@ impl BenchResult {
     fn empty() -> BenchResult {
         // 1 us .. 60 s at 3 significant digits: fixed bounds, so recording never fails.
         let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
-        BenchResult { reads_us: histogram(), writes_us: histogram(), errors: 0, elapsed: Duration::ZERO }
+        BenchResult {
+            reads_us: histogram(),
+            writes_us: histogram(),
+            errors: 0,
+            refused_us: histogram(),
+            elapsed: Duration::ZERO,
+        }
     }
 
     fn merge(&mut self, other: &BenchResult) {
         self.reads_us.add(&other.reads_us).expect("same bounds");
         self.writes_us.add(&other.writes_us).expect("same bounds");
         self.errors += other.errors;
+        self.refused_us.add(&other.refused_us).expect("same bounds");
         self.elapsed = self.elapsed.max(other.elapsed);
     }
 
@@ -102,6 +119,7 @@ pub async fn run(config: &BenchConfig, clients: &[Arc<dyn Client>]) -> BenchResu
 
 async fn one_client(config: BenchConfig, index: u32, client: Arc<dyn Client>, deadline: Instant) -> BenchResult {
     let mut rng = seeded_rng(config.seed, "bench-client", u64::from(index));
+    let mut backoff_rng = seeded_rng(config.seed, "bench-backoff", u64::from(index));
     let mut result = BenchResult::empty();
     let value_tail = "x".repeat(config.value_bytes);
     let started = Instant::now();
@@ -110,20 +128,28 @@ async fn one_client(config: BenchConfig, index: u32, client: Arc<dyn Client>, de
         let key = format!("b{}", rng.random_range(0..config.keys));
         let read = rng.random_bool(config.read_fraction.clamp(0.0, 1.0));
         let begin = Instant::now();
-        let ok = if read {
-            client.read(&key).await.is_ok()
+        let outcome = if read {
+            client.read(&key).await.map(|_| ())
         } else {
             seq += 1;
             // Unique prefix, padded to exactly value_bytes.
             let mut value = format!("c{index}-{seq}-");
             value.push_str(&value_tail[..config.value_bytes.saturating_sub(value.len())]);
-            client.write(&key, &value, &[]).await.is_ok()
+            client.write(&key, &value, &[]).await.map(|_| ())
         };
         let us = (begin.elapsed().as_micros() as u64).clamp(1, 60_000_000);
-        match (ok, read) {
-            (false, _) => result.errors += 1,
-            (true, true) => result.reads_us.record(us).expect("clamped into bounds"),
-            (true, false) => result.writes_us.record(us).expect("clamped into bounds"),
+        match (outcome, read) {
+            (Err(ClientError::Refused(_)), _) => {
+                result.refused_us.record(us).expect("clamped into bounds");
+                let base_ms = config.refused_backoff_ms;
+                if base_ms > 0 {
+                    let delay_ms = backoff_rng.random_range(base_ms / 2..=base_ms + base_ms / 2);
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
+            }
+            (Err(_), _) => result.errors += 1,
+            (Ok(()), true) => result.reads_us.record(us).expect("clamped into bounds"),
+            (Ok(()), false) => result.writes_us.record(us).expect("clamped into bounds"),
         }
     }
     result.elapsed = started.elapsed();

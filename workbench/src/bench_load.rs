@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::bench_peers::{self, Contender};
+use crate::bench_plot::Series;
 use docker::{Cluster, ClusterSpec, CpuTime};
 use workload::bench::{BenchConfig, BenchResult};
 
@@ -162,7 +163,12 @@ pub async fn bench_load(config: &LoadConfig, backend: &Backend) -> Result<i32> {
     let text = report(config, &curves);
     std::fs::write(dir.join("load.md"), &text)?;
     crate::json_file::write_json(&dir.join("load.json"), &curves)?;
-    crate::bench_plot::load_curves(&dir.join("goodput.png"), &dir.join("p99.png"), &curves)?;
+    let series = |figure: fn(&Step) -> f64| -> Vec<Series> {
+        let points = |c: &Curve| c.steps.iter().map(|s| (f64::from(s.clients), figure(s))).collect();
+        curves.iter().map(|c| (c.label.as_str(), points(c))).collect()
+    };
+    let (goodput, p99) = (series(|s| s.goodput_per_s), series(|s| s.p99_ms.max(0.01)));
+    crate::bench_plot::load_curves(&dir.join("goodput.png"), &dir.join("p99.png"), &goodput, &p99)?;
     println!("{text}");
     eprintln!("written: {}", dir.join("load.md").display());
     Ok(0)

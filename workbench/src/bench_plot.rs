@@ -9,8 +9,6 @@ use anyhow::{bail, Result};
 use plotters::prelude::*;
 use workload::bench::BenchResult;
 
-use crate::bench_load::{Curve, Step};
-
 /// Percentiles drawn, from the median to the far tail.
 const QUANTILES: [f64; 12] = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999];
 
@@ -46,33 +44,22 @@ pub fn latency_cdf(path: &Path, rows: &[(&str, BenchResult)]) -> Result<()> {
     Ok(())
 }
 
-/// Draws the sweep's two curves: goodput against clients into
-/// `goodput_path`, p99 of ok ops against clients into `p99_path`; one line
-/// per store, clients on a log scale.
-pub fn load_curves(goodput_path: &Path, p99_path: &Path, curves: &[Curve]) -> Result<()> {
+/// One labelled line: (closed-loop clients, figure) points.
+pub type Series<'a> = (&'a str, Vec<(f64, f64)>);
+
+/// Draws a bench-load sweep's goodput against clients into `goodput_path`
+/// and p99 of ok ops against clients into `p99_path`; one line per store,
+/// clients on a log scale.
+pub fn load_curves(goodput_path: &Path, p99_path: &Path, goodput: &[Series], p99: &[Series]) -> Result<()> {
     if !crate::plot::font_ready() {
         bail!("no TrueType font found; install fonts-dejavu-core for plots");
     }
-    let series = |figure: fn(&Step) -> f64| -> Vec<(&str, Vec<(f64, f64)>)> {
-        curves
-            .iter()
-            .map(|c| (c.label.as_str(), c.steps.iter().map(|s| (f64::from(s.clients), figure(s))).collect()))
-            .collect()
-    };
-    let goodput = series(|s| s.goodput_per_s);
-    draw_against_clients(goodput_path, "goodput (ok ops/s) by closed-loop clients", "ok ops/s", &goodput, false)?;
-    let p99 = series(|s| s.p99_ms.max(0.01));
-    draw_against_clients(p99_path, "p99 of ok ops by closed-loop clients", "p99 ms (log)", &p99, true)
+    draw_against_clients(goodput_path, "goodput (ok ops/s) by closed-loop clients", "ok ops/s", goodput, false)?;
+    draw_against_clients(p99_path, "p99 of ok ops by closed-loop clients", "p99 ms (log)", p99, true)
 }
 
 /// One chart of `curves` against clients (log x), y linear or log.
-fn draw_against_clients(
-    path: &Path,
-    caption: &str,
-    y_desc: &str,
-    curves: &[(&str, Vec<(f64, f64)>)],
-    log_y: bool,
-) -> Result<()> {
+fn draw_against_clients(path: &Path, caption: &str, y_desc: &str, curves: &[Series], log_y: bool) -> Result<()> {
     let points = || curves.iter().flat_map(|(_, c)| c.iter().copied());
     let max_x = points().map(|p| p.0).fold(2.0, f64::max) * 1.2;
     let min_x = points().map(|p| p.0).fold(max_x, f64::min).max(1.0) / 1.2;
@@ -97,10 +84,7 @@ fn draw_against_clients(
 }
 
 /// One line with its points and legend entry per curve.
-fn draw_lines<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    curves: &[(&str, Vec<(f64, f64)>)],
-) -> Result<()>
+fn draw_lines<'a, DB, X, Y>(chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>, curves: &[Series]) -> Result<()>
 where
     DB: DrawingBackend + 'a,
     DB::ErrorType: 'static,

@@ -81,17 +81,8 @@ enum Command {
     /// Our store side by side with etcd and Redis under one closed-loop load
     /// (a benchmark, not a test); writes results/bench/<time>/bench.md.
     BenchPeers {
-        /// Where the stores run (auto: docker when an engine answers, else
-        /// local processes; the peers are real etcd and Redis, so no sim).
-        #[arg(long, value_enum, default_value_t = PeerBackend::Auto)]
-        backend: PeerBackend,
-        /// Node image tag (docker); default: the tag `make image` wrote to
-        /// target/dynamo-node.image (the image also holds etcd and Redis).
-        #[arg(long)]
-        image: Option<String>,
-        /// dynamo-node binary (local); default: target/{release,debug}/dynamo-node.
-        #[arg(long)]
-        node_binary: Option<PathBuf>,
+        #[command(flatten)]
+        stores: StoresArgs,
         /// Seconds of load per store.
         #[arg(long, default_value_t = 20)]
         duration: u64,
@@ -175,9 +166,9 @@ fn print_runs(matrix: &matrix::Matrix) -> i32 {
     0
 }
 
-/// The flags of `workbench bench-load`.
+/// Where the benchmarks' stores run: the flags bench-peers and bench-load share.
 #[derive(Debug, clap::Args)]
-struct BenchLoadArgs {
+struct StoresArgs {
     /// Where the stores run (auto: docker when an engine answers, else
     /// local processes; the peers are real etcd and Redis, so no sim).
     #[arg(long, value_enum, default_value_t = PeerBackend::Auto)]
@@ -189,6 +180,21 @@ struct BenchLoadArgs {
     /// dynamo-node binary (local); default: target/{release,debug}/dynamo-node.
     #[arg(long)]
     node_binary: Option<PathBuf>,
+}
+
+impl StoresArgs {
+    /// The backend these flags choose (local processes when `auto` finds no Docker).
+    async fn backend(self) -> Result<backend::Backend> {
+        let overrides = Overrides { image: self.image, node_binary: self.node_binary };
+        backend::choose(self.backend.choice(), &overrides, BackendChoice::Local).await
+    }
+}
+
+/// The flags of `workbench bench-load`.
+#[derive(Debug, clap::Args)]
+struct BenchLoadArgs {
+    #[command(flatten)]
+    stores: StoresArgs,
     /// Closed-loop client counts, ascending, one step each.
     #[arg(long, value_delimiter = ',', default_values_t = bench_load::DEFAULT_LEVELS)]
     levels: Vec<u32>,
@@ -219,8 +225,7 @@ async fn bench_load(args: BenchLoadArgs) -> Result<i32> {
         ..bench_peers::default_config(args.duration, 1, args.seed)
     };
     let config = bench_load::LoadConfig { levels: args.levels, bench, results_dir: args.results_dir, only: args.only };
-    let overrides = Overrides { image: args.image, node_binary: args.node_binary };
-    let backend = backend::choose(args.backend.choice(), &overrides, BackendChoice::Local).await?;
+    let backend = args.stores.backend().await?;
     bench_load::bench_load(&config, &backend).await
 }
 
@@ -243,9 +248,9 @@ async fn main() {
         Command::Check { dir, write } => check::check(&dir, write),
         // Its workers run simulations, which must not be inside this runtime.
         Command::Explore(args) => tokio::task::block_in_place(|| explore::explore(&args)),
-        Command::BenchPeers { backend, image, node_binary, duration, concurrency, seed, results_dir, only } => {
+        Command::BenchPeers { stores, duration, concurrency, seed, results_dir, only } => {
             let config = bench_peers::default_config(duration, concurrency, seed);
-            match backend::choose(backend.choice(), &Overrides { image, node_binary }, BackendChoice::Local).await {
+            match stores.backend().await {
                 Ok(backend) => bench_peers::bench_peers(&config, &backend, &results_dir, &only).await,
                 Err(e) => Err(e),
             }

@@ -16,6 +16,7 @@
 
 mod admin;
 mod answer;
+pub mod jepsen;
 mod jsonl;
 mod knobs;
 mod op;

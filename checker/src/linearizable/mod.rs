@@ -25,11 +25,18 @@
 //!   with the reason, never guessed at. Under `lww` a read returns one
 //!   version, and every key is decided.
 //!
-//! - an op of any other type (a `cas`, say), or one it cannot parse (a
-//!   read whose siblings lack a version), is not understood: leaving it
-//!   out could make a linearizable key fail or an unread key pass. Its key
-//!   is not decided, with the reason, and the checker's verdict is
-//!   `unknown` ([`crate::understood`]).
+//! - under the cas-register [`Model`] (`workbench check --jepsen ...
+//!   --model cas-register`, for stores with a compare-and-set), an `ok`
+//!   `cas` with value `[expected, new]` is `Cas(expected, new)`: it takes
+//!   effect only where the register holds `expected`. A `fail`ed cas is
+//!   left out like a failed write, an `info` one may or may not have
+//!   happened. The plain register model knows no `cas`;
+//! - an op of any other type (a `cas` under the register model, say), or
+//!   one it cannot parse (a read whose siblings lack a version, a cas
+//!   whose value is not a pair), is not understood: leaving it out could
+//!   make a linearizable key fail or an unread key pass. Its key is not
+//!   decided, with the reason, and the checker's verdict is `unknown`
+//!   ([`crate::understood`]).
 //!
 //! A per-key budget (time, and memo entries as a bound on memory) ends a
 //! search that would not finish in `unknown` with the reason.
@@ -65,6 +72,9 @@ use witness::Described;
 /// The checker's name in `results.json`.
 pub const NAME: &str = "linearizable";
 
+/// Why a `cas` is not understood: its value is not `[expected, new]`.
+const UNPARSED_CAS: &str = "a cas whose value is not a pair [expected, new]";
+
 /// What one key's search may spend.
 pub const KEY_BUDGET: Budget = Budget { time: Duration::from_secs(10), memo_entries: 2_000_000 };
 
@@ -89,12 +99,58 @@ struct KeyOps {
     ids: HashMap<String, u32>,
 }
 
-/// Checks every key of a register history; see the module documentation.
+/// The object a key is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// Reads, writes and deletes (this project's register workload).
+    #[default]
+    Register,
+    /// A register with compare-and-set besides (`f: "cas"`, value
+    /// `[expected, new]`), as Knossos' `cas-register`.
+    CasRegister,
+}
+
+impl Model {
+    /// Every model, in the order `--help` lists them.
+    pub const ALL: [Model; 2] = [Model::Register, Model::CasRegister];
+
+    /// Its name in flags and in `results.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Register => "register",
+            Model::CasRegister => "cas-register",
+        }
+    }
+
+    /// The op types it knows.
+    fn knows(self, f: &str) -> bool {
+        matches!(f, "read" | "write" | "delete") || (self == Model::CasRegister && f == "cas")
+    }
+}
+
+impl std::str::FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Model::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown model {s:?} (expected register or cas-register)"))
+    }
+}
+
+/// Checks every key of a register run against the plain register model;
+/// see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     if run.workload != "register" {
         return CheckResult::new(Validity::Unknown).with("reason", json!("only the register workload is a register"));
     }
-    let (keys, not_understood) = split_by_key(&history.pairs());
+    check_history(history, Model::Register)
+}
+
+/// Checks every key of `history` against `model`, whatever run it came
+/// from: what `workbench check --jepsen` runs on an imported history.
+pub fn check_history(history: &History, model: Model) -> CheckResult {
+    let (keys, not_understood) = split_by_key(&history.pairs(), model);
     let mut decided = 0usize;
     let mut violating: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, String> = BTreeMap::new();
@@ -118,7 +174,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
             }
         }
     }
-    not_understood.judge(summary(decided, &violating, &unknown, witnesses, keys.len()))
+    let result = summary(decided, &violating, &unknown, witnesses, keys.len()).with("model", json!(model.as_str()));
+    not_understood.judge(result)
 }
 
 fn summary(
@@ -165,7 +222,7 @@ fn witness_of(key: &str, ops: &KeyOps) -> Value {
 /// Every key's ops, in invocation order, and the ops not understood (each
 /// also leaves its key undecided). Values are interned per key (0 is the
 /// absent key).
-fn split_by_key(pairs: &[OpPair<'_>]) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
+fn split_by_key(pairs: &[OpPair<'_>], model: Model) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
     // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
@@ -178,7 +235,7 @@ fn split_by_key(pairs: &[OpPair<'_>]) -> (BTreeMap<String, KeyOps>, NotUnderstoo
             }
             continue;
         };
-        let reading = op_of(pair);
+        let reading = op_of(pair, model);
         if matches!(reading, Reading::Skip) {
             continue;
         }
@@ -200,23 +257,35 @@ fn split_by_key(pairs: &[OpPair<'_>]) -> (BTreeMap<String, KeyOps>, NotUnderstoo
             ops.undecidable.get_or_insert(why);
             continue;
         }
-        let id = match &op.value {
-            None => 0,
-            Some(v) => match ops.ids.get(v) {
-                Some(id) => *id,
-                None => {
-                    let id = next_id;
-                    next_id = next_id.checked_add(1).expect("fewer than 2^32 values");
-                    ops.ids.insert(v.clone(), id);
-                    id
-                }
-            },
+        let id = intern(&mut ops.ids, &mut next_id, &op.value);
+        let kind = match op.effect {
+            Effect::Write => Kind::Write(id),
+            Effect::Read => Kind::Read(id),
+            Effect::Cas => Kind::Cas { from: intern(&mut ops.ids, &mut next_id, &op.expected), to: id },
         };
-        let kind = if op.is_write { Kind::Write(id) } else { Kind::Read(id) };
         ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
-        ops.about.push(Described { process: op.process, index: pair.invoke.index, value: op.value, node: op.node });
+        ops.about.push(Described {
+            process: op.process,
+            index: pair.invoke.index,
+            value: op.value,
+            node: op.node,
+            expected: op.expected,
+        });
     }
     (keys, not_understood)
+}
+
+/// `value`'s id among a key's values (0 is the absent key), interning it
+/// on first sight with the next id.
+fn intern(ids: &mut HashMap<String, u32>, next_id: &mut u32, value: &Option<String>) -> u32 {
+    let Some(v) = value else { return 0 };
+    if let Some(id) = ids.get(v) {
+        return *id;
+    }
+    let id = *next_id;
+    *next_id = next_id.checked_add(1).expect("fewer than 2^32 values");
+    ids.insert(v.clone(), id);
+    id
 }
 
 /// What [`op_of`] made of a client op.
@@ -229,16 +298,29 @@ enum Reading {
     NotUnderstood(String),
 }
 
+/// What a register op does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// A write or delete.
+    Write,
+    /// A read.
+    Read,
+    /// A compare-and-set (the cas-register model).
+    Cas,
+}
+
 /// One client op as the search sees it.
 struct RegisterOp {
     /// Invocation time (ns).
     call_ns: u64,
     /// `ok` time (ns), or `u64::MAX` when it may or may not have happened.
     return_ns: u64,
-    /// A write or delete (else a read).
-    is_write: bool,
-    /// Written or seen; None: a tombstone or the absent key.
+    /// What it does.
+    effect: Effect,
+    /// Written (a cas: installed) or seen; None: a tombstone or the absent key.
     value: Option<String>,
+    /// A cas's expected value (None: the key absent; and for other ops).
+    expected: Option<String>,
     /// Versions a read returned (0 for writes).
     versions_seen: usize,
     /// The client process.
@@ -248,11 +330,11 @@ struct RegisterOp {
 }
 
 /// The op of `pair` as the search sees it; see [`Reading`].
-fn op_of(pair: &OpPair<'_>) -> Reading {
+fn op_of(pair: &OpPair<'_>, model: Model) -> Reading {
     let history::Process::Client(process) = pair.invoke.process else { return Reading::Skip };
     let f = pair.invoke.f.as_str();
-    if !["read", "write", "delete"].contains(&f) {
-        return Reading::NotUnderstood(format!("op type {f:?} is not one this checker knows"));
+    if !model.knows(f) {
+        return Reading::NotUnderstood(format!("op type {f:?} is not one the {} model knows", model.as_str()));
     }
     let kind = pair.complete.map_or(OpType::Info, |d| d.kind);
     if kind == OpType::Fail {
@@ -265,8 +347,9 @@ fn op_of(pair: &OpPair<'_>) -> Reading {
     let mut op = RegisterOp {
         call_ns: pair.invoke.time,
         return_ns,
-        is_write: true,
+        effect: Effect::Write,
         value: None,
+        expected: None,
         versions_seen: 0,
         process,
         node: pair.invoke.node.clone(),
@@ -274,11 +357,19 @@ fn op_of(pair: &OpPair<'_>) -> Reading {
     match f {
         "write" => op.value = value_text(&pair.invoke.value),
         "delete" => {}
+        "cas" => {
+            let Some([expected, new]) = pair.invoke.value.as_array().map(Vec::as_slice) else {
+                return Reading::NotUnderstood(UNPARSED_CAS.to_string());
+            };
+            op.effect = Effect::Cas;
+            op.expected = value_text(expected);
+            op.value = value_text(new);
+        }
         "read" if kind == OpType::Ok => {
             let Some(siblings) = pair.complete.and_then(|d| d.sibling_refs()) else {
                 return Reading::NotUnderstood(UNPARSED_READ.to_string());
             };
-            op.is_write = false;
+            op.effect = Effect::Read;
             op.versions_seen = siblings.len();
             op.value = siblings.first().and_then(|s| value_text(s.value));
         }

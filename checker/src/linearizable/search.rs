@@ -45,6 +45,35 @@ pub enum Kind {
     Write(u32),
     /// Returned the value; allowed only when the register holds it.
     Read(u32),
+    /// Compare-and-set: sets the register to `to`, allowed only when it
+    /// holds `from` (the cas-register model; a cas that failed is left out,
+    /// since it certainly did not happen).
+    Cas {
+        /// The value it expected.
+        from: u32,
+        /// The value it installed.
+        to: u32,
+    },
+}
+
+impl Kind {
+    /// The value this op leaves in the register when it takes effect, if it
+    /// writes one (a write or a cas).
+    pub fn installs(self) -> Option<u32> {
+        match self {
+            Kind::Write(value) | Kind::Cas { to: value, .. } => Some(value),
+            Kind::Read(_) => None,
+        }
+    }
+
+    /// The value this op must find in the register, if it reads one (a
+    /// read, or the value a cas compares against).
+    pub fn observes(self) -> Option<u32> {
+        match self {
+            Kind::Read(value) | Kind::Cas { from: value, .. } => Some(value),
+            Kind::Write(_) => None,
+        }
+    }
 }
 
 /// One operation of the register's history.
@@ -85,6 +114,7 @@ fn step(state: u32, kind: Kind) -> Option<u32> {
     match kind {
         Kind::Write(value) => Some(value),
         Kind::Read(value) => (value == state).then_some(state),
+        Kind::Cas { from, to } => (from == state).then_some(to),
     }
 }
 

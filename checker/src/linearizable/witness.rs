@@ -43,24 +43,33 @@ pub fn shrink(ops: &[Entry], budget: Budget) -> Shrunk {
     };
     let mut writers: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
     for (i, o) in ops.iter().enumerate() {
-        if let Kind::Write(v) = o.kind {
+        if let Some(v) = o.kind.installs() {
             writers.entry(v).or_default().push(i);
         }
     }
-    // The candidate plus every write of every value a kept read saw.
+    // The candidate plus every write of every value a kept read (or cas)
+    // saw, to a fixpoint: a cas brought in as a write also observes a
+    // value, whose writes must come too. Each pass adds ops or ends, so
+    // at most `ops.len()` passes.
     let close = |mut candidate: Vec<usize>| {
-        let needed: Vec<usize> = candidate
-            .iter()
-            .filter_map(|&i| match ops[i].kind {
-                Kind::Read(v) if v != 0 => writers.get(&v),
-                _ => None,
-            })
-            .flatten()
-            .copied()
-            .collect();
-        candidate.extend(needed);
-        candidate.sort_unstable();
-        candidate.dedup();
+        for _ in 0..=ops.len() {
+            let before = candidate.len();
+            let needed: Vec<usize> = candidate
+                .iter()
+                .filter_map(|&i| match ops[i].kind.observes() {
+                    Some(v) if v != 0 => writers.get(&v),
+                    _ => None,
+                })
+                .flatten()
+                .copied()
+                .collect();
+            candidate.extend(needed);
+            candidate.sort_unstable();
+            candidate.dedup();
+            if candidate.len() == before {
+                break;
+            }
+        }
         candidate
     };
     let mut kept: Vec<usize> = (0..ops.len()).collect();
@@ -107,6 +116,9 @@ pub struct Described {
     pub value: Option<String>,
     /// The node it was sent to.
     pub node: Option<String>,
+    /// A cas's expected value, as [`Described::value`] (`None` for other
+    /// ops, and for a cas that expected the key absent).
+    pub expected: Option<String>,
 }
 
 fn shown(value: &Option<String>) -> String {
@@ -120,6 +132,7 @@ fn clause(entry: &Entry, about: &Described) -> String {
     match entry.kind {
         Kind::Write(_) => format!("write {} ({at})", shown(&about.value)),
         Kind::Read(_) => format!("read ({at}) saw {}", shown(&about.value)),
+        Kind::Cas { .. } => format!("cas from {} to {} ({at})", shown(&about.expected), shown(&about.value)),
     }
 }
 
@@ -130,7 +143,7 @@ fn clause(entry: &Entry, about: &Described) -> String {
 pub fn sentence(ops: &[Entry], about: &[Described], kept: &[usize]) -> String {
     let mut parts: Vec<String> = kept.iter().map(|&i| clause(&ops[i], &about[i])).collect();
     for &i in kept {
-        if let (Kind::Read(v), Some(end)) = (ops[i].kind, Some(ops[i].return_ns).filter(|&t| t != u64::MAX)) {
+        if let (Some(v), Some(end)) = (ops[i].kind.observes(), Some(ops[i].return_ns).filter(|&t| t != u64::MAX)) {
             if v != 0 {
                 parts.push(took_effect(ops, about, kept, v, end));
             }
@@ -163,10 +176,13 @@ pub fn sentence(ops: &[Entry], about: &[Described], kept: &[usize]) -> String {
 /// before then; one of them, when several did; and when none did, that.
 fn took_effect(ops: &[Entry], about: &[Described], kept: &[usize], v: u32, end_ns: u64) -> String {
     let before: Vec<usize> =
-        kept.iter().copied().filter(|&w| ops[w].kind == Kind::Write(v) && ops[w].call_ns < end_ns).collect();
+        kept.iter().copied().filter(|&w| ops[w].kind.installs() == Some(v) && ops[w].call_ns < end_ns).collect();
     let value = shown(&about[before.first().copied().unwrap_or(0)].value);
     match before.as_slice() {
         [] => format!("yet no write of the value it saw began before {} ms", ms(end_ns)),
+        [w] if matches!(ops[*w].kind, Kind::Cas { .. }) => {
+            format!("so the cas to {value} took effect before {} ms", ms(end_ns))
+        }
         [_] => format!("so write {value} took effect before {} ms", ms(end_ns)),
         several => format!(
             "so one of the {} writes of {value} that began before {} ms took effect before it",
@@ -181,7 +197,7 @@ fn took_effect(ops: &[Entry], about: &[Described], kept: &[usize], v: u32, end_n
 /// When a value was written more than once, neither is said to be older.
 fn older(ops: &[Entry], kept: &[usize], old: u32, new: u32) -> bool {
     let write_call = |v: u32| {
-        let mut writes = kept.iter().filter(|&&i| ops[i].kind == Kind::Write(v));
+        let mut writes = kept.iter().filter(|&&i| ops[i].kind.installs() == Some(v));
         match (writes.next(), writes.next()) {
             (Some(&i), None) => Some(ops[i].call_ns),
             _ => None,
@@ -229,10 +245,9 @@ mod tests {
             .map(|(i, o)| Described {
                 process: i as u64 % 3,
                 index: i as u64,
-                value: Some(match o.kind {
-                    Kind::Write(v) | Kind::Read(v) => format!("v{v}"),
-                }),
+                value: o.kind.installs().or(o.kind.observes()).map(|v| format!("v{v}")),
                 node: None,
+                expected: None,
             })
             .collect();
         let text = sentence(&ops, &about, &shrunk.ops);
@@ -242,12 +257,10 @@ mod tests {
     }
 
     fn described(ops: &[Entry]) -> Vec<Described> {
-        let value = |o: &Entry| match o.kind {
-            Kind::Write(v) | Kind::Read(v) => format!("v{v}"),
-        };
+        let value = |o: &Entry| o.kind.installs().or(o.kind.observes()).map(|v| format!("v{v}"));
         ops.iter()
             .enumerate()
-            .map(|(i, o)| Described { process: i as u64, index: i as u64, value: Some(value(o)), node: None })
+            .map(|(i, o)| Described { process: i as u64, index: i as u64, value: value(o), node: None, expected: None })
             .collect()
     }
 
@@ -263,6 +276,23 @@ mod tests {
         assert!(shrunk.ops.contains(&0) && shrunk.ops.contains(&3), "both writes of v1 kept: {shrunk:?}");
         let text = sentence(&ops, &described(&ops), &shrunk.ops);
         assert!(text.contains("so write v1 took effect before 5.00 ms"), "{text}");
+    }
+
+    #[test]
+    fn a_cas_kept_in_a_witness_keeps_the_writes_of_the_value_it_expected() {
+        // write 1; cas 1->2; cas 2->5; then a read of 2 after cas 2->5
+        // ended. Keeping cas 1->2 without write 1 would make a "witness" of
+        // a cas that could never happen; the violation is the read.
+        let ops = vec![
+            e(0, 1, Kind::Write(1)),
+            e(2, 3, Kind::Cas { from: 1, to: 2 }),
+            e(4, 5, Kind::Read(2)),
+            e(6, 7, Kind::Cas { from: 2, to: 5 }),
+            e(8, 9, Kind::Read(2)),
+        ];
+        assert_eq!(search(&ops, BUDGET), Outcome::Violation);
+        let shrunk = shrink(&ops, BUDGET);
+        assert_eq!(shrunk.ops, vec![0, 1, 3, 4], "every op the violation needs: {shrunk:?}");
     }
 
     #[test]

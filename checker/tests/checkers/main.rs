@@ -3,6 +3,7 @@
 
 mod admin;
 mod builder;
+mod cas_register;
 mod consistent_prefix;
 mod hint_homes;
 mod latency;

@@ -27,6 +27,7 @@ mod expect;
 mod explore;
 mod flag_values;
 mod index;
+mod jepsen_check;
 mod json_file;
 mod matrix;
 mod planted;
@@ -72,11 +73,24 @@ enum Command {
     Check {
         /// A campaign directory (results/<name>) or one run directory in it;
         /// only directories whose run.json this workbench wrote are read.
-        dir: PathBuf,
+        #[arg(required_unless_present = "jepsen")]
+        dir: Option<PathBuf>,
         /// Also rewrite each run's results.json, plots and timeline.html
         /// from the new verdicts (default: print only, write nothing).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jepsen")]
         write: bool,
+        /// Instead of a run directory, a Jepsen history (EDN: one op map per
+        /// line, or a vector of them) to check for linearizability.
+        #[arg(long, value_name = "HISTORY_EDN", conflicts_with = "dir")]
+        jepsen: Option<PathBuf>,
+        /// With --jepsen: the object each key is checked against,
+        /// `register` (read, write) or `cas-register` (and cas).
+        #[arg(long, default_value = "register", requires = "jepsen", conflicts_with = "dir")]
+        model: checker::linearizable::Model,
+        /// With --jepsen: every value is a [key value] tuple (Jepsen's
+        /// independent keys); otherwise the history is one register.
+        #[arg(long, requires = "jepsen", conflicts_with = "dir")]
+        independent: bool,
     },
     /// Our store side by side with etcd and Redis under one closed-loop load
     /// (a benchmark, not a test); writes results/bench/<time>/bench.md.
@@ -245,7 +259,11 @@ async fn main() {
     let cli = Cli::parse_from(argv);
     let code = match cli.command {
         Command::Campaign(args) => campaign(args).await,
-        Command::Check { dir, write } => check::check(&dir, write),
+        Command::Check { jepsen: Some(path), model, independent, .. } => {
+            jepsen_check::check_jepsen(&path, model, history::jepsen::Options { independent })
+        }
+        Command::Check { dir: Some(dir), write, .. } => check::check(&dir, write),
+        Command::Check { dir: None, jepsen: None, .. } => unreachable!("clap requires a directory or --jepsen"),
         // Its workers run simulations, which must not be inside this runtime.
         Command::Explore(args) => tokio::task::block_in_place(|| explore::explore(&args)),
         Command::BenchPeers { stores, duration, concurrency, seed, results_dir, only } => {

@@ -65,12 +65,12 @@
 //! A campaign of hours records millions of ops, so every checker is linear
 //! in the ops but for sorting: per key, in time order, with comparisons
 //! that borrow from the history instead of copying values, versions or
-//! clock maps. The exceptions are said where they are: t-visibility pairs
-//! every read with every earlier ack of its key under `siblings`, where
-//! covering is only a partial order ([`t_visibility`]; each pair is a few
-//! integer compares on interned node ids, not a walk over string-keyed
-//! clocks), and the linearizability search is exponential in the worst
-//! case and bounded by its budget. `make bench-checkers` times every
+//! clock maps. t-visibility, which needs for every read how many earlier
+//! acks of its key it covers, counts them on sorted acks under `lww` and,
+//! under `siblings`, where covering is only a partial order, on a tree of
+//! clock bounds that counts whole ranges of acks at once ([`t_visibility`]).
+//! The exception is said where it is: the linearizability search is
+//! exponential in the worst case and bounded by its budget. `make bench-checkers` times every
 //! checker on seeded 1M-op register histories (lww, and siblings with
 //! dotted versions) and a set history (`checker/benches/checkers.rs`).
 //!
@@ -99,6 +99,7 @@
 //! same standard through their counts, since their verdict cannot fail by
 //! design.
 
+mod clock_rows;
 mod explain;
 mod frontier;
 mod hint_homes;

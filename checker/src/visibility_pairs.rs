@@ -26,18 +26,13 @@
 //! visit took them), so are the sums.
 //!
 //! Under `siblings` covering is a partial order (inclusion of causal
-//! histories, [`history::Version::includes`]) and no sort ranks it, so the
-//! pairs are still visited, but each comparison is a few integer compares
-//! instead of a walk over two string-keyed maps ([`Pairs::siblings`]):
-//! node ids are interned once, and every ack's *full* clock (its context
-//! with its dot folded in) is laid out as one row of integers. A sibling
-//! `s` then bounds the answer from both sides: an ack whose full clock is
-//! at most `s`'s context is in `s`'s history (every event of it is), and
-//! one whose full clock exceeds `s`'s full clock anywhere is not (it has an
-//! event `s` never saw). Only an ack between the two bounds, one whose
-//! events reach into the gap below `s`'s own dot, is decided by `includes`
-//! itself; a handful per read. The figures are those of visiting every
-//! pair with `covers`, which a test checks on random dotted histories.
+//! histories, [`history::Version::includes`]) and no sort ranks it. A
+//! read's `k` is then counted on a tree over the key's acks in invocation
+//! order ([`crate::clock_rows`]) that decides whole ranges of them by clock
+//! bounds, and only the pairs within the horizon are visited one by one,
+//! up to the cap; past it they are counted by binary search on ack times.
+//! The figures are those of visiting every pair with `covers`, which a
+//! test checks on random dotted histories.
 //!
 //! The bins ([`Bin`], [`BIN_EDGES_MS`], [`bin_of`]) and the limits
 //! ([`HORIZON_MS`], [`MAX_PAIRS`]) are defined here, where pairs are counted
@@ -49,6 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use history::{Resolution, SiblingRef, Version};
 
+use crate::clock_rows::{Bounds, KeyClocks, Nodes};
 use crate::observe::{Ack, Read};
 
 /// Reads later than this after an ack are not paired with it, ms.
@@ -164,14 +160,17 @@ impl Pairs {
         out
     }
 
-    /// [`Pairs::visit`] under `siblings`, with the bounds of the module
-    /// documentation in place of most `includes` calls.
+    /// [`Pairs::visit`] under `siblings`: each read's `k` counted on the
+    /// key's clock tree ([`KeyClocks`]), its pairs within the horizon
+    /// visited in invocation order while the cap allows, counted after.
     fn siblings(acks: &[Ack<'_>], reads: &[Read<'_>], cap: usize) -> Pairs {
         let nodes = Nodes::of(acks);
-        let mut by_key: HashMap<&str, KeyRows<'_, '_>> = HashMap::new();
+        let mut grouped: HashMap<&str, Vec<&Ack<'_>>> = HashMap::new();
         for ack in acks {
-            by_key.entry(ack.key).or_insert_with(|| KeyRows::new(nodes.len())).push(ack, &nodes);
+            grouped.entry(ack.key).or_default().push(ack);
         }
+        let by_key: HashMap<&str, KeyClocks<'_, '_>> =
+            grouped.into_iter().map(|(key, acks)| (key, KeyClocks::new(acks, &nodes))).collect();
         let mut out = Pairs::new(cap);
         let mut bounds: Vec<Bounds<'_>> = Vec::new();
         for read in reads {
@@ -180,33 +179,41 @@ impl Pairs {
             };
             bounds.clear();
             bounds.extend(read.siblings.iter().map(|s| Bounds::of(&s.version, &nodes)));
-            // In invocation order, as `visit` takes them; none invoked at or
-            // after the read began was acked before it.
-            let invoked_before = key.invoke_times.partition_point(|&t| t < read.invoke_time);
-            let (mut k, mut any) = (0u64, false);
-            for i in 0..invoked_before {
-                let ack = key.acks[i];
-                if ack.ack_time >= read.invoke_time {
-                    continue;
-                }
-                any = true;
-                let covered = bounds.iter().any(|b| b.covers(key.row(i), ack.version));
-                k += u64::from(!covered);
-                let t_ns = read.invoke_time - ack.ack_time;
-                if t_ns / 1_000_000 > HORIZON_MS {
-                    continue;
-                }
-                if out.examined >= out.cap {
-                    out.skipped += 1;
-                    continue;
-                }
-                out.examine(t_ns, covered);
+            let before = key.acked_before(read.invoke_time);
+            if before == 0 {
+                continue;
             }
-            if any {
-                *out.k_hist.entry(k).or_default() += 1;
-            }
+            let k = before - covered_before(key, read.invoke_time, &bounds);
+            *out.k_hist.entry(k as u64).or_default() += 1;
+            out.bin_siblings(key, read.invoke_time, &bounds);
         }
         out
+    }
+
+    /// Bins the pairs of a read begun at `t_ns` with the acks of `key`
+    /// within the horizon, in invocation order as `visit` takes them;
+    /// once the cap is reached, only counts them.
+    fn bin_siblings(&mut self, key: &KeyClocks<'_, '_>, t_ns: u64, bounds: &[Bounds<'_>]) {
+        // A pair is within the horizon when t_ms <= HORIZON_MS, that is
+        // when its ack came after `oldest` (strictly).
+        let oldest = t_ns.checked_sub((HORIZON_MS + 1) * 1_000_000);
+        if self.examined >= self.cap {
+            let within = key.acked_before(t_ns) - oldest.map_or(0, |o| key.acked_before(o + 1));
+            self.skipped += within;
+            return;
+        }
+        let first = oldest.map_or(0, |o| key.invoked_from(o.saturating_sub(key.max_latency_ns)));
+        for i in first..key.invoked_from(t_ns) {
+            let ack_time = key.acks[i].ack_time;
+            if ack_time >= t_ns || oldest.is_some_and(|o| ack_time <= o) {
+                continue;
+            }
+            if self.examined >= self.cap {
+                self.skipped += 1;
+                continue;
+            }
+            self.examine(t_ns - ack_time, key.covered(i, bounds));
+        }
     }
 
     /// The sorted sweep of the module documentation: `lww` only.
@@ -260,6 +267,20 @@ impl Pairs {
             self.examine(read.invoke_time - key.by_time[i].ack_time, key.rank[i] < not_newer);
         }
     }
+}
+
+/// How many of `key`'s acks acknowledged before `t_ns` the siblings cover:
+/// those covered among the acks invoked before `t_ns`, less the covered
+/// ones still in flight at `t_ns` (acked at or after it, so invoked no
+/// earlier than `t_ns` less the longest latency: a short scan).
+fn covered_before(key: &KeyClocks<'_, '_>, t_ns: u64, bounds: &[Bounds<'_>]) -> usize {
+    let invoked = key.invoked_from(t_ns);
+    let covered = key.count_covered(invoked, bounds);
+    let in_flight_from = key.invoked_from(t_ns.saturating_sub(key.max_latency_ns));
+    let in_flight =
+        (in_flight_from..invoked).filter(|&i| key.acks[i].ack_time >= t_ns && key.covered(i, bounds)).count();
+    debug_assert!(in_flight <= covered);
+    covered - in_flight
 }
 
 /// One key's acks, sorted by ack time and ranked by version.
@@ -331,112 +352,6 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
             }
         }
     }
-}
-
-/// The node ids of a history's acks, interned as column numbers.
-struct Nodes<'a> {
-    /// Node id -> its column.
-    columns: HashMap<&'a str, usize>,
-}
-
-impl<'a> Nodes<'a> {
-    /// Every node named in an ack's clock or dot.
-    fn of(acks: &[Ack<'a>]) -> Nodes<'a> {
-        let mut columns: HashMap<&'a str, usize> = HashMap::new();
-        for ack in acks {
-            let named =
-                ack.version.clock.keys().map(String::as_str).chain(ack.version.dot.iter().map(|d| d.node.as_str()));
-            for node in named {
-                let next = columns.len();
-                columns.entry(node).or_insert(next);
-            }
-        }
-        Nodes { columns }
-    }
-
-    fn len(&self) -> usize {
-        self.columns.len()
-    }
-
-    /// `version`'s full clock (with `dot`: its context only) as a row.
-    fn row(&self, version: &Version, with_dot: bool) -> Vec<u64> {
-        let mut row = vec![0; self.len()];
-        for (node, counter) in &version.clock {
-            if let Some(&column) = self.columns.get(node.as_str()) {
-                row[column] = *counter;
-            }
-        }
-        if let Some(dot) = version.dot.as_ref().filter(|_| with_dot) {
-            if let Some(&column) = self.columns.get(dot.node.as_str()) {
-                row[column] = row[column].max(dot.counter);
-            }
-        }
-        row
-    }
-}
-
-/// One key's acks in invocation order, each with its full clock as a row.
-struct KeyRows<'o, 'a> {
-    /// The acks, in invocation order.
-    acks: Vec<&'o Ack<'a>>,
-    /// Their invocation times, for the binary search.
-    invoke_times: Vec<u64>,
-    /// Their full clocks, `width` counters each, one after the other.
-    rows: Vec<u64>,
-    /// Counters per row: the number of interned nodes.
-    width: usize,
-}
-
-impl<'o, 'a> KeyRows<'o, 'a> {
-    fn new(width: usize) -> KeyRows<'o, 'a> {
-        KeyRows { acks: Vec::new(), invoke_times: Vec::new(), rows: Vec::new(), width }
-    }
-
-    fn push(&mut self, ack: &'o Ack<'a>, nodes: &Nodes<'_>) {
-        debug_assert!(self.invoke_times.last().is_none_or(|&t| t <= ack.invoke_time), "acks in invocation order");
-        self.acks.push(ack);
-        self.invoke_times.push(ack.invoke_time);
-        self.rows.extend(nodes.row(ack.version, true));
-    }
-
-    /// The full clock of ack `i`.
-    fn row(&self, i: usize) -> &[u64] {
-        &self.rows[i * self.width..(i + 1) * self.width]
-    }
-}
-
-/// What one sibling's version says about an ack's full clock, by bounds.
-struct Bounds<'s> {
-    /// The sibling's context: an ack at most this is covered.
-    context: Vec<u64>,
-    /// The sibling's full clock: an ack above it anywhere is not.
-    full: Vec<u64>,
-    /// The version itself, for the acks between the bounds.
-    version: &'s Version,
-}
-
-impl<'s> Bounds<'s> {
-    fn of(version: &'s Version, nodes: &Nodes<'_>) -> Bounds<'s> {
-        Bounds { context: nodes.row(version, false), full: nodes.row(version, true), version }
-    }
-
-    /// Whether this sibling covers the ack whose full clock is `row`:
-    /// exactly `self.version.includes(ack)`.
-    fn covers(&self, row: &[u64], ack: &Version) -> bool {
-        if at_most(row, &self.context) {
-            true
-        } else if !at_most(row, &self.full) {
-            false
-        } else {
-            self.version.includes(ack)
-        }
-    }
-}
-
-/// Whether every entry of `row` is at most the same entry of `bound`.
-fn at_most(row: &[u64], bound: &[u64]) -> bool {
-    debug_assert_eq!(row.len(), bound.len());
-    row.iter().zip(bound).all(|(r, b)| r <= b)
 }
 
 /// Counts of positions `0..n`, with prefix sums in `O(log n)`.

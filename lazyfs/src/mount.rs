@@ -1,13 +1,16 @@
 //! Mounting, unmounting, and clearing a mount left behind.
 //!
 //! A mount is a FUSE session (one background thread) plus the control
-//! socket. It is mounted through `fusermount3` with `auto_unmount`, so
-//! that even a `SIGKILL` of this process leaves no mount behind: the
-//! helper notices its socket close and unmounts. `auto_unmount` needs
-//! `allow_other`; `default_permissions` then has the kernel check modes
-//! as on any disk. [`Mounted::unmount`] unmounts and waits for the session
-//! to end, so the mount is gone when it returns. [`unmount_stale`] clears
-//! a mount whose process died anyway (`fusermount3 -u -z`, a lazy detach).
+//! socket. As root, fuser mounts with `mount(2)` itself and unmounts with
+//! `umount2(2)`; otherwise it goes through `fusermount3`. `allow_other`
+//! lets other users (a store running as its own user) in, and
+//! `default_permissions` has the kernel check modes as on any disk.
+//! [`Mounted::unmount`] unmounts and waits for the session to end, so the
+//! mount is gone when it returns. `auto_unmount` (fusermount3 unmounting
+//! when this process dies) is not used: the fusermount3 of Debian 12 left
+//! the mount in place when asked to. A process killed with `SIGKILL`
+//! therefore leaves a stale mount, which [`unmount_stale`] clears (a lazy
+//! detach, `umount2(MNT_DETACH)` or `fusermount3 -u -z`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,14 +37,11 @@ pub struct Mounted {
 
 /// Mounts `config.backing` at `mountpoint`, with its control socket at `control`.
 pub fn mount(config: Config, mountpoint: &Path, control: &Path) -> Result<Mounted, LazyError> {
+    // Absolute: fusermount3 unmounts (auto_unmount) from another directory.
+    let mountpoint = &mountpoint.canonicalize().map_err(|e| LazyError::Mount(mountpoint.to_owned(), e))?;
     let state = Arc::new(Mutex::new(State::new(config)?));
     let mut options = fuser::Config::default();
-    options.mount_options = vec![
-        MountOption::FSName("lazyfs".into()),
-        MountOption::Subtype("lazyfs".into()),
-        MountOption::AutoUnmount,
-        MountOption::DefaultPermissions,
-    ];
+    options.mount_options = vec![MountOption::FSName("lazyfs".into()), MountOption::DefaultPermissions];
     options.acl = SessionACL::All;
     let session = fuser::spawn_mount(LazyFs::new(Arc::clone(&state)), mountpoint, &options)
         .map_err(|e| LazyError::Mount(mountpoint.to_owned(), e))?;
@@ -97,20 +97,26 @@ fn unescape_mountinfo(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Lazily unmounts a (stale) mount at `path` with `fusermount3 -u -z`;
-/// returns whether something was mounted there.
+/// Lazily unmounts a (stale) mount at `path` (`umount2(MNT_DETACH)` as
+/// root, else `fusermount3 -u -z`); returns whether something was mounted.
 pub fn unmount_stale(path: &Path) -> Result<bool, LazyError> {
     if !is_mounted(path) {
         return Ok(false);
     }
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    match nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) => return Ok(true),
+        Err(nix::errno::Errno::EPERM) => {}
+        Err(e) => return Err(LazyError::Mount(path, e.into())),
+    }
     let output = std::process::Command::new("fusermount3")
         .args(["-u", "-z", "--"])
-        .arg(path)
+        .arg(&path)
         .output()
-        .map_err(|e| LazyError::Mount(path.to_owned(), e))?;
+        .map_err(|e| LazyError::Mount(path.clone(), e))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-        return Err(LazyError::Mount(path.to_owned(), std::io::Error::other(why)));
+        return Err(LazyError::Mount(path, std::io::Error::other(why)));
     }
     Ok(true)
 }

@@ -56,7 +56,8 @@ pub struct Stats {
     pub losses: u64,
     /// Namespace changes not yet made durable by a directory fsync.
     pub meta_pending: u64,
-    /// Per file that ever held data, sorted by path.
+    /// Per file the mount has opened or written, sorted by path (a file
+    /// whose inode is gone for good leaves the list; the totals keep its bytes).
     pub files: Vec<FileStats>,
 }
 

@@ -43,11 +43,24 @@
 //!   kept by a loss: they are not modelled as volatile.
 //!
 //! Changes are applied to the backing tree at once and undone by a loss
-//! (an undo log per directory, removed entries waiting in a hidden trash
-//! directory), rather than kept virtual until `fsyncdir`: the kernel and
-//! every lookup then work on one real tree. The kernel caches nothing
-//! (zero TTLs, direct I/O), so what the mount shows after a loss is what
-//! the backing directory holds.
+//! (an undo log whose entries each wait for one directory's fsync; removed
+//! entries wait in a trash directory hidden in the backing root), rather
+//! than kept virtual until `fsyncdir`: the kernel and every lookup then
+//! work on one real tree. A removed file that is still open stays
+//! writable and syncable, as on a disk. The kernel caches nothing (zero
+//! TTLs, direct I/O), so what the mount shows after a loss is what the
+//! backing directory holds.
+//!
+//! # What it does not model
+//!
+//! - Reordering: data is kept as a prefix in write order, never a later
+//!   write without an earlier one, and a file's data and its name are
+//!   independent (no ext4 `data=ordered` coupling, no journal commit that
+//!   persists unrelated changes).
+//! - Attribute changes and extended attributes (xattrs are not supported).
+//! - A crash of this process is not a loss: the backing tree then holds
+//!   the namespace changes not yet durable (data never reaches it
+//!   unsynced). A `SIGKILL` leaves a stale mount: `--unmount-stale PATH`.
 
 pub mod control;
 mod error;

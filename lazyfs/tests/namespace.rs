@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::os::unix::fs::{FileExt, MetadataExt};
+
 use common::{fsync_dir, names, read, write_new, Fixture};
 
 #[test]
@@ -109,4 +111,43 @@ fn directories_follow_the_same_rules() {
     fsync_dir(&fx.m(""));
     fx.lose();
     assert!(names(&fx.m("")).is_empty());
+}
+
+#[test]
+fn symlinks_and_hard_links_follow_the_create_rule() {
+    let Some(fx) = Fixture::plain() else { return };
+    write_new(&fx.m("target"), b"t").sync_all().unwrap();
+    fsync_dir(&fx.m(""));
+    std::os::unix::fs::symlink("target", fx.m("soft")).unwrap();
+    std::fs::hard_link(fx.m("target"), fx.m("hard")).unwrap();
+    assert_eq!(read(&fx.m("soft")).unwrap(), b"t");
+    assert_eq!(std::fs::metadata(fx.m("target")).unwrap().nlink(), 2);
+    fx.lose();
+    assert_eq!(names(&fx.m("")), ["target"]);
+    assert_eq!(std::fs::metadata(fx.m("target")).unwrap().nlink(), 1);
+
+    std::os::unix::fs::symlink("target", fx.m("soft")).unwrap();
+    std::fs::hard_link(fx.m("target"), fx.m("hard")).unwrap();
+    fsync_dir(&fx.m(""));
+    fx.lose();
+    assert_eq!(names(&fx.m("")), ["hard", "soft", "target"]);
+    assert_eq!(std::fs::read_link(fx.m("soft")).unwrap().to_str(), Some("target"));
+    assert_eq!(read(&fx.m("hard")).unwrap(), b"t");
+}
+
+#[test]
+fn an_open_unlinked_file_can_still_be_written_and_synced() {
+    let Some(fx) = Fixture::plain() else { return };
+    let f = write_new(&fx.m("f"), b"before");
+    f.sync_all().unwrap();
+    fsync_dir(&fx.m(""));
+    std::fs::remove_file(fx.m("f")).unwrap();
+    f.write_all_at(b"AFTER!", 0).unwrap();
+    f.sync_all().unwrap();
+    let mut back = [0u8; 6];
+    f.read_exact_at(&mut back, 0).unwrap();
+    assert_eq!(&back, b"AFTER!");
+    // The unlink was not durable: the name comes back with the synced data.
+    fx.lose();
+    assert_eq!(read(&fx.m("f")).unwrap(), b"AFTER!");
 }

@@ -23,6 +23,15 @@ pub fn fuse_unavailable() -> Option<String> {
     None
 }
 
+/// Whether a mount failed because this machine does not permit it.
+pub fn is_permission(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || matches!(e.raw_os_error(), Some(1 | 13))
+        || text.contains("Operation not permitted")
+        || text.contains("Permission denied")
+}
+
 /// A mount over a fresh backing directory.
 pub struct Fixture {
     /// Holds backing, mount point and socket.
@@ -44,9 +53,7 @@ impl Fixture {
         let config = Config { backing: dir.path().join("backing"), cap_bytes, torn_seed };
         match lazyfs::mount(config, &dir.path().join("mnt"), &dir.path().join("control.sock")) {
             Ok(mounted) => Some(Fixture { dir, mounted: Some(mounted) }),
-            Err(LazyError::Mount(_, e))
-                if matches!(e.kind(), std::io::ErrorKind::PermissionDenied) || e.raw_os_error() == Some(1) =>
-            {
+            Err(LazyError::Mount(_, e)) if is_permission(&e) => {
                 eprintln!("skipped: mounting is not permitted here: {e}");
                 None
             }

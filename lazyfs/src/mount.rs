@@ -6,11 +6,13 @@
 //! lets other users (a store running as its own user) in, and
 //! `default_permissions` has the kernel check modes as on any disk.
 //! [`Mounted::unmount`] unmounts and waits for the session to end, so the
-//! mount is gone when it returns. `auto_unmount` (fusermount3 unmounting
-//! when this process dies) is not used: the fusermount3 of Debian 12 left
-//! the mount in place when asked to. A process killed with `SIGKILL`
-//! therefore leaves a stale mount, which [`unmount_stale`] clears (a lazy
-//! detach, `umount2(MNT_DETACH)` or `fusermount3 -u -z`).
+//! mount is gone when it returns; a busy one is detached lazily.
+//!
+//! `auto_unmount` (fusermount3 unmounting when this process dies) is not
+//! used: the fusermount3 of Debian 12 exited without unmounting when its
+//! socket closed. A process killed with `SIGKILL` therefore leaves a stale
+//! mount, which [`unmount_stale`] clears (a lazy detach: `umount2` with
+//! `MNT_DETACH` as root, else `fusermount3 -u -z`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -60,10 +62,19 @@ impl Mounted {
         self.session.guard.is_finished()
     }
 
-    /// Unmounts and waits for the session to end.
+    /// Unmounts and waits for the session to end. A busy mount (a process
+    /// still has a file or its working directory in it) is detached
+    /// lazily instead: it leaves the mount table at once and the kernel
+    /// ends it when its last user goes.
     pub fn unmount(self) -> Result<(), LazyError> {
         let mountpoint = self.mountpoint.clone();
-        self.session.umount_and_join().map_err(|e| LazyError::Mount(mountpoint, e))
+        match self.session.umount_and_join() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, mountpoint = %mountpoint.display(), "unmount failed; detaching");
+                unmount_stale(&mountpoint).map(|_| ())
+            }
+        }
     }
 }
 

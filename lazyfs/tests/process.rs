@@ -163,3 +163,14 @@ fn a_malformed_control_line_gets_an_error_and_the_fs_keeps_working() {
     assert_eq!(read(&path).unwrap(), b"still works");
     assert!(Path::new(&process.mnt()).is_dir());
 }
+
+#[test]
+fn a_busy_mount_is_detached_on_sigterm() {
+    let Some(mut process) = Process::start() else { return };
+    let mut squatter = Command::new("sleep").arg("30").current_dir(process.mnt()).spawn().unwrap();
+    let status = process.signal_and_wait(Signal::SIGTERM);
+    squatter.kill().unwrap();
+    squatter.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(!lazyfs::is_mounted(&process.mnt()), "a busy mount is detached");
+}

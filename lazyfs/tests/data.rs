@@ -163,3 +163,49 @@ fn concurrent_writers_on_different_files_and_one_file() {
     }
     assert_eq!(read(&fx.m("shared")).unwrap(), all, "the synced shared file stays whole");
 }
+
+#[test]
+fn losses_during_concurrent_writes_and_renames_leave_a_working_fs() {
+    let Some(fx) = Fixture::plain() else { return };
+    for t in 0..3 {
+        write_new(&fx.m(&format!("w{t}")), b"");
+    }
+    fsync_dir(&fx.m(""));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..3u8 {
+            let (fx, done) = (&fx, &done);
+            s.spawn(move || {
+                let f = File::options().write(true).open(fx.m(&format!("w{t}"))).unwrap();
+                let mut i = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    f.write_all_at(&[t; 700], (i * 7919) % 50_000).unwrap();
+                    if i % 10 == 0 {
+                        f.sync_data().unwrap();
+                    }
+                    if i % 25 == 0 {
+                        // A loss may undo the tmp file between these steps: errors are expected.
+                        let tmp = fx.m(&format!("r{t}.tmp"));
+                        let _ = std::fs::write(&tmp, [t; 100]);
+                        let _ = std::fs::rename(&tmp, fx.m(&format!("r{t}")));
+                    }
+                    i += 1;
+                }
+            });
+        }
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            fx.lose();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let stats = fx.client().stats().unwrap();
+    assert_eq!(stats.losses, 5);
+    fx.lose();
+    for t in 0..3u8 {
+        let data = read(&fx.m(&format!("w{t}"))).unwrap();
+        assert!(data.iter().all(|b| *b == 0 || *b == t), "w{t} holds only its writer's bytes");
+    }
+    write_new(&fx.m("after"), b"ok").sync_all().unwrap();
+    assert_eq!(read(&fx.m("after")).unwrap(), b"ok");
+}

@@ -180,10 +180,10 @@ fn losses_during_concurrent_writes_and_renames_leave_a_working_fs() {
                 let mut i = 0u64;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     f.write_all_at(&[t; 700], (i * 7919) % 50_000).unwrap();
-                    if i % 10 == 0 {
+                    if i.is_multiple_of(10) {
                         f.sync_data().unwrap();
                     }
-                    if i % 25 == 0 {
+                    if i.is_multiple_of(25) {
                         // A loss may undo the tmp file between these steps: errors are expected.
                         let tmp = fx.m(&format!("r{t}.tmp"));
                         let _ = std::fs::write(&tmp, [t; 100]);

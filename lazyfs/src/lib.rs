@@ -58,9 +58,11 @@
 //!   independent (no ext4 `data=ordered` coupling, no journal commit that
 //!   persists unrelated changes).
 //! - Attribute changes and extended attributes (xattrs are not supported).
-//! - A crash of this process is not a loss: the backing tree then holds
-//!   the namespace changes not yet durable (data never reaches it
-//!   unsynced). A `SIGKILL` leaves a stale mount: `--unmount-stale PATH`.
+//! - Shared writable `mmap` of files on the mount (direct I/O forbids it).
+//! - A crash of this process is not an exact loss: held data is gone as
+//!   in one, but the namespace changes not yet durable stay in the backing
+//!   tree, undone by nobody. A `SIGKILL` also leaves a stale mount, which
+//!   `--unmount-stale PATH` clears.
 
 pub mod control;
 mod error;

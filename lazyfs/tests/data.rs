@@ -18,6 +18,11 @@ fn unsynced_data_is_gone_and_synced_data_stays() {
     fsync_dir(&fx.m(""));
     assert_eq!(read(&fx.m("unsynced")).unwrap(), b"volatile", "reads see held writes");
     assert_eq!(read(&fx.b("unsynced")).unwrap(), b"", "the backing file does not have them");
+    let stats = fx.client().stats().unwrap();
+    assert_eq!((stats.held_bytes, stats.synced_bytes, stats.dropped_bytes), (8, 7, 0));
+    let per_file: Vec<(&str, u64, u64)> =
+        stats.files.iter().map(|f| (f.path.as_str(), f.held_bytes, f.synced_bytes)).collect();
+    assert_eq!(per_file, [("synced", 0, 7), ("unsynced", 8, 0)]);
 
     let loss = fx.lose();
     assert!(!loss.torn);
@@ -26,6 +31,9 @@ fn unsynced_data_is_gone_and_synced_data_stays() {
     assert_eq!(loss.files[0].path, "unsynced");
     assert_eq!(read(&fx.m("synced")).unwrap(), b"durable");
     assert_eq!(read(&fx.m("unsynced")).unwrap(), b"", "the name was synced, the data not");
+    let stats = fx.client().stats().unwrap();
+    assert_eq!((stats.held_bytes, stats.dropped_bytes, stats.losses), (0, 8, 1));
+    assert_eq!(stats.files[1].dropped_bytes, 8);
 }
 
 #[test]

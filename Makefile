@@ -92,13 +92,14 @@ docs-check:
 # System packages, by what needs them (scripts/deps.sh says what it installs,
 # or names what is missing and stops). The image needs debootstrap; `make
 # test` also runs the peer stores as local processes (etcd-server,
-# redis-server); `make campaign` needs the image only when Docker answers.
+# redis-server) and mounts lazyfs (fusermount3, used when not root); `make
+# campaign` needs the image only when Docker answers.
 # A target-specific DEPS reaches this prerequisite.
 DEPS ?= image
 deps:
 	@scripts/deps.sh $(DEPS)
 
-test: DEPS = image peers browser
+test: DEPS = image peers browser lazyfs
 campaign: DEPS = image-if-docker
 bench-peers bench-load: DEPS = image-if-docker peers
 

@@ -12,6 +12,8 @@
 #   browser          chromium: the test that renders timeline.html headless
 #   valgrind         valgrind: make bench-instructions counts instructions
 #                    with its callgrind tool
+#   lazyfs           fuse3: fusermount3, with which dynamo-lazyfs mounts when
+#                    not root and clears stale mounts (root mounts directly)
 #
 # It says exactly what it installs. As root it runs apt-get itself;
 # otherwise through sudo (without a prompt when sudo allows it, with one
@@ -27,7 +29,8 @@ for role in "$@"; do
         peers) want+=(etcd-server redis-server) ;;
         browser) want+=(chromium) ;;
         valgrind) want+=(valgrind) ;;
-        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser, valgrind)" >&2; exit 2 ;;
+        lazyfs) want+=(fuse3) ;;
+        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser, valgrind, lazyfs)" >&2; exit 2 ;;
     esac
 done
 
@@ -39,7 +42,7 @@ installed() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'
         return
     fi
-    case "$pkg" in etcd-server) prog=etcd ;; *) prog="$pkg" ;; esac
+    case "$pkg" in etcd-server) prog=etcd ;; fuse3) prog=fusermount3 ;; *) prog="$pkg" ;; esac
     PATH="$PATH:/usr/sbin:/sbin" command -v "$prog" >/dev/null 2>&1
 }
 

@@ -184,6 +184,10 @@ impl Cluster for SimCluster {
         self.call(|reply| Control::Crash { node, reply }).await
     }
 
+    async fn power_loss(&self, node: &str) -> docker::Result<serde_json::Value> {
+        self.kill(node).await
+    }
+
     async fn restart(&self, node: &str) -> docker::Result<()> {
         self.known(node)?;
         let owned = node.to_string();
@@ -241,6 +245,8 @@ impl Cluster for SimCluster {
             Fault::Kill => "power loss: host stopped, unsynced writes dropped (turmoil crash)",
             Fault::Pause => "every link of the node held both ways (turmoil hold), delivered on resume",
             Fault::Clock => "simulated clock offset",
+            // The simulator's kill is already a power loss (see `disk.rs`).
+            Fault::PowerLoss => "sim",
             _ => MECHANISM,
         })
     }

@@ -284,6 +284,7 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
         log_dir: dir.join("logs"),
         link_proxy: plan.backend.needs_link_proxy(&spec.nemesis, spec.store.kind()).then_some(spec.seed),
         clock_faults: spec.nemesis.kinds.iter().any(|kind| kind.fault() == Some(docker::Fault::Clock)),
+        power_loss: spec.nemesis.kinds.iter().any(|kind| kind.fault() == Some(docker::Fault::PowerLoss)),
     };
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");

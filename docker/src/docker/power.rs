@@ -39,7 +39,7 @@ use lazyfs::control::{Answer, Command};
 use lazyfs::LossReport;
 
 use super::{docker_err, exec_in, DockerCluster, NodeContainer};
-use crate::{ClusterError, Result};
+use crate::{Cluster, ClusterError, Result};
 
 /// The lazy filesystem's backing directory in the container: a volume,
 /// what the disk keeps across a power loss.
@@ -175,8 +175,9 @@ impl DockerCluster {
         let argv = ["dynamo-lazyfs", "--control", CONTROL_SOCKET, "--ctl", command];
         let out = Cluster::exec(self, node, &argv).await?;
         let bad = |why: String| ClusterError::Other(format!("{command} on {node}: {why}"));
-        let answer: Answer = serde_json::from_str(out.stdout.trim())
-            .map_err(|e| bad(format!("{e}; exit {}, stdout {:?}, stderr {:?}", out.exit_code, out.stdout, out.stderr)))?;
+        let answer: Answer = serde_json::from_str(out.stdout.trim()).map_err(|e| {
+            bad(format!("{e}; exit {}, stdout {:?}, stderr {:?}", out.exit_code, out.stdout, out.stderr))
+        })?;
         if !answer.ok {
             return Err(bad(answer.error.unwrap_or_default()));
         }
@@ -187,8 +188,7 @@ impl DockerCluster {
     /// arguments the container was created with.
     pub(super) async fn start_node_process(&self, n: &NodeContainer) -> Result<()> {
         let context = || format!("start the node process in {}", n.container);
-        let inspect =
-            self.docker.inspect_container(&n.container, None).await.map_err(|e| docker_err(context(), e))?;
+        let inspect = self.docker.inspect_container(&n.container, None).await.map_err(|e| docker_err(context(), e))?;
         let args = inspect.config.and_then(|c| c.cmd).unwrap_or_default();
         let mut cmd = vec!["sh".to_string(), "-c".to_string(), node_start(self.node_wrapper()), "dynamo-node".into()];
         cmd.extend(args);

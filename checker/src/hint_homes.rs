@@ -222,11 +222,11 @@ fn durable(run: &RunConfig) -> bool {
     run.durable_storage()
 }
 
-/// `(time, node)` of every node the nemesis killed.
+/// `(time, node)` of every node the nemesis killed (a power loss is a kill too).
 fn kills(history: &History) -> Vec<(u64, String)> {
     history
         .nemesis_events()
-        .filter(|op| op.f == "kill")
+        .filter(|op| op.f == "kill" || op.f == "power-loss")
         .flat_map(|op| {
             let nodes = op.value.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default();
             nodes.into_iter().filter_map(move |n| n.as_str().map(|n| (op.time, n.to_string())))

@@ -1,6 +1,6 @@
 //! Fault windows: when each nemesis held a fault, read back from the history.
 //!
-//! A window opens at a fault-starting event (`start-partition`, `kill` or `corrupt`,
+//! A window opens at a fault-starting event (`start-partition`, `kill`, `corrupt` or `power-loss`,
 //! `pause`, `clock-bump` other than a strobe flip, `start-latency`, `join`)
 //! and closes at its kind's next ending event (`stop-partition`, `restart`,
 //! `resume`, `clock-reset`, `stop-latency`, `leave`) or at the end of the
@@ -28,8 +28,9 @@ fn classify(f: &str, value: &serde_json::Value) -> Option<(&'static str, bool)> 
     Some(match f {
         "start-partition" => ("partition", true),
         "stop-partition" => ("partition", false),
-        // A corrupt window is a kill window (the node is down) closed by its restart.
-        "kill" | "corrupt" => ("kill", true),
+        // A corrupt or power-loss window is a kill window (the node is down)
+        // closed by its restart.
+        "kill" | "corrupt" | "power-loss" => ("kill", true),
         "restart" => ("kill", false),
         "pause" => ("pause", true),
         "resume" => ("pause", false),

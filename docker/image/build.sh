@@ -5,10 +5,11 @@
 # base image to build FROM. Instead we make a Debian root filesystem with
 # debootstrap (iptables for partitions, iproute2 for tc netem, libfaketime for
 # clock skew, procps for debugging, etcd-server and redis-server as peer
-# stores), strip what a container never reads, keep
-# it as a tar in a cache keyed by the recipe, append the node binary and the
-# link proxy (`dynamo-linkproxy`, which performs link faults where the kernel
-# has no sch_netem) and hand the result to `docker import`. No Dockerfile, no builder, no network access
+# stores, fuse3 for the lazy filesystem of power-loss runs), strip what a
+# container never reads, keep it as a tar in a cache keyed by the recipe,
+# append the node binary, the link proxy (`dynamo-linkproxy`, which performs
+# link faults where the kernel has no sch_netem) and the lazy filesystem
+# (`dynamo-lazyfs`, the power-loss nemesis) and hand the result to `docker import`. No Dockerfile, no builder, no network access
 # beyond the Debian mirror apt already uses (and only on a cold cache).
 #
 # Layers of caching:
@@ -26,6 +27,7 @@
 #   DWB_NODE_BIN         use this binary instead of building dynamo-node
 #                        (`make image` passes the one `make build` made)
 #   DWB_LINKPROXY_BIN    likewise for dynamo-linkproxy
+#   DWB_LAZYFS_BIN       likewise for dynamo-lazyfs
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
 #   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
 #                        no registered checkout names; see named_tags)
@@ -40,7 +42,7 @@ SUITE="bookworm"
 # etcd-server and redis-server are the peer stores the workbench compares
 # against (issue 7); they ride in the same image so one debootstrap serves
 # all three, and a peer container just picks another entrypoint.
-PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps,etcd-server,redis-server"
+PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps,etcd-server,redis-server,fuse3"
 # Globs relative to the rootfs; expanded only inside it (see strip_rootfs).
 STRIP_PATTERNS='var/cache/apt/archives/*.deb var/lib/apt/lists/* usr/share/doc usr/share/locale usr/share/man usr/share/info'
 # Everything that decides the rootfs contents; bump "v1" when changing steps.
@@ -126,29 +128,33 @@ build_rootfs_tar() {
     ROOTFS_BUILD=""
 }
 
-# Prints the node binary's path, then the link proxy's: built from this
-# workspace unless DWB_NODE_BIN / DWB_LINKPROXY_BIN name them.
+# Prints the node binary's path, then the link proxy's, then the lazy
+# filesystem's: built from this workspace unless DWB_NODE_BIN /
+# DWB_LINKPROXY_BIN / DWB_LAZYFS_BIN name them.
 build_binaries() {
     local packages=()
     [ -n "${DWB_NODE_BIN:-}" ] && log "using DWB_NODE_BIN=$DWB_NODE_BIN" || packages+=(-p dynamo-node)
     [ -n "${DWB_LINKPROXY_BIN:-}" ] && log "using DWB_LINKPROXY_BIN=$DWB_LINKPROXY_BIN" || packages+=(-p linkproxy)
+    [ -n "${DWB_LAZYFS_BIN:-}" ] && log "using DWB_LAZYFS_BIN=$DWB_LAZYFS_BIN" || packages+=(-p dynamo-lazyfs)
     if [ "${#packages[@]}" -gt 0 ]; then
         (cd "$ROOT" && cargo build --release "${packages[@]}" >&2)
     fi
     echo "${DWB_NODE_BIN:-$ROOT/target/release/dynamo-node}"
     echo "${DWB_LINKPROXY_BIN:-$ROOT/target/release/dynamo-linkproxy}"
+    echo "${DWB_LAZYFS_BIN:-$ROOT/target/release/dynamo-lazyfs}"
 }
 
 import_image() {
-    local rootfs_tar="$1" bin="$2" proxy="$3" tag="$4" work
+    local rootfs_tar="$1" bin="$2" proxy="$3" lazyfs="$4" tag="$5" work
     work="$(mktemp -d "$CACHE/import.XXXXXX")"
     WORK_DIRS+=("$work")
     cp "$rootfs_tar" "$work/image.tar"
     mkdir -p "$work/stage/usr/local/bin"
     install -m 0755 "$bin" "$work/stage/usr/local/bin/dynamo-node"
     install -m 0755 "$proxy" "$work/stage/usr/local/bin/dynamo-linkproxy"
+    install -m 0755 "$lazyfs" "$work/stage/usr/local/bin/dynamo-lazyfs"
     tar --numeric-owner --owner=0 --group=0 -C "$work/stage" -rf "$work/image.tar" \
-        ./usr/local/bin/dynamo-node ./usr/local/bin/dynamo-linkproxy
+        ./usr/local/bin/dynamo-node ./usr/local/bin/dynamo-linkproxy ./usr/local/bin/dynamo-lazyfs
     docker import \
         --change 'ENTRYPOINT ["/usr/local/bin/dynamo-node"]' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -167,6 +173,8 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint etcd "$tag" --version >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint redis-server "$tag" --version >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-linkproxy "$tag" --version >&2
+    docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-lazyfs "$tag" --help >/dev/null
+    docker run --rm --network none --label "$LABEL=1" --entrypoint fusermount3 "$tag" -V >&2
 }
 
 # Every checkout that built an image registers its root here, so a build in
@@ -220,12 +228,14 @@ main() {
     exec 9>"$CACHE/.build.lock"
     flock 9 # one build at a time per cache
 
-    local binaries bin proxy
+    local binaries bin proxy lazyfs
     binaries="$(build_binaries)"
     bin="$(sed -n 1p <<< "$binaries")"
     proxy="$(sed -n 2p <<< "$binaries")"
+    lazyfs="$(sed -n 3p <<< "$binaries")"
     [ -x "$bin" ] || die "node binary $bin is missing or not executable"
     [ -x "$proxy" ] || die "link proxy binary $proxy is missing or not executable"
+    [ -x "$lazyfs" ] || die "lazy filesystem binary $lazyfs is missing or not executable"
 
     local key; key="$(sha256_of_string "$RECIPE")"
     local rootfs_tar="$CACHE/rootfs-$key.tar"
@@ -235,12 +245,12 @@ main() {
         build_rootfs_tar "$rootfs_tar"
     fi
 
-    local bin_sha; bin_sha="$(cat "$bin" "$proxy" | sha256sum | cut -d' ' -f1)"
+    local bin_sha; bin_sha="$(cat "$bin" "$proxy" "$lazyfs" | sha256sum | cut -d' ' -f1)"
     local tag; tag="dynamo-node:$(sha256_of_string "$key$bin_sha" | cut -c1-12)"
     if docker image inspect "$tag" >/dev/null 2>&1; then
         log "image $tag already exists"
     else
-        import_image "$rootfs_tar" "$bin" "$proxy" "$tag"
+        import_image "$rootfs_tar" "$bin" "$proxy" "$lazyfs" "$tag"
     fi
     docker tag "$tag" dynamo-node:latest
     [ "${DWB_SKIP_VERIFY:-0}" = 1 ] || verify_in_image "$tag"

@@ -26,6 +26,11 @@ pub const PEER_STORES: [StoreKind; 2] = [StoreKind::Etcd, StoreKind::Redis];
 /// aims at our engine's WAL segments and SSTables.
 pub const CORRUPT_DYNAMO_ONLY: &str = "the corrupt nemesis damages dynamo-node's WAL segments and SSTables only";
 
+/// Why no backend cuts a peer store's power: the lazy filesystem is
+/// mounted under dynamo-node's data directory only.
+pub const POWER_LOSS_DYNAMO_ONLY: &str =
+    "the power-loss nemesis mounts its lazy filesystem under dynamo-node's data only";
+
 /// One thing a backend cannot do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cannot {

@@ -29,6 +29,9 @@
 //! the file. `LD_PRELOAD` is exported by the wrapper rather than set in the
 //! container environment, so `docker exec` tools (iptables, tc) run unfaked.
 //!
+//! A run that may cut a node's power puts the node's data directory on a
+//! lazy filesystem and the node behind a shell as PID 1 (`power.rs`).
+//!
 //! The engine here is old (20.10, API 1.41) while bollard speaks 1.5x, so
 //! [`connect`] negotiates the API version down before anything else.
 
@@ -50,7 +53,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
-use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES};
+use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES, POWER_LOSS_DYNAMO_ONLY};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::store::{wait_peer_ready, Member, StoreKind};
 use crate::{
@@ -61,6 +64,7 @@ use crate::{
 mod data_files;
 mod links;
 mod membership;
+mod power;
 
 pub use links::{CONTROL_PORT, PROXIED_NODE_PORT};
 
@@ -329,6 +333,7 @@ impl DockerCluster {
             .without(Fault::Clock, &PEER_STORES, "peer stores run without libfaketime")
             .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
+            .without(Fault::PowerLoss, &PEER_STORES, POWER_LOSS_DYNAMO_ONLY)
     }
 
     /// Whether a cluster that must perform `fault` on `store` needs
@@ -352,6 +357,9 @@ impl DockerCluster {
     pub async fn start_store(spec: &ClusterSpec, image: &str, store: StoreKind) -> Result<DockerCluster> {
         if spec.nodes.is_empty() || spec.nodes.len() > 200 {
             return Err(ClusterError::Other(format!("a docker cluster needs 1..=200 nodes, got {}", spec.nodes.len())));
+        }
+        if spec.power_loss && store == StoreKind::Dynamo {
+            power::check_host()?;
         }
         let docker = connect().await?;
         let image_id = resolve_image(&docker, image).await?;
@@ -413,6 +421,9 @@ impl DockerCluster {
         for node in &nodes {
             self.create_container(node, &peers).await?;
             self.start_container(node).await?;
+            if self.on_lazyfs() {
+                self.wait_mounted(node).await?;
+            }
         }
         let waits = nodes.iter().map(|n| self.wait_node_ready(n));
         futures::future::try_join_all(waits).await?;
@@ -474,6 +485,17 @@ impl DockerCluster {
             ipam_config: Some(EndpointIpamConfig { ipv4_address: Some(node.ip.to_string()), ..Default::default() }),
             ..Default::default()
         };
+        let mut host = HostConfig {
+            cap_add: Some(vec!["NET_ADMIN".to_string()]),
+            network_mode: Some(self.network.clone()),
+            ..Default::default()
+        };
+        let mut volumes: Vec<String> = VOLUMES.iter().map(|v| v.to_string()).collect();
+        if self.on_lazyfs() {
+            power::allow_fuse(&mut host);
+            // The disk is the backing directory; /data is the mount over it.
+            volumes.push(power::BACKING_DIR.to_string());
+        }
         ContainerCreateBody {
             image: Some(self.image_tag.clone()),
             hostname: Some(node.id.clone()),
@@ -481,12 +503,8 @@ impl DockerCluster {
             cmd: Some(cmd),
             env: Some(self.env()),
             labels: Some(labels(&self.spec.name)),
-            volumes: Some(VOLUMES.iter().map(|v| v.to_string()).collect()),
-            host_config: Some(HostConfig {
-                cap_add: Some(vec!["NET_ADMIN".to_string()]),
-                network_mode: Some(self.network.clone()),
-                ..Default::default()
-            }),
+            volumes: Some(volumes),
+            host_config: Some(host),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(self.network.clone(), endpoint)])),
             }),
@@ -511,8 +529,12 @@ impl DockerCluster {
             .map_err(|e| docker_err(format!("start container {}", node.container), e))
     }
 
-    /// Sends `signal` to the container's PID 1, which is the node itself.
+    /// Sends `signal` to the node: the container's PID 1, which is the node
+    /// itself, except on a lazy filesystem (`power.rs`).
     async fn signal(&self, node: &str, signal: &str) -> Result<()> {
+        if self.on_lazyfs() {
+            return self.signal_node_process(node, signal).await;
+        }
         let node = self.node(node)?;
         let opts = KillContainerOptionsBuilder::new().signal(signal).build();
         self.docker
@@ -593,12 +615,26 @@ impl DockerCluster {
         env
     }
 
+    /// The script that execs our node: under libfaketime when the run may skew clocks.
+    fn node_wrapper(&self) -> &'static str {
+        if self.spec.clock_faults {
+            FAKETIME_WRAPPER
+        } else {
+            WRAPPER
+        }
+    }
+
     /// `dynamo-node --peers ...` or the peer store's own command line.
     fn entry_and_cmd(&self, node: &NodeContainer, peers: &str) -> (Vec<String>, Vec<String>) {
         if self.store == StoreKind::Dynamo {
             // The store is ours here, so `proxied()` comes down to whether
             // the spec asks for a proxy: its seed, if it does.
-            let node_wrapper = if self.spec.clock_faults { FAKETIME_WRAPPER } else { WRAPPER };
+            let node_wrapper = self.node_wrapper();
+            if self.on_lazyfs() {
+                let proxy = self.spec.link_proxy.map(|seed| links::proxy_command(node, &self.roster_with(node), seed));
+                let entry = vec!["/bin/sh".into(), "-c".into(), power::entry_script(node_wrapper, proxy), "sh".into()];
+                return (entry, self.node_cmd(node, peers));
+            }
             let wrapper = match self.spec.link_proxy {
                 // The proxy starts before LD_PRELOAD is exported: its clock is the host's.
                 Some(seed) => format!("{} & {node_wrapper}", links::proxy_command(node, &self.roster_with(node), seed)),
@@ -746,6 +782,9 @@ impl Cluster for DockerCluster {
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        if fault == Fault::PowerLoss {
+            return self.on_lazyfs().then_some("lazyfs");
+        }
         (self.proxied() && crate::link_plan::LINK_PROXY_FAULTS.contains(&fault)).then_some(crate::link_plan::MECHANISM)
     }
 
@@ -762,9 +801,23 @@ impl Cluster for DockerCluster {
         Ok(serde_json::json!({}))
     }
 
+    async fn power_loss(&self, node: &str) -> Result<serde_json::Value> {
+        if !self.supports(Fault::PowerLoss) {
+            return Err(self.unsupported("cut a node's power: the cluster was started without lazyfs (power_loss)"));
+        }
+        self.signal_node_process(node, "SIGKILL").await?;
+        let loss = self.lose_unsynced(node).await?;
+        tracing::info!(node, dropped_bytes = loss.dropped_bytes, files = loss.files.len(), "power lost");
+        Ok(serde_json::to_value(loss).expect("a loss report serializes"))
+    }
+
     async fn restart(&self, node: &str) -> Result<()> {
         let n = self.node(node)?;
-        self.start_container(&n).await?;
+        if self.on_lazyfs() {
+            self.start_node_process(&n).await?;
+        } else {
+            self.start_container(&n).await?;
+        }
         self.wait_node_ready(&n).await?;
         self.reinstall_links().await;
         tracing::info!(node, "node restarted");

@@ -84,6 +84,15 @@ pub trait Cluster: Send + Sync {
     /// simulator's power loss reports the unsynced writes it dropped;
     /// `{}` where there is nothing to add.
     async fn kill(&self, node: &str) -> Result<serde_json::Value>;
+    /// Cuts the node's power: SIGKILL, and its writes not yet synced are
+    /// dropped (a lazy filesystem's `lose-unsynced` on Docker; on the
+    /// simulator every kill is this). Returns what was lost, for the
+    /// nemesis event. [`Cluster::restart`] brings it back on what survived.
+    /// Needs [`Fault::PowerLoss`].
+    async fn power_loss(&self, node: &str) -> Result<serde_json::Value> {
+        let _ = node;
+        Err(self.unsupported("cut a node's power (drop its unsynced writes)"))
+    }
     /// Start a killed node again on the same data directory and wait until it answers.
     async fn restart(&self, node: &str) -> Result<()>;
     /// SIGSTOP the node process.

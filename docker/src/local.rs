@@ -167,6 +167,11 @@ fn pid_of(child: &Child) -> Option<Pid> {
     child.id().map(|id| Pid::from_raw(id as i32))
 }
 
+/// Why local processes get no power loss: a lazy filesystem per node
+/// would need FUSE on the host, and mounting it is not done here yet.
+const POWER_LOSS_NOT_LOCAL: &str =
+    "local processes run on the host's disk: no lazy filesystem is mounted under them (power loss is docker or sim)";
+
 impl LocalCluster {
     /// What local clusters can perform, before one is started: processes
     /// on one host share its network (no per-node iptables or netem), so
@@ -180,7 +185,8 @@ impl LocalCluster {
             .without(Fault::Partition, &PEER_STORES, shared)
             .without(Fault::Latency, &PEER_STORES, shared)
             .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
-            .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY);
+            .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
+            .without(Fault::PowerLoss, &ALL_STORES, POWER_LOSS_NOT_LOCAL);
         match libfaketime_path() {
             Some(_) => caps.without(Fault::Clock, &PEER_STORES, "peer stores never run under libfaketime"),
             None => caps.without(Fault::Clock, &ALL_STORES, "libfaketime is not installed on this host"),

@@ -29,16 +29,28 @@ pub struct ClusterSpec {
     /// ops/s at 375 us of CPU per op with it, 4,660 at 273 without). A
     /// cluster started without it refuses to set a clock offset.
     pub clock_faults: bool,
+    /// Whether the run may cut a node's power (a power-loss nemesis): only
+    /// then does a backend put the node's data directory on a lazy
+    /// filesystem (`dynamo-lazyfs`), which holds unsynced writes in memory
+    /// so that they can be dropped. Every write and sync then crosses FUSE,
+    /// and a Docker container needs `/dev/fuse` and `CAP_SYS_ADMIN`, so no
+    /// other run pays for it. A cluster started without it refuses a power loss.
+    pub power_loss: bool,
 }
 
 impl ClusterSpec {
     /// Whether a cluster started from this spec is ready for `fault`, as
     /// far as the spec decides it: a clock skew needs libfaketime preloaded
-    /// at start, which only `clock_faults` asks for; no other fault needs
-    /// anything of the spec here. Each backend's `Cluster::supports` adds
-    /// its own capabilities.
+    /// at start, which only `clock_faults` asks for, and a power loss needs
+    /// the data directory on a lazy filesystem, which only `power_loss` asks
+    /// for; no other fault needs anything of the spec here. Each backend's
+    /// `Cluster::supports` adds its own capabilities.
     pub fn prepared_for(&self, fault: Fault) -> bool {
-        fault != Fault::Clock || self.clock_faults
+        match fault {
+            Fault::Clock => self.clock_faults,
+            Fault::PowerLoss => self.power_loss,
+            _ => true,
+        }
     }
 
     /// Three nodes `n1`..`n3` with no extra flags, logs in a fresh
@@ -54,6 +66,7 @@ impl ClusterSpec {
             log_dir,
             link_proxy,
             clock_faults: false,
+            power_loss: false,
         }
     }
 }
@@ -75,12 +88,23 @@ pub enum Fault {
     Membership,
     /// Bits flipped in, or a cut of, a stopped node's data files.
     Corrupt,
+    /// SIGKILL, and the node's writes not yet synced are dropped, as a
+    /// machine losing power drops its page cache.
+    PowerLoss,
 }
 
 impl Fault {
     /// Every fault a nemesis may need.
-    pub const ALL: [Fault; 7] =
-        [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership, Fault::Corrupt];
+    pub const ALL: [Fault; 8] = [
+        Fault::Partition,
+        Fault::Kill,
+        Fault::Pause,
+        Fault::Clock,
+        Fault::Latency,
+        Fault::Membership,
+        Fault::Corrupt,
+        Fault::PowerLoss,
+    ];
 
     /// The fault's name where run files record it (`run.json`'s
     /// `fault_mechanisms` keys): fixed, whatever the variant is called.
@@ -93,6 +117,7 @@ impl Fault {
             Fault::Latency => "latency",
             Fault::Membership => "membership",
             Fault::Corrupt => "corrupt",
+            Fault::PowerLoss => "power-loss",
         }
     }
 }

@@ -27,6 +27,7 @@ fn spec(name: &str) -> ClusterSpec {
         log_dir,
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     }
 }
 

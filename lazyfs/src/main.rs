@@ -1,5 +1,8 @@
-//! `dynamo-lazyfs`: mounts a lazy filesystem until SIGINT or SIGTERM, or
-//! clears a stale mount (`--unmount-stale PATH`).
+//! `dynamo-lazyfs`: mounts a lazy filesystem until SIGINT or SIGTERM,
+//! clears a stale mount (`--unmount-stale PATH`), or sends one command to a
+//! mount's control socket and prints its JSON answer (`--ctl COMMAND`: what
+//! the workbench runs through `docker exec` inside a node's container, where
+//! the socket is).
 //!
 //! The signals are blocked in every thread and taken by one waiting thread
 //! (no handler runs in signal context), and the mount is unmounted before
@@ -19,10 +22,10 @@ use nix::sys::signal::{SigSet, Signal};
 #[command(name = "dynamo-lazyfs")]
 struct Args {
     /// The directory whose tree the mount shows (what the disk keeps).
-    #[arg(long, required_unless_present = "unmount_stale")]
+    #[arg(long, required_unless_present_any = ["unmount_stale", "ctl"])]
     backing: Option<PathBuf>,
     /// Where to mount.
-    #[arg(long, required_unless_present = "unmount_stale")]
+    #[arg(long, required_unless_present_any = ["unmount_stale", "ctl"])]
     mount: Option<PathBuf>,
     /// The control socket's path.
     #[arg(long, required_unless_present = "unmount_stale")]
@@ -37,8 +40,12 @@ struct Args {
     #[arg(long)]
     torn: bool,
     /// Lazily unmount a stale mount at this path and exit.
-    #[arg(long, conflicts_with_all = ["backing", "mount", "control"])]
+    #[arg(long, conflicts_with_all = ["backing", "mount", "control", "ctl"])]
     unmount_stale: Option<PathBuf>,
+    /// Send this command (`lose-unsynced`, `stats`, `ping`) to the mount at
+    /// `--control`, print the one-line JSON answer and exit (1 if refused).
+    #[arg(long, requires = "control", conflicts_with_all = ["backing", "mount"])]
+    ctl: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +63,9 @@ fn main() -> anyhow::Result<()> {
         let was = lazyfs::unmount_stale(path)?;
         eprintln!("lazyfs: {} {}", if was { "unmounted" } else { "nothing mounted at" }, path.display());
         return Ok(());
+    }
+    if let (Some(command), Some(control)) = (&args.ctl, &args.control) {
+        return ctl(control, command);
     }
     let (Some(backing), Some(mountpoint), Some(control)) = (args.backing, args.mount, args.control) else {
         bail!("--backing, --mount and --control are required");
@@ -99,5 +109,17 @@ fn main() -> anyhow::Result<()> {
         }
     }
     mounted.unmount()?;
+    Ok(())
+}
+
+/// Sends `command` to the control socket at `control` and prints the
+/// answer line; a refusal is an error (exit status 1) after the answer.
+fn ctl(control: &std::path::Path, command: &str) -> anyhow::Result<()> {
+    let mut client = lazyfs::Client::connect(control)?;
+    let answer = client.send(command)?;
+    println!("{}", serde_json::to_string(&answer).context("printing the answer")?);
+    if !answer.ok {
+        bail!("refused: {}", answer.error.unwrap_or_default());
+    }
     Ok(())
 }

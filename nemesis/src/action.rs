@@ -46,6 +46,17 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         primaries_of: Option<String>,
     },
+    /// Cut these nodes' power: SIGKILL, and every write they had not synced
+    /// is dropped; the window's [`Action::Restart`] brings them back.
+    PowerLoss {
+        /// The victims; with `primaries_of`, only the fallback for stores
+        /// that cannot tell a key's preference list.
+        nodes: Vec<String>,
+        /// Target the home replicas of this key instead (a minority of
+        /// them, resolved when executed; see [`crate::targets`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primaries_of: Option<String>,
+    },
     /// Start killed nodes again on their data.
     Restart {
         /// The nodes to bring back; with `primaries_of`, only the fallback for stores
@@ -138,6 +149,7 @@ impl Action {
             Action::StartPartition { .. } => "start-partition",
             Action::StopPartition => "stop-partition",
             Action::Kill { .. } => "kill",
+            Action::PowerLoss { .. } => "power-loss",
             Action::Restart { .. } => "restart",
             Action::Pause { .. } => "pause",
             Action::Resume { .. } => "resume",
@@ -157,6 +169,7 @@ impl Action {
             self,
             Action::StartPartition { .. }
                 | Action::Kill { .. }
+                | Action::PowerLoss { .. }
                 | Action::Pause { .. }
                 | Action::StartLatency { .. }
                 | Action::Join { .. }

@@ -32,10 +32,14 @@ pub enum NemesisKind {
     /// SIGKILL a node, flip bits in or cut short one of its WAL segments
     /// or SSTables, restart it later on the damaged data.
     Corrupt,
+    /// Cut a node's power: SIGKILL it and drop every write it had not
+    /// synced (a lazy filesystem on Docker; the simulator's kill), restart
+    /// it later on what survived.
+    PowerLoss,
 }
 
 /// Every kind, in the order `--help` lists them.
-pub const ALL_KINDS: [NemesisKind; 9] = [
+pub const ALL_KINDS: [NemesisKind; 10] = [
     NemesisKind::None,
     NemesisKind::Partition,
     NemesisKind::Kill,
@@ -45,6 +49,7 @@ pub const ALL_KINDS: [NemesisKind; 9] = [
     NemesisKind::Membership,
     NemesisKind::PartitionHold,
     NemesisKind::Corrupt,
+    NemesisKind::PowerLoss,
 ];
 
 impl NemesisKind {
@@ -60,6 +65,7 @@ impl NemesisKind {
             NemesisKind::Membership => "membership",
             NemesisKind::PartitionHold => "partition-hold",
             NemesisKind::Corrupt => "corrupt",
+            NemesisKind::PowerLoss => "power-loss",
         }
     }
 
@@ -75,6 +81,7 @@ impl NemesisKind {
             NemesisKind::Membership => Some(docker::Fault::Membership),
             NemesisKind::PartitionHold => Some(docker::Fault::Partition),
             NemesisKind::Corrupt => Some(docker::Fault::Corrupt),
+            NemesisKind::PowerLoss => Some(docker::Fault::PowerLoss),
         }
     }
 

@@ -43,6 +43,11 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
             let (nodes, aimed) = aim(cluster, state, "kill", nodes, primaries_of).await;
             Ok(merged(kill(cluster, state, &nodes).await?, aimed))
         }
+        Action::PowerLoss { nodes, primaries_of } => {
+            // Aimed as a kill is: the window's restart finds the nodes there.
+            let (nodes, aimed) = aim(cluster, state, "kill", nodes, primaries_of).await;
+            Ok(merged(power_loss(cluster, state, &nodes).await?, aimed))
+        }
         Action::Restart { nodes, primaries_of } => {
             restart(cluster, state, &aimed_at(state, "kill", nodes, primaries_of).await).await
         }
@@ -197,6 +202,20 @@ async fn kill(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]
         event["crash"] = Value::Object(crashes);
     }
     Ok(with_mechanism(cluster, Fault::Kill, event))
+}
+
+/// Cuts the power of those of `nodes` that are running: each is SIGKILLed
+/// and loses what it had not synced; the event records per node what was
+/// lost (files, bytes, torn or not), and the mechanism (`lazyfs`, `sim`).
+async fn power_loss(cluster: &dyn Cluster, state: &Mutex<FaultState>, nodes: &[String]) -> Result<Value, NemesisError> {
+    ensure(cluster, Fault::PowerLoss, "power-loss (drop a node's unsynced writes)")?;
+    let victims = claim(state, nodes, |s| &mut s.killed).await;
+    let mut lost = serde_json::Map::new();
+    for node in &victims {
+        lost.insert(node.clone(), cluster.power_loss(node).await?);
+    }
+    let event = json!({"nodes": victims, "requested": nodes, "signal": "SIGKILL", "lost": lost});
+    Ok(with_mechanism(cluster, Fault::PowerLoss, event))
 }
 
 /// Kills `node` (unless another nemesis holds it down: then skipped), then

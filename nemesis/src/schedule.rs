@@ -84,6 +84,11 @@ fn window(kind: NemesisKind, scope: Scope<'_>, start_ms: u64, end_ms: u64, rng: 
             let restart = Action::Restart { nodes: nodes.clone(), primaries_of: primaries_of.clone() };
             vec![at(start_ms, Action::Kill { nodes, primaries_of }), at(end_ms, restart)]
         }
+        NemesisKind::PowerLoss => {
+            let (nodes, primaries_of) = targets::draw_target(nodes, scope.keys, rng);
+            let restart = Action::Restart { nodes: nodes.clone(), primaries_of: primaries_of.clone() };
+            vec![at(start_ms, Action::PowerLoss { nodes, primaries_of }), at(end_ms, restart)]
+        }
         NemesisKind::Pause => {
             let (nodes, primaries_of) = targets::draw_target(nodes, scope.keys, rng);
             let resume = Action::Resume { nodes: nodes.clone(), primaries_of: primaries_of.clone() };

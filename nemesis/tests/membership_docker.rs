@@ -49,6 +49,7 @@ async fn membership_nemesis_joins_and_leaves_without_losing_acknowledged_writes(
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     };
     let cluster = Arc::new(DockerCluster::start(&spec, &image).await.expect("cluster starts"));
     let outcome = tokio::spawn(scenario(Arc::clone(&cluster))).await;

@@ -79,6 +79,19 @@ impl SimCluster {
         }
     }
 
+    /// How the simulator performs `fault` (the same for every simulated
+    /// cluster, so asked before one exists: `run.json`'s `fault_mechanisms`).
+    pub fn mechanism(fault: Fault) -> Option<&'static str> {
+        Some(match fault {
+            Fault::Kill => "power loss: host stopped, unsynced writes dropped (turmoil crash)",
+            Fault::Pause => "every link of the node held both ways (turmoil hold), delivered on resume",
+            Fault::Clock => "simulated clock offset",
+            // The simulator's kill is already a power loss (see `disk.rs`).
+            Fault::PowerLoss => "sim",
+            _ => MECHANISM,
+        })
+    }
+
     /// What simulated clusters can perform, before one is started: every
     /// fault, on our node only (the peer stores are real programs, not
     /// libraries the simulator can host).
@@ -184,6 +197,10 @@ impl Cluster for SimCluster {
         self.call(|reply| Control::Crash { node, reply }).await
     }
 
+    async fn power_loss(&self, node: &str) -> docker::Result<serde_json::Value> {
+        self.kill(node).await
+    }
+
     async fn restart(&self, node: &str) -> docker::Result<()> {
         self.known(node)?;
         let owned = node.to_string();
@@ -237,12 +254,7 @@ impl Cluster for SimCluster {
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
-        Some(match fault {
-            Fault::Kill => "power loss: host stopped, unsynced writes dropped (turmoil crash)",
-            Fault::Pause => "every link of the node held both ways (turmoil hold), delivered on resume",
-            Fault::Clock => "simulated clock offset",
-            _ => MECHANISM,
-        })
+        SimCluster::mechanism(fault)
     }
 }
 

@@ -186,6 +186,7 @@ async fn sweep(config: &LoadConfig, c: &Contender, backend: &Backend, dir: &Path
         log_dir: dir.join("logs").join(c.key),
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;

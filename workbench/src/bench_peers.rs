@@ -161,6 +161,7 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
         log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;

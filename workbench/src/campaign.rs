@@ -235,12 +235,18 @@ async fn drive_real(
 /// way rather than as the nemesis event's words say (iptables, tc netem,
 /// signals, libfaketime); nothing when there are none.
 fn record_mechanisms(cluster: &dyn Cluster, spec: &RunSpec, run: &mut RunConfig) {
+    record_mechanisms_of(spec, run, |fault| cluster.fault_mechanism(fault));
+}
+
+/// [`record_mechanisms`] with the backend's answer as `how` (the simulator
+/// answers before its cluster exists).
+pub fn record_mechanisms_of(spec: &RunSpec, run: &mut RunConfig, how: impl Fn(docker::Fault) -> Option<&'static str>) {
     let mechanisms: BTreeMap<String, &str> = spec
         .nemesis
         .kinds
         .iter()
         .filter_map(|k| k.fault())
-        .filter_map(|fault| cluster.fault_mechanism(fault).map(|how| (fault.name().to_string(), how)))
+        .filter_map(|fault| how(fault).map(|how| (fault.name().to_string(), how)))
         .collect();
     if !mechanisms.is_empty() {
         run.extra.insert("fault_mechanisms".into(), serde_json::json!(mechanisms));
@@ -284,6 +290,7 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
         log_dir: dir.join("logs"),
         link_proxy: plan.backend.needs_link_proxy(&spec.nemesis, spec.store.kind()).then_some(spec.seed),
         clock_faults: spec.nemesis.kinds.iter().any(|kind| kind.fault() == Some(docker::Fault::Clock)),
+        power_loss: spec.nemesis.kinds.iter().any(|kind| kind.fault() == Some(docker::Fault::PowerLoss)),
     };
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");

@@ -28,10 +28,12 @@
 //!   least the injected mean delay longer (median) than ops outside every
 //!   window: a client op crosses a slowed link at least twice, so a fault
 //!   that did not bite (a mechanism that did nothing) fails the campaign.
-//! - set under the simulator, kills only (a kill there is a power loss):
-//!   with `--fsync never` and W=1 acknowledged adds are lost (they lived
-//!   only in the page cache of the one replica that acknowledged them);
-//!   with `--fsync always` and siblings none is.
+//! - set under power losses only (the `power-loss` nemesis on any backend,
+//!   or kills under the simulator, where a kill is a power loss): with
+//!   `--fsync never` and W=1 acknowledged adds are lost (they lived only in
+//!   the page cache of the one replica that acknowledged them) and the run
+//!   is invalid, as it must be; with `--fsync always` or `batch` (both
+//!   acknowledge only what is synced) and siblings none is.
 //!
 //! A run that could not be performed (unsupported fault) makes the verdict
 //! unknown, never a pass.
@@ -143,11 +145,12 @@ pub fn evaluate(measured: &[Measured<'_>], expect_anomalies: bool) -> Verdict {
 }
 
 /// Why this run's quorum guarantees are void by construction, so that an
-/// invalid verdict is what it must show: a power loss (the simulator's kill)
-/// on nodes that acknowledge before syncing (`--fsync never`) drops
-/// acknowledged writes, and reads then miss them whatever W + R is.
+/// invalid verdict is what it must show: a power loss (the `power-loss`
+/// nemesis, or the simulator's kill) on nodes that acknowledge before
+/// syncing (`--fsync never`) drops acknowledged writes, and reads then miss
+/// them whatever W + R is.
 fn expected_invalid(run: &RunConfig) -> Option<String> {
-    let power_loss = run.backend == "sim" && run.nemesis.iter().any(|n| n == "kill");
+    let power_loss = run.nemesis.iter().any(|n| n == POWER_LOSS || (run.backend == "sim" && n == "kill"));
     (power_loss && run.labels.fsync_requested == Some(Fsync::Never))
         .then(|| "a power loss with --fsync never drops acknowledged writes, so reads miss them".to_string())
 }
@@ -166,6 +169,16 @@ fn undecided_convergence_only(results: &Results) -> Option<String> {
 /// checker did not report one (never Rust's `Some(..)`/`None`).
 fn shown(figure: Option<u64>) -> String {
     figure.map_or_else(|| "no figure".to_string(), |v| v.to_string())
+}
+
+/// The power-loss nemesis's name in `run.json`.
+const POWER_LOSS: &str = "power-loss";
+
+/// Whether every fault of this run is a power loss: the `power-loss`
+/// nemesis, or a kill under the simulator (where a kill is one).
+fn only_power_losses(run: &RunConfig) -> bool {
+    let is_power_loss = |n: &String| n == POWER_LOSS || (run.backend == "sim" && n == "kill");
+    !run.nemesis.is_empty() && run.nemesis.iter().all(is_power_loss)
 }
 
 /// A claim's outcome: `Ok(what held)` or `Err(what did not)`.
@@ -258,17 +271,23 @@ fn set_claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
         }
         _ => {}
     }
-    let power_loss = run.backend == "sim" && !run.nemesis.is_empty() && only(&["kill"]);
+    let power_loss = only_power_losses(run);
     if power_loss && fsync == Some(Fsync::Never) && run.w == 1 {
         out.push(claim(
             lost.is_some_and(|l| l > 0),
             format!("power loss with fsync never to lose acknowledged W=1 adds, lost {}", shown(lost)),
         ));
     }
-    if power_loss && fsync == Some(Fsync::Always) && run.resolution == Resolution::Siblings {
+    // Both acknowledge a write only once it is synced.
+    let synced = match fsync {
+        Some(Fsync::Always) => Some("always"),
+        Some(Fsync::Batch) => Some("batch"),
+        _ => None,
+    };
+    if let (true, Some(synced), Resolution::Siblings) = (power_loss, synced, run.resolution) {
         out.push(claim(
             lost == Some(0),
-            format!("power loss with fsync always to lose no acknowledged add, lost {}", shown(lost)),
+            format!("power loss with fsync {synced} to lose no acknowledged add, lost {}", shown(lost)),
         ));
     }
     if run.resolution == Resolution::Lww && run.nemesis.iter().any(|n| n == "clock") {
@@ -307,5 +326,31 @@ mod tests {
             let text = evaluate(&[Measured { run: &run, results: Some(&r) }], true).markdown();
             assert!(text.contains(shown) && !text.contains("Some(") && !text.contains("None"), "{text}");
         }
+    }
+
+    /// A set run's results with only a lost-writes figure.
+    fn lost(n: u64) -> Results {
+        let lost = checker::CheckResult::new(Validity::True).with("lost", serde_json::json!(n));
+        Results::from_checkers(BTreeMap::from([("lost-writes".to_string(), lost)]))
+    }
+
+    #[test]
+    fn power_losses_lose_adds_with_fsync_never_and_none_once_synced() {
+        let mut run = matrix().runs()[0].run_config("docker", "img");
+        (run.workload, run.resolution, run.w) = ("set".into(), Resolution::Siblings, 1);
+        run.nemesis = vec![POWER_LOSS.into()];
+        let says = |run: &RunConfig, n, ok: bool, what: &str| {
+            set_claims(run, &lost(n)).iter().any(|c| c.is_ok() == ok && c.as_ref().unwrap_or_else(|e| e).contains(what))
+        };
+        run.labels.fsync_requested = Some(Fsync::Never);
+        assert!(expected_invalid(&run).is_some());
+        assert!(says(&run, 3, true, "fsync never") && says(&run, 0, false, "fsync never"));
+        for (fsync, word) in [(Fsync::Always, "fsync always"), (Fsync::Batch, "fsync batch")] {
+            run.labels.fsync_requested = Some(fsync);
+            assert!(expected_invalid(&run).is_none());
+            assert!(says(&run, 0, true, word) && says(&run, 2, false, word), "{word}");
+        }
+        run.nemesis.push("partition".into());
+        assert!(!says(&run, 0, true, "power loss"), "a partition too: no power-loss claim");
     }
 }

@@ -67,6 +67,7 @@ fn spec(name: &str) -> ClusterSpec {
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     }
 }
 

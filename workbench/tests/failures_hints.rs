@@ -80,6 +80,7 @@ fn spec(name: &str, nodes: usize) -> ClusterSpec {
         log_dir: std::env::temp_dir().join(format!("dwb-test-logs-{name}")),
         link_proxy: None,
         clock_faults: false,
+        power_loss: false,
     }
 }
 

@@ -37,6 +37,7 @@ mod run;
 mod sim_run;
 mod spec;
 mod store;
+mod swarm;
 mod table;
 mod timeline;
 #[cfg(test)]

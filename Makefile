@@ -83,7 +83,7 @@ PLANTED_EXPECT_FLAGGED ?= 26
 # on no seed under any of those configurations, the planted one on at least
 # PLANTED_SWARM_EXPECT_FLAGGED. Measured on the shared 2-core machine: 36 of
 # 50 flagged with the bug (fewer than the 46 without swarm: a read fraction
-# of 0.9, a single key and kills suppress it), 58 s; 0 of 50 clean.
+# of 0.9, a single key and kills suppress it), 37 to 58 s; 0 of 50 clean.
 PLANTED_SWARM_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted
 

@@ -8,7 +8,11 @@
 //! The sweep: 6 seeds of 3 nodes, N=3 W=1 R=1, `--swarm` over partitions,
 //! 2 s of faults and 1 s quiet, a few seconds per process; with
 //! `--flag-measured`, so the stale reads W=R=1 serves flag seeds and the
-//! tables compared have rows.
+//! tables compared have rows. Seeds 19..25, because none of them draws
+//! kill and latency together: the simulator does not replay that
+//! combination byte for byte on a loaded machine yet (two sweeps of seeds
+//! 1..51 differed on 4 such seeds, in a transport error's or a join's
+//! timing by a few simulated ms), which would make this test flaky.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,7 +28,7 @@ const SWEEP: &[&str] = &[
     "--backend",
     "sim",
     "--seeds",
-    "1..7",
+    "19..25",
     "--nodes",
     "3",
     "--quorums",
@@ -218,7 +222,7 @@ fn shards_that_do_not_make_one_sweep_are_refused() {
         text(&out.stderr)
     };
     let missing = refused(&shard_dirs(&[1, 3]));
-    assert!(missing.contains("shards missing") && missing.contains("2/3 (seeds 2, 5)"), "{missing}");
+    assert!(missing.contains("shards missing") && missing.contains("2/3 (seeds 20, 23)"), "{missing}");
     let twice = refused(&shard_dirs(&[1, 2, 3, 2]));
     assert!(twice.contains("shard 2/3 is given twice"), "{twice}");
     // A shard of another sweep: the same seeds, another fault phase.

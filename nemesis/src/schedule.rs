@@ -34,7 +34,7 @@ pub struct Schedule {
 }
 
 /// Knobs of the fault rhythm.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rhythm {
     /// Quiet time before a fault, drawn uniformly from this range (ms).
     pub calm_ms: (u64, u64),

@@ -29,6 +29,20 @@
 //! The replay commands name the binary that ran the sweep: a planted build
 //! (`workbench-planted`, see [`crate::planted`]) replays its seeds, the
 //! clean one does not.
+//!
+//! With `--swarm` each seed's runs get their own configuration, drawn from
+//! the seed ([`crate::swarm`]): fault kinds added to `--nemesis`, their
+//! rhythms, and workload knobs; the report then says, per fault kind, in
+//! how many flagged seeds and in how many seeds of all it was present.
+//!
+//! A sweep can be cut into shards (`--shard K/N`, [`shard`]) run anywhere,
+//! each writing its record ([`record`]) into its results directory;
+//! `--merge` ([`merge`]) puts them together into the table one sweep of the
+//! whole range prints. Every sweep writes its record, sharded or not.
+
+mod merge;
+mod record;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,14 +61,32 @@ use crate::json_file::write_json;
 use crate::run::SCHEDULE_FILE;
 use crate::sim_run;
 use crate::spec::RunSpec;
+use crate::swarm::Swarm;
 use crate::table::validity_label;
 
 /// `workbench explore` flags: the seeds, then any campaign flag.
 #[derive(Args, Debug)]
 pub struct ExploreArgs {
     /// Seeds to run: `A..B` (A to B-1) or `A..=B`.
+    #[arg(long, required_unless_present = "merge")]
+    pub seeds: Option<String>,
+    /// Run only the K-th of N shards of the seeds (1 <= K <= N): the seed at
+    /// offset i of the range goes to shard i % N + 1. `--merge` combines the
+    /// shards' results directories.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<shard::Shard>,
+    /// Combine the results directories (results/<name>) of a sharded
+    /// sweep's shards into one table, refusing shards of different flags
+    /// and seeds run twice or not at all; runs nothing.
+    #[arg(long, num_args = 1.., value_name = "DIR",
+          conflicts_with_all = ["seeds", "shard", "shrink", "swarm", "jobs", "flag_measured"])]
+    pub merge: Vec<PathBuf>,
+    /// Swarm testing: each seed adds its own random subset of the fault
+    /// kinds to --nemesis, with their own rhythms, and varies rate, keys,
+    /// read fraction and concurrency, every choice drawn from the seed and
+    /// recorded in run.json (`swarm`).
     #[arg(long)]
-    pub seeds: String,
+    pub swarm: bool,
     /// Parallel simulations; default: one per core.
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -122,6 +154,8 @@ pub struct SeedRow {
     pub speedup: f64,
     /// Why the run did not finish, if it did not.
     pub error: Option<String>,
+    /// The fault kinds the run performed.
+    pub nemesis: Vec<nemesis::NemesisKind>,
 }
 
 impl SeedRow {
@@ -191,19 +225,24 @@ pub fn hide_campaign_only(arg: clap::Arg) -> clap::Arg {
     arg.hide(hide)
 }
 
-/// The whole sweep; returns the exit code.
+/// The whole sweep (or one shard of it, or the merge of shards); returns the exit code.
 pub fn explore(args: &ExploreArgs) -> Result<i32> {
+    if !args.merge.is_empty() {
+        return merge_shards(args);
+    }
     if !matches!(args.campaign.backend, BackendChoice::Sim | BackendChoice::Auto) {
         bail!("explore runs under the simulator only (--backend sim)");
     }
     crate::planted::refuse_unless_allowed(true, args.campaign.allow_planted_bugs)?;
-    let seeds = parse_seeds(&args.seeds)?;
+    let range = parse_seeds(args.seeds.as_deref().context("--seeds is required")?)?;
+    let shard = args.shard.unwrap_or(shard::Shard::WHOLE);
+    let seeds = shard.seeds_of(&range)?;
     args.campaign.validate()?;
     let plan = args.campaign.plan(args.campaign.matrix()?, Backend::Sim);
     if args.campaign.dry_run {
         let runs = plan.matrix.runs();
         println!(
-            "{} seeds x {} runs: {}",
+            "{} seeds (shard {shard}) x {} runs: {}",
             seeds.len(),
             runs.len(),
             runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -214,22 +253,32 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, 64);
     let started = Instant::now();
-    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, jobs, args.flag_measured)?;
+    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, jobs, args.flag_measured, args.swarm)?;
     let wall = started.elapsed();
+    let identity = record::Identity::of(&plan.matrix, &range, shard.count, args.flag_measured, args.swarm);
+    let sweep_record = record::SweepRecord {
+        identity,
+        shard,
+        seeds: seeds.clone(),
+        rows: rows.iter().map(record::RowRecord::of).collect(),
+        wall_seconds: wall.as_secs_f64(),
+        jobs,
+        written_by: crate::campaign::written_by(),
+    };
+    write_json(&dir.join(record::file_name(shard)), &sweep_record)?;
     let flagged: Vec<&SeedRow> = rows.iter().filter(|r| r.flagged()).collect();
-    let flagged_seeds = flagged.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len();
-    println!("{}", report(&rows, &flagged, seeds.len(), wall, jobs));
+    println!("{}", table(&rows, &flagged, args.swarm));
+    let what = if shard == shard::Shard::WHOLE { String::new() } else { format!("shard {shard}: ") };
+    println!("{what}{}", totals(&rows, seeds.len(), wall, jobs));
     if args.shrink {
         // An invalid seed first; else any seed with anomalies (never one that errored).
         let candidates = || rows.iter().filter(|r| r.error.is_none());
         let first = candidates().find(|r| r.valid == Validity::False).or_else(|| candidates().find(|r| r.flagged()));
         match first {
             Some(first) => {
-                let mut m = plan.matrix.clone();
-                m.seed = first.seed;
-                let spec = m
-                    .runs()
+                let spec = seed_runs(&plan.matrix, first.seed, args.swarm)
                     .into_iter()
+                    .map(|(spec, _)| spec)
                     .find(|s| s.name == first.run)
                     .context("the flagged run is not in the matrix")?;
                 println!("{}", shrink_report(&spec, first, &dir, &plan.name)?);
@@ -237,6 +286,36 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
             None => println!("--shrink: no flagged seed to shrink"),
         }
     }
+    Ok(exit_code(args, &rows))
+}
+
+/// `--merge`: the shards' table and totals, as one sweep's.
+fn merge_shards(args: &ExploreArgs) -> Result<i32> {
+    let merged = merge::merge(&args.merge)?;
+    let flagged: Vec<&SeedRow> = merged.rows.iter().filter(|r| r.flagged()).collect();
+    println!("{}", table(&merged.rows, &flagged, merged.identity.swarm));
+    let seeds = merged.identity.all_seeds().len();
+    let worker_s: f64 = merged.shards.iter().map(|s| s.wall_seconds * s.jobs as f64).sum();
+    let longest_s = merged.shards.iter().map(|s| s.wall_seconds).fold(0.0, f64::max);
+    println!(
+        "merged {} shards: {} of {seeds} seeds flagged ({} runs); longest shard {longest_s:.1} s wall; \
+         {:.2} seeds/minute per worker (core) over all shards",
+        merged.shards.len(),
+        flagged_seeds(&flagged),
+        merged.rows.len(),
+        seeds as f64 / (worker_s / 60.0).max(1e-9),
+    );
+    Ok(exit_code(args, &merged.rows))
+}
+
+/// How many distinct seeds `flagged` holds.
+fn flagged_seeds(flagged: &[&SeedRow]) -> usize {
+    flagged.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// 2 if a run errored, 1 if `--expect-flagged` or `--max-flagged` is not met, else 0.
+fn exit_code(args: &ExploreArgs, rows: &[SeedRow]) -> i32 {
+    let flagged_seeds = flagged_seeds(&rows.iter().filter(|r| r.flagged()).collect::<Vec<_>>());
     let mut code = if rows.iter().any(|r| r.error.is_some()) { 2 } else { 0 };
     if let Some(min) = args.expect_flagged {
         if flagged_seeds < min {
@@ -250,7 +329,23 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
             code = 1;
         }
     }
-    Ok(code)
+    code
+}
+
+/// The runs of `seed`: the matrix's, each as swarm configures it with `--swarm`.
+fn seed_runs(matrix: &crate::matrix::Matrix, seed: u64, swarm: bool) -> Vec<(RunSpec, Option<Swarm>)> {
+    let mut m = matrix.clone();
+    m.seed = seed;
+    m.runs()
+        .into_iter()
+        .map(|spec| {
+            if !swarm {
+                return (spec, None);
+            }
+            let chosen = Swarm::draw(&spec);
+            (chosen.apply(&spec), Some(chosen))
+        })
+        .collect()
 }
 
 /// Runs every seed's runs on `jobs` worker threads; rows in seed order.
@@ -261,6 +356,7 @@ fn sweep(
     campaign: &str,
     jobs: usize,
     flag_measured: bool,
+    swarm: bool,
 ) -> Result<Vec<SeedRow>> {
     let next = Arc::new(AtomicUsize::new(0));
     let rows = Arc::new(Mutex::new(Vec::new()));
@@ -271,10 +367,8 @@ fn sweep(
         let worker = sim_run::sim_thread(format!("explore-{w}")).spawn(move || loop {
             let i = next.fetch_add(1, Ordering::SeqCst);
             let Some(&seed) = seeds.get(i) else { break };
-            let mut m = matrix.clone();
-            m.seed = seed;
-            for spec in m.runs() {
-                let row = one_seed(&spec, seed, &dir, &campaign, flag_measured);
+            for (spec, chosen) in seed_runs(&matrix, seed, swarm) {
+                let row = one_seed(&spec, chosen.as_ref(), &dir, &campaign, flag_measured);
                 eprintln!("seed {seed} {}: {}", spec.name, row_status(&row));
                 rows.lock().expect("rows lock poisoned").push(row);
             }
@@ -308,8 +402,9 @@ fn replay(spec: &RunSpec, dir: &Path, name: &str, schedule_file: &Path) -> Strin
     crate::replay::replay_command(spec, &cx)
 }
 
-/// One run of one seed: simulated, checked, written.
-fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str, flag_measured: bool) -> SeedRow {
+/// One run of one seed: simulated, checked, written (with what swarm chose, if it did).
+fn one_seed(spec: &RunSpec, swarm: Option<&Swarm>, dir: &Path, campaign: &str, flag_measured: bool) -> SeedRow {
+    let seed = spec.seed;
     let run_dir: PathBuf = dir.join(format!("seed-{seed}")).join(&spec.name);
     let replay = replay(spec, dir, &format!("{campaign}-seed-{seed}-{}", spec.name), &run_dir.join(SCHEDULE_FILE));
     let mut row = SeedRow {
@@ -322,8 +417,9 @@ fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str, flag_measured
         replay: replay.clone(),
         speedup: 0.0,
         error: None,
+        nemesis: spec.nemesis.kinds.clone(),
     };
-    match simulate_and_check(spec, &run_dir, &replay) {
+    match simulate_and_check(spec, &run_dir, &replay, swarm) {
         Ok((results, speedup)) => {
             row.valid = results.valid;
             (row.anomalies, row.measured) = anomalies(&results);
@@ -334,9 +430,12 @@ fn one_seed(spec: &RunSpec, seed: u64, dir: &Path, campaign: &str, flag_measured
     row
 }
 
-fn simulate_and_check(spec: &RunSpec, run_dir: &Path, replay: &str) -> Result<(Results, f64)> {
+fn simulate_and_check(spec: &RunSpec, run_dir: &Path, replay: &str, swarm: Option<&Swarm>) -> Result<(Results, f64)> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
     let mut run = spec.run_config(dynamo_sim::BACKEND, &sim_run::image());
+    if let Some(swarm) = swarm {
+        run.extra.insert(crate::swarm::RUN_JSON_FIELD.into(), swarm.to_json());
+    }
     write_json(&run_dir.join(files::RUN), &run)?;
     let (history, status, report) = sim_run::simulate_here(spec, run_dir, None)?;
     if let Some(status) = status {
@@ -410,7 +509,7 @@ impl Shrinker<'_> {
         }
         self.attempts += 1;
         let run_dir = self.dir.join(format!("shrink-{}", spec.seed)).join(format!("attempt-{}", self.attempts));
-        let kept = match simulate_and_check(spec, &run_dir, "(shrinking)") {
+        let kept = match simulate_and_check(spec, &run_dir, "(shrinking)", None) {
             Ok((results, _)) if self.keep.holds(&results) => Some(ops_of(&results)),
             Ok(_) => None,
             Err(e) => {
@@ -623,8 +722,10 @@ fn shrink_report(spec: &RunSpec, row: &SeedRow, dir: &Path, campaign: &str) -> R
     Ok(text)
 }
 
-/// The table of flagged seeds and the totals.
-fn report(rows: &[SeedRow], flagged: &[&SeedRow], seeds: usize, wall: std::time::Duration, jobs: usize) -> String {
+/// The table of flagged seeds, the seeds that only measured something,
+/// and with `--swarm` the fault kinds' presence: a function of the rows
+/// alone, so a merge of shards prints exactly what one sweep prints.
+fn table(rows: &[SeedRow], flagged: &[&SeedRow], swarm: bool) -> String {
     let mut text = String::from("| seed | run | valid | anomalies | measured (not promised) | replay |\n| --- | --- | --- | --- | --- | --- |\n");
     for r in flagged {
         let what = r.error.clone().unwrap_or_else(|| r.anomalies.join(", "));
@@ -651,19 +752,34 @@ fn report(rows: &[SeedRow], flagged: &[&SeedRow], seeds: usize, wall: std::time:
         ));
     }
     let invalid = rows.iter().filter(|r| r.valid == Validity::False).count();
-    let minutes = wall.as_secs_f64() / 60.0;
-    let mean_speedup = rows.iter().map(|r| r.speedup).sum::<f64>() / rows.len().max(1) as f64;
+    let seeds = rows.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len();
     text.push_str(&format!(
-        "\nworkbench {}: {} of {seeds} seeds flagged ({} runs, {invalid} invalid); {:.1} s wall on {jobs} workers: {:.1} seeds/minute; \
-         each run {:.1} simulated s per wall s on average\n",
+        "\nworkbench {}: {} of {seeds} seeds flagged ({} runs, {invalid} invalid)\n",
         crate::planted::VERSION,
-        flagged.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
+        flagged_seeds(flagged),
         rows.len(),
-        wall.as_secs_f64(),
-        seeds as f64 / minutes.max(1e-9),
-        mean_speedup,
     ));
+    if swarm {
+        let presence: Vec<(u64, Vec<nemesis::NemesisKind>, bool)> =
+            rows.iter().map(|r| (r.seed, r.nemesis.clone(), r.flagged())).collect();
+        text.push_str("\nswarm: each fault kind's presence in flagged seeds and in all seeds\n");
+        text.push_str(&crate::swarm::presence_table(&presence));
+    }
     text
+}
+
+/// What the sweep cost: wall time, seeds per minute, and per worker (a
+/// core, by default), to size a sharded sweep by.
+fn totals(rows: &[SeedRow], seeds: usize, wall: std::time::Duration, jobs: usize) -> String {
+    let minutes = wall.as_secs_f64() / 60.0;
+    let per_minute = seeds as f64 / minutes.max(1e-9);
+    let mean_speedup = rows.iter().map(|r| r.speedup).sum::<f64>() / rows.len().max(1) as f64;
+    format!(
+        "{seeds} seeds in {:.1} s wall on {jobs} workers: {per_minute:.1} seeds/minute, {:.2} seeds/minute per worker (core); \
+         each run {mean_speedup:.1} simulated s per wall s on average",
+        wall.as_secs_f64(),
+        per_minute / jobs.max(1) as f64,
+    )
 }
 
 #[cfg(test)]
@@ -699,7 +815,7 @@ mod tests {
     #[test]
     fn a_strict_quorum_sweep_is_flagged_exactly_when_the_bug_is_planted() {
         let dir = temp_dir("strict");
-        let rows = sweep(&tiny(2, 2), &[1, 2], &dir, "t", 2, false).unwrap();
+        let rows = sweep(&tiny(2, 2), &[1, 2], &dir, "t", 2, false, false).unwrap();
         assert_eq!(rows.len(), 2);
         let planted = cfg!(feature = "planted-bug-one-ack");
         for row in &rows {
@@ -714,7 +830,7 @@ mod tests {
     #[test]
     fn shrinking_a_flagged_seed_keeps_the_anomaly_with_no_more_faults_or_ops() {
         let dir = temp_dir("shrink");
-        let rows = sweep(&tiny(1, 1), &[1], &dir, "t", 1, true).unwrap();
+        let rows = sweep(&tiny(1, 1), &[1], &dir, "t", 1, true, false).unwrap();
         let row = &rows[0];
         assert!(row.flagged() && row.error.is_none(), "W=R=1 under partitions reads stale: {row:?}");
         let mut m = tiny(1, 1);
@@ -731,7 +847,7 @@ mod tests {
             "something shrank: {shrunk:?}"
         );
         let again = dir.join("again");
-        let (results, _) = simulate_and_check(&shrunk.spec, &again, "test").unwrap();
+        let (results, _) = simulate_and_check(&shrunk.spec, &again, "test", None).unwrap();
         assert!(!anomalies(&results).1.is_empty(), "the shrunk run replays its (measured) stale reads");
         assert_eq!(ops_of(&results), shrunk.ops_after, "and the same ops");
         std::fs::remove_dir_all(&dir).unwrap();

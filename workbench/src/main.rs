@@ -38,6 +38,7 @@ mod run;
 mod sim_run;
 mod spec;
 mod store;
+mod swarm;
 mod table;
 mod timeline;
 #[cfg(test)]

@@ -146,12 +146,13 @@ impl Matrix {
             bail!("--schedule replaces one run's nemesis schedules, but these flags make {} runs: give one --n, --quorums pair, --resolution, --workload, --nemesis and --test-count 1", runs.len());
         }
         let kinds = &runs[0].nemesis.kinds;
+        // A window clipped at the end of the phase heals exactly at its end: in it.
         let limit_ms = self.knobs.time_limit_s * 1_000;
         for schedule in schedules {
             if let Some(kind) = schedule.kind.filter(|k| !kinds.contains(k)) {
                 bail!("--schedule has a {} schedule, but --nemesis is {}", kind.as_str(), runs[0].nemesis.label());
             }
-            if let Some(late) = schedule.actions.iter().find(|a| a.at_ms >= limit_ms) {
+            if let Some(late) = schedule.actions.iter().find(|a| a.at_ms > limit_ms) {
                 bail!(
                     "--schedule: a {} at {} ms is past the fault phase (--time-limit {} s)",
                     late.action.name(),

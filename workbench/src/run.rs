@@ -51,12 +51,18 @@ fn phase(recorder: &Recorder, name: &str) -> Result<()> {
 /// The schedules of every nemesis of `spec`, each from its own stream of
 /// the seed: pure, so a test (and `schedule.json`) can compare two runs.
 pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
+    schedules_with(spec, |_| Rhythm::default())
+}
+
+/// [`schedules`] with each kind's own rhythm (`explore --swarm` draws
+/// some): a kind given the default rhythm gets exactly its schedule there.
+pub fn schedules_with(spec: &RunSpec, rhythm_of: impl Fn(NemesisKind) -> Rhythm) -> Vec<Schedule> {
     let fault_ms = spec.knobs.time_limit_s * 1_000;
     let (nodes, keys) = (spec.node_ids(), (0..spec.knobs.keys).map(workload::key_name).collect::<Vec<_>>());
     let scope = nemesis::Scope { nodes: &nodes, keys: &keys };
-    nemesis::schedule::plan_all(&spec.nemesis.kinds, scope, fault_ms, Rhythm::default(), |k: NemesisKind| {
-        workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.stream_name()), 0)
-    })
+    let rng_for = |k: NemesisKind| workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.stream_name()), 0);
+    let kinds = spec.nemesis.kinds.iter().filter(|k| **k != NemesisKind::None);
+    kinds.map(|k| nemesis::schedule::plan(*k, scope, fault_ms, rhythm_of(*k), &mut rng_for(*k))).collect()
 }
 
 /// What the first node reports in `Admin.Status`, over the cluster's own

@@ -379,4 +379,36 @@ mod tests {
         let last_time = expanded.iter().rposition(|a| a == "--time-limit").unwrap();
         assert_eq!(expanded[last_time + 1], "9", "the command line comes last and wins");
     }
+
+    #[test]
+    /// Here rather than in `replay`, which needs nothing of `args` but this test.
+    fn the_replay_parses_as_a_campaign_of_exactly_that_run() {
+        use crate::matrix::tests::matrix;
+        use crate::replay::{replay_args, tests::context};
+        use clap::Parser;
+        use std::path::Path;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: Sub,
+        }
+        #[derive(clap::Subcommand)]
+        enum Sub {
+            Campaign(CampaignArgs),
+        }
+        for run in matrix().runs() {
+            let dir = Path::new("results/c").join(&run.name);
+            let mut argv = vec!["workbench".to_string()];
+            argv.extend(replay_args(&run, &context(&dir)));
+            let Sub::Campaign(args) = Cli::parse_from(argv).command;
+            let replayed = args.matrix().expect("a valid matrix").runs();
+            assert_eq!(replayed.len(), 1, "{}", run.name);
+            let (a, b) = (&replayed[0], &run);
+            assert_eq!(
+                (a.n, a.w, a.r, a.resolution, a.switches, a.seed),
+                (b.n, b.w, b.r, b.resolution, b.switches, b.seed)
+            );
+            assert_eq!((a.workload, &a.nemesis, &a.knobs), (b.workload, &b.nemesis, &b.knobs));
+        }
+    }
 }

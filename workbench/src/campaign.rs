@@ -235,22 +235,7 @@ async fn drive_real(
 /// way rather than as the nemesis event's words say (iptables, tc netem,
 /// signals, libfaketime); nothing when there are none.
 fn record_mechanisms(cluster: &dyn Cluster, spec: &RunSpec, run: &mut RunConfig) {
-    record_mechanisms_of(spec, run, |fault| cluster.fault_mechanism(fault));
-}
-
-/// [`record_mechanisms`] with the backend's answer as `how` (the simulator
-/// answers before its cluster exists).
-pub fn record_mechanisms_of(spec: &RunSpec, run: &mut RunConfig, how: impl Fn(docker::Fault) -> Option<&'static str>) {
-    let mechanisms: BTreeMap<String, &str> = spec
-        .nemesis
-        .kinds
-        .iter()
-        .filter_map(|k| k.fault())
-        .filter_map(|fault| how(fault).map(|how| (fault.name().to_string(), how)))
-        .collect();
-    if !mechanisms.is_empty() {
-        run.extra.insert("fault_mechanisms".into(), serde_json::json!(mechanisms));
-    }
+    spec.record_mechanisms(run, |fault| cluster.fault_mechanism(fault));
 }
 
 /// Records what the nodes report in `Admin.Status` as in force: the

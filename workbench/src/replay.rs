@@ -117,11 +117,12 @@ fn knob_args(spec: &RunSpec) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::matrix::tests::matrix;
 
-    fn context<'a>(dir: &'a Path) -> ReplayContext<'a> {
+    /// The context of a simulated campaign `c` (also the args tests').
+    pub(crate) fn context<'a>(dir: &'a Path) -> ReplayContext<'a> {
         ReplayContext {
             backend: "sim",
             results_dir: Path::new("results"),
@@ -146,33 +147,5 @@ mod tests {
         let others: Vec<String> =
             runs.iter().filter(|r| r.name != run.name).map(|r| replay_args(r, &context(&dir)).join(" ")).collect();
         assert!(!others.contains(&args), "no other run has the same replay");
-    }
-
-    #[test]
-    fn the_replay_parses_as_a_campaign_of_exactly_that_run() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            command: Sub,
-        }
-        #[derive(clap::Subcommand)]
-        enum Sub {
-            Campaign(crate::args::CampaignArgs),
-        }
-        for run in matrix().runs() {
-            let dir = Path::new("results/c").join(&run.name);
-            let mut argv = vec!["workbench".to_string()];
-            argv.extend(replay_args(&run, &context(&dir)));
-            let Sub::Campaign(args) = Cli::parse_from(argv).command;
-            let replayed = args.matrix().expect("a valid matrix").runs();
-            assert_eq!(replayed.len(), 1, "{}", run.name);
-            let (a, b) = (&replayed[0], &run);
-            assert_eq!(
-                (a.n, a.w, a.r, a.resolution, a.switches, a.seed),
-                (b.n, b.w, b.r, b.resolution, b.switches, b.seed)
-            );
-            assert_eq!((a.workload, &a.nemesis, &a.knobs), (b.workload, &b.nemesis, &b.knobs));
-        }
     }
 }

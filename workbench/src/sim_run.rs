@@ -76,7 +76,7 @@ pub async fn drive(spec: &RunSpec, dir: &Path, run: &mut RunConfig) -> Result<Pa
         run::apply_status(&status, run);
     }
     run.extra.insert("sim".into(), report_json(&report));
-    crate::campaign::record_mechanisms_of(spec, run, dynamo_sim::SimCluster::mechanism);
+    spec.record_mechanisms(run, dynamo_sim::SimCluster::mechanism);
     write_json(&dir.join(history::files::RUN), &*run)?;
     Ok(history)
 }

@@ -83,6 +83,22 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// Records in `run.json` (`fault_mechanisms`) how the backend performs
+    /// each of this run's faults, as `how` answers (the simulator answers
+    /// before its cluster exists, the other backends from their cluster).
+    pub fn record_mechanisms(&self, run: &mut RunConfig, how: impl Fn(docker::Fault) -> Option<&'static str>) {
+        let mechanisms: std::collections::BTreeMap<String, &str> = self
+            .nemesis
+            .kinds
+            .iter()
+            .filter_map(|k| k.fault())
+            .filter_map(|fault| how(fault).map(|how| (fault.name().to_string(), how)))
+            .collect();
+        if !mechanisms.is_empty() {
+            run.extra.insert("fault_mechanisms".into(), serde_json::json!(mechanisms));
+        }
+    }
+
     /// Node ids `n1..n{node_count}`.
     pub fn node_ids(&self) -> Vec<String> {
         (1..=self.node_count).map(|i| format!("n{i}")).collect()

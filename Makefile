@@ -259,7 +259,8 @@ bench-checkers:
 	$(CARGO) build --release --workspace --all-targets
 	for h in register siblings set; do \
 	  /usr/bin/time -f "workbench check $$h: %e s wall, peak %M KiB" \
-	    target/release/workbench check $(CHECKER_BENCH_DIR)/$$h >/dev/null 2>$(CHECKER_BENCH_DIR)/$$h.time || true; \
+	    target/release/workbench check $(CHECKER_BENCH_DIR)/$$h >/dev/null 2>$(CHECKER_BENCH_DIR)/$$h.time \
+	    || { cat $(CHECKER_BENCH_DIR)/$$h.time; exit 1; }; \
 	  tail -1 $(CHECKER_BENCH_DIR)/$$h.time; \
 	done
 

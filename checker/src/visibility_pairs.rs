@@ -185,7 +185,7 @@ impl Pairs {
             }
             let k = before - covered_before(key, read.invoke_time, &bounds);
             *out.k_hist.entry(k as u64).or_default() += 1;
-            out.bin_siblings(key, read.invoke_time, &bounds);
+            out.bin_siblings(key, read.invoke_time, before, &bounds);
         }
         out
     }
@@ -193,12 +193,13 @@ impl Pairs {
     /// Bins the pairs of a read begun at `t_ns` with the acks of `key`
     /// within the horizon, in invocation order as `visit` takes them;
     /// once the cap is reached, only counts them.
-    fn bin_siblings(&mut self, key: &KeyClocks<'_, '_>, t_ns: u64, bounds: &[Bounds<'_>]) {
+    /// `before`: how many of the key's acks came before `t_ns`.
+    fn bin_siblings(&mut self, key: &KeyClocks<'_, '_>, t_ns: u64, before: usize, bounds: &[Bounds<'_>]) {
         // A pair is within the horizon when t_ms <= HORIZON_MS, that is
         // when its ack came after `oldest` (strictly).
         let oldest = t_ns.checked_sub((HORIZON_MS + 1) * 1_000_000);
         if self.examined >= self.cap {
-            let within = key.acked_before(t_ns) - oldest.map_or(0, |o| key.acked_before(o + 1));
+            let within = before - oldest.map_or(0, |o| key.acked_before(o + 1));
             self.skipped += within;
             return;
         }

@@ -139,11 +139,11 @@ fn op_of(map: &Edn, options: Options) -> Result<Op, String> {
         None => return Err("no :process".to_string()),
     };
     let raw = map.get(":value").unwrap_or(&Edn::Nil);
-    if process == Process::Nemesis {
+    let Process::Client(p) = process else {
         let mut op = Op::nemesis(&f, json_of(raw));
         op.kind = kind;
         return Ok(op);
-    }
+    };
     let (key, value) = if options.independent {
         match raw {
             Edn::Vector(_) | Edn::List(_) => match elements(raw).as_slice() {
@@ -155,7 +155,6 @@ fn op_of(map: &Edn, options: Options) -> Result<Op, String> {
     } else {
         (SINGLE_KEY.to_string(), raw.clone())
     };
-    let Process::Client(p) = process else { unreachable!("the nemesis returned above") };
     let mut op = Op::client(p, kind, &f, &key, "");
     op.node = None;
     op.value = client_value(&f, kind, &value);

@@ -174,7 +174,9 @@ pub fn check_history(history: &History, model: Model) -> CheckResult {
             }
         }
     }
-    let result = summary(decided, &violating, &unknown, witnesses, keys.len()).with("model", json!(model.as_str()));
+    let fully_read = not_understood.ops() == 0;
+    let result =
+        summary(decided, &violating, &unknown, witnesses, keys.len(), fully_read).with("model", json!(model.as_str()));
     not_understood.judge(result)
 }
 
@@ -184,10 +186,13 @@ fn summary(
     unknown: &BTreeMap<String, String>,
     witnesses: Vec<Value>,
     keys: usize,
+    fully_read: bool,
 ) -> CheckResult {
+    // A violation on a decided key stands whatever else the history holds
+    // (registers compose); `true` needs every op read, keyed or not.
     let answer = if !violating.is_empty() {
         json!(false)
-    } else if unknown.is_empty() && decided > 0 {
+    } else if unknown.is_empty() && decided > 0 && fully_read {
         json!(true)
     } else {
         json!("unknown")

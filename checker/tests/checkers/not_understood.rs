@@ -135,6 +135,21 @@ fn linearizable_still_decides_the_keys_it_understands() {
     assert_eq!(result.figure("linearizable"), Some(&json!("unknown")));
 }
 
+#[test]
+fn linearizable_is_never_true_beside_an_op_it_could_not_place_on_a_key() {
+    // Every keyed op is decided and linearizable; one client op has no key,
+    // so no key's verdict covers it: the answer is not `true`.
+    let mut ops = clean().build().ops;
+    let mut keyless = ops[0].clone();
+    (keyless.index, keyless.time, keyless.key) = (ops.len() as u64, 100, None);
+    keyless.process = history::Process::Client(9);
+    ops.push(keyless);
+    let result = linearizable::check(&History::new(ops), &lww(strict()));
+    assert_eq!(result.figure("keys_decided"), Some(&json!(1)));
+    assert_eq!(result.valid, Validity::Unknown);
+    assert_eq!(result.figure("linearizable"), Some(&json!("unknown")));
+}
+
 /// A register history is not a set, and a set run's checker says so.
 fn set_run() -> RunConfig {
     let mut run = strict();

@@ -31,7 +31,10 @@ async fn median_get_ms(client: &mut KvClient<Channel>, ops: usize) -> Result<f64
     let mut ms = Vec::with_capacity(ops);
     for _ in 0..ops {
         let start = Instant::now();
-        client.get(proto::GetRequest { key: b"k".to_vec(), r: Some(1) }).await.map_err(|e| format!("get: {e}"))?;
+        client
+            .get(proto::GetRequest { key: b"k".to_vec(), r: Some(1), r_quorum: None })
+            .await
+            .map_err(|e| format!("get: {e}"))?;
         ms.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -40,7 +43,8 @@ async fn median_get_ms(client: &mut KvClient<Channel>, ops: usize) -> Result<f64
 
 /// Whether a W=3 write through `node` is acknowledged within the request timeout.
 async fn strict_write(cluster: &DockerCluster, node: &str) -> bool {
-    let put = proto::PutRequest { key: b"w".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) };
+    let put =
+        proto::PutRequest { key: b"w".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3), w_quorum: None };
     kv(cluster, node).put(put).await.is_ok()
 }
 
@@ -70,7 +74,8 @@ async fn a_50ms_delay_on_a_containers_client_link_moves_the_median_op_latency_by
             return Err("a proxied Docker cluster performs latency through its proxies".to_string());
         }
         let mut client = kv(&cluster, "n1");
-        let put = proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) };
+        let put =
+            proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3), w_quorum: None };
         client.put(put).await.map_err(|e| format!("put: {e}"))?;
         let before = median_get_ms(&mut client, 60).await?;
         let set = Request::Set { from: CLIENT.into(), to: "n1".into(), fault: LinkFault::latency(50, 5) };

@@ -33,7 +33,7 @@ async fn median_get_ms(client: &mut KvClient<Channel>, ops: usize) -> f64 {
     let mut ms = Vec::with_capacity(ops);
     for _ in 0..ops {
         let start = Instant::now();
-        client.get(proto::GetRequest { key: b"k".to_vec(), r: Some(1) }).await.expect("get");
+        client.get(proto::GetRequest { key: b"k".to_vec(), r: Some(1), r_quorum: None }).await.expect("get");
         ms.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -46,7 +46,13 @@ async fn a_50ms_delay_on_the_client_link_moves_the_median_op_latency_by_45_to_60
     assert!(cluster.supports(Fault::Latency) && cluster.supports(Fault::Partition));
     let mut client = kv(&cluster, "n1");
     client
-        .put(proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) })
+        .put(proto::PutRequest {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            context: vec![],
+            w: Some(3),
+            w_quorum: None,
+        })
         .await
         .expect("put");
     let before = median_get_ms(&mut client, 60).await;
@@ -63,7 +69,8 @@ async fn a_50ms_delay_on_the_client_link_moves_the_median_op_latency_by_45_to_60
 
 /// Whether a W=3 write through `node` is acknowledged within the request timeout.
 async fn strict_write(cluster: &LocalCluster, node: &str) -> bool {
-    let put = proto::PutRequest { key: b"w".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3) };
+    let put =
+        proto::PutRequest { key: b"w".to_vec(), value: b"v".to_vec(), context: vec![], w: Some(3), w_quorum: None };
     kv(cluster, node).put(put).await.is_ok()
 }
 

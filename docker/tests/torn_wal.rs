@@ -73,7 +73,11 @@ async fn scenario(cluster: &LocalCluster) -> Result<(), String> {
     cluster.restart("n1").await.map_err(|e| e.to_string())?;
     let mut kv = client(cluster);
     for i in 0..KEYS {
-        let got = kv.get(GetRequest { key: key(i), r: None }).await.map_err(|e| format!("get {i}: {e}"))?.into_inner();
+        let got = kv
+            .get(GetRequest { key: key(i), r: None, r_quorum: None })
+            .await
+            .map_err(|e| format!("get {i}: {e}"))?
+            .into_inner();
         let values: Vec<Vec<u8>> = got.siblings.iter().filter(|s| !s.tombstone).map(|s| s.value.clone()).collect();
         let torn = i + 1 == KEYS;
         let want: Vec<Vec<u8>> = if torn { vec![] } else { vec![format!("value-{i}").into_bytes()] };

@@ -146,6 +146,7 @@ async fn put_anywhere(cluster: &dyn Cluster, key: &str, acked: &Acked) -> bool {
             value: key.as_bytes().to_vec(),
             context: vec![],
             w: None,
+            w_quorum: None,
         };
         if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), kv.put(request)).await {
             acked.lock().await.insert(key.to_string(), node);
@@ -178,7 +179,7 @@ async fn read_back(cluster: &dyn Cluster, acked: &BTreeMap<String, String>) -> (
         };
         for (key, via) in acked {
             reads += 1;
-            let reply = kv.get(proto::GetRequest { key: key.as_bytes().to_vec(), r: None }).await;
+            let reply = kv.get(proto::GetRequest { key: key.as_bytes().to_vec(), r: None, r_quorum: None }).await;
             let found = reply.is_ok_and(|r| r.into_inner().siblings.iter().any(|s| s.value == key.as_bytes()));
             if !found {
                 lost.push(format!("{key} (written via {via}) not read through {node}"));

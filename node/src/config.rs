@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::node_id::NodeId;
+use crate::placement::quorum::{self, Quorum, DEFAULT_DC};
 use crate::placement::ring::RingMember;
 use crate::storage::lsm::{Compression, FsyncPolicy, LsmOptions};
 use crate::versioning::vclock::Resolution;
@@ -64,15 +65,28 @@ pub struct Args {
     /// Directory for persistent data (the LSM engine's files; created if missing).
     #[arg(long, default_value = "/data")]
     pub data_dir: PathBuf,
-    /// Replicas per key (N).
-    #[arg(long, default_value_t = 3)]
-    pub n: usize,
-    /// Default write quorum (W).
-    #[arg(long, default_value_t = 2)]
-    pub w: usize,
-    /// Default read quorum (R).
-    #[arg(long, default_value_t = 2)]
-    pub r: usize,
+    /// Replicas per key (N); 3 unless `--replicas-per-dc` gives them per
+    /// datacenter, whose sum it must then equal.
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Default write quorum (W): a number of replicas, or one, all, local
+    /// (a majority of this node's DC's replicas) or each (a majority in every DC).
+    #[arg(long, default_value = "2")]
+    pub w: Quorum,
+    /// Default read quorum (R), as `--w`.
+    #[arg(long, default_value = "2")]
+    pub r: Quorum,
+    /// This node's datacenter. Default: its entry in `--peer-dc`, else dc1.
+    #[arg(long)]
+    pub dc: Option<String>,
+    /// The datacenter of each configured member: id=dc,id=dc,... (members
+    /// not named are in dc1 until gossip says otherwise).
+    #[arg(long = "peer-dc", value_delimiter = ',')]
+    pub peer_dcs: Vec<String>,
+    /// Replicas per datacenter, Cassandra's NetworkTopologyStrategy:
+    /// dc1=2,dc2=1. Empty: N replicas over the whole ring.
+    #[arg(long, value_delimiter = ',')]
+    pub replicas_per_dc: Vec<String>,
     /// Conflict resolution: siblings (keep concurrent versions) or lww.
     #[arg(long, default_value = "siblings")]
     pub resolution: Resolution,
@@ -220,12 +234,15 @@ pub enum ConfigError {
         /// --n
         n: usize,
         /// --w
-        w: usize,
+        w: Quorum,
         /// --r
-        r: usize,
+        r: Quorum,
         /// number of --peers
         peers: usize,
     },
+    /// A datacenter flag that does not parse or does not add up.
+    #[error("{0}")]
+    BadDatacenters(String),
     /// A --weight entry is not `id=positive integer`.
     #[error("weight {0:?} is not of the form id=weight with weight >= 1")]
     BadWeight(String),
@@ -254,12 +271,18 @@ pub struct Config {
     pub peers: Vec<Peer>,
     /// Directory for persistent data (future disk engines).
     pub data_dir: PathBuf,
-    /// Replicas per key.
+    /// Replicas per key (the sum of `replicas_per_dc` when that is set).
     pub n: usize,
     /// Default write quorum.
-    pub w: usize,
+    pub w: Quorum,
     /// Default read quorum.
-    pub r: usize,
+    pub r: Quorum,
+    /// This node's datacenter.
+    pub dc: String,
+    /// The datacenter of each configured member (this node included).
+    pub peer_dcs: BTreeMap<NodeId, String>,
+    /// Replicas per datacenter; `None`: N over the whole ring.
+    pub replicas_per_dc: Option<std::sync::Arc<BTreeMap<String, usize>>>,
     /// How concurrent versions are resolved.
     pub resolution: Resolution,
     /// Coordinator wait for W/R, and each replica RPC's timeout.
@@ -328,7 +351,9 @@ impl Config {
         // A joining node learns the cluster from gossip: it may know fewer
         // than N members at start, so only W, R <= N is checked then.
         let known = peers.len() + seed_nodes.iter().filter(|s| !peers.iter().any(|p| p.id == s.id)).count();
-        check_quorum(args.n, args.w, args.r, if args.join { known.max(args.n) } else { known })?;
+        let datacenters = Datacenters::from_args(&args, &id, &peers)?;
+        let n = datacenters.n;
+        check_quorum(n, args.w, args.r, if args.join { known.max(n) } else { known })?;
         check_positive("gossip-interval-ms", args.gossip_interval_ms)?;
         check_positive("gossip-fanout", args.gossip_fanout as u64)?;
         check_positive("fail-after-ms", args.fail_after_ms)?;
@@ -347,9 +372,12 @@ impl Config {
             listen: args.listen,
             peers,
             data_dir: args.data_dir,
-            n: args.n,
+            n,
             w: args.w,
             r: args.r,
+            dc: datacenters.dc,
+            peer_dcs: datacenters.peer_dcs,
+            replicas_per_dc: datacenters.replicas_per_dc,
             resolution: args.resolution,
             request_timeout_ms: args.request_timeout_ms,
             vnodes: args.vnodes,
@@ -402,9 +430,37 @@ impl Config {
             .iter()
             .map(|p| {
                 let weight = self.weights.get(&p.id).copied().unwrap_or(1);
-                RingMember { id: p.id.clone(), vnodes: self.vnodes.saturating_mul(weight) }
+                let vnodes = self.vnodes.saturating_mul(weight);
+                RingMember { id: p.id.clone(), vnodes, dc: self.dc_of(&p.id).to_string() }
             })
             .collect()
+    }
+
+    /// The datacenter a configured member is in: its `--peer-dc`, this
+    /// node's `--dc`, else the default.
+    pub fn dc_of(&self, id: &NodeId) -> &str {
+        if id == &self.id {
+            return &self.dc;
+        }
+        self.peer_dcs.get(id).map_or(DEFAULT_DC, String::as_str)
+    }
+
+    /// The answers W comes to for this node's datacenter.
+    pub fn w_answers(&self) -> usize {
+        self.w.answers_of(self.n, &self.per_dc_counts(), &self.dc)
+    }
+
+    /// The answers R comes to for this node's datacenter.
+    pub fn r_answers(&self) -> usize {
+        self.r.answers_of(self.n, &self.per_dc_counts(), &self.dc)
+    }
+
+    /// Replicas per DC: the configured counts, or all N in this node's DC.
+    fn per_dc_counts(&self) -> BTreeMap<String, usize> {
+        match &self.replicas_per_dc {
+            Some(counts) => counts.as_ref().clone(),
+            None => [(self.dc.clone(), self.n)].into(),
+        }
     }
 
     /// The address of a member.
@@ -449,8 +505,65 @@ fn parse_peer(entry: &str) -> Result<Peer, ConfigError> {
     Ok(Peer { id: NodeId::from(id), address: address.to_string() })
 }
 
-fn check_quorum(n: usize, w: usize, r: usize, peers: usize) -> Result<(), ConfigError> {
-    let ok = (1..=n).contains(&w) && (1..=n).contains(&r) && n <= peers;
+/// The datacenter flags, parsed and checked against each other.
+struct Datacenters {
+    /// This node's DC.
+    dc: String,
+    /// Every configured member's DC.
+    peer_dcs: BTreeMap<NodeId, String>,
+    /// Replicas per DC, if given.
+    replicas_per_dc: Option<std::sync::Arc<BTreeMap<String, usize>>>,
+    /// N: `--n`, or the sum of the per-DC counts.
+    n: usize,
+}
+
+impl Datacenters {
+    fn from_args(args: &Args, id: &NodeId, peers: &[Peer]) -> Result<Datacenters, ConfigError> {
+        let bad = ConfigError::BadDatacenters;
+        let mut peer_dcs = BTreeMap::new();
+        for entry in args.peer_dcs.iter().filter(|e| !e.trim().is_empty()) {
+            let (node, dc) = entry.split_once('=').ok_or_else(|| bad(format!("--peer-dc {entry:?} is not id=dc")))?;
+            quorum::check_dc_name(dc).map_err(bad)?;
+            peer_dcs.insert(NodeId::from(node), dc.to_string());
+        }
+        let dc = match (&args.dc, peer_dcs.get(id)) {
+            (Some(dc), Some(listed)) if dc != listed => {
+                return Err(bad(format!("--dc {dc} disagrees with --peer-dc {id}={listed}")));
+            }
+            (Some(dc), _) => dc.clone(),
+            (None, Some(listed)) => listed.clone(),
+            (None, None) => DEFAULT_DC.to_string(),
+        };
+        quorum::check_dc_name(&dc).map_err(bad)?;
+        peer_dcs.insert(id.clone(), dc.clone());
+        if let Some(stranger) = peer_dcs.keys().find(|p| !peers.iter().any(|q| &q.id == *p)) {
+            return Err(bad(format!("--peer-dc names {stranger}, which is not in --peers")));
+        }
+        let replicas_per_dc = if args.replicas_per_dc.is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(quorum::parse_per_dc(&args.replicas_per_dc).map_err(bad)?))
+        };
+        let n = Self::n(args.n, replicas_per_dc.as_deref())?;
+        Ok(Datacenters { dc, peer_dcs, replicas_per_dc, n })
+    }
+
+    /// N: as given, or the sum of the per-DC counts (which `--n` must match).
+    fn n(given: Option<usize>, per_dc: Option<&BTreeMap<String, usize>>) -> Result<usize, ConfigError> {
+        let Some(counts) = per_dc else { return Ok(given.unwrap_or(3)) };
+        let sum = counts.values().sum();
+        match given {
+            Some(n) if n != sum => Err(ConfigError::BadDatacenters(format!(
+                "--n {n} disagrees with --replicas-per-dc, which places {sum} replicas"
+            ))),
+            _ => Ok(sum),
+        }
+    }
+}
+
+fn check_quorum(n: usize, w: Quorum, r: Quorum, peers: usize) -> Result<(), ConfigError> {
+    let fits = |q: Quorum| q.count().is_none_or(|k| (1..=n).contains(&k));
+    let ok = n >= 1 && fits(w) && fits(r) && n <= peers;
     if ok {
         Ok(())
     } else {
@@ -613,7 +726,8 @@ mod tests {
     #[test]
     fn defaults() {
         let c = parse(&[]).unwrap();
-        assert_eq!((c.n, c.w, c.r), (3, 2, 2));
+        assert_eq!((c.n, c.w, c.r), (3, Quorum::Count(2), Quorum::Count(2)));
+        assert_eq!((c.dc.as_str(), c.replicas_per_dc.is_none()), ("dc1", true));
         assert_eq!(c.resolution, Resolution::Siblings);
         assert_eq!((c.vnodes, c.max_value_bytes, c.max_clock_entries), (64, 10_240, 10));
         assert_eq!(c.storage, StorageKind::Lsm);
@@ -699,7 +813,8 @@ mod tests {
         assert!(err.contains("does not appear in --peers"), "{err}");
         assert!(matches!(parse(&["--w", "4", "--n", "3"]), Err(ConfigError::BadQuorum { .. })));
         assert!(matches!(parse(&["--n", "4"]), Err(ConfigError::BadQuorum { .. })));
-        assert!(matches!(parse(&["--r", "0"]), Err(ConfigError::BadQuorum { .. })));
+        let zero = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", PEERS, "--r", "0"]).unwrap_err();
+        assert!(zero.contains("neither a number of replicas"), "{zero}");
         assert!(matches!(parse(&["--weight", "n7=2"]), Err(ConfigError::WeightForStranger(_))));
         assert!(matches!(parse(&["--weight", "n1=0"]), Err(ConfigError::BadWeight(_))));
         assert!(matches!(parse(&["--vnodes", "0"]), Err(ConfigError::Zero("vnodes"))));
@@ -708,5 +823,21 @@ mod tests {
         let dup = Config::from_cli(["dynamo-node", "--id", "n1", "--peers", "n1=a:1,n1=b:2"]);
         assert!(dup.unwrap_err().contains("twice"));
         assert!(Config::from_cli(["dynamo-node", "--id", "n1", "--peers", PEERS, "--resolution", "x"]).is_err());
+    }
+
+    #[test]
+    fn datacenters_come_from_the_flags_and_must_add_up() {
+        let dcs = ["--peer-dc", "n1=east,n2=east,n3=west", "--replicas-per-dc", "east=2,west=1"];
+        let c = parse(&[&dcs[..], &["--w", "local", "--r", "each"]].concat()).unwrap();
+        assert_eq!((c.n, c.dc.as_str(), c.w, c.r), (3, "east", Quorum::Local, Quorum::Each));
+        assert_eq!((c.w_answers(), c.r_answers()), (2, 3), "local: 2 of east's 2; each: 2 + 1");
+        let members: Vec<String> = c.ring_members().iter().map(|m| m.dc.clone()).collect();
+        assert_eq!(members, ["east", "east", "west"]);
+        let refused = |extra: &[&str]| parse(&[&dcs[..], extra].concat()).unwrap_err();
+        assert!(matches!(refused(&["--n", "2"]), ConfigError::BadDatacenters(m) if m.contains("places 3")));
+        assert!(matches!(refused(&["--dc", "west"]), ConfigError::BadDatacenters(m) if m.contains("disagrees")));
+        assert!(matches!(refused(&["--peer-dc", "n9=x"]), ConfigError::BadDatacenters(m) if m.contains("n9")));
+        assert!(matches!(parse(&["--peer-dc", "n1=a b"]), Err(ConfigError::BadDatacenters(_))));
+        assert_eq!(parse(&["--dc", "west"]).unwrap().dc_of(&NodeId::from("n2")), "dc1", "unnamed peers: dc1");
     }
 }

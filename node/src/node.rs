@@ -39,7 +39,7 @@ use crate::net::metrics_http::{self, Exported};
 use crate::net::replica::ReplicaService;
 use crate::node_id::NodeId;
 use crate::placement::ring::{Ring, RingError, RingMember};
-use crate::placement::view::Membership;
+use crate::placement::view::{Membership, Rules};
 use crate::repair::anti_entropy::{AaeIndex, AntiEntropy};
 use crate::repair::hints::{HintError, HintStore};
 use crate::replica::local::{LocalParts, LocalReplica};
@@ -117,10 +117,11 @@ impl Node {
         hint_storage: Arc<dyn Storage>,
     ) -> Result<Node, StartError> {
         let config = Arc::new(config);
-        let ring = Ring::new(config.ring_members())?;
+        let ring = Ring::new(config.ring_members())?.with_replicas_per_dc(config.replicas_per_dc.clone());
         let clock = Arc::clone(&env.clock);
         let gossip = initial_gossip(&config, clock.now_ms(), env.seed);
-        let membership = Arc::new(Membership::new(gossip, config.n, config.sloppy_quorum, ring.clone()));
+        let rules = Rules { n: config.n, per_dc: config.replicas_per_dc.clone(), sloppy: config.sloppy_quorum };
+        let membership = Arc::new(Membership::new(gossip, rules, ring.clone()));
         let peers = PeerClients::new(Arc::clone(&membership), env.dialer.clone());
         let inline_storage = storage.is_in_memory() && hint_storage.is_in_memory();
         let hints = HintStore::open(hint_storage, config.resolution, config.hint_window_ms)?;
@@ -380,6 +381,7 @@ fn initial_gossip(config: &Config, now_ms: u64, seed: u64) -> Gossip {
     let vnodes_of =
         |members: &[RingMember], id: &NodeId| members.iter().find(|m| &m.id == id).map_or(config.vnodes, |m| m.vnodes);
     let members = config.ring_members();
+    let dc_of = |id: &NodeId| config.dc_of(id).to_string();
     let me = Digest {
         id: config.id.clone(),
         address: config.peer_address(&config.id).unwrap_or_default().to_string(),
@@ -387,6 +389,7 @@ fn initial_gossip(config: &Config, now_ms: u64, seed: u64) -> Gossip {
         heartbeat: 0,
         ring_status: if config.join { RingStatus::Joining } else { RingStatus::Normal },
         vnodes: vnodes_of(&members, &config.id),
+        dc: config.dc.clone(),
         suspected: false,
     };
     let gossip_config = GossipConfig { fanout: config.gossip_fanout, fail_after_ms: config.fail_after_ms };
@@ -394,7 +397,8 @@ fn initial_gossip(config: &Config, now_ms: u64, seed: u64) -> Gossip {
     let mut gossip = Gossip::new(me, gossip_config, seed, now_ms);
     for peer in config.peers.iter().chain(&config.seed_nodes) {
         if peer.id != config.id {
-            gossip.add_known(peer.id.clone(), peer.address.clone(), vnodes_of(&members, &peer.id), now_ms);
+            let vnodes = vnodes_of(&members, &peer.id);
+            gossip.add_known(peer.id.clone(), peer.address.clone(), vnodes, dc_of(&peer.id), now_ms);
         }
     }
     gossip

@@ -19,6 +19,11 @@
 //! `Admin.Status`); the planted one answers after one ack, says so, and its
 //! binary refuses to serve.
 
+use std::collections::BTreeSet;
+
+use crate::node_id::NodeId;
+use crate::placement::quorum::Requirement;
+
 /// The feature name of the one-ack coordinator bug.
 pub const ONE_ACK: &str = "planted-bug-one-ack";
 
@@ -35,14 +40,16 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (planted bugs: no
 #[cfg(feature = "planted-bug-one-ack")]
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (planted bugs: planted-bug-one-ack)");
 
-/// The acks a write round waits for when the caller asked for `w`: `w`,
-/// or 1 with the one-ack bug planted.
-pub fn write_acks_required(w: usize) -> usize {
-    assert!(w >= 1, "a write quorum of 0 is meaningless");
+/// The acks a write round waits for when the caller asked for `need`:
+/// `need`, or any one ack of the replicas it counts with the one-ack bug
+/// planted.
+pub fn write_requirement(need: Requirement) -> Requirement {
+    assert!(need.total() >= 1, "a write quorum of 0 is meaningless");
     if cfg!(feature = "planted-bug-one-ack") {
-        1
+        let counted: BTreeSet<NodeId> = need.groups.into_iter().flat_map(|g| g.members).collect();
+        Requirement::count(counted.into_iter().collect(), 1)
     } else {
-        w
+        need
     }
 }
 
@@ -55,7 +62,8 @@ mod tests {
         let planted = cfg!(feature = "planted-bug-one-ack");
         assert_eq!(PLANTED_BUGS.contains(&ONE_ACK), planted);
         assert_eq!(VERSION.contains(ONE_ACK), planted);
-        assert_eq!(write_acks_required(3), if planted { 1 } else { 3 });
-        assert_eq!(write_acks_required(1), 1);
+        let three: Vec<NodeId> = ["a", "b", "c"].iter().map(|n| NodeId::from(*n)).collect();
+        assert_eq!(write_requirement(Requirement::count(three.clone(), 3)).total(), if planted { 1 } else { 3 });
+        assert_eq!(write_requirement(Requirement::count(three, 1)).total(), 1);
     }
 }

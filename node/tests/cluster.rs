@@ -85,11 +85,11 @@ impl Cluster {
 }
 
 fn put(key: &[u8], value: &[u8], context: Vec<u8>, w: Option<u32>) -> proto::PutRequest {
-    proto::PutRequest { key: key.to_vec(), value: value.to_vec(), context, w }
+    proto::PutRequest { key: key.to_vec(), value: value.to_vec(), context, w, w_quorum: None }
 }
 
 fn get(key: &[u8], r: Option<u32>) -> proto::GetRequest {
-    proto::GetRequest { key: key.to_vec(), r }
+    proto::GetRequest { key: key.to_vec(), r, r_quorum: None }
 }
 
 fn values(reply: &proto::GetResponse) -> Vec<Vec<u8>> {
@@ -118,7 +118,7 @@ async fn put_then_get_then_delete() {
     let missing = cluster.kv(2).await.get(get(b"never-written", None)).await.unwrap().into_inner();
     assert!(missing.siblings.is_empty() && missing.context.is_empty());
 
-    let deleted = proto::DeleteRequest { key: b"k1".to_vec(), context: read.context, w: None };
+    let deleted = proto::DeleteRequest { key: b"k1".to_vec(), context: read.context, w: None, w_quorum: None };
     cluster.kv(2).await.delete(deleted).await.unwrap();
     let read = cluster.kv(0).await.get(get(b"k1", Some(3))).await.unwrap().into_inner();
     assert_eq!(read.siblings.len(), 1);
@@ -188,7 +188,7 @@ async fn bad_inputs_are_rejected_and_nothing_is_stored() {
     }
     let status = kv.get(get(b"", None)).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    let bad_delete = proto::DeleteRequest { key: b"d".to_vec(), context: vec![1, 0xff, 0xff], w: None };
+    let bad_delete = proto::DeleteRequest { key: b"d".to_vec(), context: vec![1, 0xff, 0xff], w: None, w_quorum: None };
     assert_eq!(kv.delete(bad_delete).await.unwrap_err().code(), Code::InvalidArgument);
 
     let status = cluster.admin(0).await.status(proto::StatusRequest {}).await.unwrap().into_inner();

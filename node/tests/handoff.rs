@@ -174,8 +174,13 @@ async fn hints_reach_a_restarted_home_node() {
     let mut kv = KvClient::connect(cluster.url(0)).await.unwrap();
     let keys = 50;
     for i in 0..keys {
-        let put =
-            proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
+        let put = proto::PutRequest {
+            key: format!("k{i}").into_bytes(),
+            value: vec![b'v'; 8],
+            context: vec![],
+            w: Some(2),
+            w_quorum: None,
+        };
         let reply = kv.put(put).await.expect("W=2 with one replica down").into_inner();
         // A hint is owed only to the stopped node, and only a failure known
         // before the reply can be listed (the rest are reported as empty).
@@ -212,8 +217,13 @@ async fn hints_survive_the_holders_restart_with_lsm() {
     let mut kv = KvClient::connect(cluster.url(0)).await.unwrap();
     let keys = 20;
     for i in 0..keys {
-        let put =
-            proto::PutRequest { key: format!("k{i}").into_bytes(), value: vec![b'v'; 8], context: vec![], w: Some(2) };
+        let put = proto::PutRequest {
+            key: format!("k{i}").into_bytes(),
+            value: vec![b'v'; 8],
+            context: vec![],
+            w: Some(2),
+            w_quorum: None,
+        };
         kv.put(put).await.expect("W=2 with one replica down");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

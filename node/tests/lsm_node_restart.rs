@@ -50,6 +50,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_node() {
             value: format!("v{i}").into_bytes(),
             context: vec![],
             w: Some(1),
+            w_quorum: None,
         };
         kv.put(req).await.expect("acknowledged put");
     }
@@ -59,7 +60,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_node() {
     let mut node = start(dir.path(), port);
     let mut kv = connect(port).await;
     for i in 0..50u32 {
-        let req = proto::GetRequest { key: format!("k{i}").into_bytes(), r: Some(1) };
+        let req = proto::GetRequest { key: format!("k{i}").into_bytes(), r: Some(1), r_quorum: None };
         let got = kv.get(req).await.expect("get").into_inner();
         let values: Vec<Vec<u8>> = got.siblings.iter().map(|s| s.value.clone()).collect();
         assert_eq!(values, vec![format!("v{i}").into_bytes()], "k{i} after restart");

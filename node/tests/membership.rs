@@ -100,7 +100,7 @@ async fn holds(addr: SocketAddr, key: &[u8]) -> bool {
 }
 
 fn ring(ids: &[&str]) -> Ring {
-    Ring::new(ids.iter().map(|id| RingMember { id: NodeId::from(*id), vnodes: 64 }).collect()).unwrap()
+    Ring::new(ids.iter().map(|id| RingMember::new(NodeId::from(*id), 64)).collect()).unwrap()
 }
 
 fn key(i: usize) -> Vec<u8> {
@@ -123,7 +123,7 @@ async fn join_streams_exactly_the_new_ranges_and_leave_hands_them_on() {
     }
     let mut kv = KvClient::connect(format!("http://{}", addrs[0])).await.unwrap();
     for i in 0..KEYS {
-        let put = proto::PutRequest { key: key(i), value: b"v".to_vec(), context: vec![], w: Some(3) };
+        let put = proto::PutRequest { key: key(i), value: b"v".to_vec(), context: vec![], w: Some(3), w_quorum: None };
         kv.put(put).await.expect("write with all three replicas up");
     }
 
@@ -156,7 +156,8 @@ async fn join_streams_exactly_the_new_ranges_and_leave_hands_them_on() {
         }
     }
     let mut kv = KvClient::connect(format!("http://{}", addrs[3])).await.unwrap();
-    let read = kv.get(proto::GetRequest { key: key(0), r: Some(3) }).await.expect("R=3 on the new ring");
+    let read =
+        kv.get(proto::GetRequest { key: key(0), r: Some(3), r_quorum: None }).await.expect("R=3 on the new ring");
     assert_eq!(read.into_inner().siblings.len(), 1);
 }
 

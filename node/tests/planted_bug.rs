@@ -46,8 +46,13 @@ async fn a_w3_write_waits_for_three_acks_unless_the_bug_is_planted() {
     let (addrs, _stops) = three_nodes().await;
     let mut kv = KvClient::connect(format!("http://{}", addrs[0])).await.unwrap();
     for i in 0..20 {
-        let request =
-            proto::PutRequest { key: format!("k{i}").into_bytes(), value: b"v".to_vec(), context: vec![], w: Some(3) };
+        let request = proto::PutRequest {
+            key: format!("k{i}").into_bytes(),
+            value: b"v".to_vec(),
+            context: vec![],
+            w: Some(3),
+            w_quorum: None,
+        };
         let acks = kv.put(request).await.unwrap().into_inner().acks;
         // The round answers the moment it is decided: after exactly W acks.
         assert_eq!(acks, if PLANTED { 1 } else { 3 }, "write {i}");

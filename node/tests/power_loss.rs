@@ -86,8 +86,13 @@ async fn acknowledged_writes_found_after_power_loss(fsync: &str) -> (usize, u64)
     let nodes = start(&configs, listeners, &disks);
     let mut kv = KvClient::connect(format!("http://{}", addrs[0])).await.unwrap();
     for i in 0..KEYS {
-        let put =
-            proto::PutRequest { key: format!("k{i}").into_bytes(), value: b"v".to_vec(), context: vec![], w: Some(1) };
+        let put = proto::PutRequest {
+            key: format!("k{i}").into_bytes(),
+            value: b"v".to_vec(),
+            context: vec![],
+            w: Some(1),
+            w_quorum: None,
+        };
         kv.put(put).await.expect("W=1 write acknowledged");
     }
     // Every replica got every write (the others answer after the ack): let
@@ -105,7 +110,8 @@ async fn acknowledged_writes_found_after_power_loss(fsync: &str) -> (usize, u64)
         let mut any = false;
         for addr in &addrs {
             let mut kv = KvClient::connect(format!("http://{addr}")).await.unwrap();
-            let got = kv.get(proto::GetRequest { key: key.clone(), r: Some(1) }).await.unwrap().into_inner();
+            let got =
+                kv.get(proto::GetRequest { key: key.clone(), r: Some(1), r_quorum: None }).await.unwrap().into_inner();
             any |= !got.siblings.is_empty();
         }
         found += usize::from(any);

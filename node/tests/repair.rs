@@ -111,7 +111,8 @@ async fn read_repair_writes_the_merge_to_stale_replicas() {
     }
     cluster.nodes[0].local().local_store(&key, set("new", "n1", 2)).unwrap();
     let mut client = cluster.kv(1).await;
-    let reply = client.get(proto::GetRequest { key: key.clone(), r: Some(3) }).await.unwrap().into_inner();
+    let reply =
+        client.get(proto::GetRequest { key: key.clone(), r: Some(3), r_quorum: None }).await.unwrap().into_inner();
     assert_eq!(reply.siblings.len(), 1);
     assert_eq!(reply.siblings[0].value, b"new");
     let repaired = eventually(Duration::from_secs(5), || {
@@ -125,7 +126,7 @@ async fn read_repair_writes_the_merge_to_stale_replicas() {
     assert_eq!(cluster.counter(coordinator, "read_repair_reads"), 1);
     assert_eq!(cluster.counter(coordinator, "read_repairs"), 2);
     // Now in sync: another read repairs nothing.
-    client.get(proto::GetRequest { key, r: Some(3) }).await.unwrap();
+    client.get(proto::GetRequest { key, r: Some(3), r_quorum: None }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(cluster.counter(coordinator, "read_repair_reads"), 1);
 }
@@ -136,7 +137,7 @@ async fn read_repair_can_be_switched_off() {
     let key = b"k".to_vec();
     cluster.nodes[0].local().local_store(&key, set("only-here", "n1", 1)).unwrap();
     let mut client = cluster.kv(0).await;
-    client.get(proto::GetRequest { key: key.clone(), r: Some(3) }).await.unwrap();
+    client.get(proto::GetRequest { key: key.clone(), r: Some(3), r_quorum: None }).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(cluster.nodes[1].local().local_peek(&key).unwrap().is_empty());
     assert_eq!(cluster.counter(0, "read_repairs"), 0);
@@ -148,7 +149,7 @@ async fn blocking_read_repair_finishes_before_the_reply() {
     let key = b"k".to_vec();
     cluster.nodes[2].local().local_store(&key, set("v", "n3", 1)).unwrap();
     let mut client = cluster.kv(0).await;
-    client.get(proto::GetRequest { key: key.clone(), r: Some(2) }).await.unwrap();
+    client.get(proto::GetRequest { key: key.clone(), r: Some(2), r_quorum: None }).await.unwrap();
     for node in &cluster.nodes {
         assert_eq!(node.local().local_peek(&key).unwrap(), set("v", "n3", 1), "repaired before the reply");
     }
@@ -195,10 +196,10 @@ async fn prometheus_endpoint_serves_requests_and_counters() {
     let metrics_addr = metrics.local_addr().unwrap();
     let server = tokio::spawn(metrics_http::serve(cluster.nodes[0].exported(), metrics));
     let mut client = cluster.kv(0).await;
-    let put = proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: None };
+    let put = proto::PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), context: vec![], w: None, w_quorum: None };
     client.put(put).await.unwrap();
-    client.get(proto::GetRequest { key: b"k".to_vec(), r: None }).await.unwrap();
-    client.get(proto::GetRequest { key: vec![], r: None }).await.unwrap_err();
+    client.get(proto::GetRequest { key: b"k".to_vec(), r: None, r_quorum: None }).await.unwrap();
+    client.get(proto::GetRequest { key: vec![], r: None, r_quorum: None }).await.unwrap_err();
 
     let (status, body) = http_get(metrics_addr, "/metrics").await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");

@@ -157,7 +157,7 @@ async fn write_keys(cluster: &DockerCluster) -> Result<Vec<Vec<u8>>, String> {
     for i in 0..KEYS {
         let key = format!("aae-{i:04}").into_bytes();
         let value = vec![b'a' + (i % 26) as u8; VALUE_BYTES];
-        let request = proto::PutRequest { key: key.clone(), value, context: Vec::new(), w: Some(2) };
+        let request = proto::PutRequest { key: key.clone(), value, context: Vec::new(), w: Some(2), w_quorum: None };
         clients[i % 2].put(request).await.map_err(|e| format!("put {i} during the partition: {e}"))?;
         keys.push(key);
     }

@@ -155,7 +155,13 @@ async fn write_keys(cluster: &DockerCluster, live: &[String]) -> Result<BTreeMap
     for i in 0..KEYS {
         let key = format!("hint-{i:04}").into_bytes();
         let value = format!("value-{i}").into_bytes();
-        let request = proto::PutRequest { key: key.clone(), value: value.clone(), context: Vec::new(), w: Some(2) };
+        let request = proto::PutRequest {
+            key: key.clone(),
+            value: value.clone(),
+            context: Vec::new(),
+            w: Some(2),
+            w_quorum: None,
+        };
         let client = &mut clients[i % live.len()];
         client.put(request).await.map_err(|e| format!("put {i} with a home replica down: {e}"))?;
         written.insert(key, value);

@@ -97,7 +97,7 @@ fn classify(status: tonic::Status, is_read: bool) -> ClientError {
 #[async_trait::async_trait]
 impl Client for DynamoClient {
     async fn read(&self, key: &str) -> Result<ReadReply, ClientError> {
-        let req = proto::GetRequest { key: key.as_bytes().to_vec(), r: None };
+        let req = proto::GetRequest { key: key.as_bytes().to_vec(), r: None, r_quorum: None };
         let call = async { self.kv.clone().get(self.request(req)).await.map_err(|s| classify(s, true)) };
         let resp = self.deadline(call).await?.into_inner();
         let siblings = resp.siblings.into_iter().map(sibling_of).collect();
@@ -112,6 +112,7 @@ impl Client for DynamoClient {
             value: value.as_bytes().to_vec(),
             context: context.to_vec(),
             w: None,
+            w_quorum: None,
         };
         let call = async { self.kv.clone().put(self.request(req)).await.map_err(|s| classify(s, false)) };
         let resp = self.deadline(call).await?.into_inner();

@@ -87,11 +87,15 @@ async fn one_client(mut client: KvClient<Channel>, args: Arc<Args>, next: Arc<At
         let key = format!("b{}", i % args.keys).into_bytes();
         match args.op {
             Op::Put => {
-                let request = proto::PutRequest { key, value: value.clone(), context: Vec::new(), w: None };
+                let request =
+                    proto::PutRequest { key, value: value.clone(), context: Vec::new(), w: None, w_quorum: None };
                 client.put(request).await.with_context(|| format!("put {i}"))?;
             }
             Op::Get => {
-                let reply = client.get(proto::GetRequest { key, r: None }).await.with_context(|| format!("get {i}"))?;
+                let reply = client
+                    .get(proto::GetRequest { key, r: None, r_quorum: None })
+                    .await
+                    .with_context(|| format!("get {i}"))?;
                 if reply.get_ref().siblings.is_empty() {
                     bail!("get {i} missed: preload the keys first (--op put --ops {})", args.keys);
                 }
@@ -105,7 +109,7 @@ async fn wait_ready(channel: &Channel, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let mut client = KvClient::new(channel.clone());
     loop {
-        let probe = proto::GetRequest { key: b"ready-probe".to_vec(), r: None };
+        let probe = proto::GetRequest { key: b"ready-probe".to_vec(), r: None, r_quorum: None };
         match client.get(probe).await {
             Ok(_) => return Ok(()),
             Err(status) if Instant::now() > deadline => {

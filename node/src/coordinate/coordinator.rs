@@ -39,6 +39,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::node_id::NodeId;
+use crate::placement::quorum::Quorum;
 use crate::placement::view::{Membership, Plan};
 use crate::planted;
 use crate::repair::read_repair;
@@ -163,7 +164,7 @@ impl Coordinator {
         value: Option<Vec<u8>>,
         request: ValidWrite,
     ) -> Result<WriteOutcome, QuorumError> {
-        assert!(request.w >= 1 && request.w <= self.config.n, "W={} outside 1..=N={}", request.w, self.config.n);
+        assert!(request.w.count().is_none_or(|w| (1..=self.config.n).contains(&w)), "W={} outside 1..=N", request.w);
         let now_ms = self.clock.now_ms();
         let minted =
             mint_version(request.context, &self.config.id, &self.counter, now_ms, self.config.max_clock_entries);
@@ -182,13 +183,14 @@ impl Coordinator {
 
     /// Coordinates a Get: waits for R replicas and merges their siblings.
     pub async fn read(self: &Arc<Self>, key: Vec<u8>, request: ValidRead) -> Result<ReadOutcome, QuorumError> {
-        assert!(request.r >= 1 && request.r <= self.config.n, "R={} outside 1..=N={}", request.r, self.config.n);
-        let plan = self.membership.view().read_plan(&key, request.r);
-        if plan.targets.is_empty() {
-            return Err(QuorumError::Read { replies: 0, required: request.r, n: self.config.n });
+        assert!(request.r.count().is_none_or(|r| (1..=self.config.n).contains(&r)), "R={} outside 1..=N", request.r);
+        let plan = self.membership.view().read_plan_for(&key, request.r);
+        if plan.targets.is_empty() || !plan.need.satisfiable() {
+            self.metrics.unavailable_reads.inc();
+            return Err(QuorumError::Read { replies: 0, required: plan.required(), n: self.config.n });
         }
         let replicas = plan.nodes();
-        let mut round = ReadRound::new(replicas.clone(), plan.required, self.config.resolution);
+        let mut round = ReadRound::needing(replicas.clone(), plan.need.clone(), self.config.resolution);
         let mut fan = fan_out(&self.config.id, &replicas, |target| {
             let hint_for = plan.hint_for(&target);
             Arc::clone(self).fetch_on(target, key.clone(), hint_for)
@@ -200,7 +202,7 @@ impl Coordinator {
                 let siblings = round.merged().clone();
                 let answered_by = round.answered_by();
                 assert_eq!(answered_by.len(), answers, "every counted answer is a reply");
-                assert!(answers >= plan.required && answers <= replicas.len(), "a read answers with R..=N replies");
+                assert!(answers >= plan.required() && answers <= replicas.len(), "a read answers with R..=N replies");
                 self.metrics.record_read_siblings(siblings.len());
                 if self.config.read_repair && !read_repair::settled(&round) {
                     let hints = replicas.iter().map(|t| (t.clone(), plan.hint_for(t))).collect();
@@ -255,16 +257,16 @@ impl Coordinator {
         self: &Arc<Self>,
         key: Vec<u8>,
         set: SiblingSet,
-        w: usize,
+        w: Quorum,
         flight: Option<Flight>,
     ) -> Result<(usize, Vec<NodeId>), QuorumError> {
-        let plan = self.membership.view().write_plan(&key, w);
-        if plan.targets.is_empty() {
-            return Err(QuorumError::Write { acks: 0, required: w, n: self.config.n });
+        let plan = self.membership.view().write_plan_for(&key, w);
+        if plan.targets.is_empty() || !plan.need.satisfiable() {
+            self.metrics.unavailable_writes.inc();
+            return Err(QuorumError::Write { acks: 0, required: plan.required(), n: self.config.n });
         }
         let replicas = plan.nodes();
-        assert!(plan.required <= replicas.len(), "W={} exceeds the {} replicas planned", plan.required, replicas.len());
-        let mut round = WriteRound::new(replicas.clone(), planted::write_acks_required(plan.required));
+        let mut round = WriteRound::needing(replicas.clone(), planted::write_requirement(plan.need.clone()));
         let mut fan = fan_out(&self.config.id, &replicas, |target| {
             let hint_for = plan.hint_for(&target);
             Arc::clone(self).store_on(target, key.clone(), set.clone(), hint_for)

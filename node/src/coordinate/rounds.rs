@@ -7,6 +7,9 @@
 //! errors and the deadline are fed in as messages, and `decision()` says
 //! whether to keep waiting, answer, or give up. A round fails as soon as
 //! success became impossible (too many errors), not only at the deadline.
+//! Across datacenters the answers needed come in groups (a majority of the
+//! local DC, or of every DC: `placement/quorum.rs`); a round is done when
+//! every group is met and fails as soon as one no longer can be.
 //! `node.rs` drives them; tests drive them by hand. New versions are
 //! minted in `mint.rs`.
 
@@ -14,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::CallError;
 use crate::node_id::NodeId;
+use crate::placement::quorum::Requirement;
 use crate::versioning::vclock::{Resolution, SiblingSet};
 
 /// What the coordinator should do next.
@@ -57,8 +61,8 @@ pub trait Round {
 struct Tally {
     /// The preference list the request went to.
     replicas: Vec<NodeId>,
-    /// How many successful answers are needed (W or R).
-    required: usize,
+    /// Which successful answers are needed (W or R, per DC group).
+    need: Requirement,
     /// Replicas that answered successfully.
     succeeded: BTreeSet<NodeId>,
     /// Replicas that failed, with the reason (for logs).
@@ -66,12 +70,21 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(replicas: Vec<NodeId>, required: usize) -> Self {
-        assert!(required >= 1, "a quorum of 0 is meaningless");
-        assert!(required <= replicas.len(), "quorum {required} > {} replicas", replicas.len());
+    fn new(replicas: Vec<NodeId>, need: Requirement) -> Self {
+        assert!(!need.groups.is_empty() && need.total() >= 1, "a quorum of 0 is meaningless");
         let distinct: BTreeSet<_> = replicas.iter().collect();
         assert_eq!(distinct.len(), replicas.len(), "replicas must be distinct");
-        Tally { replicas, required, succeeded: BTreeSet::new(), failed: BTreeMap::new() }
+        for group in &need.groups {
+            assert!(group.members.iter().all(|m| distinct.contains(m)), "a quorum group counts replicas only");
+        }
+        Tally { replicas, need, succeeded: BTreeSet::new(), failed: BTreeMap::new() }
+    }
+
+    /// A single count over every replica (the classic W or R).
+    fn counting(replicas: Vec<NodeId>, required: usize) -> Self {
+        assert!(required <= replicas.len(), "quorum {required} > {} replicas", replicas.len());
+        let need = Requirement::count(replicas.clone(), required);
+        Tally::new(replicas, need)
     }
 
     /// True when `node` is a replica that has not answered yet.
@@ -104,10 +117,18 @@ impl Tally {
 
     fn decision(&self) -> Decision {
         let answers = self.succeeded.len();
-        if answers >= self.required {
+        let required = self.need.total();
+        let mut all_met = true;
+        for group in &self.need.groups {
+            let got = group.members.iter().filter(|m| self.succeeded.contains(*m)).count();
+            let open = group.members.iter().filter(|m| self.awaiting(m)).count();
+            if got + open < group.required {
+                return Decision::Failed { answers, required };
+            }
+            all_met &= got >= group.required;
+        }
+        if all_met {
             Decision::Done { answers }
-        } else if answers + self.outstanding() < self.required {
-            Decision::Failed { answers, required: self.required }
         } else {
             Decision::Pending
         }
@@ -124,7 +145,12 @@ pub struct WriteRound {
 impl WriteRound {
     /// A write sent to `replicas` that needs `w` acks.
     pub fn new(replicas: Vec<NodeId>, w: usize) -> Self {
-        WriteRound { tally: Tally::new(replicas, w) }
+        WriteRound { tally: Tally::counting(replicas, w) }
+    }
+
+    /// A write sent to `replicas` that needs the acks `need` names.
+    pub fn needing(replicas: Vec<NodeId>, need: Requirement) -> Self {
+        WriteRound { tally: Tally::new(replicas, need) }
     }
 
     /// A replica stored the version. Returns false (and changes nothing)
@@ -190,7 +216,19 @@ pub struct ReadRound {
 impl ReadRound {
     /// A read sent to `replicas` that needs `r` replies.
     pub fn new(replicas: Vec<NodeId>, r: usize, mode: Resolution) -> Self {
-        ReadRound { tally: Tally::new(replicas, r), mode, merged: SiblingSet::new(), replies: BTreeMap::new() }
+        ReadRound::needing(replicas, Requirement::count(Vec::new(), r), mode)
+    }
+
+    /// A read sent to `replicas` that needs the replies `need` names (a
+    /// group without members counts every replica).
+    pub fn needing(replicas: Vec<NodeId>, mut need: Requirement, mode: Resolution) -> Self {
+        if let [group] = need.groups.as_mut_slice() {
+            if group.members.is_empty() {
+                assert!(group.required <= replicas.len(), "quorum {} > {} replicas", group.required, replicas.len());
+                group.members.clone_from(&replicas);
+            }
+        }
+        ReadRound { tally: Tally::new(replicas, need), mode, merged: SiblingSet::new(), replies: BTreeMap::new() }
     }
 
     /// A replica returned its siblings. Returns false (and changes nothing)
@@ -332,6 +370,39 @@ mod tests {
     #[should_panic(expected = "quorum")]
     fn quorum_larger_than_replicas_panics() {
         WriteRound::new(ids(&["a", "b"]), 3);
+    }
+
+    #[test]
+    fn grouped_quorums_need_every_group_and_fail_on_any() {
+        use crate::placement::quorum::Group;
+        let group = |names: &[&str], required| Group { members: ids(names), required };
+        // EACH_QUORUM over dc1 = {a, b, c} and dc2 = {d, e}: 2 of each.
+        let each = Requirement { groups: vec![group(&["a", "b", "c"], 2), group(&["d", "e"], 2)] };
+        let mut round = WriteRound::needing(ids(&["a", "b", "c", "d", "e"]), each.clone());
+        for n in ["a", "b", "c"] {
+            round.on_ack(&NodeId::from(n));
+        }
+        assert_eq!(round.decision(), Decision::Pending, "three acks, all in dc1: dc2 is not met");
+        round.on_ack(&NodeId::from("d"));
+        assert_eq!(round.decision(), Decision::Pending);
+        round.on_ack(&NodeId::from("e"));
+        assert_eq!(round.decision(), Decision::Done { answers: 5 });
+        let mut cut = WriteRound::needing(ids(&["a", "b", "c", "d", "e"]), each);
+        cut.on_ack(&NodeId::from("a"));
+        cut.on_error(&NodeId::from("d"), refused("partitioned"));
+        assert_eq!(cut.decision(), Decision::Failed { answers: 1, required: 4 }, "dc2 can no longer answer");
+        // LOCAL_QUORUM in dc2 ignores dc1 altogether.
+        let local = Requirement { groups: vec![group(&["d", "e"], 2)] };
+        let mut round = WriteRound::needing(ids(&["a", "b", "c", "d", "e"]), local);
+        for n in ["a", "b", "c"] {
+            round.on_error(&NodeId::from(n), refused("cut"));
+        }
+        round.on_ack(&NodeId::from("d"));
+        round.on_ack(&NodeId::from("e"));
+        assert_eq!(round.decision(), Decision::Done { answers: 2 });
+        // A DC without replicas of the key cannot answer a quorum asked of it.
+        let nobody = Requirement { groups: vec![group(&[], 1)] };
+        assert!(matches!(WriteRound::needing(ids(&["a"]), nobody).decision(), Decision::Failed { .. }));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub fn to_proto(from: &NodeId, digests: &[Digest], sent_at_ms: u64) -> proto::Go
                 heartbeat: d.heartbeat,
                 ring_status: d.ring_status.as_str().to_string(),
                 vnodes: d.vnodes,
+                dc: d.dc.clone(),
                 suspected: d.suspected,
             })
             .collect(),
@@ -77,6 +78,8 @@ pub fn from_proto(message: &proto::GossipMessage) -> Vec<Digest> {
             heartbeat: m.heartbeat,
             ring_status: RingStatus::parse(&m.ring_status),
             vnodes: m.vnodes,
+            // An older node names no DC: it is in the default one.
+            dc: if m.dc.is_empty() { crate::placement::quorum::DEFAULT_DC.to_string() } else { m.dc.clone() },
             suspected: m.suspected,
         })
         .collect()
@@ -177,6 +180,7 @@ mod tests {
                 heartbeat: 42,
                 ring_status: RingStatus::Leaving,
                 vnodes: 64,
+                dc: "dc1".into(),
                 suspected: true,
             },
             Digest {
@@ -186,6 +190,7 @@ mod tests {
                 heartbeat: 0,
                 ring_status: RingStatus::Joining,
                 vnodes: 128,
+                dc: "east".into(),
                 suspected: false,
             },
         ];

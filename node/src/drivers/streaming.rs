@@ -74,7 +74,32 @@ pub enum StreamError {
 
 /// The members of a ring on the wire.
 fn ring_spec(ring: &Ring) -> Vec<proto::RingSpecMember> {
-    ring.members().iter().map(|m| proto::RingSpecMember { node_id: m.id.to_string(), vnodes: m.vnodes }).collect()
+    ring.members()
+        .iter()
+        .map(|m| proto::RingSpecMember { node_id: m.id.to_string(), vnodes: m.vnodes, dc: m.dc.clone() })
+        .collect()
+}
+
+/// The replicas per DC of a ring on the wire (empty: N over the whole ring).
+fn per_dc_spec(ring: &Ring) -> std::collections::HashMap<String, u32> {
+    let counts = ring.replicas_per_dc().into_iter().flatten();
+    counts.map(|(dc, k)| (dc.clone(), u32::try_from(*k).unwrap_or(u32::MAX))).collect()
+}
+
+/// The ring a `StreamRange` request describes, placed per DC as it says.
+fn ring_from_spec(request: &proto::StreamRangeRequest) -> Result<Ring, StreamError> {
+    let members: Vec<RingMember> = request
+        .ring
+        .iter()
+        .map(|m| {
+            let dc = if m.dc.is_empty() { crate::placement::quorum::DEFAULT_DC.to_string() } else { m.dc.clone() };
+            RingMember { id: NodeId::from(m.node_id.as_str()), vnodes: m.vnodes.max(1), dc }
+        })
+        .collect();
+    let per_dc: std::collections::BTreeMap<String, usize> =
+        request.replicas_per_dc.iter().map(|(dc, k)| (dc.clone(), *k as usize)).collect();
+    let per_dc = (!per_dc.is_empty()).then(|| std::sync::Arc::new(per_dc));
+    Ok(Ring::new(members)?.with_replicas_per_dc(per_dc))
 }
 
 /// Serves one `StreamRange` page: the keys held in `local` that `ring`
@@ -84,12 +109,7 @@ pub fn serve_range(
     resolution: Resolution,
     request: &proto::StreamRangeRequest,
 ) -> Result<proto::StreamRangeResponse, StreamError> {
-    let members: Vec<RingMember> = request
-        .ring
-        .iter()
-        .map(|m| RingMember { id: NodeId::from(m.node_id.as_str()), vnodes: m.vnodes.max(1) })
-        .collect();
-    let ring = Ring::new(members)?;
+    let ring = ring_from_spec(request)?;
     let for_node = NodeId::from(request.for_node.as_str());
     let limit = request.limit.clamp(1, 4 * PAGE) as usize;
     let page = local.storage().scan(&request.from_key, limit)?;
@@ -193,6 +213,7 @@ impl Streamer {
             n: self.n as u32,
             from_key: Vec::new(),
             limit: PAGE,
+            replicas_per_dc: per_dc_spec(future),
         };
         let mut merged = 0;
         for _ in 0..MAX_PAGES {

@@ -113,6 +113,8 @@ pub struct Digest {
     pub ring_status: RingStatus,
     /// Its vnodes on the ring.
     pub vnodes: u32,
+    /// Its datacenter (`--dc`), chosen by the member itself.
+    pub dc: String,
     /// Whether the sender suspects it.
     pub suspected: bool,
 }
@@ -134,6 +136,8 @@ pub struct Member {
     pub ring_status: RingStatus,
     /// Its vnodes on the ring.
     pub vnodes: u32,
+    /// Its datacenter.
+    pub dc: String,
     /// Other nodes reporting it suspected at the heartbeat known here.
     pub reporters: BTreeSet<NodeId>,
 }
@@ -200,7 +204,7 @@ impl Gossip {
 
     /// Adds a member known from configuration (static peers, seeds) as a
     /// normal ring member with an unknown heartbeat; no-op if known.
-    pub fn add_known(&mut self, id: NodeId, address: String, vnodes: u32, now_ms: u64) {
+    pub fn add_known(&mut self, id: NodeId, address: String, vnodes: u32, dc: String, now_ms: u64) {
         if self.members.contains_key(&id) || self.members.len() >= MAX_MEMBERS {
             return;
         }
@@ -211,6 +215,7 @@ impl Gossip {
             heartbeat: 0,
             ring_status: RingStatus::Normal,
             vnodes,
+            dc,
             suspected: false,
         };
         self.members.insert(id, member_from(&digest, now_ms));
@@ -260,6 +265,7 @@ impl Gossip {
                 heartbeat: m.heartbeat,
                 ring_status: m.ring_status,
                 vnodes: m.vnodes,
+                dc: m.dc.clone(),
                 suspected: m.liveness != Liveness::Up,
             })
             .collect()
@@ -297,6 +303,7 @@ impl Gossip {
             member.heartbeat = digest.heartbeat;
             member.ring_status = digest.ring_status;
             member.vnodes = digest.vnodes;
+            member.dc.clone_from(&digest.dc);
             member.updated_ms = now_ms;
             member.reporters.clear();
             if member.liveness != Liveness::Up {
@@ -394,6 +401,7 @@ fn member_from(digest: &Digest, now_ms: u64) -> Member {
         liveness: Liveness::Up,
         ring_status: digest.ring_status,
         vnodes: digest.vnodes,
+        dc: digest.dc.clone(),
         reporters: BTreeSet::new(),
     }
 }
@@ -416,6 +424,7 @@ mod tests {
             heartbeat: 0,
             ring_status: RingStatus::Normal,
             vnodes: 8,
+            dc: "dc1".into(),
             suspected: false,
         }
     }
@@ -426,7 +435,7 @@ mod tests {
             .map(|i| {
                 let mut g = Gossip::new(me(i), CONFIG, i as u64, 0);
                 for j in (1..=count).filter(|j| *j != i) {
-                    g.add_known(id(j), me(j).address, 8, 0);
+                    g.add_known(id(j), me(j).address, 8, "dc1".into(), 0);
                 }
                 g
             })
@@ -483,7 +492,7 @@ mod tests {
         }
         // n5 restarts with a new generation and its heartbeat grows again.
         nodes[4] = Gossip::new(Digest { generation: 2, ..me(5) }, CONFIG, 99, 8_000);
-        nodes[4].add_known(id(1), me(1).address, 8, 8_000);
+        nodes[4].add_known(id(1), me(1).address, 8, "dc1".into(), 8_000);
         dead.clear();
         for t in 41..=46 {
             round(&mut nodes, &dead, t * 200);
@@ -546,7 +555,7 @@ mod tests {
         // n1..n4 know each other; n5 knows only n1 and announces itself joining.
         let mut nodes = cluster(4);
         let mut joiner = Gossip::new(Digest { ring_status: RingStatus::Joining, ..me(5) }, CONFIG, 5, 0);
-        joiner.add_known(id(1), me(1).address, 8, 0);
+        joiner.add_known(id(1), me(1).address, 8, "dc1".into(), 0);
         nodes.push(joiner);
         let dead = BTreeSet::new();
         let mut converged_at = None;

@@ -57,8 +57,16 @@ impl Admin for AdminService {
         Ok(Response::new(proto::StatusResponse {
             node_id: c.id.to_string(),
             n: as_u32(c.n),
-            w: as_u32(c.w),
-            r: as_u32(c.r),
+            w: as_u32(c.w_answers()),
+            r: as_u32(c.r_answers()),
+            w_quorum: c.w.to_string(),
+            r_quorum: c.r.to_string(),
+            dc: c.dc.clone(),
+            replicas_per_dc: c
+                .replicas_per_dc
+                .iter()
+                .flat_map(|counts| counts.iter().map(|(dc, k)| (dc.clone(), as_u32(*k))))
+                .collect(),
             resolution: c.resolution.to_string(),
             uptime_ms: self.local.uptime_ms(),
             load_max_over_mean: self.membership.ring().load_max_over_mean(),
@@ -86,6 +94,7 @@ impl Admin for AdminService {
                 address: self.transport.address(&m.id).unwrap_or_default(),
                 vnodes: m.vnodes,
                 ownership: ownership.get(&m.id).copied().unwrap_or(0.0),
+                dc: m.dc.clone(),
             })
             .collect();
         Ok(Response::new(proto::RingResponse { members, total_vnodes: ring.total_vnodes() }))
@@ -96,9 +105,11 @@ impl Admin for AdminService {
         request: Request<proto::PreferenceListRequest>,
     ) -> Result<Response<proto::PreferenceListResponse>, Status> {
         let key = request.into_inner().key;
-        let replicas = self.membership.ring().preference_list(&key, self.config.n);
+        let ring = self.membership.ring();
+        let replicas = ring.preference_list(&key, self.config.n);
         Ok(Response::new(proto::PreferenceListResponse {
             replicas: replicas.iter().map(ToString::to_string).collect(),
+            dcs: replicas.iter().map(|id| ring.dc_of(id).unwrap_or_default().to_string()).collect(),
         }))
     }
 
@@ -132,6 +143,7 @@ impl Admin for AdminService {
                     ring_status: m.ring_status.as_str().to_string(),
                     silent_ms: now_ms.saturating_sub(m.updated_ms),
                     reporters: m.reporters.iter().map(ToString::to_string).collect(),
+                    dc: m.dc.clone(),
                 })
                 .collect()
         });

@@ -48,7 +48,7 @@ impl KvService {
         key: Vec<u8>,
         value: Option<Vec<u8>>,
         ctx: &[u8],
-        w: Option<u32>,
+        w: validate::Asked,
     ) -> Result<Response<proto::WriteResponse>, Status> {
         let limits = self.coordinator.limits();
         let request = validate::write(&limits, &key, value.as_deref(), ctx, w).map_err(|e| self.invalid(e))?;
@@ -106,8 +106,9 @@ impl KvService {
 
     async fn get_untimed(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
         self.metrics.gets.inc();
-        let proto::GetRequest { key, r } = request.into_inner();
-        let read = validate::read(&self.coordinator.limits(), &key, r).map_err(|e| self.invalid(e))?;
+        let proto::GetRequest { key, r, r_quorum } = request.into_inner();
+        let asked = validate::Asked { count: r, word: r_quorum };
+        let read = validate::read(&self.coordinator.limits(), &key, asked).map_err(|e| self.invalid(e))?;
         let outcome = self.coordinator.read(key, read).await?;
         Ok(Response::new(proto::GetResponse {
             siblings: wire::set_to_proto(&outcome.siblings),
@@ -119,8 +120,8 @@ impl KvService {
 
     async fn put_untimed(&self, request: Request<proto::PutRequest>) -> Result<Response<proto::WriteResponse>, Status> {
         self.metrics.puts.inc();
-        let proto::PutRequest { key, value, context, w } = request.into_inner();
-        self.write(key, Some(value), &context, w).await
+        let proto::PutRequest { key, value, context, w, w_quorum } = request.into_inner();
+        self.write(key, Some(value), &context, validate::Asked { count: w, word: w_quorum }).await
     }
 
     async fn delete_untimed(
@@ -128,7 +129,7 @@ impl KvService {
         request: Request<proto::DeleteRequest>,
     ) -> Result<Response<proto::WriteResponse>, Status> {
         self.metrics.deletes.inc();
-        let proto::DeleteRequest { key, context, w } = request.into_inner();
-        self.write(key, None, &context, w).await
+        let proto::DeleteRequest { key, context, w, w_quorum } = request.into_inner();
+        self.write(key, None, &context, validate::Asked { count: w, word: w_quorum }).await
     }
 }

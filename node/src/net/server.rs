@@ -139,7 +139,7 @@ where
 {
     let id = node.config().id.clone();
     let c = node.config();
-    info!(n = c.n, w = c.w, r = c.r, resolution = %c.resolution, "serving");
+    info!(n = c.n, w = %c.w, r = %c.r, dc = %c.dc, resolution = %c.resolution, "serving");
     let background = Background::start(&node.stopping(), node.loops());
     // Stopping is announced as soon as the signal comes, not once serving
     // ended: the server's graceful stop waits for every open stream, and a

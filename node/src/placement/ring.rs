@@ -13,8 +13,16 @@
 //! points: about 1/n of the keys. A node's weight multiplies its vnodes, so
 //! a stronger node owns proportionally more of the ring. Everything here is
 //! a pure function of the member list: every node computes the same ring.
+//!
+//! Across datacenters the walk is Cassandra's NetworkTopologyStrategy: with
+//! a replica count per DC ([`Ring::with_replicas_per_dc`]) the walk goes
+//! clockwise as before but takes a node only while its own DC still needs
+//! replicas, until every DC has its count (or has no more nodes). So a key
+//! has exactly `dc1=2,dc2=1` replicas where the counts say, and a lost DC
+//! never takes every copy of a key with it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -27,6 +35,16 @@ pub struct RingMember {
     pub id: NodeId,
     /// How many points the node owns: base vnodes times its weight.
     pub vnodes: u32,
+    /// The node's datacenter (`--dc`; [`crate::placement::quorum::DEFAULT_DC`]
+    /// when none is named).
+    pub dc: String,
+}
+
+impl RingMember {
+    /// A member of the default datacenter.
+    pub fn new(id: NodeId, vnodes: u32) -> RingMember {
+        RingMember { id, vnodes, dc: crate::placement::quorum::DEFAULT_DC.to_string() }
+    }
 }
 
 /// A point on the ring.
@@ -59,6 +77,9 @@ pub struct Ring {
     members: Vec<RingMember>,
     /// Every vnode point, sorted by (hash, member) so ties are deterministic.
     points: Vec<Point>,
+    /// Replicas per datacenter (NetworkTopologyStrategy); `None`: N over
+    /// the whole ring, whatever the DCs.
+    per_dc: Option<Arc<BTreeMap<String, usize>>>,
 }
 
 /// Position of a key on the ring.
@@ -81,7 +102,25 @@ impl Ring {
             .flat_map(|(member, m)| (0..m.vnodes).map(move |i| Point { hash: vnode_hash(&m.id, i), member }))
             .collect();
         points.sort_unstable();
-        Ok(Ring { members, points })
+        Ok(Ring { members, points, per_dc: None })
+    }
+
+    /// The same ring with replicas placed per datacenter: a key gets
+    /// `counts[dc]` replicas in each DC (fewer where a DC has fewer nodes),
+    /// and the `n` its callers pass is then their sum.
+    pub fn with_replicas_per_dc(mut self, counts: Option<Arc<BTreeMap<String, usize>>>) -> Ring {
+        self.per_dc = counts;
+        self
+    }
+
+    /// The replica count of every DC, when placement is per DC.
+    pub fn replicas_per_dc(&self) -> Option<&BTreeMap<String, usize>> {
+        self.per_dc.as_deref()
+    }
+
+    /// The datacenter of a member.
+    pub fn dc_of(&self, id: &NodeId) -> Option<&str> {
+        self.members.iter().find(|m| &m.id == id).map(|m| m.dc.as_str())
     }
 
     /// The members, in the order given.
@@ -94,11 +133,46 @@ impl Ring {
         u32::try_from(self.points.len()).unwrap_or(u32::MAX)
     }
 
-    /// The first `n` distinct physical nodes clockwise from the key (fewer
-    /// only if the ring has fewer members). The first is the key's primary.
+    /// The key's `n` replicas, in walk order from its position (fewer only
+    /// if the ring has fewer members). The first is the key's primary.
+    /// Placed per DC when the ring has counts per DC (then `n` is unused:
+    /// the counts say how many).
     pub fn preference_list(&self, key: &[u8], n: usize) -> Vec<NodeId> {
-        let wanted = n.min(self.members.len());
         let start = self.points.partition_point(|p| p.hash < key_hash(key));
+        self.pick(start, n).into_iter().map(|m| self.members[m].id.clone()).collect()
+    }
+
+    /// Every distinct member clockwise from the key, whatever the DCs: the
+    /// order sloppy quorum looks for stand-ins in.
+    pub fn walk(&self, key: &[u8]) -> Vec<NodeId> {
+        let start = self.points.partition_point(|p| p.hash < key_hash(key));
+        self.pick_any(start, self.members.len()).into_iter().map(|m| self.members[m].id.clone()).collect()
+    }
+
+    /// Every distinct replica set (sorted by id) that some arc of the ring
+    /// has for `n` replicas: the key ranges anti-entropy keeps a Merkle
+    /// tree for. Two arcs with the same replica set are one range.
+    pub fn replica_sets(&self, n: usize) -> BTreeSet<Vec<NodeId>> {
+        let mut sets = BTreeSet::new();
+        for start in 0..self.points.len() {
+            let mut set: Vec<NodeId> = self.pick(start, n).into_iter().map(|m| self.members[m].id.clone()).collect();
+            set.sort();
+            sets.insert(set);
+        }
+        sets
+    }
+
+    /// The replicas of the arc ending at point `start`, as member indexes.
+    fn pick(&self, start: usize, n: usize) -> Vec<usize> {
+        match &self.per_dc {
+            None => self.pick_any(start, n),
+            Some(counts) => self.pick_per_dc(start, counts),
+        }
+    }
+
+    /// The first `n` distinct members clockwise from point `start`.
+    fn pick_any(&self, start: usize, n: usize) -> Vec<usize> {
+        let wanted = n.min(self.members.len());
         let mut seen = BTreeSet::new();
         let mut list = Vec::with_capacity(wanted);
         for k in 0..self.points.len() {
@@ -107,32 +181,38 @@ impl Ring {
             }
             let member = self.points[(start + k) % self.points.len()].member;
             if seen.insert(member) {
-                list.push(self.members[member].id.clone());
+                list.push(member);
             }
         }
         debug_assert_eq!(list.len(), wanted);
         list
     }
 
-    /// Every distinct replica set (sorted by id) that some arc of the ring
-    /// has for `n` replicas: the key ranges anti-entropy keeps a Merkle
-    /// tree for. Two arcs with the same replica set are one range.
-    pub fn replica_sets(&self, n: usize) -> BTreeSet<Vec<NodeId>> {
-        let wanted = n.min(self.members.len());
-        let mut sets = BTreeSet::new();
-        for start in 0..self.points.len() {
-            let mut seen = BTreeSet::new();
-            for k in 0..self.points.len() {
-                if seen.len() == wanted {
-                    break;
-                }
-                seen.insert(self.points[(start + k) % self.points.len()].member);
-            }
-            let mut set: Vec<NodeId> = seen.iter().map(|m| self.members[*m].id.clone()).collect();
-            set.sort();
-            sets.insert(set);
+    /// NetworkTopologyStrategy: clockwise from `start`, a member is taken
+    /// while its DC still needs replicas.
+    fn pick_per_dc(&self, start: usize, counts: &BTreeMap<String, usize>) -> Vec<usize> {
+        let mut need: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in &self.members {
+            let wanted = counts.get(&m.dc).copied().unwrap_or(0);
+            let slot = need.entry(m.dc.as_str()).or_insert(0);
+            *slot = (*slot + 1).min(wanted);
         }
-        sets
+        let total: usize = need.values().sum();
+        let mut seen = BTreeSet::new();
+        let mut list = Vec::with_capacity(total);
+        for k in 0..self.points.len() {
+            if list.len() == total {
+                break;
+            }
+            let member = self.points[(start + k) % self.points.len()].member;
+            let left = need.get_mut(self.members[member].dc.as_str()).expect("every member's DC is counted");
+            if *left > 0 && seen.insert(member) {
+                *left -= 1;
+                list.push(member);
+            }
+        }
+        debug_assert_eq!(list.len(), total, "every DC got its replicas");
+        list
     }
 
     /// Fraction of the hash space each node owns as a primary (sums to 1).
@@ -188,7 +268,7 @@ mod tests {
     use super::*;
 
     fn ring(nodes: usize, vnodes: u32) -> Ring {
-        Ring::new((1..=nodes).map(|i| RingMember { id: NodeId::new(format!("n{i}")), vnodes }).collect()).unwrap()
+        Ring::new((1..=nodes).map(|i| RingMember::new(NodeId::new(format!("n{i}")), vnodes)).collect()).unwrap()
     }
 
     fn keys(count: usize) -> impl Iterator<Item = Vec<u8>> {
@@ -239,8 +319,7 @@ mod tests {
         for vnodes in [16u32, 64, 128, 256] {
             let ratios: Vec<f64> = (0..50)
                 .map(|c| {
-                    let members =
-                        (1..=5).map(|i| RingMember { id: NodeId::new(format!("c{c}-n{i}")), vnodes }).collect();
+                    let members = (1..=5).map(|i| RingMember::new(NodeId::new(format!("c{c}-n{i}")), vnodes)).collect();
                     Ring::new(members).unwrap().load_max_over_mean()
                 })
                 .collect();
@@ -270,9 +349,9 @@ mod tests {
     #[test]
     fn weight_scales_ownership() {
         let r = Ring::new(vec![
-            RingMember { id: NodeId::from("big"), vnodes: 128 },
-            RingMember { id: NodeId::from("a"), vnodes: 64 },
-            RingMember { id: NodeId::from("b"), vnodes: 64 },
+            RingMember::new(NodeId::from("big"), 128),
+            RingMember::new(NodeId::from("a"), 64),
+            RingMember::new(NodeId::from("b"), 64),
         ])
         .unwrap();
         let own = r.ownership();
@@ -302,10 +381,9 @@ mod tests {
     #[test]
     fn rejects_bad_member_lists() {
         assert_eq!(Ring::new(vec![]).unwrap_err(), RingError::Empty);
-        let dup =
-            vec![RingMember { id: NodeId::from("a"), vnodes: 1 }, RingMember { id: NodeId::from("a"), vnodes: 1 }];
+        let dup = vec![RingMember::new(NodeId::from("a"), 1), RingMember::new(NodeId::from("a"), 1)];
         assert_eq!(Ring::new(dup).unwrap_err(), RingError::Duplicate(NodeId::from("a")));
-        let zero = vec![RingMember { id: NodeId::from("a"), vnodes: 0 }];
+        let zero = vec![RingMember::new(NodeId::from("a"), 0)];
         assert_eq!(Ring::new(zero).unwrap_err(), RingError::NoVnodes(NodeId::from("a")));
     }
 
@@ -314,5 +392,47 @@ mod tests {
         let r = ring(1, 1);
         assert!((r.ownership()[&NodeId::from("n1")] - 1.0).abs() < 1e-12);
         assert!((r.load_max_over_mean() - 1.0).abs() < 1e-12);
+    }
+    fn two_dcs(per_dc: &[(&str, usize)]) -> Ring {
+        let members = (1..=6)
+            .map(|i| RingMember {
+                id: NodeId::new(format!("n{i}")),
+                vnodes: 64,
+                dc: if i <= 3 { "dc1" } else { "dc2" }.into(),
+            })
+            .collect();
+        let counts = per_dc.iter().map(|(dc, k)| (dc.to_string(), *k)).collect();
+        Ring::new(members).unwrap().with_replicas_per_dc(Some(Arc::new(counts)))
+    }
+
+    #[test]
+    fn per_dc_placement_gives_each_dc_its_count() {
+        let ring = two_dcs(&[("dc1", 2), ("dc2", 1)]);
+        for key in keys(500) {
+            let list = ring.preference_list(&key, 3);
+            let in_dc = |dc: &str| list.iter().filter(|n| ring.dc_of(n) == Some(dc)).count();
+            assert_eq!((list.len(), in_dc("dc1"), in_dc("dc2")), (3, 2, 1), "{key:?}: {list:?}");
+            assert_eq!(list.iter().collect::<BTreeSet<_>>().len(), 3, "distinct nodes");
+        }
+        for set in ring.replica_sets(3) {
+            assert_eq!(set.len(), 3, "every range has the full count: {set:?}");
+        }
+    }
+
+    #[test]
+    fn a_dc_with_fewer_nodes_than_its_count_gives_what_it_has() {
+        let ring = two_dcs(&[("dc1", 5), ("dc2", 0)]);
+        for key in keys(50) {
+            let list = ring.preference_list(&key, 5);
+            assert_eq!(list.len(), 3, "dc1 has three nodes");
+            assert!(list.iter().all(|n| ring.dc_of(n) == Some("dc1")));
+        }
+    }
+
+    #[test]
+    fn the_walk_ignores_dcs() {
+        let ring = two_dcs(&[("dc1", 1), ("dc2", 1)]);
+        assert_eq!(ring.walk(b"k").len(), 6);
+        assert_eq!(ring.walk(b"k")[0], ring.preference_list(b"k", 2)[0], "the primary leads both");
     }
 }

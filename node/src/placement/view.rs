@@ -18,13 +18,25 @@
 //! Strict quorum contacts the home replicas only, down or not (a down one
 //! simply fails). Sloppy quorum replaces every down home replica with the
 //! next healthy node clockwise (beyond the home replicas) on the current
-//! ring, which stores the write as a hint naming the home node.
+//! ring, which stores the write as a hint naming the home node; across
+//! datacenters the stand-in is the next healthy node of the home replica's
+//! own DC when there is one, so a hint does not cross a WAN it need not.
+//!
+//! A quorum word (`placement/quorum.rs`) becomes the plan's [`Requirement`]:
+//! one count over every target, or a majority group for the coordinator's
+//! DC (`local`) or for each DC (`each`), a target counting in the DC of the
+//! home replica it stands for. Every target is contacted whatever the word
+//! (writes reach every DC), except that a `local` read asks only its own
+//! DC's replicas, and every plan lists its own DC's targets first.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 
+use std::collections::BTreeMap;
+
 use crate::membership::gossip::{Change, Gossip, Liveness, RingStatus};
 use crate::node_id::NodeId;
+use crate::placement::quorum::{majority, Group, Quorum, Requirement, DEFAULT_DC};
 use crate::placement::ring::{Ring, RingMember};
 
 /// One node to contact for a key.
@@ -41,11 +53,16 @@ pub struct Target {
 pub struct Plan {
     /// Distinct nodes to contact.
     pub targets: Vec<Target>,
-    /// Successful answers needed.
-    pub required: usize,
+    /// Successful answers needed, by group.
+    pub need: Requirement,
 }
 
 impl Plan {
+    /// Successful answers needed in all.
+    pub fn required(&self) -> usize {
+        self.need.total()
+    }
+
     /// The target nodes, in order.
     pub fn nodes(&self) -> Vec<NodeId> {
         self.targets.iter().map(|t| t.node.clone()).collect()
@@ -66,31 +83,58 @@ pub struct View {
     pub future: Option<Arc<Ring>>,
     /// Members gossip marked down.
     pub down: BTreeSet<NodeId>,
-    /// Replicas per key.
+    /// How many replicas, where, and whether quorums are sloppy.
+    pub rules: Rules,
+    /// Every known member's datacenter.
+    pub dcs: BTreeMap<NodeId, String>,
+    /// This node's datacenter (the `local` of a quorum).
+    pub home_dc: String,
+}
+
+/// What the configuration asks of placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// Replicas per key (the sum of `per_dc` when that is set).
     pub n: usize,
+    /// Replicas per datacenter; `None`: N over the whole ring.
+    pub per_dc: Option<Arc<BTreeMap<String, usize>>>,
     /// Whether down home replicas are replaced by stand-ins.
     pub sloppy: bool,
 }
 
+impl Rules {
+    /// N replicas over the whole ring.
+    pub fn simple(n: usize, sloppy: bool) -> Rules {
+        Rules { n, per_dc: None, sloppy }
+    }
+}
+
 impl View {
     /// The view gossip describes.
-    pub fn from_gossip(gossip: &Gossip, n: usize, sloppy: bool) -> View {
+    pub fn from_gossip(gossip: &Gossip, rules: &Rules) -> View {
         let ring = |keep: fn(crate::membership::gossip::RingStatus) -> bool| {
             let members: Vec<RingMember> = gossip
                 .members()
                 .iter()
                 .filter(|(_, m)| keep(m.ring_status))
-                .map(|(id, m)| RingMember { id: id.clone(), vnodes: m.vnodes.max(1) })
+                .map(|(id, m)| RingMember { id: id.clone(), vnodes: m.vnodes.max(1), dc: m.dc.clone() })
                 .collect();
-            Ring::new(members).ok().map(Arc::new)
+            Ring::new(members).ok().map(|r| Arc::new(r.with_replicas_per_dc(rules.per_dc.clone())))
         };
+        let dcs: BTreeMap<NodeId, String> = gossip.members().iter().map(|(id, m)| (id.clone(), m.dc.clone())).collect();
+        let home_dc = dcs.get(gossip.me()).cloned().unwrap_or_else(|| DEFAULT_DC.to_string());
         let down =
             gossip.members().iter().filter(|(_, m)| m.liveness == Liveness::Down).map(|(id, _)| id.clone()).collect();
         let current = ring(|s| s.in_current_ring());
         let future = ring(|s| s.in_future_ring());
         // Outside a membership change both rings are one (one walk per request).
         let future = if Self::ring_ids(&current) == Self::ring_ids(&future) { current.clone() } else { future };
-        View { current, future, down, n, sloppy }
+        View { current, future, down, rules: rules.clone(), dcs, home_dc }
+    }
+
+    /// The datacenter of a member (the default for a stranger).
+    pub fn dc_of(&self, id: &NodeId) -> &str {
+        self.dcs.get(id).map_or(DEFAULT_DC, String::as_str)
     }
 
     /// Members of a ring, or none.
@@ -106,48 +150,120 @@ impl View {
     /// The key's home replicas on both rings (current first) and how many
     /// of them are extra (only on the future ring, or only on the current).
     pub fn homes(&self, key: &[u8]) -> (Vec<NodeId>, usize) {
-        let list = |ring: &Option<Arc<Ring>>| ring.as_ref().map(|r| r.preference_list(key, self.n)).unwrap_or_default();
-        let current = list(&self.current);
-        let same = matches!((&self.current, &self.future), (Some(c), Some(f)) if Arc::ptr_eq(c, f));
-        let future = if same { current.clone() } else { list(&self.future) };
-        let mut homes = current.clone();
-        homes.extend(future.iter().filter(|f| !current.contains(f)).cloned());
+        let (current, future) = self.home_lists(key);
+        let homes = union(&current, &future);
         let extra = homes.len().saturating_sub(current.len().max(future.len()));
         (homes, extra)
     }
 
+    /// The key's preference lists on the current and the future ring.
+    fn home_lists(&self, key: &[u8]) -> (Vec<NodeId>, Vec<NodeId>) {
+        let n = self.rules.n;
+        let list = |ring: &Option<Arc<Ring>>| ring.as_ref().map(|r| r.preference_list(key, n)).unwrap_or_default();
+        let current = list(&self.current);
+        let same = matches!((&self.current, &self.future), (Some(c), Some(f)) if Arc::ptr_eq(c, f));
+        let future = if same { current.clone() } else { list(&self.future) };
+        (current, future)
+    }
+
     /// Whom a write of `key` contacts, needing `w` acks on a stable ring.
     pub fn write_plan(&self, key: &[u8], w: usize) -> Plan {
-        self.plan(key, w)
+        self.plan(key, Quorum::Count(w), false)
     }
 
     /// Whom a read of `key` contacts, needing `r` replies on a stable ring.
     pub fn read_plan(&self, key: &[u8], r: usize) -> Plan {
-        self.plan(key, r)
+        self.plan(key, Quorum::Count(r), true)
     }
 
-    fn plan(&self, key: &[u8], quorum: usize) -> Plan {
-        let (homes, extra) = self.homes(key);
+    /// Whom a write of `key` contacts, and the acks `w` comes to.
+    pub fn write_plan_for(&self, key: &[u8], w: Quorum) -> Plan {
+        self.plan(key, w, false)
+    }
+
+    /// Whom a read of `key` contacts, and the replies `r` comes to.
+    pub fn read_plan_for(&self, key: &[u8], r: Quorum) -> Plan {
+        self.plan(key, r, true)
+    }
+
+    fn plan(&self, key: &[u8], quorum: Quorum, reading: bool) -> Plan {
+        let (current, future) = self.home_lists(key);
+        let homes = union(&current, &future);
         let mut targets: Vec<Target> = homes.iter().map(|h| Target { node: h.clone(), hint_for: None }).collect();
-        if self.sloppy {
+        if self.rules.sloppy {
             self.substitute_down(key, &homes, &mut targets);
         }
-        let required = (quorum + extra).min(targets.len()).max(1);
+        if reading && quorum == Quorum::Local {
+            targets.retain(|t| self.home_of(t) == self.home_dc);
+        }
+        // Own DC first: the order requests are sent in.
+        targets.sort_by_key(|t| self.home_of(t) != self.home_dc);
+        let need = self.requirement(quorum, &targets, &current, &future);
         debug_assert!(targets.iter().map(|t| &t.node).collect::<BTreeSet<_>>().len() == targets.len());
-        Plan { targets, required }
+        Plan { targets, need }
+    }
+
+    /// The DC a target counts in: its home replica's.
+    fn home_of(&self, target: &Target) -> &str {
+        self.dc_of(target.hint_for.as_ref().unwrap_or(&target.node))
+    }
+
+    /// What `quorum` comes to over `targets`. Every home only on one of the
+    /// two rings adds one to the count it is part of (see the module essay).
+    fn requirement(&self, quorum: Quorum, targets: &[Target], current: &[NodeId], future: &[NodeId]) -> Requirement {
+        let everyone: Vec<NodeId> = targets.iter().map(|t| t.node.clone()).collect();
+        let extra = union(current, future).len().saturating_sub(current.len().max(future.len()));
+        let count = |q: usize| Requirement::count(everyone.clone(), (q + extra).min(targets.len()).max(1));
+        match quorum {
+            Quorum::Count(q) => count(q),
+            Quorum::One => count(1),
+            Quorum::All => count(targets.len()),
+            Quorum::Local => Requirement { groups: vec![self.dc_group(&self.home_dc, targets, current, future)] },
+            Quorum::Each => {
+                let dcs = self.key_dcs(current, future);
+                Requirement { groups: dcs.iter().map(|dc| self.dc_group(dc, targets, current, future)).collect() }
+            }
+        }
+    }
+
+    /// A majority of `dc`'s replicas of the key, plus one per replica of
+    /// that DC only one ring has.
+    fn dc_group(&self, dc: &str, targets: &[Target], current: &[NodeId], future: &[NodeId]) -> Group {
+        let in_dc = |list: &[NodeId]| list.iter().filter(|n| self.dc_of(n) == dc).count();
+        let (now, then) = (in_dc(current), in_dc(future));
+        let extra = in_dc(&union(current, future)).saturating_sub(now.max(then));
+        let members: Vec<NodeId> = targets.iter().filter(|t| self.home_of(t) == dc).map(|t| t.node.clone()).collect();
+        Group { members, required: majority(now.max(then)) + extra }
+    }
+
+    /// The DCs that hold replicas of the key (each quorum's groups).
+    fn key_dcs(&self, current: &[NodeId], future: &[NodeId]) -> BTreeSet<String> {
+        union(current, future).iter().map(|n| self.dc_of(n).to_string()).collect()
     }
 
     /// Replaces each down home replica by the next healthy node clockwise
-    /// that is neither a home replica nor already a stand-in.
+    /// that is neither a home replica nor already a stand-in, one of the
+    /// home replica's own DC when there is one.
     fn substitute_down(&self, key: &[u8], homes: &[NodeId], targets: &mut [Target]) {
         let Some(ring) = &self.current else { return };
-        let walk = ring.preference_list(key, ring.members().len());
-        let mut spare = walk.into_iter().filter(|n| !homes.contains(n) && !self.down.contains(n));
+        let mut spare: Vec<NodeId> =
+            ring.walk(key).into_iter().filter(|n| !homes.contains(n) && !self.down.contains(n)).collect();
         for target in targets.iter_mut().filter(|t| self.down.contains(&t.node)) {
-            let Some(stand_in) = spare.next() else { break };
+            let dc = self.dc_of(&target.node);
+            let Some(at) = spare.iter().position(|s| self.dc_of(s) == dc).or((!spare.is_empty()).then_some(0)) else {
+                break;
+            };
+            let stand_in = spare.remove(at);
             target.hint_for = Some(std::mem::replace(&mut target.node, stand_in));
         }
     }
+}
+
+/// `a`, then what `b` adds, in order.
+fn union(a: &[NodeId], b: &[NodeId]) -> Vec<NodeId> {
+    let mut all = a.to_vec();
+    all.extend(b.iter().filter(|n| !a.contains(n)).cloned());
+    all
 }
 
 /// The gossip state of a running node and the view derived from it.
@@ -162,10 +278,8 @@ pub struct Membership {
     gossip: Mutex<Gossip>,
     /// The snapshot coordinators plan against.
     view: RwLock<Arc<View>>,
-    /// Replicas per key.
-    n: usize,
-    /// Sloppy quorum switch.
-    sloppy: bool,
+    /// Replicas per key, where, and the sloppy quorum switch.
+    rules: Rules,
     /// The ring the configuration names: what [`Membership::ring`] shows
     /// before gossip has placed anyone.
     configured: Arc<Ring>,
@@ -173,9 +287,10 @@ pub struct Membership {
 
 impl Membership {
     /// Wraps a gossip list; `configured` is the ring of the configured members.
-    pub fn new(gossip: Gossip, n: usize, sloppy: bool, configured: Ring) -> Membership {
-        let view = Arc::new(View::from_gossip(&gossip, n, sloppy));
-        Membership { gossip: Mutex::new(gossip), view: RwLock::new(view), n, sloppy, configured: Arc::new(configured) }
+    pub fn new(gossip: Gossip, rules: Rules, configured: Ring) -> Membership {
+        let view = Arc::new(View::from_gossip(&gossip, &rules));
+        let configured = Arc::new(configured.with_replicas_per_dc(rules.per_dc.clone()));
+        Membership { gossip: Mutex::new(gossip), view: RwLock::new(view), rules, configured }
     }
 
     /// The current ring (normal and leaving members) as gossip sees it; the
@@ -196,7 +311,7 @@ impl Membership {
         let mut gossip = self.gossip.lock().unwrap_or_else(|e| e.into_inner());
         let (out, changes) = f(&mut gossip);
         if force || !changes.is_empty() {
-            let view = Arc::new(View::from_gossip(&gossip, self.n, self.sloppy));
+            let view = Arc::new(View::from_gossip(&gossip, &self.rules));
             *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
         }
         (out, changes)
@@ -231,7 +346,7 @@ mod tests {
     }
 
     fn ring(ids: &[usize], vnodes: u32) -> Option<Arc<Ring>> {
-        Ring::new(ids.iter().map(|i| RingMember { id: id(*i), vnodes }).collect()).ok().map(Arc::new)
+        Ring::new(ids.iter().map(|i| RingMember::new(id(*i), vnodes)).collect()).ok().map(Arc::new)
     }
 
     fn view(current: &[usize], future: &[usize], down: &[usize], sloppy: bool) -> View {
@@ -239,8 +354,9 @@ mod tests {
             current: ring(current, 64),
             future: ring(future, 64),
             down: down.iter().map(|i| id(*i)).collect(),
-            n: 3,
-            sloppy,
+            rules: Rules::simple(3, sloppy),
+            dcs: BTreeMap::new(),
+            home_dc: DEFAULT_DC.to_string(),
         }
     }
 
@@ -254,7 +370,7 @@ mod tests {
         for key in keys(200) {
             let plan = v.write_plan(&key, 2);
             assert_eq!(plan.targets.len(), 3);
-            assert_eq!(plan.required, 2);
+            assert_eq!(plan.required(), 2);
             assert!(plan.targets.iter().all(|t| t.hint_for.is_none()));
         }
     }
@@ -268,7 +384,7 @@ mod tests {
             let homes = strict.homes(&key).0;
             assert_eq!(strict.write_plan(&key, 2).nodes(), homes, "strict: homes only");
             let plan = sloppy.write_plan(&key, 2);
-            assert_eq!(plan.required, 2);
+            assert_eq!(plan.required(), 2);
             assert_eq!(plan.targets.len(), 3);
             assert!(!plan.nodes().contains(&id(2)), "never the down node");
             if homes.contains(&id(2)) {
@@ -298,9 +414,9 @@ mod tests {
             if plan.nodes().contains(&id(5)) {
                 moved += 1;
                 assert_eq!(plan.targets.len(), 4);
-                assert_eq!(plan.required, 3, "W + 1 pending");
+                assert_eq!(plan.required(), 3, "W + 1 pending");
             } else {
-                assert_eq!((plan.targets.len(), plan.required), (3, 2));
+                assert_eq!((plan.targets.len(), plan.required()), (3, 2));
             }
         }
         eprintln!("joining 5th node is a pending replica for {moved} of 1000 keys");
@@ -332,7 +448,7 @@ mod tests {
         let common = w.intersection(&r).count();
         let w_only = w.len() - common;
         let r_only = r.len() - common;
-        write.required.saturating_sub(w_only) + read.required.saturating_sub(r_only) <= common
+        write.required().saturating_sub(w_only) + read.required().saturating_sub(r_only) <= common
     }
 
     /// Adding one node to n moves about 1/(n+1) of the (key, replica) pairs,
@@ -368,6 +484,7 @@ mod tests {
             heartbeat: 1,
             ring_status: status,
             vnodes: 8,
+            dc: "dc1".into(),
             suspected: false,
         };
         let config = GossipConfig { fanout: 1, fail_after_ms: 1_000 };
@@ -377,8 +494,64 @@ mod tests {
             &[digest(2, RingStatus::Leaving), digest(3, RingStatus::Joining), digest(4, RingStatus::Left)],
             0,
         );
-        let v = View::from_gossip(&g, 3, false);
+        let v = View::from_gossip(&g, &Rules::simple(3, false));
         assert_eq!(View::ring_ids(&v.current), vec![id(1), id(2)]);
         assert_eq!(View::ring_ids(&v.future), vec![id(1), id(3)]);
+    }
+    /// Six nodes, n1-n3 in dc1 and n4-n6 in dc2, two replicas per DC,
+    /// planned by a coordinator in dc1.
+    fn two_dcs(down: &[usize], sloppy: bool) -> View {
+        let dc = |i: usize| if i <= 3 { "dc1" } else { "dc2" }.to_string();
+        let members = (1..=6).map(|i| RingMember { id: id(i), vnodes: 64, dc: dc(i) }).collect();
+        let per_dc = Some(Arc::new([("dc1".to_string(), 2), ("dc2".to_string(), 2)].into()));
+        let ring = Some(Arc::new(Ring::new(members).unwrap().with_replicas_per_dc(per_dc.clone())));
+        View {
+            current: ring.clone(),
+            future: ring,
+            down: down.iter().map(|i| id(*i)).collect(),
+            rules: Rules { n: 4, per_dc, sloppy },
+            dcs: (1..=6).map(|i| (id(i), dc(i))).collect(),
+            home_dc: "dc1".into(),
+        }
+    }
+
+    #[test]
+    fn local_and_each_quorums_count_by_datacenter() {
+        let v = two_dcs(&[], false);
+        for key in keys(200) {
+            let local = v.write_plan_for(&key, Quorum::Local);
+            assert_eq!(local.targets.len(), 4, "a write reaches every DC");
+            assert!(local.targets[..2].iter().all(|t| v.dc_of(&t.node) == "dc1"), "own DC first");
+            assert_eq!(local.need.groups.len(), 1);
+            assert_eq!(local.need.groups[0].required, 2);
+            assert!(local.need.groups[0].members.iter().all(|m| v.dc_of(m) == "dc1"));
+            let each = v.write_plan_for(&key, Quorum::Each);
+            let dcs: Vec<(usize, usize)> = each.need.groups.iter().map(|g| (g.members.len(), g.required)).collect();
+            assert_eq!(dcs, vec![(2, 2), (2, 2)]);
+            let read = v.read_plan_for(&key, Quorum::Local);
+            assert!(
+                read.targets.len() == 2 && read.targets.iter().all(|t| v.dc_of(&t.node) == "dc1"),
+                "local reads stay home"
+            );
+            assert_eq!(v.write_plan_for(&key, Quorum::All).required(), 4);
+            assert_eq!(v.write_plan_for(&key, Quorum::One).required(), 1);
+        }
+    }
+
+    #[test]
+    fn a_stand_in_stays_in_its_home_replicas_datacenter() {
+        let v = two_dcs(&[5], true);
+        let mut substituted = 0;
+        for key in keys(300) {
+            let plan = v.write_plan_for(&key, Quorum::Each);
+            for t in plan.targets.iter().filter(|t| t.hint_for.is_some()) {
+                substituted += 1;
+                assert_eq!(t.hint_for, Some(id(5)));
+                assert_eq!(v.dc_of(&t.node), "dc2", "{key:?}: {plan:?}");
+            }
+            let group = plan.need.groups.iter().find(|g| g.members.iter().any(|m| v.dc_of(m) == "dc2")).unwrap();
+            assert_eq!(group.members.len(), 2, "the stand-in counts for dc2");
+        }
+        assert!(substituted > 50, "n5 is a home replica of about 2/3 of keys");
     }
 }

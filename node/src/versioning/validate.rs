@@ -7,6 +7,7 @@
 //! coordinator only starts once validation returned a [`ValidWrite`] or
 //! [`ValidRead`].
 
+use crate::placement::quorum::{BadQuorumWord, Quorum};
 use crate::versioning::context::{self, ContextError};
 use crate::versioning::vclock::VClock;
 
@@ -40,6 +41,9 @@ pub enum InvalidRequest {
         /// The replication factor.
         n: usize,
     },
+    /// A quorum word that is not one of the known ones.
+    #[error(transparent)]
+    BadQuorumWord(#[from] BadQuorumWord),
     /// The context bytes do not decode.
     #[error("malformed context: {0}")]
     MalformedContext(#[from] ContextError),
@@ -51,9 +55,9 @@ pub struct Limits {
     /// Replication factor (upper bound for W and R).
     pub n: usize,
     /// Default W when the request does not override it.
-    pub w: usize,
+    pub w: Quorum,
     /// Default R when the request does not override it.
-    pub r: usize,
+    pub r: Quorum,
     /// Largest accepted value.
     pub max_value_bytes: usize,
 }
@@ -64,14 +68,14 @@ pub struct ValidWrite {
     /// The clock of the client's context (empty: blind write).
     pub context: VClock,
     /// The write quorum to wait for.
-    pub w: usize,
+    pub w: Quorum,
 }
 
 /// A read that passed validation.
 #[derive(Debug, Clone, Copy)]
 pub struct ValidRead {
     /// The read quorum to wait for.
-    pub r: usize,
+    pub r: Quorum,
 }
 
 /// Checks a Put (`value: Some`) or a Delete (`value: None`).
@@ -80,7 +84,7 @@ pub fn write(
     key: &[u8],
     value: Option<&[u8]>,
     context: &[u8],
-    w: Option<u32>,
+    w: Asked,
 ) -> Result<ValidWrite, InvalidRequest> {
     check_key(key)?;
     if let Some(value) = value {
@@ -94,7 +98,7 @@ pub fn write(
 }
 
 /// Checks a Get.
-pub fn read(limits: &Limits, key: &[u8], r: Option<u32>) -> Result<ValidRead, InvalidRequest> {
+pub fn read(limits: &Limits, key: &[u8], r: Asked) -> Result<ValidRead, InvalidRequest> {
     check_key(key)?;
     Ok(ValidRead { r: quorum("r", r, limits.r, limits.n)? })
 }
@@ -107,41 +111,70 @@ fn check_key(key: &[u8]) -> Result<(), InvalidRequest> {
     }
 }
 
-fn quorum(name: &'static str, requested: Option<u32>, default: usize, n: usize) -> Result<usize, InvalidRequest> {
-    let Some(got) = requested else {
-        return Ok(default);
-    };
-    let q = got as usize;
-    if q == 0 || q > n {
-        return Err(InvalidRequest::BadQuorum { name, got, n });
+/// A request's own quorum, as the wire carries it: a number (`w`, `r`)
+/// and a word (`w_quorum`, `r_quorum`), the word winning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// The number asked for, if any.
+    pub count: Option<u32>,
+    /// The word asked for, if any (`local`, `each`, `one`, `all`, or a number).
+    pub word: Option<String>,
+}
+
+impl Asked {
+    /// A request that asks for `count` replicas.
+    pub fn count(count: u32) -> Asked {
+        Asked { count: Some(count), word: None }
     }
-    Ok(q)
+}
+
+fn quorum(name: &'static str, asked: Asked, default: Quorum, n: usize) -> Result<Quorum, InvalidRequest> {
+    let q = match (asked.word, asked.count) {
+        (Some(word), _) => word.parse::<Quorum>()?,
+        (None, Some(0)) => return Err(InvalidRequest::BadQuorum { name, got: 0, n }),
+        (None, Some(got)) => Quorum::Count(got as usize),
+        (None, None) => return Ok(default),
+    };
+    match q.count() {
+        Some(k) if k > n => Err(InvalidRequest::BadQuorum { name, got: u32::try_from(k).unwrap_or(u32::MAX), n }),
+        _ => Ok(q),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { n: 3, w: 2, r: 2, max_value_bytes: 10 };
+    const LIMITS: Limits = Limits { n: 3, w: Quorum::Count(2), r: Quorum::Count(2), max_value_bytes: 10 };
+    const NONE: Asked = Asked { count: None, word: None };
+
+    fn some(count: u32) -> Asked {
+        Asked::count(count)
+    }
 
     #[test]
     fn accepts_good_writes_with_defaults_and_overrides() {
-        let ok = write(&LIMITS, b"k", Some(b"v"), b"", None).unwrap();
-        assert_eq!(ok.w, 2);
+        let ok = write(&LIMITS, b"k", Some(b"v"), b"", NONE).unwrap();
+        assert_eq!(ok.w, Quorum::Count(2));
         assert!(ok.context.is_empty());
-        assert_eq!(write(&LIMITS, b"k", None, b"", Some(3)).unwrap().w, 3);
-        assert_eq!(read(&LIMITS, &[7; MAX_KEY_BYTES], Some(1)).unwrap().r, 1);
+        assert_eq!(write(&LIMITS, b"k", None, b"", some(3)).unwrap().w, Quorum::Count(3));
+        assert_eq!(read(&LIMITS, &[7; MAX_KEY_BYTES], some(1)).unwrap().r, Quorum::Count(1));
+        let local = Asked { count: Some(3), word: Some("local".into()) };
+        assert_eq!(read(&LIMITS, b"k", local).unwrap().r, Quorum::Local, "the word wins");
     }
 
     #[test]
     fn rejects_bad_writes() {
         let msg = |r: Result<ValidWrite, InvalidRequest>| r.unwrap_err().to_string();
-        assert_eq!(msg(write(&LIMITS, b"", Some(b"v"), b"", None)), "key must not be empty");
-        assert!(msg(write(&LIMITS, &[0; 1025], Some(b"v"), b"", None)).contains("1025 bytes"));
-        assert!(msg(write(&LIMITS, b"k", Some(&[0; 11]), b"", None)).contains("limit is 10"));
-        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", Some(4))).contains("w must be between 1 and n=3"));
-        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", Some(0))).contains("got 0"));
-        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"junk", None)).starts_with("malformed context: "));
-        assert!(read(&LIMITS, b"k", Some(4)).is_err());
+        assert_eq!(msg(write(&LIMITS, b"", Some(b"v"), b"", NONE)), "key must not be empty");
+        assert!(msg(write(&LIMITS, &[0; 1025], Some(b"v"), b"", NONE)).contains("1025 bytes"));
+        assert!(msg(write(&LIMITS, b"k", Some(&[0; 11]), b"", NONE)).contains("limit is 10"));
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", some(4))).contains("w must be between 1 and n=3"));
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", some(0))).contains("got 0"));
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"junk", NONE)).starts_with("malformed context: "));
+        assert!(read(&LIMITS, b"k", some(4)).is_err());
+        let word = |w: &str| Asked { count: None, word: Some(w.into()) };
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", word("most"))).contains("\"most\""));
+        assert!(msg(write(&LIMITS, b"k", Some(b"v"), b"", word("4"))).contains("w must be between 1 and n=3"));
     }
 }

@@ -401,7 +401,7 @@ mod tests {
     }
 
     fn member(id: &str) -> RingMember {
-        RingMember { id: NodeId::from(id), vnodes: 8 }
+        RingMember::new(NodeId::from(id), 8)
     }
 
     fn set(value: &str, node: &str, counter: u64) -> SiblingSet {

@@ -42,6 +42,14 @@ TEST_CORRUPT_CAMPAIGN_FLAGS ?= --workload set --resolution siblings --quorums "2
 #   invoked in a latency window must be slower by at least the injected
 #   50 ms (median), measured through the cluster, and strict quorums valid.
 TEST_LATENCY_CAMPAIGN_FLAGS ?= --quorums "2,2" --nemesis latency --time-limit 10 --quiet 2 --seed 7 --expect-anomalies
+# - two datacenters on Docker: 6 containers, n1-n3 in dc1 and n4-n6 in dc2,
+#   2 replicas of every key in each; the WAN's faults through the link
+#   proxies (a DC's own links untouched). Local quorums: reads across the
+#   cut DCs miss writes, reads at home miss none, and a WAN delay does not
+#   reach a local write; each-quorum writes are unavailable while cut and
+#   wait for the WAN when it is slow (workbench/src/expect_dc.rs).
+TEST_DC_CAMPAIGN_FLAGS ?= --nodes 6 --dcs 2 --replicas-per-dc 2 --quorums "local,local each,local" \
+	--nemesis dc-partition,wan-latency --time-limit 10 --quiet 2 --expect-anomalies
 # - power loss on Docker: the node's data directory on lazyfs; a power
 #   loss SIGKILLs a node and drops every write it had not synced. With one
 #   replica per key and --fsync never acknowledged adds are lost (and the
@@ -71,6 +79,14 @@ SIM_TEST_POWER_FLAGS ?= --backend sim --workload set --resolution siblings --n 1
 # 132 of 608 under siblings). 8 runs of 5 s, about 22 s on a loaded 2-core machine.
 SIM_TEST_PREFIX_FLAGS ?= --backend sim --workload prefix --resolution lww,siblings --quorums "1,1 2,2" --nemesis none,partition \
 	--time-limit 5 --quiet 1 --expect-anomalies
+# Two datacenters of 3 nodes, 2 replicas per DC (N=4): local, each and a
+# global strict quorum (W=3 R=2) under a cut WAN, a lost DC and a slow WAN.
+# Local reads across the cut miss writes and at home miss none; each-quorum
+# writes are unavailable while cut; the surviving DC serves (local) while the
+# other is down; the strict global quorum serves no stale read; a slow WAN
+# delays each-quorum writes, never local ones. 9 runs of 12 s simulated.
+SIM_TEST_DC_FLAGS ?= --backend sim --nodes 6 --dcs 2 --replicas-per-dc 2 --quorums "local,local each,local 3,2" \
+	--nemesis dc-partition,dc-outage,wan-latency --time-limit 10 --quiet 2 --expect-anomalies
 
 # The planted-bug sweep: the same 50 seeds of 5 nodes, N=3 W=2 R=2, under
 # partitions, first on a workbench whose simulated nodes answer a write
@@ -170,6 +186,7 @@ e2e-test: build image
 	$(WORKBENCH) campaign --name ci-peers-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_PEERS_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-corrupt-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_CORRUPT_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-latency-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_LATENCY_CAMPAIGN_FLAGS)
+	$(WORKBENCH) campaign --name ci-dc-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_DC_CAMPAIGN_FLAGS)
 	$(WORKBENCH) campaign --name ci-power-never-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_POWER_CAMPAIGN_FLAGS) \
 	  $(TEST_POWER_ONE_REPLICA_FLAGS) --fsync never
 	$(WORKBENCH) campaign --name ci-power-always-$$(date -u +%Y%m%dT%H%M%SZ) --backend docker $(TEST_POWER_CAMPAIGN_FLAGS) \
@@ -188,6 +205,7 @@ sim-test: build
 	$(WORKBENCH) campaign --name ci-sim-power-never-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_POWER_FLAGS) --fsync never
 	$(WORKBENCH) campaign --name ci-sim-power-always-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_POWER_FLAGS) --fsync always
 	$(WORKBENCH) campaign --name ci-sim-prefix-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_PREFIX_FLAGS)
+	$(WORKBENCH) campaign --name ci-sim-dc-$$(date -u +%Y%m%dT%H%M%SZ) $(SIM_TEST_DC_FLAGS)
 
 # The planted build goes to its own file name, and the clean one is rebuilt
 # at once (cargo keeps both variants' artifacts, so the switch back only

@@ -99,11 +99,13 @@
 //! same standard through their counts, since their verdict cannot fail by
 //! design.
 
+mod availability_by_dc;
 mod clock_rows;
 mod explain;
 mod frontier;
 mod hint_homes;
 mod observe;
+mod stale_by_dc;
 mod understood;
 mod visibility_pairs;
 

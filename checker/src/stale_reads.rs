@@ -40,7 +40,7 @@ pub const NAME: &str = "stale-reads";
 pub const MAX_EXAMPLES: usize = 5;
 
 /// One step of the time-ordered merge of acks and reads.
-enum Event<'o, 'a> {
+pub(crate) enum Event<'o, 'a> {
     /// A write became acknowledged.
     Ack(&'o Ack<'a>),
     /// A read began.
@@ -80,13 +80,17 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
             }
         }
     }
-    observed.not_understood.judge(figures(run, observed, checked, stale_count, stale))
+    let mut result = figures(run, observed, checked, stale_count, stale);
+    if let Some(split) = crate::stale_by_dc::split(run, observed) {
+        result = result.with("by_dc", split);
+    }
+    observed.not_understood.judge(result)
 }
 
 /// Acks at their acknowledgement time, reads at their invocation time; on a
 /// tie the read goes first, because only writes acked *strictly before* the
 /// read began are owed to it.
-fn merged<'o, 'a>(observed: &'o Observed<'a>) -> Vec<Event<'o, 'a>> {
+pub(crate) fn merged<'o, 'a>(observed: &'o Observed<'a>) -> Vec<Event<'o, 'a>> {
     let mut events: Vec<(u64, u8, u64, Event<'o, 'a>)> = Vec::new();
     for ack in &observed.acks {
         events.push((ack.ack_time, 1, ack.index, Event::Ack(ack)));

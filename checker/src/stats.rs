@@ -23,6 +23,9 @@
 //! with no client ops at all, which is `unknown`: an empty run is not a
 //! healthy one, and a report of 100% availability over zero requests would
 //! be a claim without evidence.
+//!
+//! Across datacenters `by_dc` splits the counts by the client's DC and by
+//! what its DC suffered at the invocation (`crate::availability_by_dc`).
 
 use std::collections::BTreeMap;
 
@@ -92,7 +95,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Counts outcomes overall, per `f` and per phase.
-pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
+pub fn check(history: &History, run: &history::RunConfig) -> CheckResult {
     let phases = Phases::of(history);
     let mut all = Counts::default();
     // Keyed by borrowed names: no allocation per op.
@@ -119,6 +122,9 @@ pub fn check(history: &History, _run: &history::RunConfig) -> CheckResult {
         .with("by_f", to_json_map(&by_f))
         .with("by_phase", to_json_map(&by_phase))
         .with("offered_load", offered_load(history));
+    if let Some(by_dc) = crate::availability_by_dc::split(history, run) {
+        result = result.with("by_dc", by_dc);
+    }
     if all.total() == 0 {
         result = result.with("reason", json!("the history has no client ops"));
     }

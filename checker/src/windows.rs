@@ -37,7 +37,7 @@ fn classify(f: &str, value: &serde_json::Value) -> Option<(&'static str, bool)> 
         "clock-bump" if value.get("mode").and_then(|m| m.as_str()) == Some("strobe") => return None,
         "clock-bump" => ("clock", true),
         "clock-reset" => ("clock", false),
-        "start-latency" => ("latency", true),
+        "start-latency" | "start-wan-latency" => ("latency", true),
         "stop-latency" => ("latency", false),
         "join" => ("membership", true),
         "leave" => ("membership", false),

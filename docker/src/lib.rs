@@ -200,6 +200,10 @@ pub trait LinkFaults: Send + Sync {
     /// Adds `delay_ms` (with `jitter_ms` of spread) and `loss_pct` loss on
     /// every link of each of `nodes`, both ways.
     async fn slow(&self, nodes: &[String], delay_ms: u64, jitter_ms: u64, loss_pct: u32) -> Result<serde_json::Value>;
+    /// Adds `delay_ms` (with `jitter_ms` of spread) on each directed link
+    /// given, and on no other: the WAN between datacenters, where a node's
+    /// links inside its own DC keep their speed.
+    async fn slow_links(&self, links: &[(String, String)], delay_ms: u64, jitter_ms: u64) -> Result<serde_json::Value>;
     /// Every link back to the backend's base latency and no loss.
     async fn unslow(&self) -> Result<serde_json::Value>;
 }

@@ -45,18 +45,21 @@ pub struct LinkPlan {
     holds: BTreeSet<(String, String)>,
     /// Slowed nodes: `(delay_ms, jitter_ms, loss_pct)` on every link of each.
     slowed: BTreeMap<String, (u64, u64, u32)>,
+    /// Slowed directed links (`from`, `to`): `(delay_ms, jitter_ms)` (the WAN).
+    slowed_links: BTreeMap<(String, String), (u64, u64)>,
 }
 
 impl LinkPlan {
     /// The fault `from -> to` must have now.
     pub fn fault(&self, from: &str, to: &str) -> LinkFault {
         let mut fault = LinkFault::default();
-        let slow = self.slowed.get(from).or_else(|| self.slowed.get(to));
+        let link = self.slowed_links.get(&(from.to_string(), to.to_string())).map(|(d, j)| (*d, *j, 0));
+        let slow = self.slowed.get(from).or_else(|| self.slowed.get(to)).copied().or(link);
         if let Some((delay_ms, jitter_ms, loss_pct)) = slow {
-            fault.latency_ms = *delay_ms;
-            fault.jitter_ms = *jitter_ms;
+            fault.latency_ms = delay_ms;
+            fault.jitter_ms = jitter_ms;
             fault.distribution = Distribution::Normal;
-            fault.loss_pct = f64::from(*loss_pct);
+            fault.loss_pct = f64::from(loss_pct);
         }
         fault.blackhole = self.cuts.contains(&(from.to_string(), to.to_string()));
         fault.hold = self.holds.contains(&ordered(from, to));
@@ -177,9 +180,23 @@ impl<F: ProxyFleet> LinkFaults for F {
         .await)
     }
 
+    async fn slow_links(&self, links: &[(String, String)], delay_ms: u64, jitter_ms: u64) -> Result<Value> {
+        Ok(replan(self, |plan| {
+            plan.slowed_links.extend(links.iter().map(|l| (l.clone(), (delay_ms, jitter_ms))));
+            json!({
+                "latency_ms": delay_ms,
+                "jitter_ms": jitter_ms,
+                "distribution": "normal",
+                "links": links.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>(),
+            })
+        })
+        .await)
+    }
+
     async fn unslow(&self) -> Result<Value> {
         let mut done = replan(self, |plan| {
             plan.slowed.clear();
+            plan.slowed_links.clear();
             json!({})
         })
         .await;
@@ -205,6 +222,10 @@ mod tests {
         assert!(plan.fault("n2", "n3").is_healthy());
         plan.holds.insert(("n2".into(), "n3".into()));
         assert!(plan.fault("n3", "n2").hold && plan.fault("n2", "n3").hold, "a hold is both ways");
+        plan.slowed_links.insert(("n3".into(), "n4".into()), (120, 24));
+        let wan = plan.fault("n3", "n4");
+        assert!(wan.latency_ms == 120 && wan.jitter_ms == 24 && wan.loss_pct == 0.0, "{wan:?}");
+        assert!(plan.fault("n4", "n3").is_healthy(), "a slowed link is slow its own way only");
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod op;
 mod recorder;
 mod replica;
 mod run;
+mod topology;
 mod version;
 mod wars;
 
@@ -34,6 +35,7 @@ pub use op::{History, Op, OpPair, OpType, Process, Sibling, SiblingRef};
 pub use recorder::{ElapsedNs, Recorder};
 pub use replica::{read_replica_reads, ReplicaRead};
 pub use run::{Resolution, RunConfig};
+pub use topology::Topology;
 pub use version::{Dot, Version};
 pub use wars::{read_wars, LegSamples, NodeWars, WarsError, WarsFile};
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Knobs, RunLabels};
+use crate::{Knobs, RunLabels, Topology};
 
 /// How the store resolves concurrent writes; decides what "covers" means.
 /// The node's `--resolution` takes the same values (`sim/tests/mirrors.rs`).
@@ -103,6 +103,9 @@ pub struct RunConfig {
     /// The run's name, store, repetition and the flags given to the nodes.
     #[serde(flatten)]
     pub labels: RunLabels,
+    /// Datacenters and quorum words (all absent for one DC with numbers).
+    #[serde(flatten)]
+    pub topology: Topology,
     /// Fields this version does not know, kept so a rewrite loses nothing.
     /// (Declared last: the typed fields above take their keys first.)
     #[serde(flatten)]

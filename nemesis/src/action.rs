@@ -110,8 +110,18 @@ pub enum Action {
         /// Packet loss, percent.
         loss_pct: u32,
     },
-    /// Remove the netem qdisc from every node.
+    /// Remove the netem qdisc from every node (and any WAN delay).
     StopLatency,
+    /// Slow every link between two different datacenters, both ways;
+    /// links inside a DC keep their speed (`wan-latency`).
+    StartWanLatency {
+        /// The nodes of each DC.
+        dcs: Vec<Vec<String>>,
+        /// Mean added delay, ms.
+        delay_ms: u64,
+        /// Spread of the delay, ms.
+        jitter_ms: u64,
+    },
     /// Start a fresh node that joins the ring (its ranges stream in).
     Join {
         /// Its id, past every name the run has used.
@@ -157,6 +167,7 @@ impl Action {
             Action::ClockReset { .. } => "clock-reset",
             Action::StartLatency { .. } => "start-latency",
             Action::StopLatency => "stop-latency",
+            Action::StartWanLatency { .. } => "start-wan-latency",
             Action::Join { .. } => "join",
             Action::Leave { .. } => "leave",
             Action::Corrupt { .. } => "corrupt",
@@ -172,6 +183,7 @@ impl Action {
                 | Action::PowerLoss { .. }
                 | Action::Pause { .. }
                 | Action::StartLatency { .. }
+                | Action::StartWanLatency { .. }
                 | Action::Join { .. }
                 | Action::Corrupt { .. }
         ) || matches!(self, Action::ClockBump { mode, .. } if mode != "strobe")

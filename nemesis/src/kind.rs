@@ -36,10 +36,18 @@ pub enum NemesisKind {
     /// synced (a lazy filesystem on Docker; the simulator's kill), restart
     /// it later on what survived.
     PowerLoss,
+    /// Every link between one datacenter and the others cut (both ways, or
+    /// one way); needs `--dcs` 2 or more.
+    DcPartition,
+    /// Links between datacenters slowed by 50-150 ms with jitter, links
+    /// inside a DC untouched; needs `--dcs` and a backend with its own links.
+    WanLatency,
+    /// Every node of one datacenter killed, restarted later.
+    DcOutage,
 }
 
 /// Every kind, in the order `--help` lists them.
-pub const ALL_KINDS: [NemesisKind; 10] = [
+pub const ALL_KINDS: [NemesisKind; 13] = [
     NemesisKind::None,
     NemesisKind::Partition,
     NemesisKind::Kill,
@@ -50,6 +58,9 @@ pub const ALL_KINDS: [NemesisKind; 10] = [
     NemesisKind::PartitionHold,
     NemesisKind::Corrupt,
     NemesisKind::PowerLoss,
+    NemesisKind::DcPartition,
+    NemesisKind::WanLatency,
+    NemesisKind::DcOutage,
 ];
 
 impl NemesisKind {
@@ -66,6 +77,9 @@ impl NemesisKind {
             NemesisKind::PartitionHold => "partition-hold",
             NemesisKind::Corrupt => "corrupt",
             NemesisKind::PowerLoss => "power-loss",
+            NemesisKind::DcPartition => "dc-partition",
+            NemesisKind::WanLatency => "wan-latency",
+            NemesisKind::DcOutage => "dc-outage",
         }
     }
 
@@ -82,7 +96,15 @@ impl NemesisKind {
             NemesisKind::PartitionHold => Some(docker::Fault::Partition),
             NemesisKind::Corrupt => Some(docker::Fault::Corrupt),
             NemesisKind::PowerLoss => Some(docker::Fault::PowerLoss),
+            NemesisKind::DcPartition => Some(docker::Fault::Partition),
+            NemesisKind::WanLatency => Some(docker::Fault::Latency),
+            NemesisKind::DcOutage => Some(docker::Fault::Kill),
         }
+    }
+
+    /// Whether this kind acts on whole datacenters (and needs several).
+    pub fn needs_datacenters(self) -> bool {
+        matches!(self, NemesisKind::DcPartition | NemesisKind::WanLatency | NemesisKind::DcOutage)
     }
 
     /// The name of the random stream this kind's schedule is drawn from:

@@ -15,7 +15,9 @@
 //! and restart, pause and resume, clock skew (libfaketime: bump, strobe,
 //! reset), latency/loss (tc netem) and membership (nodes join with range
 //! streaming and leave with `Admin.Leave`) and file faults on a killed node
-//! (`corrupt`: bits flipped in, or a cut of, a WAL segment or SSTable). Kills and pauses hit one node, a
+//! (`corrupt`: bits flipped in, or a cut of, a WAL segment or SSTable), and
+//! faults on whole datacenters ([`datacenter`]: a cut or slow WAN, a DC
+//! outage). Kills and pauses hit one node, a
 //! minority, or the home replicas of one key ([`targets`]). Several compose in one run
 //! ([`Composition`]), each on its own seeded schedule.
 //!
@@ -26,6 +28,7 @@
 pub mod action;
 pub mod clock;
 pub mod corrupt;
+pub mod datacenter;
 mod error;
 mod execute;
 pub mod grudge;

@@ -64,6 +64,9 @@ pub async fn perform(action: &Action, cluster: &dyn Cluster, state: &Mutex<Fault
             start_latency(cluster, state, nodes, (*delay_ms, *jitter_ms, *loss_pct)).await
         }
         Action::StopLatency => stop_latency(cluster, state).await,
+        Action::StartWanLatency { dcs, delay_ms, jitter_ms } => {
+            start_wan_latency(cluster, state, dcs, (*delay_ms, *jitter_ms)).await
+        }
         Action::Join { node } => join(cluster, state, node).await,
         Action::Leave { node } => leave(cluster, state, node).await,
         Action::Corrupt { node, target, damage, file_pick, offset_pick, mask } => {
@@ -367,6 +370,31 @@ async fn start_latency(
         partition::run_sh(cluster, node, &command).await.map_err(|e| netem_missing(cluster, e))?;
     }
     Ok(json!({"nodes": nodes, "command": command}))
+}
+
+/// Slows the links between datacenters only. `tc netem` on a node's
+/// interface slows every peer alike, so this needs the backend's own links.
+async fn start_wan_latency(
+    cluster: &dyn Cluster,
+    state: &Mutex<FaultState>,
+    dcs: &[Vec<String>],
+    (delay_ms, jitter_ms): (u64, u64),
+) -> Result<Value, NemesisError> {
+    ensure(cluster, Fault::Latency, "wan-latency")?;
+    let Some(native) = cluster.link_faults() else {
+        return Err(NemesisError::Unsupported {
+            backend: cluster.backend(),
+            fault: "wan-latency: slowing only the links between datacenters needs the backend's own links (the simulator, or link proxies)".into(),
+        });
+    };
+    let links: Vec<(String, String)> = {
+        let mut s = state.lock().await;
+        s.latency = true;
+        let links = crate::datacenter::wan_links(dcs);
+        links.into_iter().filter(|(a, b)| !s.gone(a) && !s.gone(b)).collect()
+    };
+    let done = native.slow_links(&links, delay_ms, jitter_ms).await?;
+    Ok(json!({"dcs": dcs, "delay_ms": delay_ms, "jitter_ms": jitter_ms, "mechanism": native.mechanism(), "done": done}))
 }
 
 /// `tc` says "Specified qdisc kind is unknown" when the host kernel has no

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, ScheduledAction};
 use crate::kind::NemesisKind;
-use crate::{clock, corrupt, membership, netem, partition_plan, targets};
+use crate::{clock, corrupt, datacenter, membership, netem, partition_plan, targets};
 
 /// The whole plan of one nemesis kind for one run.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,6 +63,9 @@ pub struct Scope<'a> {
     pub nodes: &'a [String],
     /// The workload's key space (targets of "primaries of a key"); empty: none.
     pub keys: &'a [String],
+    /// The nodes of each datacenter; empty for one DC (the DC nemeses then
+    /// schedule nothing).
+    pub dcs: &'a [Vec<String>],
 }
 
 /// The actions of one fault window starting at `start_ms` and held until
@@ -97,6 +100,9 @@ fn window(kind: NemesisKind, scope: Scope<'_>, start_ms: u64, end_ms: u64, rng: 
         NemesisKind::Clock => clock::window(nodes, start_ms, end_ms, rng),
         NemesisKind::Latency => netem::window(nodes, start_ms, end_ms, rng),
         NemesisKind::Corrupt => corrupt::window(nodes, start_ms, end_ms, rng),
+        NemesisKind::DcPartition => datacenter::partition_window(scope.dcs, start_ms, end_ms, rng),
+        NemesisKind::WanLatency => datacenter::wan_window(scope.dcs, start_ms, end_ms, rng),
+        NemesisKind::DcOutage => datacenter::outage_window(scope.dcs, start_ms, end_ms, rng),
     }
 }
 
@@ -156,6 +162,11 @@ mod tests {
         (1..=n).map(|i| format!("n{i}")).collect()
     }
 
+    /// Three nodes in two DCs, so the DC nemeses have something to do.
+    fn dcs() -> Vec<Vec<String>> {
+        vec![vec!["n1".into()], vec!["n2".into(), "n3".into()]]
+    }
+
     fn keys() -> Vec<String> {
         (0..10).map(|i| format!("k{i}")).collect()
     }
@@ -163,7 +174,7 @@ mod tests {
     /// `plan` over three nodes and ten keys.
     fn plan3(kind: NemesisKind, fault_phase_ms: u64, seed: u64) -> Schedule {
         let (nodes, keys) = (nodes(), keys());
-        let scope = Scope { nodes: &nodes, keys: &keys };
+        let scope = Scope { nodes: &nodes, keys: &keys, dcs: &dcs() };
         plan(kind, scope, fault_phase_ms, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(seed))
     }
 
@@ -209,7 +220,7 @@ mod tests {
     fn composition_keeps_each_schedule_as_it_was_alone() {
         let rng = |k: NemesisKind| ChaCha8Rng::seed_from_u64(7 ^ k.as_str().len() as u64);
         let (nodes, keys) = (nodes(), keys());
-        let scope = Scope { nodes: &nodes, keys: &keys };
+        let scope = Scope { nodes: &nodes, keys: &keys, dcs: &dcs() };
         let alone = plan_all(&[NemesisKind::Kill], scope, 20_000, Rhythm::default(), rng);
         let both = plan_all(&[NemesisKind::Clock, NemesisKind::Kill], scope, 20_000, Rhythm::default(), rng);
         assert_eq!(both.len(), 2);
@@ -225,7 +236,7 @@ mod tests {
     /// The membership schedule over `n` nodes and no keys.
     fn membership(n: usize, seed: u64) -> Schedule {
         let nodes = nodes_n(n);
-        let scope = Scope { nodes: &nodes, keys: &[] };
+        let scope = Scope { nodes: &nodes, keys: &[], dcs: &[] };
         plan(NemesisKind::Membership, scope, 60_000, Rhythm::default(), &mut ChaCha8Rng::seed_from_u64(seed))
     }
 

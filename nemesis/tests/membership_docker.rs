@@ -59,7 +59,7 @@ async fn membership_nemesis_joins_and_leaves_without_losing_acknowledged_writes(
 /// The whole scenario; errors (not panics) so the caller tears down first.
 async fn scenario(cluster: Arc<DockerCluster>) -> Result<String, String> {
     let initial = cluster.nodes();
-    let scope = Scope { nodes: &initial, keys: &[] };
+    let scope = Scope { nodes: &initial, keys: &[], dcs: &[] };
     let rhythm = Rhythm { calm_ms: (500, 1_000), fault_ms: (1_500, 2_500) };
     let schedule = plan(NemesisKind::Membership, scope, 12_000, rhythm, &mut ChaCha8Rng::seed_from_u64(11));
     let joins = schedule.actions.iter().filter(|a| matches!(a.action, Action::Join { .. })).count();

@@ -337,6 +337,21 @@ impl LinkFaults for SimCluster {
         }))
     }
 
+    async fn slow_links(&self, links: &[(String, String)], delay_ms: u64, jitter_ms: u64) -> docker::Result<Value> {
+        // turmoil's latency is per pair: both directions of each pair.
+        let (min_ms, max_ms) = links::latency_bounds_ms(delay_ms, jitter_ms);
+        let pairs: std::collections::BTreeSet<Pair> = links.iter().map(|(a, b)| pair(a, b)).collect();
+        let mut slowed = self.slowed.lock().expect("slowed lock poisoned");
+        let ops: Vec<LinkOp> = pairs.iter().map(|p| LinkOp::Latency { pair: p.clone(), min_ms, max_ms }).collect();
+        slowed.extend(pairs.iter().cloned());
+        drop(slowed);
+        Ok(json!({
+            "latency_ms": {"min": min_ms, "max": max_ms, "distribution": "min + (max - min) * Exp(5), capped"},
+            "pairs": pairs.len(),
+            "link_ops": self.send_links(ops),
+        }))
+    }
+
     async fn unslow(&self) -> docker::Result<Value> {
         let pairs: Vec<Pair> = std::mem::take(&mut *self.slowed.lock().expect("slowed lock poisoned"));
         let (min_ms, max_ms) = self.base_latency_ms;

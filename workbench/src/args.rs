@@ -23,6 +23,7 @@ use workload::KeyShape;
 
 use crate::backend::{Backend, BackendChoice, Overrides};
 use crate::campaign::Plan;
+use crate::datacenters::Layout;
 use crate::flag_values::{self, one_of, CompositionParser, Quorums};
 use crate::matrix::{switch_combinations, Matrix};
 use crate::spec::WorkloadKind;
@@ -81,11 +82,21 @@ pub struct CampaignArgs {
     /// Stores, comma-separated (peers get one row each; register only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "dynamo")]
     pub stores: Vec<Store>,
-    /// Replication factors N, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "3", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Replication factors N, comma-separated [default: 3]. With --dcs, N comes from --replicas-per-dc.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub n: Vec<u32>,
+    /// Datacenters: --nodes split evenly into dc1, dc2, ... (clients spread over them, each talking
+    /// to its own DC's nodes); replicas are then placed per DC.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=16))]
+    pub dcs: usize,
+    /// With --dcs: replicas of every key in each DC, comma-separated to compare several (N is this
+    /// times --dcs).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub replicas_per_dc: Vec<u32>,
     /// W,R pairs separated by spaces or semicolons, e.g. "1,1 2,2 3,1 1,3"; a pair above every --n is
-    /// refused, one above some N is skipped for that N (and the skipped rows named).
+    /// refused, one above some N is skipped for that N (and the skipped rows named). W and R may also
+    /// be words: one, all, local (a majority of the client's DC's replicas), each (a majority in every
+    /// DC), e.g. "local,local each,local 3,2".
     #[arg(long, default_value = "1,1 2,2 3,1 1,3", value_parser = flag_values::quorums)]
     pub quorums: Quorums,
     /// Conflict resolutions, comma-separated.
@@ -201,10 +212,12 @@ fn switch_values(switches: &[Switch]) -> Vec<Option<bool>> {
 impl CampaignArgs {
     /// The matrix these flags describe, refused when it cannot run.
     pub fn matrix(&self) -> Result<Matrix> {
+        let (ns, layout) = self.replication()?;
         let matrix = Matrix {
             node_count: self.nodes,
             stores: self.stores.clone(),
-            ns: self.n.clone(),
+            ns,
+            layout,
             quorums: self.quorums.0.iter().map(|q| (q.w, q.r)).collect(),
             resolutions: self.resolution.clone(),
             switches: switch_combinations(
@@ -224,6 +237,35 @@ impl CampaignArgs {
         };
         matrix.validate()?;
         Ok(matrix)
+    }
+
+    /// The replication factors and the datacenter layout: `--n` over one
+    /// DC, or `--replicas-per-dc` times `--dcs`.
+    fn replication(&self) -> Result<(Vec<u32>, Layout)> {
+        if self.dcs == 1 {
+            if !self.replicas_per_dc.is_empty() {
+                bail!("--replicas-per-dc places replicas per datacenter: give --dcs 2 or more");
+            }
+            let ns = if self.n.is_empty() { vec![3] } else { self.n.clone() };
+            return Ok((ns, Layout::default()));
+        }
+        if !self.n.is_empty() {
+            bail!("--n with --dcs {}: N is --replicas-per-dc times --dcs; give --replicas-per-dc", self.dcs);
+        }
+        if !self.nodes.is_multiple_of(self.dcs) {
+            bail!("--dcs {} must split --nodes {} evenly", self.dcs, self.nodes);
+        }
+        let per_dc = if self.replicas_per_dc.is_empty() { vec![1] } else { self.replicas_per_dc.clone() };
+        let nodes_per_dc = (self.nodes / self.dcs) as u32;
+        if let Some(k) = per_dc.iter().find(|k| **k > nodes_per_dc) {
+            bail!(
+                "--replicas-per-dc {k} exceeds the {nodes_per_dc} nodes of each datacenter (--nodes {} / --dcs {})",
+                self.nodes,
+                self.dcs
+            );
+        }
+        let ns = per_dc.iter().map(|k| k * self.dcs as u32).collect();
+        Ok((ns, Layout { dcs: self.dcs, replicas_per_dc: per_dc[0] }))
     }
 
     /// The knobs every run shares, from their flags.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use docker::{Capabilities, Cluster, ClusterSpec, DockerCluster, LocalCluster, StoreKind};
-use nemesis::Composition;
+use nemesis::{Composition, NemesisKind};
 
 /// The values of `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,7 +161,10 @@ impl Backend {
             Backend::Docker { .. } => DockerCluster::needs_link_proxy(fault, store),
             Backend::Sim => false,
         };
-        nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
+        // Only links can tell the WAN from a DC's own network: tc netem
+        // on an interface slows every peer alike.
+        let wan = nemesis.has(NemesisKind::WanLatency) && store == StoreKind::Dynamo && !matches!(self, Backend::Sim);
+        wan || nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
     }
 
     /// Why this backend cannot perform `nemesis` on `store`, asked before

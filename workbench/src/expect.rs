@@ -35,6 +35,15 @@
 //!   is invalid, as it must be; with `--fsync always` or `batch` (both
 //!   acknowledge only what is synced) and siblings none is.
 //!
+//! - across datacenters (register): under `dc-partition` with `local`
+//!   writes and reads, reads in one DC miss writes acknowledged in another
+//!   and reads in the writer's own DC miss none; with `each` writes, writes
+//!   invoked while the DCs are cut are (almost all) unavailable; under
+//!   `dc-outage` with `local` quorums, a DC whose nodes are up keeps
+//!   serving (90% or more) while another DC is down; under `wan-latency`,
+//!   `each` writes take at least the least injected WAN delay longer
+//!   (median) inside the windows, `local` writes less than half of it.
+//!
 //! A run that could not be performed (unsupported fault) makes the verdict
 //! unknown, never a pass.
 
@@ -100,7 +109,7 @@ impl Verdict {
 }
 
 /// A checker's whole-number figure (a count), if it reported one.
-fn figure(results: &Results, checker: &str, key: &str) -> Option<u64> {
+pub(crate) fn figure(results: &Results, checker: &str, key: &str) -> Option<u64> {
     results.checkers.get(checker)?.figure(key)?.as_u64()
 }
 
@@ -167,7 +176,7 @@ fn undecided_convergence_only(results: &Results) -> Option<String> {
 
 /// A figure as the verdict prints it: the number, or `no figure` when the
 /// checker did not report one (never Rust's `Some(..)`/`None`).
-fn shown(figure: Option<u64>) -> String {
+pub(crate) fn shown(figure: Option<u64>) -> String {
     figure.map_or_else(|| "no figure".to_string(), |v| v.to_string())
 }
 
@@ -182,9 +191,9 @@ fn only_power_losses(run: &RunConfig) -> bool {
 }
 
 /// A claim's outcome: `Ok(what held)` or `Err(what did not)`.
-type Claim = Result<String, String>;
+pub(crate) type Claim = Result<String, String>;
 
-fn claim(holds: bool, what: String) -> Claim {
+pub(crate) fn claim(holds: bool, what: String) -> Claim {
     if holds {
         Ok(what)
     } else {
@@ -213,6 +222,9 @@ fn claims(run: &RunConfig, results: &Results) -> Vec<Claim> {
     }
     if run.workload == "prefix" {
         out.extend(prefix_claims(run, results));
+    }
+    if run.workload == "register" && run.topology.is_multi_dc() {
+        out.extend(crate::expect_dc::claims(run, results));
     }
     if run.nemesis == ["latency"] {
         let shift = figure_f64(results, checker::latency::NAME, "latency_window_p50_shift_ms");

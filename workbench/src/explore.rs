@@ -792,7 +792,7 @@ mod tests {
         let mut m = crate::matrix::tests::matrix();
         m.node_count = 3;
         m.ns = vec![3];
-        m.quorums = vec![(w, r)];
+        m.quorums = crate::matrix::count_pairs(&[(w, r)]);
         m.resolutions = vec![history::Resolution::Siblings];
         m.switches = switch_combinations(&[None], &[None], &[None], &[None]);
         m.workloads = vec![crate::spec::WorkloadKind::Register];

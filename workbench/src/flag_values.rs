@@ -25,20 +25,25 @@ pub fn one_of<T: Copy + Send + Sync + 'static>(
         .map(move |s: String| *all.iter().find(|v| name(**v) == s).expect("clap passes only a listed value"))
 }
 
-/// A read and a write quorum, `W,R`, both at least 1.
+/// One quorum: a number of replicas, or a word (`one`, `all`, `local`,
+/// `each`): the node's own vocabulary, parsed by the node's own parser.
+pub use dynamo_node::placement::quorum::Quorum as Word;
+
+/// A read and a write quorum, `W,R`: numbers of at least 1, or words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quorum {
     /// Write quorum.
-    pub w: u32,
+    pub w: Word,
     /// Read quorum.
-    pub r: u32,
+    pub r: Word,
 }
 
 /// `--quorums`: `W,R` pairs separated by spaces or semicolons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quorums(pub Vec<Quorum>);
 
-/// Parses `"1,1 2,2"` (or `"1,1;2,2"`); refuses an empty list and zeros.
+/// Parses `"1,1 2,2"` (or `"1,1;2,2"`, or `"local,local each,local"`);
+/// refuses an empty list, zeros and unknown words.
 pub fn quorums(s: &str) -> Result<Quorums, String> {
     let pairs = s.split([' ', ';']).filter(|x| !x.is_empty()).map(quorum).collect::<Result<Vec<_>, _>>()?;
     if pairs.is_empty() {
@@ -49,9 +54,10 @@ pub fn quorums(s: &str) -> Result<Quorums, String> {
 
 fn quorum(pair: &str) -> Result<Quorum, String> {
     let (w, r) = pair.split_once(',').ok_or_else(|| format!("{pair:?} is not a W,R pair (e.g. \"2,2\")"))?;
-    let count = |x: &str, what: &str| match x.trim().parse::<u32>() {
-        Ok(v) if v >= 1 => Ok(v),
-        _ => Err(format!("{what} in {pair:?} must be a whole number of at least 1")),
+    let count = |x: &str, what: &str| {
+        x.trim().parse::<Word>().map_err(|_| {
+            format!("{what} in {pair:?} must be a whole number of at least 1, or one of one, all, local, each")
+        })
     };
     Ok(Quorum { w: count(w, "W")?, r: count(r, "R")? })
 }
@@ -113,10 +119,11 @@ mod tests {
 
     #[test]
     fn quorums_parse_and_refuse_zeros_and_junk() {
-        assert_eq!(
-            quorums("1,1 2,2;3,1").unwrap().0,
-            vec![Quorum { w: 1, r: 1 }, Quorum { w: 2, r: 2 }, Quorum { w: 3, r: 1 }]
-        );
+        let q = |w, r| Quorum { w: Word::Count(w), r: Word::Count(r) };
+        assert_eq!(quorums("1,1 2,2;3,1").unwrap().0, vec![q(1, 1), q(2, 2), q(3, 1)]);
+        let words = quorums("local,local each,local 3,2").unwrap().0;
+        assert_eq!(words[1], Quorum { w: Word::Each, r: Word::Local });
+        assert!(quorums("most,1").unwrap_err().contains("one of one, all, local, each"));
         assert!(quorums("0,1").unwrap_err().contains("W in \"0,1\""));
         assert!(quorums("2").unwrap_err().contains("not a W,R pair"));
         assert!(quorums("2,x").is_err());

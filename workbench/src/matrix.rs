@@ -15,6 +15,8 @@ use anyhow::{bail, Result};
 use history::{Arrival, Fsync, Knobs, Resolution, StorageEngine};
 use nemesis::Composition;
 
+use crate::datacenters::Layout;
+use crate::flag_values::Word;
 use crate::spec::{RunSpec, Switches, WorkloadKind};
 use crate::store::Store;
 
@@ -27,8 +29,10 @@ pub struct Matrix {
     pub stores: Vec<Store>,
     /// Replication factors.
     pub ns: Vec<u32>,
-    /// (W, R) pairs.
-    pub quorums: Vec<(u32, u32)>,
+    /// (W, R) pairs: numbers, or words (`local`, `each`, `one`, `all`).
+    pub quorums: Vec<(Word, Word)>,
+    /// The datacenters the nodes are split into (one by default).
+    pub layout: Layout,
     /// Conflict resolutions.
     pub resolutions: Vec<Resolution>,
     /// Switch combinations (each a full setting of the four switches).
@@ -85,6 +89,11 @@ impl Matrix {
             bail!("--n {n} needs 1..={} (--nodes is {})", self.node_count, self.node_count);
         }
         self.refuse_unfit_pairs()?;
+        if let Some(kind) = self.nemeses.iter().flat_map(|c| &c.kinds).find(|k| k.needs_datacenters()) {
+            if !self.layout.is_multi_dc() {
+                bail!("--nemesis {} acts on datacenters: give --dcs 2 or more", kind.as_str());
+            }
+        }
         if self.workloads.contains(&WorkloadKind::Prefix) && workload::prefix::pairs(self.knobs.keys) == 0 {
             bail!("--workload prefix needs --keys 2 or more: each pair is a question key and an answer key");
         }
@@ -109,13 +118,12 @@ impl Matrix {
         if !self.stores.contains(&Store::Dynamo) {
             return Ok(());
         }
-        let fits = |n: u32, (w, r): (u32, u32)| (1..=n).contains(&w) && (1..=n).contains(&r);
         if let Some((w, r)) = self.quorums.iter().find(|q| !self.ns.iter().any(|n| fits(*n, **q))) {
             let ns: Vec<String> = self.ns.iter().map(u32::to_string).collect();
             bail!(
                 "--quorums pair {w},{r} (W={w} R={r}) fits no --n ({}): W and R must be in 1..=N; drop the pair or add an --n of at least {}",
                 ns.join(","),
-                w.max(r)
+                w.count().max(r.count()).unwrap_or(1)
             );
         }
         Ok(())
@@ -130,7 +138,7 @@ impl Matrix {
         let mut out = Vec::new();
         for n in &self.ns {
             for (w, r) in &self.quorums {
-                if !((1..=*n).contains(w) && (1..=*n).contains(r)) {
+                if !fits(*n, (*w, *r)) {
                     out.push(format!("N{n} W{w} R{r}"));
                 }
             }
@@ -186,9 +194,10 @@ impl Matrix {
     }
 
     /// (N, W, R, resolution, switches) rows, valid pairs only.
-    fn configurations(&self, store: Store) -> Vec<(u32, u32, u32, Resolution, Switches)> {
+    fn configurations(&self, store: Store) -> Vec<(u32, Word, Word, Resolution, Switches)> {
         let members = self.node_count as u32;
         if let Some((w, r)) = store.promised_quorum(members) {
+            let (w, r) = (Word::Count(w as usize), Word::Count(r as usize));
             return vec![(members, w, r, Resolution::Siblings, Switches::default())];
         }
         let mut out = Vec::new();
@@ -196,7 +205,7 @@ impl Matrix {
             for resolution in &self.resolutions {
                 for switches in &self.switches {
                     for (w, r) in &self.quorums {
-                        if (1..=*n).contains(w) && (1..=*n).contains(r) {
+                        if fits(*n, (*w, *r)) {
                             out.push((*n, *w, *r, *resolution, *switches));
                         }
                     }
@@ -211,12 +220,18 @@ impl Matrix {
         store: Store,
         nemesis: &Composition,
         workload: WorkloadKind,
-        (n, w, r, resolution, switches): (u32, u32, u32, Resolution, Switches),
+        (n, w_word, r_word, resolution, switches): (u32, Word, Word, Resolution, Switches),
         test_index: u32,
     ) -> RunSpec {
+        // Peer stores place their own replicas: the layout is ours alone.
+        let layout = match store {
+            Store::Dynamo => Layout { replicas_per_dc: n / self.layout.dcs.max(1) as u32, ..self.layout },
+            _ => Layout::default(),
+        };
+        let (w, r) = (layout.answers(w_word, n), layout.answers(r_word, n));
         let mut name = match store {
             Store::Dynamo => {
-                format!("{}-{}-n{n}-w{w}-r{r}-{}", nemesis.label(), workload.as_str(), resolution.as_str())
+                format!("{}-{}-n{n}-w{w_word}-r{r_word}-{}", nemesis.label(), workload.as_str(), resolution.as_str())
             }
             peer => format!("{}-{}-{}", nemesis.label(), workload.as_str(), peer.as_str()),
         };
@@ -235,6 +250,9 @@ impl Matrix {
             n,
             w,
             r,
+            w_word,
+            r_word,
+            layout,
             resolution,
             switches,
             storage: self.storage,
@@ -249,6 +267,18 @@ impl Matrix {
     }
 }
 
+/// Whether a pair's numbers fit N (a word fits any N).
+fn fits(n: u32, (w, r): (Word, Word)) -> bool {
+    let fit = |q: Word| q.count().is_none_or(|k| (1..=n as usize).contains(&k));
+    fit(w) && fit(r)
+}
+
+/// `(W, R)` pairs of numbers, as the matrix holds them.
+#[cfg(test)]
+pub fn count_pairs(pairs: &[(u32, u32)]) -> Vec<(Word, Word)> {
+    pairs.iter().map(|(w, r)| (Word::Count(*w as usize), Word::Count(*r as usize))).collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -259,7 +289,8 @@ pub(crate) mod tests {
             node_count: 5,
             stores: vec![Store::Dynamo],
             ns: vec![3, 5],
-            quorums: vec![(1, 1), (2, 2), (4, 1)],
+            quorums: count_pairs(&[(1, 1), (2, 2), (4, 1)]),
+            layout: Layout::default(),
             resolutions: vec![Resolution::Siblings, Resolution::Lww],
             switches: switch_combinations(&[None], &[None, Some(false)], &[None], &[None]),
             storage: None,
@@ -310,7 +341,7 @@ pub(crate) mod tests {
     fn a_pair_that_fits_no_n_is_refused_and_one_that_fits_another_n_is_skipped_by_name() {
         let mut m = matrix();
         m.ns = vec![3];
-        m.quorums = vec![(2, 2), (4, 4)];
+        m.quorums = count_pairs(&[(2, 2), (4, 4)]);
         let refused = m.validate().unwrap_err().to_string();
         assert!(refused.contains("--quorums pair 4,4") && refused.contains("fits no --n (3)"), "{refused}");
         m.ns = vec![3, 5];

@@ -59,7 +59,8 @@ pub fn schedules(spec: &RunSpec) -> Vec<Schedule> {
 pub fn schedules_with(spec: &RunSpec, rhythm_of: impl Fn(NemesisKind) -> Rhythm) -> Vec<Schedule> {
     let fault_ms = spec.knobs.time_limit_s * 1_000;
     let (nodes, keys) = (spec.node_ids(), (0..spec.knobs.keys).map(workload::key_name).collect::<Vec<_>>());
-    let scope = nemesis::Scope { nodes: &nodes, keys: &keys };
+    let dcs = spec.layout.members(&nodes);
+    let scope = nemesis::Scope { nodes: &nodes, keys: &keys, dcs: &dcs };
     let rng_for = |k: NemesisKind| workload::seeded_rng(spec.seed, &format!("nemesis-{}", k.stream_name()), 0);
     let kinds = spec.nemesis.kinds.iter().filter(|k| **k != NemesisKind::None);
     kinds.map(|k| nemesis::schedule::plan(*k, scope, fault_ms, rhythm_of(*k), &mut rng_for(*k))).collect()

@@ -152,7 +152,7 @@ mod tests {
         let mut m = matrix();
         m.node_count = 3;
         m.ns = vec![3];
-        m.quorums = vec![(2, 2)];
+        m.quorums = crate::matrix::count_pairs(&[(2, 2)]);
         m.resolutions = vec![history::Resolution::Siblings];
         m.workloads = vec![crate::spec::WorkloadKind::Register];
         m.nemeses = vec!["partition+kill+clock".parse().unwrap()];

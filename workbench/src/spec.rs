@@ -19,6 +19,8 @@ use workload::WorkloadConfig;
 
 pub use history::Switches;
 
+use crate::datacenters::Layout;
+use crate::flag_values::Word;
 use crate::store::Store;
 
 /// Which workload a run drives.
@@ -55,10 +57,16 @@ pub struct RunSpec {
     pub node_count: usize,
     /// Replicas per key.
     pub n: u32,
-    /// Write quorum.
+    /// Write quorum: the acks `w_word` comes to in a client's own DC.
     pub w: u32,
-    /// Read quorum.
+    /// Read quorum: the replies `r_word` comes to in a client's own DC.
     pub r: u32,
+    /// Write quorum as the nodes are given it (a number, or a word).
+    pub w_word: Word,
+    /// Read quorum as the nodes are given it.
+    pub r_word: Word,
+    /// The datacenters the nodes are split into.
+    pub layout: Layout,
     /// Conflict resolution.
     pub resolution: Resolution,
     /// Store feature switches.
@@ -110,14 +118,15 @@ impl RunSpec {
             "--n".into(),
             self.n.to_string(),
             "--w".into(),
-            self.w.to_string(),
+            self.w_word.to_string(),
             "--r".into(),
-            self.r.to_string(),
+            self.r_word.to_string(),
             "--resolution".into(),
             self.resolution.as_str().into(),
             "--request-timeout-ms".into(),
             self.knobs.request_timeout_ms.to_string(),
         ];
+        args.extend(self.layout.node_args(&self.node_ids()));
         for (flag, value) in self.switches.passed() {
             args.push(flag.into());
             args.push(value.to_string());
@@ -172,12 +181,13 @@ impl RunSpec {
                 fsync_requested: self.fsync,
                 storage: None,
             },
+            topology: self.layout.topology(&self.node_ids(), self.w_word, self.r_word),
             extra: Default::default(),
         }
     }
 
     /// The workload's config: the knobs as they are, and this run's seed.
     pub fn workload_config(&self) -> WorkloadConfig {
-        WorkloadConfig::new(self.knobs.clone(), self.seed)
+        WorkloadConfig::new(self.knobs.clone(), self.seed).with_datacenters(self.layout.groups(self.node_count))
     }
 }

@@ -247,7 +247,7 @@ mod tests {
     fn spec(seed: u64, nemesis: &str) -> RunSpec {
         let mut m = crate::matrix::tests::matrix();
         m.ns = vec![3];
-        m.quorums = vec![(2, 2)];
+        m.quorums = crate::matrix::count_pairs(&[(2, 2)]);
         m.resolutions = vec![history::Resolution::Siblings];
         m.switches = crate::matrix::switch_combinations(&[None], &[None], &[None], &[None]);
         m.workloads = vec![WorkloadKind::Register];

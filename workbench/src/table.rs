@@ -135,7 +135,14 @@ pub fn config_label(run: &RunConfig) -> String {
     if run.labels.store != "dynamo" {
         return format!("{} ({} members, {quorum})", run.labels.store, run.nodes.len());
     }
-    let mut label = format!("N{} W{} R{} {}", run.n, run.w, run.r, run.resolution.as_str());
+    let mut label = format!(
+        "N{}{} {} {} {}",
+        run.n,
+        dcs_label(run),
+        quorum_label("W", run.topology.w_quorum.as_deref(), run.w),
+        quorum_label("R", run.topology.r_quorum.as_deref(), run.r),
+        run.resolution.as_str()
+    );
     for (flag, on) in run.labels.switches_passed.passed() {
         label.push_str(&format!(" {}:{}", flag.trim_start_matches("--"), if on { "on" } else { "off" }));
     }
@@ -143,6 +150,26 @@ pub fn config_label(run: &RunConfig) -> String {
         label.push_str(&format!(" #{}", run.labels.test_index));
     }
     format!("{label} ({quorum})")
+}
+
+/// `W2`, or `W=local` for a word.
+fn quorum_label(name: &str, word: Option<&str>, count: u32) -> String {
+    match word {
+        Some(word) => format!("{name}={word}"),
+        None => format!("{name}{count}"),
+    }
+}
+
+/// ` (2 DCs x 2)`: the datacenters and each one's replicas; empty for one DC.
+fn dcs_label(run: &RunConfig) -> String {
+    let Some(per_dc) = run.topology.replicas_per_dc.as_ref().filter(|_| run.topology.is_multi_dc()) else {
+        return String::new();
+    };
+    let counts: std::collections::BTreeSet<u32> = per_dc.values().copied().collect();
+    match counts.iter().collect::<Vec<_>>().as_slice() {
+        [k] => format!(" ({} DCs x {k})", per_dc.len()),
+        _ => format!(" ({})", per_dc.iter().map(|(dc, k)| format!("{dc}={k}")).collect::<Vec<_>>().join(",")),
+    }
 }
 
 /// The nemesis part of a table's title.

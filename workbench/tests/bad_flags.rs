@@ -91,6 +91,16 @@ fn quorums_are_w_r_pairs_that_fit_an_n() {
 }
 
 #[test]
+fn datacenters_must_split_the_nodes_and_place_what_they_hold() {
+    refused(&["--quorums", "most,1"], &["--quorums", "one, all, local, each"]);
+    refused(&["--replicas-per-dc", "1"], &["--replicas-per-dc", "--dcs 2 or more"]);
+    refused(&["--nodes", "6", "--dcs", "4"], &["--dcs 4", "--nodes 6 evenly"]);
+    refused(&["--nodes", "6", "--dcs", "2", "--n", "4"], &["--n", "--replicas-per-dc"]);
+    refused(&["--nodes", "6", "--dcs", "2", "--replicas-per-dc", "4"], &["--replicas-per-dc 4", "3 nodes"]);
+    refused(&["--nemesis", "dc-partition"], &["dc-partition", "--dcs 2 or more"]);
+}
+
+#[test]
 fn resolution_lists_its_values() {
     refused(&["--resolution", "siblings,lwww"], &["--resolution", "siblings", "lww"]);
 }

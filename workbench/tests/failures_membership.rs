@@ -107,6 +107,7 @@ fn run_config(image: String) -> RunConfig {
         started_at: String::new(),
         knobs: knobs(),
         labels: history::RunLabels::default(),
+        topology: history::Topology::default(),
         extra: serde_json::Map::new(),
     }
 }

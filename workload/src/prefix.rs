@@ -50,7 +50,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::arrival::Slot;
-use crate::register::{siblings_json, NodeChoice, Pace, RunSummary, Target};
+use crate::register::{siblings_json, Pace, RunSummary, Target};
 use crate::worker::WorkerCore;
 use crate::{key_name, seeded_rng, KeyDist, ReadReply, WorkloadConfig};
 
@@ -107,10 +107,7 @@ fn draw_plan(config: &WorkloadConfig, pairs: &KeyDist, rng: &mut ChaCha8Rng, tar
     let pair = pairs.sample_rank(rng);
     let random: [usize; 3] = std::array::from_fn(|_| rng.random_range(0..targets));
     let observe = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
-    let targets = match config.knobs.node_choice {
-        NodeChoice::Fixed => [index as usize % targets; 3],
-        NodeChoice::Random => random,
-    };
+    let targets = random.map(|r| config.pick_target(r, index, targets));
     Plan { pair, targets, observe }
 }
 

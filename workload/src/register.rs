@@ -238,10 +238,7 @@ impl Slot for Worker {
 fn draw_plan(config: &WorkloadConfig, rng: &mut ChaCha8Rng, targets: usize, index: u32) -> Plan {
     let key = config.key_dist().sample(rng);
     let random_target = rng.random_range(0..targets);
-    let target = match config.knobs.node_choice {
-        NodeChoice::Fixed => index as usize % targets,
-        NodeChoice::Random => random_target,
-    };
+    let target = config.pick_target(random_target, index, targets);
     let read = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
     let rmw = rng.random_bool(config.knobs.rmw_fraction.clamp(0.0, 1.0));
     Plan { key, target, read, rmw }

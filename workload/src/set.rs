@@ -33,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use crate::arrival::Slot;
-use crate::register::{NodeChoice, Pace, RunSummary, Target};
+use crate::register::{Pace, RunSummary, Target};
 use crate::worker::{fill_error, WorkerCore};
 use crate::{seeded_rng, WorkloadConfig};
 
@@ -97,10 +97,7 @@ fn draw_plan(config: &WorkloadConfig, rng: &mut ChaCha8Rng, targets: usize, inde
     let key = config.key_dist().sample(rng);
     let random_target = rng.random_range(0..targets);
     let read = rng.random_bool(config.knobs.read_fraction.clamp(0.0, 1.0));
-    let target = match config.knobs.node_choice {
-        NodeChoice::Fixed => index as usize % targets,
-        NodeChoice::Random => random_target,
-    };
+    let target = config.pick_target(random_target, index, targets);
     Plan { key, target, read }
 }
 

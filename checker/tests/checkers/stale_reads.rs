@@ -231,3 +231,40 @@ fn frontier_count_equals_brute_force_definition() {
     // The comparison means something only if both outcomes occur often.
     assert!(stale_total > 200 && stale_total + 200 < checked_total, "{stale_total} of {checked_total}");
 }
+
+/// Four nodes in two DCs (n1, n2 in dc1; n3, n4 in dc2), local quorums.
+fn two_dcs() -> RunConfig {
+    let mut run = run(4, 2, 2);
+    run.topology.w_quorum = Some("local".into());
+    run.topology.r_quorum = Some("local".into());
+    let dcs = [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc2"), ("n4", "dc2")];
+    run.topology.datacenters = Some(dcs.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect());
+    run
+}
+
+/// A write by p0 on n1 (dc1) acked at 10, then a read on `node` at 20 returning `siblings`.
+fn dc1_write_then_read_on(node: &str, siblings: &[(Option<String>, Version)]) -> History {
+    let mut b = HistoryBuilder::new();
+    acked_write(&mut b, 0, "k", "p0-1", v(&[("n1", 1)], 100), 5, 10);
+    b.at(20).invoke_read(1, "k", node);
+    b.at(30).ok_read(1, "k", siblings);
+    b.build()
+}
+
+#[test]
+fn stale_reads_split_by_writer_and_reader_datacenter() {
+    // Planted: a read in dc2 misses the write acknowledged in dc1.
+    let cross = stale_reads::check(&dc1_write_then_read_on("n3", &[]), &two_dcs());
+    let split = cross.figure("by_dc").expect("a multi-DC run is split");
+    assert_eq!(split["dc1->dc2"], json!({"checked": 1, "stale": 1, "stale_fraction": 1.0}));
+    assert!(split.get("dc1->dc1").is_none());
+    // Clean: the writer's own DC sees it.
+    let fresh = [sib(Some("p0-1"), v(&[("n1", 1)], 100))];
+    let home = stale_reads::check(&dc1_write_then_read_on("n2", &fresh), &two_dcs());
+    assert_eq!(home.figure("by_dc").unwrap()["dc1->dc1"], json!({"checked": 1, "stale": 0, "stale_fraction": 0.0}));
+    // Not understood: a node the run's map does not name is `unknown`, not guessed.
+    let stranger = stale_reads::check(&dc1_write_then_read_on("n9", &[]), &two_dcs());
+    assert_eq!(stranger.figure("by_dc").unwrap()["dc1->unknown"]["stale"], json!(1));
+    // One DC: no split at all.
+    assert!(stale_reads::check(&dc1_write_then_read_on("n3", &[]), &run(3, 1, 1)).figure("by_dc").is_none());
+}

@@ -45,12 +45,15 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let mut checked = 0usize;
     let mut violations = 0usize;
     let mut examples: Vec<Value> = Vec::new();
+    let mut by_dc = crate::stale_by_dc::SessionTally::new(run);
     // Observed reads are in invocation order, hence in each process's order.
     for read in &observed.reads {
         let frontier = seen.entry((read.process, read.key)).or_insert_with(|| Frontier::new(run.resolution));
         if !frontier.is_empty() {
             checked += 1;
-            if let Some(lost) = frontier.first_uncovered(&read.siblings) {
+            let lost = frontier.first_uncovered(&read.siblings);
+            by_dc.count(read.node, lost.is_some());
+            if let Some(lost) = lost {
                 violations += 1;
                 if examples.len() < MAX_EXAMPLES {
                     let earlier =
@@ -69,6 +72,9 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         .with("violation_fraction", json!(fraction(violations, checked)))
         .with("expected_zero", json!(false))
         .with("examples", Value::Array(examples));
+    if let Some(split) = by_dc.to_json() {
+        result = result.with("by_dc", split);
+    }
     if checked == 0 {
         result = result.with("reason", json!("no process read the same key twice"));
     }

@@ -52,6 +52,7 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
     let mut checked = 0usize;
     let mut violations = 0usize;
     let mut examples: Vec<Value> = Vec::new();
+    let mut by_dc = crate::stale_by_dc::SessionTally::new(run);
     for op in in_issue_order(observed) {
         match op {
             Own::Ack(ack) => frontiers
@@ -61,7 +62,9 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
             Own::Read(read) => {
                 let Some(own) = frontiers.get(&(read.process, read.key)) else { continue };
                 checked += 1;
-                if let Some(missed) = own.first_uncovered(&read.siblings) {
+                let missed = own.first_uncovered(&read.siblings);
+                by_dc.count(read.node, missed.is_some());
+                if let Some(missed) = missed {
                     violations += 1;
                     if examples.len() < MAX_EXAMPLES {
                         examples.push(example(read, missed, &trace, true));
@@ -77,6 +80,9 @@ pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Obse
         .with("violation_fraction", json!(fraction(violations, checked)))
         .with("expected_zero", json!(promised))
         .with("examples", Value::Array(examples));
+    if let Some(split) = by_dc.to_json() {
+        result = result.with("by_dc", split);
+    }
     if checked == 0 {
         result = result.with("reason", json!("no process read a key after its own acknowledged write"));
     }

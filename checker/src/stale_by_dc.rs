@@ -13,6 +13,10 @@
 //! writer DC), so it is as exact as the undivided count and linear in the
 //! history for a fixed number of DCs.
 //!
+//! The session checkers (read-your-writes, monotonic reads) split too,
+//! with [`SessionTally`]: a client stays in its DC, so their split is by
+//! the client's DC alone.
+//!
 //! An op's DC is its `node`'s (a client talks to its own DC's nodes only),
 //! as `run.json`'s `datacenters` says. An op without a node, or with one
 //! the map does not name, is counted under `unknown` rather than guessed.
@@ -69,6 +73,42 @@ pub fn split(run: &RunConfig, observed: &Observed<'_>) -> Option<Value> {
         }
     }
     Some(to_json(&pairs))
+}
+
+/// Reads checked and violations by the reading client's DC, for a
+/// session checker; a no-op for a run of one DC.
+#[derive(Debug)]
+pub struct SessionTally<'r> {
+    /// The run, for its map of nodes to DCs; `None`: one DC, nothing kept.
+    run: Option<&'r RunConfig>,
+    /// DC -> (checked, violations).
+    by_dc: BTreeMap<String, Pair>,
+}
+
+impl<'r> SessionTally<'r> {
+    /// A tally for `run` (which keeps nothing unless the run has several DCs).
+    pub fn new(run: &'r RunConfig) -> SessionTally<'r> {
+        SessionTally { run: run.topology.is_multi_dc().then_some(run), by_dc: BTreeMap::new() }
+    }
+
+    /// One checked read on `node`, and whether it was a violation.
+    pub fn count(&mut self, node: Option<&str>, violated: bool) {
+        let Some(run) = self.run else { return };
+        let dc = node.and_then(|n| run.topology.dc_of(n)).unwrap_or(UNKNOWN_DC).to_string();
+        let pair = self.by_dc.entry(dc).or_default();
+        pair.checked += 1;
+        pair.stale += usize::from(violated);
+    }
+
+    /// `{"dc1": {"checked": .., "violations": .., "violation_fraction": ..}}`, or `None` for one DC.
+    pub fn to_json(&self) -> Option<Value> {
+        self.run?;
+        let entries = self.by_dc.iter().map(|(dc, p)| {
+            let figures = json!({"checked": p.checked, "violations": p.stale, "violation_fraction": fraction(p.stale, p.checked)});
+            (dc.clone(), figures)
+        });
+        Some(Value::Object(entries.collect()))
+    }
 }
 
 fn to_json(pairs: &BTreeMap<(String, String), Pair>) -> Value {

@@ -191,3 +191,13 @@ pub fn read(b: &mut HistoryBuilder, p: u64, key: &str, siblings: &[(Option<Strin
     b.at(t0).invoke_read(p, key, "n3");
     b.at(t1).ok_read(p, key, siblings);
 }
+
+/// Four nodes in two DCs (n1, n2 in dc1; n3, n4 in dc2), local quorums.
+pub fn two_dcs() -> RunConfig {
+    let mut run = run(4, 2, 2);
+    run.topology.w_quorum = Some("local".into());
+    run.topology.r_quorum = Some("local".into());
+    let dcs = [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc2"), ("n4", "dc2")];
+    run.topology.datacenters = Some(dcs.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect());
+    run
+}

@@ -44,3 +44,24 @@ fn no_read_after_own_write_is_unknown() {
     assert_eq!(result.valid, Validity::Unknown);
     assert!(result.figure("reason").is_some());
 }
+
+#[test]
+fn violations_split_by_the_clients_datacenter() {
+    // Planted: a client of dc1 (its write on n1, its read on n2) misses its own write.
+    let mut b = HistoryBuilder::new();
+    acked_write(&mut b, 0, "k", "p0-1", v(&[("n1", 1)], 100), 5, 10);
+    b.at(20).invoke_read(0, "k", "n2");
+    b.at(30).ok_read(0, "k", &[]);
+    // Clean: a client of dc2 reads its own write back.
+    b.at(40).invoke_write(1, "j", "p1-1", "n3");
+    b.at(50).ok_write(1, "j", "p1-1", v(&[("n3", 1)], 200));
+    b.at(60).invoke_read(1, "j", "n4");
+    b.at(70).ok_read(1, "j", &[sib(Some("p1-1"), v(&[("n3", 1)], 200))]);
+    // Not understood: a read on a node the run's map does not name.
+    b.at(80).invoke_read(0, "k", "n9");
+    b.at(90).ok_read(0, "k", &[]);
+    let split = read_your_writes::check(&b.build(), &two_dcs()).figure("by_dc").cloned().expect("split by DC");
+    assert_eq!(split["dc1"]["violations"], json!(1));
+    assert_eq!(split["dc2"], json!({"checked": 1, "violations": 0, "violation_fraction": 0.0}));
+    assert_eq!(split["unknown"]["violations"], json!(1));
+}

@@ -232,16 +232,6 @@ fn frontier_count_equals_brute_force_definition() {
     assert!(stale_total > 200 && stale_total + 200 < checked_total, "{stale_total} of {checked_total}");
 }
 
-/// Four nodes in two DCs (n1, n2 in dc1; n3, n4 in dc2), local quorums.
-fn two_dcs() -> RunConfig {
-    let mut run = run(4, 2, 2);
-    run.topology.w_quorum = Some("local".into());
-    run.topology.r_quorum = Some("local".into());
-    let dcs = [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc2"), ("n4", "dc2")];
-    run.topology.datacenters = Some(dcs.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect());
-    run
-}
-
 /// A write by p0 on n1 (dc1) acked at 10, then a read on `node` at 20 returning `siblings`.
 fn dc1_write_then_read_on(node: &str, siblings: &[(Option<String>, Version)]) -> History {
     let mut b = HistoryBuilder::new();

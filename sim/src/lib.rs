@@ -35,6 +35,7 @@ mod error;
 pub mod links;
 pub mod log;
 pub mod net;
+mod task_ids;
 pub mod world;
 
 pub use cluster::{SimCluster, BACKEND};

@@ -104,6 +104,7 @@ where
     Fut: Future<Output = Result<T, String>> + 'static,
 {
     let _log = crate::log::capture(spec.log_path.as_deref())?;
+    crate::task_ids::align();
     let started = Instant::now();
     let mut sim = turmoil::Builder::new()
         .rng_seed(spec.seed)

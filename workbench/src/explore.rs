@@ -43,6 +43,7 @@
 mod merge;
 mod record;
 mod shard;
+mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -105,6 +106,10 @@ pub struct ExploreArgs {
     /// adds): to hunt examples of them rather than bugs.
     #[arg(long)]
     pub flag_measured: bool,
+    /// Internal: run this one seed's runs in this process and print their
+    /// rows as JSON lines (what a sweep's worker process does).
+    #[arg(long, hide = true)]
+    pub worker_seed: Option<u64>,
     #[command(flatten)]
     pub campaign: CampaignArgs,
 }
@@ -251,9 +256,18 @@ pub fn explore(args: &ExploreArgs) -> Result<i32> {
     }
     let dir = plan.results_dir.join(&plan.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if let Some(seed) = args.worker_seed {
+        for (spec, chosen) in seed_runs(&plan.matrix, seed, args.swarm) {
+            let row = one_seed(&spec, chosen.as_ref(), &dir, &plan.name, args.flag_measured);
+            eprintln!("seed {seed} {}: {}", spec.name, row_status(&row));
+            println!("{}", worker::row_line(&row));
+        }
+        return Ok(0);
+    }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, 64);
     let started = Instant::now();
-    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, jobs, args.flag_measured, args.swarm)?;
+    let workers = if jobs > 1 { Workers::Processes(jobs) } else { Workers::Threads(1) };
+    let rows = sweep(&plan.matrix, &seeds, &dir, &plan.name, workers, args.flag_measured, args.swarm)?;
     let wall = started.elapsed();
     let identity = record::Identity::of(&plan.matrix, &range, shard.count, args.flag_measured, args.swarm);
     let sweep_record = record::SweepRecord {
@@ -348,16 +362,33 @@ fn seed_runs(matrix: &crate::matrix::Matrix, seed: u64, swarm: bool) -> Vec<(Run
         .collect()
 }
 
-/// Runs every seed's runs on `jobs` worker threads; rows in seed order.
+/// How a sweep's seeds are spread over workers.
+#[derive(Debug, Clone, Copy)]
+enum Workers {
+    /// This many threads of this process run the seeds. Byte-for-byte
+    /// replays hold only with one (see `explore/worker.rs`); tests that
+    /// judge verdicts alone use more.
+    Threads(usize),
+    /// This many threads, each running one seed at a time in a worker
+    /// process of its own: what `--jobs` above 1 means.
+    Processes(usize),
+}
+
+/// Runs every seed's runs on `workers`; rows in seed order.
 fn sweep(
     matrix: &crate::matrix::Matrix,
     seeds: &[u64],
     dir: &Path,
     campaign: &str,
-    jobs: usize,
+    workers: Workers,
     flag_measured: bool,
     swarm: bool,
 ) -> Result<Vec<SeedRow>> {
+    let (jobs, in_processes) = match workers {
+        Workers::Threads(jobs) => (jobs, false),
+        Workers::Processes(jobs) => (jobs, true),
+    };
+    assert!(jobs > 0, "a sweep has at least one worker");
     let next = Arc::new(AtomicUsize::new(0));
     let rows = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
@@ -367,6 +398,12 @@ fn sweep(
         let worker = sim_run::sim_thread(format!("explore-{w}")).spawn(move || loop {
             let i = next.fetch_add(1, Ordering::SeqCst);
             let Some(&seed) = seeds.get(i) else { break };
+            if in_processes {
+                let done = worker::run_seed(&campaign, seed, flag_measured)
+                    .unwrap_or_else(|e| vec![failed_seed(seed, &format!("{e:#}"), flag_measured)]);
+                rows.lock().expect("rows lock poisoned").extend(done);
+                continue;
+            }
             for (spec, chosen) in seed_runs(&matrix, seed, swarm) {
                 let row = one_seed(&spec, chosen.as_ref(), &dir, &campaign, flag_measured);
                 eprintln!("seed {seed} {}: {}", spec.name, row_status(&row));
@@ -381,6 +418,22 @@ fn sweep(
     let mut rows = std::mem::take(&mut *rows.lock().expect("rows lock poisoned"));
     rows.sort_by(|a, b| (a.seed, &a.run).cmp(&(b.seed, &b.run)));
     Ok(rows)
+}
+
+/// The row of a seed whose worker process failed: an error, never a pass.
+fn failed_seed(seed: u64, why: &str, flag_measured: bool) -> SeedRow {
+    SeedRow {
+        seed,
+        run: String::new(),
+        valid: Validity::Unknown,
+        anomalies: Vec::new(),
+        measured: Vec::new(),
+        flag_measured,
+        replay: String::new(),
+        speedup: 0.0,
+        error: Some(why.to_string()),
+        nemesis: Vec::new(),
+    }
 }
 
 fn row_status(row: &SeedRow) -> String {
@@ -815,7 +868,7 @@ mod tests {
     #[test]
     fn a_strict_quorum_sweep_is_flagged_exactly_when_the_bug_is_planted() {
         let dir = temp_dir("strict");
-        let rows = sweep(&tiny(2, 2), &[1, 2], &dir, "t", 2, false, false).unwrap();
+        let rows = sweep(&tiny(2, 2), &[1, 2], &dir, "t", Workers::Threads(2), false, false).unwrap();
         assert_eq!(rows.len(), 2);
         let planted = cfg!(feature = "planted-bug-one-ack");
         for row in &rows {
@@ -830,7 +883,7 @@ mod tests {
     #[test]
     fn shrinking_a_flagged_seed_keeps_the_anomaly_with_no_more_faults_or_ops() {
         let dir = temp_dir("shrink");
-        let rows = sweep(&tiny(1, 1), &[1], &dir, "t", 1, true, false).unwrap();
+        let rows = sweep(&tiny(1, 1), &[1], &dir, "t", Workers::Threads(1), true, false).unwrap();
         let row = &rows[0];
         assert!(row.flagged() && row.error.is_none(), "W=R=1 under partitions reads stale: {row:?}");
         let mut m = tiny(1, 1);

@@ -107,6 +107,7 @@ mod hint_homes;
 mod observe;
 mod stale_by_dc;
 mod understood;
+mod visibility_by_dc;
 mod visibility_pairs;
 
 pub mod consistent_prefix;

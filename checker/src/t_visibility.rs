@@ -35,6 +35,9 @@
 //! limits ([`HORIZON_MS`], [`MAX_PAIRS`]) the pairs are counted into, which
 //! this one re-exports: the imports go from here to there only.
 //!
+//! Across datacenters the figures are also split by the writer's and the
+//! reader's DC, under `by_dc` ([`crate::visibility_by_dc`]).
+//!
 //! A measurement: `true`, or `unknown` when no read followed an ack.
 
 use std::collections::BTreeMap;
@@ -96,7 +99,10 @@ pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFil
     let pairs = history.pairs();
     let observed = Observed::from_pairs(&pairs);
     let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
-    let result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
+    let mut result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
+    if let Some(split) = crate::visibility_by_dc::split(run, &observed) {
+        result = result.with("by_dc", split);
+    }
     let result = match wars {
         Some(wars) => with_prediction(result, &counted.bins, run, wars, &ok_read_latencies_ms(&observed.reads)),
         None => result,

@@ -109,6 +109,13 @@ pub struct Op {
     /// history written before the field existed; omitted then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<Vec<String>>,
+    /// The datacenter of the client that performed the op, in a run across
+    /// several DCs (`run.json`'s `datacenters` names every node's). A
+    /// client stays in its DC and talks to that DC's nodes only. Omitted in
+    /// a run of one DC and in every history written before the field
+    /// existed, which read the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dc: Option<String>,
 }
 
 /// One version returned by a read: the value written (None for a tombstone).
@@ -159,6 +166,7 @@ impl Op {
             error: None,
             hinted_for: Vec::new(),
             answered_by: None,
+            dc: None,
         }
     }
 
@@ -177,6 +185,7 @@ impl Op {
             error: None,
             hinted_for: Vec::new(),
             answered_by: None,
+            dc: None,
         }
     }
 

@@ -12,6 +12,11 @@
 //! reads. It keeps only what the end of a run asks of it: the keys whose
 //! writes were hinted, and for whom ([`Recorder::hinted_keys`]).
 //!
+//! Across datacenters it also stamps each client op with its client's DC
+//! ([`Recorder::with_datacenters`]): a client talks to its own DC's nodes
+//! only, so the DC of the node an op went to is its client's, and the
+//! stamp is made in this one place for every workload and the final reads.
+//!
 //! Which monotonic clock is the caller's choice ([`Recorder::with_clock`]):
 //! a real run reads the host's, a simulated run the simulator's (tokio's
 //! paused clock, advanced tick by tick), so that the same seed stamps the
@@ -37,6 +42,9 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     /// Where the history is written, to read it back.
     path: std::path::PathBuf,
+    /// Node -> its datacenter, to stamp each client op's `dc`; empty for a
+    /// run of one DC (nothing stamped).
+    datacenters: BTreeMap<String, String>,
 }
 
 /// What the lock guards: the next index and the file, in step.
@@ -62,7 +70,15 @@ impl Recorder {
             elapsed_ns,
             inner: Mutex::new(Inner { next_index: 0, writer, hinted: BTreeMap::new() }),
             path: path.to_path_buf(),
+            datacenters: BTreeMap::new(),
         })
+    }
+
+    /// The same recorder, stamping every client op sent to a node of
+    /// `datacenters` (node -> DC) with that DC as the op's `dc`.
+    pub fn with_datacenters(mut self, datacenters: BTreeMap<String, String>) -> Recorder {
+        self.datacenters = datacenters;
+        self
     }
 
     /// Nanoseconds since the run started.
@@ -75,6 +91,9 @@ impl Recorder {
         let mut inner = self.inner.lock().expect("recorder lock poisoned");
         op.index = inner.next_index;
         op.time = self.now_ns();
+        if let Some(dc) = op.node.as_ref().and_then(|node| self.datacenters.get(node)) {
+            op.dc = Some(dc.clone());
+        }
         inner.writer.append(&op)?;
         inner.next_index += 1;
         if let (OpType::Ok, Some(key), false) = (op.kind, &op.key, op.hinted_for.is_empty()) {
@@ -94,5 +113,34 @@ impl Recorder {
     pub fn read_back(&self) -> Result<History, HistoryError> {
         let _writing = self.inner.lock().expect("recorder lock poisoned");
         read_history(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorder_in(dir: &Path) -> Recorder {
+        Recorder::with_clock(&dir.join("history.jsonl"), Box::new(|| 7)).expect("a history file")
+    }
+
+    #[test]
+    fn client_ops_carry_their_datacenter_and_one_dc_adds_nothing() {
+        let dir = std::env::temp_dir().join(format!("recorder-dc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dcs: BTreeMap<String, String> = [("n1", "dc1"), ("n4", "dc2")].map(|(n, d)| (n.into(), d.into())).into();
+        let across = recorder_in(&dir).with_datacenters(dcs);
+        let op = across.record(Op::client(0, OpType::Invoke, "read", "k", "n4")).unwrap();
+        assert_eq!(op.dc.as_deref(), Some("dc2"));
+        // A node the map does not name (a joined spare) is not guessed.
+        assert_eq!(across.record(Op::client(1, OpType::Invoke, "read", "k", "n9")).unwrap().dc, None);
+        assert_eq!(across.record(Op::nemesis("kill", serde_json::json!({}))).unwrap().dc, None);
+        let line = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        assert!(line.lines().next().unwrap().ends_with(r#""dc":"dc2"}"#), "{line}");
+        // One DC: the line is as it was before the field existed.
+        let plain = recorder_in(&dir).record(Op::client(0, OpType::Invoke, "read", "k", "n4")).unwrap();
+        assert_eq!(plain.dc, None);
+        assert!(!std::fs::read_to_string(dir.join("history.jsonl")).unwrap().contains("\"dc\""));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

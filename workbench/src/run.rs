@@ -108,7 +108,8 @@ pub async fn drive(spec: &RunSpec, cluster: Arc<dyn Cluster>, dir: &Path) -> Res
     let history_path = dir.join(files::HISTORY);
     // tokio's clock: the host's in a real run, the simulator's under `--backend sim`.
     let start = Instant::now();
-    let recorder = Arc::new(Recorder::with_clock(&history_path, Box::new(move || start.elapsed().as_nanos() as u64))?);
+    let clock = Box::new(move || start.elapsed().as_nanos() as u64);
+    let recorder = Arc::new(Recorder::with_clock(&history_path, clock)?.with_datacenters(spec.client_dcs()));
     let poller = AdminPoller::start(cluster.clone(), recorder.clone(), &dir.join(files::ADMIN))?;
     let targets = targets(spec, cluster.as_ref())?;
     let schedules = spec.schedule_override.clone().unwrap_or_else(|| schedules(spec));

@@ -112,6 +112,15 @@ impl RunSpec {
         (1..=self.node_count).map(|i| format!("n{i}")).collect()
     }
 
+    /// Node -> DC for the recorder to stamp each client op's `dc`; empty
+    /// for a run of one DC, whose history stays as it was.
+    pub fn client_dcs(&self) -> std::collections::BTreeMap<String, String> {
+        if !self.layout.is_multi_dc() {
+            return Default::default();
+        }
+        self.layout.dc_map(&self.node_ids())
+    }
+
     /// Flags every node of this run gets.
     pub fn node_args(&self) -> Vec<String> {
         let mut args: Vec<String> = vec![

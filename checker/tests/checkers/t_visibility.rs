@@ -86,3 +86,22 @@ fn with_timings_each_bin_gets_a_prediction_and_the_fit_its_rmse() {
     assert!(r.figure("pbs_prediction").and_then(Value::as_str).unwrap().starts_with("none"));
     assert!(r.figure("curve").and_then(Value::as_array).unwrap()[0].get("p_predicted").is_none());
 }
+
+#[test]
+fn split_by_writer_and_reader_datacenter() {
+    // A write acknowledged in dc1 (on n1). Planted: a read in dc2 (n3)
+    // 0.5 ms after the ack misses it. Clean: a read in dc1 (n2) sees it.
+    let mut b = HistoryBuilder::new();
+    let w = v(&[("n1", 1)], 100);
+    acked_write(&mut b, 0, "k", "p0-0", w.clone(), 0, MS);
+    b.at(MS + MS / 2).invoke_read(1, "k", "n3").invoke_read(2, "k", "n2");
+    b.at(2 * MS).ok_read(1, "k", &[]).ok_read(2, "k", &[sib(Some("p0-0"), w)]);
+    let r = t_visibility::check(&b.build(), &two_dcs());
+    let split = r.figure("by_dc").expect("a multi-DC run is split");
+    assert_eq!(split["dc1->dc2"]["pairs"], 1);
+    assert_eq!(split["dc1->dc2"]["p_stale_first_bin"].as_f64(), Some(1.0));
+    assert_eq!(split["dc1->dc1"]["p_stale_first_bin"].as_f64(), Some(0.0));
+    assert!(split.get("dc2->dc1").is_none(), "no write was acknowledged in dc2: {split}");
+    // One DC: no split at all.
+    assert!(t_visibility::check(&b.build(), &run(3, 1, 1)).figure("by_dc").is_none());
+}

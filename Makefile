@@ -112,7 +112,7 @@ PLANTED_EXPECT_FLAGGED ?= 26
 PLANTED_SWARM_EXPECT_FLAGGED ?= 26
 WORKBENCH_PLANTED := target/release/workbench-planted
 
-.PHONY: docs-check bench-peers bench-load all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
+.PHONY: docs-check bench-peers bench-lazyfs bench-load all build deps lint image unit-test e2e-test sim-test planted-test test campaign clean-docker docker-available
 
 all: build
 
@@ -135,6 +135,7 @@ deps:
 test: DEPS = image peers browser lazyfs
 campaign: DEPS = image-if-docker
 bench-peers bench-load: DEPS = image-if-docker peers
+bench-lazyfs: DEPS = image-if-docker
 
 # `make test` builds every target at once (--all-targets): its tests need the
 # dev-dependencies, and cargo resolves every crate's features differently when
@@ -302,6 +303,17 @@ BENCH_PEERS_FLAGS ?= --duration 20 --concurrency 32
 bench-peers: deps build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; fi
 	$(WORKBENCH) bench-peers $(BENCH_PEERS_FLAGS)
+
+# What the power-loss nemesis's lazy filesystem costs the node (a benchmark,
+# not a test): our single node (N1, --fsync batch) with its data directory
+# on dynamo-lazyfs against the same node on a plain directory, puts only,
+# one after the other; prints ops/s, CPU us/op and the ratios. Needs Docker
+# and /dev/fuse (the lazyfs contender runs where the power-loss nemesis does).
+BENCH_LAZYFS_FLAGS ?= --duration 20 --concurrency 32
+bench-lazyfs: deps build
+	@docker info >/dev/null 2>&1 || { echo "bench-lazyfs: needs a Docker engine (the node runs on lazyfs in its container)" >&2; exit 2; }
+	$(MAKE) --no-print-directory image
+	$(WORKBENCH) bench-peers --backend docker --only dynamo1,dynamo1-lazyfs --read-fraction 0 $(BENCH_LAZYFS_FLAGS)
 
 # Goodput against offered load (a benchmark, not a test): closed loops of
 # 32 to 4,096 clients, 10 s each, against our 3-node cluster with adaptive

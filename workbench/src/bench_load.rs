@@ -186,7 +186,7 @@ async fn sweep(config: &LoadConfig, c: &Contender, backend: &Backend, dir: &Path
         log_dir: dir.join("logs").join(c.key),
         link_proxy: None,
         clock_faults: false,
-        power_loss: false,
+        power_loss: c.on_lazyfs,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;

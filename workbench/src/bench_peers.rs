@@ -56,6 +56,10 @@ pub(crate) struct Contender {
     pub(crate) nodes: usize,
     /// dynamo-node flags (ignored by peer stores).
     pub(crate) node_args: Vec<String>,
+    /// Its data directories on the lazy filesystem (`dynamo-lazyfs`) the
+    /// power-loss nemesis uses, to price that layer. Such a contender needs
+    /// `/dev/fuse` and runs only when `--only` names it.
+    pub(crate) on_lazyfs: bool,
 }
 
 /// Our 3-node and 1-node settings, etcd and Redis.
@@ -89,15 +93,39 @@ pub(crate) fn contenders() -> Vec<Contender> {
             store: StoreKind::Dynamo,
             nodes: 3,
             node_args: dynamo(3, 2, 2),
+            on_lazyfs: false,
         },
-        Contender { key: "etcd", label: "etcd (3 members)", store: StoreKind::Etcd, nodes: 3, node_args: vec![] },
-        Contender { key: "redis", label: "redis (1 node)", store: StoreKind::Redis, nodes: 1, node_args: vec![] },
+        Contender {
+            key: "etcd",
+            label: "etcd (3 members)",
+            store: StoreKind::Etcd,
+            nodes: 3,
+            node_args: vec![],
+            on_lazyfs: false,
+        },
+        Contender {
+            key: "redis",
+            label: "redis (1 node)",
+            store: StoreKind::Redis,
+            nodes: 1,
+            node_args: vec![],
+            on_lazyfs: false,
+        },
         Contender {
             key: "dynamo1",
             label: "dynamo N1 (1 node)",
             store: StoreKind::Dynamo,
             nodes: 1,
             node_args: dynamo(1, 1, 1),
+            on_lazyfs: false,
+        },
+        Contender {
+            key: "dynamo1-lazyfs",
+            label: "dynamo N1 (1 node) on lazyfs",
+            store: StoreKind::Dynamo,
+            nodes: 1,
+            node_args: dynamo(1, 1, 1),
+            on_lazyfs: true,
         },
     ]
 }
@@ -126,14 +154,15 @@ pub async fn bench_peers(config: &BenchConfig, backend: &Backend, results_dir: &
     Ok(0)
 }
 
-/// The contenders `only` names (all when empty), in `all`'s order; an
-/// unknown key is refused with the known ones.
+/// The contenders `only` names (when empty, all but those on lazyfs), in
+/// `all`'s order; an unknown key is refused with the known ones.
 pub(crate) fn choose(all: &[Contender], only: &[String]) -> Result<Vec<Contender>> {
     if let Some(unknown) = only.iter().find(|k| !all.iter().any(|c| c.key == k.as_str())) {
         let keys: Vec<&str> = all.iter().map(|c| c.key).collect();
         anyhow::bail!("unknown contender {unknown:?} in --only (known: {})", keys.join(", "));
     }
-    Ok(all.iter().filter(|c| only.is_empty() || only.iter().any(|k| k == c.key)).cloned().collect())
+    let chosen = |c: &&Contender| if only.is_empty() { !c.on_lazyfs } else { only.iter().any(|k| k == c.key) };
+    Ok(all.iter().filter(chosen).cloned().collect())
 }
 
 /// One store's load and the CPU its processes used under it.
@@ -161,7 +190,7 @@ async fn measure(config: &BenchConfig, c: &Contender, backend: &Backend, dir: &P
         log_dir: dir.join("logs").join(c.store.name()).join(index.to_string()),
         link_proxy: None,
         clock_faults: false,
-        power_loss: false,
+        power_loss: c.on_lazyfs,
     };
     std::fs::create_dir_all(&spec.log_dir)?;
     let cluster = backend.start(&spec, c.store).await?;
@@ -290,8 +319,18 @@ fn report(config: &BenchConfig, rows: &[(&str, Measured)], keys: &[&str]) -> Str
             cpu_ratio(ours1, redis),
         ));
     }
+    if let (Some(plain), Some(lazy)) = (find("dynamo1"), find("dynamo1-lazyfs")) {
+        text.push_str(&format!(
+            "lazyfs/plain directory (N1) ops/s: **{}**, CPU us/op lazyfs/plain: {}\n",
+            ratio(lazy.result.ops_per_s(), plain.result.ops_per_s()),
+            cpu_ratio(lazy, plain),
+        ));
+    }
     text
 }
+
+/// The share of reads in the bench's load unless `--read-fraction` says otherwise.
+pub const DEFAULT_READ_FRACTION: f64 = 0.5;
 
 /// The bench's defaults: 32 clients, half reads, 1000 keys, 100-byte values.
 pub fn default_config(duration_s: u64, concurrency: u32, seed: u64) -> BenchConfig {
@@ -299,9 +338,30 @@ pub fn default_config(duration_s: u64, concurrency: u32, seed: u64) -> BenchConf
         concurrency,
         keys: 1_000,
         value_bytes: 100,
-        read_fraction: 0.5,
+        read_fraction: DEFAULT_READ_FRACTION,
         duration: Duration::from_secs(duration_s),
         seed,
         refused_backoff_ms: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(chosen: &[Contender]) -> Vec<&'static str> {
+        chosen.iter().map(|c| c.key).collect()
+    }
+
+    #[test]
+    fn the_lazyfs_contender_runs_only_when_named() {
+        let all = contenders();
+        assert_eq!(keys(&choose(&all, &[]).unwrap()), ["dynamo3", "etcd", "redis", "dynamo1"]);
+        let named = choose(&all, &["dynamo1-lazyfs".into(), "dynamo1".into()]).unwrap();
+        assert_eq!(keys(&named), ["dynamo1", "dynamo1-lazyfs"], "in the table's order, not the flag's");
+        assert!(named[1].on_lazyfs && !named[0].on_lazyfs);
+        assert_eq!(named[0].node_args, named[1].node_args, "the same node, only the directory differs");
+        let unknown = choose(&all, &["dynamo9".into()]).unwrap_err().to_string();
+        assert!(unknown.contains("dynamo1-lazyfs"), "{unknown}");
     }
 }

@@ -109,11 +109,16 @@ enum Command {
         /// Seed of the keys and values the load writes and reads.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// The share of ops that are reads (0: puts only, as `make
+        /// bench-lazyfs` prices the put path).
+        #[arg(long, default_value_t = bench_peers::DEFAULT_READ_FRACTION, value_parser = flag_values::fraction)]
+        read_fraction: f64,
         /// Where results/bench/<time>/ goes (its parent).
         #[arg(long, default_value = "results")]
         results_dir: PathBuf,
         /// Measure only these contenders (comma-separated keys: dynamo3,
-        /// etcd, redis, dynamo1), e.g. to profile one; default all.
+        /// etcd, redis, dynamo1, and dynamo1-lazyfs, which runs only when
+        /// named), e.g. to profile one; default all the others.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -278,8 +283,11 @@ async fn main() {
         Command::Check { dir: None, jepsen: None, .. } => unreachable!("clap requires a directory or --jepsen"),
         // Its workers run simulations, which must not be inside this runtime.
         Command::Explore(args) => tokio::task::block_in_place(|| explore::explore(&args)),
-        Command::BenchPeers { stores, duration, concurrency, seed, results_dir, only } => {
-            let config = bench_peers::default_config(duration, concurrency, seed);
+        Command::BenchPeers { stores, duration, concurrency, seed, read_fraction, results_dir, only } => {
+            let config = workload::bench::BenchConfig {
+                read_fraction,
+                ..bench_peers::default_config(duration, concurrency, seed)
+            };
             match stores.backend().await {
                 Ok(backend) => bench_peers::bench_peers(&config, &backend, &results_dir, &only).await,
                 Err(e) => Err(e),

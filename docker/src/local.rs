@@ -44,6 +44,7 @@ use crate::{
 
 mod links;
 mod membership;
+mod power;
 
 use crate::link_plan::LINK_PROXY_FAULTS;
 
@@ -83,6 +84,8 @@ struct LocalNode {
     extra_args: Vec<String>,
     /// The running (or killed but not yet restarted) process.
     child: Mutex<Option<Child>>,
+    /// The lazy filesystem mounted at `data_dir`, in runs that lose power.
+    lazy: Option<power::LazyMount>,
 }
 
 /// A cluster of local `dynamo-node` processes (see the module docs).
@@ -169,8 +172,8 @@ fn pid_of(child: &Child) -> Option<Pid> {
 
 /// Why local processes get no power loss: a lazy filesystem per node
 /// would need FUSE on the host, and mounting it is not done here yet.
-const POWER_LOSS_NOT_LOCAL: &str =
-    "local processes run on the host's disk: no lazy filesystem is mounted under them (power loss is docker or sim)";
+const POWER_LOSS_PEERS: &str =
+    "peer stores keep their data on the host's disk: no lazy filesystem is mounted under them";
 
 impl LocalCluster {
     /// What local clusters can perform, before one is started: processes
@@ -186,7 +189,11 @@ impl LocalCluster {
             .without(Fault::Latency, &PEER_STORES, shared)
             .without(Fault::Membership, &PEER_STORES, "peer stores have no join flags or Admin.Leave")
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
-            .without(Fault::PowerLoss, &ALL_STORES, POWER_LOSS_NOT_LOCAL);
+            .without(Fault::PowerLoss, &PEER_STORES, POWER_LOSS_PEERS);
+        let caps = match power::unavailable(find_node_binary().as_deref()) {
+            Some(why) => caps.without(Fault::PowerLoss, &[StoreKind::Dynamo], why),
+            None => caps,
+        };
         match libfaketime_path() {
             Some(_) => caps.without(Fault::Clock, &PEER_STORES, "peer stores never run under libfaketime"),
             None => caps.without(Fault::Clock, &ALL_STORES, "libfaketime is not installed on this host"),
@@ -249,6 +256,7 @@ impl LocalCluster {
     /// Lays out addresses, ports, directories, files and proxies; starts no node.
     async fn prepare(spec: &ClusterSpec, binary: PathBuf, store: StoreKind) -> Result<LocalCluster> {
         let base_dir = std::env::temp_dir().join(format!("dwb-{}", spec.name));
+        power::detach_all_under(&base_dir.join("data"))?;
         if base_dir.exists() {
             std::fs::remove_dir_all(&base_dir)
                 .map_err(|s| io_err(format!("wipe stale data {}", base_dir.display()), s))?;
@@ -321,12 +329,34 @@ impl LocalCluster {
             peers,
             extra_args,
             child: Mutex::new(None),
+            lazy: None,
         };
         std::fs::create_dir_all(&node.data_dir)
             .map_err(|s| io_err(format!("create data dir {}", node.data_dir.display()), s))?;
+        let node = self.mount_lazyfs(node).await?;
         if self.faketime() {
             write_offset(&node.faketime_file, 0)?;
         }
+        Ok(node)
+    }
+
+    /// Whether our nodes run on lazy filesystems: only in a run that may
+    /// lose power, and only where the capability table allows it.
+    fn on_lazyfs(&self) -> bool {
+        self.supports(Fault::PowerLoss)
+    }
+
+    /// `node` with a lazy filesystem mounted at its data directory, in a
+    /// run on lazy filesystems; else `node` as it is.
+    async fn mount_lazyfs(&self, mut node: LocalNode) -> Result<LocalNode> {
+        if !self.on_lazyfs() {
+            return Ok(node);
+        }
+        let binary = power::lazyfs_binary(Some(&self.binary))
+            .ok_or_else(|| ClusterError::Other("no dynamo-lazyfs binary beside dynamo-node or on PATH".into()))?;
+        let backing = self.base_dir.join("backing").join(&node.id);
+        let log = self.spec.log_dir.join(format!("{}.lazyfs.log", node.id));
+        node.lazy = Some(power::LazyMount::start(&binary, &node.data_dir, &backing, &log).await?);
         Ok(node)
     }
 
@@ -538,6 +568,9 @@ impl Cluster for LocalCluster {
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        if fault == Fault::PowerLoss {
+            return self.on_lazyfs().then_some("lazyfs");
+        }
         (self.spec.link_proxy.is_some() && LINK_PROXY_FAULTS.contains(&fault)).then_some(crate::link_plan::MECHANISM)
     }
 
@@ -561,6 +594,15 @@ impl Cluster for LocalCluster {
             child.wait().await.map_err(|s| io_err(format!("reap the killed process of {node}"), s))?;
         }
         Ok(serde_json::json!({}))
+    }
+
+    async fn power_loss(&self, node: &str) -> Result<serde_json::Value> {
+        let n = self.node(node)?;
+        let Some(lazy) = n.lazy.as_ref() else {
+            return Err(self.unsupported("cut a node's power: the cluster was started without lazyfs (power_loss)"));
+        };
+        self.kill(node).await?;
+        lazy.lose_unsynced()
     }
 
     async fn restart(&self, node: &str) -> Result<()> {
@@ -622,6 +664,9 @@ impl Cluster for LocalCluster {
     async fn teardown(&self) -> Result<()> {
         for node in &self.roster() {
             Self::stop_process(node).await?;
+            if let Some(lazy) = &node.lazy {
+                lazy.stop().await?;
+            }
         }
         if self.base_dir.exists() {
             tokio::fs::remove_dir_all(&self.base_dir)

@@ -45,7 +45,12 @@ impl Members for LocalCluster {
 
     async fn remove_member(&self, id: &str) -> Result<()> {
         let _change = self.membership_change.lock().await;
-        Self::stop_process(&*self.node(id)?).await?;
+        let node = self.node(id)?;
+        Self::stop_process(&node).await?;
+        // Its lazy filesystem goes with it: teardown walks only the members.
+        if let Some(lazy) = &node.lazy {
+            lazy.stop().await?;
+        }
         self.nodes.write().expect("the node list lock is never poisoned").retain(|n| n.id != id);
         tracing::info!(run = %self.spec.name, node = id, "node process removed");
         Ok(())

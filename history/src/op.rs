@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::OnceLock;
+
+use crate::compact::CompactHistory;
 use crate::Version;
 
 /// Who performed an op: a client process (one op outstanding at a time) or
@@ -218,10 +221,26 @@ fn value_of(item: &serde_json::Value) -> Option<&serde_json::Value> {
 }
 
 /// A whole history, in file order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct History {
     /// Every line of `history.jsonl`, in file order (`ops[i].index == i`).
+    /// Not to be changed once [`History::compact`] was asked for.
     pub ops: Vec<Op>,
+    /// The compact form of `ops`, built on first use.
+    compact: OnceLock<CompactHistory>,
+}
+
+impl PartialEq for History {
+    /// Two histories are equal when their ops are.
+    fn eq(&self, other: &Self) -> bool {
+        self.ops == other.ops
+    }
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("ops", &self.ops).finish()
+    }
 }
 
 /// A client operation with its invocation and completion paired.
@@ -236,7 +255,15 @@ pub struct OpPair<'a> {
 impl History {
     /// A history of `ops`, taken as they are (in file order).
     pub fn new(ops: Vec<Op>) -> History {
-        History { ops }
+        History { ops, compact: OnceLock::new() }
+    }
+
+    /// The compact form of the ops ([`CompactHistory`]), built once, on
+    /// the first call: what checkers read instead of the JSON trees.
+    pub fn compact(&self) -> &CompactHistory {
+        let compact = self.compact.get_or_init(|| CompactHistory::from_ops(&self.ops));
+        assert_eq!(compact.ops().len(), self.ops.len(), "the ops were not changed after their compact form was built");
+        compact
     }
 
     /// Pairs each client invocation with its completion. Nemesis events are

@@ -73,14 +73,10 @@ struct Question<'a> {
 }
 
 /// Every written value by its text, with what is known of its write.
-fn questions<'a>(
-    history: &'a History,
-    pairs: &[OpPair<'a>],
-    observed: &Observed<'a>,
-) -> HashMap<&'a str, Question<'a>> {
+fn questions<'a>(history: &'a History, observed: &Observed<'a>) -> HashMap<&'a str, Question<'a>> {
     let compact = history.compact();
     let mut out: HashMap<&str, Question<'_>> = HashMap::new();
-    for pair in pairs.iter().filter(|p| p.invoke.f == "write") {
+    for (line, pair) in history.line_pairs().iter().filter(|(_, p)| p.invoke.f == "write") {
         let (Some(value), Some(key), Process::Client(process)) =
             (pair.invoke.value.as_str(), pair.invoke.key.as_deref(), pair.invoke.process)
         else {
@@ -96,7 +92,7 @@ fn questions<'a>(
                 node: pair.invoke.node.as_deref(),
                 invoke_time: pair.invoke.time,
                 ack_time: acked.map(|c| c.time),
-                version: acked.and_then(|c| compact.ops()[c.index as usize].version).map(|v| compact.version(v)),
+                version: acked.and(line.complete).and_then(|c| compact.ops()[c].version).map(|v| compact.version(v)),
             },
         );
     }
@@ -150,7 +146,7 @@ struct Tally {
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
     let observed = Observed::of(history);
-    let questions = questions(history, &pairs, &observed);
+    let questions = questions(history, &observed);
     let reads: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let next_ops = next_ops(&pairs);
     let windows = fault_windows(history);

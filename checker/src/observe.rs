@@ -18,7 +18,7 @@
 //! into its tables, so no checker parses a version out of JSON again, and
 //! comparing two versions compares rows of small integers.
 
-use history::compact::{CompactHistory, CompactOp, Id, LinePair, Sibling, ValueRef, VersionRef};
+use history::compact::{CompactHistory, CompactOp, Id, Sibling, ValueRef, VersionRef};
 use history::{History, OpType, Process};
 
 use crate::understood::NotUnderstood;
@@ -100,7 +100,7 @@ impl<'a> Observed<'a> {
         let ops = compact.ops();
         for pair in compact.pairs() {
             let invoke = &ops[pair.invoke];
-            let index = pair.invoke as u64;
+            let index = invoke.index;
             let f = compact.name(invoke.f);
             if !KNOWN_FS.contains(&f) {
                 out.not_understood.note_unknown_f(f, index);
@@ -110,7 +110,7 @@ impl<'a> Observed<'a> {
             if done.kind != OpType::Ok {
                 continue;
             }
-            let ends = Ends { compact, pair, invoke, done };
+            let ends = Ends { compact, invoke, done };
             if f == "read" {
                 match ends.read() {
                     Some(read) => out.reads.push(read),
@@ -143,8 +143,6 @@ pub const UNVERSIONED_ACK: &str = "an ok write, delete or add without a key or a
 struct Ends<'a> {
     /// The history they are lines of.
     compact: &'a CompactHistory,
-    /// Their line numbers.
-    pair: LinePair,
     /// The invocation.
     invoke: &'a CompactOp,
     /// The `ok`.
@@ -168,7 +166,7 @@ impl<'a> Ends<'a> {
         let compact = self.compact;
         Some(Read {
             process: self.process()?,
-            index: self.pair.invoke as u64,
+            index: self.invoke.index,
             invoke_time: self.invoke.time_ns,
             complete_time: self.done.time_ns,
             key: self.name(self.invoke.key)?,
@@ -192,7 +190,7 @@ impl<'a> Ends<'a> {
         };
         Some(Ack {
             process: self.process()?,
-            index: self.pair.invoke as u64,
+            index: self.invoke.index,
             invoke_time: self.invoke.time_ns,
             ack_time: self.done.time_ns,
             key: self.name(self.invoke.key)?,

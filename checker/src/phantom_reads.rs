@@ -12,6 +12,9 @@
 //! Promise. No store may serve a value that was never written, under any
 //! quorum, resolution or fault: any phantom is a failure. `unknown` when
 //! the history holds no `ok` read with a value.
+//!
+//! A read's siblings come from the history's compact form, parsed there
+//! once for every checker; a sibling's value is rebuilt from its text.
 
 use std::collections::{HashMap, HashSet};
 
@@ -104,11 +107,12 @@ impl<'h> Written<'h> {
 
 /// Checks every `ok` read for values never written; see the module docs.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
-    let pairs = history.pairs();
+    let compact = history.compact();
+    let (lines, pairs): (Vec<_>, Vec<_>) = history.line_pairs().into_iter().unzip();
     let written = Written::of(&pairs);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
     let mut not_understood = NotUnderstood::default();
-    for pair in &pairs {
+    for (line, pair) in lines.iter().zip(&pairs) {
         // An op of another type may have written what a read returned.
         if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
             not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
@@ -118,13 +122,14 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         if pair.invoke.f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), done.sibling_refs()) else {
+        let siblings = line.complete.and_then(|c| compact.ops()[c].siblings);
+        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), siblings) else {
             not_understood.note(UNPARSED_READ, pair.invoke.index);
             continue;
         };
         reads += 1;
-        for s in siblings {
-            for value in written.unwritten(key, s.value) {
+        for s in compact.siblings(siblings).filter(|s| !s.value.is_null()) {
+            for value in written.unwritten(key, &s.value.to_value()) {
                 phantoms.push(json!({"read_index": done.index, "key": key, "node": done.node, "value": value}));
             }
         }

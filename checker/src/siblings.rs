@@ -28,9 +28,10 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let compact = history.compact();
     let ops = compact.ops();
     for pair in compact.pairs() {
-        let f = compact.name(ops[pair.invoke].f);
+        let invoke = &ops[pair.invoke];
+        let f = compact.name(invoke.f);
         if !KNOWN_FS.contains(&f) {
-            not_understood.note_unknown_f(f, pair.invoke as u64);
+            not_understood.note_unknown_f(f, invoke.index);
             continue;
         }
         let Some(done) = pair.complete.map(|c| &ops[c]) else { continue };
@@ -40,7 +41,7 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         // Parsed as the other checkers parse it: a list that is not one of
         // siblings is not a read this checker understands either.
         let Some(count) = done.siblings.map(|s| s.len()) else {
-            not_understood.note(UNPARSED_READ, pair.invoke as u64);
+            not_understood.note(UNPARSED_READ, invoke.index);
             continue;
         };
         *histogram.entry(count).or_default() += 1;

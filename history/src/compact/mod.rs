@@ -20,8 +20,8 @@
 //!   read marked as such ([`CompactOp::siblings`] is `None`): checkers
 //!   count it as not understood, as they always have.
 //!
-//! Nothing is lost that a checker reads, and every line keeps its index:
-//! `ops()[i]` is line `i` of `history.jsonl`. It is a pure function of the
+//! Nothing is lost that a checker reads, and every line keeps its place:
+//! `ops()[i]` is line `i` of `history.jsonl` (and `History::ops[i]`). It is a pure function of the
 //! ops, so checkers that read it stay pure functions of the history.
 
 mod interner;
@@ -66,6 +66,9 @@ impl Span {
 /// One line of `history.jsonl`, its strings interned and its versions ids.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompactOp {
+    /// The line's `index`, as it holds it: its position in a history read
+    /// from a file (the reader checks), as given in one built by hand.
+    pub index: u64,
     /// Nanoseconds since the run started.
     pub time_ns: u64,
     /// The client process, or the nemesis.
@@ -159,9 +162,8 @@ fn small(len: usize) -> u32 {
 }
 
 impl CompactBuilder {
-    /// Adds the next line. Its `index` must be its position.
+    /// Adds the next line (in file order).
     pub fn push(&mut self, op: &Op) {
-        assert_eq!(op.index, self.ops.len() as u64, "ops are pushed in file order");
         let siblings = op.sibling_refs().map(|siblings| {
             let start = small(self.siblings.len());
             for sibling in &siblings {
@@ -173,6 +175,7 @@ impl CompactBuilder {
         });
         let value = if siblings.is_some() { None } else { Some(self.value(&op.value)) };
         let compact = CompactOp {
+            index: op.index,
             time_ns: op.time,
             process: op.process,
             kind: op.kind,
@@ -231,7 +234,7 @@ pub struct LinePair {
 }
 
 impl CompactHistory {
-    /// The compact form of `ops` (in file order, `ops[i].index == i`).
+    /// The compact form of `ops`, in their order: `ops()[i]` is `ops[i]`.
     pub fn from_ops(ops: &[Op]) -> CompactHistory {
         let mut builder = CompactBuilder::default();
         for op in ops {
@@ -393,7 +396,7 @@ mod tests {
     fn assert_same(compact: &CompactHistory, ops: &[Op]) {
         assert_eq!(compact.ops().len(), ops.len());
         for (c, op) in compact.ops().iter().zip(ops) {
-            assert_eq!((c.time_ns, c.process, c.kind), (op.time, op.process, op.kind));
+            assert_eq!((c.index, c.time_ns, c.process, c.kind), (op.index, op.time, op.process, op.kind));
             assert_eq!(compact.name(c.f), op.f);
             assert_eq!(c.key.map(|k| compact.name(k)), op.key.as_deref());
             assert_eq!(c.node.map(|n| compact.name(n)), op.node.as_deref());

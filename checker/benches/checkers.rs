@@ -39,6 +39,9 @@
 //! `CHECKER_BENCH_DIR=<dir>` also writes each history as a run directory
 //! (`<dir>/<history>/run.json`, `history.jsonl`), for `workbench check`
 //! to be timed on it end to end (`make bench-checkers` does).
+//! The first row of each history times building its compact form
+//! (`History::compact`), which the checkers of acks and reads share; their
+//! rows are their own work on it.
 //! Peak RSS is the process's high-water mark (`VmHWM`), reset before each
 //! checker (`/proc/self/clear_refs`), so it is the history held in memory
 //! plus what that checker allocated on top of it.
@@ -401,6 +404,26 @@ fn bench(label: &str, name: &str, check: checker::CheckFn, history: &History, ru
     expect(name, &result);
 }
 
+/// Times building the history's compact form, which the checkers of acks
+/// and reads share ([`History::compact`]): its own row, so theirs are
+/// their work alone, as in `check_run_files`, where it is built once.
+fn bench_compact(label: &str, history: &History) {
+    let ops = client_ops(history);
+    reset_peak_rss();
+    let (started, cpu_before) = (Instant::now(), thread_cpu_s());
+    let compact = history.compact();
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu_s() - cpu_before;
+    assert_eq!(compact.ops().len(), history.ops.len());
+    println!(
+        "| {label:<8} | {:<16} | {ops:>9} | {secs:>7.2} | {cpu:>6.2} | {:>11.0} | {:>8.0} | {:<7} |",
+        "(compact form)",
+        ops as f64 / secs,
+        peak_rss_mib(),
+        "-"
+    );
+}
+
 /// What the generated histories guarantee, so a checker that did no work
 /// (or broke) cannot pass unnoticed.
 fn expect(name: &str, result: &checker::CheckResult) {
@@ -463,6 +486,7 @@ fn main() {
         }
         let own: &[(&str, checker::CheckFn)] =
             if workload == "register" { &checker::REGISTER_CHECKERS } else { &checker::SET_CHECKERS };
+        bench_compact(label, &history);
         for (name, check) in checker::CHECKERS.iter().chain(own) {
             bench(label, name, *check, &history, &run);
         }

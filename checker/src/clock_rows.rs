@@ -2,12 +2,12 @@
 //! that counts how many a read covers without visiting each.
 //!
 //! Under `siblings`, "a read covers a write" is inclusion of causal
-//! histories ([`history::Version::includes`]), a partial order that no sort
+//! histories ([`history::compact::VersionRef::includes`]), a partial order that no sort
 //! ranks. Comparing a read with every earlier write of its key is quadratic:
 //! an hour at 1,000 ops/s holds hundreds of thousands of writes per key.
 //!
 //! What makes it cheap is that covering is decided by bounds on clock rows
-//! ([`Bounds`]). Node ids are interned as columns ([`Nodes`]) and every
+//! ([`Bounds`]). Node ids (interned by the compact history) are columns ([`Nodes`]) and every
 //! write's *full* clock (its context with its dot folded in) is one row of
 //! integers. A sibling `s` then bounds the answer from both sides: a row at
 //! most `s`'s context is covered (every event of it is in `s`'s history),
@@ -27,50 +27,60 @@
 //! read. A test checks the count against visiting every pair with
 //! `includes`, on random dotted histories.
 
-use std::collections::HashMap;
-
-use history::Version;
+use history::compact::VersionRef;
 
 use crate::observe::Ack;
 
-/// The node ids of a history's acks, interned as column numbers.
-pub(crate) struct Nodes<'a> {
-    /// Node id -> its column.
-    columns: HashMap<&'a str, usize>,
+/// The nodes a history's acks name, as column numbers. Node ids are the
+/// compact history's ([`history::compact::Versions`]).
+pub(crate) struct Nodes {
+    /// Node id -> its column, for the nodes some ack names.
+    columns: Vec<Option<usize>>,
+    /// The number of columns.
+    width: usize,
 }
 
-impl<'a> Nodes<'a> {
+impl Nodes {
     /// Every node named in an ack's clock or dot.
-    pub(crate) fn of(acks: &[Ack<'a>]) -> Nodes<'a> {
-        let mut columns: HashMap<&'a str, usize> = HashMap::new();
+    pub(crate) fn of(acks: &[Ack<'_>]) -> Nodes {
+        let mut nodes = Nodes { columns: Vec::new(), width: 0 };
         for ack in acks {
-            let named =
-                ack.version.clock.keys().map(String::as_str).chain(ack.version.dot.iter().map(|d| d.node.as_str()));
+            let named = ack.version.clock().map(|(n, _)| n).chain(ack.version.dot().map(|(n, _)| n));
             for node in named {
-                let next = columns.len();
-                columns.entry(node).or_insert(next);
+                if nodes.columns.len() <= node.index() {
+                    nodes.columns.resize(node.index() + 1, None);
+                }
+                if nodes.columns[node.index()].is_none() {
+                    nodes.columns[node.index()] = Some(nodes.width);
+                    nodes.width += 1;
+                }
             }
         }
-        Nodes { columns }
+        nodes
     }
 
     /// The number of columns.
     pub(crate) fn len(&self) -> usize {
-        self.columns.len()
+        self.width
+    }
+
+    /// The column of node `index`, if an ack names it.
+    fn column(&self, index: usize) -> Option<usize> {
+        self.columns.get(index).copied().flatten()
     }
 
     /// `version`'s full clock (with `dot`: its context only) as a row.
     /// Nodes no ack names are left out: no ack's row has an event of theirs.
-    pub(crate) fn row(&self, version: &Version, with_dot: bool) -> Vec<u64> {
+    pub(crate) fn row(&self, version: VersionRef<'_>, with_dot: bool) -> Vec<u64> {
         let mut row = vec![0; self.len()];
-        for (node, counter) in &version.clock {
-            if let Some(&column) = self.columns.get(node.as_str()) {
-                row[column] = *counter;
+        for (node, counter) in version.clock() {
+            if let Some(column) = self.column(node.index()) {
+                row[column] = counter;
             }
         }
-        if let Some(dot) = version.dot.as_ref().filter(|_| with_dot) {
-            if let Some(&column) = self.columns.get(dot.node.as_str()) {
-                row[column] = row[column].max(dot.counter);
+        if let Some((node, counter)) = version.dot().filter(|_| with_dot) {
+            if let Some(column) = self.column(node.index()) {
+                row[column] = row[column].max(counter);
             }
         }
         row
@@ -84,18 +94,18 @@ pub(crate) struct Bounds<'s> {
     /// The sibling's full clock: an ack above it anywhere is not.
     full: Vec<u64>,
     /// The version itself, for the acks between the bounds.
-    version: &'s Version,
+    version: VersionRef<'s>,
 }
 
 impl<'s> Bounds<'s> {
     /// The bounds of `version` over the interned columns.
-    pub(crate) fn of(version: &'s Version, nodes: &Nodes<'_>) -> Bounds<'s> {
+    pub(crate) fn of(version: VersionRef<'s>, nodes: &Nodes) -> Bounds<'s> {
         Bounds { context: nodes.row(version, false), full: nodes.row(version, true), version }
     }
 
     /// Whether this sibling covers the ack whose full clock is `row`:
     /// exactly `self.version.includes(ack)`.
-    pub(crate) fn covers(&self, row: &[u64], ack: &Version) -> bool {
+    pub(crate) fn covers(&self, row: &[u64], ack: VersionRef<'_>) -> bool {
         if at_most(row, &self.context) {
             true
         } else if !at_most(row, &self.full) {
@@ -138,7 +148,7 @@ pub(crate) struct KeyClocks<'o, 'a> {
 
 impl<'o, 'a> KeyClocks<'o, 'a> {
     /// The clocks of `acks` (one key's, in invocation order).
-    pub(crate) fn new(acks: Vec<&'o Ack<'a>>, nodes: &Nodes<'_>) -> KeyClocks<'o, 'a> {
+    pub(crate) fn new(acks: Vec<&'o Ack<'a>>, nodes: &Nodes) -> KeyClocks<'o, 'a> {
         assert!(acks.windows(2).all(|w| w[0].invoke_time <= w[1].invoke_time), "acks in invocation order");
         let width = nodes.len();
         let leaves = acks.len().next_power_of_two();

@@ -40,7 +40,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use history::{Answer, History, OpPair, OpType, Process, RunConfig, SiblingRef, Version};
+use history::compact::{Sibling, VersionRef};
+use history::{Answer, History, OpPair, OpType, Process, RunConfig};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -68,13 +69,14 @@ struct Question<'a> {
     /// Time of its write's `ok`; None if never acknowledged.
     ack_time: Option<u64>,
     /// Its version: from the ack, else from a read that returned it.
-    version: Option<Version>,
+    version: Option<VersionRef<'a>>,
 }
 
 /// Every written value by its text, with what is known of its write.
-fn questions<'a>(pairs: &[OpPair<'a>], observed: &Observed<'a>) -> HashMap<&'a str, Question<'a>> {
+fn questions<'a>(history: &'a History, observed: &Observed<'a>) -> HashMap<&'a str, Question<'a>> {
+    let compact = history.compact();
     let mut out: HashMap<&str, Question<'_>> = HashMap::new();
-    for pair in pairs.iter().filter(|p| p.invoke.f == "write") {
+    for (line, pair) in history.line_pairs().iter().filter(|(_, p)| p.invoke.f == "write") {
         let (Some(value), Some(key), Process::Client(process)) =
             (pair.invoke.value.as_str(), pair.invoke.key.as_deref(), pair.invoke.process)
         else {
@@ -90,24 +92,29 @@ fn questions<'a>(pairs: &[OpPair<'a>], observed: &Observed<'a>) -> HashMap<&'a s
                 node: pair.invoke.node.as_deref(),
                 invoke_time: pair.invoke.time,
                 ack_time: acked.map(|c| c.time),
-                version: acked.and_then(|c| c.version.clone()),
+                version: acked.and(line.complete).and_then(|c| compact.ops()[c].version).map(|v| compact.version(v)),
             },
         );
     }
     for read in &observed.reads {
         for sibling in &read.siblings {
-            let Some(q) = sibling.value.as_str().and_then(|v| out.get_mut(v)) else {
+            let Some(q) = sibling.value.as_str().and_then(|v| out.get_mut(v.as_str())) else {
                 continue;
             };
-            q.version.get_or_insert_with(|| sibling.version.clone());
+            q.version.get_or_insert(sibling.version);
         }
     }
     out
 }
 
-/// The answers among a read's siblings.
-fn answers<'a>(siblings: &[SiblingRef<'a>]) -> Vec<Answer<'a>> {
-    siblings.iter().filter_map(|s| s.value.as_str().and_then(Answer::parse)).collect()
+/// The texts of a read's siblings that are strings (answers among them).
+fn texts(siblings: &[Sibling<'_>]) -> Vec<String> {
+    siblings.iter().filter_map(|s| s.value.as_str()).collect()
+}
+
+/// The answers among a read's siblings' texts.
+fn answers(texts: &[String]) -> Vec<Answer<'_>> {
+    texts.iter().filter_map(|text| Answer::parse(text)).collect()
 }
 
 /// One judged observation: the answer read and the question read after it.
@@ -138,15 +145,16 @@ struct Tally {
 /// Counts consistent-prefix violations; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
-    let questions = questions(&pairs, &observed);
+    let observed = Observed::of(history);
+    let questions = questions(history, &observed);
     let reads: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let next_ops = next_ops(&pairs);
     let windows = fault_windows(history);
     let mut tally = Tally::default();
     // Reads are in invocation order, so the examples are in time order.
     for answer_read in &observed.reads {
-        let answers = answers(&answer_read.siblings);
+        let texts = texts(&answer_read.siblings);
+        let answers = answers(&texts);
         let named = answers.iter().flat_map(|a| a.questions.iter());
         let (known, unknown): (Vec<&&str>, Vec<&&str>) =
             named.partition(|q| questions.get(*q).is_some_and(|q| q.version.is_some()));
@@ -203,7 +211,7 @@ fn judge(
             let Some(question) = questions.get(name) else {
                 continue;
             };
-            let Some(version) = &question.version else {
+            let Some(version) = question.version else {
                 continue;
             };
             if question.key == read.key && !read.siblings.iter().any(|s| s.version.covers(version, run.resolution)) {

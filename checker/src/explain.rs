@@ -19,7 +19,7 @@
 //! The sentences are pure text built from the history; nothing here
 //! decides whether something is an anomaly (the checkers do that).
 
-use history::SiblingRef;
+use history::compact::{Sibling, ValueRef};
 use serde_json::Value;
 
 use crate::frontier::Seen;
@@ -46,25 +46,38 @@ pub fn value_text(value: &Value) -> String {
     }
 }
 
+/// [`value_text`] of a value held in the compact history.
+pub fn value_ref_text(value: ValueRef<'_>) -> String {
+    value_text(&value.to_value())
+}
+
 /// What a read returned: nothing, one value, or its siblings (a few).
-pub(crate) fn returned(siblings: &[SiblingRef<'_>]) -> String {
-    if siblings.is_empty() {
+pub(crate) fn returned(siblings: &[Sibling<'_>]) -> String {
+    listed(siblings.iter().map(|s| value_ref_text(s.value)), siblings.len())
+}
+
+/// The first few of `count` values' texts, and how many more there are.
+fn listed(texts: impl Iterator<Item = String>, count: usize) -> String {
+    if count == 0 {
         return "nothing (the key absent)".to_string();
     }
-    let mut shown: Vec<String> = siblings.iter().take(MAX_LISTED_VALUES).map(|s| value_text(s.value)).collect();
-    if siblings.len() > MAX_LISTED_VALUES {
-        shown.push(format!("and {} more", siblings.len() - MAX_LISTED_VALUES));
+    let mut shown: Vec<String> = texts.take(MAX_LISTED_VALUES).collect();
+    if count > MAX_LISTED_VALUES {
+        shown.push(format!("and {} more", count - MAX_LISTED_VALUES));
     }
-    match siblings.len() {
+    match count {
         1 => shown.remove(0),
         n => format!("{n} siblings ({})", shown.join(", ")),
     }
 }
 
 /// Who answered a read: the replicas, or that the store did not say.
-pub fn answered_clause(answered_by: Option<&[String]>) -> String {
+pub fn answered_clause<S: AsRef<str>>(answered_by: Option<&[S]>) -> String {
     match answered_by {
-        Some(nodes) if !nodes.is_empty() => format!("answered by replicas {}", nodes.join(", ")),
+        Some(nodes) if !nodes.is_empty() => {
+            let names: Vec<&str> = nodes.iter().map(AsRef::as_ref).collect();
+            format!("answered by replicas {}", names.join(", "))
+        }
         Some(_) => "answered by no replica it named".to_string(),
         None => "the store did not report which replicas answered".to_string(),
     }
@@ -85,7 +98,7 @@ pub(crate) fn read_clause(read: &Read<'_>) -> String {
         ms(read.invoke_time),
         ms(read.complete_time),
         through(read.node),
-        answered_clause(read.answered_by)
+        answered_clause(read.answered_by.as_deref())
     )
 }
 
@@ -118,7 +131,7 @@ pub fn missed_write(read: &Read<'_>, write: &Ack<'_>, windows: &[Window], own: b
         read_clause(read),
         returned(&read.siblings),
         if own { "its own " } else { "" },
-        value_text(write.value),
+        value_ref_text(write.value),
         write.process,
         through(write.node),
         ms(write.ack_time),
@@ -135,11 +148,11 @@ pub fn went_back(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: 
         "{} returned {} and lost {}, which the same process's earlier read (invoked {} ms, completed {} ms) through {}, {}, had seen; {}",
         read_clause(read),
         returned(&read.siblings),
-        value_text(lost.value),
+        value_ref_text(lost.value),
         ms(earlier.invoke_time),
         ms(earlier.complete_time),
         through(earlier.node),
-        answered_clause(earlier.answered_by),
+        answered_clause(earlier.answered_by.as_deref()),
         faults_clause(windows, earlier.invoke_time, read.complete_time)
     )
 }
@@ -227,17 +240,15 @@ mod tests {
     fn many_windows_and_siblings_are_cut_with_a_count() {
         let windows: Vec<Window> = (0..6).map(|i| window("kill", f64::from(i), f64::from(i) + 0.5)).collect();
         assert!(faults_clause(&windows, 0, 10_000_000).ends_with("and 2 more"));
-        let values: Vec<Value> = ["a", "b", "c", "d", "e"].iter().map(|v| Value::from(*v)).collect();
-        let five: Vec<SiblingRef<'_>> =
-            values.iter().map(|value| SiblingRef { value, version: Default::default() }).collect();
-        assert_eq!(returned(&five), "5 siblings (a, b, c, and 2 more)");
-        assert_eq!(returned(&five[..1]), "a");
+        let five = || ["a", "b", "c", "d", "e"].iter().map(|v| value_text(&Value::from(*v)));
+        assert_eq!(listed(five(), 5), "5 siblings (a, b, c, and 2 more)");
+        assert_eq!(listed(five(), 1), "a");
         assert_eq!(returned(&[]), "nothing (the key absent)");
     }
 
     #[test]
     fn unreported_replicas_are_said_so() {
-        assert_eq!(answered_clause(None), "the store did not report which replicas answered");
+        assert_eq!(answered_clause::<&str>(None), "the store did not report which replicas answered");
         assert_eq!(answered_clause(Some(&["n1".to_string(), "n3".to_string()])), "answered by replicas n1, n3");
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! Domination depends on the resolution mode:
 //! - `siblings`: `a`'s causal history includes `b`'s
-//!   ([`history::Version::includes`]; set inclusion is transitive, and for
+//!   ([`history::compact::VersionRef::includes`], as [`history::Version::includes`]; set inclusion is transitive, and for
 //!   undotted versions it is clock descent).
 //! - `lww`: `a.ts > b.ts`, or `a` and `b` are the same version. Equal
 //!   timestamps with different clocks are left side by side, because the
@@ -18,8 +18,8 @@
 //!
 //! The frontier stays as small as the number of mutually concurrent writes.
 
-use history::{Resolution, SiblingRef, Version};
-use serde_json::Value;
+use history::compact::{Sibling, ValueRef, VersionRef};
+use history::Resolution;
 
 /// A version that a later read must cover, and where it came from;
 /// borrowed from the ops it was read from, never copied.
@@ -28,9 +28,9 @@ pub struct Seen<'s> {
     /// History index of the op that produced or observed it (its invoke).
     pub index: u64,
     /// The value written (null for a tombstone).
-    pub value: &'s Value,
+    pub value: ValueRef<'s>,
     /// The version the store assigned.
-    pub version: &'s Version,
+    pub version: VersionRef<'s>,
 }
 
 /// The maximal versions among those inserted, under one resolution mode.
@@ -63,15 +63,15 @@ impl<'s> Frontier<'s> {
     }
 
     /// The earliest-inserted frontier version that no sibling covers, if any.
-    pub fn first_uncovered(&self, siblings: &[SiblingRef<'_>]) -> Option<&Seen<'s>> {
+    pub fn first_uncovered(&self, siblings: &[Sibling<'s>]) -> Option<&Seen<'s>> {
         self.items.iter().find(|w| !siblings.iter().any(|s| s.version.covers(w.version, self.resolution)))
     }
 }
 
 /// Whether every version that covers `a` also covers `b`.
-pub fn dominates(a: &Version, b: &Version, resolution: Resolution) -> bool {
+pub fn dominates(a: VersionRef<'_>, b: VersionRef<'_>, resolution: Resolution) -> bool {
     match resolution {
         Resolution::Siblings => a.includes(b),
-        Resolution::Lww => a.ts > b.ts || a == b,
+        Resolution::Lww => a.ts_ms() > b.ts_ms() || a == b,
     }
 }

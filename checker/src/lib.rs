@@ -65,7 +65,11 @@
 //! A campaign of hours records millions of ops, so every checker is linear
 //! in the ops but for sorting: per key, in time order, with comparisons
 //! that borrow from the history instead of copying values, versions or
-//! clock maps. t-visibility, which needs for every read how many earlier
+//! clock maps. The checkers of acks and reads (stale reads,
+//! read-your-writes, monotonic reads, quorum, t-visibility, consistent
+//! prefix) read the history's compact form ([`history::History::compact`],
+//! built once and shared): versions parsed once, as rows of small integers
+//! with node ids in name order, and compared as such. t-visibility, which needs for every read how many earlier
 //! acks of its key it covers, counts them on sorted acks under `lww` and,
 //! under `siblings`, where covering is only a partial order, on a tree of
 //! clock bounds that counts whole ranges of acks at once ([`t_visibility`]).

@@ -22,7 +22,8 @@
 
 use std::collections::HashMap;
 
-use history::{History, RunConfig, SiblingRef};
+use history::compact::Sibling;
+use history::{History, RunConfig};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -37,8 +38,7 @@ pub const NAME: &str = "monotonic-reads";
 
 /// Counts monotonic-read violations; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
-    let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
+    let observed = Observed::of(history);
     let windows = fault_windows(history);
     let reads_by_index: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let mut seen: HashMap<(u64, &str), Frontier> = HashMap::new();
@@ -81,8 +81,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     observed.not_understood.judge(result)
 }
 
-fn seen_of<'o>(read: &Read<'_>, sibling: &'o SiblingRef<'_>) -> Seen<'o> {
-    Seen { index: read.index, value: sibling.value, version: &sibling.version }
+fn seen_of<'a>(read: &Read<'a>, sibling: &Sibling<'a>) -> Seen<'a> {
+    Seen { index: read.index, value: sibling.value, version: sibling.version }
 }
 
 fn example(read: &Read<'_>, earlier: &Read<'_>, lost: &Seen<'_>, windows: &[Window]) -> Value {

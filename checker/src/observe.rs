@@ -11,9 +11,15 @@
 //! list, an op whose `f` is none of [`KNOWN_FS`]) are counted, never
 //! silently dropped: the figures show them, and [`NotUnderstood::judge`]
 //! makes each checker that read them `unknown` ([`crate::understood`]).
+//!
+//! They are read from the history's compact form
+//! ([`history::compact::CompactHistory`], built once per history): keys and
+//! nodes borrowed from its interned names, values and versions as handles
+//! into its tables, so no checker parses a version out of JSON again, and
+//! comparing two versions compares rows of small integers.
 
-use history::{OpPair, OpType, Process, SiblingRef, Version};
-use serde_json::Value;
+use history::compact::{CompactHistory, CompactOp, Id, Sibling, ValueRef, VersionRef};
+use history::{History, OpType, Process};
 
 use crate::understood::NotUnderstood;
 
@@ -24,11 +30,8 @@ pub const WRITE_FS: [&str; 3] = ["write", "delete", "add"];
 /// Every client `f` the anomaly checkers understand: the writes and `read`.
 pub const KNOWN_FS: [&str; 4] = ["read", "write", "delete", "add"];
 
-/// The value of a delete's ack: a tombstone.
-static TOMBSTONE: Value = Value::Null;
-
-/// An acknowledged write or delete; value and version borrowed from the
-/// history, which every checker holds for longer.
+/// An acknowledged write or delete; key, value and version borrowed from
+/// the history's compact form, which every checker holds for longer.
 #[derive(Debug, Clone)]
 pub struct Ack<'a> {
     /// Client process that issued it.
@@ -44,9 +47,9 @@ pub struct Ack<'a> {
     /// Node the request was sent to (its coordinator), if recorded.
     pub node: Option<&'a str>,
     /// Value written; null for a delete.
-    pub value: &'a Value,
+    pub value: ValueRef<'a>,
     /// Version the store assigned.
-    pub version: &'a Version,
+    pub version: VersionRef<'a>,
 }
 
 /// A successful read and the siblings it returned.
@@ -64,10 +67,10 @@ pub struct Read<'a> {
     pub key: &'a str,
     /// Node the request was sent to, if recorded.
     pub node: Option<&'a str>,
-    /// The siblings returned (empty: key absent), values borrowed.
-    pub siblings: Vec<SiblingRef<'a>>,
+    /// The siblings returned (empty: key absent).
+    pub siblings: Vec<Sibling<'a>>,
     /// The replicas that answered it, if the store reported them.
-    pub answered_by: Option<&'a [String]>,
+    pub answered_by: Option<Vec<&'a str>>,
 }
 
 /// Client ops split into what the anomaly checkers use, in invocation order.
@@ -86,21 +89,30 @@ pub struct Observed<'a> {
 }
 
 impl<'a> Observed<'a> {
+    /// Extracts acks and reads from the history's compact form.
+    pub fn of(history: &'a History) -> Observed<'a> {
+        Observed::of_compact(history.compact())
+    }
+
     /// Extracts acks and reads from paired client ops.
-    pub fn from_pairs(pairs: &[OpPair<'a>]) -> Observed<'a> {
+    pub fn of_compact(compact: &'a CompactHistory) -> Observed<'a> {
         let mut out = Observed::default();
-        for pair in pairs {
-            let index = pair.invoke.index;
-            if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
-                out.not_understood.note_unknown_f(&pair.invoke.f, index);
+        let ops = compact.ops();
+        for pair in compact.pairs() {
+            let invoke = &ops[pair.invoke];
+            let index = invoke.index;
+            let f = compact.name(invoke.f);
+            if !KNOWN_FS.contains(&f) {
+                out.not_understood.note_unknown_f(f, index);
                 continue;
             }
-            let Some(done) = pair.complete else { continue };
+            let Some(done) = pair.complete.map(|c| &ops[c]) else { continue };
             if done.kind != OpType::Ok {
                 continue;
             }
-            if pair.invoke.f == "read" {
-                match read_of(pair) {
+            let ends = Ends { compact, invoke, done };
+            if f == "read" {
+                match ends.read() {
                     Some(read) => out.reads.push(read),
                     None => {
                         out.unparsed_reads += 1;
@@ -108,7 +120,7 @@ impl<'a> Observed<'a> {
                     }
                 }
             } else {
-                match ack_of(pair) {
+                match ends.ack(f == "delete") {
                     Some(ack) => out.acks.push(ack),
                     None => {
                         out.unversioned_acks += 1;
@@ -127,45 +139,64 @@ pub const UNPARSED_READ: &str = "an ok read without a key, or whose value is not
 /// Why an acknowledged write is not understood.
 pub const UNVERSIONED_ACK: &str = "an ok write, delete or add without a key or a version";
 
-/// The client process id of a pair; nemesis ops never pair, but be total.
-fn process_of(pair: &OpPair<'_>) -> Option<u64> {
-    match pair.invoke.process {
-        Process::Client(p) => Some(p),
-        Process::Nemesis => None,
+/// A client op's invocation and `ok`, as compact lines.
+struct Ends<'a> {
+    /// The history they are lines of.
+    compact: &'a CompactHistory,
+    /// The invocation.
+    invoke: &'a CompactOp,
+    /// The `ok`.
+    done: &'a CompactOp,
+}
+
+impl<'a> Ends<'a> {
+    /// The client process; nemesis ops never pair, but be total.
+    fn process(&self) -> Option<u64> {
+        match self.invoke.process {
+            Process::Client(p) => Some(p),
+            Process::Nemesis => None,
+        }
     }
-}
 
-fn read_of<'a>(pair: &OpPair<'a>) -> Option<Read<'a>> {
-    let done = pair.complete?;
-    Some(Read {
-        process: process_of(pair)?,
-        index: pair.invoke.index,
-        invoke_time: pair.invoke.time,
-        complete_time: done.time,
-        key: pair.invoke.key.as_deref()?,
-        node: pair.invoke.node.as_deref().or(done.node.as_deref()),
-        siblings: done.sibling_refs()?,
-        answered_by: done.answered_by.as_deref(),
-    })
-}
+    fn name(&self, id: Option<Id>) -> Option<&'a str> {
+        id.map(|id| self.compact.name(id))
+    }
 
-fn ack_of<'a>(pair: &OpPair<'a>) -> Option<Ack<'a>> {
-    let done = pair.complete?;
-    let value = if pair.invoke.f == "delete" {
-        &TOMBSTONE
-    } else if done.value.is_null() {
-        &pair.invoke.value
-    } else {
-        &done.value
-    };
-    Some(Ack {
-        process: process_of(pair)?,
-        index: pair.invoke.index,
-        invoke_time: pair.invoke.time,
-        ack_time: done.time,
-        key: pair.invoke.key.as_deref()?,
-        node: pair.invoke.node.as_deref().or(done.node.as_deref()),
-        value,
-        version: done.version.as_ref()?,
-    })
+    fn read(&self) -> Option<Read<'a>> {
+        let compact = self.compact;
+        Some(Read {
+            process: self.process()?,
+            index: self.invoke.index,
+            invoke_time: self.invoke.time_ns,
+            complete_time: self.done.time_ns,
+            key: self.name(self.invoke.key)?,
+            node: self.name(self.invoke.node.or(self.done.node)),
+            siblings: compact.siblings(self.done.siblings?).collect(),
+            answered_by: self.done.answered_by.map(|span| compact.names(span).collect()),
+        })
+    }
+
+    /// The ack; a delete's value is a tombstone, and a write's is its
+    /// completion's when that carries one, else its invocation's.
+    fn ack(&self, delete: bool) -> Option<Ack<'a>> {
+        let compact = self.compact;
+        let value = if delete {
+            compact.null()
+        } else {
+            match self.done.value.map(|v| compact.value(v)).filter(|v| !v.is_null()) {
+                Some(value) => value,
+                None => self.invoke.value.map_or(compact.null(), |v| compact.value(v)),
+            }
+        };
+        Some(Ack {
+            process: self.process()?,
+            index: self.invoke.index,
+            invoke_time: self.invoke.time_ns,
+            ack_time: self.done.time_ns,
+            key: self.name(self.invoke.key)?,
+            node: self.name(self.invoke.node.or(self.done.node)),
+            value,
+            version: compact.version(self.done.version?),
+        })
+    }
 }

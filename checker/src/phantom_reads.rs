@@ -12,9 +12,14 @@
 //! Promise. No store may serve a value that was never written, under any
 //! quorum, resolution or fault: any phantom is a failure. `unknown` when
 //! the history holds no `ok` read with a value.
+//!
+//! A read's siblings come from the history's compact form, parsed there
+//! once for every checker; a sibling's value is read from its text,
+//! borrowed when it is a string or a cart of strings.
 
 use std::collections::{HashMap, HashSet};
 
+use history::compact::ValueRef;
 use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
 
@@ -78,6 +83,25 @@ impl<'h> Written<'h> {
         w
     }
 
+    /// [`Written::unwritten`] of a value held as text, without building its
+    /// tree when it is a string or a set's cart of strings that need no
+    /// unescaping (nearly all): the same answer.
+    fn unwritten_text(&self, key: &str, value: ValueRef<'_>) -> Vec<Value> {
+        let text = value.json_text();
+        if let Ok(string) = serde_json::from_str::<&str>(text) {
+            let written = self.values.get(key).is_some_and(|s| s.contains(&Text::Str(string)));
+            return if written { Vec::new() } else { vec![Value::from(string)] };
+        }
+        if let Ok(items) = serde_json::from_str::<Vec<&str>>(text) {
+            if self.values.get(key).is_some_and(|s| s.contains(&Text::Json(text.to_string()))) {
+                return Vec::new();
+            }
+            let added = self.elements.get(key);
+            return items.into_iter().filter(|e| !added.is_some_and(|s| s.contains(e))).map(Value::from).collect();
+        }
+        self.unwritten(key, &value.to_value())
+    }
+
     /// The parts of one sibling value that no client wrote to `key`.
     fn unwritten(&self, key: &str, value: &Value) -> Vec<Value> {
         if value.is_null() {
@@ -104,11 +128,12 @@ impl<'h> Written<'h> {
 
 /// Checks every `ok` read for values never written; see the module docs.
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
-    let pairs = history.pairs();
+    let compact = history.compact();
+    let (lines, pairs): (Vec<_>, Vec<_>) = history.line_pairs().into_iter().unzip();
     let written = Written::of(&pairs);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
     let mut not_understood = NotUnderstood::default();
-    for pair in &pairs {
+    for (line, pair) in lines.iter().zip(&pairs) {
         // An op of another type may have written what a read returned.
         if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
             not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
@@ -118,13 +143,14 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         if pair.invoke.f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), done.sibling_refs()) else {
+        let siblings = line.complete.and_then(|c| compact.ops()[c].siblings);
+        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), siblings) else {
             not_understood.note(UNPARSED_READ, pair.invoke.index);
             continue;
         };
         reads += 1;
-        for s in siblings {
-            for value in written.unwritten(key, s.value) {
+        for s in compact.siblings(siblings).filter(|s| !s.value.is_null()) {
+            for value in written.unwritten_text(key, s.value) {
                 phantoms.push(json!({"read_index": done.index, "key": key, "node": done.node, "value": value}));
             }
         }
@@ -134,4 +160,49 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
         .with("phantoms", json!(phantoms.len()))
         .with("examples", Value::Array(phantoms.into_iter().take(MAX_EXAMPLES).collect()));
     not_understood.judge(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use history::{Op, Version};
+
+    #[test]
+    fn reading_a_value_from_its_text_finds_what_its_tree_finds() {
+        let written: [(&str, Value); 4] = [
+            ("write", json!("a")),
+            ("write", json!("quote \" and \\ slash")),
+            ("write", json!(["whole", "array"])),
+            ("add", json!("e1")),
+        ];
+        let mut ops: Vec<Op> = Vec::new();
+        for (f, value) in written {
+            let mut op = Op::client(0, OpType::Invoke, f, "k", "n1");
+            (op.index, op.value) = (ops.len() as u64, value);
+            ops.push(op);
+        }
+        let read: [Value; 9] = [
+            json!("a"),
+            json!("b"),
+            json!("quote \" and \\ slash"),
+            json!(["whole", "array"]),
+            json!(["e1", "e2"]),
+            json!(["e1", "esc\"aped"]),
+            json!([]),
+            json!(["e1", 3]),
+            json!({"x": 1}),
+        ];
+        let mut op = Op::client(1, OpType::Ok, "read", "k", "n1");
+        op.index = ops.len() as u64;
+        let siblings: Vec<Value> = read.iter().map(|v| json!({"value": v, "version": Version::default()})).collect();
+        op.value = Value::Array(siblings);
+        ops.push(op);
+        let history = History::new(ops);
+        let compact = history.compact();
+        let written = Written::of(&history.pairs());
+        let span = compact.ops().last().and_then(|op| op.siblings).expect("the read parses");
+        for (sibling, value) in compact.siblings(span).zip(&read) {
+            assert_eq!(written.unwritten_text("k", sibling.value), written.unwritten("k", value), "{value}");
+        }
+    }
 }

@@ -25,8 +25,7 @@ fn count(result: &CheckResult, key: &str) -> u64 {
 /// Judges the run's quorum promise; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     // Both judge the same acks and reads: extract them once.
-    let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
+    let observed = Observed::of(history);
     let stale = stale_reads::check_observed(history, run, &observed);
     let ryw = read_your_writes::check_observed(history, run, &observed);
     let strict = run.is_strict_quorum();

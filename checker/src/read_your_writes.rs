@@ -41,8 +41,7 @@ enum Own<'o, 'a> {
 
 /// Checks a history for read-your-writes violations.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
-    let pairs = history.pairs();
-    check_observed(history, run, &Observed::from_pairs(&pairs))
+    check_observed(history, run, &Observed::of(history))
 }
 
 /// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).

@@ -6,6 +6,8 @@
 //! the histogram of sibling counts per `ok` read, the fraction of reads with
 //! at most one version (an absent key is zero versions, not a conflict), and
 //! the largest count seen. A measurement: `true`, or `unknown` without reads.
+//! It reads the history's compact form, where a read's siblings are already
+//! parsed, once for every checker.
 
 use std::collections::BTreeMap;
 
@@ -23,19 +25,23 @@ pub const NAME: &str = "siblings";
 pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let mut histogram: BTreeMap<usize, u64> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
-    for pair in history.pairs() {
-        if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
-            not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
+    let compact = history.compact();
+    let ops = compact.ops();
+    for pair in compact.pairs() {
+        let invoke = &ops[pair.invoke];
+        let f = compact.name(invoke.f);
+        if !KNOWN_FS.contains(&f) {
+            not_understood.note_unknown_f(f, invoke.index);
             continue;
         }
-        if pair.invoke.f != "read" || pair.outcome() != OpType::Ok {
+        let Some(done) = pair.complete.map(|c| &ops[c]) else { continue };
+        if f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let Some(done) = pair.complete else { continue };
         // Parsed as the other checkers parse it: a list that is not one of
         // siblings is not a read this checker understands either.
-        let Some(count) = done.sibling_refs().map(|s| s.len()) else {
-            not_understood.note(UNPARSED_READ, pair.invoke.index);
+        let Some(count) = done.siblings.map(|s| s.len()) else {
+            not_understood.note(UNPARSED_READ, invoke.index);
             continue;
         };
         *histogram.entry(count).or_default() += 1;

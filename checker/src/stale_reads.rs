@@ -49,8 +49,7 @@ pub(crate) enum Event<'o, 'a> {
 
 /// Checks a history for stale reads; see the module documentation.
 pub fn check(history: &History, run: &RunConfig) -> CheckResult {
-    let pairs = history.pairs();
-    check_observed(history, run, &Observed::from_pairs(&pairs))
+    check_observed(history, run, &Observed::of(history))
 }
 
 /// [`check`] on the history's acks and reads, extracted once by the caller

@@ -96,8 +96,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
 /// [`check`], plus the PBS prediction from the run's WARS timings when it
 /// has them.
 pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
-    let pairs = history.pairs();
-    let observed = Observed::from_pairs(&pairs);
+    let observed = Observed::of(history);
     let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
     let mut result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
     if let Some(split) = crate::visibility_by_dc::split(run, &observed) {

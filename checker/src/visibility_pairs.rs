@@ -42,7 +42,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use history::{Resolution, SiblingRef, Version};
+use history::compact::{Sibling, VersionRef};
+use history::Resolution;
 
 use crate::clock_rows::{Bounds, KeyClocks, Nodes};
 use crate::observe::{Ack, Read};
@@ -178,7 +179,7 @@ impl Pairs {
                 continue;
             };
             bounds.clear();
-            bounds.extend(read.siblings.iter().map(|s| Bounds::of(&s.version, &nodes)));
+            bounds.extend(read.siblings.iter().map(|s| Bounds::of(s.version, &nodes)));
             let before = key.acked_before(read.invoke_time);
             if before == 0 {
                 continue;
@@ -295,7 +296,7 @@ struct KeyAcks<'o, 'a> {
     /// Per entry of `by_time`: its position in `by_version`.
     rank: Vec<usize>,
     /// The acks' versions, oldest first under lww.
-    by_version: Vec<&'o Version>,
+    by_version: Vec<VersionRef<'a>>,
 }
 
 impl<'o, 'a> KeyAcks<'o, 'a> {
@@ -329,8 +330,8 @@ impl<'o, 'a> KeyAcks<'o, 'a> {
 
     /// How many acks' versions a read of `siblings` covers: those not newer
     /// than its greatest sibling (a prefix of `by_version`).
-    fn not_newer_than(&self, siblings: &[SiblingRef<'_>]) -> usize {
-        let Some(newest) = siblings.iter().map(|s| &s.version).max_by(|a, b| a.lww_cmp(b)) else {
+    fn not_newer_than(&self, siblings: &[Sibling<'_>]) -> usize {
+        let Some(newest) = siblings.iter().map(|s| s.version).max_by(|a, b| a.lww_cmp(*b)) else {
             return 0;
         };
         self.by_version.partition_point(|v| v.lww_cmp(newest) != Ordering::Greater)
@@ -390,12 +391,11 @@ impl Fenwick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use history::Dot;
+    use history::compact::{Id, Interner, ValueRef, VersionTable, Versions};
+    use history::{Dot, Version};
     use rand::{Rng, SeedableRng};
-    use serde_json::Value;
 
     const KEYS: [&str; 3] = ["k0", "k1", "k2"];
-    static NULL: Value = Value::Null;
     const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
     /// A version with few distinct timestamps and clocks, so lww ties on
@@ -413,34 +413,72 @@ mod tests {
         Version { clock, ts: rng.random_range(0..4), dot }
     }
 
+    /// `versions` in one table, leaked: a test's few hundred versions,
+    /// borrowed as a compact history's would be.
+    fn table_of(versions: &[Version]) -> (&'static Versions, Vec<history::compact::VersionId>) {
+        let mut table = VersionTable::default();
+        let ids = versions.iter().map(|v| table.intern(v)).collect();
+        (Box::leak(Box::new(table.finish())), ids)
+    }
+
+    /// The tombstone, from a leaked table of one value.
+    fn null() -> ValueRef<'static> {
+        let mut values = Interner::default();
+        values.intern("null");
+        ValueRef::new(Box::leak(Box::new(values)), Id(0))
+    }
+
+    /// One drawn op: an ack of one version, or a read of a few.
+    enum Drawn {
+        Ack { index: u64, invoke_time: u64, ack_time: u64, key: &'static str, version: usize },
+        Read { index: u64, invoke_time: u64, key: &'static str, versions: Vec<usize> },
+    }
+
     /// Random acks and reads over a few keys, with times spread across the
     /// horizon so some pairs fall beyond it.
     fn history(seed: u64, ops: usize) -> (Vec<Ack<'static>>, Vec<Read<'static>>) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let (mut acks, mut reads) = (Vec::new(), Vec::new());
+        let (mut drawn, mut versions) = (Vec::new(), Vec::new());
         let ms = 1_000_000u64;
         for index in 0..ops as u64 {
             let invoke_time = rng.random_range(0..3 * HORIZON_MS * ms);
             let key = KEYS[rng.random_range(0..KEYS.len())];
             if rng.random_bool(0.5) {
                 let ack_time = invoke_time + rng.random_range(0..5 * ms);
-                // Leaked: a test's few hundred versions, borrowed as a history's would be.
-                let version: &'static Version = Box::leak(Box::new(version(&mut rng)));
-                acks.push(Ack { process: 0, index, invoke_time, ack_time, key, node: None, value: &NULL, version });
+                versions.push(version(&mut rng));
+                drawn.push(Drawn::Ack { index, invoke_time, ack_time, key, version: versions.len() - 1 });
             } else {
-                let siblings = (0..rng.random_range(0..3))
-                    .map(|_| SiblingRef { value: &NULL, version: version(&mut rng) })
-                    .collect();
-                reads.push(Read {
+                let count = rng.random_range(0..3);
+                let first = versions.len();
+                versions.extend((0..count).map(|_| version(&mut rng)));
+                drawn.push(Drawn::Read { index, invoke_time, key, versions: (first..versions.len()).collect() });
+            }
+        }
+        let (table, ids) = table_of(&versions);
+        let null = null();
+        let (mut acks, mut reads) = (Vec::new(), Vec::new());
+        for op in drawn {
+            match op {
+                Drawn::Ack { index, invoke_time, ack_time, key, version } => acks.push(Ack {
+                    process: 0,
+                    index,
+                    invoke_time,
+                    ack_time,
+                    key,
+                    node: None,
+                    value: null,
+                    version: table.get(ids[version]),
+                }),
+                Drawn::Read { index, invoke_time, key, versions } => reads.push(Read {
                     process: 0,
                     index,
                     invoke_time,
                     complete_time: invoke_time + ms,
                     key,
                     node: None,
-                    siblings,
+                    siblings: versions.iter().map(|&v| Sibling { value: null, version: table.get(ids[v]) }).collect(),
                     answered_by: None,
-                });
+                }),
             }
         }
         // Invocation order, as `Observed` holds them.
@@ -485,24 +523,26 @@ mod tests {
     fn the_bounds_agree_with_includes_on_every_small_version() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let versions: Vec<Version> = (0..400).map(|_| version(&mut rng)).collect();
-        let acks: Vec<Ack<'_>> = versions
+        let (table, ids) = table_of(&versions);
+        let acks: Vec<Ack<'_>> = ids
             .iter()
-            .map(|version| Ack {
+            .map(|&id| Ack {
                 process: 0,
                 index: 0,
                 invoke_time: 0,
                 ack_time: 0,
                 key: "k",
                 node: None,
-                value: &NULL,
-                version,
+                value: null(),
+                version: table.get(id),
             })
             .collect();
         let nodes = Nodes::of(&acks);
-        for s in &versions {
-            let bounds = Bounds::of(s, &nodes);
-            for a in &versions {
-                assert_eq!(bounds.covers(&nodes.row(a, true), a), s.includes(a), "{s:?} over {a:?}");
+        for (s, &sid) in versions.iter().zip(&ids) {
+            let bounds = Bounds::of(table.get(sid), &nodes);
+            for (a, &aid) in versions.iter().zip(&ids) {
+                let ack = table.get(aid);
+                assert_eq!(bounds.covers(&nodes.row(ack, true), ack), s.includes(a), "{s:?} over {a:?}");
             }
         }
     }

@@ -10,12 +10,18 @@
 //! format is a public contract (`docs/history-format.md`): fields are only
 //! ever added, never renamed, so other tools can read old runs.
 //!
+//! Checkers read a history in its compact form ([`compact`]): interned
+//! names and values, versions as rows of small integers, built once from
+//! the ops ([`History::compact`]) or line by line from the file
+//! ([`compact::CompactHistory::read`]).
+//!
 //! This crate is pure data plus the JSONL reader and writer. It knows nothing
 //! of Docker, gRPC or tokio, which is what lets `workbench check <run-dir>`
 //! re-check any run offline.
 
 mod admin;
 mod answer;
+pub mod compact;
 pub mod jepsen;
 mod jsonl;
 mod knobs;

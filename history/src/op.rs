@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::OnceLock;
+
+use crate::compact::{CompactHistory, LinePair};
 use crate::Version;
 
 /// Who performed an op: a client process (one op outstanding at a time) or
@@ -227,10 +230,26 @@ fn value_of(item: &serde_json::Value) -> Option<&serde_json::Value> {
 }
 
 /// A whole history, in file order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct History {
     /// Every line of `history.jsonl`, in file order (`ops[i].index == i`).
+    /// Not to be changed once [`History::compact`] was asked for.
     pub ops: Vec<Op>,
+    /// The compact form of `ops`, built on first use.
+    compact: OnceLock<CompactHistory>,
+}
+
+impl PartialEq for History {
+    /// Two histories are equal when their ops are.
+    fn eq(&self, other: &Self) -> bool {
+        self.ops == other.ops
+    }
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("ops", &self.ops).finish()
+    }
 }
 
 /// A client operation with its invocation and completion paired.
@@ -245,7 +264,15 @@ pub struct OpPair<'a> {
 impl History {
     /// A history of `ops`, taken as they are (in file order).
     pub fn new(ops: Vec<Op>) -> History {
-        History { ops }
+        History { ops, compact: OnceLock::new() }
+    }
+
+    /// The compact form of the ops ([`CompactHistory`]), built once, on
+    /// the first call: what checkers read instead of the JSON trees.
+    pub fn compact(&self) -> &CompactHistory {
+        let compact = self.compact.get_or_init(|| CompactHistory::from_ops(&self.ops));
+        assert_eq!(compact.ops().len(), self.ops.len(), "the ops were not changed after their compact form was built");
+        compact
     }
 
     /// Pairs each client invocation with its completion. Nemesis events are
@@ -270,6 +297,13 @@ impl History {
         pairs
     }
 
+    /// [`History::pairs`], each with its lines (positions in `ops`, and
+    /// in the compact form's ops): the same pairs, in the same order.
+    pub fn line_pairs(&self) -> Vec<(LinePair, OpPair<'_>)> {
+        let pairs = self.compact().pairs().into_iter();
+        pairs.map(|p| (p, OpPair { invoke: &self.ops[p.invoke], complete: p.complete.map(|c| &self.ops[c]) })).collect()
+    }
+
     /// The nemesis's events, in file order.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Op> {
         self.ops.iter().filter(|op| op.process == Process::Nemesis)
@@ -292,6 +326,28 @@ mod tests {
         let mut op = Op::client(1, OpType::Ok, "read", "k", "n1");
         op.value = value;
         op
+    }
+
+    #[test]
+    fn line_pairs_are_the_pairs_with_their_positions() {
+        let mut ops = Vec::new();
+        for (process, kind, index) in
+            [(1, OpType::Invoke, 7), (2, OpType::Invoke, 3), (1, OpType::Ok, 9), (3, OpType::Invoke, 1)]
+        {
+            let mut op = read_of(serde_json::Value::Null);
+            (op.process, op.kind, op.index) = (Process::Client(process), kind, index);
+            ops.push(op);
+        }
+        ops.push(Op::nemesis("kill", json!({})));
+        let history = History::new(ops);
+        let pairs = history.pairs();
+        let lines = history.line_pairs();
+        assert_eq!(pairs.len(), lines.len());
+        for (pair, (line, by_line)) in pairs.iter().zip(&lines) {
+            assert!(std::ptr::eq(pair.invoke, by_line.invoke) && std::ptr::eq(pair.invoke, &history.ops[line.invoke]));
+            assert_eq!(pair.complete.map(|c| c as *const Op), line.complete.map(|c| &history.ops[c] as *const Op));
+        }
+        assert_eq!(lines[0].0.complete, Some(2), "positions, not the indices the ops carry");
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub mod witness;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use history::compact::{CompactHistory, LinePair, ValueRef};
 use history::{History, OpPair, OpType, RunConfig};
 use serde_json::{json, Value};
 
@@ -150,7 +151,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
 /// Checks every key of `history` against `model`, whatever run it came
 /// from: what `workbench check --jepsen` runs on an imported history.
 pub fn check_history(history: &History, model: Model) -> CheckResult {
-    let (keys, not_understood) = split_by_key(&history.pairs(), model);
+    let (keys, not_understood) = split_by_key(&history.line_pairs(), history.compact(), model);
     let mut decided = 0usize;
     let mut violating: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, String> = BTreeMap::new();
@@ -227,12 +228,16 @@ fn witness_of(key: &str, ops: &KeyOps) -> Value {
 /// Every key's ops, in invocation order, and the ops not understood (each
 /// also leaves its key undecided). Values are interned per key (0 is the
 /// absent key).
-fn split_by_key(pairs: &[OpPair<'_>], model: Model) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
+fn split_by_key(
+    pairs: &[(LinePair, OpPair<'_>)],
+    compact: &CompactHistory,
+    model: Model,
+) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
     // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
     let mut next_id: u32 = 1;
-    for pair in pairs {
+    for (line, pair) in pairs {
         let index = pair.invoke.index;
         let Some(key) = pair.invoke.key.as_deref() else {
             if matches!(pair.invoke.process, history::Process::Client(_)) {
@@ -240,7 +245,7 @@ fn split_by_key(pairs: &[OpPair<'_>], model: Model) -> (BTreeMap<String, KeyOps>
             }
             continue;
         };
-        let reading = op_of(pair, model);
+        let reading = op_of(pair, *line, compact, model);
         if matches!(reading, Reading::Skip) {
             continue;
         }
@@ -334,8 +339,9 @@ struct RegisterOp {
     node: Option<String>,
 }
 
-/// The op of `pair` as the search sees it; see [`Reading`].
-fn op_of(pair: &OpPair<'_>, model: Model) -> Reading {
+/// The op of `pair` as the search sees it; see [`Reading`]. A read's
+/// siblings come from the compact form, parsed there once for all checkers.
+fn op_of(pair: &OpPair<'_>, line: LinePair, compact: &CompactHistory, model: Model) -> Reading {
     let history::Process::Client(process) = pair.invoke.process else { return Reading::Skip };
     let f = pair.invoke.f.as_str();
     if !model.knows(f) {
@@ -371,16 +377,25 @@ fn op_of(pair: &OpPair<'_>, model: Model) -> Reading {
             op.value = value_text(new);
         }
         "read" if kind == OpType::Ok => {
-            let Some(siblings) = pair.complete.and_then(|d| d.sibling_refs()) else {
+            let Some(span) = line.complete.and_then(|c| compact.ops()[c].siblings) else {
                 return Reading::NotUnderstood(UNPARSED_READ.to_string());
             };
             op.effect = Effect::Read;
-            op.versions_seen = siblings.len();
-            op.value = siblings.first().and_then(|s| value_text(s.value));
+            op.versions_seen = span.len();
+            op.value = compact.siblings(span).next().and_then(|s| value_ref_text(s.value));
         }
         _ => return Reading::Skip,
     }
     Reading::Op(op)
+}
+
+/// [`value_text`] of a value held in the compact history: the same text,
+/// since it is held as the value's compact JSON.
+fn value_ref_text(value: ValueRef<'_>) -> Option<String> {
+    if value.is_null() {
+        return None;
+    }
+    value.as_str().or_else(|| Some(value.json_text().to_string()))
 }
 
 /// A written value as text (`None` for a tombstone).

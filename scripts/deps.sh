@@ -14,6 +14,8 @@
 #                    with its callgrind tool
 #   lazyfs           fuse3: fusermount3, with which dynamo-lazyfs mounts when
 #                    not root and clears stale mounts (root mounts directly)
+#   ssh-test         debootstrap (the ssh-host image) and openssh-client
+#                    (ssh-keygen makes the test's key pair)
 #
 # It says exactly what it installs. As root it runs apt-get itself;
 # otherwise through sudo (without a prompt when sudo allows it, with one
@@ -30,7 +32,8 @@ for role in "$@"; do
         browser) want+=(chromium) ;;
         valgrind) want+=(valgrind) ;;
         lazyfs) want+=(fuse3) ;;
-        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser, valgrind, lazyfs)" >&2; exit 2 ;;
+        ssh-test) want+=(debootstrap openssh-client) ;;
+        *) echo "deps: unknown role '$role' (image, image-if-docker, peers, browser, valgrind, lazyfs, ssh-test)" >&2; exit 2 ;;
     esac
 done
 
@@ -42,7 +45,7 @@ installed() {
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'
         return
     fi
-    case "$pkg" in etcd-server) prog=etcd ;; fuse3) prog=fusermount3 ;; *) prog="$pkg" ;; esac
+    case "$pkg" in etcd-server) prog=etcd ;; fuse3) prog=fusermount3 ;; openssh-client) prog=ssh-keygen ;; *) prog="$pkg" ;; esac
     PATH="$PATH:/usr/sbin:/sbin" command -v "$prog" >/dev/null 2>&1
 }
 

@@ -31,6 +31,9 @@
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
 #   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
 #                        no registered checkout names; see named_tags)
+#   DWB_IMAGE_VARIANT=ssh-host  the same image with openssh-server added, as
+#                        dynamo-ssh-host:<hash> (tag in target/dynamo-ssh-host.image):
+#                        the test hosts of the SSH backend (scripts/ssh-test.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -43,6 +46,14 @@ SUITE="bookworm"
 # against (issue 7); they ride in the same image so one debootstrap serves
 # all three, and a peer container just picks another entrypoint.
 PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps,etcd-server,redis-server,fuse3"
+# The image's name; the ssh-host variant adds an SSH server, so that the SSH
+# backend can be tested against containers that it reaches only over SSH.
+REPO="dynamo-node"
+case "${DWB_IMAGE_VARIANT:-node}" in
+    node) ;;
+    ssh-host) PACKAGES="$PACKAGES,openssh-server"; REPO="dynamo-ssh-host" ;;
+    *) echo "[image] error: DWB_IMAGE_VARIANT must be node or ssh-host" >&2; exit 1 ;;
+esac
 # Globs relative to the rootfs; expanded only inside it (see strip_rootfs).
 STRIP_PATTERNS='var/cache/apt/archives/*.deb var/lib/apt/lists/* usr/share/doc usr/share/locale usr/share/man usr/share/info'
 # Everything that decides the rootfs contents; bump "v1" when changing steps.
@@ -158,7 +169,7 @@ import_image() {
     docker import \
         --change 'ENTRYPOINT ["/usr/local/bin/dynamo-node"]' \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change "LABEL dynamo-workbench.image=dynamo-node" \
+        --change "LABEL dynamo-workbench.image=$REPO" \
         "$work/image.tar" "$tag" >&2
     rm -rf "$work"
 }
@@ -175,6 +186,9 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-linkproxy "$tag" --version >&2
     docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-lazyfs "$tag" --help >/dev/null
     docker run --rm --network none --label "$LABEL=1" --entrypoint fusermount3 "$tag" -V >&2
+    if [ "$REPO" = dynamo-ssh-host ]; then
+        docker run --rm --network none --label "$LABEL=1" --entrypoint ls "$tag" /usr/sbin/sshd >&2
+    fi
 }
 
 # Every checkout that built an image registers its root here, so a build in
@@ -193,8 +207,8 @@ named_tags() {
     for entry in "$CHECKOUTS"/*; do
         [ -f "$entry" ] || continue
         root="$(cat "$entry")"
-        if [ -f "$root/target/dynamo-node.image" ]; then
-            tr -d '[:space:]' < "$root/target/dynamo-node.image"; echo
+        if [ -f "$root/target/$REPO.image" ]; then
+            tr -d '[:space:]' < "$root/target/$REPO.image"; echo
         else
             rm -f "$entry"
         fi
@@ -211,12 +225,12 @@ remove_old_images() {
     [ "${DWB_KEEP_OLD_IMAGES:-0}" = 1 ] && return
     named="$(named_tags)"
     # `docker image ls` lists newest first.
-    for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' dynamo-node); do
-        case "$old" in "$keep" | dynamo-node:latest | *"<none>"*) continue ;; esac
+    for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "$REPO"); do
+        case "$old" in "$keep" | "$REPO":latest | *"<none>"*) continue ;; esac
         seen=$((seen + 1))
         [ "$seen" -lt "$KEEP_IMAGES" ] && continue
         if grep -qxF "$old" <<< "$named"; then
-            log "keeping $old: a checkout's target/dynamo-node.image names it"
+            log "keeping $old: a checkout's target/$REPO.image names it"
             continue
         fi
         docker rmi "$old" >/dev/null 2>&1 && log "removed the old image $old" || true
@@ -246,16 +260,16 @@ main() {
     fi
 
     local bin_sha; bin_sha="$(cat "$bin" "$proxy" "$lazyfs" | sha256sum | cut -d' ' -f1)"
-    local tag; tag="dynamo-node:$(sha256_of_string "$key$bin_sha" | cut -c1-12)"
+    local tag; tag="$REPO:$(sha256_of_string "$key$bin_sha" | cut -c1-12)"
     if docker image inspect "$tag" >/dev/null 2>&1; then
         log "image $tag already exists"
     else
         import_image "$rootfs_tar" "$bin" "$proxy" "$lazyfs" "$tag"
     fi
-    docker tag "$tag" dynamo-node:latest
+    docker tag "$tag" "$REPO":latest
     [ "${DWB_SKIP_VERIFY:-0}" = 1 ] || verify_in_image "$tag"
 
-    echo "$tag" > "$ROOT/target/dynamo-node.image"
+    echo "$tag" > "$ROOT/target/$REPO.image"
     register_checkout
     remove_old_images "$tag"
     log "done in $((SECONDS - START)) s; size $(docker image inspect -f '{{.Size}}' "$tag") bytes"

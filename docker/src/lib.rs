@@ -6,7 +6,9 @@
 //! fixed addresses, iptables inside each container, libfaketime) or plain
 //! processes on loopback ports ([`LocalCluster`], the fallback when no Docker
 //! engine answers; link faults through `linkproxy` proxies in front of the
-//! nodes when the spec asks for them). What a backend cannot perform is one table per backend
+//! nodes when the spec asks for them), or processes on real Linux hosts
+//! driven over SSH ([`SshCluster`], as Jepsen runs: every fault a command on
+//! the host's own kernel). What a backend cannot perform is one table per backend
 //! kind ([`Capabilities`], asked before a cluster starts and behind
 //! [`Cluster::supports`]); callers report it as unsupported instead of faking it.
 //!
@@ -25,6 +27,7 @@ mod ready;
 pub mod ring_change;
 mod signal;
 mod spec;
+pub mod ssh;
 mod store;
 
 pub use capabilities::{Capabilities, ALL_STORES, PEER_STORES};
@@ -40,6 +43,7 @@ pub use ready::{admin_status, wait_ready, READY_TIMEOUT};
 pub use ring_change::{Joined, Left, Members, MEMBERSHIP_TIMEOUT};
 pub use signal::teardown_on_ctrl_c;
 pub use spec::{ClusterSpec, DataFile, ExecOutput, Fault, FileDamage};
+pub use ssh::{SshCluster, SshConfig};
 pub use store::{probe_peer, wait_peer_ready, Member, StoreKind};
 
 /// The label every container and network the workbench creates carries.
@@ -58,7 +62,7 @@ pub type Result<T> = std::result::Result<T, ClusterError>;
 /// A running cluster of `dynamo-node`s that faults can be applied to.
 #[async_trait::async_trait]
 pub trait Cluster: Send + Sync {
-    /// `"docker"`, `"local"` or `"sim"`.
+    /// `"docker"`, `"local"`, `"ssh"` or `"sim"`.
     fn backend(&self) -> &'static str;
     /// The node image id (docker) or binary path (local), for `run.json`.
     fn image(&self) -> String;
@@ -77,7 +81,14 @@ pub trait Cluster: Send + Sync {
     fn peer_ip(&self, node: &str) -> Result<std::net::IpAddr>;
     /// Whether this backend can really perform `fault`.
     fn supports(&self, fault: Fault) -> bool;
-    /// Runs a command inside the node's container (docker only).
+    /// The path of `node`'s libfaketime timestamp file, as a command run
+    /// through [`Cluster::exec`] on that node sees it: [`FAKETIME_FILE`] in
+    /// every container by default; the node's own file on an SSH host.
+    fn faketime_file(&self, node: &str) -> Result<String> {
+        let _ = node;
+        Ok(FAKETIME_FILE.to_string())
+    }
+    /// Runs a command inside the node's container (docker), or on its host (ssh).
     async fn exec(&self, node: &str, argv: &[&str]) -> Result<ExecOutput>;
     /// SIGKILL the node process; its data directory is kept. Returns what
     /// the kill did beyond the signal, for the nemesis event: the

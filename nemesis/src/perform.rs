@@ -333,13 +333,14 @@ async fn clock_reset(
 }
 
 /// The node's wall clock minus the host's, seconds, as seen by a process
-/// started inside the container under the node's libfaketime settings; None
+/// started inside the container (or on the SSH host) under the node's
+/// libfaketime settings; None
 /// when the backend cannot run commands in a node.
 pub async fn observed_offset_s(cluster: &dyn Cluster, node: &str) -> Option<i64> {
     let script = format!(
         "LD_PRELOAD={} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1 date +%s",
         docker::LIBFAKETIME,
-        docker::FAKETIME_FILE
+        docker::ssh::quote::quote(&cluster.faketime_file(node).ok()?)
     );
     let out = cluster.exec(node, &["sh", "-c", &script]).await.ok()?;
     let inside: i64 = out.stdout.trim().parse().ok()?;

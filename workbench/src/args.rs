@@ -73,9 +73,11 @@ pub struct CampaignArgs {
     /// Node image tag (docker); default: the tag `make image` wrote to target/dynamo-node.image.
     #[arg(long)]
     pub image: Option<String>,
-    /// dynamo-node binary (local backend); default: target/{release,debug}/dynamo-node.
+    /// dynamo-node binary (local and ssh backends); default: target/{release,debug}/dynamo-node.
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub ssh: crate::ssh_args::SshArgs,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub nodes: usize,
@@ -292,7 +294,7 @@ impl CampaignArgs {
 
     /// The explicit image and binary for [`crate::backend::choose`].
     pub fn overrides(&self) -> Overrides {
-        Overrides { image: self.image.clone(), node_binary: self.node_binary.clone() }
+        Overrides { image: self.image.clone(), node_binary: self.node_binary.clone(), ssh: self.ssh.clone() }
     }
 
     /// The whole plan, with the backend already chosen.

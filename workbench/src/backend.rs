@@ -5,8 +5,9 @@
 //! before anything starts: `auto` asks whether a Docker engine answers;
 //! `docker` also checks that the node image is present (nothing can be
 //! pulled here), so a missing image is a clear error up front instead of a
-//! failed first run; `local` finds the `dynamo-node` binary; `sim` needs
-//! nothing (the node's library is linked in). `campaign` and `bench-peers`
+//! failed first run; `local` finds the `dynamo-node` binary; `ssh` finds
+//! it too (it is uploaded to the hosts) and checks `--hosts` and the key
+//! ([`crate::ssh_args`]); `sim` needs nothing (the node's library is linked in). `campaign` and `bench-peers`
 //! both choose and start clusters through this one module; where no engine
 //! answers, `auto` falls back to the simulator for a campaign and to local
 //! processes for `bench-peers` (its peers are real etcd and Redis).
@@ -15,7 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use docker::{Capabilities, Cluster, ClusterSpec, DockerCluster, LocalCluster, StoreKind};
+use docker::{
+    Capabilities, Cluster, ClusterSpec, DockerCluster, Fault, LocalCluster, SshCluster, SshConfig, StoreKind,
+};
 use nemesis::{Composition, NemesisKind};
 
 /// The values of `--backend`.
@@ -30,6 +33,8 @@ pub enum BackendChoice {
     /// Every node's library code in this process under a deterministic
     /// simulator: every fault, replayable by seed (our node only).
     Sim,
+    /// Processes on the Linux hosts of --hosts, driven over SSH (our node only).
+    Ssh,
 }
 
 /// Where the nodes run.
@@ -47,6 +52,11 @@ pub enum Backend {
     },
     /// The simulator (`dynamo-sim`): nothing to find, the node is linked in.
     Sim,
+    /// Processes on SSH hosts.
+    Ssh {
+        /// The hosts, key and binary.
+        config: SshConfig,
+    },
 }
 
 /// What [`choose`] needs besides the choice: the explicit image and binary, if given.
@@ -56,6 +66,8 @@ pub struct Overrides {
     pub image: Option<String>,
     /// `--node-binary`: a `dynamo-node` binary instead of the built one.
     pub node_binary: Option<PathBuf>,
+    /// The `--hosts` and `--ssh-*` flags (`--backend ssh`).
+    pub ssh: crate::ssh_args::SshArgs,
 }
 
 /// The backend `choice` stands for on this machine, with its image or binary
@@ -82,28 +94,44 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: Back
             Ok(Backend::Sim)
         }
         (BackendChoice::Sim, _) => Ok(Backend::Sim),
+        (BackendChoice::Ssh, _) => {
+            let binary = node_binary(overrides)?;
+            Ok(Backend::Ssh { config: overrides.ssh.config(binary)? })
+        }
         (BackendChoice::Local | BackendChoice::Auto, _) => {
             if choice == BackendChoice::Auto {
                 eprintln!("no Docker engine answers: falling back to local processes");
             }
-            let binary = match &overrides.node_binary {
-                Some(b) => b.clone(),
-                None => docker::find_node_binary().context(
-                    "no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary",
-                )?,
-            };
-            Ok(Backend::Local { binary })
+            Ok(Backend::Local { binary: node_binary(overrides)? })
         }
     }
 }
 
+/// `--node-binary`, else the built `dynamo-node`.
+fn node_binary(overrides: &Overrides) -> Result<PathBuf> {
+    match &overrides.node_binary {
+        Some(b) => Ok(b.clone()),
+        None => docker::find_node_binary()
+            .context("no dynamo-node binary found: run `cargo build --release -p dynamo-node` or pass --node-binary"),
+    }
+}
+
 impl Backend {
-    /// `docker`, `local` or `sim`, as `run.json` records it.
+    /// `docker`, `local`, `ssh` or `sim`, as `run.json` records it.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Docker { .. } => "docker",
             Backend::Local { .. } => "local",
             Backend::Sim => dynamo_sim::BACKEND,
+            Backend::Ssh { .. } => "ssh",
+        }
+    }
+
+    /// The SSH hosts (`user@address:port`), for `run.json`; none elsewhere.
+    pub fn hosts(&self) -> Option<Vec<String>> {
+        match self {
+            Backend::Ssh { config } => Some(SshCluster::host_labels(config)),
+            _ => None,
         }
     }
 
@@ -113,6 +141,7 @@ impl Backend {
             Backend::Docker { image } => image.clone(),
             Backend::Local { binary } => binary.display().to_string(),
             Backend::Sim => crate::sim_run::image(),
+            Backend::Ssh { config } => config.node_binary.display().to_string(),
         }
     }
 
@@ -125,6 +154,8 @@ impl Backend {
             }
             Backend::Local { .. } => Arc::new(LocalCluster::start_store(spec, kind).await?),
             Backend::Sim => bail!("a simulated cluster lives inside its simulation (sim_run::drive), not started here"),
+            Backend::Ssh { config } if kind == StoreKind::Dynamo => Arc::new(SshCluster::start(spec, config).await?),
+            Backend::Ssh { .. } => bail!("the ssh backend runs dynamo-node only, not {}", kind.name()),
         };
         Ok(cluster)
     }
@@ -135,17 +166,31 @@ impl Backend {
             Backend::Docker { .. } => DockerCluster::capabilities(),
             Backend::Local { .. } => LocalCluster::capabilities(),
             Backend::Sim => dynamo_sim::SimCluster::capabilities(),
+            Backend::Ssh { .. } => SshCluster::capabilities(),
         }
     }
 
     /// Why this backend cannot run `matrix` at all, before anything starts:
     /// the simulator hosts only our node, not the peer stores.
     pub fn refuses(&self, matrix: &crate::matrix::Matrix) -> Option<String> {
+        if let Backend::Ssh { config } = self {
+            let joins = matrix.nemeses.iter().any(|c| c.kinds.iter().any(|k| k.fault() == Some(Fault::Membership)));
+            let needed = matrix.node_count + usize::from(joins);
+            if needed > config.hosts.len() {
+                let spare = if joins { " and one spare host for the joining nodes of membership" } else { "" };
+                return Some(format!(
+                    "--nodes {} needs {needed} hosts{spare}, but --hosts names {}",
+                    matrix.node_count,
+                    config.hosts.len()
+                ));
+            }
+        }
         let peer = matrix.stores.iter().find(|s| s.kind() != StoreKind::Dynamo)?;
-        matches!(self, Backend::Sim).then(|| {
+        matches!(self, Backend::Sim | Backend::Ssh { .. }).then(|| {
             format!(
-                "--stores {}: the sim backend hosts only our node (dynamo); peer stores need --backend docker or local",
-                peer.as_str()
+                "--stores {}: the {} backend hosts only our node (dynamo); peer stores need --backend docker or local",
+                peer.as_str(),
+                self.name()
             )
         })
     }
@@ -159,11 +204,13 @@ impl Backend {
         let needs = |fault| match self {
             Backend::Local { .. } => LocalCluster::needs_link_proxy(fault, store),
             Backend::Docker { .. } => DockerCluster::needs_link_proxy(fault, store),
-            Backend::Sim => false,
+            Backend::Sim | Backend::Ssh { .. } => false,
         };
         // Only links can tell the WAN from a DC's own network: tc netem
         // on an interface slows every peer alike.
-        let wan = nemesis.has(NemesisKind::WanLatency) && store == StoreKind::Dynamo && !matches!(self, Backend::Sim);
+        let wan = nemesis.has(NemesisKind::WanLatency)
+            && store == StoreKind::Dynamo
+            && !matches!(self, Backend::Sim | Backend::Ssh { .. });
         wan || nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
     }
 

@@ -144,6 +144,9 @@ async fn one_run(plan: &Plan, spec: &RunSpec, campaign_dir: &Path, index: usize)
     let _ = std::fs::remove_file(dir.join(files::RESULTS));
     let mut run = spec.run_config(plan.backend.name(), &plan.backend.image());
     record_origin(plan, spec, &dir, index, &mut run);
+    if let Some(hosts) = plan.backend.hosts() {
+        run.extra.insert(HOSTS.into(), serde_json::json!(hosts));
+    }
     write_json(&dir.join(files::RUN), &run)?;
     if let Some(why) = plan.backend.cannot(&spec.nemesis, spec.store.kind()) {
         write_json(&dir.join(files::RESULTS), &unsupported_results(&why))?;
@@ -178,6 +181,9 @@ pub const RUN_INDEX: &str = "run_index";
 pub const REPLAY: &str = "replay";
 /// The `run.json` key: whether the campaign required the known anomalies.
 pub const EXPECT_ANOMALIES: &str = "expect_anomalies";
+
+/// The `run.json` key of an SSH run's hosts (`user@address:port`, no keys).
+pub const HOSTS: &str = "hosts";
 
 /// `run.json`'s `written_by`: this tool and its version.
 pub fn written_by() -> serde_json::Value {
@@ -324,7 +330,7 @@ fn write_reports(plan: &Plan, dir: &Path, outcomes: &[Outcome], stopped: Option<
 pub struct Header {
     /// The campaign's name.
     pub name: String,
-    /// The backend's name (`sim`, `docker`, `local`).
+    /// The backend's name (`sim`, `docker`, `local`, `ssh`).
     pub backend: String,
     /// The node image, binary or simulated library.
     pub image: String,

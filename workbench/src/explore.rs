@@ -212,8 +212,23 @@ pub fn anomalies(results: &Results) -> (Vec<String>, Vec<String>) {
 /// Campaign flags `explore` does not use (its seeds replace `--seed`; it
 /// writes no resumable campaign, takes no schedule and checks no
 /// expectations; its nodes are simulated): hidden from `explore --help`.
-const CAMPAIGN_ONLY: [&str; 8] =
-    ["seed", "resume", "schedule", "expect_anomalies", "image", "node_binary", "config", "stores"];
+const CAMPAIGN_ONLY: [&str; 15] = [
+    "seed",
+    "resume",
+    "schedule",
+    "expect_anomalies",
+    "image",
+    "node_binary",
+    "config",
+    "stores",
+    "hosts",
+    "ssh_user",
+    "ssh_port",
+    "ssh_key",
+    "ssh_known_hosts",
+    "ssh_accept_new",
+    "ssh_connect_timeout_ms",
+];
 
 /// `explore --backend`: the simulator only, so its help offers nothing else.
 pub fn backend_arg(arg: clap::Arg) -> clap::Arg {

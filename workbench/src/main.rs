@@ -9,7 +9,8 @@
 //!   seeds under the simulator, in parallel, and prints the seeds that fail
 //!   with the command that replays each.
 //! - `workbench check <dir>` re-checks a run or a whole campaign offline.
-//! - `workbench clean` removes containers and networks a killed workbench left.
+//! - `workbench clean` removes containers and networks a killed workbench
+//!   left (`--backend ssh --hosts ...`: what it left on SSH hosts).
 //!
 //! Exit codes: 0 every run as valid as expected, 1 not, 2 unknown (e.g. a
 //! fault the backend cannot perform, or an error before a verdict), 130
@@ -39,6 +40,7 @@ mod replay;
 mod run;
 mod sim_run;
 mod spec;
+mod ssh_args;
 mod store;
 mod swarm;
 mod table;
@@ -127,12 +129,27 @@ enum Command {
     /// etcd and Redis (a benchmark, not a test); writes results/load/<time>/
     /// with load.md, load.json, goodput.png and p99.png.
     BenchLoad(BenchLoadArgs),
-    /// Remove containers and networks a dead workbench left (its label, owner gone).
+    /// Remove containers and networks a dead workbench left (its label, owner gone); with
+    /// --backend ssh, the processes, run directories and iptables chain left on --hosts.
     Clean {
-        /// Also remove those of workbenches still running.
+        /// Also remove those of workbenches still running (docker).
         #[arg(long)]
         all: bool,
+        /// Where to clean: the Docker engine, or the SSH hosts of --hosts.
+        #[arg(long, value_enum, default_value_t = CleanBackend::Docker)]
+        backend: CleanBackend,
+        #[command(flatten)]
+        ssh: ssh_args::SshArgs,
     },
+}
+
+/// `clean --backend`: what leftovers to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CleanBackend {
+    /// Containers and networks with the workbench's label.
+    Docker,
+    /// Processes, run directories and the iptables chain on the SSH hosts of --hosts.
+    Ssh,
 }
 
 /// `bench-peers` and `bench-load --backend`: where real etcd and Redis can
@@ -178,6 +195,17 @@ async fn campaign(args: CampaignArgs) -> Result<i32> {
     campaign::run_campaign(&args.plan(matrix, backend)).await
 }
 
+/// `clean --backend ssh`: what killed runs left on every host of `--hosts`.
+async fn clean_ssh(args: &ssh_args::SshArgs) -> Result<i32> {
+    let config = args.config(PathBuf::new())?;
+    let hosts = docker::SshCluster::clean(&config).await?;
+    eprintln!(
+        "cleaned {hosts} hosts (processes, run directories and iptables chain under {})",
+        docker::ssh::REMOTE_ROOT
+    );
+    Ok(0)
+}
+
 /// `--dry-run`: the runs a matrix makes, one name a line; exit code 0.
 fn print_runs(matrix: &matrix::Matrix) -> i32 {
     let runs = matrix.runs();
@@ -207,7 +235,7 @@ struct StoresArgs {
 impl StoresArgs {
     /// The backend these flags choose (local processes when `auto` finds no Docker).
     async fn backend(self) -> Result<backend::Backend> {
-        let overrides = Overrides { image: self.image, node_binary: self.node_binary };
+        let overrides = Overrides { image: self.image, node_binary: self.node_binary, ssh: Default::default() };
         backend::choose(self.backend.choice(), &overrides, BackendChoice::Local).await
     }
 }
@@ -294,7 +322,8 @@ async fn main() {
             }
         }
         Command::BenchLoad(args) => bench_load(args).await,
-        Command::Clean { all } => {
+        Command::Clean { backend: CleanBackend::Ssh, ssh, .. } => clean_ssh(&ssh).await,
+        Command::Clean { all, .. } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
             removed
                 .map(|n| {

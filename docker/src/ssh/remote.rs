@@ -1,0 +1,237 @@
+//! Where things live on a host, and the shell commands that act on them.
+//!
+//! Everything the backend leaves on a host is under one labelled directory,
+//! [`REMOTE_ROOT`] (`/tmp/dynamo-workbench`): the uploaded binaries in
+//! `bin/`, and per run `<run>/` with, per node, `<node>/data/` (its data
+//! directory, kept across restarts), `<node>.log` (stdout and stderr,
+//! appended across restarts), `<node>.pid` and `<node>.faketime`. Partition
+//! rules live in one iptables chain of our own, [`CHAIN`], jumped to from
+//! INPUT, so healing flushes only our rules and never the host's own.
+//!
+//! A node runs under `setsid` (its own session: no terminal, no SIGHUP when
+//! the SSH channel closes), its stdio on its log, and its pid is written by
+//! the shell that started it. A pid is trusted only while `/proc/<pid>`
+//! shows a live (not zombie) process whose command line names our binary
+//! ([`alive_function`]), so a recycled pid is never signalled.
+//!
+//! Every function here returns a command line built by [`quote`], with
+//! the values that vary (paths, ids, addresses, flags) quoted.
+
+use super::quote::{command, quote};
+
+/// The directory everything the backend creates on a host lives under.
+pub const REMOTE_ROOT: &str = "/tmp/dynamo-workbench";
+/// The iptables chain holding this backend's partition rules on a host.
+pub const CHAIN: &str = "dynamo-workbench";
+
+/// Where the uploaded `name` binary lives on every host.
+pub fn binary_path(name: &str) -> String {
+    assert!(!name.contains('/'), "a binary name, not a path");
+    format!("{REMOTE_ROOT}/bin/{name}")
+}
+
+/// The paths of one node of one run on its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePaths {
+    /// The run's directory.
+    pub run_dir: String,
+    /// The node's `--data-dir`.
+    pub data_dir: String,
+    /// Its stdout and stderr.
+    pub log: String,
+    /// The pid of its process.
+    pub pid: String,
+    /// Its libfaketime timestamp file.
+    pub faketime: String,
+}
+
+impl NodePaths {
+    /// The paths of node `id` of run `run`; both are plain names (checked).
+    pub fn new(run: &str, id: &str) -> NodePaths {
+        for name in [run, id] {
+            assert!(is_plain_name(name), "{name:?} is not a plain name");
+        }
+        let run_dir = format!("{REMOTE_ROOT}/{run}");
+        NodePaths {
+            data_dir: format!("{run_dir}/{id}/data"),
+            log: format!("{run_dir}/{id}.log"),
+            pid: format!("{run_dir}/{id}.pid"),
+            faketime: format!("{run_dir}/{id}.faketime"),
+            run_dir,
+        }
+    }
+}
+
+/// A name that is one path component of letters, digits, `-`, `_` and `.`.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A shell function `alive PID`: true while PID is a live process of ours.
+fn alive_function() -> String {
+    format!(
+        "alive() {{ [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status 2>/dev/null \
+         && tr '\\0' ' ' < /proc/$1/cmdline 2>/dev/null | grep -qF {}; }}",
+        quote(&format!("{REMOTE_ROOT}/bin/"))
+    )
+}
+
+/// Starts a node: its directories, then `env ... setsid argv` in the
+/// background with its output appended to the log, and its pid recorded.
+pub fn start_node(paths: &NodePaths, env: &[(String, String)], argv: &[String]) -> String {
+    let mut full = vec!["setsid".to_string(), "env".to_string()];
+    full.extend(env.iter().map(|(k, v)| {
+        assert!(k.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{k:?} is an environment name");
+        format!("{k}={v}")
+    }));
+    full.extend(argv.iter().cloned());
+    format!(
+        "{} && {{ {} >> {} 2>&1 < /dev/null & echo $! > {}; }}",
+        command(&["mkdir", "-p", "--", &paths.data_dir]),
+        command(&full),
+        quote(&paths.log),
+        quote(&paths.pid)
+    )
+}
+
+/// Sends `signal` (`KILL`, `STOP`, `CONT`) to the node; fails if it is not running.
+pub fn signal_node(paths: &NodePaths, signal: &str) -> String {
+    assert!(signal.chars().all(|c| c.is_ascii_uppercase()), "a signal name");
+    format!("{}; pid=$(cat {}) && alive \"$pid\" && kill -s {signal} \"$pid\"", alive_function(), quote(&paths.pid))
+}
+
+/// SIGKILLs the node and waits until its process is gone (the caller's
+/// deadline bounds the wait); fine if it was not running.
+pub fn kill_node(paths: &NodePaths) -> String {
+    format!(
+        "{}; pid=$(cat {} 2>/dev/null) || exit 0; alive \"$pid\" || exit 0; kill -s KILL \"$pid\"; \
+         while alive \"$pid\"; do sleep 0.05; done",
+        alive_function(),
+        quote(&paths.pid)
+    )
+}
+
+/// Exits 0 when the node's process is running (or stopped), 1 when not.
+pub fn node_running(paths: &NodePaths) -> String {
+    format!("{}; pid=$(cat {} 2>/dev/null) && alive \"$pid\"", alive_function(), quote(&paths.pid))
+}
+
+/// Replaces the node's libfaketime file with `line` (`+120s`), atomically.
+pub fn write_faketime(paths: &NodePaths, line: &str) -> String {
+    let tmp = format!("{}.new", paths.faketime);
+    format!(
+        "mkdir -p -- {} && printf '%s\\n' {} > {} && mv -f -- {} {}",
+        quote(&paths.run_dir),
+        quote(line),
+        quote(&tmp),
+        quote(&tmp),
+        quote(&paths.faketime)
+    )
+}
+
+/// Creates [`CHAIN`] (empty) and jumps to it first thing from INPUT.
+pub fn install_chain() -> String {
+    format!("{} && iptables -w -N {CHAIN} && iptables -w -I INPUT 1 -j {CHAIN}", remove_chain())
+}
+
+/// Drops, on this host, every packet from `source` (a cluster address).
+pub fn drop_from(source: std::net::IpAddr) -> String {
+    command(&["iptables", "-w", "-A", CHAIN, "-s", &source.to_string(), "-j", "DROP"])
+}
+
+/// Removes every rule of [`CHAIN`] (the heal); the chain stays.
+pub fn flush_chain() -> String {
+    format!("iptables -w -F {CHAIN}")
+}
+
+/// Removes [`CHAIN`] and every jump to it; fine if there is none.
+pub fn remove_chain() -> String {
+    format!(
+        "while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done; \
+         if iptables -w -n -L {CHAIN} >/dev/null 2>&1; then iptables -w -F {CHAIN} && iptables -w -X {CHAIN}; fi"
+    )
+}
+
+/// Kills every process of ours under [`REMOTE_ROOT`] (by pid file), removes
+/// every run directory (the uploaded binaries stay) and our iptables chain:
+/// what a run killed mid-way left. Idempotent.
+pub fn clean() -> String {
+    format!(
+        "{}; for f in {root}/*/*.pid; do [ -f \"$f\" ] || continue; pid=$(cat \"$f\"); \
+         if alive \"$pid\"; then kill -s CONT \"$pid\"; kill -s KILL \"$pid\"; fi; done; \
+         for d in {root}/*/; do [ \"$d\" = {bin} ] || rm -rf -- \"$d\"; done; {}",
+        alive_function(),
+        remove_chain(),
+        root = REMOTE_ROOT,
+        bin = quote(&format!("{REMOTE_ROOT}/bin/")),
+    )
+}
+
+/// The facts [`super::prepare`] checks, one `key=value` a line.
+pub fn probe(libfaketime: &str) -> String {
+    format!(
+        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); \
+         for t in iptables sha256sum setsid; do \
+           if command -v $t >/dev/null 2>&1; then echo has_$t=yes; else echo has_$t=no; fi; done; \
+         if [ -e {} ]; then echo libfaketime=yes; else echo libfaketime=no; fi",
+        quote(libfaketime)
+    )
+}
+
+/// Prints the SHA-256 of `path`, or nothing if it does not exist.
+pub fn sha256_of(path: &str) -> String {
+    format!("if [ -f {p} ]; then sha256sum -- {p} | cut -d' ' -f1; fi", p = quote(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_sit_under_the_labelled_root() {
+        let p = NodePaths::new("c1-0", "n1");
+        assert_eq!(p.data_dir, "/tmp/dynamo-workbench/c1-0/n1/data");
+        assert_eq!(p.pid, "/tmp/dynamo-workbench/c1-0/n1.pid");
+        assert_eq!(binary_path("dynamo-node"), "/tmp/dynamo-workbench/bin/dynamo-node");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a plain name")]
+    fn a_run_name_cannot_climb_out() {
+        let _ = NodePaths::new("..", "n1");
+    }
+
+    #[test]
+    fn hostile_flags_stay_single_arguments() {
+        let p = NodePaths::new("r", "n1");
+        let argv = vec!["/tmp/dynamo-workbench/bin/dynamo-node".to_string(), "--x".into(), "$(reboot); `id`".into()];
+        let line = start_node(&p, &[("FAKETIME_NO_CACHE".into(), "1".into())], &argv);
+        assert!(line.contains("'$(reboot); `id`'"), "{line}");
+    }
+
+    /// The scripts are valid sh (parsed, not run: `sh -n`).
+    #[test]
+    fn every_script_parses() {
+        let p = NodePaths::new("r", "n1");
+        let scripts = [
+            start_node(&p, &[], &["/bin/true".to_string()]),
+            signal_node(&p, "STOP"),
+            kill_node(&p),
+            node_running(&p),
+            write_faketime(&p, "+5s"),
+            install_chain(),
+            drop_from("10.0.0.2".parse().unwrap()),
+            flush_chain(),
+            clean(),
+            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+            sha256_of("/tmp/dynamo-workbench/bin/dynamo-node"),
+        ];
+        for script in scripts {
+            let status = std::process::Command::new("sh").args(["-n", "-c", &script]).status().unwrap();
+            assert!(status.success(), "{script}");
+        }
+    }
+}

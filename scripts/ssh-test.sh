@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The SSH backend end to end, against hosts it reaches only over SSH.
+#
+# Starts SSH_TEST_HOSTS containers of the ssh-host image (the node image
+# with openssh-server added: `DWB_IMAGE_VARIANT=ssh-host docker/image/build.sh`)
+# on a labelled Docker network of their own, each with its own address,
+# its own host keys (made at its start, not the image's) and NET_ADMIN
+# (iptables inside it), authorising a key pair generated here for this
+# test only. Docker starts and removes the hosts; every fault is the
+# workbench's, over SSH, on the hosts' iptables and files: nothing here
+# touches this machine's own clock or iptables.
+#
+# Then:
+#   1. a host key the known_hosts file does not hold is refused (exit 2,
+#      the host named) before any node starts;
+#   2. the campaign (SSH_TEST_FLAGS) runs with --ssh-accept-new, pinning
+#      the hosts' keys, and must meet its expectations;
+#   3. `workbench clean --backend ssh` runs, and no process, run directory
+#      or iptables chain of ours is left on any host;
+#   4. the hosts and the network are removed, and no labelled container or
+#      network is left.
+#
+# Environment: WORKBENCH (default target/release/workbench), SSH_TEST_HOSTS
+# (default 4), SSH_TEST_FLAGS (the campaign's flags), SSH_TEST_NAME.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WORKBENCH="${WORKBENCH:-target/release/workbench}"
+HOSTS_COUNT="${SSH_TEST_HOSTS:-4}"
+FLAGS="${SSH_TEST_FLAGS:---quorums 1,1 --nemesis partition --time-limit 10 --quiet 2 --expect-anomalies}"
+NAME="${SSH_TEST_NAME:-ci-ssh-$(date -u +%Y%m%dT%H%M%SZ)}"
+LABEL="dynamo-workbench"
+TAG_FILE="target/dynamo-ssh-host.image"
+[ -f "$TAG_FILE" ] || { echo "ssh-test: $TAG_FILE is missing: run make ssh-host-image" >&2; exit 1; }
+TAG="$(tr -d '[:space:]' < "$TAG_FILE")"
+RUN="dwb-ssh-$$"
+WORK="$(mktemp -d /tmp/dwb-ssh-test.XXXXXX)"
+BOOT="$(cat /proc/sys/kernel/random/boot_id)"
+LABELS=(--label "$LABEL=1" --label "$LABEL.owner-pid=$$" --label "$LABEL.owner-boot=$BOOT")
+
+log() { echo "[ssh-test] $*" >&2; }
+
+cleanup() {
+    local code=$?
+    docker ps -aq --filter "label=$LABEL.ssh-test=$RUN" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    docker network rm "$RUN" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+    exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_hosts() {
+    docker network create "${LABELS[@]}" "$RUN" >/dev/null
+    ssh-keygen -q -t ed25519 -N '' -C "$RUN" -f "$WORK/id_ed25519"
+    local i
+    for i in $(seq 1 "$HOSTS_COUNT"); do
+        docker run -d --init --name "$RUN-h$i" --hostname "h$i" --network "$RUN" --cap-add NET_ADMIN \
+            "${LABELS[@]}" --label "$LABEL.ssh-test=$RUN" \
+            -e "AUTHORIZED_KEY=$(cat "$WORK/id_ed25519.pub")" --entrypoint /bin/sh "$TAG" -c \
+            'mkdir -p /root/.ssh /run/sshd && chmod 700 /root/.ssh &&
+             printf "%s\n" "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys &&
+             chmod 600 /root/.ssh/authorized_keys && rm -f /etc/ssh/ssh_host_*_key* && ssh-keygen -A >/dev/null &&
+             exec /usr/sbin/sshd -D -e' >/dev/null
+    done
+}
+
+# The hosts' addresses, comma-separated, once each one's sshd listens.
+host_list() {
+    local i ip list="" tries
+    for i in $(seq 1 "$HOSTS_COUNT"); do
+        ip="$(docker inspect -f "{{(index .NetworkSettings.Networks \"$RUN\").IPAddress}}" "$RUN-h$i")"
+        for tries in $(seq 1 100); do
+            (exec 3<>"/dev/tcp/$ip/22") 2>/dev/null && break
+            [ "$tries" -lt 100 ] || { log "sshd on $ip never listened"; docker logs "$RUN-h$i" >&2; exit 1; }
+            sleep 0.1
+        done
+        list="${list:+$list,}$ip"
+    done
+    echo "$list"
+}
+
+# Exit 2 and the host named, before any node starts, when its key is unknown.
+refuses_unknown_key() {
+    local hosts="$1" out code=0
+    out="$("$WORKBENCH" campaign --name "$NAME-strict" --results-dir "$WORK/results" --backend ssh --hosts "$hosts" \
+        --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/empty_known_hosts" \
+        --nemesis none --quorums 1,1 --time-limit 1 --quiet 0 2>&1)" || code=$?
+    # Hosts are asked at once: any of them may be the one named.
+    local named
+    named="$(grep -oE "root@[0-9.]+:22: host key refused" <<< "$out" | head -n1 | cut -d@ -f2 | cut -d: -f1)"
+    if [ "$code" -ne 2 ] || [ -z "$named" ] || ! tr ',' '\n' <<< "$hosts" | grep -qxF "$named"; then
+        log "an unknown host key was not refused with exit 2 (exit $code):"; echo "$out" >&2; exit 1
+    fi
+    log "unknown host key refused (exit 2): $(grep -m1 'host key refused' <<< "$out")"
+}
+
+# Nothing of ours is left on any host: no process, no run directory, no chain.
+hosts_are_clean() {
+    local i left
+    for i in $(seq 1 "$HOSTS_COUNT"); do
+        left="$(docker exec "$RUN-h$i" sh -c \
+            'pgrep -f "/tmp/dynamo-workbench/bi[n]/" || true; ls /tmp/dynamo-workbench | grep -vx bin || true;
+             iptables -w -S dynamo-workbench 2>/dev/null || true')"
+        if [ -n "$left" ]; then log "left on host $i:"; echo "$left" >&2; exit 1; fi
+    done
+    log "no process, run directory or iptables chain left on the $HOSTS_COUNT hosts"
+}
+
+start_hosts
+HOSTS="$(host_list)"
+log "hosts: $HOSTS"
+refuses_unknown_key "$HOSTS"
+# shellcheck disable=SC2086 # FLAGS is a list of flags
+"$WORKBENCH" campaign --name "$NAME" --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" \
+    --ssh-known-hosts "$WORK/known_hosts" --ssh-accept-new $FLAGS
+"$WORKBENCH" clean --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts"
+hosts_are_clean
+docker ps -aq --filter "label=$LABEL.ssh-test=$RUN" | xargs -r docker rm -f >/dev/null
+docker network rm "$RUN" >/dev/null
+left=$(docker ps -aq --filter "label=$LABEL.ssh-test=$RUN" | wc -l)
+nets=$(docker network ls -q --filter "name=^$RUN\$" | wc -l)
+[ "$left" -eq 0 ] && [ "$nets" -eq 0 ] || { log "leftovers: $left containers, $nets networks"; exit 1; }
+log "passed; results in results/$NAME"

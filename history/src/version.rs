@@ -128,22 +128,40 @@ impl Version {
     /// building it: the context's entries, the dot's node maxed in (or
     /// placed in order when the context lacks it).
     pub fn full_counters(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
-        let dot = self.dot.as_ref();
-        let mut extra = dot.filter(|d| !self.clock.contains_key(&d.node)).map(|d| (d.node.as_str(), d.counter));
-        let mut context = self
-            .clock
-            .iter()
-            .map(move |(n, c)| (n.as_str(), dot.filter(|d| d.node == *n).map_or(*c, |d| d.counter.max(*c))))
-            .peekable();
-        std::iter::from_fn(move || match (extra, context.peek()) {
-            (Some(e), Some((n, _))) if e.0 > *n => context.next(),
-            (Some(e), _) => {
+        let dot = self.dot.as_ref().map(|d| (d.node.as_str(), d.counter));
+        with_dot(self.clock.iter().map(|(n, c)| (n.as_str(), *c)), dot)
+    }
+}
+
+/// A clock's `context` entries (in node order) with `dot` maxed in: its
+/// node's counter raised to the dot's, or the dot placed in order when the
+/// context lacks its node. One merge for [`Version::full_counters`] and the
+/// compact form's integer rows, whatever names the nodes.
+pub(crate) fn with_dot<N: Ord + Copy>(
+    context: impl Iterator<Item = (N, u64)>,
+    dot: Option<(N, u64)>,
+) -> impl Iterator<Item = (N, u64)> {
+    let mut context = context
+        .map(move |(n, c)| match dot {
+            Some((node, d)) if node == n => (n, d.max(c)),
+            _ => (n, c),
+        })
+        .peekable();
+    let mut extra = dot;
+    std::iter::from_fn(move || {
+        let Some(e) = extra else { return context.next() };
+        match context.peek() {
+            Some((n, _)) if *n < e.0 => context.next(),
+            Some((n, _)) if *n == e.0 => {
+                extra = None;
+                context.next()
+            }
+            _ => {
                 extra = None;
                 Some(e)
             }
-            (None, _) => context.next(),
-        })
-    }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -212,19 +212,7 @@ impl Versions {
     /// node order.
     fn full_counters(&self, row: Row) -> impl Iterator<Item = (u32, u64)> + '_ {
         let dot = (row.dot_node != NO_DOT).then_some((row.dot_node, row.dot_counter));
-        let mut extra = dot.filter(|(node, _)| self.entries(row).all(|(n, _)| n != *node));
-        let mut context = self
-            .entries(row)
-            .map(move |(n, c)| (n, dot.filter(|(node, _)| *node == n).map_or(c, |(_, d)| d.max(c))))
-            .peekable();
-        std::iter::from_fn(move || match (extra, context.peek()) {
-            (Some(e), Some((n, _))) if e.0 > *n => context.next(),
-            (Some(e), _) => {
-                extra = None;
-                Some(e)
-            }
-            (None, _) => context.next(),
-        })
+        crate::version::with_dot(self.entries(row), dot)
     }
 
     /// [`Version::lww_cmp`]: timestamp, sum of the full clock, the full

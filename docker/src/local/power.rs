@@ -93,6 +93,9 @@ impl LazyMount {
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
+            // A start that fails half way drops its mounts: their processes
+            // must not outlive it (the next start detaches what they left).
+            .kill_on_drop(true)
             .spawn()
             .map_err(|s| io_err(format!("spawn {} for {}", binary.display(), mount.display()), s))?;
         let lazy = LazyMount {
@@ -101,7 +104,12 @@ impl LazyMount {
             control,
             process: Mutex::new(Some(child)),
         };
-        lazy.wait_answering(log).await?;
+        if let Err(e) = lazy.wait_answering(log).await {
+            if let Err(stop) = lazy.stop().await {
+                tracing::warn!(error = %stop, "could not unmount the lazyfs that never answered");
+            }
+            return Err(e);
+        }
         Ok(lazy)
     }
 

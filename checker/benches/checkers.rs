@@ -40,17 +40,22 @@
 //! (`<dir>/<history>/run.json`, `history.jsonl`), for `workbench check`
 //! to be timed on it end to end (`make bench-checkers` does).
 //! The first row of each history times building its compact form
-//! (`History::compact`), which the checkers of acks and reads share; their
-//! rows are their own work on it.
+//! (`CompactHistory::from_ops`), which every checker reads; their rows are
+//! their own work on it. The parsed ops are then dropped, as `workbench
+//! check` never holds them (it reads the file into the compact form).
 //! Peak RSS is the process's high-water mark (`VmHWM`), reset before each
-//! checker (`/proc/self/clear_refs`), so it is the history held in memory
-//! plus what that checker allocated on top of it.
+//! checker (`/proc/self/clear_refs`), so it is the compact history held in
+//! memory plus what that checker allocated on top of it, plus whatever
+//! heap the dropped ops left resident (the allocator keeps freed small
+//! blocks): an upper bound. `workbench check`'s own peak, printed last by
+//! `make bench-checkers`, holds no parsed ops at all.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use std::collections::BTreeMap;
 
+use history::compact::CompactHistory;
 use history::{Dot, History, Op, OpType, Resolution, RunConfig, Version};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::time::TimeValLike;
@@ -385,11 +390,10 @@ fn selected(name: &str) -> bool {
 }
 
 /// Times one checker on one history and prints its table row.
-fn bench(label: &str, name: &str, check: checker::CheckFn, history: &History, run: &RunConfig) {
+fn bench(label: &str, name: &str, check: checker::CheckFn, history: &CompactHistory, ops: usize, run: &RunConfig) {
     if !selected(name) {
         return;
     }
-    let ops = client_ops(history);
     reset_peak_rss();
     let (started, cpu_before) = (Instant::now(), thread_cpu_s());
     let result = check(history, run);
@@ -404,14 +408,14 @@ fn bench(label: &str, name: &str, check: checker::CheckFn, history: &History, ru
     expect(name, &result);
 }
 
-/// Times building the history's compact form, which the checkers of acks
-/// and reads share ([`History::compact`]): its own row, so theirs are
-/// their work alone, as in `check_run_files`, where it is built once.
-fn bench_compact(label: &str, history: &History) {
+/// Times building the history's compact form, which every checker reads:
+/// its own row, so theirs are their work alone, as in `check_run_files`,
+/// where it is built once. The form is returned, for the checkers.
+fn bench_compact(label: &str, history: &History) -> CompactHistory {
     let ops = client_ops(history);
     reset_peak_rss();
     let (started, cpu_before) = (Instant::now(), thread_cpu_s());
-    let compact = history.compact();
+    let compact = CompactHistory::from_ops(&history.ops);
     let secs = started.elapsed().as_secs_f64();
     let cpu = thread_cpu_s() - cpu_before;
     assert_eq!(compact.ops().len(), history.ops.len());
@@ -422,6 +426,7 @@ fn bench_compact(label: &str, history: &History) {
         peak_rss_mib(),
         "-"
     );
+    compact
 }
 
 /// What the generated histories guarantee, so a checker that did no work
@@ -486,9 +491,11 @@ fn main() {
         }
         let own: &[(&str, checker::CheckFn)] =
             if workload == "register" { &checker::REGISTER_CHECKERS } else { &checker::SET_CHECKERS };
-        bench_compact(label, &history);
+        let compact = bench_compact(label, &history);
+        let ops = client_ops(&history);
+        drop(history);
         for (name, check) in checker::CHECKERS.iter().chain(own) {
-            bench(label, name, *check, &history, &run);
+            bench(label, name, *check, &compact, ops, &run);
         }
     }
 }

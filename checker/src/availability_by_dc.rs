@@ -19,7 +19,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{History, Op, Process, RunConfig};
+use history::compact::CompactHistory;
+use history::RunConfig;
 use serde_json::Value;
 
 use crate::stale_by_dc::UNKNOWN_DC;
@@ -35,15 +36,12 @@ struct Faults {
 }
 
 impl Faults {
-    /// Applies one nemesis event.
-    fn apply(&mut self, event: &Op) {
-        let nodes = || -> Vec<String> {
-            let listed = event.value.get("nodes").and_then(Value::as_array);
-            listed.into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
-        };
-        match event.f.as_str() {
+    /// Applies one nemesis event: its `f` and its value.
+    fn apply(&mut self, f: &str, value: &Value) {
+        let nodes = || crate::windows::event_nodes(value);
+        match f {
             "kill" | "power-loss" => self.down.extend(nodes()),
-            "corrupt" => self.down.extend(event.value.get("node").and_then(Value::as_str).map(str::to_string)),
+            "corrupt" => self.down.extend(value.get("node").and_then(Value::as_str).map(str::to_string)),
             "restart" => {
                 for node in nodes() {
                     self.down.remove(&node);
@@ -72,26 +70,29 @@ impl Faults {
 
 /// DC -> condition -> f -> counts, as `results.json`'s `stats.by_dc`;
 /// `None` for a run of one DC.
-pub fn split(history: &History, run: &RunConfig) -> Option<Value> {
+pub fn split(history: &CompactHistory, run: &RunConfig) -> Option<Value> {
     if !run.topology.is_multi_dc() {
         return None;
     }
+    let ops = history.ops();
     let mut faults = Faults::default();
-    let mut at_invoke: BTreeMap<u64, (String, &'static str)> = BTreeMap::new();
-    for op in &history.ops {
-        if op.process == Process::Nemesis {
-            faults.apply(op);
+    // Line of each invocation -> (its client's DC, the condition then).
+    let mut at_invoke: BTreeMap<usize, (String, &'static str)> = BTreeMap::new();
+    for (line, op) in ops.iter().enumerate() {
+        if op.is_nemesis() {
+            faults.apply(history.name(op.f), &history.value_json(op));
         } else if op.kind == history::OpType::Invoke {
-            let dc = op.node.as_deref().and_then(|n| run.topology.dc_of(n)).unwrap_or(UNKNOWN_DC).to_string();
+            let node = op.node.map(|n| history.name(n));
+            let dc = node.and_then(|n| run.topology.dc_of(n)).unwrap_or(UNKNOWN_DC).to_string();
             let condition = faults.condition(&dc, run);
-            at_invoke.insert(op.index, (dc, condition));
+            at_invoke.insert(line, (dc, condition));
         }
     }
     let mut counts: BTreeMap<String, BTreeMap<&str, BTreeMap<&str, Counts>>> = BTreeMap::new();
     for pair in history.pairs() {
-        let Some((dc, condition)) = at_invoke.get(&pair.invoke.index) else { continue };
+        let Some((dc, condition)) = at_invoke.get(&pair.invoke) else { continue };
         let by_f = counts.entry(dc.clone()).or_default().entry(condition).or_default();
-        by_f.entry(pair.invoke.f.as_str()).or_default().add(pair.outcome());
+        by_f.entry(history.name(ops[pair.invoke].f)).or_default().add(pair.outcome(ops));
     }
     Some(to_json(&counts))
 }

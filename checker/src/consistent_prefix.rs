@@ -40,8 +40,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use history::compact::{Sibling, VersionRef};
-use history::{Answer, History, OpPair, OpType, Process, RunConfig};
+use history::compact::{CompactHistory, CompactOp, LinePair, Sibling, VersionRef};
+use history::{Answer, OpType, Process, RunConfig};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -73,26 +73,28 @@ struct Question<'a> {
 }
 
 /// Every written value by its text, with what is known of its write.
-fn questions<'a>(history: &'a History, observed: &Observed<'a>) -> HashMap<&'a str, Question<'a>> {
-    let compact = history.compact();
-    let mut out: HashMap<&str, Question<'_>> = HashMap::new();
-    for (line, pair) in history.line_pairs().iter().filter(|(_, p)| p.invoke.f == "write") {
-        let (Some(value), Some(key), Process::Client(process)) =
-            (pair.invoke.value.as_str(), pair.invoke.key.as_deref(), pair.invoke.process)
+fn questions<'a>(history: &'a CompactHistory, observed: &Observed<'a>) -> HashMap<String, Question<'a>> {
+    let ops = history.ops();
+    let mut out: HashMap<String, Question<'_>> = HashMap::new();
+    for pair in history.pairs() {
+        let (invoke, complete) = pair.ops(ops);
+        let value = invoke.value.and_then(|v| history.value(v).as_str());
+        let (true, Some(value), Some(key), Process::Client(process)) =
+            (history.is(invoke.f, "write"), value, invoke.key, invoke.process)
         else {
             continue;
         };
-        let acked = pair.complete.filter(|c| c.kind == OpType::Ok);
+        let acked = complete.filter(|c| c.kind == OpType::Ok);
         out.insert(
             value,
             Question {
-                key,
-                index: pair.invoke.index,
+                key: history.name(key),
+                index: invoke.index,
                 process,
-                node: pair.invoke.node.as_deref(),
-                invoke_time: pair.invoke.time,
-                ack_time: acked.map(|c| c.time),
-                version: acked.and(line.complete).and_then(|c| compact.ops()[c].version).map(|v| compact.version(v)),
+                node: invoke.node.map(|n| history.name(n)),
+                invoke_time: invoke.time_ns,
+                ack_time: acked.map(|c| c.time_ns),
+                version: acked.and_then(|c| c.version).map(|v| history.version(v)),
             },
         );
     }
@@ -143,12 +145,14 @@ struct Tally {
 }
 
 /// Counts consistent-prefix violations; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     let pairs = history.pairs();
     let observed = Observed::of(history);
     let questions = questions(history, &observed);
     let reads: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
-    let next_ops = next_ops(&pairs);
+    let ops = history.ops();
+    let next_ops = next_ops(ops, &pairs);
     let windows = fault_windows(history);
     let mut tally = Tally::default();
     // Reads are in invocation order, so the examples are in time order.
@@ -157,18 +161,19 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
         let answers = answers(&texts);
         let named = answers.iter().flat_map(|a| a.questions.iter());
         let (known, unknown): (Vec<&&str>, Vec<&&str>) =
-            named.partition(|q| questions.get(*q).is_some_and(|q| q.version.is_some()));
+            named.partition(|q| questions.get(**q).is_some_and(|q| q.version.is_some()));
         tally.unresolved.extend(unknown.into_iter().map(|q| q.to_string()));
-        let Some(first) = known.first().and_then(|q| questions.get(*q)) else {
+        let Some(first) = known.first().and_then(|q| questions.get(**q)) else {
             continue;
         };
         let Some(next) = next_ops.get(&answer_read.index) else {
             continue;
         };
-        if next.invoke.f != "read" || next.invoke.key.as_deref() != Some(first.key) {
+        let next = &ops[next.invoke];
+        if !history.is(next.f, "read") || next.key.map(|k| history.name(k)) != Some(first.key) {
             continue;
         }
-        let Some(&question_read) = reads.get(&next.invoke.index) else {
+        let Some(&question_read) = reads.get(&next.index) else {
             tally.incomplete += 1;
             continue;
         };
@@ -180,12 +185,13 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
 
 /// Each client op's successor in its process (by the invocation index of
 /// the op), so an answer read finds the read that followed it.
-fn next_ops<'p, 'a>(pairs: &'p [OpPair<'a>]) -> HashMap<u64, &'p OpPair<'a>> {
+fn next_ops<'p>(ops: &[CompactOp], pairs: &'p [LinePair]) -> HashMap<u64, &'p LinePair> {
     let mut latest: HashMap<u64, u64> = HashMap::new();
     let mut out = HashMap::new();
     for pair in pairs {
-        if let Process::Client(p) = pair.invoke.process {
-            if let Some(previous) = latest.insert(p, pair.invoke.index) {
+        let invoke = &ops[pair.invoke];
+        if let Process::Client(p) = invoke.process {
+            if let Some(previous) = latest.insert(p, invoke.index) {
                 out.insert(previous, pair);
             }
         }
@@ -197,7 +203,7 @@ fn next_ops<'p, 'a>(pairs: &'p [OpPair<'a>]) -> HashMap<u64, &'p OpPair<'a>> {
 fn judge(
     observation: &Observation<'_, '_>,
     answers: &[Answer<'_>],
-    questions: &HashMap<&str, Question<'_>>,
+    questions: &HashMap<String, Question<'_>>,
     run: &RunConfig,
     windows: &[Window],
     tally: &mut Tally,
@@ -208,7 +214,7 @@ fn judge(
     for answer in answers {
         for name in &answer.questions {
             // Unresolved questions were counted where the answer was read.
-            let Some(question) = questions.get(name) else {
+            let Some(question) = questions.get(*name) else {
                 continue;
             };
             let Some(version) = question.version else {

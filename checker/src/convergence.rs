@@ -27,7 +27,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{AdminSnapshot, History, OpType, RunConfig};
+use history::compact::CompactHistory;
+use history::{AdminSnapshot, OpType, RunConfig};
 use serde_json::{json, Value};
 
 use crate::phase::{self, Phases};
@@ -49,7 +50,8 @@ pub const STALE_AFTER_NS: u64 = 3_000_000_000;
 pub const AAE_INTERVAL_MS: u64 = 2_000;
 
 /// Checks convergence; None when the nodes report no Merkle roots.
-pub fn check(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Option<CheckResult> {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig, admin: &[AdminSnapshot]) -> Option<CheckResult> {
+    let history = history.as_ref();
     if !admin.iter().any(|s| !s.merkle_roots.is_empty()) {
         return None;
     }
@@ -79,7 +81,12 @@ pub fn check(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Opt
 
 /// The verdict on a run whose roots agreed at the end or not, watched for
 /// `watched_ms` after the writes stopped; with the reason when undecided.
-fn verdict(run: &RunConfig, history: &History, agree_at_end: bool, watched_ms: u64) -> (Validity, Option<String>) {
+fn verdict(
+    run: &RunConfig,
+    history: &CompactHistory,
+    agree_at_end: bool,
+    watched_ms: u64,
+) -> (Validity, Option<String>) {
     if agree_at_end || !run.anti_entropy {
         return (Validity::True, None);
     }
@@ -98,11 +105,12 @@ fn verdict(run: &RunConfig, history: &History, agree_at_end: bool, watched_ms: u
 }
 
 /// The error of a final heal step (a `final: true` nemesis event), if any.
-fn heal_error(history: &History) -> Option<String> {
-    history.ops.iter().find_map(|op| {
-        let final_step = op.process == history::Process::Nemesis && op.value.get("final") == Some(&json!(true));
-        let error = op.value.get("error").and_then(|e| e.as_str());
-        final_step.then_some(error).flatten().map(|e| format!("{}: {e}", op.f))
+fn heal_error(history: &CompactHistory) -> Option<String> {
+    history.nemesis_events().find_map(|op| {
+        let value = history.value_json(op);
+        let final_step = value.get("final") == Some(&json!(true));
+        let error = value.get("error").and_then(|e| e.as_str());
+        final_step.then_some(error).flatten().map(|e| format!("{}: {e}", history.name(op.f)))
     })
 }
 
@@ -150,20 +158,30 @@ fn agreement(sorted: &[&AdminSnapshot], heal: u64) -> (Option<u64>, bool) {
 }
 
 /// Keys whose `ok` final reads through different nodes returned different siblings.
-fn final_reads_disagree(history: &History) -> Vec<String> {
+fn final_reads_disagree(history: &CompactHistory) -> Vec<String> {
     let phases = Phases::of(history);
-    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let ops = history.ops();
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for pair in history.pairs() {
-        if pair.invoke.f != "read" || pair.outcome() != OpType::Ok || phases.at(pair.invoke.index) != "final" {
+        let (invoke, complete) = pair.ops(ops);
+        if !history.is(invoke.f, "read") || pair.outcome(ops) != OpType::Ok || phases.at(invoke.index) != "final" {
             continue;
         }
-        let (Some(key), Some(done)) = (pair.invoke.key.clone(), pair.complete) else { continue };
-        let mut sibs: Vec<String> =
-            done.value.as_array().map(|a| a.iter().map(|v| v.to_string()).collect()).unwrap_or_default();
-        sibs.sort();
-        seen.entry(key).or_default().insert(sibs.join("|"));
+        let (Some(key), Some(done)) = (invoke.key, complete) else { continue };
+        seen.entry(history.name(key)).or_default().insert(view(history, done));
     }
-    seen.into_iter().filter(|(_, views)| views.len() > 1).map(|(k, _)| k).collect()
+    seen.into_iter().filter(|(_, views)| views.len() > 1).map(|(k, _)| k.to_string()).collect()
+}
+
+/// What a read returned, as a text equal for two reads exactly when they
+/// returned the same siblings (in any order): their value and version ids,
+/// or the value's text when it did not parse as siblings.
+fn view(history: &CompactHistory, read: &history::compact::CompactOp) -> String {
+    let Some(span) = read.siblings else { return history.value_json(read).to_string() };
+    let mut siblings: Vec<String> =
+        history.siblings(span).map(|s| format!("{}/{}", s.value.id().0, s.version.id().0)).collect();
+    siblings.sort();
+    siblings.join("|")
 }
 
 /// Growth after `heal` of repair and anti-entropy counters, summed over nodes.

@@ -37,7 +37,8 @@
 
 use std::collections::BTreeMap;
 
-use history::{AdminSnapshot, History, ReplicaRead, RunConfig};
+use history::compact::CompactHistory;
+use history::{AdminSnapshot, ReplicaRead, RunConfig};
 use serde_json::{json, Value};
 
 use crate::hint_homes::HomeCheck;
@@ -64,11 +65,12 @@ fn counter(s: &AdminSnapshot, name: &str) -> u64 {
 /// reads (`None`: the run has no `replica_reads.jsonl`). None when the nodes
 /// report no hint counters and no write was hinted.
 pub fn check(
-    history: &History,
+    history: &impl AsRef<CompactHistory>,
     run: &RunConfig,
     admin: &[AdminSnapshot],
     replica_reads: Option<&[ReplicaRead]>,
 ) -> Option<CheckResult> {
+    let history = history.as_ref();
     let names = [STORED, DELIVERED, DROPPED, PENDING];
     let homes = HomeCheck::run(history, run, replica_reads);
     if homes.hinted_writes == 0 && !admin.iter().any(|s| names.iter().any(|n| s.counters.contains_key(*n))) {
@@ -160,14 +162,9 @@ fn drained_at(sorted: &[&AdminSnapshot], heal: u64) -> Option<u64> {
 }
 
 /// Nodes the nemesis restarted, from its `restart` events.
-fn restarted_in(history: &History) -> Vec<String> {
-    history
-        .nemesis_events()
-        .filter(|op| op.f == "restart")
-        .filter_map(|op| op.value.get("nodes").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|n| n.as_str().map(str::to_string))
-        .collect()
+fn restarted_in(history: &CompactHistory) -> Vec<String> {
+    let restarts = history.nemesis_events().filter(|op| history.is(op.f, "restart"));
+    restarts.flat_map(|op| crate::windows::event_nodes(&history.value_json(op))).collect()
 }
 
 /// One node's counters summed over its incarnations (pending: the latest).

@@ -31,7 +31,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{History, OpType, ReplicaRead, Resolution, RunConfig, Version};
+use history::compact::CompactHistory;
+use history::{OpType, ReplicaRead, Resolution, RunConfig, Version};
 use serde_json::{json, Value};
 
 use crate::lost_writes::elements_of;
@@ -49,13 +50,13 @@ struct Hinted<'a> {
     /// Key written.
     key: &'a str,
     /// Value written (the element, for an add).
-    value: &'a Value,
+    value: Value,
     /// Version the store assigned.
-    version: &'a Version,
+    version: Version,
     /// Time of the `ok` (ns).
     ack_time: u64,
     /// The homes a stand-in held it for.
-    homes: &'a [String],
+    homes: Vec<&'a str>,
 }
 
 /// What the replica reads showed about the hinted writes.
@@ -82,7 +83,7 @@ pub struct HomeCheck {
 
 impl HomeCheck {
     /// Reads every hinted ack of `history` against `reads`.
-    pub fn run(history: &History, run: &RunConfig, reads: Option<&[ReplicaRead]>) -> HomeCheck {
+    pub fn run(history: &CompactHistory, run: &RunConfig, reads: Option<&[ReplicaRead]>) -> HomeCheck {
         let hinted = hinted_acks(history);
         let mut out = HomeCheck {
             hinted_writes: hinted.len(),
@@ -94,8 +95,8 @@ impl HomeCheck {
         let latest = latest_reads(reads);
         let kills = if durable(run) { Vec::new() } else { kills(history) };
         for write in &hinted {
-            for home in write.homes {
-                out.judge(write, home, latest.get(&(write.key, home.as_str())), &kills, run.resolution);
+            for home in &write.homes {
+                out.judge(write, home, latest.get(&(write.key, *home)), &kills, run.resolution);
             }
         }
         assert_eq!(
@@ -190,16 +191,24 @@ impl HomeCheck {
 }
 
 /// Acknowledged writes that carry a version and a non-empty `hinted_for`.
-fn hinted_acks(history: &History) -> Vec<Hinted<'_>> {
+fn hinted_acks(history: &CompactHistory) -> Vec<Hinted<'_>> {
+    let ops = history.ops();
     let mut out = Vec::new();
     for pair in history.pairs() {
-        let Some(done) = pair.complete else { continue };
-        let f = pair.invoke.f.as_str();
+        let (invoke, Some(done)) = pair.ops(ops) else { continue };
+        let f = history.name(invoke.f);
         if done.kind != OpType::Ok || done.hinted_for.is_empty() || !WRITE_FS.contains(&f) {
             continue;
         }
-        let (Some(key), Some(version)) = (pair.invoke.key.as_deref(), done.version.as_ref()) else { continue };
-        out.push(Hinted { f, key, value: &pair.invoke.value, version, ack_time: done.time, homes: &done.hinted_for });
+        let (Some(key), Some(version)) = (invoke.key, done.version) else { continue };
+        out.push(Hinted {
+            f,
+            key: history.name(key),
+            value: history.value_json(invoke),
+            version: history.version(version).to_version(),
+            ack_time: done.time_ns,
+            homes: history.names(done.hinted_for).collect(),
+        });
     }
     out
 }
@@ -223,20 +232,16 @@ fn durable(run: &RunConfig) -> bool {
 }
 
 /// `(time, node)` of every node the nemesis killed (a power loss is a kill too).
-fn kills(history: &History) -> Vec<(u64, String)> {
-    history
-        .nemesis_events()
-        .filter(|op| op.f == "kill" || op.f == "power-loss")
-        .flat_map(|op| {
-            let nodes = op.value.get("nodes").and_then(Value::as_array).cloned().unwrap_or_default();
-            nodes.into_iter().filter_map(move |n| n.as_str().map(|n| (op.time, n.to_string())))
-        })
+fn kills(history: &CompactHistory) -> Vec<(u64, String)> {
+    let kills = history.nemesis_events().filter(|op| history.is(op.f, "kill") || history.is(op.f, "power-loss"));
+    kills
+        .flat_map(|op| crate::windows::event_nodes(&history.value_json(op)).into_iter().map(|n| (op.time_ns, n)))
         .collect()
 }
 
 /// Whether the home's replica-local read holds the write.
 fn covered(write: &Hinted<'_>, read: &ReplicaRead, resolution: Resolution) -> bool {
-    if read.siblings.iter().any(|s| s.version.covers(write.version, resolution)) {
+    if read.siblings.iter().any(|s| s.version.covers(&write.version, resolution)) {
         return true;
     }
     if write.f != "add" {

@@ -30,7 +30,8 @@
 
 use std::collections::BTreeMap;
 
-use history::{History, OpPair, OpType, RunConfig};
+use history::compact::{CompactHistory, CompactOp, LinePair};
+use history::{OpType, RunConfig};
 use serde_json::{json, Map, Value};
 
 use crate::phase::Phases;
@@ -54,7 +55,9 @@ pub const PERCENTILES: [u64; 3] = [50, 95, 99];
 type Groups<'h> = BTreeMap<&'h str, BTreeMap<&'static str, Vec<f64>>>;
 
 /// Measures latency and throughput; see the module documentation.
-pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
+    let ops = history.ops();
     let pairs = history.pairs();
     let phases = Phases::of(history);
     let mut by_f: Groups = BTreeMap::new();
@@ -63,20 +66,22 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
     let windows = fault_windows(history);
     let mut by_window: BTreeMap<&'static str, Groups> = BTreeMap::new();
     for pair in &pairs {
-        let Some(ms) = latency_ms(pair) else {
-            *incomplete.entry(pair.invoke.f.as_str()).or_default() += 1;
+        let (invoke, complete) = pair.ops(ops);
+        let f = history.name(invoke.f);
+        let Some(ms) = latency_ms(invoke, complete) else {
+            *incomplete.entry(f).or_default() += 1;
             continue;
         };
-        let outcome = outcome_name(pair.outcome());
-        push(&mut by_f, &pair.invoke.f, outcome, ms);
-        let phase = by_phase.entry(phases.at(pair.invoke.index)).or_default();
-        push(phase, &pair.invoke.f, outcome, ms);
-        for kind in kinds_at(&windows, pair.invoke.time) {
-            push(by_window.entry(kind).or_default(), &pair.invoke.f, outcome, ms);
+        let outcome = outcome_name(pair.outcome(ops));
+        push(&mut by_f, f, outcome, ms);
+        let phase = by_phase.entry(phases.at(invoke.index)).or_default();
+        push(phase, f, outcome, ms);
+        for kind in kinds_at(&windows, invoke.time_ns) {
+            push(by_window.entry(kind).or_default(), f, outcome, ms);
         }
     }
-    let ok_ops = pairs.iter().filter(|p| p.outcome() == OpType::Ok).count();
-    let span_s = span_ns(&pairs).map(|ns| ns as f64 / 1e9);
+    let ok_ops = pairs.iter().filter(|p| p.outcome(ops) == OpType::Ok).count();
+    let span_s = span_ns(ops, &pairs).map(|ns| ns as f64 / 1e9);
     let throughput = span_s.filter(|s| *s > 0.0).map(|s| ok_ops as f64 / s);
     let valid = if pairs.is_empty() { Validity::Unknown } else { Validity::True };
     CheckResult::new(valid)
@@ -115,9 +120,9 @@ fn p50_shift_ms(by_window: &BTreeMap<&'static str, Groups<'_>>) -> Option<f64> {
 }
 
 /// Completion minus invocation, in ms; None for an op that never completed.
-fn latency_ms(pair: &OpPair<'_>) -> Option<f64> {
-    let done = pair.complete?;
-    Some(done.time.saturating_sub(pair.invoke.time) as f64 / 1e6)
+fn latency_ms(invoke: &CompactOp, complete: Option<&CompactOp>) -> Option<f64> {
+    let done = complete?;
+    Some(done.time_ns.saturating_sub(invoke.time_ns) as f64 / 1e6)
 }
 
 fn outcome_name(outcome: OpType) -> &'static str {
@@ -133,9 +138,9 @@ fn push<'h>(groups: &mut Groups<'h>, f: &'h str, outcome: &'static str, ms: f64)
 }
 
 /// First client invocation to last client completion, in ns.
-fn span_ns(pairs: &[OpPair<'_>]) -> Option<u64> {
-    let start = pairs.iter().map(|p| p.invoke.time).min()?;
-    let end = pairs.iter().filter_map(|p| p.complete.map(|c| c.time)).max()?;
+fn span_ns(ops: &[CompactOp], pairs: &[LinePair]) -> Option<u64> {
+    let start = pairs.iter().map(|p| ops[p.invoke].time_ns).min()?;
+    let end = pairs.iter().filter_map(|p| p.complete.map(|c| ops[c].time_ns)).max()?;
     Some(end.saturating_sub(start))
 }
 

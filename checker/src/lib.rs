@@ -1,7 +1,8 @@
 //! Checkers: pure functions from a recorded history to a verdict and figures.
 //!
-//! Every checker here is `fn check(&History, &RunConfig) -> CheckResult` (the
-//! admin checkers also take the `admin.jsonl` snapshots). They read only
+//! Every checker here is `fn check(&CompactHistory, &RunConfig) -> CheckResult`
+//! (the admin checkers also take the `admin.jsonl` snapshots), and takes a
+//! parsed `History` as well, through its compact form. They read only
 //! what a run directory holds (`history.jsonl`, `run.json`, `admin.jsonl`), so
 //! `workbench check <run-dir>` can re-check any old run offline, and a test
 //! can hand it a history written by hand. None of them knows about Docker,
@@ -65,11 +66,13 @@
 //! A campaign of hours records millions of ops, so every checker is linear
 //! in the ops but for sorting: per key, in time order, with comparisons
 //! that borrow from the history instead of copying values, versions or
-//! clock maps. The checkers of acks and reads (stale reads,
-//! read-your-writes, monotonic reads, quorum, t-visibility, consistent
-//! prefix) read the history's compact form ([`history::History::compact`],
-//! built once and shared): versions parsed once, as rows of small integers
-//! with node ids in name order, and compared as such. t-visibility, which needs for every read how many earlier
+//! clock maps. Every checker reads the history's compact form
+//! ([`CompactHistory`]: read line by line from the file by `workbench
+//! check`, or built once from parsed ops and shared): names and values
+//! interned, versions parsed once, as rows of small integers with node ids
+//! in name order, and compared as such; no JSON tree per op is held. A
+//! checker parses a value only where it looks inside one (a nemesis
+//! event's, a set's cart, an example it reports). t-visibility, which needs for every read how many earlier
 //! acks of its key it covers, counts them on sorted acks under `lww` and,
 //! under `siblings`, where covering is only a partial order, on a tree of
 //! clock bounds that counts whole ranges of acks at once ([`t_visibility`]).
@@ -135,46 +138,48 @@ pub mod windows;
 
 use std::collections::BTreeMap;
 
-use history::{AdminSnapshot, History, ReplicaRead, RunConfig, WarsFile};
+use history::compact::CompactHistory;
+use history::{AdminSnapshot, ReplicaRead, RunConfig, WarsFile};
 
 pub use result::{CheckResult, Results, Validity};
 
-/// A checker: a pure function from a history and its run to a result.
-pub type CheckFn = fn(&History, &RunConfig) -> CheckResult;
+/// A checker: a pure function from a history (its compact form, which is
+/// all a checker reads) and its run to a result.
+pub type CheckFn = fn(&CompactHistory, &RunConfig) -> CheckResult;
 
 /// A checker that also reads the admin snapshots; None when the run holds
 /// no data it applies to (the nodes do not report its counters).
-pub type AdminCheckFn = fn(&History, &RunConfig, &[AdminSnapshot]) -> Option<CheckResult>;
+pub type AdminCheckFn = fn(&CompactHistory, &RunConfig, &[AdminSnapshot]) -> Option<CheckResult>;
 
 /// Every history checker, by its name in `results.json`.
 pub const CHECKERS: [(&str, CheckFn); 9] = [
-    (stats::NAME, stats::check),
-    (stale_reads::NAME, stale_reads::check),
-    (read_your_writes::NAME, read_your_writes::check),
-    (monotonic_reads::NAME, monotonic_reads::check),
-    (latency::NAME, latency::check),
-    (siblings::NAME, siblings::check),
-    (t_visibility::NAME, t_visibility::check),
-    (quorum::NAME, quorum::check),
-    (phantom_reads::NAME, phantom_reads::check),
+    (stats::NAME, |h, r| stats::check(h, r)),
+    (stale_reads::NAME, |h, r| stale_reads::check(h, r)),
+    (read_your_writes::NAME, |h, r| read_your_writes::check(h, r)),
+    (monotonic_reads::NAME, |h, r| monotonic_reads::check(h, r)),
+    (latency::NAME, |h, r| latency::check(h, r)),
+    (siblings::NAME, |h, r| siblings::check(h, r)),
+    (t_visibility::NAME, |h, r| t_visibility::check(h, r)),
+    (quorum::NAME, |h, r| quorum::check(h, r)),
+    (phantom_reads::NAME, |h, r| phantom_reads::check(h, r)),
 ];
 
 /// Checkers of the register workload only.
-pub const REGISTER_CHECKERS: [(&str, CheckFn); 1] = [(linearizable::NAME, linearizable::check)];
+pub const REGISTER_CHECKERS: [(&str, CheckFn); 1] = [(linearizable::NAME, |h, r| linearizable::check(h, r))];
 
 /// Checkers of the set workload only.
-pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, lost_writes::check)];
+pub const SET_CHECKERS: [(&str, CheckFn); 1] = [(lost_writes::NAME, |h, r| lost_writes::check(h, r))];
 
 /// Checkers of the prefix workload only.
-pub const PREFIX_CHECKERS: [(&str, CheckFn); 1] = [(consistent_prefix::NAME, consistent_prefix::check)];
+pub const PREFIX_CHECKERS: [(&str, CheckFn); 1] = [(consistent_prefix::NAME, |h, r| consistent_prefix::check(h, r))];
 
 /// Checkers of the admin snapshots alone (hint delivery also reads the
 /// replica reads, so [`check_run_files`] calls it by name).
-pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 1] = [(convergence::NAME, convergence::check)];
+pub const ADMIN_CHECKERS: [(&str, AdminCheckFn); 1] = [(convergence::NAME, |h, r, a| convergence::check(h, r, a))];
 
 /// [`check_run_files`] for a run without `replica_reads.jsonl` or `wars.json`.
-pub fn check_all(history: &History, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
-    check_run_files(history, run, admin, RunExtras::default())
+pub fn check_all(history: &impl AsRef<CompactHistory>, run: &RunConfig, admin: &[AdminSnapshot]) -> Results {
+    check_run_files(history.as_ref(), run, admin, RunExtras::default())
 }
 
 /// The run files beside the history and admin snapshots that some
@@ -191,7 +196,12 @@ pub struct RunExtras<'a> {
 /// into `results.json`. A checker that does not apply (the set checkers on a
 /// register run, the admin checkers when the nodes report none of their
 /// counters) is left out, never reported as passing.
-pub fn check_run_files(history: &History, run: &RunConfig, admin: &[AdminSnapshot], extras: RunExtras<'_>) -> Results {
+pub fn check_run_files(
+    history: &CompactHistory,
+    run: &RunConfig,
+    admin: &[AdminSnapshot],
+    extras: RunExtras<'_>,
+) -> Results {
     let one = |name: &str, check: &CheckFn| match (name, extras.wars) {
         (t_visibility::NAME, Some(wars)) => t_visibility::check_with_wars(history, run, Some(wars)),
         _ => check(history, run),

@@ -24,7 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use history::{History, OpType, Process, Resolution, RunConfig, Version};
+use history::compact::{CompactHistory, CompactOp, VersionRef};
+use history::{OpType, Process, Resolution, RunConfig};
 use serde_json::{json, Value};
 
 use crate::explain::{self, AddTrace, FinalReadTrace};
@@ -45,7 +46,7 @@ pub const MAX_EXAMPLES: usize = 5;
 
 /// An add, as the checker needs it.
 #[derive(Debug, Clone)]
-struct Add {
+struct Add<'h> {
     /// History index of its invocation.
     index: u64,
     /// Invocation time, ns.
@@ -57,7 +58,7 @@ struct Add {
     /// The element added.
     element: String,
     /// The version the store assigned (acked adds only).
-    version: Option<Version>,
+    version: Option<VersionRef<'h>>,
     /// The client process, for the sentence.
     process: u64,
     /// The node it was sent to, for the sentence.
@@ -66,11 +67,11 @@ struct Add {
 
 /// Everything extracted from the history.
 #[derive(Debug, Default)]
-struct Extract {
+struct Extract<'h> {
     /// `ok` adds.
-    acked: Vec<Add>,
+    acked: Vec<Add<'h>>,
     /// `info` (or never completed) adds.
-    unknown: Vec<Add>,
+    unknown: Vec<Add<'h>>,
     /// key -> union of elements over every `ok` final read.
     final_elements: BTreeMap<String, BTreeSet<String>>,
     /// `ok` final reads whose siblings were not arrays of strings.
@@ -85,7 +86,8 @@ struct Extract {
 const UNPARSED_FINAL_READ: &str = "an ok final read whose siblings are not null or lists of string elements";
 
 /// Checks a set history for lost adds; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     let x = extract(history);
     let windows = fault_windows(history);
     let inversions = inversions(&x.acked);
@@ -131,7 +133,7 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
     x.not_understood.judge(result)
 }
 
-fn example(add: &Add, x: &Extract, windows: &[Window], clock: bool) -> Value {
+fn example(add: &Add<'_>, x: &Extract<'_>, windows: &[Window], clock: bool) -> Value {
     let trace = AddTrace {
         process: add.process,
         key: &add.key,
@@ -143,63 +145,64 @@ fn example(add: &Add, x: &Extract, windows: &[Window], clock: bool) -> Value {
     let finals = x.final_reads.get(&add.key).map_or(&[][..], Vec::as_slice);
     json!({
         "sentence": explain::lost_add(trace, finals, windows, clock),
-        "add_index": add.index, "key": add.key, "element": add.element, "version": add.version, "lost_to_clock": clock,
+        "add_index": add.index, "key": add.key, "element": add.element, "version": add.version.map(VersionRef::to_version), "lost_to_clock": clock,
     })
 }
 
-fn extract(history: &History) -> Extract {
+fn extract(history: &CompactHistory) -> Extract<'_> {
     let phases = Phases::of(history);
+    let ops = history.ops();
     let mut x = Extract::default();
     for pair in history.pairs() {
-        let f = pair.invoke.f.as_str();
+        let (invoke, done) = pair.ops(ops);
+        let f = history.name(invoke.f);
         // A `remove`, say, would explain an absence the checker calls a loss.
         if !KNOWN_FS.contains(&f) {
-            x.not_understood.note_unknown_f(f, pair.invoke.index);
+            x.not_understood.note_unknown_f(f, invoke.index);
             continue;
         }
-        let Some(key) = pair.invoke.key.clone() else {
-            x.not_understood.note("a client op without a key", pair.invoke.index);
+        let Some(key) = invoke.key.map(|k| history.name(k).to_string()) else {
+            x.not_understood.note("a client op without a key", invoke.index);
             continue;
         };
-        match (f, pair.outcome()) {
-            ("add", OpType::Ok | OpType::Info) => {
-                let Some(element) = pair.invoke.value.as_str() else {
-                    x.not_understood.note("an add whose element is not a string", pair.invoke.index);
+        match (f, pair.outcome(ops)) {
+            ("add", outcome @ (OpType::Ok | OpType::Info)) => {
+                let Some(element) = invoke.value.and_then(|v| history.value(v).as_str()) else {
+                    x.not_understood.note("an add whose element is not a string", invoke.index);
                     continue;
                 };
-                let done = pair.complete;
-                let Process::Client(process) = pair.invoke.process else { continue };
+                let Process::Client(process) = invoke.process else { continue };
                 let add = Add {
                     process,
-                    node: pair.invoke.node.clone(),
-                    index: pair.invoke.index,
-                    invoke_time: pair.invoke.time,
-                    ack_time: done.map_or(u64::MAX, |d| d.time),
+                    node: invoke.node.map(|n| history.name(n).to_string()),
+                    index: invoke.index,
+                    invoke_time: invoke.time_ns,
+                    ack_time: done.map_or(u64::MAX, |d| d.time_ns),
                     key,
-                    element: element.to_string(),
-                    version: done.and_then(|d| d.version.clone()),
+                    element,
+                    version: done.and_then(|d| d.version).map(|v| history.version(v)),
                 };
-                if pair.outcome() == OpType::Ok {
+                if outcome == OpType::Ok {
                     x.acked.push(add);
                 } else {
                     x.unknown.push(add);
                 }
             }
-            ("read", OpType::Ok) if phases.at(pair.invoke.index) == FINAL_PHASE => {
-                let Some(done) = pair.complete else { continue };
-                match elements_of(&done.value) {
+            ("read", OpType::Ok) if phases.at(invoke.index) == FINAL_PHASE => {
+                let Some(done) = done else { continue };
+                match final_elements(history, done) {
                     Some(els) => x.final_elements.entry(key.clone()).or_default().extend(els),
                     None => {
                         x.unparsed_final_reads += 1;
-                        x.not_understood.note(UNPARSED_FINAL_READ, pair.invoke.index);
+                        x.not_understood.note(UNPARSED_FINAL_READ, invoke.index);
                     }
                 }
-                let node = pair.invoke.node.clone().or_else(|| done.node.clone());
-                let answered_by = done.answered_by.clone();
+                let node = invoke.node.or(done.node).map(|n| history.name(n).to_string());
+                let answered_by = done.answered_by.map(|span| history.names(span).map(str::to_string).collect());
                 x.final_reads.entry(key).or_default().push(FinalReadTrace {
                     node,
                     answered_by,
-                    invoke_time: pair.invoke.time,
+                    invoke_time: invoke.time_ns,
                 });
             }
             _ => {}
@@ -208,46 +211,59 @@ fn extract(history: &History) -> Extract {
     x
 }
 
+/// [`elements_of`] a final read: from its parsed siblings' values, or,
+/// when its value did not parse as siblings, from the value itself.
+fn final_elements(history: &CompactHistory, read: &CompactOp) -> Option<BTreeSet<String>> {
+    let Some(span) = read.siblings else { return elements_of(&history.value_json(read)) };
+    let mut out = BTreeSet::new();
+    for sibling in history.siblings(span) {
+        out.extend(elements_in(&sibling.value.to_value())?);
+    }
+    Some(out)
+}
+
+/// The elements of one sibling's value: none for a tombstone (null);
+/// None when it is neither null nor an array of strings.
+fn elements_in(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::Null => Some(Vec::new()),
+        Value::Array(items) => items.iter().map(|item| item.as_str().map(str::to_string)).collect(),
+        _ => None,
+    }
+}
+
 /// The elements of every sibling of a set read; None if a sibling's value is
 /// neither an array of strings nor null (a tombstone).
 pub fn elements_of(read_value: &Value) -> Option<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for sibling in read_value.as_array()? {
-        match sibling.get("value")? {
-            Value::Null => {}
-            Value::Array(items) => {
-                for item in items {
-                    out.insert(item.as_str()?.to_string());
-                }
-            }
-            _ => return None,
-        }
+        out.extend(elements_in(sibling.get("value")?)?);
     }
     Some(out)
 }
 
 /// Indices of acked adds whose timestamp is older than that of an add of the
 /// same key acknowledged before they were invoked.
-fn inversions(acked: &[Add]) -> BTreeSet<u64> {
-    let mut by_key: BTreeMap<&str, Vec<&Add>> = BTreeMap::new();
+fn inversions(acked: &[Add<'_>]) -> BTreeSet<u64> {
+    let mut by_key: BTreeMap<&str, Vec<&Add<'_>>> = BTreeMap::new();
     for a in acked.iter().filter(|a| a.version.is_some()) {
         by_key.entry(a.key.as_str()).or_default().push(a);
     }
     let mut out = BTreeSet::new();
     for adds in by_key.values() {
-        let mut by_ack: Vec<&&Add> = adds.iter().collect();
+        let mut by_ack: Vec<&&Add<'_>> = adds.iter().collect();
         by_ack.sort_by_key(|a| a.ack_time);
-        let mut by_invoke: Vec<&&Add> = adds.iter().collect();
+        let mut by_invoke: Vec<&&Add<'_>> = adds.iter().collect();
         by_invoke.sort_by_key(|a| a.invoke_time);
         // Sweep: the largest ts among adds acked strictly before each invocation.
         let (mut i, mut max_ts) = (0usize, None::<u64>);
         for add in by_invoke {
             while i < by_ack.len() && by_ack[i].ack_time < add.invoke_time {
-                let ts = by_ack[i].version.as_ref().map(|v| v.ts);
+                let ts = by_ack[i].version.map(|v| v.ts_ms());
                 max_ts = max_ts.max(ts);
                 i += 1;
             }
-            let ts = add.version.as_ref().map(|v| v.ts).unwrap_or(0);
+            let ts = add.version.map_or(0, |v| v.ts_ms());
             if max_ts.is_some_and(|m| m > ts) {
                 out.insert(add.index);
             }

@@ -22,8 +22,9 @@
 
 use std::collections::HashMap;
 
+use history::compact::CompactHistory;
 use history::compact::Sibling;
-use history::{History, RunConfig};
+use history::RunConfig;
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -37,7 +38,8 @@ use crate::windows::{fault_windows, Window};
 pub const NAME: &str = "monotonic-reads";
 
 /// Counts monotonic-read violations; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     let observed = Observed::of(history);
     let windows = fault_windows(history);
     let reads_by_index: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();

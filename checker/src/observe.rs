@@ -19,7 +19,7 @@
 //! comparing two versions compares rows of small integers.
 
 use history::compact::{CompactHistory, CompactOp, Id, Sibling, ValueRef, VersionRef};
-use history::{History, OpType, Process};
+use history::{OpType, Process};
 
 use crate::understood::NotUnderstood;
 
@@ -89,13 +89,8 @@ pub struct Observed<'a> {
 }
 
 impl<'a> Observed<'a> {
-    /// Extracts acks and reads from the history's compact form.
-    pub fn of(history: &'a History) -> Observed<'a> {
-        Observed::of_compact(history.compact())
-    }
-
-    /// Extracts acks and reads from paired client ops.
-    pub fn of_compact(compact: &'a CompactHistory) -> Observed<'a> {
+    /// Extracts acks and reads from the history's paired client ops.
+    pub fn of(compact: &'a CompactHistory) -> Observed<'a> {
         let mut out = Observed::default();
         let ops = compact.ops();
         for pair in compact.pairs() {

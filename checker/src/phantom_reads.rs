@@ -14,13 +14,14 @@
 //! the history holds no `ok` read with a value.
 //!
 //! A read's siblings come from the history's compact form, parsed there
-//! once for every checker; a sibling's value is read from its text,
-//! borrowed when it is a string or a cart of strings.
+//! once for every checker. A value is interned there by its JSON text, so
+//! a sibling that is a value written to its key is found by its id alone;
+//! only the rest (a set's cart, a phantom) is parsed.
 
 use std::collections::{HashMap, HashSet};
 
-use history::compact::ValueRef;
-use history::{History, OpPair, OpType, RunConfig};
+use history::compact::{CompactHistory, Id, ValueId, ValueRef};
+use history::{OpType, RunConfig};
 use serde_json::{json, Value};
 
 use crate::observe::{KNOWN_FS, UNPARSED_READ};
@@ -33,125 +34,83 @@ pub const NAME: &str = "phantom-reads";
 /// How many phantoms are described in full.
 pub const MAX_EXAMPLES: usize = 5;
 
-/// A written value as the checker compares it: a string by its text, any
-/// other JSON by its serialization (which never equals a string's: that
-/// starts with a quote). Equal exactly when the two values serialize alike,
-/// without serializing the strings, which are nearly all of them.
-#[derive(Debug, PartialEq, Eq, Hash)]
-enum Text<'h> {
-    /// A JSON string's contents.
-    Str(&'h str),
-    /// Any other value, serialized.
-    Json(String),
-}
-
-impl<'h> Text<'h> {
-    fn of(value: &'h Value) -> Text<'h> {
-        match value {
-            Value::String(s) => Text::Str(s),
-            other => Text::Json(other.to_string()),
-        }
-    }
-}
-
-/// What clients sent, per key; borrowed from the history.
+/// What clients sent, per key, as the compact history's ids: a value's id
+/// is its JSON text's, so "the read returned a value written" is an
+/// integer lookup, with no value parsed or copied.
 #[derive(Debug, Default)]
-struct Written<'h> {
+struct Written {
     /// key -> every register value written.
-    values: HashMap<&'h str, HashSet<Text<'h>>>,
-    /// key -> every set element added.
-    elements: HashMap<&'h str, HashSet<&'h str>>,
+    values: HashMap<Id, HashSet<ValueId>>,
+    /// key -> every set element added (the ids of their JSON strings).
+    elements: HashMap<Id, HashSet<ValueId>>,
 }
 
-impl<'h> Written<'h> {
-    fn of(pairs: &[OpPair<'h>]) -> Written<'h> {
+impl Written {
+    fn of(history: &CompactHistory) -> Written {
+        let (write, add) = (history.name_id("write"), history.name_id("add"));
         let mut w = Written::default();
-        for pair in pairs {
-            let (Some(key), value) = (pair.invoke.key.as_deref(), &pair.invoke.value) else { continue };
-            match pair.invoke.f.as_str() {
-                "write" => {
-                    w.values.entry(key).or_default().insert(Text::of(value));
-                }
-                "add" => {
-                    if let Some(e) = value.as_str() {
-                        w.elements.entry(key).or_default().insert(e);
-                    }
-                }
-                _ => {}
+        for op in history.ops().iter().filter(|op| op.kind == OpType::Invoke) {
+            let (Some(key), Some(value)) = (op.key, op.value) else { continue };
+            if Some(op.f) == write {
+                w.values.entry(key).or_default().insert(value);
+            } else if Some(op.f) == add && history.value(value).json_text().starts_with('"') {
+                w.elements.entry(key).or_default().insert(value);
             }
         }
         w
     }
 
-    /// [`Written::unwritten`] of a value held as text, without building its
-    /// tree when it is a string or a set's cart of strings that need no
-    /// unescaping (nearly all): the same answer.
-    fn unwritten_text(&self, key: &str, value: ValueRef<'_>) -> Vec<Value> {
-        let text = value.json_text();
-        if let Ok(string) = serde_json::from_str::<&str>(text) {
-            let written = self.values.get(key).is_some_and(|s| s.contains(&Text::Str(string)));
-            return if written { Vec::new() } else { vec![Value::from(string)] };
-        }
-        if let Ok(items) = serde_json::from_str::<Vec<&str>>(text) {
-            if self.values.get(key).is_some_and(|s| s.contains(&Text::Json(text.to_string()))) {
-                return Vec::new();
-            }
-            let added = self.elements.get(key);
-            return items.into_iter().filter(|e| !added.is_some_and(|s| s.contains(e))).map(Value::from).collect();
-        }
-        self.unwritten(key, &value.to_value())
-    }
-
-    /// The parts of one sibling value that no client wrote to `key`.
-    fn unwritten(&self, key: &str, value: &Value) -> Vec<Value> {
-        if value.is_null() {
+    /// The parts of one sibling value that no client wrote to `key`: none
+    /// when it is null (a tombstone) or a value written to the key; a set
+    /// read's elements never added to it; else the value itself.
+    fn unwritten(&self, history: &CompactHistory, key: Id, value: ValueRef<'_>) -> Vec<Value> {
+        if value.is_null() || self.values.get(&key).is_some_and(|s| s.contains(&value.id())) {
             return Vec::new();
         }
-        let written = |v: &Value| self.values.get(key).is_some_and(|s| s.contains(&Text::of(v)));
-        if written(value) {
-            return Vec::new();
-        }
-        match value.as_array() {
+        let tree = value.to_value();
+        match tree.as_array() {
             // A set: every element must have been added to this key.
             Some(items) if items.iter().all(Value::is_string) => {
-                let added = self.elements.get(key);
-                items
-                    .iter()
-                    .filter(|e| !added.is_some_and(|s| e.as_str().is_some_and(|e| s.contains(e))))
-                    .cloned()
-                    .collect()
+                let added = self.elements.get(&key);
+                let was_added = |e: &Value| {
+                    history.value_id(&e.to_string()).is_some_and(|id| added.is_some_and(|s| s.contains(&id)))
+                };
+                items.iter().filter(|e| !was_added(e)).cloned().collect()
             }
-            _ => vec![value.clone()],
+            _ => vec![tree],
         }
     }
 }
 
 /// Checks every `ok` read for values never written; see the module docs.
-pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
-    let compact = history.compact();
-    let (lines, pairs): (Vec<_>, Vec<_>) = history.line_pairs().into_iter().unzip();
-    let written = Written::of(&pairs);
+pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
+    let ops = history.ops();
+    let written = Written::of(history);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
     let mut not_understood = NotUnderstood::default();
-    for (line, pair) in lines.iter().zip(&pairs) {
+    for pair in history.pairs() {
+        let (invoke, done) = pair.ops(ops);
+        let f = history.name(invoke.f);
         // An op of another type may have written what a read returned.
-        if !KNOWN_FS.contains(&pair.invoke.f.as_str()) {
-            not_understood.note_unknown_f(&pair.invoke.f, pair.invoke.index);
+        if !KNOWN_FS.contains(&f) {
+            not_understood.note_unknown_f(f, invoke.index);
             continue;
         }
-        let Some(done) = pair.complete else { continue };
-        if pair.invoke.f != "read" || done.kind != OpType::Ok {
+        let Some(done) = done else { continue };
+        if f != "read" || done.kind != OpType::Ok {
             continue;
         }
-        let siblings = line.complete.and_then(|c| compact.ops()[c].siblings);
-        let (Some(key), Some(siblings)) = (pair.invoke.key.as_deref(), siblings) else {
-            not_understood.note(UNPARSED_READ, pair.invoke.index);
+        let (Some(key), Some(siblings)) = (invoke.key, done.siblings) else {
+            not_understood.note(UNPARSED_READ, invoke.index);
             continue;
         };
         reads += 1;
-        for s in compact.siblings(siblings).filter(|s| !s.value.is_null()) {
-            for value in written.unwritten_text(key, s.value) {
-                phantoms.push(json!({"read_index": done.index, "key": key, "node": done.node, "value": value}));
+        for s in history.siblings(siblings) {
+            for value in written.unwritten(history, key, s.value) {
+                let node = done.node.map(|n| history.name(n));
+                let key = history.name(key);
+                phantoms.push(json!({"read_index": done.index, "key": key, "node": node, "value": value}));
             }
         }
     }
@@ -165,10 +124,10 @@ pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use history::{Op, Version};
+    use history::{History, Op, Version};
 
     #[test]
-    fn reading_a_value_from_its_text_finds_what_its_tree_finds() {
+    fn a_value_is_unwritten_unless_written_to_its_key_or_its_elements_added() {
         let written: [(&str, Value); 4] = [
             ("write", json!("a")),
             ("write", json!("quote \" and \\ slash")),
@@ -181,28 +140,30 @@ mod tests {
             (op.index, op.value) = (ops.len() as u64, value);
             ops.push(op);
         }
-        let read: [Value; 9] = [
-            json!("a"),
-            json!("b"),
-            json!("quote \" and \\ slash"),
-            json!(["whole", "array"]),
-            json!(["e1", "e2"]),
-            json!(["e1", "esc\"aped"]),
-            json!([]),
-            json!(["e1", 3]),
-            json!({"x": 1}),
+        let read: [(Value, Value); 9] = [
+            (json!("a"), json!([])),
+            (json!("b"), json!(["b"])),
+            (json!("quote \" and \\ slash"), json!([])),
+            (json!(["whole", "array"]), json!([])),
+            (json!(["e1", "e2"]), json!(["e2"])),
+            (json!(["e1", "esc\"aped"]), json!(["esc\"aped"])),
+            (json!([]), json!([])),
+            (json!(["e1", 3]), json!([["e1", 3]])),
+            (json!({"x": 1}), json!([{"x": 1}])),
         ];
         let mut op = Op::client(1, OpType::Ok, "read", "k", "n1");
         op.index = ops.len() as u64;
-        let siblings: Vec<Value> = read.iter().map(|v| json!({"value": v, "version": Version::default()})).collect();
+        let siblings: Vec<Value> =
+            read.iter().map(|(v, _)| json!({"value": v, "version": Version::default()})).collect();
         op.value = Value::Array(siblings);
         ops.push(op);
         let history = History::new(ops);
         let compact = history.compact();
-        let written = Written::of(&history.pairs());
+        let written = Written::of(compact);
+        let key = compact.name_id("k").expect("the key is named");
         let span = compact.ops().last().and_then(|op| op.siblings).expect("the read parses");
-        for (sibling, value) in compact.siblings(span).zip(&read) {
-            assert_eq!(written.unwritten_text("k", sibling.value), written.unwritten("k", value), "{value}");
+        for (sibling, (value, unwritten)) in compact.siblings(span).zip(&read) {
+            assert_eq!(Value::from(written.unwritten(compact, key, sibling.value)), *unwritten, "{value}");
         }
     }
 }

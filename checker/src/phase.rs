@@ -8,7 +8,7 @@
 //! before any marker are in [`DEFAULT_PHASE`]. Markers are located by file
 //! position (`index`), which is the order the harness observed events in.
 
-use history::{History, Process};
+use history::compact::{CompactHistory, CompactOp};
 
 /// The phase of ops recorded before any phase marker.
 pub const DEFAULT_PHASE: &str = "run";
@@ -27,14 +27,12 @@ impl Phases {
     /// Collects the phase markers of a history. A marker whose value lacks a
     /// string `phase` is named `"unknown"` rather than dropped, so a bad
     /// marker shows up in the tables instead of silently merging phases.
-    pub fn of(history: &History) -> Phases {
-        let mut starts: Vec<(u64, String)> = history
-            .ops
-            .iter()
-            .filter(|op| op.process == Process::Nemesis && op.f == PHASE_F)
+    pub fn of(history: &impl AsRef<CompactHistory>) -> Phases {
+        let history = history.as_ref();
+        let mut starts: Vec<(u64, String)> = markers(history)
             .map(|op| {
-                let name = op.value.get("phase").and_then(|p| p.as_str()).unwrap_or("unknown");
-                (op.index, name.to_string())
+                let name = marker_name(history, op).unwrap_or_else(|| "unknown".to_string());
+                (op.index, name)
             })
             .collect();
         starts.sort_by_key(|(index, _)| *index);
@@ -51,15 +49,19 @@ impl Phases {
     }
 }
 
+/// The phase markers, in file order.
+fn markers(history: &CompactHistory) -> impl Iterator<Item = &CompactOp> + '_ {
+    let phase_f = history.name_id(PHASE_F);
+    history.nemesis_events().filter(move |op| Some(op.f) == phase_f)
+}
+
+/// The phase a marker starts, when its value names one.
+fn marker_name(history: &CompactHistory, marker: &CompactOp) -> Option<String> {
+    history.value_json(marker).get("phase").and_then(|p| p.as_str()).map(str::to_string)
+}
+
 /// The time (ns) at which phase `name` started, if it was marked.
-pub fn start_time(history: &History, name: &str) -> Option<u64> {
-    history
-        .ops
-        .iter()
-        .find(|op| {
-            op.process == Process::Nemesis
-                && op.f == PHASE_F
-                && op.value.get("phase").and_then(|p| p.as_str()) == Some(name)
-        })
-        .map(|op| op.time)
+pub fn start_time(history: &impl AsRef<CompactHistory>, name: &str) -> Option<u64> {
+    let history = history.as_ref();
+    markers(history).find(|op| marker_name(history, op).as_deref() == Some(name)).map(|op| op.time_ns)
 }

@@ -8,7 +8,8 @@
 //! figures are reported and the verdict is `true`: nothing was promised.
 //! `unknown` when neither underlying check had evidence.
 
-use history::{History, RunConfig};
+use history::compact::CompactHistory;
+use history::RunConfig;
 use serde_json::json;
 
 use crate::observe::Observed;
@@ -23,7 +24,8 @@ fn count(result: &CheckResult, key: &str) -> u64 {
 }
 
 /// Judges the run's quorum promise; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     // Both judge the same acks and reads: extract them once.
     let observed = Observed::of(history);
     let stale = stale_reads::check_observed(history, run, &observed);

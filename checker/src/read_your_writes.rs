@@ -22,7 +22,8 @@
 
 use std::collections::HashMap;
 
-use history::{History, RunConfig};
+use history::compact::CompactHistory;
+use history::RunConfig;
 use serde_json::{json, Value};
 
 use crate::frontier::Frontier;
@@ -40,12 +41,13 @@ enum Own<'o, 'a> {
 }
 
 /// Checks a history for read-your-writes violations.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     check_observed(history, run, &Observed::of(history))
 }
 
 /// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).
-pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
+pub(crate) fn check_observed(history: &CompactHistory, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
     let trace = Trace::of(history, observed);
     let mut frontiers: HashMap<(u64, &str), Frontier> = HashMap::new();
     let mut checked = 0usize;

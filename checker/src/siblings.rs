@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use history::{History, OpType, RunConfig};
+use history::compact::CompactHistory;
+use history::{OpType, RunConfig};
 use serde_json::{json, Value};
 
 use crate::observe::{KNOWN_FS, UNPARSED_READ};
@@ -22,10 +23,11 @@ use crate::understood::NotUnderstood;
 pub const NAME: &str = "siblings";
 
 /// Histogram and single-version fraction of sibling counts per `ok` read.
-pub fn check(history: &History, _run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     let mut histogram: BTreeMap<usize, u64> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
-    let compact = history.compact();
+    let compact = history;
     let ops = compact.ops();
     for pair in compact.pairs() {
         let invoke = &ops[pair.invoke];

@@ -24,7 +24,8 @@
 
 use std::collections::HashMap;
 
-use history::{History, RunConfig};
+use history::compact::CompactHistory;
+use history::RunConfig;
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -48,13 +49,14 @@ pub(crate) enum Event<'o, 'a> {
 }
 
 /// Checks a history for stale reads; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     check_observed(history, run, &Observed::of(history))
 }
 
 /// [`check`] on the history's acks and reads, extracted once by the caller
 /// (the quorum checker runs this and read-your-writes on the same).
-pub(crate) fn check_observed(history: &History, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
+pub(crate) fn check_observed(history: &CompactHistory, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
     let trace = Trace::of(history, observed);
     let mut frontiers: HashMap<&str, Frontier> = HashMap::new();
     let mut checked = 0usize;
@@ -115,7 +117,7 @@ pub(crate) struct Trace<'o, 'a> {
 }
 
 impl<'o, 'a> Trace<'o, 'a> {
-    pub(crate) fn of(history: &History, observed: &'o Observed<'a>) -> Trace<'o, 'a> {
+    pub(crate) fn of(history: &CompactHistory, observed: &'o Observed<'a>) -> Trace<'o, 'a> {
         Trace { acks: observed.acks.iter().map(|a| (a.index, a)).collect(), windows: fault_windows(history) }
     }
 }

@@ -29,7 +29,8 @@
 
 use std::collections::BTreeMap;
 
-use history::{History, OpType, Process};
+use history::compact::CompactHistory;
+use history::OpType;
 use serde_json::{json, Value};
 
 use crate::phase::Phases;
@@ -95,21 +96,24 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Counts outcomes overall, per `f` and per phase.
-pub fn check(history: &History, run: &history::RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &history::RunConfig) -> CheckResult {
+    let history = history.as_ref();
     let phases = Phases::of(history);
+    let ops = history.ops();
     let mut all = Counts::default();
     // Keyed by borrowed names: no allocation per op.
     let mut by_f: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut by_phase: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut incomplete = 0u64;
     for pair in history.pairs() {
-        let outcome = pair.outcome();
+        let outcome = pair.outcome(ops);
         if pair.complete.is_none() {
             incomplete += 1;
         }
         all.add(outcome);
-        by_f.entry(pair.invoke.f.as_str()).or_default().add(outcome);
-        by_phase.entry(phases.at(pair.invoke.index)).or_default().add(outcome);
+        let invoke = &ops[pair.invoke];
+        by_f.entry(history.name(invoke.f)).or_default().add(outcome);
+        by_phase.entry(phases.at(invoke.index)).or_default().add(outcome);
     }
     let valid = if all.total() == 0 { Validity::Unknown } else { Validity::True };
     let mut result = CheckResult::new(valid);
@@ -136,20 +140,18 @@ pub const WORKLOAD_F: &str = "workload";
 
 /// Nemesis events other than phase markers and the workload's summary: the
 /// faults actually injected.
-fn nemesis_actions(history: &History) -> usize {
-    history
-        .ops
-        .iter()
-        .filter(|op| op.process == Process::Nemesis && op.f != crate::phase::PHASE_F && op.f != WORKLOAD_F)
-        .count()
+fn nemesis_actions(history: &CompactHistory) -> usize {
+    let bookkeeping = [crate::phase::PHASE_F, WORKLOAD_F].map(|f| history.name_id(f));
+    history.nemesis_events().filter(|op| !bookkeeping.contains(&Some(op.f))).count()
 }
 
 /// The workload's summary event with the achieved rate and dropped fraction
 /// added; null when the history has none (runs from before it existed).
-fn offered_load(history: &History) -> Value {
-    let Some(event) = history.nemesis_events().find(|op| op.f == WORKLOAD_F) else { return Value::Null };
-    let mut load = event.value.clone();
-    let figure = |name: &str| event.value.get(name).and_then(Value::as_f64);
+fn offered_load(history: &CompactHistory) -> Value {
+    let Some(event) = history.nemesis_events().find(|op| history.is(op.f, WORKLOAD_F)) else { return Value::Null };
+    let value = history.value_json(event);
+    let mut load = value.clone();
+    let figure = |name: &str| value.get(name).and_then(Value::as_f64);
     let achieved = figure("issued").zip(figure("duration_s")).filter(|(_, d)| *d > 0.0).map(|(n, d)| n / d);
     let dropped = figure("dropped_arrivals").zip(figure("arrivals")).filter(|(_, a)| *a > 0.0).map(|(d, a)| d / a);
     if let Value::Object(map) = &mut load {

@@ -42,7 +42,8 @@
 
 use std::collections::BTreeMap;
 
-use history::{History, RunConfig, WarsFile};
+use history::compact::CompactHistory;
+use history::{RunConfig, WarsFile};
 use serde_json::{json, Value};
 use statrs::distribution::{Beta, ContinuousCDF};
 
@@ -89,13 +90,15 @@ fn bin_label(i: usize) -> String {
 }
 
 /// Measures t-visibility and k-staleness; see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+    let history = history.as_ref();
     check_with_wars(history, run, None)
 }
 
 /// [`check`], plus the PBS prediction from the run's WARS timings when it
 /// has them.
-pub fn check_with_wars(history: &History, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
+pub fn check_with_wars(history: &impl AsRef<CompactHistory>, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
+    let history = history.as_ref();
     let observed = Observed::of(history);
     let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
     let mut result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);

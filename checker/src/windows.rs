@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use history::History;
+use history::compact::CompactHistory;
 
 /// One fault held from `start_s` to `end_s` (seconds since the run began).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,20 +45,28 @@ fn classify(f: &str, value: &serde_json::Value) -> Option<(&'static str, bool)> 
     })
 }
 
+/// The nodes a nemesis event's value names in its `nodes` list (a kill's,
+/// a restart's); none when it names none.
+pub(crate) fn event_nodes(value: &serde_json::Value) -> Vec<String> {
+    let listed = value.get("nodes").and_then(serde_json::Value::as_array);
+    listed.into_iter().flatten().filter_map(serde_json::Value::as_str).map(str::to_string).collect()
+}
+
 /// Every fault window of the history, in start order.
-pub fn fault_windows(history: &History) -> Vec<Window> {
+pub fn fault_windows(history: &impl AsRef<CompactHistory>) -> Vec<Window> {
+    let history = history.as_ref();
     let mut open: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut out = Vec::new();
     for op in history.nemesis_events() {
-        let Some((kind, opens)) = classify(&op.f, &op.value) else { continue };
-        let t = op.time as f64 / 1e9;
+        let Some((kind, opens)) = classify(history.name(op.f), &history.value_json(op)) else { continue };
+        let t = op.time_ns as f64 / 1e9;
         if opens {
             open.entry(kind).or_insert(t);
         } else if let Some(start_s) = open.remove(kind) {
             out.push(Window { kind, start_s, end_s: t });
         }
     }
-    let end = history.ops.last().map_or(0.0, |op| op.time as f64 / 1e9);
+    let end = history.end_ns() as f64 / 1e9;
     out.extend(open.into_iter().map(|(kind, start_s)| Window { kind, start_s, end_s: end }));
     out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     out
@@ -67,7 +75,7 @@ pub fn fault_windows(history: &History) -> Vec<Window> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use history::Op;
+    use history::{History, Op};
     use serde_json::json;
 
     fn at(f: &str, value: serde_json::Value, time: u64) -> Op {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::OnceLock;
 
-use crate::compact::{CompactHistory, LinePair};
+use crate::compact::CompactHistory;
 use crate::Version;
 
 /// Who performed an op: a client process (one op outstanding at a time) or
@@ -297,16 +297,16 @@ impl History {
         pairs
     }
 
-    /// [`History::pairs`], each with its lines (positions in `ops`, and
-    /// in the compact form's ops): the same pairs, in the same order.
-    pub fn line_pairs(&self) -> Vec<(LinePair, OpPair<'_>)> {
-        let pairs = self.compact().pairs().into_iter();
-        pairs.map(|p| (p, OpPair { invoke: &self.ops[p.invoke], complete: p.complete.map(|c| &self.ops[c]) })).collect()
-    }
-
     /// The nemesis's events, in file order.
     pub fn nemesis_events(&self) -> impl Iterator<Item = &Op> {
         self.ops.iter().filter(|op| op.process == Process::Nemesis)
+    }
+}
+
+impl AsRef<CompactHistory> for History {
+    /// [`History::compact`]: checkers take either form.
+    fn as_ref(&self) -> &CompactHistory {
+        self.compact()
     }
 }
 
@@ -326,28 +326,6 @@ mod tests {
         let mut op = Op::client(1, OpType::Ok, "read", "k", "n1");
         op.value = value;
         op
-    }
-
-    #[test]
-    fn line_pairs_are_the_pairs_with_their_positions() {
-        let mut ops = Vec::new();
-        for (process, kind, index) in
-            [(1, OpType::Invoke, 7), (2, OpType::Invoke, 3), (1, OpType::Ok, 9), (3, OpType::Invoke, 1)]
-        {
-            let mut op = read_of(serde_json::Value::Null);
-            (op.process, op.kind, op.index) = (Process::Client(process), kind, index);
-            ops.push(op);
-        }
-        ops.push(Op::nemesis("kill", json!({})));
-        let history = History::new(ops);
-        let pairs = history.pairs();
-        let lines = history.line_pairs();
-        assert_eq!(pairs.len(), lines.len());
-        for (pair, (line, by_line)) in pairs.iter().zip(&lines) {
-            assert!(std::ptr::eq(pair.invoke, by_line.invoke) && std::ptr::eq(pair.invoke, &history.ops[line.invoke]));
-            assert_eq!(pair.complete.map(|c| c as *const Op), line.complete.map(|c| &history.ops[c] as *const Op));
-        }
-        assert_eq!(lines[0].0.complete, Some(2), "positions, not the indices the ops carry");
     }
 
     #[test]

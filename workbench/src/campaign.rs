@@ -16,7 +16,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use checker::{Results, Validity};
 use docker::{Cluster, ClusterSpec};
-use history::{files, read_admin, read_history, read_replica_reads, read_wars, RunConfig};
+use history::compact::CompactHistory;
+use history::{files, read_admin, read_replica_reads, read_wars, RunConfig};
 use tracing::{info, warn};
 
 use crate::backend::Backend;
@@ -256,7 +257,7 @@ async fn record_status(cluster: &dyn Cluster, run: &mut RunConfig) {
 /// Re-reads the history (and admin snapshots) from disk, so the live verdict
 /// is exactly what an offline `workbench check` computes, and runs every checker.
 pub fn check_run(run: &RunConfig, history_path: &Path) -> Result<Results> {
-    let history = read_history(history_path)?;
+    let history = CompactHistory::read(history_path)?;
     let admin_path = history_path.with_file_name(files::ADMIN);
     let admin = read_admin(&admin_path)?;
     let replica_reads = read_replica_reads(&history_path.with_file_name(files::REPLICA_READS))?;

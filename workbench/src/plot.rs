@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use checker::Results;
-use history::{files, read_history, History, OpType, RunConfig};
+use history::compact::CompactHistory;
+use history::{files, OpType, RunConfig};
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -52,7 +53,7 @@ pub fn plot_run(dir: &Path, run: &RunConfig, results: &Results) -> Result<()> {
     if !font_ready() {
         bail!("no TrueType font found (tried {FONT_PATHS:?}); install fonts-dejavu-core for plots");
     }
-    let history = read_history(&dir.join(files::HISTORY))?;
+    let history = CompactHistory::read(&dir.join(files::HISTORY))?;
     let windows = fault_windows(&history);
     latency(&history, &windows, &dir.join(LATENCY_PNG), run).context("latency plot")?;
     throughput(&history, &windows, &dir.join(THROUGHPUT_PNG)).context("throughput plot")?;
@@ -71,13 +72,13 @@ fn outcome_name(t: OpType) -> &'static str {
     }
 }
 
-fn latency_series(history: &History) -> Series {
+fn latency_series(history: &CompactHistory) -> Series {
     let mut out = Series::new();
     for pair in history.pairs() {
-        let Some(done) = pair.complete else { continue };
-        let ms = (done.time.saturating_sub(pair.invoke.time) as f64 / 1e6).max(0.01);
-        let key = (pair.invoke.f.clone(), outcome_name(done.kind));
-        out.entry(key).or_default().push((pair.invoke.time as f64 / 1e9, ms));
+        let (invoke, Some(done)) = pair.ops(history.ops()) else { continue };
+        let ms = (done.time_ns.saturating_sub(invoke.time_ns) as f64 / 1e6).max(0.01);
+        let key = (history.name(invoke.f).to_string(), outcome_name(done.kind));
+        out.entry(key).or_default().push((invoke.time_ns as f64 / 1e9, ms));
     }
     out
 }
@@ -90,8 +91,8 @@ fn color_for(i: usize, outcome: &str) -> RGBColor {
     }
 }
 
-fn end_s(history: &History) -> f64 {
-    history.ops.last().map_or(1.0, |op| op.time as f64 / 1e9).max(1.0)
+fn end_s(history: &CompactHistory) -> f64 {
+    (history.end_ns() as f64 / 1e9).max(1.0)
 }
 
 fn shade<DB: DrawingBackend>(
@@ -109,7 +110,7 @@ where
     Ok(())
 }
 
-fn latency(history: &History, windows: &[Window], path: &Path, run: &RunConfig) -> Result<()> {
+fn latency(history: &CompactHistory, windows: &[Window], path: &Path, run: &RunConfig) -> Result<()> {
     let series = latency_series(history);
     let max_ms = series.values().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.2;
     let min_ms = (series.values().flatten().map(|p| p.1).fold(f64::MAX, f64::min) / 2.0).clamp(0.01, 1.0);
@@ -144,13 +145,14 @@ fn latency(history: &History, windows: &[Window], path: &Path, run: &RunConfig) 
     Ok(())
 }
 
-fn throughput(history: &History, windows: &[Window], path: &Path) -> Result<()> {
+fn throughput(history: &CompactHistory, windows: &[Window], path: &Path) -> Result<()> {
     let seconds = end_s(history).ceil() as usize + 1;
     let mut per_f: BTreeMap<(String, &'static str), Vec<u64>> = BTreeMap::new();
     for pair in history.pairs() {
-        let Some(done) = pair.complete else { continue };
-        let slot = ((done.time as f64 / 1e9) as usize).min(seconds - 1);
-        per_f.entry((pair.invoke.f.clone(), outcome_name(done.kind))).or_insert_with(|| vec![0; seconds])[slot] += 1;
+        let (invoke, Some(done)) = pair.ops(history.ops()) else { continue };
+        let slot = ((done.time_ns as f64 / 1e9) as usize).min(seconds - 1);
+        let f = history.name(invoke.f).to_string();
+        per_f.entry((f, outcome_name(done.kind))).or_insert_with(|| vec![0; seconds])[slot] += 1;
     }
     let max = per_f.values().flatten().copied().max().unwrap_or(1) as f64 * 1.2;
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();

@@ -36,7 +36,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use checker::windows::{fault_windows, Window};
 use checker::Results;
-use history::{files, read_history, History, OpType, Process};
+use history::compact::{CompactHistory, LinePair};
+use history::{files, OpType, Process};
 use serde_json::Value;
 
 /// Escapes text for HTML (this page's, and the campaign's `index.html`,
@@ -92,9 +93,11 @@ pub struct Anomaly {
 
 /// One client op as a bar.
 #[derive(Debug, Clone)]
-struct Bar {
+struct Bar<'h> {
     /// History index of its invocation.
     index: u64,
+    /// Its invocation's and completion's lines, to describe it.
+    lines: LinePair,
     /// Client process: its lane.
     process: u64,
     /// Invocation time, ns.
@@ -104,8 +107,9 @@ struct Bar {
     /// `ok`, `fail` or `info`.
     outcome: OpType,
     /// The key, if any.
-    key: String,
-    /// Its tooltip.
+    key: &'h str,
+    /// Its tooltip: made only for the bars drawn ([`Bar::titled`]), not
+    /// for each of a long run's millions of ops.
     title: String,
 }
 
@@ -146,60 +150,81 @@ fn undescribed(example: &Value) -> String {
 }
 
 /// Every client op of the history as a bar, in invocation order.
-fn bars(history: &History) -> Vec<Bar> {
-    let end_ns = history.ops.last().map_or(0, |op| op.time);
-    history
-        .pairs()
-        .iter()
-        .filter_map(|pair| {
-            let Process::Client(process) = pair.invoke.process else { return None };
-            let outcome = pair.outcome();
-            let done_ns = pair.complete.map_or(end_ns, |c| c.time);
-            let key = pair.invoke.key.clone().unwrap_or_default();
-            let shown =
-                pair.complete
-                    .map_or(&pair.invoke.value, |c| if c.value.is_null() { &pair.invoke.value } else { &c.value });
-            let mut value = shown.to_string();
-            if value.chars().count() > MAX_VALUE_CHARS {
-                value = value.chars().take(MAX_VALUE_CHARS).collect::<String>() + "…";
-            }
-            let node = pair.invoke.node.as_deref().unwrap_or("?");
-            let error = pair.complete.and_then(|c| c.error.as_deref()).map(|e| format!(" ({e})")).unwrap_or_default();
-            let title = format!(
-                "#{} p{process} {} {key} via {node}: {:?}{error} {:.2}-{:.2} ms {value}",
-                pair.invoke.index,
-                pair.invoke.f,
-                outcome,
-                pair.invoke.time as f64 / 1e6,
-                done_ns as f64 / 1e6
-            );
-            Some(Bar {
-                index: pair.invoke.index,
-                process,
-                start_ns: pair.invoke.time,
-                end_ns: done_ns.max(pair.invoke.time),
-                outcome,
-                key,
-                title,
-            })
+fn bars(history: &CompactHistory) -> Vec<Bar<'_>> {
+    let (end_ns, ops) = (history.end_ns(), history.ops());
+    let bar = |lines: LinePair| {
+        let (invoke, complete) = lines.ops(ops);
+        let Process::Client(process) = invoke.process else { return None };
+        let done_ns = complete.map_or(end_ns, |c| c.time_ns);
+        Some(Bar {
+            index: invoke.index,
+            lines,
+            process,
+            start_ns: invoke.time_ns,
+            end_ns: done_ns.max(invoke.time_ns),
+            outcome: lines.outcome(ops),
+            key: invoke.key.map_or("", |k| history.name(k)),
+            title: String::new(),
         })
-        .collect()
+    };
+    history.pairs().into_iter().filter_map(bar).collect()
+}
+
+impl Bar<'_> {
+    /// The bar with its tooltip: the op, its outcome and times, and the
+    /// value it wrote or read.
+    fn titled(&self, history: &CompactHistory) -> Self {
+        let (invoke, complete) = self.lines.ops(history.ops());
+        // The completion's value unless it is null (a write's ok), else the invocation's.
+        let answered = complete.filter(|c| c.siblings.is_some() || c.value != Some(history.null().id()));
+        let mut value = match answered {
+            Some(done) => shown_value(history, done),
+            None => history.value_json(invoke).to_string(),
+        };
+        if value.chars().count() > MAX_VALUE_CHARS {
+            value = value.chars().take(MAX_VALUE_CHARS).collect::<String>() + "…";
+        }
+        let node = invoke.node.map_or("?", |n| history.name(n));
+        let error = complete.and_then(|c| c.error).map(|e| format!(" ({})", history.name(e))).unwrap_or_default();
+        let title = format!(
+            "#{} p{} {} {} via {node}: {:?}{error} {:.2}-{:.2} ms {value}",
+            self.index,
+            self.process,
+            history.name(invoke.f),
+            self.key,
+            self.outcome,
+            self.start_ns as f64 / 1e6,
+            self.end_ns as f64 / 1e6
+        );
+        Bar { title, key: self.key, ..*self }
+    }
+}
+
+/// A completion's value as JSON text: a read's siblings as the history
+/// wrote them (`{"value", "version"}` each), any other value as it is.
+fn shown_value(history: &CompactHistory, done: &history::compact::CompactOp) -> String {
+    let Some(span) = done.siblings else { return history.value_json(done).to_string() };
+    let siblings: Vec<Value> = history
+        .siblings(span)
+        .map(|s| serde_json::json!({"value": s.value.to_value(), "version": s.version.to_version()}))
+        .collect();
+    Value::Array(siblings).to_string()
 }
 
 /// The spans to draw: the whole run if it fits, else one around each
 /// anomaly (merged), else the start of the run.
-fn spans(bars: &[Bar], anomalies: &[Anomaly]) -> Vec<Span> {
+fn spans(bars: &[Bar<'_>], anomalies: &[Anomaly]) -> Vec<Span> {
     let end_ns = bars.iter().map(|b| b.end_ns).max().unwrap_or(0);
     let start_ns = bars.iter().map(|b| b.start_ns).min().unwrap_or(0);
     if bars.len() <= MAX_BARS {
         return vec![Span { from_ns: start_ns, to_ns: end_ns.max(start_ns + 1) }];
     }
-    let by_index: BTreeMap<u64, &Bar> = bars.iter().map(|b| (b.index, b)).collect();
+    let by_index: BTreeMap<u64, &Bar<'_>> = bars.iter().map(|b| (b.index, b)).collect();
     let margin_ns = WINDOW_MARGIN_MS * 1_000_000;
     let mut around: Vec<Span> = anomalies
         .iter()
         .filter_map(|a| {
-            let ops: Vec<&Bar> =
+            let ops: Vec<&Bar<'_>> =
                 std::iter::once(&a.op).chain(&a.related).filter_map(|i| by_index.get(i).copied()).collect();
             let from = ops.iter().map(|b| b.start_ns).min()?;
             let to = ops.iter().map(|b| b.end_ns).max()?;
@@ -223,19 +248,17 @@ fn spans(bars: &[Bar], anomalies: &[Anomaly]) -> Vec<Span> {
 
 /// The bars of `span` to draw, at most `budget`: the anomalies' own ops
 /// first, then ops of their keys, then the rest nearest the span's centre.
-fn pick<'b>(
-    bars: &'b [Bar],
+fn pick<'b, 'h>(
+    bars: &'b [Bar<'h>],
     span: &Span,
     marked: &BTreeSet<u64>,
     keys: &BTreeSet<&str>,
     budget: usize,
-) -> (Vec<&'b Bar>, usize) {
-    let inside: Vec<&Bar> = bars.iter().filter(|b| b.start_ns <= span.to_ns && b.end_ns >= span.from_ns).collect();
+) -> (Vec<&'b Bar<'h>>, usize) {
+    let inside: Vec<&Bar<'_>> = bars.iter().filter(|b| b.start_ns <= span.to_ns && b.end_ns >= span.from_ns).collect();
     let centre = span.from_ns / 2 + span.to_ns / 2;
     let mut ranked = inside.clone();
-    ranked.sort_by_key(|b| {
-        (!marked.contains(&b.index), !keys.contains(b.key.as_str()), b.start_ns.abs_diff(centre), b.index)
-    });
+    ranked.sort_by_key(|b| (!marked.contains(&b.index), !keys.contains(b.key), b.start_ns.abs_diff(centre), b.index));
     ranked.truncate(budget);
     ranked.sort_by_key(|b| b.index);
     let left_out = inside.len() - ranked.len();
@@ -243,7 +266,8 @@ fn pick<'b>(
 }
 
 /// Renders the page; see the module documentation. `title` names the run.
-pub fn render(history: &History, results: &Results, title: &str) -> String {
+pub fn render(history: &impl AsRef<CompactHistory>, results: &Results, title: &str) -> String {
+    let history = history.as_ref();
     let bars = bars(history);
     let anomalies = anomalies(results);
     let windows = fault_windows(history);
@@ -251,14 +275,15 @@ pub fn render(history: &History, results: &Results, title: &str) -> String {
     let marked: BTreeSet<u64> =
         anomalies.iter().flat_map(|a| std::iter::once(a.op).chain(a.related.iter().copied())).collect();
     let keys: BTreeSet<&str> =
-        bars.iter().filter(|b| anomalies.iter().any(|a| a.op == b.index)).map(|b| b.key.as_str()).collect();
+        bars.iter().filter(|b| anomalies.iter().any(|a| a.op == b.index)).map(|b| b.key).collect();
     let budget = MAX_BARS / spans.len().max(1);
     let mut body = String::new();
     let mut drawn = 0usize;
     for (n, span) in spans.iter().enumerate() {
         let (picked, left_out) = pick(&bars, span, &marked, &keys, budget);
-        drawn += picked.len();
-        body.push_str(&span_html(n, span, &picked, left_out, &anomalies, &windows));
+        let titled: Vec<Bar<'_>> = picked.iter().map(|b| b.titled(history)).collect();
+        drawn += titled.len();
+        body.push_str(&span_html(n, span, &titled.iter().collect::<Vec<_>>(), left_out, &anomalies, &windows));
     }
     assert!(drawn <= MAX_BARS, "the page draws at most {MAX_BARS} bars, drew {drawn}");
     page(title, &anomalies, &body, drawn, bars.len())
@@ -322,7 +347,7 @@ fn pct(span: &Span, t_ns: u64) -> f64 {
 fn span_html(
     n: usize,
     span: &Span,
-    bars: &[&Bar],
+    bars: &[&Bar<'_>],
     left_out: usize,
     anomalies: &[Anomaly],
     windows: &[Window],
@@ -351,7 +376,7 @@ fn span_html(
         );
     }
     html.push_str("</div>\n");
-    let mut lanes: BTreeMap<u64, Vec<&Bar>> = BTreeMap::new();
+    let mut lanes: BTreeMap<u64, Vec<&Bar<'_>>> = BTreeMap::new();
     for bar in bars {
         lanes.entry(bar.process).or_default().push(bar);
     }
@@ -367,7 +392,7 @@ fn span_html(
 }
 
 /// One op's bar, with a mark (the link target) per anomaly about it.
-fn bar_html(span: &Span, bar: &Bar, anomalies: &[Anomaly]) -> String {
+fn bar_html(span: &Span, bar: &Bar<'_>, anomalies: &[Anomaly]) -> String {
     let about: Vec<&Anomaly> = anomalies.iter().filter(|a| a.op == bar.index).collect();
     let related = anomalies.iter().any(|a| a.related.contains(&bar.index));
     let outcome = match bar.outcome {
@@ -393,7 +418,7 @@ fn bar_html(span: &Span, bar: &Bar, anomalies: &[Anomaly]) -> String {
         .collect();
     format!(
         "<div class=\"{class}\" data-key=\"{key}\" data-index=\"{i}\" style=\"left:{left:.3}%;width:{w:.3}%\" title=\"{t}\">{marks}</div>",
-        key = esc(&bar.key),
+        key = esc(bar.key),
         i = bar.index,
         w = (right - left).max(MIN_BAR_WIDTH_PCT),
         t = esc(&bar.title),
@@ -402,7 +427,7 @@ fn bar_html(span: &Span, bar: &Bar, anomalies: &[Anomaly]) -> String {
 
 /// Writes `timeline.html` into the run directory `dir` from its history.
 pub fn write_timeline(dir: &Path, results: &Results) -> Result<()> {
-    let history = read_history(&dir.join(files::HISTORY))?;
+    let history = CompactHistory::read(&dir.join(files::HISTORY))?;
     let title = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let path = dir.join(TIMELINE_HTML);
     std::fs::write(&path, render(&history, results, &title)).with_context(|| format!("cannot write {}", path.display()))
@@ -430,7 +455,7 @@ c.textContent=k?n+' bars of key '+k:'';});})();";
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use history::{Op, RunConfig, Version};
+    use history::{History, Op, RunConfig, Version};
     use serde_json::json;
 
     const MS: u64 = 1_000_000;

@@ -60,8 +60,8 @@ pub mod witness;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use history::compact::{CompactHistory, LinePair, ValueRef};
-use history::{History, OpPair, OpType, RunConfig};
+use history::compact::{CompactHistory, CompactOp, ValueRef};
+use history::{OpType, RunConfig};
 use serde_json::{json, Value};
 
 use crate::observe::UNPARSED_READ;
@@ -141,7 +141,7 @@ impl std::str::FromStr for Model {
 
 /// Checks every key of a register run against the plain register model;
 /// see the module documentation.
-pub fn check(history: &History, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
     if run.workload != "register" {
         return CheckResult::new(Validity::Unknown).with("reason", json!("only the register workload is a register"));
     }
@@ -150,8 +150,8 @@ pub fn check(history: &History, run: &RunConfig) -> CheckResult {
 
 /// Checks every key of `history` against `model`, whatever run it came
 /// from: what `workbench check --jepsen` runs on an imported history.
-pub fn check_history(history: &History, model: Model) -> CheckResult {
-    let (keys, not_understood) = split_by_key(&history.line_pairs(), history.compact(), model);
+pub fn check_history(history: &impl AsRef<CompactHistory>, model: Model) -> CheckResult {
+    let (keys, not_understood) = split_by_key(history.as_ref(), model);
     let mut decided = 0usize;
     let mut violating: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, String> = BTreeMap::new();
@@ -228,24 +228,21 @@ fn witness_of(key: &str, ops: &KeyOps) -> Value {
 /// Every key's ops, in invocation order, and the ops not understood (each
 /// also leaves its key undecided). Values are interned per key (0 is the
 /// absent key).
-fn split_by_key(
-    pairs: &[(LinePair, OpPair<'_>)],
-    compact: &CompactHistory,
-    model: Model,
-) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
+fn split_by_key(compact: &CompactHistory, model: Model) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
     // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
     let mut next_id: u32 = 1;
-    for (line, pair) in pairs {
-        let index = pair.invoke.index;
-        let Some(key) = pair.invoke.key.as_deref() else {
-            if matches!(pair.invoke.process, history::Process::Client(_)) {
+    for pair in compact.pairs() {
+        let (invoke, complete) = pair.ops(compact.ops());
+        let index = invoke.index;
+        let Some(key) = invoke.key.map(|k| compact.name(k)) else {
+            if matches!(invoke.process, history::Process::Client(_)) {
                 not_understood.note("a client op without a key", index);
             }
             continue;
         };
-        let reading = op_of(pair, *line, compact, model);
+        let reading = op_of(invoke, complete, compact, model);
         if matches!(reading, Reading::Skip) {
             continue;
         }
@@ -274,13 +271,7 @@ fn split_by_key(
             Effect::Cas => Kind::Cas { from: intern(&mut ops.ids, &mut next_id, &op.expected), to: id },
         };
         ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
-        ops.about.push(Described {
-            process: op.process,
-            index: pair.invoke.index,
-            value: op.value,
-            node: op.node,
-            expected: op.expected,
-        });
+        ops.about.push(Described { process: op.process, index, value: op.value, node: op.node, expected: op.expected });
     }
     (keys, not_understood)
 }
@@ -339,45 +330,44 @@ struct RegisterOp {
     node: Option<String>,
 }
 
-/// The op of `pair` as the search sees it; see [`Reading`]. A read's
-/// siblings come from the compact form, parsed there once for all checkers.
-fn op_of(pair: &OpPair<'_>, line: LinePair, compact: &CompactHistory, model: Model) -> Reading {
-    let history::Process::Client(process) = pair.invoke.process else { return Reading::Skip };
-    let f = pair.invoke.f.as_str();
+/// The op invoked at `invoke` as the search sees it; see [`Reading`]. A
+/// read's siblings come from the compact form, parsed there once for all
+/// checkers.
+fn op_of(invoke: &CompactOp, complete: Option<&CompactOp>, compact: &CompactHistory, model: Model) -> Reading {
+    let history::Process::Client(process) = invoke.process else { return Reading::Skip };
+    let f = compact.name(invoke.f);
     if !model.knows(f) {
         return Reading::NotUnderstood(format!("op type {f:?} is not one the {} model knows", model.as_str()));
     }
-    let kind = pair.complete.map_or(OpType::Info, |d| d.kind);
+    let kind = complete.map_or(OpType::Info, |d| d.kind);
     if kind == OpType::Fail {
         return Reading::Skip;
     }
-    let return_ns = match pair.complete {
-        Some(done) if kind == OpType::Ok => done.time,
+    let return_ns = match complete {
+        Some(done) if kind == OpType::Ok => done.time_ns,
         _ => u64::MAX,
     };
     let mut op = RegisterOp {
-        call_ns: pair.invoke.time,
+        call_ns: invoke.time_ns,
         return_ns,
         effect: Effect::Write,
         value: None,
         expected: None,
         versions_seen: 0,
         process,
-        node: pair.invoke.node.clone(),
+        node: invoke.node.map(|n| compact.name(n).to_string()),
     };
     match f {
-        "write" => op.value = value_text(&pair.invoke.value),
+        "write" => op.value = invoke.value.and_then(|v| value_ref_text(compact.value(v))),
         "delete" => {}
         "cas" => {
-            let Some([expected, new]) = pair.invoke.value.as_array().map(Vec::as_slice) else {
+            let Some((expected, new)) = cas_values(&compact.value_json(invoke)) else {
                 return Reading::NotUnderstood(UNPARSED_CAS.to_string());
             };
-            op.effect = Effect::Cas;
-            op.expected = value_text(expected);
-            op.value = value_text(new);
+            (op.effect, op.expected, op.value) = (Effect::Cas, expected, new);
         }
         "read" if kind == OpType::Ok => {
-            let Some(span) = line.complete.and_then(|c| compact.ops()[c].siblings) else {
+            let Some(span) = complete.and_then(|c| c.siblings) else {
                 return Reading::NotUnderstood(UNPARSED_READ.to_string());
             };
             op.effect = Effect::Read;
@@ -396,6 +386,12 @@ fn value_ref_text(value: ValueRef<'_>) -> Option<String> {
         return None;
     }
     value.as_str().or_else(|| Some(value.json_text().to_string()))
+}
+
+/// A cas's `[expected, new]` values as text; None when it is not a pair.
+fn cas_values(value: &Value) -> Option<(Option<String>, Option<String>)> {
+    let [expected, new] = value.as_array()?.as_slice() else { return None };
+    Some((value_text(expected), value_text(new)))
 }
 
 /// A written value as text (`None` for a tombstone).

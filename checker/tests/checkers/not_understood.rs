@@ -58,11 +58,11 @@ fn assert_unknown_naming(result: &CheckResult, what: &str, checker: &str) {
 
 /// The clean history is judged (not `unknown`), and each malformed one is `unknown`.
 fn judge_all(checker: &str, check: CheckFn, run: &RunConfig) {
-    let clean = check(&clean().build(), run);
+    let clean = check(clean().build().compact(), run);
     assert_ne!(clean.valid, Validity::Unknown, "{checker} decides the clean history: {:?}", clean.figures);
     assert_eq!(clean.figure("ops_not_understood"), Some(&json!(0)), "{checker}");
-    assert_unknown_naming(&check(&with_cas(), run), "\"cas\"", checker);
-    assert_unknown_naming(&check(&with_unversioned_sibling(), run), "{value, version}", checker);
+    assert_unknown_naming(&check(with_cas().compact(), run), "\"cas\"", checker);
+    assert_unknown_naming(&check(with_unversioned_sibling().compact(), run), "{value, version}", checker);
 }
 
 #[test]

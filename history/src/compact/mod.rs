@@ -93,6 +93,18 @@ pub struct CompactOp {
     pub answered_by: Option<Span>,
     /// The home replicas a hinted write was held for, name ids.
     pub hinted_for: Span,
+    /// A `fail` or `info`'s reason, a name id.
+    pub error: Option<Id>,
+    /// The client's datacenter, a name id; None in a run of one DC.
+    pub dc: Option<Id>,
+}
+
+impl CompactOp {
+    /// Whether the nemesis performed it (a fault, a phase marker, the
+    /// workload's summary) rather than a client.
+    pub fn is_nemesis(&self) -> bool {
+        self.process == Process::Nemesis
+    }
 }
 
 /// One version a read returned.
@@ -187,6 +199,8 @@ impl CompactBuilder {
             siblings,
             answered_by: op.answered_by.as_deref().map(|names| self.names(names)),
             hinted_for: self.names(&op.hinted_for),
+            error: op.error.as_deref().map(|e| self.names.intern(e)),
+            dc: op.dc.as_deref().map(|d| self.names.intern(d)),
         };
         self.ops.push(compact);
     }
@@ -231,6 +245,25 @@ pub struct LinePair {
     pub invoke: usize,
     /// Its completion's line; None when the run ended before it.
     pub complete: Option<usize>,
+}
+
+impl LinePair {
+    /// The completion type; an op that never completed is `info`
+    /// ([`crate::OpPair::outcome`]).
+    pub fn outcome(&self, ops: &[CompactOp]) -> OpType {
+        self.complete.map_or(OpType::Info, |c| ops[c].kind)
+    }
+
+    /// The invocation and, if any, the completion.
+    pub fn ops<'c>(&self, ops: &'c [CompactOp]) -> (&'c CompactOp, Option<&'c CompactOp>) {
+        (&ops[self.invoke], self.complete.map(|c| &ops[c]))
+    }
+}
+
+impl AsRef<CompactHistory> for CompactHistory {
+    fn as_ref(&self) -> &CompactHistory {
+        self
+    }
 }
 
 impl CompactHistory {
@@ -284,6 +317,30 @@ impl CompactHistory {
         &self.ops
     }
 
+    /// The nemesis's events (faults, phase markers, the workload's
+    /// summary), in file order.
+    pub fn nemesis_events(&self) -> impl Iterator<Item = &CompactOp> + '_ {
+        self.ops.iter().filter(|op| op.is_nemesis())
+    }
+
+    /// Whether `id` names `name` (an op type, key, node): an integer
+    /// compare once `name`'s id is looked up.
+    pub fn is(&self, id: Id, name: &str) -> bool {
+        self.names.get(name) == Some(id)
+    }
+
+    /// The time of the last line, ns (0 for an empty history).
+    pub fn end_ns(&self) -> u64 {
+        self.ops.last().map_or(0, |op| op.time_ns)
+    }
+
+    /// An op's value as a JSON tree (null when it has none, or when its
+    /// value is a read's parsed siblings): for the few values a checker
+    /// looks inside, such as a nemesis event's.
+    pub fn value_json(&self, op: &CompactOp) -> serde_json::Value {
+        op.value.map_or(serde_json::Value::Null, |id| self.value(id).to_value())
+    }
+
     /// The string a name id stands for (an op type, key or node).
     pub fn name(&self, id: Id) -> &str {
         self.names.text(id)
@@ -297,6 +354,11 @@ impl CompactHistory {
     /// A value.
     pub fn value(&self, id: ValueId) -> ValueRef<'_> {
         ValueRef::new(&self.values, id)
+    }
+
+    /// The id of a value, by its compact JSON text, if the history holds it.
+    pub fn value_id(&self, json_text: &str) -> Option<ValueId> {
+        self.values.get(json_text)
     }
 
     /// The tombstone: `null`.
@@ -389,6 +451,11 @@ mod tests {
         bad.value = json!([{"value": "x"}]);
         push(bad, 7);
         push(Op::client(2, OpType::Invoke, "delete", "k1", "n3"), 8);
+        let mut refused = Op::client(3, OpType::Invoke, "write", "k2", "n2");
+        refused.dc = Some("dc2".into());
+        push(refused.clone(), 9);
+        (refused.kind, refused.error) = (OpType::Fail, Some("overloaded".into()));
+        push(refused, 10);
         ops
     }
 
@@ -416,6 +483,8 @@ mod tests {
             let answered: Option<Vec<&str>> = c.answered_by.map(|s| compact.names(s).collect());
             assert_eq!(answered, op.answered_by.as_ref().map(|a| a.iter().map(String::as_str).collect()));
             assert_eq!(compact.names(c.hinted_for).collect::<Vec<_>>(), op.hinted_for);
+            assert_eq!(c.error.map(|e| compact.name(e)), op.error.as_deref());
+            assert_eq!(c.dc.map(|d| compact.name(d)), op.dc.as_deref());
         }
         let pairs: Vec<(u64, Option<u64>)> = crate::History::new(ops.to_vec())
             .pairs()

@@ -43,8 +43,9 @@ const HOLD_REASON: &str = "hold";
 /// A running simulated cluster, as the harness sees it.
 #[derive(Debug)]
 pub struct SimCluster {
-    /// The harness's own host name (its links are slowed and held too).
-    harness: String,
+    /// The harness's own host (its links are slowed and held too), and
+    /// the links its dials must wait on.
+    gate: net::Gate,
     /// Current members, in join order.
     members: Mutex<Vec<String>>,
     /// Every node's clock offset, kept across crashes.
@@ -60,16 +61,17 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// The cluster of `nodes`, their clock offsets, seen from `harness`.
+    /// The cluster of `nodes`, their clock offsets, seen from the harness
+    /// host that `gate` dials from.
     pub(crate) fn new(
-        harness: &str,
+        gate: net::Gate,
         nodes: &[String],
         offsets: BTreeMap<String, ClockOffset>,
         base_latency_ms: (u64, u64),
         control: ControlQueue,
     ) -> Self {
         SimCluster {
-            harness: harness.to_string(),
+            gate,
             members: Mutex::new(nodes.to_vec()),
             offsets: Mutex::new(offsets),
             links: Mutex::new(Links::default()),
@@ -116,7 +118,7 @@ impl SimCluster {
     /// Every other host `node` has a link to: the members and the harness.
     fn neighbours(&self, node: &str) -> Vec<String> {
         let members = self.members.lock().expect("members lock poisoned");
-        members.iter().chain(std::iter::once(&self.harness)).filter(|h| *h != node).cloned().collect()
+        members.iter().chain(std::iter::once(&self.gate.from)).filter(|h| *h != node).cloned().collect()
     }
 
     fn send_links(&self, ops: Vec<LinkOp>) -> Value {
@@ -174,7 +176,7 @@ impl Cluster for SimCluster {
     }
 
     fn channel(&self, node: &str, timeout: Duration) -> docker::Result<Channel> {
-        net::channel(&format!("{node}:{PORT}"), timeout, Some(timeout))
+        net::channel(&self.gate, &format!("{node}:{PORT}"), timeout, Some(timeout))
             .map_err(|e| ClusterError::Other(format!("channel to {node}: {e}")))
     }
 

@@ -92,6 +92,8 @@ struct NodeHost {
     offset: ClockOffset,
     /// Whether its software is running.
     running: bool,
+    /// Its dials' view of the network.
+    gate: net::Gate,
 }
 
 /// Runs `harness` against a simulated cluster of `spec`'s nodes until it
@@ -116,12 +118,14 @@ where
         .tcp_capacity(TCP_CAPACITY)
         .build();
     let mut hosts = BTreeMap::new();
+    let blocked = net::Blocked::default();
     for node in &spec.nodes {
-        add_node(&mut sim, &mut hosts, spec, node, &[])?;
+        add_node(&mut sim, &mut hosts, spec, &blocked, node, &[])?;
     }
     let offsets = hosts.iter().map(|(id, h): (&String, &NodeHost)| (id.clone(), h.offset.clone())).collect();
     let control = ControlQueue::default();
-    let cluster = Arc::new(SimCluster::new(HARNESS, &spec.nodes, offsets, BASE_LATENCY_MS, control.clone()));
+    let gate = net::Gate { from: HARNESS.to_string(), blocked: blocked.clone() };
+    let cluster = Arc::new(SimCluster::new(gate, &spec.nodes, offsets, BASE_LATENCY_MS, control.clone()));
     let outcome: Rc<RefCell<Option<Result<T, String>>>> = Rc::default();
     let slot = Rc::clone(&outcome);
     let run = harness(cluster);
@@ -135,7 +139,7 @@ where
         let finished = sim.step().map_err(|e| SimError::Sim(e.to_string()))?;
         steps += 1;
         for request in control.take() {
-            apply(&mut sim, &mut hosts, spec, request)?;
+            apply(&mut sim, &mut hosts, spec, &blocked, request)?;
         }
         if finished {
             break;
@@ -151,14 +155,18 @@ fn apply(
     sim: &mut turmoil::Sim<'_>,
     hosts: &mut BTreeMap<String, NodeHost>,
     spec: &SimSpec,
+    blocked: &net::Blocked,
     request: Control,
 ) -> Result<(), SimError> {
     match request {
-        Control::Links(ops) => ops.into_iter().for_each(|op| link_op(sim, op)),
+        Control::Links(ops) => ops.into_iter().for_each(|op| {
+            blocked.apply(&op);
+            link_op(sim, op)
+        }),
         Control::Crash { node, reply } => answer(reply, crash(sim, hosts, &node)),
         Control::Start { node, reply } => answer(reply, start(sim, hosts, &node)),
         Control::Add { node, extra_args, reply } => {
-            let added = add_node(sim, hosts, spec, &node, &extra_args).map(|()| json!({"added": node}));
+            let added = add_node(sim, hosts, spec, blocked, &node, &extra_args).map(|()| json!({"added": node}));
             answer(reply, added.map_err(|e| e.to_string()));
         }
         Control::Remove { node, reply } => answer(reply, remove(sim, hosts, &node)),
@@ -258,6 +266,7 @@ fn add_node(
     sim: &mut turmoil::Sim<'_>,
     hosts: &mut BTreeMap<String, NodeHost>,
     spec: &SimSpec,
+    blocked: &net::Blocked,
     node: &str,
     extra: &[String],
 ) -> Result<(), SimError> {
@@ -269,6 +278,7 @@ fn add_node(
         offset: ClockOffset::default(),
         config,
         running: true,
+        gate: net::Gate { from: node.to_string(), blocked: blocked.clone() },
     };
     let software = software(&h, node_seed(spec.seed, node));
     hosts.insert(node.to_string(), h);
@@ -287,10 +297,11 @@ fn software(
     seed: u64,
 ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = turmoil::Result>>> + 'static {
     let (config, disk, hint_disk, offset) = (h.config.clone(), h.disk.clone(), h.hint_disk.clone(), h.offset.clone());
+    let gate = h.gate.clone();
     move || {
         let env = dynamo_node::Environment {
             clock: Arc::new(SimClock::new(offset.clone())),
-            dialer: dialer(),
+            dialer: dialer(gate.clone()),
             storage: Some(crate::disk::SimStorage::new(disk.storage())),
             hint_storage: Some(crate::disk::SimStorage::new(hint_disk.storage())),
             seed,
@@ -304,8 +315,8 @@ fn software(
     }
 }
 
-/// The node's connector to its peers: simulated TCP.
-fn dialer() -> dynamo_node::Dialer {
+/// The node's connector to its peers: simulated TCP, from `gate`'s host.
+fn dialer(gate: net::Gate) -> dynamo_node::Dialer {
     let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
-    Arc::new(move |address: &str| net::channel(address, timeout, None))
+    Arc::new(move |address: &str| net::channel(&gate, address, timeout, None))
 }

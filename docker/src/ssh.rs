@@ -34,7 +34,10 @@
 //!
 //! At the end the logs are copied into the run's log directory, and
 //! teardown kills every node, removes the chain and the run's directory
-//! (the uploaded binaries stay, for the next run's hash check).
+//! (the uploaded binaries stay, for the next run's hash check). With
+//! `--keep-data` ([`SshConfig::keep_data`]) the run's directory stays,
+//! marked so that the next start's clean spares it
+//! ([`Cluster::kept_data`] says where); `workbench clean` removes it.
 //!
 //! Each host's address is resolved here, on the control machine, and used
 //! both for SSH and as the node's address for its peers and for iptables:
@@ -100,6 +103,8 @@ pub struct SshConfig {
     /// The local `dynamo-node` to upload; `dynamo-linkproxy` is taken from
     /// the same directory.
     pub node_binary: PathBuf,
+    /// Leave the nodes' data directories on the hosts at teardown (`--keep-data`).
+    pub keep_data: bool,
 }
 
 impl SshConfig {
@@ -144,6 +149,8 @@ pub struct SshCluster {
     nodes: std::sync::RwLock<Vec<Arc<SshNode>>>,
     /// Held for a whole join or leave.
     membership_change: Mutex<()>,
+    /// Leave the run's directory on the hosts at teardown.
+    keep_data: bool,
 }
 
 impl SshCluster {
@@ -179,7 +186,7 @@ impl SshCluster {
             return Err(ClusterError::Other(format!("run name {:?} is not a plain name", spec.name)));
         }
         let slots = connect_all(config).await?;
-        let clean = remote::clean();
+        let clean = remote::clean(true);
         try_join_all(slots.iter().map(|s| s.client.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
         upload_all(&slots, config).await?;
         let hash = prepare::local_sha256(&config.node_binary)
@@ -188,6 +195,7 @@ impl SshCluster {
             spec: spec.clone(),
             slots,
             image: format!("{} (sha256 {})", config.node_binary.display(), &hash[..16]),
+            keep_data: config.keep_data,
             nodes: std::sync::RwLock::new(Vec::new()),
             membership_change: Mutex::new(()),
         };
@@ -202,11 +210,12 @@ impl SshCluster {
         }
     }
 
-    /// Removes what a killed run left on every host (`workbench clean --backend ssh`).
+    /// Removes what a killed run left on every host (`workbench clean
+    /// --backend ssh`), and the data runs kept unless `config.keep_data`.
     pub async fn clean(config: &SshConfig) -> Result<usize> {
         let clients: Vec<SshClient> =
             config.hosts.iter().map(|h| SshClient::new(h.clone(), config.options.clone())).collect();
-        let clean = remote::clean();
+        let clean = remote::clean(config.keep_data);
         try_join_all(clients.iter().map(|c| c.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
         for client in &clients {
             client.close().await;
@@ -251,6 +260,11 @@ impl SshCluster {
 
     fn node(&self, node: &str) -> Result<Arc<SshNode>> {
         self.roster().into_iter().find(|n| n.id == node).ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+    }
+
+    /// The run's directory on every host.
+    fn run_dir(&self) -> String {
+        format!("{REMOTE_ROOT}/{}", self.spec.name)
     }
 
     /// Whether the nodes run under libfaketime (a run with clock faults).
@@ -462,7 +476,12 @@ impl Cluster for SshCluster {
     }
 
     async fn teardown(&self) -> Result<()> {
-        let run_dir = format!("{REMOTE_ROOT}/{}", self.spec.name);
+        let run_dir = self.run_dir();
+        let keep = match self.keep_data {
+            true => remote::mark_kept(&run_dir),
+            false => quote::command(&["rm", "-rf", "--", &run_dir]),
+        };
+        let script = format!("{}; {keep}", remote::remove_chain());
         let mut first_error = None;
         for slot in &self.slots {
             for node in self.roster().iter().filter(|n| Arc::ptr_eq(&n.slot, slot)) {
@@ -470,14 +489,20 @@ impl Cluster for SshCluster {
                     first_error.get_or_insert(e);
                 }
             }
-            let script = format!("{}; {}", remote::remove_chain(), quote::command(&["rm", "-rf", "--", &run_dir]));
             if let Err(e) = slot.client.run_script(&script, KILL_TIMEOUT_MS).await {
                 first_error.get_or_insert(e.into());
             }
             slot.client.close().await;
         }
-        tracing::info!(run = %self.spec.name, "ssh cluster stopped");
+        tracing::info!(run = %self.spec.name, keep_data = self.keep_data, "ssh cluster stopped");
         first_error.map_or(Ok(()), Err)
+    }
+
+    fn kept_data(&self) -> Vec<String> {
+        match self.keep_data {
+            true => self.slots.iter().map(|s| format!("{}:{}/", s.client.host(), self.run_dir())).collect(),
+            false => Vec::new(),
+        }
     }
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {

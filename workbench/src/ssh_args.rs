@@ -5,7 +5,8 @@
 //! the private key (default `~/.ssh/id_ed25519`), `--ssh-known-hosts` the
 //! file host keys are checked against (default `~/.ssh/known_hosts`), and
 //! `--ssh-accept-new` pins the key of a host that file does not know yet.
-//! Host key checking cannot be turned off. [`SshArgs::config`] checks all
+//! Host key checking cannot be turned off. `--keep-data` leaves the nodes'
+//! data directories on the hosts after each run. [`SshArgs::config`] checks all
 //! of it (names, key file) before anything connects, so bad input exits 2
 //! with the host or file named.
 
@@ -43,6 +44,10 @@ pub struct SshArgs {
     /// The deadline of connecting to a host (TCP, handshake, authentication), ms.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ssh_connect_timeout_ms: u64,
+    /// Leave the nodes' data directories on the hosts at the end of each run (where is printed
+    /// and recorded in run.json as kept_data); `clean` then spares them too.
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 impl SshArgs {
@@ -65,7 +70,7 @@ impl SshArgs {
         };
         let policy = if self.ssh_accept_new { HostKeyPolicy::AcceptNew } else { HostKeyPolicy::Strict };
         let options = SshOptions::new(key, known_hosts, policy, self.ssh_connect_timeout_ms).map_err(|e| anyhow!(e))?;
-        Ok(SshConfig { hosts, options: Arc::new(options), node_binary })
+        Ok(SshConfig { hosts, options: Arc::new(options), node_binary, keep_data: self.keep_data })
     }
 }
 

@@ -23,6 +23,9 @@ use super::quote::{command, quote};
 pub const REMOTE_ROOT: &str = "/tmp/dynamo-workbench";
 /// The iptables chain holding this backend's partition rules on a host.
 pub const CHAIN: &str = "dynamo-workbench";
+/// The file in a run's directory that marks its data as kept (`--keep-data`):
+/// the next start's clean leaves that directory alone.
+pub const KEPT_MARKER: &str = ".kept";
 
 /// Where the uploaded `name` binary lives on every host.
 pub fn binary_path(name: &str) -> String {
@@ -157,17 +160,25 @@ pub fn remove_chain() -> String {
 
 /// Kills every process of ours under [`REMOTE_ROOT`] (by pid file), removes
 /// every run directory (the uploaded binaries stay) and our iptables chain:
-/// what a run killed mid-way left. Idempotent.
-pub fn clean() -> String {
+/// what a run killed mid-way left. With `spare_kept`, a run directory
+/// holding [`KEPT_MARKER`] (its data kept by `--keep-data`) stays: a start
+/// spares it, `workbench clean` removes it. Idempotent.
+pub fn clean(spare_kept: bool) -> String {
+    let spare = if spare_kept { format!("[ -e \"$d\"{} ] || ", quote(KEPT_MARKER)) } else { String::new() };
     format!(
         "{}; for f in {root}/*/*.pid; do [ -f \"$f\" ] || continue; pid=$(cat \"$f\"); \
          if alive \"$pid\"; then kill -s CONT \"$pid\"; kill -s KILL \"$pid\"; fi; done; \
-         for d in {root}/*/; do [ \"$d\" = {bin} ] || rm -rf -- \"$d\"; done; {}",
+         for d in {root}/*/; do [ \"$d\" = {bin} ] || {spare}rm -rf -- \"$d\"; done; {}",
         alive_function(),
         remove_chain(),
         root = REMOTE_ROOT,
         bin = quote(&format!("{REMOTE_ROOT}/bin/")),
     )
+}
+
+/// Marks a run's directory as kept ([`KEPT_MARKER`]).
+pub fn mark_kept(run_dir: &str) -> String {
+    command(&["touch", "--", &format!("{run_dir}/{KEPT_MARKER}")])
 }
 
 /// The facts [`super::prepare`] checks, one `key=value` a line.
@@ -212,6 +223,14 @@ mod tests {
         assert!(line.contains("'$(reboot); `id`'"), "{line}");
     }
 
+    /// A start's clean spares a kept run directory; `workbench clean` does not.
+    #[test]
+    fn clean_spares_kept_runs_only_when_asked() {
+        let kept = clean(true);
+        assert!(kept.contains("[ -e \"$d\".kept ] || rm -rf"), "{kept}");
+        assert!(!clean(false).contains(KEPT_MARKER), "{}", clean(false));
+    }
+
     /// The scripts are valid sh (parsed, not run: `sh -n`).
     #[test]
     fn every_script_parses() {
@@ -225,7 +244,9 @@ mod tests {
             install_chain(),
             drop_from("10.0.0.2".parse().unwrap()),
             flush_chain(),
-            clean(),
+            clean(true),
+            clean(false),
+            mark_kept("/tmp/dynamo-workbench/r"),
             probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
             sha256_of("/tmp/dynamo-workbench/bin/dynamo-node"),
         ];

@@ -61,7 +61,7 @@ use tokio::sync::Mutex;
 
 pub use client::{SshClient, SshOptions, CONNECT_ATTEMPTS};
 pub use error::SshError;
-pub use host::{parse_host, parse_hosts, HostDefaults, SshHost};
+pub use host::{check_distinct, parse_host, parse_hosts, HostDefaults, SshHost};
 pub use known_hosts::{default_known_hosts, HostKeyPolicy};
 pub use prepare::Refusal;
 pub use remote::REMOTE_ROOT;

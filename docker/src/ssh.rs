@@ -12,7 +12,8 @@
 //! host at once and the next only when all succeeded:
 //!
 //! 1. **check** each host ([`prepare::check_host`]): Linux, this machine's
-//!    architecture, root, iptables, libfaketime. Any refusal stops the start
+//!    architecture, root (or a user with passwordless sudo, when the host
+//!    uses sudo), iptables, libfaketime. Any refusal stops the start
 //!    before anything changed on any host, naming the host;
 //! 2. **clean**: what an earlier, killed run left (processes by pid file,
 //!    run directories, our iptables chain; [`remote::clean`]);
@@ -38,6 +39,11 @@
 //! `--keep-data` ([`SshConfig::keep_data`]) the run's directory stays,
 //! marked so that the next start's clean spares it
 //! ([`Cluster::kept_data`] says where); `workbench clean` removes it.
+//!
+//! What needs root (iptables, the clean, which may kill another user's
+//! leftovers) goes through [`SshClient::run_as_root`]: `sudo -n -- sh -c
+//! <quoted script>` for a login other than root with sudo on. The nodes
+//! themselves run as the login user.
 //!
 //! Each host's address is resolved here, on the control machine, and used
 //! both for SSH and as the node's address for its peers and for iptables:
@@ -186,8 +192,7 @@ impl SshCluster {
             return Err(ClusterError::Other(format!("run name {:?} is not a plain name", spec.name)));
         }
         let slots = connect_all(config).await?;
-        let clean = remote::clean(true);
-        try_join_all(slots.iter().map(|s| s.client.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(slots.iter().map(|s| clean_host(&s.client, true))).await?;
         upload_all(&slots, config).await?;
         let hash = prepare::local_sha256(&config.node_binary)
             .map_err(|s| ClusterError::Io { context: format!("read {}", config.node_binary.display()), source: s })?;
@@ -215,8 +220,7 @@ impl SshCluster {
     pub async fn clean(config: &SshConfig) -> Result<usize> {
         let clients: Vec<SshClient> =
             config.hosts.iter().map(|h| SshClient::new(h.clone(), config.options.clone())).collect();
-        let clean = remote::clean(config.keep_data);
-        try_join_all(clients.iter().map(|c| c.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(clients.iter().map(|c| clean_host(c, config.keep_data))).await?;
         for client in &clients {
             client.close().await;
         }
@@ -238,7 +242,7 @@ impl SshCluster {
             .collect::<Vec<_>>()
             .join(",");
         let chain = remote::install_chain();
-        try_join_all(self.slots.iter().map(|s| s.client.run_script(&chain, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(self.slots.iter().map(|s| s.client.run_as_root(&chain, COMMAND_TIMEOUT_MS))).await?;
         for (id, slot) in self.spec.nodes.iter().zip(&self.slots) {
             let node = Arc::new(self.lay_out(id, slot.clone(), peers.clone(), Vec::new()));
             self.nodes.write().expect("never poisoned").push(node);
@@ -351,6 +355,18 @@ async fn connect_all(config: &SshConfig) -> Result<Vec<Arc<HostSlot>>> {
         Ok::<_, ClusterError>(Arc::new(HostSlot { client, ip }))
     });
     try_join_all(slots).await
+}
+
+/// Removes what killed runs left on the host ([`remote::clean`], as root:
+/// their processes may be another user's) and, for a login that uses sudo,
+/// hands the workbench's directory to it.
+async fn clean_host(client: &SshClient, spare_kept: bool) -> Result<()> {
+    let mut script = remote::clean(spare_kept);
+    if client.host().uses_sudo() {
+        script = format!("{script} && {}", remote::hand_over(&client.host().user));
+    }
+    client.run_as_root(&script, COMMAND_TIMEOUT_MS).await?;
+    Ok(())
 }
 
 /// Uploads every binary to every host (skipped where already there).
@@ -481,9 +497,9 @@ impl Cluster for SshCluster {
             true => remote::mark_kept(&run_dir),
             false => quote::command(&["rm", "-rf", "--", &run_dir]),
         };
-        let script = format!("{}; {keep}", remote::remove_chain());
         let mut first_error = None;
         for slot in &self.slots {
+            let script = format!("{}; {keep}", slot.client.root_script(&remote::remove_chain()));
             for node in self.roster().iter().filter(|n| Arc::ptr_eq(&n.slot, slot)) {
                 if let Err(e) = Self::stop_process(node).await {
                     first_error.get_or_insert(e);

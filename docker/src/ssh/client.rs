@@ -166,6 +166,21 @@ impl SshClient {
         self.require_success(script, out)
     }
 
+    /// Runs `script` (built as for [`SshClient::run_script`]) as root:
+    /// through `sudo -n` when the host's login is not root and it uses
+    /// sudo ([`SshHost::uses_sudo`]), else as it is.
+    pub async fn run_as_root(&self, script: &str, timeout_ms: u64) -> Result<ExecOutput, SshError> {
+        self.run_script(&self.root_script(script), timeout_ms).await
+    }
+
+    /// `script` as this host runs it as root (see [`SshClient::run_as_root`]).
+    pub fn root_script(&self, script: &str) -> String {
+        match self.host.uses_sudo() {
+            true => quote::as_root(script),
+            false => script.to_string(),
+        }
+    }
+
     /// Writes `bytes` to `remote_path` (through a temporary file renamed
     /// into place, mode `mode`); an error unless that succeeded.
     pub async fn upload(&self, bytes: &[u8], remote_path: &str, mode: &str, timeout_ms: u64) -> Result<(), SshError> {

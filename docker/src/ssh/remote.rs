@@ -15,9 +15,12 @@
 //! ([`alive_function`]), so a recycled pid is never signalled.
 //!
 //! Every function here returns a command line built by [`quote`], with
-//! the values that vary (paths, ids, addresses, flags) quoted.
+//! the values that vary (paths, ids, addresses, flags) quoted. Those that
+//! need root (iptables, [`clean`], [`hand_over`]) are run by the caller
+//! through [`super::SshClient::run_as_root`], which adds `sudo -n` for a
+//! login other than root.
 
-use super::quote::{command, quote};
+use super::quote::{as_root, command, quote};
 
 /// The directory everything the backend creates on a host lives under.
 pub const REMOTE_ROOT: &str = "/tmp/dynamo-workbench";
@@ -181,12 +184,30 @@ pub fn mark_kept(run_dir: &str) -> String {
     command(&["touch", "--", &format!("{run_dir}/{KEPT_MARKER}")])
 }
 
-/// The facts [`super::prepare`] checks, one `key=value` a line.
-pub fn probe(libfaketime: &str) -> String {
+/// Gives [`REMOTE_ROOT`] (created if missing) to `user`, so a login that
+/// uses sudo can write where root, or another user, ran before. Needs root.
+pub fn hand_over(user: &str) -> String {
     format!(
-        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); \
-         for t in iptables sha256sum setsid; do \
+        "{} && {}",
+        command(&["mkdir", "-p", "--", &format!("{REMOTE_ROOT}/bin")]),
+        command(&["chown", "-R", "--", user, REMOTE_ROOT])
+    )
+}
+
+/// The facts [`super::prepare`] checks, one `key=value` a line. With
+/// `sudo`, whether `sudo -n` works (`sudo=yes|no`), and iptables is looked
+/// for as root would find it (root's PATH has the sbin directories).
+pub fn probe(libfaketime: &str, sudo: bool) -> String {
+    let find_iptables = "command -v iptables >/dev/null 2>&1";
+    let (find_iptables, sudo_check) = match sudo {
+        true => (as_root(find_iptables), "if sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi; "),
+        false => (find_iptables.to_string(), ""),
+    };
+    format!(
+        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); {sudo_check}\
+         for t in sha256sum setsid; do \
            if command -v $t >/dev/null 2>&1; then echo has_$t=yes; else echo has_$t=no; fi; done; \
+         if {find_iptables} 2>/dev/null; then echo has_iptables=yes; else echo has_iptables=no; fi; \
          if [ -e {} ]; then echo libfaketime=yes; else echo libfaketime=no; fi",
         quote(libfaketime)
     )
@@ -247,7 +268,10 @@ mod tests {
             clean(true),
             clean(false),
             mark_kept("/tmp/dynamo-workbench/r"),
-            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", false),
+            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", true),
+            hand_over("dwb"),
+            as_root(&clean(true)),
             sha256_of("/tmp/dynamo-workbench/bin/dynamo-node"),
         ];
         for script in scripts {

@@ -20,16 +20,19 @@
 #      sudo where it is needed") before any node starts, pinning the keys;
 #   3. a short campaign (SSH_TEST_SUDO_FLAGS) runs as `dwb` with
 #      --ssh-sudo: iptables through `sudo -n`, the nodes as dwb;
-#   4. the campaign (SSH_TEST_FLAGS) runs as root and must meet its
+#   4. a corrupt campaign (SSH_TEST_CORRUPT_FLAGS: the Docker one's, shorter)
+#      runs as `dwb`: a killed node's files damaged on its host, recorded
+#      with the mechanism "dd over ssh";
+#   5. the campaign (SSH_TEST_FLAGS) runs as root and must meet its
 #      expectations;
-#   5. `workbench clean --backend ssh` runs, and no process, run directory
+#   6. `workbench clean --backend ssh` runs, and no process, run directory
 #      or iptables chain of ours is left on any host;
-#   6. the hosts and the network are removed, and no labelled container or
+#   7. the hosts and the network are removed, and no labelled container or
 #      network is left.
 #
 # Environment: WORKBENCH (default target/release/workbench), SSH_TEST_HOSTS
 # (default 4), SSH_TEST_FLAGS (the campaign's flags), SSH_TEST_SUDO_FLAGS (the
-# sudo campaign's), SSH_TEST_NAME.
+# sudo campaign's), SSH_TEST_CORRUPT_FLAGS, SSH_TEST_NAME.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +41,8 @@ WORKBENCH="${WORKBENCH:-target/release/workbench}"
 HOSTS_COUNT="${SSH_TEST_HOSTS:-4}"
 FLAGS="${SSH_TEST_FLAGS:---quorums 1,1 --nemesis partition --time-limit 10 --quiet 2 --expect-anomalies}"
 SUDO_FLAGS="${SSH_TEST_SUDO_FLAGS:---quorums 2,2 --nemesis partition --time-limit 5 --quiet 1}"
+CORRUPT_FLAGS="${SSH_TEST_CORRUPT_FLAGS:---workload set --resolution siblings --quorums 2,2 --nemesis corrupt \
+    --storage lsm --fsync always --memtable-bytes 4096 --keys 100 --time-limit 8 --quiet 3 --seed 1 --expect-anomalies}"
 NAME="${SSH_TEST_NAME:-ci-ssh-$(date -u +%Y%m%dT%H%M%SZ)}"
 LABEL="dynamo-workbench"
 TAG_FILE="target/dynamo-ssh-host.image"
@@ -146,6 +151,12 @@ refuses_no_sudo "$HOSTS"
 "$WORKBENCH" campaign --name "$NAME-sudo" --backend ssh --hosts "$HOSTS" --ssh-user dwb --ssh-sudo \
     --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" $SUDO_FLAGS
 log "the campaign as dwb with --ssh-sudo passed"
+# shellcheck disable=SC2086 # CORRUPT_FLAGS is a list of flags
+"$WORKBENCH" campaign --name "$NAME-corrupt" --backend ssh --hosts "$HOSTS" --ssh-user dwb --ssh-sudo \
+    --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" $CORRUPT_FLAGS
+grep -q '"corrupt": "dd over ssh"' results/"$NAME-corrupt"/*/run.json \
+    || { log "the corrupt run does not record its mechanism"; exit 1; }
+log "the corrupt campaign passed (mechanism: dd over ssh)"
 # shellcheck disable=SC2086 # FLAGS is a list of flags
 "$WORKBENCH" campaign --name "$NAME" --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" \
     --ssh-known-hosts "$WORK/known_hosts" --ssh-accept-new $FLAGS

@@ -28,10 +28,12 @@
 //! the pid file; partitions (every scheme, one-way included) as iptables
 //! rules in a chain of our own on the receiving host, naming only the
 //! cluster's addresses ([`links`]); clock skew through libfaketime, one
-//! timestamp file per node; membership on spare hosts. Latency, file
-//! corruption and power loss are not performed on SSH hosts yet, and the
-//! capability table says so ([`SshCluster::capabilities`]). The backend runs
-//! our node only.
+//! timestamp file per node; membership on spare hosts; file corruption on
+//! a killed node's data directory, by the shell scripts the Docker backend
+//! also uses ([`crate::file_damage`], `dd` and `truncate` on the host:
+//! [`CORRUPT_MECHANISM`]). Latency and power loss are not performed on SSH
+//! hosts yet, and the capability table says so
+//! ([`SshCluster::capabilities`]). The backend runs our node only.
 //!
 //! At the end the logs are copied into the run's log directory, and
 //! teardown kills every node, removes the chain and the run's directory
@@ -77,7 +79,8 @@ use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left, Members};
 use crate::store::StoreKind;
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result, LIBFAKETIME, NODE_PORT,
+    faketime_offset_line, file_damage, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage,
+    Result, LIBFAKETIME, NODE_PORT,
 };
 use remote::NodePaths;
 
@@ -94,8 +97,8 @@ const BINARIES: [&str; 2] = ["dynamo-node", "dynamo-linkproxy"];
 const NO_LATENCY: &str = "latency on SSH hosts (tc netem, or the link proxies) is not implemented yet";
 /// Why the SSH backend does not cut power.
 const NO_POWER_LOSS: &str = "no lazy filesystem is mounted on SSH hosts";
-/// Why the SSH backend does not corrupt files yet.
-const NO_CORRUPT: &str = "file corruption on SSH hosts is not implemented yet";
+/// What damages a killed node's files on its host, recorded in the event.
+pub const CORRUPT_MECHANISM: &str = "dd over ssh";
 /// Why the SSH backend hosts no peer store.
 const DYNAMO_ONLY: &str = "the ssh backend runs dynamo-node only";
 
@@ -164,7 +167,6 @@ impl SshCluster {
     pub fn capabilities() -> Capabilities {
         let mut caps = Capabilities::all("ssh")
             .without(Fault::Latency, &[StoreKind::Dynamo], NO_LATENCY)
-            .without(Fault::Corrupt, &[StoreKind::Dynamo], NO_CORRUPT)
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
             .without(Fault::PowerLoss, &ALL_STORES, NO_POWER_LOSS);
         for fault in [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership] {
@@ -335,6 +337,14 @@ impl SshCluster {
         Ok(out.exit_code == 0)
     }
 
+    /// Fails while the node's process runs (its files must not change under it).
+    async fn ensure_down(node: &SshNode) -> Result<()> {
+        if Self::running(node).await? {
+            return Err(ClusterError::Other(format!("node {} is still running; kill it first", node.id)));
+        }
+        Ok(())
+    }
+
     /// Copies `node`'s log into the spec's log directory.
     async fn copy_log(&self, node: &SshNode) -> Result<()> {
         let script = format!("cat -- {} 2>/dev/null || true", quote::quote(&node.paths.log));
@@ -447,6 +457,10 @@ impl Cluster for SshCluster {
         Some(self)
     }
 
+    fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        (fault == Fault::Corrupt).then_some(CORRUPT_MECHANISM)
+    }
+
     fn faketime_file(&self, node: &str) -> Result<String> {
         Ok(self.node(node)?.paths.faketime.clone())
     }
@@ -471,6 +485,22 @@ impl Cluster for SshCluster {
         self.spawn(&n).await?;
         self.wait_node_ready(&n).await?;
         tracing::info!(node, "node restarted");
+        Ok(())
+    }
+
+    async fn data_files(&self, node: &str) -> Result<Vec<DataFile>> {
+        let n = self.node(node)?;
+        Self::ensure_down(&n).await?;
+        let out = n.slot.client.run_script(&file_damage::list_script(&n.paths.data_dir), COMMAND_TIMEOUT_MS).await?;
+        file_damage::parse_listing(&out.stdout)
+    }
+
+    async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
+        let n = self.node(node)?;
+        Self::ensure_down(&n).await?;
+        let script = file_damage::damage_script(&n.paths.data_dir, damage)?;
+        let out = n.slot.client.run_script(&script, COMMAND_TIMEOUT_MS).await?;
+        tracing::info!(node, ?damage, host = %n.slot.client.host(), done = out.stdout.trim(), "data file damaged");
         Ok(())
     }
 

@@ -197,8 +197,10 @@ pub fn written_by() -> serde_json::Value {
 fn record_origin(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) {
     let name = format!("{}-{}-replay", plan.name, spec.name);
     let schedule_file = dir.join(crate::run::SCHEDULE_FILE);
+    let backend_args = plan.backend.replay_flags();
     let cx = crate::replay::ReplayContext {
         backend: plan.backend.name(),
+        backend_args: &backend_args,
         results_dir: &plan.results_dir,
         name: &name,
         expect_anomalies: plan.expect_anomalies,

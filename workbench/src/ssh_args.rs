@@ -60,6 +60,9 @@ pub struct SshArgs {
     /// The `[ssh]` table of the campaign's `--config` file, if it has one.
     #[arg(skip)]
     pub table: Option<SshTable>,
+    /// The file that table came from.
+    #[arg(skip)]
+    pub table_file: Option<PathBuf>,
 }
 
 impl SshArgs {
@@ -67,6 +70,7 @@ impl SshArgs {
     pub fn with_table(mut self, config: Option<&Path>) -> Result<SshArgs> {
         if let Some(path) = config {
             self.table = crate::ssh_table::load(path).map_err(|e| anyhow!(e))?;
+            self.table_file = self.table.as_ref().map(|_| path.to_path_buf());
         }
         Ok(self)
     }
@@ -90,6 +94,49 @@ impl SshArgs {
         Ok(SshConfig { hosts, options: Arc::new(options), node_binary, keep_data: self.keep_data })
     }
 
+    /// The flags that run on the same hosts again, for a run's replay
+    /// command: every host as `user@address:port` with the key (its path,
+    /// never its contents) and sudo, then the known_hosts file, the connect
+    /// deadline, `--ssh-accept-new` and `--keep-data` as given. Hosts whose
+    /// keys or sudo differ (only an `[ssh]` table says that) are named by
+    /// that table's file instead (`--config`, whose other flags the
+    /// replay's own override), with the SSH flags that were given.
+    pub fn replay_flags(&self) -> Result<Vec<String>> {
+        let hosts = self.hosts()?;
+        let first = hosts.first().context("--backend ssh with no host")?;
+        let uniform = hosts.iter().all(|h| h.key == first.key && h.sudo == first.sudo);
+        let mut out = Vec::new();
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push(format!("--{name}"));
+                out.push(value);
+            }
+        };
+        let by_table = self.table_file.as_ref().filter(|_| !uniform);
+        match by_table {
+            Some(file) => {
+                flag("config", Some(absolute(file)));
+                flag("ssh-user", self.ssh_user.clone());
+                flag("ssh-port", self.ssh_port.map(|p| p.to_string()));
+                flag("ssh-key", self.ssh_key.as_deref().map(absolute));
+            }
+            None => {
+                flag("hosts", Some(hosts.iter().map(SshHost::label).collect::<Vec<_>>().join(",")));
+                flag("ssh-key", Some(absolute(&first.key)));
+            }
+        }
+        let known_hosts = self.ssh_known_hosts.clone().or_else(default_known_hosts);
+        flag("ssh-known-hosts", known_hosts.as_deref().map(absolute));
+        flag("ssh-connect-timeout-ms", Some(self.ssh_connect_timeout_ms.to_string()));
+        let switches = [
+            ("--ssh-sudo", if by_table.is_some() { self.ssh_sudo } else { first.sudo }),
+            ("--ssh-accept-new", self.ssh_accept_new),
+            ("--keep-data", self.keep_data),
+        ];
+        out.extend(switches.into_iter().filter(|(_, on)| *on).map(|(name, _)| name.to_string()));
+        Ok(out)
+    }
+
     /// The hosts: `--hosts`, else the `[ssh]` table's, each with its defaults filled in.
     fn hosts(&self) -> Result<Vec<SshHost>> {
         let table = self.table.clone().unwrap_or_default();
@@ -106,6 +153,11 @@ impl SshArgs {
             (None, true) => bail!("--backend ssh needs --hosts h1,h2,... (or hosts in the [ssh] table of --config)"),
         }
     }
+}
+
+/// `path` from the root, so a replay run elsewhere finds the same file.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
 }
 
 /// `~/.ssh/id_ed25519` (relative, and so refused as missing, without a HOME).
@@ -128,6 +180,38 @@ mod tests {
         let args = SshArgs { hosts: Some("h1".into()), ssh_key: Some("/nonexistent/key".into()), ..args };
         let err = args.config("/bin/true".into()).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/key") && err.contains("root@h1:22"), "{err}");
+    }
+
+    /// The replay's flags, parsed again, name the same hosts with the same
+    /// keys and sudo, and carry paths only.
+    #[test]
+    fn the_replay_flags_name_the_same_hosts() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ssh: SshArgs,
+        }
+        let args = SshArgs {
+            hosts: Some("dwb@10.0.0.2:2222,10.0.0.3,[fd00::4]".into()),
+            ssh_user: Some("ops".into()),
+            ssh_key: Some("/keys/lab".into()),
+            ssh_sudo: true,
+            ssh_known_hosts: Some("/keys/known_hosts".into()),
+            ssh_connect_timeout_ms: 5_000,
+            keep_data: true,
+            ..Default::default()
+        };
+        let flags = args.replay_flags().unwrap();
+        let joined = flags.join(" ");
+        assert!(joined.starts_with("--hosts dwb@10.0.0.2:2222,ops@10.0.0.3:22,ops@[fd00::4]:22 --ssh-key /keys/lab"));
+        for expected in ["--ssh-known-hosts /keys/known_hosts", "--ssh-connect-timeout-ms 5000", "--ssh-sudo", "--keep-data"]
+        {
+            assert!(joined.contains(expected), "{expected:?} missing from {joined}");
+        }
+        let again = Cli::parse_from(std::iter::once("x".to_string()).chain(flags)).ssh;
+        assert_eq!(again.hosts().unwrap(), args.hosts().unwrap());
+        assert_eq!((again.ssh_known_hosts, again.keep_data), (args.ssh_known_hosts, true));
     }
 
     #[test]

@@ -162,7 +162,7 @@ log "the corrupt campaign passed (mechanism: dd over ssh)"
     --ssh-known-hosts "$WORK/known_hosts" --ssh-accept-new $FLAGS
 # Each run's replay runs on the same hosts, and names the key by its path only.
 for run_json in results/"$NAME"/*/run.json; do
-    grep -q -- "--backend ssh --hosts root@" "$run_json" && grep -qF -- "--ssh-key $WORK/id_ed25519" "$run_json" \
+    grep -qE -- "--backend ssh --hosts '?root@" "$run_json" && grep -qF -- "--ssh-key $WORK/id_ed25519" "$run_json" \
         && ! grep -q "PRIVATE KEY" "$run_json" || { log "$run_json: no replay on the same hosts"; exit 1; }
 done
 "$WORKBENCH" clean --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts"

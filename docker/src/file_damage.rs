@@ -156,7 +156,8 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("a.log"), [1u8, 2]).unwrap();
         let dir_text = dir.display().to_string();
-        let sh = |script: String| std::process::Command::new("sh").arg("-c").arg(script).current_dir(top.path()).output();
+        let sh =
+            |script: String| std::process::Command::new("sh").arg("-c").arg(script).current_dir(top.path()).output();
         let listing = sh(list_script(&dir_text)).unwrap();
         assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
         assert_eq!(parse_listing(&String::from_utf8_lossy(&listing.stdout)).unwrap().len(), 1);

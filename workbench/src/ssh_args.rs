@@ -205,7 +205,8 @@ mod tests {
         let flags = args.replay_flags().unwrap();
         let joined = flags.join(" ");
         assert!(joined.starts_with("--hosts dwb@10.0.0.2:2222,ops@10.0.0.3:22,ops@[fd00::4]:22 --ssh-key /keys/lab"));
-        for expected in ["--ssh-known-hosts /keys/known_hosts", "--ssh-connect-timeout-ms 5000", "--ssh-sudo", "--keep-data"]
+        for expected in
+            ["--ssh-known-hosts /keys/known_hosts", "--ssh-connect-timeout-ms 5000", "--ssh-sudo", "--keep-data"]
         {
             assert!(joined.contains(expected), "{expected:?} missing from {joined}");
         }

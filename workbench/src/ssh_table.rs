@@ -103,12 +103,8 @@ impl SshTable {
     /// The table's hosts, each entry over `defaults`, checked; an error
     /// names the entry's host (or its place when it has no address).
     pub fn hosts(&self, defaults: &HostDefaults) -> Result<Vec<SshHost>, String> {
-        let hosts = self
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| host(i, entry, defaults))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hosts =
+            self.hosts.iter().enumerate().map(|(i, entry)| host(i, entry, defaults)).collect::<Result<Vec<_>, _>>()?;
         docker::ssh::check_distinct(&hosts).map_err(|e| format!("[{TABLE}] hosts: {e}"))?;
         Ok(hosts)
     }

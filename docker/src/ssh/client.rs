@@ -93,7 +93,10 @@ impl SshOptions {
                 continue;
             }
             let key = russh::keys::load_secret_key(&host.key, None).map_err(|e| {
-                format!("{host}: cannot load the SSH key {}: {e} (encrypted keys are not supported)", host.key.display())
+                format!(
+                    "{host}: cannot load the SSH key {}: {e} (encrypted keys are not supported)",
+                    host.key.display()
+                )
             })?;
             keys.insert(host.key.clone(), Arc::new(key));
         }

@@ -109,7 +109,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dwb-sudo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let sudo = dir.join("sudo");
-        std::fs::write(&sudo, "#!/bin/sh\n[ \"$1\" = -n ] && [ \"$2\" = -- ] || exit 99\nshift 2\nexec \"$@\"\n").unwrap();
+        std::fs::write(&sudo, "#!/bin/sh\n[ \"$1\" = -n ] && [ \"$2\" = -- ] || exit 99\nshift 2\nexec \"$@\"\n")
+            .unwrap();
         std::process::Command::new("chmod").args(["+x", sudo.to_str().unwrap()]).status().unwrap();
         let script = format!("{}; echo \"$((6 * 7))\"", command(&["printf", "%s\\n", "it's $(id) `x`"]));
         let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());

@@ -19,14 +19,16 @@
 #   2. `nosudo` with --ssh-sudo is refused (exit 2, the host named, "no
 #      sudo where it is needed") before any node starts, pinning the keys;
 #   3. a short campaign (SSH_TEST_SUDO_FLAGS) runs as `dwb` with
-#      --ssh-sudo: iptables through `sudo -n`, the nodes as dwb;
+#      --ssh-sudo and --keep-data: iptables through `sudo -n`, the nodes as
+#      dwb, and its data directories stay, marked kept, where run.json says;
 #   4. a corrupt campaign (SSH_TEST_CORRUPT_FLAGS: the Docker one's, shorter)
-#      runs as `dwb`: a killed node's files damaged on its host, recorded
-#      with the mechanism "dd over ssh";
+#      runs as `dwb`, its hosts given by an [ssh] table in a --config file:
+#      a killed node's files damaged on its host, recorded with the
+#      mechanism "dd over ssh"; its start spared the kept data;
 #   5. the campaign (SSH_TEST_FLAGS) runs as root and must meet its
 #      expectations;
 #   6. `workbench clean --backend ssh` runs, and no process, run directory
-#      or iptables chain of ours is left on any host;
+#      (the kept one included) or iptables chain of ours is left on any host;
 #   7. the hosts and the network are removed, and no labelled container or
 #      network is left.
 #
@@ -130,6 +132,20 @@ refuses_no_sudo() {
     hosts_are_clean
 }
 
+# The hosts as an [ssh] table: user dwb with sudo and the test key for all.
+write_ssh_table() {
+    local ip
+    printf '[ssh]\nuser = "dwb"\nsudo = true\nkey = "%s"\nhosts = [\n' "$WORK/id_ed25519"
+    for ip in ${1//,/ }; do printf '  { address = "%s" },\n' "$ip"; done
+    printf ']\n'
+}
+
+# The first host holds the kept run directory $1, marked kept, with node data in it.
+has_kept_data() {
+    docker exec "$RUN-h1" sh -c 'test -e "$1/.kept" && test -d "$1/n1/data"' sh "$1" \
+        || { log "host 1 has no kept data in $1"; exit 1; }
+}
+
 # Nothing of ours is left on any host: no process, no run directory, no chain.
 hosts_are_clean() {
     local i left
@@ -149,14 +165,19 @@ refuses_unknown_key "$HOSTS"
 refuses_no_sudo "$HOSTS"
 # shellcheck disable=SC2086 # SUDO_FLAGS is a list of flags
 "$WORKBENCH" campaign --name "$NAME-sudo" --backend ssh --hosts "$HOSTS" --ssh-user dwb --ssh-sudo \
-    --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" $SUDO_FLAGS
-log "the campaign as dwb with --ssh-sudo passed"
+    --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" --keep-data $SUDO_FLAGS
+KEPT="$(grep -h -A1 '"kept_data"' results/"$NAME-sudo"/*/run.json | tail -n1 | grep -oE '/tmp/dynamo-workbench/[^/"]+')" \
+    || { log "the --keep-data run does not say where its data is"; exit 1; }
+has_kept_data "$KEPT"
+log "the campaign as dwb with --ssh-sudo passed; its data is kept in $KEPT"
+write_ssh_table "$HOSTS" > "$WORK/hosts.toml"
 # shellcheck disable=SC2086 # CORRUPT_FLAGS is a list of flags
-"$WORKBENCH" campaign --name "$NAME-corrupt" --backend ssh --hosts "$HOSTS" --ssh-user dwb --ssh-sudo \
-    --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" $CORRUPT_FLAGS
+"$WORKBENCH" campaign --config "$WORK/hosts.toml" --name "$NAME-corrupt" --backend ssh \
+    --ssh-known-hosts "$WORK/known_hosts" $CORRUPT_FLAGS
 grep -q '"corrupt": "dd over ssh"' results/"$NAME-corrupt"/*/run.json \
     || { log "the corrupt run does not record its mechanism"; exit 1; }
-log "the corrupt campaign passed (mechanism: dd over ssh)"
+has_kept_data "$KEPT"
+log "the corrupt campaign ([ssh] table) passed (mechanism: dd over ssh); the kept data was spared"
 # shellcheck disable=SC2086 # FLAGS is a list of flags
 "$WORKBENCH" campaign --name "$NAME" --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" \
     --ssh-known-hosts "$WORK/known_hosts" --ssh-accept-new $FLAGS

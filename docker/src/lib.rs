@@ -115,7 +115,8 @@ pub trait Cluster: Send + Sync {
     /// Removes everything this cluster created. Idempotent.
     async fn teardown(&self) -> Result<()>;
     /// Where the nodes' data stays after [`Cluster::teardown`] (`--keep-data`
-    /// on SSH hosts: `user@host:port:/dir/` each); empty when it is removed.
+    /// on SSH hosts: `user@host:port:/dir/` for every host, a spare that
+    /// never ran a node having none); empty when it is removed.
     fn kept_data(&self) -> Vec<String> {
         Vec::new()
     }

@@ -179,9 +179,10 @@ pub fn clean(spare_kept: bool) -> String {
     )
 }
 
-/// Marks a run's directory as kept ([`KEPT_MARKER`]).
+/// Marks a run's directory as kept ([`KEPT_MARKER`]), where there is one
+/// (a spare host that never ran a node has none).
 pub fn mark_kept(run_dir: &str) -> String {
-    command(&["touch", "--", &format!("{run_dir}/{KEPT_MARKER}")])
+    format!("if [ -d {} ]; then {}; fi", quote(run_dir), command(&["touch", "--", &format!("{run_dir}/{KEPT_MARKER}")]))
 }
 
 /// Gives [`REMOTE_ROOT`] (created if missing) to `user`, so a login that

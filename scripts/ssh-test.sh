@@ -10,18 +10,31 @@
 # workbench's, over SSH, on the hosts' iptables and files: nothing here
 # touches this machine's own clock or iptables.
 #
+# Each host also has two logins besides root with the same key: `dwb`, with
+# passwordless sudo, and `nosudo`, without.
+#
 # Then:
 #   1. a host key the known_hosts file does not hold is refused (exit 2,
 #      the host named) before any node starts;
-#   2. the campaign (SSH_TEST_FLAGS) runs with --ssh-accept-new, pinning
-#      the hosts' keys, and must meet its expectations;
-#   3. `workbench clean --backend ssh` runs, and no process, run directory
-#      or iptables chain of ours is left on any host;
-#   4. the hosts and the network are removed, and no labelled container or
+#   2. `nosudo` with --ssh-sudo is refused (exit 2, the host named, "no
+#      sudo where it is needed") before any node starts, pinning the keys;
+#   3. a short campaign (SSH_TEST_SUDO_FLAGS) runs as `dwb` with
+#      --ssh-sudo and --keep-data: iptables through `sudo -n`, the nodes as
+#      dwb, and its data directories stay, marked kept, where run.json says;
+#   4. a corrupt campaign (SSH_TEST_CORRUPT_FLAGS: the Docker one's, shorter)
+#      runs as `dwb`, its hosts given by an [ssh] table in a --config file:
+#      a killed node's files damaged on its host, recorded with the
+#      mechanism "dd over ssh"; its start spared the kept data;
+#   5. the campaign (SSH_TEST_FLAGS) runs as root and must meet its
+#      expectations;
+#   6. `workbench clean --backend ssh` runs, and no process, run directory
+#      (the kept one included) or iptables chain of ours is left on any host;
+#   7. the hosts and the network are removed, and no labelled container or
 #      network is left.
 #
 # Environment: WORKBENCH (default target/release/workbench), SSH_TEST_HOSTS
-# (default 4), SSH_TEST_FLAGS (the campaign's flags), SSH_TEST_NAME.
+# (default 4), SSH_TEST_FLAGS (the campaign's flags), SSH_TEST_SUDO_FLAGS (the
+# sudo campaign's), SSH_TEST_CORRUPT_FLAGS, SSH_TEST_NAME.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +42,9 @@ cd "$ROOT"
 WORKBENCH="${WORKBENCH:-target/release/workbench}"
 HOSTS_COUNT="${SSH_TEST_HOSTS:-4}"
 FLAGS="${SSH_TEST_FLAGS:---quorums 1,1 --nemesis partition --time-limit 10 --quiet 2 --expect-anomalies}"
+SUDO_FLAGS="${SSH_TEST_SUDO_FLAGS:---quorums 2,2 --nemesis partition --time-limit 5 --quiet 1}"
+CORRUPT_FLAGS="${SSH_TEST_CORRUPT_FLAGS:---workload set --resolution siblings --quorums 2,2 --nemesis corrupt \
+    --storage lsm --fsync always --memtable-bytes 4096 --keys 100 --time-limit 8 --quiet 3 --seed 1 --expect-anomalies}"
 NAME="${SSH_TEST_NAME:-ci-ssh-$(date -u +%Y%m%dT%H%M%SZ)}"
 LABEL="dynamo-workbench"
 TAG_FILE="target/dynamo-ssh-host.image"
@@ -61,7 +77,13 @@ start_hosts() {
             -e "AUTHORIZED_KEY=$(cat "$WORK/id_ed25519.pub")" --entrypoint /bin/sh "$TAG" -c \
             'mkdir -p /root/.ssh /run/sshd && chmod 700 /root/.ssh &&
              printf "%s\n" "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys &&
-             chmod 600 /root/.ssh/authorized_keys && rm -f /etc/ssh/ssh_host_*_key* && ssh-keygen -A >/dev/null &&
+             chmod 600 /root/.ssh/authorized_keys &&
+             for u in dwb nosudo; do
+                 useradd -m -p "*" -s /bin/sh "$u" && mkdir -p "/home/$u/.ssh" &&
+                 cp /root/.ssh/authorized_keys "/home/$u/.ssh/" && chown -R "$u:$u" "/home/$u/.ssh" || exit 1;
+             done &&
+             printf "dwb ALL=(ALL) NOPASSWD: ALL\n" > /etc/sudoers.d/dwb && chmod 440 /etc/sudoers.d/dwb &&
+             rm -f /etc/ssh/ssh_host_*_key* && ssh-keygen -A >/dev/null &&
              exec /usr/sbin/sshd -D -e' >/dev/null
     done
 }
@@ -96,12 +118,40 @@ refuses_unknown_key() {
     log "unknown host key refused (exit 2): $(grep -m1 'host key refused' <<< "$out")"
 }
 
+# Exit 2 and the host named, before any node starts, for a login without sudo
+# on hosts that need it (this also pins the hosts' keys).
+refuses_no_sudo() {
+    local hosts="$1" out code=0
+    out="$("$WORKBENCH" campaign --name "$NAME-nosudo" --results-dir "$WORK/results" --backend ssh --hosts "$hosts" \
+        --ssh-user nosudo --ssh-sudo --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" \
+        --ssh-accept-new --nemesis none --quorums 1,1 --time-limit 1 --quiet 0 2>&1)" || code=$?
+    if [ "$code" -ne 2 ] || ! grep -qE "nosudo@[0-9.]+:22: no sudo where it is needed" <<< "$out"; then
+        log "a login without sudo was not refused with exit 2 (exit $code):"; echo "$out" >&2; exit 1
+    fi
+    log "login without sudo refused (exit 2): $(grep -m1 -oE 'nosudo@[^ ]+: no sudo where it is needed' <<< "$out")"
+    hosts_are_clean
+}
+
+# The hosts as an [ssh] table: user dwb with sudo and the test key for all.
+write_ssh_table() {
+    local ip
+    printf '[ssh]\nuser = "dwb"\nsudo = true\nkey = "%s"\nhosts = [\n' "$WORK/id_ed25519"
+    for ip in ${1//,/ }; do printf '  { address = "%s" },\n' "$ip"; done
+    printf ']\n'
+}
+
+# The first host holds the kept run directory $1, marked kept, with node data in it.
+has_kept_data() {
+    docker exec "$RUN-h1" sh -c 'test -e "$1/.kept" && test -d "$1/n1/data"' sh "$1" \
+        || { log "host 1 has no kept data in $1"; exit 1; }
+}
+
 # Nothing of ours is left on any host: no process, no run directory, no chain.
 hosts_are_clean() {
     local i left
     for i in $(seq 1 "$HOSTS_COUNT"); do
         left="$(docker exec "$RUN-h$i" sh -c \
-            'pgrep -f "/tmp/dynamo-workbench/bi[n]/" || true; ls /tmp/dynamo-workbench | grep -vx bin || true;
+            'pgrep -f "/tmp/dynamo-workbench/bi[n]/" || true; ls /tmp/dynamo-workbench 2>/dev/null | grep -vx bin || true;
              iptables -w -S dynamo-workbench 2>/dev/null || true')"
         if [ -n "$left" ]; then log "left on host $i:"; echo "$left" >&2; exit 1; fi
     done
@@ -112,9 +162,30 @@ start_hosts
 HOSTS="$(host_list)"
 log "hosts: $HOSTS"
 refuses_unknown_key "$HOSTS"
+refuses_no_sudo "$HOSTS"
+# shellcheck disable=SC2086 # SUDO_FLAGS is a list of flags
+"$WORKBENCH" campaign --name "$NAME-sudo" --backend ssh --hosts "$HOSTS" --ssh-user dwb --ssh-sudo \
+    --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts" --keep-data $SUDO_FLAGS
+KEPT="$(grep -h -A1 '"kept_data"' results/"$NAME-sudo"/*/run.json | tail -n1 | grep -oE '/tmp/dynamo-workbench/[^/"]+')" \
+    || { log "the --keep-data run does not say where its data is"; exit 1; }
+has_kept_data "$KEPT"
+log "the campaign as dwb with --ssh-sudo passed; its data is kept in $KEPT"
+write_ssh_table "$HOSTS" > "$WORK/hosts.toml"
+# shellcheck disable=SC2086 # CORRUPT_FLAGS is a list of flags
+"$WORKBENCH" campaign --config "$WORK/hosts.toml" --name "$NAME-corrupt" --backend ssh \
+    --ssh-known-hosts "$WORK/known_hosts" $CORRUPT_FLAGS
+grep -q '"corrupt": "dd over ssh"' results/"$NAME-corrupt"/*/run.json \
+    || { log "the corrupt run does not record its mechanism"; exit 1; }
+has_kept_data "$KEPT"
+log "the corrupt campaign ([ssh] table) passed (mechanism: dd over ssh); the kept data was spared"
 # shellcheck disable=SC2086 # FLAGS is a list of flags
 "$WORKBENCH" campaign --name "$NAME" --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" \
     --ssh-known-hosts "$WORK/known_hosts" --ssh-accept-new $FLAGS
+# Each run's replay runs on the same hosts, and names the key by its path only.
+for run_json in results/"$NAME"/*/run.json; do
+    grep -qE -- "--backend ssh --hosts '?root@" "$run_json" && grep -qF -- "--ssh-key $WORK/id_ed25519" "$run_json" \
+        && ! grep -q "PRIVATE KEY" "$run_json" || { log "$run_json: no replay on the same hosts"; exit 1; }
+done
 "$WORKBENCH" clean --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts"
 hosts_are_clean
 docker ps -aq --filter "label=$LABEL.ssh-test=$RUN" | xargs -r docker rm -f >/dev/null

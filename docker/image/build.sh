@@ -31,7 +31,7 @@
 #   DWB_SKIP_VERIFY=1    skip the in-image tool checks
 #   DWB_KEEP_OLD_IMAGES=1  keep older dynamo-node:<hash> tags (default: untag those
 #                        no registered checkout names; see named_tags)
-#   DWB_IMAGE_VARIANT=ssh-host  the same image with openssh-server added, as
+#   DWB_IMAGE_VARIANT=ssh-host  the same image with openssh-server and sudo added, as
 #                        dynamo-ssh-host:<hash> (tag in target/dynamo-ssh-host.image):
 #                        the test hosts of the SSH backend (scripts/ssh-test.sh)
 set -euo pipefail
@@ -47,11 +47,12 @@ SUITE="bookworm"
 # all three, and a peer container just picks another entrypoint.
 PACKAGES="iptables,iproute2,libfaketime,faketime,ca-certificates,procps,etcd-server,redis-server,fuse3"
 # The image's name; the ssh-host variant adds an SSH server, so that the SSH
-# backend can be tested against containers that it reaches only over SSH.
+# backend can be tested against containers that it reaches only over SSH,
+# and sudo, for its logins other than root.
 REPO="dynamo-node"
 case "${DWB_IMAGE_VARIANT:-node}" in
     node) ;;
-    ssh-host) PACKAGES="$PACKAGES,openssh-server"; REPO="dynamo-ssh-host" ;;
+    ssh-host) PACKAGES="$PACKAGES,openssh-server,sudo"; REPO="dynamo-ssh-host" ;;
     *) echo "[image] error: DWB_IMAGE_VARIANT must be node or ssh-host" >&2; exit 1 ;;
 esac
 # Globs relative to the rootfs; expanded only inside it (see strip_rootfs).
@@ -187,7 +188,7 @@ verify_in_image() {
     docker run --rm --network none --label "$LABEL=1" --entrypoint dynamo-lazyfs "$tag" --help >/dev/null
     docker run --rm --network none --label "$LABEL=1" --entrypoint fusermount3 "$tag" -V >&2
     if [ "$REPO" = dynamo-ssh-host ]; then
-        docker run --rm --network none --label "$LABEL=1" --entrypoint ls "$tag" /usr/sbin/sshd >&2
+        docker run --rm --network none --label "$LABEL=1" --entrypoint ls "$tag" /usr/sbin/sshd /usr/bin/sudo >&2
     fi
 }
 

@@ -6,7 +6,9 @@
 //! The local backend does that on the host's data directory with the
 //! functions here; the Docker backend runs [`damage_script`] in a
 //! throwaway container that mounts the stopped node's `/data` volume, so
-//! neither needs a host bind mount nor a running node.
+//! neither needs a host bind mount nor a running node; the SSH backend
+//! runs the same scripts on the node's host, over SSH. The scripts quote
+//! their directory ([`crate::ssh::quote`]), so any path is one word.
 //!
 //! The node must be down while its files change: a running engine holds
 //! them open and would race the change (and a flip under a live engine is
@@ -16,6 +18,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::ssh::quote::quote;
 use crate::{ClusterError, DataFile, FileDamage, Result};
 
 /// Most files listed; a data directory holds a handful of segments and tables.
@@ -76,8 +79,8 @@ pub fn apply(dir: &Path, damage: &FileDamage) -> Result<()> {
 /// the file is missing or the offset or length is out of range.
 pub fn damage_script(dir: &str, damage: &FileDamage) -> Result<String> {
     damage.check_name().map_err(ClusterError::Other)?;
-    let path = format!("{dir}/{}", damage.file());
-    let size = format!("set -eu; f='{path}'; test -f \"$f\"; size=$(stat -c %s \"$f\"); ");
+    let path = quote(&format!("{dir}/{}", damage.file()));
+    let size = format!("set -eu; f={path}; test -f \"$f\"; size=$(stat -c %s \"$f\"); ");
     Ok(match damage {
         FileDamage::Flip { offset, mask, .. } => format!(
             "{size}test {offset} -lt \"$size\"; \
@@ -91,7 +94,10 @@ pub fn damage_script(dir: &str, damage: &FileDamage) -> Result<String> {
 
 /// The listing script: `name size` per regular file at the top of `dir`.
 pub fn list_script(dir: &str) -> String {
-    format!("set -eu; cd '{dir}'; for f in *; do if [ -f \"$f\" ]; then echo \"$f $(stat -c %s \"$f\")\"; fi; done")
+    format!(
+        "set -eu; cd -- {}; for f in *; do if [ -f \"$f\" ]; then echo \"$f $(stat -c %s \"$f\")\"; fi; done",
+        quote(dir)
+    )
 }
 
 /// Parses what [`list_script`] printed.
@@ -139,6 +145,25 @@ mod tests {
         assert!(apply(dir.path(), &FileDamage::Truncate { file: "a.log".into(), len: 4 }).is_err());
         assert!(apply(dir.path(), &flip("../a.log", 0, 1)).is_err());
         assert!(damage_script("/data", &flip("../x", 0, 1)).is_err());
+    }
+
+    /// A directory with a space and a quote in its name is one word to the
+    /// scripts (the SSH backend's paths reach a remote shell).
+    #[test]
+    fn the_scripts_take_any_directory() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("it's a dir; $(touch pwned)");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("a.log"), [1u8, 2]).unwrap();
+        let dir_text = dir.display().to_string();
+        let sh =
+            |script: String| std::process::Command::new("sh").arg("-c").arg(script).current_dir(top.path()).output();
+        let listing = sh(list_script(&dir_text)).unwrap();
+        assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+        assert_eq!(parse_listing(&String::from_utf8_lossy(&listing.stdout)).unwrap().len(), 1);
+        assert!(sh(damage_script(&dir_text, &flip("a.log", 0, 1)).unwrap()).unwrap().status.success());
+        assert_eq!(std::fs::read(dir.join("a.log")).unwrap(), vec![0, 2]);
+        assert!(!top.path().join("pwned").exists(), "nothing in the path ran");
     }
 
     #[test]

@@ -114,6 +114,12 @@ pub trait Cluster: Send + Sync {
     async fn collect_logs(&self) -> Result<()>;
     /// Removes everything this cluster created. Idempotent.
     async fn teardown(&self) -> Result<()>;
+    /// Where the nodes' data stays after [`Cluster::teardown`] (`--keep-data`
+    /// on SSH hosts: `user@host:port:/dir/` for every host, a spare that
+    /// never ran a node having none); empty when it is removed.
+    fn kept_data(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Sets the node's wall-clock offset through libfaketime, in whole seconds
     /// (`120`, `-30`; `0` resets). The running process follows within ~0.1 s
     /// (monotonic clocks are not faked) and the offset survives a restart.

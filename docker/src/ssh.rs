@@ -12,7 +12,8 @@
 //! host at once and the next only when all succeeded:
 //!
 //! 1. **check** each host ([`prepare::check_host`]): Linux, this machine's
-//!    architecture, root, iptables, libfaketime. Any refusal stops the start
+//!    architecture, root (or a user with passwordless sudo, when the host
+//!    uses sudo), iptables, libfaketime. Any refusal stops the start
 //!    before anything changed on any host, naming the host;
 //! 2. **clean**: what an earlier, killed run left (processes by pid file,
 //!    run directories, our iptables chain; [`remote::clean`]);
@@ -27,14 +28,24 @@
 //! the pid file; partitions (every scheme, one-way included) as iptables
 //! rules in a chain of our own on the receiving host, naming only the
 //! cluster's addresses ([`links`]); clock skew through libfaketime, one
-//! timestamp file per node; membership on spare hosts. Latency, file
-//! corruption and power loss are not performed on SSH hosts yet, and the
-//! capability table says so ([`SshCluster::capabilities`]). The backend runs
-//! our node only.
+//! timestamp file per node; membership on spare hosts; file corruption on
+//! a killed node's data directory, by the shell scripts the Docker backend
+//! also uses ([`crate::file_damage`], `dd` and `truncate` on the host:
+//! [`CORRUPT_MECHANISM`]). Latency and power loss are not performed on SSH
+//! hosts yet, and the capability table says so
+//! ([`SshCluster::capabilities`]). The backend runs our node only.
 //!
 //! At the end the logs are copied into the run's log directory, and
 //! teardown kills every node, removes the chain and the run's directory
-//! (the uploaded binaries stay, for the next run's hash check).
+//! (the uploaded binaries stay, for the next run's hash check). With
+//! `--keep-data` ([`SshConfig::keep_data`]) the run's directory stays,
+//! marked so that the next start's clean spares it
+//! ([`Cluster::kept_data`] says where); `workbench clean` removes it.
+//!
+//! What needs root (iptables, the clean, which may kill another user's
+//! leftovers) goes through [`SshClient::run_as_root`]: `sudo -n -- sh -c
+//! <quoted script>` for a login other than root with sudo on. The nodes
+//! themselves run as the login user.
 //!
 //! Each host's address is resolved here, on the control machine, and used
 //! both for SSH and as the node's address for its peers and for iptables:
@@ -58,7 +69,7 @@ use tokio::sync::Mutex;
 
 pub use client::{SshClient, SshOptions, CONNECT_ATTEMPTS};
 pub use error::SshError;
-pub use host::{parse_host, parse_hosts, HostDefaults, SshHost};
+pub use host::{check_distinct, parse_host, parse_hosts, HostDefaults, SshHost};
 pub use known_hosts::{default_known_hosts, HostKeyPolicy};
 pub use prepare::Refusal;
 pub use remote::REMOTE_ROOT;
@@ -68,7 +79,8 @@ use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left, Members};
 use crate::store::StoreKind;
 use crate::{
-    faketime_offset_line, Cluster, ClusterError, ClusterSpec, ExecOutput, Fault, Result, LIBFAKETIME, NODE_PORT,
+    faketime_offset_line, file_damage, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage,
+    Result, LIBFAKETIME, NODE_PORT,
 };
 use remote::NodePaths;
 
@@ -85,8 +97,8 @@ const BINARIES: [&str; 2] = ["dynamo-node", "dynamo-linkproxy"];
 const NO_LATENCY: &str = "latency on SSH hosts (tc netem, or the link proxies) is not implemented yet";
 /// Why the SSH backend does not cut power.
 const NO_POWER_LOSS: &str = "no lazy filesystem is mounted on SSH hosts";
-/// Why the SSH backend does not corrupt files yet.
-const NO_CORRUPT: &str = "file corruption on SSH hosts is not implemented yet";
+/// What damages a killed node's files on its host, recorded in the event.
+pub const CORRUPT_MECHANISM: &str = "dd over ssh";
 /// Why the SSH backend hosts no peer store.
 const DYNAMO_ONLY: &str = "the ssh backend runs dynamo-node only";
 
@@ -100,6 +112,8 @@ pub struct SshConfig {
     /// The local `dynamo-node` to upload; `dynamo-linkproxy` is taken from
     /// the same directory.
     pub node_binary: PathBuf,
+    /// Leave the nodes' data directories on the hosts at teardown (`--keep-data`).
+    pub keep_data: bool,
 }
 
 impl SshConfig {
@@ -144,6 +158,8 @@ pub struct SshCluster {
     nodes: std::sync::RwLock<Vec<Arc<SshNode>>>,
     /// Held for a whole join or leave.
     membership_change: Mutex<()>,
+    /// Leave the run's directory on the hosts at teardown.
+    keep_data: bool,
 }
 
 impl SshCluster {
@@ -151,7 +167,6 @@ impl SshCluster {
     pub fn capabilities() -> Capabilities {
         let mut caps = Capabilities::all("ssh")
             .without(Fault::Latency, &[StoreKind::Dynamo], NO_LATENCY)
-            .without(Fault::Corrupt, &[StoreKind::Dynamo], NO_CORRUPT)
             .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
             .without(Fault::PowerLoss, &ALL_STORES, NO_POWER_LOSS);
         for fault in [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership] {
@@ -179,8 +194,7 @@ impl SshCluster {
             return Err(ClusterError::Other(format!("run name {:?} is not a plain name", spec.name)));
         }
         let slots = connect_all(config).await?;
-        let clean = remote::clean();
-        try_join_all(slots.iter().map(|s| s.client.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(slots.iter().map(|s| clean_host(&s.client, true))).await?;
         upload_all(&slots, config).await?;
         let hash = prepare::local_sha256(&config.node_binary)
             .map_err(|s| ClusterError::Io { context: format!("read {}", config.node_binary.display()), source: s })?;
@@ -188,6 +202,7 @@ impl SshCluster {
             spec: spec.clone(),
             slots,
             image: format!("{} (sha256 {})", config.node_binary.display(), &hash[..16]),
+            keep_data: config.keep_data,
             nodes: std::sync::RwLock::new(Vec::new()),
             membership_change: Mutex::new(()),
         };
@@ -202,12 +217,12 @@ impl SshCluster {
         }
     }
 
-    /// Removes what a killed run left on every host (`workbench clean --backend ssh`).
+    /// Removes what a killed run left on every host (`workbench clean
+    /// --backend ssh`), and the data runs kept unless `config.keep_data`.
     pub async fn clean(config: &SshConfig) -> Result<usize> {
         let clients: Vec<SshClient> =
             config.hosts.iter().map(|h| SshClient::new(h.clone(), config.options.clone())).collect();
-        let clean = remote::clean();
-        try_join_all(clients.iter().map(|c| c.run_script(&clean, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(clients.iter().map(|c| clean_host(c, config.keep_data))).await?;
         for client in &clients {
             client.close().await;
         }
@@ -229,7 +244,7 @@ impl SshCluster {
             .collect::<Vec<_>>()
             .join(",");
         let chain = remote::install_chain();
-        try_join_all(self.slots.iter().map(|s| s.client.run_script(&chain, COMMAND_TIMEOUT_MS))).await?;
+        try_join_all(self.slots.iter().map(|s| s.client.run_as_root(&chain, COMMAND_TIMEOUT_MS))).await?;
         for (id, slot) in self.spec.nodes.iter().zip(&self.slots) {
             let node = Arc::new(self.lay_out(id, slot.clone(), peers.clone(), Vec::new()));
             self.nodes.write().expect("never poisoned").push(node);
@@ -251,6 +266,11 @@ impl SshCluster {
 
     fn node(&self, node: &str) -> Result<Arc<SshNode>> {
         self.roster().into_iter().find(|n| n.id == node).ok_or_else(|| ClusterError::UnknownNode(node.to_string()))
+    }
+
+    /// The run's directory on every host.
+    fn run_dir(&self) -> String {
+        format!("{REMOTE_ROOT}/{}", self.spec.name)
     }
 
     /// Whether the nodes run under libfaketime (a run with clock faults).
@@ -317,6 +337,14 @@ impl SshCluster {
         Ok(out.exit_code == 0)
     }
 
+    /// Fails while the node's process runs (its files must not change under it).
+    async fn ensure_down(node: &SshNode) -> Result<()> {
+        if Self::running(node).await? {
+            return Err(ClusterError::Other(format!("node {} is still running; kill it first", node.id)));
+        }
+        Ok(())
+    }
+
     /// Copies `node`'s log into the spec's log directory.
     async fn copy_log(&self, node: &SshNode) -> Result<()> {
         let script = format!("cat -- {} 2>/dev/null || true", quote::quote(&node.paths.log));
@@ -337,6 +365,18 @@ async fn connect_all(config: &SshConfig) -> Result<Vec<Arc<HostSlot>>> {
         Ok::<_, ClusterError>(Arc::new(HostSlot { client, ip }))
     });
     try_join_all(slots).await
+}
+
+/// Removes what killed runs left on the host ([`remote::clean`], as root:
+/// their processes may be another user's) and, for a login that uses sudo,
+/// hands the workbench's directory to it.
+async fn clean_host(client: &SshClient, spare_kept: bool) -> Result<()> {
+    let mut script = remote::clean(spare_kept);
+    if client.host().uses_sudo() {
+        script = format!("{script} && {}", remote::hand_over(&client.host().user));
+    }
+    client.run_as_root(&script, COMMAND_TIMEOUT_MS).await?;
+    Ok(())
 }
 
 /// Uploads every binary to every host (skipped where already there).
@@ -417,6 +457,10 @@ impl Cluster for SshCluster {
         Some(self)
     }
 
+    fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
+        (fault == Fault::Corrupt).then_some(CORRUPT_MECHANISM)
+    }
+
     fn faketime_file(&self, node: &str) -> Result<String> {
         Ok(self.node(node)?.paths.faketime.clone())
     }
@@ -444,6 +488,22 @@ impl Cluster for SshCluster {
         Ok(())
     }
 
+    async fn data_files(&self, node: &str) -> Result<Vec<DataFile>> {
+        let n = self.node(node)?;
+        Self::ensure_down(&n).await?;
+        let out = n.slot.client.run_script(&file_damage::list_script(&n.paths.data_dir), COMMAND_TIMEOUT_MS).await?;
+        file_damage::parse_listing(&out.stdout)
+    }
+
+    async fn damage_file(&self, node: &str, damage: &FileDamage) -> Result<()> {
+        let n = self.node(node)?;
+        Self::ensure_down(&n).await?;
+        let script = file_damage::damage_script(&n.paths.data_dir, damage)?;
+        let out = n.slot.client.run_script(&script, COMMAND_TIMEOUT_MS).await?;
+        tracing::info!(node, ?damage, host = %n.slot.client.host(), done = out.stdout.trim(), "data file damaged");
+        Ok(())
+    }
+
     async fn pause(&self, node: &str) -> Result<()> {
         self.signal(node, "STOP").await
     }
@@ -462,22 +522,33 @@ impl Cluster for SshCluster {
     }
 
     async fn teardown(&self) -> Result<()> {
-        let run_dir = format!("{REMOTE_ROOT}/{}", self.spec.name);
+        let run_dir = self.run_dir();
+        let keep = match self.keep_data {
+            true => remote::mark_kept(&run_dir),
+            false => quote::command(&["rm", "-rf", "--", &run_dir]),
+        };
         let mut first_error = None;
         for slot in &self.slots {
+            let script = format!("{}; {keep}", slot.client.root_script(&remote::remove_chain()));
             for node in self.roster().iter().filter(|n| Arc::ptr_eq(&n.slot, slot)) {
                 if let Err(e) = Self::stop_process(node).await {
                     first_error.get_or_insert(e);
                 }
             }
-            let script = format!("{}; {}", remote::remove_chain(), quote::command(&["rm", "-rf", "--", &run_dir]));
             if let Err(e) = slot.client.run_script(&script, KILL_TIMEOUT_MS).await {
                 first_error.get_or_insert(e.into());
             }
             slot.client.close().await;
         }
-        tracing::info!(run = %self.spec.name, "ssh cluster stopped");
+        tracing::info!(run = %self.spec.name, keep_data = self.keep_data, "ssh cluster stopped");
         first_error.map_or(Ok(()), Err)
+    }
+
+    fn kept_data(&self) -> Vec<String> {
+        match self.keep_data {
+            true => self.slots.iter().map(|s| format!("{}:{}/", s.client.host(), self.run_dir())).collect(),
+            false => Vec::new(),
+        }
     }
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {

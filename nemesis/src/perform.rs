@@ -243,7 +243,7 @@ async fn corrupt_files(
         return Ok(json!({"node": node, "signal": "SIGKILL", "skipped": "no non-empty WAL segment or SSTable"}));
     };
     cluster.damage_file(node, &damage).await?;
-    Ok(merged(json!({"node": node, "signal": "SIGKILL"}), done))
+    Ok(with_mechanism(cluster, Fault::Corrupt, merged(json!({"node": node, "signal": "SIGKILL"}), done)))
 }
 
 /// Of `nodes`, those running now, marked held down (in the set `held`

@@ -5,7 +5,8 @@
 //! `true,false` to run both): `default` passes no flag to the node. A TOML
 //! file (`--config`) may hold the same flags by name (`nemesis =
 //! ["none", "kill+clock"]`, `time-limit = 10`); flags on the command line
-//! override it.
+//! override it. Its `[ssh]` table, the hosts of `--backend ssh`, is read
+//! by [`crate::ssh_table`].
 //!
 //! Every value is typed by the parser ([`crate::flag_values`]): a bad one
 //! is refused with the flag and the allowed values named (exit code 2), and
@@ -293,8 +294,11 @@ impl CampaignArgs {
     }
 
     /// The explicit image and binary for [`crate::backend::choose`].
-    pub fn overrides(&self) -> Overrides {
-        Overrides { image: self.image.clone(), node_binary: self.node_binary.clone(), ssh: self.ssh.clone() }
+    /// What `--backend` needs besides the choice: the image, the binary,
+    /// and the SSH flags with the `[ssh]` table of `--config`, if any.
+    pub fn overrides(&self) -> Result<Overrides> {
+        let ssh = self.ssh.clone().with_table(self.config.as_deref())?;
+        Ok(Overrides { image: self.image.clone(), node_binary: self.node_binary.clone(), ssh })
     }
 
     /// The whole plan, with the backend already chosen.
@@ -359,6 +363,9 @@ pub fn toml_flags(path: &std::path::Path) -> Result<Vec<String>> {
     let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
     let mut out = Vec::new();
     for (key, value) in table {
+        if key == crate::ssh_table::TABLE {
+            continue; // the hosts of --backend ssh, read by `ssh_table`
+        }
         let flag = format!("--{}", key.replace('_', "-"));
         let sep = if flag == "--quorums" { " " } else { "," };
         let text = match value {

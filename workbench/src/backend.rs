@@ -56,6 +56,8 @@ pub enum Backend {
     Ssh {
         /// The hosts, key and binary.
         config: SshConfig,
+        /// The flags that run on the same hosts again, for replay commands.
+        replay: Vec<String>,
     },
 }
 
@@ -96,7 +98,7 @@ pub async fn choose(choice: BackendChoice, overrides: &Overrides, fallback: Back
         (BackendChoice::Sim, _) => Ok(Backend::Sim),
         (BackendChoice::Ssh, _) => {
             let binary = node_binary(overrides)?;
-            Ok(Backend::Ssh { config: overrides.ssh.config(binary)? })
+            Ok(Backend::Ssh { config: overrides.ssh.config(binary)?, replay: overrides.ssh.replay_flags()? })
         }
         (BackendChoice::Local | BackendChoice::Auto, _) => {
             if choice == BackendChoice::Auto {
@@ -130,8 +132,17 @@ impl Backend {
     /// The SSH hosts (`user@address:port`), for `run.json`; none elsewhere.
     pub fn hosts(&self) -> Option<Vec<String>> {
         match self {
-            Backend::Ssh { config } => Some(SshCluster::host_labels(config)),
+            Backend::Ssh { config, .. } => Some(SshCluster::host_labels(config)),
             _ => None,
+        }
+    }
+
+    /// The flags after `--backend` a replay needs to run where this one ran
+    /// (an SSH run's hosts and SSH flags); none for the other backends.
+    pub fn replay_flags(&self) -> Vec<String> {
+        match self {
+            Backend::Ssh { replay, .. } => replay.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -141,7 +152,7 @@ impl Backend {
             Backend::Docker { image } => image.clone(),
             Backend::Local { binary } => binary.display().to_string(),
             Backend::Sim => crate::sim_run::image(),
-            Backend::Ssh { config } => config.node_binary.display().to_string(),
+            Backend::Ssh { config, .. } => config.node_binary.display().to_string(),
         }
     }
 
@@ -154,7 +165,9 @@ impl Backend {
             }
             Backend::Local { .. } => Arc::new(LocalCluster::start_store(spec, kind).await?),
             Backend::Sim => bail!("a simulated cluster lives inside its simulation (sim_run::drive), not started here"),
-            Backend::Ssh { config } if kind == StoreKind::Dynamo => Arc::new(SshCluster::start(spec, config).await?),
+            Backend::Ssh { config, .. } if kind == StoreKind::Dynamo => {
+                Arc::new(SshCluster::start(spec, config).await?)
+            }
             Backend::Ssh { .. } => bail!("the ssh backend runs dynamo-node only, not {}", kind.name()),
         };
         Ok(cluster)
@@ -173,7 +186,7 @@ impl Backend {
     /// Why this backend cannot run `matrix` at all, before anything starts:
     /// the simulator hosts only our node, not the peer stores.
     pub fn refuses(&self, matrix: &crate::matrix::Matrix) -> Option<String> {
-        if let Backend::Ssh { config } = self {
+        if let Backend::Ssh { config, .. } = self {
             let joins = matrix.nemeses.iter().any(|c| c.kinds.iter().any(|k| k.fault() == Some(Fault::Membership)));
             let needed = matrix.node_count + usize::from(joins);
             if needed > config.hosts.len() {

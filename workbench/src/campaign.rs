@@ -185,6 +185,8 @@ pub const EXPECT_ANOMALIES: &str = "expect_anomalies";
 
 /// The `run.json` key of an SSH run's hosts (`user@address:port`, no keys).
 pub const HOSTS: &str = "hosts";
+/// The `run.json` key of where the nodes' data stays after the run (`--keep-data`).
+pub const KEPT_DATA: &str = "kept_data";
 
 /// `run.json`'s `written_by`: this tool and its version.
 pub fn written_by() -> serde_json::Value {
@@ -196,8 +198,10 @@ pub fn written_by() -> serde_json::Value {
 fn record_origin(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize, run: &mut RunConfig) {
     let name = format!("{}-{}-replay", plan.name, spec.name);
     let schedule_file = dir.join(crate::run::SCHEDULE_FILE);
+    let backend_args = plan.backend.replay_flags();
     let cx = crate::replay::ReplayContext {
         backend: plan.backend.name(),
+        backend_args: &backend_args,
         results_dir: &plan.results_dir,
         name: &name,
         expect_anomalies: plan.expect_anomalies,
@@ -221,6 +225,10 @@ async fn drive_real(
 ) -> Result<Result<PathBuf>> {
     let cluster = start_cluster(plan, spec, dir, index).await?;
     record_mechanisms(cluster.as_ref(), spec, run);
+    let kept = cluster.kept_data();
+    if !kept.is_empty() {
+        run.extra.insert(KEPT_DATA.into(), serde_json::json!(kept));
+    }
     if spec.store == crate::store::Store::Dynamo {
         // Peer stores have no admin service to ask.
         record_status(cluster.as_ref(), run).await;
@@ -234,6 +242,9 @@ async fn drive_real(
         warn!("collecting node logs failed: {e}");
     }
     cluster.teardown().await.context("tearing the cluster down failed")?;
+    if !kept.is_empty() {
+        eprintln!("{}: the nodes' data is kept (--keep-data) at {}", spec.name, kept.join(" "));
+    }
     Ok(driven)
 }
 

@@ -466,7 +466,14 @@ fn row_status(row: &SeedRow) -> String {
 /// under `name`, from `schedule_file` when its schedules were given.
 fn replay(spec: &RunSpec, dir: &Path, name: &str, schedule_file: &Path) -> String {
     let results_dir = dir.parent().unwrap_or(Path::new("results"));
-    let cx = crate::replay::ReplayContext { backend: "sim", results_dir, name, expect_anomalies: false, schedule_file };
+    let cx = crate::replay::ReplayContext {
+        backend: "sim",
+        backend_args: &[],
+        results_dir,
+        name,
+        expect_anomalies: false,
+        schedule_file,
+    };
     crate::replay::replay_command(spec, &cx)
 }
 

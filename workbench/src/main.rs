@@ -41,6 +41,7 @@ mod run;
 mod sim_run;
 mod spec;
 mod ssh_args;
+mod ssh_table;
 mod store;
 mod swarm;
 mod table;
@@ -187,7 +188,7 @@ async fn campaign(args: CampaignArgs) -> Result<i32> {
     if args.dry_run {
         return Ok(print_runs(&matrix));
     }
-    let backend = backend::choose(args.backend, &args.overrides(), BackendChoice::Sim).await?;
+    let backend = backend::choose(args.backend, &args.overrides()?, BackendChoice::Sim).await?;
     if let Some(why) = backend.refuses(&matrix) {
         anyhow::bail!("{why}");
     }

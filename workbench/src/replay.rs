@@ -14,7 +14,10 @@
 //! Under the simulator the replay's `history.jsonl` is byte-identical to the
 //! run's (`workbench/tests/newcomer.rs` checks that); on Docker or local
 //! processes it runs the same configuration again, on a real cluster, with
-//! the same seeded workload and fault schedule.
+//! the same seeded workload and fault schedule. An SSH run's replay names its
+//! hosts and SSH flags ([`ReplayContext::backend_args`], from
+//! [`crate::ssh_args::SshArgs::replay_flags`]: paths, never a key's
+//! contents), so it runs on the same hosts.
 
 use std::path::Path;
 
@@ -24,8 +27,11 @@ use crate::store::Store;
 
 /// Where the campaign ran and what the replay must match besides the spec.
 pub struct ReplayContext<'a> {
-    /// `--backend` of the replay (`sim`, `docker`, `local`).
+    /// `--backend` of the replay (`sim`, `docker`, `local`, `ssh`).
     pub backend: &'a str,
+    /// The flags after `--backend` that say where its nodes run (an SSH
+    /// run's `--hosts` and `--ssh-*`); empty for the other backends.
+    pub backend_args: &'a [String],
     /// The campaign's `--results-dir`.
     pub results_dir: &'a Path,
     /// The replay's `--name`.
@@ -45,12 +51,12 @@ pub fn replay_command(spec: &RunSpec, cx: &ReplayContext<'_>) -> String {
 
 /// The arguments (after the program) that replay `spec`.
 pub fn replay_args(spec: &RunSpec, cx: &ReplayContext<'_>) -> Vec<String> {
-    let mut args = vec!["campaign".to_string()];
+    let mut args = vec!["campaign".to_string(), "--backend".to_string(), cx.backend.to_string()];
+    args.extend(cx.backend_args.iter().cloned());
     let mut flag = |name: &str, value: String| {
         args.push(format!("--{name}"));
         args.push(value);
     };
-    flag("backend", cx.backend.into());
     flag("name", cx.name.into());
     if cx.results_dir != Path::new("results") {
         flag("results-dir", cx.results_dir.display().to_string());
@@ -125,6 +131,7 @@ pub(crate) mod tests {
     pub(crate) fn context<'a>(dir: &'a Path) -> ReplayContext<'a> {
         ReplayContext {
             backend: "sim",
+            backend_args: &[],
             results_dir: Path::new("results"),
             name: "c-replay",
             expect_anomalies: true,

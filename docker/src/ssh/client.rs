@@ -33,6 +33,8 @@
 //! may have run, and running a kill or an iptables rule twice is not the
 //! caller's intent. A refused host key or key file is never retried.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,14 +55,13 @@ const RETRY_PAUSE_MS: u64 = 500;
 /// A command's stdout beyond this is refused (a log read is a few MiB).
 const MAX_OUTPUT_BYTES: usize = 256 << 20;
 
-/// What every connection of a cluster shares: the key, the known hosts, deadlines.
+/// What every connection of a cluster shares: the keys, the known hosts, deadlines.
 pub struct SshOptions {
-    /// The private key file (`--ssh-key`); only its path is ever shown.
-    pub key_path: std::path::PathBuf,
-    /// The key, loaded once (never logged, never written anywhere).
-    key: Arc<PrivateKey>,
+    /// Every host's private key by its file (only paths are ever shown),
+    /// each loaded once (never logged, never written anywhere).
+    keys: BTreeMap<PathBuf, Arc<PrivateKey>>,
     /// The known_hosts file host keys are checked against.
-    pub known_hosts: std::path::PathBuf,
+    pub known_hosts: PathBuf,
     /// What to do with an unknown host key.
     pub host_keys: HostKeyPolicy,
     /// The deadline of a TCP connect plus SSH handshake and authentication.
@@ -70,7 +71,7 @@ pub struct SshOptions {
 impl std::fmt::Debug for SshOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SshOptions")
-            .field("key_path", &self.key_path)
+            .field("key_paths", &self.keys.keys().collect::<Vec<_>>())
             .field("known_hosts", &self.known_hosts)
             .field("host_keys", &self.host_keys)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
@@ -79,17 +80,27 @@ impl std::fmt::Debug for SshOptions {
 }
 
 impl SshOptions {
-    /// Loads the key at `key_path` (unencrypted: OpenSSH or PEM format).
+    /// Loads every key the hosts name (unencrypted: OpenSSH or PEM format).
     pub fn new(
-        key_path: std::path::PathBuf,
-        known_hosts: std::path::PathBuf,
+        hosts: &[SshHost],
+        known_hosts: PathBuf,
         host_keys: HostKeyPolicy,
         connect_timeout_ms: u64,
     ) -> Result<SshOptions, String> {
-        let key = russh::keys::load_secret_key(&key_path, None).map_err(|e| {
-            format!("cannot load the SSH key {}: {e} (encrypted keys are not supported)", key_path.display())
-        })?;
-        Ok(SshOptions { key_path, key: Arc::new(key), known_hosts, host_keys, connect_timeout_ms })
+        let mut keys = BTreeMap::new();
+        for host in hosts {
+            if keys.contains_key(&host.key) {
+                continue;
+            }
+            let key = russh::keys::load_secret_key(&host.key, None).map_err(|e| {
+                format!(
+                    "{host}: cannot load the SSH key {}: {e} (encrypted keys are not supported)",
+                    host.key.display()
+                )
+            })?;
+            keys.insert(host.key.clone(), Arc::new(key));
+        }
+        Ok(SshOptions { keys, known_hosts, host_keys, connect_timeout_ms })
     }
 }
 
@@ -156,6 +167,21 @@ impl SshClient {
     pub async fn run_script(&self, script: &str, timeout_ms: u64) -> Result<ExecOutput, SshError> {
         let out = self.output(script, None, timeout_ms).await?;
         self.require_success(script, out)
+    }
+
+    /// Runs `script` (built as for [`SshClient::run_script`]) as root:
+    /// through `sudo -n` when the host's login is not root and it uses
+    /// sudo ([`SshHost::uses_sudo`]), else as it is.
+    pub async fn run_as_root(&self, script: &str, timeout_ms: u64) -> Result<ExecOutput, SshError> {
+        self.run_script(&self.root_script(script), timeout_ms).await
+    }
+
+    /// `script` as this host runs it as root (see [`SshClient::run_as_root`]).
+    pub fn root_script(&self, script: &str) -> String {
+        match self.host.uses_sudo() {
+            true => quote::as_root(script),
+            false => script.to_string(),
+        }
     }
 
     /// Writes `bytes` to `remote_path` (through a temporary file renamed
@@ -302,10 +328,11 @@ impl SshClient {
         let auth_error = |detail: String| SshError::Auth {
             host: self.host.label(),
             user: self.host.user.clone(),
-            detail: format!("key {}: {detail}", self.options.key_path.display()),
+            detail: format!("key {}: {detail}", self.host.key.display()),
         };
+        let key = self.options.keys.get(&self.host.key).ok_or_else(|| auth_error("not loaded".into()))?;
         let hash = handle.best_supported_rsa_hash().await.map_err(|e| auth_error(e.to_string()))?.flatten();
-        let key = PrivateKeyWithHashAlg::new(self.options.key.clone(), hash);
+        let key = PrivateKeyWithHashAlg::new(key.clone(), hash);
         let result =
             handle.authenticate_publickey(self.host.user.clone(), key).await.map_err(|e| auth_error(e.to_string()))?;
         if !result.success() {

@@ -2,8 +2,10 @@
 //!
 //! `--hosts h1,h2,...` takes `host`, `user@host`, `host:port` or
 //! `user@host:port` (an IPv6 address in brackets: `[fd00::1]:2222`); what a
-//! host leaves out comes from `--ssh-user` and `--ssh-port`
-//! ([`HostDefaults`]). Names are checked here, before anything connects: a
+//! host leaves out (and its key file and whether it uses sudo) comes from
+//! [`HostDefaults`] (`--ssh-user`, `--ssh-port`, `--ssh-key`, `--ssh-sudo`,
+//! or a campaign file's `[ssh]` table, whose entries are checked by
+//! [`SshHost::checked`] with the same rules). Names are checked here, before anything connects: a
 //! host is an IP address or a DNS name (letters, digits, `-` and `.`, not
 //! starting with `-`), a user a POSIX login name. Nothing else is accepted,
 //! so a hostile `--hosts` value (`-oProxyCommand=...`, `a;rm -rf /`) is
@@ -11,6 +13,7 @@
 //! command; quoting ([`super::quote`]) is the second line of defence.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 /// What a host in `--hosts` leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +22,10 @@ pub struct HostDefaults {
     pub user: String,
     /// The SSH port (`--ssh-port`).
     pub port: u16,
-}
-
-impl Default for HostDefaults {
-    fn default() -> Self {
-        HostDefaults { user: "root".into(), port: 22 }
-    }
+    /// The private key file (`--ssh-key`).
+    pub key: PathBuf,
+    /// Whether root's commands go through `sudo -n` (`--ssh-sudo`).
+    pub sudo: bool,
 }
 
 /// One host a node may run on.
@@ -36,9 +37,34 @@ pub struct SshHost {
     pub address: String,
     /// The SSH port.
     pub port: u16,
+    /// The private key file it takes (only its path is ever shown).
+    pub key: PathBuf,
+    /// Whether commands that need root run as `sudo -n -- ...` (a login
+    /// other than root with `sudo`; see [`SshHost::uses_sudo`]).
+    pub sudo: bool,
 }
 
 impl SshHost {
+    /// A host from its parts, checked as `--hosts` checks them: the user a
+    /// login name, the address an IP address or DNS name, the port not 0.
+    pub fn checked(user: String, address: String, port: u16, key: PathBuf, sudo: bool) -> Result<SshHost, String> {
+        if !is_login_name(&user) {
+            return Err(format!("{user:?} is not a login name"));
+        }
+        if port == 0 {
+            return Err("port 0 is not a port".into());
+        }
+        if !is_address(&address) {
+            return Err(format!("{address:?} is neither an IP address nor a DNS name"));
+        }
+        Ok(SshHost { user, address, port, key, sudo })
+    }
+
+    /// Whether root's commands go through sudo: asked for, and not root already.
+    pub fn uses_sudo(&self) -> bool {
+        self.sudo && self.user != "root"
+    }
+
     /// `user@address:port`, as messages and `run.json` name the host.
     pub fn label(&self) -> String {
         match self.address.contains(':') {
@@ -65,12 +91,18 @@ pub fn parse_hosts(list: &str, defaults: &HostDefaults) -> Result<Vec<SshHost>, 
     if hosts.is_empty() {
         return Err("--hosts names no host".into());
     }
+    check_distinct(&hosts).map_err(|e| format!("{e} in --hosts"))?;
+    Ok(hosts)
+}
+
+/// An error naming the first host listed twice (same address and port).
+pub fn check_distinct(hosts: &[SshHost]) -> Result<(), String> {
     for (i, host) in hosts.iter().enumerate() {
         if hosts[..i].iter().any(|h| h.address == host.address && h.port == host.port) {
-            return Err(format!("host {host} is listed twice in --hosts"));
+            return Err(format!("host {host} is listed twice"));
         }
     }
-    Ok(hosts)
+    Ok(())
 }
 
 /// Parses one `[user@]host[:port]`.
@@ -79,15 +111,9 @@ pub fn parse_host(text: &str, defaults: &HostDefaults) -> Result<SshHost, String
         Some((user, rest)) => (user.to_string(), rest),
         None => (defaults.user.clone(), text),
     };
-    if !is_login_name(&user) {
-        return Err(format!("{text:?}: {user:?} is not a login name"));
-    }
     let (address, port) = split_port(rest).map_err(|why| format!("{text:?}: {why}"))?;
     let port = port.unwrap_or(defaults.port);
-    if !is_address(&address) {
-        return Err(format!("{text:?}: {address:?} is neither an IP address nor a DNS name"));
-    }
-    Ok(SshHost { user, address, port })
+    SshHost::checked(user, address, port, defaults.key.clone(), defaults.sudo).map_err(|why| format!("{text:?}: {why}"))
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port` into address and port.
@@ -144,7 +170,7 @@ mod tests {
     use super::*;
 
     fn defaults() -> HostDefaults {
-        HostDefaults { user: "admin".into(), port: 2222 }
+        HostDefaults { user: "admin".into(), port: 2222, key: "/keys/lab".into(), sudo: true }
     }
 
     #[test]
@@ -185,9 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn key_and_sudo_come_from_the_defaults_and_root_needs_no_sudo() {
+        let hosts = parse_hosts("h1,root@h2", &defaults()).unwrap();
+        assert_eq!(hosts[0].key, PathBuf::from("/keys/lab"));
+        assert!(hosts[0].uses_sudo());
+        assert!(hosts[1].sudo && !hosts[1].uses_sudo(), "root runs root's commands itself");
+    }
+
+    #[test]
     fn a_host_listed_twice_is_refused() {
         let err = parse_hosts("h1,admin@h1:2222", &defaults()).unwrap_err();
-        assert!(err.contains("listed twice"), "{err}");
+        assert!(err.contains("listed twice in --hosts"), "{err}");
         assert!(parse_hosts(" , ", &defaults()).is_err());
     }
 }

@@ -102,7 +102,7 @@ mod tests {
     }
 
     fn host() -> SshHost {
-        SshHost { user: "root".into(), address: "10.9.0.2".into(), port: 2222 }
+        SshHost { user: "root".into(), address: "10.9.0.2".into(), port: 2222, key: "/k".into(), sudo: false }
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl crate::LinkFaults for SshCluster {
         let rules = self.rules(links)?;
         let installs = rules.iter().map(|(node, commands)| async move {
             let n = self.node(node)?;
-            n.slot.client.run_script(&commands.join(" && "), COMMAND_TIMEOUT_MS).await?;
+            n.slot.client.run_as_root(&commands.join(" && "), COMMAND_TIMEOUT_MS).await?;
             Ok::<_, ClusterError>(())
         });
         try_join_all(installs).await?;
@@ -60,7 +60,7 @@ impl crate::LinkFaults for SshCluster {
 
     async fn heal(&self) -> Result<serde_json::Value> {
         let flush = remote::flush_chain();
-        let flushes = self.slots.iter().map(|s| s.client.run_script(&flush, COMMAND_TIMEOUT_MS));
+        let flushes = self.slots.iter().map(|s| s.client.run_as_root(&flush, COMMAND_TIMEOUT_MS));
         try_join_all(flushes).await?;
         Ok(json!({"flushed": format!("iptables -F {} on every host", remote::CHAIN)}))
     }

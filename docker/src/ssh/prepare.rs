@@ -3,7 +3,8 @@
 //! [`check_host`] asks a host, in one command, for its OS, architecture,
 //! user id and tools, and refuses it unless it is Linux on this machine's
 //! architecture (the binaries are ours, not cross-compiled), logged in as
-//! root (iptables needs it; sudo is not supported yet) and has `iptables`,
+//! root or, with sudo on for the host, able to run `sudo -n true` (no
+//! password: nothing can type one; iptables needs root) and has `iptables`,
 //! `sha256sum`, `setsid` and libfaketime at [`crate::LIBFAKETIME`]. Every
 //! refusal names the host and what is missing, and the caller refuses the
 //! whole cluster before any node starts.
@@ -45,9 +46,10 @@ pub enum Refusal {
 
 /// Checks that the host can run our nodes and take every fault (see the module docs).
 pub async fn check_host(client: &SshClient) -> Result<(), Refusal> {
-    let out = client.run_script(&remote::probe(crate::LIBFAKETIME), PROBE_TIMEOUT_MS).await?;
+    let host = client.host();
+    let out = client.run_script(&remote::probe(crate::LIBFAKETIME, host.uses_sudo()), PROBE_TIMEOUT_MS).await?;
     let facts = parse_facts(&out.stdout);
-    unfit_reason(&facts).map_or(Ok(()), |why| Err(Refusal::Unfit { host: client.host().label(), why }))
+    unfit_reason(&facts, host.sudo).map_or(Ok(()), |why| Err(Refusal::Unfit { host: host.label(), why }))
 }
 
 /// `key=value` lines into a map (other lines ignored).
@@ -59,8 +61,9 @@ fn parse_facts(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Why a host with these facts cannot run nodes; None when it can.
-fn unfit_reason(facts: &BTreeMap<String, String>) -> Option<String> {
+/// Why a host with these facts cannot run nodes (`sudo`: whether the host
+/// may use sudo); None when it can.
+fn unfit_reason(facts: &BTreeMap<String, String>, sudo: bool) -> Option<String> {
     let fact = |k: &str| facts.get(k).map(String::as_str).unwrap_or("?");
     if fact("os") != "Linux" {
         return Some(format!("runs {}, not Linux", fact("os")));
@@ -68,9 +71,16 @@ fn unfit_reason(facts: &BTreeMap<String, String>) -> Option<String> {
     if fact("arch") != std::env::consts::ARCH {
         return Some(format!("is {}, but the binaries are {}", fact("arch"), std::env::consts::ARCH));
     }
-    if fact("uid") != "0" {
+    if fact("uid") != "0" && !sudo {
         return Some(format!(
-            "logs in as uid {}, not root: iptables needs root (sudo is not supported yet)",
+            "logs in as uid {}, not root, and sudo is off: iptables needs root (--ssh-sudo, or sudo = true in [ssh])",
+            fact("uid")
+        ));
+    }
+    if fact("uid") != "0" && fact("sudo") != "yes" {
+        return Some(format!(
+            "no sudo where it is needed: `sudo -n true` fails for uid {} (iptables needs root; \
+             give the user passwordless sudo)",
             fact("uid")
         ));
     }
@@ -128,7 +138,18 @@ mod tests {
 
     #[test]
     fn a_fit_host_passes() {
-        assert_eq!(unfit_reason(&facts(&fit())), None);
+        assert_eq!(unfit_reason(&facts(&fit()), false), None);
+        let with_sudo = fit().replace("uid=0", "uid=1000\nsudo=yes");
+        assert_eq!(unfit_reason(&facts(&with_sudo), true), None);
+    }
+
+    #[test]
+    fn a_user_without_sudo_is_refused() {
+        let no_sudo = fit().replace("uid=0", "uid=1000\nsudo=no");
+        let why = unfit_reason(&facts(&no_sudo), true).unwrap();
+        assert!(why.contains("no sudo where it is needed"), "{why}");
+        let why = unfit_reason(&facts(&fit().replace("uid=0", "uid=1000")), false).unwrap();
+        assert!(why.contains("sudo is off"), "{why}");
     }
 
     #[test]
@@ -140,10 +161,10 @@ mod tests {
             ("libfaketime=yes", "libfaketime=no", "lacks libfaketime"),
         ];
         for (from, to, said) in cases {
-            let why = unfit_reason(&facts(&fit().replace(from, to))).expect(to);
+            let why = unfit_reason(&facts(&fit().replace(from, to)), false).expect(to);
             assert!(why.contains(said), "{why}");
         }
         let other_arch = fit().replace(&format!("arch={}", std::env::consts::ARCH), "arch=riscv64");
-        assert!(unfit_reason(&facts(&other_arch)).unwrap().contains("riscv64"));
+        assert!(unfit_reason(&facts(&other_arch), false).unwrap().contains("riscv64"));
     }
 }

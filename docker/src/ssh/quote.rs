@@ -10,7 +10,9 @@
 //! specially is left bare, so commands stay readable in errors and logs.
 //! [`command`] joins quoted arguments into one command line; a script that
 //! needs pipes or `&&` is assembled from such command lines by the caller,
-//! never from raw input.
+//! never from raw input. [`as_root`] runs such a script through
+//! `sudo -n -- sh -c <script>`, the script one quoted argument, for a login
+//! other than root.
 
 /// Characters that are never special to a POSIX shell, in any position
 /// (a leading `-` is harmless to the shell; programs see it as a flag,
@@ -41,6 +43,13 @@ pub fn quote(arg: &str) -> String {
 pub fn command<S: AsRef<str>>(argv: &[S]) -> String {
     assert!(!argv.is_empty(), "a command has a program");
     argv.iter().map(|a| quote(a.as_ref())).collect::<Vec<_>>().join(" ")
+}
+
+/// `script` run as root through sudo: `sudo -n -- sh -c <script>`, the
+/// script one quoted argument (`-n`: fail at once rather than ask for a
+/// password; `--`: nothing after it is sudo's option).
+pub fn as_root(script: &str) -> String {
+    command(&["sudo", "-n", "--", "sh", "-c", script])
 }
 
 #[cfg(test)]
@@ -90,6 +99,26 @@ mod tests {
         ];
         assert_eq!(words_seen_by_sh(&hostile), hostile);
         assert!(!std::path::Path::new("/tmp/dwb-pwned").exists(), "nothing ran");
+    }
+
+    /// `as_root` through a stand-in `sudo` on PATH (it checks `-n --` and
+    /// runs the rest): a hostile script reaches `sh -c` as one argument
+    /// and runs as written, quotes and all.
+    #[test]
+    fn as_root_passes_the_script_whole() {
+        let dir = std::env::temp_dir().join(format!("dwb-sudo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sudo = dir.join("sudo");
+        std::fs::write(&sudo, "#!/bin/sh\n[ \"$1\" = -n ] && [ \"$2\" = -- ] || exit 99\nshift 2\nexec \"$@\"\n")
+            .unwrap();
+        std::process::Command::new("chmod").args(["+x", sudo.to_str().unwrap()]).status().unwrap();
+        let script = format!("{}; echo \"$((6 * 7))\"", command(&["printf", "%s\\n", "it's $(id) `x`"]));
+        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new("sh").arg("-c").arg(as_root(&script)).env("PATH", path).output().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $(id) `x`\n42\n");
+        assert!(as_root("iptables -w -F x").starts_with("sudo -n -- sh -c "), "{}", as_root("x"));
     }
 
     #[test]

@@ -15,14 +15,20 @@
 //! ([`alive_function`]), so a recycled pid is never signalled.
 //!
 //! Every function here returns a command line built by [`quote`], with
-//! the values that vary (paths, ids, addresses, flags) quoted.
+//! the values that vary (paths, ids, addresses, flags) quoted. Those that
+//! need root (iptables, [`clean`], [`hand_over`]) are run by the caller
+//! through [`super::SshClient::run_as_root`], which adds `sudo -n` for a
+//! login other than root.
 
-use super::quote::{command, quote};
+use super::quote::{as_root, command, quote};
 
 /// The directory everything the backend creates on a host lives under.
 pub const REMOTE_ROOT: &str = "/tmp/dynamo-workbench";
 /// The iptables chain holding this backend's partition rules on a host.
 pub const CHAIN: &str = "dynamo-workbench";
+/// The file in a run's directory that marks its data as kept (`--keep-data`):
+/// the next start's clean leaves that directory alone.
+pub const KEPT_MARKER: &str = ".kept";
 
 /// Where the uploaded `name` binary lives on every host.
 pub fn binary_path(name: &str) -> String {
@@ -157,12 +163,15 @@ pub fn remove_chain() -> String {
 
 /// Kills every process of ours under [`REMOTE_ROOT`] (by pid file), removes
 /// every run directory (the uploaded binaries stay) and our iptables chain:
-/// what a run killed mid-way left. Idempotent.
-pub fn clean() -> String {
+/// what a run killed mid-way left. With `spare_kept`, a run directory
+/// holding [`KEPT_MARKER`] (its data kept by `--keep-data`) stays: a start
+/// spares it, `workbench clean` removes it. Idempotent.
+pub fn clean(spare_kept: bool) -> String {
+    let spare = if spare_kept { format!("[ -e \"$d\"{} ] || ", quote(KEPT_MARKER)) } else { String::new() };
     format!(
         "{}; for f in {root}/*/*.pid; do [ -f \"$f\" ] || continue; pid=$(cat \"$f\"); \
          if alive \"$pid\"; then kill -s CONT \"$pid\"; kill -s KILL \"$pid\"; fi; done; \
-         for d in {root}/*/; do [ \"$d\" = {bin} ] || rm -rf -- \"$d\"; done; {}",
+         for d in {root}/*/; do [ \"$d\" = {bin} ] || {spare}rm -rf -- \"$d\"; done; {}",
         alive_function(),
         remove_chain(),
         root = REMOTE_ROOT,
@@ -170,12 +179,36 @@ pub fn clean() -> String {
     )
 }
 
-/// The facts [`super::prepare`] checks, one `key=value` a line.
-pub fn probe(libfaketime: &str) -> String {
+/// Marks a run's directory as kept ([`KEPT_MARKER`]), where there is one
+/// (a spare host that never ran a node has none).
+pub fn mark_kept(run_dir: &str) -> String {
+    format!("if [ -d {} ]; then {}; fi", quote(run_dir), command(&["touch", "--", &format!("{run_dir}/{KEPT_MARKER}")]))
+}
+
+/// Gives [`REMOTE_ROOT`] (created if missing) to `user`, so a login that
+/// uses sudo can write where root, or another user, ran before. Needs root.
+pub fn hand_over(user: &str) -> String {
     format!(
-        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); \
-         for t in iptables sha256sum setsid; do \
+        "{} && {}",
+        command(&["mkdir", "-p", "--", &format!("{REMOTE_ROOT}/bin")]),
+        command(&["chown", "-R", "--", user, REMOTE_ROOT])
+    )
+}
+
+/// The facts [`super::prepare`] checks, one `key=value` a line. With
+/// `sudo`, whether `sudo -n` works (`sudo=yes|no`), and iptables is looked
+/// for as root would find it (root's PATH has the sbin directories).
+pub fn probe(libfaketime: &str, sudo: bool) -> String {
+    let find_iptables = "command -v iptables >/dev/null 2>&1";
+    let (find_iptables, sudo_check) = match sudo {
+        true => (as_root(find_iptables), "if sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi; "),
+        false => (find_iptables.to_string(), ""),
+    };
+    format!(
+        "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); {sudo_check}\
+         for t in sha256sum setsid; do \
            if command -v $t >/dev/null 2>&1; then echo has_$t=yes; else echo has_$t=no; fi; done; \
+         if {find_iptables} 2>/dev/null; then echo has_iptables=yes; else echo has_iptables=no; fi; \
          if [ -e {} ]; then echo libfaketime=yes; else echo libfaketime=no; fi",
         quote(libfaketime)
     )
@@ -212,6 +245,14 @@ mod tests {
         assert!(line.contains("'$(reboot); `id`'"), "{line}");
     }
 
+    /// A start's clean spares a kept run directory; `workbench clean` does not.
+    #[test]
+    fn clean_spares_kept_runs_only_when_asked() {
+        let kept = clean(true);
+        assert!(kept.contains("[ -e \"$d\".kept ] || rm -rf"), "{kept}");
+        assert!(!clean(false).contains(KEPT_MARKER), "{}", clean(false));
+    }
+
     /// The scripts are valid sh (parsed, not run: `sh -n`).
     #[test]
     fn every_script_parses() {
@@ -225,8 +266,13 @@ mod tests {
             install_chain(),
             drop_from("10.0.0.2".parse().unwrap()),
             flush_chain(),
-            clean(),
-            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+            clean(true),
+            clean(false),
+            mark_kept("/tmp/dynamo-workbench/r"),
+            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", false),
+            probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", true),
+            hand_over("dwb"),
+            as_root(&clean(true)),
             sha256_of("/tmp/dynamo-workbench/bin/dynamo-node"),
         ];
         for script in scripts {

@@ -65,6 +65,7 @@ impl Identity {
         at_zero.seed = 0;
         let cx = ReplayContext {
             backend: "sim",
+            backend_args: &[],
             results_dir: Path::new("results"),
             name: "-",
             expect_anomalies: false,

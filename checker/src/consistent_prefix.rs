@@ -74,14 +74,15 @@ struct Question<'a> {
 
 /// Every written value by its text, with what is known of its write.
 fn questions<'a>(history: &'a CompactHistory, observed: &Observed<'a>) -> HashMap<String, Question<'a>> {
-    let ops = history.ops();
+    let (ops, write) = (history.ops(), history.name_id("write"));
     let mut out: HashMap<String, Question<'_>> = HashMap::new();
     for pair in history.pairs() {
         let (invoke, complete) = pair.ops(ops);
+        if Some(invoke.f) != write {
+            continue;
+        }
         let value = invoke.value.and_then(|v| history.value(v).as_str());
-        let (true, Some(value), Some(key), Process::Client(process)) =
-            (history.is(invoke.f, "write"), value, invoke.key, invoke.process)
-        else {
+        let (Some(value), Some(key), Process::Client(process)) = (value, invoke.key, invoke.process) else {
             continue;
         };
         let acked = complete.filter(|c| c.kind == OpType::Ok);
@@ -151,7 +152,7 @@ pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResu
     let observed = Observed::of(history);
     let questions = questions(history, &observed);
     let reads: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
-    let ops = history.ops();
+    let (ops, read) = (history.ops(), history.name_id("read"));
     let next_ops = next_ops(ops, &pairs);
     let windows = fault_windows(history);
     let mut tally = Tally::default();
@@ -170,7 +171,7 @@ pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResu
             continue;
         };
         let next = &ops[next.invoke];
-        if !history.is(next.f, "read") || next.key.map(|k| history.name(k)) != Some(first.key) {
+        if Some(next.f) != read || next.key.map(|k| history.name(k)) != Some(first.key) {
             continue;
         }
         let Some(&question_read) = reads.get(&next.index) else {

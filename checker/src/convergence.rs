@@ -160,11 +160,11 @@ fn agreement(sorted: &[&AdminSnapshot], heal: u64) -> (Option<u64>, bool) {
 /// Keys whose `ok` final reads through different nodes returned different siblings.
 fn final_reads_disagree(history: &CompactHistory) -> Vec<String> {
     let phases = Phases::of(history);
-    let ops = history.ops();
+    let (ops, read) = (history.ops(), history.name_id("read"));
     let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for pair in history.pairs() {
         let (invoke, complete) = pair.ops(ops);
-        if !history.is(invoke.f, "read") || pair.outcome(ops) != OpType::Ok || phases.at(invoke.index) != "final" {
+        if Some(invoke.f) != read || pair.outcome(ops) != OpType::Ok || phases.at(invoke.index) != "final" {
             continue;
         }
         let (Some(key), Some(done)) = (invoke.key, complete) else { continue };

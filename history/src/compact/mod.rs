@@ -323,8 +323,9 @@ impl CompactHistory {
         self.ops.iter().filter(|op| op.is_nemesis())
     }
 
-    /// Whether `id` names `name` (an op type, key, node): an integer
-    /// compare once `name`'s id is looked up.
+    /// Whether `id` names `name` (an op type, key, node): one lookup of
+    /// `name` per call, so a loop over every op looks its id up once
+    /// ([`CompactHistory::name_id`]) instead.
     pub fn is(&self, id: Id, name: &str) -> bool {
         self.names.get(name) == Some(id)
     }

@@ -22,6 +22,7 @@ mod error;
 mod file_damage;
 pub mod link_plan;
 mod local;
+mod loss_answer;
 mod memory;
 mod ready;
 pub mod ring_change;

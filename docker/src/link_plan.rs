@@ -18,15 +18,35 @@
 //!
 //! A backend supplies a [`ProxyFleet`]: where its plan lives and how to
 //! put a plan into its proxies. [`LinkFaults`] is implemented once, here,
-//! for every fleet, so the two backends cannot drift in what a fault means
-//! or in what its event records.
+//! for every fleet, so the backends cannot drift in what a fault means or
+//! in what its event records.
+//!
+//! A proxy that runs as a process of its own beside its node (in a Docker
+//! container, or on an SSH host) is driven the same way whoever started
+//! it: it fronts the node's public port [`NODE_PORT`], the node listens on
+//! [`PROXIED_NODE_PORT`] of the loopback only, peers are told apart by
+//! source address, and the workbench sends each change to its line-JSON
+//! control socket on [`CONTROL_PORT`] ([`proxy_args`], [`requests_for`],
+//! [`install_all`], [`faulted_of`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use linkproxy::{Distribution, Link, LinkFault, CLIENT};
+use linkproxy::{Distribution, Link, LinkFault, Request, CLIENT};
 use serde_json::{json, Value};
 
-use crate::{Fault, LinkFaults, Result};
+use crate::{Fault, LinkFaults, Result, NODE_PORT};
+
+/// Where a proxied node listens, on its host's (or container's) loopback.
+pub const PROXIED_NODE_PORT: u16 = NODE_PORT + 1;
+
+/// A proxy's control socket, on its host's (or container's) address.
+pub const CONTROL_PORT: u16 = 7100;
+
+/// How long one proxy may take to take a change: a stopped host's
+/// address answers nothing, and a change must not wait on it for long.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The mechanism every event of these faults records.
 pub const MECHANISM: &str = "linkproxy";
@@ -96,6 +116,95 @@ pub fn sides(members: impl IntoIterator<Item = String>) -> Vec<String> {
     sides.sort();
     sides.dedup();
     sides
+}
+
+/// The seed of `node`'s proxy: the run's, mixed with the node's address,
+/// so each proxy draws its own stream.
+fn proxy_seed(seed: u64, ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => seed ^ u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => seed ^ (u128::from(v6) as u64),
+    }
+}
+
+/// The arguments of `dynamo-linkproxy` in front of `node` at `ip`: the
+/// public port, the node behind it on the loopback, the control socket,
+/// and every member named by its address.
+pub fn proxy_args(node: &str, ip: IpAddr, members: &[(String, IpAddr)], seed: u64) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--node".to_string(),
+        node.to_string(),
+        "--listen".into(),
+        format!("0.0.0.0:{NODE_PORT}"),
+        "--upstream".into(),
+        format!("127.0.0.1:{PROXIED_NODE_PORT}"),
+        "--control".into(),
+        format!("0.0.0.0:{CONTROL_PORT}"),
+        "--seed".into(),
+        proxy_seed(seed, ip).to_string(),
+    ]
+    .into();
+    for (id, member_ip) in members {
+        args.extend(["--source".to_string(), format!("{id}={member_ip}")]);
+    }
+    args
+}
+
+/// What `node`'s proxy must be told for `plan`: every other member's
+/// name, then the fault of each of its links.
+pub fn requests_for(node: &str, plan: &LinkPlan, members: &[(String, IpAddr)]) -> Vec<Request> {
+    let mut requests: Vec<Request> = members
+        .iter()
+        .filter(|(id, _)| id != node)
+        .map(|(id, ip)| Request::Name { node: id.clone(), ip: *ip })
+        .collect();
+    let sides = sides(members.iter().map(|(id, _)| id.clone()));
+    for (link, fault) in plan.links_of(node, &sides) {
+        requests.push(Request::Set { from: link.from, to: link.to, fault });
+    }
+    requests
+}
+
+/// Sends `requests` to the proxy at `ip`; an error says why it did not take all of them.
+pub async fn send(ip: IpAddr, requests: &[Request]) -> std::result::Result<Vec<Value>, String> {
+    let addr = SocketAddr::new(ip, CONTROL_PORT);
+    let answers = tokio::time::timeout(CONTROL_TIMEOUT, linkproxy::control::requests(addr, requests))
+        .await
+        .map_err(|_| format!("no answer within {} ms", CONTROL_TIMEOUT.as_millis()))?
+        .map_err(|e| e.to_string())?;
+    answers.into_iter().collect::<std::result::Result<Vec<_>, _>>().map_err(|e| e.to_string())
+}
+
+/// Installs `plan` in the proxy of every member at once; the members whose
+/// proxy could not be reached, each with why.
+pub async fn install_all(plan: &LinkPlan, members: &[(String, IpAddr)]) -> Vec<String> {
+    let sends = members.iter().map(|(id, ip)| {
+        let requests = requests_for(id, plan, members);
+        async move { send(*ip, &requests).await.err().map(|why| format!("{id}: {why}")) }
+    });
+    futures::future::join_all(sends).await.into_iter().flatten().collect()
+}
+
+/// The faulted links now, as the members' proxies report them:
+/// `"n2->n1": {...}`, and `"n1 (proxy)": {"unreachable": ...}` for a proxy
+/// that did not answer.
+pub async fn faulted_of(members: &[(String, IpAddr)]) -> Value {
+    let mut links = serde_json::Map::new();
+    for (id, ip) in members {
+        match send(*ip, &[Request::Status]).await {
+            Ok(status) => {
+                for link in status[0]["links"].as_array().into_iter().flatten().filter(|l| !l["fault"].is_null()) {
+                    let name =
+                        format!("{}->{}", link["from"].as_str().unwrap_or("?"), link["to"].as_str().unwrap_or("?"));
+                    links.insert(name, link["fault"].clone());
+                }
+            }
+            Err(why) => {
+                links.insert(format!("{id} (proxy)"), json!({"unreachable": why}));
+            }
+        }
+    }
+    Value::Object(links)
 }
 
 /// A cluster's link proxies, as [`LinkFaults`] needs them.

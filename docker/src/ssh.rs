@@ -17,7 +17,7 @@
 //!    before anything changed on any host, naming the host;
 //! 2. **clean**: what an earlier, killed run left (processes by pid file,
 //!    run directories, our iptables chain; [`remote::clean`]);
-//! 3. **upload** `dynamo-node` and `dynamo-linkproxy`, skipped where the
+//! 3. **upload** `dynamo-node`, `dynamo-linkproxy` and `dynamo-lazyfs`, skipped where the
 //!    host has the same bytes ([`prepare::upload`]);
 //! 4. **start** node `i` on host `i` (`--hosts` may be longer than
 //!    `--nodes`: the spare hosts take joiners), under `setsid` with a pid
@@ -31,9 +31,11 @@
 //! timestamp file per node; membership on spare hosts; file corruption on
 //! a killed node's data directory, by the shell scripts the Docker backend
 //! also uses ([`crate::file_damage`], `dd` and `truncate` on the host:
-//! [`CORRUPT_MECHANISM`]). Latency and power loss are not performed on SSH
-//! hosts yet, and the capability table says so
-//! ([`SshCluster::capabilities`]). The backend runs our node only.
+//! [`CORRUPT_MECHANISM`]); latency, loss and held links through a link
+//! proxy in front of each node, in the runs that need one ([`proxies`]);
+//! power loss on a lazy filesystem under each node's data directory, in
+//! the runs that cut power ([`power`]). The backend runs our node only
+//! ([`SshCluster::capabilities`]).
 //!
 //! At the end the logs are copied into the run's log directory, and
 //! teardown kills every node, removes the chain and the run's directory
@@ -56,8 +58,11 @@ mod error;
 mod host;
 mod known_hosts;
 mod links;
+mod power;
 mod prepare;
+mod proxies;
 pub mod quote;
+mod real_clock;
 mod remote;
 
 use std::net::IpAddr;
@@ -71,10 +76,11 @@ pub use client::{SshClient, SshOptions, CONNECT_ATTEMPTS};
 pub use error::SshError;
 pub use host::{check_distinct, parse_host, parse_hosts, HostDefaults, SshHost};
 pub use known_hosts::{default_known_hosts, HostKeyPolicy};
-pub use prepare::Refusal;
+pub use prepare::{HostNeeds, Refusal};
 pub use remote::REMOTE_ROOT;
 
-use crate::capabilities::{Capabilities, ALL_STORES, CORRUPT_DYNAMO_ONLY, PEER_STORES};
+use crate::capabilities::{Capabilities, CORRUPT_DYNAMO_ONLY, PEER_STORES};
+use crate::link_plan::{proxy_args, PROXIED_NODE_PORT};
 use crate::ready::{wait_ready, READY_TIMEOUT};
 use crate::ring_change::{self, Joined, Left, Members};
 use crate::store::StoreKind;
@@ -82,6 +88,7 @@ use crate::{
     faketime_offset_line, file_damage, Cluster, ClusterError, ClusterSpec, DataFile, ExecOutput, Fault, FileDamage,
     Result, LIBFAKETIME, NODE_PORT,
 };
+use proxies::SshProxies;
 use remote::NodePaths;
 
 /// The deadline of a short command (a signal, a rule, a file).
@@ -90,13 +97,11 @@ const COMMAND_TIMEOUT_MS: u64 = 20_000;
 const KILL_TIMEOUT_MS: u64 = 30_000;
 /// The deadline of reading one node's log.
 const LOG_TIMEOUT_MS: u64 = 120_000;
-/// The binaries every host gets.
-const BINARIES: [&str; 2] = ["dynamo-node", "dynamo-linkproxy"];
+/// The binaries every host gets: the node first, then those found beside it.
+const BINARIES: [&str; 3] = ["dynamo-node", "dynamo-linkproxy", remote::LAZYFS];
 
-/// Why the SSH backend does not perform latency yet.
-const NO_LATENCY: &str = "latency on SSH hosts (tc netem, or the link proxies) is not implemented yet";
-/// Why the SSH backend does not cut power.
-const NO_POWER_LOSS: &str = "no lazy filesystem is mounted on SSH hosts";
+/// Why a run without link proxies adds no latency.
+const NO_LATENCY: &str = "latency on SSH hosts needs the link proxies, and this run was started without them";
 /// What damages a killed node's files on its host, recorded in the event.
 pub const CORRUPT_MECHANISM: &str = "dd over ssh";
 /// Why the SSH backend hosts no peer store.
@@ -109,18 +114,23 @@ pub struct SshConfig {
     pub hosts: Vec<SshHost>,
     /// Key, known hosts, connect deadline.
     pub options: Arc<SshOptions>,
-    /// The local `dynamo-node` to upload; `dynamo-linkproxy` is taken from
-    /// the same directory.
+    /// The local `dynamo-node` to upload; `dynamo-linkproxy` and
+    /// `dynamo-lazyfs` are taken from the same directory.
     pub node_binary: PathBuf,
     /// Leave the nodes' data directories on the hosts at teardown (`--keep-data`).
     pub keep_data: bool,
+    /// Install what a host lacks with its apt before refusing it (`--ssh-install`).
+    pub install: bool,
+    /// Clock faults move the hosts' real clocks (`--ssh-real-clock`; see [`real_clock`]).
+    pub real_clock: bool,
 }
 
 impl SshConfig {
     /// The local binaries to upload, by their name on the hosts.
     fn binaries(&self) -> Vec<(PathBuf, &'static str)> {
         let dir = self.node_binary.parent().unwrap_or(Path::new("."));
-        vec![(self.node_binary.clone(), BINARIES[0]), (dir.join(BINARIES[1]), BINARIES[1])]
+        let beside = BINARIES[1..].iter().map(|name| (dir.join(name), *name));
+        std::iter::once((self.node_binary.clone(), BINARIES[0])).chain(beside).collect()
     }
 }
 
@@ -160,19 +170,33 @@ pub struct SshCluster {
     membership_change: Mutex<()>,
     /// Leave the run's directory on the hosts at teardown.
     keep_data: bool,
+    /// The link proxies in front of the nodes, in a run that needs them.
+    proxies: Option<SshProxies>,
+    /// Clock faults move the hosts' real clocks (`--ssh-real-clock`).
+    real_clock: bool,
+    /// Per node, the real-clock offset in force (s), with `real_clock`.
+    clock_offsets_s: Mutex<std::collections::BTreeMap<String, i64>>,
 }
 
 impl SshCluster {
     /// What SSH clusters can perform (see the module docs).
     pub fn capabilities() -> Capabilities {
-        let mut caps = Capabilities::all("ssh")
-            .without(Fault::Latency, &[StoreKind::Dynamo], NO_LATENCY)
-            .without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY)
-            .without(Fault::PowerLoss, &ALL_STORES, NO_POWER_LOSS);
+        let mut caps = Capabilities::all("ssh").without(Fault::Corrupt, &PEER_STORES, CORRUPT_DYNAMO_ONLY).without(
+            Fault::PowerLoss,
+            &PEER_STORES,
+            DYNAMO_ONLY,
+        );
         for fault in [Fault::Partition, Fault::Kill, Fault::Pause, Fault::Clock, Fault::Latency, Fault::Membership] {
             caps = caps.without(fault, &PEER_STORES, DYNAMO_ONLY);
         }
         caps
+    }
+
+    /// Whether a run of `store` that must perform `fault` starts a link
+    /// proxy in front of each node: for latency (loss included), which
+    /// this backend adds only so ([`proxies`]).
+    pub fn needs_link_proxy(fault: Fault, store: StoreKind) -> bool {
+        store == StoreKind::Dynamo && fault == Fault::Latency
     }
 
     /// Connects to and checks every host, cleans them, uploads the
@@ -187,13 +211,11 @@ impl SshCluster {
                 config.hosts.len()
             )));
         }
-        if spec.link_proxy.is_some() || spec.power_loss {
-            return Err(ClusterError::Other("the ssh backend has no link proxies or lazy filesystem yet".into()));
-        }
         if !remote::is_plain_name(&spec.name) {
             return Err(ClusterError::Other(format!("run name {:?} is not a plain name", spec.name)));
         }
-        let slots = connect_all(config).await?;
+        let needs = HostNeeds { fuse: spec.power_loss, sys_time: config.real_clock && spec.clock_faults };
+        let slots = connect_all(config, needs).await?;
         try_join_all(slots.iter().map(|s| clean_host(&s.client, true))).await?;
         upload_all(&slots, config).await?;
         let hash = prepare::local_sha256(&config.node_binary)
@@ -203,6 +225,9 @@ impl SshCluster {
             slots,
             image: format!("{} (sha256 {})", config.node_binary.display(), &hash[..16]),
             keep_data: config.keep_data,
+            proxies: spec.link_proxy.map(|_| SshProxies::default()),
+            real_clock: config.real_clock && spec.clock_faults,
+            clock_offsets_s: Mutex::new(Default::default()),
             nodes: std::sync::RwLock::new(Vec::new()),
             membership_change: Mutex::new(()),
         };
@@ -243,11 +268,14 @@ impl SshCluster {
             .map(|(id, slot)| format!("{id}={}", socket(slot.ip)))
             .collect::<Vec<_>>()
             .join(",");
-        let chain = remote::install_chain();
-        try_join_all(self.slots.iter().map(|s| s.client.run_as_root(&chain, COMMAND_TIMEOUT_MS))).await?;
+        let mut setup = remote::install_chain();
+        if self.real_clock {
+            setup = format!("{setup} && {}", real_clock::stop_ntp(&self.run_dir()));
+        }
+        try_join_all(self.slots.iter().map(|s| s.client.run_as_root(&setup, COMMAND_TIMEOUT_MS))).await?;
         for (id, slot) in self.spec.nodes.iter().zip(&self.slots) {
             let node = Arc::new(self.lay_out(id, slot.clone(), peers.clone(), Vec::new()));
-            self.nodes.write().expect("never poisoned").push(node);
+            self.enroll(node);
         }
         try_join_all(self.roster().iter().map(|n| self.spawn(n))).await?;
         try_join_all(self.roster().iter().map(|n| self.wait_node_ready(n))).await?;
@@ -257,6 +285,14 @@ impl SshCluster {
 
     fn lay_out(&self, id: &str, slot: Arc<HostSlot>, peers: String, extra_args: Vec<String>) -> SshNode {
         SshNode { id: id.to_string(), slot, paths: NodePaths::new(&self.spec.name, id), peers, extra_args }
+    }
+
+    /// Makes `node` a member (and its proxy's, in a run with proxies).
+    fn enroll(&self, node: Arc<SshNode>) {
+        if let Some(proxies) = &self.proxies {
+            proxies.add(&node.id, node.slot.ip);
+        }
+        self.nodes.write().expect("never poisoned").push(node);
     }
 
     /// A copy of the current members.
@@ -273,19 +309,32 @@ impl SshCluster {
         format!("{REMOTE_ROOT}/{}", self.spec.name)
     }
 
-    /// Whether the nodes run under libfaketime (a run with clock faults).
+    /// Whether the nodes run under libfaketime (a run with clock faults,
+    /// unless they move the real clocks).
     fn faketime(&self) -> bool {
-        self.supports(Fault::Clock)
+        self.supports(Fault::Clock) && !self.real_clock
     }
 
-    /// Starts the node's process (its faketime file first, at offset 0 if new).
+    /// Starts the node's process (its faketime file first, at offset 0 if
+    /// new); first, unless they run, its link proxy (a run with link
+    /// proxies) and its lazy filesystem (a run that cuts power).
     async fn spawn(&self, node: &SshNode) -> Result<()> {
+        if self.on_lazyfs() {
+            self.mount_lazyfs(node).await?;
+        }
+        let listen = match &self.proxies {
+            Some(proxies) => {
+                self.spawn_proxy(node, &proxies.members()).await?;
+                format!("127.0.0.1:{PROXIED_NODE_PORT}")
+            }
+            None => format!("0.0.0.0:{NODE_PORT}"),
+        };
         let mut argv = vec![
             remote::binary_path(BINARIES[0]),
             "--id".into(),
             node.id.clone(),
             "--listen".into(),
-            format!("0.0.0.0:{NODE_PORT}"),
+            listen,
             "--peers".into(),
             node.peers.clone(),
             "--data-dir".into(),
@@ -313,6 +362,16 @@ impl SshCluster {
         Ok(())
     }
 
+    /// Starts the link proxy in front of `node`, naming `members`, unless
+    /// one already runs there (it outlives the node's kills).
+    async fn spawn_proxy(&self, node: &SshNode, members: &[(String, IpAddr)]) -> Result<()> {
+        let seed = self.spec.link_proxy.expect("only a run with link proxies starts them");
+        let mut argv = vec![remote::binary_path(BINARIES[1])];
+        argv.extend(proxy_args(&node.id, node.slot.ip, members, seed));
+        node.slot.client.run_script(&remote::start_proxy(&node.paths, &argv), COMMAND_TIMEOUT_MS).await?;
+        Ok(())
+    }
+
     async fn wait_node_ready(&self, node: &SshNode) -> Result<()> {
         wait_ready(&node.id, &endpoint_of(node.slot.ip), READY_TIMEOUT).await.map(|_| ())
     }
@@ -327,7 +386,20 @@ impl SshCluster {
 
     /// Kills the node's process (waiting until it is gone); fine if none.
     async fn stop_process(node: &SshNode) -> Result<()> {
-        node.slot.client.run_script(&remote::kill_node(&node.paths), KILL_TIMEOUT_MS).await?;
+        node.slot.client.run_script(&remote::kill_process(&node.paths.pid), KILL_TIMEOUT_MS).await?;
+        Ok(())
+    }
+
+    /// Kills the node and its link proxy, then unmounts its lazy
+    /// filesystem, those it has; fine if none runs.
+    async fn stop_all_processes(node: &SshNode) -> Result<()> {
+        let script = format!(
+            "({}) && ({}) && ({})",
+            remote::kill_process(&node.paths.pid),
+            remote::kill_process(&node.paths.proxy_pid),
+            remote::unmount_lazyfs(&node.paths)
+        );
+        node.slot.client.run_script(&script, KILL_TIMEOUT_MS).await?;
         Ok(())
     }
 
@@ -357,11 +429,13 @@ impl SshCluster {
 
 /// Connects to every host at once, checks it and resolves its address;
 /// the first refusal (naming its host) stops the start.
-async fn connect_all(config: &SshConfig) -> Result<Vec<Arc<HostSlot>>> {
+async fn connect_all(config: &SshConfig, needs: HostNeeds) -> Result<Vec<Arc<HostSlot>>> {
     let slots = config.hosts.iter().map(|host| async move {
         let ip = resolve(host).await?;
         let client = SshClient::new(host.clone(), config.options.clone());
-        prepare::check_host(&client).await.map_err(|e| ClusterError::Other(format!("refused: {e}")))?;
+        prepare::check_host(&client, needs, config.install)
+            .await
+            .map_err(|e| ClusterError::Other(format!("refused: {e}")))?;
         Ok::<_, ClusterError>(Arc::new(HostSlot { client, ip }))
     });
     try_join_all(slots).await
@@ -385,7 +459,7 @@ async fn upload_all(slots: &[Arc<HostSlot>], config: &SshConfig) -> Result<()> {
     for (local, _) in &binaries {
         if !local.is_file() {
             return Err(ClusterError::Other(format!(
-                "{} not found; build it with `cargo build --release -p dynamo-node -p linkproxy`",
+                "{} not found; build them with `cargo build --release --workspace`",
                 local.display()
             )));
         }
@@ -454,11 +528,19 @@ impl Cluster for SshCluster {
     }
 
     fn link_faults(&self) -> Option<&dyn crate::LinkFaults> {
-        Some(self)
+        match &self.proxies {
+            Some(proxies) => Some(proxies),
+            None => Some(self),
+        }
     }
 
     fn fault_mechanism(&self, fault: Fault) -> Option<&'static str> {
-        (fault == Fault::Corrupt).then_some(CORRUPT_MECHANISM)
+        match fault {
+            Fault::Corrupt => Some(CORRUPT_MECHANISM),
+            Fault::PowerLoss => Some(power::MECHANISM),
+            Fault::Clock if self.real_clock => Some(real_clock::MECHANISM),
+            _ => None,
+        }
     }
 
     fn faketime_file(&self, node: &str) -> Result<String> {
@@ -475,6 +557,13 @@ impl Cluster for SshCluster {
         Self::stop_process(&n).await?;
         tracing::info!(node, host = %n.slot.client.host(), "node killed (SIGKILL)");
         Ok(serde_json::json!({}))
+    }
+
+    async fn power_loss(&self, node: &str) -> Result<serde_json::Value> {
+        if !self.on_lazyfs() {
+            return Err(self.unsupported("cut a node's power: the cluster was started without lazyfs (power_loss)"));
+        }
+        self.cut_power(node).await
     }
 
     async fn restart(&self, node: &str) -> Result<()> {
@@ -528,10 +617,12 @@ impl Cluster for SshCluster {
             false => quote::command(&["rm", "-rf", "--", &run_dir]),
         };
         let mut first_error = None;
+        let restore = real_clock::restore(&quote::quote(&run_dir));
         for slot in &self.slots {
-            let script = format!("{}; {keep}", slot.client.root_script(&remote::remove_chain()));
+            let root = format!("{}; {restore}", remote::remove_chain());
+            let script = format!("{}; {keep}", slot.client.root_script(&root));
             for node in self.roster().iter().filter(|n| Arc::ptr_eq(&n.slot, slot)) {
-                if let Err(e) = Self::stop_process(node).await {
+                if let Err(e) = Self::stop_all_processes(node).await {
                     first_error.get_or_insert(e);
                 }
             }
@@ -553,6 +644,9 @@ impl Cluster for SshCluster {
 
     async fn set_clock_offset(&self, node: &str, offset_secs: i64) -> Result<()> {
         let n = self.node(node)?;
+        if self.real_clock {
+            return self.bump_real_clock(&n, offset_secs).await;
+        }
         if !self.faketime() {
             return Err(self.unsupported(&format!("skew {node}'s clock (started without clock faults)")));
         }
@@ -600,10 +694,13 @@ impl Members for SshCluster {
             let mut peers: Vec<String> = members.iter().map(|n| format!("{}={}", n.id, socket(n.slot.ip))).collect();
             peers.push(format!("{id}={}", socket(slot.ip)));
             let node = Arc::new(self.lay_out(id, slot, peers.join(","), extra_args));
-            self.nodes.write().expect("never poisoned").push(node.clone());
+            self.enroll(node.clone());
             self.spawn(&node).await?;
             node
         };
+        if let Some(proxies) = &self.proxies {
+            proxies.reinstall().await;
+        }
         self.wait_node_ready(&node).await?;
         tracing::info!(run = %self.spec.name, node = id, host = %node.slot.client.host(), "node added");
         Ok(())
@@ -614,8 +711,11 @@ impl Members for SshCluster {
         let _change = self.membership_change.lock().await;
         let node = self.node(id)?;
         self.copy_log(&node).await?;
-        Self::stop_process(&node).await?;
+        Self::stop_all_processes(&node).await?;
         self.nodes.write().expect("never poisoned").retain(|n| n.id != id);
+        if let Some(proxies) = &self.proxies {
+            proxies.remove(id);
+        }
         tracing::info!(run = %self.spec.name, node = id, "node removed");
         Ok(())
     }

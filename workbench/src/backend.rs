@@ -208,6 +208,25 @@ impl Backend {
         })
     }
 
+    /// Removes what a start cut short (by Ctrl-C) left of cluster `name`:
+    /// without a cluster handle, by what the backend labels. Docker: the
+    /// run's containers and network; SSH: every host's processes, run
+    /// directories and iptables chain (kept data spared); local processes
+    /// die with their handles, and the simulator leaves nothing.
+    pub async fn clean_interrupted_start(&self, name: &str) -> Result<()> {
+        match self {
+            Backend::Docker { .. } => {
+                docker::remove_run(name).await?;
+            }
+            Backend::Ssh { config, .. } => {
+                let spare_kept = SshConfig { keep_data: true, ..config.clone() };
+                SshCluster::clean(&spare_kept).await?;
+            }
+            Backend::Local { .. } | Backend::Sim => {}
+        }
+        Ok(())
+    }
+
     /// Whether a cluster of `store` that must perform `nemesis` is started
     /// with link proxies in front of its nodes (see
     /// [`ClusterSpec::link_proxy`]): on local processes, for partitions and
@@ -217,13 +236,12 @@ impl Backend {
         let needs = |fault| match self {
             Backend::Local { .. } => LocalCluster::needs_link_proxy(fault, store),
             Backend::Docker { .. } => DockerCluster::needs_link_proxy(fault, store),
-            Backend::Sim | Backend::Ssh { .. } => false,
+            Backend::Ssh { .. } => SshCluster::needs_link_proxy(fault, store),
+            Backend::Sim => false,
         };
         // Only links can tell the WAN from a DC's own network: tc netem
         // on an interface slows every peer alike.
-        let wan = nemesis.has(NemesisKind::WanLatency)
-            && store == StoreKind::Dynamo
-            && !matches!(self, Backend::Sim | Backend::Ssh { .. });
+        let wan = nemesis.has(NemesisKind::WanLatency) && store == StoreKind::Dynamo && !matches!(self, Backend::Sim);
         wan || nemesis.kinds.iter().filter_map(|k| k.fault()).any(needs)
     }
 

@@ -223,7 +223,15 @@ async fn drive_real(
     index: usize,
     run: &mut RunConfig,
 ) -> Result<Result<PathBuf>> {
-    let cluster = start_cluster(plan, spec, dir, index).await?;
+    let cluster = tokio::select! {
+        started = start_cluster(plan, spec, dir, index) => started?,
+        _ = tokio::signal::ctrl_c() => {
+            // The start's future is dropped mid-way: no handle to tear down.
+            let name = cluster_name(plan, index);
+            plan.backend.clean_interrupted_start(&name).await.context("cleaning up the interrupted start failed")?;
+            return Ok(Err(anyhow::Error::new(Interrupted)));
+        }
+    };
     record_mechanisms(cluster.as_ref(), spec, run);
     let kept = cluster.kept_data();
     if !kept.is_empty() {
@@ -287,7 +295,7 @@ fn unsupported_results(why: &str) -> Results {
 
 async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) -> Result<Arc<dyn Cluster>> {
     let cluster_spec = ClusterSpec {
-        name: format!("{}-{index}", short_name(&plan.name)),
+        name: cluster_name(plan, index),
         nodes: spec.node_ids(),
         node_args: spec.node_args(),
         log_dir: dir.join("logs"),
@@ -298,6 +306,12 @@ async fn start_cluster(plan: &Plan, spec: &RunSpec, dir: &Path, index: usize) ->
     std::fs::create_dir_all(&cluster_spec.log_dir)?;
     info!(cluster = %cluster_spec.name, "starting");
     plan.backend.start(&cluster_spec, spec.store.kind()).await
+}
+
+/// The cluster of the campaign's run `index`: its Docker label, its
+/// directory on SSH hosts.
+fn cluster_name(plan: &Plan, index: usize) -> String {
+    format!("{}-{index}", short_name(&plan.name))
 }
 
 /// Docker object names stay short and unique per campaign.

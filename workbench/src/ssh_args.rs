@@ -10,7 +10,9 @@
 //! instead, each with its own user, port, key and sudo (the `[ssh]` table:
 //! [`crate::ssh_table`]). Host key checking cannot be turned off.
 //! `--keep-data` leaves the nodes' data directories on the hosts after each
-//! run. [`SshArgs::config`] checks all of it (names, key files) before
+//! run; `--ssh-install` installs what a host lacks with its apt-get instead
+//! of refusing it; `--ssh-real-clock` (dangerous: disposable VMs only) has
+//! clock faults move the hosts' real clocks instead of libfaketime's. [`SshArgs::config`] checks all of it (names, key files) before
 //! anything connects, so bad input exits 2 with the host or file named.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,15 @@ pub struct SshArgs {
     /// The deadline of connecting to a host (TCP, handshake, authentication), ms.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ssh_connect_timeout_ms: u64,
+    /// Install what a host lacks (iptables, libfaketime, coreutils, util-linux) with its apt-get
+    /// (as root, or through sudo) before refusing it.
+    #[arg(long)]
+    pub ssh_install: bool,
+    /// DANGEROUS, for disposable VMs only: clock faults move each host's real clock with
+    /// `date -s` (NTP stopped for the run, clock and NTP restored at the end) instead of
+    /// libfaketime. A host whose root may not set the clock (a container) is refused.
+    #[arg(long)]
+    pub ssh_real_clock: bool,
     /// Leave the nodes' data directories on the hosts at the end of each run (where is printed
     /// and recorded in run.json as kept_data); `clean` then spares them too.
     #[arg(long)]
@@ -91,7 +102,14 @@ impl SshArgs {
         let policy = if self.ssh_accept_new { HostKeyPolicy::AcceptNew } else { HostKeyPolicy::Strict };
         let options =
             SshOptions::new(&hosts, known_hosts, policy, self.ssh_connect_timeout_ms).map_err(|e| anyhow!(e))?;
-        Ok(SshConfig { hosts, options: Arc::new(options), node_binary, keep_data: self.keep_data })
+        Ok(SshConfig {
+            hosts,
+            options: Arc::new(options),
+            node_binary,
+            keep_data: self.keep_data,
+            install: self.ssh_install,
+            real_clock: self.ssh_real_clock,
+        })
     }
 
     /// The flags that run on the same hosts again, for a run's replay
@@ -131,6 +149,8 @@ impl SshArgs {
         let switches = [
             ("--ssh-sudo", if by_table.is_some() { self.ssh_sudo } else { first.sudo }),
             ("--ssh-accept-new", self.ssh_accept_new),
+            ("--ssh-install", self.ssh_install),
+            ("--ssh-real-clock", self.ssh_real_clock),
             ("--keep-data", self.keep_data),
         ];
         out.extend(switches.into_iter().filter(|(_, on)| *on).map(|(name, _)| name.to_string()));

@@ -21,65 +21,25 @@
 //! container, empty: [`DockerCluster::reinstall_links`] puts the plan in
 //! force back after a restart or a join.
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
-use linkproxy::Request;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{DockerCluster, NodeContainer};
-use crate::link_plan::{sides, LinkPlan, ProxyFleet};
-use crate::NODE_PORT;
-
-/// Where the node listens behind its proxy, on the container's loopback.
-pub const PROXIED_NODE_PORT: u16 = NODE_PORT + 1;
-
-/// The proxy's control socket, on the container's bridge address.
-pub const CONTROL_PORT: u16 = 7100;
-
-/// How long one proxy may take to take a change: a stopped container's
-/// address answers nothing, and a change must not wait on it for long.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::link_plan::{faulted_of, install_all, proxy_args, LinkPlan, ProxyFleet};
+pub use crate::link_plan::{CONTROL_PORT, PROXIED_NODE_PORT};
 
 /// The `dynamo-linkproxy` command line for `node`, started by the
 /// entrypoint wrapper: every member named by its address, draws seeded
 /// from the run's seed and the node's address (one stream per node).
 pub(super) fn proxy_command(node: &NodeContainer, members: &[NodeContainer], seed: u64) -> String {
-    let mut command = format!(
-        "dynamo-linkproxy --node {} --listen 0.0.0.0:{NODE_PORT} --upstream 127.0.0.1:{PROXIED_NODE_PORT} \
-         --control 0.0.0.0:{CONTROL_PORT} --seed {}",
-        node.id,
-        seed ^ u64::from(u32::from(node.ip)),
-    );
-    for member in members {
-        command.push_str(&format!(" --source {}={}", member.id, member.ip));
-    }
-    command
+    let args = proxy_args(&node.id, IpAddr::V4(node.ip), &addresses(members), seed);
+    format!("dynamo-linkproxy {}", args.join(" "))
 }
 
-/// What `node`'s proxy must be told for `plan`: every member's name, then
-/// the fault of each of its links.
-fn requests_for(node: &str, plan: &LinkPlan, members: &[NodeContainer]) -> Vec<Request> {
-    let mut requests: Vec<Request> = members
-        .iter()
-        .filter(|m| m.id != node)
-        .map(|m| Request::Name { node: m.id.clone(), ip: IpAddr::V4(m.ip) })
-        .collect();
-    let sides = sides(members.iter().map(|m| m.id.clone()));
-    for (link, fault) in plan.links_of(node, &sides) {
-        requests.push(Request::Set { from: link.from, to: link.to, fault });
-    }
-    requests
-}
-
-/// Sends `requests` to the proxy at `ip`; an error says why it did not take all of them.
-async fn send(ip: std::net::Ipv4Addr, requests: &[Request]) -> Result<Vec<Value>, String> {
-    let addr = SocketAddr::from((ip, CONTROL_PORT));
-    let answers = tokio::time::timeout(CONTROL_TIMEOUT, linkproxy::control::requests(addr, requests))
-        .await
-        .map_err(|_| format!("no answer within {} ms", CONTROL_TIMEOUT.as_millis()))?
-        .map_err(|e| e.to_string())?;
-    answers.into_iter().collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+/// Each member's id and address, as the proxies name them.
+fn addresses(members: &[NodeContainer]) -> Vec<(String, IpAddr)> {
+    members.iter().map(|m| (m.id.clone(), IpAddr::V4(m.ip))).collect()
 }
 
 impl DockerCluster {
@@ -109,37 +69,18 @@ impl ProxyFleet for DockerCluster {
     }
 
     async fn install_everywhere(&self, plan: &LinkPlan) -> Vec<String> {
-        let members = self.roster();
-        let sends = members.iter().map(|node| {
-            let requests = requests_for(&node.id, plan, &members);
-            async move { send(node.ip, &requests).await.err().map(|why| format!("{}: {why}", node.id)) }
-        });
-        futures::future::join_all(sends).await.into_iter().flatten().collect()
+        install_all(plan, &addresses(&self.roster())).await
     }
 
     async fn faulted(&self) -> Value {
-        let mut links = serde_json::Map::new();
-        for node in self.roster() {
-            match send(node.ip, &[Request::Status]).await {
-                Ok(status) => {
-                    for link in status[0]["links"].as_array().into_iter().flatten().filter(|l| !l["fault"].is_null()) {
-                        let name =
-                            format!("{}->{}", link["from"].as_str().unwrap_or("?"), link["to"].as_str().unwrap_or("?"));
-                        links.insert(name, link["fault"].clone());
-                    }
-                }
-                Err(why) => {
-                    links.insert(format!("{} (proxy)", node.id), json!({"unreachable": why}));
-                }
-            }
-        }
-        Value::Object(links)
+        faulted_of(&addresses(&self.roster())).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linkproxy::Request;
     use std::net::Ipv4Addr;
 
     fn node(id: &str, last: u8) -> NodeContainer {
@@ -161,7 +102,7 @@ mod tests {
     #[test]
     fn a_change_names_the_others_then_sets_each_link_of_the_node() {
         let members = [node("n1", 11), node("n2", 12), node("n3", 13)];
-        let requests = requests_for("n1", &LinkPlan::default(), &members);
+        let requests = crate::link_plan::requests_for("n1", &LinkPlan::default(), &addresses(&members));
         let names = requests.iter().filter(|r| matches!(r, Request::Name { .. })).count();
         let sets = requests.iter().filter(|r| matches!(r, Request::Set { .. })).count();
         assert_eq!((names, sets), (2, 6), "n2 and n3 named; to and from n2, n3 and client");

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use bollard::exec::StartExecOptions;
 use bollard::models::{DeviceMapping, ExecConfig, HostConfig};
-use lazyfs::control::{Answer, Command};
+use lazyfs::control::Command;
 use lazyfs::LossReport;
 
 use super::{docker_err, exec_in, DockerCluster, NodeContainer};
@@ -171,17 +171,9 @@ impl DockerCluster {
 
     /// Drops every write of `node` not yet synced; what was lost.
     pub(super) async fn lose_unsynced(&self, node: &str) -> Result<LossReport> {
-        let command = Command::LoseUnsynced.word();
-        let argv = ["dynamo-lazyfs", "--control", CONTROL_SOCKET, "--ctl", command];
+        let argv = ["dynamo-lazyfs", "--control", CONTROL_SOCKET, "--ctl", Command::LoseUnsynced.word()];
         let out = Cluster::exec(self, node, &argv).await?;
-        let bad = |why: String| ClusterError::Other(format!("{command} on {node}: {why}"));
-        let answer: Answer = serde_json::from_str(out.stdout.trim()).map_err(|e| {
-            bad(format!("{e}; exit {}, stdout {:?}, stderr {:?}", out.exit_code, out.stdout, out.stderr))
-        })?;
-        if !answer.ok {
-            return Err(bad(answer.error.unwrap_or_default()));
-        }
-        answer.loss.ok_or_else(|| bad("the answer has no loss".into()))
+        crate::loss_answer::loss_of(node, &out)
     }
 
     /// Starts the node process again in its running container, with the

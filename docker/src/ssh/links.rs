@@ -10,8 +10,9 @@
 //! exception, so established connections are cut too; TCP retransmits what
 //! was dropped once the rule goes.
 //!
-//! Latency and holds are not performed here yet: the capability table
-//! refuses latency before a run starts, and a hold is refused as on Docker.
+//! A run that adds latency performs every link fault through link proxies
+//! instead ([`super::proxies`]); in a run without them latency is refused
+//! before it starts, and a hold is refused as on Docker.
 
 use std::collections::BTreeMap;
 

@@ -7,7 +7,9 @@
 //! password: nothing can type one; iptables needs root) and has `iptables`,
 //! `sha256sum`, `setsid` and libfaketime at [`crate::LIBFAKETIME`]. Every
 //! refusal names the host and what is missing, and the caller refuses the
-//! whole cluster before any node starts.
+//! whole cluster before any node starts. With `--ssh-install`, a host that
+//! lacks tools (and has root, or sudo) gets their Debian packages from its
+//! own `apt-get` first ([`remote::apt_install`]), and is asked again.
 //!
 //! [`upload`] sends a local binary to [`super::remote::binary_path`] unless
 //! the host already has the same bytes there: the local file's SHA-256 is
@@ -27,6 +29,12 @@ use super::remote;
 const PROBE_TIMEOUT_MS: u64 = 20_000;
 /// The deadline of one upload (a release `dynamo-node` is tens of MiB).
 const UPLOAD_TIMEOUT_MS: u64 = 300_000;
+/// The deadline of installing what a host lacks (`apt-get update` and `install`).
+const INSTALL_TIMEOUT_MS: u64 = 600_000;
+
+/// Each tool a host may lack, and the Debian package that brings it.
+const PACKAGES: [(&str, &str); 4] =
+    [("iptables", "iptables"), ("sha256sum", "coreutils"), ("setsid", "util-linux"), ("libfaketime", "libfaketime")];
 
 /// Why a host cannot run nodes, or could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +52,94 @@ pub enum Refusal {
     },
 }
 
-/// Checks that the host can run our nodes and take every fault (see the module docs).
-pub async fn check_host(client: &SshClient) -> Result<(), Refusal> {
+/// What a run needs of its hosts beyond running nodes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostNeeds {
+    /// Mounting the lazy filesystem (a run that cuts power).
+    pub fuse: bool,
+    /// Setting the real clock (`--ssh-real-clock` in a run with clock faults).
+    pub sys_time: bool,
+}
+
+/// Checks that the host can run our nodes and take every fault (see the
+/// module docs), and what `needs` asks besides; with `install`, installs
+/// the tools it lacks first.
+pub async fn check_host(client: &SshClient, needs: HostNeeds, install: bool) -> Result<(), Refusal> {
     let host = client.host();
-    let out = client.run_script(&remote::probe(crate::LIBFAKETIME, host.uses_sudo()), PROBE_TIMEOUT_MS).await?;
-    let facts = parse_facts(&out.stdout);
-    unfit_reason(&facts, host.sudo).map_or(Ok(()), |why| Err(Refusal::Unfit { host: host.label(), why }))
+    let mut facts = probe(client).await?;
+    let missing = missing_tools(&facts);
+    if install && !missing.is_empty() && has_root(&facts) {
+        install_packages(client, &missing).await?;
+        facts = probe(client).await?;
+    }
+    let why = unfit_reason(&facts, host.sudo)
+        .or_else(|| needs.fuse.then(|| no_fuse_reason(&facts)).flatten())
+        .or_else(|| (needs.sys_time && facts.get("sys_time").is_none_or(|v| v != "yes")).then(no_sys_time_reason));
+    why.map_or(Ok(()), |why| Err(Refusal::Unfit { host: host.label(), why }))
+}
+
+/// The host's facts (see [`remote::probe`]).
+async fn probe(client: &SshClient) -> Result<BTreeMap<String, String>, Refusal> {
+    let script = remote::probe(crate::LIBFAKETIME, client.host().uses_sudo());
+    Ok(parse_facts(&client.run_script(&script, PROBE_TIMEOUT_MS).await?.stdout))
+}
+
+/// Whether the login can act as root: it is root, or `sudo -n` works.
+fn has_root(facts: &BTreeMap<String, String>) -> bool {
+    facts.get("uid").is_some_and(|u| u == "0") || facts.get("sudo").is_some_and(|s| s == "yes")
+}
+
+/// The tools the host lacks, by the names [`PACKAGES`] gives them.
+fn missing_tools(facts: &BTreeMap<String, String>) -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .map(|(tool, _)| *tool)
+        .filter(|tool| {
+            let key = if *tool == "libfaketime" { tool.to_string() } else { format!("has_{tool}") };
+            facts.get(&key).is_none_or(|v| v != "yes")
+        })
+        .collect()
+}
+
+/// The Debian packages that bring `tools`.
+fn packages_for(tools: &[&str]) -> Vec<&'static str> {
+    PACKAGES.iter().filter(|(tool, _)| tools.contains(tool)).map(|(_, package)| *package).collect()
+}
+
+/// Installs the packages of `tools` with the host's apt-get, as root; a
+/// failure refuses the host with apt's own words.
+async fn install_packages(client: &SshClient, tools: &[&str]) -> Result<(), Refusal> {
+    let packages = packages_for(tools);
+    tracing::info!(host = %client.host(), ?packages, "installing what the host lacks (--ssh-install)");
+    client.run_as_root(&remote::apt_install(&packages), INSTALL_TIMEOUT_MS).await.map_err(|e| Refusal::Unfit {
+        host: client.host().label(),
+        why: format!("lacks {}, and --ssh-install could not install {}: {e}", tools.join(", "), packages.join(" ")),
+    })?;
+    eprintln!("{}: installed {} (--ssh-install)", client.host().label(), packages.join(" "));
+    Ok(())
+}
+
+/// Why a host whose root may not set the clock is refused `--ssh-real-clock`.
+fn no_sys_time_reason() -> String {
+    "cannot set its clock: root lacks CAP_SYS_TIME (a container shares its host's clock; \
+     --ssh-real-clock is for disposable VMs)"
+        .to_string()
+}
+
+/// Why a host with these facts cannot mount the lazy filesystem under its
+/// nodes (power loss); None when it can.
+fn no_fuse_reason(facts: &BTreeMap<String, String>) -> Option<String> {
+    let fact = |k: &str| facts.get(k).map(String::as_str).unwrap_or("?");
+    if fact("fuse") != "yes" {
+        return Some("has no /dev/fuse: power-loss mounts a lazy filesystem under each node (modprobe fuse)".into());
+    }
+    if fact("uid") != "0" {
+        return Some(format!(
+            "logs in as uid {}: power-loss mounts a lazy filesystem under each node, which needs a root login",
+            fact("uid")
+        ));
+    }
+    None
 }
 
 /// `key=value` lines into a map (other lines ignored).
@@ -84,13 +174,13 @@ fn unfit_reason(facts: &BTreeMap<String, String>, sudo: bool) -> Option<String> 
             fact("uid")
         ));
     }
-    let missing: Vec<&str> = ["iptables", "sha256sum", "setsid"]
-        .into_iter()
-        .filter(|t| fact(&format!("has_{t}")) != "yes")
-        .chain((fact("libfaketime") != "yes").then_some("libfaketime"))
-        .collect();
+    let missing = missing_tools(facts);
     (!missing.is_empty()).then(|| {
-        format!("lacks {} (on Debian: apt-get install iptables coreutils util-linux libfaketime)", missing.join(", "))
+        format!(
+            "lacks {} (on Debian: apt-get install {}; or pass --ssh-install)",
+            missing.join(", "),
+            packages_for(&missing).join(" ")
+        )
     })
 }
 
@@ -150,6 +240,25 @@ mod tests {
         assert!(why.contains("no sudo where it is needed"), "{why}");
         let why = unfit_reason(&facts(&fit().replace("uid=0", "uid=1000")), false).unwrap();
         assert!(why.contains("sudo is off"), "{why}");
+    }
+
+    #[test]
+    fn what_is_missing_maps_to_its_packages() {
+        let lacking = fit().replace("has_iptables=yes", "has_iptables=no").replace("libfaketime=yes", "");
+        let missing = missing_tools(&facts(&lacking));
+        assert_eq!(missing, ["iptables", "libfaketime"]);
+        assert_eq!(packages_for(&missing), ["iptables", "libfaketime"]);
+        assert!(unfit_reason(&facts(&lacking), false).unwrap().contains("--ssh-install"));
+        assert!(missing_tools(&facts(&fit())).is_empty());
+        assert!(has_root(&facts(&fit())) && !has_root(&facts(&fit().replace("uid=0", "uid=5\nsudo=no"))));
+    }
+
+    #[test]
+    fn power_loss_needs_fuse_and_a_root_login() {
+        assert_eq!(no_fuse_reason(&facts(&format!("{}fuse=yes\n", fit()))), None);
+        assert!(no_fuse_reason(&facts(&fit())).unwrap().contains("/dev/fuse"));
+        let as_user = format!("{}fuse=yes\n", fit()).replace("uid=0", "uid=1000");
+        assert!(no_fuse_reason(&facts(&as_user)).unwrap().contains("root login"));
     }
 
     #[test]

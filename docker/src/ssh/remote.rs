@@ -4,7 +4,11 @@
 //! [`REMOTE_ROOT`] (`/tmp/dynamo-workbench`): the uploaded binaries in
 //! `bin/`, and per run `<run>/` with, per node, `<node>/data/` (its data
 //! directory, kept across restarts), `<node>.log` (stdout and stderr,
-//! appended across restarts), `<node>.pid` and `<node>.faketime`. Partition
+//! appended across restarts), `<node>.pid` and `<node>.faketime`; in a
+//! run with link proxies `<node>.proxy.pid` and `<node>.proxy.log`; in a
+//! run that cuts power `<node>/backing/` (the disk under the node's lazy
+//! filesystem, mounted at `<node>/data/`), `<node>.lazyfs.pid`,
+//! `<node>.lazyfs.log` and its control socket `<node>.lazyfs.sock`. Partition
 //! rules live in one iptables chain of our own, [`CHAIN`], jumped to from
 //! INPUT, so healing flushes only our rules and never the host's own.
 //!
@@ -49,6 +53,18 @@ pub struct NodePaths {
     pub pid: String,
     /// Its libfaketime timestamp file.
     pub faketime: String,
+    /// The pid of the link proxy in front of it (a run with link proxies).
+    pub proxy_pid: String,
+    /// The link proxy's stdout and stderr.
+    pub proxy_log: String,
+    /// What the disk keeps under the lazy filesystem (a run that cuts power).
+    pub backing: String,
+    /// The lazy filesystem's process.
+    pub lazyfs_pid: String,
+    /// Its stdout and stderr.
+    pub lazyfs_log: String,
+    /// Its control socket.
+    pub lazyfs_socket: String,
 }
 
 impl NodePaths {
@@ -63,6 +79,12 @@ impl NodePaths {
             log: format!("{run_dir}/{id}.log"),
             pid: format!("{run_dir}/{id}.pid"),
             faketime: format!("{run_dir}/{id}.faketime"),
+            proxy_pid: format!("{run_dir}/{id}.proxy.pid"),
+            proxy_log: format!("{run_dir}/{id}.proxy.log"),
+            backing: format!("{run_dir}/{id}/backing"),
+            lazyfs_pid: format!("{run_dir}/{id}.lazyfs.pid"),
+            lazyfs_log: format!("{run_dir}/{id}.lazyfs.log"),
+            lazyfs_socket: format!("{run_dir}/{id}.lazyfs.sock"),
             run_dir,
         }
     }
@@ -88,6 +110,95 @@ fn alive_function() -> String {
 /// Starts a node: its directories, then `env ... setsid argv` in the
 /// background with its output appended to the log, and its pid recorded.
 pub fn start_node(paths: &NodePaths, env: &[(String, String)], argv: &[String]) -> String {
+    start_process(&paths.data_dir, &paths.log, &paths.pid, env, argv)
+}
+
+/// Starts the link proxy in front of a node (the same way as the node,
+/// its own pid file and log), unless it already runs: a proxy outlives
+/// its node's kills and restarts, as a host's TCP stack does.
+pub fn start_proxy(paths: &NodePaths, argv: &[String]) -> String {
+    format!(
+        "{}; pid=$(cat {} 2>/dev/null) && alive \"$pid\" && exit 0; {}",
+        alive_function(),
+        quote(&paths.proxy_pid),
+        start_process(&paths.run_dir, &paths.proxy_log, &paths.proxy_pid, &[], argv)
+    )
+}
+
+/// How many tenths of a second a fresh lazy filesystem may take to answer.
+const MOUNT_POLLS: u32 = 300;
+
+/// The command asking the lazy filesystem in front of a node's data
+/// directory `word` (`ping`, `lose-unsynced`) on its control socket; it
+/// prints the answer as JSON.
+pub fn lazyfs_ctl(paths: &NodePaths, word: &str) -> String {
+    command(&[&binary_path(LAZYFS), "--control", &paths.lazyfs_socket, "--ctl", word])
+}
+
+/// The program of the lazy filesystem, uploaded with the others.
+pub const LAZYFS: &str = "dynamo-lazyfs";
+
+/// Mounts the lazy filesystem at the node's data directory over its
+/// backing directory, unless it runs already (it outlives the node's
+/// kills and restarts, as a disk does), and waits until it answers; a
+/// mount that fails says why, with the end of its log.
+pub fn mount_lazyfs(paths: &NodePaths) -> String {
+    let argv = [
+        binary_path(LAZYFS),
+        "--backing".into(),
+        paths.backing.clone(),
+        "--mount".into(),
+        paths.data_dir.clone(),
+        "--control".into(),
+        paths.lazyfs_socket.clone(),
+    ];
+    format!(
+        "{alive}; pid=$(cat {pid} 2>/dev/null) && alive \"$pid\" && exit 0; {mkdir} && {start} && i=0; \
+         until {ping} >/dev/null 2>&1; do \
+           alive \"$(cat {pid})\" || {{ echo 'lazyfs could not mount '{data}' (it needs /dev/fuse, and root or \
+             fusermount3 with user_allow_other):' >&2; tail -n 5 {log} >&2; exit 1; }}; \
+           i=$((i+1)); [ $i -lt {MOUNT_POLLS} ] || {{ echo 'lazyfs did not answer on '{socket} >&2; exit 1; }}; \
+           sleep 0.1; done",
+        alive = alive_function(),
+        pid = quote(&paths.lazyfs_pid),
+        mkdir = command(&["mkdir", "-p", "--", &paths.backing]),
+        start = start_process(&paths.data_dir, &paths.lazyfs_log, &paths.lazyfs_pid, &[], &argv),
+        ping = lazyfs_ctl(paths, "ping"),
+        data = quote(&paths.data_dir),
+        log = quote(&paths.lazyfs_log),
+        socket = quote(&paths.lazyfs_socket),
+    )
+}
+
+/// Unmounts the node's lazy filesystem: SIGTERM (it unmounts on the way
+/// out) and a bounded wait, then SIGKILL and a lazy detach of what stayed
+/// mounted. Fine if it was not running.
+pub fn unmount_lazyfs(paths: &NodePaths) -> String {
+    format!(
+        "{alive}; pid=$(cat {pid} 2>/dev/null) || exit 0; if alive \"$pid\"; then kill -s TERM \"$pid\"; i=0; \
+         while alive \"$pid\" && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done; \
+         alive \"$pid\" && kill -s KILL \"$pid\"; fi; {detach}",
+        alive = alive_function(),
+        pid = quote(&paths.lazyfs_pid),
+        detach = detach_mounts_under(&quote(&paths.data_dir)),
+    )
+}
+
+/// Detaches (lazily) every mount at or under the directory `dir_word`
+/// (a shell word: a quoted path, or a quoted variable), deepest first:
+/// what a killed lazy filesystem leaves ("transport endpoint is not
+/// connected"), which no `rm -rf` gets through. Needs root, or the
+/// mount's owner.
+fn detach_mounts_under(dir_word: &str) -> String {
+    format!(
+        "awk -v d={dir_word} '$2 == d || index($2, d \"/\") == 1 {{ print $2 }}' /proc/mounts | sort -r | \
+         while read -r m; do umount -l \"$m\" 2>/dev/null || fusermount3 -u -z \"$m\" 2>/dev/null || true; done"
+    )
+}
+
+/// `mkdir -p dir`, then `env ... setsid argv` in the background, its
+/// output appended to `log` and its pid written to `pid`.
+fn start_process(dir: &str, log: &str, pid: &str, env: &[(String, String)], argv: &[String]) -> String {
     let mut full = vec!["setsid".to_string(), "env".to_string()];
     full.extend(env.iter().map(|(k, v)| {
         assert!(k.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{k:?} is an environment name");
@@ -96,10 +207,10 @@ pub fn start_node(paths: &NodePaths, env: &[(String, String)], argv: &[String]) 
     full.extend(argv.iter().cloned());
     format!(
         "{} && {{ {} >> {} 2>&1 < /dev/null & echo $! > {}; }}",
-        command(&["mkdir", "-p", "--", &paths.data_dir]),
+        command(&["mkdir", "-p", "--", dir]),
         command(&full),
-        quote(&paths.log),
-        quote(&paths.pid)
+        quote(log),
+        quote(pid)
     )
 }
 
@@ -109,14 +220,15 @@ pub fn signal_node(paths: &NodePaths, signal: &str) -> String {
     format!("{}; pid=$(cat {}) && alive \"$pid\" && kill -s {signal} \"$pid\"", alive_function(), quote(&paths.pid))
 }
 
-/// SIGKILLs the node and waits until its process is gone (the caller's
-/// deadline bounds the wait); fine if it was not running.
-pub fn kill_node(paths: &NodePaths) -> String {
+/// SIGKILLs the process whose pid `pid_file` holds (a node, or its proxy)
+/// and waits until it is gone (the caller's deadline bounds the wait);
+/// fine if it was not running.
+pub fn kill_process(pid_file: &str) -> String {
     format!(
         "{}; pid=$(cat {} 2>/dev/null) || exit 0; alive \"$pid\" || exit 0; kill -s KILL \"$pid\"; \
          while alive \"$pid\"; do sleep 0.05; done",
         alive_function(),
-        quote(&paths.pid)
+        quote(pid_file)
     )
 }
 
@@ -161,21 +273,25 @@ pub fn remove_chain() -> String {
     )
 }
 
-/// Kills every process of ours under [`REMOTE_ROOT`] (by pid file), removes
-/// every run directory (the uploaded binaries stay) and our iptables chain:
-/// what a run killed mid-way left. With `spare_kept`, a run directory
+/// Kills every process of ours under [`REMOTE_ROOT`] (by pid file), puts
+/// back the clock and the NTP units a `--ssh-real-clock` run moved and
+/// stopped, detaches stale lazy filesystems, removes every run directory
+/// (the uploaded binaries stay) and our iptables chain: what a run killed
+/// mid-way left. With `spare_kept`, a run directory
 /// holding [`KEPT_MARKER`] (its data kept by `--keep-data`) stays: a start
 /// spares it, `workbench clean` removes it. Idempotent.
 pub fn clean(spare_kept: bool) -> String {
-    let spare = if spare_kept { format!("[ -e \"$d\"{} ] || ", quote(KEPT_MARKER)) } else { String::new() };
+    let spare = if spare_kept { format!("[ -e \"$d\"{} ] && continue; ", quote(KEPT_MARKER)) } else { String::new() };
     format!(
         "{}; for f in {root}/*/*.pid; do [ -f \"$f\" ] || continue; pid=$(cat \"$f\"); \
          if alive \"$pid\"; then kill -s CONT \"$pid\"; kill -s KILL \"$pid\"; fi; done; \
-         for d in {root}/*/; do [ \"$d\" = {bin} ] || {spare}rm -rf -- \"$d\"; done; {}",
+         for d in {root}/*/; do [ \"$d\" = {bin} ] && continue; {restore}; {spare}{detach}; rm -rf -- \"$d\"; done; {}",
         alive_function(),
         remove_chain(),
         root = REMOTE_ROOT,
         bin = quote(&format!("{REMOTE_ROOT}/bin/")),
+        detach = detach_mounts_under("\"${d%/}\""),
+        restore = super::real_clock::restore("\"${d%/}\""),
     )
 }
 
@@ -200,17 +316,38 @@ pub fn hand_over(user: &str) -> String {
 /// for as root would find it (root's PATH has the sbin directories).
 pub fn probe(libfaketime: &str, sudo: bool) -> String {
     let find_iptables = "command -v iptables >/dev/null 2>&1";
-    let (find_iptables, sudo_check) = match sudo {
-        true => (as_root(find_iptables), "if sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi; "),
-        false => (find_iptables.to_string(), ""),
+    let sys_time = super::real_clock::probe_sys_time();
+    let (find_iptables, sys_time, sudo_check) = match sudo {
+        true => (
+            as_root(find_iptables),
+            format!("{} 2>/dev/null || echo sys_time=no", as_root(&sys_time)),
+            "if sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi; ",
+        ),
+        false => (find_iptables.to_string(), sys_time, ""),
     };
     format!(
         "echo os=$(uname -s); echo arch=$(uname -m); echo uid=$(id -u); {sudo_check}\
          for t in sha256sum setsid; do \
            if command -v $t >/dev/null 2>&1; then echo has_$t=yes; else echo has_$t=no; fi; done; \
          if {find_iptables} 2>/dev/null; then echo has_iptables=yes; else echo has_iptables=no; fi; \
-         if [ -e {} ]; then echo libfaketime=yes; else echo libfaketime=no; fi",
+         if [ -e {} ]; then echo libfaketime=yes; else echo libfaketime=no; fi; \
+         if [ -c /dev/fuse ]; then echo fuse=yes; else echo fuse=no; fi; {sys_time}",
         quote(libfaketime)
+    )
+}
+
+/// Installs Debian `packages` with the host's apt-get (run as root):
+/// refreshes the package lists first; fails, saying so, on a host with no
+/// apt-get.
+pub fn apt_install(packages: &[&str]) -> String {
+    assert!(!packages.is_empty(), "something to install");
+    let mut install = vec!["apt-get", "install", "-y", "-q", "--no-install-recommends", "--"];
+    install.extend_from_slice(packages);
+    format!(
+        "command -v apt-get >/dev/null 2>&1 || {{ echo 'no apt-get on this host: install '{} 'by hand' >&2; exit 1; }}; \
+         export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && {}",
+        quote(&packages.join(" ")),
+        command(&install)
     )
 }
 
@@ -249,7 +386,7 @@ mod tests {
     #[test]
     fn clean_spares_kept_runs_only_when_asked() {
         let kept = clean(true);
-        assert!(kept.contains("[ -e \"$d\".kept ] || rm -rf"), "{kept}");
+        assert!(kept.contains("[ -e \"$d\".kept ] && continue"), "{kept}");
         assert!(!clean(false).contains(KEPT_MARKER), "{}", clean(false));
     }
 
@@ -260,7 +397,11 @@ mod tests {
         let scripts = [
             start_node(&p, &[], &["/bin/true".to_string()]),
             signal_node(&p, "STOP"),
-            kill_node(&p),
+            kill_process(&p.pid),
+            start_proxy(&p, &["/bin/true".to_string()]),
+            mount_lazyfs(&p),
+            unmount_lazyfs(&p),
+            lazyfs_ctl(&p, "lose-unsynced"),
             node_running(&p),
             write_faketime(&p, "+5s"),
             install_chain(),
@@ -272,6 +413,7 @@ mod tests {
             probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", false),
             probe("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", true),
             hand_over("dwb"),
+            apt_install(&["iptables", "libfaketime"]),
             as_root(&clean(true)),
             sha256_of("/tmp/dynamo-workbench/bin/dynamo-node"),
         ];

@@ -48,7 +48,8 @@
 #   6. a campaign is interrupted with SIGINT (Ctrl-C) once its nodes run:
 #      it exits 130, and no process, run directory or chain of its run is
 #      left on any host, before any `workbench clean`;
-#   7. `workbench clean --backend ssh` runs, and no process, run directory
+#   7. `workbench clean --backend ssh --config` (the hosts of the [ssh]
+#      table, as dwb with sudo) runs, and no process, run directory
 #      (the kept one included) or iptables chain of ours is left on any host;
 #   8. the hosts and the network are removed, and no labelled container or
 #      network is left.
@@ -304,7 +305,8 @@ for run_json in results/"$NAME"/*/run.json; do
         && ! grep -q "PRIVATE KEY" "$run_json" || { log "$run_json: no replay on the same hosts"; exit 1; }
 done
 interrupted_run_leaves_nothing "$HOSTS" "$KEPT"
-"$WORKBENCH" clean --backend ssh --hosts "$HOSTS" --ssh-key "$WORK/id_ed25519" --ssh-known-hosts "$WORK/known_hosts"
+# The hosts of the [ssh] table, as the corrupt campaign got them.
+"$WORKBENCH" clean --backend ssh --config "$WORK/hosts.toml" --ssh-known-hosts "$WORK/known_hosts"
 hosts_are_clean
 docker ps -aq --filter "label=$LABEL.ssh-test=$RUN" | xargs -r docker rm -f >/dev/null
 docker network rm "$RUN" >/dev/null

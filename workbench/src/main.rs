@@ -139,6 +139,9 @@ enum Command {
         /// Where to clean: the Docker engine, or the SSH hosts of --hosts.
         #[arg(long, value_enum, default_value_t = CleanBackend::Docker)]
         backend: CleanBackend,
+        /// A campaign's TOML file whose `[ssh]` table names the hosts (--backend ssh).
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         ssh: ssh_args::SshArgs,
     },
@@ -196,9 +199,10 @@ async fn campaign(args: CampaignArgs) -> Result<i32> {
     campaign::run_campaign(&args.plan(matrix, backend)).await
 }
 
-/// `clean --backend ssh`: what killed runs left on every host of `--hosts`.
-async fn clean_ssh(args: &ssh_args::SshArgs) -> Result<i32> {
-    let config = args.config(PathBuf::new())?;
+/// `clean --backend ssh`: what killed runs left on every host of `--hosts`
+/// (or of the `[ssh]` table of `--config`).
+async fn clean_ssh(args: ssh_args::SshArgs, table_file: Option<&std::path::Path>) -> Result<i32> {
+    let config = args.with_table(table_file)?.config(PathBuf::new())?;
     let hosts = docker::SshCluster::clean(&config).await?;
     eprintln!(
         "cleaned {hosts} hosts (processes, run directories and iptables chain under {})",
@@ -323,7 +327,7 @@ async fn main() {
             }
         }
         Command::BenchLoad(args) => bench_load(args).await,
-        Command::Clean { backend: CleanBackend::Ssh, ssh, .. } => clean_ssh(&ssh).await,
+        Command::Clean { backend: CleanBackend::Ssh, ssh, config, .. } => clean_ssh(ssh, config.as_deref()).await,
         Command::Clean { all, .. } => {
             let removed = if all { docker::remove_all_labeled().await } else { docker::remove_leftovers().await };
             removed

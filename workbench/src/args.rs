@@ -398,8 +398,12 @@ fn toml_scalar(v: &toml::Value) -> Result<String> {
 
 /// The process's arguments with a `--config` file's flags inserted right
 /// after the subcommand, so the command line's own flags come later and win.
+/// `clean` keeps its `--config` as it is: it reads only the file's `[ssh]` table.
 pub fn expand_config(args: Vec<String>) -> Result<Vec<String>> {
     let Some(i) = args.iter().position(|a| a == "--config") else { return Ok(args) };
+    if args.iter().skip(1).find(|a| !a.starts_with('-')).is_some_and(|sub| sub == "clean") {
+        return Ok(args);
+    }
     let path = args.get(i + 1).context("--config needs a file")?;
     let flags = toml_flags(std::path::Path::new(path))?;
     let sub = args.iter().position(|a| a == "campaign").context("--config belongs to `workbench campaign`")?;
@@ -412,6 +416,13 @@ pub fn expand_config(args: Vec<String>) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_keeps_its_config_flag() {
+        let args: Vec<String> =
+            ["workbench", "clean", "--backend", "ssh", "--config", "/no/such.toml"].map(String::from).to_vec();
+        assert_eq!(expand_config(args.clone()).unwrap(), args);
+    }
 
     #[test]
     fn toml_file_becomes_flags_that_the_command_line_overrides() {

@@ -19,8 +19,8 @@
 //! holds them to it on every small version).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
 
 use super::interner::{Id, Interner};
@@ -60,7 +60,7 @@ pub struct VersionTable {
     /// The versions, by id.
     versions: Versions,
     /// A version's encoding (see [`encode`]) -> its id.
-    ids: HashMap<Box<[u64]>, VersionId>,
+    ids: FxHashMap<Box<[u64]>, VersionId>,
     /// Scratch for [`encode`], reused.
     key: Vec<u64>,
 }

@@ -125,7 +125,7 @@ impl VersionTable {
         let id = VersionId(u32::try_from(versions.rows.len()).expect("fewer than 2^32 distinct versions"));
         let start = u32::try_from(versions.entry_nodes.len()).expect("fewer than 2^32 clock entries");
         let entries = &self.key[3..];
-        assert!(entries.len() % 2 == 0, "entries are (node, counter) pairs");
+        assert!(entries.len().is_multiple_of(2), "entries are (node, counter) pairs");
         for pair in entries.chunks_exact(2) {
             versions.entry_nodes.push(pair[0] as u32);
             versions.entry_counters.push(pair[1]);

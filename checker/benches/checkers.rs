@@ -36,13 +36,16 @@
 //!
 //! Sizes: `CHECKER_BENCH_OPS` client ops per history (default 1,000,000);
 //! `CHECKER_BENCH_ONLY` (comma-separated checker names) runs just those.
-//! `CHECKER_BENCH_DIR=<dir>` also writes each history as a run directory
-//! (`<dir>/<history>/run.json`, `history.jsonl`), for `workbench check`
-//! to be timed on it end to end (`make bench-checkers` does).
-//! The first row of each history times building its compact form
-//! (`CompactHistory::from_ops`), which every checker reads; their rows are
-//! their own work on it. The parsed ops are then dropped, as `workbench
-//! check` never holds them (it reads the file into the compact form).
+//! Each history is written as a run directory (`<dir>/<history>/run.json`,
+//! `history.jsonl`): in `CHECKER_BENCH_DIR=<dir>`, kept for `workbench
+//! check` to be timed on it end to end (`make bench-checkers` does), or in
+//! a temporary directory removed at the end.
+//! The first row of each history times building its compact form from
+//! the generated ops (`CompactHistory::from_ops`), which every checker
+//! reads; the second reading it from the file (`CompactHistory::read`), as
+//! `workbench check` does; the checkers' rows are their own work on it.
+//! The parsed ops are dropped before the second row, as `workbench check`
+//! never holds them.
 //! Peak RSS is the process's high-water mark (`VmHWM`), reset before each
 //! checker (`/proc/self/clear_refs`), so it is the compact history held in
 //! memory plus what that checker allocated on top of it, plus whatever
@@ -412,16 +415,32 @@ fn bench(label: &str, name: &str, check: checker::CheckFn, history: &CompactHist
 /// its own row, so theirs are their work alone, as in `check_run_files`,
 /// where it is built once. The form is returned, for the checkers.
 fn bench_compact(label: &str, history: &History) -> CompactHistory {
-    let ops = client_ops(history);
+    let compact = bench_build(label, "(compact form)", client_ops(history), || CompactHistory::from_ops(&history.ops));
+    assert_eq!(compact.ops().len(), history.ops.len());
+    compact
+}
+
+/// Times reading the history's file into the compact form, as `workbench
+/// check` does ([`CompactHistory::read`]): the parse the ops above were
+/// spared, since the generator made them.
+fn bench_read(label: &str, path: &std::path::Path, compact: &CompactHistory) {
+    let ops = compact.ops().iter().filter(|op| op.kind == OpType::Invoke).count();
+    let read = bench_build(label, "(compact read)", ops, || {
+        CompactHistory::read(path).expect("the bench's history.jsonl reads back")
+    });
+    assert_eq!(read.ops(), compact.ops(), "the file reads back as the ops it was written from");
+}
+
+/// Times `build` and prints its row: wall and CPU time, ops per second,
+/// peak RSS.
+fn bench_build(label: &str, row: &str, ops: usize, build: impl FnOnce() -> CompactHistory) -> CompactHistory {
     reset_peak_rss();
     let (started, cpu_before) = (Instant::now(), thread_cpu_s());
-    let compact = CompactHistory::from_ops(&history.ops);
+    let compact = build();
     let secs = started.elapsed().as_secs_f64();
     let cpu = thread_cpu_s() - cpu_before;
-    assert_eq!(compact.ops().len(), history.ops.len());
     println!(
-        "| {label:<8} | {:<16} | {ops:>9} | {secs:>7.2} | {cpu:>6.2} | {:>11.0} | {:>8.0} | {:<7} |",
-        "(compact form)",
+        "| {label:<8} | {row:<16} | {ops:>9} | {secs:>7.2} | {cpu:>6.2} | {:>11.0} | {:>8.0} | {:<7} |",
         ops as f64 / secs,
         peak_rss_mib(),
         "-"
@@ -469,6 +488,9 @@ fn write_run_dir(dir: &std::path::Path, label: &str, history: &History, run: &Ru
 
 fn main() {
     let ops = env_usize("CHECKER_BENCH_OPS", 1_000_000);
+    let kept_dir = std::env::var("CHECKER_BENCH_DIR").ok().map(std::path::PathBuf::from);
+    let dir =
+        kept_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("checker-bench-{}", std::process::id())));
     println!("| history  | checker          |       ops |  wall s |  cpu s | ops/s(wall) | peak MiB | verdict |");
     println!("| -------- | ---------------- | --------: | ------: | -----: | ----------: | -------: | ------- |");
     for label in ["register", "siblings", "set"] {
@@ -486,16 +508,18 @@ fn main() {
             peak_rss_mib()
         );
         let run = run_config(workload, resolution);
-        if let Ok(dir) = std::env::var("CHECKER_BENCH_DIR") {
-            write_run_dir(std::path::Path::new(&dir), label, &history, &run);
-        }
+        write_run_dir(&dir, label, &history, &run);
         let own: &[(&str, checker::CheckFn)] =
             if workload == "register" { &checker::REGISTER_CHECKERS } else { &checker::SET_CHECKERS };
         let compact = bench_compact(label, &history);
         let ops = client_ops(&history);
         drop(history);
+        bench_read(label, &dir.join(label).join(history::files::HISTORY), &compact);
         for (name, check) in checker::CHECKERS.iter().chain(own) {
             bench(label, name, *check, &compact, ops, &run);
         }
+    }
+    if kept_dir.is_none() {
+        std::fs::remove_dir_all(&dir).expect("the bench's own run directories can be removed");
     }
 }

@@ -19,11 +19,12 @@
 //! holds them to it on every small version).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde::{Serialize, Serializer};
 
 use super::interner::{Id, Interner};
+use super::parse::VersionShape;
 use crate::{Dot, Resolution, Version};
 
 /// A version's number in its table.
@@ -59,7 +60,7 @@ pub struct VersionTable {
     /// The versions, by id.
     versions: Versions,
     /// A version's encoding (see [`encode`]) -> its id.
-    ids: HashMap<Box<[u64]>, VersionId>,
+    ids: FxHashMap<Box<[u64]>, VersionId>,
     /// Scratch for [`encode`], reused.
     key: Vec<u64>,
 }
@@ -77,30 +78,55 @@ pub struct Versions {
     nodes: Interner,
 }
 
-/// The key a version is deduplicated by: timestamp, dot and entries.
-fn encode(version: &Version, nodes: &mut Interner, key: &mut Vec<u64>) {
+/// The key a version is deduplicated by: timestamp, dot and entries (in
+/// node name order, as a `BTreeMap` clock holds them). Node names are
+/// interned in that order too: the dot's, then the clock's.
+fn encode<'n>(
+    ts_ms: u64,
+    dot: Option<(&str, u64)>,
+    clock: impl Iterator<Item = (&'n str, u64)>,
+    nodes: &mut Interner,
+    key: &mut Vec<u64>,
+) {
     key.clear();
-    key.push(version.ts);
-    match &version.dot {
-        Some(dot) => key.extend([u64::from(nodes.intern(&dot.node).0), dot.counter]),
+    key.push(ts_ms);
+    match dot {
+        Some((node, counter)) => key.extend([u64::from(nodes.intern(node).0), counter]),
         None => key.extend([u64::from(NO_DOT), 0]),
     }
-    for (node, counter) in &version.clock {
-        key.extend([u64::from(nodes.intern(node).0), *counter]);
+    for (node, counter) in clock {
+        key.extend([u64::from(nodes.intern(node).0), counter]);
     }
 }
 
 impl VersionTable {
     /// The id of `version`, adding it if it is new.
     pub fn intern(&mut self, version: &Version) -> VersionId {
-        encode(version, &mut self.versions.nodes, &mut self.key);
+        let dot = version.dot.as_ref().map(|d| (d.node.as_str(), d.counter));
+        let clock = version.clock.iter().map(|(node, counter)| (node.as_str(), *counter));
+        encode(version.ts, dot, clock, &mut self.versions.nodes, &mut self.key);
+        self.intern_key()
+    }
+
+    /// [`VersionTable::intern`] of a version borrowed from a line, without
+    /// building a [`Version`]: the same key, so the same id.
+    pub(crate) fn intern_shape(&mut self, version: &VersionShape<'_>) -> VersionId {
+        let dot = version.dot.as_ref().map(|d| (d.node.as_ref(), d.counter));
+        encode(version.ts, dot, version.clock.entries(), &mut self.versions.nodes, &mut self.key);
+        self.intern_key()
+    }
+
+    /// The id of the version encoded in `key`, adding it if it is new.
+    fn intern_key(&mut self) -> VersionId {
         if let Some(&id) = self.ids.get(self.key.as_slice()) {
             return id;
         }
         let versions = &mut self.versions;
         let id = VersionId(u32::try_from(versions.rows.len()).expect("fewer than 2^32 distinct versions"));
         let start = u32::try_from(versions.entry_nodes.len()).expect("fewer than 2^32 clock entries");
-        for pair in self.key[3..].chunks_exact(2) {
+        let entries = &self.key[3..];
+        assert!(entries.len().is_multiple_of(2), "entries are (node, counter) pairs");
+        for pair in entries.chunks_exact(2) {
             versions.entry_nodes.push(pair[0] as u32);
             versions.entry_counters.push(pair[1]);
         }
@@ -109,7 +135,7 @@ impl VersionTable {
             dot_node: self.key[1] as u32,
             dot_counter: self.key[2],
             start,
-            len: version.clock.len() as u32,
+            len: (entries.len() / 2) as u32,
         });
         self.ids.insert(self.key.as_slice().into(), id);
         id

@@ -106,7 +106,9 @@ where
     Fut: Future<Output = Result<T, String>> + 'static,
 {
     let _log = crate::log::capture(spec.log_path.as_deref())?;
-    crate::task_ids::align();
+    if !crate::task_ids::align() {
+        tracing::debug!("task ids not aligned: other threads spawned tasks meanwhile");
+    }
     let started = Instant::now();
     let mut sim = turmoil::Builder::new()
         .rng_seed(spec.seed)

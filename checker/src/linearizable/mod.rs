@@ -92,12 +92,87 @@ pub const MAX_WITNESSES: usize = 5;
 struct KeyOps {
     /// The ops, in invocation order.
     entries: Vec<Entry>,
-    /// What each is, for the witness sentence.
-    about: Vec<Described>,
+    /// Who sent each and where, for the witness sentence (its values are
+    /// the entry's ids, named by [`Values::text`] only for a witness).
+    about: Vec<Source>,
     /// Why the key cannot be decided, if it cannot.
     undecidable: Option<String>,
-    /// The key's values by their interned id.
-    ids: HashMap<String, u32>,
+}
+
+/// What a witness names of an op besides its values: a few integers, so
+/// that a million ops cost no string each.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    /// The client process.
+    process: u64,
+    /// The history index of its invocation.
+    index: u64,
+    /// The node it was sent to.
+    node: Option<history::compact::Id>,
+}
+
+/// Values as the search's ids: a value the history holds is its id there
+/// (equal JSON texts, equal ids; `null`, the absent key, is 0), and one it
+/// does not (a cas's expected value, held inside the cas's pair) gets an
+/// id of its own, above every history id.
+struct Values<'c> {
+    /// The history.
+    compact: &'c CompactHistory,
+    /// Compact JSON texts the history does not hold -> their ids.
+    extra: HashMap<String, u32>,
+    /// Those texts by id, less [`EXTRA_BASE`].
+    extra_texts: Vec<String>,
+}
+
+/// The first id of a value the history does not hold.
+const EXTRA_BASE: u32 = 1 << 31;
+
+impl<'c> Values<'c> {
+    fn new(compact: &'c CompactHistory) -> Values<'c> {
+        Values { compact, extra: HashMap::new(), extra_texts: Vec::new() }
+    }
+
+    /// The id of a value the history holds.
+    fn of_ref(value: ValueRef<'_>) -> u32 {
+        if value.is_null() {
+            return 0;
+        }
+        let id = value.id().0;
+        assert!(id < EXTRA_BASE, "fewer than 2^31 distinct values");
+        id
+    }
+
+    /// The id of a parsed value (a cas's halves).
+    fn of_json(&mut self, value: &Value) -> u32 {
+        if value.is_null() {
+            return 0;
+        }
+        let text = value.to_string();
+        if let Some(id) = self.compact.value_id(&text) {
+            return Values::of_ref(self.compact.value(id));
+        }
+        if let Some(&id) = self.extra.get(&text) {
+            return id;
+        }
+        let id = EXTRA_BASE + u32::try_from(self.extra_texts.len()).expect("fewer than 2^31 extra values");
+        self.extra_texts.push(text.clone());
+        self.extra.insert(text, id);
+        id
+    }
+
+    /// A value as a sentence shows it: a string as its text, another value
+    /// as its JSON; None for the absent key.
+    fn text(&self, id: u32) -> Option<String> {
+        let json = match id {
+            0 => return None,
+            extra if extra >= EXTRA_BASE => self.extra_texts[(extra - EXTRA_BASE) as usize].as_str(),
+            held => self.compact.value(history::compact::Id(held)).json_text(),
+        };
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::String(text)) => Some(text),
+            _ => Some(json.to_string()),
+        }
+    }
 }
 
 /// The object a key is checked against.
@@ -151,7 +226,9 @@ pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResu
 /// Checks every key of `history` against `model`, whatever run it came
 /// from: what `workbench check --jepsen` runs on an imported history.
 pub fn check_history(history: &impl AsRef<CompactHistory>, model: Model) -> CheckResult {
-    let (keys, not_understood) = split_by_key(history.as_ref(), model);
+    let compact = history.as_ref();
+    let mut values = Values::new(compact);
+    let (keys, not_understood) = split_by_key(compact, model, &mut values);
     let mut decided = 0usize;
     let mut violating: Vec<String> = Vec::new();
     let mut unknown: BTreeMap<String, String> = BTreeMap::new();
@@ -170,7 +247,7 @@ pub fn check_history(history: &impl AsRef<CompactHistory>, model: Model) -> Chec
                 decided += 1;
                 violating.push(key.clone());
                 if witnesses.len() < MAX_WITNESSES {
-                    witnesses.push(witness_of(key, ops));
+                    witnesses.push(witness_of(key, ops, &values));
                 }
             }
         }
@@ -213,26 +290,45 @@ fn summary(
 }
 
 /// The witness of a violating key, as an example of `results.json`.
-fn witness_of(key: &str, ops: &KeyOps) -> Value {
+fn witness_of(key: &str, ops: &KeyOps, values: &Values<'_>) -> Value {
     let shrunk = witness::shrink(&ops.entries, WITNESS_BUDGET);
     let indices: Vec<u64> = shrunk.ops.iter().map(|&i| ops.about[i].index).collect();
+    let about: Vec<Described> = ops.entries.iter().zip(&ops.about).map(|(e, s)| described(e, s, values)).collect();
     json!({
         "key": key,
         "ops": ops.entries.len(),
         "witness_indices": indices,
         "minimal": shrunk.minimal,
-        "sentence": format!("key {key}: {}", witness::sentence(&ops.entries, &ops.about, &shrunk.ops)),
+        "sentence": format!("key {key}: {}", witness::sentence(&ops.entries, &about, &shrunk.ops)),
     })
 }
 
+/// An op as a witness sentence names it.
+fn described(entry: &Entry, source: &Source, values: &Values<'_>) -> Described {
+    let value = entry.kind.installs().or(entry.kind.observes());
+    let expected = match entry.kind {
+        Kind::Cas { from, .. } => values.text(from),
+        _ => None,
+    };
+    Described {
+        process: source.process,
+        index: source.index,
+        value: value.and_then(|id| values.text(id)),
+        node: source.node.map(|n| values.compact.name(n).to_string()),
+        expected,
+    }
+}
+
 /// Every key's ops, in invocation order, and the ops not understood (each
-/// also leaves its key undecided). Values are interned per key (0 is the
+/// also leaves its key undecided). Values are [`Values`]' ids (0 is the
 /// absent key).
-fn split_by_key(compact: &CompactHistory, model: Model) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
+fn split_by_key(
+    compact: &CompactHistory,
+    model: Model,
+    values: &mut Values<'_>,
+) -> (BTreeMap<String, KeyOps>, NotUnderstood) {
     let mut keys: BTreeMap<String, KeyOps> = BTreeMap::new();
     let mut not_understood = NotUnderstood::default();
-    // Ids run 1, 2, ... over the (key, value) pairs in order of first sight.
-    let mut next_id: u32 = 1;
     for pair in compact.pairs() {
         let (invoke, complete) = pair.ops(compact.ops());
         let index = invoke.index;
@@ -242,7 +338,7 @@ fn split_by_key(compact: &CompactHistory, model: Model) -> (BTreeMap<String, Key
             }
             continue;
         };
-        let reading = op_of(invoke, complete, compact, model);
+        let reading = op_of(invoke, complete, values, model);
         if matches!(reading, Reading::Skip) {
             continue;
         }
@@ -264,29 +360,15 @@ fn split_by_key(compact: &CompactHistory, model: Model) -> (BTreeMap<String, Key
             ops.undecidable.get_or_insert(why);
             continue;
         }
-        let id = intern(&mut ops.ids, &mut next_id, &op.value);
         let kind = match op.effect {
-            Effect::Write => Kind::Write(id),
-            Effect::Read => Kind::Read(id),
-            Effect::Cas => Kind::Cas { from: intern(&mut ops.ids, &mut next_id, &op.expected), to: id },
+            Effect::Write => Kind::Write(op.value),
+            Effect::Read => Kind::Read(op.value),
+            Effect::Cas => Kind::Cas { from: op.expected, to: op.value },
         };
         ops.entries.push(Entry { call_ns: op.call_ns, return_ns: op.return_ns, kind });
-        ops.about.push(Described { process: op.process, index, value: op.value, node: op.node, expected: op.expected });
+        ops.about.push(Source { process: op.process, index, node: op.node });
     }
     (keys, not_understood)
-}
-
-/// `value`'s id among a key's values (0 is the absent key), interning it
-/// on first sight with the next id.
-fn intern(ids: &mut HashMap<String, u32>, next_id: &mut u32, value: &Option<String>) -> u32 {
-    let Some(v) = value else { return 0 };
-    if let Some(id) = ids.get(v) {
-        return *id;
-    }
-    let id = *next_id;
-    *next_id = next_id.checked_add(1).expect("fewer than 2^32 values");
-    ids.insert(v.clone(), id);
-    id
 }
 
 /// What [`op_of`] made of a client op.
@@ -318,22 +400,24 @@ struct RegisterOp {
     return_ns: u64,
     /// What it does.
     effect: Effect,
-    /// Written (a cas: installed) or seen; None: a tombstone or the absent key.
-    value: Option<String>,
-    /// A cas's expected value (None: the key absent; and for other ops).
-    expected: Option<String>,
+    /// Written (a cas: installed) or seen, as a [`Values`] id; 0: a
+    /// tombstone or the absent key.
+    value: u32,
+    /// A cas's expected value (0: the key absent; and for other ops).
+    expected: u32,
     /// Versions a read returned (0 for writes).
     versions_seen: usize,
     /// The client process.
     process: u64,
     /// The node it was sent to.
-    node: Option<String>,
+    node: Option<history::compact::Id>,
 }
 
 /// The op invoked at `invoke` as the search sees it; see [`Reading`]. A
 /// read's siblings come from the compact form, parsed there once for all
 /// checkers.
-fn op_of(invoke: &CompactOp, complete: Option<&CompactOp>, compact: &CompactHistory, model: Model) -> Reading {
+fn op_of(invoke: &CompactOp, complete: Option<&CompactOp>, values: &mut Values<'_>, model: Model) -> Reading {
+    let compact = values.compact;
     let history::Process::Client(process) = invoke.process else { return Reading::Skip };
     let f = compact.name(invoke.f);
     if !model.knows(f) {
@@ -351,20 +435,22 @@ fn op_of(invoke: &CompactOp, complete: Option<&CompactOp>, compact: &CompactHist
         call_ns: invoke.time_ns,
         return_ns,
         effect: Effect::Write,
-        value: None,
-        expected: None,
+        value: 0,
+        expected: 0,
         versions_seen: 0,
         process,
-        node: invoke.node.map(|n| compact.name(n).to_string()),
+        node: invoke.node,
     };
     match f {
-        "write" => op.value = invoke.value.and_then(|v| value_ref_text(compact.value(v))),
+        "write" => op.value = invoke.value.map_or(0, |v| Values::of_ref(compact.value(v))),
         "delete" => {}
         "cas" => {
-            let Some((expected, new)) = cas_values(&compact.value_json(invoke)) else {
+            let value = compact.value_json(invoke);
+            let Some([expected, new]) = value.as_array().and_then(|pair| <&[Value; 2]>::try_from(pair.as_slice()).ok())
+            else {
                 return Reading::NotUnderstood(UNPARSED_CAS.to_string());
             };
-            (op.effect, op.expected, op.value) = (Effect::Cas, expected, new);
+            (op.effect, op.expected, op.value) = (Effect::Cas, values.of_json(expected), values.of_json(new));
         }
         "read" if kind == OpType::Ok => {
             let Some(span) = complete.and_then(|c| c.siblings) else {
@@ -372,33 +458,9 @@ fn op_of(invoke: &CompactOp, complete: Option<&CompactOp>, compact: &CompactHist
             };
             op.effect = Effect::Read;
             op.versions_seen = span.len();
-            op.value = compact.siblings(span).next().and_then(|s| value_ref_text(s.value));
+            op.value = compact.siblings(span).next().map_or(0, |s| Values::of_ref(s.value));
         }
         _ => return Reading::Skip,
     }
     Reading::Op(op)
-}
-
-/// [`value_text`] of a value held in the compact history: the same text,
-/// since it is held as the value's compact JSON.
-fn value_ref_text(value: ValueRef<'_>) -> Option<String> {
-    if value.is_null() {
-        return None;
-    }
-    value.as_str().or_else(|| Some(value.json_text().to_string()))
-}
-
-/// A cas's `[expected, new]` values as text; None when it is not a pair.
-fn cas_values(value: &Value) -> Option<(Option<String>, Option<String>)> {
-    let [expected, new] = value.as_array()?.as_slice() else { return None };
-    Some((value_text(expected), value_text(new)))
-}
-
-/// A written value as text (`None` for a tombstone).
-fn value_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }

@@ -22,9 +22,9 @@
 //! may be lost: any is a failure. Under LWW (or weak quorums) the count is
 //! the measurement, the verdict `true`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use history::compact::{CompactHistory, CompactOp, VersionRef};
+use history::compact::{CompactHistory, CompactOp, Id, ValueId, VersionRef};
 use history::{OpType, Process, Resolution, RunConfig};
 use serde_json::{json, Value};
 
@@ -53,16 +53,17 @@ struct Add<'h> {
     invoke_time: u64,
     /// Acknowledgement time, ns (acked adds only).
     ack_time: u64,
-    /// The key.
-    key: String,
-    /// The element added.
-    element: String,
+    /// The key, as the history names it.
+    key: Id,
+    /// The element added: the id of its JSON string among the history's
+    /// values, so that finding it in a final read compares integers.
+    element: ValueId,
     /// The version the store assigned (acked adds only).
     version: Option<VersionRef<'h>>,
     /// The client process, for the sentence.
     process: u64,
     /// The node it was sent to, for the sentence.
-    node: Option<String>,
+    node: Option<Id>,
 }
 
 /// Everything extracted from the history.
@@ -72,14 +73,15 @@ struct Extract<'h> {
     acked: Vec<Add<'h>>,
     /// `info` (or never completed) adds.
     unknown: Vec<Add<'h>>,
-    /// key -> union of elements over every `ok` final read.
-    final_elements: BTreeMap<String, BTreeSet<String>>,
+    /// key -> union of elements over every `ok` final read (those never
+    /// a value of the history are left out: no add can have added them).
+    final_elements: HashMap<Id, HashSet<ValueId>>,
     /// `ok` final reads whose siblings were not arrays of strings.
     unparsed_final_reads: usize,
     /// Every op not understood, by reason (the count above among them).
     not_understood: NotUnderstood,
     /// key -> who served each of its `ok` final reads, for the sentence.
-    final_reads: BTreeMap<String, Vec<FinalReadTrace>>,
+    final_reads: HashMap<Id, Vec<FinalReadTrace>>,
 }
 
 /// Why a final read is not understood.
@@ -123,7 +125,7 @@ pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResu
             Value::Array(
                 lost.iter()
                     .take(MAX_EXAMPLES)
-                    .map(|a| example(a, &x, &windows, inversions.contains(&a.index)))
+                    .map(|a| example(history, a, &x, &windows, inversions.contains(&a.index)))
                     .collect(),
             ),
         );
@@ -133,19 +135,21 @@ pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResu
     x.not_understood.judge(result)
 }
 
-fn example(add: &Add<'_>, x: &Extract<'_>, windows: &[Window], clock: bool) -> Value {
+fn example(history: &CompactHistory, add: &Add<'_>, x: &Extract<'_>, windows: &[Window], clock: bool) -> Value {
+    let key = history.name(add.key);
+    let element = history.value(add.element).as_str().expect("an add's element is a string");
     let trace = AddTrace {
         process: add.process,
-        key: &add.key,
-        element: &add.element,
-        node: add.node.as_deref(),
+        key,
+        element: &element,
+        node: add.node.map(|n| history.name(n)),
         invoke_time: add.invoke_time,
         ack_time: add.ack_time,
     };
     let finals = x.final_reads.get(&add.key).map_or(&[][..], Vec::as_slice);
     json!({
         "sentence": explain::lost_add(trace, finals, windows, clock),
-        "add_index": add.index, "key": add.key, "element": add.element, "version": add.version.map(VersionRef::to_version), "lost_to_clock": clock,
+        "add_index": add.index, "key": key, "element": element, "version": add.version.map(VersionRef::to_version), "lost_to_clock": clock,
     })
 }
 
@@ -161,20 +165,20 @@ fn extract(history: &CompactHistory) -> Extract<'_> {
             x.not_understood.note_unknown_f(f, invoke.index);
             continue;
         }
-        let Some(key) = invoke.key.map(|k| history.name(k).to_string()) else {
+        let Some(key) = invoke.key else {
             x.not_understood.note("a client op without a key", invoke.index);
             continue;
         };
         match (f, pair.outcome(ops)) {
             ("add", outcome @ (OpType::Ok | OpType::Info)) => {
-                let Some(element) = invoke.value.and_then(|v| history.value(v).as_str()) else {
+                let Some(element) = invoke.value.filter(|v| history.value(*v).json_text().starts_with('"')) else {
                     x.not_understood.note("an add whose element is not a string", invoke.index);
                     continue;
                 };
                 let Process::Client(process) = invoke.process else { continue };
                 let add = Add {
                     process,
-                    node: invoke.node.map(|n| history.name(n).to_string()),
+                    node: invoke.node,
                     index: invoke.index,
                     invoke_time: invoke.time_ns,
                     ack_time: done.map_or(u64::MAX, |d| d.time_ns),
@@ -191,7 +195,7 @@ fn extract(history: &CompactHistory) -> Extract<'_> {
             ("read", OpType::Ok) if phases.at(invoke.index) == FINAL_PHASE => {
                 let Some(done) = done else { continue };
                 match final_elements(history, done) {
-                    Some(els) => x.final_elements.entry(key.clone()).or_default().extend(els),
+                    Some(els) => x.final_elements.entry(key).or_default().extend(els),
                     None => {
                         x.unparsed_final_reads += 1;
                         x.not_understood.note(UNPARSED_FINAL_READ, invoke.index);
@@ -211,13 +215,19 @@ fn extract(history: &CompactHistory) -> Extract<'_> {
     x
 }
 
-/// [`elements_of`] a final read: from its parsed siblings' values, or,
-/// when its value did not parse as siblings, from the value itself.
-fn final_elements(history: &CompactHistory, read: &CompactOp) -> Option<BTreeSet<String>> {
-    let Some(span) = read.siblings else { return elements_of(&history.value_json(read)) };
-    let mut out = BTreeSet::new();
-    for sibling in history.siblings(span) {
-        out.extend(elements_in(&sibling.value.to_value())?);
+/// [`elements_of`] a final read, as the ids of the elements' JSON strings
+/// among the history's values (an element that is none was never added):
+/// from its parsed siblings' values, or, when its value did not parse as
+/// siblings, from the value itself.
+fn final_elements(history: &CompactHistory, read: &CompactOp) -> Option<Vec<ValueId>> {
+    let Some(span) = read.siblings else {
+        let elements = elements_of(&history.value_json(read))?;
+        let texts = elements.into_iter().map(|e| Value::String(e).to_string());
+        return Some(texts.filter_map(|text| history.value_id(&text)).collect());
+    };
+    let mut out = Vec::new();
+    for sibling in history.siblings(span).filter(|s| !s.value.is_null()) {
+        out.extend(sibling.value.string_items()?.filter_map(|item| history.value_id(item)));
     }
     Some(out)
 }
@@ -245,9 +255,9 @@ pub fn elements_of(read_value: &Value) -> Option<BTreeSet<String>> {
 /// Indices of acked adds whose timestamp is older than that of an add of the
 /// same key acknowledged before they were invoked.
 fn inversions(acked: &[Add<'_>]) -> BTreeSet<u64> {
-    let mut by_key: BTreeMap<&str, Vec<&Add<'_>>> = BTreeMap::new();
+    let mut by_key: HashMap<Id, Vec<&Add<'_>>> = HashMap::new();
     for a in acked.iter().filter(|a| a.version.is_some()) {
-        by_key.entry(a.key.as_str()).or_default().push(a);
+        by_key.entry(a.key).or_default().push(a);
     }
     let mut out = BTreeSet::new();
     for adds in by_key.values() {

@@ -43,6 +43,10 @@ struct Written {
     values: HashMap<Id, HashSet<ValueId>>,
     /// key -> every set element added (the ids of their JSON strings).
     elements: HashMap<Id, HashSet<ValueId>>,
+    /// (key, value) pairs already found to hold nothing unwritten: a set
+    /// key's cart is read many times over, and each distinct one need be
+    /// walked once. Bounded by the history's distinct values per key.
+    clean: HashSet<(Id, ValueId)>,
 }
 
 impl Written {
@@ -63,22 +67,26 @@ impl Written {
     /// The parts of one sibling value that no client wrote to `key`: none
     /// when it is null (a tombstone) or a value written to the key; a set
     /// read's elements never added to it; else the value itself.
-    fn unwritten(&self, history: &CompactHistory, key: Id, value: ValueRef<'_>) -> Vec<Value> {
-        if value.is_null() || self.values.get(&key).is_some_and(|s| s.contains(&value.id())) {
+    fn unwritten(&mut self, history: &CompactHistory, key: Id, value: ValueRef<'_>) -> Vec<Value> {
+        if value.is_null()
+            || self.values.get(&key).is_some_and(|s| s.contains(&value.id()))
+            || self.clean.contains(&(key, value.id()))
+        {
             return Vec::new();
         }
-        let tree = value.to_value();
-        match tree.as_array() {
-            // A set: every element must have been added to this key.
-            Some(items) if items.iter().all(Value::is_string) => {
-                let added = self.elements.get(&key);
-                let was_added = |e: &Value| {
-                    history.value_id(&e.to_string()).is_some_and(|id| added.is_some_and(|s| s.contains(&id)))
-                };
-                items.iter().filter(|e| !was_added(e)).cloned().collect()
-            }
-            _ => vec![tree],
+        // A set: every element must have been added to this key. Each is
+        // looked up by its text in the cart's, with no tree built.
+        let Some(items) = value.string_items() else { return vec![value.to_value()] };
+        let added = self.elements.get(&key);
+        let was_added = |item: &str| history.value_id(item).is_some_and(|id| added.is_some_and(|s| s.contains(&id)));
+        let unwritten: Vec<Value> = items
+            .filter(|item| !was_added(item))
+            .map(|item| serde_json::from_str(item).expect("an item of an interned array is JSON"))
+            .collect();
+        if unwritten.is_empty() {
+            self.clean.insert((key, value.id()));
         }
+        unwritten
     }
 }
 
@@ -86,7 +94,7 @@ impl Written {
 pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckResult {
     let history = history.as_ref();
     let ops = history.ops();
-    let written = Written::of(history);
+    let mut written = Written::of(history);
     let (mut reads, mut phantoms) = (0usize, Vec::new());
     let mut not_understood = NotUnderstood::default();
     for pair in history.pairs() {
@@ -159,7 +167,7 @@ mod tests {
         ops.push(op);
         let history = History::new(ops);
         let compact = history.compact();
-        let written = Written::of(compact);
+        let mut written = Written::of(compact);
         let key = compact.name_id("k").expect("the key is named");
         let span = compact.ops().last().and_then(|op| op.siblings).expect("the read parses");
         for (sibling, (value, unwritten)) in compact.siblings(span).zip(&read) {

@@ -36,7 +36,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 pub use interner::{Id, Interner};
-pub use values::{ValueId, ValueRef, NULL_TEXT};
+pub use values::{StringItems, ValueId, ValueRef, NULL_TEXT};
 pub use versions::{NodeId, VersionId, VersionRef, VersionTable, Versions};
 
 use crate::{HistoryError, Op, OpType, Process};

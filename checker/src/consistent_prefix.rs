@@ -45,7 +45,7 @@ use history::{Answer, OpType, Process, RunConfig};
 use serde_json::{json, Value};
 
 use crate::explain;
-use crate::observe::{Observed, Read};
+use crate::observe::{Observed, ObservedSource, Read};
 use crate::result::{CheckResult, Validity};
 use crate::stale_reads::{fraction, MAX_EXAMPLES};
 use crate::windows::{fault_windows, Window};
@@ -146,14 +146,14 @@ struct Tally {
 }
 
 /// Counts consistent-prefix violations; see the module documentation.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
+    let observed = history.observed();
     let history = history.as_ref();
     let pairs = history.pairs();
-    let observed = Observed::of(history);
     let questions = questions(history, &observed);
     let reads: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let (ops, read) = (history.ops(), history.name_id("read"));
-    let next_ops = next_ops(ops, &pairs);
+    let next_ops = next_ops(ops, pairs);
     let windows = fault_windows(history);
     let mut tally = Tally::default();
     // Reads are in invocation order, so the examples are in time order.

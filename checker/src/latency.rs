@@ -65,7 +65,7 @@ pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckRes
     let mut incomplete: BTreeMap<&str, u64> = BTreeMap::new();
     let windows = fault_windows(history);
     let mut by_window: BTreeMap<&'static str, Groups> = BTreeMap::new();
-    for pair in &pairs {
+    for pair in pairs {
         let (invoke, complete) = pair.ops(ops);
         let f = history.name(invoke.f);
         let Some(ms) = latency_ms(invoke, complete) else {
@@ -81,7 +81,7 @@ pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckRes
         }
     }
     let ok_ops = pairs.iter().filter(|p| p.outcome(ops) == OpType::Ok).count();
-    let span_s = span_ns(ops, &pairs).map(|ns| ns as f64 / 1e9);
+    let span_s = span_ns(ops, pairs).map(|ns| ns as f64 / 1e9);
     let throughput = span_s.filter(|s| *s > 0.0).map(|s| ok_ops as f64 / s);
     let valid = if pairs.is_empty() { Validity::Unknown } else { Validity::True };
     CheckResult::new(valid)

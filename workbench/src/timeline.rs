@@ -167,7 +167,7 @@ fn bars(history: &CompactHistory) -> Vec<Bar<'_>> {
             title: String::new(),
         })
     };
-    history.pairs().into_iter().filter_map(bar).collect()
+    history.pairs().iter().copied().filter_map(bar).collect()
 }
 
 impl Bar<'_> {

@@ -141,11 +141,13 @@ use std::collections::BTreeMap;
 use history::compact::CompactHistory;
 use history::{AdminSnapshot, ReplicaRead, RunConfig, WarsFile};
 
+pub use observe::Checked;
 pub use result::{CheckResult, Results, Validity};
 
 /// A checker: a pure function from a history (its compact form, which is
-/// all a checker reads) and its run to a result.
-pub type CheckFn = fn(&CompactHistory, &RunConfig) -> CheckResult;
+/// all a checker reads, with what several checkers extract from it shared)
+/// and its run to a result.
+pub type CheckFn = fn(&Checked<'_>, &RunConfig) -> CheckResult;
 
 /// A checker that also reads the admin snapshots; None when the run holds
 /// no data it applies to (the nodes do not report its counters).
@@ -202,20 +204,21 @@ pub fn check_run_files(
     admin: &[AdminSnapshot],
     extras: RunExtras<'_>,
 ) -> Results {
+    let checked = Checked::new(history);
     let one = |name: &str, check: &CheckFn| match (name, extras.wars) {
-        (t_visibility::NAME, Some(wars)) => t_visibility::check_with_wars(history, run, Some(wars)),
-        _ => check(history, run),
+        (t_visibility::NAME, Some(wars)) => t_visibility::check_with_wars(&checked, run, Some(wars)),
+        _ => check(&checked, run),
     };
     let mut checkers: BTreeMap<String, CheckResult> =
         CHECKERS.iter().map(|(name, check)| (name.to_string(), one(name, check))).collect();
     if run.workload == "register" {
-        checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+        checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
     }
     if run.workload == "prefix" {
-        checkers.extend(PREFIX_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+        checkers.extend(PREFIX_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
     }
     if run.workload == "set" {
-        checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(history, run))));
+        checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
     }
     for (name, check) in ADMIN_CHECKERS {
         if let Some(result) = check(history, run, admin) {

@@ -22,14 +22,13 @@
 
 use std::collections::HashMap;
 
-use history::compact::CompactHistory;
 use history::compact::Sibling;
 use history::RunConfig;
 use serde_json::{json, Value};
 
 use crate::explain;
 use crate::frontier::{Frontier, Seen};
-use crate::observe::{Observed, Read};
+use crate::observe::{ObservedSource, Read};
 use crate::result::{CheckResult, Validity};
 use crate::stale_reads::{fraction, MAX_EXAMPLES};
 use crate::windows::{fault_windows, Window};
@@ -38,9 +37,9 @@ use crate::windows::{fault_windows, Window};
 pub const NAME: &str = "monotonic-reads";
 
 /// Counts monotonic-read violations; see the module documentation.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
+    let observed = history.observed();
     let history = history.as_ref();
-    let observed = Observed::of(history);
     let windows = fault_windows(history);
     let reads_by_index: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
     let mut seen: HashMap<(u64, &str), Frontier> = HashMap::new();

@@ -18,8 +18,11 @@
 //! into its tables, so no checker parses a version out of JSON again, and
 //! comparing two versions compares rows of small integers.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use history::compact::{CompactHistory, CompactOp, Id, Sibling, ValueRef, VersionRef};
-use history::{OpType, Process};
+use history::{History, OpType, Process};
 
 use crate::understood::NotUnderstood;
 
@@ -125,6 +128,56 @@ impl<'a> Observed<'a> {
             }
         }
         out
+    }
+}
+
+/// What a checker reads: a history, and its [`Observed`] acks and reads,
+/// which several checkers need.
+pub trait ObservedSource: AsRef<CompactHistory> {
+    /// The history's acks and reads: extracted now, or shared.
+    fn observed(&self) -> Cow<'_, Observed<'_>>;
+}
+
+impl ObservedSource for CompactHistory {
+    fn observed(&self) -> Cow<'_, Observed<'_>> {
+        Cow::Owned(Observed::of(self))
+    }
+}
+
+impl ObservedSource for History {
+    fn observed(&self) -> Cow<'_, Observed<'_>> {
+        Cow::Owned(Observed::of(self.compact()))
+    }
+}
+
+/// A history whose [`Observed`] is extracted once, by the first checker
+/// that asks, and shared by the rest: what [`crate::check_run_files`]
+/// hands each checker. Five of them read the acks and reads, and each
+/// extracting its own was a sixth of a run's check.
+#[derive(Debug)]
+pub struct Checked<'h> {
+    /// The history.
+    history: &'h CompactHistory,
+    /// Its acks and reads, once asked for.
+    observed: OnceLock<Observed<'h>>,
+}
+
+impl<'h> Checked<'h> {
+    /// `history`, nothing extracted yet.
+    pub fn new(history: &'h CompactHistory) -> Checked<'h> {
+        Checked { history, observed: OnceLock::new() }
+    }
+}
+
+impl AsRef<CompactHistory> for Checked<'_> {
+    fn as_ref(&self) -> &CompactHistory {
+        self.history
+    }
+}
+
+impl ObservedSource for Checked<'_> {
+    fn observed(&self) -> Cow<'_, Observed<'_>> {
+        Cow::Borrowed(self.observed.get_or_init(|| Observed::of(self.history)))
     }
 }
 

@@ -8,11 +8,10 @@
 //! figures are reported and the verdict is `true`: nothing was promised.
 //! `unknown` when neither underlying check had evidence.
 
-use history::compact::CompactHistory;
 use history::RunConfig;
 use serde_json::json;
 
-use crate::observe::Observed;
+use crate::observe::ObservedSource;
 use crate::result::{CheckResult, Validity};
 use crate::{read_your_writes, stale_reads};
 
@@ -24,10 +23,11 @@ fn count(result: &CheckResult, key: &str) -> u64 {
 }
 
 /// Judges the run's quorum promise; see the module documentation.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
+    // Both judge the same acks and reads, extracted once (and shared with
+    // the other checkers, when they run together).
+    let observed = history.observed();
     let history = history.as_ref();
-    // Both judge the same acks and reads: extract them once.
-    let observed = Observed::of(history);
     let stale = stale_reads::check_observed(history, run, &observed);
     let ryw = read_your_writes::check_observed(history, run, &observed);
     let strict = run.is_strict_quorum();

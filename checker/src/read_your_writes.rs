@@ -27,7 +27,7 @@ use history::RunConfig;
 use serde_json::{json, Value};
 
 use crate::frontier::Frontier;
-use crate::observe::{Ack, Observed, Read};
+use crate::observe::{Ack, Observed, ObservedSource, Read};
 use crate::result::{CheckResult, Validity};
 use crate::stale_reads::{example, fraction, seen_of, Trace, MAX_EXAMPLES};
 
@@ -41,9 +41,8 @@ enum Own<'o, 'a> {
 }
 
 /// Checks a history for read-your-writes violations.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
-    let history = history.as_ref();
-    check_observed(history, run, &Observed::of(history))
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
+    check_observed(history.as_ref(), run, &history.observed())
 }
 
 /// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use crate::explain;
 use crate::frontier::{Frontier, Seen};
-use crate::observe::{Ack, Observed, Read};
+use crate::observe::{Ack, Observed, ObservedSource, Read};
 use crate::result::{CheckResult, Validity};
 use crate::windows::{fault_windows, Window};
 
@@ -49,9 +49,8 @@ pub(crate) enum Event<'o, 'a> {
 }
 
 /// Checks a history for stale reads; see the module documentation.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
-    let history = history.as_ref();
-    check_observed(history, run, &Observed::of(history))
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
+    check_observed(history.as_ref(), run, &history.observed())
 }
 
 /// [`check`] on the history's acks and reads, extracted once by the caller

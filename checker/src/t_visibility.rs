@@ -42,12 +42,11 @@
 
 use std::collections::BTreeMap;
 
-use history::compact::CompactHistory;
 use history::{RunConfig, WarsFile};
 use serde_json::{json, Value};
 use statrs::distribution::{Beta, ContinuousCDF};
 
-use crate::observe::{Observed, Read};
+use crate::observe::{ObservedSource, Read};
 use crate::pbs::{self, Quorum, WarsModel};
 use crate::result::{CheckResult, Validity};
 use crate::visibility_pairs::Pairs;
@@ -90,16 +89,14 @@ fn bin_label(i: usize) -> String {
 }
 
 /// Measures t-visibility and k-staleness; see the module documentation.
-pub fn check(history: &impl AsRef<CompactHistory>, run: &RunConfig) -> CheckResult {
-    let history = history.as_ref();
+pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
     check_with_wars(history, run, None)
 }
 
 /// [`check`], plus the PBS prediction from the run's WARS timings when it
 /// has them.
-pub fn check_with_wars(history: &impl AsRef<CompactHistory>, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
-    let history = history.as_ref();
-    let observed = Observed::of(history);
+pub fn check_with_wars(history: &impl ObservedSource, run: &RunConfig, wars: Option<&WarsFile>) -> CheckResult {
+    let observed = history.observed();
     let counted = Pairs::of(&observed.acks, &observed.reads, run.resolution);
     let mut result = figures(run, &counted.bins, &counted.k_hist, counted.examined, counted.skipped);
     if let Some(split) = crate::visibility_by_dc::split(run, &observed) {

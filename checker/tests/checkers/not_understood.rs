@@ -8,7 +8,7 @@
 
 use checker::{
     consistent_prefix, linearizable, lost_writes, monotonic_reads, phantom_reads, quorum, read_your_writes, siblings,
-    stale_reads, stats, t_visibility, CheckFn, CheckResult, Validity,
+    stale_reads, stats, t_visibility, CheckResult, Validity,
 };
 use history::{History, OpType, RunConfig};
 use serde_json::{json, Value};
@@ -57,7 +57,7 @@ fn assert_unknown_naming(result: &CheckResult, what: &str, checker: &str) {
 }
 
 /// The clean history is judged (not `unknown`), and each malformed one is `unknown`.
-fn judge_all(checker: &str, check: CheckFn, run: &RunConfig) {
+fn judge_all(checker: &str, check: fn(&history::compact::CompactHistory, &RunConfig) -> CheckResult, run: &RunConfig) {
     let clean = check(clean().build().compact(), run);
     assert_ne!(clean.valid, Validity::Unknown, "{checker} decides the clean history: {:?}", clean.figures);
     assert_eq!(clean.figure("ops_not_understood"), Some(&json!(0)), "{checker}");

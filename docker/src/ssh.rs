@@ -156,6 +156,9 @@ struct SshNode {
     extra_args: Vec<String>,
 }
 
+/// An SSH cluster's members, shared by the cluster and its link proxies.
+type Roster = Arc<std::sync::RwLock<Vec<Arc<SshNode>>>>;
+
 /// A cluster of `dynamo-node` processes on SSH hosts (see the module docs).
 pub struct SshCluster {
     /// What was asked for.
@@ -164,8 +167,9 @@ pub struct SshCluster {
     slots: Vec<Arc<HostSlot>>,
     /// The node binary's path and hash, for `run.json`.
     image: String,
-    /// The current members, in start then join order.
-    nodes: std::sync::RwLock<Vec<Arc<SshNode>>>,
+    /// The current members, in start then join order (shared with the
+    /// link proxies).
+    nodes: Roster,
     /// Held for a whole join or leave.
     membership_change: Mutex<()>,
     /// Leave the run's directory on the hosts at teardown.
@@ -214,21 +218,23 @@ impl SshCluster {
         if !remote::is_plain_name(&spec.name) {
             return Err(ClusterError::Other(format!("run name {:?} is not a plain name", spec.name)));
         }
-        let needs = HostNeeds { fuse: spec.power_loss, sys_time: config.real_clock && spec.clock_faults };
+        let real_clock = config.real_clock && spec.clock_faults;
+        let needs = HostNeeds { fuse: spec.power_loss, sys_time: real_clock };
         let slots = connect_all(config, needs).await?;
         try_join_all(slots.iter().map(|s| clean_host(&s.client, true))).await?;
         upload_all(&slots, config).await?;
         let hash = prepare::local_sha256(&config.node_binary)
             .map_err(|s| ClusterError::Io { context: format!("read {}", config.node_binary.display()), source: s })?;
+        let nodes = Roster::default();
         let cluster = SshCluster {
             spec: spec.clone(),
             slots,
             image: format!("{} (sha256 {})", config.node_binary.display(), &hash[..16]),
             keep_data: config.keep_data,
-            proxies: spec.link_proxy.map(|_| SshProxies::default()),
-            real_clock: config.real_clock && spec.clock_faults,
+            proxies: spec.link_proxy.map(|_| SshProxies::new(Arc::clone(&nodes))),
+            real_clock,
             clock_offsets_s: Mutex::new(Default::default()),
-            nodes: std::sync::RwLock::new(Vec::new()),
+            nodes,
             membership_change: Mutex::new(()),
         };
         match cluster.start_all().await {
@@ -287,12 +293,11 @@ impl SshCluster {
         SshNode { id: id.to_string(), slot, paths: NodePaths::new(&self.spec.name, id), peers, extra_args }
     }
 
-    /// Makes `node` a member (and its proxy's, in a run with proxies).
+    /// Makes `node` a member (and so its proxy's, in a run with proxies).
     fn enroll(&self, node: Arc<SshNode>) {
-        if let Some(proxies) = &self.proxies {
-            proxies.add(&node.id, node.slot.ip);
-        }
-        self.nodes.write().expect("never poisoned").push(node);
+        let mut nodes = self.nodes.write().expect("never poisoned");
+        assert!(!nodes.iter().any(|n| n.id == node.id), "{} is a member once", node.id);
+        nodes.push(node);
     }
 
     /// A copy of the current members.
@@ -713,9 +718,6 @@ impl Members for SshCluster {
         self.copy_log(&node).await?;
         Self::stop_all_processes(&node).await?;
         self.nodes.write().expect("never poisoned").retain(|n| n.id != id);
-        if let Some(proxies) = &self.proxies {
-            proxies.remove(id);
-        }
         tracing::info!(run = %self.spec.name, node = id, "node removed");
         Ok(())
     }

@@ -23,34 +23,30 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::Roster;
 use crate::link_plan::{faulted_of, install_all, LinkPlan, ProxyFleet};
 
-/// The proxies of an SSH cluster: the plan in force and the members they front.
-#[derive(Debug, Default)]
+/// The proxies of an SSH cluster: the plan in force, and the cluster's own
+/// roster of the members they front (shared, not copied, so the two
+/// cannot disagree about who is a member).
 pub(super) struct SshProxies {
     /// The faults in force.
     plan: tokio::sync::Mutex<LinkPlan>,
-    /// Each member's id and host address, in start then join order.
-    members: std::sync::RwLock<Vec<(String, IpAddr)>>,
+    /// The cluster's members, in start then join order.
+    roster: Roster,
 }
 
 impl SshProxies {
-    /// Every member now, as the proxies name them.
+    /// The proxies in front of `roster`'s members, no fault in force.
+    pub(super) fn new(roster: Roster) -> SshProxies {
+        SshProxies { plan: tokio::sync::Mutex::default(), roster }
+    }
+
+    /// Every member now, as the proxies name them: id and host address. A
+    /// newcomer's name reaches the other proxies with the next install
+    /// ([`SshProxies::reinstall`]).
     pub(super) fn members(&self) -> Vec<(String, IpAddr)> {
-        self.members.read().expect("never poisoned").clone()
-    }
-
-    /// Adds a member (a node started or joined); its name reaches the
-    /// other proxies with the next install ([`SshProxies::reinstall`]).
-    pub(super) fn add(&self, id: &str, ip: IpAddr) {
-        let mut members = self.members.write().expect("never poisoned");
-        assert!(!members.iter().any(|(m, _)| m == id), "{id} is a member once");
-        members.push((id.to_string(), ip));
-    }
-
-    /// Removes a member that left.
-    pub(super) fn remove(&self, id: &str) {
-        self.members.write().expect("never poisoned").retain(|(m, _)| m != id);
+        self.roster.read().expect("never poisoned").iter().map(|n| (n.id.clone(), n.slot.ip)).collect()
     }
 
     /// Puts the plan in force into every proxy again (after a join, so

@@ -22,9 +22,11 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use history::compact::{CompactHistory, CompactOp, Id, Sibling, ValueRef, VersionRef};
-use history::{History, OpType, Process};
+use history::{History, OpType, Process, RunConfig};
 
+use crate::result::CheckResult;
 use crate::understood::NotUnderstood;
+use crate::{read_your_writes, stale_reads};
 
 /// The `f`s that install a version a later read must see (`add` is the set
 /// workload's read-merge-write).
@@ -131,11 +133,23 @@ impl<'a> Observed<'a> {
     }
 }
 
-/// What a checker reads: a history, and its [`Observed`] acks and reads,
-/// which several checkers need.
+/// What a checker reads: a history, and what several checkers need of it:
+/// its [`Observed`] acks and reads, and the stale-read and read-your-writes
+/// results (the quorum checker judges those two again).
 pub trait ObservedSource: AsRef<CompactHistory> {
     /// The history's acks and reads: extracted now, or shared.
     fn observed(&self) -> Cow<'_, Observed<'_>>;
+
+    /// The stale-reads checker's result for `run`: computed now, or shared.
+    fn stale_reads(&self, run: &RunConfig) -> Cow<'_, CheckResult> {
+        Cow::Owned(stale_reads::check_observed(self.as_ref(), run, &self.observed()))
+    }
+
+    /// The read-your-writes checker's result for `run`: computed now, or
+    /// shared.
+    fn read_your_writes(&self, run: &RunConfig) -> Cow<'_, CheckResult> {
+        Cow::Owned(read_your_writes::check_observed(self.as_ref(), run, &self.observed()))
+    }
 }
 
 impl ObservedSource for CompactHistory {
@@ -153,19 +167,38 @@ impl ObservedSource for History {
 /// A history whose [`Observed`] is extracted once, by the first checker
 /// that asks, and shared by the rest: what [`crate::check_run_files`]
 /// hands each checker. Five of them read the acks and reads, and each
-/// extracting its own was a sixth of a run's check.
+/// extracting its own was a sixth of a run's check. The stale-read and
+/// read-your-writes results are kept too, for the quorum checker.
 #[derive(Debug)]
 pub struct Checked<'h> {
     /// The history.
     history: &'h CompactHistory,
     /// Its acks and reads, once asked for.
     observed: OnceLock<Observed<'h>>,
+    /// The stale-reads result, with the run it was judged for.
+    stale_reads: OnceLock<(RunConfig, CheckResult)>,
+    /// The read-your-writes result, with the run it was judged for.
+    read_your_writes: OnceLock<(RunConfig, CheckResult)>,
 }
 
 impl<'h> Checked<'h> {
     /// `history`, nothing extracted yet.
     pub fn new(history: &'h CompactHistory) -> Checked<'h> {
-        Checked { history, observed: OnceLock::new() }
+        Checked { history, observed: OnceLock::new(), stale_reads: OnceLock::new(), read_your_writes: OnceLock::new() }
+    }
+}
+
+/// The result `kept` holds for `run`, judged by `judge` the first time; a
+/// result for another run is judged anew and not kept.
+fn kept_for<'c>(
+    kept: &'c OnceLock<(RunConfig, CheckResult)>,
+    run: &RunConfig,
+    judge: impl FnOnce() -> CheckResult,
+) -> Cow<'c, CheckResult> {
+    match kept.get() {
+        Some((for_run, result)) if for_run == run => Cow::Borrowed(result),
+        Some(_) => Cow::Owned(judge()),
+        None => Cow::Borrowed(&kept.get_or_init(|| (run.clone(), judge())).1),
     }
 }
 
@@ -178,6 +211,14 @@ impl AsRef<CompactHistory> for Checked<'_> {
 impl ObservedSource for Checked<'_> {
     fn observed(&self) -> Cow<'_, Observed<'_>> {
         Cow::Borrowed(self.observed.get_or_init(|| Observed::of(self.history)))
+    }
+
+    fn stale_reads(&self, run: &RunConfig) -> Cow<'_, CheckResult> {
+        kept_for(&self.stale_reads, run, || stale_reads::check_observed(self.history, run, &self.observed()))
+    }
+
+    fn read_your_writes(&self, run: &RunConfig) -> Cow<'_, CheckResult> {
+        kept_for(&self.read_your_writes, run, || read_your_writes::check_observed(self.history, run, &self.observed()))
     }
 }
 

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::observe::ObservedSource;
 use crate::result::{CheckResult, Validity};
-use crate::{read_your_writes, stale_reads};
 
 /// The checker's name in `results.json`.
 pub const NAME: &str = "quorum";
@@ -24,12 +23,10 @@ fn count(result: &CheckResult, key: &str) -> u64 {
 
 /// Judges the run's quorum promise; see the module documentation.
 pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
-    // Both judge the same acks and reads, extracted once (and shared with
-    // the other checkers, when they run together).
+    // The two checkers' own results (judged once, when they run together
+    // with this one) and the acks and reads they judged.
+    let (stale, ryw) = (history.stale_reads(run), history.read_your_writes(run));
     let observed = history.observed();
-    let history = history.as_ref();
-    let stale = stale_reads::check_observed(history, run, &observed);
-    let ryw = read_your_writes::check_observed(history, run, &observed);
     let strict = run.is_strict_quorum();
     let (stale_n, ryw_n) = (count(&stale, "stale"), count(&ryw, "violations"));
     let evidence = stale.valid != Validity::Unknown || ryw.valid != Validity::Unknown;

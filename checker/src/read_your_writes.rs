@@ -42,7 +42,7 @@ enum Own<'o, 'a> {
 
 /// Checks a history for read-your-writes violations.
 pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
-    check_observed(history.as_ref(), run, &history.observed())
+    history.read_your_writes(run).into_owned()
 }
 
 /// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).

@@ -50,7 +50,7 @@ pub(crate) enum Event<'o, 'a> {
 
 /// Checks a history for stale reads; see the module documentation.
 pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
-    check_observed(history.as_ref(), run, &history.observed())
+    history.stale_reads(run).into_owned()
 }
 
 /// [`check`] on the history's acks and reads, extracted once by the caller

@@ -28,11 +28,10 @@ mod interner;
 mod parse;
 #[cfg(test)]
 mod read_tests;
+mod reader;
 mod values;
 mod versions;
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 pub use interner::{Id, Interner};
@@ -350,52 +349,23 @@ impl CompactHistory {
         builder.finish()
     }
 
-    /// Reads `history.jsonl` line by line into the compact form, holding
-    /// one parsed line at a time. Errors as [`crate::read_history`]'s: a
-    /// malformed line, or an index out of place, is named by its line.
+    /// Reads `history.jsonl` into the compact form, parsing lines on a
+    /// second thread while this one interns them in file order (see
+    /// `reader`); memory holds a bounded chunk of the file, never all of
+    /// it. Errors as [`crate::read_history`]'s: a malformed line, or an
+    /// index out of place, is named by its line.
     pub fn read(path: &Path) -> Result<CompactHistory, HistoryError> {
-        let file = File::open(path).map_err(|source| HistoryError::Open { path: path.into(), source })?;
-        let mut builder = CompactBuilder::default();
-        // Room for every line up front: growing the table by doubling
-        // copied it again and again, a fifth of the read. Lines are about
-        // 140 bytes; room for ones of 96 is never short by much, and the
-        // pages of room no line fills are never touched, so cost no memory.
-        let bytes = file.metadata().map_or(0, |m| m.len());
-        builder.ops.reserve(usize::try_from(bytes / EXPECTED_MIN_LINE_BYTES).unwrap_or(0));
-        let mut line = String::new();
-        let mut reader = BufReader::new(file);
-        for number in 1.. {
-            line.clear();
-            let read = reader.read_line(&mut line).map_err(|source| HistoryError::Read {
-                path: path.into(),
-                line: number,
-                source,
-            })?;
-            if read == 0 {
-                break;
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            let expected = builder.ops.len() as u64;
-            let index =
-                match builder.push_line(&line, expected) {
-                    Some(index) => index,
-                    None => Self::push_plain(&mut builder, &line, expected)
-                        .map_err(|source| HistoryError::Malformed { path: path.into(), line: number, source })?,
-                };
-            if index != expected {
-                let at = builder.ops.len() + 1;
-                return Err(HistoryError::BadIndex { path: path.into(), line: at, found: index, expected });
-            }
-        }
-        Ok(builder.finish())
+        reader::read(path)
     }
 
     /// Reads `line` the plain way, as an [`Op`] (the reference the fast
     /// path matches), and returns its index, having added it if it is
     /// `expected`.
-    fn push_plain(builder: &mut CompactBuilder, line: &str, expected: u64) -> Result<u64, serde_json::Error> {
+    pub(super) fn push_plain(
+        builder: &mut CompactBuilder,
+        line: &str,
+        expected: u64,
+    ) -> Result<u64, serde_json::Error> {
         let op: Op = serde_json::from_str(line)?;
         if op.index == expected {
             builder.push(&op);
@@ -486,10 +456,6 @@ impl CompactHistory {
         &self.pairs
     }
 }
-
-/// A history line's length in bytes below which [`CompactHistory::read`]
-/// may have to grow its table of ops.
-const EXPECTED_MIN_LINE_BYTES: u64 = 96;
 
 /// See [`CompactHistory::pairs`].
 fn pair_lines(ops: &[CompactOp]) -> Vec<LinePair> {

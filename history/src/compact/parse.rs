@@ -328,7 +328,7 @@ fn value_text(raw: &RawValue) -> Option<ValueText<'_>> {
 }
 
 /// A line whose value is known: everything checked, nothing interned yet.
-struct Ready<'a> {
+pub(super) struct Ready<'a> {
     /// The line's other fields.
     line: Line<'a>,
     /// An `ok` read's siblings, each value's text and version.
@@ -338,7 +338,7 @@ struct Ready<'a> {
 }
 
 /// Parses `text` fast, or None when it must be read the plain way.
-fn ready(text: &str) -> Option<Ready<'_>> {
+pub(super) fn ready(text: &str) -> Option<Ready<'_>> {
     let mut line: Line<'_> = serde_json::from_str(text).ok()?;
     let raw = line.value.take();
     let is_read = line.kind == OpType::Ok && line.f.as_ref() == "read";
@@ -360,14 +360,13 @@ fn ready(text: &str) -> Option<Ready<'_>> {
 }
 
 impl CompactBuilder {
-    /// Reads the line `text` fast and returns its index, having added it
-    /// if the index is `expected_index` (the reader's error otherwise).
-    /// None, the builder untouched, when it must be read the plain way, as
-    /// an [`crate::Op`] ([`CompactBuilder::push`]).
-    pub(super) fn push_line(&mut self, text: &str, expected_index: u64) -> Option<u64> {
-        let Ready { line, siblings, value } = ready(text)?;
+    /// Adds the line `ready` (parsed by [`ready`]) if its index is
+    /// `expected_index`, and returns its index either way (the reader's
+    /// error when they differ).
+    pub(super) fn push_ready(&mut self, ready: Ready<'_>, expected_index: u64) -> u64 {
+        let Ready { line, siblings, value } = ready;
         if line.index != expected_index {
-            return Some(line.index);
+            return line.index;
         }
         let siblings = siblings.map(|siblings| {
             let start = super::small(self.siblings.len());
@@ -398,7 +397,7 @@ impl CompactBuilder {
             dc: line.dc.as_ref().map(AsRef::as_ref),
         };
         self.push_fields(fields, value, siblings);
-        Some(expected_index)
+        expected_index
     }
 }
 

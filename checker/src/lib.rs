@@ -112,6 +112,7 @@ mod explain;
 mod frontier;
 mod hint_homes;
 mod observe;
+mod side_by_side;
 mod stale_by_dc;
 mod understood;
 mod visibility_by_dc;
@@ -135,8 +136,6 @@ pub mod stale_reads;
 pub mod stats;
 pub mod t_visibility;
 pub mod windows;
-
-use std::collections::BTreeMap;
 
 use history::compact::CompactHistory;
 use history::{AdminSnapshot, ReplicaRead, RunConfig, WarsFile};
@@ -209,21 +208,18 @@ pub fn check_run_files(
         (t_visibility::NAME, Some(wars)) => t_visibility::check_with_wars(&checked, run, Some(wars)),
         _ => check(&checked, run),
     };
-    let mut checkers: BTreeMap<String, CheckResult> =
-        CHECKERS.iter().map(|(name, check)| (name.to_string(), one(name, check))).collect();
+    let mut checkers = side_by_side::run(&CHECKERS, one);
     // What the checkers above shared is freed before the workload's own
     // run, so that their peaks do not add up.
     drop(checked);
     let checked = Checked::new(history);
-    if run.workload == "register" {
-        checkers.extend(REGISTER_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
-    }
-    if run.workload == "prefix" {
-        checkers.extend(PREFIX_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
-    }
-    if run.workload == "set" {
-        checkers.extend(SET_CHECKERS.iter().map(|(name, check)| (name.to_string(), check(&checked, run))));
-    }
+    let workload: &[(&str, CheckFn)] = match run.workload.as_str() {
+        "register" => &REGISTER_CHECKERS,
+        "prefix" => &PREFIX_CHECKERS,
+        "set" => &SET_CHECKERS,
+        _ => &[],
+    };
+    checkers.extend(side_by_side::run(workload, |_, check| check(&checked, run)));
     for (name, check) in ADMIN_CHECKERS {
         if let Some(result) = check(history, run, admin) {
             checkers.insert(name.to_string(), result);

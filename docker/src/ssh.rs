@@ -140,6 +140,9 @@ struct HostSlot {
     client: SshClient,
     /// Its address (resolved on this machine).
     ip: IpAddr,
+    /// Whether a node has run on it this run (a spare host that never
+    /// took a joiner holds no data to keep).
+    hosted: std::sync::atomic::AtomicBool,
 }
 
 /// One node: where it runs and how it is started again.
@@ -297,6 +300,7 @@ impl SshCluster {
     fn enroll(&self, node: Arc<SshNode>) {
         let mut nodes = self.nodes.write().expect("never poisoned");
         assert!(!nodes.iter().any(|n| n.id == node.id), "{} is a member once", node.id);
+        node.slot.hosted.store(true, std::sync::atomic::Ordering::Relaxed);
         nodes.push(node);
     }
 
@@ -441,7 +445,7 @@ async fn connect_all(config: &SshConfig, needs: HostNeeds) -> Result<Vec<Arc<Hos
         prepare::check_host(&client, needs, config.install)
             .await
             .map_err(|e| ClusterError::Other(format!("refused: {e}")))?;
-        Ok::<_, ClusterError>(Arc::new(HostSlot { client, ip }))
+        Ok::<_, ClusterError>(Arc::new(HostSlot { client, ip, hosted: Default::default() }))
     });
     try_join_all(slots).await
 }
@@ -642,7 +646,12 @@ impl Cluster for SshCluster {
 
     fn kept_data(&self) -> Vec<String> {
         match self.keep_data {
-            true => self.slots.iter().map(|s| format!("{}:{}/", s.client.host(), self.run_dir())).collect(),
+            true => self
+                .slots
+                .iter()
+                .filter(|s| s.hosted.load(std::sync::atomic::Ordering::Relaxed))
+                .map(|s| format!("{}:{}/", s.client.host(), self.run_dir()))
+                .collect(),
             false => Vec::new(),
         }
     }

@@ -272,11 +272,6 @@ impl CompactBuilder {
         self.ops.push(compact);
     }
 
-    /// The id of a value's compact JSON text.
-    fn intern_value_text(&mut self, json_text: &str) -> ValueId {
-        self.values.intern(json_text)
-    }
-
     /// The id of `value`'s compact JSON text.
     fn value(&mut self, value: &serde_json::Value) -> ValueId {
         if value.is_null() {

@@ -371,7 +371,7 @@ impl CompactBuilder {
         let siblings = siblings.map(|siblings| {
             let start = super::small(self.siblings.len());
             for (value, version) in &siblings {
-                let value = self.intern_value_text(value.as_str());
+                let value = self.values.intern(value.as_str());
                 let version = self.versions.intern_shape(version);
                 self.siblings.push((value, version));
             }
@@ -379,7 +379,7 @@ impl CompactBuilder {
         });
         let value: Option<ValueId> = match (&siblings, value) {
             (Some(_), _) => None,
-            (None, Some(text)) => Some(self.intern_value_text(text.as_str())),
+            (None, Some(text)) => Some(self.values.intern(text.as_str())),
             (None, None) => Some(super::Id(0)),
         };
         let fields = Fields {

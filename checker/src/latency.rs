@@ -36,7 +36,7 @@ use serde_json::{json, Map, Value};
 
 use crate::phase::Phases;
 use crate::result::{CheckResult, Validity};
-use crate::windows::{fault_windows, Window};
+use crate::windows::{fault_windows, InForce};
 
 /// The `by_window` group of ops invoked outside every fault window.
 pub const OUTSIDE_WINDOWS: &str = "none";
@@ -64,6 +64,8 @@ pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckRes
     let mut by_phase: BTreeMap<&str, Groups> = BTreeMap::new();
     let mut incomplete: BTreeMap<&str, u64> = BTreeMap::new();
     let windows = fault_windows(history);
+    let mut in_force = InForce::new(&windows);
+    let mut kinds = Vec::new();
     let mut by_window: BTreeMap<&'static str, Groups> = BTreeMap::new();
     for pair in pairs {
         let (invoke, complete) = pair.ops(ops);
@@ -76,7 +78,8 @@ pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckRes
         push(&mut by_f, f, outcome, ms);
         let phase = by_phase.entry(phases.at(invoke.index)).or_default();
         push(phase, f, outcome, ms);
-        for kind in kinds_at(&windows, invoke.time_ns) {
+        kinds_at(&mut in_force, invoke.time_ns, &mut kinds);
+        for &kind in &kinds {
             push(by_window.entry(kind).or_default(), f, outcome, ms);
         }
     }
@@ -96,16 +99,14 @@ pub fn check(history: &impl AsRef<CompactHistory>, _run: &RunConfig) -> CheckRes
         .with("latency_window_p50_shift_ms", json!(p50_shift_ms(&by_window)))
 }
 
-/// The kinds of the windows in force at `time_ns`, or [`OUTSIDE_WINDOWS`].
-fn kinds_at(windows: &[Window], time_ns: u64) -> Vec<&'static str> {
-    let t = time_ns as f64 / 1e9;
-    let mut kinds: Vec<&'static str> =
-        windows.iter().filter(|w| w.start_s <= t && t < w.end_s).map(|w| w.kind).collect();
+/// Sets `kinds` to the kinds of the windows in force at `time_ns`, each
+/// once in a row, or to [`OUTSIDE_WINDOWS`].
+fn kinds_at(in_force: &mut InForce<'_>, time_ns: u64, kinds: &mut Vec<&'static str>) {
+    in_force.kinds_at(time_ns as f64 / 1e9, kinds);
     kinds.dedup();
     if kinds.is_empty() {
         kinds.push(OUTSIDE_WINDOWS);
     }
-    kinds
 }
 
 /// Median ok latency inside latency windows minus outside every window.

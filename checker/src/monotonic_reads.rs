@@ -20,7 +20,7 @@
 //! measurement (`expected_zero: false`). Its test still plants a violation
 //! and demands the count see it: a counter that cannot count proves nothing.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use history::compact::Sibling;
 use history::RunConfig;
@@ -41,8 +41,7 @@ pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
     let observed = history.observed();
     let history = history.as_ref();
     let windows = fault_windows(history);
-    let reads_by_index: HashMap<u64, &Read<'_>> = observed.reads.iter().map(|r| (r.index, r)).collect();
-    let mut seen: HashMap<(u64, &str), Frontier> = HashMap::new();
+    let mut seen: FxHashMap<(u64, &str), Frontier> = FxHashMap::default();
     let mut checked = 0usize;
     let mut violations = 0usize;
     let mut examples: Vec<Value> = Vec::new();
@@ -57,8 +56,8 @@ pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
             if let Some(lost) = lost {
                 violations += 1;
                 if examples.len() < MAX_EXAMPLES {
-                    let earlier =
-                        reads_by_index.get(&lost.index).expect("a seen version comes from an earlier ok read");
+                    let earlier = crate::observe::by_index(&observed.reads, lost.index, |r| r.index)
+                        .expect("a seen version comes from an earlier ok read");
                     examples.push(example(read, earlier, lost, &windows));
                 }
             }

@@ -164,6 +164,16 @@ impl ObservedSource for History {
     }
 }
 
+/// The item of `items` whose history index (`index_of`) is `index`: a
+/// binary search, as acks and reads are in invocation order in a history
+/// read from a file; a scan when a history built by hand is not.
+pub(crate) fn by_index<T>(items: &[T], index: u64, index_of: impl Fn(&T) -> u64) -> Option<&T> {
+    match items.binary_search_by_key(&index, &index_of) {
+        Ok(at) => Some(&items[at]),
+        Err(_) => items.iter().find(|item| index_of(item) == index),
+    }
+}
+
 /// A history whose [`Observed`] is extracted once, by the first checker
 /// that asks, and shared by the rest: what [`crate::check_run_files`]
 /// hands each checker. Five of them read the acks and reads, and each

@@ -20,7 +20,7 @@
 //! before the read began); this checker isolates the ones a single client
 //! can observe by itself, which needs no synchronized view of other clients.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use history::compact::CompactHistory;
 use history::RunConfig;
@@ -48,7 +48,7 @@ pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
 /// [`check`] on acks and reads the caller extracted (see `stale_reads::check_observed`).
 pub(crate) fn check_observed(history: &CompactHistory, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
     let trace = Trace::of(history, observed);
-    let mut frontiers: HashMap<(u64, &str), Frontier> = HashMap::new();
+    let mut frontiers: FxHashMap<(u64, &str), Frontier> = FxHashMap::default();
     let mut checked = 0usize;
     let mut violations = 0usize;
     let mut examples: Vec<Value> = Vec::new();

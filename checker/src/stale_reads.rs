@@ -22,7 +22,7 @@
 //! [`crate::frontier`]): a read misses some acknowledged write iff it misses
 //! a maximal one, so the count equals the brute-force definition.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use history::compact::CompactHistory;
 use history::RunConfig;
@@ -57,7 +57,7 @@ pub fn check(history: &impl ObservedSource, run: &RunConfig) -> CheckResult {
 /// (the quorum checker runs this and read-your-writes on the same).
 pub(crate) fn check_observed(history: &CompactHistory, run: &RunConfig, observed: &Observed<'_>) -> CheckResult {
     let trace = Trace::of(history, observed);
-    let mut frontiers: HashMap<&str, Frontier> = HashMap::new();
+    let mut frontiers: FxHashMap<&str, Frontier> = FxHashMap::default();
     let mut checked = 0usize;
     let mut stale: Vec<Value> = Vec::new();
     let mut stale_count = 0usize;
@@ -109,22 +109,24 @@ pub(crate) fn seen_of<'a>(ack: &Ack<'a>) -> Seen<'a> {
 /// What the sentences of the missed-write checkers look up: every
 /// acknowledged write by its invocation index, and the fault windows.
 pub(crate) struct Trace<'o, 'a> {
-    /// Acknowledged writes by the history index of their invocation.
-    acks: HashMap<u64, &'o Ack<'a>>,
+    /// Acknowledged writes, in invocation order (looked up by index only
+    /// for examples, so no table of them is built).
+    acks: &'o [Ack<'a>],
     /// The run's fault windows.
     windows: Vec<Window>,
 }
 
 impl<'o, 'a> Trace<'o, 'a> {
     pub(crate) fn of(history: &CompactHistory, observed: &'o Observed<'a>) -> Trace<'o, 'a> {
-        Trace { acks: observed.acks.iter().map(|a| (a.index, a)).collect(), windows: fault_windows(history) }
+        Trace { acks: &observed.acks, windows: fault_windows(history) }
     }
 }
 
 /// A stale read (or, `own`, a read-your-writes violation) described for a
 /// human: the indices and versions, and the sentence ([`crate::explain`]).
 pub(crate) fn example(read: &Read<'_>, missed: &Seen<'_>, trace: &Trace<'_, '_>, own: bool) -> Value {
-    let write = trace.acks.get(&missed.index).expect("every frontier entry of these checkers is an acknowledged write");
+    let write = crate::observe::by_index(trace.acks, missed.index, |a| a.index)
+        .expect("every frontier entry of these checkers is an acknowledged write");
     json!({
         "sentence": explain::missed_write(read, write, &trace.windows, own),
         "answered_by": read.answered_by,

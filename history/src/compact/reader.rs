@@ -9,7 +9,8 @@
 //! read is a pipeline: up to [`MAX_PARSERS`] scoped threads parse batches
 //! of lines (batch i is parser i mod P's) while the interning thread takes
 //! the parsed batches in order. On the hour-long histories campaigns
-//! write, that took a re-check from 34 to 24 s on two cores.
+//! write, that took a re-check from 34 to 15 s on two cores
+//! (with the checkers run side by side, `checker::side_by_side`).
 //!
 //! The file is read in chunks of [`CHUNK_BYTES`], each cut after its last
 //! newline (the rest begins the next chunk; a line longer than a chunk
@@ -40,8 +41,11 @@ const CHUNK_BYTES: u64 = 8 << 20;
 const BATCH_BYTES: usize = 256 << 10;
 /// Batches each parser parses ahead of the interning thread, at most.
 const BATCHES_IN_FLIGHT: usize = 2;
-/// Parsing threads, at most (fewer on fewer cores).
-const MAX_PARSERS: usize = 2;
+/// Parsing threads, at most. A read starts one more than the machine has
+/// cores: the interning thread spends part of its time waiting for
+/// parsed batches, and an hour's re-check on two cores took 18.5 s with
+/// two parsers and 15 s with three.
+const MAX_PARSERS: usize = 4;
 /// A history line's length in bytes below which the table of ops may
 /// have to grow: lines are about 140 bytes; room for ones of 96 is never
 /// short by much, and the pages no line fills are never touched.
@@ -131,7 +135,7 @@ fn intern_chunk(
     lines_before: usize,
     path: &Path,
 ) -> Result<usize, HistoryError> {
-    let parsers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_PARSERS);
+    let parsers = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).clamp(1, MAX_PARSERS);
     let batches = chunk.len().div_ceil(batch_bytes);
     std::thread::scope(|scope| {
         let parsed: Vec<Receiver<Vec<Parsed<'_>>>> = (0..parsers)

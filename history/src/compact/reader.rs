@@ -8,9 +8,9 @@
 //! first appear, so it must see the lines one at a time, in order. So the
 //! read is a pipeline: up to [`MAX_PARSERS`] scoped threads parse batches
 //! of lines (batch i is parser i mod P's) while the interning thread takes
-//! the parsed batches in order. On the hour-long histories campaigns
-//! write, that took a re-check from 34 to 15 s on two cores
-//! (with the checkers run side by side, `checker::side_by_side`).
+//! the parsed batches in order. With the checkers also run side by side
+//! (`checker::side_by_side`), re-checking an hour-long history on two
+//! cores went from a median of 26 s to 18 s.
 //!
 //! The file is read in chunks of [`CHUNK_BYTES`], each cut after its last
 //! newline (the rest begins the next chunk; a line longer than a chunk
@@ -43,8 +43,8 @@ const BATCH_BYTES: usize = 256 << 10;
 const BATCHES_IN_FLIGHT: usize = 2;
 /// Parsing threads, at most. A read starts one more than the machine has
 /// cores: the interning thread spends part of its time waiting for
-/// parsed batches, and an hour's re-check on two cores took 18.5 s with
-/// two parsers and 15 s with three.
+/// parsed batches, and an hour's re-check on two cores took 18.6 to
+/// 20.4 s with two parsers and 14.8 to 17.7 s with three.
 const MAX_PARSERS: usize = 4;
 /// A history line's length in bytes below which the table of ops may
 /// have to grow: lines are about 140 bytes; room for ones of 96 is never

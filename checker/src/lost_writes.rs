@@ -171,7 +171,7 @@ fn extract(history: &CompactHistory) -> Extract<'_> {
         };
         match (f, pair.outcome(ops)) {
             ("add", outcome @ (OpType::Ok | OpType::Info)) => {
-                let Some(element) = invoke.value.filter(|v| history.value(*v).json_text().starts_with('"')) else {
+                let Some(element) = invoke.value.filter(|v| history.value(*v).is_string()) else {
                     x.not_understood.note("an add whose element is not a string", invoke.index);
                     continue;
                 };

@@ -62,7 +62,7 @@ impl<'h> Written<'h> {
             let (Some(key), Some(value)) = (op.key, op.value) else { continue };
             if Some(op.f) == write {
                 w.values.entry(key).or_default().insert(value);
-            } else if Some(op.f) == add && history.value(value).json_text().starts_with('"') {
+            } else if Some(op.f) == add && history.value(value).is_string() {
                 w.elements.entry(key).or_default().insert(history.value(value).json_text());
             }
         }

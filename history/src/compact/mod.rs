@@ -344,9 +344,9 @@ impl CompactHistory {
         builder.finish()
     }
 
-    /// Reads `history.jsonl` into the compact form, parsing lines on a
-    /// second thread while this one interns them in file order (see
-    /// `reader`); memory holds a bounded chunk of the file, never all of
+    /// Reads `history.jsonl` into the compact form, parsing lines on
+    /// parser threads while this one interns them in file order (see
+    /// `reader`); memory holds bounded chunks of the file, never all of
     /// it. Errors as [`crate::read_history`]'s: a malformed line, or an
     /// index out of place, is named by its line.
     pub fn read(path: &Path) -> Result<CompactHistory, HistoryError> {

@@ -66,21 +66,27 @@ enum Parsed<'a> {
 
 /// See [`CompactHistory::read`].
 pub(super) fn read(path: &Path) -> Result<CompactHistory, HistoryError> {
-    read_in_chunks(path, Cuts { chunk_bytes: CHUNK_BYTES, batch_bytes: BATCH_BYTES })
+    // One more than the cores; asked once per read, as the answer may
+    // come from reading the process's cgroup files.
+    let parsers = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).clamp(1, MAX_PARSERS);
+    read_in_chunks(path, Cuts { chunk_bytes: CHUNK_BYTES, batch_bytes: BATCH_BYTES, parsers })
 }
 
-/// Where a read cuts the file: its chunks and their batches.
+/// How a read cuts the file (its chunks and their batches) and how many
+/// threads parse it.
 #[derive(Debug, Clone, Copy)]
 struct Cuts {
     /// See [`CHUNK_BYTES`].
     chunk_bytes: u64,
     /// See [`BATCH_BYTES`].
     batch_bytes: usize,
+    /// Parser threads (see [`MAX_PARSERS`]).
+    parsers: usize,
 }
 
 /// [`read`] cut as `cuts` says (tests cut lines anywhere).
 fn read_in_chunks(path: &Path, cuts: Cuts) -> Result<CompactHistory, HistoryError> {
-    assert!(cuts.chunk_bytes > 0 && cuts.batch_bytes > 0);
+    assert!(cuts.chunk_bytes > 0 && cuts.batch_bytes > 0 && cuts.parsers > 0);
     let mut file = File::open(path).map_err(|source| HistoryError::Open { path: path.into(), source })?;
     let mut builder = CompactBuilder::default();
     // Room for every line up front: growing the table by doubling copied
@@ -104,7 +110,7 @@ fn read_in_chunks(path: &Path, cuts: Cuts) -> Result<CompactHistory, HistoryErro
             next.extend_from_slice(&chunk[cut..]);
             chunk.truncate(cut);
         }
-        lines_done = intern_chunk(&mut builder, (&chunk, cuts.batch_bytes), lines_done, path)?;
+        lines_done = intern_chunk(&mut builder, &chunk, cuts, lines_done, path)?;
         if at_end {
             return Ok(builder.finish());
         }
@@ -131,11 +137,11 @@ fn fill(file: &mut File, chunk: &mut Vec<u8>, chunk_bytes: u64) -> io::Result<bo
 /// order; the number of the chunk's last line (`lines_before` + its lines).
 fn intern_chunk(
     builder: &mut CompactBuilder,
-    (chunk, batch_bytes): (&[u8], usize),
+    chunk: &[u8],
+    Cuts { batch_bytes, parsers, .. }: Cuts,
     lines_before: usize,
     path: &Path,
 ) -> Result<usize, HistoryError> {
-    let parsers = (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).clamp(1, MAX_PARSERS);
     let batches = chunk.len().div_ceil(batch_bytes);
     std::thread::scope(|scope| {
         let parsed: Vec<Receiver<Vec<Parsed<'_>>>> = (0..parsers)
@@ -258,7 +264,8 @@ mod tests {
         assert_eq!(whole.ops().len(), 40);
         for chunk_bytes in [1, 2, 7, 64, 150, 151, 1_000, 4_096] {
             for batch_bytes in [1, 3, 100, 1_000, BATCH_BYTES] {
-                let cut = read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes }).unwrap();
+                let parsers = 1 + chunk_bytes as usize % 3;
+                let cut = read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes, parsers }).unwrap();
                 assert_eq!(
                     format!("{cut:?}"),
                     format!("{whole:?}"),
@@ -275,7 +282,7 @@ mod tests {
         let path = write_file("reader-malformed", &text);
         let file_lines = text.lines().count();
         for (chunk_bytes, batch_bytes) in [(3, 1), (500, 7), (CHUNK_BYTES, 50), (CHUNK_BYTES, BATCH_BYTES)] {
-            match read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes }) {
+            match read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes, parsers: 3 }) {
                 Err(HistoryError::Malformed { line, .. }) => assert_eq!(line, file_lines, "chunks of {chunk_bytes}"),
                 other => panic!("chunks of {chunk_bytes}: {other:?}"),
             }
@@ -285,7 +292,7 @@ mod tests {
         let path = write_file("reader-not-utf8", "");
         std::fs::write(&path, &bytes).unwrap();
         for (chunk_bytes, batch_bytes) in [(5, 2), (CHUNK_BYTES, BATCH_BYTES)] {
-            match read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes }) {
+            match read_in_chunks(&path, Cuts { chunk_bytes, batch_bytes, parsers: 2 }) {
                 Err(HistoryError::Read { line, source, .. }) => {
                     assert_eq!((line, source.kind()), (file_lines, io::ErrorKind::InvalidData));
                 }

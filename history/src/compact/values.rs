@@ -55,10 +55,15 @@ impl<'c> ValueRef<'c> {
         serde_json::from_str(self.json_text()).expect("an interned value is the JSON text of a value")
     }
 
+    /// Whether the value is a string (its compact JSON text is quoted),
+    /// told without decoding it.
+    pub fn is_string(self) -> bool {
+        self.json_text().starts_with('"')
+    }
+
     /// The string, when the value is one.
     pub fn as_str(self) -> Option<String> {
-        let text = self.json_text();
-        text.starts_with('"').then(|| serde_json::from_str(text).ok()).flatten()
+        self.is_string().then(|| serde_json::from_str(self.json_text()).ok()).flatten()
     }
 
     /// When the value is an array of strings (a set's cart), each item's

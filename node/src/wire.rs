@@ -121,8 +121,12 @@ pub fn set_to_proto(set: &SiblingSet) -> Vec<proto::Sibling> {
 
 /// A sibling set from the wire, resolved under `mode`.
 pub fn set_from_proto(siblings: Vec<proto::Sibling>, mode: Resolution) -> Result<SiblingSet, WireError> {
-    let siblings = siblings.into_iter().map(sibling_from_proto).collect::<Result<Vec<_>, _>>()?;
-    Ok(SiblingSet::from_siblings(siblings, mode))
+    Ok(SiblingSet::from_siblings(siblings_from_proto(siblings)?, mode))
+}
+
+/// Every sibling of a message, or the first that is malformed.
+fn siblings_from_proto(siblings: Vec<proto::Sibling>) -> Result<Vec<Sibling>, WireError> {
+    siblings.into_iter().map(sibling_from_proto).collect()
 }
 
 /// The stored form of a sibling set: an encoded `proto::FetchResponse`.
@@ -135,7 +139,7 @@ pub fn encode_set(set: &SiblingSet) -> Vec<u8> {
 /// Reads back what [`encode_set`] wrote.
 pub fn decode_set(bytes: &[u8], mode: Resolution) -> Result<SiblingSet, WireError> {
     let message = proto::FetchResponse::decode(bytes)?;
-    set_from_proto(message.siblings, mode)
+    Ok(SiblingSet::from_stored(siblings_from_proto(message.siblings)?, mode))
 }
 
 #[cfg(test)]

@@ -126,10 +126,8 @@ impl ReplicaStore {
         write: impl FnOnce(&[u8], Vec<u8>) -> Result<T, StorageError>,
     ) -> Result<(StoreOutcome, Option<T>), ReplicaError> {
         let _guard = self.stripe(key).lock().map_err(|_| ReplicaError::Poisoned)?;
-        let current = self.read(key)?;
-        let mut merged = current.clone();
-        merged.merge(incoming, self.mode);
-        let changed = merged != current;
+        let mut merged = self.read(key)?;
+        let changed = merged.merge_changed(incoming, self.mode);
         let mut written = None;
         if changed {
             written = Some(write(key, wire::encode_set(&merged))?);

@@ -163,8 +163,9 @@ pub struct Args {
     pub replica_batching: bool,
     /// Client requests this node coordinates at once: `adaptive` (a limit
     /// that follows their latency, between 64 and 4,096), a number (a fixed
-    /// limit), or `off`. The excess is refused at once with
-    /// RESOURCE_EXHAUSTED, reason `overloaded` (`coordinate/admission.rs`);
+    /// limit), or `off`. A request over the limit waits up to 5 ms for a
+    /// permit; the excess is then refused with RESOURCE_EXHAUSTED, reason
+    /// `overloaded` (`coordinate/admission.rs`);
     /// replica requests from peers are never refused for it.
     #[arg(long, default_value = "adaptive")]
     pub client_limit: ClientLimit,

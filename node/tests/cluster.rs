@@ -256,8 +256,8 @@ async fn lww_keeps_one_sibling() {
     assert_eq!(status.resolution, "lww");
 }
 
-/// A node driven far past a small fixed client limit refuses the excess at
-/// once (RESOURCE_EXHAUSTED, `overloaded`), counts every refusal, keeps
+/// A node driven far past a small fixed client limit refuses the excess within
+/// a few ms (RESOURCE_EXHAUSTED, `overloaded`), counts every refusal, keeps
 /// completing the requests it took with their full quorum (its replica
 /// rounds still succeed), and serves normally once the burst is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,9 +8,15 @@
 //! A store run in production refuses the excess at once and keeps serving
 //! at capacity, as Cassandra's native transport does with its overload
 //! errors. Here every client request takes a [`Permit`] before the
-//! coordinator sees it; without one it is answered `RESOURCE_EXHAUSTED`
-//! with the reason `overloaded` at once, before any replica saw it, so a
-//! client may count it as failed (not indeterminate) and back off.
+//! coordinator sees it. Over the limit it waits at most [`QUEUE_WAIT_MS`]
+//! for one, in a queue no longer than the limit; without one it is answered
+//! `RESOURCE_EXHAUSTED` with the reason `overloaded`, before any replica saw
+//! it, so a client may count it as failed (not indeterminate) and back off.
+//! The short wait is what keeps goodput under bursts: with refusals at
+//! once, 512 closed-loop clients on a 3-node cluster got 12,267 ok ops/s
+//! against 21,471 at 128; with the wait, 17,468 (`workbench bench-load
+//! --backend local --only dynamo3 --levels 128,512,2048 --duration 5`), and
+//! p99 of ok ops at 2,048 clients fell from 1.4 to 2.3 s to 0.1 s.
 //!
 //! The limit is one of three ([`ClientLimit`], `--client-limit`):
 //! - `adaptive` (the default): Netflix's gradient limiter (`Gradient2`,
@@ -32,6 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower_acc::{Algorithm, Gradient2};
 
@@ -43,6 +50,13 @@ pub const ADAPTIVE_MIN: usize = 64;
 pub const ADAPTIVE_MAX: usize = 4_096;
 /// The adaptive limit at start.
 pub const ADAPTIVE_INITIAL: usize = 256;
+
+/// How long a request over the limit waits for a permit before it is
+/// refused, ms. Why wait at all: closed-loop clients arrive in bursts, and a
+/// request refused at once sends its client to sleep while the permits
+/// free up a moment later; the node then runs below capacity with clients
+/// asleep. A wait this short still answers a refusal well within 10 ms.
+pub const QUEUE_WAIT_MS: u64 = 5;
 
 /// A client request refused for the node's load.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +79,10 @@ pub struct Admission {
     in_flight: AtomicUsize,
     /// Requests refused since start.
     refused: AtomicUsize,
+    /// Requests waiting for a permit now (at most the limit).
+    waiting: AtomicUsize,
+    /// Woken once per released permit.
+    released: Notify,
 }
 
 impl Admission {
@@ -75,7 +93,14 @@ impl Admission {
             .min_limit(ADAPTIVE_MIN)
             .max_limit(ADAPTIVE_MAX)
             .build();
-        Admission { mode, adaptive: Mutex::new(gradient), in_flight: AtomicUsize::new(0), refused: AtomicUsize::new(0) }
+        Admission {
+            mode,
+            adaptive: Mutex::new(gradient),
+            in_flight: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            released: Notify::new(),
+        }
     }
 
     /// The limit now (`usize::MAX` when off).
@@ -89,15 +114,54 @@ impl Admission {
 
     /// Admits one client request, or refuses it at once.
     pub fn admit(self: &Arc<Self>) -> Result<Permit, Overloaded> {
+        self.try_admit().inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Admits one client request, waiting up to `wait` for a permit when
+    /// the limit is reached; refuses it when the wait runs out, or at once
+    /// when as many requests already wait as the limit admits (the queue
+    /// is bounded).
+    pub async fn admit_within(self: &Arc<Self>, wait: Duration) -> Result<Permit, Overloaded> {
+        let first = match self.try_admit() {
+            Ok(permit) => return Ok(permit),
+            Err(refused) => refused,
+        };
+        let queued =
+            self.waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < first.limit).then_some(n + 1));
+        if queued.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(first);
+        }
+        let admitted = tokio::time::timeout(wait, self.wait_for_permit()).await;
+        let waited = self.waiting.fetch_sub(1, Ordering::AcqRel);
+        assert!(waited >= 1, "a waiter left the queue twice");
+        admitted.map_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            Overloaded { in_flight: self.in_flight(), limit: self.limit() }
+        })
+    }
+
+    /// Waits until a released permit lets this request in.
+    async fn wait_for_permit(self: &Arc<Self>) -> Permit {
+        loop {
+            let released = self.released.notified();
+            if let Ok(permit) = self.try_admit() {
+                return permit;
+            }
+            released.await;
+        }
+    }
+
+    /// A permit if the limit allows one now.
+    fn try_admit(self: &Arc<Self>) -> Result<Permit, Overloaded> {
         let limit = self.limit();
         let admitted =
             self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
         match admitted {
             Ok(_) => Ok(Permit { admission: Arc::clone(self), started: Instant::now(), finished: false }),
-            Err(in_flight) => {
-                self.refused.fetch_add(1, Ordering::Relaxed);
-                Err(Overloaded { in_flight, limit })
-            }
+            Err(in_flight) => Err(Overloaded { in_flight, limit }),
         }
     }
 
@@ -127,6 +191,7 @@ impl Admission {
     fn release(&self, latency: Duration, failed: bool) {
         let in_flight = self.in_flight.fetch_sub(1, Ordering::AcqRel);
         assert!(in_flight >= 1, "a permit was released twice");
+        self.released.notify_one();
         if self.mode == ClientLimit::Adaptive {
             if let Ok(mut gradient) = self.adaptive.lock() {
                 gradient.update(latency, in_flight, failed, false);
@@ -161,6 +226,7 @@ impl Drop for Permit {
         if !self.finished {
             let in_flight = self.admission.in_flight.fetch_sub(1, Ordering::AcqRel);
             assert!(in_flight >= 1, "a permit was released twice");
+            self.admission.released.notify_one();
         }
     }
 }
@@ -191,6 +257,32 @@ mod tests {
         drop(second);
         assert_eq!(admission.in_flight(), 0, "a finished and a dropped permit both free their slot");
         assert!(admission.admit().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_the_limit_a_request_waits_for_a_released_permit_then_is_refused_and_the_queue_is_bounded() {
+        let admission = Arc::new(Admission::new(ClientLimit::Fixed(1)));
+        let wait = Duration::from_millis(QUEUE_WAIT_MS);
+        let held = admission.admit_within(wait).await.unwrap();
+        let waiter = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move { admission.admit_within(wait).await.map(|p| p.finish(false)) }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            admission.admit_within(wait).await.is_err(),
+            "one waiter fills a queue as long as the limit: refused at once"
+        );
+        assert_eq!(admission.refused(), 1);
+        held.finish(false);
+        assert!(waiter.await.unwrap().is_ok(), "the waiter takes the released permit");
+        let held = admission.admit_within(wait).await.unwrap();
+        let started = Instant::now();
+        assert!(admission.admit_within(wait).await.is_err(), "no permit frees within the wait: refused");
+        assert_eq!(started.elapsed(), wait, "refused when the wait runs out, not before, not later");
+        assert_eq!((admission.refused(), admission.in_flight()), (2, 1));
+        drop(held);
+        assert!(admission.admit_within(wait).await.is_ok(), "a dropped permit frees its slot too");
     }
 
     #[tokio::test]

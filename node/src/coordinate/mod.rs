@@ -3,7 +3,7 @@
 //! [`coordinator`] is the request path itself ([`Coordinator`]: write,
 //! read, fan-out, quorum wait, the hand-off to read repair and hints);
 //! [`admission`] decides which client requests it takes at all (the
-//! excess is refused at once); [`fan_out`] runs one call per replica and waits for the quorum;
+//! excess is refused within a few ms); [`fan_out`] runs one call per replica and waits for the quorum;
 //! [`rounds`] holds the pure quorum state machines (a write waits for W
 //! acks, a read for R replies); [`mint`] the minting of a new version from
 //! the node-wide counter; [`inflight`] the versions this node is still

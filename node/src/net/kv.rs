@@ -14,7 +14,7 @@ use proto::kv_server::Kv;
 use tonic::{Request, Response, Status};
 use tracing::debug;
 
-use crate::coordinate::admission::Admission;
+use crate::coordinate::admission::{self, Admission};
 use crate::coordinate::{Coordinator, WriteOutcome};
 use crate::metrics::{Metrics, RequestMetrics};
 use crate::net::status::outcome_label;
@@ -84,7 +84,8 @@ impl KvService {
     /// Prometheus.
     async fn admitted<T>(&self, op: &str, handler: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
         let started = tokio::time::Instant::now();
-        let result = match self.admission.admit() {
+        let wait = std::time::Duration::from_millis(admission::QUEUE_WAIT_MS);
+        let result = match self.admission.admit_within(wait).await {
             Ok(permit) => {
                 let result = handler.await;
                 permit.finish(result.is_err());

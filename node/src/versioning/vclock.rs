@@ -449,8 +449,8 @@ impl SiblingSet {
     /// canonical order is taken as it is; anything else is resolved in
     /// full, as [`SiblingSet::from_siblings`] does. Why: a replica reads the
     /// stored set on every store and fetch, and resolving it again compared
-    /// every pair of siblings, the largest single cost of a store under
-    /// siblings (a set of 50 siblings is 2,500 comparisons). The antichain
+    /// every pair of siblings (a set of 20 siblings is 400 comparisons) and
+    /// copied the survivors, all to rebuild the set it had read. The antichain
     /// is still checked up to [`CHECKED_SIBLINGS`], where release builds
     /// check it anyway; the stored bytes themselves are guarded by the
     /// storage's checksums.
@@ -493,9 +493,11 @@ impl SiblingSet {
                 (maximal_of(all, kept), changed)
             }
             Resolution::Lww => {
+                // At most one held and one or two arriving: finding the
+                // winner twice costs nothing worth a second code path.
                 let winner = lww_winner(&all);
                 let changed = held > 1 || winner.map(|w| &all[w]) != all[..held].first();
-                (all.into_iter().nth(winner.unwrap_or(usize::MAX)).into_iter().collect(), changed)
+                (resolve(all, mode), changed)
             }
         };
         self.siblings = siblings;

@@ -12,11 +12,9 @@
 //! for one, in a queue no longer than the limit; without one it is answered
 //! `RESOURCE_EXHAUSTED` with the reason `overloaded`, before any replica saw
 //! it, so a client may count it as failed (not indeterminate) and back off.
-//! The short wait is what keeps goodput under bursts: with refusals at
-//! once, 512 closed-loop clients on a 3-node cluster got 12,267 ok ops/s
-//! against 21,471 at 128; with the wait, 17,468 (`workbench bench-load
-//! --backend local --only dynamo3 --levels 128,512,2048 --duration 5`), and
-//! p99 of ok ops at 2,048 clients fell from 1.4 to 2.3 s to 0.1 s.
+//! The short wait is what keeps goodput under bursts: refused at once,
+//! clients slept while permits freed a moment later and the node ran
+//! below capacity (figures in `docs/performance.md`, "Overload").
 //!
 //! The limit is one of three ([`ClientLimit`], `--client-limit`):
 //! - `adaptive` (the default): Netflix's gradient limiter (`Gradient2`,
@@ -112,8 +110,10 @@ impl Admission {
         }
     }
 
-    /// Admits one client request, or refuses it at once.
-    pub fn admit(self: &Arc<Self>) -> Result<Permit, Overloaded> {
+    /// Admits one client request, or refuses it at once (the tests' way in;
+    /// requests come through [`Admission::admit_within`]).
+    #[cfg(test)]
+    fn admit(self: &Arc<Self>) -> Result<Permit, Overloaded> {
         self.try_admit().inspect_err(|_| {
             self.refused.fetch_add(1, Ordering::Relaxed);
         })
